@@ -1,0 +1,49 @@
+"""The envelope every integration event travels in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from contracts.base import ContractModel
+
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2f55-0d1e-4f5e-9a57-2d7c3b8e4a10")
+
+
+def event_id_for(aggregate_id: uuid.UUID, aggregate_version: int) -> uuid.UUID:
+    """The identity of the event recorded at this aggregate version.
+
+    Derived, not random: an event published twice (a relay that crashed after sending) carries the same
+    id both times, so any consumer can recognise the repeat.
+    """
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}")
+
+
+class Envelope(ContractModel):
+    """Metadata around an integration event payload.
+
+    Consumers deduplicate on (`producer`, `aggregate_id`, `aggregate_version`) and expect versions of
+    one aggregate to arrive in order on its partition; a missing version is a gap, never applied.
+    """
+
+    event_id: uuid.UUID = Field(description="Stable id of the event; equal on re-publication.")
+    event_type: str = Field(description="Name of the payload contract, e.g. `OrderAllocated`.")
+    schema_version: int = Field(ge=1, description="Version of the payload contract.")
+    occurred_at: datetime = Field(
+        description="When the producing service recorded the event (UTC)."
+    )
+    producer: str = Field(description="Name of the producing service, e.g. `order`.")
+    aggregate_type: str = Field(description="Kind of aggregate that recorded the event.")
+    aggregate_id: uuid.UUID = Field(description="Id of that aggregate; also the Kafka message key.")
+    aggregate_version: int = Field(ge=1, description="Version of the aggregate after this event.")
+    correlation_id: str = Field(
+        description="Id of the originating request or channel message, carried through every event "
+        "it causes, for tracing one business flow across services."
+    )
+    causation_id: str | None = Field(
+        default=None, description="Id of the message or event that directly caused this one."
+    )
+    payload: dict[str, Any] = Field(description="The event itself, as its contract model defines.")

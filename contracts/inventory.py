@@ -1,0 +1,76 @@
+"""Events the `inventory` service publishes on `inventory.events.v1`.
+
+Stock events are keyed by the stock of one SKU (all its locations); reservation decisions are keyed
+by the reservation of one order.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field
+
+from contracts.base import ContractModel, IntegrationEvent, LocationCode, Sku
+from contracts.order import LocationQuantity
+
+
+class StockReceived(IntegrationEvent):
+    """Units arrived at a location and were put into sellable stock."""
+
+    event_type = "StockReceived"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    quantity: int = Field(ge=1, description="Units received.")
+    reason: str = Field(description="Why stock changed, e.g. `purchase-receipt`, `initial-count`.")
+    actor: str = Field(description="Who recorded the receipt (a person or a system).")
+    reference: str | None = Field(default=None, description="Purchase order, ASN or count id.")
+
+
+class StockItemReserved(IntegrationEvent):
+    """Units of one SKU at one location were reserved for an order line."""
+
+    event_type = "StockItemReserved"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    order_id: uuid.UUID = Field(description="The order the units are reserved for.")
+    line_number: int = Field(ge=1, description="The order line.")
+    quantity: int = Field(ge=1, description="Units reserved.")
+
+
+class ReservationLine(ContractModel):
+    """The reservation outcome for one order line."""
+
+    line_number: int = Field(ge=1, description="The order line.")
+    sku: Sku
+    quantity_requested: int = Field(ge=1, description="Units the line asked for.")
+    quantity_reserved: int = Field(ge=0, description="Units reserved.")
+    quantity_short: int = Field(ge=0, description="Units that could not be reserved.")
+    allocations: list[LocationQuantity] = Field(description="Where the reserved units are.")
+
+
+class StockReserved(IntegrationEvent):
+    """Every unit of a paid order is reserved."""
+
+    event_type = "StockReserved"
+    aggregate_type = "reservation"
+
+    reservation_id: uuid.UUID = Field(description="The reservation (one per order).")
+    order_id: uuid.UUID = Field(description="The order.")
+    lines: list[ReservationLine] = Field(description="Every line, fully reserved.")
+
+
+class StockShortage(IntegrationEvent):
+    """A paid order could be reserved only in part (or not at all); the rest is short."""
+
+    event_type = "StockShortage"
+    aggregate_type = "reservation"
+
+    reservation_id: uuid.UUID = Field(description="The reservation (one per order).")
+    order_id: uuid.UUID = Field(description="The order.")
+    lines: list[ReservationLine] = Field(
+        description="Every line, with what was and was not reserved."
+    )

@@ -1,0 +1,90 @@
+"""Events the `order` service publishes on `order.events.v1`, keyed by order id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money, Sku
+from contracts.channel import ChannelCode, CountryCode, CurrencyCode, Customer, ShippingAddress
+
+
+class OrderLine(ContractModel):
+    """A line of an order."""
+
+    line_number: int = Field(ge=1, description="Position of the line in the order, from 1.")
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units ordered.")
+    unit_price: Money = Field(description="Price of one unit in the order currency.")
+
+
+class LocationQuantity(ContractModel):
+    """Units of a line assigned to one stock location."""
+
+    location: LocationCode
+    quantity: int = Field(ge=1, description="Units taken from this location.")
+
+
+class AllocatedLine(ContractModel):
+    """How one order line is covered by stock."""
+
+    line_number: int = Field(ge=1, description="The order line.")
+    sku: Sku
+    quantity_ordered: int = Field(ge=1, description="Units ordered on the line.")
+    quantity_allocated: int = Field(ge=0, description="Units reserved in stock for the line.")
+    quantity_backordered: int = Field(ge=0, description="Units waiting for stock.")
+    allocations: list[LocationQuantity] = Field(description="Where the allocated units are.")
+
+
+class OrderPlaced(IntegrationEvent):
+    """A channel order was accepted and recorded as a Unitrail order."""
+
+    event_type = "OrderPlaced"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="Unitrail order id, derived from channel and id.")
+    channel: ChannelCode
+    channel_order_id: str = Field(description="The order's id in the channel.")
+    placed_at: datetime = Field(description="When the customer placed the order.")
+    customer: Customer
+    shipping_address: ShippingAddress
+    lines: list[OrderLine] = Field(description="The order lines.")
+    currency: CurrencyCode
+    order_total: Money = Field(description="Sum of quantity times unit price over all lines.")
+    fraud_score: float = Field(ge=0, le=100, description="The channel's fraud risk score.")
+
+
+class OrderPaid(IntegrationEvent):
+    """Payment for the order was captured; its stock can be reserved."""
+
+    event_type = "OrderPaid"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    lines: list[OrderLine] = Field(description="The order lines to reserve stock for.")
+    shipping_country: CountryCode
+    currency: CurrencyCode
+    order_total: Money = Field(description="Amount paid.")
+
+
+class OrderAllocated(IntegrationEvent):
+    """Stock is reserved for the order, as far as stock allowed; the rest is backordered."""
+
+    event_type = "OrderAllocated"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    lines: list[AllocatedLine] = Field(description="How every line is covered.")
+    fully_allocated: bool = Field(description="True when no line has a backordered quantity.")
+
+
+class OrderBackordered(IntegrationEvent):
+    """No unit of the order could be reserved; every line waits for stock."""
+
+    event_type = "OrderBackordered"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    lines: list[AllocatedLine] = Field(description="Every line, with its backordered quantity.")

@@ -1,0 +1,33 @@
+"""Lookup of payload models by (event type, schema version)."""
+
+from __future__ import annotations
+
+from contracts import inventory, order
+from contracts.base import IntegrationEvent
+
+EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
+    order.OrderPlaced,
+    order.OrderPaid,
+    order.OrderAllocated,
+    order.OrderBackordered,
+    inventory.StockReceived,
+    inventory.StockItemReserved,
+    inventory.StockReserved,
+    inventory.StockShortage,
+)
+
+_BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {
+    model.schema_key(): model for model in EVENT_MODELS
+}
+
+
+class UnknownEventType(LookupError):
+    """No contract is known for an event type and schema version."""
+
+
+def model_for(event_type: str, schema_version: int) -> type[IntegrationEvent]:
+    """The payload model of an event type at a schema version."""
+    try:
+        return _BY_KEY[(event_type, schema_version)]
+    except KeyError:
+        raise UnknownEventType(f"no contract for {event_type} v{schema_version}") from None

@@ -1,0 +1,70 @@
+"""The topic registry: every topic Unitrail reads or writes, what travels on it, and its key.
+
+Names are stable; a breaking change to what a topic carries means a new `.vN` topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICES: tuple[str, ...] = (
+    "pim",
+    "inventory",
+    "order",
+    "returns",
+    "warehouse_adapter",
+    "shipping",
+)
+"""Every service of the system, each the owner of its domain and of its events topic."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic and its contract."""
+
+    name: str
+    partitions: int
+    key: str
+    carries: str
+    written_by: str
+
+
+CHANNEL_ORDERS = Topic(
+    name="channel.orders.v1",
+    partitions=6,
+    key="`channel:channel_order_id`",
+    carries="ChannelOrderMessage JSON (no envelope), from channel connectors",
+    written_by="channel connectors",
+)
+
+
+def events_topic(service: str) -> Topic:
+    """The topic on which a service publishes its integration events, in envelopes."""
+    return Topic(
+        name=f"{service}.events.v1",
+        partitions=6,
+        key="aggregate id",
+        carries=f"Envelope with the integration events of `{service}`",
+        written_by=service,
+    )
+
+
+def dead_letter_topic(service: str) -> Topic:
+    """Where a service parks the messages it could not process, with the reason in headers."""
+    return Topic(
+        name=f"{service}.deadletter.v1",
+        partitions=1,
+        key="the original message key",
+        carries="the original bytes; headers `error`, `error-type`, `source-topic`, "
+        "`source-partition`, `source-offset`, `attempts`",
+        written_by=service,
+    )
+
+
+def all_topics() -> list[Topic]:
+    """Every topic, for creating them and for documentation."""
+    topics = [CHANNEL_ORDERS]
+    for service in SERVICES:
+        topics.append(events_topic(service))
+        topics.append(dead_letter_topic(service))
+    return topics

@@ -1,0 +1,1 @@
+"""Infrastructure: the embedded servers, topic and database setup, and the launcher of the stack."""

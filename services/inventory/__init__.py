@@ -1,0 +1,1 @@
+"""The inventory service: the only authority on stock and reservations."""

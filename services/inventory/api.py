@@ -1,0 +1,56 @@
+"""HTTP commands and queries on stock."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import LocationCode, Sku
+from services.inventory.application import InventoryApplication
+from services.runtime.aggregate import DomainError
+from services.runtime.service import ServiceRuntime, runtime_of
+
+router = APIRouter(prefix="/stock", tags=["stock"])
+
+Runtime = Annotated[ServiceRuntime[InventoryApplication], Depends(runtime_of)]
+
+
+class ReceiveStock(BaseModel):
+    """Units that arrived at a location, with why and who."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    location: LocationCode
+    quantity: int = Field(ge=1, le=1_000_000, description="Units received.")
+    reason: str = Field(min_length=1, max_length=100, description="e.g. `purchase-receipt`.")
+    actor: str = Field(min_length=1, max_length=100, description="Who records the receipt.")
+    reference: str | None = Field(default=None, max_length=100, description="PO, ASN or count.")
+
+
+class StockChanged(BaseModel):
+    stock_id: uuid.UUID
+
+
+@router.post("/receipts", status_code=201)
+async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged:
+    """Record a receipt of units into sellable stock."""
+    application = runtime.application
+    try:
+        stock_id = await runtime.run_command(
+            lambda: application.receive_stock(**command.model_dump())
+        )
+    except DomainError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    return StockChanged(stock_id=stock_id)
+
+
+@router.get("/{sku}")
+async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """Units on hand, reserved and available per location."""
+    levels = await runtime.run_command(runtime.application.get_stock_levels, sku)
+    return {"sku": sku, "locations": [asdict(level) for level in levels]}

@@ -1,0 +1,125 @@
+"""Inventory use cases: load → decide → save. They return ids, not aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.inventory.domain import (
+    LocationQuantity,
+    RequestedLine,
+    Reservation,
+    ReservedLine,
+    SkuStock,
+    plan_reservation,
+    reservation_id_for,
+    stock_id_for,
+)
+from services.runtime.eventstore import ServiceApplication
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """Units of a SKU at one location."""
+
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class InventoryApplication(ServiceApplication):
+    """Stock per SKU and location; reservations for paid orders that never oversell."""
+
+    value_objects = (LocationQuantity, ReservedLine)
+    snapshotting_intervals = {SkuStock: 50}
+
+    def receive_stock(
+        self,
+        *,
+        sku: str,
+        location: str,
+        quantity: int,
+        reason: str,
+        actor: str,
+        reference: str | None = None,
+    ) -> uuid.UUID:
+        """Put received units into stock at a location, with the reason and who did it."""
+        stock = self._stock(sku)
+        if stock is None:
+            stock = SkuStock.receive_first(
+                sku=sku,
+                location=location,
+                quantity=quantity,
+                reason=reason,
+                actor=actor,
+                reference=reference,
+            )
+        else:
+            stock.receive(
+                location=location,
+                quantity=quantity,
+                reason=reason,
+                actor=actor,
+                reference=reference,
+            )
+        self.save(stock)
+        return stock.id
+
+    def reserve_for_order(self, order_id: uuid.UUID, lines: Sequence[RequestedLine]) -> uuid.UUID:
+        """Reserve a paid order's lines as far as stock allows; decided once per order."""
+        reservation_id = reservation_id_for(order_id)
+        if self._exists(reservation_id):
+            return reservation_id
+        stocks = {sku: self._stock(sku) for sku in {line.sku for line in lines}}
+        available = {
+            sku: {location: stock.available_at(location) for location in stock.locations}
+            for sku, stock in stocks.items()
+            if stock is not None
+        }
+        planned = plan_reservation(lines, available)
+        for line in planned:
+            stock = stocks[line.sku]
+            for allocation in line.allocations:
+                assert stock is not None
+                stock.reserve(
+                    order_id=order_id,
+                    line_number=line.line_number,
+                    location=allocation.location,
+                    quantity=allocation.quantity,
+                )
+        reservation = Reservation.decide(order_id, planned)
+        self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
+        return reservation.id
+
+    def get_stock_levels(self, sku: str) -> list[StockLevel]:
+        """Units on hand, reserved and available per location (empty for an unknown SKU)."""
+        stock = self._stock(sku)
+        if stock is None:
+            return []
+        return [
+            StockLevel(
+                location=location,
+                on_hand=stock.on_hand_at(location),
+                reserved=stock.reserved_at(location),
+                available=stock.available_at(location),
+            )
+            for location in stock.locations
+        ]
+
+    def _stock(self, sku: str) -> SkuStock | None:
+        try:
+            stock: SkuStock = self.get(stock_id_for(sku), SkuStock)
+        except AggregateNotFoundError:
+            return None
+        return stock
+
+    def _exists(self, aggregate_id: uuid.UUID) -> bool:
+        try:
+            self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True

@@ -1,0 +1,264 @@
+"""Stock per SKU and location, and the reservation of a paid order's lines.
+
+Pure: no I/O. Overselling is prevented by the aggregates' versions: two reservations that read the same
+stock cannot both be saved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+from services.runtime.aggregate import Aggregate, DomainError
+
+STOCK_NAMESPACE = uuid.UUID("a3f0b7f2-5e1c-4d84-b1a9-8c2e7d6f4b30")
+RESERVATION_NAMESPACE = uuid.UUID("c1d9e4a7-2b3f-4a6e-9f18-7e5d3c2b1a09")
+
+
+def stock_id_for(sku: str) -> uuid.UUID:
+    return uuid.uuid5(STOCK_NAMESPACE, sku)
+
+
+def reservation_id_for(order_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(RESERVATION_NAMESPACE, str(order_id))
+
+
+class InsufficientStock(DomainError):
+    """Fewer units are available than asked for."""
+
+
+@dataclass(frozen=True)
+class LocationQuantity:
+    location: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    line_number: int
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservedLine:
+    line_number: int
+    sku: str
+    quantity_requested: int
+    quantity_reserved: int
+    allocations: tuple[LocationQuantity, ...]
+
+    @property
+    def quantity_short(self) -> int:
+        return self.quantity_requested - self.quantity_reserved
+
+
+class SkuStock(Aggregate):
+    """The stock of one SKU at every location: on hand, reserved, available."""
+
+    class FirstReceived(Aggregate.Created):
+        sku: str
+        location: str
+        quantity: int
+        reason: str
+        actor: str
+        reference: str | None
+
+        def apply(self, stock: Any) -> None:
+            stock.sku = self.sku
+            stock.on_hand = {}
+            stock.reserved = {}
+            stock.add_on_hand(self.location, self.quantity)
+
+    class Received(Aggregate.Event):
+        sku: str
+        location: str
+        quantity: int
+        reason: str
+        actor: str
+        reference: str | None
+
+        def apply(self, stock: Any) -> None:
+            stock.add_on_hand(self.location, self.quantity)
+
+    class Reserved(Aggregate.Event):
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        location: str
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
+
+    if TYPE_CHECKING:
+        sku: str
+        on_hand: dict[str, int]
+        reserved: dict[str, int]
+
+    @classmethod
+    def receive_first(
+        cls,
+        *,
+        sku: str,
+        location: str,
+        quantity: int,
+        reason: str,
+        actor: str,
+        reference: str | None,
+    ) -> Self:
+        _check_receipt(quantity, reason, actor)
+        return cls._create(
+            cls.FirstReceived,
+            id=stock_id_for(sku),
+            sku=sku,
+            location=location,
+            quantity=quantity,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
+
+    def receive(
+        self, *, location: str, quantity: int, reason: str, actor: str, reference: str | None
+    ) -> None:
+        _check_receipt(quantity, reason, actor)
+        self.trigger_event(
+            self.Received,
+            sku=self.sku,
+            location=location,
+            quantity=quantity,
+            reason=reason,
+            actor=actor,
+            reference=reference,
+        )
+
+    def reserve(
+        self, *, order_id: uuid.UUID, line_number: int, location: str, quantity: int
+    ) -> None:
+        if quantity < 1:
+            raise DomainError("a reservation needs at least one unit")
+        if quantity > self.available_at(location):
+            raise InsufficientStock(
+                f"{self.sku} at {location}: {quantity} asked, {self.available_at(location)} available"
+            )
+        self.trigger_event(
+            self.Reserved,
+            sku=self.sku,
+            order_id=order_id,
+            line_number=line_number,
+            location=location,
+            quantity=quantity,
+        )
+
+    def add_on_hand(self, location: str, quantity: int) -> None:
+        self.on_hand[location] = self.on_hand.get(location, 0) + quantity
+
+    def on_hand_at(self, location: str) -> int:
+        return self.on_hand.get(location, 0)
+
+    def reserved_at(self, location: str) -> int:
+        return self.reserved.get(location, 0)
+
+    def available_at(self, location: str) -> int:
+        return self.on_hand_at(location) - self.reserved_at(location)
+
+    @property
+    def locations(self) -> list[str]:
+        return sorted(self.on_hand)
+
+
+def _check_receipt(quantity: int, reason: str, actor: str) -> None:
+    if quantity < 1:
+        raise DomainError("a receipt needs at least one unit")
+    if not reason.strip():
+        raise DomainError("every stock change needs a reason")
+    if not actor.strip():
+        raise DomainError("every stock change needs an actor")
+
+
+def plan_reservation(
+    lines: Sequence[RequestedLine], available: Mapping[str, Mapping[str, int]]
+) -> tuple[ReservedLine, ...]:
+    """Decide where each line's units come from.
+
+    `available` maps SKU → location → units available. One location that can ship the whole order
+    is preferred (one parcel); otherwise each line takes from the locations with most units first.
+    Whatever no location has is short.
+    """
+    needed: dict[str, int] = {}
+    for line in lines:
+        needed[line.sku] = needed.get(line.sku, 0) + line.quantity
+    locations = sorted({location for by_location in available.values() for location in by_location})
+    for location in locations:
+        if all(available.get(sku, {}).get(location, 0) >= qty for sku, qty in needed.items()):
+            return tuple(
+                ReservedLine(
+                    line_number=line.line_number,
+                    sku=line.sku,
+                    quantity_requested=line.quantity,
+                    quantity_reserved=line.quantity,
+                    allocations=(LocationQuantity(location, line.quantity),),
+                )
+                for line in lines
+            )
+    remaining = {sku: dict(by_location) for sku, by_location in available.items()}
+    planned = []
+    for line in lines:
+        still = line.quantity
+        allocations = []
+        by_location = remaining.get(line.sku, {})
+        for location in sorted(by_location, key=lambda loc: (-by_location[loc], loc)):
+            take = min(still, by_location[location])
+            if take > 0:
+                allocations.append(LocationQuantity(location, take))
+                by_location[location] -= take
+                still -= take
+        planned.append(
+            ReservedLine(
+                line_number=line.line_number,
+                sku=line.sku,
+                quantity_requested=line.quantity,
+                quantity_reserved=line.quantity - still,
+                allocations=tuple(allocations),
+            )
+        )
+    return tuple(planned)
+
+
+class Reservation(Aggregate):
+    """What was reserved for one paid order: decided once, never twice."""
+
+    class Reserved(Aggregate.Created):
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+
+        def apply(self, reservation: Any) -> None:
+            reservation.order_id = self.order_id
+            reservation.lines = self.lines
+
+    class ShortOfStock(Aggregate.Created):
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+
+        def apply(self, reservation: Any) -> None:
+            reservation.order_id = self.order_id
+            reservation.lines = self.lines
+
+    if TYPE_CHECKING:
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+
+    @classmethod
+    def decide(cls, order_id: uuid.UUID, lines: tuple[ReservedLine, ...]) -> Self:
+        if not lines:
+            raise DomainError("a reservation needs at least one line")
+        complete = all(line.quantity_short == 0 for line in lines)
+        return cls._create(
+            cls.Reserved if complete else cls.ShortOfStock,
+            id=reservation_id_for(order_id),
+            order_id=order_id,
+            lines=lines,
+        )

@@ -1,0 +1,27 @@
+"""The inventory service process: `python -m services.inventory.main`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.inventory import api, handlers, translators
+from services.inventory.application import InventoryApplication
+from services.inventory.config import InventorySettings
+from services.runtime.service import ServiceDefinition, build_http_app, serve
+
+
+def build_app(settings: InventorySettings | None = None) -> FastAPI:
+    return build_http_app(
+        ServiceDefinition(
+            settings=settings or InventorySettings(),
+            application=InventoryApplication,
+            translate=translators.to_contract,
+            register_handlers=handlers.register_handlers,
+            routers=[api.router],
+        )
+    )
+
+
+if __name__ == "__main__":
+    settings = InventorySettings()
+    serve(build_app(settings), settings)

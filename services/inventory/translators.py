@@ -1,0 +1,68 @@
+"""Inventory domain ↔ public contracts. Pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import inventory as contracts
+from contracts.base import IntegrationEvent
+from contracts.order import LocationQuantity, OrderPaid
+from services.inventory.domain import RequestedLine, Reservation, ReservedLine, SkuStock
+
+
+def requested_lines(event: OrderPaid) -> tuple[RequestedLine, ...]:
+    return tuple(
+        RequestedLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
+        for line in event.lines
+    )
+
+
+def _reservation_lines(lines: tuple[ReservedLine, ...]) -> list[contracts.ReservationLine]:
+    return [
+        contracts.ReservationLine(
+            line_number=line.line_number,
+            sku=line.sku,
+            quantity_requested=line.quantity_requested,
+            quantity_reserved=line.quantity_reserved,
+            quantity_short=line.quantity_short,
+            allocations=[
+                LocationQuantity(location=item.location, quantity=item.quantity)
+                for item in line.allocations
+            ],
+        )
+        for line in lines
+    ]
+
+
+def to_contract(event: Any) -> IntegrationEvent:
+    """The public event for a recorded inventory event."""
+    if isinstance(event, SkuStock.FirstReceived | SkuStock.Received):
+        return contracts.StockReceived(
+            sku=event.sku,
+            location=event.location,
+            quantity=event.quantity,
+            reason=event.reason,
+            actor=event.actor,
+            reference=event.reference,
+        )
+    if isinstance(event, SkuStock.Reserved):
+        return contracts.StockItemReserved(
+            sku=event.sku,
+            location=event.location,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+        )
+    if isinstance(event, Reservation.Reserved):
+        return contracts.StockReserved(
+            reservation_id=event.originator_id,
+            order_id=event.order_id,
+            lines=_reservation_lines(event.lines),
+        )
+    if isinstance(event, Reservation.ShortOfStock):
+        return contracts.StockShortage(
+            reservation_id=event.originator_id,
+            order_id=event.order_id,
+            lines=_reservation_lines(event.lines),
+        )
+    raise TypeError(f"no contract for inventory event {type(event).__qualname__}")

@@ -1,0 +1,1 @@
+"""The order service: system of record for orders from every channel."""

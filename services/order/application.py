@@ -1,0 +1,84 @@
+"""Order use cases: load → decide → save. They return ids, not aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.order.domain import (
+    Address,
+    Customer,
+    LineAllocation,
+    LineReservation,
+    LocationQuantity,
+    Order,
+    OrderLine,
+)
+from services.runtime.eventstore import ServiceApplication
+
+
+@dataclass(frozen=True)
+class OrderIntake:
+    """A channel's order, normalised into the one order model."""
+
+    order_id: uuid.UUID
+    channel: str
+    channel_order_id: str
+    placed_at: datetime
+    customer: Customer
+    shipping_address: Address
+    lines: tuple[OrderLine, ...]
+    currency: str
+    fraud_score: float
+    paid: bool
+
+
+class UnknownOrder(LookupError):
+    """No order has this id."""
+
+
+class OrderApplication(ServiceApplication):
+    """Orders from every channel: intake, payment, allocation."""
+
+    value_objects = (OrderLine, Customer, Address, LocationQuantity, LineAllocation)
+
+    def receive_channel_order(self, intake: OrderIntake) -> uuid.UUID:
+        """Record a channel's order once, however often the channel sends it; mark it paid."""
+        try:
+            order: Order = self.get(intake.order_id, Order)
+        except AggregateNotFoundError:
+            order = Order.place(
+                order_id=intake.order_id,
+                channel=intake.channel,
+                channel_order_id=intake.channel_order_id,
+                placed_at=intake.placed_at,
+                customer=intake.customer,
+                shipping_address=intake.shipping_address,
+                lines=intake.lines,
+                currency=intake.currency,
+                fraud_score=intake.fraud_score,
+            )
+        if intake.paid:
+            order.mark_paid()
+        self.save(order)
+        return order.id
+
+    def record_reservation(
+        self, order_id: uuid.UUID, reservations: tuple[LineReservation, ...]
+    ) -> uuid.UUID:
+        """Allocate the order from inventory's reservation; what is short is backordered."""
+        order: Order = self.get(order_id, Order)
+        order.record_reservation(reservations)
+        self.save(order)
+        return order.id
+
+    def get_order(self, order_id: uuid.UUID) -> Order:
+        """The order's current state (a query; nothing is changed)."""
+        try:
+            order: Order = self.get(order_id, Order)
+        except AggregateNotFoundError:
+            raise UnknownOrder(str(order_id)) from None
+        return order

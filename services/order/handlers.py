@@ -1,0 +1,32 @@
+"""What the order service consumes: channel orders, and inventory's reservation decisions."""
+
+from __future__ import annotations
+
+from contracts.channel import ChannelOrderMessage
+from contracts.envelope import Envelope
+from contracts.inventory import StockReserved, StockShortage
+from contracts.topics import CHANNEL_ORDERS
+from services.order import translators
+from services.order.application import OrderApplication
+from services.runtime.consumer import Consumer
+
+
+def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
+    @consumer.on_message(
+        CHANNEL_ORDERS,
+        ChannelOrderMessage,
+        correlation_id=lambda message: f"{message.channel}:{message.channel_order_id}",
+        causation_id=lambda message: (
+            f"{message.channel}:{message.channel_order_id}:{message.payment_status}"
+        ),
+    )
+    def channel_order_received(message: ChannelOrderMessage) -> None:
+        orders.receive_channel_order(translators.intake_from_channel(message))
+
+    @consumer.on_event(StockReserved, producer="inventory")
+    def stock_reserved(event: StockReserved, _: Envelope) -> None:
+        orders.record_reservation(event.order_id, translators.reservations_from_inventory(event))
+
+    @consumer.on_event(StockShortage, producer="inventory")
+    def stock_short(event: StockShortage, _: Envelope) -> None:
+        orders.record_reservation(event.order_id, translators.reservations_from_inventory(event))

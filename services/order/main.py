@@ -1,0 +1,27 @@
+"""The order service process: `python -m services.order.main`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.order import api, handlers, translators
+from services.order.application import OrderApplication
+from services.order.config import OrderSettings
+from services.runtime.service import ServiceDefinition, build_http_app, serve
+
+
+def build_app(settings: OrderSettings | None = None) -> FastAPI:
+    return build_http_app(
+        ServiceDefinition(
+            settings=settings or OrderSettings(),
+            application=OrderApplication,
+            translate=translators.to_contract,
+            register_handlers=handlers.register_handlers,
+            routers=[api.router],
+        )
+    )
+
+
+if __name__ == "__main__":
+    settings = OrderSettings()
+    serve(build_app(settings), settings)

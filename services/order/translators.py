@@ -1,0 +1,146 @@
+"""Order domain ↔ public contracts. Pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+from contracts import inventory as inventory_contracts
+from contracts import order as contracts
+from contracts.base import IntegrationEvent
+from contracts.channel import ChannelOrderMessage, order_id_for
+from services.order.application import OrderIntake
+from services.order.domain import (
+    Address,
+    Customer,
+    LineAllocation,
+    LineReservation,
+    LocationQuantity,
+    Order,
+    OrderLine,
+)
+
+
+def intake_from_channel(message: ChannelOrderMessage) -> OrderIntake:
+    """A channel message as the order model; lines are numbered in the order the channel sent."""
+    address = message.shipping_address
+    return OrderIntake(
+        order_id=order_id_for(message.channel, message.channel_order_id),
+        channel=message.channel,
+        channel_order_id=message.channel_order_id,
+        placed_at=message.placed_at,
+        customer=Customer(
+            customer_id=message.customer.customer_id,
+            name=message.customer.name,
+            email=str(message.customer.email),
+        ),
+        shipping_address=Address(
+            name=address.name,
+            line1=address.line1,
+            line2=address.line2,
+            city=address.city,
+            region=address.region,
+            postal_code=address.postal_code,
+            country=address.country,
+        ),
+        lines=tuple(
+            OrderLine(
+                line_number=number,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for number, line in enumerate(message.lines, start=1)
+        ),
+        currency=message.currency,
+        fraud_score=message.fraud_score,
+        paid=message.payment_status == "paid",
+    )
+
+
+def reservations_from_inventory(
+    event: inventory_contracts.StockReserved | inventory_contracts.StockShortage,
+) -> tuple[LineReservation, ...]:
+    return tuple(
+        LineReservation(
+            line_number=line.line_number,
+            sku=line.sku,
+            quantity_reserved=line.quantity_reserved,
+            quantity_short=line.quantity_short,
+            allocations=tuple(
+                LocationQuantity(location=item.location, quantity=item.quantity)
+                for item in line.allocations
+            ),
+        )
+        for line in event.lines
+    )
+
+
+def _lines(lines: tuple[OrderLine, ...]) -> list[contracts.OrderLine]:
+    return [
+        contracts.OrderLine(
+            line_number=line.line_number,
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+        )
+        for line in lines
+    ]
+
+
+def _total(lines: tuple[OrderLine, ...]) -> Decimal:
+    return sum((line.amount for line in lines), Decimal("0"))
+
+
+def _allocated(lines: tuple[LineAllocation, ...]) -> list[contracts.AllocatedLine]:
+    return [
+        contracts.AllocatedLine(
+            line_number=line.line_number,
+            sku=line.sku,
+            quantity_ordered=line.quantity_ordered,
+            quantity_allocated=line.quantity_allocated,
+            quantity_backordered=line.quantity_backordered,
+            allocations=[
+                contracts.LocationQuantity(location=item.location, quantity=item.quantity)
+                for item in line.allocations
+            ],
+        )
+        for line in lines
+    ]
+
+
+def to_contract(event: Any) -> IntegrationEvent:
+    """The public event for a recorded order event."""
+    if isinstance(event, Order.Placed):
+        return contracts.OrderPlaced(
+            order_id=event.originator_id,
+            channel=event.channel,
+            channel_order_id=event.channel_order_id,
+            placed_at=event.placed_at,
+            customer=asdict(event.customer),
+            shipping_address=asdict(event.shipping_address),
+            lines=_lines(event.lines),
+            currency=event.currency,
+            order_total=_total(event.lines),
+            fraud_score=event.fraud_score,
+        )
+    if isinstance(event, Order.Paid):
+        return contracts.OrderPaid(
+            order_id=event.originator_id,
+            lines=_lines(event.lines),
+            shipping_country=event.shipping_country,
+            currency=event.currency,
+            order_total=_total(event.lines),
+        )
+    if isinstance(event, Order.Allocated):
+        return contracts.OrderAllocated(
+            order_id=event.originator_id,
+            lines=_allocated(event.lines),
+            fully_allocated=not any(line.quantity_backordered for line in event.lines),
+        )
+    if isinstance(event, Order.Backordered):
+        return contracts.OrderBackordered(
+            order_id=event.originator_id, lines=_allocated(event.lines)
+        )
+    raise TypeError(f"no contract for order event {type(event).__qualname__}")

@@ -1,0 +1,24 @@
+"""The returns service process: `python -m services.returns.main`.
+
+It owns its database and event store and serves its health check; its domain arrives with the
+issues that build it, and until then it consumes nothing and publishes nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.returns.config import ReturnsSettings
+from services.runtime.eventstore import ServiceApplication
+from services.runtime.service import ServiceDefinition, build_http_app, serve
+
+
+def build_app(settings: ReturnsSettings | None = None) -> FastAPI:
+    return build_http_app(
+        ServiceDefinition(settings=settings or ReturnsSettings(), application=ServiceApplication)
+    )
+
+
+if __name__ == "__main__":
+    settings = ReturnsSettings()
+    serve(build_app(settings), settings)

@@ -1,0 +1,9 @@
+"""The machinery every service runs on, written once.
+
+- `config`: settings shared by every service (Kafka, Postgres, HTTP, logging).
+- `aggregate`: the base aggregate whose events carry correlation and causation ids.
+- `eventstore`: the service's event-sourced application on Postgres, kept off the event loop.
+- `relay`: the transactional outbox: notification log → integration events on Kafka.
+- `consumer`: tracked, deduplicating, gap-detecting consumption with a dead-letter topic.
+- `service`: the process: lifespan, health check, HTTP app.
+"""

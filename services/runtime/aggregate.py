@@ -1,0 +1,62 @@
+"""The base aggregate of every service.
+
+Its events carry the correlation id of the business flow and the id of what caused them; the
+relay copies both into the envelope, so one channel order can be followed through every service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Self
+
+from eventsourcing.domain import Aggregate as LibraryAggregate
+from eventsourcing.persistence import Transcoding
+
+from services.runtime.context import current_message, new_correlation_id
+
+
+class DomainError(Exception):
+    """A command broke a business rule; the message says which, in words a user understands."""
+
+
+def _trace_ids() -> dict[str, Any]:
+    message = current_message()
+    if message is None:
+        return {"correlation_id": new_correlation_id(), "causation_id": None}
+    return {"correlation_id": message.correlation_id, "causation_id": message.causation_id}
+
+
+class Aggregate(LibraryAggregate):
+    """An event-sourced aggregate whose events know which flow they belong to."""
+
+    class Event(LibraryAggregate.Event):
+        correlation_id: str
+        causation_id: str | None
+
+    class Created(Event, LibraryAggregate.Created):
+        pass
+
+    @classmethod
+    def _create(cls, event_class: type[Any], *, id: Any = None, **kwargs: Any) -> Self:
+        return super()._create(event_class, id=id, **_trace_ids(), **kwargs)
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        super().trigger_event(event_class, **_trace_ids(), **kwargs)
+
+
+class ValueObjectTranscoding(Transcoding):
+    """Stores a frozen dataclass value object in an event as a JSON object.
+
+    Lists come back as tuples, because value objects hold tuples to stay hashable and immutable.
+    """
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = f"{cls.__module__}.{cls.__qualname__}"
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return self.type(**values)

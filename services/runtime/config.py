@@ -1,0 +1,72 @@
+"""Settings every service shares; each service adds its own with a prefix of its own.
+
+The shared names are the ones an operator sets once for the whole system:
+`KAFKA_BOOTSTRAP_SERVERS`, `POSTGRES_DSN`, and `UNITRAIL_*` for the rest.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.database import PostgresLocation
+
+
+def shared(name: str, *aliases: str) -> AliasChoices:
+    return AliasChoices(name, *aliases)
+
+
+class ServiceSettings(BaseSettings):
+    """Kafka, Postgres, HTTP and logging settings of one service process."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: ClassVar[str]
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=shared("KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers, comma separated.",
+    )
+    kafka_idempotence: bool = Field(
+        default=True,
+        validation_alias=shared("UNITRAIL_KAFKA_IDEMPOTENCE"),
+        description="Idempotent producer; on for real Kafka, off for the embedded broker, which "
+        "does not implement InitProducerId.",
+    )
+    postgres_dsn: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias=shared("POSTGRES_DSN"),
+        description="Any database on the Postgres server; each service uses its own database there.",
+    )
+    database_prefix: str = Field(
+        default="unitrail",
+        validation_alias=shared("UNITRAIL_DATABASE_PREFIX"),
+        description="A service's database is named `<prefix>_<service>`.",
+    )
+    http_host: str = Field(default="127.0.0.1", validation_alias=shared("UNITRAIL_HTTP_HOST"))
+    http_port: int = Field(
+        default=8000, description="Set per service: `UNITRAIL_<SERVICE>_HTTP_PORT`."
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console", validation_alias=shared("UNITRAIL_LOG_FORMAT")
+    )
+    log_level: str = Field(default="info", validation_alias=shared("UNITRAIL_LOG_LEVEL"))
+    handler_attempts: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=shared("UNITRAIL_HANDLER_ATTEMPTS"),
+        description="How often a failing message is tried before it goes to the dead-letter topic.",
+    )
+    relay_batch_size: int = Field(
+        default=500, ge=1, validation_alias=shared("UNITRAIL_RELAY_BATCH")
+    )
+
+    @property
+    def database(self) -> PostgresLocation:
+        """Where this service's own database is."""
+        return PostgresLocation.from_dsn(self.postgres_dsn).with_database(
+            f"{self.database_prefix}_{self.service_name}"
+        )

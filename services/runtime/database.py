@@ -1,0 +1,79 @@
+"""Where a service's Postgres database is, in the forms each driver wants."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+import asyncpg
+from psycopg import conninfo
+
+
+@dataclass(frozen=True)
+class PostgresLocation:
+    """Host (or unix socket directory), port, credentials and database name."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def from_dsn(cls, dsn: str) -> PostgresLocation:
+        """Parse a libpq DSN, URI or key=value, including `?host=/socket/dir` URIs."""
+        params = conninfo.conninfo_to_dict(dsn)
+        return cls(
+            host=str(params.get("host") or "127.0.0.1"),
+            port=int(params.get("port") or 5432),
+            user=str(params.get("user") or "postgres"),
+            password=str(params.get("password") or ""),
+            dbname=str(params.get("dbname") or "postgres"),
+        )
+
+    def with_database(self, dbname: str) -> PostgresLocation:
+        return replace(self, dbname=dbname)
+
+    def asyncpg_kwargs(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password or None,
+            "database": self.dbname,
+        }
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+        }
+
+    def dsn(self) -> str:
+        return conninfo.make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=self.dbname,
+        )
+
+
+async def ensure_database(location: PostgresLocation) -> None:
+    """Create the database if it does not exist yet (services own their databases)."""
+    connection = await asyncpg.connect(**location.with_database("postgres").asyncpg_kwargs())
+    try:
+        exists = await connection.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", location.dbname
+        )
+        if not exists:
+            # Another process of the same service may create it first.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await connection.execute(f'CREATE DATABASE "{location.dbname}"')
+    finally:
+        await connection.close()

@@ -1,0 +1,94 @@
+"""A service's event-sourced application on its own Postgres database.
+
+The `eventsourcing` library's calls block; `BlockingRunner` runs them on a small pool of worker
+threads so the event loop keeps serving Kafka and HTTP meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording
+
+from services.runtime.aggregate import Aggregate, ValueObjectTranscoding
+from services.runtime.context import current_message
+from services.runtime.database import PostgresLocation
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ServiceApplication(Application[uuid.UUID]):
+    """The write side of a service: aggregates in an append-only store with optimistic concurrency.
+
+    When the current unit of work consumes a message, `save` records that consumption in the same
+    transaction as the new events, so a redelivered message is recognised and never applied twice.
+    """
+
+    value_objects: ClassVar[Sequence[type[Any]]] = ()
+    """Frozen dataclasses that domain events carry; registered for storage."""
+
+    pool_size: ClassVar[int] = 5
+
+    def __init__(self, location: PostgresLocation) -> None:
+        env = location.eventsourcing_env() | {
+            "SINGLE_ROW_TRACKING": "y",
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": "5",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "CREATE_TABLE": "y",
+        }
+        super().__init__(env=env)
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for value_object in self.value_objects:
+            transcoder.register(ValueObjectTranscoding(value_object))
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:
+        message = current_message()
+        if message is None or message.tracking is None or message.tracking_recorded:
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=message.tracking)
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        message.tracking_recorded = True
+        return recordings
+
+    def get(self, aggregate_id: Any, kind: type[Any] = Aggregate) -> Any:
+        """Load an aggregate, checking that it is of the expected kind."""
+        aggregate: Any = self.repository.get(aggregate_id)
+        if not isinstance(aggregate, kind):
+            raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
+        return aggregate
+
+
+class BlockingRunner:
+    """Runs blocking calls on worker threads, carrying the caller's context variables along."""
+
+    def __init__(self, workers: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
+
+    async def run(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: context.run(function, *args, **kwargs)
+        )
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,177 @@
+"""The transactional outbox: the event store's notification log, published to Kafka.
+
+Events are committed to the store first; the relay then publishes every notification, in order, to the
+service's events topic, keyed by aggregate id, and records how far it got. It wakes on the store's
+LISTEN/NOTIFY signal. After a crash it resumes from the last recorded position, so an event may be
+published twice, never lost; consumers recognise the repeat by (producer, aggregate id, version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import Notification
+
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope, event_id_for
+from services.runtime.eventstore import ServiceApplication
+
+Translator = Callable[[Any], IntegrationEvent]
+"""Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
+
+log = structlog.get_logger(__name__)
+
+POSITION_TABLE = """
+CREATE TABLE IF NOT EXISTS relay_position (
+    topic text PRIMARY KEY,
+    notification_id bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def envelope_for(producer: str, domain_event: Any, payload: IntegrationEvent) -> Envelope:
+    """Wrap a translated domain event in the envelope consumers rely on."""
+    aggregate_id = domain_event.originator_id
+    version = domain_event.originator_version
+    return Envelope(
+        event_id=event_id_for(aggregate_id, version),
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        occurred_at=domain_event.timestamp,
+        producer=producer,
+        aggregate_type=payload.aggregate_type,
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        correlation_id=domain_event.correlation_id,
+        causation_id=domain_event.causation_id,
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+async def load_position(pool: asyncpg.Pool, topic: str) -> int:
+    async with pool.acquire() as connection:
+        await connection.execute(POSITION_TABLE)
+        value = await connection.fetchval(
+            "SELECT notification_id FROM relay_position WHERE topic = $1", topic
+        )
+    return int(value or 0)
+
+
+async def save_position(pool: asyncpg.Pool, topic: str, notification_id: int) -> None:
+    await pool.execute(
+        "INSERT INTO relay_position (topic, notification_id) VALUES ($1, $2) "
+        "ON CONFLICT (topic) DO UPDATE SET notification_id = excluded.notification_id, "
+        "updated_at = now()",
+        topic,
+        notification_id,
+    )
+
+
+class Relay:
+    """Publishes a service's recorded events to its topic, resuming where it stopped."""
+
+    def __init__(
+        self,
+        *,
+        producer_name: str,
+        application: ServiceApplication,
+        translate: Translator,
+        producer: AIOKafkaProducer,
+        pool: asyncpg.Pool,
+        topic: str,
+        batch_size: int,
+    ) -> None:
+        self._producer_name = producer_name
+        self._application = application
+        self._translate = translate
+        self._producer = producer
+        self._pool = pool
+        self._topic = topic
+        self._batch_size = batch_size
+        self.published = 0
+
+    async def run(self) -> None:
+        """Publish until cancelled."""
+        position = await load_position(self._pool, self._topic)
+        log.info("relay started", topic=self._topic, position=position)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Notification | BaseException] = asyncio.Queue(
+            maxsize=self._batch_size * 4
+        )
+        subscription = self._application.recorder.subscribe(gt=position)
+        stopping = threading.Event()
+
+        def pump() -> None:
+            # Runs on its own thread: the library's subscription blocks while it waits for NOTIFY.
+            try:
+                for notification in subscription:
+                    self._hand_over(loop, queue, notification, stopping)
+                    if stopping.is_set():
+                        return
+            except BaseException as error:  # the relay task must learn why the pump stopped
+                if not stopping.is_set():
+                    self._hand_over(loop, queue, error, stopping)
+
+        pump_thread = threading.Thread(target=pump, name=f"relay-{self._topic}", daemon=True)
+        pump_thread.start()
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < self._batch_size and not queue.empty():
+                    batch.append(queue.get_nowait())
+                notifications = [item for item in batch if isinstance(item, Notification)]
+                if notifications:
+                    await self._publish(notifications)
+                    await save_position(self._pool, self._topic, notifications[-1].id)
+                    self.published += len(notifications)
+                failures = [item for item in batch if isinstance(item, BaseException)]
+                if failures:
+                    raise failures[0]
+        finally:
+            stopping.set()
+            subscription.stop()
+            await asyncio.to_thread(pump_thread.join, 5)
+
+    @staticmethod
+    def _hand_over(
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Notification | BaseException],
+        item: Notification | BaseException,
+        stopping: threading.Event,
+    ) -> None:
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stopping.is_set():
+            try:
+                future.result(timeout=0.5)
+                return
+            except TimeoutError:
+                continue
+        future.cancel()
+
+    async def _publish(self, notifications: list[Notification]) -> None:
+        deliveries = []
+        for notification in notifications:
+            domain_event = self._application.mapper.to_domain_event(notification)
+            envelope = envelope_for(
+                self._producer_name, domain_event, self._translate(domain_event)
+            )
+            deliveries.append(
+                await self._producer.send(
+                    self._topic,
+                    value=envelope.model_dump_json().encode(),
+                    key=str(envelope.aggregate_id).encode(),
+                    headers=[
+                        ("event_type", envelope.event_type.encode()),
+                        ("correlation_id", envelope.correlation_id.encode()),
+                    ],
+                )
+            )
+        await asyncio.gather(*deliveries)
+        log.debug("relay published", topic=self._topic, count=len(notifications))

@@ -1,0 +1,213 @@
+"""A service process: its store, its inbox, its relay and its HTTP API, started and stopped together.
+
+Connections open in the lifespan, never at import time; `build_http_app` is all a service's `main.py`
+needs to call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+
+from contracts.topics import events_topic
+from services.runtime.config import ServiceSettings
+from services.runtime.consumer import Consumer
+from services.runtime.context import MessageContext, handling, new_correlation_id
+from services.runtime.database import ensure_database
+from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.kafka import build_producer
+from services.runtime.logging import configure_logging
+from services.runtime.relay import Relay, Translator
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=ServiceApplication)
+
+
+@dataclass
+class ServiceDefinition(Generic[A]):
+    """What makes a service: its application, how its events are published, what it consumes."""
+
+    settings: ServiceSettings
+    application: type[A]
+    translate: Translator | None = None
+    register_handlers: Callable[[Consumer, A], None] | None = None
+    routers: list[APIRouter] = field(default_factory=list)
+
+
+class ServiceRuntime(Generic[A]):
+    """The running parts of one service process."""
+
+    def __init__(self, definition: ServiceDefinition[A]) -> None:
+        self.definition = definition
+        self.settings = definition.settings
+        self.runner = BlockingRunner(workers=definition.application.pool_size)
+        self._application: A | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._broker: KafkaBroker | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.relay: Relay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+
+    @property
+    def application(self) -> A:
+        assert self._application is not None, "the service is not started"
+        return self._application
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "the service is not started"
+        return self._pool
+
+    async def run_command(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a use case of the application for an HTTP request, on a worker thread."""
+        return await self.runner.run(function, *args)
+
+    async def start(self) -> None:
+        settings = self.settings
+        location = settings.database
+        await ensure_database(location)
+        self._application = await self.runner.run(self.definition.application, location)
+        self._pool = await asyncpg.create_pool(min_size=1, max_size=4, **location.asyncpg_kwargs())
+        self._producer = build_producer(settings)
+        await self._producer.start()
+        self._broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=settings.kafka_idempotence,
+            client_id=f"unitrail-{settings.service_name}",
+            logger=logging.getLogger("faststream"),
+        )
+        if self.definition.register_handlers is not None:
+            consumer = Consumer(
+                service_name=settings.service_name,
+                application=self.application,
+                runner=self.runner,
+                publish=self._broker.publish,
+                attempts=settings.handler_attempts,
+            )
+            self.definition.register_handlers(consumer, self.application)
+            consumer.subscribe(self._broker)
+        await self._broker.start()
+        if self.definition.translate is not None:
+            self.relay = Relay(
+                producer_name=settings.service_name,
+                application=self.application,
+                translate=self.definition.translate,
+                producer=self._producer,
+                pool=self.pool,
+                topic=events_topic(settings.service_name).name,
+                batch_size=settings.relay_batch_size,
+            )
+            self._relay_task = asyncio.create_task(self._keep_relaying(self.relay))
+        log.info("service started", database=location.dbname)
+
+    async def _keep_relaying(self, relay: Relay) -> None:
+        while True:
+            try:
+                await relay.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("relay stopped, restarting")
+                await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self._relay_task is not None:
+            self._relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay_task
+        if self._broker is not None:
+            await self._broker.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        if self._application is not None:
+            await self.runner.run(self._application.close)
+        self.runner.shutdown()
+        log.info("service stopped")
+
+    async def health(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unavailable: {error!r}"
+        try:
+            assert self._producer is not None
+            topic = events_topic(self.settings.service_name).name
+            await asyncio.wait_for(self._producer.partitions_for(topic), 2)
+            checks["kafka"] = "ok"
+        except Exception as error:
+            checks["kafka"] = f"unavailable: {error!r}"
+        return checks
+
+
+def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
+    """The service's process as an ASGI app: lifespan, health check, correlation ids, its routers."""
+    settings = definition.settings
+    configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    runtime = ServiceRuntime(definition)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=f"Unitrail {settings.service_name}",
+        lifespan=lifespan,
+        description=(definition.application.__doc__ or "").strip(),
+    )
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        correlation_id = request.headers.get("x-correlation-id") or new_correlation_id()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        with handling(MessageContext(correlation_id=correlation_id, causation_id=None)):
+            response: Response = await call_next(request)
+        response.headers["x-correlation-id"] = correlation_id
+        return response
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> JSONResponse:
+        """Whether this service reaches its database and the broker."""
+        checks = await runtime.health()
+        healthy = all(value == "ok" for value in checks.values())
+        body = {"service": settings.service_name, "status": "ok" if healthy else "degraded"}
+        return JSONResponse(body | checks, status_code=200 if healthy else 503)
+
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime[Any]:
+    """The running service behind an HTTP request (FastAPI dependency)."""
+    runtime: ServiceRuntime[Any] = request.app.state.runtime
+    return runtime
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the service until SIGINT or SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)

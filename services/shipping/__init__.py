@@ -1,0 +1,3 @@
+"""The shipping service: carrier choice, labels, insurance, signatures, and tracking to
+Delivered / Exception.
+"""

@@ -1,0 +1,26 @@
+"""The warehouse_adapter service process: `python -m services.warehouse_adapter.main`.
+
+It owns its database and event store and serves its health check; its domain arrives with the
+issues that build it, and until then it consumes nothing and publishes nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.runtime.eventstore import ServiceApplication
+from services.runtime.service import ServiceDefinition, build_http_app, serve
+from services.warehouse_adapter.config import WarehouseAdapterSettings
+
+
+def build_app(settings: WarehouseAdapterSettings | None = None) -> FastAPI:
+    return build_http_app(
+        ServiceDefinition(
+            settings=settings or WarehouseAdapterSettings(), application=ServiceApplication
+        )
+    )
+
+
+if __name__ == "__main__":
+    settings = WarehouseAdapterSettings()
+    serve(build_app(settings), settings)

@@ -1,0 +1,128 @@
+"""Stock and reservation rules, without any infrastructure."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.inventory.domain import (
+    InsufficientStock,
+    LocationQuantity,
+    RequestedLine,
+    Reservation,
+    ReservedLine,
+    SkuStock,
+    plan_reservation,
+    reservation_id_for,
+)
+from services.runtime.aggregate import DomainError
+
+
+def stock(sku: str = "LAPTOP-14", **by_location: int) -> SkuStock:
+    locations = iter(by_location.items())
+    location, quantity = next(locations)
+    item = SkuStock.receive_first(
+        sku=sku,
+        location=location,
+        quantity=quantity,
+        reason="initial-count",
+        actor="ops",
+        reference=None,
+    )
+    for location, quantity in locations:
+        item.receive(
+            location=location,
+            quantity=quantity,
+            reason="initial-count",
+            actor="ops",
+            reference=None,
+        )
+    return item
+
+
+def test_receipts_add_to_on_hand_per_location() -> None:
+    item = stock(WH_A=3, WH_B=2)
+    item.receive(
+        location="WH_A", quantity=1, reason="purchase-receipt", actor="dock", reference="PO-1"
+    )
+    assert (item.on_hand_at("WH_A"), item.on_hand_at("WH_B"), item.on_hand_at("nowhere")) == (
+        4,
+        2,
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason", "actor", "problem"),
+    [
+        (0, "count", "ops", "at least one unit"),
+        (1, " ", "ops", "reason"),
+        (1, "count", "", "actor"),
+    ],
+)
+def test_a_receipt_needs_units_a_reason_and_an_actor(
+    quantity: int, reason: str, actor: str, problem: str
+) -> None:
+    with pytest.raises(DomainError, match=problem):
+        SkuStock.receive_first(
+            sku="X", location="A", quantity=quantity, reason=reason, actor=actor, reference=None
+        )
+
+
+def test_reserving_lowers_available_not_on_hand() -> None:
+    item = stock(WH_A=3)
+    item.reserve(order_id=uuid.uuid4(), line_number=1, location="WH_A", quantity=2)
+    assert (item.on_hand_at("WH_A"), item.reserved_at("WH_A"), item.available_at("WH_A")) == (
+        3,
+        2,
+        1,
+    )
+
+
+def test_more_than_available_cannot_be_reserved() -> None:
+    item = stock(WH_A=1)
+    item.reserve(order_id=uuid.uuid4(), line_number=1, location="WH_A", quantity=1)
+    with pytest.raises(InsufficientStock):
+        item.reserve(order_id=uuid.uuid4(), line_number=1, location="WH_A", quantity=1)
+
+
+def test_one_location_that_has_everything_ships_the_whole_order() -> None:
+    lines = [RequestedLine(1, "CAM", 1), RequestedLine(2, "LENS", 1)]
+    plan = plan_reservation(lines, {"CAM": {"A": 5, "B": 1}, "LENS": {"A": 0, "B": 1}})
+    assert [line.allocations for line in plan] == [
+        (LocationQuantity("B", 1),),
+        (LocationQuantity("B", 1),),
+    ]
+
+
+def test_a_line_is_split_across_locations_when_no_single_one_has_it() -> None:
+    plan = plan_reservation([RequestedLine(1, "CAM", 4)], {"CAM": {"A": 3, "B": 2}})
+    assert plan[0].allocations == (LocationQuantity("A", 3), LocationQuantity("B", 1))
+    assert plan[0].quantity_short == 0
+
+
+def test_what_no_location_has_is_short() -> None:
+    plan = plan_reservation(
+        [RequestedLine(1, "CAM", 4), RequestedLine(2, "UNKNOWN", 1)], {"CAM": {"A": 3}}
+    )
+    assert [(line.quantity_reserved, line.quantity_short) for line in plan] == [(3, 1), (0, 1)]
+
+
+def test_two_lines_of_one_sku_do_not_share_the_same_units() -> None:
+    plan = plan_reservation(
+        [RequestedLine(1, "CAM", 2), RequestedLine(2, "CAM", 2)], {"CAM": {"A": 3}}
+    )
+    assert [line.quantity_reserved for line in plan] == [2, 1]
+
+
+def test_a_reservation_is_complete_or_short() -> None:
+    order_id = uuid.uuid4()
+    full = ReservedLine(1, "CAM", 1, 1, (LocationQuantity("A", 1),))
+    short = ReservedLine(1, "CAM", 2, 1, (LocationQuantity("A", 1),))
+    assert isinstance(
+        Reservation.decide(order_id, (full,)).collect_events()[0], Reservation.Reserved
+    )
+    decided = Reservation.decide(order_id, (short,))
+    assert isinstance(decided.collect_events()[0], Reservation.ShortOfStock)
+    assert decided.id == reservation_id_for(order_id)
