@@ -82,8 +82,8 @@ class ChannelOrderMessage(ContractModel):
         description="The order's id in the channel; unique per channel.",
     )
     placed_at: datetime = Field(description="When the customer placed the order (ISO 8601).")
-    customer: Customer
-    shipping_address: ShippingAddress
+    customer: Customer = Field(description="The customer who placed the order.")
+    shipping_address: ShippingAddress = Field(description="Where the order is shipped to.")
     lines: list[ChannelOrderLine] = Field(min_length=1, max_length=200, description="Order lines.")
     currency: CurrencyCode
     payment_status: Literal["pending", "authorized", "paid"] = Field(

@@ -48,8 +48,8 @@ class OrderPlaced(IntegrationEvent):
     channel: ChannelCode
     channel_order_id: str = Field(description="The order's id in the channel.")
     placed_at: datetime = Field(description="When the customer placed the order.")
-    customer: Customer
-    shipping_address: ShippingAddress
+    customer: Customer = Field(description="The customer who placed the order.")
+    shipping_address: ShippingAddress = Field(description="Where the order is shipped to.")
     lines: list[OrderLine] = Field(description="The order lines.")
     currency: CurrencyCode
     order_total: Money = Field(description="Sum of quantity times unit price over all lines.")

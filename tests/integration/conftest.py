@@ -1,0 +1,75 @@
+"""Real servers for integration tests: an embedded PostgreSQL and a Kafka-protocol broker.
+
+Postgres is started once per session; each test gets its own databases (a fresh prefix) and its own
+broker (the broker keeps everything in memory, so a new one is a clean slate in milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from infra.topics import ensure_topics
+from tests.integration.harness import Channel, ServiceProcess, Stack, TopicReader
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", delete_on_stop=True)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def stack(postgres_dsn: str, tmp_path: Path) -> Iterator[Stack]:
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap))
+    yield Stack(
+        postgres_dsn=postgres_dsn,
+        bootstrap_servers=bootstrap,
+        database_prefix=f"t{uuid.uuid4().hex[:10]}",
+        log_dir=tmp_path,
+    )
+    broker.stop()
+
+
+@pytest.fixture
+def services(stack: Stack) -> Iterator[Callable[..., list[ServiceProcess]]]:
+    """Start service processes side by side; every one started is stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(*names: str) -> list[ServiceProcess]:
+        batch = [ServiceProcess(name, stack) for name in names]
+        started.extend(batch)
+        for service in batch:
+            service.launch()
+        return [service.wait_until_healthy() for service in batch]
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def channel(stack: Stack) -> Channel:
+    return Channel(stack.bootstrap_servers)
+
+
+@pytest.fixture
+def topic(stack: Stack) -> Iterator[Callable[[str], TopicReader]]:
+    readers: list[TopicReader] = []
+
+    def read(name: str) -> TopicReader:
+        reader = TopicReader(stack.bootstrap_servers, name)
+        readers.append(reader)
+        return reader
+
+    yield read
+    for reader in readers:
+        reader.close()

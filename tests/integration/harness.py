@@ -1,0 +1,274 @@
+"""Drive the real system from outside: service processes, a channel connector and topic readers.
+
+The outside clients use confluent-kafka (librdkafka), not the services' aiokafka code, so the tests
+see what any Kafka client would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from infra.embedded import free_port, wait_for_port
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], *, timeout: float = 30, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Stack:
+    """Where the servers of one test are, and the names that keep its data apart."""
+
+    postgres_dsn: str
+    bootstrap_servers: str
+    database_prefix: str
+    log_dir: Path
+
+    def env(self) -> dict[str, str]:
+        return os.environ | {
+            "POSTGRES_DSN": self.postgres_dsn,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "UNITRAIL_DATABASE_PREFIX": self.database_prefix,
+            "UNITRAIL_KAFKA_IDEMPOTENCE": "false",
+            "UNITRAIL_LOG_LEVEL": "info",
+        }
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as its own operating-system process."""
+
+    name: str
+    stack: Stack
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    instance: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServiceProcess:
+        self.launch()
+        return self.wait_until_healthy()
+
+    def launch(self) -> None:
+        self.instance += 1
+        log = self.stack.log_dir / f"{self.name}-{self.port}-{self.instance}.log"
+        env = self.stack.env() | {f"UNITRAIL_{self.name.upper()}_HTTP_PORT": str(self.port)}
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}.main"],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_until_healthy(self) -> ServiceProcess:
+        wait_for_port("127.0.0.1", self.port, timeout=60)
+        eventually(self.healthy, timeout=60, what=f"{self.name} to be healthy")
+        return self
+
+    def healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as reply:
+            return json.loads(reply.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def receive_stock(self, sku: str, location: str, quantity: int) -> None:
+        self.post(
+            "/stock/receipts",
+            {
+                "sku": sku,
+                "location": location,
+                "quantity": quantity,
+                "reason": "initial-count",
+                "actor": "test",
+            },
+        )
+
+
+def channel_order(
+    channel_order_id: str,
+    *,
+    channel: str = "webshop",
+    lines: list[tuple[str, int]] | None = None,
+    paid: bool = True,
+) -> dict[str, Any]:
+    """A channel order message exactly as a connector would write it (plain JSON)."""
+    return {
+        "channel": channel,
+        "channel_order_id": channel_order_id,
+        "placed_at": datetime.now(UTC).isoformat(),
+        "customer": {"customer_id": "C-7", "name": "Grace Hopper", "email": "grace@example.com"},
+        "shipping_address": {
+            "name": "Grace Hopper",
+            "line1": "2 Compiler Road",
+            "city": "Arlington",
+            "region": "VA",
+            "postal_code": "22201",
+            "country": "US",
+        },
+        "lines": [
+            {"sku": sku, "quantity": quantity, "unit_price": "1199.00"}
+            for sku, quantity in (lines or [("LAPTOP-14", 1)])
+        ],
+        "currency": "USD",
+        "payment_status": "paid" if paid else "pending",
+        "fraud_score": 4.5,
+    }
+
+
+class Channel:
+    """A channel connector: publishes raw bytes to `channel.orders.v1` with librdkafka."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap_servers, "acks": "all", "log.connection.close": False}
+        )
+
+    def send(self, message: dict[str, Any] | bytes, *, key: str | None = None) -> None:
+        if isinstance(message, dict):
+            key = key or f"{message['channel']}:{message['channel_order_id']}"
+            value = json.dumps(message).encode()
+        else:
+            value = message
+        self.publish("channel.orders.v1", value, key=key)
+
+    def publish(self, topic: str, value: bytes, *, key: str | None = None) -> None:
+        self._producer.produce(topic, value=value, key=key.encode() if key else None)
+        if self._producer.flush(10):
+            raise AssertionError(f"could not deliver to {topic}")
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+class TopicReader:
+    """Reads a whole topic from the beginning, by assignment (no consumer group)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": f"test-reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "log.connection.close": False,
+            }
+        )
+        metadata = self._consumer.list_topics(topic, timeout=10)
+        partitions = metadata.topics[topic].partitions
+        self._consumer.assign(
+            [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions]
+        )
+        self.records: list[Record] = []
+
+    def poll(self) -> list[Record]:
+        """Everything that arrived since the last poll, added to `records`."""
+        while True:
+            message = self._consumer.poll(0.2)
+            if message is None:
+                return self.records
+            if message.error():
+                continue
+            key, value = message.key(), message.value()
+            self.records.append(
+                Record(
+                    topic=str(message.topic()),
+                    partition=int(message.partition() or 0),
+                    offset=int(message.offset() or 0),
+                    key=key.encode() if isinstance(key, str) else key,
+                    value=value.encode() if isinstance(value, str) else (value or b""),
+                    headers=_headers(message.headers()),
+                )
+            )
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        envelopes = [record.json() for record in self.poll()]
+        return [e for e in envelopes if event_type is None or e["event_type"] == event_type]
+
+    def distinct_events(self, event_type: str) -> dict[str, dict[str, Any]]:
+        """By event id: a re-published event counts once."""
+        return {event["event_id"]: event for event in self.events(event_type)}
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def by_order(events: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for event in events:
+        grouped.setdefault(event["payload"]["order_id"], []).append(event)
+    return grouped
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    return {str(name): bytes(value or b"").decode() for name, value in (raw or [])}

@@ -1,0 +1,217 @@
+"""At-least-once delivery, exactly-once effects; poison input parked, never lost, never blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from contracts.channel import order_id_for
+from contracts.envelope import Envelope, event_id_for
+from contracts.order import OrderLine, OrderPaid
+from services.runtime.database import PostgresLocation
+from tests.integration.harness import (
+    Channel,
+    Record,
+    ServiceProcess,
+    Stack,
+    TopicReader,
+    by_order,
+    channel_order,
+    eventually,
+)
+
+pytestmark = pytest.mark.integration
+
+Services = Callable[..., list[ServiceProcess]]
+Topics = Callable[[str], TopicReader]
+
+
+def order_paid_envelope(order_id: uuid.UUID, version: int, sku: str, quantity: int) -> bytes:
+    payload = OrderPaid(
+        order_id=order_id,
+        lines=[OrderLine(line_number=1, sku=sku, quantity=quantity, unit_price="10.00")],
+        shipping_country="DE",
+        currency="EUR",
+        order_total="10.00",
+    )
+    envelope = Envelope(
+        event_id=event_id_for(order_id, version),
+        event_type="OrderPaid",
+        schema_version=1,
+        occurred_at=datetime.now(UTC),
+        producer="order",
+        aggregate_type="order",
+        aggregate_id=order_id,
+        aggregate_version=version,
+        correlation_id=f"test:{order_id}",
+        payload=payload.model_dump(mode="json"),
+    )
+    return envelope.model_dump_json().encode()
+
+
+def order_placed_stand_in(order_id: uuid.UUID) -> bytes:
+    """Version 1 of an order, as inventory sees it: an event type it tracks but does not act on."""
+    envelope = json.loads(order_paid_envelope(order_id, 1, "X", 1))
+    envelope["event_type"] = "OrderPlaced"
+    envelope["payload"] = {
+        "order_id": str(order_id),
+        "channel": "webshop",
+        "channel_order_id": str(order_id),
+        "placed_at": datetime.now(UTC).isoformat(),
+        "customer": {"customer_id": "C", "name": "N", "email": "n@example.com"},
+        "shipping_address": {
+            "name": "N",
+            "line1": "L",
+            "city": "C",
+            "postal_code": "P",
+            "country": "DE",
+        },
+        "lines": [{"line_number": 1, "sku": "X", "quantity": 1, "unit_price": "10.00"}],
+        "currency": "EUR",
+        "order_total": "10.00",
+        "fraud_score": 0,
+    }
+    return json.dumps(envelope).encode()
+
+
+def test_the_same_channel_message_twice_creates_one_order(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    order, inventory = services("order", "inventory")
+    inventory.receive_stock("LAPTOP-14", "WH-A", 5)
+    orders_topic = topic("order.events.v1")
+    message = channel_order("2001", lines=[("LAPTOP-14", 1)])
+
+    channel.send(message)
+    channel.send(message)
+    channel.send(channel_order("2002"))  # a later order on another key: both copies were handled
+
+    eventually(lambda: len(orders_topic.events("OrderAllocated")) == 2, what="two allocations")
+    events = by_order(orders_topic.events())[str(order_id_for("webshop", "2001"))]
+    assert [event["event_type"] for event in events] == [
+        "OrderPlaced",
+        "OrderPaid",
+        "OrderAllocated",
+    ]
+    assert order.get("/orders/by-channel/webshop/2001")["version"] == 3
+    assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 2
+
+
+def test_the_same_integration_event_delivered_twice_has_one_effect(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    (inventory,) = services("inventory")
+    inventory.receive_stock("CAMERA-X", "WH-A", 10)
+    inventory_topic = topic("inventory.events.v1")
+    order_id = uuid.uuid4()
+
+    channel.publish("order.events.v1", order_placed_stand_in(order_id), key=str(order_id))
+    paid = order_paid_envelope(order_id, 2, "CAMERA-X", 3)
+    channel.publish("order.events.v1", paid, key=str(order_id))
+    channel.publish("order.events.v1", paid, key=str(order_id))
+
+    eventually(lambda: inventory_topic.events("StockReserved"), what="StockReserved")
+    second_order = uuid.uuid4()  # proves the duplicate was consumed before this one
+    channel.publish("order.events.v1", order_placed_stand_in(second_order), key=str(order_id))
+    channel.publish(
+        "order.events.v1", order_paid_envelope(second_order, 2, "CAMERA-X", 1), key=str(order_id)
+    )
+    eventually(lambda: len(inventory_topic.events("StockReserved")) == 2, what="second")
+    assert len(inventory_topic.events("StockItemReserved")) == 2
+    assert inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 4
+
+
+def test_a_version_gap_is_detected_and_not_applied(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    (inventory,) = services("inventory")
+    inventory.receive_stock("CAMERA-X", "WH-A", 10)
+    dead_letters = topic("inventory.deadletter.v1")
+    order_id = uuid.uuid4()
+
+    # Version 2 arrives, version 1 never did.
+    channel.publish(
+        "order.events.v1", order_paid_envelope(order_id, 2, "CAMERA-X", 3), key=str(order_id)
+    )
+
+    parked = eventually(dead_letters.poll, what="the gap to be dead-lettered")
+    assert "last applied version is 0" in parked[0].headers["error"]
+    assert parked[0].headers["error-type"] == "VersionGap"
+    assert inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 0
+
+
+def test_poison_messages_are_dead_lettered_with_the_reason_and_the_partition_keeps_moving(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    _, inventory = services("order", "inventory")
+    inventory.receive_stock("LAPTOP-14", "WH-A", 5)
+    dead_letters = topic("order.deadletter.v1")
+    orders_topic = topic("order.events.v1")
+    key = "webshop:3001"  # one key: the same partition for all three messages
+    not_json = b'{"channel": "webshop", "channel_order_id": '
+    invalid = channel_order("3001") | {"currency": "dollars", "lines": []}
+
+    channel.send(not_json, key=key)
+    channel.send(invalid, key=key)
+    channel.send(channel_order("3001"), key=key)
+
+    eventually(lambda: orders_topic.events("OrderAllocated"), what="the good message")
+    parked: list[Record] = eventually(
+        lambda: dead_letters.poll() if len(dead_letters.poll()) >= 2 else None, what="2 parked"
+    )
+    assert [record.value for record in parked] == [not_json, json.dumps(invalid).encode()]
+    assert parked[0].headers["error"].startswith("not valid JSON")
+    assert parked[1].headers["error"].startswith("schema violation")
+    assert "currency" in parked[1].headers["error"]
+    assert "lines" in parked[1].headers["error"]
+    assert {record.headers["source-topic"] for record in parked} == {"channel.orders.v1"}
+    assert parked[0].key == key.encode()
+
+
+def rewind_relay(stack: Stack, service: str) -> int:
+    """Put the relay's recorded position back to 0; return where it was."""
+    location = PostgresLocation.from_dsn(stack.postgres_dsn).with_database(
+        f"{stack.database_prefix}_{service}"
+    )
+
+    async def rewind() -> int:
+        connection = await asyncpg.connect(**location.asyncpg_kwargs())
+        try:
+            before = await connection.fetchval("SELECT notification_id FROM relay_position")
+            await connection.execute("UPDATE relay_position SET notification_id = 0")
+            return int(before)
+        finally:
+            await connection.close()
+
+    return asyncio.run(rewind())
+
+
+def test_a_relay_that_published_but_did_not_record_its_position_publishes_again_and_nothing_doubles(
+    services: Services, channel: Channel, topic: Topics, stack: Stack
+) -> None:
+    """Killed after publishing, before recording: the next start finds the position of before the
+    publish (we put it there, as the crash would have left it) and publishes the events again."""
+    order, inventory = services("order", "inventory")
+    inventory.receive_stock("LAPTOP-14", "WH-A", 10)
+    orders_topic = topic("order.events.v1")
+    for number in range(5):
+        channel.send(channel_order(f"4{number:03}", lines=[("LAPTOP-14", 1)]))
+    eventually(lambda: len(orders_topic.events("OrderAllocated")) == 5, what="5 allocations")
+
+    order.kill()
+    assert rewind_relay(stack, "order") == 15
+    order.start()
+
+    eventually(lambda: len(orders_topic.events()) == 30, what="every event published twice")
+    channel.send(channel_order("4999", lines=[("LAPTOP-14", 1)]))
+    eventually(lambda: len(orders_topic.distinct_events("OrderAllocated")) == 6, what="6th")
+    assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 6
+    inventory_topic = topic("inventory.events.v1")
+    assert len(inventory_topic.events("StockReserved")) == 6
+    assert len(orders_topic.events("OrderAllocated")) == 11  # 5 twice, and the new one
