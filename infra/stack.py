@@ -22,8 +22,7 @@ from pathlib import Path
 
 from contracts.topics import SERVICES
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
-from infra.topics import ensure_topics
-from services.runtime.database import PostgresLocation, ensure_database
+from infra.setup import prepare_system
 
 DEFAULT_PORTS = {
     "pim": 8001,
@@ -97,13 +96,13 @@ class Stack:
         return env
 
     async def prepare(self, env: dict[str, str]) -> None:
-        created = await ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"])
-        say(f"topics ready ({len(created)} created)")
-        server = PostgresLocation.from_dsn(env["POSTGRES_DSN"])
-        prefix = env.get("UNITRAIL_DATABASE_PREFIX", "unitrail")
-        for name in SERVICES:
-            await ensure_database(server.with_database(f"{prefix}_{name}"))
-        say("databases ready: " + ", ".join(f"{prefix}_{name}" for name in SERVICES))
+        prepared = await prepare_system(
+            env["KAFKA_BOOTSTRAP_SERVERS"],
+            env["POSTGRES_DSN"],
+            env.get("UNITRAIL_DATABASE_PREFIX", "unitrail"),
+        )
+        say(f"topics ready ({len(prepared.created_topics)} created)")
+        say("databases ready: " + ", ".join(prepared.databases))
 
     def run(self) -> int:
         env = self.start_servers()

@@ -22,7 +22,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
     echo "[unitrail] preparing the virtual environment in $VENV" >&2
     "$(pick_python)" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]" >&2
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[embedded,dev]" >&2
     echo "$wanted" >"$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,8 +73,29 @@ async def ensure_database(location: PostgresLocation) -> None:
             "SELECT 1 FROM pg_database WHERE datname = $1", location.dbname
         )
         if not exists:
-            # Another process of the same service may create it first.
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            # Another process of the same service may create it first; Postgres reports that as
+            # either error, depending on how far the other CREATE got.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
                 await connection.execute(f'CREATE DATABASE "{location.dbname}"')
     finally:
         await connection.close()
+
+
+SCHEMA_LOCK_KEY = (
+    0x756E697472616C  # any constant: one lock per database, held while creating tables
+)
+
+
+@contextlib.asynccontextmanager
+async def schema_lock(location: PostgresLocation) -> AsyncIterator[None]:
+    """Hold the database's schema lock: processes of one service create its tables one at a time.
+
+    `CREATE TABLE IF NOT EXISTS` is not safe against itself: two processes starting together can
+    both pass the check and one of them fails.
+    """
+    connection = await asyncpg.connect(**location.asyncpg_kwargs())
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
+        yield
+    finally:
+        await connection.close()  # closing the session releases the lock

@@ -55,12 +55,14 @@ def envelope_for(producer: str, domain_event: Any, payload: IntegrationEvent) ->
     )
 
 
+async def create_relay_table(pool: asyncpg.Pool) -> None:
+    await pool.execute(POSITION_TABLE)
+
+
 async def load_position(pool: asyncpg.Pool, topic: str) -> int:
-    async with pool.acquire() as connection:
-        await connection.execute(POSITION_TABLE)
-        value = await connection.fetchval(
-            "SELECT notification_id FROM relay_position WHERE topic = $1", topic
-        )
+    value = await pool.fetchval(
+        "SELECT notification_id FROM relay_position WHERE topic = $1", topic
+    )
     return int(value or 0)
 
 

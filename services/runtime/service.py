@@ -24,11 +24,11 @@ from contracts.topics import events_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
-from services.runtime.database import ensure_database
+from services.runtime.database import ensure_database, schema_lock
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import build_producer
 from services.runtime.logging import configure_logging
-from services.runtime.relay import Relay, Translator
+from services.runtime.relay import Relay, Translator, create_relay_table
 
 log = structlog.get_logger(__name__)
 
@@ -78,8 +78,12 @@ class ServiceRuntime(Generic[A]):
         settings = self.settings
         location = settings.database
         await ensure_database(location)
-        self._application = await self.runner.run(self.definition.application, location)
-        self._pool = await asyncpg.create_pool(min_size=1, max_size=4, **location.asyncpg_kwargs())
+        async with schema_lock(location):
+            self._application = await self.runner.run(self.definition.application, location)
+            self._pool = await asyncpg.create_pool(
+                min_size=1, max_size=4, **location.asyncpg_kwargs()
+            )
+            await create_relay_table(self._pool)
         self._producer = build_producer(settings)
         await self._producer.start()
         self._broker = KafkaBroker(

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,6 +180,7 @@ class Channel:
     """A channel connector: publishes raw bytes to `channel.orders.v1` with librdkafka."""
 
     def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
         self._producer = Producer(
             {"bootstrap.servers": bootstrap_servers, "acks": "all", "log.connection.close": False}
         )
@@ -263,7 +264,7 @@ class TopicReader:
         self._consumer.close()
 
 
-def by_order(events: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> dict[str, list[Any]]:
+def by_order(events: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
     grouped: dict[str, list[Any]] = {}
     for event in events:
         grouped.setdefault(event["payload"]["order_id"], []).append(event)

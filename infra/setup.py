@@ -1,0 +1,61 @@
+"""Create the Kafka topics and every service's database, then exit: `python -m infra.setup`.
+
+The one step that must run before any service starts: the `setup` service of docker-compose.yml runs
+it, and `infra.stack` does the same through `prepare_system`. It reads the shared settings the
+services read (`KAFKA_BOOTSTRAP_SERVERS`, `POSTGRES_DSN`, `UNITRAIL_DATABASE_PREFIX`), and running
+it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+
+from contracts.topics import SERVICES
+from infra.topics import ensure_topics
+from services.runtime.config import ServiceSettings
+from services.runtime.database import PostgresLocation, ensure_database
+
+
+@dataclass(frozen=True)
+class PreparedSystem:
+    """What `prepare_system` did: the topics it had to create and the databases that now exist."""
+
+    created_topics: list[str]
+    databases: list[str]
+
+
+async def prepare_system(
+    bootstrap_servers: str, postgres_dsn: str, database_prefix: str
+) -> PreparedSystem:
+    """Create every missing topic of the registry and each service's `<prefix>_<service>` database."""
+    created_topics = await ensure_topics(bootstrap_servers)
+    server = PostgresLocation.from_dsn(postgres_dsn)
+    databases = [f"{database_prefix}_{service}" for service in SERVICES]
+    for database in databases:
+        await ensure_database(server.with_database(database))
+    return PreparedSystem(created_topics=created_topics, databases=databases)
+
+
+def main() -> int:
+    """Prepare the servers named by the environment, the way the services would find them."""
+    # The services' own shared settings, so names and defaults cannot drift from what they read.
+    settings = ServiceSettings()
+    prepared = asyncio.run(
+        prepare_system(
+            settings.kafka_bootstrap_servers, settings.postgres_dsn, settings.database_prefix
+        )
+    )
+    print(
+        f"[unitrail] topics ready on {settings.kafka_bootstrap_servers} "
+        f"({len(prepared.created_topics)} created); databases ready: "
+        + ", ".join(prepared.databases),
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
