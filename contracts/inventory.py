@@ -52,25 +52,25 @@ class ReservationLine(ContractModel):
     allocations: list[LocationQuantity] = Field(description="Where the reserved units are.")
 
 
-class StockReserved(IntegrationEvent):
-    """Every unit of a paid order is reserved."""
+class ReservationDecision(IntegrationEvent):
+    """What inventory decided for one paid order; published as one of the two events below."""
 
-    event_type = "StockReserved"
-    aggregate_type = "reservation"
-
-    reservation_id: uuid.UUID = Field(description="The reservation (one per order).")
-    order_id: uuid.UUID = Field(description="The order.")
-    lines: list[ReservationLine] = Field(description="Every line, fully reserved.")
-
-
-class StockShortage(IntegrationEvent):
-    """A paid order could be reserved only in part (or not at all); the rest is short."""
-
-    event_type = "StockShortage"
     aggregate_type = "reservation"
 
     reservation_id: uuid.UUID = Field(description="The reservation (one per order).")
     order_id: uuid.UUID = Field(description="The order.")
     lines: list[ReservationLine] = Field(
-        description="Every line, with what was and was not reserved."
+        description="Every order line: what was reserved, where, and what is short."
     )
+
+
+class StockReserved(ReservationDecision):
+    """Every unit of a paid order is reserved."""
+
+    event_type = "StockReserved"
+
+
+class StockShortage(ReservationDecision):
+    """A paid order could be reserved only in part (or not at all); the rest is short."""
+
+    event_type = "StockShortage"

@@ -23,5 +23,4 @@ def build_app(settings: InventorySettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = InventorySettings()
-    serve(build_app(settings), settings)
+    serve(build_app())

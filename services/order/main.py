@@ -23,5 +23,4 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = OrderSettings()
-    serve(build_app(settings), settings)
+    serve(build_app())

@@ -60,7 +60,7 @@ def intake_from_channel(message: ChannelOrderMessage) -> OrderIntake:
 
 
 def reservations_from_inventory(
-    event: inventory_contracts.StockReserved | inventory_contracts.StockShortage,
+    event: inventory_contracts.ReservationDecision,
 ) -> tuple[LineReservation, ...]:
     return tuple(
         LineReservation(

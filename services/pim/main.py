@@ -20,5 +20,4 @@ def build_app(settings: PimSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = PimSettings()
-    serve(build_app(settings), settings)
+    serve(build_app())

@@ -20,5 +20,4 @@ def build_app(settings: ReturnsSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = ReturnsSettings()
-    serve(build_app(settings), settings)
+    serve(build_app())

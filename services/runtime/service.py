@@ -180,6 +180,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
         lifespan=lifespan,
         description=(definition.application.__doc__ or "").strip(),
     )
+    app.state.settings = settings
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -210,8 +211,9 @@ def runtime_of(request: Request) -> ServiceRuntime[Any]:
     return runtime
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service until SIGINT or SIGTERM."""
+def serve(app: FastAPI) -> None:
+    """Run the service on its configured address until SIGINT or SIGTERM."""
     import uvicorn
 
+    settings: ServiceSettings = app.state.settings
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)

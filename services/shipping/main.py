@@ -20,5 +20,4 @@ def build_app(settings: ShippingSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = ShippingSettings()
-    serve(build_app(settings), settings)
+    serve(build_app())

@@ -22,5 +22,4 @@ def build_app(settings: WarehouseAdapterSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    settings = WarehouseAdapterSettings()
-    serve(build_app(settings), settings)
+    serve(build_app())
