@@ -36,14 +36,19 @@ class ServiceApplication(Application[uuid.UUID]):
 
     pool_size: ClassVar[int] = 5
 
-    def __init__(self, location: PostgresLocation) -> None:
-        env = location.eventsourcing_env() | {
-            "SINGLE_ROW_TRACKING": "y",
-            "POSTGRES_POOL_SIZE": str(self.pool_size),
-            "POSTGRES_MAX_OVERFLOW": "5",
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "CREATE_TABLE": "y",
-        }
+    def __init__(self, location: PostgresLocation | None) -> None:
+        """Store events in the database at `location`; `None` keeps them in memory (the library's
+        own in-memory recorders, for component tests)."""
+        if location is None:
+            env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        else:
+            env = location.eventsourcing_env() | {
+                "SINGLE_ROW_TRACKING": "y",
+                "POSTGRES_POOL_SIZE": str(self.pool_size),
+                "POSTGRES_MAX_OVERFLOW": "5",
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+                "CREATE_TABLE": "y",
+            }
         super().__init__(env=env)
 
     def construct_recorder(self) -> ProcessRecorder:

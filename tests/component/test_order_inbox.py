@@ -1,0 +1,151 @@
+"""The order service's inbox on FastStream's in-memory broker and the store's in-memory recorders.
+
+Fast checks of routing, deduplication, gap detection and dead-lettering; the same behaviour is
+proven against a real broker and Postgres in `tests/integration`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from contracts.channel import order_id_for
+from contracts.envelope import Envelope, event_id_for
+from contracts.inventory import ReservationLine, StockReserved
+from contracts.order import LocationQuantity
+from services.order.application import OrderApplication
+from services.order.domain import OrderStatus
+from services.order.handlers import register_handlers
+from services.runtime.consumer import Consumer
+from services.runtime.eventstore import BlockingRunner
+from tests.integration.harness import channel_order
+
+
+@dataclass
+class Inbox:
+    broker: KafkaBroker
+    orders: OrderApplication
+    dead_letters: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+
+    async def send(self, topic: str, value: bytes, key: str = "k") -> None:
+        await self.broker.publish(value, topic, key=key.encode())
+
+
+@pytest.fixture
+async def inbox() -> AsyncIterator[Inbox]:
+    broker = KafkaBroker()
+    orders = OrderApplication(None)
+    runner = BlockingRunner(workers=2)
+    consumer = Consumer(
+        service_name="order", application=orders, runner=runner, publish=broker.publish, attempts=2
+    )
+    register_handlers(consumer, orders)
+    consumer.subscribe(broker)
+    box = Inbox(broker, orders)
+
+    @broker.subscriber(consumer.dead_letter_topic)
+    async def parked(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert isinstance(record, ConsumerRecord)
+        headers = {name: bytes(value).decode() for name, value in record.headers}
+        box.dead_letters.append((message.body, headers))
+
+    async with TestKafkaBroker(broker):
+        yield box
+    runner.shutdown()
+
+
+def stock_reserved(order_id: uuid.UUID, version: int, quantity: int = 1) -> bytes:
+    reservation_id = uuid.uuid5(order_id, "reservation")
+    payload = StockReserved(
+        reservation_id=reservation_id,
+        order_id=order_id,
+        lines=[
+            ReservationLine(
+                line_number=1,
+                sku="LAPTOP-14",
+                quantity_requested=quantity,
+                quantity_reserved=quantity,
+                quantity_short=0,
+                allocations=[LocationQuantity(location="WH-A", quantity=quantity)],
+            )
+        ],
+    )
+    return (
+        Envelope(
+            event_id=event_id_for(reservation_id, version),
+            event_type="StockReserved",
+            schema_version=1,
+            occurred_at=datetime.now(UTC),
+            producer="inventory",
+            aggregate_type="reservation",
+            aggregate_id=reservation_id,
+            aggregate_version=version,
+            correlation_id="webshop:5001",
+            payload=payload.model_dump(mode="json"),
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+def as_json(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
+
+
+async def test_a_channel_order_is_placed_and_paid_once_however_often_it_arrives(
+    inbox: Inbox,
+) -> None:
+    message = as_json(channel_order("5001"))
+    await inbox.send("channel.orders.v1", message)
+    await inbox.send("channel.orders.v1", message)
+    order = inbox.orders.get_order(order_id_for("webshop", "5001"))
+    assert (order.status, order.version) == (OrderStatus.PAID, 2)
+    assert inbox.dead_letters == []
+
+
+async def test_an_allocation_is_applied_once_and_a_gap_is_parked(inbox: Inbox) -> None:
+    await inbox.send("channel.orders.v1", as_json(channel_order("5001")))
+    order_id = order_id_for("webshop", "5001")
+
+    await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
+    await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
+    order = inbox.orders.get_order(order_id)
+    assert (order.status, order.version) == (OrderStatus.ALLOCATED, 3)
+
+    await inbox.send("inventory.events.v1", stock_reserved(uuid.uuid4(), version=3))
+    (_, headers) = inbox.dead_letters[0]
+    assert headers["error-type"] == "VersionGap"
+
+
+async def test_poison_is_parked_with_its_reason_and_the_next_message_is_handled(
+    inbox: Inbox,
+) -> None:
+    await inbox.send("channel.orders.v1", b"{not json")
+    await inbox.send("channel.orders.v1", as_json(channel_order("5002") | {"fraud_score": 101}))
+    await inbox.send("inventory.events.v1", b'{"event_type": "StockReserved"}')
+    await inbox.send("channel.orders.v1", as_json(channel_order("5003")))
+
+    reasons = [headers["error"] for _, headers in inbox.dead_letters]
+    assert reasons[0].startswith("not valid JSON")
+    assert reasons[1].startswith("schema violation: fraud_score")
+    assert reasons[2].startswith("invalid envelope")
+    assert inbox.dead_letters[0][0] == b"{not json"
+    assert inbox.orders.get_order(order_id_for("webshop", "5003")).status is OrderStatus.PAID
+
+
+async def test_an_event_for_an_order_that_does_not_exist_is_retried_then_parked(
+    inbox: Inbox,
+) -> None:
+    await inbox.send("inventory.events.v1", stock_reserved(uuid.uuid4(), version=1))
+    (_, headers) = inbox.dead_letters[0]
+    assert headers["error"].startswith("failed after 2 attempts")
