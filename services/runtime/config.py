@@ -36,6 +36,14 @@ class ServiceSettings(BaseSettings):
         description="Idempotent producer; on for real Kafka, off for the embedded broker, which "
         "does not implement InitProducerId.",
     )
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        validation_alias=shared("UNITRAIL_KAFKA_SESSION_TIMEOUT_MS"),
+        description="How long a silent consumer keeps its partitions. Shorter means faster failover "
+        "and faster group joins (the embedded broker waits about half of it), but a busy machine "
+        "can then lose a member by mistake.",
+    )
     postgres_dsn: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         validation_alias=shared("POSTGRES_DSN"),

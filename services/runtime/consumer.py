@@ -105,8 +105,10 @@ class Consumer:
         runner: BlockingRunner,
         publish: Callable[..., Awaitable[Any]],
         attempts: int,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self._service = service_name
+        self._session_timeout_ms = session_timeout_ms
         self._application = application
         self._runner = runner
         self._publish = publish
@@ -170,6 +172,8 @@ class Consumer:
             group_id=self._service,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(100, self._session_timeout_ms // 5),
         )(consume)
 
     # -- handling -----------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class ServiceRuntime(Generic[A]):
                 runner=self.runner,
                 publish=self._broker.publish,
                 attempts=settings.handler_attempts,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
             )
             self.definition.register_handlers(consumer, self.application)
             consumer.subscribe(self._broker)

@@ -55,6 +55,8 @@ class Stack:
             "UNITRAIL_DATABASE_PREFIX": self.database_prefix,
             "UNITRAIL_KAFKA_IDEMPOTENCE": "false",
             "UNITRAIL_LOG_LEVEL": "info",
+            # Joins the group in about 1.5 s on the embedded broker instead of 5 s.
+            "UNITRAIL_KAFKA_SESSION_TIMEOUT_MS": "3000",
         }
 
 
