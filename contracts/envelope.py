@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from contracts.base import ContractModel
+from contracts.base import ContractModel, IntegrationEvent
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2f55-0d1e-4f5e-9a57-2d7c3b8e4a10")
 
@@ -47,3 +47,30 @@ class Envelope(ContractModel):
         default=None, description="Id of the message or event that directly caused this one."
     )
     payload: dict[str, Any] = Field(description="The event itself, as its contract model defines.")
+
+    @classmethod
+    def of(
+        cls,
+        payload: IntegrationEvent,
+        *,
+        producer: str,
+        aggregate_id: uuid.UUID,
+        aggregate_version: int,
+        occurred_at: datetime,
+        correlation_id: str,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        """Wrap an event recorded at `aggregate_version` of `aggregate_id` for publication."""
+        return cls(
+            event_id=event_id_for(aggregate_id, aggregate_version),
+            event_type=payload.event_type,
+            schema_version=payload.schema_version,
+            occurred_at=occurred_at,
+            producer=producer,
+            aggregate_type=payload.aggregate_type,
+            aggregate_id=aggregate_id,
+            aggregate_version=aggregate_version,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=payload.model_dump(mode="json"),
+        )

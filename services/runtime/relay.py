@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import Notification
 
 from contracts.base import IntegrationEvent
-from contracts.envelope import Envelope, event_id_for
+from contracts.envelope import Envelope
 from services.runtime.eventstore import ServiceApplication
 
 Translator = Callable[[Any], IntegrationEvent]
@@ -38,20 +38,14 @@ CREATE TABLE IF NOT EXISTS relay_position (
 
 def envelope_for(producer: str, domain_event: Any, payload: IntegrationEvent) -> Envelope:
     """Wrap a translated domain event in the envelope consumers rely on."""
-    aggregate_id = domain_event.originator_id
-    version = domain_event.originator_version
-    return Envelope(
-        event_id=event_id_for(aggregate_id, version),
-        event_type=payload.event_type,
-        schema_version=payload.schema_version,
-        occurred_at=domain_event.timestamp,
+    return Envelope.of(
+        payload,
         producer=producer,
-        aggregate_type=payload.aggregate_type,
-        aggregate_id=aggregate_id,
-        aggregate_version=version,
+        aggregate_id=domain_event.originator_id,
+        aggregate_version=domain_event.originator_version,
+        occurred_at=domain_event.timestamp,
         correlation_id=domain_event.correlation_id,
         causation_id=domain_event.causation_id,
-        payload=payload.model_dump(mode="json"),
     )
 
 

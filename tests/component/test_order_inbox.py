@@ -10,7 +10,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from contracts.channel import order_id_for
-from contracts.envelope import Envelope, event_id_for
 from contracts.inventory import ReservationLine, StockReserved
 from contracts.order import LocationQuantity
 from services.order.application import OrderApplication
@@ -27,7 +25,7 @@ from services.order.domain import OrderStatus
 from services.order.handlers import register_handlers
 from services.runtime.consumer import Consumer
 from services.runtime.eventstore import BlockingRunner
-from tests.integration.harness import channel_order
+from tests.integration.harness import channel_order, published
 
 
 @dataclass
@@ -80,22 +78,7 @@ def stock_reserved(order_id: uuid.UUID, version: int, quantity: int = 1) -> byte
             )
         ],
     )
-    return (
-        Envelope(
-            event_id=event_id_for(reservation_id, version),
-            event_type="StockReserved",
-            schema_version=1,
-            occurred_at=datetime.now(UTC),
-            producer="inventory",
-            aggregate_type="reservation",
-            aggregate_id=reservation_id,
-            aggregate_version=version,
-            correlation_id="webshop:5001",
-            payload=payload.model_dump(mode="json"),
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return published(payload, producer="inventory", aggregate_id=reservation_id, version=version)
 
 
 def as_json(message: dict[str, Any]) -> bytes:

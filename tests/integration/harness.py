@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope
 from infra.embedded import free_port, wait_for_port
 
 T = TypeVar("T")
@@ -275,3 +277,24 @@ def by_order(events: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def _headers(raw: Any) -> dict[str, str]:
     return {str(name): bytes(value or b"").decode() for name, value in (raw or [])}
+
+
+Services = Callable[..., list["ServiceProcess"]]
+"""The `services` fixture: start service processes by name, side by side."""
+Topics = Callable[[str], TopicReader]
+"""The `topic` fixture: a reader of a whole topic."""
+
+
+def published(
+    payload: IntegrationEvent, *, producer: str, aggregate_id: uuid.UUID, version: int
+) -> bytes:
+    """An integration event exactly as the producer's relay would publish it."""
+    envelope = Envelope.of(
+        payload,
+        producer=producer,
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        occurred_at=datetime.now(UTC),
+        correlation_id=f"test:{aggregate_id}",
+    )
+    return envelope.model_dump_json().encode()

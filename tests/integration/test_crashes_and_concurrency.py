@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,17 +17,14 @@ from services.inventory.domain import RequestedLine
 from services.runtime.database import PostgresLocation, ensure_database
 from tests.integration.harness import (
     Channel,
-    ServiceProcess,
-    TopicReader,
+    Services,
+    Topics,
     by_order,
     channel_order,
     eventually,
 )
 
 pytestmark = pytest.mark.integration
-
-Services = Callable[..., list[ServiceProcess]]
-Topics = Callable[[str], TopicReader]
 
 
 def test_services_killed_mid_stream_and_restarted_lose_no_event_and_apply_none_twice(

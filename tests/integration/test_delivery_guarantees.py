@@ -5,79 +5,60 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from decimal import Decimal
 
 import asyncpg
 import pytest
 
-from contracts.channel import order_id_for
-from contracts.envelope import Envelope, event_id_for
-from contracts.order import OrderLine, OrderPaid
+from contracts.channel import ChannelOrderMessage, order_id_for
+from contracts.order import OrderLine, OrderPaid, OrderPlaced
 from services.runtime.database import PostgresLocation
 from tests.integration.harness import (
     Channel,
     Record,
-    ServiceProcess,
+    Services,
     Stack,
-    TopicReader,
+    Topics,
     by_order,
     channel_order,
     eventually,
+    published,
 )
 
 pytestmark = pytest.mark.integration
 
-Services = Callable[..., list[ServiceProcess]]
-Topics = Callable[[str], TopicReader]
+
+def order_line(sku: str, quantity: int) -> OrderLine:
+    return OrderLine(line_number=1, sku=sku, quantity=quantity, unit_price=Decimal("10.00"))
 
 
-def order_paid_envelope(order_id: uuid.UUID, version: int, sku: str, quantity: int) -> bytes:
+def order_placed(order_id: uuid.UUID) -> bytes:
+    """Version 1 of an order: inventory tracks it but has nothing to do for it."""
+    message = ChannelOrderMessage.model_validate(channel_order(str(order_id)))
+    payload = OrderPlaced(
+        order_id=order_id,
+        channel=message.channel,
+        channel_order_id=message.channel_order_id,
+        placed_at=message.placed_at,
+        customer=message.customer,
+        shipping_address=message.shipping_address,
+        lines=[order_line("X", 1)],
+        currency="EUR",
+        order_total=Decimal("10.00"),
+        fraud_score=0,
+    )
+    return published(payload, producer="order", aggregate_id=order_id, version=1)
+
+
+def order_paid(order_id: uuid.UUID, version: int, sku: str, quantity: int) -> bytes:
     payload = OrderPaid(
         order_id=order_id,
-        lines=[OrderLine(line_number=1, sku=sku, quantity=quantity, unit_price="10.00")],
+        lines=[order_line(sku, quantity)],
         shipping_country="DE",
         currency="EUR",
-        order_total="10.00",
+        order_total=Decimal("10.00") * quantity,
     )
-    envelope = Envelope(
-        event_id=event_id_for(order_id, version),
-        event_type="OrderPaid",
-        schema_version=1,
-        occurred_at=datetime.now(UTC),
-        producer="order",
-        aggregate_type="order",
-        aggregate_id=order_id,
-        aggregate_version=version,
-        correlation_id=f"test:{order_id}",
-        payload=payload.model_dump(mode="json"),
-    )
-    return envelope.model_dump_json().encode()
-
-
-def order_placed_stand_in(order_id: uuid.UUID) -> bytes:
-    """Version 1 of an order, as inventory sees it: an event type it tracks but does not act on."""
-    envelope = json.loads(order_paid_envelope(order_id, 1, "X", 1))
-    envelope["event_type"] = "OrderPlaced"
-    envelope["payload"] = {
-        "order_id": str(order_id),
-        "channel": "webshop",
-        "channel_order_id": str(order_id),
-        "placed_at": datetime.now(UTC).isoformat(),
-        "customer": {"customer_id": "C", "name": "N", "email": "n@example.com"},
-        "shipping_address": {
-            "name": "N",
-            "line1": "L",
-            "city": "C",
-            "postal_code": "P",
-            "country": "DE",
-        },
-        "lines": [{"line_number": 1, "sku": "X", "quantity": 1, "unit_price": "10.00"}],
-        "currency": "EUR",
-        "order_total": "10.00",
-        "fraud_score": 0,
-    }
-    return json.dumps(envelope).encode()
+    return published(payload, producer="order", aggregate_id=order_id, version=version)
 
 
 def test_the_same_channel_message_twice_creates_one_order(
@@ -111,16 +92,16 @@ def test_the_same_integration_event_delivered_twice_has_one_effect(
     inventory_topic = topic("inventory.events.v1")
     order_id = uuid.uuid4()
 
-    channel.publish("order.events.v1", order_placed_stand_in(order_id), key=str(order_id))
-    paid = order_paid_envelope(order_id, 2, "CAMERA-X", 3)
+    channel.publish("order.events.v1", order_placed(order_id), key=str(order_id))
+    paid = order_paid(order_id, 2, "CAMERA-X", 3)
     channel.publish("order.events.v1", paid, key=str(order_id))
     channel.publish("order.events.v1", paid, key=str(order_id))
 
     eventually(lambda: inventory_topic.events("StockReserved"), what="StockReserved")
     second_order = uuid.uuid4()  # proves the duplicate was consumed before this one
-    channel.publish("order.events.v1", order_placed_stand_in(second_order), key=str(order_id))
+    channel.publish("order.events.v1", order_placed(second_order), key=str(order_id))
     channel.publish(
-        "order.events.v1", order_paid_envelope(second_order, 2, "CAMERA-X", 1), key=str(order_id)
+        "order.events.v1", order_paid(second_order, 2, "CAMERA-X", 1), key=str(order_id)
     )
     eventually(lambda: len(inventory_topic.events("StockReserved")) == 2, what="second")
     assert len(inventory_topic.events("StockItemReserved")) == 2
@@ -136,9 +117,7 @@ def test_a_version_gap_is_detected_and_not_applied(
     order_id = uuid.uuid4()
 
     # Version 2 arrives, version 1 never did.
-    channel.publish(
-        "order.events.v1", order_paid_envelope(order_id, 2, "CAMERA-X", 3), key=str(order_id)
-    )
+    channel.publish("order.events.v1", order_paid(order_id, 2, "CAMERA-X", 3), key=str(order_id))
 
     parked = eventually(dead_letters.poll, what="the gap to be dead-lettered")
     assert "last applied version is 0" in parked[0].headers["error"]

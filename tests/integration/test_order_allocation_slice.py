@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from contracts.channel import order_id_for
 from tests.integration.harness import (
     Channel,
-    ServiceProcess,
-    TopicReader,
+    Services,
+    Topics,
     channel_order,
     eventually,
 )
 
 pytestmark = pytest.mark.integration
-
-Services = Callable[..., list[ServiceProcess]]
-Topics = Callable[[str], TopicReader]
 
 
 def test_a_paid_channel_order_is_allocated_and_published_to_any_kafka_client(
