@@ -44,6 +44,13 @@ class ServiceSettings(BaseSettings):
         "and faster group joins (the embedded broker waits about half of it), but a busy machine "
         "can then lose a member by mistake.",
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        validation_alias=shared("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
+        description="Longest wait of a fetch for new messages. The embedded broker tends to wait "
+        "all of it even when messages arrive, so it is kept short: it bounds each hop's latency.",
+    )
     postgres_dsn: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         validation_alias=shared("POSTGRES_DSN"),

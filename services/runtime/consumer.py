@@ -106,9 +106,11 @@ class Consumer:
         publish: Callable[..., Awaitable[Any]],
         attempts: int,
         session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         self._service = service_name
         self._session_timeout_ms = session_timeout_ms
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._application = application
         self._runner = runner
         self._publish = publish
@@ -174,6 +176,7 @@ class Consumer:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(100, self._session_timeout_ms // 5),
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )(consume)
 
     # -- handling -----------------------------------------------------------------------------

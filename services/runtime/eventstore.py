@@ -27,7 +27,7 @@ R = TypeVar("R")
 class ServiceApplication(Application[uuid.UUID]):
     """The write side of a service: aggregates in an append-only store with optimistic concurrency.
 
-    When the current unit of work consumes a message, `save` records that consumption in the same
+    When the current unit of work consumes a message, saving records that consumption in the same
     transaction as the new events, so a redelivered message is recognised and never applied twice.
     """
 
@@ -64,15 +64,21 @@ class ServiceApplication(Application[uuid.UUID]):
         for value_object in self.value_objects:
             transcoder.register(ValueObjectTranscoding(value_object))
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:
+    def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
+        # The library's save() collects, records, snapshots and notifies; only the recording step
+        # needs to know about the message being consumed, so only this step is extended.
         message = current_message()
-        if message is None or message.tracking is None or message.tracking_recorded:
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[uuid.UUID] = ProcessingEvent(tracking=message.tracking)
-        processing_event.collect_events(*objs, **kwargs)
-        recordings = self._record(processing_event)
-        message.tracking_recorded = True
-        return recordings
+        if (
+            processing_event.tracking is None
+            and message is not None
+            and message.tracking is not None
+            and not message.tracking_recorded
+        ):
+            processing_event.tracking = message.tracking
+            recordings = super()._record(processing_event)
+            message.tracking_recorded = True
+            return recordings
+        return super()._record(processing_event)
 
     def get(self, aggregate_id: Any, kind: type[Any] = Aggregate) -> Any:
         """Load an aggregate, checking that it is of the expected kind."""

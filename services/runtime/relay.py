@@ -9,6 +9,8 @@ published twice, never lost; consumers recognise the repeat by (producer, aggreg
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -97,59 +99,47 @@ class Relay:
         """Publish until cancelled."""
         position = await load_position(self._pool, self._topic)
         log.info("relay started", topic=self._topic, position=position)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Notification | BaseException] = asyncio.Queue(
+        # The library's subscription blocks while it waits for NOTIFY, so it runs on a thread of its
+        # own and hands notifications over through a bounded queue; the publisher takes whatever
+        # has accumulated as one batch.
+        handover: queue.Queue[Notification | BaseException | None] = queue.Queue(
             maxsize=self._batch_size * 4
         )
         subscription = self._application.recorder.subscribe(gt=position)
         stopping = threading.Event()
 
         def pump() -> None:
-            # Runs on its own thread: the library's subscription blocks while it waits for NOTIFY.
             try:
                 for notification in subscription:
-                    self._hand_over(loop, queue, notification, stopping)
-                    if stopping.is_set():
+                    if not _put(handover, notification, stopping):
                         return
-            except BaseException as error:  # the relay task must learn why the pump stopped
-                if not stopping.is_set():
-                    self._hand_over(loop, queue, error, stopping)
+            except BaseException as error:  # the publisher must learn why the pump stopped
+                _put(handover, error, stopping)
 
         pump_thread = threading.Thread(target=pump, name=f"relay-{self._topic}", daemon=True)
         pump_thread.start()
         try:
             while True:
-                batch = [await queue.get()]
-                while len(batch) < self._batch_size and not queue.empty():
-                    batch.append(queue.get_nowait())
+                batch = [await asyncio.to_thread(handover.get)]
+                while len(batch) < self._batch_size:
+                    try:
+                        batch.append(handover.get_nowait())
+                    except queue.Empty:
+                        break
                 notifications = [item for item in batch if isinstance(item, Notification)]
                 if notifications:
                     await self._publish(notifications)
                     await save_position(self._pool, self._topic, notifications[-1].id)
                     self.published += len(notifications)
-                failures = [item for item in batch if isinstance(item, BaseException)]
-                if failures:
-                    raise failures[0]
+                for item in batch:
+                    if isinstance(item, BaseException):
+                        raise item
         finally:
             stopping.set()
             subscription.stop()
+            with contextlib.suppress(queue.Full):
+                handover.put_nowait(None)  # wakes a publisher thread still waiting in get()
             await asyncio.to_thread(pump_thread.join, 5)
-
-    @staticmethod
-    def _hand_over(
-        loop: asyncio.AbstractEventLoop,
-        queue: asyncio.Queue[Notification | BaseException],
-        item: Notification | BaseException,
-        stopping: threading.Event,
-    ) -> None:
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-        while not stopping.is_set():
-            try:
-                future.result(timeout=0.5)
-                return
-            except TimeoutError:
-                continue
-        future.cancel()
 
     async def _publish(self, notifications: list[Notification]) -> None:
         deliveries = []
@@ -171,3 +161,18 @@ class Relay:
             )
         await asyncio.gather(*deliveries)
         log.debug("relay published", topic=self._topic, count=len(notifications))
+
+
+def _put(
+    handover: queue.Queue[Notification | BaseException | None],
+    item: Notification | BaseException,
+    stopping: threading.Event,
+) -> bool:
+    """Wait for room in the queue unless the relay is stopping; False when it is."""
+    while not stopping.is_set():
+        try:
+            handover.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -101,6 +101,7 @@ class ServiceRuntime(Generic[A]):
                 publish=self._broker.publish,
                 attempts=settings.handler_attempts,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             )
             self.definition.register_handlers(consumer, self.application)
             consumer.subscribe(self._broker)
