@@ -72,7 +72,8 @@ class ChannelOrderMessage(ContractModel):
     """A channel's order, as placed (and possibly paid) by the customer.
 
     Publish it when the order is placed; publish it again with `payment_status` `paid` when the
-    payment is captured (or send it paid from the start).
+    payment is captured (or send it paid from the start), and with `order_status` `cancelled` when
+    it is cancelled.
     """
 
     channel: ChannelCode
@@ -91,4 +92,9 @@ class ChannelOrderMessage(ContractModel):
     )
     fraud_score: float = Field(
         ge=0, le=100, description="The channel's fraud risk score, 0 (safe) to 100 (fraud)."
+    )
+    order_status: Literal["open", "cancelled"] = Field(
+        default="open",
+        description="`cancelled` when the customer or the channel cancelled the order; Unitrail "
+        "cancels it if it has not shipped and releases its stock.",
     )

@@ -41,6 +41,19 @@ class StockItemReserved(IntegrationEvent):
     quantity: int = Field(ge=1, description="Units reserved.")
 
 
+class StockItemReservationReleased(IntegrationEvent):
+    """Units reserved for an order line are available again (the order was cancelled)."""
+
+    event_type = "StockItemReservationReleased"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    order_id: uuid.UUID = Field(description="The order the units were reserved for.")
+    line_number: int = Field(ge=1, description="The order line.")
+    quantity: int = Field(ge=1, description="Units released.")
+
+
 class ReservationLine(ContractModel):
     """The reservation outcome for one order line."""
 
@@ -74,3 +87,14 @@ class StockShortage(ReservationDecision):
     """A paid order could be reserved only in part (or not at all); the rest is short."""
 
     event_type = "StockShortage"
+
+
+class ReservationReleased(IntegrationEvent):
+    """Everything reserved for an order is available again."""
+
+    event_type = "ReservationReleased"
+    aggregate_type = "reservation"
+
+    reservation_id: uuid.UUID = Field(description="The reservation.")
+    order_id: uuid.UUID = Field(description="The order.")
+    reason: str = Field(description="Why, e.g. `order cancelled`.")

@@ -38,6 +38,22 @@ class AllocatedLine(ContractModel):
     allocations: list[LocationQuantity] = Field(description="Where the allocated units are.")
 
 
+class ShipmentLine(ContractModel):
+    """Units of one order line that one location ships."""
+
+    line_number: int = Field(ge=1, description="The order line.")
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units to ship from this location.")
+
+
+class Shipment(ContractModel):
+    """What one location is asked to pick, pack and ship for an order."""
+
+    shipment_id: uuid.UUID = Field(description="Stable id of this shipment of the order.")
+    location: LocationCode
+    lines: list[ShipmentLine] = Field(description="The units to ship.")
+
+
 class OrderPlaced(IntegrationEvent):
     """A channel order was accepted and recorded as a Unitrail order."""
 
@@ -88,3 +104,53 @@ class OrderBackordered(IntegrationEvent):
 
     order_id: uuid.UUID = Field(description="The order.")
     lines: list[AllocatedLine] = Field(description="Every line, with its backordered quantity.")
+
+
+class OrderHeld(IntegrationEvent):
+    """The order is on hold: it is not released to a warehouse and gets no shipping label."""
+
+    event_type = "OrderHeld"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    reason: str = Field(description="Why, e.g. the fraud score rule or a reviewer's note.")
+    actor: str = Field(description="Who or which rule put the order on hold.")
+
+
+class OrderHoldReleased(IntegrationEvent):
+    """The hold is lifted; the order continues where it stopped."""
+
+    event_type = "OrderHoldReleased"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    actor: str = Field(description="Who released it.")
+    note: str = Field(description="The reviewer's note.")
+
+
+class OrderReleasedToWarehouse(IntegrationEvent):
+    """Allocated units go to their warehouses: one shipment per location.
+
+    This is what warehouse adapters act on. Backordered units follow in a later release.
+    """
+
+    event_type = "OrderReleasedToWarehouse"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipments: list[Shipment] = Field(description="One shipment per shipping location.")
+    ship_to: ShippingAddress = Field(description="Where the shipments go.")
+    signature_required: bool = Field(description="Delivery needs the recipient's signature.")
+    declared_value: Money = Field(description="Value of the units released, for insurance.")
+    currency: CurrencyCode
+
+
+class OrderCancelled(IntegrationEvent):
+    """The order is cancelled; inventory releases its reservation."""
+
+    event_type = "OrderCancelled"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    reason: str = Field(description="Why it was cancelled.")
+    actor: str = Field(description="Who cancelled it (a person, or `channel:<code>`).")

@@ -10,10 +10,16 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderPaid,
     order.OrderAllocated,
     order.OrderBackordered,
+    order.OrderHeld,
+    order.OrderHoldReleased,
+    order.OrderReleasedToWarehouse,
+    order.OrderCancelled,
     inventory.StockReceived,
     inventory.StockItemReserved,
+    inventory.StockItemReservationReleased,
     inventory.StockReserved,
     inventory.StockShortage,
+    inventory.ReservationReleased,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

@@ -95,6 +95,31 @@ class InventoryApplication(ServiceApplication):
         self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
         return reservation.id
 
+    def release_for_order(self, order_id: uuid.UUID, reason: str) -> uuid.UUID | None:
+        """Make everything reserved for the order available again; once, however often asked.
+
+        None when nothing was ever reserved for it (cancelled before it was paid).
+        """
+        try:
+            reservation: Reservation = self.get(reservation_id_for(order_id), Reservation)
+        except AggregateNotFoundError:
+            return None
+        if not reservation.release(reason):
+            return reservation.id
+        stocks = {line.sku: self._stock(line.sku) for line in reservation.lines}
+        for line in reservation.lines:
+            stock = stocks[line.sku]
+            for allocation in line.allocations:
+                assert stock is not None, f"{line.sku} was reserved, so its stock exists"
+                stock.release(
+                    order_id=order_id,
+                    line_number=line.line_number,
+                    location=allocation.location,
+                    quantity=allocation.quantity,
+                )
+        self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
+        return reservation.id
+
     def get_stock_levels(self, sku: str) -> list[StockLevel]:
         """Units on hand, reserved and available per location (empty for an unknown SKU)."""
         stock = self._stock(sku)

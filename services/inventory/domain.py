@@ -93,6 +93,16 @@ class SkuStock(Aggregate):
         def apply(self, stock: Any) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
 
+    class ReservationReleased(Aggregate.Event):
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        location: str
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.reserved[self.location] = stock.reserved.get(self.location, 0) - self.quantity
+
     if TYPE_CHECKING:
         sku: str
         on_hand: dict[str, int]
@@ -146,6 +156,24 @@ class SkuStock(Aggregate):
             )
         self.trigger_event(
             self.Reserved,
+            sku=self.sku,
+            order_id=order_id,
+            line_number=line_number,
+            location=location,
+            quantity=quantity,
+        )
+
+    def release(
+        self, *, order_id: uuid.UUID, line_number: int, location: str, quantity: int
+    ) -> None:
+        """Make units reserved for an order line available again."""
+        if not 1 <= quantity <= self.reserved_at(location):
+            raise DomainError(
+                f"{self.sku} at {location}: cannot release {quantity}, "
+                f"{self.reserved_at(location)} reserved"
+            )
+        self.trigger_event(
+            self.ReservationReleased,
             sku=self.sku,
             order_id=order_id,
             line_number=line_number,
@@ -238,6 +266,7 @@ class Reservation(Aggregate):
         def apply(self, reservation: Any) -> None:
             reservation.order_id = self.order_id
             reservation.lines = self.lines
+            reservation.released = False
 
     class ShortOfStock(Aggregate.Created):
         order_id: uuid.UUID
@@ -246,10 +275,26 @@ class Reservation(Aggregate):
         def apply(self, reservation: Any) -> None:
             reservation.order_id = self.order_id
             reservation.lines = self.lines
+            reservation.released = False
+
+    class Released(Aggregate.Event):
+        order_id: uuid.UUID
+        reason: str
+
+        def apply(self, reservation: Any) -> None:
+            reservation.released = True
 
     if TYPE_CHECKING:
         order_id: uuid.UUID
         lines: tuple[ReservedLine, ...]
+        released: bool
+
+    def release(self, reason: str) -> bool:
+        """Release what was reserved; False when it already was (nothing to do)."""
+        if self.released:
+            return False
+        self.trigger_event(self.Released, order_id=self.order_id, reason=reason)
+        return True
 
     @classmethod
     def decide(cls, order_id: uuid.UUID, lines: tuple[ReservedLine, ...]) -> Self:

@@ -15,6 +15,7 @@ def build_app(settings: InventorySettings | None = None) -> FastAPI:
         ServiceDefinition(
             settings=settings or InventorySettings(),
             application=InventoryApplication,
+            description=InventoryApplication.__doc__ or "",
             translate=translators.to_contract,
             register_handlers=handlers.register_handlers,
             routers=[api.router],

@@ -65,4 +65,16 @@ def to_contract(event: Any) -> IntegrationEvent:
             order_id=event.order_id,
             lines=_reservation_lines(event.lines),
         )
+    if isinstance(event, SkuStock.ReservationReleased):
+        return contracts.StockItemReservationReleased(
+            sku=event.sku,
+            location=event.location,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+        )
+    if isinstance(event, Reservation.Released):
+        return contracts.ReservationReleased(
+            reservation_id=event.originator_id, order_id=event.order_id, reason=event.reason
+        )
     raise TypeError(f"no contract for inventory event {type(event).__qualname__}")

@@ -7,10 +7,12 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication, UnknownOrder
 from services.order.domain import Order
+from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -23,6 +25,10 @@ def _view(order: Order) -> dict[str, Any]:
         "order_id": str(order.id),
         "version": order.version,
         "status": str(order.status),
+        "on_hold": order.on_hold,
+        "hold_reason": order.hold_reason,
+        "cancellation_reason": order.cancellation_reason,
+        "signature_required": order.signature_required,
         "channel": order.channel,
         "channel_order_id": order.channel_order_id,
         "placed_at": order.placed_at.isoformat(),
@@ -35,6 +41,14 @@ def _view(order: Order) -> dict[str, Any]:
             asdict(line) | {"unit_price": format(line.unit_price, "f")} for line in order.lines
         ],
         "allocation": [asdict(line) for line in order.allocation],
+        "shipments": [
+            {
+                "shipment_id": str(shipment.shipment_id),
+                "location": shipment.location,
+                "lines": [asdict(line) for line in shipment.lines],
+            }
+            for shipment in order.shipments
+        ],
     }
 
 
@@ -58,3 +72,79 @@ async def get_order_by_channel(
 ) -> dict[str, Any]:
     """An order by the channel's own id."""
     return await _get(runtime, order_id_for(channel, channel_order_id))
+
+
+class HoldOrder(BaseModel):
+    """Put an order on hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why the order is held.")
+    actor: str = Field(min_length=1, max_length=100, description="Who holds it.")
+
+
+class ReleaseHold(BaseModel):
+    """Release an order from hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(min_length=1, max_length=100, description="Who releases it.")
+    note: str = Field(default="", max_length=500, description="The reviewer's note.")
+
+
+class CancelOrder(BaseModel):
+    """Cancel an order that has not shipped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why it is cancelled.")
+    actor: str = Field(min_length=1, max_length=100, description="Who cancels it.")
+
+
+async def _command(
+    runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID, change: Any
+) -> dict[str, Any]:
+    try:
+        await runtime.run_command(change)
+    except UnknownOrder:
+        raise HTTPException(status_code=404, detail=f"no order {order_id}") from None
+    except DomainError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from None
+    return await _get(runtime, order_id)
+
+
+@router.post("/{order_id}/hold")
+async def hold_order(order_id: uuid.UUID, command: HoldOrder, runtime: Runtime) -> dict[str, Any]:
+    """Hold an order: it is not released to a warehouse and gets no label until released."""
+    orders = runtime.application
+    return await _command(
+        runtime,
+        order_id,
+        lambda: orders.hold_order(order_id, reason=command.reason, actor=command.actor),
+    )
+
+
+@router.post("/{order_id}/release-hold")
+async def release_hold(
+    order_id: uuid.UUID, command: ReleaseHold, runtime: Runtime
+) -> dict[str, Any]:
+    """Release a held order; allocated stock goes to the warehouse."""
+    orders = runtime.application
+    return await _command(
+        runtime,
+        order_id,
+        lambda: orders.release_hold(order_id, actor=command.actor, note=command.note),
+    )
+
+
+@router.post("/{order_id}/cancel")
+async def cancel_order(
+    order_id: uuid.UUID, command: CancelOrder, runtime: Runtime
+) -> dict[str, Any]:
+    """Cancel an order before it ships; its reserved stock is released."""
+    orders = runtime.application
+    return await _command(
+        runtime,
+        order_id,
+        lambda: orders.cancel_order(order_id, reason=command.reason, actor=command.actor),
+    )

@@ -11,12 +11,16 @@ from eventsourcing.application import AggregateNotFoundError
 from services.order.domain import (
     Address,
     Customer,
+    FulfilmentPolicy,
     LineAllocation,
     LineReservation,
     LocationQuantity,
     Order,
     OrderLine,
+    ShipmentLine,
+    ShipmentRequest,
 )
+from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 
 
@@ -34,6 +38,7 @@ class OrderIntake:
     currency: str
     fraud_score: float
     paid: bool
+    cancelled: bool
 
 
 class UnknownOrder(LookupError):
@@ -43,10 +48,25 @@ class UnknownOrder(LookupError):
 class OrderApplication(ServiceApplication):
     """Orders from every channel: intake, payment, allocation."""
 
-    value_objects = (OrderLine, Customer, Address, LocationQuantity, LineAllocation)
+    value_objects = (
+        OrderLine,
+        Customer,
+        Address,
+        LocationQuantity,
+        LineAllocation,
+        ShipmentLine,
+        ShipmentRequest,
+    )
+
+    def __init__(
+        self, location: PostgresLocation | None, policy: FulfilmentPolicy | None = None
+    ) -> None:
+        super().__init__(location)
+        self.policy = policy or FulfilmentPolicy()
 
     def receive_channel_order(self, intake: OrderIntake) -> uuid.UUID:
-        """Record a channel's order once, however often the channel sends it; mark it paid."""
+        """Record a channel's order once, however often the channel sends it; then follow what
+        the channel says of it: paid, or cancelled."""
         try:
             order: Order = self.get(intake.order_id, Order)
         except AggregateNotFoundError:
@@ -61,8 +81,10 @@ class OrderApplication(ServiceApplication):
                 currency=intake.currency,
                 fraud_score=intake.fraud_score,
             )
-        if intake.paid:
-            order.mark_paid()
+        if intake.cancelled:
+            order.cancel(reason="cancelled in the channel", actor=f"channel:{intake.channel}")
+        elif intake.paid:
+            order.mark_paid(self.policy)
         self.save(order)
         return order.id
 
@@ -71,7 +93,28 @@ class OrderApplication(ServiceApplication):
     ) -> uuid.UUID:
         """Allocate the order from inventory's reservation; what is short is backordered."""
         order: Order = self.get(order_id, Order)
-        order.record_reservation(reservations)
+        order.record_reservation(reservations, self.policy)
+        self.save(order)
+        return order.id
+
+    def hold_order(self, order_id: uuid.UUID, *, reason: str, actor: str) -> uuid.UUID:
+        """Put an order on hold: it is not released to a warehouse and gets no label."""
+        order = self.get_order(order_id)
+        order.hold(reason=reason, actor=actor)
+        self.save(order)
+        return order.id
+
+    def release_hold(self, order_id: uuid.UUID, *, actor: str, note: str) -> uuid.UUID:
+        """Release an order from hold; if its stock is allocated it goes to the warehouse."""
+        order = self.get_order(order_id)
+        order.release_hold(actor=actor, note=note, policy=self.policy)
+        self.save(order)
+        return order.id
+
+    def cancel_order(self, order_id: uuid.UUID, *, reason: str, actor: str) -> uuid.UUID:
+        """Cancel an order before shipment; its reserved stock is released by inventory."""
+        order = self.get_order(order_id)
+        order.cancel(reason=reason, actor=actor)
         self.save(order)
         return order.id
 

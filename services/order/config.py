@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.order.domain import FulfilmentPolicy
 from services.runtime.config import ServiceSettings
 
 
@@ -11,3 +15,19 @@ class OrderSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="UNITRAIL_ORDER_", extra="ignore", frozen=True)
     service_name = "order"
     http_port: int = 8003
+    fraud_hold_score: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="A paid order with a channel fraud score at or above this is put on hold.",
+    )
+    signature_over: Decimal = Field(
+        default=Decimal("500"),
+        ge=0,
+        description="Orders worth more than this, in their currency, need a signature.",
+    )
+
+    def policy(self) -> FulfilmentPolicy:
+        return FulfilmentPolicy(
+            fraud_hold_score=self.fraud_hold_score, signature_over=self.signature_over
+        )

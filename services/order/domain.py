@@ -21,6 +21,23 @@ class OrderStatus(enum.StrEnum):
     ALLOCATED = "allocated"
     PARTLY_BACKORDERED = "partly-backordered"
     BACKORDERED = "backordered"
+    RELEASED = "released-to-warehouse"
+    CANCELLED = "cancelled"
+
+
+ALLOCATED_STATES = (OrderStatus.ALLOCATED, OrderStatus.PARTLY_BACKORDERED)
+DECIDED_STATES = (*ALLOCATED_STATES, OrderStatus.BACKORDERED, OrderStatus.RELEASED)
+
+
+@dataclass(frozen=True)
+class FulfilmentPolicy:
+    """The configurable order rules (documented defaults in the service's settings)."""
+
+    fraud_hold_score: float = 80.0
+    """A fraud score at or above this puts a paid order on hold until someone releases it."""
+
+    signature_over: Decimal = Decimal("500")
+    """An order worth more than this (in its currency) needs a signature on delivery."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,26 @@ class LineAllocation:
     allocations: tuple[LocationQuantity, ...]
 
 
+@dataclass(frozen=True)
+class ShipmentLine:
+    line_number: int
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ShipmentRequest:
+    """What one location is asked to ship for the order."""
+
+    shipment_id: uuid.UUID
+    location: str
+    lines: tuple[ShipmentLine, ...]
+
+
+def shipment_id_for(order_id: uuid.UUID, location: str) -> uuid.UUID:
+    return uuid.uuid5(order_id, f"shipment:{location}")
+
+
 class Order(Aggregate):
     """An order from a channel, deduplicated by (channel, channel order id)."""
 
@@ -104,6 +141,10 @@ class Order(Aggregate):
             order.fraud_score = self.fraud_score
             order.allocation = ()
             order.status = OrderStatus.PLACED
+            order.hold_reason = None
+            order.shipments = ()
+            order.signature_required = False
+            order.cancellation_reason = None
 
     class Paid(Aggregate.Event):
         """Carries what fulfilment needs, so consumers never have to look the order up."""
@@ -130,6 +171,42 @@ class Order(Aggregate):
             order.allocation = self.lines
             order.status = OrderStatus.BACKORDERED
 
+    class Held(Aggregate.Event):
+        reason: str
+        actor: str
+
+        def apply(self, order: Any) -> None:
+            order.hold_reason = self.reason
+
+    class HoldReleased(Aggregate.Event):
+        actor: str
+        note: str
+
+        def apply(self, order: Any) -> None:
+            order.hold_reason = None
+
+    class ReleasedToWarehouse(Aggregate.Event):
+        """Carries everything a warehouse and a carrier need for the allocated units."""
+
+        shipments: tuple[ShipmentRequest, ...]
+        ship_to: Address
+        signature_required: bool
+        declared_value: Decimal
+        currency: str
+
+        def apply(self, order: Any) -> None:
+            order.shipments = self.shipments
+            order.signature_required = self.signature_required
+            order.status = OrderStatus.RELEASED
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+        actor: str
+
+        def apply(self, order: Any) -> None:
+            order.cancellation_reason = self.reason
+            order.status = OrderStatus.CANCELLED
+
     if TYPE_CHECKING:  # set by the events' apply methods; not dataclass fields of the aggregate
         channel: str
         channel_order_id: str
@@ -141,6 +218,10 @@ class Order(Aggregate):
         fraud_score: float
         allocation: tuple[LineAllocation, ...]
         status: OrderStatus
+        hold_reason: str | None
+        shipments: tuple[ShipmentRequest, ...]
+        signature_required: bool
+        cancellation_reason: str | None
 
     @classmethod
     def place(
@@ -190,8 +271,12 @@ class Order(Aggregate):
 
     # -- commands ------------------------------------------------------------------------------
 
-    def mark_paid(self) -> None:
-        """Record the payment; a repeat of the same fact changes nothing."""
+    @property
+    def on_hold(self) -> bool:
+        return self.hold_reason is not None
+
+    def mark_paid(self, policy: FulfilmentPolicy) -> None:
+        """Record the payment; a risky order goes on hold. A repeat of the same fact changes nothing."""
         if self.status is not OrderStatus.PLACED:
             return
         self.trigger_event(
@@ -200,15 +285,54 @@ class Order(Aggregate):
             shipping_country=self.shipping_address.country,
             currency=self.currency,
         )
+        if self.fraud_score >= policy.fraud_hold_score:
+            self.trigger_event(
+                self.Held,
+                reason=f"fraud score {self.fraud_score:g} is at or above {policy.fraud_hold_score:g}",
+                actor="fraud-rules",
+            )
 
-    def record_reservation(self, reservations: tuple[LineReservation, ...]) -> None:
-        """Allocate the order from what inventory reserved; the rest of each line is backordered."""
-        if self.status in (
-            OrderStatus.ALLOCATED,
-            OrderStatus.PARTLY_BACKORDERED,
-            OrderStatus.BACKORDERED,
-        ):
+    def hold(self, *, reason: str, actor: str) -> None:
+        """Stop the order from going further (no release, no label) until the hold is released."""
+        self._check_open("put on hold")
+        if self.on_hold:
+            raise DomainError(f"order {self.id} is already on hold: {self.hold_reason}")
+        if not reason.strip() or not actor.strip():
+            raise DomainError("a hold needs a reason and an actor")
+        self.trigger_event(self.Held, reason=reason, actor=actor)
+
+    def release_hold(self, *, actor: str, note: str, policy: FulfilmentPolicy) -> None:
+        """Lift the hold; an order already allocated goes to the warehouse now."""
+        self._check_open("released from hold")
+        if not self.on_hold:
+            raise DomainError(f"order {self.id} is not on hold")
+        if not actor.strip():
+            raise DomainError("releasing a hold needs an actor")
+        self.trigger_event(self.HoldReleased, actor=actor, note=note)
+        if self.status in ALLOCATED_STATES:
+            self._release_to_warehouse(policy)
+
+    def cancel(self, *, reason: str, actor: str) -> None:
+        """Cancel before shipment; inventory releases what it reserved. Cancelling twice is one."""
+        if self.status is OrderStatus.CANCELLED:
             return
+        if not reason.strip() or not actor.strip():
+            raise DomainError("a cancellation needs a reason and an actor")
+        self.trigger_event(self.Cancelled, reason=reason, actor=actor)
+
+    def _check_open(self, action: str) -> None:
+        if self.status is OrderStatus.CANCELLED:
+            raise DomainError(f"order {self.id} is cancelled and cannot be {action}")
+
+    def record_reservation(
+        self, reservations: tuple[LineReservation, ...], policy: FulfilmentPolicy
+    ) -> None:
+        """Allocate the order from what inventory reserved; the rest of each line is backordered.
+
+        An allocated order that is not on hold is released to the warehouse at once.
+        """
+        if self.status in (*DECIDED_STATES, OrderStatus.CANCELLED):
+            return  # decided already, or cancelled: inventory releases what it reserved
         if self.status is not OrderStatus.PAID:
             raise DomainError(f"order {self.id} is {self.status}, stock is reserved once paid")
         by_line = {reservation.line_number: reservation for reservation in reservations}
@@ -233,5 +357,34 @@ class Order(Aggregate):
             )
         if all(allocation.quantity_allocated == 0 for allocation in allocations):
             self.trigger_event(self.Backordered, lines=tuple(allocations))
-        else:
-            self.trigger_event(self.Allocated, lines=tuple(allocations))
+            return
+        self.trigger_event(self.Allocated, lines=tuple(allocations))
+        if not self.on_hold:
+            self._release_to_warehouse(policy)
+
+    def _release_to_warehouse(self, policy: FulfilmentPolicy) -> None:
+        by_location: dict[str, list[ShipmentLine]] = {}
+        for line in self.allocation:
+            for part in line.allocations:
+                by_location.setdefault(part.location, []).append(
+                    ShipmentLine(line.line_number, line.sku, part.quantity)
+                )
+        shipments = tuple(
+            ShipmentRequest(shipment_id_for(self.id, location), location, tuple(lines))
+            for location, lines in sorted(by_location.items())
+        )
+        self.trigger_event(
+            self.ReleasedToWarehouse,
+            shipments=shipments,
+            ship_to=self.shipping_address,
+            signature_required=self.total > policy.signature_over,
+            declared_value=sum(
+                (
+                    self.line(item.line_number).unit_price * item.quantity
+                    for shipment in shipments
+                    for item in shipment.lines
+                ),
+                Decimal("0"),
+            ),
+            currency=self.currency,
+        )

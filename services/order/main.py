@@ -11,10 +11,13 @@ from services.runtime.service import ServiceDefinition, build_http_app, serve
 
 
 def build_app(settings: OrderSettings | None = None) -> FastAPI:
+    settings = settings or OrderSettings()
+    policy = settings.policy()
     return build_http_app(
         ServiceDefinition(
-            settings=settings or OrderSettings(),
-            application=OrderApplication,
+            settings=settings,
+            application=lambda location: OrderApplication(location, policy),
+            description=OrderApplication.__doc__ or "",
             translate=translators.to_contract,
             register_handlers=handlers.register_handlers,
             routers=[api.router],

@@ -56,6 +56,7 @@ def intake_from_channel(message: ChannelOrderMessage) -> OrderIntake:
         currency=message.currency,
         fraud_score=message.fraud_score,
         paid=message.payment_status == "paid",
+        cancelled=message.order_status == "cancelled",
     )
 
 
@@ -142,5 +143,38 @@ def to_contract(event: Any) -> IntegrationEvent:
     if isinstance(event, Order.Backordered):
         return contracts.OrderBackordered(
             order_id=event.originator_id, lines=_allocated(event.lines)
+        )
+    if isinstance(event, Order.Held):
+        return contracts.OrderHeld(
+            order_id=event.originator_id, reason=event.reason, actor=event.actor
+        )
+    if isinstance(event, Order.HoldReleased):
+        return contracts.OrderHoldReleased(
+            order_id=event.originator_id, actor=event.actor, note=event.note
+        )
+    if isinstance(event, Order.ReleasedToWarehouse):
+        return contracts.OrderReleasedToWarehouse(
+            order_id=event.originator_id,
+            shipments=[
+                contracts.Shipment(
+                    shipment_id=shipment.shipment_id,
+                    location=shipment.location,
+                    lines=[
+                        contracts.ShipmentLine(
+                            line_number=line.line_number, sku=line.sku, quantity=line.quantity
+                        )
+                        for line in shipment.lines
+                    ],
+                )
+                for shipment in event.shipments
+            ],
+            ship_to=asdict(event.ship_to),
+            signature_required=event.signature_required,
+            declared_value=event.declared_value,
+            currency=event.currency,
+        )
+    if isinstance(event, Order.Cancelled):
+        return contracts.OrderCancelled(
+            order_id=event.originator_id, reason=event.reason, actor=event.actor
         )
     raise TypeError(f"no contract for order event {type(event).__qualname__}")

@@ -24,7 +24,7 @@ from contracts.topics import events_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
-from services.runtime.database import ensure_database, schema_lock
+from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import build_producer
 from services.runtime.logging import configure_logging
@@ -40,10 +40,13 @@ class ServiceDefinition(Generic[A]):
     """What makes a service: its application, how its events are published, what it consumes."""
 
     settings: ServiceSettings
-    application: type[A]
+    application: Callable[[PostgresLocation], A]
+    """Builds the application on the service's database (a class, or a factory with settings)."""
     translate: Translator | None = None
     register_handlers: Callable[[Consumer, A], None] | None = None
     routers: list[APIRouter] = field(default_factory=list)
+    description: str = ""
+    """What the service is for, shown in its OpenAPI documentation."""
 
 
 class ServiceRuntime(Generic[A]):
@@ -52,7 +55,7 @@ class ServiceRuntime(Generic[A]):
     def __init__(self, definition: ServiceDefinition[A]) -> None:
         self.definition = definition
         self.settings = definition.settings
-        self.runner = BlockingRunner(workers=definition.application.pool_size)
+        self.runner = BlockingRunner(workers=ServiceApplication.pool_size)
         self._application: A | None = None
         self._pool: asyncpg.Pool | None = None
         self._broker: KafkaBroker | None = None
@@ -180,7 +183,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
     app = FastAPI(
         title=f"Unitrail {settings.service_name}",
         lifespan=lifespan,
-        description=(definition.application.__doc__ or "").strip(),
+        description=definition.description,
     )
     app.state.settings = settings
 

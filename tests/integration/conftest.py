@@ -57,8 +57,10 @@ def services(stack: Stack) -> Iterator[Callable[..., list[ServiceProcess]]]:
 
 
 @pytest.fixture
-def channel(stack: Stack) -> Channel:
-    return Channel(stack.bootstrap_servers)
+def channel(stack: Stack) -> Iterator[Channel]:
+    connector = Channel(stack.bootstrap_servers)
+    yield connector
+    connector.close()
 
 
 @pytest.fixture

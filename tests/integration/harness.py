@@ -197,6 +197,11 @@ class Channel:
             value = message
         self.publish("channel.orders.v1", value, key=key)
 
+    def close(self) -> None:
+        """Let go of the producer before its broker goes, so it does not keep reconnecting."""
+        self._producer.flush(1)
+        del self._producer
+
     def publish(self, topic: str, value: bytes, *, key: str | None = None) -> None:
         self._producer.produce(topic, value=value, key=key.encode() if key else None)
         if self._producer.flush(10):

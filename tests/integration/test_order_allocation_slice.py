@@ -37,8 +37,9 @@ def test_a_paid_channel_order_is_allocated_and_published_to_any_kafka_client(
         "OrderPlaced",
         "OrderPaid",
         "OrderAllocated",
+        "OrderReleasedToWarehouse",
     ]
-    assert order.get(f"/orders/{order_id}")["status"] == "allocated"
+    assert order.get(f"/orders/{order_id}")["status"] == "released-to-warehouse"
     levels = inventory.get("/stock/LAPTOP-14")["locations"]
     assert levels == [{"location": "WH-A", "on_hand": 5, "reserved": 2, "available": 3}]
 

@@ -126,3 +126,21 @@ def test_a_reservation_is_complete_or_short() -> None:
     decided = Reservation.decide(order_id, (short,))
     assert isinstance(decided.collect_events()[0], Reservation.ShortOfStock)
     assert decided.id == reservation_id_for(order_id)
+
+
+def test_released_units_are_available_again_and_no_more_than_reserved_can_be_released() -> None:
+    item = stock(WH_A=3)
+    order_id = uuid.uuid4()
+    item.reserve(order_id=order_id, line_number=1, location="WH_A", quantity=2)
+    item.release(order_id=order_id, line_number=1, location="WH_A", quantity=2)
+    assert (item.reserved_at("WH_A"), item.available_at("WH_A")) == (0, 3)
+    with pytest.raises(DomainError, match="cannot release 1, 0 reserved"):
+        item.release(order_id=order_id, line_number=1, location="WH_A", quantity=1)
+
+
+def test_a_reservation_is_released_once() -> None:
+    reservation = Reservation.decide(
+        uuid.uuid4(), (ReservedLine(1, "CAM", 1, 1, (LocationQuantity("A", 1),)),)
+    )
+    assert reservation.release("order cancelled") is True
+    assert reservation.release("order cancelled") is False

@@ -11,13 +11,17 @@ import pytest
 from services.order.domain import (
     Address,
     Customer,
+    FulfilmentPolicy,
     LineReservation,
     LocationQuantity,
     Order,
     OrderLine,
     OrderStatus,
+    ShipmentLine,
 )
 from services.runtime.aggregate import DomainError
+
+POLICY = FulfilmentPolicy()
 
 
 def place(*lines: OrderLine) -> Order:
@@ -70,69 +74,83 @@ def test_an_order_needs_lines_with_quantities_and_unique_numbers() -> None:
 
 def test_paying_twice_records_one_payment() -> None:
     order = place()
-    order.mark_paid()
-    order.mark_paid()
+    order.mark_paid(POLICY)
+    order.mark_paid(POLICY)
     assert [type(event).__name__ for event in order.collect_events()] == ["Placed", "Paid"]
     assert order.status is OrderStatus.PAID
 
 
 def test_the_payment_event_carries_what_fulfilment_needs() -> None:
     order = place()
-    order.mark_paid()
+    order.mark_paid(POLICY)
     paid = order.collect_events()[-1]
     assert isinstance(paid, Order.Paid)
     assert paid.lines == order.lines
     assert paid.shipping_country == "GB"
 
 
-def test_a_fully_reserved_order_is_allocated() -> None:
+def test_a_fully_reserved_order_is_allocated_and_released_to_its_warehouse() -> None:
     order = place()
-    order.mark_paid()
-    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),))
-    assert order.status is OrderStatus.ALLOCATED
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert order.status is OrderStatus.RELEASED
     assert order.allocation[0].allocations == (LocationQuantity("WH-A", 2),)
+    (shipment,) = order.shipments
+    assert (shipment.location, shipment.lines) == ("WH-A", (ShipmentLine(1, "LAPTOP-14", 2),))
+    assert [type(e).__name__ for e in order.collect_events()][-2:] == [
+        "Allocated",
+        "ReleasedToWarehouse",
+    ]
 
 
-def test_a_partly_reserved_order_is_allocated_with_the_rest_backordered() -> None:
+def test_a_partly_reserved_order_releases_what_is_allocated_and_keeps_the_rest_backordered() -> (
+    None
+):
     order = place(OrderLine(1, "LAPTOP-14", 5, Decimal("1199.00")))
-    order.mark_paid()
-    order.record_reservation((reserved(1, "LAPTOP-14", 3, 2, ("WH-A", 2), ("WH-B", 1)),))
-    assert order.status is OrderStatus.PARTLY_BACKORDERED
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 3, 2, ("WH-A", 2), ("WH-B", 1)),), POLICY)
     line = order.allocation[0]
     assert (line.quantity_allocated, line.quantity_backordered) == (3, 2)
+    assert [(s.location, s.lines[0].quantity) for s in order.shipments] == [
+        ("WH-A", 2),
+        ("WH-B", 1),
+    ]
+    released = order.collect_events()[-1]
+    assert isinstance(released, Order.ReleasedToWarehouse)
+    assert released.declared_value == Decimal("3597.00")
 
 
 def test_an_order_with_nothing_in_stock_is_backordered() -> None:
     order = place()
-    order.mark_paid()
-    order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),))
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),), POLICY)
     assert order.status is OrderStatus.BACKORDERED
     assert isinstance(order.collect_events()[-1], Order.Backordered)
 
 
 def test_a_reservation_is_recorded_once() -> None:
     order = place()
-    order.mark_paid()
-    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),))
-    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),))
-    assert len(order.collect_events()) == 3
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert len(order.collect_events()) == 4
 
 
 def test_stock_is_not_reserved_for_an_unpaid_order() -> None:
     order = place()
     with pytest.raises(DomainError, match="once paid"):
-        order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),))
+        order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
 
 
 def test_a_reservation_must_match_the_order_lines() -> None:
     order = place()
-    order.mark_paid()
+    order.mark_paid(POLICY)
     with pytest.raises(DomainError, match="does not match"):
-        order.record_reservation((reserved(9, "LAPTOP-14", 2, 0, ("WH-A", 2)),))
+        order.record_reservation((reserved(9, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
     with pytest.raises(DomainError, match="not OTHER"):
-        order.record_reservation((reserved(1, "OTHER", 2, 0, ("WH-A", 2)),))
+        order.record_reservation((reserved(1, "OTHER", 2, 0, ("WH-A", 2)),), POLICY)
     with pytest.raises(DomainError, match="ordered"):
-        order.record_reservation((reserved(1, "LAPTOP-14", 1, 0, ("WH-A", 1)),))
+        order.record_reservation((reserved(1, "LAPTOP-14", 1, 0, ("WH-A", 1)),), POLICY)
 
 
 def test_events_carry_the_correlation_of_the_flow() -> None:
@@ -144,3 +162,78 @@ def test_events_carry_the_correlation_of_the_flow() -> None:
     assert isinstance(created, Order.Placed)
     assert created.correlation_id == "webshop:1001"
     assert created.causation_id == "message-1"
+
+
+def allocated_order(fraud_score: float = 3.0, price: str = "1199.00", quantity: int = 1) -> Order:
+    order = Order.place(
+        order_id=uuid.uuid4(),
+        channel="webshop",
+        channel_order_id="2001",
+        placed_at=datetime(2026, 11, 1, tzinfo=UTC),
+        customer=Customer("C-1", "Ada Lovelace", "ada@example.com"),
+        shipping_address=Address("Ada", "1 Way", None, "London", None, "N1", "GB"),
+        lines=(OrderLine(1, "LAPTOP-14", quantity, Decimal(price)),),
+        currency="USD",
+        fraud_score=fraud_score,
+    )
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", quantity, 0, ("WH-A", quantity)),), POLICY)
+    return order
+
+
+def test_a_high_fraud_score_holds_the_order_at_payment_and_nothing_goes_to_a_warehouse() -> None:
+    order = allocated_order(fraud_score=80)
+    assert order.on_hold
+    assert order.hold_reason == "fraud score 80 is at or above 80"
+    assert order.status is OrderStatus.ALLOCATED
+    assert order.shipments == ()
+
+
+def test_releasing_the_hold_of_an_allocated_order_releases_it_to_the_warehouse() -> None:
+    order = allocated_order(fraud_score=95)
+    order.release_hold(actor="reviewer", note="customer verified", policy=POLICY)
+    assert not order.on_hold
+    assert order.status is OrderStatus.RELEASED
+
+
+def test_an_order_held_before_its_reservation_waits_for_the_release() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.hold(reason="address check", actor="ops")
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert (order.status, order.shipments) == (OrderStatus.ALLOCATED, ())
+    order.release_hold(actor="ops", note="", policy=POLICY)
+    assert order.status is OrderStatus.RELEASED
+
+
+@pytest.mark.parametrize(
+    ("price", "signature"), [("650.00", True), ("500.00", False), ("250.00", False)]
+)
+def test_orders_over_the_threshold_need_a_signature(price: str, signature: bool) -> None:
+    assert allocated_order(price=price).signature_required is signature
+
+
+def test_invalid_transitions_are_rejected_with_the_reason() -> None:
+    order = allocated_order()
+    with pytest.raises(DomainError, match="is not on hold"):
+        order.release_hold(actor="ops", note="", policy=POLICY)
+    order.hold(reason="chargeback risk", actor="ops")
+    with pytest.raises(DomainError, match="already on hold: chargeback risk"):
+        order.hold(reason="again", actor="ops")
+    with pytest.raises(DomainError, match="reason and an actor"):
+        place().hold(reason=" ", actor="ops")
+    order.cancel(reason="customer asked", actor="support")
+    with pytest.raises(DomainError, match="cancelled and cannot be released from hold"):
+        order.release_hold(actor="ops", note="", policy=POLICY)
+    with pytest.raises(DomainError, match="cancelled and cannot be put on hold"):
+        order.hold(reason="x", actor="ops")
+
+
+def test_cancelling_twice_is_one_cancellation_and_a_late_reservation_changes_nothing() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.cancel(reason="customer asked", actor="channel:webshop")
+    order.cancel(reason="customer asked", actor="channel:webshop")
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert order.status is OrderStatus.CANCELLED
+    assert [type(e).__name__ for e in order.collect_events()] == ["Placed", "Paid", "Cancelled"]
