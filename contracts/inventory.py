@@ -26,6 +26,11 @@ class StockReceived(IntegrationEvent):
     reason: str = Field(description="Why stock changed, e.g. `purchase-receipt`, `initial-count`.")
     actor: str = Field(description="Who recorded the receipt (a person or a system).")
     reference: str | None = Field(default=None, description="Purchase order, ASN or count id.")
+    serials: list[str] = Field(
+        default_factory=list,
+        description="Serial numbers of the received units, one per unit, for serialized products.",
+    )
+    batch: str | None = Field(default=None, description="Production batch of the received units.")
 
 
 class StockItemReserved(IntegrationEvent):

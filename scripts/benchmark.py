@@ -54,7 +54,7 @@ from infra.topics import ensure_topics
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.inventory.config import InventorySettings
-from services.inventory.domain import SkuStock
+from services.inventory.domain import Receipt, SkuStock
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.kafka import producer_options
@@ -163,12 +163,12 @@ async def measure_raw_inserts(location: PostgresLocation, rows: int, payload_byt
 
 # -- 2. event-store appends ---------------------------------------------------------------------
 
+ONE_UNIT = Receipt(location=LOCATION, quantity=1, reason="benchmark", actor="benchmark")
+
 
 def receive_one(application: InventoryApplication, sku: str) -> uuid.UUID:
     """One use-case call: load the SKU's stock, record one receipt event, save."""
-    return application.receive_stock(
-        sku=sku, location=LOCATION, quantity=1, reason="benchmark", actor="benchmark"
-    )
+    return application.receive_stock(sku, ONE_UNIT)
 
 
 async def measure_appends(
@@ -230,18 +230,9 @@ def prefill(application: InventoryApplication, events: int, per_save: int) -> No
     batch = 0
     while recorded < events:
         size = min(per_save, events - recorded)
-        stock = SkuStock.receive_first(
-            sku=f"RELAY-{batch}",
-            location=LOCATION,
-            quantity=1,
-            reason="benchmark",
-            actor="benchmark",
-            reference=None,
-        )
+        stock = SkuStock.receive_first(sku=f"RELAY-{batch}", receipt=ONE_UNIT)
         for _ in range(size - 1):
-            stock.receive(
-                location=LOCATION, quantity=1, reason="benchmark", actor="benchmark", reference=None
-            )
+            stock.receive(ONE_UNIT)
         application.save(stock)
         recorded += size
         batch += 1

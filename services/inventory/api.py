@@ -11,12 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import LocationCode, Sku
 from services.inventory.application import InventoryApplication
+from services.inventory.domain import Receipt
 from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 
 Runtime = Annotated[ServiceRuntime[InventoryApplication], Depends(runtime_of)]
+
+
+SerialNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
 
 
 class ReceiveStock(BaseModel):
@@ -30,6 +34,12 @@ class ReceiveStock(BaseModel):
     reason: str = Field(min_length=1, max_length=100, description="e.g. `purchase-receipt`.")
     actor: str = Field(min_length=1, max_length=100, description="Who records the receipt.")
     reference: str | None = Field(default=None, max_length=100, description="PO, ASN or count.")
+    serials: list[SerialNumber] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="One serial number per unit, for serialized products.",
+    )
+    batch: str | None = Field(default=None, max_length=64, description="Production batch.")
 
 
 class StockChanged(BaseModel):
@@ -41,9 +51,16 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
     """Record a receipt of units into sellable stock."""
     application = runtime.application
     try:
-        stock_id = await runtime.run_command(
-            lambda: application.receive_stock(**command.model_dump())
+        receipt = Receipt(
+            location=command.location,
+            quantity=command.quantity,
+            reason=command.reason,
+            actor=command.actor,
+            reference=command.reference,
+            serials=tuple(command.serials),
+            batch=command.batch,
         )
+        stock_id = await runtime.run_command(application.receive_stock, command.sku, receipt)
     except DomainError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     return StockChanged(stock_id=stock_id)

@@ -10,6 +10,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.inventory.domain import (
     LocationQuantity,
+    Receipt,
     RequestedLine,
     Reservation,
     ReservedLine,
@@ -29,43 +30,22 @@ class StockLevel:
     on_hand: int
     reserved: int
     available: int
+    serials_in_stock: int
 
 
 class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
-    value_objects = (LocationQuantity, ReservedLine)
+    value_objects = (LocationQuantity, ReservedLine, Receipt)
     snapshotting_intervals = {SkuStock: 50}
 
-    def receive_stock(
-        self,
-        *,
-        sku: str,
-        location: str,
-        quantity: int,
-        reason: str,
-        actor: str,
-        reference: str | None = None,
-    ) -> uuid.UUID:
+    def receive_stock(self, sku: str, receipt: Receipt) -> uuid.UUID:
         """Put received units into stock at a location, with the reason and who did it."""
         stock = self._stock(sku)
         if stock is None:
-            stock = SkuStock.receive_first(
-                sku=sku,
-                location=location,
-                quantity=quantity,
-                reason=reason,
-                actor=actor,
-                reference=reference,
-            )
+            stock = SkuStock.receive_first(sku=sku, receipt=receipt)
         else:
-            stock.receive(
-                location=location,
-                quantity=quantity,
-                reason=reason,
-                actor=actor,
-                reference=reference,
-            )
+            stock.receive(receipt)
         self.save(stock)
         return stock.id
 
@@ -131,6 +111,7 @@ class InventoryApplication(ServiceApplication):
                 on_hand=stock.on_hand_at(location),
                 reserved=stock.reserved_at(location),
                 available=stock.available_at(location),
+                serials_in_stock=len(stock.serials_at(location)),
             )
             for location in stock.locations
         ]

@@ -55,33 +55,40 @@ class ReservedLine:
         return self.quantity_requested - self.quantity_reserved
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Units put into stock at a location, with why, who, and, for serialized products, which."""
+
+    location: str
+    quantity: int
+    reason: str
+    actor: str
+    reference: str | None = None
+    serials: tuple[str, ...] = ()
+    batch: str | None = None
+    """Production batch of the received units, when the supplier states it (recall tracing)."""
+
+
 class SkuStock(Aggregate):
-    """The stock of one SKU at every location: on hand, reserved, available."""
+    """The stock of one SKU at every location: on hand, reserved, available, serials in stock."""
 
     class FirstReceived(Aggregate.Created):
         sku: str
-        location: str
-        quantity: int
-        reason: str
-        actor: str
-        reference: str | None
+        receipt: Receipt
 
         def apply(self, stock: Any) -> None:
             stock.sku = self.sku
             stock.on_hand = {}
             stock.reserved = {}
-            stock.add_on_hand(self.location, self.quantity)
+            stock.serials = {}
+            stock.put_away(self.receipt)
 
     class Received(Aggregate.Event):
         sku: str
-        location: str
-        quantity: int
-        reason: str
-        actor: str
-        reference: str | None
+        receipt: Receipt
 
         def apply(self, stock: Any) -> None:
-            stock.add_on_hand(self.location, self.quantity)
+            stock.put_away(self.receipt)
 
     class Reserved(Aggregate.Event):
         sku: str
@@ -107,43 +114,17 @@ class SkuStock(Aggregate):
         sku: str
         on_hand: dict[str, int]
         reserved: dict[str, int]
+        serials: dict[str, str]
+        """Serial number → location, for the units in stock."""
 
     @classmethod
-    def receive_first(
-        cls,
-        *,
-        sku: str,
-        location: str,
-        quantity: int,
-        reason: str,
-        actor: str,
-        reference: str | None,
-    ) -> Self:
-        _check_receipt(quantity, reason, actor)
-        return cls._create(
-            cls.FirstReceived,
-            id=stock_id_for(sku),
-            sku=sku,
-            location=location,
-            quantity=quantity,
-            reason=reason,
-            actor=actor,
-            reference=reference,
-        )
+    def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
+        _check_receipt(sku, receipt, known={})
+        return cls._create(cls.FirstReceived, id=stock_id_for(sku), sku=sku, receipt=receipt)
 
-    def receive(
-        self, *, location: str, quantity: int, reason: str, actor: str, reference: str | None
-    ) -> None:
-        _check_receipt(quantity, reason, actor)
-        self.trigger_event(
-            self.Received,
-            sku=self.sku,
-            location=location,
-            quantity=quantity,
-            reason=reason,
-            actor=actor,
-            reference=reference,
-        )
+    def receive(self, receipt: Receipt) -> None:
+        _check_receipt(self.sku, receipt, known=self.serials)
+        self.trigger_event(self.Received, sku=self.sku, receipt=receipt)
 
     def reserve(
         self, *, order_id: uuid.UUID, line_number: int, location: str, quantity: int
@@ -181,8 +162,13 @@ class SkuStock(Aggregate):
             quantity=quantity,
         )
 
-    def add_on_hand(self, location: str, quantity: int) -> None:
-        self.on_hand[location] = self.on_hand.get(location, 0) + quantity
+    def put_away(self, receipt: Receipt) -> None:
+        self.on_hand[receipt.location] = self.on_hand.get(receipt.location, 0) + receipt.quantity
+        for serial in receipt.serials:
+            self.serials[serial] = receipt.location
+
+    def serials_at(self, location: str) -> list[str]:
+        return sorted(serial for serial, where in self.serials.items() if where == location)
 
     def on_hand_at(self, location: str) -> int:
         return self.on_hand.get(location, 0)
@@ -198,13 +184,28 @@ class SkuStock(Aggregate):
         return sorted(self.on_hand)
 
 
-def _check_receipt(quantity: int, reason: str, actor: str) -> None:
-    if quantity < 1:
+def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None:
+    if receipt.quantity < 1:
         raise DomainError("a receipt needs at least one unit")
-    if not reason.strip():
+    if not receipt.reason.strip():
         raise DomainError("every stock change needs a reason")
-    if not actor.strip():
+    if not receipt.actor.strip():
         raise DomainError("every stock change needs an actor")
+    if not receipt.serials:
+        return
+    if len(receipt.serials) != receipt.quantity:
+        raise DomainError(
+            f"{receipt.quantity} units need {receipt.quantity} serials, {len(receipt.serials)} given"
+        )
+    repeated = sorted({s for s in receipt.serials if receipt.serials.count(s) > 1})
+    if repeated:
+        raise DomainError(f"serials given twice in one receipt: {', '.join(repeated)}")
+    already = sorted(serial for serial in receipt.serials if serial in known)
+    if already:
+        raise DomainError(
+            f"{sku} serials already in stock: "
+            + ", ".join(f"{serial} (at {known[serial]})" for serial in already)
+        )
 
 
 def plan_reservation(

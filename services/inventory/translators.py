@@ -37,13 +37,16 @@ def _reservation_lines(lines: tuple[ReservedLine, ...]) -> list[contracts.Reserv
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded inventory event."""
     if isinstance(event, SkuStock.FirstReceived | SkuStock.Received):
+        receipt = event.receipt
         return contracts.StockReceived(
             sku=event.sku,
-            location=event.location,
-            quantity=event.quantity,
-            reason=event.reason,
-            actor=event.actor,
-            reference=event.reference,
+            location=receipt.location,
+            quantity=receipt.quantity,
+            reason=receipt.reason,
+            actor=receipt.actor,
+            reference=receipt.reference,
+            serials=list(receipt.serials),
+            batch=receipt.batch,
         )
     if isinstance(event, SkuStock.Reserved):
         return contracts.StockItemReserved(

@@ -13,7 +13,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from services.inventory.application import InventoryApplication
-from services.inventory.domain import RequestedLine
+from services.inventory.domain import Receipt, RequestedLine
 from services.runtime.database import PostgresLocation, ensure_database
 from tests.integration.harness import (
     Channel,
@@ -121,7 +121,7 @@ def test_concurrent_reservations_of_the_last_units_never_both_commit(
     inventory_application: InventoryApplication,
 ) -> None:
     inventory_application.receive_stock(
-        sku="PHONE-9", location="WH-A", quantity=10, reason="initial-count", actor="test"
+        "PHONE-9", Receipt(location="WH-A", quantity=10, reason="initial-count", actor="test")
     )
     conflicts = 0
     lock = threading.Lock()

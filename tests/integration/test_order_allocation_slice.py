@@ -41,7 +41,9 @@ def test_a_paid_channel_order_is_allocated_and_published_to_any_kafka_client(
     ]
     assert order.get(f"/orders/{order_id}")["status"] == "released-to-warehouse"
     levels = inventory.get("/stock/LAPTOP-14")["locations"]
-    assert levels == [{"location": "WH-A", "on_hand": 5, "reserved": 2, "available": 3}]
+    assert levels == [
+        {"location": "WH-A", "on_hand": 5, "reserved": 2, "available": 3, "serials_in_stock": 0}
+    ]
 
 
 def test_an_order_beyond_stock_is_allocated_as_far_as_stock_allows_and_the_rest_backordered(

@@ -9,6 +9,7 @@ import pytest
 from services.inventory.domain import (
     InsufficientStock,
     LocationQuantity,
+    Receipt,
     RequestedLine,
     Reservation,
     ReservedLine,
@@ -20,32 +21,19 @@ from services.runtime.aggregate import DomainError
 
 
 def stock(sku: str = "LAPTOP-14", **by_location: int) -> SkuStock:
-    locations = iter(by_location.items())
-    location, quantity = next(locations)
-    item = SkuStock.receive_first(
-        sku=sku,
-        location=location,
-        quantity=quantity,
-        reason="initial-count",
-        actor="ops",
-        reference=None,
-    )
-    for location, quantity in locations:
-        item.receive(
-            location=location,
-            quantity=quantity,
-            reason="initial-count",
-            actor="ops",
-            reference=None,
-        )
+    receipts = [
+        Receipt(location, quantity, "initial-count", "ops")
+        for location, quantity in by_location.items()
+    ]
+    item = SkuStock.receive_first(sku=sku, receipt=receipts[0])
+    for receipt in receipts[1:]:
+        item.receive(receipt)
     return item
 
 
 def test_receipts_add_to_on_hand_per_location() -> None:
     item = stock(WH_A=3, WH_B=2)
-    item.receive(
-        location="WH_A", quantity=1, reason="purchase-receipt", actor="dock", reference="PO-1"
-    )
+    item.receive(Receipt("WH_A", 1, "purchase-receipt", "dock", reference="PO-1"))
     assert (item.on_hand_at("WH_A"), item.on_hand_at("WH_B"), item.on_hand_at("nowhere")) == (
         4,
         2,
@@ -65,9 +53,22 @@ def test_a_receipt_needs_units_a_reason_and_an_actor(
     quantity: int, reason: str, actor: str, problem: str
 ) -> None:
     with pytest.raises(DomainError, match=problem):
-        SkuStock.receive_first(
-            sku="X", location="A", quantity=quantity, reason=reason, actor=actor, reference=None
-        )
+        SkuStock.receive_first(sku="X", receipt=Receipt("A", quantity, reason, actor))
+
+
+def test_serials_are_captured_per_location_and_never_twice_for_one_sku() -> None:
+    item = SkuStock.receive_first(
+        sku="CAM",
+        receipt=Receipt("A", 2, "purchase-receipt", "dock", serials=("S1", "S2"), batch="B7"),
+    )
+    item.receive(Receipt("B", 1, "purchase-receipt", "dock", serials=("S3",)))
+    assert (item.serials_at("A"), item.serials_at("B")) == (["S1", "S2"], ["S3"])
+    with pytest.raises(DomainError, match=r"CAM serials already in stock: S2 \(at A\)"):
+        item.receive(Receipt("B", 2, "purchase-receipt", "dock", serials=("S2", "S4")))
+    with pytest.raises(DomainError, match="3 units need 3 serials, 2 given"):
+        item.receive(Receipt("B", 3, "purchase-receipt", "dock", serials=("S5", "S6")))
+    with pytest.raises(DomainError, match="given twice in one receipt: S7"):
+        item.receive(Receipt("B", 2, "purchase-receipt", "dock", serials=("S7", "S7")))
 
 
 def test_reserving_lowers_available_not_on_hand() -> None:

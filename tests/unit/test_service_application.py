@@ -8,7 +8,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.inventory.application import InventoryApplication
-from services.inventory.domain import RequestedLine, stock_id_for
+from services.inventory.domain import Receipt, RequestedLine, stock_id_for
 from services.runtime.context import MessageContext, handling
 
 
@@ -21,17 +21,17 @@ def consuming(source: str, version: int) -> MessageContext:
 def test_saving_while_consuming_records_the_consumption_in_the_same_save() -> None:
     inventory = InventoryApplication(None)
     with handling(consuming("order:A", 1)) as message:
-        inventory.receive_stock(sku="CAM", location="A", quantity=1, reason="count", actor="ops")
+        inventory.receive_stock("CAM", Receipt("A", 1, "count", "ops"))
     assert message.tracking_recorded
     assert inventory.process_recorder.max_tracking_id("order:A") == 1
     with handling(consuming("order:A", 1)), pytest.raises(IntegrityError):
-        inventory.receive_stock(sku="CAM", location="A", quantity=1, reason="count", actor="ops")
+        inventory.receive_stock("CAM", Receipt("A", 1, "count", "ops"))
     assert inventory.get_stock_levels("CAM")[0].on_hand == 1
 
 
 def test_aggregates_changed_by_consumed_messages_are_still_snapshotted() -> None:
     inventory = InventoryApplication(None)
-    inventory.receive_stock(sku="CAM", location="A", quantity=500, reason="count", actor="ops")
+    inventory.receive_stock("CAM", Receipt("A", 500, "count", "ops"))
     for version in range(1, 121):
         with handling(consuming(f"order:{version}", 1)):
             inventory.reserve_for_order(uuid.uuid4(), [RequestedLine(1, "CAM", 1)])
