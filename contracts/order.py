@@ -154,3 +154,7 @@ class OrderCancelled(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order.")
     reason: str = Field(description="Why it was cancelled.")
     actor: str = Field(description="Who cancelled it (a person, or `channel:<code>`).")
+    shipment_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Shipments already released to warehouses; their fulfilment is withdrawn.",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import inventory, order
+from contracts import inventory, order, warehouse
 from contracts.base import IntegrationEvent
 
 EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
@@ -20,6 +20,8 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     inventory.StockReserved,
     inventory.StockShortage,
     inventory.ReservationReleased,
+    warehouse.FulfilmentRequested,
+    warehouse.FulfilmentCancelled,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

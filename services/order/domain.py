@@ -202,6 +202,8 @@ class Order(Aggregate):
     class Cancelled(Aggregate.Event):
         reason: str
         actor: str
+        shipment_ids: tuple[uuid.UUID, ...]
+        """Shipments already requested from warehouses, which must now be withdrawn."""
 
         def apply(self, order: Any) -> None:
             order.cancellation_reason = self.reason
@@ -318,7 +320,12 @@ class Order(Aggregate):
             return
         if not reason.strip() or not actor.strip():
             raise DomainError("a cancellation needs a reason and an actor")
-        self.trigger_event(self.Cancelled, reason=reason, actor=actor)
+        self.trigger_event(
+            self.Cancelled,
+            reason=reason,
+            actor=actor,
+            shipment_ids=tuple(shipment.shipment_id for shipment in self.shipments),
+        )
 
     def _check_open(self, action: str) -> None:
         if self.status is OrderStatus.CANCELLED:

@@ -175,6 +175,9 @@ def to_contract(event: Any) -> IntegrationEvent:
         )
     if isinstance(event, Order.Cancelled):
         return contracts.OrderCancelled(
-            order_id=event.originator_id, reason=event.reason, actor=event.actor
+            order_id=event.originator_id,
+            reason=event.reason,
+            actor=event.actor,
+            shipment_ids=list(event.shipment_ids),
         )
     raise TypeError(f"no contract for order event {type(event).__qualname__}")

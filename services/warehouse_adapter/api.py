@@ -1,0 +1,34 @@
+"""HTTP queries on fulfilments."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from services.runtime.service import ServiceRuntime, runtime_of
+from services.warehouse_adapter.application import UnknownFulfilment, WarehouseAdapterApplication
+
+router = APIRouter(prefix="/fulfilments", tags=["fulfilments"])
+
+Runtime = Annotated[ServiceRuntime[WarehouseAdapterApplication], Depends(runtime_of)]
+
+
+@router.get("/{shipment_id}")
+async def get_fulfilment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
+    """A shipment's fulfilment: where, what, and its state at the warehouse."""
+    try:
+        fulfilment = await runtime.run_command(runtime.application.get_fulfilment, shipment_id)
+    except UnknownFulfilment:
+        raise HTTPException(status_code=404, detail=f"no fulfilment {shipment_id}") from None
+    return {
+        "shipment_id": str(fulfilment.id),
+        "order_id": str(fulfilment.order_id),
+        "location": fulfilment.location,
+        "status": str(fulfilment.status),
+        "lines": [asdict(line) for line in fulfilment.lines],
+        "ship_to": asdict(fulfilment.ship_to),
+        "signature_required": fulfilment.signature_required,
+    }

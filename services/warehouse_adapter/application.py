@@ -1,0 +1,78 @@
+"""Warehouse adapter use cases: load → decide → save. They return ids, not aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.runtime.eventstore import ServiceApplication
+from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine
+
+
+@dataclass(frozen=True)
+class ShipmentToFulfil:
+    shipment_id: uuid.UUID
+    location: str
+    lines: tuple[FulfilmentLine, ...]
+
+
+class UnknownFulfilment(LookupError):
+    """No fulfilment has this shipment id."""
+
+
+class WarehouseAdapterApplication(ServiceApplication):
+    """The bridge to 3PL warehouses: fulfilment requests out, their answers back."""
+
+    value_objects = (FulfilmentLine, Destination)
+
+    def request_fulfilment(
+        self,
+        order_id: uuid.UUID,
+        shipments: Sequence[ShipmentToFulfil],
+        ship_to: Destination,
+        signature_required: bool,
+    ) -> list[uuid.UUID]:
+        """Ask each location to ship its part of a released order, once per shipment."""
+        requested = [
+            Fulfilment.request(
+                shipment_id=shipment.shipment_id,
+                order_id=order_id,
+                location=shipment.location,
+                lines=shipment.lines,
+                ship_to=ship_to,
+                signature_required=signature_required,
+            )
+            for shipment in shipments
+            if not self._exists(shipment.shipment_id)
+        ]
+        self.save(*requested)
+        return [shipment.shipment_id for shipment in shipments]
+
+    def cancel_fulfilments(self, shipment_ids: Sequence[uuid.UUID], reason: str) -> None:
+        """Withdraw the requests of a cancelled order."""
+        fulfilments = []
+        for shipment_id in shipment_ids:
+            fulfilment = self.find(shipment_id)
+            if fulfilment is not None:
+                fulfilment.cancel(reason)
+                fulfilments.append(fulfilment)
+        self.save(*fulfilments)
+
+    def get_fulfilment(self, shipment_id: uuid.UUID) -> Fulfilment:
+        fulfilment = self.find(shipment_id)
+        if fulfilment is None:
+            raise UnknownFulfilment(str(shipment_id))
+        return fulfilment
+
+    def find(self, shipment_id: uuid.UUID) -> Fulfilment | None:
+        try:
+            fulfilment: Fulfilment = self.get(shipment_id, Fulfilment)
+        except AggregateNotFoundError:
+            return None
+        return fulfilment
+
+    def _exists(self, shipment_id: uuid.UUID) -> bool:
+        return self.find(shipment_id) is not None

@@ -1,0 +1,52 @@
+"""Released orders become fulfilment requests that any 3PL adapter can read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts.channel import order_id_for
+from tests.integration.harness import Channel, Services, Topics, channel_order, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def test_each_location_of_a_released_order_gets_a_fulfilment_request_and_a_cancellation_withdraws_it(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    _, inventory, warehouse = services("order", "inventory", "warehouse_adapter")
+    inventory.receive_stock("CAMERA-X", "WH-A", 1)
+    inventory.receive_stock("LENS-50", "WH-B", 1)
+    requests_topic = topic("warehouse_adapter.events.v1")
+
+    order = channel_order("7001", lines=[("CAMERA-X", 1), ("LENS-50", 1)])
+    order["lines"][0]["unit_price"] = "900.00"
+    channel.send(order)
+
+    def two_requests() -> list[dict[str, Any]] | None:
+        requests = requests_topic.events("FulfilmentRequested")
+        return requests if len(requests) == 2 else None
+
+    requests = {r["payload"]["location"]: r for r in eventually(two_requests, what="2 requests")}
+    camera, lens = requests["WH-A"]["payload"], requests["WH-B"]["payload"]
+    assert camera["lines"] == [{"line_number": 1, "sku": "CAMERA-X", "quantity": 1}]
+    assert lens["lines"] == [{"line_number": 2, "sku": "LENS-50", "quantity": 1}]
+    assert camera["order_id"] == str(order_id_for("webshop", "7001"))
+    assert camera["ship_to"]["country"] == "US"
+    assert camera["signature_required"] is True
+    fulfilment = warehouse.get(f"/fulfilments/{camera['shipment_id']}")
+    assert (fulfilment["status"], fulfilment["location"]) == ("requested", "WH-A")
+
+    channel.send(order | {"order_status": "cancelled"})
+
+    def two_cancellations() -> list[dict[str, Any]] | None:
+        cancelled = requests_topic.events("FulfilmentCancelled")
+        return cancelled if len(cancelled) == 2 else None
+
+    cancelled = eventually(two_cancellations, what="both requests withdrawn")
+    assert {c["payload"]["shipment_id"] for c in cancelled} == {
+        camera["shipment_id"],
+        lens["shipment_id"],
+    }
+    assert warehouse.get(f"/fulfilments/{camera['shipment_id']}")["status"] == "cancelled"
