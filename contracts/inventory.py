@@ -103,3 +103,55 @@ class ReservationReleased(IntegrationEvent):
     reservation_id: uuid.UUID = Field(description="The reservation.")
     order_id: uuid.UUID = Field(description="The order.")
     reason: str = Field(description="Why, e.g. `order cancelled`.")
+
+
+class SerialCheckVerdict(IntegrationEvent):
+    """Inventory's answer to a pack scan (`UnitsScanned`); published as one of the two below."""
+
+    aggregate_type = "serial-check"
+
+    shipment_id: uuid.UUID = Field(description="The shipment scanned.")
+    order_id: uuid.UUID = Field(description="The order.")
+    scan: int = Field(ge=1, description="Which scan of the shipment this answers.")
+
+
+class SerialCheckPassed(SerialCheckVerdict):
+    """Every serial is in stock at the location, of the right SKU, and packed nowhere else."""
+
+    event_type = "SerialCheckPassed"
+
+
+class SerialCheckFailed(SerialCheckVerdict):
+    """At least one serial may not ship in this parcel."""
+
+    event_type = "SerialCheckFailed"
+
+    problems: list[str] = Field(description="Each unit that failed, and why.")
+
+
+class StockSerialPacked(IntegrationEvent):
+    """A serialized unit in stock was packed into a parcel; no other parcel can take it."""
+
+    event_type = "StockSerialPacked"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    serial: str = Field(description="The unit's serial number.")
+    location: LocationCode
+    shipment_id: uuid.UUID = Field(description="The parcel.")
+    order_id: uuid.UUID = Field(description="The order.")
+
+
+class StockShipped(IntegrationEvent):
+    """Units left a location for an order: on hand and reserved both go down."""
+
+    event_type = "StockShipped"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    order_id: uuid.UUID = Field(description="The order shipped.")
+    line_number: int = Field(ge=1, description="The order line.")
+    quantity: int = Field(ge=1, description="Units shipped.")
+    serials: list[str] = Field(description="Serial numbers of the units shipped.")
+    shipment_id: uuid.UUID = Field(description="The shipment (parcel).")

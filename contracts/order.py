@@ -158,3 +158,19 @@ class OrderCancelled(IntegrationEvent):
         default_factory=list,
         description="Shipments already released to warehouses; their fulfilment is withdrawn.",
     )
+
+
+class OrderShipmentDispatched(IntegrationEvent):
+    """One of the order's shipments left its warehouse."""
+
+    event_type = "OrderShipmentDispatched"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipment_id: uuid.UUID = Field(description="The shipment.")
+    location: LocationCode
+    carrier: str = Field(description="Carrier code.")
+    service: str = Field(description="Carrier service.")
+    tracking_number: str = Field(description="The carrier's tracking number.")
+    serials: list[str] = Field(description="Serial numbers in the parcel.")
+    fully_shipped: bool = Field(description="True when nothing of the order is left to ship.")

@@ -15,6 +15,7 @@ from contracts.base import ContractModel, IntegrationEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.registry import EVENT_MODELS
+from contracts.threepl import PackConfirmation, PickConfirmation, ShipConfirmation
 
 JsonSchema = dict[str, Any]
 
@@ -31,7 +32,14 @@ def schema_stem(model: type[ContractModel]) -> str:
 
 def published_models() -> list[tuple[str, type[ContractModel]]]:
     """Every model whose schema is published, with the file stem it is published under."""
-    models: list[type[ContractModel]] = [Envelope, ChannelOrderMessage, *EVENT_MODELS]
+    models: list[type[ContractModel]] = [
+        Envelope,
+        ChannelOrderMessage,
+        PickConfirmation,
+        PackConfirmation,
+        ShipConfirmation,
+        *EVENT_MODELS,
+    ]
     return [(schema_stem(model), model) for model in models]
 
 

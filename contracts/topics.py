@@ -38,6 +38,15 @@ CHANNEL_ORDERS = Topic(
 )
 
 
+THREEPL_CONFIRMATIONS = Topic(
+    name="threepl.confirmations.v1",
+    partitions=6,
+    key="shipment id",
+    carries="picked / packed (serials) / shipped JSON (no envelope), from 3PL adapters",
+    written_by="3PL adapters",
+)
+
+
 def events_topic(service: str) -> Topic:
     """The topic on which a service publishes its integration events, in envelopes."""
     return Topic(
@@ -63,7 +72,7 @@ def dead_letter_topic(service: str) -> Topic:
 
 def all_topics() -> list[Topic]:
     """Every topic, for creating them and for documentation."""
-    topics = [CHANNEL_ORDERS]
+    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS]
     for service in SERVICES:
         topics.append(events_topic(service))
         topics.append(dead_letter_topic(service))

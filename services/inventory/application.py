@@ -14,11 +14,15 @@ from services.inventory.domain import (
     RequestedLine,
     Reservation,
     ReservedLine,
+    ScannedUnit,
+    SerialCheck,
     SkuStock,
     plan_reservation,
     reservation_id_for,
+    serial_check_id_for,
     stock_id_for,
 )
+from services.runtime.aggregate import DomainError
 from services.runtime.eventstore import ServiceApplication
 
 
@@ -99,6 +103,75 @@ class InventoryApplication(ServiceApplication):
                 )
         self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
         return reservation.id
+
+    def check_pack_scan(
+        self,
+        *,
+        shipment_id: uuid.UUID,
+        order_id: uuid.UUID,
+        location: str,
+        scan: int,
+        units: Sequence[ScannedUnit],
+    ) -> uuid.UUID:
+        """Decide whether the scanned units may ship in this parcel; once per scan.
+
+        A serial passes when it is a unit of that SKU in stock at that location, not shipped and
+        not packed in another parcel. Passing serials are marked packed, so no other parcel can
+        take them.
+        """
+        check_id = serial_check_id_for(shipment_id, scan)
+        if self._exists(check_id):
+            return check_id
+        stocks = {sku: self._stock(sku) for sku in {unit.sku for unit in units}}
+        problems = []
+        for unit in units:
+            stock = stocks[unit.sku]
+            if stock is None:
+                if unit.serial is not None:
+                    problems.append(f"serial {unit.serial} is not a {unit.sku} in stock")
+                continue
+            problem = stock.problem_with_serial(unit.serial, location, shipment_id)
+            if problem is not None:
+                problems.append(f"line {unit.line_number}: {problem}")
+        check = SerialCheck.decide(
+            shipment_id=shipment_id, order_id=order_id, scan=scan, problems=tuple(problems)
+        )
+        if problems:
+            self.save(check)
+            return check.id
+        for unit in units:
+            stock = stocks[unit.sku]
+            if stock is not None and unit.serial is not None:
+                stock.pack_serial(unit.serial, location, shipment_id, order_id)
+        self.save(check, *(stock for stock in stocks.values() if stock is not None))
+        return check.id
+
+    def ship(
+        self,
+        *,
+        order_id: uuid.UUID,
+        shipment_id: uuid.UUID,
+        location: str,
+        units: Sequence[ScannedUnit],
+    ) -> None:
+        """A parcel left: its units leave on hand and the order's reservation, serial by serial."""
+        by_line: dict[tuple[str, int], list[str | None]] = {}
+        for unit in units:
+            by_line.setdefault((unit.sku, unit.line_number), []).append(unit.serial)
+        stocks = {sku: self._stock(sku) for sku, _ in by_line}
+        for (sku, line_number), serials in sorted(by_line.items()):
+            stock = stocks[sku]
+            if stock is None:
+                raise DomainError(f"{sku} has no stock, so none of it can ship")
+            stock.ship(
+                order_id=order_id,
+                shipment_id=shipment_id,
+                line_number=line_number,
+                location=location,
+                quantity=len(serials),
+                serials=tuple(serial for serial in serials if serial is not None),
+            )
+        self.save(*(stock for stock in stocks.values() if stock is not None))
 
     def get_stock_levels(self, sku: str) -> list[StockLevel]:
         """Units on hand, reserved and available per location (empty for an unknown SKU)."""

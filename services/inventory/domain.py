@@ -25,6 +25,10 @@ def reservation_id_for(order_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(RESERVATION_NAMESPACE, str(order_id))
 
 
+def serial_check_id_for(shipment_id: uuid.UUID, scan: int) -> uuid.UUID:
+    return uuid.uuid5(shipment_id, f"serial-check:{scan}")
+
+
 class InsufficientStock(DomainError):
     """Fewer units are available than asked for."""
 
@@ -81,6 +85,8 @@ class SkuStock(Aggregate):
             stock.on_hand = {}
             stock.reserved = {}
             stock.serials = {}
+            stock.packed = {}
+            stock.shipped = {}
             stock.put_away(self.receipt)
 
     class Received(Aggregate.Event):
@@ -110,12 +116,43 @@ class SkuStock(Aggregate):
         def apply(self, stock: Any) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) - self.quantity
 
+    class SerialPacked(Aggregate.Event):
+        sku: str
+        serial: str
+        location: str
+        shipment_id: uuid.UUID
+        order_id: uuid.UUID
+
+        def apply(self, stock: Any) -> None:
+            stock.packed[self.serial] = self.shipment_id
+
+    class Shipped(Aggregate.Event):
+        sku: str
+        order_id: uuid.UUID
+        shipment_id: uuid.UUID
+        line_number: int
+        location: str
+        quantity: int
+        serials: tuple[str, ...]
+
+        def apply(self, stock: Any) -> None:
+            stock.on_hand[self.location] -= self.quantity
+            stock.reserved[self.location] -= self.quantity
+            for serial in self.serials:
+                del stock.serials[serial]
+                stock.packed.pop(serial, None)
+                stock.shipped[serial] = self.order_id
+
     if TYPE_CHECKING:
         sku: str
         on_hand: dict[str, int]
         reserved: dict[str, int]
         serials: dict[str, str]
         """Serial number → location, for the units in stock."""
+        packed: dict[str, uuid.UUID]
+        """Serial number → shipment, for units in stock already packed into a parcel."""
+        shipped: dict[str, uuid.UUID]
+        """Serial number → order, for units that left."""
 
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
@@ -166,6 +203,79 @@ class SkuStock(Aggregate):
         self.on_hand[receipt.location] = self.on_hand.get(receipt.location, 0) + receipt.quantity
         for serial in receipt.serials:
             self.serials[serial] = receipt.location
+
+    @property
+    def serialized(self) -> bool:
+        """Units of this SKU carry serial numbers (they were received with them)."""
+        return bool(self.serials or self.shipped)
+
+    def problem_with_serial(
+        self, serial: str | None, location: str, shipment_id: uuid.UUID
+    ) -> str | None:
+        """Why this unit may not go into this parcel, or None when it may."""
+        if serial is None:
+            return (
+                f"{self.sku} units carry serials; one was not scanned" if self.serialized else None
+            )
+        if serial in self.shipped:
+            return f"serial {serial} of {self.sku} has already shipped"
+        where = self.serials.get(serial)
+        if where is None:
+            return f"serial {serial} is not a {self.sku} in stock"
+        if where != location:
+            return f"serial {serial} of {self.sku} is at {where}, not at {location}"
+        packed_in = self.packed.get(serial)
+        if packed_in is not None and packed_in != shipment_id:
+            return f"serial {serial} of {self.sku} is already packed in shipment {packed_in}"
+        return None
+
+    def pack_serial(
+        self, serial: str, location: str, shipment_id: uuid.UUID, order_id: uuid.UUID
+    ) -> None:
+        problem = self.problem_with_serial(serial, location, shipment_id)
+        if problem is not None:
+            raise DomainError(problem)
+        if self.packed.get(serial) == shipment_id:
+            return
+        self.trigger_event(
+            self.SerialPacked,
+            sku=self.sku,
+            serial=serial,
+            location=location,
+            shipment_id=shipment_id,
+            order_id=order_id,
+        )
+
+    def ship(
+        self,
+        *,
+        order_id: uuid.UUID,
+        shipment_id: uuid.UUID,
+        line_number: int,
+        location: str,
+        quantity: int,
+        serials: tuple[str, ...],
+    ) -> None:
+        """Units reserved for an order line leave the location."""
+        if not 1 <= quantity <= self.reserved_at(location):
+            raise DomainError(
+                f"{self.sku} at {location}: {quantity} shipped, {self.reserved_at(location)} reserved"
+            )
+        unknown = [serial for serial in serials if self.serials.get(serial) != location]
+        if unknown:
+            raise DomainError(
+                f"{self.sku} serials not in stock at {location}: {', '.join(unknown)}"
+            )
+        self.trigger_event(
+            self.Shipped,
+            sku=self.sku,
+            order_id=order_id,
+            shipment_id=shipment_id,
+            line_number=line_number,
+            location=location,
+            quantity=quantity,
+            serials=serials,
+        )
 
     def serials_at(self, location: str) -> list[str]:
         return sorted(serial for serial, where in self.serials.items() if where == location)
@@ -308,3 +418,41 @@ class Reservation(Aggregate):
             order_id=order_id,
             lines=lines,
         )
+
+
+@dataclass(frozen=True)
+class ScannedUnit:
+    line_number: int
+    sku: str
+    serial: str | None
+
+
+class SerialCheck(Aggregate):
+    """Inventory's verdict on one pack scan of a shipment: may these serials ship in it?"""
+
+    class Passed(Aggregate.Created):
+        shipment_id: uuid.UUID
+        order_id: uuid.UUID
+        scan: int
+
+    class Failed(Aggregate.Created):
+        shipment_id: uuid.UUID
+        order_id: uuid.UUID
+        scan: int
+        problems: tuple[str, ...]
+
+    @classmethod
+    def decide(
+        cls,
+        *,
+        shipment_id: uuid.UUID,
+        order_id: uuid.UUID,
+        scan: int,
+        problems: tuple[str, ...],
+    ) -> Self:
+        common = {"shipment_id": shipment_id, "order_id": order_id, "scan": scan}
+        if problems:
+            return cls._create(
+                cls.Failed, id=serial_check_id_for(shipment_id, scan), problems=problems, **common
+            )
+        return cls._create(cls.Passed, id=serial_check_id_for(shipment_id, scan), **common)

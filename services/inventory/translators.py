@@ -7,13 +7,28 @@ from typing import Any
 from contracts import inventory as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import LocationQuantity, OrderPaid
-from services.inventory.domain import RequestedLine, Reservation, ReservedLine, SkuStock
+from contracts.warehouse import PackedUnit
+from services.inventory.domain import (
+    RequestedLine,
+    Reservation,
+    ReservedLine,
+    ScannedUnit,
+    SerialCheck,
+    SkuStock,
+)
 
 
 def requested_lines(event: OrderPaid) -> tuple[RequestedLine, ...]:
     return tuple(
         RequestedLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
         for line in event.lines
+    )
+
+
+def scanned_units(units: list[PackedUnit]) -> tuple[ScannedUnit, ...]:
+    return tuple(
+        ScannedUnit(line_number=unit.line_number, sku=unit.sku, serial=unit.serial)
+        for unit in units
     )
 
 
@@ -79,5 +94,34 @@ def to_contract(event: Any) -> IntegrationEvent:
     if isinstance(event, Reservation.Released):
         return contracts.ReservationReleased(
             reservation_id=event.originator_id, order_id=event.order_id, reason=event.reason
+        )
+    if isinstance(event, SkuStock.SerialPacked):
+        return contracts.StockSerialPacked(
+            sku=event.sku,
+            serial=event.serial,
+            location=event.location,
+            shipment_id=event.shipment_id,
+            order_id=event.order_id,
+        )
+    if isinstance(event, SkuStock.Shipped):
+        return contracts.StockShipped(
+            sku=event.sku,
+            location=event.location,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+            serials=list(event.serials),
+            shipment_id=event.shipment_id,
+        )
+    if isinstance(event, SerialCheck.Passed):
+        return contracts.SerialCheckPassed(
+            shipment_id=event.shipment_id, order_id=event.order_id, scan=event.scan
+        )
+    if isinstance(event, SerialCheck.Failed):
+        return contracts.SerialCheckFailed(
+            shipment_id=event.shipment_id,
+            order_id=event.order_id,
+            scan=event.scan,
+            problems=list(event.problems),
         )
     raise TypeError(f"no contract for inventory event {type(event).__qualname__}")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication, UnknownOrder
-from services.order.domain import Order
+from services.order.domain import Order, ShipmentRequest
 from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
@@ -41,14 +41,21 @@ def _view(order: Order) -> dict[str, Any]:
             asdict(line) | {"unit_price": format(line.unit_price, "f")} for line in order.lines
         ],
         "allocation": [asdict(line) for line in order.allocation],
-        "shipments": [
-            {
-                "shipment_id": str(shipment.shipment_id),
-                "location": shipment.location,
-                "lines": [asdict(line) for line in shipment.lines],
-            }
-            for shipment in order.shipments
-        ],
+        "shipments": [_shipment_view(order, shipment) for shipment in order.shipments],
+    }
+
+
+def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
+    dispatch = next((d for d in order.dispatches if d.shipment_id == shipment.shipment_id), None)
+    return {
+        "shipment_id": str(shipment.shipment_id),
+        "location": shipment.location,
+        "lines": [asdict(line) for line in shipment.lines],
+        "shipped": dispatch is not None,
+        "carrier": dispatch.carrier if dispatch else None,
+        "service": dispatch.service if dispatch else None,
+        "tracking_number": dispatch.tracking_number if dispatch else None,
+        "serials": list(dispatch.serials) if dispatch else [],
     }
 
 

@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from services.order.domain import (
     Address,
     Customer,
+    Dispatch,
     FulfilmentPolicy,
     LineAllocation,
     LineReservation,
@@ -56,6 +57,7 @@ class OrderApplication(ServiceApplication):
         LineAllocation,
         ShipmentLine,
         ShipmentRequest,
+        Dispatch,
     )
 
     def __init__(
@@ -94,6 +96,13 @@ class OrderApplication(ServiceApplication):
         """Allocate the order from inventory's reservation; what is short is backordered."""
         order: Order = self.get(order_id, Order)
         order.record_reservation(reservations, self.policy)
+        self.save(order)
+        return order.id
+
+    def record_dispatch(self, order_id: uuid.UUID, dispatch: Dispatch) -> uuid.UUID:
+        """One of the order's shipments left its warehouse, with these serials and tracking."""
+        order = self.get_order(order_id)
+        order.record_dispatch(dispatch)
         self.save(order)
         return order.id
 

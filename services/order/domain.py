@@ -22,11 +22,19 @@ class OrderStatus(enum.StrEnum):
     PARTLY_BACKORDERED = "partly-backordered"
     BACKORDERED = "backordered"
     RELEASED = "released-to-warehouse"
+    PARTLY_SHIPPED = "partly-shipped"
+    SHIPPED = "shipped"
     CANCELLED = "cancelled"
 
 
 ALLOCATED_STATES = (OrderStatus.ALLOCATED, OrderStatus.PARTLY_BACKORDERED)
-DECIDED_STATES = (*ALLOCATED_STATES, OrderStatus.BACKORDERED, OrderStatus.RELEASED)
+SHIPPING_STATES = (OrderStatus.PARTLY_SHIPPED, OrderStatus.SHIPPED)
+DECIDED_STATES = (
+    *ALLOCATED_STATES,
+    OrderStatus.BACKORDERED,
+    OrderStatus.RELEASED,
+    *SHIPPING_STATES,
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,18 @@ class ShipmentRequest:
     lines: tuple[ShipmentLine, ...]
 
 
+@dataclass(frozen=True)
+class Dispatch:
+    """A shipment that left its warehouse."""
+
+    shipment_id: uuid.UUID
+    location: str
+    carrier: str
+    service: str
+    tracking_number: str
+    serials: tuple[str, ...]
+
+
 def shipment_id_for(order_id: uuid.UUID, location: str) -> uuid.UUID:
     return uuid.uuid5(order_id, f"shipment:{location}")
 
@@ -145,6 +165,7 @@ class Order(Aggregate):
             order.shipments = ()
             order.signature_required = False
             order.cancellation_reason = None
+            order.dispatches = ()
 
     class Paid(Aggregate.Event):
         """Carries what fulfilment needs, so consumers never have to look the order up."""
@@ -199,6 +220,14 @@ class Order(Aggregate):
             order.signature_required = self.signature_required
             order.status = OrderStatus.RELEASED
 
+    class ShipmentDispatched(Aggregate.Event):
+        dispatch: Dispatch
+        fully_shipped: bool
+
+        def apply(self, order: Any) -> None:
+            order.dispatches = (*order.dispatches, self.dispatch)
+            order.status = OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED
+
     class Cancelled(Aggregate.Event):
         reason: str
         actor: str
@@ -224,6 +253,7 @@ class Order(Aggregate):
         shipments: tuple[ShipmentRequest, ...]
         signature_required: bool
         cancellation_reason: str | None
+        dispatches: tuple[Dispatch, ...]
 
     @classmethod
     def place(
@@ -318,6 +348,8 @@ class Order(Aggregate):
         """Cancel before shipment; inventory releases what it reserved. Cancelling twice is one."""
         if self.status is OrderStatus.CANCELLED:
             return
+        if self.status in SHIPPING_STATES:
+            raise DomainError(f"order {self.id} has shipped and can no longer be cancelled")
         if not reason.strip() or not actor.strip():
             raise DomainError("a cancellation needs a reason and an actor")
         self.trigger_event(
@@ -327,9 +359,23 @@ class Order(Aggregate):
             shipment_ids=tuple(shipment.shipment_id for shipment in self.shipments),
         )
 
+    def record_dispatch(self, dispatch: Dispatch) -> None:
+        """A shipment of the order left its warehouse; a repeat changes nothing."""
+        if any(done.shipment_id == dispatch.shipment_id for done in self.dispatches):
+            return
+        if all(shipment.shipment_id != dispatch.shipment_id for shipment in self.shipments):
+            raise DomainError(f"order {self.id} has no shipment {dispatch.shipment_id}")
+        shipped = {done.shipment_id for done in self.dispatches} | {dispatch.shipment_id}
+        nothing_left = all(s.shipment_id in shipped for s in self.shipments) and not any(
+            line.quantity_backordered for line in self.allocation
+        )
+        self.trigger_event(self.ShipmentDispatched, dispatch=dispatch, fully_shipped=nothing_left)
+
     def _check_open(self, action: str) -> None:
         if self.status is OrderStatus.CANCELLED:
             raise DomainError(f"order {self.id} is cancelled and cannot be {action}")
+        if self.status is OrderStatus.SHIPPED:
+            raise DomainError(f"order {self.id} has shipped and cannot be {action}")
 
     def record_reservation(
         self, reservations: tuple[LineReservation, ...], policy: FulfilmentPolicy

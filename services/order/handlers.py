@@ -6,6 +6,7 @@ from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.inventory import StockReserved, StockShortage
 from contracts.topics import CHANNEL_ORDERS
+from contracts.warehouse import ShipmentConfirmed
 from services.order import translators
 from services.order.application import OrderApplication
 from services.runtime.consumer import Consumer
@@ -30,3 +31,7 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
     @consumer.on_event(StockShortage, producer="inventory")
     def stock_short(event: StockShortage, _: Envelope) -> None:
         orders.record_reservation(event.order_id, translators.reservations_from_inventory(event))
+
+    @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
+    def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> None:
+        orders.record_dispatch(event.order_id, translators.dispatch_of(event))

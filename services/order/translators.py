@@ -10,10 +10,12 @@ from contracts import inventory as inventory_contracts
 from contracts import order as contracts
 from contracts.base import IntegrationEvent
 from contracts.channel import ChannelOrderMessage, order_id_for
+from contracts.warehouse import ShipmentConfirmed
 from services.order.application import OrderIntake
 from services.order.domain import (
     Address,
     Customer,
+    Dispatch,
     LineAllocation,
     LineReservation,
     LocationQuantity,
@@ -75,6 +77,17 @@ def reservations_from_inventory(
             ),
         )
         for line in event.lines
+    )
+
+
+def dispatch_of(event: ShipmentConfirmed) -> Dispatch:
+    return Dispatch(
+        shipment_id=event.shipment_id,
+        location=event.location,
+        carrier=event.carrier,
+        service=event.service,
+        tracking_number=event.tracking_number,
+        serials=tuple(unit.serial for unit in event.units if unit.serial is not None),
     )
 
 
@@ -172,6 +185,18 @@ def to_contract(event: Any) -> IntegrationEvent:
             signature_required=event.signature_required,
             declared_value=event.declared_value,
             currency=event.currency,
+        )
+    if isinstance(event, Order.ShipmentDispatched):
+        dispatch = event.dispatch
+        return contracts.OrderShipmentDispatched(
+            order_id=event.originator_id,
+            shipment_id=dispatch.shipment_id,
+            location=dispatch.location,
+            carrier=dispatch.carrier,
+            service=dispatch.service,
+            tracking_number=dispatch.tracking_number,
+            serials=list(dispatch.serials),
+            fully_shipped=event.fully_shipped,
         )
     if isinstance(event, Order.Cancelled):
         return contracts.OrderCancelled(

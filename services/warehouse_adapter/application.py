@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.runtime.aggregate import DomainError
 from services.runtime.eventstore import ServiceApplication
-from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine
+from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine, PackedUnit
 
 
 @dataclass(frozen=True)
@@ -19,14 +21,14 @@ class ShipmentToFulfil:
     lines: tuple[FulfilmentLine, ...]
 
 
-class UnknownFulfilment(LookupError):
+class UnknownFulfilment(DomainError, LookupError):
     """No fulfilment has this shipment id."""
 
 
 class WarehouseAdapterApplication(ServiceApplication):
     """The bridge to 3PL warehouses: fulfilment requests out, their answers back."""
 
-    value_objects = (FulfilmentLine, Destination)
+    value_objects = (FulfilmentLine, Destination, PackedUnit)
 
     def request_fulfilment(
         self,
@@ -60,6 +62,55 @@ class WarehouseAdapterApplication(ServiceApplication):
                 fulfilment.cancel(reason)
                 fulfilments.append(fulfilment)
         self.save(*fulfilments)
+
+    def confirm_picked(self, shipment_id: uuid.UUID, at: datetime) -> uuid.UUID:
+        """The 3PL reports the units picked."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.confirm_picked(at)
+        self.save(fulfilment)
+        return fulfilment.id
+
+    def record_pack_scan(
+        self, shipment_id: uuid.UUID, units: tuple[PackedUnit, ...], at: datetime
+    ) -> uuid.UUID:
+        """The 3PL reports the parcel packed, with the serial scanned from each unit."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.record_scan(units, at)
+        self.save(fulfilment)
+        return fulfilment.id
+
+    def serials_verified(self, shipment_id: uuid.UUID, scan: int) -> uuid.UUID:
+        """Inventory accepted the scanned serials: the pack is complete."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.serials_verified(scan)
+        self.save(fulfilment)
+        return fulfilment.id
+
+    def serials_refused(
+        self, shipment_id: uuid.UUID, scan: int, problems: tuple[str, ...]
+    ) -> uuid.UUID:
+        """Inventory refused scanned serials: the pack is not complete."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.serials_refused(scan, problems)
+        self.save(fulfilment)
+        return fulfilment.id
+
+    def confirm_shipped(
+        self,
+        shipment_id: uuid.UUID,
+        *,
+        carrier: str,
+        service: str,
+        tracking_number: str,
+        at: datetime,
+    ) -> uuid.UUID:
+        """The 3PL reports the parcel handed to the carrier."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.confirm_shipped(
+            carrier=carrier, service=service, tracking_number=tracking_number, at=at
+        )
+        self.save(fulfilment)
+        return fulfilment.id
 
     def get_fulfilment(self, shipment_id: uuid.UUID) -> Fulfilment:
         fulfilment = self.find(shipment_id)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
@@ -16,6 +18,11 @@ from services.runtime.aggregate import Aggregate, DomainError
 
 class FulfilmentStatus(enum.StrEnum):
     REQUESTED = "requested"
+    PICKED = "picked"
+    SCANNED = "scanned"
+    """Packed and scanned; inventory is checking the serials."""
+    PACKED = "packed"
+    SHIPPED = "shipped"
     CANCELLED = "cancelled"
 
 
@@ -37,6 +44,13 @@ class Destination:
     country: str
 
 
+@dataclass(frozen=True)
+class PackedUnit:
+    line_number: int
+    sku: str
+    serial: str | None
+
+
 class Fulfilment(Aggregate):
     """One shipment of one order from one location; its id is the order's shipment id."""
 
@@ -54,6 +68,70 @@ class Fulfilment(Aggregate):
             fulfilment.ship_to = self.ship_to
             fulfilment.signature_required = self.signature_required
             fulfilment.status = FulfilmentStatus.REQUESTED
+            fulfilment.scans = 0
+            fulfilment.units = ()
+            fulfilment.scanned_at = None
+            fulfilment.carrier = None
+            fulfilment.service = None
+            fulfilment.tracking_number = None
+
+    class Picked(Aggregate.Event):
+        order_id: uuid.UUID
+        at: datetime
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.status = FulfilmentStatus.PICKED
+
+    class UnitsScanned(Aggregate.Event):
+        order_id: uuid.UUID
+        location: str
+        scan: int
+        units: tuple[PackedUnit, ...]
+        at: datetime
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.scans = self.scan
+            fulfilment.units = self.units
+            fulfilment.scanned_at = self.at
+            fulfilment.status = FulfilmentStatus.SCANNED
+
+    class UnitSerialCaptured(Aggregate.Event):
+        order_id: uuid.UUID
+        line_number: int
+        sku: str
+        serial: str
+        location: str
+        captured_at: datetime
+
+    class Packed(Aggregate.Event):
+        order_id: uuid.UUID
+        units: tuple[PackedUnit, ...]
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.status = FulfilmentStatus.PACKED
+
+    class PackRejected(Aggregate.Event):
+        order_id: uuid.UUID
+        problems: tuple[str, ...]
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.units = ()
+            fulfilment.status = FulfilmentStatus.PICKED
+
+    class Shipped(Aggregate.Event):
+        order_id: uuid.UUID
+        location: str
+        units: tuple[PackedUnit, ...]
+        carrier: str
+        service: str
+        tracking_number: str
+        at: datetime
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.carrier = self.carrier
+            fulfilment.service = self.service
+            fulfilment.tracking_number = self.tracking_number
+            fulfilment.status = FulfilmentStatus.SHIPPED
 
     class Cancelled(Aggregate.Event):
         order_id: uuid.UUID
@@ -69,6 +147,12 @@ class Fulfilment(Aggregate):
         ship_to: Destination
         signature_required: bool
         status: FulfilmentStatus
+        scans: int
+        units: tuple[PackedUnit, ...]
+        scanned_at: datetime | None
+        carrier: str | None
+        service: str | None
+        tracking_number: str | None
 
     @classmethod
     def request(
@@ -93,8 +177,114 @@ class Fulfilment(Aggregate):
             signature_required=signature_required,
         )
 
+    def confirm_picked(self, at: datetime) -> None:
+        """The 3PL picked the units; a repeat, or a pick reported after packing, changes nothing."""
+        self._check_not_cancelled()
+        if self.status is FulfilmentStatus.REQUESTED:
+            self.trigger_event(self.Picked, order_id=self.order_id, at=at)
+
+    def record_scan(self, units: tuple[PackedUnit, ...], at: datetime) -> None:
+        """The 3PL packed and scanned the units: check they are what was asked, then let inventory
+        check the serials. The same scan reported twice counts once."""
+        self._check_not_cancelled()
+        if self.status in (FulfilmentStatus.SCANNED, FulfilmentStatus.PACKED):
+            if Counter(units) == Counter(self.units):
+                return
+            raise DomainError(f"shipment {self.id} is {self.status} with other units")
+        if self.status is FulfilmentStatus.SHIPPED:
+            raise DomainError(f"shipment {self.id} has shipped")
+        problems = self._problems_with(units)
+        if problems:
+            self.trigger_event(self.PackRejected, order_id=self.order_id, problems=problems)
+            return
+        self.trigger_event(
+            self.UnitsScanned,
+            order_id=self.order_id,
+            location=self.location,
+            scan=self.scans + 1,
+            units=units,
+            at=at,
+        )
+
+    def serials_verified(self, scan: int) -> None:
+        """Inventory accepted the serials of a scan: each unit's serial is captured, the pack is
+        complete and may ship."""
+        if self.status is not FulfilmentStatus.SCANNED or scan != self.scans:
+            return  # an answer to an earlier scan, or one already applied
+        assert self.scanned_at is not None
+        for unit in self.units:
+            if unit.serial is not None:
+                self.trigger_event(
+                    self.UnitSerialCaptured,
+                    order_id=self.order_id,
+                    line_number=unit.line_number,
+                    sku=unit.sku,
+                    serial=unit.serial,
+                    location=self.location,
+                    captured_at=self.scanned_at,
+                )
+        self.trigger_event(self.Packed, order_id=self.order_id, units=self.units)
+
+    def serials_refused(self, scan: int, problems: tuple[str, ...]) -> None:
+        """Inventory refused serials of a scan: the pack is not complete; the 3PL scans again."""
+        if self.status is not FulfilmentStatus.SCANNED or scan != self.scans:
+            return
+        self.trigger_event(self.PackRejected, order_id=self.order_id, problems=problems)
+
+    def confirm_shipped(
+        self, *, carrier: str, service: str, tracking_number: str, at: datetime
+    ) -> None:
+        """The parcel left with a carrier; only a verified pack may ship."""
+        if self.status is FulfilmentStatus.SHIPPED and self.tracking_number == tracking_number:
+            return
+        if self.status is not FulfilmentStatus.PACKED:
+            raise DomainError(
+                f"shipment {self.id} is {self.status}: only a packed shipment with verified "
+                "serials can ship"
+            )
+        self.trigger_event(
+            self.Shipped,
+            order_id=self.order_id,
+            location=self.location,
+            units=self.units,
+            carrier=carrier,
+            service=service,
+            tracking_number=tracking_number,
+            at=at,
+        )
+
     def cancel(self, reason: str) -> None:
         """Withdraw the request from the 3PL; cancelling twice is one cancellation."""
         if self.status is FulfilmentStatus.CANCELLED:
             return
+        if self.status is FulfilmentStatus.SHIPPED:
+            raise DomainError(f"shipment {self.id} has shipped and cannot be withdrawn")
         self.trigger_event(self.Cancelled, order_id=self.order_id, reason=reason)
+
+    def _check_not_cancelled(self) -> None:
+        if self.status is FulfilmentStatus.CANCELLED:
+            raise DomainError(f"shipment {self.id} was cancelled")
+
+    def _problems_with(self, units: tuple[PackedUnit, ...]) -> tuple[str, ...]:
+        problems = []
+        expected = {line.line_number: line for line in self.lines}
+        scanned = Counter(unit.line_number for unit in units)
+        for number, line in expected.items():
+            if scanned[number] != line.quantity:
+                problems.append(
+                    f"line {number} ({line.sku}) needs {line.quantity} units, "
+                    f"{scanned[number]} scanned"
+                )
+        for unit in units:
+            wanted = expected.get(unit.line_number)
+            if wanted is None:
+                problems.append(f"line {unit.line_number} is not in this shipment")
+            elif unit.sku != wanted.sku:
+                problems.append(
+                    f"line {unit.line_number} is {wanted.sku}, a {unit.sku} was scanned"
+                )
+        serials = [unit.serial for unit in units if unit.serial is not None]
+        repeated = sorted({serial for serial in serials if serials.count(serial) > 1})
+        if repeated:
+            problems.append(f"serials scanned twice: {', '.join(repeated)}")
+        return tuple(problems)

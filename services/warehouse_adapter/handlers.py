@@ -1,9 +1,18 @@
-"""What the warehouse adapter consumes: orders released to warehouses, and cancellations."""
+"""What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations,
+and inventory's verdicts on scanned serials."""
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
+from contracts.inventory import SerialCheckFailed, SerialCheckPassed
 from contracts.order import OrderCancelled, OrderReleasedToWarehouse
+from contracts.threepl import (
+    PackConfirmation,
+    PickConfirmation,
+    ShipConfirmation,
+    ThreePLConfirmation,
+)
+from contracts.topics import THREEPL_CONFIRMATIONS
 from services.runtime.consumer import Consumer
 from services.warehouse_adapter import translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
@@ -22,3 +31,34 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:
         warehouse.cancel_fulfilments(event.shipment_ids, reason=f"order cancelled: {event.reason}")
+
+    @consumer.on_message(
+        THREEPL_CONFIRMATIONS,
+        ThreePLConfirmation,
+        correlation_id=lambda message: f"shipment:{message.root.shipment_id}",
+        causation_id=lambda message: f"3pl:{message.root.shipment_id}:{message.root.type}",
+    )
+    def confirmation_received(message: ThreePLConfirmation) -> None:
+        confirmation = message.root
+        if isinstance(confirmation, PickConfirmation):
+            warehouse.confirm_picked(confirmation.shipment_id, confirmation.at)
+        elif isinstance(confirmation, PackConfirmation):
+            warehouse.record_pack_scan(
+                confirmation.shipment_id, translators.scanned_units(confirmation), confirmation.at
+            )
+        elif isinstance(confirmation, ShipConfirmation):
+            warehouse.confirm_shipped(
+                confirmation.shipment_id,
+                carrier=confirmation.carrier,
+                service=confirmation.service,
+                tracking_number=confirmation.tracking_number,
+                at=confirmation.at,
+            )
+
+    @consumer.on_event(SerialCheckPassed, producer="inventory")
+    def serials_verified(event: SerialCheckPassed, _: Envelope) -> None:
+        warehouse.serials_verified(event.shipment_id, event.scan)
+
+    @consumer.on_event(SerialCheckFailed, producer="inventory")
+    def serials_refused(event: SerialCheckFailed, _: Envelope) -> None:
+        warehouse.serials_refused(event.shipment_id, event.scan, tuple(event.problems))

@@ -8,8 +8,9 @@ from typing import Any
 from contracts import warehouse as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse, ShipmentLine
+from contracts.threepl import PackConfirmation
 from services.warehouse_adapter.application import ShipmentToFulfil
-from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine
+from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine, PackedUnit
 
 
 def shipments_of(event: OrderReleasedToWarehouse) -> list[ShipmentToFulfil]:
@@ -30,6 +31,20 @@ def destination_of(event: OrderReleasedToWarehouse) -> Destination:
     return Destination(**event.ship_to.model_dump())
 
 
+def scanned_units(message: PackConfirmation) -> tuple[PackedUnit, ...]:
+    return tuple(
+        PackedUnit(line_number=unit.line_number, sku=unit.sku, serial=unit.serial)
+        for unit in message.units
+    )
+
+
+def _units(units: tuple[PackedUnit, ...]) -> list[contracts.PackedUnit]:
+    return [
+        contracts.PackedUnit(line_number=unit.line_number, sku=unit.sku, serial=unit.serial)
+        for unit in units
+    ]
+
+
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded warehouse adapter event."""
     if isinstance(event, Fulfilment.Requested):
@@ -47,5 +62,46 @@ def to_contract(event: Any) -> IntegrationEvent:
     if isinstance(event, Fulfilment.Cancelled):
         return contracts.FulfilmentCancelled(
             shipment_id=event.originator_id, order_id=event.order_id, reason=event.reason
+        )
+    if isinstance(event, Fulfilment.Picked):
+        return contracts.FulfilmentPicked(
+            shipment_id=event.originator_id, order_id=event.order_id, picked_at=event.at
+        )
+    if isinstance(event, Fulfilment.UnitsScanned):
+        return contracts.UnitsScanned(
+            shipment_id=event.originator_id,
+            order_id=event.order_id,
+            location=event.location,
+            scan=event.scan,
+            units=_units(event.units),
+        )
+    if isinstance(event, Fulfilment.UnitSerialCaptured):
+        return contracts.UnitSerialCaptured(
+            shipment_id=event.originator_id,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            sku=event.sku,
+            serial=event.serial,
+            location=event.location,
+            captured_at=event.captured_at,
+        )
+    if isinstance(event, Fulfilment.Packed):
+        return contracts.FulfilmentPacked(
+            shipment_id=event.originator_id, order_id=event.order_id, units=_units(event.units)
+        )
+    if isinstance(event, Fulfilment.PackRejected):
+        return contracts.PackScanRejected(
+            shipment_id=event.originator_id, order_id=event.order_id, problems=list(event.problems)
+        )
+    if isinstance(event, Fulfilment.Shipped):
+        return contracts.ShipmentConfirmed(
+            shipment_id=event.originator_id,
+            order_id=event.order_id,
+            location=event.location,
+            units=_units(event.units),
+            carrier=event.carrier,
+            service=event.service,
+            tracking_number=event.tracking_number,
+            shipped_at=event.at,
         )
     raise TypeError(f"no contract for warehouse adapter event {type(event).__qualname__}")

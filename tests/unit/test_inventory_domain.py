@@ -145,3 +145,33 @@ def test_a_reservation_is_released_once() -> None:
     )
     assert reservation.release("order cancelled") is True
     assert reservation.release("order cancelled") is False
+
+
+def test_a_serial_may_ship_only_from_its_location_once_and_in_one_parcel() -> None:
+    item = SkuStock.receive_first(
+        sku="CAM", receipt=Receipt("A", 2, "purchase-receipt", "dock", serials=("S1", "S2"))
+    )
+    order_id, parcel, other_parcel = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    item.reserve(order_id=order_id, line_number=1, location="A", quantity=1)
+    assert item.problem_with_serial("S1", "B", parcel) == "serial S1 of CAM is at A, not at B"
+    assert item.problem_with_serial("S9", "A", parcel) == "serial S9 is not a CAM in stock"
+    assert (
+        item.problem_with_serial(None, "A", parcel)
+        == "CAM units carry serials; one was not scanned"
+    )
+    item.pack_serial("S1", "A", parcel, order_id)
+    assert item.problem_with_serial("S1", "A", other_parcel) == (
+        f"serial S1 of CAM is already packed in shipment {parcel}"
+    )
+    item.ship(
+        order_id=order_id,
+        shipment_id=parcel,
+        line_number=1,
+        location="A",
+        quantity=1,
+        serials=("S1",),
+    )
+    assert (item.on_hand_at("A"), item.reserved_at("A"), item.serials_at("A")) == (1, 0, ["S2"])
+    assert (
+        item.problem_with_serial("S1", "A", other_parcel) == "serial S1 of CAM has already shipped"
+    )

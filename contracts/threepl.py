@@ -1,0 +1,77 @@
+"""Messages 3PL adapters publish to `threepl.confirmations.v1`, keyed by shipment id.
+
+A 3PL adapter (written by anyone, with any Kafka client) reads `FulfilmentRequested` from
+`warehouse_adapter.events.v1` and answers here, as plain JSON:
+
+1. `picked` when the units are picked;
+2. `packed` with one scanned serial per unit (`serial` is null only for products that carry none);
+   Unitrail checks the serials and answers `FulfilmentPacked` (go ahead) or `PackScanRejected`
+   (scan again) on `warehouse_adapter.events.v1`;
+3. `shipped`, once `FulfilmentPacked` was received, with carrier, service and tracking number.
+
+Repeating a message is harmless. A message that does not fit the shipment's state (shipped before
+packed, an unknown shipment) lands on `warehouse_adapter.deadletter.v1` with the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, RootModel
+
+from contracts.base import ContractModel, Sku
+
+
+class ScannedUnit(ContractModel):
+    """One unit put into the parcel, as scanned at the pack station."""
+
+    line_number: int = Field(ge=1, description="The order line the unit belongs to.")
+    sku: Sku
+    serial: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The serial number scanned from the unit; null for unserialized products.",
+    )
+
+
+class PickConfirmation(ContractModel):
+    """The shipment's units were picked from their bins."""
+
+    type: Literal["picked"] = Field(description="Message kind.")
+    shipment_id: uuid.UUID = Field(description="From `FulfilmentRequested`.")
+    at: datetime = Field(description="When, at the warehouse.")
+
+
+class PackConfirmation(ContractModel):
+    """The shipment was packed; every unit was scanned."""
+
+    type: Literal["packed"] = Field(description="Message kind.")
+    shipment_id: uuid.UUID = Field(description="From `FulfilmentRequested`.")
+    at: datetime = Field(description="When, at the warehouse.")
+    units: list[ScannedUnit] = Field(min_length=1, description="One entry per unit packed.")
+
+
+class ShipConfirmation(ContractModel):
+    """The parcel left the warehouse with a carrier."""
+
+    type: Literal["shipped"] = Field(description="Message kind.")
+    shipment_id: uuid.UUID = Field(description="From `FulfilmentRequested`.")
+    at: datetime = Field(description="When it was handed to the carrier.")
+    carrier: str = Field(min_length=1, max_length=64, description="Carrier code, e.g. `ups`.")
+    service: str = Field(min_length=1, max_length=64, description="Service, e.g. `ground`.")
+    tracking_number: str = Field(min_length=1, max_length=64, description="Carrier's tracking.")
+
+
+class ThreePLConfirmation(
+    RootModel[
+        Annotated[
+            PickConfirmation | PackConfirmation | ShipConfirmation, Field(discriminator="type")
+        ]
+    ]
+):
+    """Any message on `threepl.confirmations.v1`, told apart by its `type`."""
+
+    model_config = ConfigDict(frozen=True)

@@ -1,0 +1,187 @@
+"""Pick, pack with one serial per unit, ship: a 3PL adapter written with confluent-kafka works the
+documented protocol, and only serials that may ship in the parcel are accepted."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pytest
+
+from contracts.channel import order_id_for
+from tests.integration.harness import (
+    Channel,
+    ServiceProcess,
+    Services,
+    Topics,
+    channel_order,
+    eventually,
+)
+
+pytestmark = pytest.mark.integration
+
+
+class ThreePL:
+    """A 3PL adapter: reads what to ship, answers on `threepl.confirmations.v1`."""
+
+    def __init__(self, channel: Channel, topic: Topics) -> None:
+        self.channel = channel
+        self.events = topic("warehouse_adapter.events.v1")
+
+    def requests(self, count: int) -> list[dict[str, Any]]:
+        def enough() -> list[dict[str, Any]] | None:
+            found = [e["payload"] for e in self.events.events("FulfilmentRequested")]
+            return found if len(found) == count else None
+
+        return eventually(enough, what=f"{count} fulfilment requests")
+
+    def send(self, kind: str, shipment_id: str, **fields: Any) -> None:
+        message = {"type": kind, "shipment_id": shipment_id, "at": datetime.now(UTC).isoformat()}
+        self.channel.publish(
+            "threepl.confirmations.v1", json.dumps(message | fields).encode(), key=shipment_id
+        )
+
+    def pack(self, shipment_id: str, *units: tuple[int, str, str | None]) -> None:
+        self.send(
+            "packed",
+            shipment_id,
+            units=[{"line_number": n, "sku": sku, "serial": serial} for n, sku, serial in units],
+        )
+
+    def answer(self, shipment_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """The next verdicts on packing this shipment: FulfilmentPacked or PackScanRejected."""
+
+        def verdicts() -> list[dict[str, Any]] | None:
+            found = [
+                e
+                for e in self.events.events()
+                if e["event_type"] in ("FulfilmentPacked", "PackScanRejected")
+                and e["payload"]["shipment_id"] == shipment_id
+            ]
+            return found if len(found) >= count else None
+
+        return eventually(verdicts, what=f"verdict {count} on {shipment_id}")
+
+    def ship(self, shipment_id: str, tracking_number: str) -> None:
+        self.send(
+            "shipped", shipment_id, carrier="ups", service="ground", tracking_number=tracking_number
+        )
+
+
+def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials: str) -> None:
+    inventory.post(
+        "/stock/receipts",
+        {
+            "sku": sku,
+            "location": location,
+            "quantity": len(serials),
+            "reason": "purchase-receipt",
+            "actor": "dock",
+            "serials": list(serials),
+        },
+    )
+
+
+def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial_it_got(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    order, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-0001", "SN-0002")
+    threepl = ThreePL(channel, topic)
+    channel.send(channel_order("8001", lines=[("LAPTOP-14", 1)]))
+
+    (request,) = threepl.requests(1)
+    shipment = request["shipment_id"]
+    threepl.send("picked", shipment)
+    threepl.pack(shipment, (1, "LAPTOP-14", "SN-0002"))
+    (verdict,) = threepl.answer(shipment)
+    assert verdict["event_type"] == "FulfilmentPacked"
+    threepl.ship(shipment, "1Z999AA10123456784")
+
+    order_path = f"/orders/{order_id_for('webshop', '8001')}"
+    shipped = eventually(
+        lambda: (view := order.get(order_path))["status"] == "shipped" and view, what="shipped"
+    )
+    (parcel,) = shipped["shipments"]
+    assert (parcel["serials"], parcel["carrier"], parcel["tracking_number"]) == (
+        ["SN-0002"],
+        "ups",
+        "1Z999AA10123456784",
+    )
+    (birth_certificate,) = threepl.events.events("UnitSerialCaptured")
+    assert {
+        key: birth_certificate["payload"][key]
+        for key in ("serial", "sku", "line_number", "location", "order_id")
+    } == {
+        "serial": "SN-0002",
+        "sku": "LAPTOP-14",
+        "line_number": 1,
+        "location": "WH-A",
+        "order_id": str(order_id_for("webshop", "8001")),
+    }
+    level = eventually(
+        lambda: (lv := inventory.get("/stock/LAPTOP-14")["locations"][0])["on_hand"] == 1 and lv,
+        what="stock to leave",
+    )
+    assert (level["reserved"], level["serials_in_stock"]) == (0, 1)
+
+
+def test_a_serial_that_may_not_ship_in_the_parcel_is_rejected_and_the_pack_does_not_complete(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    _, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-A1")
+    receive_serials(inventory, "LAPTOP-14", "WH-B", "SN-B1")
+    receive_serials(inventory, "PHONE-9", "WH-A", "PH-01")
+    threepl = ThreePL(channel, topic)
+    dead_letters = topic("warehouse_adapter.deadletter.v1")
+    channel.send(channel_order("8101", lines=[("LAPTOP-14", 1)]))
+    shipment = threepl.requests(1)[0]["shipment_id"]
+
+    wrong_serials = ["SN-NEVER-SEEN", "SN-B1", "PH-01", None]
+    for scan, serial in enumerate(wrong_serials, start=1):
+        threepl.pack(shipment, (1, "LAPTOP-14", serial))
+        threepl.answer(shipment, count=scan)  # a 3PL scans again only after the verdict
+    threepl.ship(shipment, "1Z-TOO-EARLY")
+
+    rejections = threepl.answer(shipment, count=4)
+    problems = [r["payload"]["problems"] for r in rejections]
+    assert {r["event_type"] for r in rejections} == {"PackScanRejected"}
+    assert problems == [
+        ["line 1: serial SN-NEVER-SEEN is not a LAPTOP-14 in stock"],
+        ["line 1: serial SN-B1 of LAPTOP-14 is at WH-B, not at WH-A"],
+        ["line 1: serial PH-01 is not a LAPTOP-14 in stock"],
+        ["line 1: LAPTOP-14 units carry serials; one was not scanned"],
+    ]
+    parked = eventually(dead_letters.poll, what="the early shipment to be refused")
+    assert "only a packed shipment with verified serials can ship" in parked[0].headers["error"]
+
+    threepl.pack(shipment, (1, "LAPTOP-14", "SN-A1"))
+    assert threepl.answer(shipment, count=5)[-1]["event_type"] == "FulfilmentPacked"
+
+
+def test_a_split_order_is_partly_shipped_until_its_last_parcel_leaves(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    order, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    receive_serials(inventory, "CAMERA-X", "WH-A", "CAM-1")
+    receive_serials(inventory, "LENS-50", "WH-B", "LENS-1")
+    threepl = ThreePL(channel, topic)
+    channel.send(channel_order("8201", lines=[("CAMERA-X", 1), ("LENS-50", 1)]))
+    by_location = {r["location"]: r["shipment_id"] for r in threepl.requests(2)}
+    order_path = f"/orders/{order_id_for('webshop', '8201')}"
+
+    def status_is(expected: str) -> bool:
+        return bool(order.get(order_path)["status"] == expected)
+
+    for location, (line, sku, serial) in (
+        ("WH-A", (1, "CAMERA-X", "CAM-1")),
+        ("WH-B", (2, "LENS-50", "LENS-1")),
+    ):
+        threepl.pack(by_location[location], (line, sku, serial))
+        threepl.answer(by_location[location])
+        threepl.ship(by_location[location], f"1Z-{location}")
+        expected = "partly-shipped" if location == "WH-A" else "shipped"
+        eventually(partial(status_is, expected), what=expected)
