@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from contracts.channel import order_id_for
+from infra import cli
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -85,7 +86,7 @@ def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials
 
 
 def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial_it_got(
-    services: Services, channel: Channel, topic: Topics
+    services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
 ) -> None:
     order, inventory, _ = services("order", "inventory", "warehouse_adapter")
     receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-0001", "SN-0002")
@@ -110,6 +111,11 @@ def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial
         "ups",
         "1Z999AA10123456784",
     )
+    assert cli.main(["--order-url", order.url, "where", "webshop:8001"]) == 0
+    answer = capsys.readouterr().out
+    assert "status    shipped" in answer
+    assert "parcel from WH-A: shipped ups ground 1Z999AA10123456784" in answer
+    assert "serials: SN-0002" in answer
     (birth_certificate,) = threepl.events.events("UnitSerialCaptured")
     assert {
         key: birth_certificate["payload"][key]
