@@ -52,6 +52,7 @@ class Shipment(ContractModel):
     shipment_id: uuid.UUID = Field(description="Stable id of this shipment of the order.")
     location: LocationCode
     lines: list[ShipmentLine] = Field(description="The units to ship.")
+    declared_value: Money = Field(description="Value of the units in this shipment.")
 
 
 class OrderPlaced(IntegrationEvent):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import inventory, order, warehouse
+from contracts import inventory, order, pim, shipping, warehouse
 from contracts.base import IntegrationEvent
 
 EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
@@ -33,6 +33,13 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     warehouse.FulfilmentPacked,
     warehouse.PackScanRejected,
     warehouse.ShipmentConfirmed,
+    pim.ProductRegistered,
+    pim.ProductChanged,
+    shipping.ConsignmentPlanned,
+    shipping.ConsignmentHeld,
+    shipping.ConsignmentHoldReleased,
+    shipping.LabelWithheld,
+    shipping.LabelPurchased,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

@@ -119,6 +119,7 @@ class ShipmentRequest:
     shipment_id: uuid.UUID
     location: str
     lines: tuple[ShipmentLine, ...]
+    declared_value: Decimal
 
 
 @dataclass(frozen=True)
@@ -423,7 +424,15 @@ class Order(Aggregate):
                     ShipmentLine(line.line_number, line.sku, part.quantity)
                 )
         shipments = tuple(
-            ShipmentRequest(shipment_id_for(self.id, location), location, tuple(lines))
+            ShipmentRequest(
+                shipment_id_for(self.id, location),
+                location,
+                tuple(lines),
+                sum(
+                    (self.line(line.line_number).unit_price * line.quantity for line in lines),
+                    Decimal("0"),
+                ),
+            )
             for location, lines in sorted(by_location.items())
         )
         self.trigger_event(
@@ -431,13 +440,6 @@ class Order(Aggregate):
             shipments=shipments,
             ship_to=self.shipping_address,
             signature_required=self.total > policy.signature_over,
-            declared_value=sum(
-                (
-                    self.line(item.line_number).unit_price * item.quantity
-                    for shipment in shipments
-                    for item in shipment.lines
-                ),
-                Decimal("0"),
-            ),
+            declared_value=sum((shipment.declared_value for shipment in shipments), Decimal("0")),
             currency=self.currency,
         )

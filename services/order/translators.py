@@ -178,6 +178,7 @@ def to_contract(event: Any) -> IntegrationEvent:
                         )
                         for line in shipment.lines
                     ],
+                    declared_value=shipment.declared_value,
                 )
                 for shipment in event.shipments
             ],

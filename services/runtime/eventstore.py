@@ -14,7 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording
+from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording, StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
 
 from services.runtime.aggregate import Aggregate, ValueObjectTranscoding
 from services.runtime.context import current_message
@@ -22,6 +25,24 @@ from services.runtime.database import PostgresLocation
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+ReadModelChange = tuple[str, Sequence[Any]]
+"""An SQL statement and its parameters that update a read model table."""
+
+
+class ReadModelRecorder(PostgresProcessRecorder):
+    """Records events and the consumed message's tracking, and applies read model changes, all in
+    one transaction: a read model is never ahead of or behind what the service consumed."""
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
+        for statement, parameters in changes:
+            # Statements are the service's own constants; psycopg takes them as bytes.
+            curs.execute(statement.encode(), parameters)
 
 
 class ServiceApplication(Application[uuid.UUID]):
@@ -36,6 +57,13 @@ class ServiceApplication(Application[uuid.UUID]):
 
     pool_size: ClassVar[int] = 5
 
+    read_model_tables: ClassVar[Sequence[str]] = ()
+    """`CREATE TABLE IF NOT EXISTS` statements of the service's read models, run at start.
+
+    Handlers change read models with `save(..., read_model_changes=[(sql, parameters), ...])`, in
+    the same transaction as their events and the tracking of the message they consume.
+    """
+
     def __init__(self, location: PostgresLocation | None) -> None:
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
@@ -48,8 +76,13 @@ class ServiceApplication(Application[uuid.UUID]):
                 "POSTGRES_MAX_OVERFLOW": "5",
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
                 "CREATE_TABLE": "y",
+                "PROCESS_RECORDER_TOPIC": f"{__name__}:{ReadModelRecorder.__qualname__}",
             }
         super().__init__(env=env)
+        if location is not None and self.read_model_tables:
+            with self._datastore().transaction(commit=True) as cursor:
+                for statement in self.read_model_tables:
+                    cursor.execute(statement.encode())
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -79,6 +112,17 @@ class ServiceApplication(Application[uuid.UUID]):
             message.tracking_recorded = True
             return recordings
         return super()._record(processing_event)
+
+    def read(self, query: str, *parameters: Any) -> list[dict[str, Any]]:
+        """Rows of a read model query (the service's own database)."""
+        with self._datastore().get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(query.encode(), parameters)
+            return [dict(row) for row in cursor.fetchall()]
+
+    def _datastore(self) -> Any:
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresProcessRecorder), "read models need Postgres"
+        return recorder.datastore
 
     def get(self, aggregate_id: Any, kind: type[Any] = Aggregate) -> Any:
         """Load an aggregate, checking that it is of the expected kind."""

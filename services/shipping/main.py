@@ -1,21 +1,27 @@
-"""The shipping service process: `python -m services.shipping.main`.
-
-It owns its database and event store and serves its health check; its domain arrives with the
-issues that build it, and until then it consumes nothing and publishes nothing.
-"""
+"""The shipping service process: `python -m services.shipping.main`."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.runtime.eventstore import ServiceApplication
 from services.runtime.service import ServiceDefinition, build_http_app, serve
+from services.shipping import api, handlers, translators
+from services.shipping.application import ShippingApplication
 from services.shipping.config import ShippingSettings
 
 
 def build_app(settings: ShippingSettings | None = None) -> FastAPI:
+    settings = settings or ShippingSettings()
+    policy = settings.policy()
     return build_http_app(
-        ServiceDefinition(settings=settings or ShippingSettings(), application=ServiceApplication)
+        ServiceDefinition(
+            settings=settings,
+            application=lambda location: ShippingApplication(location, policy),
+            translate=translators.to_contract,
+            register_handlers=handlers.register_handlers,
+            routers=[api.router],
+            description=ShippingApplication.__doc__ or "",
+        )
     )
 
 

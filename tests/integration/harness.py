@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
@@ -126,12 +127,24 @@ class ServiceProcess:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as reply:
             return json.loads(reply.read())
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
+    def exists(self, path: str) -> bool:
+        try:
+            self.get(path)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return False
+            raise
+        return True
+
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self.post(path, body, method="PUT")
+
+    def post(self, path: str, body: dict[str, Any], method: str = "POST") -> Any:
         request = urllib.request.Request(
             f"{self.url}{path}",
             data=json.dumps(body).encode(),
             headers={"content-type": "application/json"},
-            method="POST",
+            method=method,
         )
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read())
@@ -303,3 +316,70 @@ def published(
         correlation_id=f"test:{aggregate_id}",
     )
     return envelope.model_dump_json().encode()
+
+
+class ThreePL:
+    """A 3PL adapter: reads what to ship, answers on `threepl.confirmations.v1`."""
+
+    def __init__(self, channel: Channel, topic: Topics) -> None:
+        self.channel = channel
+        self.events = topic("warehouse_adapter.events.v1")
+
+    def requests(self, count: int) -> list[dict[str, Any]]:
+        def enough() -> list[dict[str, Any]] | None:
+            found = [e["payload"] for e in self.events.events("FulfilmentRequested")]
+            return found if len(found) == count else None
+
+        return eventually(enough, what=f"{count} fulfilment requests")
+
+    def send(self, kind: str, shipment_id: str, **fields: Any) -> None:
+        message = {"type": kind, "shipment_id": shipment_id, "at": datetime.now(UTC).isoformat()}
+        self.channel.publish(
+            "threepl.confirmations.v1", json.dumps(message | fields).encode(), key=shipment_id
+        )
+
+    def pack(self, shipment_id: str, *units: tuple[int, str, str | None]) -> None:
+        self.send(
+            "packed",
+            shipment_id,
+            units=[{"line_number": n, "sku": sku, "serial": serial} for n, sku, serial in units],
+        )
+
+    def answer(self, shipment_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """The next verdicts on packing this shipment: FulfilmentPacked or PackScanRejected."""
+
+        def verdicts() -> list[dict[str, Any]] | None:
+            found = [
+                e
+                for e in self.events.events()
+                if e["event_type"] in ("FulfilmentPacked", "PackScanRejected")
+                and e["payload"]["shipment_id"] == shipment_id
+            ]
+            return found if len(found) >= count else None
+
+        return eventually(verdicts, what=f"verdict {count} on {shipment_id}")
+
+    def ship(
+        self, shipment_id: str, tracking_number: str, carrier: str = "ups", service: str = "ground"
+    ) -> None:
+        self.send(
+            "shipped",
+            shipment_id,
+            carrier=carrier,
+            service=service,
+            tracking_number=tracking_number,
+        )
+
+
+def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials: str) -> None:
+    inventory.post(
+        "/stock/receipts",
+        {
+            "sku": sku,
+            "location": location,
+            "quantity": len(serials),
+            "reason": "purchase-receipt",
+            "actor": "dock",
+            "serials": list(serials),
+        },
+    )

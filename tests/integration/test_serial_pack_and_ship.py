@@ -3,10 +3,7 @@ documented protocol, and only serials that may ship in the parcel are accepted."
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import pytest
 
@@ -14,75 +11,15 @@ from contracts.channel import order_id_for
 from infra import cli
 from tests.integration.harness import (
     Channel,
-    ServiceProcess,
     Services,
+    ThreePL,
     Topics,
     channel_order,
     eventually,
+    receive_serials,
 )
 
 pytestmark = pytest.mark.integration
-
-
-class ThreePL:
-    """A 3PL adapter: reads what to ship, answers on `threepl.confirmations.v1`."""
-
-    def __init__(self, channel: Channel, topic: Topics) -> None:
-        self.channel = channel
-        self.events = topic("warehouse_adapter.events.v1")
-
-    def requests(self, count: int) -> list[dict[str, Any]]:
-        def enough() -> list[dict[str, Any]] | None:
-            found = [e["payload"] for e in self.events.events("FulfilmentRequested")]
-            return found if len(found) == count else None
-
-        return eventually(enough, what=f"{count} fulfilment requests")
-
-    def send(self, kind: str, shipment_id: str, **fields: Any) -> None:
-        message = {"type": kind, "shipment_id": shipment_id, "at": datetime.now(UTC).isoformat()}
-        self.channel.publish(
-            "threepl.confirmations.v1", json.dumps(message | fields).encode(), key=shipment_id
-        )
-
-    def pack(self, shipment_id: str, *units: tuple[int, str, str | None]) -> None:
-        self.send(
-            "packed",
-            shipment_id,
-            units=[{"line_number": n, "sku": sku, "serial": serial} for n, sku, serial in units],
-        )
-
-    def answer(self, shipment_id: str, count: int = 1) -> list[dict[str, Any]]:
-        """The next verdicts on packing this shipment: FulfilmentPacked or PackScanRejected."""
-
-        def verdicts() -> list[dict[str, Any]] | None:
-            found = [
-                e
-                for e in self.events.events()
-                if e["event_type"] in ("FulfilmentPacked", "PackScanRejected")
-                and e["payload"]["shipment_id"] == shipment_id
-            ]
-            return found if len(found) >= count else None
-
-        return eventually(verdicts, what=f"verdict {count} on {shipment_id}")
-
-    def ship(self, shipment_id: str, tracking_number: str) -> None:
-        self.send(
-            "shipped", shipment_id, carrier="ups", service="ground", tracking_number=tracking_number
-        )
-
-
-def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials: str) -> None:
-    inventory.post(
-        "/stock/receipts",
-        {
-            "sku": sku,
-            "location": location,
-            "quantity": len(serials),
-            "reason": "purchase-receipt",
-            "actor": "dock",
-            "serials": list(serials),
-        },
-    )
 
 
 def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial_it_got(

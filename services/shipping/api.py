@@ -1,0 +1,56 @@
+"""HTTP queries on consignments."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from services.runtime.service import ServiceRuntime, runtime_of
+from services.shipping.application import ShippingApplication, UnknownConsignment
+
+router = APIRouter(prefix="/consignments", tags=["consignments"])
+
+Runtime = Annotated[ServiceRuntime[ShippingApplication], Depends(runtime_of)]
+
+
+@router.get("/{shipment_id}")
+async def get_consignment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
+    """A parcel's consignment: weight, constraints, hold, and its label once bought."""
+    try:
+        consignment = await runtime.run_command(runtime.application.get_consignment, shipment_id)
+    except UnknownConsignment:
+        raise HTTPException(status_code=404, detail=f"no consignment {shipment_id}") from None
+    label = consignment.label
+    return {
+        "shipment_id": str(consignment.id),
+        "order_id": str(consignment.order_id),
+        "status": str(consignment.status),
+        "weight_grams": consignment.weight_grams,
+        "ground_only": consignment.ground_only,
+        "hold_reason": consignment.hold_reason,
+        "label": None
+        if label is None
+        else asdict(label.request)
+        | {"tracking_number": label.tracking_number}
+        | {
+            key: format(value, "f")
+            for key, value in asdict(label.request).items()
+            if key in ("cost", "insured_value", "insurance_cost")
+        },
+    }
+
+
+@router.get("/product-facts/{sku}", tags=["products"])
+async def get_product_facts(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """What shipping knows of a product from the PIM: weight, and whether it may fly."""
+    rows = await runtime.run_command(
+        runtime.application.read,
+        "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = %s",
+        sku,
+    )
+    if not rows:
+        raise HTTPException(status_code=404, detail=f"no product facts for {sku} yet")
+    return dict(rows[0])

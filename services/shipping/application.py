@@ -1,0 +1,176 @@
+"""Shipping use cases: load → decide → save. They return ids, not aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.runtime.database import PostgresLocation
+from services.runtime.eventstore import ServiceApplication
+from services.shipping.domain import (
+    Consignment,
+    Label,
+    LabelRequest,
+    ParcelLine,
+    ShippingPolicy,
+)
+
+
+class Carriers(Protocol):
+    """Where labels are bought: one client per carrier API, or the simulation."""
+
+    def purchase(self, shipment_id: uuid.UUID, request: LabelRequest) -> str:
+        """Buy the label; return the carrier's tracking number."""
+        ...
+
+
+class SimulatedCarriers:
+    """Sells every label at its quoted price; the tracking number is derived from the parcel, so
+    buying the same label again returns the same number."""
+
+    def purchase(self, shipment_id: uuid.UUID, request: LabelRequest) -> str:
+        return f"{request.carrier.upper()}{shipment_id.hex[:16].upper()}"
+
+
+@dataclass(frozen=True)
+class ParcelToPlan:
+    shipment_id: uuid.UUID
+    location: str
+    lines: tuple[ParcelLine, ...]
+    declared_value: Decimal
+
+
+class UnknownConsignment(LookupError):
+    """No consignment has this shipment id (yet)."""
+
+
+class ShippingApplication(ServiceApplication):
+    """Carrier choice, labels, insurance and signatures for every parcel."""
+
+    value_objects = (ParcelLine, LabelRequest, Label)
+    read_model_tables = (
+        "CREATE TABLE IF NOT EXISTS product_facts ("
+        " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS consignments_by_order ("
+        " order_id uuid NOT NULL, shipment_id uuid PRIMARY KEY)",
+    )
+
+    def __init__(
+        self,
+        location: PostgresLocation | None,
+        policy: ShippingPolicy | None = None,
+        carriers: Carriers | None = None,
+    ) -> None:
+        super().__init__(location)
+        self.policy = policy or ShippingPolicy()
+        self.carriers = carriers or SimulatedCarriers()
+
+    def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
+        """Keep the PIM's facts that shipping needs: weight, and whether it may fly."""
+        self.save(
+            read_model_changes=[
+                (
+                    "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
+                    " lithium_ion = excluded.lithium_ion",
+                    (sku, weight_grams, lithium_ion),
+                )
+            ]
+        )
+
+    def plan_consignments(
+        self,
+        order_id: uuid.UUID,
+        parcels: Sequence[ParcelToPlan],
+        *,
+        country: str,
+        currency: str,
+        signature_required: bool,
+    ) -> list[uuid.UUID]:
+        """Plan a consignment for each parcel of a released order, once per parcel."""
+        skus = sorted({line.sku for parcel in parcels for line in parcel.lines})
+        facts = {
+            row["sku"]: (row["weight_grams"], row["lithium_ion"])
+            for row in self.read(
+                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
+                skus,
+            )
+        }
+        planned = [
+            Consignment.plan(
+                shipment_id=parcel.shipment_id,
+                order_id=order_id,
+                location=parcel.location,
+                lines=parcel.lines,
+                country=country,
+                declared_value=parcel.declared_value,
+                currency=currency,
+                signature_required=signature_required,
+                facts=facts,
+            )
+            for parcel in parcels
+            if self._find(parcel.shipment_id) is None
+        ]
+        self.save(
+            *planned,
+            read_model_changes=[
+                (
+                    "INSERT INTO consignments_by_order (order_id, shipment_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (order_id, consignment.id),
+                )
+                for consignment in planned
+            ],
+        )
+        return [consignment.id for consignment in planned]
+
+    def label_packed_parcel(self, shipment_id: uuid.UUID) -> uuid.UUID:
+        """A parcel is packed: buy its label, unless its order is on hold."""
+        consignment = self._find(shipment_id)
+        if consignment is None:
+            raise UnknownConsignment(str(shipment_id))
+        request = consignment.request_label(self.policy)
+        if request is not None:
+            consignment.record_label(request, self.carriers.purchase(consignment.id, request))
+        self.save(consignment)
+        return consignment.id
+
+    def hold_order(self, order_id: uuid.UUID, reason: str) -> None:
+        """No label for the order's parcels until the hold is released."""
+        consignments = self._of_order(order_id)
+        for consignment in consignments:
+            consignment.hold(reason)
+        self.save(*consignments)
+
+    def release_order(self, order_id: uuid.UUID) -> None:
+        """The hold is lifted: packed parcels that waited get their labels now."""
+        consignments = self._of_order(order_id)
+        for consignment in consignments:
+            request = consignment.release_hold(self.policy)
+            if request is not None:
+                consignment.record_label(request, self.carriers.purchase(consignment.id, request))
+        self.save(*consignments)
+
+    def get_consignment(self, shipment_id: uuid.UUID) -> Consignment:
+        consignment = self._find(shipment_id)
+        if consignment is None:
+            raise UnknownConsignment(str(shipment_id))
+        return consignment
+
+    def _of_order(self, order_id: uuid.UUID) -> list[Consignment]:
+        rows = self.read(
+            "SELECT shipment_id FROM consignments_by_order WHERE order_id = %s", order_id
+        )
+        return [self.get_consignment(row["shipment_id"]) for row in rows]
+
+    def _find(self, shipment_id: uuid.UUID) -> Consignment | None:
+        try:
+            consignment: Consignment = self.get(shipment_id, Consignment)
+        except AggregateNotFoundError:
+            return None
+        return consignment

@@ -1,0 +1,294 @@
+"""Consignments: choosing a carrier service for a parcel and buying its label. Pure: no I/O.
+
+Rules: the cheapest service that meets the delivery promise and the parcel's constraints (a
+lithium-ion battery ships by ground only); insurance above a declared value; a signature when the
+order needs one; no label while the order is on hold.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from services.runtime.aggregate import Aggregate, DomainError
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class CarrierService:
+    """One service of one carrier and its rate table."""
+
+    carrier: str
+    service: str
+    mode: Literal["ground", "air"]
+    transit_days_domestic: int
+    transit_days_international: int
+    base_cost: Decimal
+    cost_per_kg: Decimal
+    international_surcharge: Decimal
+
+    def quote(self, weight_grams: int, international: bool) -> Quote:
+        kilograms = max(1, math.ceil(weight_grams / 1000))
+        cost = self.base_cost + self.cost_per_kg * kilograms
+        if international:
+            cost += self.international_surcharge
+        days = self.transit_days_international if international else self.transit_days_domestic
+        return Quote(self, cost.quantize(CENT), days)
+
+
+@dataclass(frozen=True)
+class Quote:
+    service: CarrierService
+    cost: Decimal
+    transit_days: int
+
+
+DEFAULT_SERVICES = (
+    CarrierService("usps", "ground-advantage", "ground", 5, 12, Decimal("6.50"), Decimal("1.10"), Decimal("25")),
+    CarrierService("ups", "ground", "ground", 4, 10, Decimal("8.00"), Decimal("0.90"), Decimal("30")),
+    CarrierService("ups", "2nd-day-air", "air", 2, 4, Decimal("18.00"), Decimal("2.50"), Decimal("40")),
+    CarrierService("fedex", "express-saver", "air", 3, 5, Decimal("14.00"), Decimal("2.00"), Decimal("35")),
+    CarrierService("dhl", "express-worldwide", "air", 3, 3, Decimal("30.00"), Decimal("3.00"), Decimal("10")),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ShippingPolicy:
+    """The configurable shipping rules (documented defaults in the service's settings)."""
+
+    services: tuple[CarrierService, ...] = DEFAULT_SERVICES
+    origin_country: str = "US"
+    delivery_promise_days: int = 5
+    insure_over: Decimal = Decimal("200")
+    insurance_rate: Decimal = Decimal("0.01")
+
+
+def choose_service(
+    policy: ShippingPolicy, *, weight_grams: int, country: str, ground_only: bool
+) -> tuple[Quote, bool]:
+    """The cheapest allowed service that meets the promise, and whether the promise is met.
+
+    When no allowed service meets the promise, the fastest allowed one is chosen (cheapest among
+    equally fast): the parcel still ships, late, and the consignment says so.
+    """
+    international = country != policy.origin_country
+    allowed = [
+        service.quote(weight_grams, international)
+        for service in policy.services
+        if service.mode == "ground" or not ground_only
+    ]
+    if not allowed:
+        raise DomainError("no carrier service is allowed for this parcel")
+    in_time = [quote for quote in allowed if quote.transit_days <= policy.delivery_promise_days]
+    if in_time:
+        return min(in_time, key=lambda quote: (quote.cost, quote.transit_days)), True
+    return min(allowed, key=lambda quote: (quote.transit_days, quote.cost)), False
+
+
+@dataclass(frozen=True)
+class ParcelLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class LabelRequest:
+    """The label to buy from a carrier: which service, insured for how much, with a signature?"""
+
+    carrier: str
+    service: str
+    mode: str
+    cost: Decimal
+    transit_days: int
+    promise_met: bool
+    insured_value: Decimal
+    insurance_cost: Decimal
+    signature_required: bool
+
+
+@dataclass(frozen=True)
+class Label:
+    request: LabelRequest
+    tracking_number: str
+
+
+class ConsignmentStatus(enum.StrEnum):
+    PLANNED = "planned"
+    LABEL_WITHHELD = "label-withheld"
+    LABELLED = "labelled"
+
+
+class Consignment(Aggregate):
+    """One parcel of an order (its id is the order's shipment id) on its way to a carrier."""
+
+    class Planned(Aggregate.Created):
+        order_id: uuid.UUID
+        location: str
+        lines: tuple[ParcelLine, ...]
+        country: str
+        declared_value: Decimal
+        currency: str
+        signature_required: bool
+        weight_grams: int | None
+        """None when a product's weight is not known yet."""
+        ground_only: bool
+        missing_facts: tuple[str, ...]
+
+        def apply(self, consignment: Any) -> None:
+            consignment.order_id = self.order_id
+            consignment.country = self.country
+            consignment.declared_value = self.declared_value
+            consignment.signature_required = self.signature_required
+            consignment.weight_grams = self.weight_grams
+            consignment.ground_only = self.ground_only
+            consignment.missing_facts = self.missing_facts
+            consignment.hold_reason = None
+            consignment.packed = False
+            consignment.label = None
+            consignment.status = ConsignmentStatus.PLANNED
+
+    class Held(Aggregate.Event):
+        order_id: uuid.UUID
+        reason: str
+
+        def apply(self, consignment: Any) -> None:
+            consignment.hold_reason = self.reason
+
+    class HoldReleased(Aggregate.Event):
+        order_id: uuid.UUID
+
+        def apply(self, consignment: Any) -> None:
+            consignment.hold_reason = None
+
+    class LabelWithheld(Aggregate.Event):
+        order_id: uuid.UUID
+        reason: str
+
+        def apply(self, consignment: Any) -> None:
+            consignment.packed = True
+            consignment.status = ConsignmentStatus.LABEL_WITHHELD
+
+    class LabelPurchased(Aggregate.Event):
+        order_id: uuid.UUID
+        label: Label
+
+        def apply(self, consignment: Any) -> None:
+            consignment.packed = True
+            consignment.label = self.label
+            consignment.status = ConsignmentStatus.LABELLED
+
+    if TYPE_CHECKING:
+        order_id: uuid.UUID
+        country: str
+        declared_value: Decimal
+        signature_required: bool
+        weight_grams: int | None
+        ground_only: bool
+        missing_facts: tuple[str, ...]
+        hold_reason: str | None
+        packed: bool
+        label: Label | None
+        status: ConsignmentStatus
+
+    @classmethod
+    def plan(
+        cls,
+        *,
+        shipment_id: uuid.UUID,
+        order_id: uuid.UUID,
+        location: str,
+        lines: tuple[ParcelLine, ...],
+        country: str,
+        declared_value: Decimal,
+        currency: str,
+        signature_required: bool,
+        facts: dict[str, tuple[int, bool]],
+    ) -> Self:
+        """`facts` maps SKU → (weight in grams, lithium-ion) as the PIM published them."""
+        missing = tuple(sorted({line.sku for line in lines if line.sku not in facts}))
+        weight = None if missing else sum(facts[line.sku][0] * line.quantity for line in lines)
+        ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
+        return cls._create(
+            cls.Planned,
+            id=shipment_id,
+            order_id=order_id,
+            location=location,
+            lines=lines,
+            country=country,
+            declared_value=declared_value,
+            currency=currency,
+            signature_required=signature_required,
+            weight_grams=weight,
+            ground_only=ground_only,
+            missing_facts=missing,
+        )
+
+    def hold(self, reason: str) -> None:
+        if self.hold_reason is None and self.label is None:
+            self.trigger_event(self.Held, order_id=self.order_id, reason=reason)
+
+    def release_hold(self, policy: ShippingPolicy) -> LabelRequest | None:
+        """Lift the hold; a parcel that waited for its label gets one now (returned to buy)."""
+        if self.hold_reason is None:
+            return None
+        self.trigger_event(self.HoldReleased, order_id=self.order_id)
+        if self.status is ConsignmentStatus.LABEL_WITHHELD:
+            return self.request_label(policy)
+        return None
+
+    def request_label(self, policy: ShippingPolicy) -> LabelRequest | None:
+        """The parcel is packed: what label to buy, or None when it must not have one yet (the
+        order is on hold, or product facts are missing; recorded with the reason)."""
+        if self.label is not None:
+            return None
+        if self.hold_reason is not None:
+            reason = f"the order is on hold: {self.hold_reason}"
+        elif self.weight_grams is None:
+            reason = f"no product facts from PIM for {', '.join(self.missing_facts)}"
+        else:
+            return self._label_request(policy)
+        if self.status is not ConsignmentStatus.LABEL_WITHHELD:
+            self.trigger_event(self.LabelWithheld, order_id=self.order_id, reason=reason)
+        return None
+
+    def record_label(self, request: LabelRequest, tracking_number: str) -> None:
+        """The carrier sold the label."""
+        if self.label is not None:
+            return
+        self.trigger_event(
+            self.LabelPurchased,
+            order_id=self.order_id,
+            label=Label(request=request, tracking_number=tracking_number),
+        )
+
+    def _label_request(self, policy: ShippingPolicy) -> LabelRequest:
+        assert self.weight_grams is not None
+        quote, promise_met = choose_service(
+            policy,
+            weight_grams=self.weight_grams,
+            country=self.country,
+            ground_only=self.ground_only,
+        )
+        insured = self.declared_value > policy.insure_over
+        insurance_cost = (
+            (self.declared_value * policy.insurance_rate).quantize(CENT, ROUND_HALF_UP)
+            if insured
+            else Decimal("0.00")
+        )
+        service = quote.service
+        return LabelRequest(
+            carrier=service.carrier,
+            service=service.service,
+            mode=service.mode,
+            cost=quote.cost,
+            transit_days=quote.transit_days,
+            promise_met=promise_met,
+            insured_value=self.declared_value if insured else Decimal("0.00"),
+            insurance_cost=insurance_cost,
+            signature_required=self.signature_required,
+        )

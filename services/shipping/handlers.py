@@ -1,0 +1,43 @@
+"""What shipping consumes: product facts, released and held orders, and packed parcels."""
+
+from __future__ import annotations
+
+from contracts.envelope import Envelope
+from contracts.order import OrderHeld, OrderHoldReleased, OrderReleasedToWarehouse
+from contracts.pim import ProductChanged, ProductRegistered
+from contracts.warehouse import FulfilmentPacked
+from services.runtime.consumer import Consumer
+from services.shipping import translators
+from services.shipping.application import ShippingApplication
+
+
+def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None:
+    @consumer.on_event(ProductRegistered, producer="pim")
+    def product_registered(event: ProductRegistered, _: Envelope) -> None:
+        shipping.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(ProductChanged, producer="pim")
+    def product_changed(event: ProductChanged, _: Envelope) -> None:
+        shipping.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(OrderReleasedToWarehouse, producer="order")
+    def order_released(event: OrderReleasedToWarehouse, _: Envelope) -> None:
+        shipping.plan_consignments(
+            event.order_id,
+            translators.parcels_of(event),
+            country=event.ship_to.country,
+            currency=event.currency,
+            signature_required=event.signature_required,
+        )
+
+    @consumer.on_event(OrderHeld, producer="order")
+    def order_held(event: OrderHeld, _: Envelope) -> None:
+        shipping.hold_order(event.order_id, event.reason)
+
+    @consumer.on_event(OrderHoldReleased, producer="order")
+    def order_hold_released(event: OrderHoldReleased, _: Envelope) -> None:
+        shipping.release_order(event.order_id)
+
+    @consumer.on_event(FulfilmentPacked, producer="warehouse_adapter")
+    def parcel_packed(event: FulfilmentPacked, _: Envelope) -> None:
+        shipping.label_packed_parcel(event.shipment_id)

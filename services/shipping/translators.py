@@ -1,0 +1,63 @@
+"""Shipping domain ↔ public contracts. Pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import shipping as contracts
+from contracts.base import IntegrationEvent
+from contracts.order import OrderReleasedToWarehouse
+from services.shipping.application import ParcelToPlan
+from services.shipping.domain import Consignment, ParcelLine
+
+
+def parcels_of(event: OrderReleasedToWarehouse) -> list[ParcelToPlan]:
+    return [
+        ParcelToPlan(
+            shipment_id=shipment.shipment_id,
+            location=shipment.location,
+            lines=tuple(
+                ParcelLine(sku=line.sku, quantity=line.quantity) for line in shipment.lines
+            ),
+            declared_value=shipment.declared_value,
+        )
+        for shipment in event.shipments
+    ]
+
+
+def to_contract(event: Any) -> IntegrationEvent:
+    """The public event for a recorded shipping event."""
+    common = {"shipment_id": event.originator_id, "order_id": event.order_id}
+    if isinstance(event, Consignment.Planned):
+        return contracts.ConsignmentPlanned(
+            **common,
+            location=event.location,
+            country=event.country,
+            declared_value=event.declared_value,
+            currency=event.currency,
+            weight_grams=event.weight_grams,
+            ground_only=event.ground_only,
+            signature_required=event.signature_required,
+        )
+    if isinstance(event, Consignment.Held):
+        return contracts.ConsignmentHeld(**common, reason=event.reason)
+    if isinstance(event, Consignment.HoldReleased):
+        return contracts.ConsignmentHoldReleased(**common)
+    if isinstance(event, Consignment.LabelWithheld):
+        return contracts.LabelWithheld(**common, reason=event.reason)
+    if isinstance(event, Consignment.LabelPurchased):
+        request = event.label.request
+        return contracts.LabelPurchased(
+            **common,
+            carrier=request.carrier,
+            service=request.service,
+            mode=request.mode,
+            tracking_number=event.label.tracking_number,
+            cost=request.cost,
+            transit_days=request.transit_days,
+            promise_met=request.promise_met,
+            insured_value=request.insured_value,
+            insurance_cost=request.insurance_cost,
+            signature_required=request.signature_required,
+        )
+    raise TypeError(f"no contract for shipping event {type(event).__qualname__}")

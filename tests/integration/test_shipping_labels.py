@@ -1,0 +1,109 @@
+"""Labels: the cheapest service within the rules, insured and signed as the parcel needs, and
+never for an order on hold, through all the services involved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts.channel import order_id_for
+from tests.integration.harness import (
+    Channel,
+    ServiceProcess,
+    Services,
+    ThreePL,
+    Topics,
+    channel_order,
+    eventually,
+    receive_serials,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def register(
+    pim: ServiceProcess, shipping: ServiceProcess, sku: str, grams: int, lithium: bool
+) -> None:
+    pim.put(f"/products/{sku}", {"name": sku, "weight_grams": grams, "lithium_ion": lithium})
+    eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
+
+
+def order(number: str, sku: str, price: str, country: str = "US") -> dict[str, Any]:
+    message = channel_order(number, lines=[(sku, 1)])
+    message["lines"][0]["unit_price"] = price
+    message["shipping_address"]["country"] = country
+    return message
+
+
+def pack(threepl: ThreePL, shipment: dict[str, Any], serial: str) -> None:
+    threepl.send("picked", shipment["shipment_id"])
+    threepl.pack(shipment["shipment_id"], (1, shipment["lines"][0]["sku"], serial))
+    threepl.answer(shipment["shipment_id"])
+
+
+def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    pim, orders, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    register(pim, shipping, "LAPTOP-14", 2_100, lithium=True)
+    register(pim, shipping, "DOCK-1", 900, lithium=False)
+    receive_serials(inventory, "LAPTOP-14", "WH-A", "L-1", "L-2")
+    receive_serials(inventory, "DOCK-1", "WH-A", "D-1")
+    threepl = ThreePL(channel, topic)
+    labels_topic = topic("shipping.events.v1")
+
+    def labels(count: int) -> dict[str, dict[str, Any]]:
+        def enough() -> dict[str, dict[str, Any]] | None:
+            found = {
+                e["payload"]["order_id"]: e["payload"]
+                for e in labels_topic.events("LabelPurchased")
+            }
+            return found if len(found) >= count else None
+
+        return eventually(enough, what=f"{count} labels")
+
+    channel.send(order("9001", "LAPTOP-14", "650.00", country="GB"))
+    channel.send(order("9002", "DOCK-1", "250.00"))
+    requests = {r["order_id"]: r for r in threepl.requests(2)}
+    lithium_abroad = requests[str(order_id_for("webshop", "9001"))]
+    cheap_dock = requests[str(order_id_for("webshop", "9002"))]
+    pack(threepl, lithium_abroad, "L-1")
+    pack(threepl, cheap_dock, "D-1")
+
+    bought = labels(2)
+    lithium_label = bought[str(order_id_for("webshop", "9001"))]
+    assert (lithium_label["mode"], lithium_label["carrier"], lithium_label["service"]) == (
+        "ground",
+        "ups",
+        "ground",
+    )
+    assert lithium_label["promise_met"] is False
+    assert (lithium_label["signature_required"], lithium_label["insured_value"]) == (True, "650.00")
+    dock_label = bought[str(order_id_for("webshop", "9002"))]
+    assert (dock_label["carrier"], dock_label["signature_required"]) == ("usps", False)
+    assert (dock_label["insured_value"], dock_label["insurance_cost"]) == ("250.00", "2.50")
+
+    channel.send(order("9003", "LAPTOP-14", "1199.00"))
+    held = next(
+        r for r in threepl.requests(3) if r["order_id"] == str(order_id_for("webshop", "9003"))
+    )
+    threepl.send("picked", held["shipment_id"])
+    orders.post(
+        f"/orders/{held['order_id']}/hold", {"reason": "chargeback alert", "actor": "risk-2"}
+    )
+    eventually(lambda: labels_topic.events("ConsignmentHeld"), what="the parcel held")
+    threepl.pack(held["shipment_id"], (1, "LAPTOP-14", "L-2"))
+    threepl.answer(held["shipment_id"])
+
+    (withheld,) = eventually(lambda: labels_topic.events("LabelWithheld"), what="no label")
+    assert withheld["payload"]["reason"] == "the order is on hold: chargeback alert"
+    assert len(labels(2)) == 2
+
+    orders.post(f"/orders/{held['order_id']}/release-hold", {"actor": "risk-2", "note": "ok"})
+    released_label = labels(3)[held["order_id"]]
+    assert released_label["mode"] == "ground"
+    consignment = shipping.get(f"/consignments/{held['shipment_id']}")
+    assert consignment["label"]["tracking_number"] == released_label["tracking_number"]

@@ -1,0 +1,98 @@
+"""Carrier choice and labels, without any infrastructure."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from services.shipping.domain import (
+    Consignment,
+    ConsignmentStatus,
+    ParcelLine,
+    ShippingPolicy,
+    choose_service,
+)
+
+POLICY = ShippingPolicy()
+LAPTOP = (2_100, True)  # grams, lithium-ion
+DOCK = (900, False)
+
+
+def consignment(
+    *lines: ParcelLine, value: str = "650.00", country: str = "US", signature: bool = True
+) -> Consignment:
+    return Consignment.plan(
+        shipment_id=uuid.uuid4(),
+        order_id=uuid.uuid4(),
+        location="WH-A",
+        lines=lines or (ParcelLine("LAPTOP-14", 1),),
+        country=country,
+        declared_value=Decimal(value),
+        currency="USD",
+        signature_required=signature,
+        facts={"LAPTOP-14": LAPTOP, "DOCK-1": DOCK},
+    )
+
+
+@pytest.mark.parametrize("country", ["US", "GB", "JP"])
+def test_a_lithium_parcel_never_gets_an_air_service(country: str) -> None:
+    quote, _ = choose_service(POLICY, weight_grams=2_100, country=country, ground_only=True)
+    assert quote.service.mode == "ground"
+
+
+def test_the_cheapest_service_meeting_the_promise_wins() -> None:
+    domestic, met = choose_service(POLICY, weight_grams=900, country="US", ground_only=False)
+    assert (domestic.service.carrier, domestic.service.service, met) == (
+        "usps",
+        "ground-advantage",
+        True,
+    )
+    abroad, met = choose_service(POLICY, weight_grams=900, country="GB", ground_only=False)
+    assert (abroad.service.carrier, abroad.transit_days, met) == ("dhl", 3, True)
+
+
+def test_when_no_allowed_service_meets_the_promise_the_fastest_allowed_one_ships_late() -> None:
+    quote, met = choose_service(POLICY, weight_grams=2_100, country="GB", ground_only=True)
+    assert (quote.service.carrier, quote.service.service, met) == ("ups", "ground", False)
+
+
+def test_a_650_dollar_parcel_is_insured_and_needs_a_signature() -> None:
+    request = consignment(value="650.00").request_label(POLICY)
+    assert request is not None
+    assert (request.signature_required, request.insured_value, request.insurance_cost) == (
+        True,
+        Decimal("650.00"),
+        Decimal("6.50"),
+    )
+
+
+def test_a_250_dollar_parcel_is_insured_without_a_signature_and_150_is_not_insured() -> None:
+    insured = consignment(ParcelLine("DOCK-1", 1), value="250.00", signature=False)
+    uninsured = consignment(ParcelLine("DOCK-1", 1), value="150.00", signature=False)
+    first, second = insured.request_label(POLICY), uninsured.request_label(POLICY)
+    assert first is not None
+    assert second is not None
+    assert (first.insured_value, first.signature_required) == (Decimal("250.00"), False)
+    assert second.insured_value == Decimal("0.00")
+
+
+def test_a_held_order_gets_no_label_until_the_hold_is_released() -> None:
+    parcel = consignment()
+    parcel.hold("fraud score 90 is at or above 80")
+    assert parcel.request_label(POLICY) is None
+    assert parcel.status is ConsignmentStatus.LABEL_WITHHELD
+    request = parcel.release_hold(POLICY)
+    assert request is not None
+    parcel.record_label(request, "UPS123")
+    assert parcel.label is not None
+    assert parcel.label.tracking_number == "UPS123"
+
+
+def test_a_parcel_without_product_facts_is_not_labelled() -> None:
+    parcel = consignment(ParcelLine("UNKNOWN-SKU", 1))
+    assert parcel.request_label(POLICY) is None
+    withheld = parcel.collect_events()[-1]
+    assert isinstance(withheld, Consignment.LabelWithheld)
+    assert withheld.reason == "no product facts from PIM for UNKNOWN-SKU"
