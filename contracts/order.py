@@ -107,6 +107,40 @@ class OrderBackordered(IntegrationEvent):
     lines: list[AllocatedLine] = Field(description="Every line, with its backordered quantity.")
 
 
+class OrderDelivered(IntegrationEvent):
+    """Every parcel of the order was delivered: the order is closed."""
+
+    event_type = "OrderDelivered"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipment_id: uuid.UUID = Field(description="The last parcel delivered.")
+    delivered_at: datetime = Field(description="When the carrier delivered it.")
+
+
+class OrderShipmentDelivered(IntegrationEvent):
+    """One parcel of the order was delivered; others are still on their way."""
+
+    event_type = "OrderShipmentDelivered"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipment_id: uuid.UUID = Field(description="The parcel delivered.")
+    delivered_at: datetime = Field(description="When the carrier delivered it.")
+
+
+class OrderDeliveryException(IntegrationEvent):
+    """A carrier reported a problem with one of the order's parcels."""
+
+    event_type = "OrderDeliveryException"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipment_id: uuid.UUID = Field(description="The parcel.")
+    description: str = Field(description="The carrier's wording of the problem.")
+    at: datetime = Field(description="When the carrier reported it.")
+
+
 class OrderHeld(IntegrationEvent):
     """The order is on hold: it is not released to a warehouse and gets no shipping label."""
 

@@ -15,6 +15,9 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderReleasedToWarehouse,
     order.OrderCancelled,
     order.OrderShipmentDispatched,
+    order.OrderShipmentDelivered,
+    order.OrderDelivered,
+    order.OrderDeliveryException,
     inventory.StockReceived,
     inventory.StockItemReserved,
     inventory.StockItemReservationReleased,
@@ -40,6 +43,9 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     shipping.ConsignmentHoldReleased,
     shipping.LabelWithheld,
     shipping.LabelPurchased,
+    shipping.ShipmentInTransit,
+    shipping.ShipmentDelivered,
+    shipping.ShipmentException,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from contracts.base import ContractModel, IntegrationEvent
+from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.registry import EVENT_MODELS
@@ -38,6 +39,7 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
         PickConfirmation,
         PackConfirmation,
         ShipConfirmation,
+        CarrierTrackingEvent,
         *EVENT_MODELS,
     ]
     return [(schema_stem(model), model) for model in models]

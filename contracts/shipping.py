@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import Field
 
@@ -76,3 +77,35 @@ class LabelPurchased(IntegrationEvent):
     insured_value: Money = Field(description="Value insured; 0 when not insured.")
     insurance_cost: Money = Field(description="Price of the insurance.")
     signature_required: bool = Field(description="The carrier collects a signature.")
+
+
+class ShipmentTrackingEvent(IntegrationEvent):
+    """A carrier's scan of the parcel, normalised; published as one of the three below."""
+
+    aggregate_type = "consignment"
+
+    shipment_id: uuid.UUID = Field(description="The parcel.")
+    order_id: uuid.UUID = Field(description="The order.")
+    carrier: str = Field(description="Carrier code.")
+    tracking_number: str = Field(description="The carrier's tracking number.")
+    carrier_code: str = Field(description="The carrier's own event code.")
+    description: str = Field(description="The carrier's wording.")
+    at: datetime = Field(description="When the carrier scanned the parcel.")
+
+
+class ShipmentInTransit(ShipmentTrackingEvent):
+    """The parcel is moving (including out for delivery)."""
+
+    event_type = "ShipmentInTransit"
+
+
+class ShipmentDelivered(ShipmentTrackingEvent):
+    """The parcel was delivered."""
+
+    event_type = "ShipmentDelivered"
+
+
+class ShipmentException(ShipmentTrackingEvent):
+    """Something went wrong on the way (damage, failed delivery, address problem...)."""
+
+    event_type = "ShipmentException"

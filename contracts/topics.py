@@ -47,6 +47,15 @@ THREEPL_CONFIRMATIONS = Topic(
 )
 
 
+CARRIER_TRACKING = Topic(
+    name="carrier.tracking.v1",
+    partitions=6,
+    key="tracking number",
+    carries="CarrierTrackingEvent JSON (no envelope), from carrier integrations",
+    written_by="carrier integrations",
+)
+
+
 def events_topic(service: str) -> Topic:
     """The topic on which a service publishes its integration events, in envelopes."""
     return Topic(
@@ -72,7 +81,7 @@ def dead_letter_topic(service: str) -> Topic:
 
 def all_topics() -> list[Topic]:
     """Every topic, for creating them and for documentation."""
-    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS]
+    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS, CARRIER_TRACKING]
     for service in SERVICES:
         topics.append(events_topic(service))
         topics.append(dead_letter_topic(service))

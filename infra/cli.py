@@ -73,14 +73,17 @@ def describe(order: dict[str, Any]) -> str:
                 detail += f"; backordered: {covered['quantity_backordered']}"
         lines.append(f"  {line['line_number']}. {line['quantity']} x {line['sku']}{detail}")
     for shipment in order["shipments"]:
-        state = (
-            f"shipped {shipment['carrier']} {shipment['service']} {shipment['tracking_number']}"
-            if shipment["shipped"]
-            else "at the warehouse"
-        )
+        state = "at the warehouse"
+        if shipment["shipped"]:
+            state = (
+                f"shipped {shipment['carrier']} {shipment['service']} {shipment['tracking_number']}"
+            )
+        if shipment["delivered"]:
+            state = f"delivered ({state})"
         lines.append(f"parcel from {shipment['location']}: {state}")
         if shipment["serials"]:
             lines.append(f"  serials: {', '.join(shipment['serials'])}")
+    lines.extend(f"carrier exception: {problem}" for problem in order["delivery_exceptions"])
     return "\n".join(lines)
 
 

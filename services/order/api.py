@@ -42,6 +42,7 @@ def _view(order: Order) -> dict[str, Any]:
         ],
         "allocation": [asdict(line) for line in order.allocation],
         "shipments": [_shipment_view(order, shipment) for shipment in order.shipments],
+        "delivery_exceptions": list(order.delivery_exceptions),
     }
 
 
@@ -52,6 +53,7 @@ def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
         "location": shipment.location,
         "lines": [asdict(line) for line in shipment.lines],
         "shipped": dispatch is not None,
+        "delivered": shipment.shipment_id in order.delivered,
         "carrier": dispatch.carrier if dispatch else None,
         "service": dispatch.service if dispatch else None,
         "tracking_number": dispatch.tracking_number if dispatch else None,

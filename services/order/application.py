@@ -106,6 +106,24 @@ class OrderApplication(ServiceApplication):
         self.save(order)
         return order.id
 
+    def record_delivery(
+        self, order_id: uuid.UUID, shipment_id: uuid.UUID, delivered_at: datetime
+    ) -> uuid.UUID:
+        """A carrier delivered one of the order's parcels."""
+        order = self.get_order(order_id)
+        order.record_delivery(shipment_id, delivered_at)
+        self.save(order)
+        return order.id
+
+    def record_delivery_exception(
+        self, order_id: uuid.UUID, shipment_id: uuid.UUID, description: str, at: datetime
+    ) -> uuid.UUID:
+        """A carrier reported a problem with one of the order's parcels."""
+        order = self.get_order(order_id)
+        order.record_delivery_exception(shipment_id, description, at)
+        self.save(order)
+        return order.id
+
     def hold_order(self, order_id: uuid.UUID, *, reason: str, actor: str) -> uuid.UUID:
         """Put an order on hold: it is not released to a warehouse and gets no label."""
         order = self.get_order(order_id)

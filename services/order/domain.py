@@ -24,11 +24,12 @@ class OrderStatus(enum.StrEnum):
     RELEASED = "released-to-warehouse"
     PARTLY_SHIPPED = "partly-shipped"
     SHIPPED = "shipped"
+    DELIVERED = "delivered"
     CANCELLED = "cancelled"
 
 
 ALLOCATED_STATES = (OrderStatus.ALLOCATED, OrderStatus.PARTLY_BACKORDERED)
-SHIPPING_STATES = (OrderStatus.PARTLY_SHIPPED, OrderStatus.SHIPPED)
+SHIPPING_STATES = (OrderStatus.PARTLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 DECIDED_STATES = (
     *ALLOCATED_STATES,
     OrderStatus.BACKORDERED,
@@ -167,6 +168,8 @@ class Order(Aggregate):
             order.signature_required = False
             order.cancellation_reason = None
             order.dispatches = ()
+            order.delivered = ()
+            order.delivery_exceptions = ()
 
     class Paid(Aggregate.Event):
         """Carries what fulfilment needs, so consumers never have to look the order up."""
@@ -227,7 +230,38 @@ class Order(Aggregate):
 
         def apply(self, order: Any) -> None:
             order.dispatches = (*order.dispatches, self.dispatch)
-            order.status = OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED
+            if order.status is not OrderStatus.DELIVERED:  # the carrier's news came first
+                order.status = (
+                    OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED
+                )
+
+    class ShipmentDelivered(Aggregate.Event):
+        shipment_id: uuid.UUID
+        delivered_at: datetime
+
+        def apply(self, order: Any) -> None:
+            order.delivered = (*order.delivered, self.shipment_id)
+
+    class Delivered(Aggregate.Event):
+        """The last parcel arrived: the order is closed."""
+
+        shipment_id: uuid.UUID
+        delivered_at: datetime
+
+        def apply(self, order: Any) -> None:
+            order.delivered = (*order.delivered, self.shipment_id)
+            order.status = OrderStatus.DELIVERED
+
+    class DeliveryException(Aggregate.Event):
+        shipment_id: uuid.UUID
+        description: str
+        at: datetime
+
+        def apply(self, order: Any) -> None:
+            order.delivery_exceptions = (
+                *order.delivery_exceptions,
+                f"{self.at.isoformat()} {self.description}",
+            )
 
     class Cancelled(Aggregate.Event):
         reason: str
@@ -255,6 +289,8 @@ class Order(Aggregate):
         signature_required: bool
         cancellation_reason: str | None
         dispatches: tuple[Dispatch, ...]
+        delivered: tuple[uuid.UUID, ...]
+        delivery_exceptions: tuple[str, ...]
 
     @classmethod
     def place(
@@ -372,11 +408,43 @@ class Order(Aggregate):
         )
         self.trigger_event(self.ShipmentDispatched, dispatch=dispatch, fully_shipped=nothing_left)
 
+    def record_delivery(self, shipment_id: uuid.UUID, delivered_at: datetime) -> None:
+        """A parcel arrived; when it is the last one and nothing is backordered, the order closes.
+
+        The carrier's news may overtake the warehouse's: a delivery counts for any parcel the order
+        released, whether or not its dispatch is recorded yet.
+        """
+        self._check_shipment(shipment_id)
+        if shipment_id in self.delivered:
+            return
+        arrived = {*self.delivered, shipment_id}
+        closed = all(s.shipment_id in arrived for s in self.shipments) and not any(
+            line.quantity_backordered for line in self.allocation
+        )
+        self.trigger_event(
+            self.Delivered if closed else self.ShipmentDelivered,
+            shipment_id=shipment_id,
+            delivered_at=delivered_at,
+        )
+
+    def record_delivery_exception(
+        self, shipment_id: uuid.UUID, description: str, at: datetime
+    ) -> None:
+        """A carrier reported a problem with a parcel; it shows on the order."""
+        self._check_shipment(shipment_id)
+        self.trigger_event(
+            self.DeliveryException, shipment_id=shipment_id, description=description, at=at
+        )
+
+    def _check_shipment(self, shipment_id: uuid.UUID) -> None:
+        if all(shipment.shipment_id != shipment_id for shipment in self.shipments):
+            raise DomainError(f"order {self.id} has no shipment {shipment_id}")
+
     def _check_open(self, action: str) -> None:
         if self.status is OrderStatus.CANCELLED:
             raise DomainError(f"order {self.id} is cancelled and cannot be {action}")
-        if self.status is OrderStatus.SHIPPED:
-            raise DomainError(f"order {self.id} has shipped and cannot be {action}")
+        if self.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+            raise DomainError(f"order {self.id} is {self.status} and cannot be {action}")
 
     def record_reservation(
         self, reservations: tuple[LineReservation, ...], policy: FulfilmentPolicy

@@ -199,6 +199,25 @@ def to_contract(event: Any) -> IntegrationEvent:
             serials=list(dispatch.serials),
             fully_shipped=event.fully_shipped,
         )
+    if isinstance(event, Order.Delivered):
+        return contracts.OrderDelivered(
+            order_id=event.originator_id,
+            shipment_id=event.shipment_id,
+            delivered_at=event.delivered_at,
+        )
+    if isinstance(event, Order.ShipmentDelivered):
+        return contracts.OrderShipmentDelivered(
+            order_id=event.originator_id,
+            shipment_id=event.shipment_id,
+            delivered_at=event.delivered_at,
+        )
+    if isinstance(event, Order.DeliveryException):
+        return contracts.OrderDeliveryException(
+            order_id=event.originator_id,
+            shipment_id=event.shipment_id,
+            description=event.description,
+            at=event.at,
+        )
     if isinstance(event, Order.Cancelled):
         return contracts.OrderCancelled(
             order_id=event.originator_id,

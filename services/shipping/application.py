@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 from services.shipping.domain import (
@@ -49,6 +51,10 @@ class UnknownConsignment(LookupError):
     """No consignment has this shipment id (yet)."""
 
 
+class UnknownTrackingNumber(DomainError, LookupError):
+    """No parcel has this carrier's tracking number."""
+
+
 class ShippingApplication(ServiceApplication):
     """Carrier choice, labels, insurance and signatures for every parcel."""
 
@@ -58,6 +64,9 @@ class ShippingApplication(ServiceApplication):
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS consignments_by_order ("
         " order_id uuid NOT NULL, shipment_id uuid PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS consignments_by_tracking ("
+        " carrier text NOT NULL, tracking_number text NOT NULL, shipment_id uuid NOT NULL,"
+        " PRIMARY KEY (carrier, tracking_number))",
     )
 
     def __init__(
@@ -134,10 +143,7 @@ class ShippingApplication(ServiceApplication):
         consignment = self._find(shipment_id)
         if consignment is None:
             raise UnknownConsignment(str(shipment_id))
-        request = consignment.request_label(self.policy)
-        if request is not None:
-            consignment.record_label(request, self.carriers.purchase(consignment.id, request))
-        self.save(consignment)
+        self._buy_label(consignment, consignment.request_label(self.policy))
         return consignment.id
 
     def hold_order(self, order_id: uuid.UUID, reason: str) -> None:
@@ -149,12 +155,45 @@ class ShippingApplication(ServiceApplication):
 
     def release_order(self, order_id: uuid.UUID) -> None:
         """The hold is lifted: packed parcels that waited get their labels now."""
-        consignments = self._of_order(order_id)
-        for consignment in consignments:
-            request = consignment.release_hold(self.policy)
-            if request is not None:
-                consignment.record_label(request, self.carriers.purchase(consignment.id, request))
-        self.save(*consignments)
+        for consignment in self._of_order(order_id):
+            self._buy_label(consignment, consignment.release_hold(self.policy))
+
+    def record_tracking(
+        self, carrier: str, tracking_number: str, code: str, description: str, at: datetime
+    ) -> uuid.UUID:
+        """A carrier's scan: the parcel is in transit, delivered, or in trouble."""
+        rows = self.read(
+            "SELECT shipment_id FROM consignments_by_tracking"
+            " WHERE carrier = %s AND tracking_number = %s",
+            carrier,
+            tracking_number,
+        )
+        if not rows:
+            raise UnknownTrackingNumber(
+                f"no parcel has {carrier} tracking number {tracking_number}"
+            )
+        consignment = self.get_consignment(rows[0]["shipment_id"])
+        consignment.record_tracking(code, description, at)
+        self.save(consignment)
+        return consignment.id
+
+    def _buy_label(self, consignment: Consignment, request: LabelRequest | None) -> None:
+        """Buy the label when there is one to buy; the tracking number is indexed with it."""
+        if request is None:
+            self.save(consignment)
+            return
+        tracking_number = self.carriers.purchase(consignment.id, request)
+        consignment.record_label(request, tracking_number)
+        self.save(
+            consignment,
+            read_model_changes=[
+                (
+                    "INSERT INTO consignments_by_tracking (carrier, tracking_number, shipment_id)"
+                    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (request.carrier, tracking_number, consignment.id),
+                )
+            ],
+        )
 
     def get_consignment(self, shipment_id: uuid.UUID) -> Consignment:
         consignment = self._find(shipment_id)

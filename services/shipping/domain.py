@@ -11,6 +11,7 @@ import enum
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -121,6 +122,43 @@ class ConsignmentStatus(enum.StrEnum):
     PLANNED = "planned"
     LABEL_WITHHELD = "label-withheld"
     LABELLED = "labelled"
+    IN_TRANSIT = "in-transit"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+
+
+class Tracking(enum.StrEnum):
+    IN_TRANSIT = "in-transit"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+
+
+GENERIC_TRACKING_CODES = {
+    "in_transit": Tracking.IN_TRANSIT,
+    "out_for_delivery": Tracking.IN_TRANSIT,
+    "delivered": Tracking.DELIVERED,
+    "exception": Tracking.EXCEPTION,
+}
+CARRIER_TRACKING_CODES: dict[str, dict[str, Tracking]] = {
+    "ups": {"P": Tracking.IN_TRANSIT, "I": Tracking.IN_TRANSIT, "O": Tracking.IN_TRANSIT,
+            "D": Tracking.DELIVERED, "X": Tracking.EXCEPTION, "RS": Tracking.EXCEPTION},
+    "usps": {"03": Tracking.IN_TRANSIT, "10": Tracking.IN_TRANSIT, "OF": Tracking.IN_TRANSIT,
+             "01": Tracking.DELIVERED, "02": Tracking.EXCEPTION, "04": Tracking.EXCEPTION},
+    "fedex": {"PU": Tracking.IN_TRANSIT, "IT": Tracking.IN_TRANSIT, "OD": Tracking.IN_TRANSIT,
+              "DL": Tracking.DELIVERED, "DE": Tracking.EXCEPTION, "CA": Tracking.EXCEPTION},
+    "dhl": {"PU": Tracking.IN_TRANSIT, "TR": Tracking.IN_TRANSIT, "WC": Tracking.IN_TRANSIT,
+            "OK": Tracking.DELIVERED, "NH": Tracking.EXCEPTION, "CA": Tracking.EXCEPTION},
+}  # fmt: skip
+"""Each carrier's own event codes; the generic codes are accepted from every carrier."""
+
+
+def normalise_tracking(carrier: str, code: str) -> Tracking:
+    """What a carrier's event code means for the parcel."""
+    known = GENERIC_TRACKING_CODES | CARRIER_TRACKING_CODES.get(carrier, {})
+    try:
+        return known[code]
+    except KeyError:
+        raise DomainError(f"unknown tracking code {code!r} for carrier {carrier!r}") from None
 
 
 class Consignment(Aggregate):
@@ -181,6 +219,28 @@ class Consignment(Aggregate):
             consignment.packed = True
             consignment.label = self.label
             consignment.status = ConsignmentStatus.LABELLED
+
+    class TrackingEvent(Aggregate.Event):
+        """A carrier's scan, normalised (one of the three kinds below)."""
+
+        order_id: uuid.UUID
+        carrier: str
+        tracking_number: str
+        carrier_code: str
+        description: str
+        at: datetime
+
+    class InTransit(TrackingEvent):
+        def apply(self, consignment: Any) -> None:
+            consignment.status = ConsignmentStatus.IN_TRANSIT
+
+    class Delivered(TrackingEvent):
+        def apply(self, consignment: Any) -> None:
+            consignment.status = ConsignmentStatus.DELIVERED
+
+    class DeliveryException(TrackingEvent):
+        def apply(self, consignment: Any) -> None:
+            consignment.status = ConsignmentStatus.EXCEPTION
 
     if TYPE_CHECKING:
         order_id: uuid.UUID
@@ -264,6 +324,30 @@ class Consignment(Aggregate):
             self.LabelPurchased,
             order_id=self.order_id,
             label=Label(request=request, tracking_number=tracking_number),
+        )
+
+    def record_tracking(self, code: str, description: str, at: datetime) -> None:
+        """A carrier scan of the parcel; a repeat, or news after delivery, changes nothing."""
+        if self.label is None:
+            raise DomainError(f"consignment {self.id} has no label to track")
+        if self.status is ConsignmentStatus.DELIVERED:
+            return
+        tracking = normalise_tracking(self.label.request.carrier, code)
+        event_class = {
+            Tracking.IN_TRANSIT: self.InTransit,
+            Tracking.DELIVERED: self.Delivered,
+            Tracking.EXCEPTION: self.DeliveryException,
+        }[tracking]
+        if tracking is Tracking.IN_TRANSIT and self.status is ConsignmentStatus.IN_TRANSIT:
+            return
+        self.trigger_event(
+            event_class,
+            order_id=self.order_id,
+            carrier=self.label.request.carrier,
+            tracking_number=self.label.tracking_number,
+            carrier_code=code,
+            description=description,
+            at=at,
         )
 
     def _label_request(self, policy: ShippingPolicy) -> LabelRequest:

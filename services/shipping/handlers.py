@@ -1,10 +1,13 @@
-"""What shipping consumes: product facts, released and held orders, and packed parcels."""
+"""What shipping consumes: product facts, released and held orders, packed parcels, and the
+carriers' tracking events."""
 
 from __future__ import annotations
 
+from contracts.carrier import CarrierTrackingEvent
 from contracts.envelope import Envelope
 from contracts.order import OrderHeld, OrderHoldReleased, OrderReleasedToWarehouse
 from contracts.pim import ProductChanged, ProductRegistered
+from contracts.topics import CARRIER_TRACKING
 from contracts.warehouse import FulfilmentPacked
 from services.runtime.consumer import Consumer
 from services.shipping import translators
@@ -41,3 +44,16 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
     @consumer.on_event(FulfilmentPacked, producer="warehouse_adapter")
     def parcel_packed(event: FulfilmentPacked, _: Envelope) -> None:
         shipping.label_packed_parcel(event.shipment_id)
+
+    @consumer.on_message(
+        CARRIER_TRACKING,
+        CarrierTrackingEvent,
+        correlation_id=lambda message: f"{message.carrier}:{message.tracking_number}",
+        causation_id=lambda message: (
+            f"{message.carrier}:{message.tracking_number}:{message.code}:{message.at.isoformat()}"
+        ),
+    )
+    def carrier_scan(message: CarrierTrackingEvent) -> None:
+        shipping.record_tracking(
+            message.carrier, message.tracking_number, message.code, message.description, message.at
+        )

@@ -60,4 +60,18 @@ def to_contract(event: Any) -> IntegrationEvent:
             insurance_cost=request.insurance_cost,
             signature_required=request.signature_required,
         )
+    if isinstance(event, Consignment.TrackingEvent):
+        contract = {
+            Consignment.InTransit: contracts.ShipmentInTransit,
+            Consignment.Delivered: contracts.ShipmentDelivered,
+            Consignment.DeliveryException: contracts.ShipmentException,
+        }[type(event)]
+        return contract(
+            **common,
+            carrier=event.carrier,
+            tracking_number=event.tracking_number,
+            carrier_code=event.carrier_code,
+            description=event.description,
+            at=event.at,
+        )
     raise TypeError(f"no contract for shipping event {type(event).__qualname__}")

@@ -3,6 +3,8 @@ never for an order on hold, through all the services involved."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from tests.integration.harness import (
     Channel,
     ServiceProcess,
     Services,
+    Stack,
     ThreePL,
     Topics,
     channel_order,
@@ -107,3 +110,62 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     assert released_label["mode"] == "ground"
     consignment = shipping.get(f"/consignments/{held['shipment_id']}")
     assert consignment["label"]["tracking_number"] == released_label["tracking_number"]
+
+
+def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
+    services: Services, channel: Channel, topic: Topics, stack: Stack
+) -> None:
+    pim, orders, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    register(pim, shipping, "DOCK-1", 900, lithium=False)
+    receive_serials(inventory, "DOCK-1", "WH-A", "D-1", "D-2")
+    threepl = ThreePL(channel, topic)
+    shipping_topic = topic("shipping.events.v1")
+    dead_letters = topic("shipping.deadletter.v1")
+    carrier = Channel(stack.bootstrap_servers)
+
+    def scan(label: dict[str, Any], code: str, description: str) -> None:
+        event = {
+            "carrier": label["carrier"],
+            "tracking_number": label["tracking_number"],
+            "code": code,
+            "description": description,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        carrier.publish(
+            "carrier.tracking.v1", json.dumps(event).encode(), key=label["tracking_number"]
+        )
+
+    channel.send(order("9101", "DOCK-1", "120.00"))
+    channel.send(order("9102", "DOCK-1", "120.00"))
+    for request, serial in zip(threepl.requests(2), ["D-1", "D-2"], strict=True):
+        pack(threepl, request, serial)
+
+    def two_labels() -> list[dict[str, Any]] | None:
+        bought = shipping_topic.events("LabelPurchased")
+        return bought if len(bought) == 2 else None
+
+    labels = {e["payload"]["order_id"]: e["payload"] for e in eventually(two_labels, what="labels")}
+    delivered_label = labels[str(order_id_for("webshop", "9101"))]
+    troubled_label = labels[str(order_id_for("webshop", "9102"))]
+    for label in (delivered_label, troubled_label):
+        threepl.ship(
+            label["shipment_id"], label["tracking_number"], label["carrier"], label["service"]
+        )
+
+    scan(delivered_label, "03", "accepted at facility")  # USPS codes
+    scan(delivered_label, "01", "delivered, in mailbox")
+    scan(troubled_label, "04", "addressee unknown")
+    scan(troubled_label, "ZZ", "?")
+
+    delivered_path = f"/orders/{order_id_for('webshop', '9101')}"
+    eventually(lambda: orders.get(delivered_path)["status"] == "delivered", what="delivered")
+    troubled_path = f"/orders/{order_id_for('webshop', '9102')}"
+    exceptions = eventually(
+        lambda: orders.get(troubled_path)["delivery_exceptions"], what="the exception on the order"
+    )
+    assert exceptions[0].endswith("addressee unknown")
+    parked = eventually(dead_letters.poll, what="the unknown code to be parked")
+    assert "unknown tracking code 'ZZ' for carrier 'usps'" in parked[0].headers["error"]
+    carrier.close()

@@ -237,3 +237,18 @@ def test_cancelling_twice_is_one_cancellation_and_a_late_reservation_changes_not
     order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
     assert order.status is OrderStatus.CANCELLED
     assert [type(e).__name__ for e in order.collect_events()] == ["Placed", "Paid", "Cancelled"]
+
+
+def test_the_last_parcel_delivered_closes_the_order_and_exceptions_show_on_it() -> None:
+    order = allocated_order()
+    (shipment,) = order.shipments
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    order.record_delivery_exception(shipment.shipment_id, "address not found", at)
+    order.record_delivery(shipment.shipment_id, at)  # the carrier's news before the dispatch
+    order.record_delivery(shipment.shipment_id, at)
+    assert order.status is OrderStatus.DELIVERED
+    assert order.delivery_exceptions == (f"{at.isoformat()} address not found",)
+    with pytest.raises(DomainError, match="has no shipment"):
+        order.record_delivery(uuid.uuid4(), at)
+    with pytest.raises(DomainError, match="has shipped and can no longer be cancelled"):
+        order.cancel(reason="too late", actor="support")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from services.runtime.aggregate import DomainError
 from services.shipping.domain import (
     Consignment,
     ConsignmentStatus,
@@ -96,3 +98,28 @@ def test_a_parcel_without_product_facts_is_not_labelled() -> None:
     withheld = parcel.collect_events()[-1]
     assert isinstance(withheld, Consignment.LabelWithheld)
     assert withheld.reason == "no product facts from PIM for UNKNOWN-SKU"
+
+
+def labelled() -> Consignment:
+    parcel = consignment(country="GB")  # a lithium parcel abroad: UPS ground
+    request = parcel.request_label(POLICY)
+    assert request is not None
+    parcel.record_label(request, "UPS1")
+    return parcel
+
+
+def test_carrier_codes_are_normalised_and_a_delivered_parcel_stays_delivered() -> None:
+    parcel = labelled()
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    parcel.record_tracking("P", "picked up", at)
+    parcel.record_tracking("I", "arrived at facility", at)  # still in transit: no new event
+    parcel.record_tracking("D", "delivered, front door", at)
+    parcel.record_tracking("X", "late news", at)
+    kinds = [type(e).__name__ for e in parcel.collect_events()][-2:]
+    assert kinds == ["InTransit", "Delivered"]
+    assert parcel.status is ConsignmentStatus.DELIVERED
+
+
+def test_an_unknown_carrier_code_is_refused_with_the_reason() -> None:
+    with pytest.raises(DomainError, match="unknown tracking code 'ZZ' for carrier 'ups'"):
+        labelled().record_tracking("ZZ", "?", datetime.now(UTC))
