@@ -35,6 +35,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     warehouse.UnitSerialCaptured,
     warehouse.FulfilmentPacked,
     warehouse.PackScanRejected,
+    warehouse.FulfilmentLabelled,
     warehouse.ShipmentConfirmed,
     pim.ProductRegistered,
     pim.ProductChanged,

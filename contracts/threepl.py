@@ -7,7 +7,8 @@ A 3PL adapter (written by anyone, with any Kafka client) reads `FulfilmentReques
 2. `packed` with one scanned serial per unit (`serial` is null only for products that carry none);
    Unitrail checks the serials and answers `FulfilmentPacked` (go ahead) or `PackScanRejected`
    (scan again) on `warehouse_adapter.events.v1`;
-3. `shipped`, once `FulfilmentPacked` was received, with carrier, service and tracking number.
+3. `shipped`, once `FulfilmentLabelled` was received (the carrier label shipping bought; none comes
+   while the order is on hold), with that label's carrier, service and tracking number.
 
 Repeating a message is harmless. A message that does not fit the shipment's state (shipped before
 packed, an unknown shipment) lands on `warehouse_adapter.deadletter.v1` with the reason.

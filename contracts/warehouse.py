@@ -113,6 +113,19 @@ class PackScanRejected(IntegrationEvent):
     problems: list[str] = Field(description="Each unit that failed, and why.")
 
 
+class FulfilmentLabelled(IntegrationEvent):
+    """The parcel's carrier label is bought: print it; the parcel ships with it and no other."""
+
+    event_type = "FulfilmentLabelled"
+    aggregate_type = "fulfilment"
+
+    shipment_id: uuid.UUID = Field(description="The shipment.")
+    order_id: uuid.UUID = Field(description="The order.")
+    carrier: str = Field(description="Carrier code.")
+    service: str = Field(description="Carrier service.")
+    tracking_number: str = Field(description="The label's tracking number.")
+
+
 class ShipmentConfirmed(IntegrationEvent):
     """The parcel left the warehouse: which serials, with which carrier and tracking number."""
 

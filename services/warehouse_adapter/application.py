@@ -95,6 +95,15 @@ class WarehouseAdapterApplication(ServiceApplication):
         self.save(fulfilment)
         return fulfilment.id
 
+    def attach_label(
+        self, shipment_id: uuid.UUID, *, carrier: str, service: str, tracking_number: str
+    ) -> uuid.UUID:
+        """Shipping bought the parcel's label."""
+        fulfilment = self.get_fulfilment(shipment_id)
+        fulfilment.attach_label(carrier=carrier, service=service, tracking_number=tracking_number)
+        self.save(fulfilment)
+        return fulfilment.id
+
     def confirm_shipped(
         self,
         shipment_id: uuid.UUID,

@@ -118,6 +118,17 @@ class Fulfilment(Aggregate):
             fulfilment.units = ()
             fulfilment.status = FulfilmentStatus.PICKED
 
+    class Labelled(Aggregate.Event):
+        order_id: uuid.UUID
+        carrier: str
+        service: str
+        tracking_number: str
+
+        def apply(self, fulfilment: Any) -> None:
+            fulfilment.carrier = self.carrier
+            fulfilment.service = self.service
+            fulfilment.tracking_number = self.tracking_number
+
     class Shipped(Aggregate.Event):
         order_id: uuid.UUID
         location: str
@@ -128,9 +139,6 @@ class Fulfilment(Aggregate):
         at: datetime
 
         def apply(self, fulfilment: Any) -> None:
-            fulfilment.carrier = self.carrier
-            fulfilment.service = self.service
-            fulfilment.tracking_number = self.tracking_number
             fulfilment.status = FulfilmentStatus.SHIPPED
 
     class Cancelled(Aggregate.Event):
@@ -231,16 +239,37 @@ class Fulfilment(Aggregate):
             return
         self.trigger_event(self.PackRejected, order_id=self.order_id, problems=problems)
 
+    def attach_label(self, *, carrier: str, service: str, tracking_number: str) -> None:
+        """Shipping bought the parcel's label: the 3PL prints it and ships with it."""
+        if self.tracking_number == tracking_number:
+            return
+        if self.tracking_number is not None:
+            raise DomainError(f"shipment {self.id} already has label {self.tracking_number}")
+        self.trigger_event(
+            self.Labelled,
+            order_id=self.order_id,
+            carrier=carrier,
+            service=service,
+            tracking_number=tracking_number,
+        )
+
     def confirm_shipped(
         self, *, carrier: str, service: str, tracking_number: str, at: datetime
     ) -> None:
-        """The parcel left with a carrier; only a verified pack may ship."""
+        """The parcel left with a carrier: only a verified pack, with the label shipping bought."""
         if self.status is FulfilmentStatus.SHIPPED and self.tracking_number == tracking_number:
             return
         if self.status is not FulfilmentStatus.PACKED:
             raise DomainError(
                 f"shipment {self.id} is {self.status}: only a packed shipment with verified "
                 "serials can ship"
+            )
+        if self.tracking_number is None:
+            raise DomainError(f"shipment {self.id} has no label: it cannot ship")
+        if (carrier, tracking_number) != (self.carrier, self.tracking_number):
+            raise DomainError(
+                f"shipment {self.id} must ship with its label {self.carrier} "
+                f"{self.tracking_number}, not {carrier} {tracking_number}"
             )
         self.trigger_event(
             self.Shipped,

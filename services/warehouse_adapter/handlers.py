@@ -6,6 +6,7 @@ from __future__ import annotations
 from contracts.envelope import Envelope
 from contracts.inventory import SerialCheckFailed, SerialCheckPassed
 from contracts.order import OrderCancelled, OrderReleasedToWarehouse
+from contracts.shipping import LabelPurchased
 from contracts.threepl import (
     PackConfirmation,
     PickConfirmation,
@@ -62,3 +63,12 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
     @consumer.on_event(SerialCheckFailed, producer="inventory")
     def serials_refused(event: SerialCheckFailed, _: Envelope) -> None:
         warehouse.serials_refused(event.shipment_id, event.scan, tuple(event.problems))
+
+    @consumer.on_event(LabelPurchased, producer="shipping")
+    def label_purchased(event: LabelPurchased, _: Envelope) -> None:
+        warehouse.attach_label(
+            event.shipment_id,
+            carrier=event.carrier,
+            service=event.service,
+            tracking_number=event.tracking_number,
+        )

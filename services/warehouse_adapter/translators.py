@@ -93,6 +93,14 @@ def to_contract(event: Any) -> IntegrationEvent:
         return contracts.PackScanRejected(
             shipment_id=event.originator_id, order_id=event.order_id, problems=list(event.problems)
         )
+    if isinstance(event, Fulfilment.Labelled):
+        return contracts.FulfilmentLabelled(
+            shipment_id=event.originator_id,
+            order_id=event.order_id,
+            carrier=event.carrier,
+            service=event.service,
+            tracking_number=event.tracking_number,
+        )
     if isinstance(event, Fulfilment.Shipped):
         return contracts.ShipmentConfirmed(
             shipment_id=event.originator_id,

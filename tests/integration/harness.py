@@ -359,16 +359,36 @@ class ThreePL:
 
         return eventually(verdicts, what=f"verdict {count} on {shipment_id}")
 
-    def ship(
-        self, shipment_id: str, tracking_number: str, carrier: str = "ups", service: str = "ground"
-    ) -> None:
+    def ship(self, shipment_id: str) -> dict[str, Any]:
+        """Wait for the parcel's label, then ship with it; return the label."""
+
+        def label() -> dict[str, Any] | None:
+            return next(
+                (
+                    e["payload"]
+                    for e in self.events.events("FulfilmentLabelled")
+                    if e["payload"]["shipment_id"] == shipment_id
+                ),
+                None,
+            )
+
+        printed = eventually(label, what=f"the label of {shipment_id}")
         self.send(
             "shipped",
             shipment_id,
-            carrier=carrier,
-            service=service,
-            tracking_number=tracking_number,
+            carrier=printed["carrier"],
+            service=printed["service"],
+            tracking_number=printed["tracking_number"],
         )
+        return printed
+
+
+def register_product(
+    pim: ServiceProcess, shipping: ServiceProcess, sku: str, grams: int, lithium: bool
+) -> None:
+    """Register a product in PIM and wait until shipping knows its facts."""
+    pim.put(f"/products/{sku}", {"name": sku, "weight_grams": grams, "lithium_ion": lithium})
+    eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
 
 
 def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials: str) -> None:

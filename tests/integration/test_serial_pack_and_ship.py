@@ -17,6 +17,7 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     receive_serials,
+    register_product,
 )
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,10 @@ pytestmark = pytest.mark.integration
 def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial_it_got(
     services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    order, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    pim, order, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    register_product(pim, shipping, "LAPTOP-14", 2_100, lithium=True)
     receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-0001", "SN-0002")
     threepl = ThreePL(channel, topic)
     channel.send(channel_order("8001", lines=[("LAPTOP-14", 1)]))
@@ -36,7 +40,7 @@ def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial
     threepl.pack(shipment, (1, "LAPTOP-14", "SN-0002"))
     (verdict,) = threepl.answer(shipment)
     assert verdict["event_type"] == "FulfilmentPacked"
-    threepl.ship(shipment, "1Z999AA10123456784")
+    label = threepl.ship(shipment)
 
     order_path = f"/orders/{order_id_for('webshop', '8001')}"
     shipped = eventually(
@@ -45,13 +49,16 @@ def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial
     (parcel,) = shipped["shipments"]
     assert (parcel["serials"], parcel["carrier"], parcel["tracking_number"]) == (
         ["SN-0002"],
-        "ups",
-        "1Z999AA10123456784",
+        label["carrier"],
+        label["tracking_number"],
     )
     assert cli.main(["--order-url", order.url, "where", "webshop:8001"]) == 0
     answer = capsys.readouterr().out
     assert "status    shipped" in answer
-    assert "parcel from WH-A: shipped ups ground 1Z999AA10123456784" in answer
+    assert (
+        f"parcel from WH-A: shipped {label['carrier']} {label['service']} "
+        f"{label['tracking_number']}" in answer
+    )
     assert "serials: SN-0002" in answer
     (birth_certificate,) = threepl.events.events("UnitSerialCaptured")
     assert {
@@ -87,7 +94,7 @@ def test_a_serial_that_may_not_ship_in_the_parcel_is_rejected_and_the_pack_does_
     for scan, serial in enumerate(wrong_serials, start=1):
         threepl.pack(shipment, (1, "LAPTOP-14", serial))
         threepl.answer(shipment, count=scan)  # a 3PL scans again only after the verdict
-    threepl.ship(shipment, "1Z-TOO-EARLY")
+    threepl.send("shipped", shipment, carrier="ups", service="ground", tracking_number="1Z-EARLY")
 
     rejections = threepl.answer(shipment, count=4)
     problems = [r["payload"]["problems"] for r in rejections]
@@ -108,7 +115,11 @@ def test_a_serial_that_may_not_ship_in_the_parcel_is_rejected_and_the_pack_does_
 def test_a_split_order_is_partly_shipped_until_its_last_parcel_leaves(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    pim, order, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    register_product(pim, shipping, "CAMERA-X", 800, lithium=True)
+    register_product(pim, shipping, "LENS-50", 400, lithium=False)
     receive_serials(inventory, "CAMERA-X", "WH-A", "CAM-1")
     receive_serials(inventory, "LENS-50", "WH-B", "LENS-1")
     threepl = ThreePL(channel, topic)
@@ -125,6 +136,6 @@ def test_a_split_order_is_partly_shipped_until_its_last_parcel_leaves(
     ):
         threepl.pack(by_location[location], (line, sku, serial))
         threepl.answer(by_location[location])
-        threepl.ship(by_location[location], f"1Z-{location}")
+        threepl.ship(by_location[location])
         expected = "partly-shipped" if location == "WH-A" else "shipped"
         eventually(partial(status_is, expected), what=expected)

@@ -12,7 +12,6 @@ import pytest
 from contracts.channel import order_id_for
 from tests.integration.harness import (
     Channel,
-    ServiceProcess,
     Services,
     Stack,
     ThreePL,
@@ -20,16 +19,10 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     receive_serials,
+    register_product,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def register(
-    pim: ServiceProcess, shipping: ServiceProcess, sku: str, grams: int, lithium: bool
-) -> None:
-    pim.put(f"/products/{sku}", {"name": sku, "weight_grams": grams, "lithium_ion": lithium})
-    eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
 
 
 def order(number: str, sku: str, price: str, country: str = "US") -> dict[str, Any]:
@@ -51,8 +44,8 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     pim, orders, inventory, _, shipping = services(
         "pim", "order", "inventory", "warehouse_adapter", "shipping"
     )
-    register(pim, shipping, "LAPTOP-14", 2_100, lithium=True)
-    register(pim, shipping, "DOCK-1", 900, lithium=False)
+    register_product(pim, shipping, "LAPTOP-14", 2_100, lithium=True)
+    register_product(pim, shipping, "DOCK-1", 900, lithium=False)
     receive_serials(inventory, "LAPTOP-14", "WH-A", "L-1", "L-2")
     receive_serials(inventory, "DOCK-1", "WH-A", "D-1")
     threepl = ThreePL(channel, topic)
@@ -118,7 +111,7 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
     pim, orders, inventory, _, shipping = services(
         "pim", "order", "inventory", "warehouse_adapter", "shipping"
     )
-    register(pim, shipping, "DOCK-1", 900, lithium=False)
+    register_product(pim, shipping, "DOCK-1", 900, lithium=False)
     receive_serials(inventory, "DOCK-1", "WH-A", "D-1", "D-2")
     threepl = ThreePL(channel, topic)
     shipping_topic = topic("shipping.events.v1")
@@ -150,9 +143,7 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
     delivered_label = labels[str(order_id_for("webshop", "9101"))]
     troubled_label = labels[str(order_id_for("webshop", "9102"))]
     for label in (delivered_label, troubled_label):
-        threepl.ship(
-            label["shipment_id"], label["tracking_number"], label["carrier"], label["service"]
-        )
+        threepl.ship(label["shipment_id"])
 
     scan(delivered_label, "03", "accepted at facility")  # USPS codes
     scan(delivered_label, "01", "delivered, in mailbox")

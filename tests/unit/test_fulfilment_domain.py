@@ -95,6 +95,11 @@ def test_only_a_packed_shipment_ships_and_a_refused_scan_must_be_repeated() -> N
     assert status(fulfilment) is FulfilmentStatus.PICKED
     fulfilment.record_scan((PackedUnit(1, "CAM", "GOOD"),), AT)
     fulfilment.serials_verified(scan=2)
+    with pytest.raises(DomainError, match="has no label: it cannot ship"):
+        fulfilment.confirm_shipped(carrier="ups", service="ground", tracking_number="1Z", at=AT)
+    fulfilment.attach_label(carrier="ups", service="ground", tracking_number="1Z")
+    with pytest.raises(DomainError, match="must ship with its label ups 1Z, not fedex 7"):
+        fulfilment.confirm_shipped(carrier="fedex", service="ground", tracking_number="7", at=AT)
     fulfilment.confirm_shipped(carrier="ups", service="ground", tracking_number="1Z", at=AT)
     fulfilment.confirm_shipped(carrier="ups", service="ground", tracking_number="1Z", at=AT)
     assert status(fulfilment) is FulfilmentStatus.SHIPPED
