@@ -59,6 +59,37 @@ class StockItemReservationReleased(IntegrationEvent):
     quantity: int = Field(ge=1, description="Units released.")
 
 
+class BackorderChange(IntegrationEvent):
+    """Units of one SKU owed to an order line; published as one of the three events below."""
+
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    order_id: uuid.UUID = Field(description="The order the units are owed to.")
+    line_number: int = Field(ge=1, description="The order line.")
+    quantity: int = Field(ge=1, description="Units.")
+
+
+class StockItemBackordered(BackorderChange):
+    """No location had these units for a paid order line: they are owed, first come first served."""
+
+    event_type = "StockItemBackordered"
+
+
+class StockItemBackorderWithdrawn(BackorderChange):
+    """The units are no longer owed (the order was cancelled)."""
+
+    event_type = "StockItemBackorderWithdrawn"
+
+
+class StockItemBackorderReserved(BackorderChange):
+    """Units that arrived were reserved at a location for a line that waited for them."""
+
+    event_type = "StockItemBackorderReserved"
+
+    location: LocationCode
+
+
 class ReservationLine(ContractModel):
     """The reservation outcome for one order line."""
 
@@ -92,6 +123,18 @@ class StockShortage(ReservationDecision):
     """A paid order could be reserved only in part (or not at all); the rest is short."""
 
     event_type = "StockShortage"
+
+
+class BackorderFilled(ReservationDecision):
+    """Units that arrived were reserved for an order's backordered lines.
+
+    `lines` is the order's whole reservation after the fill; the order ships the newly reserved
+    units as a later shipment.
+    """
+
+    event_type = "BackorderFilled"
+
+    fill: int = Field(ge=1, description="Which fill of this order's backorders (1, 2, …).")
 
 
 class ReservationReleased(IntegrationEvent):

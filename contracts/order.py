@@ -107,6 +107,19 @@ class OrderBackordered(IntegrationEvent):
     lines: list[AllocatedLine] = Field(description="Every line, with its backordered quantity.")
 
 
+class OrderBackorderAllocated(IntegrationEvent):
+    """Stock arrived for backordered lines and is now reserved for the order; it ships as a later
+    shipment (`OrderReleasedToWarehouse` follows unless the order is on hold)."""
+
+    event_type = "OrderBackorderAllocated"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    fill: int = Field(ge=1, description="Which fill of the order's backorders (1, 2, …).")
+    lines: list[AllocatedLine] = Field(description="How every line is covered after the fill.")
+    fully_allocated: bool = Field(description="True when no line has a backordered quantity.")
+
+
 class OrderDelivered(IntegrationEvent):
     """Every parcel of the order was delivered: the order is closed."""
 

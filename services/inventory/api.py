@@ -68,6 +68,12 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
 
 @router.get("/{sku}")
 async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
-    """Units on hand, reserved and available per location."""
+    """Units on hand, reserved and available per location, and units owed to backorders."""
     levels = await runtime.run_command(runtime.application.get_stock_levels, sku)
-    return {"sku": sku, "locations": [asdict(level) for level in levels]}
+    backorders = await runtime.run_command(runtime.application.get_backorders, sku)
+    return {
+        "sku": sku,
+        "locations": [asdict(level) for level in levels],
+        "backordered": sum(owed.quantity for owed in backorders),
+        "backorders": [asdict(owed) for owed in backorders],
+    }

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from eventsourcing.application import AggregateNotFoundError
 
 from services.inventory.domain import (
+    Backorder,
+    BackorderFill,
     LocationQuantity,
     Receipt,
     RequestedLine,
@@ -40,18 +42,34 @@ class StockLevel:
 class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
-    value_objects = (LocationQuantity, ReservedLine, Receipt)
+    value_objects = (LocationQuantity, ReservedLine, Receipt, Backorder)
     snapshotting_intervals = {SkuStock: 50}
 
     def receive_stock(self, sku: str, receipt: Receipt) -> uuid.UUID:
-        """Put received units into stock at a location, with the reason and who did it."""
+        """Put received units into stock at a location, with the reason and who did it.
+
+        Units owed to backordered order lines are reserved for them at once, oldest first, in
+        the same transaction: a receipt never makes units available that an order is waiting for.
+        """
         stock = self._stock(sku)
         if stock is None:
             stock = SkuStock.receive_first(sku=sku, receipt=receipt)
         else:
             stock.receive(receipt)
-        self.save(stock)
+        reservations = self._record_fills(stock.fill_backorders())
+        self.save(stock, *reservations)
         return stock.id
+
+    def _record_fills(self, fills: Sequence[BackorderFill]) -> list[Reservation]:
+        by_order: dict[uuid.UUID, dict[int, tuple[LocationQuantity, ...]]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.order_id, {})[fill.line_number] = fill.allocations
+        reservations = []
+        for order_id, lines in by_order.items():
+            reservation: Reservation = self.get(reservation_id_for(order_id), Reservation)
+            reservation.fill(lines)
+            reservations.append(reservation)
+        return reservations
 
     def reserve_for_order(self, order_id: uuid.UUID, lines: Sequence[RequestedLine]) -> uuid.UUID:
         """Reserve a paid order's lines as far as stock allows; decided once per order."""
@@ -75,6 +93,17 @@ class InventoryApplication(ServiceApplication):
                     location=allocation.location,
                     quantity=allocation.quantity,
                 )
+            if line.quantity_short and stock is None:
+                stocks[line.sku] = SkuStock.backorder_first(
+                    sku=line.sku,
+                    order_id=order_id,
+                    line_number=line.line_number,
+                    quantity=line.quantity_short,
+                )
+            elif line.quantity_short and stock is not None:
+                stock.backorder(
+                    order_id=order_id, line_number=line.line_number, quantity=line.quantity_short
+                )
         reservation = Reservation.decide(order_id, planned)
         self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
         return reservation.id
@@ -93,8 +122,10 @@ class InventoryApplication(ServiceApplication):
         stocks = {line.sku: self._stock(line.sku) for line in reservation.lines}
         for line in reservation.lines:
             stock = stocks[line.sku]
+            assert stock is not None, f"{line.sku} was reserved or backordered, so its stock exists"
+            if line.quantity_short:
+                stock.withdraw_backorder(order_id=order_id, line_number=line.line_number)
             for allocation in line.allocations:
-                assert stock is not None, f"{line.sku} was reserved, so its stock exists"
                 stock.release(
                     order_id=order_id,
                     line_number=line.line_number,
@@ -188,6 +219,11 @@ class InventoryApplication(ServiceApplication):
             )
             for location in stock.locations
         ]
+
+    def get_backorders(self, sku: str) -> list[Backorder]:
+        """Units of the SKU owed to order lines, oldest first."""
+        stock = self._stock(sku)
+        return [] if stock is None else list(stock.backorders)
 
     def _stock(self, sku: str) -> SkuStock | None:
         try:

@@ -77,6 +77,35 @@ def to_contract(event: Any) -> IntegrationEvent:
             order_id=event.order_id,
             lines=_reservation_lines(event.lines),
         )
+    if isinstance(event, SkuStock.FirstBackordered | SkuStock.Backordered):
+        return contracts.StockItemBackordered(
+            sku=event.sku,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+        )
+    if isinstance(event, SkuStock.BackorderReserved):
+        return contracts.StockItemBackorderReserved(
+            sku=event.sku,
+            location=event.location,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+        )
+    if isinstance(event, SkuStock.BackorderWithdrawn):
+        return contracts.StockItemBackorderWithdrawn(
+            sku=event.sku,
+            order_id=event.order_id,
+            line_number=event.line_number,
+            quantity=event.quantity,
+        )
+    if isinstance(event, Reservation.BackorderFilled):
+        return contracts.BackorderFilled(
+            reservation_id=event.originator_id,
+            order_id=event.order_id,
+            fill=event.fill,
+            lines=_reservation_lines(event.lines),
+        )
     if isinstance(event, Reservation.ShortOfStock):
         return contracts.StockShortage(
             reservation_id=event.originator_id,

@@ -99,6 +99,15 @@ class OrderApplication(ServiceApplication):
         self.save(order)
         return order.id
 
+    def record_backorder_fill(
+        self, order_id: uuid.UUID, fill: int, reservations: tuple[LineReservation, ...]
+    ) -> uuid.UUID:
+        """Allocate stock that arrived for backordered lines; it ships as a later shipment."""
+        order: Order = self.get(order_id, Order)
+        order.record_backorder_fill(fill, reservations, self.policy)
+        self.save(order)
+        return order.id
+
     def record_dispatch(self, order_id: uuid.UUID, dispatch: Dispatch) -> uuid.UUID:
         """One of the order's shipments left its warehouse, with these serials and tracking."""
         order = self.get_order(order_id)

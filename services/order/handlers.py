@@ -1,10 +1,11 @@
-"""What the order service consumes: channel orders, and inventory's reservation decisions."""
+"""What the order service consumes: channel orders, inventory's reservation decisions and
+backorder fills, the warehouses' dispatches and the carriers' deliveries."""
 
 from __future__ import annotations
 
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
-from contracts.inventory import StockReserved, StockShortage
+from contracts.inventory import BackorderFilled, StockReserved, StockShortage
 from contracts.shipping import ShipmentDelivered, ShipmentException
 from contracts.topics import CHANNEL_ORDERS
 from contracts.warehouse import ShipmentConfirmed
@@ -32,6 +33,12 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
     @consumer.on_event(StockShortage, producer="inventory")
     def stock_short(event: StockShortage, _: Envelope) -> None:
         orders.record_reservation(event.order_id, translators.reservations_from_inventory(event))
+
+    @consumer.on_event(BackorderFilled, producer="inventory")
+    def backorder_filled(event: BackorderFilled, _: Envelope) -> None:
+        orders.record_backorder_fill(
+            event.order_id, event.fill, translators.reservations_from_inventory(event)
+        )
 
     @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
     def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> None:

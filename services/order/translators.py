@@ -157,6 +157,13 @@ def to_contract(event: Any) -> IntegrationEvent:
         return contracts.OrderBackordered(
             order_id=event.originator_id, lines=_allocated(event.lines)
         )
+    if isinstance(event, Order.BackorderAllocated):
+        return contracts.OrderBackorderAllocated(
+            order_id=event.originator_id,
+            fill=event.fill,
+            lines=_allocated(event.lines),
+            fully_allocated=not any(line.quantity_backordered for line in event.lines),
+        )
     if isinstance(event, Order.Held):
         return contracts.OrderHeld(
             order_id=event.originator_id, reason=event.reason, actor=event.actor

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -49,6 +50,9 @@ class ServiceDefinition(Generic[A]):
     """What the service is for, shown in its OpenAPI documentation."""
 
 
+COMMAND_CONFLICT_RETRIES = 5
+
+
 class ServiceRuntime(Generic[A]):
     """The running parts of one service process."""
 
@@ -74,7 +78,16 @@ class ServiceRuntime(Generic[A]):
         return self._pool
 
     async def run_command(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run a use case of the application for an HTTP request, on a worker thread."""
+        """Run a use case of the application for an HTTP request, on a worker thread.
+
+        A command that lost a race to a concurrent writer of the same aggregate saved nothing, so
+        it is decided again on fresh state, as the consumer does with events.
+        """
+        for _ in range(COMMAND_CONFLICT_RETRIES):
+            try:
+                return await self.runner.run(function, *args)
+            except IntegrityError:
+                continue
         return await self.runner.run(function, *args)
 
     async def start(self) -> None:

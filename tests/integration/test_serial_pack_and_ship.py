@@ -139,3 +139,47 @@ def test_a_split_order_is_partly_shipped_until_its_last_parcel_leaves(
         threepl.ship(by_location[location])
         expected = "partly-shipped" if location == "WH-A" else "shipped"
         eventually(partial(status_is, expected), what=expected)
+
+
+def test_a_backordered_line_ships_as_a_later_parcel_when_its_stock_arrives(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    """Camera now, lens later: the lens ships from the same location in a parcel of its own, and
+    the order is shipped only when both have left."""
+    pim, order, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    register_product(pim, shipping, "CAMERA-X", 800, lithium=True)
+    register_product(pim, shipping, "LENS-50", 400, lithium=False)
+    receive_serials(inventory, "CAMERA-X", "WH-A", "CAM-1")
+    threepl = ThreePL(channel, topic)
+    channel.send(channel_order("8301", lines=[("CAMERA-X", 1), ("LENS-50", 1)]))
+    order_path = f"/orders/{order_id_for('webshop', '8301')}"
+
+    (camera,) = threepl.requests(1)
+    assert [line["sku"] for line in camera["lines"]] == ["CAMERA-X"]
+    threepl.pack(camera["shipment_id"], (1, "CAMERA-X", "CAM-1"))
+    threepl.answer(camera["shipment_id"])
+    threepl.ship(camera["shipment_id"])
+    view = eventually(
+        lambda: (v := order.get(order_path))["status"] == "partly-shipped" and v, what="camera"
+    )
+    assert [line["quantity_backordered"] for line in view["allocation"]] == [0, 1]
+    assert inventory.get("/stock/LENS-50")["backordered"] == 1
+
+    receive_serials(inventory, "LENS-50", "WH-A", "LENS-1", "LENS-2")
+    _, lens = threepl.requests(2)
+    assert (lens["location"], [line["sku"] for line in lens["lines"]]) == ("WH-A", ["LENS-50"])
+    assert lens["shipment_id"] != camera["shipment_id"]
+    level = inventory.get("/stock/LENS-50")
+    assert (level["backordered"], level["locations"][0]["available"]) == (0, 1)
+    threepl.pack(lens["shipment_id"], (2, "LENS-50", "LENS-2"))
+    threepl.answer(lens["shipment_id"])
+    threepl.ship(lens["shipment_id"])
+    shipped = eventually(
+        lambda: (v := order.get(order_path))["status"] == "shipped" and v, what="the lens"
+    )
+    assert sorted(serial for parcel in shipped["shipments"] for serial in parcel["serials"]) == [
+        "CAM-1",
+        "LENS-2",
+    ]

@@ -175,3 +175,54 @@ def test_a_serial_may_ship_only_from_its_location_once_and_in_one_parcel() -> No
     assert (
         item.problem_with_serial("S1", "A", other_parcel) == "serial S1 of CAM has already shipped"
     )
+
+
+def test_backorders_are_filled_oldest_first_and_partly_when_stock_is_short() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    item = SkuStock.backorder_first(sku="LENS-50", order_id=first, line_number=2, quantity=2)
+    item.backorder(order_id=second, line_number=1, quantity=2)
+    assert item.backordered == 4
+    item.receive(Receipt("WH_A", 3, "purchase-receipt", "dock"))
+    fills = item.fill_backorders()
+    assert [(f.order_id, f.line_number, f.allocations) for f in fills] == [
+        (first, 2, (LocationQuantity("WH_A", 2),)),
+        (second, 1, (LocationQuantity("WH_A", 1),)),
+    ]
+    assert (item.available_at("WH_A"), item.reserved_at("WH_A"), item.backordered) == (0, 3, 1)
+    assert item.fill_backorders() == [], "nothing is available to fill the rest"
+
+
+def test_a_withdrawn_backorder_is_no_longer_served() -> None:
+    order = uuid.uuid4()
+    item = stock(WH_A=1)
+    item.reserve(order_id=order, line_number=1, location="WH_A", quantity=1)
+    item.backorder(order_id=order, line_number=1, quantity=2)
+    item.withdraw_backorder(order_id=order, line_number=1)
+    item.withdraw_backorder(order_id=order, line_number=1)
+    item.receive(Receipt("WH_A", 5, "purchase-receipt", "dock"))
+    assert item.fill_backorders() == []
+    assert item.backordered == 0
+    with pytest.raises(DomainError, match="at least one unit"):
+        item.backorder(order_id=order, line_number=1, quantity=0)
+
+
+def test_a_fill_tops_up_the_reservation_lines_it_names() -> None:
+    order = uuid.uuid4()
+    reservation = Reservation.decide(
+        order,
+        (
+            ReservedLine(1, "CAMERA-X", 1, 1, (LocationQuantity("WH_A", 1),)),
+            ReservedLine(2, "LENS-50", 2, 0, ()),
+        ),
+    )
+    reservation.fill({2: (LocationQuantity("WH_B", 1),)})
+    reservation.fill({2: (LocationQuantity("WH_A", 1),)})
+    camera, lens = reservation.lines
+    assert camera.allocations == (LocationQuantity("WH_A", 1),)
+    assert (lens.quantity_reserved, lens.quantity_short, reservation.fills) == (2, 0, 2)
+    assert lens.allocations == (LocationQuantity("WH_A", 1), LocationQuantity("WH_B", 1))
+    with pytest.raises(DomainError, match="no backorder on lines"):
+        reservation.fill({2: (LocationQuantity("WH_A", 1),)})
+    reservation.release("order cancelled")
+    with pytest.raises(DomainError, match="was released"):
+        reservation.fill({1: (LocationQuantity("WH_A", 1),)})

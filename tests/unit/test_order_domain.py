@@ -11,6 +11,7 @@ import pytest
 from services.order.domain import (
     Address,
     Customer,
+    Dispatch,
     FulfilmentPolicy,
     LineReservation,
     LocationQuantity,
@@ -18,6 +19,7 @@ from services.order.domain import (
     OrderLine,
     OrderStatus,
     ShipmentLine,
+    ShipmentRequest,
 )
 from services.runtime.aggregate import DomainError
 
@@ -252,3 +254,89 @@ def test_the_last_parcel_delivered_closes_the_order_and_exceptions_show_on_it() 
         order.record_delivery(uuid.uuid4(), at)
     with pytest.raises(DomainError, match="has shipped and can no longer be cancelled"):
         order.cancel(reason="too late", actor="support")
+
+
+def dispatch_of(shipment: ShipmentRequest, *serials: str) -> Dispatch:
+    return Dispatch(shipment.shipment_id, shipment.location, "ups", "ground", "1Z", serials)
+
+
+def test_a_backorder_filled_later_ships_as_a_later_parcel_and_the_balance_is_kept() -> None:
+    """Camera now, lens later: the order closes only when the lens is delivered too."""
+    order = place(
+        OrderLine(1, "CAMERA-X", 1, Decimal("899.00")),
+        OrderLine(2, "LENS-50", 1, Decimal("349.00")),
+    )
+    order.mark_paid(POLICY)
+    order.record_reservation(
+        (reserved(1, "CAMERA-X", 1, 0, ("WH-A", 1)), reserved(2, "LENS-50", 0, 1)), POLICY
+    )
+    assert order.status is OrderStatus.RELEASED
+    (camera,) = order.shipments
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    order.record_dispatch(dispatch_of(camera, "CAM-1"))
+    order.record_delivery(camera.shipment_id, at)
+    assert order.status is OrderStatus.PARTLY_SHIPPED, "the lens is still owed"
+
+    fill = (reserved(1, "CAMERA-X", 1, 0, ("WH-A", 1)), reserved(2, "LENS-50", 1, 0, ("WH-A", 1)))
+    order.record_backorder_fill(1, fill, POLICY)
+    order.record_backorder_fill(1, fill, POLICY)  # the same fill again changes nothing
+    camera_again, lens = order.shipments
+    assert camera_again == camera
+    assert lens.location == "WH-A" and lens.shipment_id != camera.shipment_id
+    assert lens.lines == (ShipmentLine(2, "LENS-50", 1),)
+    assert lens.declared_value == Decimal("349.00")
+    assert order.status is OrderStatus.PARTLY_SHIPPED
+    assert [type(e).__name__ for e in order.collect_events()][-2:] == [
+        "BackorderAllocated",
+        "ReleasedToWarehouse",
+    ]
+    order.record_dispatch(dispatch_of(lens, "LENS-1"))
+    assert order.status is OrderStatus.SHIPPED
+    order.record_delivery(lens.shipment_id, at)
+    assert order.status is OrderStatus.DELIVERED
+
+
+def test_a_fully_backordered_order_is_allocated_and_released_when_stock_arrives() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),), POLICY)
+    order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 1, 1, ("WH-B", 1)),), POLICY)
+    assert order.status is OrderStatus.RELEASED
+    assert order.allocation[0].quantity_backordered == 1
+    order.record_backorder_fill(2, (reserved(1, "LAPTOP-14", 2, 0, ("WH-B", 2)),), POLICY)
+    first, second = order.shipments
+    assert (first.location, first.lines[0].quantity) == ("WH-B", 1)
+    assert (second.location, second.lines[0].quantity) == ("WH-B", 1)
+    assert second.shipment_id != first.shipment_id
+    assert not order.allocation[0].quantity_backordered
+
+
+def test_a_backorder_filled_while_on_hold_waits_for_the_release() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),), POLICY)
+    order.hold(reason="address check", actor="support")
+    order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert order.status is OrderStatus.ALLOCATED
+    assert order.shipments == ()
+    order.release_hold(actor="support", note="address fine", policy=POLICY)
+    assert order.status is OrderStatus.RELEASED
+    assert [s.lines[0].quantity for s in order.shipments] == [2]
+
+
+def test_a_fill_for_a_cancelled_order_changes_nothing_and_a_fill_cannot_take_units_away() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 1, 1, ("WH-A", 1)),), POLICY)
+    with pytest.raises(DomainError, match="cannot take units away"):
+        order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 0, 2),), POLICY)
+    order.cancel(reason="changed mind", actor="customer")
+    order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    assert order.status is OrderStatus.CANCELLED
+    assert isinstance(order.collect_events()[-1], Order.Cancelled)
+
+
+def test_an_unpaid_order_has_no_backorder_to_fill() -> None:
+    order = place()
+    with pytest.raises(DomainError, match="has no backorder to fill"):
+        order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)

@@ -1,142 +1,32 @@
-"""The order: from a channel's order to allocated stock.
+"""The order: from a channel's order to its last parcel delivered.
 
 Pure: no I/O, no framework beyond the event-sourced aggregate base.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
-from services.runtime.aggregate import Aggregate, DomainError
-
-
-class OrderStatus(enum.StrEnum):
-    PLACED = "placed"
-    PAID = "paid"
-    ALLOCATED = "allocated"
-    PARTLY_BACKORDERED = "partly-backordered"
-    BACKORDERED = "backordered"
-    RELEASED = "released-to-warehouse"
-    PARTLY_SHIPPED = "partly-shipped"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-
-
-ALLOCATED_STATES = (OrderStatus.ALLOCATED, OrderStatus.PARTLY_BACKORDERED)
-SHIPPING_STATES = (OrderStatus.PARTLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
-DECIDED_STATES = (
-    *ALLOCATED_STATES,
-    OrderStatus.BACKORDERED,
-    OrderStatus.RELEASED,
-    *SHIPPING_STATES,
+from services.order.domain.policy import FulfilmentPolicy
+from services.order.domain.values import (
+    ALLOCATED_STATES,
+    DECIDED_STATES,
+    SHIPPING_STATES,
+    Address,
+    Customer,
+    Dispatch,
+    LineAllocation,
+    LineReservation,
+    OrderLine,
+    OrderStatus,
+    ShipmentLine,
+    ShipmentRequest,
+    shipment_id_for,
 )
-
-
-@dataclass(frozen=True)
-class FulfilmentPolicy:
-    """The configurable order rules (documented defaults in the service's settings)."""
-
-    fraud_hold_score: float = 80.0
-    """A fraud score at or above this puts a paid order on hold until someone releases it."""
-
-    signature_over: Decimal = Decimal("500")
-    """An order worth more than this (in its currency) needs a signature on delivery."""
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    line_number: int
-    sku: str
-    quantity: int
-    unit_price: Decimal
-
-    @property
-    def amount(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-
-@dataclass(frozen=True)
-class Customer:
-    customer_id: str
-    name: str
-    email: str
-
-
-@dataclass(frozen=True)
-class Address:
-    name: str
-    line1: str
-    line2: str | None
-    city: str
-    region: str | None
-    postal_code: str
-    country: str
-
-
-@dataclass(frozen=True)
-class LocationQuantity:
-    location: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class LineReservation:
-    """What inventory reserved for one line, and where."""
-
-    line_number: int
-    sku: str
-    quantity_reserved: int
-    quantity_short: int
-    allocations: tuple[LocationQuantity, ...]
-
-
-@dataclass(frozen=True)
-class LineAllocation:
-    line_number: int
-    sku: str
-    quantity_ordered: int
-    quantity_allocated: int
-    quantity_backordered: int
-    allocations: tuple[LocationQuantity, ...]
-
-
-@dataclass(frozen=True)
-class ShipmentLine:
-    line_number: int
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class ShipmentRequest:
-    """What one location is asked to ship for the order."""
-
-    shipment_id: uuid.UUID
-    location: str
-    lines: tuple[ShipmentLine, ...]
-    declared_value: Decimal
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """A shipment that left its warehouse."""
-
-    shipment_id: uuid.UUID
-    location: str
-    carrier: str
-    service: str
-    tracking_number: str
-    serials: tuple[str, ...]
-
-
-def shipment_id_for(order_id: uuid.UUID, location: str) -> uuid.UUID:
-    return uuid.uuid5(order_id, f"shipment:{location}")
+from services.runtime.aggregate import Aggregate, DomainError
 
 
 class Order(Aggregate):
@@ -170,6 +60,8 @@ class Order(Aggregate):
             order.dispatches = ()
             order.delivered = ()
             order.delivery_exceptions = ()
+            order.backorder_fills = 0
+            order.releases = 0
 
     class Paid(Aggregate.Event):
         """Carries what fulfilment needs, so consumers never have to look the order up."""
@@ -196,6 +88,21 @@ class Order(Aggregate):
             order.allocation = self.lines
             order.status = OrderStatus.BACKORDERED
 
+    class BackorderAllocated(Aggregate.Event):
+        """Stock arrived for backordered lines; `lines` is the whole allocation after it."""
+
+        fill: int
+        lines: tuple[LineAllocation, ...]
+
+        def apply(self, order: Any) -> None:
+            order.allocation = self.lines
+            order.backorder_fills = self.fill
+            if order.status in (OrderStatus.BACKORDERED, *ALLOCATED_STATES):
+                backordered = any(line.quantity_backordered for line in self.lines)
+                order.status = (
+                    OrderStatus.PARTLY_BACKORDERED if backordered else OrderStatus.ALLOCATED
+                )
+
     class Held(Aggregate.Event):
         reason: str
         actor: str
@@ -211,7 +118,8 @@ class Order(Aggregate):
             order.hold_reason = None
 
     class ReleasedToWarehouse(Aggregate.Event):
-        """Carries everything a warehouse and a carrier need for the allocated units."""
+        """Carries everything a warehouse and a carrier need for the units allocated since the
+        last release: the first release, then one per backorder fill."""
 
         shipments: tuple[ShipmentRequest, ...]
         ship_to: Address
@@ -220,9 +128,11 @@ class Order(Aggregate):
         currency: str
 
         def apply(self, order: Any) -> None:
-            order.shipments = self.shipments
+            order.shipments = (*order.shipments, *self.shipments)
+            order.releases += 1
             order.signature_required = self.signature_required
-            order.status = OrderStatus.RELEASED
+            if order.status in ALLOCATED_STATES:  # a later parcel does not undo "partly shipped"
+                order.status = OrderStatus.RELEASED
 
     class ShipmentDispatched(Aggregate.Event):
         dispatch: Dispatch
@@ -291,6 +201,8 @@ class Order(Aggregate):
         dispatches: tuple[Dispatch, ...]
         delivered: tuple[uuid.UUID, ...]
         delivery_exceptions: tuple[str, ...]
+        backorder_fills: int
+        releases: int
 
     @classmethod
     def place(
@@ -378,8 +290,7 @@ class Order(Aggregate):
         if not actor.strip():
             raise DomainError("releasing a hold needs an actor")
         self.trigger_event(self.HoldReleased, actor=actor, note=note)
-        if self.status in ALLOCATED_STATES:
-            self._release_to_warehouse(policy)
+        self._release_to_warehouse(policy)
 
     def cancel(self, *, reason: str, actor: str) -> None:
         """Cancel before shipment; inventory releases what it reserved. Cancelling twice is one."""
@@ -457,6 +368,32 @@ class Order(Aggregate):
             return  # decided already, or cancelled: inventory releases what it reserved
         if self.status is not OrderStatus.PAID:
             raise DomainError(f"order {self.id} is {self.status}, stock is reserved once paid")
+        allocations = self._allocations_from(reservations)
+        if all(allocation.quantity_allocated == 0 for allocation in allocations):
+            self.trigger_event(self.Backordered, lines=tuple(allocations))
+            return
+        self.trigger_event(self.Allocated, lines=allocations)
+        self._release_to_warehouse(policy)
+
+    def record_backorder_fill(
+        self, fill: int, reservations: tuple[LineReservation, ...], policy: FulfilmentPolicy
+    ) -> None:
+        """Stock arrived for backordered lines: allocate it, and (unless the order is on hold)
+        release it as a later shipment. A repeat of the same fill changes nothing."""
+        if self.status is OrderStatus.CANCELLED or fill <= self.backorder_fills:
+            return  # inventory releases what it reserved for a cancelled order
+        if self.status not in DECIDED_STATES:
+            raise DomainError(f"order {self.id} is {self.status} and has no backorder to fill")
+        allocations = self._allocations_from(reservations)
+        for before, after in zip(self.allocation, allocations, strict=True):
+            if after.quantity_allocated < before.quantity_allocated:
+                raise DomainError(f"line {after.line_number}: a fill cannot take units away")
+        self.trigger_event(self.BackorderAllocated, fill=fill, lines=allocations)
+        self._release_to_warehouse(policy)
+
+    def _allocations_from(
+        self, reservations: tuple[LineReservation, ...]
+    ) -> tuple[LineAllocation, ...]:
         by_line = {reservation.line_number: reservation for reservation in reservations}
         if set(by_line) != {line.line_number for line in self.lines}:
             raise DomainError(f"the reservation for order {self.id} does not match its lines")
@@ -477,23 +414,34 @@ class Order(Aggregate):
                     allocations=reservation.allocations,
                 )
             )
-        if all(allocation.quantity_allocated == 0 for allocation in allocations):
-            self.trigger_event(self.Backordered, lines=tuple(allocations))
-            return
-        self.trigger_event(self.Allocated, lines=tuple(allocations))
-        if not self.on_hold:
-            self._release_to_warehouse(policy)
+        return tuple(allocations)
 
-    def _release_to_warehouse(self, policy: FulfilmentPolicy) -> None:
+    def _unreleased(self) -> dict[str, list[ShipmentLine]]:
+        """Allocated units not yet in any shipment, by location."""
+        released: dict[tuple[int, str], int] = {}
+        for shipment in self.shipments:
+            for item in shipment.lines:
+                key = (item.line_number, shipment.location)
+                released[key] = released.get(key, 0) + item.quantity
         by_location: dict[str, list[ShipmentLine]] = {}
         for line in self.allocation:
             for part in line.allocations:
-                by_location.setdefault(part.location, []).append(
-                    ShipmentLine(line.line_number, line.sku, part.quantity)
-                )
+                rest = part.quantity - released.get((line.line_number, part.location), 0)
+                if rest > 0:
+                    by_location.setdefault(part.location, []).append(
+                        ShipmentLine(line.line_number, line.sku, rest)
+                    )
+        return by_location
+
+    def _release_to_warehouse(self, policy: FulfilmentPolicy) -> None:
+        """Send the warehouses what is allocated and not yet sent, unless the order is on hold."""
+        by_location = self._unreleased()
+        if self.on_hold or not by_location:
+            return
+        wave = self.releases + 1
         shipments = tuple(
             ShipmentRequest(
-                shipment_id_for(self.id, location),
+                shipment_id_for(self.id, location, wave),
                 location,
                 tuple(lines),
                 sum(

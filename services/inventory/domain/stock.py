@@ -1,62 +1,27 @@
-"""Stock per SKU and location, and the reservation of a paid order's lines.
+"""The stock of one SKU: on hand and reserved per location, serials in stock, backorders owed.
 
-Pure: no I/O. Overselling is prevented by the aggregates' versions: two reservations that read the same
-stock cannot both be saved.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+from services.inventory.domain.reservation import LocationQuantity, take_from
 from services.runtime.aggregate import Aggregate, DomainError
 
 STOCK_NAMESPACE = uuid.UUID("a3f0b7f2-5e1c-4d84-b1a9-8c2e7d6f4b30")
-RESERVATION_NAMESPACE = uuid.UUID("c1d9e4a7-2b3f-4a6e-9f18-7e5d3c2b1a09")
 
 
 def stock_id_for(sku: str) -> uuid.UUID:
     return uuid.uuid5(STOCK_NAMESPACE, sku)
 
 
-def reservation_id_for(order_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(RESERVATION_NAMESPACE, str(order_id))
-
-
-def serial_check_id_for(shipment_id: uuid.UUID, scan: int) -> uuid.UUID:
-    return uuid.uuid5(shipment_id, f"serial-check:{scan}")
-
-
 class InsufficientStock(DomainError):
     """Fewer units are available than asked for."""
-
-
-@dataclass(frozen=True)
-class LocationQuantity:
-    location: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class RequestedLine:
-    line_number: int
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class ReservedLine:
-    line_number: int
-    sku: str
-    quantity_requested: int
-    quantity_reserved: int
-    allocations: tuple[LocationQuantity, ...]
-
-    @property
-    def quantity_short(self) -> int:
-        return self.quantity_requested - self.quantity_reserved
 
 
 @dataclass(frozen=True)
@@ -73,6 +38,24 @@ class Receipt:
     """Production batch of the received units, when the supplier states it (recall tracing)."""
 
 
+@dataclass(frozen=True)
+class Backorder:
+    """Units an order line is still owed; served first come, first served as stock arrives."""
+
+    order_id: uuid.UUID
+    line_number: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class BackorderFill:
+    """Units just reserved for a backordered line, and where."""
+
+    order_id: uuid.UUID
+    line_number: int
+    allocations: tuple[LocationQuantity, ...]
+
+
 class SkuStock(Aggregate):
     """The stock of one SKU at every location: on hand, reserved, available, serials in stock."""
 
@@ -81,13 +64,53 @@ class SkuStock(Aggregate):
         receipt: Receipt
 
         def apply(self, stock: Any) -> None:
-            stock.sku = self.sku
-            stock.on_hand = {}
-            stock.reserved = {}
-            stock.serials = {}
-            stock.packed = {}
-            stock.shipped = {}
+            stock.start(self.sku)
             stock.put_away(self.receipt)
+
+    class FirstBackordered(Aggregate.Created):
+        """An order wants units of a SKU that was never received."""
+
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.start(self.sku)
+            stock.backorders.append(Backorder(self.order_id, self.line_number, self.quantity))
+
+    class Backordered(Aggregate.Event):
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.backorders.append(Backorder(self.order_id, self.line_number, self.quantity))
+
+    class BackorderReserved(Aggregate.Event):
+        """Units that arrived were reserved for a backordered line."""
+
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        location: str
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
+            stock.reduce_backorder(self.order_id, self.line_number, self.quantity)
+
+    class BackorderWithdrawn(Aggregate.Event):
+        """The order no longer waits for these units (it was cancelled)."""
+
+        sku: str
+        order_id: uuid.UUID
+        line_number: int
+        quantity: int
+
+        def apply(self, stock: Any) -> None:
+            stock.reduce_backorder(self.order_id, self.line_number, self.quantity)
 
     class Received(Aggregate.Event):
         sku: str
@@ -153,6 +176,17 @@ class SkuStock(Aggregate):
         """Serial number → shipment, for units in stock already packed into a parcel."""
         shipped: dict[str, uuid.UUID]
         """Serial number → order, for units that left."""
+        backorders: list[Backorder]
+        """Units owed to order lines, oldest first."""
+
+    def start(self, sku: str) -> None:
+        self.sku = sku
+        self.on_hand = {}
+        self.reserved = {}
+        self.serials = {}
+        self.packed = {}
+        self.shipped = {}
+        self.backorders = []
 
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
@@ -162,6 +196,82 @@ class SkuStock(Aggregate):
     def receive(self, receipt: Receipt) -> None:
         _check_receipt(self.sku, receipt, known=self.serials)
         self.trigger_event(self.Received, sku=self.sku, receipt=receipt)
+
+    @classmethod
+    def backorder_first(
+        cls, *, sku: str, order_id: uuid.UUID, line_number: int, quantity: int
+    ) -> Self:
+        """Owe units of a SKU never received to an order line."""
+        _check_backorder(quantity)
+        return cls._create(
+            cls.FirstBackordered,
+            id=stock_id_for(sku),
+            sku=sku,
+            order_id=order_id,
+            line_number=line_number,
+            quantity=quantity,
+        )
+
+    def backorder(self, *, order_id: uuid.UUID, line_number: int, quantity: int) -> None:
+        """Owe units to an order line; they are reserved for it as soon as they arrive."""
+        _check_backorder(quantity)
+        self.trigger_event(
+            self.Backordered,
+            sku=self.sku,
+            order_id=order_id,
+            line_number=line_number,
+            quantity=quantity,
+        )
+
+    def fill_backorders(self) -> list[BackorderFill]:
+        """Reserve available units for the oldest backorders first; what each line got.
+
+        A line takes what there is (a partial fill) and keeps its place for the rest.
+        """
+        available = {location: self.available_at(location) for location in self.locations}
+        fills = []
+        for owed in list(self.backorders):
+            taken = take_from(available, owed.quantity)
+            for item in taken:
+                self.trigger_event(
+                    self.BackorderReserved,
+                    sku=self.sku,
+                    order_id=owed.order_id,
+                    line_number=owed.line_number,
+                    location=item.location,
+                    quantity=item.quantity,
+                )
+            if taken:
+                fills.append(BackorderFill(owed.order_id, owed.line_number, taken))
+        return fills
+
+    def withdraw_backorder(self, *, order_id: uuid.UUID, line_number: int) -> None:
+        """Stop owing units to an order line; nothing to do when none are owed."""
+        for owed in self.backorders:
+            if owed.order_id == order_id and owed.line_number == line_number:
+                self.trigger_event(
+                    self.BackorderWithdrawn,
+                    sku=self.sku,
+                    order_id=order_id,
+                    line_number=line_number,
+                    quantity=owed.quantity,
+                )
+                return
+
+    def reduce_backorder(self, order_id: uuid.UUID, line_number: int, quantity: int) -> None:
+        for index, owed in enumerate(self.backorders):
+            if owed.order_id == order_id and owed.line_number == line_number:
+                rest = owed.quantity - quantity
+                if rest > 0:
+                    self.backorders[index] = Backorder(order_id, line_number, rest)
+                else:
+                    del self.backorders[index]
+                return
+
+    @property
+    def backordered(self) -> int:
+        """Units owed to order lines."""
+        return sum(owed.quantity for owed in self.backorders)
 
     def reserve(
         self, *, order_id: uuid.UUID, line_number: int, location: str, quantity: int
@@ -318,141 +428,6 @@ def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None
         )
 
 
-def plan_reservation(
-    lines: Sequence[RequestedLine], available: Mapping[str, Mapping[str, int]]
-) -> tuple[ReservedLine, ...]:
-    """Decide where each line's units come from.
-
-    `available` maps SKU → location → units available. One location that can ship the whole order
-    is preferred (one parcel); otherwise each line takes from the locations with most units first.
-    Whatever no location has is short.
-    """
-    needed: dict[str, int] = {}
-    for line in lines:
-        needed[line.sku] = needed.get(line.sku, 0) + line.quantity
-    locations = sorted({location for by_location in available.values() for location in by_location})
-    for location in locations:
-        if all(available.get(sku, {}).get(location, 0) >= qty for sku, qty in needed.items()):
-            return tuple(
-                ReservedLine(
-                    line_number=line.line_number,
-                    sku=line.sku,
-                    quantity_requested=line.quantity,
-                    quantity_reserved=line.quantity,
-                    allocations=(LocationQuantity(location, line.quantity),),
-                )
-                for line in lines
-            )
-    remaining = {sku: dict(by_location) for sku, by_location in available.items()}
-    planned = []
-    for line in lines:
-        still = line.quantity
-        allocations = []
-        by_location = remaining.get(line.sku, {})
-        for location in sorted(by_location, key=lambda loc: (-by_location[loc], loc)):
-            take = min(still, by_location[location])
-            if take > 0:
-                allocations.append(LocationQuantity(location, take))
-                by_location[location] -= take
-                still -= take
-        planned.append(
-            ReservedLine(
-                line_number=line.line_number,
-                sku=line.sku,
-                quantity_requested=line.quantity,
-                quantity_reserved=line.quantity - still,
-                allocations=tuple(allocations),
-            )
-        )
-    return tuple(planned)
-
-
-class Reservation(Aggregate):
-    """What was reserved for one paid order: decided once, never twice."""
-
-    class Reserved(Aggregate.Created):
-        order_id: uuid.UUID
-        lines: tuple[ReservedLine, ...]
-
-        def apply(self, reservation: Any) -> None:
-            reservation.order_id = self.order_id
-            reservation.lines = self.lines
-            reservation.released = False
-
-    class ShortOfStock(Aggregate.Created):
-        order_id: uuid.UUID
-        lines: tuple[ReservedLine, ...]
-
-        def apply(self, reservation: Any) -> None:
-            reservation.order_id = self.order_id
-            reservation.lines = self.lines
-            reservation.released = False
-
-    class Released(Aggregate.Event):
-        order_id: uuid.UUID
-        reason: str
-
-        def apply(self, reservation: Any) -> None:
-            reservation.released = True
-
-    if TYPE_CHECKING:
-        order_id: uuid.UUID
-        lines: tuple[ReservedLine, ...]
-        released: bool
-
-    def release(self, reason: str) -> bool:
-        """Release what was reserved; False when it already was (nothing to do)."""
-        if self.released:
-            return False
-        self.trigger_event(self.Released, order_id=self.order_id, reason=reason)
-        return True
-
-    @classmethod
-    def decide(cls, order_id: uuid.UUID, lines: tuple[ReservedLine, ...]) -> Self:
-        if not lines:
-            raise DomainError("a reservation needs at least one line")
-        complete = all(line.quantity_short == 0 for line in lines)
-        return cls._create(
-            cls.Reserved if complete else cls.ShortOfStock,
-            id=reservation_id_for(order_id),
-            order_id=order_id,
-            lines=lines,
-        )
-
-
-@dataclass(frozen=True)
-class ScannedUnit:
-    line_number: int
-    sku: str
-    serial: str | None
-
-
-class SerialCheck(Aggregate):
-    """Inventory's verdict on one pack scan of a shipment: may these serials ship in it?"""
-
-    class Passed(Aggregate.Created):
-        shipment_id: uuid.UUID
-        order_id: uuid.UUID
-        scan: int
-
-    class Failed(Aggregate.Created):
-        shipment_id: uuid.UUID
-        order_id: uuid.UUID
-        scan: int
-        problems: tuple[str, ...]
-
-    @classmethod
-    def decide(
-        cls,
-        *,
-        shipment_id: uuid.UUID,
-        order_id: uuid.UUID,
-        scan: int,
-        problems: tuple[str, ...],
-    ) -> Self:
-        common = {"shipment_id": shipment_id, "order_id": order_id, "scan": scan}
-        if problems:
-            return cls._create(
-                cls.Failed, id=serial_check_id_for(shipment_id, scan), problems=problems, **common
-            )
-        return cls._create(cls.Passed, id=serial_check_id_for(shipment_id, scan), **common)
+def _check_backorder(quantity: int) -> None:
+    if quantity < 1:
+        raise DomainError("a backorder needs at least one unit")

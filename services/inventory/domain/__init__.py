@@ -1,0 +1,43 @@
+"""Inventory's domain: stock per SKU and location, reservations of paid orders, serial checks.
+
+Pure: no I/O. Overselling is prevented by the aggregates' versions: two decisions that read the same
+stock cannot both be saved.
+"""
+
+from services.inventory.domain.reservation import (
+    LocationQuantity,
+    RequestedLine,
+    Reservation,
+    ReservedLine,
+    plan_reservation,
+    reservation_id_for,
+    take_from,
+)
+from services.inventory.domain.serial_check import ScannedUnit, SerialCheck, serial_check_id_for
+from services.inventory.domain.stock import (
+    Backorder,
+    BackorderFill,
+    InsufficientStock,
+    Receipt,
+    SkuStock,
+    stock_id_for,
+)
+
+__all__ = [
+    "Backorder",
+    "BackorderFill",
+    "InsufficientStock",
+    "LocationQuantity",
+    "Receipt",
+    "RequestedLine",
+    "Reservation",
+    "ReservedLine",
+    "ScannedUnit",
+    "SerialCheck",
+    "SkuStock",
+    "plan_reservation",
+    "reservation_id_for",
+    "serial_check_id_for",
+    "stock_id_for",
+    "take_from",
+]

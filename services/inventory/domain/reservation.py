@@ -1,0 +1,211 @@
+"""What is reserved for a paid order, where, and what it is still owed.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Self
+
+from services.runtime.aggregate import Aggregate, DomainError
+
+RESERVATION_NAMESPACE = uuid.UUID("c1d9e4a7-2b3f-4a6e-9f18-7e5d3c2b1a09")
+
+
+def reservation_id_for(order_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(RESERVATION_NAMESPACE, str(order_id))
+
+
+@dataclass(frozen=True)
+class LocationQuantity:
+    location: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    line_number: int
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservedLine:
+    line_number: int
+    sku: str
+    quantity_requested: int
+    quantity_reserved: int
+    allocations: tuple[LocationQuantity, ...]
+
+    @property
+    def quantity_short(self) -> int:
+        return self.quantity_requested - self.quantity_reserved
+
+    def topped_up(self, added: Sequence[LocationQuantity]) -> ReservedLine:
+        """This line with more units reserved, merged per location."""
+        by_location = {item.location: item.quantity for item in self.allocations}
+        for item in added:
+            by_location[item.location] = by_location.get(item.location, 0) + item.quantity
+        reserved = self.quantity_reserved + sum(item.quantity for item in added)
+        if reserved > self.quantity_requested:
+            raise DomainError(
+                f"line {self.line_number}: {reserved} units reserved, "
+                f"{self.quantity_requested} requested"
+            )
+        return replace(
+            self,
+            quantity_reserved=reserved,
+            allocations=tuple(
+                LocationQuantity(location, quantity)
+                for location, quantity in sorted(by_location.items())
+            ),
+        )
+
+
+def plan_reservation(
+    lines: Sequence[RequestedLine], available: Mapping[str, Mapping[str, int]]
+) -> tuple[ReservedLine, ...]:
+    """Decide where each line's units come from.
+
+    `available` maps SKU → location → units available. One location that can ship the whole order
+    is preferred (one parcel); otherwise each line takes from the locations with most units first.
+    Whatever no location has is short.
+    """
+    needed: dict[str, int] = {}
+    for line in lines:
+        needed[line.sku] = needed.get(line.sku, 0) + line.quantity
+    locations = sorted({location for by_location in available.values() for location in by_location})
+    for location in locations:
+        if all(available.get(sku, {}).get(location, 0) >= qty for sku, qty in needed.items()):
+            return tuple(
+                ReservedLine(
+                    line_number=line.line_number,
+                    sku=line.sku,
+                    quantity_requested=line.quantity,
+                    quantity_reserved=line.quantity,
+                    allocations=(LocationQuantity(location, line.quantity),),
+                )
+                for line in lines
+            )
+    remaining = {sku: dict(by_location) for sku, by_location in available.items()}
+    planned = []
+    for line in lines:
+        taken = take_from(remaining.get(line.sku, {}), line.quantity)
+        planned.append(
+            ReservedLine(
+                line_number=line.line_number,
+                sku=line.sku,
+                quantity_requested=line.quantity,
+                quantity_reserved=sum(item.quantity for item in taken),
+                allocations=taken,
+            )
+        )
+    return tuple(planned)
+
+
+def take_from(available: dict[str, int], quantity: int) -> tuple[LocationQuantity, ...]:
+    """Take up to `quantity` units, from the locations with most units first (fewest parcels).
+
+    `available` (location → units) is decremented by what was taken.
+    """
+    still = quantity
+    taken = []
+    for location in sorted(available, key=lambda loc: (-available[loc], loc)):
+        take = min(still, available[location])
+        if take > 0:
+            taken.append(LocationQuantity(location, take))
+            available[location] -= take
+            still -= take
+    return tuple(taken)
+
+
+class Reservation(Aggregate):
+    """What was reserved for one paid order: decided once, topped up as backorders fill."""
+
+    class Reserved(Aggregate.Created):
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+
+        def apply(self, reservation: Any) -> None:
+            reservation.order_id = self.order_id
+            reservation.lines = self.lines
+            reservation.released = False
+            reservation.fills = 0
+
+    class ShortOfStock(Aggregate.Created):
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+
+        def apply(self, reservation: Any) -> None:
+            reservation.order_id = self.order_id
+            reservation.lines = self.lines
+            reservation.released = False
+            reservation.fills = 0
+
+    class BackorderFilled(Aggregate.Event):
+        """Units that arrived were reserved for backordered lines; `lines` is the whole reservation
+        after it, `fill` counts the fills of this order (1, 2, …)."""
+
+        order_id: uuid.UUID
+        fill: int
+        lines: tuple[ReservedLine, ...]
+
+        def apply(self, reservation: Any) -> None:
+            reservation.lines = self.lines
+            reservation.fills = self.fill
+
+    class Released(Aggregate.Event):
+        order_id: uuid.UUID
+        reason: str
+
+        def apply(self, reservation: Any) -> None:
+            reservation.released = True
+
+    if TYPE_CHECKING:
+        order_id: uuid.UUID
+        lines: tuple[ReservedLine, ...]
+        released: bool
+        fills: int
+
+    @classmethod
+    def decide(cls, order_id: uuid.UUID, lines: tuple[ReservedLine, ...]) -> Self:
+        if not lines:
+            raise DomainError("a reservation needs at least one line")
+        complete = all(line.quantity_short == 0 for line in lines)
+        return cls._create(
+            cls.Reserved if complete else cls.ShortOfStock,
+            id=reservation_id_for(order_id),
+            order_id=order_id,
+            lines=lines,
+        )
+
+    @property
+    def short_lines(self) -> tuple[ReservedLine, ...]:
+        return tuple(line for line in self.lines if line.quantity_short)
+
+    def fill(self, added: Mapping[int, Sequence[LocationQuantity]]) -> None:
+        """Record units reserved for backordered lines (line number → where they are)."""
+        if self.released:
+            raise DomainError(f"the reservation of order {self.order_id} was released")
+        unknown = set(added) - {line.line_number for line in self.short_lines}
+        if unknown:
+            raise DomainError(f"order {self.order_id} has no backorder on lines {sorted(unknown)}")
+        self.trigger_event(
+            self.BackorderFilled,
+            order_id=self.order_id,
+            fill=self.fills + 1,
+            lines=tuple(
+                line.topped_up(added[line.line_number]) if line.line_number in added else line
+                for line in self.lines
+            ),
+        )
+
+    def release(self, reason: str) -> bool:
+        """Release what was reserved; False when it already was (nothing to do)."""
+        if self.released:
+            return False
+        self.trigger_event(self.Released, order_id=self.order_id, reason=reason)
+        return True

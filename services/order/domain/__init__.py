@@ -1,0 +1,39 @@
+"""The order's domain: the Order aggregate, its values and its configurable rules. Pure: no I/O."""
+
+from services.order.domain.order import Order
+from services.order.domain.policy import FulfilmentPolicy
+from services.order.domain.values import (
+    ALLOCATED_STATES,
+    DECIDED_STATES,
+    SHIPPING_STATES,
+    Address,
+    Customer,
+    Dispatch,
+    LineAllocation,
+    LineReservation,
+    LocationQuantity,
+    OrderLine,
+    OrderStatus,
+    ShipmentLine,
+    ShipmentRequest,
+    shipment_id_for,
+)
+
+__all__ = [
+    "ALLOCATED_STATES",
+    "DECIDED_STATES",
+    "SHIPPING_STATES",
+    "Address",
+    "Customer",
+    "Dispatch",
+    "FulfilmentPolicy",
+    "LineAllocation",
+    "LineReservation",
+    "LocationQuantity",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "ShipmentLine",
+    "ShipmentRequest",
+    "shipment_id_for",
+]
