@@ -52,6 +52,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     shipping.ShipmentInTransit,
     shipping.ShipmentDelivered,
     shipping.ShipmentException,
+    shipping.RateCardPublished,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

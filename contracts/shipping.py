@@ -1,13 +1,17 @@
-"""Events the `shipping` service publishes on `shipping.events.v1`, keyed by shipment id."""
+"""Events the `shipping` service publishes on `shipping.events.v1`, keyed by shipment id (the rate
+card by its own fixed id)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import IntegrationEvent, LocationCode, Money
+from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money
 
 
 class ConsignmentPlanned(IntegrationEvent):
@@ -109,3 +113,82 @@ class ShipmentException(ShipmentTrackingEvent):
     """Something went wrong on the way (damage, failed delivery, address problem...)."""
 
     event_type = "ShipmentException"
+
+
+class ServiceRate(ContractModel):
+    """One carrier service and its rate table.
+
+    A parcel costs `base_cost + cost_per_kg * kilograms` (whole kilograms, rounded up, at least
+    one), plus `international_surcharge` when it leaves its origin country.
+    """
+
+    carrier: str = Field(description="Carrier code, e.g. `ups`.")
+    service: str = Field(description="Service, e.g. `ground`.")
+    mode: Literal["ground", "air"] = Field(description="Air services may not carry lithium-ion.")
+    transit_days_domestic: int = Field(ge=0, description="Days in transit within a country.")
+    transit_days_international: int = Field(ge=0, description="Days in transit abroad.")
+    base_cost: Money = Field(description="Cost per parcel.")
+    cost_per_kg: Money = Field(description="Cost per whole kilogram.")
+    international_surcharge: Money = Field(description="Added when the parcel leaves its country.")
+
+    def cost(self, weight_grams: int, international: bool) -> Decimal:
+        kilograms = max(1, math.ceil(weight_grams / 1000))
+        surcharge = self.international_surcharge if international else Decimal("0")
+        return self.base_cost + self.cost_per_kg * kilograms + surcharge
+
+
+class LocationOrigin(ContractModel):
+    """A location that ships from another country than the rate card's default."""
+
+    location: LocationCode
+    country: str = Field(description="ISO 3166-1 alpha-2.")
+
+
+class RateCardPublished(IntegrationEvent):
+    """The carrier services, rate tables and locations' origins shipping buys labels with.
+
+    Published when they change, so that others can estimate what a parcel will cost: inventory
+    routes an order to the location that ships it cheapest.
+    """
+
+    event_type = "RateCardPublished"
+    aggregate_type = "rate-card"
+
+    services: list[ServiceRate] = Field(description="Every service labels are bought from.")
+    origin_country: str = Field(description="Where a location ships from unless listed below.")
+    location_origins: list[LocationOrigin] = Field(description="Locations abroad.")
+    delivery_promise_days: int = Field(ge=1, description="Promised days in transit.")
+
+    def origin_of(self, location: str) -> str:
+        for origin in self.location_origins:
+            if origin.location == location:
+                return origin.country
+        return self.origin_country
+
+    def estimate(
+        self, *, location: str, country: str, weight_grams: int, ground_only: bool
+    ) -> Decimal | None:
+        """What shipping will pay for such a parcel: its cheapest allowed service within the
+        promise, or the fastest allowed one when none keeps it; None when no service may carry it.
+        """
+        international = country != self.origin_of(location)
+        allowed = [
+            service for service in self.services if service.mode == "ground" or not ground_only
+        ]
+        if not allowed:
+            return None
+        days = {
+            service: service.transit_days_international
+            if international
+            else service.transit_days_domestic
+            for service in allowed
+        }
+        in_time = [service for service in allowed if days[service] <= self.delivery_promise_days]
+        if in_time:
+            return min(service.cost(weight_grams, international) for service in in_time)
+        fastest = min(days.values())
+        return min(
+            service.cost(weight_grams, international)
+            for service in allowed
+            if days[service] == fastest
+        )

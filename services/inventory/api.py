@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -64,6 +65,15 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
     except DomainError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     return StockChanged(stock_id=stock_id)
+
+
+@router.get("/routing/rate-card")
+async def get_rate_card(runtime: Runtime) -> Any:
+    """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""
+    card = await runtime.run_command(runtime.application.get_rate_card)
+    if card is None:
+        raise HTTPException(status_code=404, detail="no rate card has been published yet")
+    return json.loads(card)
 
 
 @router.get("/{sku}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.inventory import translators
 from services.inventory.domain import (
     Backorder,
     BackorderFill,
@@ -18,7 +19,9 @@ from services.inventory.domain import (
     ReservedLine,
     ScannedUnit,
     SerialCheck,
+    ShippingCost,
     SkuStock,
+    no_shipping_cost,
     plan_reservation,
     reservation_id_for,
     serial_check_id_for,
@@ -43,6 +46,57 @@ class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
     value_objects = (LocationQuantity, ReservedLine, Receipt, Backorder)
+    read_model_tables = (
+        "CREATE TABLE IF NOT EXISTS product_facts ("
+        " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rate_card ("
+        " id integer PRIMARY KEY CHECK (id = 1), card text NOT NULL)",
+    )
+
+    def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
+        """Keep the PIM's facts that decide what a parcel costs: weight, and whether it may fly."""
+        self.save(
+            read_model_changes=[
+                (
+                    "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
+                    " lithium_ion = excluded.lithium_ion",
+                    (sku, weight_grams, lithium_ion),
+                )
+            ]
+        )
+
+    def record_rate_card(self, card: str) -> None:
+        """Keep shipping's latest rate card (its published JSON), to route orders by cost."""
+        self.save(
+            read_model_changes=[
+                (
+                    "INSERT INTO rate_card (id, card) VALUES (1, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET card = excluded.card",
+                    (card,),
+                )
+            ]
+        )
+
+    def get_rate_card(self) -> str | None:
+        """The rate card orders are routed with (shipping's published JSON), if one arrived."""
+        rows = self.read("SELECT card FROM rate_card WHERE id = 1")
+        return str(rows[0]["card"]) if rows else None
+
+    def _shipping_cost(self, country: str | None, skus: Iterable[str]) -> ShippingCost:
+        """The cost estimate of shipping's rate card to `country`; flat without one."""
+        cards = self.read("SELECT card FROM rate_card WHERE id = 1") if country else []
+        if not cards or country is None:
+            return no_shipping_cost
+        facts = {
+            row["sku"]: (row["weight_grams"], row["lithium_ion"])
+            for row in self.read(
+                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
+                sorted(set(skus)),
+            )
+        }
+        return translators.shipping_cost(cards[0]["card"], country, facts)
+
     snapshotting_intervals = {SkuStock: 50}
 
     def receive_stock(self, sku: str, receipt: Receipt) -> uuid.UUID:
@@ -71,8 +125,17 @@ class InventoryApplication(ServiceApplication):
             reservations.append(reservation)
         return reservations
 
-    def reserve_for_order(self, order_id: uuid.UUID, lines: Sequence[RequestedLine]) -> uuid.UUID:
-        """Reserve a paid order's lines as far as stock allows; decided once per order."""
+    def reserve_for_order(
+        self,
+        order_id: uuid.UUID,
+        lines: Sequence[RequestedLine],
+        destination_country: str | None = None,
+    ) -> uuid.UUID:
+        """Reserve a paid order's lines as far as stock allows; decided once per order.
+
+        With a destination, the location that ships the order cheapest (by shipping's rate card)
+        is preferred among those that have everything; see `plan_reservation`.
+        """
         reservation_id = reservation_id_for(order_id)
         if self._exists(reservation_id):
             return reservation_id
@@ -82,7 +145,8 @@ class InventoryApplication(ServiceApplication):
             for sku, stock in stocks.items()
             if stock is not None
         }
-        planned = plan_reservation(lines, available)
+        shipping_cost = self._shipping_cost(destination_country, stocks)
+        planned = plan_reservation(lines, available, shipping_cost)
         for line in planned:
             stock = stocks[line.sku]
             for allocation in line.allocations:

@@ -1,10 +1,13 @@
 """What the inventory service consumes: paid orders to reserve for, cancelled ones to release,
-pack scans to check, shipments to take out of stock."""
+pack scans to check, shipments to take out of stock; and, to route orders by shipping cost, the
+PIM's product facts and shipping's rate card."""
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.order import OrderCancelled, OrderPaid
+from contracts.pim import ProductChanged, ProductRegistered
+from contracts.shipping import RateCardPublished
 from contracts.warehouse import ShipmentConfirmed, UnitsScanned
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
@@ -14,7 +17,21 @@ from services.runtime.consumer import Consumer
 def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> None:
     @consumer.on_event(OrderPaid, producer="order")
     def order_paid(event: OrderPaid, _: Envelope) -> None:
-        inventory.reserve_for_order(event.order_id, translators.requested_lines(event))
+        inventory.reserve_for_order(
+            event.order_id, translators.requested_lines(event), event.shipping_country
+        )
+
+    @consumer.on_event(ProductRegistered, producer="pim")
+    def product_registered(event: ProductRegistered, _: Envelope) -> None:
+        inventory.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(ProductChanged, producer="pim")
+    def product_changed(event: ProductChanged, _: Envelope) -> None:
+        inventory.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(RateCardPublished, producer="shipping")
+    def rate_card_published(event: RateCardPublished, _: Envelope) -> None:
+        inventory.record_rate_card(event.model_dump_json())
 
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from contracts import inventory as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import LocationQuantity, OrderPaid
+from contracts.shipping import RateCardPublished
 from contracts.warehouse import PackedUnit
 from services.inventory.domain import (
     RequestedLine,
@@ -14,8 +17,12 @@ from services.inventory.domain import (
     ReservedLine,
     ScannedUnit,
     SerialCheck,
+    ShippingCost,
     SkuStock,
 )
+
+UNSHIPPABLE = Decimal("Infinity")
+"""The cost of a parcel no carrier service may carry: any other location is better."""
 
 
 def requested_lines(event: OrderPaid) -> tuple[RequestedLine, ...]:
@@ -23,6 +30,27 @@ def requested_lines(event: OrderPaid) -> tuple[RequestedLine, ...]:
         RequestedLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
         for line in event.lines
     )
+
+
+def shipping_cost(
+    rate_card: str, country: str, facts: Mapping[str, tuple[int, bool]]
+) -> ShippingCost:
+    """Estimate parcels with shipping's published rate card (`RateCardPublished` JSON).
+
+    `facts` maps SKU → (weight in grams, lithium-ion); a product PIM has not described yet weighs
+    nothing and may fly, so it does not sway the choice.
+    """
+    card = RateCardPublished.model_validate_json(rate_card)
+
+    def estimate(location: str, lines: Sequence[RequestedLine]) -> Decimal:
+        weight = sum(facts.get(line.sku, (0, False))[0] * line.quantity for line in lines)
+        ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
+        cost = card.estimate(
+            location=location, country=country, weight_grams=weight, ground_only=ground_only
+        )
+        return UNSHIPPABLE if cost is None else cost
+
+    return estimate
 
 
 def scanned_units(units: list[PackedUnit]) -> tuple[ScannedUnit, ...]:

@@ -48,6 +48,8 @@ class ServiceDefinition(Generic[A]):
     routers: list[APIRouter] = field(default_factory=list)
     description: str = ""
     """What the service is for, shown in its OpenAPI documentation."""
+    on_start: Callable[[A], object] | None = None
+    """A use case run once the store is open, before consuming: e.g. publish configuration."""
 
 
 COMMAND_CONFLICT_RETRIES = 5
@@ -100,6 +102,8 @@ class ServiceRuntime(Generic[A]):
                 min_size=1, max_size=4, **location.asyncpg_kwargs()
             )
             await create_relay_table(self._pool)
+            if self.definition.on_start is not None:
+                await self.run_command(self.definition.on_start, self._application)
         self._producer = build_producer(settings)
         await self._producer.start()
         self._broker = KafkaBroker(

@@ -15,10 +15,13 @@ from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 from services.shipping.domain import (
+    RATE_CARD_ID,
+    CarrierService,
     Consignment,
     Label,
     LabelRequest,
     ParcelLine,
+    RateCard,
     ShippingPolicy,
 )
 
@@ -58,7 +61,7 @@ class UnknownTrackingNumber(DomainError, LookupError):
 class ShippingApplication(ServiceApplication):
     """Carrier choice, labels, insurance and signatures for every parcel."""
 
-    value_objects = (ParcelLine, LabelRequest, Label)
+    value_objects = (ParcelLine, LabelRequest, Label, CarrierService)
     read_model_tables = (
         "CREATE TABLE IF NOT EXISTS product_facts ("
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
@@ -78,6 +81,16 @@ class ShippingApplication(ServiceApplication):
         super().__init__(location)
         self.policy = policy or ShippingPolicy()
         self.carriers = carriers or SimulatedCarriers()
+
+    def publish_rate_card(self) -> None:
+        """Publish the rate tables and origins in force, when they differ from the last published."""
+        try:
+            card: RateCard = self.get(RATE_CARD_ID, RateCard)
+        except AggregateNotFoundError:
+            self.save(RateCard.first(self.policy))
+            return
+        card.publish(self.policy)
+        self.save(card)
 
     def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
         """Keep the PIM's facts that shipping needs: weight, and whether it may fly."""

@@ -16,6 +16,10 @@ class ShippingSettings(ServiceSettings):
     service_name = "shipping"
     http_port: int = 8006
     origin_country: str = Field(default="US", description="Where the warehouses ship from.")
+    location_origins: dict[str, str] = Field(
+        default_factory=dict,
+        description='Locations that ship from another country, e.g. {"WH-EU": "DE"} (JSON).',
+    )
     delivery_promise_days: int = Field(default=5, ge=1, description="Promised days in transit.")
     insure_over: Decimal = Field(
         default=Decimal("200"), ge=0, description="Parcels worth more than this are insured."
@@ -24,6 +28,7 @@ class ShippingSettings(ServiceSettings):
     def policy(self) -> ShippingPolicy:
         return ShippingPolicy(
             origin_country=self.origin_country,
+            location_origins=tuple(sorted(self.location_origins.items())),
             delivery_promise_days=self.delivery_promise_days,
             insure_over=self.insure_over,
         )

@@ -21,6 +21,7 @@ def build_app(settings: ShippingSettings | None = None) -> FastAPI:
             register_handlers=handlers.register_handlers,
             routers=[api.router],
             description=ShippingApplication.__doc__ or "",
+            on_start=ShippingApplication.publish_rate_card,
         )
     )
 

@@ -8,7 +8,7 @@ from contracts import shipping as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse
 from services.shipping.application import ParcelToPlan
-from services.shipping.domain import Consignment, ParcelLine
+from services.shipping.domain import CarrierService, Consignment, ParcelLine, RateCard
 
 
 def parcels_of(event: OrderReleasedToWarehouse) -> list[ParcelToPlan]:
@@ -25,8 +25,31 @@ def parcels_of(event: OrderReleasedToWarehouse) -> list[ParcelToPlan]:
     ]
 
 
+def _service_rate(service: CarrierService) -> contracts.ServiceRate:
+    return contracts.ServiceRate(
+        carrier=service.carrier,
+        service=service.service,
+        mode=service.mode,
+        transit_days_domestic=service.transit_days_domestic,
+        transit_days_international=service.transit_days_international,
+        base_cost=service.base_cost,
+        cost_per_kg=service.cost_per_kg,
+        international_surcharge=service.international_surcharge,
+    )
+
+
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded shipping event."""
+    if isinstance(event, RateCard.FirstPublished | RateCard.Published):
+        return contracts.RateCardPublished(
+            services=[_service_rate(service) for service in event.services],
+            origin_country=event.origin_country,
+            location_origins=[
+                contracts.LocationOrigin(location=location, country=country)
+                for location, country in event.location_origins
+            ],
+            delivery_promise_days=event.delivery_promise_days,
+        )
     common = {"shipment_id": event.originator_id, "order_id": event.order_id}
     if isinstance(event, Consignment.Planned):
         return contracts.ConsignmentPlanned(

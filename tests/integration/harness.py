@@ -168,6 +168,7 @@ def channel_order(
     channel: str = "webshop",
     lines: list[tuple[str, int]] | None = None,
     paid: bool = True,
+    country: str = "US",
 ) -> dict[str, Any]:
     """A channel order message exactly as a connector would write it (plain JSON)."""
     return {
@@ -181,7 +182,7 @@ def channel_order(
             "city": "Arlington",
             "region": "VA",
             "postal_code": "22201",
-            "country": "US",
+            "country": country,
         },
         "lines": [
             {"sku": sku, "quantity": quantity, "unit_price": "1199.00"}

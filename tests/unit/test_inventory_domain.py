@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -226,3 +227,27 @@ def test_a_fill_tops_up_the_reservation_lines_it_names() -> None:
     reservation.release("order cancelled")
     with pytest.raises(DomainError, match="was released"):
         reservation.fill({1: (LocationQuantity("WH_A", 1),)})
+
+
+def test_of_the_locations_that_have_everything_the_cheapest_to_ship_from_wins() -> None:
+    lines = [RequestedLine(1, "LAPTOP-14", 1), RequestedLine(2, "DOCK-1", 1)]
+    available = {"LAPTOP-14": {"WH_A": 5, "WH_UK": 5}, "DOCK-1": {"WH_A": 5, "WH_UK": 5}}
+    abroad = {"WH_A": Decimal("40"), "WH_UK": Decimal("9")}
+    planned = plan_reservation(lines, available, lambda location, _: abroad[location])
+    assert {item.location for line in planned for item in line.allocations} == {"WH_UK"}
+    assert plan_reservation(lines, available)[0].allocations[0].location == "WH_A", (
+        "without costs, the first location"
+    )
+
+
+def test_a_split_line_takes_from_its_cheapest_locations_first() -> None:
+    available = {"LAPTOP-14": {"WH_A": 5, "WH_B": 1, "WH_UK": 2}}
+    cost = {"WH_A": Decimal("40"), "WH_B": Decimal("9"), "WH_UK": Decimal("9")}
+    (line,) = plan_reservation(
+        [RequestedLine(1, "LAPTOP-14", 6)], available, lambda location, _: cost[location]
+    )
+    assert line.allocations == (
+        LocationQuantity("WH_UK", 2),
+        LocationQuantity("WH_B", 1),
+        LocationQuantity("WH_A", 3),
+    )

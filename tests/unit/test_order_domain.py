@@ -256,6 +256,11 @@ def test_the_last_parcel_delivered_closes_the_order_and_exceptions_show_on_it() 
         order.cancel(reason="too late", actor="support")
 
 
+def status_of(order: Order) -> OrderStatus:
+    """The status now (a plain read, so the type checker does not carry a narrowed one along)."""
+    return order.status
+
+
 def dispatch_of(shipment: ShipmentRequest, *serials: str) -> Dispatch:
     return Dispatch(shipment.shipment_id, shipment.location, "ups", "ground", "1Z", serials)
 
@@ -270,30 +275,31 @@ def test_a_backorder_filled_later_ships_as_a_later_parcel_and_the_balance_is_kep
     order.record_reservation(
         (reserved(1, "CAMERA-X", 1, 0, ("WH-A", 1)), reserved(2, "LENS-50", 0, 1)), POLICY
     )
-    assert order.status is OrderStatus.RELEASED
+    assert status_of(order) is OrderStatus.RELEASED
     (camera,) = order.shipments
     at = datetime(2026, 11, 25, tzinfo=UTC)
     order.record_dispatch(dispatch_of(camera, "CAM-1"))
     order.record_delivery(camera.shipment_id, at)
-    assert order.status is OrderStatus.PARTLY_SHIPPED, "the lens is still owed"
+    assert status_of(order) is OrderStatus.PARTLY_SHIPPED, "the lens is still owed"
 
     fill = (reserved(1, "CAMERA-X", 1, 0, ("WH-A", 1)), reserved(2, "LENS-50", 1, 0, ("WH-A", 1)))
     order.record_backorder_fill(1, fill, POLICY)
     order.record_backorder_fill(1, fill, POLICY)  # the same fill again changes nothing
     camera_again, lens = order.shipments
     assert camera_again == camera
-    assert lens.location == "WH-A" and lens.shipment_id != camera.shipment_id
+    assert lens.location == "WH-A"
+    assert lens.shipment_id != camera.shipment_id
     assert lens.lines == (ShipmentLine(2, "LENS-50", 1),)
     assert lens.declared_value == Decimal("349.00")
-    assert order.status is OrderStatus.PARTLY_SHIPPED
+    assert status_of(order) is OrderStatus.PARTLY_SHIPPED
     assert [type(e).__name__ for e in order.collect_events()][-2:] == [
         "BackorderAllocated",
         "ReleasedToWarehouse",
     ]
     order.record_dispatch(dispatch_of(lens, "LENS-1"))
-    assert order.status is OrderStatus.SHIPPED
+    assert status_of(order) is OrderStatus.SHIPPED
     order.record_delivery(lens.shipment_id, at)
-    assert order.status is OrderStatus.DELIVERED
+    assert status_of(order) is OrderStatus.DELIVERED
 
 
 def test_a_fully_backordered_order_is_allocated_and_released_when_stock_arrives() -> None:
@@ -301,7 +307,7 @@ def test_a_fully_backordered_order_is_allocated_and_released_when_stock_arrives(
     order.mark_paid(POLICY)
     order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),), POLICY)
     order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 1, 1, ("WH-B", 1)),), POLICY)
-    assert order.status is OrderStatus.RELEASED
+    assert status_of(order) is OrderStatus.RELEASED
     assert order.allocation[0].quantity_backordered == 1
     order.record_backorder_fill(2, (reserved(1, "LAPTOP-14", 2, 0, ("WH-B", 2)),), POLICY)
     first, second = order.shipments
@@ -317,10 +323,10 @@ def test_a_backorder_filled_while_on_hold_waits_for_the_release() -> None:
     order.record_reservation((reserved(1, "LAPTOP-14", 0, 2),), POLICY)
     order.hold(reason="address check", actor="support")
     order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
-    assert order.status is OrderStatus.ALLOCATED
-    assert order.shipments == ()
+    assert status_of(order) is OrderStatus.ALLOCATED
+    assert not order.shipments
     order.release_hold(actor="support", note="address fine", policy=POLICY)
-    assert order.status is OrderStatus.RELEASED
+    assert status_of(order) is OrderStatus.RELEASED
     assert [s.lines[0].quantity for s in order.shipments] == [2]
 
 
@@ -332,7 +338,7 @@ def test_a_fill_for_a_cancelled_order_changes_nothing_and_a_fill_cannot_take_uni
         order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 0, 2),), POLICY)
     order.cancel(reason="changed mind", actor="customer")
     order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
-    assert order.status is OrderStatus.CANCELLED
+    assert status_of(order) is OrderStatus.CANCELLED
     assert isinstance(order.collect_events()[-1], Order.Cancelled)
 
 

@@ -13,6 +13,7 @@ from services.shipping.domain import (
     Consignment,
     ConsignmentStatus,
     ParcelLine,
+    RateCard,
     ShippingPolicy,
     choose_service,
 )
@@ -40,23 +41,31 @@ def consignment(
 
 @pytest.mark.parametrize("country", ["US", "GB", "JP"])
 def test_a_lithium_parcel_never_gets_an_air_service(country: str) -> None:
-    quote, _ = choose_service(POLICY, weight_grams=2_100, country=country, ground_only=True)
+    quote, _ = choose_service(
+        POLICY, weight_grams=2_100, origin="US", country=country, ground_only=True
+    )
     assert quote.service.mode == "ground"
 
 
 def test_the_cheapest_service_meeting_the_promise_wins() -> None:
-    domestic, met = choose_service(POLICY, weight_grams=900, country="US", ground_only=False)
+    domestic, met = choose_service(
+        POLICY, weight_grams=900, origin="US", country="US", ground_only=False
+    )
     assert (domestic.service.carrier, domestic.service.service, met) == (
         "usps",
         "ground-advantage",
         True,
     )
-    abroad, met = choose_service(POLICY, weight_grams=900, country="GB", ground_only=False)
+    abroad, met = choose_service(
+        POLICY, weight_grams=900, origin="US", country="GB", ground_only=False
+    )
     assert (abroad.service.carrier, abroad.transit_days, met) == ("dhl", 3, True)
 
 
 def test_when_no_allowed_service_meets_the_promise_the_fastest_allowed_one_ships_late() -> None:
-    quote, met = choose_service(POLICY, weight_grams=2_100, country="GB", ground_only=True)
+    quote, met = choose_service(
+        POLICY, weight_grams=2_100, origin="US", country="GB", ground_only=True
+    )
     assert (quote.service.carrier, quote.service.service, met) == ("ups", "ground", False)
 
 
@@ -123,3 +132,24 @@ def test_carrier_codes_are_normalised_and_a_delivered_parcel_stays_delivered() -
 def test_an_unknown_carrier_code_is_refused_with_the_reason() -> None:
     with pytest.raises(DomainError, match="unknown tracking code 'ZZ' for carrier 'ups'"):
         labelled().record_tracking("ZZ", "?", datetime.now(UTC))
+
+
+def test_a_location_abroad_ships_from_its_own_country() -> None:
+    policy = ShippingPolicy(location_origins=(("WH-EU", "DE"),))
+    assert (policy.origin_of("WH-EU"), policy.origin_of("WH-A")) == ("DE", "US")
+    from_germany, _ = choose_service(
+        policy, weight_grams=900, origin=policy.origin_of("WH-EU"), country="DE", ground_only=True
+    )
+    from_the_us, _ = choose_service(
+        policy, weight_grams=900, origin=policy.origin_of("WH-A"), country="DE", ground_only=True
+    )
+    assert from_germany.cost < from_the_us.cost
+
+
+def test_the_rate_card_is_published_only_when_the_terms_change() -> None:
+    card = RateCard.first(POLICY)
+    card.publish(POLICY)
+    card.publish(ShippingPolicy(location_origins=(("WH-EU", "DE"),)))
+    events = card.collect_events()
+    assert [type(event).__name__ for event in events] == ["FirstPublished", "Published"]
+    assert card.location_origins == (("WH-EU", "DE"),)

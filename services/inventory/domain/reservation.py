@@ -6,8 +6,10 @@ Pure: no I/O.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
@@ -65,35 +67,56 @@ class ReservedLine:
         )
 
 
+ShippingCost = Callable[[str, Sequence[RequestedLine]], Decimal]
+"""What shipping these lines from this location to the order's destination is estimated to cost."""
+
+
+def no_shipping_cost(location: str, lines: Sequence[RequestedLine]) -> Decimal:
+    """Used while no rate card is known: every location costs the same."""
+    return Decimal("0")
+
+
 def plan_reservation(
-    lines: Sequence[RequestedLine], available: Mapping[str, Mapping[str, int]]
+    lines: Sequence[RequestedLine],
+    available: Mapping[str, Mapping[str, int]],
+    shipping_cost: ShippingCost = no_shipping_cost,
 ) -> tuple[ReservedLine, ...]:
     """Decide where each line's units come from.
 
     `available` maps SKU → location → units available. One location that can ship the whole order
-    is preferred (one parcel); otherwise each line takes from the locations with most units first.
-    Whatever no location has is short.
+    is preferred (one parcel), the one that ships it cheapest when several can. Otherwise the order
+    is split: each line takes from its cheapest locations first, and among equally cheap ones from
+    those with most units (fewer parcels). Whatever no location has is short.
     """
     needed: dict[str, int] = {}
     for line in lines:
         needed[line.sku] = needed.get(line.sku, 0) + line.quantity
     locations = sorted({location for by_location in available.values() for location in by_location})
-    for location in locations:
-        if all(available.get(sku, {}).get(location, 0) >= qty for sku, qty in needed.items()):
-            return tuple(
-                ReservedLine(
-                    line_number=line.line_number,
-                    sku=line.sku,
-                    quantity_requested=line.quantity,
-                    quantity_reserved=line.quantity,
-                    allocations=(LocationQuantity(location, line.quantity),),
-                )
-                for line in lines
+    complete = [
+        location
+        for location in locations
+        if all(available.get(sku, {}).get(location, 0) >= qty for sku, qty in needed.items())
+    ]
+    if complete:
+        cheapest = min(complete, key=lambda loc: (shipping_cost(loc, lines), loc))
+        return tuple(
+            ReservedLine(
+                line_number=line.line_number,
+                sku=line.sku,
+                quantity_requested=line.quantity,
+                quantity_reserved=line.quantity,
+                allocations=(LocationQuantity(cheapest, line.quantity),),
             )
+            for line in lines
+        )
     remaining = {sku: dict(by_location) for sku, by_location in available.items()}
     planned = []
     for line in lines:
-        taken = take_from(remaining.get(line.sku, {}), line.quantity)
+        taken = take_from(
+            remaining.get(line.sku, {}),
+            line.quantity,
+            cost=partial(_line_cost, shipping_cost, line),
+        )
         planned.append(
             ReservedLine(
                 line_number=line.line_number,
@@ -106,14 +129,23 @@ def plan_reservation(
     return tuple(planned)
 
 
-def take_from(available: dict[str, int], quantity: int) -> tuple[LocationQuantity, ...]:
-    """Take up to `quantity` units, from the locations with most units first (fewest parcels).
+def _line_cost(shipping_cost: ShippingCost, line: RequestedLine, location: str) -> Decimal:
+    return shipping_cost(location, (line,))
+
+
+def take_from(
+    available: dict[str, int],
+    quantity: int,
+    cost: Callable[[str], Decimal] = lambda location: Decimal("0"),
+) -> tuple[LocationQuantity, ...]:
+    """Take up to `quantity` units, from the cheapest locations first, and among equally cheap
+    ones from those with most units (fewest parcels).
 
     `available` (location → units) is decremented by what was taken.
     """
     still = quantity
     taken = []
-    for location in sorted(available, key=lambda loc: (-available[loc], loc)):
+    for location in sorted(available, key=lambda loc: (cost(loc), -available[loc], loc)):
         take = min(still, available[location])
         if take > 0:
             taken.append(LocationQuantity(location, take))

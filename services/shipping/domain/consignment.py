@@ -1,94 +1,21 @@
-"""Consignments: choosing a carrier service for a parcel and buying its label. Pure: no I/O.
+"""Consignments: a parcel's carrier service, label, insurance, signature and tracking.
 
-Rules: the cheapest service that meets the delivery promise and the parcel's constraints (a
-lithium-ion battery ships by ground only); insurance above a declared value; a signature when the
-order needs one; no label while the order is on hold.
+Pure: no I/O. Rules: the cheapest service that meets the delivery promise and the parcel's
+constraints (a lithium-ion battery ships by ground only); insurance above a declared value; a
+signature when the order needs one; no label while the order is on hold.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
-
-CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class CarrierService:
-    """One service of one carrier and its rate table."""
-
-    carrier: str
-    service: str
-    mode: Literal["ground", "air"]
-    transit_days_domestic: int
-    transit_days_international: int
-    base_cost: Decimal
-    cost_per_kg: Decimal
-    international_surcharge: Decimal
-
-    def quote(self, weight_grams: int, international: bool) -> Quote:
-        kilograms = max(1, math.ceil(weight_grams / 1000))
-        cost = self.base_cost + self.cost_per_kg * kilograms
-        if international:
-            cost += self.international_surcharge
-        days = self.transit_days_international if international else self.transit_days_domestic
-        return Quote(self, cost.quantize(CENT), days)
-
-
-@dataclass(frozen=True)
-class Quote:
-    service: CarrierService
-    cost: Decimal
-    transit_days: int
-
-
-DEFAULT_SERVICES = (
-    CarrierService("usps", "ground-advantage", "ground", 5, 12, Decimal("6.50"), Decimal("1.10"), Decimal("25")),
-    CarrierService("ups", "ground", "ground", 4, 10, Decimal("8.00"), Decimal("0.90"), Decimal("30")),
-    CarrierService("ups", "2nd-day-air", "air", 2, 4, Decimal("18.00"), Decimal("2.50"), Decimal("40")),
-    CarrierService("fedex", "express-saver", "air", 3, 5, Decimal("14.00"), Decimal("2.00"), Decimal("35")),
-    CarrierService("dhl", "express-worldwide", "air", 3, 3, Decimal("30.00"), Decimal("3.00"), Decimal("10")),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ShippingPolicy:
-    """The configurable shipping rules (documented defaults in the service's settings)."""
-
-    services: tuple[CarrierService, ...] = DEFAULT_SERVICES
-    origin_country: str = "US"
-    delivery_promise_days: int = 5
-    insure_over: Decimal = Decimal("200")
-    insurance_rate: Decimal = Decimal("0.01")
-
-
-def choose_service(
-    policy: ShippingPolicy, *, weight_grams: int, country: str, ground_only: bool
-) -> tuple[Quote, bool]:
-    """The cheapest allowed service that meets the promise, and whether the promise is met.
-
-    When no allowed service meets the promise, the fastest allowed one is chosen (cheapest among
-    equally fast): the parcel still ships, late, and the consignment says so.
-    """
-    international = country != policy.origin_country
-    allowed = [
-        service.quote(weight_grams, international)
-        for service in policy.services
-        if service.mode == "ground" or not ground_only
-    ]
-    if not allowed:
-        raise DomainError("no carrier service is allowed for this parcel")
-    in_time = [quote for quote in allowed if quote.transit_days <= policy.delivery_promise_days]
-    if in_time:
-        return min(in_time, key=lambda quote: (quote.cost, quote.transit_days)), True
-    return min(allowed, key=lambda quote: (quote.transit_days, quote.cost)), False
+from services.shipping.domain.rates import CENT, ShippingPolicy, choose_service
 
 
 @dataclass(frozen=True)
@@ -179,6 +106,7 @@ class Consignment(Aggregate):
 
         def apply(self, consignment: Any) -> None:
             consignment.order_id = self.order_id
+            consignment.location = self.location
             consignment.country = self.country
             consignment.declared_value = self.declared_value
             consignment.signature_required = self.signature_required
@@ -244,6 +172,7 @@ class Consignment(Aggregate):
 
     if TYPE_CHECKING:
         order_id: uuid.UUID
+        location: str
         country: str
         declared_value: Decimal
         signature_required: bool
@@ -355,6 +284,7 @@ class Consignment(Aggregate):
         quote, promise_met = choose_service(
             policy,
             weight_grams=self.weight_grams,
+            origin=policy.origin_of(self.location),
             country=self.country,
             ground_only=self.ground_only,
         )
