@@ -131,6 +131,18 @@ class OrderDelivered(IntegrationEvent):
     delivered_at: datetime = Field(description="When the carrier delivered it.")
 
 
+class OrderShipmentInTransit(IntegrationEvent):
+    """A carrier reported one of the order's parcels moving."""
+
+    event_type = "OrderShipmentInTransit"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    shipment_id: uuid.UUID = Field(description="The parcel.")
+    description: str = Field(description="The carrier's wording.")
+    at: datetime = Field(description="When the carrier scanned the parcel.")
+
+
 class OrderShipmentDelivered(IntegrationEvent):
     """One parcel of the order was delivered; others are still on their way."""
 

@@ -16,6 +16,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderReleasedToWarehouse,
     order.OrderCancelled,
     order.OrderShipmentDispatched,
+    order.OrderShipmentInTransit,
     order.OrderShipmentDelivered,
     order.OrderDelivered,
     order.OrderDeliveryException,

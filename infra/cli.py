@@ -81,6 +81,11 @@ def describe(order: dict[str, Any]) -> str:
         if shipment["delivered"]:
             state = f"delivered ({state})"
         lines.append(f"parcel from {shipment['location']}: {state}")
+        tracking = shipment.get("tracking")
+        if tracking:
+            lines.append(
+                f"  tracking: {tracking['status']}, {tracking['description']} ({tracking['at']})"
+            )
         if shipment["serials"]:
             lines.append(f"  serials: {', '.join(shipment['serials'])}")
     lines.extend(f"carrier exception: {problem}" for problem in order["delivery_exceptions"])

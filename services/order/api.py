@@ -48,6 +48,7 @@ def _view(order: Order) -> dict[str, Any]:
 
 def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
     dispatch = next((d for d in order.dispatches if d.shipment_id == shipment.shipment_id), None)
+    tracking = order.latest_tracking(shipment.shipment_id)
     return {
         "shipment_id": str(shipment.shipment_id),
         "location": shipment.location,
@@ -58,6 +59,13 @@ def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
         "service": dispatch.service if dispatch else None,
         "tracking_number": dispatch.tracking_number if dispatch else None,
         "serials": list(dispatch.serials) if dispatch else [],
+        "tracking": None
+        if tracking is None
+        else {
+            "status": tracking.status,
+            "description": tracking.description,
+            "at": tracking.at.isoformat(),
+        },
     }
 
 

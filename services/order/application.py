@@ -20,6 +20,7 @@ from services.order.domain import (
     OrderLine,
     ShipmentLine,
     ShipmentRequest,
+    TrackingUpdate,
 )
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
@@ -58,6 +59,7 @@ class OrderApplication(ServiceApplication):
         ShipmentLine,
         ShipmentRequest,
         Dispatch,
+        TrackingUpdate,
     )
 
     def __init__(
@@ -121,6 +123,15 @@ class OrderApplication(ServiceApplication):
         """A carrier delivered one of the order's parcels."""
         order = self.get_order(order_id)
         order.record_delivery(shipment_id, delivered_at)
+        self.save(order)
+        return order.id
+
+    def record_in_transit(
+        self, order_id: uuid.UUID, shipment_id: uuid.UUID, description: str, at: datetime
+    ) -> uuid.UUID:
+        """A parcel of the order is on its way: the order shows the carrier's latest news."""
+        order: Order = self.get(order_id, Order)
+        order.record_in_transit(shipment_id, description, at)
         self.save(order)
         return order.id
 

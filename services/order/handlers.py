@@ -6,7 +6,7 @@ from __future__ import annotations
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.inventory import BackorderFilled, StockReserved, StockShortage
-from contracts.shipping import ShipmentDelivered, ShipmentException
+from contracts.shipping import ShipmentDelivered, ShipmentException, ShipmentInTransit
 from contracts.topics import CHANNEL_ORDERS
 from contracts.warehouse import ShipmentConfirmed
 from services.order import translators
@@ -43,6 +43,10 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
     @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
     def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> None:
         orders.record_dispatch(event.order_id, translators.dispatch_of(event))
+
+    @consumer.on_event(ShipmentInTransit, producer="shipping")
+    def parcel_moving(event: ShipmentInTransit, _: Envelope) -> None:
+        orders.record_in_transit(event.order_id, event.shipment_id, event.description, event.at)
 
     @consumer.on_event(ShipmentDelivered, producer="shipping")
     def parcel_delivered(event: ShipmentDelivered, _: Envelope) -> None:

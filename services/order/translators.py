@@ -212,6 +212,13 @@ def to_contract(event: Any) -> IntegrationEvent:
             shipment_id=event.shipment_id,
             delivered_at=event.delivered_at,
         )
+    if isinstance(event, Order.ShipmentInTransit):
+        return contracts.OrderShipmentInTransit(
+            order_id=event.originator_id,
+            shipment_id=event.shipment_id,
+            description=event.description,
+            at=event.at,
+        )
     if isinstance(event, Order.ShipmentDelivered):
         return contracts.OrderShipmentDelivered(
             order_id=event.originator_id,

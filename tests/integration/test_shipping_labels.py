@@ -147,16 +147,27 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
 
     scan(delivered_label, "03", "accepted at facility")  # USPS codes
     scan(delivered_label, "01", "delivered, in mailbox")
+    scan(troubled_label, "03", "accepted at facility")
+    troubled_path = f"/orders/{order_id_for('webshop', '9102')}"
+
+    def tracking_of(path: str) -> dict[str, Any] | None:
+        tracking: dict[str, Any] | None = orders.get(path)["shipments"][0]["tracking"]
+        return tracking
+
+    moving = eventually(lambda: tracking_of(troubled_path), what="in transit on the order")
+    assert (moving["status"], moving["description"]) == ("in-transit", "accepted at facility")
     scan(troubled_label, "04", "addressee unknown")
     scan(troubled_label, "ZZ", "?")
 
     delivered_path = f"/orders/{order_id_for('webshop', '9101')}"
     eventually(lambda: orders.get(delivered_path)["status"] == "delivered", what="delivered")
-    troubled_path = f"/orders/{order_id_for('webshop', '9102')}"
     exceptions = eventually(
         lambda: orders.get(troubled_path)["delivery_exceptions"], what="the exception on the order"
     )
     assert exceptions[0].endswith("addressee unknown")
+    trouble = tracking_of(troubled_path)
+    assert trouble is not None
+    assert (trouble["status"], trouble["description"]) == ("exception", "addressee unknown")
     parked = eventually(dead_letters.poll, what="the unknown code to be parked")
     assert "unknown tracking code 'ZZ' for carrier 'usps'" in parked[0].headers["error"]
     carrier.close()

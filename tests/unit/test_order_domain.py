@@ -346,3 +346,23 @@ def test_an_unpaid_order_has_no_backorder_to_fill() -> None:
     order = place()
     with pytest.raises(DomainError, match="has no backorder to fill"):
         order.record_backorder_fill(1, (reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+
+
+def test_each_parcel_shows_the_carriers_latest_news() -> None:
+    order = allocated_order()
+    (parcel,) = order.shipments
+    scanned = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    order.record_in_transit(parcel.shipment_id, "departed facility", scanned)
+    order.record_in_transit(
+        parcel.shipment_id, "origin scan", datetime(2026, 11, 24, 8, tzinfo=UTC)
+    )
+    latest = order.latest_tracking(parcel.shipment_id)
+    assert latest is not None
+    assert (latest.status, latest.description) == ("in-transit", "departed facility")
+    order.record_delivery(parcel.shipment_id, datetime(2026, 11, 25, tzinfo=UTC))
+    order.record_in_transit(parcel.shipment_id, "late scan", datetime(2026, 11, 26, tzinfo=UTC))
+    latest = order.latest_tracking(parcel.shipment_id)
+    assert latest is not None
+    assert latest.status == "delivered", "a delivered parcel stays delivered"
+    with pytest.raises(DomainError, match="has no shipment"):
+        order.record_in_transit(uuid.uuid4(), "?", scanned)

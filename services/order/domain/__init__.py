@@ -16,6 +16,7 @@ from services.order.domain.values import (
     OrderStatus,
     ShipmentLine,
     ShipmentRequest,
+    TrackingUpdate,
     shipment_id_for,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "OrderStatus",
     "ShipmentLine",
     "ShipmentRequest",
+    "TrackingUpdate",
     "shipment_id_for",
 ]

@@ -24,6 +24,7 @@ from services.order.domain.values import (
     OrderStatus,
     ShipmentLine,
     ShipmentRequest,
+    TrackingUpdate,
     shipment_id_for,
 )
 from services.runtime.aggregate import Aggregate, DomainError
@@ -62,6 +63,7 @@ class Order(Aggregate):
             order.delivery_exceptions = ()
             order.backorder_fills = 0
             order.releases = 0
+            order.tracking = ()
 
     class Paid(Aggregate.Event):
         """Carries what fulfilment needs, so consumers never have to look the order up."""
@@ -145,12 +147,23 @@ class Order(Aggregate):
                     OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED
                 )
 
+    class ShipmentInTransit(Aggregate.Event):
+        """The carrier has the parcel and it is moving."""
+
+        shipment_id: uuid.UUID
+        description: str
+        at: datetime
+
+        def apply(self, order: Any) -> None:
+            order.track(self.shipment_id, "in-transit", self.description, self.at)
+
     class ShipmentDelivered(Aggregate.Event):
         shipment_id: uuid.UUID
         delivered_at: datetime
 
         def apply(self, order: Any) -> None:
             order.delivered = (*order.delivered, self.shipment_id)
+            order.track(self.shipment_id, "delivered", "delivered", self.delivered_at)
 
     class Delivered(Aggregate.Event):
         """The last parcel arrived: the order is closed."""
@@ -161,6 +174,7 @@ class Order(Aggregate):
         def apply(self, order: Any) -> None:
             order.delivered = (*order.delivered, self.shipment_id)
             order.status = OrderStatus.DELIVERED
+            order.track(self.shipment_id, "delivered", "delivered", self.delivered_at)
 
     class DeliveryException(Aggregate.Event):
         shipment_id: uuid.UUID
@@ -172,6 +186,7 @@ class Order(Aggregate):
                 *order.delivery_exceptions,
                 f"{self.at.isoformat()} {self.description}",
             )
+            order.track(self.shipment_id, "exception", self.description, self.at)
 
     class Cancelled(Aggregate.Event):
         reason: str
@@ -203,6 +218,8 @@ class Order(Aggregate):
         delivery_exceptions: tuple[str, ...]
         backorder_fills: int
         releases: int
+        tracking: tuple[TrackingUpdate, ...]
+        """The latest carrier news per parcel that has any."""
 
     @classmethod
     def place(
@@ -336,6 +353,24 @@ class Order(Aggregate):
             self.Delivered if closed else self.ShipmentDelivered,
             shipment_id=shipment_id,
             delivered_at=delivered_at,
+        )
+
+    def track(self, shipment_id: uuid.UUID, status: str, description: str, at: datetime) -> None:
+        others = tuple(update for update in self.tracking if update.shipment_id != shipment_id)
+        self.tracking = (*others, TrackingUpdate(shipment_id, status, description, at))
+
+    def latest_tracking(self, shipment_id: uuid.UUID) -> TrackingUpdate | None:
+        return next((u for u in self.tracking if u.shipment_id == shipment_id), None)
+
+    def record_in_transit(self, shipment_id: uuid.UUID, description: str, at: datetime) -> None:
+        """A carrier scanned a parcel on its way; news older than what the order shows is kept
+        out, and a delivered parcel stays delivered."""
+        self._check_shipment(shipment_id)
+        latest = self.latest_tracking(shipment_id)
+        if shipment_id in self.delivered or (latest is not None and latest.at >= at):
+            return
+        self.trigger_event(
+            self.ShipmentInTransit, shipment_id=shipment_id, description=description, at=at
         )
 
     def record_delivery_exception(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 
@@ -115,6 +116,17 @@ class Dispatch:
     service: str
     tracking_number: str
     serials: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrackingUpdate:
+    """The carrier's latest news of a parcel, as the order shows it."""
+
+    shipment_id: uuid.UUID
+    status: str
+    """`in-transit`, `delivered` or `exception`."""
+    description: str
+    at: datetime
 
 
 def shipment_id_for(order_id: uuid.UUID, location: str, wave: int = 1) -> uuid.UUID:
