@@ -2,7 +2,9 @@
 
 Without configuration it starts an embedded Postgres (data in `.unitrail/pgdata`) and an embedded
 Kafka-protocol broker on 127.0.0.1:9092, creates the topics and the service databases, and runs the six
-services as separate processes. Setting `KAFKA_BOOTSTRAP_SERVERS` and/or `POSTGRES_DSN` uses those
+services as separate processes, plus the simulated 3PL and carriers (`python -m infra.simulators`) so
+orders go all the way to delivered; `--no-simulators` or `UNITRAIL_SIMULATORS=off` leaves them out
+when real partners are connected. Setting `KAFKA_BOOTSTRAP_SERVERS` and/or `POSTGRES_DSN` uses those
 servers instead and starts nothing embedded for them. Ctrl-C stops everything.
 """
 
@@ -24,6 +26,9 @@ from contracts.topics import SERVICES
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
 from infra.setup import prepare_system
 
+SIMULATORS = "simulators"
+"""The process of the simulated external partners: a 3PL warehouse and the carriers."""
+
 DEFAULT_PORTS = {
     "pim": 8001,
     "inventory": 8002,
@@ -38,12 +43,28 @@ def say(message: str) -> None:
     print(f"[unitrail] {message}", file=sys.stderr, flush=True)
 
 
+def simulators_wanted(flag_off: bool, env: dict[str, str]) -> bool:
+    """The simulated partners run unless `--no-simulators` or `UNITRAIL_SIMULATORS=off`."""
+    setting = env.get("UNITRAIL_SIMULATORS", "on").strip().lower()
+    return not flag_off and setting not in ("off", "false", "0", "no")
+
+
 @dataclass
 class ServiceProcess:
+    """A child process of the launcher: a service (with an HTTP port) or the simulators."""
+
     name: str
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+
+    @property
+    def serves_http(self) -> bool:
+        return self.name in DEFAULT_PORTS
+
+    @property
+    def module(self) -> str:
+        return "infra.simulators" if self.name == SIMULATORS else f"services.{self.name}.main"
 
     @property
     def port(self) -> int:
@@ -52,12 +73,14 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}.main"],
+            [sys.executable, "-m", self.module],
             env=self.env,
             preexec_fn=die_with_parent,
         )
 
     def healthy(self) -> bool:
+        if not self.serves_http:
+            return self.process is not None and self.process.poll() is None
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as reply:
                 return bool(reply.status == 200)
@@ -66,9 +89,10 @@ class ServiceProcess:
 
 
 class Stack:
-    def __init__(self, data_dir: Path, broker_port: int) -> None:
+    def __init__(self, data_dir: Path, broker_port: int, *, simulators: bool = True) -> None:
         self.data_dir = data_dir
         self.broker_port = broker_port
+        self.simulators = simulators
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
         self.services: list[ServiceProcess] = []
@@ -108,6 +132,8 @@ class Stack:
         env = self.start_servers()
         asyncio.run(self.prepare(env))
         self.services = [ServiceProcess(name, env) for name in SERVICES]
+        if self.simulators:
+            self.services.append(ServiceProcess(SIMULATORS, env))
         for service in self.services:
             service.start()
         self.wait_until_healthy()
@@ -127,7 +153,13 @@ class Stack:
         elif not self.stopping:
             say("all services are up:")
             for service in self.services:
-                say(f"  {service.name:<18} http://127.0.0.1:{service.port}  (/docs, /health)")
+                if service.serves_http:
+                    say(f"  {service.name:<18} http://127.0.0.1:{service.port}  (/docs, /health)")
+            if self.simulators:
+                say(
+                    "  simulated 3PL and carriers running (UNITRAIL_SIMULATORS=off leaves them out)"
+                )
+                say("try: scripts/demo")
             say("Ctrl-C stops everything")
 
     def restart_exited(self) -> None:
@@ -180,10 +212,20 @@ def main() -> int:
     parser.add_argument(
         "--fresh", action="store_true", help="delete the embedded Postgres data first"
     )
+    parser.add_argument(
+        "--no-simulators",
+        action="store_true",
+        help="do not start the simulated 3PL and carriers (real partners are connected); "
+        "the same as UNITRAIL_SIMULATORS=off",
+    )
     arguments = parser.parse_args()
     if arguments.fresh and arguments.data_dir.exists():
         shutil.rmtree(arguments.data_dir)
-    stack = Stack(arguments.data_dir.resolve(), arguments.broker_port)
+    stack = Stack(
+        arguments.data_dir.resolve(),
+        arguments.broker_port,
+        simulators=simulators_wanted(arguments.no_simulators, dict(os.environ)),
+    )
 
     def request_stop(signum: int, _: object) -> None:
         stack.stopping = True

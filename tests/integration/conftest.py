@@ -15,7 +15,13 @@ import pytest
 
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from infra.topics import ensure_topics
-from tests.integration.harness import Channel, ServiceProcess, Stack, TopicReader
+from tests.integration.harness import (
+    Channel,
+    ServiceProcess,
+    SimulatorsProcess,
+    Stack,
+    TopicReader,
+)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +60,21 @@ def services(stack: Stack) -> Iterator[Callable[..., list[ServiceProcess]]]:
     yield start
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def simulators(stack: Stack) -> Iterator[Callable[..., SimulatorsProcess]]:
+    """Start the simulated 3PL and carriers, without delays unless told otherwise."""
+    started: list[SimulatorsProcess] = []
+
+    def start(**settings: str) -> SimulatorsProcess:
+        process = SimulatorsProcess(stack, settings).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 @pytest.fixture

@@ -63,6 +63,17 @@ class Stack:
         }
 
 
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """Ask a process to stop (SIGTERM), and kill it when it has not within 20 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class ServiceProcess:
     """One service running as its own operating-system process."""
@@ -115,13 +126,7 @@ class ServiceProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as reply:
@@ -160,6 +165,54 @@ class ServiceProcess:
                 "actor": "test",
             },
         )
+
+
+INSTANT_PARTNERS = {
+    "UNITRAIL_SIMULATED_3PL_PICK_DELAY": "0",
+    "UNITRAIL_SIMULATED_3PL_PACK_DELAY": "0",
+    "UNITRAIL_SIMULATED_3PL_SHIP_DELAY": "0",
+    "UNITRAIL_SIMULATED_3PL_MIS_SCAN_RATE": "0",
+    "UNITRAIL_SIMULATED_3PL_DUPLICATE_RATE": "0",
+    "UNITRAIL_SIMULATED_CARRIERS_PICKUP_DELAY": "0",
+    "UNITRAIL_SIMULATED_CARRIERS_TRANSIT_DELAY": "0",
+    "UNITRAIL_SIMULATED_CARRIERS_DELIVERY_DELAY": "0",
+    "UNITRAIL_SIMULATED_CARRIERS_REDELIVERY_DELAY": "0",
+    "UNITRAIL_SIMULATED_CARRIERS_EXCEPTION_RATE": "0",
+}
+"""Simulator settings for tests: no delays and no mistakes (tests turn the mistakes they want on)."""
+
+
+@dataclass
+class SimulatorsProcess:
+    """The simulated 3PL and carriers (`python -m infra.simulators`) as their own process."""
+
+    stack: Stack
+    settings: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.stack.log_dir / "simulators.log"
+
+    def start(self) -> SimulatorsProcess:
+        with self.log_file.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "infra.simulators"],
+                env=self.stack.env() | INSTANT_PARTNERS | self.settings,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+Simulators = Callable[..., SimulatorsProcess]
+"""The `simulators` fixture: start the simulated partners with settings (env name → value)."""
 
 
 def channel_order(

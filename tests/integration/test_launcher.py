@@ -89,7 +89,9 @@ def test_one_command_starts_everything_embedded_and_ctrl_c_leaves_no_process_beh
         wait_until_all_healthy(ports)
         eventually(lambda: "all services are up" in log.read_text(), what="the launcher to say so")
         processes = descendants(stack.pid)
-        assert len(processes) >= len(SERVICES) + 1  # six services and the broker, at least
+        assert len(processes) >= len(SERVICES) + 2  # six services, the simulators, the broker
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in processes]
+        assert any(b"infra.simulators" in command for command in commands)
         postmaster = int((tmp_path / "data/pgdata/postmaster.pid").read_text().split()[0])
         assert alive(postmaster)
     finally:

@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import AliasChoices, TypeAdapter
+from pydantic_settings import BaseSettings
 
 from contracts.topics import SERVICES
+from infra.simulators.carriers import SimulatedCarriersSettings
+from infra.simulators.kafka import KafkaSettings
+from infra.simulators.threepl import SimulatedThreePLSettings
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 
@@ -24,6 +28,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SHARED_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN"})
 SETUP = "setup"
+SIMULATORS = "simulators"
 
 
 @functools.cache
@@ -61,7 +66,7 @@ def settings_read_by(service: str) -> type[ServiceSettings]:
     return ServiceSettings if service == SETUP else settings_class(service)
 
 
-def variables_read_by(settings: type[ServiceSettings]) -> set[str]:
+def variables_read_by(settings: type[BaseSettings]) -> set[str]:
     """Every environment variable name a settings class reads, upper-cased."""
     prefix = settings.model_config.get("env_prefix") or ""
     names: set[str] = set()
@@ -119,7 +124,25 @@ def dockerfile_instructions() -> list[str]:
 
 
 def test_the_app_services_are_the_services_of_the_registry() -> None:
-    assert set(unitrail_services()) - {SETUP} == set(SERVICES)
+    assert set(unitrail_services()) - {SETUP, SIMULATORS} == set(SERVICES)
+
+
+def test_the_simulated_partners_run_from_the_same_image_against_kafka_after_setup() -> None:
+    block = unitrail_services()[SIMULATORS]
+    assert command_of(block) == ["python", "-m", "infra.simulators"]
+    assert importlib.util.find_spec("infra.simulators.__main__") is not None
+    assert block["depends_on"][SETUP]["condition"] == "service_completed_successfully"
+    environment = environment_of(block)
+    host, _ = host_and_port(environment["KAFKA_BOOTSTRAP_SERVERS"])
+    assert host in compose_services()
+    assert TypeAdapter(bool).validate_python(environment["UNITRAIL_KAFKA_IDEMPOTENCE"]) is True
+    settings: tuple[type[BaseSettings], ...] = (
+        KafkaSettings,
+        SimulatedThreePLSettings,
+        SimulatedCarriersSettings,
+    )
+    read = {name for model in settings for name in variables_read_by(model)}
+    assert not set(environment) - read, "the simulators set variables nothing reads"
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -1,0 +1,72 @@
+"""`python -m infra.simulators`: the simulated 3PL and the simulated carriers, in one process.
+
+Settings come from the environment: `KAFKA_BOOTSTRAP_SERVERS` and the other shared Kafka and log
+settings, `UNITRAIL_SIMULATED_3PL_*` (see `SimulatedThreePLSettings`) and
+`UNITRAIL_SIMULATED_CARRIERS_*` (see `SimulatedCarriersSettings`). SIGTERM or Ctrl-C stops it; what
+was in progress is picked up again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
+from infra.simulators.kafka import KafkaSettings
+from infra.simulators.shelves import Shelves
+from infra.simulators.threepl import (
+    ShelfFeed,
+    SimulatedThreePL,
+    SimulatedThreePLSettings,
+    ThreePLBridge,
+)
+from services.runtime.logging import configure_logging
+
+log = structlog.get_logger("infra.simulators")
+
+
+async def run(
+    kafka: KafkaSettings,
+    threepl_settings: SimulatedThreePLSettings,
+    carrier_settings: SimulatedCarriersSettings,
+) -> None:
+    """Run what is enabled until SIGTERM or SIGINT; a failure of any part ends the process (the
+    launcher starts it again)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "simulators starting",
+        bootstrap=kafka.kafka_bootstrap_servers,
+        threepl=threepl_settings.model_dump() if threepl_settings.enabled else "off",
+        carriers=carrier_settings.model_dump() if carrier_settings.enabled else "off",
+    )
+    async with asyncio.TaskGroup() as group:
+        followers: list[asyncio.Task[None]] = []
+        if threepl_settings.enabled:
+            shelves = Shelves()
+            threepl = SimulatedThreePL(threepl_settings, shelves)
+            feed = ShelfFeed(kafka, shelves, on_change=threepl.shelves_changed)
+            threepl.ready = feed.caught_up
+            followers.append(group.create_task(feed.run()))
+            group.create_task(ThreePLBridge(threepl, kafka).run(stop))
+        if carrier_settings.enabled:
+            group.create_task(SimulatedCarriers(carrier_settings, kafka).run(stop))
+        await stop.wait()
+        for follower in followers:
+            follower.cancel()
+    log.info("simulators stopped")
+
+
+def main() -> None:
+    """Read the settings, configure logging, run."""
+    kafka = KafkaSettings()
+    configure_logging("simulators", level=kafka.log_level, fmt=kafka.log_format)
+    asyncio.run(run(kafka, SimulatedThreePLSettings(), SimulatedCarriersSettings()))
+
+
+if __name__ == "__main__":
+    main()

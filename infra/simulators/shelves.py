@@ -1,0 +1,145 @@
+"""What a 3PL's warehouse management system knows about its shelves: which serialized unit sits
+where. Pure: no I/O.
+
+The simulated 3PL learns it from inventory's public events, as a real WMS learns it from its own
+receiving dock: units arrive (`StockReceived` with serials), are put in a parcel (`StockSerialPacked`),
+and leave (`StockShipped`). Units without serials are not tracked one by one: their SKUs are
+scanned with no serial.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+
+
+class UnitState(enum.Enum):
+    ON_SHELF = "on-shelf"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+
+
+@dataclass
+class Unit:
+    """One serialized unit as the WMS sees it."""
+
+    serial: str
+    sku: str
+    location: str
+    state: UnitState = UnitState.ON_SHELF
+    parcel: uuid.UUID | None = None
+    """The shipment it was packed into (inventory's word) or picked for (our own)."""
+
+
+class Shelves:
+    """Serialized units by location, first in first out, and who took which."""
+
+    def __init__(self) -> None:
+        # Insertion order is receipt order, so picking the first free unit is FIFO.
+        self._units: dict[str, Unit] = {}
+        self._serialized: set[str] = set()
+        self._picked: dict[str, uuid.UUID] = {}
+        self.changes = 0
+        """Grows with every change; waiters compare it to know whether to look again."""
+
+    # -- what inventory reports ---------------------------------------------------------------
+
+    def received(self, sku: str, location: str, serials: list[str]) -> None:
+        """Units arrived at `location`; a serial seen before is on the shelf again (a return)."""
+        if not serials:
+            return
+        self._serialized.add(sku)
+        for serial in serials:
+            self._units.pop(serial, None)  # re-inserted at the end: the newest unit on the shelf
+            self._units[serial] = Unit(serial=serial, sku=sku, location=location)
+        self.changes += 1
+
+    def packed(self, serial: str, sku: str, location: str, shipment_id: uuid.UUID) -> None:
+        """Inventory accepted the unit into a parcel: no other parcel may take it."""
+        self._serialized.add(sku)
+        unit = self._units.setdefault(serial, Unit(serial=serial, sku=sku, location=location))
+        if unit.state is not UnitState.SHIPPED:
+            unit.state, unit.parcel = UnitState.PACKED, shipment_id
+        self.changes += 1
+
+    def shipped(self, sku: str, serials: list[str]) -> None:
+        """The units left the building."""
+        for serial in serials:
+            self._serialized.add(sku)
+            unit = self._units.get(serial)
+            if unit is not None:
+                unit.state = UnitState.SHIPPED
+            self._picked.pop(serial, None)
+        self.changes += 1
+
+    # -- what the pickers do ------------------------------------------------------------------
+
+    def is_serialized(self, sku: str) -> bool:
+        """Units of `sku` carry serials to scan (the same rule inventory applies: they were
+        received with serials)."""
+        return sku in self._serialized
+
+    def free(self, sku: str, location: str, shipment_id: uuid.UUID) -> list[str]:
+        """Serials `shipment_id` may take, units already in or picked for it first, then FIFO."""
+        mine: list[str] = []
+        others: list[str] = []
+        for unit in self._units.values():
+            if unit.sku != sku or unit.location != location or unit.state is UnitState.SHIPPED:
+                continue
+            holder = (
+                unit.parcel if unit.state is UnitState.PACKED else self._picked.get(unit.serial)
+            )
+            if holder == shipment_id:
+                mine.append(unit.serial)
+            elif holder is None:
+                others.append(unit.serial)
+        return mine + others
+
+    def pick(
+        self,
+        sku: str,
+        location: str,
+        count: int,
+        shipment_id: uuid.UUID,
+        *,
+        avoid: frozenset[str] = frozenset(),
+    ) -> list[str]:
+        """Take up to `count` serials for the shipment (fewer when the shelf has fewer); never
+        one another shipment holds, never one in `avoid`."""
+        chosen = [serial for serial in self.free(sku, location, shipment_id) if serial not in avoid]
+        chosen = chosen[:count]
+        for serial in chosen:
+            self._picked[serial] = shipment_id
+        return chosen
+
+    def put_back(self, shipment_id: uuid.UUID, serials: frozenset[str] | None = None) -> None:
+        """The shipment no longer holds these units (all of them when `serials` is None)."""
+        for serial, holder in list(self._picked.items()):
+            if holder == shipment_id and (serials is None or serial in serials):
+                del self._picked[serial]
+        self.changes += 1
+
+    def neighbour(self, sku: str, location: str) -> str | None:
+        """A free unit of another SKU on the same shelves: what a hurried packer scans by
+        mistake."""
+        for unit in self._units.values():
+            if (
+                unit.sku != sku
+                and unit.location == location
+                and unit.state is UnitState.ON_SHELF
+                and unit.serial not in self._picked
+            ):
+                return unit.serial
+        return None
+
+    def knows(self, serial: str) -> bool:
+        """The serial is a unit the WMS has seen."""
+        return serial in self._units
+
+    def packed_into(self, shipment_id: uuid.UUID) -> bool:
+        """Inventory already accepted units into this parcel (its box is sealed)."""
+        return any(
+            unit.state is UnitState.PACKED and unit.parcel == shipment_id
+            for unit in self._units.values()
+        )

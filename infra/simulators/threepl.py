@@ -1,0 +1,615 @@
+"""The 3PL adapter interface, the bridge that runs any 3PL against the public topics, and the
+simulated 3PL that ships with Unitrail.
+
+A 3PL integration implements `ThreePL`: the bridge reads `warehouse_adapter.events.v1` and calls it
+for what Unitrail asks (fulfil, scan again, ship with this label, stop) and for what closes a
+shipment; the 3PL answers through `publish` with the messages of `contracts/threepl.py`, which the
+bridge puts on `threepl.confirmations.v1` keyed by shipment id.
+
+`SimulatedThreePL` is a warehouse that picks, packs and ships by itself after configurable delays,
+scanning the serials its shelves really hold (learned from inventory's events), sometimes the wrong
+one first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope
+from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
+from contracts.threepl import PackConfirmation, PickConfirmation, ScannedUnit, ShipConfirmation
+from contracts.topics import THREEPL_CONFIRMATIONS, events_topic
+from contracts.warehouse import (
+    FulfilmentCancelled,
+    FulfilmentLabelled,
+    FulfilmentRequested,
+    PackScanRejected,
+    ShipmentConfirmed,
+)
+from infra.simulators.kafka import (
+    KafkaSettings,
+    OffsetTracker,
+    RecentIds,
+    Record,
+    TopicFollower,
+    consume_group,
+    group_consumer_for,
+    producer_for,
+    publish_until_sent,
+    read_envelope,
+)
+from infra.simulators.shelves import Shelves
+
+log = structlog.get_logger(__name__)
+
+Confirmation = PickConfirmation | PackConfirmation | ShipConfirmation
+Publish = Callable[[Confirmation], Awaitable[None]]
+"""Hands a confirmation to Unitrail; returns once the broker has it."""
+
+WAREHOUSE_EVENTS = events_topic("warehouse_adapter").name
+INVENTORY_EVENTS = events_topic("inventory").name
+
+
+class ThreePL(Protocol):
+    """The adapter interface of a 3PL integration.
+
+    Calls come in the order of the shipment's events; after a restart some may come again, so each
+    must be harmless to repeat. A call should return quickly: the work it starts (picking takes
+    minutes in a real warehouse) runs in the background and answers through `publish`.
+    """
+
+    async def start(self, publish: Publish) -> None:
+        """Get ready; `publish` sends confirmations. Called once, before any other call."""
+
+    async def stop(self) -> None:
+        """Stop the background work; what was not confirmed is asked again after a restart."""
+
+    async def fulfilment_requested(self, request: FulfilmentRequested) -> None:
+        """Pick the shipment's units, then pack them scanning each serial: answer `picked`,
+        then `packed`."""
+
+    async def pack_scan_rejected(self, rejection: PackScanRejected) -> None:
+        """Unitrail refused the last pack scan (the problems say why): scan again."""
+
+    async def fulfilment_labelled(self, label: FulfilmentLabelled) -> None:
+        """The parcel's label: print it, hand the parcel to the carrier, answer `shipped`."""
+
+    async def fulfilment_cancelled(self, cancellation: FulfilmentCancelled) -> None:
+        """The order was cancelled: stop, put the units back."""
+
+    async def shipment_confirmed(self, shipment: ShipmentConfirmed) -> None:
+        """Unitrail recorded the shipment as shipped: nothing more will be asked about it."""
+
+
+class ThreePLBridge:
+    """Runs a `ThreePL` against the public topics, as its own consumer group.
+
+    The offsets of a shipment's messages are committed only once it shipped or was cancelled, so
+    a restart reads again everything about the shipments still in the warehouse.
+    """
+
+    EVENTS: dict[str, type[IntegrationEvent]] = {
+        model.event_type: model
+        for model in (
+            FulfilmentRequested,
+            PackScanRejected,
+            FulfilmentLabelled,
+            FulfilmentCancelled,
+            ShipmentConfirmed,
+        )
+    }
+
+    def __init__(
+        self, threepl: ThreePL, settings: KafkaSettings, *, group_id: str = "unitrail-simulated-3pl"
+    ) -> None:
+        self.threepl = threepl
+        self._settings = settings
+        self._group_id = group_id
+        self._tracker = OffsetTracker()
+        self._seen = RecentIds()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume and answer until `stop` is set."""
+        producer = producer_for(self._settings, self._group_id)
+        await producer.start()
+        try:
+
+            async def publish(confirmation: Confirmation) -> None:
+                await publish_until_sent(
+                    producer,
+                    THREEPL_CONFIRMATIONS.name,
+                    str(confirmation.shipment_id),
+                    confirmation.model_dump_json().encode(),
+                    what=f"{confirmation.type} {confirmation.shipment_id}",
+                )
+
+            await self.threepl.start(publish)
+            consumer = group_consumer_for(self._settings, WAREHOUSE_EVENTS, self._group_id)
+            await consumer.start()
+            log.info("3PL bridge consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
+            try:
+                await consume_group(consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop)
+            finally:
+                await consumer.stop()
+        finally:
+            await self.threepl.stop()
+            await producer.stop()
+
+    async def handle(self, record: Record) -> None:
+        """One record of `warehouse_adapter.events.v1`."""
+        envelope = read_envelope(record)
+        if envelope is None or envelope.producer != "warehouse_adapter":
+            return
+        model = self.EVENTS.get(envelope.event_type)
+        if model is None or not self._seen.add(envelope.event_id):
+            return  # not for a 3PL, or a re-published event already handled
+        try:
+            event = model.model_validate(envelope.payload)
+        except ValidationError as error:
+            log.warning("event does not fit its contract; skipped", error=str(error.errors()[:1]))
+            return
+        await self.deliver(event, record.partition, record.offset)
+
+    async def deliver(self, event: IntegrationEvent, partition: int, offset: int) -> None:
+        """Call the 3PL for one event; its failure is logged, never fatal for the others."""
+        try:
+            if isinstance(event, FulfilmentRequested):
+                self._tracker.opened(event.shipment_id, partition, offset)
+                await self.threepl.fulfilment_requested(event)
+            elif isinstance(event, PackScanRejected):
+                await self.threepl.pack_scan_rejected(event)
+            elif isinstance(event, FulfilmentLabelled):
+                await self.threepl.fulfilment_labelled(event)
+            elif isinstance(event, FulfilmentCancelled):
+                self._tracker.closed(event.shipment_id)
+                await self.threepl.fulfilment_cancelled(event)
+            elif isinstance(event, ShipmentConfirmed):
+                self._tracker.closed(event.shipment_id)
+                await self.threepl.shipment_confirmed(event)
+        except Exception:
+            log.exception("the 3PL failed to handle an event", event_type=event.event_type)
+
+
+# -- the simulated 3PL ----------------------------------------------------------------------------
+
+
+class SimulatedThreePLSettings(BaseSettings):
+    """`UNITRAIL_SIMULATED_3PL_*`: how the simulated warehouse behaves. Delays are in seconds."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="UNITRAIL_SIMULATED_3PL_", extra="ignore", frozen=True
+    )
+
+    enabled: bool = Field(default=True, description="Run the simulated 3PL.")
+    locations: str = Field(
+        default="",
+        description="Comma-separated locations it operates; empty: every location. Leave the "
+        "others to real 3PL integrations.",
+    )
+    pick_delay: float = Field(default=2.0, ge=0, description="Request → picked.")
+    pack_delay: float = Field(default=2.0, ge=0, description="Picked → packed, and each rescan.")
+    ship_delay: float = Field(default=1.5, ge=0, description="Label received → shipped.")
+    jitter: float = Field(
+        default=0.5, ge=0, le=1, description="Each delay varies by up to this fraction of itself."
+    )
+    mis_scan_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of shipments whose first pack scan has a wrong serial (a neighbouring "
+        "unit, or a misread); rescanned right after the rejection.",
+    )
+    duplicate_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Share of confirmations sent twice, as at-least-once integrations do.",
+    )
+    max_scans: int = Field(
+        default=5, ge=1, description="Pack scans of one shipment before a person must look."
+    )
+    serial_wait: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a packer waits for units the shelves do not show yet before "
+        "scanning what there is.",
+    )
+    seed: str = Field(
+        default="unitrail",
+        description="Randomness is drawn per shipment from this seed and its id: reproducible.",
+    )
+
+    @property
+    def served_locations(self) -> frozenset[str] | None:
+        """The locations it operates, or None for all."""
+        names = frozenset(name.strip() for name in self.locations.split(",") if name.strip())
+        return names or None
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What a packer scans for a shipment."""
+
+    units: tuple[ScannedUnit, ...]
+    missing: tuple[str, ...] = ()
+    """Units the shelves had no serial for (scanned without one; Unitrail will refuse)."""
+    mis_scanned: frozenset[str] = frozenset()
+    """Serials scanned by mistake."""
+
+
+def units_available(request: FulfilmentRequested, shelves: Shelves) -> bool:
+    """The shelves show a serial for every serialized unit the shipment needs."""
+    return all(
+        len(shelves.free(line.sku, request.location, request.shipment_id)) >= line.quantity
+        for line in request.lines
+        if shelves.is_serialized(line.sku)
+    )
+
+
+def misread(serial: str, shelves: Shelves) -> str:
+    """The serial with its last character misread, and not the serial of a real unit."""
+    for replacement in "8B0D1I5S":
+        candidate = serial[:-1] + replacement
+        if candidate != serial and not shelves.knows(candidate):
+            return candidate
+    return f"{serial[:60]}-ERR"
+
+
+def plan_scan(
+    request: FulfilmentRequested,
+    shelves: Shelves,
+    *,
+    mis_scan: bool = False,
+    avoid: frozenset[str] = frozenset(),
+) -> ScanPlan:
+    """Take one serial per unit from the shelves at the shipment's location (units already picked
+    for or packed into it first, then oldest first; never one another shipment holds or one in
+    `avoid`). Unserialized products are scanned without a serial. With `mis_scan`, the first
+    serialized unit is scanned wrong: a unit of another SKU on the same shelves, else a misread.
+    """
+    units: list[ScannedUnit] = []
+    missing: list[str] = []
+    for line in request.lines:
+        serials: list[str | None] = [None] * line.quantity
+        if shelves.is_serialized(line.sku):
+            found = shelves.pick(
+                line.sku, request.location, line.quantity, request.shipment_id, avoid=avoid
+            )
+            serials[: len(found)] = found
+            if len(found) < line.quantity:
+                missing.append(
+                    f"line {line.line_number}: {line.quantity - len(found)} x {line.sku} "
+                    f"not on the shelves at {request.location}"
+                )
+        units.extend(
+            ScannedUnit(line_number=line.line_number, sku=line.sku, serial=serial)
+            for serial in serials
+        )
+    wrong: frozenset[str] = frozenset()
+    if mis_scan:
+        for index, unit in enumerate(units):
+            if unit.serial is None:
+                continue
+            mistake = shelves.neighbour(unit.sku, request.location) or misread(unit.serial, shelves)
+            units[index] = unit.model_copy(update={"serial": mistake})
+            wrong = frozenset({mistake})
+            break
+    return ScanPlan(units=tuple(units), missing=tuple(missing), mis_scanned=wrong)
+
+
+def serials_blamed(problems: list[str], scanned: tuple[ScannedUnit, ...]) -> frozenset[str]:
+    """The scanned serials Unitrail's problems name: the packer sets those units aside."""
+    return frozenset(
+        unit.serial
+        for unit in scanned
+        if unit.serial is not None
+        and any(f"serial {unit.serial} " in problem for problem in problems)
+    )
+
+
+def learn(shelves: Shelves, envelope: Envelope) -> bool:
+    """Apply one of inventory's events to the shelves; False when it says nothing about them."""
+    if envelope.producer != "inventory":
+        return False
+    try:
+        if envelope.event_type == StockReceived.event_type:
+            received = StockReceived.model_validate(envelope.payload)
+            shelves.received(received.sku, received.location, received.serials)
+        elif envelope.event_type == StockSerialPacked.event_type:
+            packed = StockSerialPacked.model_validate(envelope.payload)
+            shelves.packed(packed.serial, packed.sku, packed.location, packed.shipment_id)
+        elif envelope.event_type == StockShipped.event_type:
+            shipped = StockShipped.model_validate(envelope.payload)
+            shelves.shipped(shipped.sku, shipped.serials)
+        else:
+            return False
+    except ValidationError as error:
+        log.warning("inventory event does not fit its contract", error=str(error.errors()[:1]))
+        return False
+    return True
+
+
+class ShelfFeed:
+    """Keeps a 3PL's shelves up to date from `inventory.events.v1`, read from its beginning at
+    every start (the shelves are rebuilt, never stored)."""
+
+    def __init__(
+        self, settings: KafkaSettings, shelves: Shelves, on_change: Callable[[], None]
+    ) -> None:
+        self.shelves = shelves
+        self._on_change = on_change
+        self._follower = TopicFollower(
+            settings, INVENTORY_EVENTS, self._handle, client_id="unitrail-simulated-3pl-shelves"
+        )
+
+    @property
+    def caught_up(self) -> asyncio.Event:
+        """Set once the shelves reflect every inventory event that existed at start."""
+        return self._follower.caught_up
+
+    async def run(self) -> None:
+        """Follow inventory's events until cancelled."""
+        await self._follower.run()
+
+    def _handle(self, record: Record) -> None:
+        envelope = read_envelope(record)
+        if envelope is not None and learn(self.shelves, envelope):
+            self._on_change()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Shipment:
+    request: FulfilmentRequested
+    rng: random.Random
+    scans: int = 0
+    units: tuple[ScannedUnit, ...] = ()
+    awaiting_verdict: bool = False
+    avoid: frozenset[str] = frozenset()
+    label: FulfilmentLabelled | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    """Its work, oldest first; each piece starts when the one before is done."""
+
+
+class SimulatedThreePL:
+    """A warehouse that works by itself: it picks, packs (scanning real serials) and ships after
+    configurable delays, with the mistakes of a real floor at configurable rates."""
+
+    def __init__(
+        self,
+        settings: SimulatedThreePLSettings,
+        shelves: Shelves,
+        *,
+        ready: asyncio.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.shelves = shelves
+        self.ready = ready
+        """Set when the shelves are up to date; `start` waits for it (None: they already are)."""
+        self._publish: Publish | None = None
+        self._shipments: dict[uuid.UUID, _Shipment] = {}
+        self._known = RecentIds()
+        self._shelves_changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- ThreePL ------------------------------------------------------------------------------
+
+    async def start(self, publish: Publish) -> None:
+        """Wait until the shelves are known: a packer scans what the WMS shows."""
+        self._publish = publish
+        if self.ready is not None:
+            await self.ready.wait()
+        log.info("simulated 3PL ready", locations=self.settings.locations or "all")
+
+    async def stop(self) -> None:
+        """Abandon the work in progress; the bridge asks again after a restart."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def fulfilment_requested(self, request: FulfilmentRequested) -> None:
+        """Start picking; a request already known, closed, or for another location is ignored."""
+        served = self.settings.served_locations
+        if served is not None and request.location not in served:
+            return
+        if not self._known.add(request.shipment_id):
+            return  # a repeat, or a shipment already closed
+        shipment = _Shipment(
+            request=request, rng=random.Random(f"{self.settings.seed}:{request.shipment_id}")
+        )
+        self._shipments[request.shipment_id] = shipment
+        log.info(
+            "fulfilment received",
+            shipment_id=str(request.shipment_id),
+            location=request.location,
+            units=sum(line.quantity for line in request.lines),
+        )
+        self._then(shipment, self._pick_and_pack(shipment))
+
+    async def pack_scan_rejected(self, rejection: PackScanRejected) -> None:
+        """Set aside the units the problems name (and any scanned by mistake); scan again."""
+        shipment = self._shipments.get(rejection.shipment_id)
+        if shipment is None or not shipment.awaiting_verdict:
+            return  # not ours, or a verdict already acted on
+        shipment.awaiting_verdict = False
+        blamed = serials_blamed(rejection.problems, shipment.units)
+        shipment.avoid |= blamed
+        self.shelves.put_back(rejection.shipment_id, blamed)
+        if shipment.scans >= self.settings.max_scans:
+            log.error(
+                "pack scan rejected again; a person must look at this shipment",
+                shipment_id=str(rejection.shipment_id),
+                scans=shipment.scans,
+                problems=rejection.problems,
+            )
+            return
+        log.info(
+            "pack scan rejected; scanning again",
+            shipment_id=str(rejection.shipment_id),
+            problems=rejection.problems,
+        )
+        self._then(shipment, self._rescan(shipment))
+
+    async def fulfilment_labelled(self, label: FulfilmentLabelled) -> None:
+        """Print the label and hand the parcel over once the work before it is done."""
+        shipment = self._shipments.get(label.shipment_id)
+        if shipment is None or shipment.label is not None:
+            return
+        shipment.label = label
+        self._then(shipment, self._ship(shipment, label))
+
+    async def fulfilment_cancelled(self, cancellation: FulfilmentCancelled) -> None:
+        """Stop work on the shipment and put its units back on the shelves."""
+        self._known.add(cancellation.shipment_id)
+        shipment = self._shipments.pop(cancellation.shipment_id, None)
+        if shipment is None:
+            return
+        for task in shipment.tasks:
+            task.cancel()
+        self.shelves.put_back(cancellation.shipment_id)
+        log.info(
+            "fulfilment cancelled; units back on the shelves",
+            shipment_id=str(cancellation.shipment_id),
+        )
+
+    async def shipment_confirmed(self, shipment: ShipmentConfirmed) -> None:
+        """The parcel is gone; forget it (its units leave the shelves with `StockShipped`)."""
+        self._known.add(shipment.shipment_id)
+        self._shipments.pop(shipment.shipment_id, None)
+
+    # -- the floor ----------------------------------------------------------------------------
+
+    def shelves_changed(self) -> None:
+        """The shelves learned something: wake the packers waiting for units."""
+        self._shelves_changed.set()
+        self._shelves_changed = asyncio.Event()
+
+    async def idle(self) -> None:
+        """Wait until no work is in progress (for tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _then(self, shipment: _Shipment, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` after the shipment's work in progress, so its messages stay in order."""
+        previous = [task for task in shipment.tasks if not task.done()]
+
+        async def in_turn() -> None:
+            try:
+                if previous:
+                    await asyncio.wait(previous)
+            except asyncio.CancelledError:
+                work.close()  # never started: nothing to clean up but the coroutine itself
+                raise
+            await work
+
+        task = asyncio.get_running_loop().create_task(in_turn())
+        shipment.tasks = [*previous, task]
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("3PL work failed", error=repr(task.exception()))
+
+    def _delay(self, shipment: _Shipment, seconds: float) -> float:
+        jitter = self.settings.jitter
+        return seconds * shipment.rng.uniform(1 - jitter, 1 + jitter) if seconds > 0 else 0.0
+
+    async def _pick_and_pack(self, shipment: _Shipment) -> None:
+        await asyncio.sleep(self._delay(shipment, self.settings.pick_delay))
+        await self._send(
+            shipment,
+            PickConfirmation(type="picked", shipment_id=shipment.request.shipment_id, at=now()),
+        )
+        await asyncio.sleep(self._delay(shipment, self.settings.pack_delay))
+        # Draw even when the box is already sealed, so a shipment's later draws do not depend on
+        # whether the 3PL restarted.
+        mis_scan = shipment.rng.random() < self.settings.mis_scan_rate
+        sealed = self.shelves.packed_into(shipment.request.shipment_id)
+        await self._pack(shipment, mis_scan=mis_scan and not sealed)
+
+    async def _rescan(self, shipment: _Shipment) -> None:
+        await asyncio.sleep(self._delay(shipment, self.settings.pack_delay))
+        await self._pack(shipment, mis_scan=False)
+
+    async def _pack(self, shipment: _Shipment, *, mis_scan: bool) -> None:
+        request = shipment.request
+        await self._wait_for_units(request)
+        plan = plan_scan(request, self.shelves, mis_scan=mis_scan, avoid=shipment.avoid)
+        if plan.missing:
+            log.warning(
+                "units not on the shelves; scanning what there is",
+                shipment_id=str(request.shipment_id),
+                missing=list(plan.missing),
+            )
+        shipment.scans += 1
+        shipment.units = plan.units
+        shipment.avoid |= plan.mis_scanned
+        shipment.awaiting_verdict = True
+        await self._send(
+            shipment,
+            PackConfirmation(
+                type="packed", shipment_id=request.shipment_id, at=now(), units=list(plan.units)
+            ),
+            scan=shipment.scans,
+            **({"mis_scanned": sorted(plan.mis_scanned)} if plan.mis_scanned else {}),
+        )
+
+    async def _ship(self, shipment: _Shipment, label: FulfilmentLabelled) -> None:
+        await asyncio.sleep(self._delay(shipment, self.settings.ship_delay))
+        await self._send(
+            shipment,
+            ShipConfirmation(
+                type="shipped",
+                shipment_id=label.shipment_id,
+                at=now(),
+                carrier=label.carrier,
+                service=label.service,
+                tracking_number=label.tracking_number,
+            ),
+            carrier=label.carrier,
+            tracking_number=label.tracking_number,
+        )
+
+    async def _wait_for_units(self, request: FulfilmentRequested) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.serial_wait
+        while not units_available(request, self.shelves):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._shelves_changed.wait(), remaining)
+            except TimeoutError:
+                return
+
+    async def _send(self, shipment: _Shipment, confirmation: Confirmation, **details: Any) -> None:
+        assert self._publish is not None, "start() first"
+        await self._publish(confirmation)
+        log.info(
+            confirmation.type,
+            shipment_id=str(confirmation.shipment_id),
+            location=shipment.request.location,
+            **details,
+        )
+        if shipment.rng.random() < self.settings.duplicate_rate:
+            await self._publish(confirmation)
+            log.info(
+                "sent twice", kind=confirmation.type, shipment_id=str(shipment.request.shipment_id)
+            )

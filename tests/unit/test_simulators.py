@@ -1,0 +1,465 @@
+"""The simulated 3PL and carriers: shelves and serial choice, scans and rescans, carrier codes,
+and which offsets may be committed. No broker: the logic alone, at zero delays."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.base import IntegrationEvent
+from contracts.channel import ShippingAddress
+from contracts.envelope import Envelope
+from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
+from contracts.order import ShipmentLine
+from contracts.threepl import PackConfirmation, PickConfirmation, ScannedUnit, ShipConfirmation
+from contracts.warehouse import (
+    FulfilmentCancelled,
+    FulfilmentLabelled,
+    FulfilmentRequested,
+    PackScanRejected,
+    ShipmentConfirmed,
+)
+from infra.simulators.carriers import (
+    CARRIER_CODES,
+    Milestone,
+    SimulatedCarriersSettings,
+    tracking_plan,
+)
+from infra.simulators.kafka import OffsetTracker, RecentIds
+from infra.simulators.shelves import Shelves
+from infra.simulators.threepl import (
+    Confirmation,
+    SimulatedThreePL,
+    SimulatedThreePLSettings,
+    learn,
+    plan_scan,
+    serials_blamed,
+)
+from infra.stack import simulators_wanted
+from services.shipping.domain import Tracking, normalise_tracking
+
+ORDER = uuid.UUID("00000000-0000-0000-0000-00000000000a")
+ADDRESS = ShippingAddress(
+    name="Grace Hopper",
+    line1="2 Compiler Road",
+    city="Arlington",
+    postal_code="22201",
+    country="US",
+)
+
+
+def request(*lines: tuple[str, int], location: str = "WH-A") -> FulfilmentRequested:
+    return FulfilmentRequested(
+        shipment_id=uuid.uuid4(),
+        order_id=ORDER,
+        location=location,
+        lines=[
+            ShipmentLine(line_number=number, sku=sku, quantity=quantity)
+            for number, (sku, quantity) in enumerate(lines, start=1)
+        ],
+        ship_to=ADDRESS,
+        signature_required=False,
+    )
+
+
+def stocked() -> Shelves:
+    shelves = Shelves()
+    shelves.received("LAPTOP-14", "WH-A", ["L-1", "L-2", "L-3"])
+    shelves.received("LAPTOP-14", "WH-B", ["L-9"])
+    shelves.received("CAMERA-X", "WH-A", ["C-1"])
+    return shelves
+
+
+def serials(units: tuple[ScannedUnit, ...] | list[ScannedUnit]) -> list[str | None]:
+    return [unit.serial for unit in units]
+
+
+# -- shelves and the choice of serials -----------------------------------------------------------
+
+
+def test_serials_are_picked_oldest_first_at_the_shipment_location_and_never_twice() -> None:
+    shelves = stocked()
+    assert serials(plan_scan(request(("LAPTOP-14", 2)), shelves).units) == ["L-1", "L-2"]
+    assert serials(plan_scan(request(("LAPTOP-14", 1)), shelves).units) == ["L-3"]
+    plan = plan_scan(request(("LAPTOP-14", 1)), shelves)
+    assert serials(plan.units) == [None]
+    assert plan.missing == ("line 1: 1 x LAPTOP-14 not on the shelves at WH-A",)
+
+
+def test_a_shipment_scanned_again_takes_the_units_it_already_holds() -> None:
+    shelves = stocked()
+    shipment = request(("LAPTOP-14", 1))
+    assert serials(plan_scan(shipment, shelves).units) == ["L-1"]
+    assert serials(plan_scan(shipment, shelves).units) == ["L-1"]
+
+
+def test_units_packed_or_shipped_elsewhere_are_not_free_and_put_back_units_are() -> None:
+    shelves = stocked()
+    other = uuid.uuid4()
+    shelves.packed("L-1", "LAPTOP-14", "WH-A", other)
+    shelves.shipped("LAPTOP-14", ["L-2"])
+    cancelled = request(("LAPTOP-14", 1))
+    assert serials(plan_scan(cancelled, shelves).units) == ["L-3"]
+    assert serials(plan_scan(request(("LAPTOP-14", 1)), shelves).units) == [None]
+    shelves.put_back(cancelled.shipment_id)
+    assert serials(plan_scan(request(("LAPTOP-14", 1)), shelves).units) == ["L-3"]
+
+
+def test_a_unit_inventory_packed_into_the_shipment_is_scanned_for_it_first() -> None:
+    shelves = stocked()
+    shipment = request(("LAPTOP-14", 1))
+    shelves.packed("L-3", "LAPTOP-14", "WH-A", shipment.shipment_id)
+    assert shelves.packed_into(shipment.shipment_id)
+    assert serials(plan_scan(shipment, shelves).units) == ["L-3"]
+
+
+def test_unserialized_products_are_scanned_without_a_serial() -> None:
+    shelves = stocked()
+    plan = plan_scan(request(("CABLE-USBC", 2), ("CAMERA-X", 1)), shelves)
+    assert [(u.line_number, u.sku, u.serial) for u in plan.units] == [
+        (1, "CABLE-USBC", None),
+        (1, "CABLE-USBC", None),
+        (2, "CAMERA-X", "C-1"),
+    ]
+    assert plan.missing == ()
+
+
+def test_a_mis_scan_takes_a_neighbouring_unit_of_another_sku_else_misreads_the_serial() -> None:
+    shelves = stocked()
+    plan = plan_scan(request(("LAPTOP-14", 1)), shelves, mis_scan=True)
+    assert serials(plan.units) == ["C-1"]
+    assert plan.mis_scanned == {"C-1"}
+
+    lonely = Shelves()
+    lonely.received("LENS-50", "WH-B", ["LN-0001"])
+    plan = plan_scan(request(("LENS-50", 1), location="WH-B"), lonely, mis_scan=True)
+    (wrong,) = serials(plan.units)
+    assert wrong not in (None, "LN-0001")
+    assert wrong is not None
+    assert len(wrong) == len("LN-0001")
+    assert plan.mis_scanned == {wrong}
+
+
+def test_the_serials_named_in_the_problems_are_the_ones_blamed() -> None:
+    units = (
+        ScannedUnit(line_number=1, sku="LAPTOP-14", serial="L-1"),
+        ScannedUnit(line_number=1, sku="LAPTOP-14", serial="L-10"),
+        ScannedUnit(line_number=2, sku="CABLE-USBC", serial=None),
+    )
+    problems = ["line 1: serial L-10 of LAPTOP-14 is already packed in shipment 42"]
+    assert serials_blamed(problems, units) == {"L-10"}
+
+
+def envelope(event: IntegrationEvent, producer: str = "inventory") -> Envelope:
+    return Envelope.of(
+        event,
+        producer=producer,
+        aggregate_id=uuid.uuid4(),
+        aggregate_version=1,
+        occurred_at=datetime.now(UTC),
+        correlation_id="test",
+    )
+
+
+def test_the_shelves_learn_from_inventory_events() -> None:
+    shelves = Shelves()
+    shipment = uuid.uuid4()
+    received = StockReceived(
+        sku="DOCK-1",
+        location="WH-A",
+        quantity=2,
+        reason="purchase-receipt",
+        actor="dock",
+        serials=["D-1", "D-2"],
+    )
+    assert learn(shelves, envelope(received))
+    assert shelves.is_serialized("DOCK-1")
+    packed = StockSerialPacked(
+        sku="DOCK-1", serial="D-1", location="WH-A", shipment_id=shipment, order_id=ORDER
+    )
+    assert learn(shelves, envelope(packed))
+    assert shelves.free("DOCK-1", "WH-A", uuid.uuid4()) == ["D-2"]
+    shipped = StockShipped(
+        sku="DOCK-1",
+        location="WH-A",
+        order_id=ORDER,
+        line_number=1,
+        quantity=1,
+        serials=["D-1"],
+        shipment_id=shipment,
+    )
+    assert learn(shelves, envelope(shipped))
+    assert shelves.free("DOCK-1", "WH-A", shipment) == ["D-2"]
+    assert not learn(shelves, envelope(received, producer="order"))
+
+
+# -- the simulated 3PL at work -------------------------------------------------------------------
+
+
+class Outbox:
+    """The publish callback, collecting what the 3PL sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[Confirmation] = []
+
+    async def __call__(self, confirmation: Confirmation) -> None:
+        self.sent.append(confirmation)
+
+    def kinds(self) -> list[str]:
+        return [message.type for message in self.sent]
+
+    def packs(self) -> list[PackConfirmation]:
+        return [message for message in self.sent if isinstance(message, PackConfirmation)]
+
+
+def instant(**overrides: object) -> SimulatedThreePLSettings:
+    values: dict[str, object] = {
+        "pick_delay": 0,
+        "pack_delay": 0,
+        "ship_delay": 0,
+        "mis_scan_rate": 0,
+        "duplicate_rate": 0,
+        "serial_wait": 0,
+    }
+    return SimulatedThreePLSettings.model_validate(values | overrides)
+
+
+async def started(settings: SimulatedThreePLSettings) -> tuple[SimulatedThreePL, Outbox]:
+    threepl = SimulatedThreePL(settings, stocked())
+    outbox = Outbox()
+    await threepl.start(outbox)
+    return threepl, outbox
+
+
+def label_for(shipment: FulfilmentRequested) -> FulfilmentLabelled:
+    return FulfilmentLabelled(
+        shipment_id=shipment.shipment_id,
+        order_id=ORDER,
+        carrier="ups",
+        service="ground",
+        tracking_number="1Z999",
+    )
+
+
+async def test_a_request_is_picked_packed_with_real_serials_and_shipped_with_its_label() -> None:
+    threepl, outbox = await started(instant())
+    shipment = request(("LAPTOP-14", 1), ("CABLE-USBC", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.fulfilment_requested(shipment)  # a repeat changes nothing
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "packed"]
+    assert serials(outbox.packs()[0].units) == ["L-1", None]
+
+    await threepl.fulfilment_labelled(label_for(shipment))
+    await threepl.idle()
+    shipped = outbox.sent[-1]
+    assert isinstance(shipped, ShipConfirmation)
+    assert (shipped.carrier, shipped.service, shipped.tracking_number) == ("ups", "ground", "1Z999")
+    assert isinstance(outbox.sent[0], PickConfirmation)
+
+
+async def test_a_mis_scan_is_rejected_and_the_right_serials_are_scanned_again() -> None:
+    threepl, outbox = await started(instant(mis_scan_rate=1.0))
+    shipment = request(("LAPTOP-14", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    assert serials(outbox.packs()[0].units) == ["C-1"]
+
+    rejection = PackScanRejected(
+        shipment_id=shipment.shipment_id,
+        order_id=ORDER,
+        problems=["line 1: serial C-1 is not a LAPTOP-14 in stock"],
+    )
+    await threepl.pack_scan_rejected(rejection)
+    await threepl.pack_scan_rejected(rejection)  # the same verdict again: one rescan
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "packed", "packed"]
+    assert serials(outbox.packs()[1].units) == ["L-1"]
+
+
+async def test_a_serial_inventory_refuses_is_set_aside_for_the_rescan() -> None:
+    threepl, outbox = await started(instant())
+    shipment = request(("LAPTOP-14", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    await threepl.pack_scan_rejected(
+        PackScanRejected(
+            shipment_id=shipment.shipment_id,
+            order_id=ORDER,
+            problems=["line 1: serial L-1 of LAPTOP-14 has already shipped"],
+        )
+    )
+    await threepl.idle()
+    assert [serials(pack.units) for pack in outbox.packs()] == [["L-1"], ["L-2"]]
+
+
+async def test_after_max_scans_the_3pl_stops_scanning() -> None:
+    threepl, outbox = await started(instant(max_scans=1))
+    shipment = request(("LAPTOP-14", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    await threepl.pack_scan_rejected(
+        PackScanRejected(shipment_id=shipment.shipment_id, order_id=ORDER, problems=["?"])
+    )
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "packed"]
+
+
+async def test_a_cancelled_shipment_puts_its_units_back_and_is_not_worked_on_again() -> None:
+    threepl, outbox = await started(instant())
+    shipment = request(("CAMERA-X", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    await threepl.fulfilment_cancelled(
+        FulfilmentCancelled(shipment_id=shipment.shipment_id, order_id=ORDER, reason="cancelled")
+    )
+    await threepl.fulfilment_requested(shipment)
+    await threepl.fulfilment_labelled(label_for(shipment))
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "packed"]
+    assert threepl.shelves.free("CAMERA-X", "WH-A", uuid.uuid4()) == ["C-1"]
+
+
+async def test_shipments_at_locations_it_does_not_operate_are_left_alone() -> None:
+    threepl, outbox = await started(instant(locations="WH-B, WH-C"))
+    await threepl.fulfilment_requested(request(("LAPTOP-14", 1), location="WH-A"))
+    await threepl.fulfilment_requested(request(("LAPTOP-14", 1), location="WH-B"))
+    await threepl.idle()
+    assert serials(outbox.packs()[0].units) == ["L-9"]
+    assert len(outbox.packs()) == 1
+
+
+async def test_confirmations_are_sometimes_sent_twice() -> None:
+    threepl, outbox = await started(instant(duplicate_rate=1.0))
+    shipment = request(("LAPTOP-14", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "picked", "packed", "packed"]
+    confirmed = ShipmentConfirmed(
+        shipment_id=shipment.shipment_id,
+        order_id=ORDER,
+        location="WH-A",
+        units=[],
+        carrier="ups",
+        service="ground",
+        tracking_number="1Z999",
+        shipped_at=datetime.now(UTC),
+    )
+    await threepl.shipment_confirmed(confirmed)
+    await threepl.fulfilment_labelled(label_for(shipment))  # too late: the parcel is gone
+    await threepl.idle()
+    assert len(outbox.sent) == 4
+
+
+# -- carriers ------------------------------------------------------------------------------------
+
+
+def carrier_settings(**overrides: object) -> SimulatedCarriersSettings:
+    return SimulatedCarriersSettings.model_validate({"exception_rate": 0} | overrides)
+
+
+def test_a_parcel_is_picked_up_carried_and_delivered_in_the_carrier_s_own_codes() -> None:
+    plan = tracking_plan("ups", carrier_settings(), random.Random(1))
+    assert [scan.code for scan in plan] == ["P", "I", "O", "D"]
+    fedex = tracking_plan("fedex", carrier_settings(), random.Random(1))
+    assert [scan.code for scan in fedex] == ["PU", "IT", "OD", "DL"]
+
+
+def test_a_failed_delivery_attempt_is_an_exception_and_the_parcel_is_delivered_later() -> None:
+    plan = tracking_plan("usps", carrier_settings(exception_rate=1), random.Random(1))
+    assert [scan.code for scan in plan] == ["03", "10", "OF", "02", "OF", "01"]
+    assert [scan.milestone for scan in plan][-3:] == [
+        Milestone.EXCEPTION,
+        Milestone.OUT_FOR_DELIVERY,
+        Milestone.DELIVERED,
+    ]
+
+
+def test_an_unknown_carrier_reports_generic_codes() -> None:
+    plan = tracking_plan("acme-post", carrier_settings(), random.Random(1))
+    assert [scan.code for scan in plan] == [
+        "in_transit",
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+    ]
+
+
+def test_delays_follow_the_settings_and_zero_means_at_once() -> None:
+    settings = carrier_settings(
+        pickup_delay=2, transit_delay=4, delivery_delay=3, redelivery_delay=5, jitter=0
+    )
+    plan = tracking_plan("dhl", settings.model_copy(update={"exception_rate": 1}), random.Random())
+    assert [scan.after for scan in plan] == [2, 2, 2, 3, 5, 3]
+    instant_plan = tracking_plan(
+        "dhl", carrier_settings(pickup_delay=0, transit_delay=0, delivery_delay=0), random.Random()
+    )
+    assert {scan.after for scan in instant_plan} == {0}
+
+
+EXPECTED_MEANING = {
+    Milestone.PICKED_UP: Tracking.IN_TRANSIT,
+    Milestone.IN_TRANSIT: Tracking.IN_TRANSIT,
+    Milestone.OUT_FOR_DELIVERY: Tracking.IN_TRANSIT,
+    Milestone.DELIVERED: Tracking.DELIVERED,
+    Milestone.EXCEPTION: Tracking.EXCEPTION,
+}
+
+
+@pytest.mark.parametrize("carrier", [*CARRIER_CODES, "acme-post"])
+def test_every_code_a_simulated_carrier_sends_means_what_shipping_reads_it_as(carrier: str) -> None:
+    plan = tracking_plan(carrier, carrier_settings(exception_rate=1), random.Random(1))
+    for scan in plan:
+        assert normalise_tracking(carrier, scan.code) is EXPECTED_MEANING[scan.milestone]
+
+
+# -- offsets -------------------------------------------------------------------------------------
+
+
+def test_offsets_are_committed_up_to_the_oldest_unfinished_work() -> None:
+    tracker = OffsetTracker()
+    for offset in range(3):
+        tracker.consumed(0, offset)
+    assert tracker.committable() == {0: 3}
+    tracker.opened("a", 0, 3)
+    tracker.consumed(0, 3)
+    tracker.opened("b", 0, 4)
+    tracker.opened("a", 0, 9)  # a repeat keeps the first offset
+    tracker.consumed(0, 4)
+    tracker.consumed(1, 0)
+    assert tracker.committable() == {0: 3, 1: 1}
+    tracker.closed("a")
+    assert tracker.committable() == {0: 4, 1: 1}
+    tracker.closed("b")
+    assert tracker.committable() == {0: 5, 1: 1}
+
+
+def test_recent_ids_recognise_repeats_and_forget_the_oldest() -> None:
+    recent = RecentIds(size=2)
+    assert recent.add("a")
+    assert recent.add("b")
+    assert not recent.add("a")
+    assert recent.add("c")
+    assert recent.add("a")  # forgotten: only the last two are kept
+
+
+# -- the launcher ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag_off", "env", "wanted"),
+    [
+        (False, {}, True),
+        (False, {"UNITRAIL_SIMULATORS": "on"}, True),
+        (False, {"UNITRAIL_SIMULATORS": "OFF"}, False),
+        (False, {"UNITRAIL_SIMULATORS": "false"}, False),
+        (True, {}, False),
+    ],
+)
+def test_the_launcher_starts_the_simulators_unless_told_not_to(
+    flag_off: bool, env: dict[str, str], wanted: bool
+) -> None:
+    assert simulators_wanted(flag_off, env) is wanted
