@@ -48,6 +48,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     shipping.ConsignmentPlanned,
     shipping.ConsignmentHeld,
     shipping.ConsignmentHoldReleased,
+    shipping.ConsignmentFactsCompleted,
     shipping.LabelWithheld,
     shipping.LabelPurchased,
     shipping.ShipmentInTransit,

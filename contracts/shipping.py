@@ -52,6 +52,18 @@ class ConsignmentHoldReleased(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order.")
 
 
+class ConsignmentFactsCompleted(IntegrationEvent):
+    """The PIM's facts of every product in a parcel planned without them are known now."""
+
+    event_type = "ConsignmentFactsCompleted"
+    aggregate_type = "consignment"
+
+    shipment_id: uuid.UUID = Field(description="The parcel.")
+    order_id: uuid.UUID = Field(description="The order.")
+    weight_grams: int = Field(ge=0, description="Parcel weight.")
+    ground_only: bool = Field(description="A lithium-ion battery is inside: no air service.")
+
+
 class LabelWithheld(IntegrationEvent):
     """The parcel is packed but gets no label (yet)."""
 

@@ -67,6 +67,8 @@ class ShippingApplication(ServiceApplication):
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS consignments_by_order ("
         " order_id uuid NOT NULL, shipment_id uuid PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS consignments_awaiting_facts ("
+        " sku text NOT NULL, shipment_id uuid NOT NULL, PRIMARY KEY (sku, shipment_id))",
         "CREATE TABLE IF NOT EXISTS consignments_by_tracking ("
         " carrier text NOT NULL, tracking_number text NOT NULL, shipment_id uuid NOT NULL,"
         " PRIMARY KEY (carrier, tracking_number))",
@@ -93,17 +95,48 @@ class ShippingApplication(ServiceApplication):
         self.save(card)
 
     def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
-        """Keep the PIM's facts that shipping needs: weight, and whether it may fly."""
+        """Keep the PIM's facts that shipping needs: weight, and whether it may fly.
+
+        Parcels planned before the facts arrived are completed with them, and those already
+        packed get their labels now.
+        """
+        waiting = [
+            self.get_consignment(row["shipment_id"])
+            for row in self.read(
+                "SELECT shipment_id FROM consignments_awaiting_facts WHERE sku = %s", sku
+            )
+        ]
+        skus = sorted({line.sku for consignment in waiting for line in consignment.lines})
+        facts = self._facts(skus) | {sku: (weight_grams, lithium_ion)}
+        labels = [(c, c.complete_facts(facts, self.policy)) for c in waiting]
+        completed = [c for c in waiting if c.weight_grams is not None]
         self.save(
+            *completed,
             read_model_changes=[
                 (
                     "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
                     " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
                     " lithium_ion = excluded.lithium_ion",
                     (sku, weight_grams, lithium_ion),
-                )
-            ]
+                ),
+                *(
+                    ("DELETE FROM consignments_awaiting_facts WHERE shipment_id = %s", (c.id,))
+                    for c in completed
+                ),
+            ],
         )
+        for consignment, request in labels:
+            if request is not None:
+                self._buy_label(consignment, request)
+
+    def _facts(self, skus: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        return {
+            row["sku"]: (row["weight_grams"], row["lithium_ion"])
+            for row in self.read(
+                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
+                list(skus),
+            )
+        }
 
     def plan_consignments(
         self,
@@ -115,14 +148,7 @@ class ShippingApplication(ServiceApplication):
         signature_required: bool,
     ) -> list[uuid.UUID]:
         """Plan a consignment for each parcel of a released order, once per parcel."""
-        skus = sorted({line.sku for parcel in parcels for line in parcel.lines})
-        facts = {
-            row["sku"]: (row["weight_grams"], row["lithium_ion"])
-            for row in self.read(
-                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
-                skus,
-            )
-        }
+        facts = self._facts(sorted({line.sku for parcel in parcels for line in parcel.lines}))
         planned = [
             Consignment.plan(
                 shipment_id=parcel.shipment_id,
@@ -141,12 +167,23 @@ class ShippingApplication(ServiceApplication):
         self.save(
             *planned,
             read_model_changes=[
-                (
-                    "INSERT INTO consignments_by_order (order_id, shipment_id) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (order_id, consignment.id),
-                )
-                for consignment in planned
+                *(
+                    (
+                        "INSERT INTO consignments_by_order (order_id, shipment_id) VALUES (%s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        (order_id, consignment.id),
+                    )
+                    for consignment in planned
+                ),
+                *(
+                    (
+                        "INSERT INTO consignments_awaiting_facts (sku, shipment_id) VALUES (%s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        (sku, consignment.id),
+                    )
+                    for consignment in planned
+                    for sku in consignment.missing_facts
+                ),
             ],
         )
         return [consignment.id for consignment in planned]

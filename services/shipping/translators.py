@@ -66,6 +66,10 @@ def to_contract(event: Any) -> IntegrationEvent:
         return contracts.ConsignmentHeld(**common, reason=event.reason)
     if isinstance(event, Consignment.HoldReleased):
         return contracts.ConsignmentHoldReleased(**common)
+    if isinstance(event, Consignment.FactsCompleted):
+        return contracts.ConsignmentFactsCompleted(
+            **common, weight_grams=event.weight_grams, ground_only=event.ground_only
+        )
     if isinstance(event, Consignment.LabelWithheld):
         return contracts.LabelWithheld(**common, reason=event.reason)
     if isinstance(event, Consignment.LabelPurchased):

@@ -171,3 +171,28 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
     parked = eventually(dead_letters.poll, what="the unknown code to be parked")
     assert "unknown tracking code 'ZZ' for carrier 'usps'" in parked[0].headers["error"]
     carrier.close()
+
+
+def test_a_parcel_packed_before_its_product_facts_arrive_is_labelled_when_they_do(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    pim, _, inventory, _, shipping = services(
+        "pim", "order", "inventory", "warehouse_adapter", "shipping"
+    )
+    receive_serials(inventory, "SPEAKER-2", "WH-A", "SP-1")
+    threepl = ThreePL(channel, topic)
+    shipping_events = topic("shipping.events.v1")
+    channel.send(order("9301", "SPEAKER-2", "180.00"))
+    (request,) = threepl.requests(1)
+    pack(threepl, request, "SP-1")
+    (withheld,) = eventually(lambda: shipping_events.events("LabelWithheld"), what="no label")
+    assert withheld["payload"]["reason"] == "no product facts from PIM for SPEAKER-2"
+
+    register_product(pim, shipping, "SPEAKER-2", 3_200, lithium=True)
+    (label,) = eventually(lambda: shipping_events.events("LabelPurchased"), what="the label")
+    assert (label["payload"]["shipment_id"], label["payload"]["mode"]) == (
+        request["shipment_id"],
+        "ground",
+    )
+    (completed,) = shipping_events.events("ConsignmentFactsCompleted")
+    assert completed["payload"]["weight_grams"] == 3_200

@@ -109,6 +109,25 @@ def test_a_parcel_without_product_facts_is_not_labelled() -> None:
     assert withheld.reason == "no product facts from PIM for UNKNOWN-SKU"
 
 
+def test_a_packed_parcel_gets_its_label_once_the_missing_facts_arrive() -> None:
+    parcel = consignment(ParcelLine("NEW-SKU", 2), ParcelLine("DOCK-1", 1))
+    assert parcel.request_label(POLICY) is None  # packed, waiting for NEW-SKU's facts
+    assert parcel.complete_facts({"DOCK-1": DOCK}, POLICY) is None
+    request = parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": (1_000, True)}, POLICY)
+    assert request is not None
+    assert request.mode == "ground"
+    assert (parcel.weight_grams, parcel.ground_only, parcel.missing_facts) == (2_900, True, ())
+    assert parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": (1_000, True)}, POLICY) is None
+
+
+def test_facts_completing_a_held_parcel_buy_no_label() -> None:
+    parcel = consignment(ParcelLine("NEW-SKU", 1))
+    parcel.request_label(POLICY)
+    parcel.hold("fraud review")
+    assert parcel.complete_facts({"NEW-SKU": (500, False)}, POLICY) is None
+    assert parcel.release_hold(POLICY) is not None
+
+
 def labelled() -> Consignment:
     parcel = consignment(country="GB")  # a lithium parcel abroad: UPS ground
     request = parcel.request_label(POLICY)

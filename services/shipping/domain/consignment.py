@@ -107,6 +107,7 @@ class Consignment(Aggregate):
         def apply(self, consignment: Any) -> None:
             consignment.order_id = self.order_id
             consignment.location = self.location
+            consignment.lines = self.lines
             consignment.country = self.country
             consignment.declared_value = self.declared_value
             consignment.signature_required = self.signature_required
@@ -117,6 +118,18 @@ class Consignment(Aggregate):
             consignment.packed = False
             consignment.label = None
             consignment.status = ConsignmentStatus.PLANNED
+
+    class FactsCompleted(Aggregate.Event):
+        """The PIM's facts of every product in the parcel are known now."""
+
+        order_id: uuid.UUID
+        weight_grams: int
+        ground_only: bool
+
+        def apply(self, consignment: Any) -> None:
+            consignment.weight_grams = self.weight_grams
+            consignment.ground_only = self.ground_only
+            consignment.missing_facts = ()
 
     class Held(Aggregate.Event):
         order_id: uuid.UUID
@@ -173,6 +186,7 @@ class Consignment(Aggregate):
     if TYPE_CHECKING:
         order_id: uuid.UUID
         location: str
+        lines: tuple[ParcelLine, ...]
         country: str
         declared_value: Decimal
         signature_required: bool
@@ -199,9 +213,7 @@ class Consignment(Aggregate):
         facts: dict[str, tuple[int, bool]],
     ) -> Self:
         """`facts` maps SKU → (weight in grams, lithium-ion) as the PIM published them."""
-        missing = tuple(sorted({line.sku for line in lines if line.sku not in facts}))
-        weight = None if missing else sum(facts[line.sku][0] * line.quantity for line in lines)
-        ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
+        missing, weight, ground_only = _parcel_facts(lines, facts)
         return cls._create(
             cls.Planned,
             id=shipment_id,
@@ -216,6 +228,26 @@ class Consignment(Aggregate):
             ground_only=ground_only,
             missing_facts=missing,
         )
+
+    def complete_facts(
+        self, facts: dict[str, tuple[int, bool]], policy: ShippingPolicy
+    ) -> LabelRequest | None:
+        """Product facts arrived after the parcel was planned: once all are known, a packed parcel
+        that waited for them gets its label (returned to buy), unless its order is on hold."""
+        if self.weight_grams is not None:
+            return None
+        missing, weight, ground_only = _parcel_facts(self.lines, facts)
+        if weight is None or missing:
+            return None
+        self.trigger_event(
+            self.FactsCompleted,
+            order_id=self.order_id,
+            weight_grams=weight,
+            ground_only=ground_only,
+        )
+        if self.status is ConsignmentStatus.LABEL_WITHHELD and self.hold_reason is None:
+            return self.request_label(policy)
+        return None
 
     def hold(self, reason: str) -> None:
         if self.hold_reason is None and self.label is None:
@@ -306,3 +338,13 @@ class Consignment(Aggregate):
             insurance_cost=insurance_cost,
             signature_required=self.signature_required,
         )
+
+
+def _parcel_facts(
+    lines: tuple[ParcelLine, ...], facts: dict[str, tuple[int, bool]]
+) -> tuple[tuple[str, ...], int | None, bool]:
+    """SKUs without facts, the parcel's weight (None while any is missing), and ground only."""
+    missing = tuple(sorted({line.sku for line in lines if line.sku not in facts}))
+    weight = None if missing else sum(facts[line.sku][0] * line.quantity for line in lines)
+    ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
+    return missing, weight, ground_only
