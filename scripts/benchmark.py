@@ -12,7 +12,10 @@ embedded Kafka-protocol broker (on a free loopback port), then measures:
 3. the raw aiokafka producer with the runtime's producer settings: the broker's limit; then the
    relay publishing a pre-filled store, as a ratio to it;
 4. order→allocated latency: the order and inventory services as separate processes, channel orders
-   produced at a steady rate, each timed until its OrderAllocated envelope is readable.
+   produced at a steady rate, each timed until its OrderAllocated envelope is readable;
+5. the full flow to Delivered: five services and the simulated 3PL and carriers (no delays) as
+   processes; paid → allocated, → label bought, → delivered per order at a steady rate, then the
+   rate at which a burst of orders is delivered.
 
 Every figure printed comes from this run; nothing is read from earlier runs.
 """
@@ -67,7 +70,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.integration.harness import Channel, ServiceProcess, Stack, channel_order  # noqa: E402
+from tests.integration.harness import (  # noqa: E402
+    Channel,
+    ServiceProcess,
+    SimulatorsProcess,
+    Stack,
+    channel_order,
+    register_product,
+)
 
 RAW_TOPIC = Topic(
     name="benchmark.raw.v1",
@@ -308,14 +318,20 @@ async def measure_relay(
 # -- 4. order → allocated latency ---------------------------------------------------------------
 
 
-class AllocationReader:
-    """Reads order.events.v1 by assignment (like the harness's TopicReader), stamping each arrival.
+class EventReader:
+    """Reads topics by assignment (like the harness's TopicReader), stamping each arrival.
 
     The reader is the measuring instrument, so it asks the broker to answer fetches quickly rather
     than hold them open: its own waiting should not count as the system's latency.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: tuple[str, ...] = (ORDER_EVENTS,),
+        event_types: tuple[str, ...] = ("OrderAllocated", "OrderBackordered"),
+    ) -> None:
+        self._event_types = event_types
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -325,14 +341,17 @@ class AllocationReader:
                 "log.connection.close": False,
             }
         )
-        metadata = self._consumer.list_topics(topic, timeout=10)
-        partitions = metadata.topics[topic].partitions
-        self._consumer.assign(
-            [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions]
-        )
+        assigned = []
+        for topic in topics:
+            metadata = self._consumer.list_topics(topic, timeout=10)
+            assigned += [
+                TopicPartition(topic, partition, OFFSET_BEGINNING)
+                for partition in metadata.topics[topic].partitions
+            ]
+        self._consumer.assign(assigned)
 
     def outcomes(self, timeout: float) -> Iterator[tuple[float, str, str]]:
-        """(arrival time, event type, order id) of each allocation decision that arrived."""
+        """(arrival time, event type, order id) of each awaited event that arrived."""
         message = self._consumer.poll(timeout)
         while message is not None:
             arrived = time.perf_counter()
@@ -341,7 +360,7 @@ class AllocationReader:
                 raw_headers: Any = message.headers() or []
                 headers = {str(name): bytes(value or b"") for name, value in raw_headers}
                 event_type = headers.get("event_type", b"").decode()
-                if event_type in ("OrderAllocated", "OrderBackordered"):
+                if event_type in self._event_types:
                     envelope = json.loads(message.value() or b"{}")
                     order_id = str(envelope["payload"]["order_id"])
                     yield arrived, event_type, order_id
@@ -379,9 +398,7 @@ class SteadySender(threading.Thread):
             self.error = error
 
 
-def wait_for_order(
-    reader: AllocationReader, order_id: str, timeout: float
-) -> tuple[float, str] | None:
+def wait_for_order(reader: EventReader, order_id: str, timeout: float) -> tuple[float, str] | None:
     """Read until `order_id`'s allocation decision arrives; None after `timeout` seconds."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -393,7 +410,7 @@ def wait_for_order(
 
 def steady_run(
     channel: Channel,
-    reader: AllocationReader,
+    reader: EventReader,
     orders: list[tuple[str, dict[str, Any]]],
     rate: float,
     time_limit: float,
@@ -431,6 +448,13 @@ def steady_run(
     return result
 
 
+def print_log_tails(stack: Stack) -> None:
+    """The last lines of every process's log, to see why a part failed."""
+    for log in sorted(stack.log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-20:]
+        print(f"--- last lines of {log.name}", *tail, sep="\n", file=sys.stderr)
+
+
 def measure_latency(
     stack: Stack, rates: list[float], seconds: float, skus: int, drain_timeout: float
 ) -> tuple[float, list[Latency]]:
@@ -439,7 +463,7 @@ def measure_latency(
     Returns the warm-up order's latency and each run's figures.
     """
     services = [ServiceProcess("order", stack), ServiceProcess("inventory", stack)]
-    reader: AllocationReader | None = None
+    reader: EventReader | None = None
     try:
         for service in services:
             service.launch()
@@ -449,7 +473,7 @@ def measure_latency(
         sku_names = [f"BENCH-{index}" for index in range(skus)]
         for sku in sku_names:
             inventory.receive_stock(sku, LOCATION, 1_000_000)
-        reader = AllocationReader(stack.bootstrap_servers, ORDER_EVENTS)
+        reader = EventReader(stack.bootstrap_servers)
         channel = Channel(stack.bootstrap_servers)
 
         # The first order also waits for both consumer groups to form; it is reported apart.
@@ -474,15 +498,239 @@ def measure_latency(
             time.sleep(2)  # let the trailing events of the run settle before the next one
         return warm_up[0] - warm_up_start, runs
     except BaseException:
-        for log in sorted(stack.log_dir.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-20:]
-            print(f"--- last lines of {log.name}", *tail, sep="\n", file=sys.stderr)
+        print_log_tails(stack)
         raise
     finally:
         if reader is not None:
             reader.close()
         for service in services:
             service.stop()
+
+
+# -- 5. the full flow to Delivered ----------------------------------------------------------------
+
+FLOW_SERVICES = ("pim", "inventory", "order", "warehouse_adapter", "shipping")
+FLOW_MILESTONES = ("OrderAllocated", "LabelPurchased", "OrderDelivered")
+
+
+@dataclass
+class FlowRun:
+    """Per-order times from produce (the order is paid when the channel sends it) to each
+    milestone being readable on its topic, in send order."""
+
+    label: str
+    sent: int
+    milestones: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    """First produce → last OrderDelivered read."""
+    messages: int = 0
+    """Messages the run added to all topics (services' events, 3PL, carrier and channel)."""
+    stored_events: int = 0
+    """Of those, the services' events: each one was first appended to an event store."""
+
+    @property
+    def delivered(self) -> int:
+        return len(self.milestones.get("OrderDelivered", []))
+
+    @property
+    def throughput(self) -> float:
+        """Orders delivered per second over the whole run."""
+        return self.delivered / self.seconds if self.seconds > 0 else 0.0
+
+
+def topic_sizes(bootstrap_servers: str) -> dict[str, int]:
+    """Messages on each topic of the system (sum of its partitions' high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-sizes"})
+    try:
+        sizes = {}
+        for topic, metadata in consumer.list_topics(timeout=10).topics.items():
+            sizes[topic] = sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+                for partition in metadata.partitions
+            )
+        return sizes
+    finally:
+        consumer.close()
+
+
+def flow_run(
+    label: str,
+    channel: Channel,
+    reader: EventReader,
+    orders: list[tuple[str, dict[str, Any]]],
+    rate: float,
+    time_limit: float,
+) -> FlowRun:
+    """Produce `orders` at `rate` per second; time each until it is allocated, labelled and
+    delivered."""
+    sender = SteadySender(channel, orders, rate)
+    arrivals: dict[tuple[str, str], float] = {}
+    delivered = 0
+    sizes_before = topic_sizes(channel.bootstrap_servers)
+    sender.start()
+    try:
+        deadline = time.perf_counter() + time_limit
+        while delivered < len(orders) and time.perf_counter() < deadline:
+            if sender.error is not None:
+                raise RuntimeError("sending channel orders failed") from sender.error
+            for arrived, event_type, order_id in reader.outcomes(0.05):
+                if order_id in sender.sent and (event_type, order_id) not in arrivals:
+                    arrivals[event_type, order_id] = arrived
+                    delivered += event_type == "OrderDelivered"
+    finally:
+        sender.stopping.set()
+        sender.join(15)
+    result = FlowRun(label=label, sent=len(sender.sent))
+    time.sleep(1.0)  # the last orders' trailing events (the carrier's, the relays') settle
+    grown = {
+        topic: size - sizes_before.get(topic, 0)
+        for topic, size in topic_sizes(channel.bootstrap_servers).items()
+    }
+    result.messages = sum(grown.values())
+    result.stored_events = sum(grown.get(events_topic(name).name, 0) for name in FLOW_SERVICES)
+    for milestone in FLOW_MILESTONES:
+        result.milestones[milestone] = [
+            arrivals[milestone, order_id] - sent_at
+            for order_id, sent_at in sorted(sender.sent.items(), key=lambda item: item[1])
+            if (milestone, order_id) in arrivals
+        ]
+    delivered_at = [at for (kind, _), at in arrivals.items() if kind == "OrderDelivered"]
+    if sender.sent and delivered_at:
+        result.seconds = max(delivered_at) - min(sender.sent.values())
+    return result
+
+
+def seed_catalogue(
+    pim: ServiceProcess, inventory: ServiceProcess, shipping: ServiceProcess, skus: int, units: int
+) -> list[str]:
+    """Products in PIM (every other one lithium-ion) and serialized stock of each at one location."""
+    names = [f"FLOW-{index}" for index in range(skus)]
+    for index, sku in enumerate(names):
+        register_product(pim, shipping, sku, 1_500 + 100 * index, lithium=index % 2 == 0)
+        for first in range(0, units, 5_000):
+            serials = [f"{sku}-{n:07d}" for n in range(first, min(units, first + 5_000))]
+            inventory.post(
+                "/stock/receipts",
+                {
+                    "sku": sku,
+                    "location": LOCATION,
+                    "quantity": len(serials),
+                    "reason": "initial-count",
+                    "actor": "benchmark",
+                    "serials": serials,
+                },
+            )
+    return names
+
+
+def measure_flow(
+    stack: Stack, rate: float, seconds: float, burst: int, skus: int, drain_timeout: float
+) -> tuple[float, list[FlowRun]]:
+    """Five services and the simulated partners (no delays) as processes: a steady run, then a
+    burst of orders sent at once. Returns the warm-up order's time to Delivered and both runs."""
+    services = {name: ServiceProcess(name, stack) for name in FLOW_SERVICES}
+    partners = SimulatorsProcess(stack, {})
+    reader: EventReader | None = None
+    try:
+        for service in services.values():
+            service.launch()
+        for service in services.values():
+            service.wait_until_healthy()
+        partners.start()
+        steady_count = max(1, round(rate * seconds))
+        names = seed_catalogue(
+            services["pim"],
+            services["inventory"],
+            services["shipping"],
+            skus,
+            units=(steady_count + burst) // skus + 2,
+        )
+        reader = EventReader(
+            stack.bootstrap_servers,
+            (ORDER_EVENTS, events_topic("shipping").name),
+            FLOW_MILESTONES,
+        )
+        channel = Channel(stack.bootstrap_servers)
+
+        def orders(run: str, count: int) -> list[tuple[str, dict[str, Any]]]:
+            return [
+                (
+                    str(order_id_for("webshop", f"{run}-{index}")),
+                    channel_order(f"{run}-{index}", lines=[(names[index % skus], 1)]),
+                )
+                for index in range(count)
+            ]
+
+        warm_up = flow_run("warm-up", channel, reader, orders("flow-warm-up", 1), 1.0, 180)
+        if not warm_up.delivered:
+            raise TimeoutError("the warm-up order was not delivered within 180 s")
+        steady = flow_run(
+            f"@{rate:g}/s",
+            channel,
+            reader,
+            orders("flow-steady", steady_count),
+            rate,
+            seconds + drain_timeout,
+        )
+        time.sleep(2)
+        sudden = flow_run(
+            f"burst of {burst}",
+            channel,
+            reader,
+            orders("flow-burst", burst),
+            10_000.0,
+            drain_timeout + burst,
+        )
+        return warm_up.seconds, [steady, sudden]
+    except BaseException:
+        print_log_tails(stack)
+        raise
+    finally:
+        if reader is not None:
+            reader.close()
+        partners.stop()
+        for service in services.values():
+            service.stop()
+
+
+def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: float) -> list[Row]:
+    """The table rows of one full-flow run."""
+    rows = []
+    for milestone, name in (
+        ("OrderAllocated", "paid → allocated"),
+        ("LabelPurchased", "paid → label"),
+        ("OrderDelivered", "paid → delivered"),
+    ):
+        times = run.milestones[milestone]
+        rows.append(
+            Row(
+                f"5 {name} {run.label}: p50 / p99",
+                f"{ms(percentile(times, 50))} / {ms(percentile(times, 99))}",
+                detail=f"{len(times)}/{run.sent} orders, max {ms(max(times, default=math.nan))}",
+            )
+        )
+    per_order = run.messages / max(run.sent, 1)
+    stored_per_order = run.stored_events / max(run.sent, 1)
+    rows += [
+        Row(
+            f"5 full flow {run.label}: orders delivered",
+            f"{run.throughput:.1f} orders/s",
+            detail=f"{run.delivered}/{run.sent} delivered in {run.seconds:.1f} s",
+        ),
+        Row(
+            f"5 full flow {run.label}: messages",
+            f"{run.throughput * per_order:,.0f} msgs/s",
+            ratio(run.throughput * per_order, produced_per_second),
+            f"{per_order:.1f} messages per order on all topics; limit: raw producer",
+        ),
+        Row(
+            f"5 full flow {run.label}: stored events",
+            f"{run.throughput * stored_per_order:,.0f} events/s",
+            ratio(run.throughput * stored_per_order, inserted_per_second),
+            f"{stored_per_order:.1f} events per order in 5 stores; limit: raw INSERT",
+        ),
+    ]
+    return rows
 
 
 # -- facts and output ---------------------------------------------------------------------------
@@ -544,7 +792,10 @@ def print_table(rows: list[Row]) -> None:
 
 def ratio(value: float, limit: float) -> str:
     """`value` as a fraction of `limit`, e.g. `0.31x`."""
-    return f"{value / limit:.2f}x" if limit > 0 else "n/a"
+    if limit <= 0:
+        return "n/a"
+    share = value / limit
+    return f"{share:.3f}x" if share < 0.1 else f"{share:.2f}x"
 
 
 def latency_rows(run: Latency) -> list[Row]:
@@ -609,12 +860,23 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--drain-timeout", type=float, default=60.0, help="wait after the last order (s)"
     )
+    parser.add_argument("--flow-rate", type=float, default=2.0, help="orders/s of part 5's run")
+    parser.add_argument("--flow-seconds", type=float, default=20.0, help="length of that run")
+    parser.add_argument("--flow-burst", type=int, default=100, help="orders sent at once")
     parser.add_argument(
         "--part-timeout", type=float, default=300.0, help="bound on each measured part (s)"
     )
     arguments = parser.parse_args()
     positive = ("raw_inserts", "payload_bytes", "appends", "workers", "messages", "relay_events")
-    for name in (*positive, "keys", "order_skus", "seconds"):
+    for name in (
+        *positive,
+        "keys",
+        "order_skus",
+        "seconds",
+        "flow_rate",
+        "flow_seconds",
+        "flow_burst",
+    ):
         if getattr(arguments, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if any(rate <= 0 for rate in arguments.rate):
@@ -622,6 +884,21 @@ def parse_arguments() -> argparse.Namespace:
     if arguments.store_skus < arguments.workers:
         parser.error("--store-skus must be at least --workers (each worker owns its SKUs)")
     return arguments
+
+
+def fresh_stack(broker: EmbeddedBroker, dsn: str, logs: Path) -> tuple[EmbeddedBroker, Stack]:
+    """A new broker with the system's topics and databases named after `logs`, as each
+    integration test gets: events of an earlier part would otherwise be read by the services
+    started next (the relay's inventory events by the order service, for one)."""
+    broker.stop()
+    fresh = EmbeddedBroker(free_port())
+    bootstrap = fresh.start()
+    asyncio.run(ensure_topics(bootstrap))
+    logs.mkdir()
+    stack = Stack(
+        postgres_dsn=dsn, bootstrap_servers=bootstrap, database_prefix=logs.name, log_dir=logs
+    )
+    return fresh, stack
 
 
 def run(arguments: argparse.Namespace, workdir: Path) -> None:
@@ -664,7 +941,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         )
         limit = arguments.part_timeout
 
-        print(f"1/4 raw asyncpg inserts: {arguments.raw_inserts} rows ...", flush=True)
+        print(f"1/5 raw asyncpg inserts: {arguments.raw_inserts} rows ...", flush=True)
         raw = asyncio.run(
             asyncio.wait_for(
                 measure_raw_inserts(
@@ -684,7 +961,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             )
         )
 
-        print(f"2/4 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
+        print(f"2/5 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
         store_location = server.with_database("bench_store")
         asyncio.run(ensure_database(store_location))
         store = InventoryApplication(store_location)
@@ -709,7 +986,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         finally:
             store.close()
 
-        print(f"3/4 raw producer: {arguments.messages} messages ...", flush=True)
+        print(f"3/5 raw producer: {arguments.messages} messages ...", flush=True)
         produced = asyncio.run(
             asyncio.wait_for(
                 measure_raw_producer(
@@ -727,14 +1004,14 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                 f"{arguments.payload_bytes} B each, {arguments.keys} keys",
             )
         )
-        print(f"3/4 relay: pre-filling {arguments.relay_events} events ...", flush=True)
+        print(f"3/5 relay: pre-filling {arguments.relay_events} events ...", flush=True)
         relay_location = server.with_database("bench_relay")
         asyncio.run(ensure_database(relay_location))
         relay_store = InventoryApplication(relay_location)
         try:
             prefill(relay_store, arguments.relay_events, per_save=100)
             size = envelope_bytes(relay_store)
-            print("3/4 relay: publishing ...", flush=True)
+            print("3/5 relay: publishing ...", flush=True)
             relayed, batches = asyncio.run(
                 measure_relay(relay_store, relay_location, settings, arguments.relay_events, limit)
             )
@@ -751,21 +1028,11 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         )
 
         print(
-            f"4/4 order→allocated: {' and '.join(f'{rate:g}' for rate in arguments.rate)} "
+            f"4/5 order→allocated: {' and '.join(f'{rate:g}' for rate in arguments.rate)} "
             f"orders/s, {arguments.seconds:g} s each ...",
             flush=True,
         )
-        # A fresh broker, as each integration test gets: the relay's events on
-        # inventory.events.v1 would otherwise be read by the order service on its first start.
-        broker.stop()
-        broker = EmbeddedBroker(free_port())
-        bootstrap = broker.start()
-        asyncio.run(ensure_topics(bootstrap))
-        logs = workdir / "logs"
-        logs.mkdir()
-        stack = Stack(
-            postgres_dsn=dsn, bootstrap_servers=bootstrap, database_prefix="bench", log_dir=logs
-        )
+        broker, stack = fresh_stack(broker, dsn, workdir / "bench")
         warm_up, runs = measure_latency(
             stack, arguments.rate, arguments.seconds, arguments.order_skus, arguments.drain_timeout
         )
@@ -773,6 +1040,30 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             rows += latency_rows(run_figures)
         rows.append(
             Row("4 warm-up order latency", ms(warm_up), detail="includes consumer groups joining")
+        )
+
+        print(
+            f"5/5 full flow to Delivered: {arguments.flow_rate:g} orders/s for "
+            f"{arguments.flow_seconds:g} s, then a burst of {arguments.flow_burst} ...",
+            flush=True,
+        )
+        broker, flow_stack = fresh_stack(broker, dsn, workdir / "flow")
+        flow_warm_up, flow_runs = measure_flow(
+            flow_stack,
+            arguments.flow_rate,
+            arguments.flow_seconds,
+            arguments.flow_burst,
+            arguments.order_skus,
+            arguments.drain_timeout,
+        )
+        for flow in flow_runs:
+            rows += flow_rows(flow, produced.per_second, raw.per_second)
+        rows.append(
+            Row(
+                "5 warm-up order, paid → delivered",
+                ms(flow_warm_up),
+                detail="includes consumer groups joining",
+            )
         )
         facts["load average at end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
     finally:
