@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import inventory, order, pim, shipping, warehouse
+from contracts import inventory, order, pim, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 
 EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
@@ -55,6 +55,18 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     shipping.ShipmentDelivered,
     shipping.ShipmentException,
     shipping.RateCardPublished,
+    shipping.ReturnLabelPurchased,
+    warehouse.ReturnReceived,
+    returns.ReturnRequested,
+    returns.ReturnAuthorised,
+    returns.ReturnRejected,
+    returns.ReturnReceiptRecorded,
+    returns.RefundBlocked,
+    returns.ReviewResolved,
+    returns.ReturnInspected,
+    returns.ReturnDispositioned,
+    returns.ReturnSignedOff,
+    returns.RefundIssued,
 )
 
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {

@@ -16,7 +16,12 @@ from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.registry import EVENT_MODELS
-from contracts.threepl import PackConfirmation, PickConfirmation, ShipConfirmation
+from contracts.threepl import (
+    PackConfirmation,
+    PickConfirmation,
+    ReturnArrival,
+    ShipConfirmation,
+)
 
 JsonSchema = dict[str, Any]
 
@@ -38,6 +43,7 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
         ChannelOrderMessage,
         PickConfirmation,
         PackConfirmation,
+        ReturnArrival,
         ShipConfirmation,
         CarrierTrackingEvent,
         *EVENT_MODELS,

@@ -204,3 +204,18 @@ class RateCardPublished(IntegrationEvent):
             for service in allowed
             if days[service] == fastest
         )
+
+
+class ReturnLabelPurchased(IntegrationEvent):
+    """The label for a customer to send an authorised return back (keyed by RMA)."""
+
+    event_type = "ReturnLabelPurchased"
+    aggregate_type = "return-consignment"
+
+    rma_id: uuid.UUID = Field(description="The RMA.")
+    order_id: uuid.UUID = Field(description="The order the unit was bought with.")
+    return_to: LocationCode
+    carrier: str = Field(description="Carrier code.")
+    service: str = Field(description="Carrier service (ground: returns never fly).")
+    tracking_number: str = Field(description="The carrier's tracking number.")
+    cost: Money = Field(description="Price of the label.")

@@ -76,3 +76,23 @@ class ThreePLConfirmation(
     """Any message on `threepl.confirmations.v1`, told apart by its `type`."""
 
     model_config = ConfigDict(frozen=True)
+
+
+class ReturnArrival(ContractModel):
+    """A returned unit arrived at the 3PL's dock; published to `threepl.receipts.v1`, keyed by RMA.
+
+    The 3PL learns the RMA from the return label (`ReturnLabelPurchased` on `shipping.events.v1`)
+    and scans the unit's serial as it does at packing. Repeating the message is harmless.
+    """
+
+    type: Literal["return_received"] = Field(description="Message kind.")
+    rma_id: uuid.UUID = Field(description="From the return label.")
+    location: str = Field(min_length=1, max_length=64, description="The dock's location code.")
+    sku: Sku
+    serial: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The serial scanned from the unit; null when it carries none (or is missing).",
+    )
+    at: datetime = Field(description="When, at the warehouse.")

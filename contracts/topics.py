@@ -47,6 +47,15 @@ THREEPL_CONFIRMATIONS = Topic(
 )
 
 
+THREEPL_RECEIPTS = Topic(
+    name="threepl.receipts.v1",
+    partitions=6,
+    key="RMA id",
+    carries="return_received JSON (no envelope): what arrived at a 3PL's dock, from 3PL adapters",
+    written_by="3PL adapters",
+)
+
+
 CARRIER_TRACKING = Topic(
     name="carrier.tracking.v1",
     partitions=6,
@@ -81,7 +90,7 @@ def dead_letter_topic(service: str) -> Topic:
 
 def all_topics() -> list[Topic]:
     """Every topic, for creating them and for documentation."""
-    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS, CARRIER_TRACKING]
+    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, CARRIER_TRACKING]
     for service in SERVICES:
         topics.append(events_topic(service))
         topics.append(dead_letter_topic(service))

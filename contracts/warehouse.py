@@ -140,3 +140,16 @@ class ShipmentConfirmed(IntegrationEvent):
     service: str = Field(description="Carrier service.")
     tracking_number: str = Field(description="The carrier's tracking number.")
     shipped_at: datetime = Field(description="When it was handed to the carrier.")
+
+
+class ReturnReceived(IntegrationEvent):
+    """A returned unit was received at a warehouse dock, with the serial scanned (keyed by RMA)."""
+
+    event_type = "ReturnReceived"
+    aggregate_type = "return-receipt"
+
+    rma_id: uuid.UUID = Field(description="The RMA the unit came back under.")
+    location: LocationCode
+    sku: Sku
+    serial: str | None = Field(description="The serial scanned; null when the unit carries none.")
+    received_at: datetime = Field(description="When the 3PL scanned it.")
