@@ -90,6 +90,36 @@ class StockItemBackorderReserved(BackorderChange):
     location: LocationCode
 
 
+class StockUnitReturned(IntegrationEvent):
+    """A returned unit re-entered stock at a location, in the condition its grade gave it; it is
+    not available as new."""
+
+    event_type = "StockUnitReturned"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    rma_id: uuid.UUID = Field(description="The RMA it came back under.")
+    serial: str | None = Field(description="The unit's serial; null when it carries none.")
+    location: LocationCode
+    condition: str = Field(description="`quarantined`, `open-box` or `damaged`.")
+
+
+class StockUnitConditionChanged(IntegrationEvent):
+    """A returned unit moved to another condition; to `new`, it is sellable stock again."""
+
+    event_type = "StockUnitConditionChanged"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    rma_id: uuid.UUID = Field(description="The RMA it came back under.")
+    serial: str | None = Field(description="The unit's serial; null when it carries none.")
+    location: LocationCode
+    from_condition: str = Field(description="The condition it was held in.")
+    to_condition: str = Field(description="`new`, `quarantined`, `open-box` or `damaged`.")
+    reason: str = Field(description="Why, e.g. `grade A signed off`.")
+    actor: str = Field(description="Who changed it.")
+
+
 class ReservationLine(ContractModel):
     """The reservation outcome for one order line."""
 

@@ -34,6 +34,8 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     inventory.SerialCheckFailed,
     inventory.StockSerialPacked,
     inventory.StockShipped,
+    inventory.StockUnitReturned,
+    inventory.StockUnitConditionChanged,
     warehouse.FulfilmentRequested,
     warehouse.FulfilmentCancelled,
     warehouse.FulfilmentPicked,

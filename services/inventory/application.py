@@ -17,6 +17,7 @@ from services.inventory.domain import (
     RequestedLine,
     Reservation,
     ReservedLine,
+    ReturnedUnit,
     ScannedUnit,
     SerialCheck,
     ShippingCost,
@@ -40,12 +41,14 @@ class StockLevel:
     reserved: int
     available: int
     serials_in_stock: int
+    held: dict[str, int]
+    """Returned units per condition other than new: never available as new."""
 
 
 class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
-    value_objects = (LocationQuantity, ReservedLine, Receipt, Backorder)
+    value_objects = (LocationQuantity, ReservedLine, Receipt, Backorder, ReturnedUnit)
     read_model_tables = (
         "CREATE TABLE IF NOT EXISTS product_facts ("
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
@@ -110,6 +113,30 @@ class InventoryApplication(ServiceApplication):
             stock = SkuStock.receive_first(sku=sku, receipt=receipt)
         else:
             stock.receive(receipt)
+        reservations = self._record_fills(stock.fill_backorders())
+        self.save(stock, *reservations)
+        return stock.id
+
+    def take_back_return(
+        self, *, sku: str, rma_id: uuid.UUID, serial: str | None, location: str, condition: str
+    ) -> uuid.UUID:
+        """A returned unit re-enters stock in the condition its grade gave it; never as new."""
+        stock = self._stock(sku)
+        if stock is None:
+            raise DomainError(f"{sku} was never in stock, so no unit of it can return")
+        stock.take_back(rma_id=rma_id, serial=serial, location=location, condition=condition)
+        self.save(stock)
+        return stock.id
+
+    def sign_off_return(self, *, sku: str, rma_id: uuid.UUID, technician: str) -> uuid.UUID:
+        """A technician signed off a returned unit as new: it is sellable again, and serves
+        waiting backorders first."""
+        stock = self._stock(sku)
+        if stock is None:
+            raise DomainError(f"{sku} was never in stock, so no unit of it can return")
+        stock.change_condition(
+            rma_id=rma_id, to_condition="new", reason="grade A signed off", actor=technician
+        )
         reservations = self._record_fills(stock.fill_backorders())
         self.save(stock, *reservations)
         return stock.id
@@ -280,6 +307,7 @@ class InventoryApplication(ServiceApplication):
                 reserved=stock.reserved_at(location),
                 available=stock.available_at(location),
                 serials_in_stock=len(stock.serials_at(location)),
+                held=stock.held_in(location),
             )
             for location in stock.locations
         ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contracts.envelope import Envelope
 from contracts.order import OrderCancelled, OrderPaid
 from contracts.pim import ProductChanged, ProductRegistered
+from contracts.returns import ReturnDispositioned, ReturnSignedOff
 from contracts.shipping import RateCardPublished
 from contracts.warehouse import ShipmentConfirmed, UnitsScanned
 from services.inventory import translators
@@ -36,6 +37,20 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:
         inventory.release_for_order(event.order_id, reason=f"order cancelled: {event.reason}")
+
+    @consumer.on_event(ReturnDispositioned, producer="returns")
+    def return_dispositioned(event: ReturnDispositioned, _: Envelope) -> None:
+        inventory.take_back_return(
+            sku=event.sku,
+            rma_id=event.rma_id,
+            serial=event.serial,
+            location=event.location,
+            condition=event.condition,
+        )
+
+    @consumer.on_event(ReturnSignedOff, producer="returns")
+    def return_signed_off(event: ReturnSignedOff, _: Envelope) -> None:
+        inventory.sign_off_return(sku=event.sku, rma_id=event.rma_id, technician=event.technician)
 
     @consumer.on_event(UnitsScanned, producer="warehouse_adapter")
     def units_scanned(event: UnitsScanned, _: Envelope) -> None:

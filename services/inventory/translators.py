@@ -120,6 +120,25 @@ def to_contract(event: Any) -> IntegrationEvent:
             line_number=event.line_number,
             quantity=event.quantity,
         )
+    if isinstance(event, SkuStock.UnitReturned):
+        return contracts.StockUnitReturned(
+            sku=event.sku,
+            rma_id=event.rma_id,
+            serial=event.serial,
+            location=event.location,
+            condition=event.condition,
+        )
+    if isinstance(event, SkuStock.UnitConditionChanged):
+        return contracts.StockUnitConditionChanged(
+            sku=event.sku,
+            rma_id=event.rma_id,
+            serial=event.serial,
+            location=event.location,
+            from_condition=event.from_condition,
+            to_condition=event.to_condition,
+            reason=event.reason,
+            actor=event.actor,
+        )
     if isinstance(event, SkuStock.BackorderWithdrawn):
         return contracts.StockItemBackorderWithdrawn(
             sku=event.sku,

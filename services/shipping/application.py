@@ -22,7 +22,10 @@ from services.shipping.domain import (
     LabelRequest,
     ParcelLine,
     RateCard,
+    ReturnConsignment,
     ShippingPolicy,
+    return_consignment_id_for,
+    return_label_request,
 )
 
 
@@ -195,6 +198,42 @@ class ShippingApplication(ServiceApplication):
             raise UnknownConsignment(str(shipment_id))
         self._buy_label(consignment, consignment.request_label(self.policy))
         return consignment.id
+
+    def label_return(
+        self,
+        *,
+        rma_id: uuid.UUID,
+        order_id: uuid.UUID,
+        sku: str,
+        from_country: str,
+        return_to: str,
+    ) -> uuid.UUID:
+        """Buy the return label of an authorised RMA, once.
+
+        Priced with the PIM's weight of the product; one PIM has not described yet is priced at
+        the carriers' minimum weight (the carrier bills any difference).
+        """
+        consignment_id = return_consignment_id_for(rma_id)
+        try:
+            self.get(consignment_id, ReturnConsignment)
+            return consignment_id
+        except AggregateNotFoundError:
+            pass
+        weight = self._facts([sku]).get(sku, (0, False))[0]
+        request = return_label_request(
+            self.policy, weight_grams=weight, from_country=from_country, return_to=return_to
+        )
+        tracking_number = self.carriers.purchase(consignment_id, request)
+        self.save(
+            ReturnConsignment.labelled(
+                rma_id=rma_id,
+                order_id=order_id,
+                return_to=return_to,
+                request=request,
+                tracking_number=tracking_number,
+            )
+        )
+        return consignment_id
 
     def hold_order(self, order_id: uuid.UUID, reason: str) -> None:
         """No label for the order's parcels until the hold is released."""

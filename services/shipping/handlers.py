@@ -7,6 +7,7 @@ from contracts.carrier import CarrierTrackingEvent
 from contracts.envelope import Envelope
 from contracts.order import OrderHeld, OrderHoldReleased, OrderReleasedToWarehouse
 from contracts.pim import ProductChanged, ProductRegistered
+from contracts.returns import ReturnAuthorised
 from contracts.topics import CARRIER_TRACKING
 from contracts.warehouse import FulfilmentPacked
 from services.runtime.consumer import Consumer
@@ -31,6 +32,16 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
             country=event.ship_to.country,
             currency=event.currency,
             signature_required=event.signature_required,
+        )
+
+    @consumer.on_event(ReturnAuthorised, producer="returns")
+    def return_authorised(event: ReturnAuthorised, _: Envelope) -> None:
+        shipping.label_return(
+            rma_id=event.rma_id,
+            order_id=event.order_id,
+            sku=event.sku,
+            from_country=event.return_from.country,
+            return_to=event.return_to,
         )
 
     @consumer.on_event(OrderHeld, producer="order")

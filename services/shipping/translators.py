@@ -8,7 +8,13 @@ from contracts import shipping as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse
 from services.shipping.application import ParcelToPlan
-from services.shipping.domain import CarrierService, Consignment, ParcelLine, RateCard
+from services.shipping.domain import (
+    CarrierService,
+    Consignment,
+    ParcelLine,
+    RateCard,
+    ReturnConsignment,
+)
 
 
 def parcels_of(event: OrderReleasedToWarehouse) -> list[ParcelToPlan]:
@@ -40,6 +46,16 @@ def _service_rate(service: CarrierService) -> contracts.ServiceRate:
 
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded shipping event."""
+    if isinstance(event, ReturnConsignment.LabelPurchased):
+        return contracts.ReturnLabelPurchased(
+            rma_id=event.rma_id,
+            order_id=event.order_id,
+            return_to=event.return_to,
+            carrier=event.request.carrier,
+            service=event.request.service,
+            tracking_number=event.tracking_number,
+            cost=event.request.cost,
+        )
     if isinstance(event, RateCard.FirstPublished | RateCard.Published):
         return contracts.RateCardPublished(
             services=[_service_rate(service) for service in event.services],

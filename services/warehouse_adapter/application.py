@@ -11,7 +11,14 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.runtime.aggregate import DomainError
 from services.runtime.eventstore import ServiceApplication
-from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine, PackedUnit
+from services.warehouse_adapter.domain import (
+    Destination,
+    Fulfilment,
+    FulfilmentLine,
+    PackedUnit,
+    ReturnReceipt,
+    return_receipt_id_for,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,30 @@ class WarehouseAdapterApplication(ServiceApplication):
     """The bridge to 3PL warehouses: fulfilment requests out, their answers back."""
 
     value_objects = (FulfilmentLine, Destination, PackedUnit)
+
+    def receive_return(
+        self,
+        *,
+        rma_id: uuid.UUID,
+        location: str,
+        sku: str,
+        serial: str | None,
+        received_at: datetime,
+    ) -> uuid.UUID:
+        """A returned unit arrived at a dock: recorded once per RMA; a repeat changes nothing, a
+        different unit under the same RMA is refused with the reason."""
+        try:
+            known: ReturnReceipt = self.get(return_receipt_id_for(rma_id), ReturnReceipt)
+        except AggregateNotFoundError:
+            receipt = ReturnReceipt.record(
+                rma_id=rma_id, location=location, sku=sku, serial=serial, received_at=received_at
+            )
+            self.save(receipt)
+            return receipt.id
+        problem = known.conflicts_with(location, sku, serial)
+        if problem is not None:
+            raise DomainError(problem)
+        return known.id
 
     def request_fulfilment(
         self,

@@ -1,5 +1,5 @@
-"""What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations,
-and inventory's verdicts on scanned serials."""
+"""What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations
+and dock receipts of returns, inventory's verdicts on scanned serials, and shipping's labels."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from contracts.shipping import LabelPurchased
 from contracts.threepl import (
     PackConfirmation,
     PickConfirmation,
+    ReturnArrival,
     ShipConfirmation,
     ThreePLConfirmation,
 )
-from contracts.topics import THREEPL_CONFIRMATIONS
+from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS
 from services.runtime.consumer import Consumer
 from services.warehouse_adapter import translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
@@ -55,6 +56,21 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
                 tracking_number=confirmation.tracking_number,
                 at=confirmation.at,
             )
+
+    @consumer.on_message(
+        THREEPL_RECEIPTS,
+        ReturnArrival,
+        correlation_id=lambda message: f"rma:{message.rma_id}",
+        causation_id=lambda message: f"3pl:{message.rma_id}:return_received",
+    )
+    def return_arrived(message: ReturnArrival) -> None:
+        warehouse.receive_return(
+            rma_id=message.rma_id,
+            location=message.location,
+            sku=message.sku,
+            serial=message.serial,
+            received_at=message.at,
+        )
 
     @consumer.on_event(SerialCheckPassed, producer="inventory")
     def serials_verified(event: SerialCheckPassed, _: Envelope) -> None:

@@ -10,7 +10,13 @@ from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse, ShipmentLine
 from contracts.threepl import PackConfirmation
 from services.warehouse_adapter.application import ShipmentToFulfil
-from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine, PackedUnit
+from services.warehouse_adapter.domain import (
+    Destination,
+    Fulfilment,
+    FulfilmentLine,
+    PackedUnit,
+    ReturnReceipt,
+)
 
 
 def shipments_of(event: OrderReleasedToWarehouse) -> list[ShipmentToFulfil]:
@@ -47,6 +53,14 @@ def _units(units: tuple[PackedUnit, ...]) -> list[contracts.PackedUnit]:
 
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded warehouse adapter event."""
+    if isinstance(event, ReturnReceipt.Received):
+        return contracts.ReturnReceived(
+            rma_id=event.rma_id,
+            location=event.location,
+            sku=event.sku,
+            serial=event.serial,
+            received_at=event.received_at,
+        )
     if isinstance(event, Fulfilment.Requested):
         return contracts.FulfilmentRequested(
             shipment_id=event.originator_id,

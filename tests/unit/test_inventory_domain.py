@@ -251,3 +251,44 @@ def test_a_split_line_takes_from_its_cheapest_locations_first() -> None:
         LocationQuantity("WH_B", 1),
         LocationQuantity("WH_A", 3),
     )
+
+
+def shipped_unit(serial: str = "SN-1") -> SkuStock:
+    item = SkuStock.receive_first(
+        sku="LAPTOP-14", receipt=Receipt("WH_A", 1, "purchase-receipt", "dock", serials=(serial,))
+    )
+    order = uuid.uuid4()
+    item.reserve(order_id=order, line_number=1, location="WH_A", quantity=1)
+    item.ship(
+        order_id=order,
+        shipment_id=uuid.uuid4(),
+        line_number=1,
+        location="WH_A",
+        quantity=1,
+        serials=(serial,),
+    )
+    return item
+
+
+def test_a_returned_unit_is_held_in_its_condition_and_never_available_as_new() -> None:
+    item = shipped_unit()
+    rma = uuid.uuid4()
+    item.take_back(rma_id=rma, serial="SN-1", location="WH_A", condition="open-box")
+    item.take_back(rma_id=rma, serial="SN-1", location="WH_A", condition="open-box")
+    assert item.held_in("WH_A") == {"quarantined": 0, "open-box": 1, "damaged": 0}
+    assert (item.on_hand_at("WH_A"), item.available_at("WH_A")) == (0, 0)
+    with pytest.raises(DomainError, match="not new"):
+        item.take_back(rma_id=uuid.uuid4(), serial=None, location="WH_A", condition="new")
+
+
+def test_a_signed_off_unit_is_new_stock_again_and_its_serial_can_ship_again() -> None:
+    item = shipped_unit()
+    rma = uuid.uuid4()
+    item.take_back(rma_id=rma, serial="SN-1", location="WH_A", condition="quarantined")
+    item.change_condition(rma_id=rma, to_condition="new", reason="grade A signed off", actor="tech")
+    item.change_condition(rma_id=rma, to_condition="new", reason="grade A signed off", actor="tech")
+    assert item.held_in("WH_A")["quarantined"] == 0
+    assert (item.on_hand_at("WH_A"), item.available_at("WH_A")) == (1, 1)
+    assert item.problem_with_serial("SN-1", "WH_A", uuid.uuid4()) is None
+    with pytest.raises(DomainError, match="no returned"):
+        item.change_condition(rma_id=uuid.uuid4(), to_condition="open-box", reason="r", actor="a")

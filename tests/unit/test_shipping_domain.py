@@ -16,6 +16,7 @@ from services.shipping.domain import (
     RateCard,
     ShippingPolicy,
     choose_service,
+    return_label_request,
 )
 
 POLICY = ShippingPolicy()
@@ -172,3 +173,13 @@ def test_the_rate_card_is_published_only_when_the_terms_change() -> None:
     events = card.collect_events()
     assert [type(event).__name__ for event in events] == ["FirstPublished", "Published"]
     assert card.location_origins == (("WH-EU", "DE"),)
+
+
+def test_a_return_goes_back_by_the_cheapest_ground_service_uninsured_and_unsigned() -> None:
+    policy = ShippingPolicy(location_origins=(("WH-UK", "GB"),))
+    home = return_label_request(policy, weight_grams=2_100, from_country="GB", return_to="WH-UK")
+    abroad = return_label_request(policy, weight_grams=2_100, from_country="GB", return_to="WH-A")
+    for request in (home, abroad):
+        assert request.mode == "ground"
+        assert (request.insured_value, request.signature_required) == (Decimal("0.00"), False)
+    assert home.cost < abroad.cost, "a return to a warehouse abroad pays the surcharge"

@@ -21,6 +21,7 @@ from services.inventory.domain.stock import (
     BackorderFill,
     InsufficientStock,
     Receipt,
+    ReturnedUnit,
     SkuStock,
     stock_id_for,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "RequestedLine",
     "Reservation",
     "ReservedLine",
+    "ReturnedUnit",
     "ScannedUnit",
     "SerialCheck",
     "ShippingCost",

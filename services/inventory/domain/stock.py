@@ -47,6 +47,20 @@ class Backorder:
     quantity: int
 
 
+NEW = "new"
+RETURN_CONDITIONS = ("quarantined", "open-box", "damaged")
+"""Conditions a returned unit is held in; only `new` units are available to sell as new."""
+
+
+@dataclass(frozen=True)
+class ReturnedUnit:
+    """A unit that came back under an RMA, where it is and in which condition."""
+
+    serial: str | None
+    location: str
+    condition: str
+
+
 @dataclass(frozen=True)
 class BackorderFill:
     """Units just reserved for a backordered line, and where."""
@@ -100,6 +114,43 @@ class SkuStock(Aggregate):
         def apply(self, stock: Any) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
             stock.reduce_backorder(self.order_id, self.line_number, self.quantity)
+
+    class UnitReturned(Aggregate.Event):
+        """A returned unit re-entered stock at a location, in the condition its grade gave it."""
+
+        sku: str
+        rma_id: uuid.UUID
+        serial: str | None
+        location: str
+        condition: str
+
+        def apply(self, stock: Any) -> None:
+            stock.returns[self.rma_id] = ReturnedUnit(self.serial, self.location, self.condition)
+            if self.serial is not None:
+                stock.shipped.pop(self.serial, None)
+
+    class UnitConditionChanged(Aggregate.Event):
+        """A returned unit moved to another condition; to `new`, it is sellable stock again."""
+
+        sku: str
+        rma_id: uuid.UUID
+        serial: str | None
+        location: str
+        from_condition: str
+        to_condition: str
+        reason: str
+        actor: str
+
+        def apply(self, stock: Any) -> None:
+            if self.to_condition == NEW:
+                del stock.returns[self.rma_id]
+                stock.on_hand[self.location] = stock.on_hand.get(self.location, 0) + 1
+                if self.serial is not None:
+                    stock.serials[self.serial] = self.location
+            else:
+                stock.returns[self.rma_id] = ReturnedUnit(
+                    self.serial, self.location, self.to_condition
+                )
 
     class BackorderWithdrawn(Aggregate.Event):
         """The order no longer waits for these units (it was cancelled)."""
@@ -178,6 +229,8 @@ class SkuStock(Aggregate):
         """Serial number → order, for units that left."""
         backorders: list[Backorder]
         """Units owed to order lines, oldest first."""
+        returns: dict[uuid.UUID, ReturnedUnit]
+        """RMA → the returned unit, while it is held in a condition other than new."""
 
     def start(self, sku: str) -> None:
         self.sku = sku
@@ -187,6 +240,7 @@ class SkuStock(Aggregate):
         self.packed = {}
         self.shipped = {}
         self.backorders = []
+        self.returns = {}
 
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
@@ -267,6 +321,63 @@ class SkuStock(Aggregate):
                 else:
                     del self.backorders[index]
                 return
+
+    def take_back(
+        self, *, rma_id: uuid.UUID, serial: str | None, location: str, condition: str
+    ) -> None:
+        """A returned unit re-enters stock in a condition other than new; once per RMA."""
+        if rma_id in self.returns:
+            return
+        if condition not in RETURN_CONDITIONS:
+            raise DomainError(
+                f"a returned unit enters stock as {', '.join(RETURN_CONDITIONS)}, not {condition}"
+            )
+        if serial is not None and serial in self.serials:
+            raise DomainError(f"serial {serial} of {self.sku} is in stock, so it cannot return")
+        self.trigger_event(
+            self.UnitReturned,
+            sku=self.sku,
+            rma_id=rma_id,
+            serial=serial,
+            location=location,
+            condition=condition,
+        )
+
+    def change_condition(
+        self, *, rma_id: uuid.UUID, to_condition: str, reason: str, actor: str
+    ) -> None:
+        """Move a returned unit to another condition (to `new`: sellable again); a repeat of a
+        move already made changes nothing."""
+        unit = self.returns.get(rma_id)
+        if unit is None:
+            if to_condition == NEW:
+                return  # already back in new stock
+            raise DomainError(f"no returned {self.sku} is held under RMA {rma_id}")
+        if unit.condition == to_condition:
+            return
+        if to_condition not in (NEW, *RETURN_CONDITIONS):
+            raise DomainError(f"{to_condition} is not a stock condition")
+        if not reason.strip() or not actor.strip():
+            raise DomainError("every stock change needs a reason and an actor")
+        self.trigger_event(
+            self.UnitConditionChanged,
+            sku=self.sku,
+            rma_id=rma_id,
+            serial=unit.serial,
+            location=unit.location,
+            from_condition=unit.condition,
+            to_condition=to_condition,
+            reason=reason,
+            actor=actor,
+        )
+
+    def held_in(self, location: str) -> dict[str, int]:
+        """Returned units at a location per condition other than new (never available as new)."""
+        counts = dict.fromkeys(RETURN_CONDITIONS, 0)
+        for unit in self.returns.values():
+            if unit.location == location:
+                counts[unit.condition] += 1
+        return counts
 
     @property
     def backordered(self) -> int:
@@ -401,7 +512,7 @@ class SkuStock(Aggregate):
 
     @property
     def locations(self) -> list[str]:
-        return sorted(self.on_hand)
+        return sorted(set(self.on_hand) | {unit.location for unit in self.returns.values()})
 
 
 def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None:

@@ -19,6 +19,11 @@ from services.shipping.domain.rates import (
     ShippingPolicy,
     choose_service,
 )
+from services.shipping.domain.return_consignment import (
+    ReturnConsignment,
+    return_consignment_id_for,
+    return_label_request,
+)
 
 __all__ = [
     "CENT",
@@ -32,8 +37,11 @@ __all__ = [
     "ParcelLine",
     "Quote",
     "RateCard",
+    "ReturnConsignment",
     "ShippingPolicy",
     "Tracking",
     "choose_service",
     "normalise_tracking",
+    "return_consignment_id_for",
+    "return_label_request",
 ]
