@@ -1,8 +1,10 @@
-"""`python -m infra.simulators`: the simulated 3PL and the simulated carriers, in one process.
+"""`python -m infra.simulators`: the simulated 3PL, carriers and returning customers, in one
+process.
 
 Settings come from the environment: `KAFKA_BOOTSTRAP_SERVERS` and the other shared Kafka and log
 settings, `UNITRAIL_SIMULATED_3PL_*` (see `SimulatedThreePLSettings`) and
-`UNITRAIL_SIMULATED_CARRIERS_*` (see `SimulatedCarriersSettings`). SIGTERM or Ctrl-C stops it; what
+`UNITRAIL_SIMULATED_CARRIERS_*` (see `SimulatedCarriersSettings`) and
+`UNITRAIL_SIMULATED_RETURNS_*` (see `SimulatedReturnsSettings`). SIGTERM or Ctrl-C stops it; what
 was in progress is picked up again at the next start.
 """
 
@@ -15,6 +17,7 @@ import structlog
 
 from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
 from infra.simulators.kafka import KafkaSettings
+from infra.simulators.returns import SimulatedReturns, SimulatedReturnsSettings
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl import (
     ShelfFeed,
@@ -31,6 +34,7 @@ async def run(
     kafka: KafkaSettings,
     threepl_settings: SimulatedThreePLSettings,
     carrier_settings: SimulatedCarriersSettings,
+    returns_settings: SimulatedReturnsSettings,
 ) -> None:
     """Run what is enabled until SIGTERM or SIGINT; a failure of any part ends the process (the
     launcher starts it again)."""
@@ -43,6 +47,7 @@ async def run(
         bootstrap=kafka.kafka_bootstrap_servers,
         threepl=threepl_settings.model_dump() if threepl_settings.enabled else "off",
         carriers=carrier_settings.model_dump() if carrier_settings.enabled else "off",
+        returns=returns_settings.model_dump() if returns_settings.enabled else "off",
     )
     async with asyncio.TaskGroup() as group:
         followers: list[asyncio.Task[None]] = []
@@ -55,6 +60,8 @@ async def run(
             group.create_task(ThreePLBridge(threepl, kafka).run(stop))
         if carrier_settings.enabled:
             group.create_task(SimulatedCarriers(carrier_settings, kafka).run(stop))
+        if returns_settings.enabled:
+            group.create_task(SimulatedReturns(returns_settings, kafka).run(stop))
         await stop.wait()
         for follower in followers:
             follower.cancel()
@@ -65,7 +72,14 @@ def main() -> None:
     """Read the settings, configure logging, run."""
     kafka = KafkaSettings()
     configure_logging("simulators", level=kafka.log_level, fmt=kafka.log_format)
-    asyncio.run(run(kafka, SimulatedThreePLSettings(), SimulatedCarriersSettings()))
+    asyncio.run(
+        run(
+            kafka,
+            SimulatedThreePLSettings(),
+            SimulatedCarriersSettings(),
+            SimulatedReturnsSettings(),
+        )
+    )
 
 
 if __name__ == "__main__":

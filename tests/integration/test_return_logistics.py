@@ -28,6 +28,7 @@ from services.shipping.domain import DEFAULT_SERVICES
 from tests.integration.harness import (
     Channel,
     Services,
+    Simulators,
     Topics,
     eventually,
     published,
@@ -171,3 +172,29 @@ def test_graded_returns_re_enter_stock_in_their_condition_and_only_signed_off_un
     signed = eventually(lambda: (lv := level())["available"] == 2 and lv, what="sign-off")
     assert signed["held"] == {"quarantined": 0, "open-box": 1, "damaged": 0}
     assert signed["serials_in_stock"] == 2
+
+
+def test_the_simulated_customer_sends_an_authorised_return_back_to_the_dock(
+    services: Services, channel: Channel, topic: Topics, simulators: Simulators
+) -> None:
+    pim, shipping, _ = services("pim", "shipping", "warehouse_adapter")
+    register_product(pim, shipping, "LAPTOP-14", 2_100, lithium=True)
+    simulators()
+    rma = Rma(channel, "LAPTOP-14")
+    rma.publish(ReturnRequested, reason="does not fit")
+    rma.publish(
+        ReturnAuthorised,
+        basis="return-window",
+        eligibility="delivered 3 days ago, within 30",
+        expected_serials=["SN-4"],
+        return_from=CUSTOMER,
+        return_to="WH-B",
+    )
+    warehouse_events = topic("warehouse_adapter.events.v1")
+    (received,) = eventually(lambda: warehouse_events.events("ReturnReceived"), what="receipt")
+    assert {key: received["payload"][key] for key in ("rma_id", "sku", "serial", "location")} == {
+        "rma_id": str(rma.rma_id),
+        "sku": "LAPTOP-14",
+        "serial": "SN-4",
+        "location": "WH-B",
+    }

@@ -29,6 +29,7 @@ from infra.simulators.carriers import (
     tracking_plan,
 )
 from infra.simulators.kafka import OffsetTracker, RecentIds
+from infra.simulators.returns import ExpectedReturn, SimulatedReturnsSettings, arrival_for
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl import (
     Confirmation,
@@ -463,3 +464,18 @@ def test_the_launcher_starts_the_simulators_unless_told_not_to(
     flag_off: bool, env: dict[str, str], wanted: bool
 ) -> None:
     assert simulators_wanted(flag_off, env) is wanted
+
+
+def test_the_dock_scans_the_shipped_unit_or_at_the_switcheroo_rate_another_one() -> None:
+    rma = uuid.uuid4()
+    expected = ExpectedReturn("LAPTOP-14", ("SN-1", "SN-2"))
+    at = datetime(2026, 11, 24, tzinfo=UTC)
+    honest = arrival_for(rma, expected, "WH-A", SimulatedReturnsSettings(switcheroo_rate=0), at)
+    assert (honest.serial, honest.sku, honest.location) == ("SN-1", "LAPTOP-14", "WH-A")
+    fraud = arrival_for(rma, expected, "WH-A", SimulatedReturnsSettings(switcheroo_rate=1), at)
+    assert fraud.serial is not None
+    assert fraud.serial not in expected.serials
+    again = arrival_for(rma, expected, "WH-A", SimulatedReturnsSettings(switcheroo_rate=1), at)
+    assert again == fraud, "the same RMA tells the same story"
+    unserialized = ExpectedReturn("CABLE-1", ())
+    assert arrival_for(rma, unserialized, "WH-A", SimulatedReturnsSettings(), at).serial is None
