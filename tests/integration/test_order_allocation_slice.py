@@ -42,7 +42,14 @@ def test_a_paid_channel_order_is_allocated_and_published_to_any_kafka_client(
     assert order.get(f"/orders/{order_id}")["status"] == "released-to-warehouse"
     levels = inventory.get("/stock/LAPTOP-14")["locations"]
     assert levels == [
-        {"location": "WH-A", "on_hand": 5, "reserved": 2, "available": 3, "serials_in_stock": 0}
+        {
+            "location": "WH-A",
+            "on_hand": 5,
+            "reserved": 2,
+            "available": 3,
+            "serials_in_stock": 0,
+            "held": {"quarantined": 0, "open-box": 0, "damaged": 0},
+        }
     ]
 
 
