@@ -1,0 +1,514 @@
+"""The RMA: one unit of one order line on its way back, from the request to the refund.
+
+Pure: no I/O. Every event maps onto one public event of `contracts/returns.py`.
+
+```
+requested ─┬─► rejected                       (outside the return window and the warranty)
+           └─► authorised ─► received ─┬─ serial matches ───────────────► refunded (inspected,
+                                       │                                  dispositioned, refund)
+                                       └─ mismatch ─► under-review ─┬─ refund ─► received ─► …
+                                                                   └─ reject ─► refused (closed)
+ refunded, grade A (quarantined, awaiting sign-off) ─► signed-off
+```
+
+The request is decided at once: `ReturnRequested` and `ReturnAuthorised` (or `ReturnRejected`)
+are recorded together. A unit under a blocked refund is never inspected, dispositioned or
+refunded until a reviewer decided `refund`; a `reject` decision closes the case: no refund, and the
+unit that arrived never enters stock (it is not the unit that was sold; operations handle it
+outside Unitrail).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from services.returns.domain.eligibility import Basis, ReturnPolicy, decide_eligibility
+from services.returns.domain.inspection import (
+    DISPOSITIONS,
+    Condition,
+    Disposition,
+    Grade,
+    grade,
+    validate_checklist,
+)
+from services.runtime.aggregate import Aggregate, DomainError
+
+RMA_NAMESPACE = uuid.UUID("4c2a8f0e-7d1b-4b6a-9e35-2f8d1c6b0a97")
+
+Decision = Literal["refund", "reject"]
+
+
+def rma_id_for(order_id: uuid.UUID, line_number: int, request: int | str) -> uuid.UUID:
+    """The RMA of the `request`-th return request of an order line (or of a client's idempotency
+    key): the same request asked twice is the same RMA."""
+    return uuid.uuid5(RMA_NAMESPACE, f"{order_id}:{line_number}:{request}")
+
+
+class RmaStatus(enum.StrEnum):
+    """Where an RMA stands; see the module's diagram."""
+
+    REQUESTED = "requested"
+    REJECTED = "rejected"
+    AUTHORISED = "authorised"
+    RECEIVED = "received"
+    UNDER_REVIEW = "under-review"
+    REFUSED = "refused"
+    REFUNDED = "refunded"
+    SIGNED_OFF = "signed-off"
+
+
+OPEN_STATES = (RmaStatus.AUTHORISED, RmaStatus.RECEIVED, RmaStatus.UNDER_REVIEW)
+"""A unit under an open RMA is on its way back or being handled: no second RMA for it."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """The customer's address the unit comes back from (the order's shipping address)."""
+
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country: str
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    """What returns knows of the order line a unit is returned from."""
+
+    order_id: uuid.UUID
+    line_number: int
+    sku: str
+    channel: str
+    unit_price: Decimal
+    currency: str
+    ship_to: Address
+
+
+@dataclass(frozen=True)
+class DeliveredUnits:
+    """The units of the line that reached the customer: their serials, the latest delivery and the
+    location that unit shipped from (where it goes back to)."""
+
+    serials: tuple[str, ...]
+    delivered_at: datetime
+    shipped_from: str
+
+
+class Rma(Aggregate):
+    """One unit of one order line on its way back (id from `rma_id_for`)."""
+
+    class Event(Aggregate.Event):
+        order_id: uuid.UUID
+        line_number: int
+        sku: str
+
+    class Requested(Event, Aggregate.Created):
+        channel: str
+        unit_price: Decimal
+        currency: str
+        reason: str
+        customer_note: str
+        requested_at: datetime
+
+        def apply(self, rma: Any) -> None:
+            rma.order_id = self.order_id
+            rma.line_number = self.line_number
+            rma.sku = self.sku
+            rma.channel = self.channel
+            rma.unit_price = self.unit_price
+            rma.currency = self.currency
+            rma.reason = self.reason
+            rma.customer_note = self.customer_note
+            rma.requested_at = self.requested_at
+            rma.status = RmaStatus.REQUESTED
+            rma.basis = None
+            rma.eligibility = None
+            rma.expected_serials = ()
+            rma.return_from = None
+            rma.return_to = None
+            rma.receipt = None
+            rma.block_reason = None
+            rma.review = None
+            rma.inspection = None
+            rma.disposition = None
+            rma.signed_off_by = None
+            rma.refund = None
+
+    class Authorised(Event):
+        basis: Basis
+        eligibility: str
+        expected_serials: tuple[str, ...]
+        return_from: Address
+        return_to: str
+
+        def apply(self, rma: Any) -> None:
+            rma.basis = self.basis
+            rma.eligibility = self.eligibility
+            rma.expected_serials = tuple(self.expected_serials)
+            rma.return_from = self.return_from
+            rma.return_to = self.return_to
+            rma.status = RmaStatus.AUTHORISED
+
+    class Rejected(Event):
+        reason: str
+
+        def apply(self, rma: Any) -> None:
+            rma.eligibility = self.reason
+            rma.status = RmaStatus.REJECTED
+
+    class ReceiptRecorded(Event):
+        serial: str | None
+        location: str
+        received_sku: str
+        received_at: datetime
+        serial_matches: bool
+
+        def apply(self, rma: Any) -> None:
+            rma.receipt = Receipt(
+                serial=self.serial,
+                location=self.location,
+                sku=self.received_sku,
+                received_at=self.received_at,
+                serial_matches=self.serial_matches,
+            )
+            rma.status = RmaStatus.RECEIVED
+
+    class RefundBlocked(Event):
+        reason: str
+
+        def apply(self, rma: Any) -> None:
+            rma.block_reason = self.reason
+            rma.status = RmaStatus.UNDER_REVIEW
+
+    class ReviewResolved(Event):
+        decision: Decision
+        reviewer: str
+        note: str
+
+        def apply(self, rma: Any) -> None:
+            rma.review = Review(self.decision, self.reviewer, self.note)
+            rma.status = RmaStatus.RECEIVED if self.decision == "refund" else RmaStatus.REFUSED
+
+    class Inspected(Event):
+        checklist: dict[str, bool]
+        grade: Grade
+        derived_grade: Grade
+        override_reason: str | None
+        inspector: str
+
+        def apply(self, rma: Any) -> None:
+            rma.inspection = Inspection(
+                checklist=dict(self.checklist),
+                grade=self.grade,
+                derived_grade=self.derived_grade,
+                override_reason=self.override_reason,
+                inspector=self.inspector,
+            )
+
+    class Dispositioned(Event):
+        serial: str | None
+        location: str
+        grade: Grade
+        condition: Condition
+        awaiting_signoff: bool
+
+        def apply(self, rma: Any) -> None:
+            rma.disposition = Disposition(self.condition, self.awaiting_signoff)
+
+    class SignedOff(Event):
+        serial: str | None
+        location: str
+        technician: str
+
+        def apply(self, rma: Any) -> None:
+            rma.signed_off_by = self.technician
+            rma.disposition = Disposition(rma.disposition.condition, awaiting_signoff=False)
+            rma.status = RmaStatus.SIGNED_OFF
+
+    class RefundIssued(Event):
+        channel: str
+        amount: Decimal
+        currency: str
+
+        def apply(self, rma: Any) -> None:
+            rma.refund = Refund(self.channel, self.amount, self.currency)
+            rma.status = RmaStatus.REFUNDED
+
+    if TYPE_CHECKING:
+        order_id: uuid.UUID
+        line_number: int
+        sku: str
+        channel: str
+        unit_price: Decimal
+        currency: str
+        reason: str
+        customer_note: str
+        requested_at: datetime
+        status: RmaStatus
+        basis: Basis | None
+        eligibility: str | None
+        expected_serials: tuple[str, ...]
+        return_from: Address | None
+        return_to: str | None
+        receipt: Receipt | None
+        block_reason: str | None
+        review: Review | None
+        inspection: Inspection | None
+        disposition: Disposition | None
+        signed_off_by: str | None
+        refund: Refund | None
+
+    # -- the request, decided at once ---------------------------------------------------------
+
+    @classmethod
+    def request(
+        cls,
+        rma_id: uuid.UUID,
+        *,
+        line: ReturnLine,
+        units: DeliveredUnits,
+        warranty_months: int,
+        reason: str,
+        customer_note: str,
+        requested_at: datetime,
+        policy: ReturnPolicy,
+    ) -> Self:
+        """Record the request and decide it: authorised within the return window or the
+        warranty (see `eligibility`), rejected outside both, with the dates in the reason."""
+        if not reason.strip():
+            raise DomainError("a return request needs a reason")
+        rma = cls._create(
+            cls.Requested,
+            id=rma_id,
+            order_id=line.order_id,
+            line_number=line.line_number,
+            sku=line.sku,
+            channel=line.channel,
+            unit_price=line.unit_price,
+            currency=line.currency,
+            reason=reason,
+            customer_note=customer_note,
+            requested_at=requested_at,
+        )
+        eligibility = decide_eligibility(
+            policy,
+            channel=line.channel,
+            delivered_at=units.delivered_at,
+            warranty_months=warranty_months,
+            requested_at=requested_at,
+        )
+        if eligibility.basis is None:
+            rma._trigger(cls.Rejected, reason=eligibility.explanation)
+        else:
+            rma._trigger(
+                cls.Authorised,
+                basis=eligibility.basis,
+                eligibility=eligibility.explanation,
+                expected_serials=units.serials,
+                return_from=line.ship_to,
+                return_to=units.shipped_from,
+            )
+        return rma
+
+    # -- the unit comes back --------------------------------------------------------------------
+
+    def record_receipt(
+        self, *, location: str, sku: str, serial: str | None, received_at: datetime
+    ) -> None:
+        """The unit arrived at a dock: compare it with what was shipped. A unit that is not one
+        shipped for this line blocks the refund until a reviewer decides."""
+        if self.receipt is not None:
+            if (self.receipt.location, self.receipt.sku, self.receipt.serial) == (
+                location,
+                sku,
+                serial,
+            ):
+                return  # the same dock receipt again
+            received = self.receipt
+            raise DomainError(
+                f"RMA {self.id} was already received at {received.location} as {received.sku}"
+                f" serial {received.serial}; a second unit under one RMA is refused"
+            )
+        if self.status is not RmaStatus.AUTHORISED:
+            raise DomainError(f"RMA {self.id} is {self.status}: no unit is expected back")
+        mismatch = self._mismatch(sku, serial)
+        self._trigger(
+            self.ReceiptRecorded,
+            serial=serial,
+            location=location,
+            received_sku=sku,
+            received_at=received_at,
+            serial_matches=mismatch is None,
+        )
+        if mismatch is not None:
+            self._trigger(self.RefundBlocked, reason=mismatch)
+
+    def _mismatch(self, sku: str, serial: str | None) -> str | None:
+        """Why the unit that arrived is not the one shipped, if it is not."""
+        if sku != self.sku:
+            return f"SKU mismatch: expected {self.sku}, received {sku}"
+        if not self.expected_serials or serial in self.expected_serials:
+            return None
+        return (
+            f"serial mismatch: expected {' or '.join(self.expected_serials)}, "
+            f"received {serial if serial is not None else 'no serial'}"
+        )
+
+    def resolve_review(self, decision: Decision, *, reviewer: str, note: str) -> None:
+        """A reviewer decides a blocked RMA: `refund` lets the inspection go ahead, `reject`
+        closes the case without a refund."""
+        if self.review is not None:
+            if self.review.decision == decision:
+                return  # the same decision again
+            raise DomainError(
+                f"RMA {self.id} was already decided {self.review.decision} by "
+                f"{self.review.reviewer}"
+            )
+        if self.status is not RmaStatus.UNDER_REVIEW:
+            raise DomainError(f"RMA {self.id} is {self.status}: nothing to review")
+        if not reviewer.strip():
+            raise DomainError("a review needs the reviewer")
+        self._trigger(self.ReviewResolved, decision=decision, reviewer=reviewer, note=note)
+
+    # -- inspection, disposition and refund, together ------------------------------------------
+
+    @property
+    def refund_allowed(self) -> bool:
+        """The unit is the one shipped, or a reviewer decided to refund it anyway."""
+        if self.receipt is None:
+            return False
+        if self.receipt.serial_matches and self.block_reason is None:
+            return True
+        return self.review is not None and self.review.decision == "refund"
+
+    def inspect(
+        self,
+        *,
+        inspector: str,
+        checklist: Mapping[str, bool],
+        checks: Sequence[str],
+        grade_override: Grade | None = None,
+        override_reason: str | None = None,
+    ) -> None:
+        """Grade the unit by its checklist (`checks`: the category's), disposition it by the
+        grade, and issue the refund: all in one step, only for a unit whose refund is allowed."""
+        if self.inspection is not None:
+            if (self.inspection.checklist, self.inspection.inspector) == (
+                dict(checklist),
+                inspector,
+            ) and grade_override in (None, self.inspection.grade):
+                return  # the same inspection submitted again
+            raise DomainError(
+                f"RMA {self.id} was already inspected by {self.inspection.inspector} "
+                f"(grade {self.inspection.grade})"
+            )
+        if self.status is RmaStatus.UNDER_REVIEW:
+            raise DomainError(
+                f"RMA {self.id} is blocked ({self.block_reason}): a reviewer must decide first"
+            )
+        if self.status is not RmaStatus.RECEIVED or not self.refund_allowed:
+            raise DomainError(f"RMA {self.id} is {self.status}: it cannot be inspected")
+        if not inspector.strip():
+            raise DomainError("an inspection needs the inspector")
+        validate_checklist(checklist, checks)
+        grading = grade(checklist, grade_override, override_reason)
+        assert self.receipt is not None  # received, by the state check above
+        disposition = DISPOSITIONS[grading.grade]
+        self._trigger(
+            self.Inspected,
+            checklist=dict(checklist),
+            grade=grading.grade,
+            derived_grade=grading.derived,
+            override_reason=grading.override_reason,
+            inspector=inspector,
+        )
+        self._trigger(
+            self.Dispositioned,
+            serial=self.receipt.serial,
+            location=self.receipt.location,
+            grade=grading.grade,
+            condition=disposition.condition,
+            awaiting_signoff=disposition.awaiting_signoff,
+        )
+        self._trigger(
+            self.RefundIssued, channel=self.channel, amount=self.unit_price, currency=self.currency
+        )
+
+    def sign_off(self, technician: str) -> None:
+        """A technician confirms a grade-A unit is as new: it leaves quarantine as new stock."""
+        if self.signed_off_by is not None:
+            return  # already signed off
+        if self.disposition is None or not self.disposition.awaiting_signoff:
+            grade_text = f"grade {self.inspection.grade}" if self.inspection else "not inspected"
+            raise DomainError(
+                f"RMA {self.id} is {grade_text}: only a grade-A unit awaiting sign-off can be "
+                "signed off"
+            )
+        if not technician.strip():
+            raise DomainError("a sign-off needs the technician")
+        assert self.receipt is not None  # dispositioned units were received
+        self._trigger(
+            self.SignedOff,
+            serial=self.receipt.serial,
+            location=self.receipt.location,
+            technician=technician,
+        )
+
+    def _trigger(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Every RMA event names its order line and SKU, as every public RMA event does."""
+        self.trigger_event(
+            event_class,
+            order_id=self.order_id,
+            line_number=self.line_number,
+            sku=self.sku,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What arrived at the dock, and whether it is a unit shipped for the line."""
+
+    serial: str | None
+    location: str
+    sku: str
+    received_at: datetime
+    serial_matches: bool
+
+
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's decision on a blocked refund."""
+
+    decision: Decision
+    reviewer: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The checklist as answered, the derived grade and the one the unit goes by."""
+
+    checklist: dict[str, bool]
+    grade: Grade
+    derived_grade: Grade
+    override_reason: str | None
+    inspector: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    """The refund issued: the line's unit price, in the order's currency, through its channel."""
+
+    channel: str
+    amount: Decimal
+    currency: str
