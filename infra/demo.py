@@ -10,7 +10,10 @@ Against the system `scripts/run` starts (the services plus the simulated 3PL and
    warehouses, and one order the fraud check holds;
 4. shows how many orders are in each state until every one is delivered (or the timeout), releasing
    the held order as a risk reviewer would;
-5. prints a summary, and where one order is (what `unitrail where` answers).
+5. prints a summary, and where one order is (what `unitrail where` answers);
+6. has the customers of a few delivered orders return a unit (`--returns`): each RMA is authorised,
+   the simulated customer sends the unit back with the return label, the inspector grades it B
+   (opened, works: open-box stock) and the refund is issued, unless the dock scanned another unit.
 
 Every run uses fresh channel order ids, so it can run again against the same system.
 """
@@ -223,6 +226,7 @@ class Endpoints:
     inventory: str
     order: str
     shipping: str
+    returns: str
     bootstrap: str
 
 
@@ -248,7 +252,7 @@ async def call(method: str, url: str, body: dict[str, Any] | None = None) -> tup
 
 
 async def check_running(endpoints: Endpoints) -> None:
-    for name in ("pim", "inventory", "order", "shipping"):
+    for name in ("pim", "inventory", "order", "shipping", "returns"):
         url = getattr(endpoints, name)
         status, _ = await call("GET", f"{url}/health")
         if status != 200:
@@ -487,12 +491,77 @@ def summarise(orders: list[DemoOrder], elapsed: float, order_url: str) -> bool:
     return not missing
 
 
+RETURN_SETTLED = ("refunded", "under-review", "refused", "rejected", "signed-off")
+
+
+async def return_some(
+    endpoints: Endpoints, orders: list[DemoOrder], count: int, give_up_after: float
+) -> bool:
+    """Customers send back the first line of `count` delivered orders: each RMA is authorised,
+    its label bought, the unit scanned at the dock (by the simulated returns), inspected as opened
+    but working (grade B, open-box stock) and refunded, or blocked when another unit came back."""
+    delivered = [order for order in orders if order.status == "delivered"][:count]
+    if not delivered:
+        return True
+    say()
+    say(f"returning {len(delivered)} delivered orders' first line ...")
+    rmas = []
+    for order in delivered:
+        status, rma = await call(
+            "POST",
+            f"{endpoints.returns}/rmas",
+            {
+                "order_id": order.view["order_id"],
+                "line_number": 1,
+                "reason": "opened it, changed my mind",
+                "idempotency_key": f"demo:{order.reference}",
+            },
+        )
+        if status not in (200, 201):
+            say(f"  {order.reference}: return refused ({status}: {rma})")
+            continue
+        rmas.append(rma)
+    deadline = time.monotonic() + give_up_after
+    settled: dict[str, dict[str, Any]] = {}
+    while len(settled) < len(rmas) and time.monotonic() < deadline:
+        for rma in rmas:
+            rma_id = rma["rma_id"]
+            if rma_id in settled:
+                continue
+            _, view = await call("GET", f"{endpoints.returns}/rmas/{rma_id}")
+            if view["status"] == "received":
+                checklist = dict.fromkeys(view["inspection_checks"], True)
+                checklist["factory_seal_intact"] = False
+                _, view = await call(
+                    "POST",
+                    f"{endpoints.returns}/rmas/{rma_id}/inspection",
+                    {"inspector": "demo-inspector", "checklist": checklist},
+                )
+            if view["status"] in RETURN_SETTLED:
+                settled[rma_id] = view
+        await asyncio.sleep(0.5)
+    for view in settled.values():
+        refund = view["refund"]
+        outcome = (
+            f"refunded {refund['amount']} {refund['currency']}, grade {view['inspection']['grade']}"
+            if refund
+            else f"{view['status']}: {view['refund_blocked'] or view['eligibility']['decision']}"
+        )
+        receipt = view["receipt"] or {}
+        say(f"  RMA {view['rma_id'][:8]} {view['sku']} serial {receipt.get('serial')}: {outcome}")
+    for rma in rmas:
+        if rma["rma_id"] not in settled:
+            say(f"  RMA {rma['rma_id'][:8]} {rma['sku']}: still {rma['status']} at the timeout")
+    return len(settled) == len(rmas)
+
+
 async def run(arguments: argparse.Namespace) -> int:
     endpoints = Endpoints(
         pim=arguments.pim_url.rstrip("/"),
         inventory=arguments.inventory_url.rstrip("/"),
         order=arguments.order_url.rstrip("/"),
         shipping=arguments.shipping_url.rstrip("/"),
+        returns=arguments.returns_url.rstrip("/"),
         bootstrap=arguments.bootstrap,
     )
     run_id = run_token()
@@ -521,7 +590,9 @@ async def run(arguments: argparse.Namespace) -> int:
             sending.cancel()
         elif sending.exception() is not None:
             say(f"could not send the orders to {endpoints.bootstrap}: {sending.exception()!r}")
-        return 0 if summarise(orders, time.monotonic() - started, endpoints.order) else 1
+        delivered_all = summarise(orders, time.monotonic() - started, endpoints.order)
+        returned_all = await return_some(endpoints, orders, arguments.returns, arguments.timeout)
+        return 0 if delivered_all and returned_all else 1
     except SystemUnavailable as error:
         say(f"the system does not answer ({error}); start it with scripts/run")
         return 2
@@ -550,6 +621,12 @@ def parser() -> argparse.ArgumentParser:
         default=3.0,
         help="seconds before the risk desk releases a held order (default 3)",
     )
+    arguments.add_argument(
+        "--returns",
+        type=int,
+        default=2,
+        help="delivered orders whose customers then return a unit (default 2)",
+    )
     arguments.add_argument("--seed", help="make the order stream reproducible")
     environment = os.environ.get
 
@@ -565,6 +642,7 @@ def parser() -> argparse.ArgumentParser:
     arguments.add_argument("--inventory-url", default=url("inventory", 8002))
     arguments.add_argument("--order-url", default=url("order", 8003))
     arguments.add_argument("--shipping-url", default=url("shipping", 8006))
+    arguments.add_argument("--returns-url", default=url("returns", 8004))
     return arguments
 
 

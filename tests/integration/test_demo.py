@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 def test_the_demo_takes_its_orders_to_delivered_and_can_run_again(
     services: Services, simulators: Simulators, stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pim, inventory, order, _, shipping = services(
-        "pim", "inventory", "order", "warehouse_adapter", "shipping"
+    pim, inventory, order, _, shipping, returns = services(
+        "pim", "inventory", "order", "warehouse_adapter", "shipping", "returns"
     )
     # Some mistakes on the floor and on the road; the flow recovers from each.
     simulators(
@@ -26,6 +26,7 @@ def test_the_demo_takes_its_orders_to_delivered_and_can_run_again(
         *("--bootstrap", stack.bootstrap_servers),
         *("--pim-url", pim.url, "--inventory-url", inventory.url),
         *("--order-url", order.url, "--shipping-url", shipping.url),
+        *("--returns-url", returns.url),
         *("--rate", "20", "--timeout", "90", "--review-after", "0"),
     ]
 
@@ -35,6 +36,7 @@ def test_the_demo_takes_its_orders_to_delivered_and_can_run_again(
     assert "risk desk: " in first
     assert "reviewed and released it" in first
     assert "status    delivered" in first  # where one order is, as `unitrail where` says
+    assert first.count("refunded ") == 2, "two customers returned a unit, graded B and refunded"
 
-    assert demo.main(["--orders", "2", "--no-fraud-order", *system]) == 0
+    assert demo.main(["--orders", "2", "--no-fraud-order", "--returns", "0", *system]) == 0
     assert "2 of 2 orders delivered" in capsys.readouterr().out
