@@ -120,6 +120,22 @@ class StockUnitConditionChanged(IntegrationEvent):
     actor: str = Field(description="Who changed it.")
 
 
+class AvailableToSellChanged(IntegrationEvent):
+    """What one sales channel may sell of a SKU changed (keyed by the SKU's stock).
+
+    Inventory alone computes it: units available (on hand less reserved) at every location, less
+    the channel's safety buffer. New and open-box are separate sellable conditions, never mixed.
+    """
+
+    event_type = "AvailableToSellChanged"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    channel: str = Field(description="The sales channel, as channel orders name it.")
+    new: int = Field(ge=0, description="Units the channel may sell as new.")
+    open_box: int = Field(ge=0, description="Units the channel may sell as open-box.")
+
+
 class ReservationLine(ContractModel):
     """The reservation outcome for one order line."""
 

@@ -36,6 +36,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     inventory.StockShipped,
     inventory.StockUnitReturned,
     inventory.StockUnitConditionChanged,
+    inventory.AvailableToSellChanged,
     warehouse.FulfilmentRequested,
     warehouse.FulfilmentCancelled,
     warehouse.FulfilmentPicked,

@@ -14,8 +14,12 @@ SERVICES: tuple[str, ...] = (
     "returns",
     "warehouse_adapter",
     "shipping",
+    "traceability",
 )
-"""Every service of the system, each the owner of its domain and of its events topic."""
+"""Every service of the system, each the owner of its domain and of its events topic.
+
+`traceability` owns no domain: it projects the others' events into read models for analysts and
+publishes nothing, but it has a topic pair like every service (its dead-letter topic is used)."""
 
 
 @dataclass(frozen=True)

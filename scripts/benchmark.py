@@ -57,7 +57,7 @@ from infra.topics import ensure_topics
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.inventory.config import InventorySettings
-from services.inventory.domain import Receipt, SkuStock
+from services.inventory.domain import Receipt, SalesChannels, SkuStock
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.kafka import producer_options
@@ -174,6 +174,9 @@ async def measure_raw_inserts(location: PostgresLocation, rows: int, payload_byt
 # -- 2. event-store appends ---------------------------------------------------------------------
 
 ONE_UNIT = Receipt(location=LOCATION, quantity=1, reason="benchmark", actor="benchmark")
+NO_CHANNELS = SalesChannels(buffers=())
+"""Parts 2 and 3 measure the store: no channel to publish available-to-sell to, so every call
+appends exactly one event."""
 
 
 def receive_one(application: InventoryApplication, sku: str) -> uuid.UUID:
@@ -964,7 +967,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         print(f"2/5 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
         store_location = server.with_database("bench_store")
         asyncio.run(ensure_database(store_location))
-        store = InventoryApplication(store_location)
+        store = InventoryApplication(store_location, NO_CHANNELS)
         try:
             skus = [f"STORE-{index}" for index in range(arguments.store_skus)]
             for sku in skus:  # every call then appends to an aggregate that already exists
@@ -1007,7 +1010,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         print(f"3/5 relay: pre-filling {arguments.relay_events} events ...", flush=True)
         relay_location = server.with_database("bench_relay")
         asyncio.run(ensure_database(relay_location))
-        relay_store = InventoryApplication(relay_location)
+        relay_store = InventoryApplication(relay_location, NO_CHANNELS)
         try:
             prefill(relay_store, arguments.relay_events, per_save=100)
             size = envelope_bytes(relay_store)

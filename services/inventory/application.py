@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -12,12 +13,14 @@ from services.inventory import translators
 from services.inventory.domain import (
     Backorder,
     BackorderFill,
+    ChannelAvailability,
     LocationQuantity,
     Receipt,
     RequestedLine,
     Reservation,
     ReservedLine,
     ReturnedUnit,
+    SalesChannels,
     ScannedUnit,
     SerialCheck,
     ShippingCost,
@@ -29,6 +32,7 @@ from services.inventory.domain import (
     stock_id_for,
 )
 from services.runtime.aggregate import DomainError
+from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 
 
@@ -48,13 +52,34 @@ class StockLevel:
 class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
-    value_objects = (LocationQuantity, ReservedLine, Receipt, Backorder, ReturnedUnit)
+    value_objects = (
+        LocationQuantity,
+        ReservedLine,
+        Receipt,
+        Backorder,
+        ReturnedUnit,
+        ChannelAvailability,
+    )
     read_model_tables = (
         "CREATE TABLE IF NOT EXISTS product_facts ("
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS rate_card ("
         " id integer PRIMARY KEY CHECK (id = 1), card text NOT NULL)",
     )
+
+    def __init__(
+        self, location: PostgresLocation | None, sales_channels: SalesChannels | None = None
+    ) -> None:
+        super().__init__(location)
+        self.sales_channels = sales_channels or SalesChannels()
+
+    def save(self, *objects: Any, **kwargs: Any) -> Any:
+        """Save; every stock saved tells the channels what they may sell now, in the same
+        transaction as the change that caused it."""
+        for stock in objects:
+            if isinstance(stock, SkuStock):
+                stock.publish_availability(self.sales_channels)
+        return super().save(*objects, **kwargs)
 
     def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
         """Keep the PIM's facts that decide what a parcel costs: weight, and whether it may fly."""

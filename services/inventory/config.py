@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.inventory.domain import SalesChannels
 from services.runtime.config import ServiceSettings
 
 
@@ -11,3 +13,11 @@ class InventorySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="UNITRAIL_INVENTORY_", extra="ignore", frozen=True)
     service_name = "inventory"
     http_port: int = 8002
+    sales_channels: dict[str, int] = Field(
+        default_factory=lambda: {"webshop": 0},
+        description="Channels available-to-sell is published to, each with its safety buffer "
+        'in units (JSON, e.g. {"webshop": 0, "amazon-us": 2}).',
+    )
+
+    def channels(self) -> SalesChannels:
+        return SalesChannels.of(self.sales_channels)

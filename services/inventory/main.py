@@ -11,10 +11,12 @@ from services.runtime.service import ServiceDefinition, build_http_app, serve
 
 
 def build_app(settings: InventorySettings | None = None) -> FastAPI:
+    settings = settings or InventorySettings()
+    channels = settings.channels()
     return build_http_app(
         ServiceDefinition(
-            settings=settings or InventorySettings(),
-            application=InventoryApplication,
+            settings=settings,
+            application=lambda location: InventoryApplication(location, channels),
             description=InventoryApplication.__doc__ or "",
             translate=translators.to_contract,
             register_handlers=handlers.register_handlers,

@@ -139,6 +139,13 @@ def to_contract(event: Any) -> IntegrationEvent:
             reason=event.reason,
             actor=event.actor,
         )
+    if isinstance(event, SkuStock.AvailableToSellChanged):
+        return contracts.AvailableToSellChanged(
+            sku=event.sku,
+            channel=event.availability.channel,
+            new=event.availability.new,
+            open_box=event.availability.open_box,
+        )
     if isinstance(event, SkuStock.BackorderWithdrawn):
         return contracts.StockItemBackorderWithdrawn(
             sku=event.sku,

@@ -14,6 +14,7 @@ from services.inventory.domain import (
     RequestedLine,
     Reservation,
     ReservedLine,
+    SalesChannels,
     SkuStock,
     plan_reservation,
     reservation_id_for,
@@ -292,3 +293,34 @@ def test_a_signed_off_unit_is_new_stock_again_and_its_serial_can_ship_again() ->
     assert item.problem_with_serial("SN-1", "WH_A", uuid.uuid4()) is None
     with pytest.raises(DomainError, match="no returned"):
         item.change_condition(rma_id=uuid.uuid4(), to_condition="open-box", reason="r", actor="a")
+
+
+def availability_events(item: SkuStock) -> list[tuple[str, int, int]]:
+    return [
+        (e.availability.channel, e.availability.new, e.availability.open_box)
+        for e in item.collect_events()
+        if isinstance(e, SkuStock.AvailableToSellChanged)
+    ]
+
+
+def test_each_channel_is_told_what_it_may_sell_less_its_buffer_and_only_when_it_changes() -> None:
+    channels = SalesChannels.of({"webshop": 0, "amazon-us": 2})
+    item = stock(WH_A=3, WH_B=1)
+    item.collect_events()
+    item.publish_availability(channels)
+    assert availability_events(item) == [("amazon-us", 2, 0), ("webshop", 4, 0)]
+    item.publish_availability(channels)
+    assert availability_events(item) == []
+    item.reserve(order_id=uuid.uuid4(), line_number=1, location="WH_A", quantity=3)
+    item.publish_availability(channels)
+    assert availability_events(item) == [("amazon-us", 0, 0), ("webshop", 1, 0)]
+
+
+def test_open_box_units_are_sold_as_their_own_condition_never_as_new() -> None:
+    channels = SalesChannels.of({"webshop": 0})
+    item = shipped_unit()
+    item.take_back(rma_id=uuid.uuid4(), serial="SN-1", location="WH_A", condition="open-box")
+    item.publish_availability(channels)
+    assert availability_events(item)[-1] == ("webshop", 0, 1)
+    with pytest.raises(ValueError, match="negative"):
+        SalesChannels.of({"webshop": -1})

@@ -4,6 +4,7 @@ Pure: no I/O. Overselling is prevented by the aggregates' versions: two decision
 stock cannot both be saved.
 """
 
+from services.inventory.domain.availability import ChannelAvailability, SalesChannels
 from services.inventory.domain.reservation import (
     LocationQuantity,
     RequestedLine,
@@ -29,6 +30,7 @@ from services.inventory.domain.stock import (
 __all__ = [
     "Backorder",
     "BackorderFill",
+    "ChannelAvailability",
     "InsufficientStock",
     "LocationQuantity",
     "Receipt",
@@ -36,6 +38,7 @@ __all__ = [
     "Reservation",
     "ReservedLine",
     "ReturnedUnit",
+    "SalesChannels",
     "ScannedUnit",
     "SerialCheck",
     "ShippingCost",

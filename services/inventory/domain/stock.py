@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+from services.inventory.domain.availability import ChannelAvailability, SalesChannels
 from services.inventory.domain.reservation import LocationQuantity, take_from
 from services.runtime.aggregate import Aggregate, DomainError
 
@@ -152,6 +153,15 @@ class SkuStock(Aggregate):
                     self.serial, self.location, self.to_condition
                 )
 
+    class AvailableToSellChanged(Aggregate.Event):
+        """What a channel may sell of the SKU changed."""
+
+        sku: str
+        availability: ChannelAvailability
+
+        def apply(self, stock: Any) -> None:
+            stock.published[self.availability.channel] = self.availability
+
     class BackorderWithdrawn(Aggregate.Event):
         """The order no longer waits for these units (it was cancelled)."""
 
@@ -231,6 +241,8 @@ class SkuStock(Aggregate):
         """Units owed to order lines, oldest first."""
         returns: dict[uuid.UUID, ReturnedUnit]
         """RMA → the returned unit, while it is held in a condition other than new."""
+        published: dict[str, ChannelAvailability]
+        """Channel → what it was last told it may sell."""
 
     def start(self, sku: str) -> None:
         self.sku = sku
@@ -241,6 +253,7 @@ class SkuStock(Aggregate):
         self.shipped = {}
         self.backorders = []
         self.returns = {}
+        self.published = {}
 
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
@@ -370,6 +383,20 @@ class SkuStock(Aggregate):
             reason=reason,
             actor=actor,
         )
+
+    def publish_availability(self, channels: SalesChannels) -> None:
+        """Tell each channel what it may sell now, when that differs from what it was told.
+
+        New is what is available at every location (on hand less reserved); open-box is returned
+        units graded B. Reservations count at once, so a channel never sells a reserved unit.
+        """
+        new = sum(max(0, self.available_at(location)) for location in self.locations)
+        open_box = sum(unit.condition == "open-box" for unit in self.returns.values())
+        for availability in channels.availability(new, open_box):
+            if self.published.get(availability.channel) != availability:
+                self.trigger_event(
+                    self.AvailableToSellChanged, sku=self.sku, availability=availability
+                )
 
     def held_in(self, location: str) -> dict[str, int]:
         """Returned units at a location per condition other than new (never available as new)."""
