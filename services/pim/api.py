@@ -1,57 +1,365 @@
-"""HTTP commands and queries on products."""
+"""HTTP commands and queries on products, parents, documents, catalogues and imports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.pim.application import PimApplication, UnknownProduct
-from services.pim.domain import ProductFacts
+from services.pim.application import (
+    DuplicateSku,
+    PimApplication,
+    UnknownParent,
+    UnknownProduct,
+    product_view,
+)
+from services.pim.domain import (
+    Axis,
+    Certification,
+    ComplianceDocument,
+    DocumentVersion,
+    parse_moment,
+)
+from services.pim.importing import FieldErrors, InvalidInput, parse_rows, product_input
 from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
-router = APIRouter(prefix="/products", tags=["products"])
+products = APIRouter(prefix="/products", tags=["products"])
+parents = APIRouter(prefix="/parents", tags=["parents"])
+catalogue = APIRouter(prefix="/catalogue", tags=["catalogue"])
+imports = APIRouter(prefix="/imports", tags=["imports"])
+routers = [products, parents, catalogue, imports]
 
 Runtime = Annotated[ServiceRuntime[PimApplication], Depends(runtime_of)]
+Quantity = int | float | str
+
+
+class ComponentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(description="Component SKU.")
+    quantity: int = Field(default=1, description="Units of it in one bundle.")
+
+
+class AssetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="image, manual, datasheet, video or other.")
+    uri: str = Field(description="Where it is: http(s):// or s3://.")
+    sha256: str = Field(description="SHA-256 of its bytes, 64 lower-case hex digits.")
+
+
+class CertificationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheme: str = Field(description="FCC, CE, UKCA, UL, …")
+    valid_from: str = Field(description="First valid day, YYYY-MM-DD.")
+    valid_to: str | None = Field(default=None, description="Last valid day; none: open-ended.")
+    certificate_number: str | None = Field(default=None, description="The certificate's number.")
+
+    def certification(self) -> Certification:
+        return Certification(
+            self.scheme.upper(), self.valid_from, self.valid_to, self.certificate_number
+        )
 
 
 class PutProduct(BaseModel):
-    """A product's facts, as they are now."""
+    """A product (variant) as it is now; only the first three fields are required."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="Product name.")
-    weight_grams: int = Field(ge=1, le=1_000_000, description="Shipping weight of one unit.")
+    weight_grams: Quantity = Field(
+        description="Shipping weight of one unit: grams, or with a unit ('0.5 kg', '1.2 lb')."
+    )
     lithium_ion: bool = Field(description="Contains a lithium-ion battery.")
     serialized: bool = Field(default=True, description="Each unit carries a serial number.")
-    warranty_months: int = Field(default=24, ge=0, le=240, description="Warranty in months.")
-
-
-async def _view(runtime: ServiceRuntime[PimApplication], sku: str) -> dict[str, Any]:
-    try:
-        product = await runtime.run_command(runtime.application.get_product, sku)
-    except UnknownProduct:
-        raise HTTPException(status_code=404, detail=f"no product {sku}") from None
-    return {"product_id": str(product.id), "sku": product.sku, "version": product.version} | asdict(
-        product.facts
+    warranty_months: int = Field(default=24, description="Warranty in months.")
+    ean: str | None = Field(default=None, description="EAN-13 or UPC-A; check digit verified.")
+    mpn: str | None = Field(default=None, description="Manufacturer part number.")
+    brand: str | None = Field(default=None, description="Brand.")
+    parent: str | None = Field(default=None, description="Parent product code (for a variant).")
+    axes: dict[str, str] | None = Field(
+        default=None, description="The variant's value per axis of its parent."
+    )
+    price: str | None = Field(default=None, description="List price, e.g. '1299.00'.")
+    currency: str | None = Field(default=None, description="ISO currency of the price.")
+    dimensions: str | list[Quantity] | None = Field(
+        default=None, description="Length x width x height: '300 x 200 x 15 mm' or [300, 200, 15]."
+    )
+    attributes: dict[str, Quantity | list[str]] | None = Field(
+        default=None,
+        description="voltage, frequency, battery, refresh_rate, screen_size (with or without "
+        "units: '144 Hz', 144), ports (list).",
+    )
+    components: list[ComponentBody] | None = Field(default=None, description="Bundle contents.")
+    compatible_with: list[str] | None = Field(default=None, description="SKUs it fits.")
+    assets: list[AssetBody] | None = Field(default=None, description="Digital assets.")
+    certifications: list[CertificationBody] | None = Field(
+        default=None, description="When given: exactly the certifications the variant holds."
     )
 
 
-@router.put("/{sku}")
-async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[str, Any]:
-    """Register a product or update its facts; every service and channel learns of it."""
-    facts = ProductFacts(**command.model_dump())
+class NewProduct(PutProduct):
+    sku: str = Field(description="The new product's SKU.")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, description="Why.")
+
+
+class Successor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    successor_sku: str = Field(description="The product that replaces this one.")
+
+
+class PutParent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="Name of the product family.")
+    brand: str | None = Field(default=None, description="Brand.")
+    axes: dict[str, list[str]] = Field(
+        description="Variant axes (colour, storage, region, voltage, plug, bundle) and values."
+    )
+
+
+class PutDocumentVersion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    valid_from: str = Field(description="When this version takes effect (ISO date or time).")
+    valid_to: str | None = Field(default=None, description="When it stops (exclusive).")
+    uri: str = Field(description="Where the document is.")
+    sha256: str = Field(description="SHA-256 of its bytes.")
+
+
+def _problem(error: Exception) -> HTTPException:
+    return HTTPException(status_code=422, detail=str(error))
+
+
+async def _run(
+    runtime: ServiceRuntime[PimApplication], call: Callable[..., Any], *args: Any
+) -> Any:
     try:
-        await runtime.run_command(runtime.application.put_product, sku, facts)
-    except DomainError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+        return await runtime.run_command(call, *args)
+    except UnknownProduct as error:
+        raise HTTPException(status_code=404, detail=f"no product {error}") from None
+    except UnknownParent as error:
+        raise HTTPException(status_code=404, detail=f"no parent product {error}") from None
+    except DuplicateSku as error:
+        raise HTTPException(status_code=409, detail=str(error)) from None
+    except (DomainError, FieldErrors) as error:
+        raise _problem(error) from None
+
+
+async def _view(runtime: ServiceRuntime[PimApplication], sku: str) -> dict[str, Any]:
+    product = await _run(runtime, runtime.application.get_product, sku)
+    return product_view(product)
+
+
+def _input(sku: str, body: PutProduct) -> Any:
+    raw = body.model_dump(exclude_none=True, exclude={"sku"})
+    try:
+        return product_input(raw, sku)
+    except FieldErrors as error:
+        raise _problem(error) from None
+
+
+@products.put("/{sku}")
+async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[str, Any]:
+    """Register a product or replace its spec (and, when given, its certifications); every
+    service and channel learns of it. The same body again changes nothing."""
+    wanted = _input(sku, command)
+    await _run(runtime, runtime.application.put_product, sku, wanted.spec, wanted.certifications)
     return await _view(runtime, sku)
 
 
-@router.get("/{sku}")
+@products.post("", status_code=201)
+async def register_product(command: NewProduct, runtime: Runtime) -> dict[str, Any]:
+    """Register a new product; 409 when the SKU is already registered."""
+    wanted = _input(command.sku, command)
+    await _run(
+        runtime,
+        runtime.application.register_product,
+        command.sku,
+        wanted.spec,
+        wanted.certifications,
+    )
+    return await _view(runtime, command.sku)
+
+
+@products.get("/{sku}")
 async def get_product(sku: str, runtime: Runtime) -> dict[str, Any]:
-    """A product and its facts."""
+    """A product: facts, spec, certifications, lifecycle and the markets it is listed in."""
     return await _view(runtime, sku)
+
+
+@products.post("/{sku}/certifications")
+async def certify(sku: str, command: CertificationBody, runtime: Runtime) -> dict[str, Any]:
+    """Record a certificate of the variant (replacing the scheme's previous one)."""
+    await _run(runtime, runtime.application.certify, sku, command.certification())
+    return await _view(runtime, sku)
+
+
+@products.delete("/{sku}/certifications/{scheme}")
+async def withdraw_certification(sku: str, scheme: str, runtime: Runtime) -> dict[str, Any]:
+    """The variant no longer holds this scheme's certificate (it leaves markets requiring it)."""
+    await _run(runtime, runtime.application.withdraw_certification, sku, scheme.upper())
+    return await _view(runtime, sku)
+
+
+@products.post("/{sku}/disable")
+async def disable(sku: str, command: Reason, runtime: Runtime) -> dict[str, Any]:
+    """Disable a variant (e.g. an invalid combination): withdrawn from every catalogue."""
+    await _run(runtime, runtime.application.disable, sku, command.reason)
+    return await _view(runtime, sku)
+
+
+@products.post("/{sku}/enable")
+async def enable(sku: str, runtime: Runtime) -> dict[str, Any]:
+    await _run(runtime, runtime.application.enable, sku)
+    return await _view(runtime, sku)
+
+
+@products.post("/{sku}/end-of-life")
+async def end_of_life(sku: str, command: Successor, runtime: Runtime) -> dict[str, Any]:
+    """Active → end of life, naming the successor channels show instead."""
+    await _run(runtime, runtime.application.declare_end_of_life, sku, command.successor_sku)
+    return await _view(runtime, sku)
+
+
+@products.post("/{sku}/discontinue")
+async def discontinue(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """End of life → discontinued: withdrawn from every catalogue."""
+    await _run(runtime, runtime.application.discontinue, sku)
+    return await _view(runtime, sku)
+
+
+def _version_view(version: DocumentVersion) -> dict[str, Any]:
+    return asdict(version)
+
+
+@products.put("/{sku}/documents/{kind}/{version}")
+async def publish_document(
+    sku: str, kind: str, version: str, command: PutDocumentVersion, runtime: Runtime
+) -> dict[str, Any]:
+    """Publish a version of a compliance document (declaration_of_conformity, rohs, reach,
+    safety_data_sheet, energy_label); earlier versions stay answerable."""
+    document_version = DocumentVersion(
+        version, command.valid_from, command.valid_to, command.uri, command.sha256
+    )
+    await _run(runtime, runtime.application.publish_document, sku, kind, document_version)
+    return await _documents(runtime, sku, kind, None)
+
+
+async def _documents(
+    runtime: ServiceRuntime[PimApplication], sku: str, kind: str | None, at: str | None
+) -> dict[str, Any]:
+    await _run(runtime, runtime.application.get_product, sku)
+    documents: dict[str, ComplianceDocument] = await _run(
+        runtime, runtime.application.documents, sku
+    )
+    try:
+        moment = parse_moment(at, "at") if at is not None else None
+    except DomainError as error:
+        raise _problem(error) from None
+    if kind is not None:
+        documents = {kind: documents[kind]} if kind in documents else {}
+    if moment is None:
+        return {
+            "sku": sku,
+            "documents": {k: [_version_view(v) for v in d.versions] for k, d in documents.items()},
+        }
+    valid = {k: d.valid_at(moment) for k, d in documents.items()}
+    return {
+        "sku": sku,
+        "at": moment.astimezone(UTC).isoformat(),
+        "documents": {k: _version_view(v) if v else None for k, v in valid.items()},
+    }
+
+
+@products.get("/{sku}/documents")
+async def documents(
+    sku: str,
+    runtime: Runtime,
+    at: Annotated[str | None, Query(description="ISO date or time: versions valid then")] = None,
+) -> dict[str, Any]:
+    """A SKU's compliance documents: every version, or with `at` the version valid then."""
+    return await _documents(runtime, sku, None, at)
+
+
+@products.get("/{sku}/documents/{kind}")
+async def document(
+    sku: str,
+    kind: str,
+    runtime: Runtime,
+    at: Annotated[str | None, Query(description="ISO date or time: the version valid then")] = None,
+) -> dict[str, Any]:
+    """One document kind of a SKU: every version, or with `at` the one valid then (404 if none)."""
+    found = await _documents(runtime, sku, kind, at)
+    if not found["documents"].get(kind):
+        when = f" at {at}" if at else ""
+        raise HTTPException(status_code=404, detail=f"no {kind} of {sku} valid{when}")
+    return found
+
+
+@parents.put("/{code}")
+async def put_parent(code: str, command: PutParent, runtime: Runtime) -> dict[str, Any]:
+    """Declare a parent product and its variant axes (at most six), or change them."""
+    axes = tuple(Axis(name, tuple(values)) for name, values in command.axes.items())
+    await _run(runtime, runtime.application.declare_parent, code, command.name, command.brand, axes)
+    return await get_parent(code, runtime)
+
+
+@parents.get("/{code}")
+async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
+    """A parent product, its axes and its variants' SKUs."""
+    parent = await _run(runtime, runtime.application.get_parent, code)
+    variants = await _run(runtime, runtime.application.variants_of, code)
+    return {
+        "parent_id": str(parent.id),
+        "code": parent.code,
+        "name": parent.name,
+        "brand": parent.brand,
+        "axes": {axis.name: list(axis.values) for axis in parent.axes},
+        "variants": variants,
+    }
+
+
+@catalogue.get("/{market}")
+async def catalogue_feed(market: str, runtime: Runtime) -> dict[str, Any]:
+    """A market's channel catalogue: its active or end-of-life, certified, enabled variants."""
+    try:
+        entries = await runtime.run_command(runtime.application.catalogue, market.upper())
+    except DomainError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    return {"market": market.upper(), "entries": entries}
+
+
+@catalogue.post("/refresh")
+async def refresh_catalogue(runtime: Runtime) -> dict[str, int]:
+    """Re-decide every entry for today (certificates that started or expired since)."""
+    changed = await runtime.run_command(runtime.application.refresh_catalogue)
+    return {"changed": changed}
+
+
+@imports.post("")
+async def import_catalogue(request: Request, runtime: Runtime) -> dict[str, Any]:
+    """Import a catalogue: raw body, `Content-Type: text/csv` or `application/json`.
+
+    Valid rows are applied, invalid ones reported with row, field and problem; rows already as
+    given change nothing, so re-running an import is harmless.
+    """
+    started = datetime.now(UTC)
+    try:
+        rows = parse_rows(await request.body(), request.headers.get("content-type", ""))
+    except InvalidInput as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    result = await runtime.run_command(runtime.application.import_catalogue, rows)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    return {
+        "rows": len(rows),
+        "applied": result.applied,
+        "unchanged": result.unchanged,
+        "errors": [asdict(error) for error in result.errors],
+        "seconds": round(seconds, 3),
+    }

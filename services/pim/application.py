@@ -1,38 +1,621 @@
-"""PIM use cases: load → decide → save. They return ids, not aggregates."""
+"""PIM use cases: load → decide → save. They return ids, not aggregates.
+
+Rules that span products (an EAN or an axis combination belongs to one SKU; components, compatible
+products and successors exist) are checked here against the `pim_products` read model, which is
+written in the same transaction as the products' events; its unique indexes catch a concurrent
+writer that slipped past the check (the command is then decided again).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.pim.domain import Product, ProductFacts, product_id_for
-from services.runtime.eventstore import ServiceApplication
+from services.pim.domain import (
+    DEFAULT_MARKET_RULES,
+    DOCUMENT_KINDS,
+    Asset,
+    Attribute,
+    Axis,
+    AxisValue,
+    Certification,
+    ComplianceDocument,
+    Component,
+    Dimensions,
+    DocumentVersion,
+    FieldError,
+    Listing,
+    MarketRules,
+    ParentProduct,
+    Product,
+    ProductFacts,
+    ProductSpec,
+    document_id_for,
+    gtin13,
+    parent_id_for,
+    product_id_for,
+)
+from services.pim.importing import FieldErrors, ProductInput, RowError, product_input
+from services.runtime.aggregate import DomainError
+from services.runtime.database import PostgresLocation
+from services.runtime.eventstore import ReadModelChange, ServiceApplication
+
+IMPORT_CHUNK = 100
+"""Products saved per transaction by an import or a refresh. Larger saves are no faster, and saves
+of 200+ products (over a thousand events) were seen to stall in the store's pipelined insert."""
 
 
 class UnknownProduct(LookupError):
     """No product has this SKU."""
 
 
+class UnknownParent(LookupError):
+    """No parent product has this code."""
+
+
+class DuplicateSku(DomainError):
+    """A product with this SKU is already registered."""
+
+
+class ProductIndex(Protocol):
+    """What the cross-product rules need to know about the other products."""
+
+    def sku_with_gtin(self, gtin: str) -> str | None: ...
+
+    def sku_with_combination(self, parent: str, axes_key: str) -> str | None: ...
+
+    def missing(self, skus: Iterable[str]) -> list[str]: ...
+
+
+@dataclass
+class IndexedProduct:
+    sku: str
+    gtin: str | None
+    parent: str | None
+    axes_key: str | None
+    spec_fingerprint: str
+    certifications_fingerprint: str
+
+
+@dataclass
+class MemoryIndex:
+    """The products table loaded once, updated as an import accepts rows."""
+
+    products: dict[str, IndexedProduct]
+    by_gtin: dict[str, str] = field(default_factory=dict)
+    by_combination: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for product in self.products.values():
+            self.add(product)
+
+    def add(self, product: IndexedProduct) -> None:
+        previous = self.products.get(product.sku)
+        if previous is not None and previous is not product:
+            if previous.gtin:
+                self.by_gtin.pop(previous.gtin, None)
+            if previous.parent and previous.axes_key is not None:
+                self.by_combination.pop((previous.parent, previous.axes_key), None)
+        self.products[product.sku] = product
+        if product.gtin:
+            self.by_gtin[product.gtin] = product.sku
+        if product.parent and product.axes_key is not None:
+            self.by_combination[(product.parent, product.axes_key)] = product.sku
+
+    def sku_with_gtin(self, gtin: str) -> str | None:
+        return self.by_gtin.get(gtin)
+
+    def sku_with_combination(self, parent: str, axes_key: str) -> str | None:
+        return self.by_combination.get((parent, axes_key))
+
+    def missing(self, skus: Iterable[str]) -> list[str]:
+        return [sku for sku in skus if sku not in self.products]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: rows applied, rows already as given, and every row it refused."""
+
+    applied: int
+    unchanged: int
+    errors: list[RowError]
+
+
+def fingerprint(value: object) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:32]
+
+
+def spec_fingerprint(spec: ProductSpec) -> str:
+    return fingerprint(spec)
+
+
+def certifications_fingerprint(certifications: Iterable[Certification]) -> str:
+    return fingerprint(tuple(sorted(certifications, key=lambda c: c.scheme)))
+
+
 class PimApplication(ServiceApplication):
     """The product system of record: what a product is, for every other service and channel."""
 
-    value_objects = (ProductFacts,)
+    value_objects = (
+        ProductFacts,
+        ProductSpec,
+        Axis,
+        AxisValue,
+        Component,
+        Asset,
+        Attribute,
+        Dimensions,
+        Certification,
+        Listing,
+        DocumentVersion,
+    )
+    read_model_tables = (
+        "CREATE TABLE IF NOT EXISTS pim_products ("
+        " sku text PRIMARY KEY, gtin text UNIQUE, parent text, axes_key text,"
+        " lifecycle text NOT NULL, spec_fingerprint text NOT NULL,"
+        " certifications_fingerprint text NOT NULL, view jsonb NOT NULL)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pim_products_combination"
+        " ON pim_products (parent, axes_key) WHERE parent IS NOT NULL",
+        "CREATE TABLE IF NOT EXISTS pim_catalogue ("
+        " market text NOT NULL, sku text NOT NULL, entry jsonb NOT NULL,"
+        " PRIMARY KEY (market, sku))",
+    )
 
-    def put_product(self, sku: str, facts: ProductFacts) -> uuid.UUID:
-        """Register a product, or bring its facts up to date."""
-        try:
-            product: Product = self.get(product_id_for(sku), Product)
-        except AggregateNotFoundError:
-            product = Product.register(sku, facts)
+    def __init__(
+        self,
+        location: PostgresLocation | None,
+        rules: MarketRules = DEFAULT_MARKET_RULES,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        super().__init__(location)
+        self.rules = rules
+        self.today = today
+
+    # -- products -----------------------------------------------------------------------------
+
+    def put_product(
+        self,
+        sku: str,
+        spec: ProductSpec | ProductFacts,
+        certifications: tuple[Certification, ...] | None = None,
+    ) -> uuid.UUID:
+        """Register a product, or bring it up to date (the same spec again changes nothing).
+
+        Facts alone (the v1 body) keep the rest of an existing product's spec.
+        """
+        product = self._find(sku)
+        if isinstance(spec, ProductFacts):
+            spec = (
+                ProductSpec.from_facts(spec) if product is None else _with_facts(product.spec, spec)
+            )
+        spec = self._checked(sku, spec.check(sku), DatabaseIndex(self))
+        if product is None:
+            product = Product.register(sku, spec)
         else:
-            product.change(facts)
-        self.save(product)
+            product.specify(spec)
+        if certifications is not None:
+            product.set_certifications(certifications)
+        self._save_products([product])
         return product.id
 
+    def register_product(
+        self, sku: str, spec: ProductSpec, certifications: tuple[Certification, ...] | None = None
+    ) -> uuid.UUID:
+        """Register a new product; a SKU that is already registered is refused."""
+        if self._find(sku) is not None:
+            raise DuplicateSku(f"sku {sku!r} is already registered")
+        return self.put_product(sku, spec, certifications)
+
+    def certify(self, sku: str, certification: Certification) -> uuid.UUID:
+        """Record a variant's certificate (a renewal replaces the scheme's previous one)."""
+        return self._command(sku, lambda product: product.certify(certification))
+
+    def withdraw_certification(self, sku: str, scheme: str) -> uuid.UUID:
+        return self._command(sku, lambda product: product.withdraw_certification(scheme))
+
+    def disable(self, sku: str, reason: str) -> uuid.UUID:
+        """Take a variant (e.g. an invalid combination) out of every catalogue, with a reason."""
+        return self._command(sku, lambda product: product.disable(reason))
+
+    def enable(self, sku: str) -> uuid.UUID:
+        return self._command(sku, lambda product: product.enable())
+
+    def declare_end_of_life(self, sku: str, successor_sku: str) -> uuid.UUID:
+        """Active → end of life; the successor must be a registered product."""
+        if successor_sku != sku and DatabaseIndex(self).missing([successor_sku]):
+            raise FieldError("successor_sku", f"successor {successor_sku!r} is not a product")
+        return self._command(sku, lambda product: product.declare_end_of_life(successor_sku))
+
+    def discontinue(self, sku: str) -> uuid.UUID:
+        return self._command(sku, lambda product: product.discontinue())
+
+    def refresh_catalogue(self) -> int:
+        """Re-decide every catalogue entry for today (certificates start and expire with time);
+        returns how many products changed."""
+        changed = 0
+        skus = [row["sku"] for row in self.read("SELECT sku FROM pim_products ORDER BY sku")]
+        for start in range(0, len(skus), IMPORT_CHUNK):
+            products = [self.get_product(sku) for sku in skus[start : start + IMPORT_CHUNK]]
+            day = self.today()
+            for product in products:
+                product.refresh_catalogue(self.rules, day)
+            touched = [product for product in products if _has_pending(product)]
+            if touched:
+                self._save_products(touched, refresh=False)
+            changed += len(touched)
+        return changed
+
     def get_product(self, sku: str) -> Product:
+        product = self._find(sku)
+        if product is None:
+            raise UnknownProduct(sku)
+        return product
+
+    def catalogue(self, market: str) -> list[dict[str, Any]]:
+        """The channel catalogue feed of a market: its listed entries, by SKU."""
+        self.rules.schemes_for(market)
+        rows = self.read("SELECT entry FROM pim_catalogue WHERE market = %s ORDER BY sku", market)
+        return [row["entry"] for row in rows]
+
+    # -- parents ------------------------------------------------------------------------------
+
+    def declare_parent(
+        self, code: str, name: str, brand: str | None, axes: tuple[Axis, ...]
+    ) -> uuid.UUID:
+        """Declare a parent product and its variant axes, or change them.
+
+        A value still taken by a variant cannot be dropped: disable or change the variant first.
+        """
+        try:
+            parent: ParentProduct = self.get(parent_id_for(code), ParentProduct)
+        except AggregateNotFoundError:
+            parent = ParentProduct.declare(code, name, brand, axes)
+        else:
+            parent.change(name, brand, axes)
+            for row in self.read(
+                "SELECT sku, axes_key FROM pim_products WHERE parent = %s ORDER BY sku", code
+            ):
+                values = dict(part.split("=", 1) for part in row["axes_key"].split(";") if part)
+                try:
+                    parent.check_combination(tuple(AxisValue(a, v) for a, v in values.items()))
+                except FieldError as error:
+                    raise FieldError("axes", f"variant {row['sku']}: {error.problem}") from None
+        self.save(parent)
+        return parent.id
+
+    def get_parent(self, code: str) -> ParentProduct:
+        try:
+            parent: ParentProduct = self.get(parent_id_for(code), ParentProduct)
+        except AggregateNotFoundError:
+            raise UnknownParent(code) from None
+        return parent
+
+    def variants_of(self, code: str) -> list[str]:
+        rows = self.read("SELECT sku FROM pim_products WHERE parent = %s ORDER BY sku", code)
+        return [row["sku"] for row in rows]
+
+    # -- compliance documents -----------------------------------------------------------------
+
+    def publish_document(self, sku: str, kind: str, version: DocumentVersion) -> uuid.UUID:
+        """Publish a version of a SKU's compliance document (earlier versions stay answerable)."""
+        self.get_product(sku)
+        try:
+            document: ComplianceDocument = self.get(document_id_for(sku, kind), ComplianceDocument)
+        except AggregateNotFoundError:
+            document = ComplianceDocument.first(sku, kind, version)
+        else:
+            document.publish(version)
+        self.save(document)
+        return document.id
+
+    def documents(self, sku: str) -> dict[str, ComplianceDocument]:
+        """A SKU's compliance documents by kind (only kinds with a published version)."""
+        found: dict[str, ComplianceDocument] = {}
+        for kind in DOCUMENT_KINDS:
+            try:
+                found[kind] = self.get(document_id_for(sku, kind), ComplianceDocument)
+            except AggregateNotFoundError:
+                continue
+        return found
+
+    # -- bulk import --------------------------------------------------------------------------
+
+    def import_catalogue(self, rows: Sequence[dict[str, Any]]) -> ImportResult:
+        """Apply every valid row, refuse the others with row, field and problem; idempotent.
+
+        A row is the whole truth about its product's spec (and, when it has a `certifications`
+        value, its certifications). Rows already as given are not touched: no events, no writes.
+        """
+        index = MemoryIndex(self._indexed_products())
+        parents: dict[str, ParentProduct | None] = {}
+        errors: list[RowError] = []
+        seen: dict[str, int] = {}
+        accepted: list[ProductInput] = []
+        unchanged = 0
+        for number, raw in enumerate(rows, start=1):
+            try:
+                wanted = product_input(raw)
+                if wanted.sku in seen:
+                    raise FieldError("sku", f"sku {wanted.sku!r} is also in row {seen[wanted.sku]}")
+                seen[wanted.sku] = number
+                spec = self._checked(wanted.sku, wanted.spec, index, parents)
+            except FieldErrors as problems:
+                errors.extend(RowError(number, e.field, e.problem) for e in problems.errors)
+                continue
+            except FieldError as error:
+                errors.append(RowError(number, error.field, error.problem))
+                continue
+            wanted = ProductInput(wanted.sku, spec, wanted.certifications)
+            known = index.products.get(wanted.sku)
+            same_certifications = wanted.certifications is None or (
+                known is not None
+                and known.certifications_fingerprint
+                == certifications_fingerprint(wanted.certifications)
+            )
+            if (
+                known is not None
+                and known.spec_fingerprint == spec_fingerprint(spec)
+                and same_certifications
+            ):
+                unchanged += 1
+                continue
+            index.add(
+                IndexedProduct(
+                    wanted.sku,
+                    gtin13(spec.ean) if spec.ean else None,
+                    spec.parent,
+                    spec.axes_key if spec.parent else None,
+                    spec_fingerprint(spec),
+                    known.certifications_fingerprint if known else "",
+                )
+            )
+            accepted.append(wanted)
+        applied = 0
+        for start in range(0, len(accepted), IMPORT_CHUNK):
+            chunk = accepted[start : start + IMPORT_CHUNK]
+            products = self._apply_inputs(chunk)
+            self._save_products(products)
+            applied += len(products)
+        errors.sort(key=lambda error: error.row)
+        return ImportResult(applied=applied, unchanged=unchanged, errors=errors)
+
+    def _apply_inputs(self, inputs: Sequence[ProductInput]) -> list[Product]:
+        existing = {
+            row["sku"]
+            for row in self.read(
+                "SELECT sku FROM pim_products WHERE sku = ANY(%s)", [i.sku for i in inputs]
+            )
+        }
+        products = []
+        for wanted in inputs:
+            if wanted.sku in existing:
+                product = self.get_product(wanted.sku)
+                product.specify(wanted.spec)
+            else:
+                product = Product.register(wanted.sku, wanted.spec)
+            if wanted.certifications is not None:
+                product.set_certifications(wanted.certifications)
+            products.append(product)
+        return products
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _find(self, sku: str) -> Product | None:
         try:
             product: Product = self.get(product_id_for(sku), Product)
         except AggregateNotFoundError:
-            raise UnknownProduct(sku) from None
+            return None
         return product
+
+    def _command(self, sku: str, decide: Callable[[Product], None]) -> uuid.UUID:
+        product = self.get_product(sku)
+        decide(product)
+        self._save_products([product])
+        return product.id
+
+    def _checked(
+        self,
+        sku: str,
+        spec: ProductSpec,
+        index: ProductIndex,
+        parents: dict[str, ParentProduct | None] | None = None,
+    ) -> ProductSpec:
+        """The spec when the rules across products hold: unique EAN and axis combination,
+        a declared parent and combination, registered components and compatible products."""
+        if spec.ean:
+            holder = index.sku_with_gtin(gtin13(spec.ean))
+            if holder is not None and holder != sku:
+                raise FieldError("ean", f"ean {spec.ean} is already used by {holder}")
+        if spec.parent is not None:
+            code = spec.parent
+            parent = self._parent(code, parents)
+            if parent is None:
+                raise FieldError("parent", f"parent {code!r} is not declared")
+            parent.check_combination(spec.axes)
+            spec = ProductSpec(**{**_shallow(spec), "axes": parent.ordered(spec.axes)})
+            holder = index.sku_with_combination(code, spec.axes_key)
+            if holder is not None and holder != sku:
+                raise FieldError("axes", f"{code} variant {spec.axes_key} is already {holder}")
+        missing = index.missing(c.sku for c in spec.components)
+        if missing:
+            raise FieldError("components", f"component {missing[0]!r} is not a product")
+        missing = index.missing(spec.compatible_with)
+        if missing:
+            raise FieldError("compatible_with", f"{missing[0]!r} is not a product")
+        return spec
+
+    def _parent(
+        self, code: str, cache: dict[str, ParentProduct | None] | None
+    ) -> ParentProduct | None:
+        if cache is not None and code in cache:
+            return cache[code]
+        try:
+            parent: ParentProduct | None = self.get(parent_id_for(code), ParentProduct)
+        except AggregateNotFoundError:
+            parent = None
+        if cache is not None:
+            cache[code] = parent
+        return parent
+
+    def _indexed_products(self) -> dict[str, IndexedProduct]:
+        rows = self.read(
+            "SELECT sku, gtin, parent, axes_key, spec_fingerprint, certifications_fingerprint"
+            " FROM pim_products"
+        )
+        return {row["sku"]: IndexedProduct(**row) for row in rows}
+
+    def _save_products(self, products: Sequence[Product], refresh: bool = True) -> None:
+        """Save products with their catalogue entries decided for today, and their read models."""
+        if refresh:
+            day = self.today()
+            for product in products:
+                product.refresh_catalogue(self.rules, day)
+        self.save(*products, read_model_changes=read_model_changes(products))
+
+
+class DatabaseIndex:
+    """The products table, asked one question at a time (for single commands)."""
+
+    def __init__(self, application: PimApplication) -> None:
+        self._application = application
+
+    def sku_with_gtin(self, gtin: str) -> str | None:
+        rows = self._application.read("SELECT sku FROM pim_products WHERE gtin = %s", gtin)
+        return rows[0]["sku"] if rows else None
+
+    def sku_with_combination(self, parent: str, axes_key: str) -> str | None:
+        rows = self._application.read(
+            "SELECT sku FROM pim_products WHERE parent = %s AND axes_key = %s", parent, axes_key
+        )
+        return rows[0]["sku"] if rows else None
+
+    def missing(self, skus: Iterable[str]) -> list[str]:
+        wanted = list(skus)
+        if not wanted:
+            return []
+        rows = self._application.read("SELECT sku FROM pim_products WHERE sku = ANY(%s)", wanted)
+        found = {row["sku"] for row in rows}
+        return [sku for sku in wanted if sku not in found]
+
+
+def _shallow(spec: ProductSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in spec.__dataclass_fields__}
+
+
+def _with_facts(spec: ProductSpec, facts: ProductFacts) -> ProductSpec:
+    return ProductSpec(**{**_shallow(spec), **asdict(facts)})
+
+
+def _has_pending(product: Product) -> bool:
+    # The library keeps new events on the aggregate until saved; only those need a transaction.
+    return bool(product._pending_events)
+
+
+def product_view(product: Product) -> dict[str, Any]:
+    """A product as the HTTP API and the products read model show it."""
+    spec = product.spec
+    return {
+        "product_id": str(product.id),
+        "sku": product.sku,
+        "version": product.version,
+        **asdict(product.facts),
+        "ean": spec.ean,
+        "mpn": spec.mpn,
+        "brand": spec.brand,
+        "parent": spec.parent,
+        "axes": {a.axis: a.value for a in spec.axes},
+        "price": spec.price,
+        "currency": spec.currency,
+        "dimensions": asdict(spec.dimensions) if spec.dimensions else None,
+        "attributes": {a.name: {"value": a.value, "unit": a.unit} for a in spec.attributes},
+        "components": [asdict(c) for c in spec.components],
+        "compatible_with": list(spec.compatible_with),
+        "assets": [asdict(a) for a in spec.assets],
+        "certifications": [asdict(c) for c in product.certifications.values()],
+        "lifecycle": product.lifecycle,
+        "successor_sku": product.successor_sku,
+        "disabled_reason": product.disabled_reason,
+        "markets": sorted(product.listings),
+    }
+
+
+def listing_view(listing: Listing) -> dict[str, Any]:
+    """A catalogue entry as a channel's feed shows it."""
+    spec = listing.spec
+    return {
+        "market": listing.market,
+        "sku": listing.sku,
+        "name": spec.name,
+        "brand": spec.brand,
+        "ean": spec.ean,
+        "mpn": spec.mpn,
+        "parent": spec.parent,
+        "axes": {a.axis: a.value for a in spec.axes},
+        "price": spec.price,
+        "currency": spec.currency,
+        "weight_grams": spec.weight_grams,
+        "dimensions": asdict(spec.dimensions) if spec.dimensions else None,
+        "attributes": {a.name: {"value": a.value, "unit": a.unit} for a in spec.attributes},
+        "lithium_ion": spec.lithium_ion,
+        "warranty_months": spec.warranty_months,
+        "components": [asdict(c) for c in spec.components],
+        "lifecycle": listing.lifecycle,
+        "successor_sku": listing.successor_sku,
+        "certifications": list(listing.certifications),
+    }
+
+
+def read_model_changes(products: Sequence[Product]) -> list[ReadModelChange]:
+    """Three set-based statements for any number of products: their rows and catalogue entries.
+
+    Each batch travels as one JSON document: passing arrays of JSON texts instead costs more in
+    the driver's array escaping than the database needs for the writes.
+    """
+    if not products:
+        return []
+    rows = [
+        {
+            "sku": p.sku,
+            "gtin": gtin13(p.spec.ean) if p.spec.ean else None,
+            "parent": p.spec.parent,
+            "axes_key": p.spec.axes_key if p.spec.parent else None,
+            "lifecycle": p.lifecycle,
+            "spec_fingerprint": spec_fingerprint(p.spec),
+            "certifications_fingerprint": certifications_fingerprint(p.certifications.values()),
+            "view": product_view(p),
+        }
+        for p in products
+    ]
+    entries = [
+        {"market": listing.market, "sku": p.sku, "entry": listing_view(listing)}
+        for p in products
+        for listing in p.listings.values()
+    ]
+    return [
+        (
+            "INSERT INTO pim_products (sku, gtin, parent, axes_key, lifecycle, spec_fingerprint,"
+            " certifications_fingerprint, view)"
+            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(sku text, gtin text, parent text,"
+            " axes_key text, lifecycle text, spec_fingerprint text,"
+            " certifications_fingerprint text, view jsonb)"
+            " ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, parent = excluded.parent,"
+            " axes_key = excluded.axes_key, lifecycle = excluded.lifecycle,"
+            " spec_fingerprint = excluded.spec_fingerprint,"
+            " certifications_fingerprint = excluded.certifications_fingerprint,"
+            " view = excluded.view",
+            [json.dumps(rows)],
+        ),
+        ("DELETE FROM pim_catalogue WHERE sku = ANY(%s)", [[p.sku for p in products]]),
+        (
+            "INSERT INTO pim_catalogue (market, sku, entry)"
+            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(market text, sku text, entry jsonb)",
+            [json.dumps(entries)],
+        ),
+    ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.pim.domain import DEFAULT_MARKET_CERTIFICATIONS, MarketRules
 from services.runtime.config import ServiceSettings
 
 
@@ -11,3 +13,11 @@ class PimSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="UNITRAIL_PIM_", extra="ignore", frozen=True)
     service_name = "pim"
     http_port: int = 8001
+    market_certifications: dict[str, list[str]] = Field(
+        default_factory=lambda: {m: list(s) for m, s in DEFAULT_MARKET_CERTIFICATIONS.items()},
+        description="The markets served and the certification schemes each requires, e.g. "
+        '{"US": ["FCC"], "EU": ["CE"], "UK": ["UKCA"], "CA": ["ISED"]} (JSON).',
+    )
+
+    def market_rules(self) -> MarketRules:
+        return MarketRules.of(self.market_certifications)

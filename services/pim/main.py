@@ -11,13 +11,17 @@ from services.runtime.service import ServiceDefinition, build_http_app, serve
 
 
 def build_app(settings: PimSettings | None = None) -> FastAPI:
+    settings = settings or PimSettings()
+    rules = settings.market_rules()
     return build_http_app(
         ServiceDefinition(
-            settings=settings or PimSettings(),
-            application=PimApplication,
+            settings=settings,
+            application=lambda location: PimApplication(location, rules),
             translate=translators.to_contract,
-            routers=[api.router],
+            routers=api.routers,
             description=PimApplication.__doc__ or "",
+            # Certificates start and expire with the calendar: catch up on what changed meanwhile.
+            on_start=lambda application: application.refresh_catalogue(),
         )
     )
 

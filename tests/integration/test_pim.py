@@ -1,0 +1,268 @@
+"""PIM against a real Postgres and broker: identifiers, catalogue feeds per market, compliance
+documents at a moment, and a bulk import."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import ServiceProcess, Services, TopicReader, Topics, eventually
+
+pytestmark = pytest.mark.integration
+
+SHA = "ab" * 32
+CERTIFIED = [
+    {"scheme": "FCC", "valid_from": "2025-01-01"},
+    {"scheme": "CE", "valid_from": "2025-01-01"},
+    {"scheme": "UKCA", "valid_from": "2025-01-01"},
+]
+
+
+def request(
+    service: ServiceProcess, method: str, path: str, body: Any = None, content_type: str = ""
+) -> tuple[int, Any]:
+    """An HTTP call that returns the status and JSON body, errors included."""
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+    headers = {"content-type": content_type or "application/json"}
+    call = urllib.request.Request(f"{service.url}{path}", data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(call, timeout=120) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def payloads(events: TopicReader, event_type: str, **match: Any) -> list[dict[str, Any]]:
+    return [
+        e["payload"]
+        for e in events.events(event_type)
+        if all(e["payload"].get(k) == v for k, v in match.items())
+    ]
+
+
+def test_identifiers_are_validated_and_the_v1_facts_keep_flowing(
+    services: Services, topic: Topics
+) -> None:
+    (pim,) = services("pim")
+    events = topic("pim.events.v1")
+    body = {"name": "Laptop 14", "weight_grams": 1400, "lithium_ion": True}
+
+    status, reply = request(pim, "PUT", "/products/LAPTOP-14", body | {"ean": "4006381333932"})
+    assert status == 422
+    assert reply["detail"] == "ean '4006381333932' has a wrong EAN-13 check digit: 2, expected 1"
+
+    # the v1 body still registers (what every other service's tests do)
+    assert pim.put("/products/LAPTOP-14", body)["weight_grams"] == 1400
+    status, reply = request(pim, "PUT", "/products/LAPTOP-14", body | {"ean": "4006381333931"})
+    assert (status, reply["ean"]) == (200, "4006381333931")
+
+    status, reply = request(pim, "POST", "/products", body | {"sku": "LAPTOP-14"})
+    assert (status, reply["detail"]) == (409, "sku 'LAPTOP-14' is already registered")
+    # the same barcode on another SKU, also in its UPC/EAN-13 twin form
+    status, reply = request(
+        pim, "POST", "/products", body | {"sku": "LAPTOP-15", "ean": "4006381333931"}
+    )
+    assert (status, reply["detail"]) == (422, "ean 4006381333931 is already used by LAPTOP-14")
+    pim.put("/products/SODA", body | {"ean": "036000291452"})
+    status, reply = request(pim, "PUT", "/products/SODA-2", body | {"ean": "0036000291452"})
+    assert (status, reply["detail"]) == (422, "ean 0036000291452 is already used by SODA")
+    status, reply = request(pim, "PUT", "/products/X-1", body | {"weight_grams": "3 stone"})
+    assert status == 422
+    assert "unknown unit 'stone'" in reply["detail"]
+
+    registered = eventually(
+        lambda: payloads(events, "ProductRegistered", sku="LAPTOP-14"), what="ProductRegistered"
+    )
+    assert registered[0]["weight_grams"] == 1400
+    specified = eventually(
+        lambda: payloads(events, "ProductSpecified", sku="LAPTOP-14", ean="4006381333931"),
+        what="the spec with the EAN",
+    )
+    assert specified[0]["weight_grams"] == 1400
+
+
+def test_spec_changes_certifications_and_lifecycle_reach_every_market_feed(
+    services: Services, topic: Topics
+) -> None:
+    (pim,) = services("pim")
+    events = topic("pim.events.v1")
+    pim.put(
+        "/parents/PHONE-X",
+        {"name": "Phone X", "axes": {"colour": ["black", "silver"], "storage": ["128GB", "256GB"]}},
+    )
+    variant = {
+        "name": "Phone X black 128",
+        "weight_grams": "0.2 kg",
+        "lithium_ion": True,
+        "ean": "5901234123457",
+        "parent": "PHONE-X",
+        "axes": {"storage": "128GB", "colour": "black"},
+        "price": "799.00",
+        "currency": "USD",
+        "attributes": {"refresh_rate": "120 hz", "screen_size": '6.1"', "ports": ["USB-C"]},
+        "certifications": CERTIFIED,
+    }
+    reply = pim.put("/products/PHONE-X-B128", variant)
+    assert (reply["weight_grams"], reply["axes"]) == (200, {"colour": "black", "storage": "128GB"})
+    assert reply["attributes"]["refresh_rate"] == {"value": "120", "unit": "Hz"}
+    assert reply["markets"] == ["EU", "UK", "US"]
+
+    status, refused = request(
+        pim,
+        "PUT",
+        "/products/PHONE-X-G128",
+        variant | {"axes": {"colour": "green", "storage": "128GB"}, "ean": None},
+    )
+    assert status == 422
+    assert refused["detail"] == "colour 'green' is not a value of PHONE-X (declared: black, silver)"
+    status, refused = request(pim, "PUT", "/products/PHONE-X-B128-2", variant | {"ean": None})
+    assert (status, refused["detail"]) == (
+        422,
+        "PHONE-X variant colour=black;storage=128GB is already PHONE-X-B128",
+    )
+
+    # a spec change flows to every market's feed
+    pim.put("/products/PHONE-X-B128", variant | {"name": "Phone X (2026) black 128"})
+
+    def renamed() -> set[str]:
+        entries = payloads(
+            events, "CatalogueEntryChanged", sku="PHONE-X-B128", name="Phone X (2026) black 128"
+        )
+        return {entry["market"] for entry in entries}
+
+    assert eventually(lambda: renamed() == {"EU", "UK", "US"}, what="the renamed entry per market")
+    for market in ("EU", "UK", "US"):
+        (entry,) = pim.get(f"/catalogue/{market}")["entries"]
+        assert (entry["sku"], entry["name"]) == ("PHONE-X-B128", "Phone X (2026) black 128")
+
+    # removing CE hides the variant from the EU feed only
+    pim.post("/products/PHONE-X-B128/certifications/CE", {}, method="DELETE")
+    withdrawn = eventually(
+        lambda: payloads(events, "CatalogueEntryWithdrawn", sku="PHONE-X-B128"),
+        what="the EU withdrawal",
+    )
+    assert [(w["market"], w["reason"]) for w in withdrawn] == [("EU", "no valid CE certification")]
+    assert pim.get("/catalogue/EU")["entries"] == []
+    assert [e["sku"] for e in pim.get("/catalogue/US")["entries"]] == ["PHONE-X-B128"]
+
+    # end of life shows the successor; discontinued leaves every feed
+    pim.put("/products/PHONE-Y", {"name": "Phone Y", "weight_grams": 210, "lithium_ion": True})
+    pim.post("/products/PHONE-X-B128/end-of-life", {"successor_sku": "PHONE-Y"})
+    (entry,) = pim.get("/catalogue/US")["entries"]
+    assert (entry["lifecycle"], entry["successor_sku"]) == ("end_of_life", "PHONE-Y")
+    pim.post("/products/PHONE-X-B128/discontinue", {})
+    assert pim.get("/catalogue/US")["entries"] == pim.get("/catalogue/UK")["entries"] == []
+    eventually(
+        lambda: (
+            {"US", "UK"}
+            <= {
+                w["market"]
+                for w in payloads(events, "CatalogueEntryWithdrawn", reason="discontinued")
+            }
+        ),
+        what="withdrawals of the discontinued variant",
+    )
+
+
+def test_the_document_version_valid_at_order_time_survives_a_newer_version(
+    services: Services,
+) -> None:
+    (pim,) = services("pim")
+    pim.put("/products/TV-55", {"name": "TV 55", "weight_grams": 18000, "lithium_ion": False})
+    pim.put(
+        "/products/TV-55/documents/declaration_of_conformity/2025.1",
+        {"valid_from": "2025-01-01", "uri": "https://docs.example/doc-2025.1.pdf", "sha256": SHA},
+    )
+    ordered_at = datetime.now(UTC)
+    newer_from = (ordered_at + timedelta(seconds=1)).isoformat()
+    pim.put(
+        "/products/TV-55/documents/declaration_of_conformity/2026.1",
+        {"valid_from": newer_from, "uri": "https://docs.example/doc-2026.1.pdf", "sha256": SHA},
+    )
+    at_order = pim.get(
+        f"/products/TV-55/documents/declaration_of_conformity?at={ordered_at.isoformat().replace('+', '%2B')}"
+    )
+    assert at_order["documents"]["declaration_of_conformity"]["version"] == "2025.1"
+    later = (ordered_at + timedelta(days=1)).date().isoformat()
+    now = pim.get(f"/products/TV-55/documents?at={later}")
+    assert now["documents"]["declaration_of_conformity"]["version"] == "2026.1"
+    status, reply = request(
+        pim, "GET", "/products/TV-55/documents/declaration_of_conformity?at=2024-06-01"
+    )
+    assert status == 404
+    status, reply = request(
+        pim,
+        "PUT",
+        "/products/TV-55/documents/declaration_of_conformity/2026.1",
+        {"valid_from": "2027-01-01", "uri": "https://docs.example/other.pdf", "sha256": SHA},
+    )
+    assert status == 422
+    assert "already published with other content" in reply["detail"]
+
+
+def catalogue_csv(rows: int, bad_rows: set[int]) -> bytes:
+    """`rows` products; the rows in `bad_rows` (counted from 1) each break one rule."""
+    lines = ["sku,name,weight,ean,lithium_ion,attribute.refresh_rate,price,currency,certifications"]
+    for number in range(1, rows + 1):
+        body = f"200000{number:06d}"
+        ean = body + str(
+            (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body)) % 10) % 10
+        )
+        weight = "1.2 kg"
+        refresh = "144 Hz"
+        if number in bad_rows:
+            kind = number % 3
+            if kind == 0:
+                ean = ean[:-1] + str((int(ean[-1]) + 1) % 10)
+            elif kind == 1:
+                weight = "1.2 stone"
+            else:
+                refresh = "144 fps"
+        lines.append(
+            f"SKU-{number:05d},Product {number},{weight},{ean},no,{refresh},19.99,USD,"
+            "FCC:2025-01-01"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_bulk_import_applies_valid_rows_reports_bad_ones_and_is_idempotent(
+    services: Services, topic: Topics
+) -> None:
+    (pim,) = services("pim")
+    events = topic("pim.events.v1")
+    bad = set(range(7, 5000, 100))
+    assert len(bad) == 50
+    upload = catalogue_csv(5000, bad)
+
+    status, result = request(pim, "POST", "/imports", upload, content_type="text/csv")
+    assert status == 200, result
+    assert (result["applied"], result["unchanged"]) == (4950, 0)
+    assert [error["row"] for error in result["errors"]] == sorted(bad)
+    by_row = {error["row"]: error for error in result["errors"]}
+    assert by_row[207]["field"] == "ean"  # 207 % 3 == 0
+    assert "check digit" in by_row[207]["problem"]
+    assert by_row[7] == {
+        "row": 7,
+        "field": "weight",
+        "problem": "weight: unknown unit 'stone' in '1.2 stone' (expected g, gram, grams, kg, lb, lbs, oz)",
+    }
+    assert by_row[107]["field"] == "attributes"
+    assert "unknown unit 'fps'" in by_row[107]["problem"]
+    print(f"imported 4950 of 5000 rows in {result['seconds']} s")
+
+    # four events per product: registered, specified, certified (FCC), listed in the US feed
+    expected = 4950 * 4
+    eventually(lambda: len(events.poll()) >= expected, timeout=60, what="the imported events")
+    assert len(pim.get("/catalogue/US")["entries"]) == 4950
+
+    status, again = request(pim, "POST", "/imports", upload, content_type="text/csv")
+    assert (again["applied"], again["unchanged"], len(again["errors"])) == (0, 4950, 50)
+    assert pim.get("/products/SKU-00001")["version"] == 4
+    pim.put("/products/PROBE", {"name": "probe", "weight_grams": 1, "lithium_ion": False})
+    eventually(lambda: payloads(events, "ProductRegistered", sku="PROBE"), what="the probe")
+    assert len(events.poll()) == expected + 2  # the probe's two events, nothing from the re-run
