@@ -1,23 +1,37 @@
-"""`unitrail`: the operator's command line.
+"""`unitrail`: the operator's and analyst's command line.
 
-    unitrail where webshop:1001          where is this channel order?
-    unitrail where 0142bafe-7b7f-...     ... or this Unitrail order id
+    unitrail where webshop:1001                   where is this channel order?
+    unitrail where 0142bafe-7b7f-...              ... or this Unitrail order id
+    unitrail trace serial SN-0001                 a unit's whole chain, oldest first
+    unitrail recall --batch B-2026-11             every unit of a batch and who holds it
+    unitrail recall --serial-range SN-0100..SN-0199 --format csv
+    unitrail audit webshop:1001 --as-of 2026-11-23T12:00:00Z
+    unitrail replay traceability --from stores    rebuild the traceability read models
 
-It asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
-http://127.0.0.1:8003) and prints the answer for a person, or as JSON with `--json`.
+`where` asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
+http://127.0.0.1:8003); `trace`, `recall`, `audit` and `replay` ask the traceability service
+(`--traceability-url`, default `$UNITRAIL_TRACEABILITY_URL` or http://127.0.0.1:8007). Answers are
+printed for a person, or as the API's JSON with `--json` (`--format json` for recalls).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TextIO
+
+from contracts.channel import order_id_for
 
 
 def order_path(reference: str) -> str:
@@ -34,9 +48,21 @@ def order_path(reference: str) -> str:
         return f"/orders/by-channel/{urllib.parse.quote(channel, safe='')}/{quoted}"
 
 
-def fetch(base_url: str, path: str) -> dict[str, Any]:
+def fetch(
+    base_url: str,
+    path: str,
+    *,
+    service: str = "order",
+    body: dict[str, Any] | None = None,
+    timeout: float = 10,
+) -> dict[str, Any]:
+    """GET `path` of a service's HTTP API (POST `body` when given); the JSON answer."""
+    request = urllib.request.Request(f"{base_url.rstrip('/')}{path}")
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("content-type", "application/json")
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}{path}", timeout=10) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             answer: dict[str, Any] = json.loads(reply.read())
             return answer
     except urllib.error.HTTPError as error:
@@ -44,7 +70,7 @@ def fetch(base_url: str, path: str) -> dict[str, Any]:
         raise SystemExit(f"{error.code}: {detail}") from None
     except urllib.error.URLError as error:
         raise SystemExit(
-            f"the order service at {base_url} does not answer: {error.reason}"
+            f"the {service} service at {base_url} does not answer: {error.reason}"
         ) from None
 
 
@@ -92,6 +118,218 @@ def describe(order: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- traceability ----------------------------------------------------------------------------
+
+
+def aggregate_id(reference: str) -> uuid.UUID:
+    """An aggregate id, or `channel:channel_order_id` for an order's id."""
+    try:
+        return uuid.UUID(reference)
+    except ValueError:
+        channel, separator, channel_order_id = reference.partition(":")
+        if not separator or not channel or not channel_order_id:
+            raise SystemExit(
+                f"{reference!r} is neither an aggregate id nor channel:channel_order_id"
+            ) from None
+        return order_id_for(channel, channel_order_id)
+
+
+def serial_range(text: str) -> tuple[str, str]:
+    """`A..B`: the serials from A to B, both included, compared byte by byte."""
+    first, separator, last = text.partition("..")
+    if not separator or not first or not last:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range like SN-0100..SN-0199")
+    if first > last:
+        raise argparse.ArgumentTypeError(f"{first} comes after {last}: nothing is in {text}")
+    return first, last
+
+
+def moment(text: str) -> str:
+    """An ISO 8601 moment, checked here so a typo gets a clear message (no zone: UTC)."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-23T12:00:00Z"
+        ) from None
+    return text
+
+
+def query_string(**parameters: str | None) -> str:
+    chosen = {name: value for name, value in parameters.items() if value is not None}
+    return f"?{urllib.parse.urlencode(chosen)}" if chosen else ""
+
+
+def holder_of(unit: dict[str, Any]) -> str:
+    """Who or where holds a unit, in words."""
+    if unit["holder_kind"] == "customer":
+        who = unit["holder"]
+        if unit.get("customer_id"):
+            who += f" (customer {unit['customer_id']})"
+        return f"{who}, order {order_name(unit)}"
+    where = f"{unit['location']}, {unit['status']}"
+    if unit.get("condition"):
+        where += f", {unit['condition']}"
+    if unit["status"] == "packed" and unit.get("order_id"):
+        where += f" for order {order_name(unit)}"
+    return where
+
+
+def order_name(row: dict[str, Any]) -> str:
+    if row.get("channel"):
+        return f"{row['channel']}:{row['channel_order_id']}"
+    return str(row.get("order_id"))
+
+
+def describe_trace(answer: dict[str, Any]) -> str:
+    """Each unit with the serial, then everything that happened to it, oldest first."""
+    lines: list[str] = []
+    as_of = f"  (as of {answer['as_of']})" if answer.get("as_of") else ""
+    for unit in answer["units"]:
+        origin = ", ".join(
+            part
+            for part in (
+                f"batch {unit['batch']}" if unit.get("batch") else "",
+                f"reference {unit['reference']}" if unit.get("reference") else "",
+            )
+            if part
+        )
+        lines.append(f"unit {unit['serial']}  {unit['sku']}  {origin}".rstrip() + as_of)
+        lines.append(f"holder    {holder_of(unit)}")
+        if unit.get("tracking_number"):
+            delivered = f", delivered {unit['delivered_at']}" if unit.get("delivered_at") else ""
+            lines.append(
+                f"parcel    {unit['carrier']} {unit['service']} {unit['tracking_number']}"
+                + delivered
+            )
+        lines.append("history")
+        for row in unit["history"]:
+            detail = row["summary"]
+            if row.get("order_id") and row["milestone"] not in ("in transit", "labelled"):
+                who = f", {row['customer_name']}" if row.get("customer_name") else ""
+                detail += f" [order {order_name(row)}{who}]"
+            lines.append(f"  {row['occurred_at']}  {row['milestone']:<18} {detail}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+RECALL_TABLE: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("serial", lambda u: u["serial"]),
+    ("sku", lambda u: u["sku"]),
+    ("batch", lambda u: u["batch"] or ""),
+    ("status", lambda u: u["status"] or ""),
+    ("holder", lambda u: u["holder"] or ""),
+    ("order", lambda u: order_name(u) if u.get("order_id") else ""),
+    # Where a unit shipped from is in the CSV and JSON; the table shows where units are.
+    ("location", lambda u: (u["location"] or "") if u["holder_kind"] == "location" else ""),
+    ("condition", lambda u: u["condition"] or ""),
+    ("tracking", lambda u: f"{u['carrier']} {u['tracking_number']}" if u["carrier"] else ""),
+    ("delivered", lambda u: u["delivered_at"] or ""),
+)
+
+
+def recall_table(answer: dict[str, Any]) -> str:
+    """The recalled units as an aligned table, one per line."""
+    if not answer["units"]:
+        return "no units"
+    header = [name for name, _ in RECALL_TABLE]
+    rows = [[str(cell(unit)) for _, cell in RECALL_TABLE] for unit in answer["units"]]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def recall_csv(answer: dict[str, Any]) -> str:
+    """The recalled units as CSV, every field the API reports, header first."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=answer["fields"], lineterminator="\n")
+    writer.writeheader()
+    for unit in answer["units"]:
+        writer.writerow({key: "" if value is None else value for key, value in unit.items()})
+    return out.getvalue().rstrip("\n")
+
+
+def describe_audit(answer: dict[str, Any]) -> str:
+    """The aggregate's events, then what they said of it by then."""
+    as_of = f"  (as of {answer['as_of']})" if answer.get("as_of") else ""
+    lines = [f"aggregate {answer['aggregate_id']}{as_of}", "events"]
+    for event in answer["events"]:
+        lines.append(
+            f"  {event['occurred_at']}  {event['producer']}/{event['aggregate_type']}"
+            f" v{event['aggregate_version']}  {event['event_type']}"
+        )
+        who = [
+            f"actor: {event['actor']}" if event.get("actor") else "",
+            f"reason: {event['reason']}" if event.get("reason") else "",
+            f"correlation: {event['correlation_id']}",
+        ]
+        lines.append("      " + "; ".join(part for part in who if part))
+    lines.append("state")
+    for producer, state in sorted(answer["state"].items()):
+        lines.append(
+            f"  {producer}/{state['aggregate_type']} v{state['version']}: {state['last_event']}"
+            f" at {state['last_changed_at']}"
+        )
+        for name, value in sorted(state["fields"].items()):
+            shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            lines.append(f"    {name}: {shown}")
+    return "\n".join(lines)
+
+
+def progress_bar(progress: dict[str, Any], width: int = 30) -> str:
+    total, read = int(progress["total"]), int(progress["read"])
+    fraction = min(1.0, read / total) if total else (1.0 if progress["state"] == "done" else 0.0)
+    filled = round(width * fraction)
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%}  {read}/{total} events"
+        f"  {progress['state']}"
+    )
+
+
+def follow_replay(
+    base_url: str, replay_id: str, out: TextIO, interval: float = 0.2
+) -> dict[str, Any]:
+    """Poll the replay until it ends, drawing its progress on `out` (redrawn in place on a
+    terminal, a line per tenth otherwise)."""
+    live = out.isatty()
+    shown = ""
+    while True:
+        progress = fetch(base_url, "/replays/latest", service="traceability")
+        if progress["replay_id"] != replay_id:
+            raise SystemExit(f"replay {replay_id} was replaced by {progress['replay_id']}")
+        bar = progress_bar(progress)
+        if live:
+            out.write(f"\r{bar}")
+        elif bar.split("]")[0] + progress["state"] != shown:
+            out.write(f"{bar}\n")
+            shown = bar.split("]")[0] + progress["state"]
+        out.flush()
+        if progress["state"] in ("done", "failed"):
+            if live:
+                out.write("\n")
+            return progress
+        time.sleep(interval)
+
+
+def replay(base_url: str, source: str) -> str:
+    """Rebuild the traceability read models and say what they hold now."""
+    started = fetch(base_url, "/replays", service="traceability", body={"source": source})
+    progress = follow_replay(base_url, started["replay_id"], sys.stderr)
+    if progress["state"] == "failed":
+        raise SystemExit(f"replay failed: {progress['error']}")
+    counts = fetch(base_url, "/read-models/counts", service="traceability")
+    lines = [
+        f"replayed {progress['read']} events from {source}"
+        f" ({progress['skipped']} skipped, {progress['merged_from_live']} consumed live meanwhile)",
+        *(f"  note: {note}" for note in progress["notes"]),
+        "read models: " + ", ".join(f"{table} {count}" for table, count in counts.items()),
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unitrail", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -99,13 +337,95 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("UNITRAIL_ORDER_URL", "http://127.0.0.1:8003"),
         help="base URL of the order service",
     )
+    parser.add_argument(
+        "--traceability-url",
+        default=os.environ.get("UNITRAIL_TRACEABILITY_URL", "http://127.0.0.1:8007"),
+        help="base URL of the traceability service",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     where = commands.add_parser("where", help="where is an order: state, parcels, serials")
     where.add_argument("order", help="an order id, or channel:channel_order_id")
     where.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+    trace = commands.add_parser("trace", help="a unit's whole chain, oldest first")
+    trace.add_argument("kind", choices=["serial"], help="what identifies the unit")
+    trace.add_argument("serial", help="the unit's serial number")
+    trace.add_argument("--sku", help="only the unit of this product (serials may repeat)")
+    trace.add_argument("--as-of", type=moment, help="as known at this moment (ISO 8601)")
+    trace.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+    recall = commands.add_parser(
+        "recall",
+        help="every affected unit and its holder: customer and order, or location and condition",
+    )
+    chosen = recall.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--batch", help="the production batch")
+    chosen.add_argument(
+        "--serial-range",
+        type=serial_range,
+        metavar="A..B",
+        help="serials from A to B, both included, compared byte by byte (zero-pad numbers: "
+        "SN-0100..SN-0199, not SN-100..SN-199); narrow to one product with --sku",
+    )
+    recall.add_argument("--sku", help="only units of this product")
+    recall.add_argument("--as-of", type=moment, help="holders at this moment (ISO 8601)")
+    recall.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    audit = commands.add_parser("audit", help="every event of an aggregate, who and why")
+    audit.add_argument("aggregate", help="an aggregate id, or channel:channel_order_id")
+    audit.add_argument("--as-of", type=moment, help="events and state up to this moment")
+    audit.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+    rebuild = commands.add_parser("replay", help="rebuild a read model from scratch")
+    rebuild.add_argument("read_model", choices=["traceability"], help="which read model")
+    rebuild.add_argument(
+        "--from",
+        dest="source",
+        choices=["topics", "stores"],
+        default="topics",
+        help="the services' event topics from the first offset, or their event stores",
+    )
+
     arguments = parser.parse_args(argv)
-    order = fetch(arguments.order_url, order_path(arguments.order))
-    print(json.dumps(order, indent=2) if arguments.json else describe(order))
+    url = arguments.traceability_url
+    if arguments.command == "where":
+        order = fetch(arguments.order_url, order_path(arguments.order))
+        print(json.dumps(order, indent=2) if arguments.json else describe(order))
+    elif arguments.command == "trace":
+        path = f"/units/{urllib.parse.quote(arguments.serial, safe='')}/trace"
+        answer = fetch(
+            url,
+            path + query_string(sku=arguments.sku, as_of=arguments.as_of),
+            service="traceability",
+        )
+        print(json.dumps(answer, indent=2) if arguments.json else describe_trace(answer))
+    elif arguments.command == "recall":
+        first, last = arguments.serial_range or (None, None)
+        answer = fetch(
+            url,
+            "/recall"
+            + query_string(
+                batch=arguments.batch,
+                serial_from=first,
+                serial_to=last,
+                sku=arguments.sku,
+                as_of=arguments.as_of,
+            ),
+            service="traceability",
+            timeout=60,
+        )
+        if arguments.format == "json":
+            print(json.dumps(answer, indent=2))
+        elif arguments.format == "csv":
+            print(recall_csv(answer))
+        else:
+            print(recall_table(answer))
+    elif arguments.command == "audit":
+        path = f"/audit/{aggregate_id(arguments.aggregate)}"
+        answer = fetch(url, path + query_string(as_of=arguments.as_of), service="traceability")
+        print(json.dumps(answer, indent=2) if arguments.json else describe_audit(answer))
+    else:
+        print(replay(url, arguments.source))
     return 0
 
 

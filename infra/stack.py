@@ -1,8 +1,8 @@
 """Start the whole system: `python -m infra.stack` (what `scripts/run` calls).
 
 Without configuration it starts an embedded Postgres (data in `.unitrail/pgdata`) and an embedded
-Kafka-protocol broker on 127.0.0.1:9092, creates the topics and the service databases, and runs the six
-services as separate processes, plus the simulated 3PL and carriers (`python -m infra.simulators`) so
+Kafka-protocol broker on 127.0.0.1:9092, creates the topics and the service databases, and runs the
+seven services as separate processes, plus the simulated 3PL and carriers (`python -m infra.simulators`) so
 orders go all the way to delivered; `--no-simulators` or `UNITRAIL_SIMULATORS=off` leaves them out
 when real partners are connected. Setting `KAFKA_BOOTSTRAP_SERVERS` and/or `POSTGRES_DSN` uses those
 servers instead and starts nothing embedded for them. Ctrl-C stops everything.
@@ -36,6 +36,7 @@ DEFAULT_PORTS = {
     "returns": 8004,
     "warehouse_adapter": 8005,
     "shipping": 8006,
+    "traceability": 8007,
 }
 
 

@@ -224,13 +224,15 @@ def channel_order(
     lines: list[tuple[str, int]] | None = None,
     paid: bool = True,
     country: str = "US",
+    customer: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A channel order message exactly as a connector would write it (plain JSON)."""
     return {
         "channel": channel,
         "channel_order_id": channel_order_id,
         "placed_at": datetime.now(UTC).isoformat(),
-        "customer": {"customer_id": "C-7", "name": "Grace Hopper", "email": "grace@example.com"},
+        "customer": customer
+        or {"customer_id": "C-7", "name": "Grace Hopper", "email": "grace@example.com"},
         "shipping_address": {
             "name": "Grace Hopper",
             "line1": "2 Compiler Road",
@@ -447,7 +449,15 @@ def register_product(
     eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
 
 
-def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials: str) -> None:
+def receive_serials(
+    inventory: ServiceProcess,
+    sku: str,
+    location: str,
+    *serials: str,
+    batch: str | None = None,
+    reference: str | None = None,
+) -> None:
+    """Serialized units arrive at a location (of one production batch, on one purchase order)."""
     inventory.post(
         "/stock/receipts",
         {
@@ -457,5 +467,7 @@ def receive_serials(inventory: ServiceProcess, sku: str, location: str, *serials
             "reason": "purchase-receipt",
             "actor": "dock",
             "serials": list(serials),
+            "batch": batch,
+            "reference": reference,
         },
     )

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import uuid
+
 import pytest
 
-from infra.cli import order_path
+from contracts.channel import order_id_for
+from infra.cli import (
+    aggregate_id,
+    describe_trace,
+    order_path,
+    progress_bar,
+    recall_csv,
+    recall_table,
+    serial_range,
+)
 
 
 def test_an_order_is_found_by_its_id_or_by_the_channel_and_its_id_there() -> None:
@@ -17,3 +29,128 @@ def test_an_order_is_found_by_its_id_or_by_the_channel_and_its_id_there() -> Non
 def test_anything_else_is_refused_with_what_is_expected() -> None:
     with pytest.raises(SystemExit, match="neither an order id nor channel:channel_order_id"):
         order_path("1001")
+
+
+# -- traceability commands ---------------------------------------------------------------------
+
+UNIT = {
+    "serial": "SN-0002",
+    "sku": "CAM-1",
+    "batch": "B1",
+    "reference": "PO-1",
+    "received_at": "2026-11-23T09:00:00Z",
+    "received_location": "WH-A",
+    "status": "shipped",
+    "holder_kind": "customer",
+    "holder": "Ada Lovelace",
+    "customer_id": "C-1",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+    "ship_to": "Ada Lovelace, 1 Engine Row, London, N1, GB",
+    "channel": "webshop",
+    "channel_order_id": "1001",
+    "order_id": "0142bafe-7b7f-5988-a43f-3250a9eca13b",
+    "location": "WH-A",
+    "condition": None,
+    "carrier": "ups",
+    "service": "ground",
+    "tracking_number": "1Z1",
+    "shipped_at": "2026-11-23T10:00:00Z",
+    "delivered_at": None,
+    "rma_id": None,
+    "holder_event": "StockShipped",
+    "updated_at": "2026-11-23T10:00:01Z",
+}
+ON_SHELF = UNIT | {
+    "serial": "SN-0001",
+    "status": "in-stock",
+    "holder_kind": "location",
+    "holder": "WH-B",
+    "location": "WH-B",
+    "condition": "new",
+    "customer_name": None,
+    "channel": None,
+    "order_id": None,
+    "carrier": None,
+    "tracking_number": None,
+}
+
+
+def test_a_serial_range_is_two_serials_in_order() -> None:
+    assert serial_range("SN-0100..SN-0199") == ("SN-0100", "SN-0199")
+    with pytest.raises(argparse.ArgumentTypeError, match="not a range"):
+        serial_range("SN-0100-SN-0199")
+    with pytest.raises(argparse.ArgumentTypeError, match="SN-2 comes after SN-10"):
+        serial_range("SN-2..SN-10")
+
+
+def test_an_aggregate_is_an_id_or_an_order_by_its_channel() -> None:
+    assert aggregate_id("0142bafe-7b7f-5988-a43f-3250a9eca13b") == uuid.UUID(
+        "0142bafe-7b7f-5988-a43f-3250a9eca13b"
+    )
+    assert aggregate_id("webshop:1001") == order_id_for("webshop", "1001")
+    with pytest.raises(SystemExit, match="neither an aggregate id"):
+        aggregate_id("1001")
+
+
+def test_a_recall_prints_as_a_table_or_as_csv_with_every_field() -> None:
+    answer = {"fields": list(UNIT), "units": [ON_SHELF, UNIT]}
+    table = recall_table(answer).splitlines()
+    assert table[0].split() == [
+        "serial", "sku", "batch", "status", "holder", "order", "location", "condition",
+        "tracking", "delivered",
+    ]  # fmt: skip
+    assert table[1].split() == ["SN-0001", "CAM-1", "B1", "in-stock", "WH-B", "WH-B", "new"]
+    assert table[2].split()[:6] == ["SN-0002", "CAM-1", "B1", "shipped", "Ada", "Lovelace"]
+    assert "webshop:1001" in table[2]
+    assert "ups 1Z1" in table[2]
+    assert recall_table({"fields": [], "units": []}) == "no units"
+    lines = recall_csv(answer).splitlines()
+    assert lines[0] == ",".join(UNIT)
+    assert lines[2].startswith("SN-0002,CAM-1,B1,PO-1,")
+    assert ',"Ada Lovelace, 1 Engine Row, London, N1, GB",' in lines[2]
+
+
+def test_a_trace_reads_as_the_unit_story_with_its_holder() -> None:
+    answer = {
+        "serial": "SN-0002",
+        "as_of": None,
+        "units": [
+            UNIT
+            | {
+                "history": [
+                    {
+                        "occurred_at": "2026-11-23T09:00:00Z",
+                        "milestone": "received",
+                        "summary": "received at WH-A: purchase-receipt, batch B1 (by dock)",
+                        "order_id": None,
+                    },
+                    {
+                        "occurred_at": "2026-11-23T09:30:00Z",
+                        "milestone": "packed",
+                        "summary": "verified and packed at WH-A into parcel P",
+                        "order_id": UNIT["order_id"],
+                        "channel": "webshop",
+                        "channel_order_id": "1001",
+                        "customer_name": "Ada Lovelace",
+                    },
+                ]
+            }
+        ],
+    }
+    text = describe_trace(answer).splitlines()
+    assert text[0] == "unit SN-0002  CAM-1  batch B1, reference PO-1"
+    assert text[1] == "holder    Ada Lovelace (customer C-1), order webshop:1001"
+    assert text[2] == "parcel    ups ground 1Z1"
+    assert text[4].split(None, 2)[1:] == [
+        "received",
+        "received at WH-A: purchase-receipt, batch B1 (by dock)",
+    ]
+    assert text[5].endswith("into parcel P [order webshop:1001, Ada Lovelace]")
+
+
+def test_the_progress_bar_fills_with_what_was_read() -> None:
+    assert progress_bar({"total": 200, "read": 50, "state": "reading"}, width=8) == (
+        "[##......]  25%  50/200 events  reading"
+    )
+    assert progress_bar({"total": 0, "read": 0, "state": "done"}, width=4).startswith("[####] 100%")

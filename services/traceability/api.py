@@ -1,0 +1,139 @@
+"""HTTP queries for analysts: a unit's trace, recalls, an aggregate's audit trail; and replays.
+
+Times are ISO 8601; one without a zone is taken as UTC. Answers are ordered (units by serial,
+events by occurred at, producer, aggregate id, version), so the same question over the same events
+gets the same answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from services.runtime.service import ServiceRuntime, runtime_of
+from services.traceability.application import (
+    UNIT_FIELDS,
+    TraceabilityApplication,
+    UnitSelection,
+    UnknownSerial,
+)
+from services.traceability.replay import ReplayRunning, Replays
+
+router = APIRouter(tags=["traceability"])
+
+Runtime = Annotated[ServiceRuntime[TraceabilityApplication], Depends(runtime_of)]
+AsOf = Annotated[
+    datetime | None,
+    Query(description="Answer as of this moment (ISO 8601; UTC when no zone is given)."),
+]
+
+
+def _moment(as_of: datetime | None) -> datetime | None:
+    if as_of is None or as_of.tzinfo is not None:
+        return as_of
+    return as_of.replace(tzinfo=UTC)
+
+
+@router.get("/units/{serial}/trace")
+async def trace(
+    serial: str, runtime: Runtime, sku: str | None = None, as_of: AsOf = None
+) -> dict[str, Any]:
+    """A unit's whole chain, oldest first: received (purchase order, batch, location), packed into
+    an order for a customer, shipped (carrier, tracking), delivered, returned, graded, restocked,
+    sold again. Also its holder now (or as of `as_of`). A list: two products may share a serial."""
+    moment = _moment(as_of)
+    try:
+        units = await runtime.run_command(runtime.application.trace, serial, sku, moment)
+    except UnknownSerial:
+        raise HTTPException(status_code=404, detail=f"no unit with serial {serial}") from None
+    return {"serial": serial, "as_of": moment, "units": units}
+
+
+@router.get("/recall")
+async def recall(
+    runtime: Runtime,
+    batch: str | None = None,
+    serial_from: str | None = None,
+    serial_to: str | None = None,
+    sku: str | None = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    """Every unit of a batch, or of a serial range (`serial_from` ≤ serial ≤ `serial_to`, compared
+    byte by byte: zero-pad numbers; `sku` narrows it to one product), with its holder: the
+    customer and order, or the location and condition."""
+    try:
+        selection = UnitSelection(
+            batch=batch, serial_from=serial_from, serial_to=serial_to, sku=sku
+        )
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    moment = _moment(as_of)
+    units = await runtime.run_command(runtime.application.units, selection, moment)
+    criteria = {
+        key: value
+        for key, value in selection.parameters().items()
+        if value is not None and key != "serial"
+    }
+    return {"criteria": criteria, "as_of": moment, "fields": list(UNIT_FIELDS), "units": units}
+
+
+@router.get("/audit/{aggregate_id}")
+async def audit(aggregate_id: uuid.UUID, runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
+    """Every event of the aggregate with time, actor, reason and correlation id, and what its
+    events said of it by then (per producer: the last value of each field)."""
+    answer: dict[str, Any] = await runtime.run_command(
+        runtime.application.audit, aggregate_id, _moment(as_of)
+    )
+    if not answer["events"]:
+        raise HTTPException(status_code=404, detail=f"no events of {aggregate_id}")
+    return answer
+
+
+@router.get("/read-models/counts")
+async def counts(runtime: Runtime) -> dict[str, int]:
+    """Rows per read-model table."""
+    answer: dict[str, int] = await runtime.run_command(runtime.application.counts)
+    return answer
+
+
+class ReplayRequest(BaseModel):
+    """Where to rebuild the read models from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["topics", "stores"] = "topics"
+
+
+def replays_of(request: Request) -> Replays:
+    """The process's replays (FastAPI dependency)."""
+    replays: Replays | None = getattr(request.app.state, "replays", None)
+    if replays is None:
+        replays = Replays(runtime_of(request))
+        request.app.state.replays = replays
+    return replays
+
+
+ReplaysDependency = Annotated[Replays, Depends(replays_of)]
+
+
+@router.post("/replays", status_code=202, tags=["operations"])
+async def start_replay(command: ReplayRequest, replays: ReplaysDependency) -> dict[str, Any]:
+    """Rebuild the read models from scratch beside the live ones, then swap them in. Queries are
+    answered from the live ones meanwhile. Follow it with `GET /replays/latest`."""
+    try:
+        progress = replays.start(command.source)
+    except ReplayRunning as error:
+        raise HTTPException(status_code=409, detail=str(error)) from None
+    return progress.as_dict()
+
+
+@router.get("/replays/latest", tags=["operations"])
+async def latest_replay(replays: ReplaysDependency) -> dict[str, Any]:
+    """The progress of the latest replay of this process."""
+    if replays.latest is None:
+        raise HTTPException(status_code=404, detail="no replay has run in this process")
+    return replays.latest.as_dict()

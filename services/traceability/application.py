@@ -1,0 +1,567 @@
+"""Traceability use cases: project events into the read models, answer analysts' queries, and
+rebuild the read models from scratch beside the live ones.
+
+The read models live in the Postgres schema `read_model` of the service's database. A rebuild
+writes a fresh copy into `read_model_rebuild` while the live one keeps serving and consuming, then
+swaps the two in one short transaction (see `finish_rebuild`).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope
+from contracts.registry import model_for
+from services.runtime.database import PostgresLocation
+from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.traceability import projections
+from services.traceability.projections import TABLE_KEYS, Change, Insert
+
+LIVE = "read_model"
+"""The schema queries read and the consumer writes."""
+REBUILD = "read_model_rebuild"
+"""Where a rebuild writes, until it becomes `LIVE`."""
+RETIRED = "read_model_retired"
+"""The previous live schema for the moment of the swap; dropped right after."""
+
+REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across processes
+
+Projected = tuple[Envelope, IntegrationEvent]
+"""An event with its envelope, ready to project."""
+
+
+def schema_ddl(schema: str) -> list[str]:
+    """The statements that create the read-model tables in `schema` (if missing)."""
+    s = schema
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        # Every event of every service, with its envelope: the audit log across services.
+        f"CREATE TABLE IF NOT EXISTS {s}.events ("
+        " producer text NOT NULL, aggregate_id uuid NOT NULL, aggregate_version integer NOT NULL,"
+        " event_id uuid NOT NULL, event_type text NOT NULL, schema_version integer NOT NULL,"
+        " aggregate_type text NOT NULL, occurred_at timestamptz NOT NULL,"
+        " correlation_id text NOT NULL, causation_id text, actor text, reason text,"
+        ' payload jsonb NOT NULL, sort_key text COLLATE "C" NOT NULL,'
+        " PRIMARY KEY (producer, aggregate_id, aggregate_version))",
+        f"CREATE INDEX IF NOT EXISTS events_by_aggregate ON {s}.events (aggregate_id, sort_key)",
+        # One row per fact about a unit (serial set), or about the parcel or RMA it is in (serial
+        # null: joined to the unit's rows by shipment or RMA when queried).
+        f"CREATE TABLE IF NOT EXISTS {s}.unit_history ("
+        " producer text NOT NULL, aggregate_id uuid NOT NULL, aggregate_version integer NOT NULL,"
+        ' position integer NOT NULL, sort_key text COLLATE "C" NOT NULL,'
+        " occurred_at timestamptz NOT NULL, at timestamptz NOT NULL, event_type text NOT NULL,"
+        ' milestone text NOT NULL, serial text COLLATE "C", sku text COLLATE "C",'
+        " order_id uuid, shipment_id uuid, rma_id uuid, location text, batch text,"
+        " reference text, carrier text, service text, tracking_number text, condition text,"
+        " grade text, holder_kind text, status text, actor text, summary text NOT NULL,"
+        " correlation_id text NOT NULL,"
+        " PRIMARY KEY (producer, aggregate_id, aggregate_version, position))",
+        f"CREATE INDEX IF NOT EXISTS history_by_unit ON {s}.unit_history (serial, sku, sort_key)",
+        f"CREATE INDEX IF NOT EXISTS history_by_shipment ON {s}.unit_history (shipment_id)"
+        " WHERE shipment_id IS NOT NULL",
+        f"CREATE INDEX IF NOT EXISTS history_by_rma ON {s}.unit_history (rma_id)"
+        " WHERE rma_id IS NOT NULL",
+        f"CREATE INDEX IF NOT EXISTS history_by_batch ON {s}.unit_history (batch)"
+        " WHERE batch IS NOT NULL",
+        # The current holder of every serialized unit; origin and holder are merged separately.
+        f"CREATE TABLE IF NOT EXISTS {s}.units ("
+        ' serial text COLLATE "C" NOT NULL, sku text COLLATE "C" NOT NULL, batch text,'
+        " reference text, received_at timestamptz, received_location text,"
+        ' origin_version text COLLATE "C", holder_kind text, status text, location text,'
+        " condition text, order_id uuid, shipment_id uuid, rma_id uuid, holder_event text,"
+        ' updated_at timestamptz, holder_version text COLLATE "C",'
+        " PRIMARY KEY (serial, sku))",
+        f"CREATE INDEX IF NOT EXISTS units_by_batch ON {s}.units (batch)",
+        f"CREATE TABLE IF NOT EXISTS {s}.orders ("
+        " order_id uuid PRIMARY KEY, channel text NOT NULL, channel_order_id text NOT NULL,"
+        " customer_id text NOT NULL, customer_name text NOT NULL, customer_email text NOT NULL,"
+        " ship_to text NOT NULL, placed_at timestamptz NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {s}.shipments ("
+        " shipment_id uuid PRIMARY KEY, order_id uuid, location text, carrier text,"
+        ' service text, tracking_number text, label_version text COLLATE "C",'
+        ' shipped_at timestamptz, dispatch_version text COLLATE "C",'
+        ' delivered_at timestamptz, delivery_version text COLLATE "C")',
+    ]
+
+
+# -- changes as SQL --------------------------------------------------------------------------
+
+_TABLE_RANK = {table: rank for rank, table in enumerate(TABLE_KEYS)}
+
+
+def render(changes: Iterable[Change], schema: str) -> list[ReadModelChange]:
+    """The SQL of `changes` against the tables in `schema`, table by table in a fixed order (so
+    concurrent writers and a swap lock tables in the same order)."""
+    ordered = sorted(changes, key=lambda change: _TABLE_RANK[change.table])
+    return [(_statement(change, schema), _parameters(change)) for change in ordered]
+
+
+def _statement(change: Change, schema: str) -> str:
+    if isinstance(change, Insert):
+        return _insert_sql(schema, change.table, tuple(change.row))
+    return _merge_sql(
+        schema,
+        change.table,
+        tuple(change.key),
+        tuple(change.values),
+        change.version_column,
+        change.keep,
+    )
+
+
+@functools.cache
+def _insert_sql(schema: str, table: str, columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {schema}.{table} ({', '.join(columns)})"
+        f" VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
+    )
+
+
+@functools.cache
+def _merge_sql(
+    schema: str,
+    table: str,
+    key: tuple[str, ...],
+    values: tuple[str, ...],
+    version_column: str,
+    keep: Literal["latest", "earliest"],
+) -> str:
+    columns = (*key, *values, version_column)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in (*values, version_column))
+    newer = ">" if keep == "latest" else "<"
+    return (
+        f"INSERT INTO {schema}.{table} AS t ({', '.join(columns)})"
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f" WHERE t.{version_column} IS NULL"
+        f" OR excluded.{version_column} {newer} t.{version_column}"
+    )
+
+
+def _parameters(change: Change) -> tuple[Any, ...]:
+    if isinstance(change, Insert):
+        values: Iterable[Any] = change.row.values()
+    else:
+        values = (*change.key.values(), *change.values.values(), change.version)
+    return tuple(Jsonb(value) if isinstance(value, dict) else value for value in values)
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+UNIT_FIELDS: tuple[str, ...] = (
+    "serial",
+    "sku",
+    "batch",
+    "reference",
+    "received_at",
+    "received_location",
+    "status",
+    "holder_kind",
+    "holder",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "ship_to",
+    "channel",
+    "channel_order_id",
+    "order_id",
+    "location",
+    "condition",
+    "carrier",
+    "service",
+    "tracking_number",
+    "shipped_at",
+    "delivered_at",
+    "rma_id",
+    "holder_event",
+    "updated_at",
+)
+"""What a recall reports of each unit, in this order (also the CSV columns)."""
+
+HISTORY_FIELDS: tuple[str, ...] = (
+    "occurred_at",
+    "at",
+    "milestone",
+    "event_type",
+    "producer",
+    "aggregate_id",
+    "aggregate_version",
+    "summary",
+    "sku",
+    "order_id",
+    "channel",
+    "channel_order_id",
+    "customer_id",
+    "customer_name",
+    "shipment_id",
+    "rma_id",
+    "location",
+    "batch",
+    "reference",
+    "carrier",
+    "service",
+    "tracking_number",
+    "condition",
+    "grade",
+    "status",
+    "actor",
+    "correlation_id",
+)
+
+_UNIT_COLUMNS = (
+    "serial, sku, batch, reference, received_at, received_location, holder_kind, status,"
+    " location, condition, order_id, shipment_id, rma_id, holder_event, updated_at"
+)
+
+_CURRENT_UNITS = f"""
+unit AS (SELECT {_UNIT_COLUMNS} FROM {LIVE}.units WHERE {{unit_filter}}),
+ship AS (SELECT shipment_id, carrier, service, tracking_number, shipped_at, delivered_at
+         FROM {LIVE}.shipments)
+"""
+
+# The same answer from the history alone, counting only what had happened by the moment: the
+# holder is the unit's latest holder-changing fact by then, its origin its earliest receipt.
+_UNITS_AS_OF = f"""
+holder AS (
+    SELECT DISTINCT ON (serial, sku) serial, sku, holder_kind, status, location, condition,
+           order_id, shipment_id, rma_id, event_type AS holder_event, occurred_at AS updated_at
+    FROM {LIVE}.unit_history
+    WHERE holder_kind IS NOT NULL AND occurred_at <= %(as_of)s AND {{history_filter}}
+    ORDER BY serial, sku, sort_key DESC
+),
+origin AS (
+    SELECT DISTINCT ON (serial, sku) serial, sku, batch, reference, occurred_at AS received_at,
+           location AS received_location
+    FROM {LIVE}.unit_history
+    WHERE event_type = 'StockReceived' AND occurred_at <= %(as_of)s AND {{history_filter}}
+    ORDER BY serial, sku, sort_key
+),
+unit AS (
+    SELECT holder.serial, holder.sku, origin.batch, origin.reference, origin.received_at,
+           origin.received_location, holder.holder_kind, holder.status, holder.location,
+           holder.condition, holder.order_id, holder.shipment_id, holder.rma_id,
+           holder.holder_event, holder.updated_at
+    FROM holder LEFT JOIN origin USING (serial, sku)
+    WHERE {{unit_filter}}
+),
+ship AS (
+    SELECT shipment_id,
+        (array_agg(carrier ORDER BY sort_key DESC) FILTER (WHERE carrier IS NOT NULL))[1]
+            AS carrier,
+        (array_agg(service ORDER BY sort_key DESC) FILTER (WHERE service IS NOT NULL))[1]
+            AS service,
+        (array_agg(tracking_number ORDER BY sort_key DESC)
+            FILTER (WHERE tracking_number IS NOT NULL))[1] AS tracking_number,
+        (array_agg(at ORDER BY sort_key) FILTER (WHERE event_type = 'ShipmentConfirmed'))[1]
+            AS shipped_at,
+        (array_agg(at ORDER BY sort_key) FILTER (WHERE event_type = 'ShipmentDelivered'))[1]
+            AS delivered_at
+    FROM {LIVE}.unit_history
+    WHERE shipment_id IN (SELECT shipment_id FROM unit) AND occurred_at <= %(as_of)s
+    GROUP BY shipment_id
+)
+"""
+
+_UNITS_SELECT = f"""
+SELECT unit.*, o.channel, o.channel_order_id, o.customer_id, o.customer_name, o.customer_email,
+       o.ship_to, ship.carrier, ship.service, ship.tracking_number, ship.shipped_at,
+       ship.delivered_at
+FROM unit
+LEFT JOIN {LIVE}.orders o ON o.order_id = unit.order_id
+LEFT JOIN ship ON ship.shipment_id = unit.shipment_id
+ORDER BY unit.serial, unit.sku
+"""
+
+_HISTORY = f"""
+WITH subject AS (
+    SELECT shipment_id, rma_id FROM {LIVE}.unit_history
+    WHERE serial = %(serial)s AND sku = %(sku)s AND holder_kind IS NOT NULL
+)
+SELECT h.*, o.channel, o.channel_order_id, o.customer_id, o.customer_name
+FROM {LIVE}.unit_history h
+LEFT JOIN {LIVE}.orders o ON o.order_id = h.order_id
+WHERE ((h.serial = %(serial)s AND h.sku = %(sku)s)
+       OR (h.serial IS NULL AND (
+            h.shipment_id IN (SELECT shipment_id FROM subject WHERE shipment_id IS NOT NULL)
+            OR h.rma_id IN (SELECT rma_id FROM subject WHERE rma_id IS NOT NULL))))
+  AND {{time_filter}}
+ORDER BY h.sort_key
+"""
+
+_AUDIT = f"""
+SELECT producer, aggregate_id, aggregate_version, event_id, event_type, schema_version,
+       aggregate_type, occurred_at, correlation_id, causation_id, actor, reason, payload
+FROM {LIVE}.events
+WHERE aggregate_id = %(aggregate_id)s AND {{time_filter}}
+ORDER BY sort_key
+"""
+
+
+@dataclass(frozen=True)
+class UnitSelection:
+    """Which units a query is about: one serial, a batch, or a range of serials (optionally of
+    one SKU)."""
+
+    serial: str | None = None
+    batch: str | None = None
+    serial_from: str | None = None
+    serial_to: str | None = None
+    sku: str | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [
+            self.serial is not None,
+            self.batch is not None,
+            self.serial_from is not None or self.serial_to is not None,
+        ]
+        if sum(chosen) != 1:
+            raise ValueError("choose units by a serial, a batch, or a range of serials")
+        if chosen[2] and (self.serial_from is None or self.serial_to is None):
+            raise ValueError("a serial range needs both ends")
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "batch": self.batch,
+            "serial_from": self.serial_from,
+            "serial_to": self.serial_to,
+            "sku": self.sku,
+        }
+
+    def unit_filter(self) -> str:
+        conditions = ["TRUE"]
+        if self.serial is not None:
+            conditions.append("serial = %(serial)s")
+        if self.batch is not None:
+            conditions.append("batch = %(batch)s")
+        if self.serial_from is not None:
+            # Bytewise: the columns are COLLATE "C", so the range does not depend on the locale.
+            conditions.append("serial BETWEEN %(serial_from)s AND %(serial_to)s")
+        if self.sku is not None:
+            conditions.append("sku = %(sku)s")
+        return " AND ".join(conditions)
+
+    def history_filter(self) -> str:
+        """A superset of the unit filter that can be checked on every history row: it keeps the
+        as-of query from reading the whole history."""
+        if self.batch is not None:
+            sku = " AND sku = %(sku)s" if self.sku is not None else ""
+            return (
+                f"(serial, sku) IN (SELECT serial, sku FROM {LIVE}.unit_history"
+                f" WHERE batch = %(batch)s{sku})"
+            )
+        return self.unit_filter()
+
+
+class UnknownSerial(LookupError):
+    """No unit with this serial is known (by that moment)."""
+
+
+class RebuildRunning(RuntimeError):
+    """Another rebuild holds the rebuild lock."""
+
+
+class TraceabilityApplication(ServiceApplication):
+    """Where every serialized unit came from, who holds it now, and what happened to it on the
+    way; plus every event of every service as an audit log. Owns no domain of its own: it projects
+    the other services' events and answers queries."""
+
+    read_model_tables = tuple(schema_ddl(LIVE))
+
+    def __init__(self, location: PostgresLocation) -> None:
+        super().__init__(location)
+        self.location = location
+        self._rebuild_lock: psycopg.Connection[Any] | None = None
+
+    # -- projecting ---------------------------------------------------------------------------
+
+    def project(self, event: IntegrationEvent, envelope: Envelope) -> None:
+        """Apply one consumed event to the live read models, in the transaction that records its
+        consumption (a redelivered event is skipped by the consumer; a re-published one changes
+        nothing anyway)."""
+        self.save(read_model_changes=render(projections.project(envelope, event), LIVE))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def units(
+        self, selection: UnitSelection, as_of: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The selected units and their holders: now (the `units` table), or as of a moment
+        (from the history, counting only what had happened by then)."""
+        if as_of is None:
+            ctes = _CURRENT_UNITS.format(unit_filter=selection.unit_filter())
+        else:
+            ctes = _UNITS_AS_OF.format(
+                unit_filter=selection.unit_filter(), history_filter=selection.history_filter()
+            )
+        rows = self._query(
+            f"WITH {ctes} {_UNITS_SELECT}", selection.parameters() | {"as_of": as_of}
+        )
+        return [_unit_answer(row) for row in rows]
+
+    def trace(
+        self, serial: str, sku: str | None = None, as_of: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Each unit with this serial (one, unless two products share serials) and everything that
+        happened to it, oldest first: its own facts and those of its parcels and RMAs."""
+        units = self.units(UnitSelection(serial=serial, sku=sku), as_of)
+        if not units:
+            raise UnknownSerial(serial)
+        time_filter = "TRUE" if as_of is None else "h.occurred_at <= %(as_of)s"
+        for unit in units:
+            rows = self._query(
+                _HISTORY.format(time_filter=time_filter),
+                {"serial": serial, "sku": unit["sku"], "as_of": as_of},
+            )
+            unit["history"] = [{field: row[field] for field in HISTORY_FIELDS} for row in rows]
+        return units
+
+    def audit(self, aggregate_id: uuid.UUID, as_of: datetime | None = None) -> dict[str, Any]:
+        """Every event of an aggregate (of any service that keys events by this id), in order,
+        with who and why; and its state by then: per producer, the last value of every field its
+        events carried (lists replaced whole), its version and last event."""
+        time_filter = "TRUE" if as_of is None else "occurred_at <= %(as_of)s"
+        events = self._query(
+            _AUDIT.format(time_filter=time_filter), {"aggregate_id": aggregate_id, "as_of": as_of}
+        )
+        state: dict[str, dict[str, Any]] = {}
+        for event in events:
+            known = state.setdefault(
+                event["producer"], {"aggregate_type": event["aggregate_type"], "fields": {}}
+            )
+            known["version"] = event["aggregate_version"]
+            known["last_event"] = event["event_type"]
+            known["last_changed_at"] = event["occurred_at"]
+            known["fields"].update(event["payload"])
+        return {"aggregate_id": aggregate_id, "as_of": as_of, "events": events, "state": state}
+
+    def counts(self) -> dict[str, int]:
+        """Rows per read-model table."""
+        return {
+            table: int(self._query(f"SELECT count(*) AS n FROM {LIVE}.{table}", {})[0]["n"])
+            for table in TABLE_KEYS
+        }
+
+    def _query(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self._datastore().get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(sql.encode(), parameters)
+            return [dict(row) for row in cursor.fetchall()]
+
+    # -- rebuilding ---------------------------------------------------------------------------
+
+    def begin_rebuild(self) -> None:
+        """Take the rebuild lock and start an empty copy of the read models beside the live one.
+
+        Raises `RebuildRunning` when another rebuild (of any process of the service) runs.
+        """
+        connection = psycopg.connect(self.location.dsn(), autocommit=True)
+        locked = connection.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK,)).fetchone()
+        if not locked or not locked[0]:
+            connection.close()
+            raise RebuildRunning("a rebuild of the traceability read models is running")
+        self._rebuild_lock = connection
+        with self._datastore().transaction(commit=True) as cursor:
+            # What a crashed rebuild left behind is of no use: start from nothing.
+            cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
+            cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+            for statement in schema_ddl(REBUILD):
+                cursor.execute(statement.encode())
+
+    def rebuild_batch(self, events: Sequence[Projected]) -> None:
+        """Project a batch of events into the copy being rebuilt, in one transaction."""
+        changes = [
+            change for envelope, event in events for change in projections.project(envelope, event)
+        ]
+        self._execute(render(changes, REBUILD))
+
+    def finish_rebuild(self) -> int:
+        """Make the rebuilt copy the live read models; returns how many events only the live
+        copy had (consumed while the rebuild ran), which are projected into the copy first.
+
+        In one transaction: the live tables are locked against writes (reads go on), the events
+        the live copy has and the rebuilt one lacks are projected into it (the projections do not
+        depend on arrival order, so late is as good as in order), and the schemas are renamed. A
+        consumer transaction waiting on the lock then writes into the new tables: Postgres looks
+        the table name up again once it gets the lock.
+        """
+        tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
+        with self._datastore().transaction(commit=True) as cursor:
+            cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE".encode())
+            cursor.execute(
+                f"SELECT producer, aggregate_id, aggregate_version, event_id, event_type,"
+                f" schema_version, aggregate_type, occurred_at, correlation_id, causation_id,"
+                f" payload FROM {LIVE}.events AS live WHERE NOT EXISTS ("
+                f" SELECT 1 FROM {REBUILD}.events AS rebuilt"
+                f" WHERE rebuilt.producer = live.producer"
+                f" AND rebuilt.aggregate_id = live.aggregate_id"
+                f" AND rebuilt.aggregate_version = live.aggregate_version)".encode()
+            )
+            missing = [_projected(dict(row)) for row in cursor.fetchall()]
+            changes = [
+                change
+                for envelope, event in missing
+                for change in projections.project(envelope, event)
+            ]
+            for statement, parameters in render(changes, REBUILD):
+                cursor.execute(statement.encode(), parameters)
+            cursor.execute(f"ALTER SCHEMA {LIVE} RENAME TO {RETIRED}".encode())
+            cursor.execute(f"ALTER SCHEMA {REBUILD} RENAME TO {LIVE}".encode())
+        # Separately: dropping waits for queries still reading the old tables to finish.
+        with self._datastore().transaction(commit=True) as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+        self._release_rebuild_lock()
+        return len(missing)
+
+    def abandon_rebuild(self) -> None:
+        """Drop the copy of a failed rebuild; the live read models are untouched."""
+        try:
+            with self._datastore().transaction(commit=True) as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
+        finally:
+            self._release_rebuild_lock()
+
+    def _release_rebuild_lock(self) -> None:
+        if self._rebuild_lock is not None:
+            self._rebuild_lock.close()  # the session's advisory lock goes with it
+            self._rebuild_lock = None
+
+    def _execute(self, statements: Sequence[ReadModelChange]) -> None:
+        # Same statements one after the other, so that executemany pipelines them.
+        with self._datastore().transaction(commit=True) as cursor:
+            for statement, group in _runs(statements):
+                cursor.executemany(statement.encode(), group)
+
+
+def _runs(statements: Sequence[ReadModelChange]) -> Iterator[tuple[str, list[Sequence[Any]]]]:
+    """Consecutive statements with the same SQL, as (SQL, parameter lists)."""
+    grouped: dict[str, list[Sequence[Any]]] = {}
+    for statement, parameters in statements:
+        grouped.setdefault(statement, []).append(parameters)
+    # Insertion order keeps the table order of `render`; changes commute, so grouping is safe.
+    yield from grouped.items()
+
+
+def _projected(row: dict[str, Any]) -> Projected:
+    """An event back from its audit-log row."""
+    envelope = Envelope(**row)
+    model = model_for(envelope.event_type, envelope.schema_version)
+    return envelope, model.model_validate(envelope.payload)
+
+
+def _unit_answer(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit as the recall reports it: who or where holds it, in `UNIT_FIELDS` order."""
+    answer = {field: row.get(field) for field in UNIT_FIELDS}
+    if row["holder_kind"] == projections.CUSTOMER:
+        answer["holder"] = row.get("customer_name") or f"the customer of order {row['order_id']}"
+    else:
+        answer["holder"] = row["location"]
+    return answer

@@ -1,0 +1,742 @@
+"""How each integration event becomes read-model rows: pure functions, no I/O.
+
+`project(envelope, event)` returns the changes one event makes. Every change is one of two kinds,
+and both are chosen so that the read models do not depend on the order in which events arrive
+(events of different topics interleave arbitrarily) nor on how often they arrive (a re-published
+event is the same event):
+
+- `Insert`: add a row keyed by the event's identity; a row with that key is left as it is.
+- `Merge`: set some columns of the row at a key, unless a change with a later (`keep="latest"`) or
+  earlier (`keep="earliest"`) version already set them. The version is the event's position in
+  the total order (occurred at, producer, aggregate id, version), as a string that sorts that way.
+
+So applying any set of events, in any order, any number of times, gives the same rows. Facts that
+join events of different topics (the customer of the order a unit shipped in, the delivery of the
+parcel it is in, the grade of the RMA it came back under) are joined when queried, never copied
+at write time. `ReadModel` applies changes in memory with exactly the semantics the application's
+SQL gives them; the unit tests use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from contracts import inventory, order, pim, returns, shipping, warehouse
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope
+
+PRODUCER_OF_MODULE: Mapping[str, str] = {
+    order.__name__: "order",
+    inventory.__name__: "inventory",
+    warehouse.__name__: "warehouse_adapter",
+    shipping.__name__: "shipping",
+    returns.__name__: "returns",
+    pim.__name__: "pim",
+}
+"""Which service publishes the events of each contracts module (one module per producer)."""
+
+
+def producer_of(model: type[IntegrationEvent]) -> str:
+    """The service that publishes `model` events."""
+    return PRODUCER_OF_MODULE[model.__module__]
+
+
+# -- the tables ------------------------------------------------------------------------------
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "producer",
+    "aggregate_id",
+    "aggregate_version",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "aggregate_type",
+    "occurred_at",
+    "correlation_id",
+    "causation_id",
+    "actor",
+    "reason",
+    "payload",
+    "sort_key",
+)
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "producer",
+    "aggregate_id",
+    "aggregate_version",
+    "position",
+    "sort_key",
+    "occurred_at",
+    "at",
+    "event_type",
+    "milestone",
+    "serial",
+    "sku",
+    "order_id",
+    "shipment_id",
+    "rma_id",
+    "location",
+    "batch",
+    "reference",
+    "carrier",
+    "service",
+    "tracking_number",
+    "condition",
+    "grade",
+    "holder_kind",
+    "status",
+    "actor",
+    "summary",
+    "correlation_id",
+)
+
+TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "events": ("producer", "aggregate_id", "aggregate_version"),
+    "unit_history": ("producer", "aggregate_id", "aggregate_version", "position"),
+    "units": ("serial", "sku"),
+    "orders": ("order_id",),
+    "shipments": ("shipment_id",),
+}
+"""Every read-model table and its primary key, in the order a transaction writes them (the
+order a rebuild locks them in, so the two never wait for each other in a circle)."""
+
+ACTOR_FIELDS = ("actor", "reviewer", "inspector", "technician")
+REASON_FIELDS = ("reason", "note", "override_reason")
+
+CUSTOMER = "customer"
+LOCATION = "location"
+
+
+# -- the changes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Insert:
+    """Add `row` once: a row with the same key is left as it is."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Set `values` on the row at `key` (creating it), unless a change of this kind with a later
+    (`keep="latest"`) or earlier (`keep="earliest"`) `version` set them already."""
+
+    table: str
+    key: Mapping[str, Any]
+    values: Mapping[str, Any]
+    version_column: str
+    version: str
+    keep: Literal["latest", "earliest"]
+
+
+Change = Insert | Merge
+
+
+def order_key(envelope: Envelope) -> str:
+    """The event's place in the total order (occurred at, producer, aggregate id, version), as a
+    string that sorts bytewise in that order: reads are reproducible and merges deterministic."""
+    occurred = envelope.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # A space sorts before every character of a service name, so "order" comes before "orders".
+    return (
+        f"{occurred} {envelope.producer} {envelope.aggregate_id} {envelope.aggregate_version:010d}"
+    )
+
+
+# -- projecting one event --------------------------------------------------------------------
+
+
+def project(envelope: Envelope, event: IntegrationEvent) -> list[Change]:
+    """Every change `event` (published in `envelope`) makes to the read models."""
+    changes: list[Change] = [Insert("events", event_row(envelope, event))]
+    projector = _PROJECTORS.get(type(event))
+    if projector is not None:
+        changes.extend(projector(_Context(envelope), event))
+    return changes
+
+
+def event_row(envelope: Envelope, event: IntegrationEvent) -> dict[str, Any]:
+    """The audit-log row of an event: its envelope, who did it and why, and its payload."""
+    payload = event.model_dump(mode="json")
+    return {
+        "producer": envelope.producer,
+        "aggregate_id": envelope.aggregate_id,
+        "aggregate_version": envelope.aggregate_version,
+        "event_id": envelope.event_id,
+        "event_type": envelope.event_type,
+        "schema_version": envelope.schema_version,
+        "aggregate_type": envelope.aggregate_type,
+        "occurred_at": envelope.occurred_at,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "actor": _first_text(payload, ACTOR_FIELDS),
+        "reason": _first_text(payload, REASON_FIELDS),
+        "payload": payload,
+        "sort_key": order_key(envelope),
+    }
+
+
+def _first_text(payload: Mapping[str, Any], fields: Sequence[str]) -> str | None:
+    for field in fields:
+        value = payload.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class _Context:
+    """Builds the rows of one event: history rows numbered in order, merges versioned by them."""
+
+    def __init__(self, envelope: Envelope) -> None:
+        self.envelope = envelope
+        self.key = order_key(envelope)
+        self.changes: list[Change] = []
+        self._position = 0
+
+    def history(
+        self,
+        milestone: str,
+        summary: str,
+        *,
+        at: datetime | None = None,
+        actor: str | None = None,
+        **columns: Any,
+    ) -> str:
+        """Add a history row; returns its sort key (the version of the merges it causes)."""
+        unknown = set(columns) - set(HISTORY_COLUMNS)
+        assert not unknown, f"not history columns: {unknown}"
+        self._position += 1
+        envelope = self.envelope
+        sort_key = f"{self.key} {self._position:04d}"
+        row = dict.fromkeys(HISTORY_COLUMNS) | columns
+        row |= {
+            "producer": envelope.producer,
+            "aggregate_id": envelope.aggregate_id,
+            "aggregate_version": envelope.aggregate_version,
+            "position": self._position,
+            "sort_key": sort_key,
+            "occurred_at": envelope.occurred_at,
+            "at": at or envelope.occurred_at,
+            "event_type": envelope.event_type,
+            "milestone": milestone,
+            "actor": actor,
+            "summary": summary,
+            "correlation_id": envelope.correlation_id,
+        }
+        self.changes.append(Insert("unit_history", row))
+        return sort_key
+
+    def unit(
+        self,
+        milestone: str,
+        summary: str,
+        *,
+        serial: str,
+        sku: str,
+        holder_kind: str,
+        status: str,
+        location: str | None,
+        condition: str | None,
+        order_id: uuid.UUID | None = None,
+        shipment_id: uuid.UUID | None = None,
+        rma_id: uuid.UUID | None = None,
+        **columns: Any,
+    ) -> str:
+        """A history row that changes who holds the unit, and the `units` row it updates."""
+        holder: dict[str, Any] = {
+            "holder_kind": holder_kind,
+            "status": status,
+            "location": location,
+            "condition": condition,
+            "order_id": order_id,
+            "shipment_id": shipment_id,
+            "rma_id": rma_id,
+        }
+        version = self.history(milestone, summary, serial=serial, sku=sku, **holder, **columns)
+        self.changes.append(
+            Merge(
+                "units",
+                {"serial": serial, "sku": sku},
+                holder
+                | {
+                    "holder_event": self.envelope.event_type,
+                    "updated_at": self.envelope.occurred_at,
+                },
+                version_column="holder_version",
+                version=version,
+                keep="latest",
+            )
+        )
+        return version
+
+    def shipment(
+        self,
+        shipment_id: uuid.UUID,
+        group: Literal["label", "dispatch", "delivery"],
+        values: Mapping[str, Any],
+    ) -> None:
+        """Facts of a parcel: its label (the latest), its dispatch and its delivery (the first)."""
+        self.changes.append(
+            Merge(
+                "shipments",
+                {"shipment_id": shipment_id},
+                values,
+                version_column=f"{group}_version",
+                version=self.key,
+                keep="latest" if group == "label" else "earliest",
+            )
+        )
+
+
+def _stock_received(c: _Context, e: inventory.StockReceived) -> None:
+    where = f"received at {e.location}: {e.reason}"
+    details = [
+        f"reference {e.reference}" if e.reference else "",
+        f"batch {e.batch}" if e.batch else "",
+    ]
+    summary = ", ".join(part for part in (where, *details) if part) + f" (by {e.actor})"
+    for serial in e.serials:
+        version = c.unit(
+            "received",
+            summary,
+            serial=serial,
+            sku=e.sku,
+            holder_kind=LOCATION,
+            status="in-stock",
+            location=e.location,
+            condition="new",
+            batch=e.batch,
+            reference=e.reference,
+            actor=e.actor,
+        )
+        c.changes.append(
+            Merge(
+                "units",
+                {"serial": serial, "sku": e.sku},
+                {
+                    "batch": e.batch,
+                    "reference": e.reference,
+                    "received_at": c.envelope.occurred_at,
+                    "received_location": e.location,
+                },
+                version_column="origin_version",
+                version=version,
+                keep="earliest",
+            )
+        )
+
+
+def _stock_serial_packed(c: _Context, e: inventory.StockSerialPacked) -> None:
+    c.unit(
+        "packed",
+        f"verified and packed at {e.location} into parcel {e.shipment_id}",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="packed",
+        location=e.location,
+        condition="new",
+        order_id=e.order_id,
+        shipment_id=e.shipment_id,
+    )
+
+
+def _unit_serial_captured(c: _Context, e: warehouse.UnitSerialCaptured) -> None:
+    c.unit(
+        "captured",
+        f"scanned into parcel {e.shipment_id} at {e.location}, line {e.line_number}",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="packed",
+        location=e.location,
+        condition="new",
+        order_id=e.order_id,
+        shipment_id=e.shipment_id,
+        at=e.captured_at,
+    )
+
+
+def _shipment_confirmed(c: _Context, e: warehouse.ShipmentConfirmed) -> None:
+    for unit in e.units:
+        if unit.serial is None:
+            continue
+        c.unit(
+            "shipped",
+            f"shipped from {e.location} with {e.carrier} {e.service} {e.tracking_number}",
+            serial=unit.serial,
+            sku=unit.sku,
+            holder_kind=CUSTOMER,
+            status="shipped",
+            location=e.location,
+            condition=None,
+            order_id=e.order_id,
+            shipment_id=e.shipment_id,
+            carrier=e.carrier,
+            service=e.service,
+            tracking_number=e.tracking_number,
+            at=e.shipped_at,
+        )
+    label = {
+        "order_id": e.order_id,
+        "carrier": e.carrier,
+        "service": e.service,
+        "tracking_number": e.tracking_number,
+    }
+    c.shipment(e.shipment_id, "label", label)
+    c.shipment(
+        e.shipment_id,
+        "dispatch",
+        {"order_id": e.order_id, "location": e.location, "shipped_at": e.shipped_at},
+    )
+
+
+def _stock_shipped(c: _Context, e: inventory.StockShipped) -> None:
+    for serial in e.serials:
+        c.unit(
+            "out of stock",
+            f"taken out of stock at {e.location} for line {e.line_number}",
+            serial=serial,
+            sku=e.sku,
+            holder_kind=CUSTOMER,
+            status="shipped",
+            location=e.location,
+            condition=None,
+            order_id=e.order_id,
+            shipment_id=e.shipment_id,
+        )
+
+
+def _label_purchased(c: _Context, e: shipping.LabelPurchased) -> None:
+    c.history(
+        "labelled",
+        f"label bought: {e.carrier} {e.service} {e.tracking_number}",
+        order_id=e.order_id,
+        shipment_id=e.shipment_id,
+        carrier=e.carrier,
+        service=e.service,
+        tracking_number=e.tracking_number,
+    )
+    c.shipment(
+        e.shipment_id,
+        "label",
+        {
+            "order_id": e.order_id,
+            "carrier": e.carrier,
+            "service": e.service,
+            "tracking_number": e.tracking_number,
+        },
+    )
+
+
+def _tracking(milestone: str) -> Callable[[_Context, shipping.ShipmentTrackingEvent], None]:
+    def project_scan(c: _Context, e: shipping.ShipmentTrackingEvent) -> None:
+        c.history(
+            milestone,
+            f"{e.carrier} {e.tracking_number}: {e.description} ({e.carrier_code})",
+            order_id=e.order_id,
+            shipment_id=e.shipment_id,
+            at=e.at,
+        )
+        if isinstance(e, shipping.ShipmentDelivered):
+            c.shipment(e.shipment_id, "delivery", {"order_id": e.order_id, "delivered_at": e.at})
+
+    return project_scan
+
+
+def _rma(milestone: str, describe: Callable[[Any], str]) -> Callable[[_Context, Any], None]:
+    """An RMA fact that names no serial: joined to the unit that came back under the RMA."""
+
+    def project_rma(c: _Context, e: returns.RmaEvent) -> None:
+        actor = _first_text(e.model_dump(), ACTOR_FIELDS)
+        c.history(
+            milestone,
+            describe(e),
+            sku=e.sku,
+            order_id=e.order_id,
+            rma_id=e.rma_id,
+            grade=getattr(e, "grade", None),
+            actor=actor,
+        )
+
+    return project_rma
+
+
+def _return_authorised(c: _Context, e: returns.ReturnAuthorised) -> None:
+    summary = f"return authorised ({e.basis}: {e.eligibility}) to {e.return_to}, RMA {e.rma_id}" + (
+        f"; expected serials {', '.join(e.expected_serials)}" if e.expected_serials else ""
+    )
+    if not e.expected_serials:
+        c.history("return authorised", summary, sku=e.sku, order_id=e.order_id, rma_id=e.rma_id)
+    for serial in e.expected_serials:
+        c.history(
+            "return authorised",
+            summary,
+            serial=serial,
+            sku=e.sku,
+            order_id=e.order_id,
+            rma_id=e.rma_id,
+            location=e.return_to,
+        )
+
+
+def _return_label(c: _Context, e: shipping.ReturnLabelPurchased) -> None:
+    c.history(
+        "return label",
+        f"return label to {e.return_to}: {e.carrier} {e.service} {e.tracking_number}",
+        order_id=e.order_id,
+        rma_id=e.rma_id,
+        carrier=e.carrier,
+        service=e.service,
+        tracking_number=e.tracking_number,
+    )
+
+
+def _return_received(c: _Context, e: warehouse.ReturnReceived) -> None:
+    if e.serial is None:
+        c.history("returned", f"unit received at the {e.location} dock", rma_id=e.rma_id, sku=e.sku)
+        return
+    c.unit(
+        "returned",
+        f"received back at the {e.location} dock under RMA {e.rma_id}",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="returned",
+        location=e.location,
+        condition="awaiting inspection",
+        rma_id=e.rma_id,
+        at=e.received_at,
+    )
+
+
+def _receipt_recorded(c: _Context, e: returns.ReturnReceiptRecorded) -> None:
+    match = "matches" if e.serial_matches else "does NOT match"
+    if e.serial is None:
+        c.history("return checked", f"unit without serial at {e.location}", rma_id=e.rma_id)
+        return
+    c.unit(
+        "return checked",
+        f"serial {match} what was shipped on the order line",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="returned",
+        location=e.location,
+        condition="awaiting inspection",
+        order_id=None,
+        rma_id=e.rma_id,
+    )
+
+
+def _dispositioned(c: _Context, e: returns.ReturnDispositioned) -> None:
+    summary = f"grade {e.grade}: to {e.location} as {e.condition}" + (
+        ", awaiting a technician's sign-off" if e.awaiting_signoff else ""
+    )
+    if e.serial is None:
+        c.history("dispositioned", summary, rma_id=e.rma_id, grade=e.grade, sku=e.sku)
+        return
+    c.unit(
+        "dispositioned",
+        summary,
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="returned",
+        location=e.location,
+        condition=e.condition,
+        rma_id=e.rma_id,
+        grade=e.grade,
+    )
+
+
+def _signed_off(c: _Context, e: returns.ReturnSignedOff) -> None:
+    c.history(
+        "signed off",
+        f"signed off as new by {e.technician}",
+        serial=e.serial,
+        sku=e.sku,
+        rma_id=e.rma_id,
+        location=e.location,
+        actor=e.technician,
+    )
+
+
+def _unit_returned(c: _Context, e: inventory.StockUnitReturned) -> None:
+    if e.serial is None:
+        return
+    c.unit(
+        "back in stock",
+        f"back in stock at {e.location} as {e.condition} (not sellable as new)",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="returned",
+        location=e.location,
+        condition=e.condition,
+        rma_id=e.rma_id,
+    )
+
+
+def _condition_changed(c: _Context, e: inventory.StockUnitConditionChanged) -> None:
+    if e.serial is None:
+        return
+    restocked = e.to_condition == "new"
+    c.unit(
+        "restocked" if restocked else "condition changed",
+        f"{e.from_condition} → {e.to_condition} at {e.location}: {e.reason}",
+        serial=e.serial,
+        sku=e.sku,
+        holder_kind=LOCATION,
+        status="in-stock" if restocked else "returned",
+        location=e.location,
+        condition=e.to_condition,
+        rma_id=e.rma_id,
+        actor=e.actor,
+    )
+
+
+def _order_placed(c: _Context, e: order.OrderPlaced) -> None:
+    address = e.shipping_address
+    ship_to = ", ".join(
+        part
+        for part in (
+            address.name,
+            address.line1,
+            address.line2,
+            address.city,
+            address.region,
+            address.postal_code,
+            address.country,
+        )
+        if part
+    )
+    c.changes.append(
+        Insert(
+            "orders",
+            {
+                "order_id": e.order_id,
+                "channel": e.channel,
+                "channel_order_id": e.channel_order_id,
+                "customer_id": e.customer.customer_id,
+                "customer_name": e.customer.name,
+                "customer_email": str(e.customer.email),
+                "ship_to": ship_to,
+                "placed_at": e.placed_at,
+            },
+        )
+    )
+
+
+def _handlers() -> dict[type[IntegrationEvent], Callable[[_Context, Any], None]]:
+    return {
+        inventory.StockReceived: _stock_received,
+        inventory.StockSerialPacked: _stock_serial_packed,
+        inventory.StockShipped: _stock_shipped,
+        inventory.StockUnitReturned: _unit_returned,
+        inventory.StockUnitConditionChanged: _condition_changed,
+        warehouse.UnitSerialCaptured: _unit_serial_captured,
+        warehouse.ShipmentConfirmed: _shipment_confirmed,
+        warehouse.ReturnReceived: _return_received,
+        shipping.LabelPurchased: _label_purchased,
+        shipping.ShipmentInTransit: _tracking("in transit"),
+        shipping.ShipmentDelivered: _tracking("delivered"),
+        shipping.ShipmentException: _tracking("delivery exception"),
+        shipping.ReturnLabelPurchased: _return_label,
+        order.OrderPlaced: _order_placed,
+        returns.ReturnRequested: _rma(
+            "return requested", lambda e: f"return requested: {e.reason}"
+        ),
+        returns.ReturnAuthorised: _return_authorised,
+        returns.ReturnRejected: _rma("return rejected", lambda e: f"return rejected: {e.reason}"),
+        returns.ReturnReceiptRecorded: _receipt_recorded,
+        returns.RefundBlocked: _rma("refund blocked", lambda e: f"refund blocked: {e.reason}"),
+        returns.ReviewResolved: _rma(
+            "reviewed", lambda e: f"review by {e.reviewer}: {e.decision} ({e.note})"
+        ),
+        returns.ReturnInspected: _rma("graded", _inspection),
+        returns.ReturnDispositioned: _dispositioned,
+        returns.ReturnSignedOff: _signed_off,
+        returns.RefundIssued: _rma(
+            "refunded", lambda e: f"refund issued: {e.amount} {e.currency} via {e.channel}"
+        ),
+    }
+
+
+def _inspection(e: returns.ReturnInspected) -> str:
+    failed = sorted(check for check, passed in e.checklist.items() if not passed)
+    summary = f"graded {e.grade} by {e.inspector}"
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    if e.override_reason:
+        summary += f"; rules gave {e.derived_grade}, overridden: {e.override_reason}"
+    return summary
+
+
+def _run(
+    handler: Callable[[_Context, Any], None],
+) -> Callable[[_Context, IntegrationEvent], list[Change]]:
+    def run(c: _Context, event: IntegrationEvent) -> list[Change]:
+        handler(c, event)
+        return c.changes
+
+    return run
+
+
+_PROJECTORS: dict[type[IntegrationEvent], Callable[[_Context, IntegrationEvent], list[Change]]] = {
+    model: _run(handler) for model, handler in _handlers().items()
+}
+
+PROJECTED_MODELS: frozenset[type[IntegrationEvent]] = frozenset(_PROJECTORS)
+"""The events that make rows beyond the audit log (`events`, which takes every event)."""
+
+
+# -- the reference semantics, in memory --------------------------------------------------------
+
+
+class ReadModel:
+    """The read-model tables in memory, changed with the semantics the SQL gives each change.
+
+    For tests and reasoning: `apply` in any order, any number of times, and `tables` come out the
+    same.
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
+            table: {} for table in TABLE_KEYS
+        }
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            rows = self.tables[change.table]
+            if isinstance(change, Insert):
+                key = tuple(change.row[column] for column in TABLE_KEYS[change.table])
+                rows.setdefault(key, dict(change.row))
+                continue
+            key = tuple(change.key[column] for column in TABLE_KEYS[change.table])
+            row = rows.get(key)
+            if row is None:
+                rows[key] = {
+                    **change.key,
+                    **change.values,
+                    change.version_column: change.version,
+                }
+                continue
+            current = row.get(change.version_column)
+            wins = (
+                current is None
+                or (change.keep == "latest" and change.version > current)
+                or (change.keep == "earliest" and change.version < current)
+            )
+            if wins:
+                row.update(change.values)
+                row[change.version_column] = change.version
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """The rows of a table in key order."""
+        return [self.tables[table][key] for key in sorted(self.tables[table], key=str)]
