@@ -285,6 +285,11 @@ async def register_catalogue(endpoints: Endpoints) -> None:
             await asyncio.sleep(0.3)
 
 
+def batch_of(run: str, product: Product) -> str:
+    """The production batch of a product's units received in this run: what a recall names."""
+    return f"{product.serial_prefix}-B{run}"
+
+
 async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder]) -> None:
     totals: Counter[str] = Counter()
     for product, location, quantity, serials in receipts(run, orders):
@@ -299,6 +304,7 @@ async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder])
                 "actor": "demo-dock",
                 "reference": f"PO-{run}",
                 "serials": serials,
+                "batch": batch_of(run, product) if serials else None,
             },
         )
         if status != 201:
@@ -307,7 +313,8 @@ async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder])
     say(
         "stock received: "
         + ", ".join(f"{units} units at {location}" for location, units in sorted(totals.items()))
-        + f" (purchase order PO-{run}, serials like LT14-{run}-A0000)"
+        + f" (purchase order PO-{run}, serials like LT14-{run}-A0000, "
+        + f"production batches like {batch_of(run, CATALOGUE[0])})"
     )
 
 
