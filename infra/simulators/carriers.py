@@ -28,6 +28,7 @@ from infra.simulators.kafka import (
     OffsetTracker,
     RecentIds,
     Record,
+    cancel_and_wait,
     consume_group,
     group_consumer_for,
     producer_for,
@@ -206,10 +207,7 @@ class SimulatedCarriers:
             log.info("carriers consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
             await consume_group(consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop)
         finally:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(self._tasks)
             await consumer.stop()
             await self._producer.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Literal, TypeAlias
 
 import structlog
@@ -258,3 +258,12 @@ class TopicFollower:
                 return [TopicPartition(self._topic, partition) for partition in sorted(found)]
             log.warning("topic not found yet", topic=self._topic)
             await asyncio.sleep(1)
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel background work (journeys, returns on their way) and wait until it has stopped; its
+    messages stay uncommitted, so the next start does it again."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

@@ -31,6 +31,7 @@ from infra.simulators.kafka import (
     RecentIds,
     Record,
     TopicFollower,
+    cancel_and_wait,
     consume_group,
     group_consumer_for,
     producer_for,
@@ -152,10 +153,7 @@ class SimulatedReturns:
             await follower.caught_up.wait()
             await consume_group(consumer, SHIPPING_EVENTS, self.handle, self._tracker, stop)
         finally:
-            tasks = [following, *self._tasks]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait([following, *self._tasks])
             await consumer.stop()
             await self._producer.stop()
 
