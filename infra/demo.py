@@ -507,7 +507,12 @@ async def return_some(
     """Customers send back the first line of `count` delivered orders: each RMA is authorised,
     its label bought, the unit scanned at the dock (by the simulated returns), inspected as opened
     but working (grade B, open-box stock) and refunded, or blocked when another unit came back."""
-    delivered = [order for order in orders if order.status == "delivered"][:count]
+    serialized = {product.sku for product in CATALOGUE if product.serialized}
+    delivered = [  # a return is checked by the serial packed for the line
+        order
+        for order in orders
+        if order.status == "delivered" and order.message.lines[0].sku in serialized
+    ][:count]
     if not delivered:
         return True
     say()
