@@ -270,6 +270,10 @@ async def register_catalogue(endpoints: Endpoints) -> None:
                 "lithium_ion": product.lithium_ion,
                 "serialized": product.serialized,
                 "warranty_months": 24,
+                "certifications": [
+                    {"scheme": scheme, "valid_from": "2025-01-01"}
+                    for scheme in ("FCC", "CE", "UKCA", "ISED")
+                ],
             },
         )
         if status != 200:

@@ -77,6 +77,15 @@ async def _get(runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID) -
     return _view(order)
 
 
+@router.get("/eligibility/{sku}")
+async def get_market_eligibility(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """Where the order service, from the PIM's catalogue entries, lets a SKU ship: per market,
+    null when listed, else why not. A SKU the PIM never registered is not checked."""
+    knowledge = await runtime.run_command(runtime.application.catalogue_knowledge, [sku])
+    markets = knowledge.listings.get(sku)
+    return {"sku": sku, "checked": markets is not None, "markets": dict(markets or {})}
+
+
 @router.get("/{order_id}")
 async def get_order(order_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """An order: its state, lines and allocation."""

@@ -9,18 +9,22 @@ from datetime import datetime
 from eventsourcing.application import AggregateNotFoundError
 
 from services.order.domain import (
+    DEFAULT_MARKET_COUNTRIES,
     Address,
+    CatalogueKnowledge,
     Customer,
     Dispatch,
     FulfilmentPolicy,
     LineAllocation,
     LineReservation,
     LocationQuantity,
+    MarketMap,
     Order,
     OrderLine,
     ShipmentLine,
     ShipmentRequest,
     TrackingUpdate,
+    ineligible_lines,
 )
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
@@ -61,12 +65,22 @@ class OrderApplication(ServiceApplication):
         Dispatch,
         TrackingUpdate,
     )
+    read_model_tables = (
+        "CREATE TABLE IF NOT EXISTS catalogue_listings ("
+        " sku text NOT NULL, market text NOT NULL, not_listed_because text,"
+        " PRIMARY KEY (sku, market))",
+        "CREATE TABLE IF NOT EXISTS catalogued_products (sku text PRIMARY KEY)",
+    )
 
     def __init__(
-        self, location: PostgresLocation | None, policy: FulfilmentPolicy | None = None
+        self,
+        location: PostgresLocation | None,
+        policy: FulfilmentPolicy | None = None,
+        markets: MarketMap | None = None,
     ) -> None:
         super().__init__(location)
         self.policy = policy or FulfilmentPolicy()
+        self.markets = markets or MarketMap.of(DEFAULT_MARKET_COUNTRIES)
 
     def receive_channel_order(self, intake: OrderIntake) -> uuid.UUID:
         """Record a channel's order once, however often the channel sends it; then follow what
@@ -88,9 +102,51 @@ class OrderApplication(ServiceApplication):
         if intake.cancelled:
             order.cancel(reason="cancelled in the channel", actor=f"channel:{intake.channel}")
         elif intake.paid:
-            order.mark_paid(self.policy)
+            catalogue = self.catalogue_knowledge([line.sku for line in order.lines])
+            country = order.shipping_address.country
+            order.mark_paid(
+                self.policy, ineligible_lines(order.lines, country, self.markets, catalogue)
+            )
         self.save(order)
         return order.id
+
+    def record_product_registered(self, sku: str) -> None:
+        """The PIM registered a variant: from now on its lines ship only where it is listed."""
+        self.save(
+            read_model_changes=[
+                ("INSERT INTO catalogued_products (sku) VALUES (%s) ON CONFLICT DO NOTHING", (sku,))
+            ]
+        )
+
+    def record_catalogue_entry(self, sku: str, market: str, not_listed_because: str | None) -> None:
+        """The PIM listed a variant in a market's catalogue (None) or withdrew it (why)."""
+        self.save(
+            read_model_changes=[
+                (
+                    "INSERT INTO catalogued_products (sku) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (sku,),
+                ),
+                (
+                    "INSERT INTO catalogue_listings (sku, market, not_listed_because)"
+                    " VALUES (%s, %s, %s) ON CONFLICT (sku, market)"
+                    " DO UPDATE SET not_listed_because = excluded.not_listed_because",
+                    (sku, market, not_listed_because),
+                ),
+            ]
+        )
+
+    def catalogue_knowledge(self, skus: list[str]) -> CatalogueKnowledge:
+        """What the PIM said of these SKUs, per market."""
+        listings: dict[str, dict[str, str | None]] = {
+            row["sku"]: {}
+            for row in self.read("SELECT sku FROM catalogued_products WHERE sku = ANY(%s)", skus)
+        }
+        for row in self.read(
+            "SELECT sku, market, not_listed_because FROM catalogue_listings WHERE sku = ANY(%s)",
+            skus,
+        ):
+            listings[row["sku"]][row["market"]] = row["not_listed_because"]
+        return CatalogueKnowledge(listings)
 
     def record_reservation(
         self, order_id: uuid.UUID, reservations: tuple[LineReservation, ...]

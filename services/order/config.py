@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.order.domain import FulfilmentPolicy
+from services.order.domain import DEFAULT_MARKET_COUNTRIES, FulfilmentPolicy, MarketMap
 from services.runtime.config import ServiceSettings
 
 
@@ -26,6 +26,14 @@ class OrderSettings(ServiceSettings):
         ge=0,
         description="Orders worth more than this, in their currency, need a signature.",
     )
+    market_countries: dict[str, list[str]] = Field(
+        default_factory=lambda: {m: list(c) for m, c in DEFAULT_MARKET_COUNTRIES.items()},
+        description='The countries of each PIM market, e.g. `{"EU": ["DE", "FR"]}`: a '
+        "paid line for a variant not listed in the destination's market is held.",
+    )
+
+    def markets(self) -> MarketMap:
+        return MarketMap.of(self.market_countries)
 
     def policy(self) -> FulfilmentPolicy:
         return FulfilmentPolicy(

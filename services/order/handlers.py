@@ -1,11 +1,13 @@
 """What the order service consumes: channel orders, inventory's reservation decisions and
-backorder fills, the warehouses' dispatches and the carriers' deliveries."""
+backorder fills, the warehouses' dispatches, the carriers' deliveries and the PIM's catalogue
+entries per market (where each variant may be sold)."""
 
 from __future__ import annotations
 
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.inventory import BackorderFilled, StockReserved, StockShortage
+from contracts.pim import CatalogueEntryChanged, CatalogueEntryWithdrawn, ProductRegistered
 from contracts.shipping import ShipmentDelivered, ShipmentException, ShipmentInTransit
 from contracts.topics import CHANNEL_ORDERS
 from contracts.warehouse import ShipmentConfirmed
@@ -57,3 +59,15 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
         orders.record_delivery_exception(
             event.order_id, event.shipment_id, event.description, event.at
         )
+
+    @consumer.on_event(ProductRegistered, producer="pim")
+    def product_registered(event: ProductRegistered, _: Envelope) -> None:
+        orders.record_product_registered(event.sku)
+
+    @consumer.on_event(CatalogueEntryChanged, producer="pim")
+    def listed(event: CatalogueEntryChanged, _: Envelope) -> None:
+        orders.record_catalogue_entry(event.sku, event.market, None)
+
+    @consumer.on_event(CatalogueEntryWithdrawn, producer="pim")
+    def withdrawn(event: CatalogueEntryWithdrawn, _: Envelope) -> None:
+        orders.record_catalogue_entry(event.sku, event.market, event.reason)

@@ -12,11 +12,11 @@ from services.runtime.service import ServiceDefinition, build_http_app, serve
 
 def build_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
-    policy = settings.policy()
+    policy, markets = settings.policy(), settings.markets()
     return build_http_app(
         ServiceDefinition(
             settings=settings,
-            application=lambda location: OrderApplication(location, policy),
+            application=lambda location: OrderApplication(location, policy, markets),
             description=OrderApplication.__doc__ or "",
             translate=translators.to_contract,
             register_handlers=handlers.register_handlers,

@@ -441,11 +441,26 @@ class ThreePL:
         return printed
 
 
+CERTIFIED_EVERYWHERE = [
+    {"scheme": scheme, "valid_from": "2025-01-01"} for scheme in ("FCC", "CE", "UKCA", "ISED")
+]
+"""The certificates that list a product in the US, EU, UK and Canadian catalogues (orders ship there)."""
+
+
 def register_product(
     pim: ServiceProcess, shipping: ServiceProcess, sku: str, grams: int, lithium: bool
 ) -> None:
-    """Register a product in PIM and wait until shipping knows its facts."""
-    pim.put(f"/products/{sku}", {"name": sku, "weight_grams": grams, "lithium_ion": lithium})
+    """Register a product, certified for every market, in PIM and wait until shipping knows its
+    facts."""
+    pim.put(
+        f"/products/{sku}",
+        {
+            "name": sku,
+            "weight_grams": grams,
+            "lithium_ion": lithium,
+            "certifications": CERTIFIED_EVERYWHERE,
+        },
+    )
     eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
 
 

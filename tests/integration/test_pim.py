@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import ServiceProcess, Services, TopicReader, Topics, eventually
+from tests.integration.harness import (
+    Channel,
+    ServiceProcess,
+    Services,
+    TopicReader,
+    Topics,
+    channel_order,
+    eventually,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -87,9 +95,9 @@ def test_identifiers_are_validated_and_the_v1_facts_keep_flowing(
 
 
 def test_spec_changes_certifications_and_lifecycle_reach_every_market_feed(
-    services: Services, topic: Topics
+    services: Services, topic: Topics, channel: Channel
 ) -> None:
-    (pim,) = services("pim")
+    pim, order = services("pim", "order")
     events = topic("pim.events.v1")
     pim.put(
         "/parents/PHONE-X",
@@ -149,6 +157,24 @@ def test_spec_changes_certifications_and_lifecycle_reach_every_market_feed(
     assert [(w["market"], w["reason"]) for w in withdrawn] == [("EU", "no valid CE certification")]
     assert pim.get("/catalogue/EU")["entries"] == []
     assert [e["sku"] for e in pim.get("/catalogue/US")["entries"]] == ["PHONE-X-B128"]
+
+    # ... and holds a paid EU order line for it, with the reason; the US order goes ahead
+    eventually(
+        lambda: order.get("/orders/eligibility/PHONE-X-B128")["markets"].get("EU"),
+        what="the order service learning of the EU withdrawal",
+    )
+    channel.send(channel_order("EU-1", lines=[("PHONE-X-B128", 1)], country="DE"))
+    channel.send(channel_order("US-1", lines=[("PHONE-X-B128", 1)], country="US"))
+
+    def placed(channel_order_id: str) -> Any:
+        path = f"/orders/by-channel/webshop/{channel_order_id}"
+        return order.exists(path) and order.get(path)
+
+    held = eventually(lambda: placed("EU-1"), what="the EU order")
+    assert held["hold_reason"] == (
+        "line 1 (PHONE-X-B128) is not sellable in EU: no valid CE certification"
+    )
+    assert not eventually(lambda: placed("US-1"), what="the US order")["on_hold"]
 
     # end of life shows the successor; discontinued leaves every feed
     pim.put("/products/PHONE-Y", {"name": "Phone Y", "weight_grams": 210, "lithium_ion": True})

@@ -16,6 +16,7 @@ import pytest
 
 from contracts.channel import order_id_for
 from tests.integration.harness import (
+    CERTIFIED_EVERYWHERE,
     Channel,
     ServiceProcess,
     Services,
@@ -65,6 +66,7 @@ def register_product(
             "weight_grams": 2_100,
             "lithium_ion": True,
             "warranty_months": warranty_months,
+            "certifications": CERTIFIED_EVERYWHERE,
         },
     )
     eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")

@@ -9,17 +9,21 @@ from decimal import Decimal
 import pytest
 
 from services.order.domain import (
+    DEFAULT_MARKET_COUNTRIES,
     Address,
+    CatalogueKnowledge,
     Customer,
     Dispatch,
     FulfilmentPolicy,
     LineReservation,
     LocationQuantity,
+    MarketMap,
     Order,
     OrderLine,
     OrderStatus,
     ShipmentLine,
     ShipmentRequest,
+    ineligible_lines,
 )
 from services.runtime.aggregate import DomainError
 
@@ -189,6 +193,60 @@ def test_a_high_fraud_score_holds_the_order_at_payment_and_nothing_goes_to_a_war
     assert order.hold_reason == "fraud score 80 is at or above 80"
     assert order.status is OrderStatus.ALLOCATED
     assert order.shipments == ()
+
+
+MARKETS = MarketMap.of(DEFAULT_MARKET_COUNTRIES)
+CATALOGUE = CatalogueKnowledge(
+    {
+        "PHONE-X": {"US": None, "UK": None, "EU": "no valid CE certification"},
+        "CHARGER": {"US": None, "EU": None},
+    }
+)
+LINES = (
+    OrderLine(1, "PHONE-X", 1, Decimal("799.00")),
+    OrderLine(2, "CHARGER", 1, Decimal("29.00")),
+    OrderLine(3, "GIFT-CARD", 1, Decimal("50.00")),
+)
+
+
+def test_a_line_not_listed_in_the_destination_market_is_named_with_the_reason() -> None:
+    assert ineligible_lines(LINES, "DE", MARKETS, CATALOGUE) == (
+        "line 1 (PHONE-X) is not sellable in EU: no valid CE certification",
+    )
+    assert ineligible_lines(LINES, "GB", MARKETS, CATALOGUE) == (
+        "line 2 (CHARGER) is not sellable in UK: no catalogue entry",
+    )
+    assert ineligible_lines(LINES, "US", MARKETS, CATALOGUE) == ()
+    # a SKU the PIM never registered (line 3) is not checked; a country in no market is named
+    assert ineligible_lines(LINES, "JP", MARKETS, CATALOGUE) == (
+        "line 1 (PHONE-X): JP is in no market",
+        "line 2 (CHARGER): JP is in no market",
+    )
+
+
+def test_a_country_belongs_to_one_market() -> None:
+    assert MARKETS.market_of("FR") == "EU"
+    assert MARKETS.market_of("GB") == "UK"
+    with pytest.raises(ValueError, match="IE is in both EU and UK"):
+        MarketMap.of({"EU": ["IE"], "UK": ["GB", "IE"]})
+
+
+def test_a_paid_order_with_an_ineligible_line_is_held_by_the_market_rules() -> None:
+    order = place(*LINES)
+    order.mark_paid(POLICY, ineligible_lines(LINES, "DE", MARKETS, CATALOGUE))
+    assert order.hold_reason == "line 1 (PHONE-X) is not sellable in EU: no valid CE certification"
+    held = order.collect_events()[-1]
+    assert isinstance(held, Order.Held)
+    assert held.actor == "market-rules"
+
+    risky = allocated_order(fraud_score=90)
+    risky_and_ineligible = place(*LINES)
+    risky_and_ineligible.fraud_score = 90
+    risky_and_ineligible.mark_paid(POLICY, ("line 1 (PHONE-X) is not sellable in EU: …",))
+    assert risky_and_ineligible.hold_reason == (
+        "fraud score 90 is at or above 80; line 1 (PHONE-X) is not sellable in EU: …"
+    )
+    assert risky.hold_reason == "fraud score 90 is at or above 80"
 
 
 def test_releasing_the_hold_of_an_allocated_order_releases_it_to_the_warehouse() -> None:

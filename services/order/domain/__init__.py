@@ -1,5 +1,11 @@
 """The order's domain: the Order aggregate, its values and its configurable rules. Pure: no I/O."""
 
+from services.order.domain.markets import (
+    DEFAULT_MARKET_COUNTRIES,
+    CatalogueKnowledge,
+    MarketMap,
+    ineligible_lines,
+)
 from services.order.domain.order import Order
 from services.order.domain.policy import FulfilmentPolicy
 from services.order.domain.values import (
@@ -23,19 +29,23 @@ from services.order.domain.values import (
 __all__ = [
     "ALLOCATED_STATES",
     "DECIDED_STATES",
+    "DEFAULT_MARKET_COUNTRIES",
     "SHIPPING_STATES",
     "Address",
+    "CatalogueKnowledge",
     "Customer",
     "Dispatch",
     "FulfilmentPolicy",
     "LineAllocation",
     "LineReservation",
     "LocationQuantity",
+    "MarketMap",
     "Order",
     "OrderLine",
     "OrderStatus",
     "ShipmentLine",
     "ShipmentRequest",
     "TrackingUpdate",
+    "ineligible_lines",
     "shipment_id_for",
 ]

@@ -6,6 +6,7 @@ Pure: no I/O, no framework beyond the event-sourced aggregate base.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
@@ -273,8 +274,10 @@ class Order(Aggregate):
     def on_hold(self) -> bool:
         return self.hold_reason is not None
 
-    def mark_paid(self, policy: FulfilmentPolicy) -> None:
-        """Record the payment; a risky order goes on hold. A repeat of the same fact changes nothing."""
+    def mark_paid(self, policy: FulfilmentPolicy, ineligible_lines: Sequence[str] = ()) -> None:
+        """Record the payment; a risky order, or one with lines that may not be sold in the
+        destination's market (`ineligible_lines`: why, per line), goes on hold. A repeat of the
+        same fact changes nothing."""
         if self.status is not OrderStatus.PLACED:
             return
         self.trigger_event(
@@ -283,12 +286,14 @@ class Order(Aggregate):
             shipping_country=self.shipping_address.country,
             currency=self.currency,
         )
+        reasons, actor = list(ineligible_lines), "market-rules"
         if self.fraud_score >= policy.fraud_hold_score:
-            self.trigger_event(
-                self.Held,
-                reason=f"fraud score {self.fraud_score:g} is at or above {policy.fraud_hold_score:g}",
-                actor="fraud-rules",
+            reasons.insert(
+                0, f"fraud score {self.fraud_score:g} is at or above {policy.fraud_hold_score:g}"
             )
+            actor = "order-rules" if ineligible_lines else "fraud-rules"
+        if reasons:
+            self.trigger_event(self.Held, reason="; ".join(reasons), actor=actor)
 
     def hold(self, *, reason: str, actor: str) -> None:
         """Stop the order from going further (no release, no label) until the hold is released."""

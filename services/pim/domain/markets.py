@@ -1,7 +1,8 @@
 """Markets and certifications: where a variant may be sold. Pure.
 
 A variant is sold in a market only while it holds a valid certification of every scheme the market
-requires (by default FCC for the US, CE for the EU, UKCA for the UK; configurable per deployment).
+requires (by default FCC for the US, CE for the EU, UKCA for the UK, ISED for Canada; configurable per
+deployment).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ DEFAULT_MARKET_CERTIFICATIONS: dict[str, tuple[str, ...]] = {
     "US": ("FCC",),
     "EU": ("CE",),
     "UK": ("UKCA",),
+    "CA": ("ISED",),
 }
 """Which certification schemes each market requires, unless the deployment configures others."""
 
