@@ -19,5 +19,12 @@ class PimSettings(ServiceSettings):
         '{"US": ["FCC"], "EU": ["CE"], "UK": ["UKCA"], "CA": ["ISED"]} (JSON).',
     )
 
+    catalogue_refresh_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="Re-decide every catalogue entry at each multiple of this period since the "
+        "epoch (the default: just after midnight UTC), as certificates start and expire.",
+    )
+
     def market_rules(self) -> MarketRules:
         return MarketRules.of(self.market_certifications)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.pim import api, translators
 from services.pim.application import PimApplication
 from services.pim.config import PimSettings
-from services.runtime.service import ServiceDefinition, build_http_app, serve
+from services.runtime.service import Recurring, ServiceDefinition, build_http_app, serve
 
 
 def build_app(settings: PimSettings | None = None) -> FastAPI:
@@ -20,8 +22,15 @@ def build_app(settings: PimSettings | None = None) -> FastAPI:
             translate=translators.to_contract,
             routers=api.routers,
             description=PimApplication.__doc__ or "",
-            # Certificates start and expire with the calendar: catch up on what changed meanwhile.
-            on_start=lambda application: application.refresh_catalogue(),
+            # Certificates start and expire with the calendar: catch up on what changed meanwhile,
+            # then follow the calendar.
+            on_start=PimApplication.refresh_catalogue,
+            recurring=[
+                Recurring(
+                    timedelta(seconds=settings.catalogue_refresh_seconds),
+                    PimApplication.refresh_catalogue,
+                )
+            ],
         )
     )
 

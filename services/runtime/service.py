@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -50,6 +51,25 @@ class ServiceDefinition(Generic[A]):
     """What the service is for, shown in its OpenAPI documentation."""
     on_start: Callable[[A], object] | None = None
     """A use case run once the store is open, before consuming: e.g. publish configuration."""
+    recurring: Sequence[Recurring[A]] = ()
+    """Use cases run on the clock while the service runs: e.g. decisions that change with the date."""
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RECURRING_MARGIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Recurring(Generic[A]):
+    """A use case run at every multiple of `period` since the Unix epoch, so that a daily one runs
+    just after midnight UTC, when dated things (certificates, windows) start and end."""
+
+    period: timedelta
+    use_case: Callable[[A], object]
+
+    def next_run(self, now: datetime) -> datetime:
+        """The first multiple of the period strictly after `now`."""
+        return EPOCH + ((now - EPOCH) // self.period + 1) * self.period
 
 
 COMMAND_CONFLICT_RETRIES = 5
@@ -68,6 +88,7 @@ class ServiceRuntime(Generic[A]):
         self._producer: AIOKafkaProducer | None = None
         self.relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._recurring_tasks: list[asyncio.Task[None]] = []
 
     @property
     def application(self) -> A:
@@ -137,7 +158,26 @@ class ServiceRuntime(Generic[A]):
                 batch_size=settings.relay_batch_size,
             )
             self._relay_task = asyncio.create_task(self._keep_relaying(self.relay))
+        self._recurring_tasks = [
+            asyncio.create_task(self._keep_running(job)) for job in self.definition.recurring
+        ]
         log.info("service started", database=location.dbname)
+
+    async def _keep_running(self, job: Recurring[A]) -> None:
+        while True:
+            now = datetime.now(UTC)
+            # The loop sleeps by the monotonic clock, which may drift from the wall clock a little:
+            # wake a moment late rather than early, so the new day has begun.
+            await asyncio.sleep(
+                (job.next_run(now) - now).total_seconds() + RECURRING_MARGIN_SECONDS
+            )
+            try:
+                result = await self.run_command(job.use_case, self.application)
+                log.info("recurring use case ran", use_case=_name_of(job.use_case), result=result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recurring use case failed", use_case=_name_of(job.use_case))
 
     async def _keep_relaying(self, relay: Relay) -> None:
         while True:
@@ -150,10 +190,11 @@ class ServiceRuntime(Generic[A]):
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
-        if self._relay_task is not None:
-            self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+        for task in (*self._recurring_tasks, self._relay_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._broker is not None:
             await self._broker.stop()
         if self._producer is not None:
@@ -180,6 +221,10 @@ class ServiceRuntime(Generic[A]):
         except Exception as error:
             checks["kafka"] = f"unavailable: {error!r}"
         return checks
+
+
+def _name_of(use_case: Callable[..., object]) -> str:
+    return getattr(use_case, "__qualname__", repr(use_case))
 
 
 def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
