@@ -29,6 +29,11 @@ class ConsignmentPlanned(IntegrationEvent):
     weight_grams: int | None = Field(description="Parcel weight; null while PIM facts are missing.")
     ground_only: bool = Field(description="A lithium-ion battery is inside: no air service.")
     signature_required: bool = Field(description="Delivery needs the recipient's signature.")
+    volume_cm3: int | None = Field(
+        default=None,
+        description="Outer volume of the contents; null unless the PIM gave every product's "
+        "dimensions (the parcel is then charged by weight alone).",
+    )
 
 
 class ConsignmentHeld(IntegrationEvent):
@@ -62,6 +67,9 @@ class ConsignmentFactsCompleted(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order.")
     weight_grams: int = Field(ge=0, description="Parcel weight.")
     ground_only: bool = Field(description="A lithium-ion battery is inside: no air service.")
+    volume_cm3: int | None = Field(
+        default=None, description="Outer volume of the contents, when every product's is known."
+    )
 
 
 class LabelWithheld(IntegrationEvent):
@@ -170,6 +178,18 @@ class RateCardPublished(IntegrationEvent):
     origin_country: str = Field(description="Where a location ships from unless listed below.")
     location_origins: list[LocationOrigin] = Field(description="Locations abroad.")
     delivery_promise_days: int = Field(ge=1, description="Promised days in transit.")
+    volumetric_divisor: int | None = Field(
+        default=None,
+        ge=0,
+        description="Cubic centimetres per kilogram: a parcel is charged by its volumetric weight "
+        "(volume / divisor) when that is more than it weighs; null or 0: by weight alone.",
+    )
+
+    def billable_grams(self, weight_grams: int, volume_cm3: int | None) -> int:
+        """What a parcel is charged as: its weight, or its volumetric weight when that is more."""
+        if not volume_cm3 or not self.volumetric_divisor:
+            return weight_grams
+        return max(weight_grams, math.ceil(volume_cm3 * 1000 / self.volumetric_divisor))
 
     def origin_of(self, location: str) -> str:
         for origin in self.location_origins:
@@ -178,11 +198,18 @@ class RateCardPublished(IntegrationEvent):
         return self.origin_country
 
     def estimate(
-        self, *, location: str, country: str, weight_grams: int, ground_only: bool
+        self,
+        *,
+        location: str,
+        country: str,
+        weight_grams: int,
+        ground_only: bool,
+        volume_cm3: int | None = None,
     ) -> Decimal | None:
         """What shipping will pay for such a parcel: its cheapest allowed service within the
         promise, or the fastest allowed one when none keeps it; None when no service may carry it.
         """
+        weight_grams = self.billable_grams(weight_grams, volume_cm3)
         international = country != self.origin_of(location)
         allowed = [
             service for service in self.services if service.mode == "ground" or not ground_only

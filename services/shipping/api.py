@@ -45,10 +45,13 @@ async def get_consignment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str,
 
 @router.get("/product-facts/{sku}", tags=["products"])
 async def get_product_facts(sku: str, runtime: Runtime) -> dict[str, Any]:
-    """What shipping knows of a product from the PIM: weight, and whether it may fly."""
+    """What shipping knows of a product from the PIM: weight, whether it may fly, and its outer
+    dimensions (mm) and volume (cm³) when the PIM gave them."""
     rows = await runtime.run_command(
         runtime.application.read,
-        "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = %s",
+        "SELECT f.sku, f.weight_grams, f.lithium_ion, d.length_mm, d.width_mm, d.height_mm,"
+        " d.volume_cm3 FROM product_facts f LEFT JOIN product_dimensions d USING (sku)"
+        " WHERE f.sku = %s",
         sku,
     )
     if not rows:

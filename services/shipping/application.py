@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ServiceApplication
+from services.runtime.eventstore import ReadModelChange, ServiceApplication
 from services.shipping.domain import (
     RATE_CARD_ID,
     CarrierService,
@@ -21,6 +22,7 @@ from services.shipping.domain import (
     Label,
     LabelRequest,
     ParcelLine,
+    ProductFacts,
     RateCard,
     ReturnConsignment,
     ShippingPolicy,
@@ -53,6 +55,13 @@ class ParcelToPlan:
     declared_value: Decimal
 
 
+Dimensions = tuple[Decimal, Decimal, Decimal]
+"""Length, width and height in millimetres."""
+
+NO_FACTS = ProductFacts(weight_grams=0, lithium_ion=False)
+"""A product the PIM has not described yet: priced at the carriers' minimum weight."""
+
+
 class UnknownConsignment(LookupError):
     """No consignment has this shipment id (yet)."""
 
@@ -70,6 +79,9 @@ class ShippingApplication(ServiceApplication):
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS consignments_by_order ("
         " order_id uuid NOT NULL, shipment_id uuid PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS product_dimensions ("
+        " sku text PRIMARY KEY, length_mm numeric NOT NULL, width_mm numeric NOT NULL,"
+        " height_mm numeric NOT NULL, volume_cm3 integer NOT NULL)",
         "CREATE TABLE IF NOT EXISTS consignments_awaiting_facts ("
         " sku text NOT NULL, shipment_id uuid NOT NULL, PRIMARY KEY (sku, shipment_id))",
         "CREATE TABLE IF NOT EXISTS consignments_by_tracking ("
@@ -110,7 +122,8 @@ class ShippingApplication(ServiceApplication):
             )
         ]
         skus = sorted({line.sku for consignment in waiting for line in consignment.lines})
-        facts = self._facts(skus) | {sku: (weight_grams, lithium_ion)}
+        facts = self._facts([*skus, sku])
+        facts[sku] = ProductFacts(weight_grams, lithium_ion, facts.get(sku, NO_FACTS).volume_cm3)
         labels = [(c, c.complete_facts(facts, self.policy)) for c in waiting]
         completed = [c for c in waiting if c.weight_grams is not None]
         self.save(
@@ -132,11 +145,28 @@ class ShippingApplication(ServiceApplication):
             if request is not None:
                 self._buy_label(consignment, request)
 
-    def _facts(self, skus: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    def record_product_dimensions(self, sku: str, dimensions_mm: Dimensions | None) -> None:
+        """Keep the PIM's outer dimensions of a product (parcels are charged by volume when it
+        is more than their weight); None: the PIM has none (any more)."""
+        if dimensions_mm is None:
+            change: ReadModelChange = ("DELETE FROM product_dimensions WHERE sku = %s", (sku,))
+        else:
+            length, width, height = dimensions_mm
+            change = (
+                "INSERT INTO product_dimensions (sku, length_mm, width_mm, height_mm, volume_cm3)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sku) DO UPDATE SET"
+                " length_mm = excluded.length_mm, width_mm = excluded.width_mm,"
+                " height_mm = excluded.height_mm, volume_cm3 = excluded.volume_cm3",
+                (sku, length, width, height, math.ceil(length * width * height / 1000)),
+            )
+        self.save(read_model_changes=[change])
+
+    def _facts(self, skus: Sequence[str]) -> dict[str, ProductFacts]:
         return {
-            row["sku"]: (row["weight_grams"], row["lithium_ion"])
+            row["sku"]: ProductFacts(row["weight_grams"], row["lithium_ion"], row["volume_cm3"])
             for row in self.read(
-                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
+                "SELECT f.sku, f.weight_grams, f.lithium_ion, d.volume_cm3 FROM product_facts f"
+                " LEFT JOIN product_dimensions d USING (sku) WHERE f.sku = ANY(%s)",
                 list(skus),
             )
         }
@@ -219,9 +249,12 @@ class ShippingApplication(ServiceApplication):
             return consignment_id
         except AggregateNotFoundError:
             pass
-        weight = self._facts([sku]).get(sku, (0, False))[0]
+        facts = self._facts([sku]).get(sku, NO_FACTS)
         request = return_label_request(
-            self.policy, weight_grams=weight, from_country=from_country, return_to=return_to
+            self.policy,
+            weight_grams=self.policy.billable_grams(facts.weight_grams, facts.volume_cm3),
+            from_country=from_country,
+            return_to=return_to,
         )
         tracking_number = self.carriers.purchase(consignment_id, request)
         self.save(

@@ -24,6 +24,12 @@ class ShippingSettings(ServiceSettings):
     insure_over: Decimal = Field(
         default=Decimal("200"), ge=0, description="Parcels worth more than this are insured."
     )
+    volumetric_divisor: int = Field(
+        default=5000,
+        ge=0,
+        description="Cubic centimetres per kilogram: a parcel is charged by its volume divided by "
+        "this when that is more than its weight; 0 charges by weight alone.",
+    )
 
     def policy(self) -> ShippingPolicy:
         return ShippingPolicy(
@@ -31,4 +37,5 @@ class ShippingSettings(ServiceSettings):
             location_origins=tuple(sorted(self.location_origins.items())),
             delivery_promise_days=self.delivery_promise_days,
             insure_over=self.insure_over,
+            volumetric_divisor=self.volumetric_divisor,
         )

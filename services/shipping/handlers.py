@@ -1,12 +1,12 @@
-"""What shipping consumes: product facts, released and held orders, packed parcels, and the
-carriers' tracking events."""
+"""What shipping consumes: product facts and dimensions, released and held orders, packed
+parcels, and the carriers' tracking events."""
 
 from __future__ import annotations
 
 from contracts.carrier import CarrierTrackingEvent
 from contracts.envelope import Envelope
 from contracts.order import OrderHeld, OrderHoldReleased, OrderReleasedToWarehouse
-from contracts.pim import ProductChanged, ProductRegistered
+from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
 from contracts.returns import ReturnAuthorised
 from contracts.topics import CARRIER_TRACKING
 from contracts.warehouse import FulfilmentPacked
@@ -23,6 +23,10 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
     @consumer.on_event(ProductChanged, producer="pim")
     def product_changed(event: ProductChanged, _: Envelope) -> None:
         shipping.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(ProductSpecified, producer="pim")
+    def product_specified(event: ProductSpecified, _: Envelope) -> None:
+        shipping.record_product_dimensions(event.sku, translators.dimensions_of(event))
 
     @consumer.on_event(OrderReleasedToWarehouse, producer="order")
     def order_released(event: OrderReleasedToWarehouse, _: Envelope) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from contracts import shipping as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse
-from services.shipping.application import ParcelToPlan
+from contracts.pim import ProductSpecified
+from services.shipping.application import Dimensions, ParcelToPlan
 from services.shipping.domain import (
     CarrierService,
     Consignment,
@@ -65,6 +67,7 @@ def to_contract(event: Any) -> IntegrationEvent:
                 for location, country in event.location_origins
             ],
             delivery_promise_days=event.delivery_promise_days,
+            volumetric_divisor=event.volumetric_divisor,
         )
     common = {"shipment_id": event.originator_id, "order_id": event.order_id}
     if isinstance(event, Consignment.Planned):
@@ -77,6 +80,7 @@ def to_contract(event: Any) -> IntegrationEvent:
             weight_grams=event.weight_grams,
             ground_only=event.ground_only,
             signature_required=event.signature_required,
+            volume_cm3=event.volume_cm3,
         )
     if isinstance(event, Consignment.Held):
         return contracts.ConsignmentHeld(**common, reason=event.reason)
@@ -84,7 +88,10 @@ def to_contract(event: Any) -> IntegrationEvent:
         return contracts.ConsignmentHoldReleased(**common)
     if isinstance(event, Consignment.FactsCompleted):
         return contracts.ConsignmentFactsCompleted(
-            **common, weight_grams=event.weight_grams, ground_only=event.ground_only
+            **common,
+            weight_grams=event.weight_grams,
+            ground_only=event.ground_only,
+            volume_cm3=event.volume_cm3,
         )
     if isinstance(event, Consignment.LabelWithheld):
         return contracts.LabelWithheld(**common, reason=event.reason)
@@ -118,3 +125,11 @@ def to_contract(event: Any) -> IntegrationEvent:
             at=event.at,
         )
     raise TypeError(f"no contract for shipping event {type(event).__qualname__}")
+
+
+def dimensions_of(event: ProductSpecified) -> Dimensions | None:
+    """A product's outer dimensions in millimetres, as the PIM specified them."""
+    if event.dimensions is None:
+        return None
+    size = event.dimensions
+    return (Decimal(size.length_mm), Decimal(size.width_mm), Decimal(size.height_mm))

@@ -11,6 +11,7 @@ import pytest
 
 from contracts.channel import order_id_for
 from tests.integration.harness import (
+    CERTIFIED_EVERYWHERE,
     Channel,
     Services,
     Stack,
@@ -103,6 +104,40 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     assert released_label["mode"] == "ground"
     consignment = shipping.get(f"/consignments/{held['shipment_id']}")
     assert consignment["label"]["tracking_number"] == released_label["tracking_number"]
+
+    # a bulky, light monitor (4.8 kg, 700 x 450 x 150 mm = 9.45 kg volumetric) is charged as
+    # 10 kg, as carriers charge: UPS ground, 8.00 + 10 x 0.90
+    pim.put(
+        "/products/MONITOR-27",
+        {
+            "name": "Monitor 27",
+            "weight_grams": 4_800,
+            "lithium_ion": False,
+            "dimensions": "70 x 45 x 15 cm",
+            "certifications": CERTIFIED_EVERYWHERE,
+        },
+    )
+    eventually(
+        lambda: (
+            shipping.exists("/consignments/product-facts/MONITOR-27")
+            and shipping.get("/consignments/product-facts/MONITOR-27")["volume_cm3"]
+        ),
+        what="the monitor's dimensions at shipping",
+    )
+    receive_serials(inventory, "MONITOR-27", "WH-A", "M-1")
+    channel.send(order("9004", "MONITOR-27", "180.00"))
+    bulky = next(
+        r for r in threepl.requests(4) if r["order_id"] == str(order_id_for("webshop", "9004"))
+    )
+    pack(threepl, bulky, "M-1")
+    monitor_label = labels(4)[bulky["order_id"]]
+    assert (monitor_label["carrier"], monitor_label["cost"]) == ("ups", "17.00")
+    (planned,) = [
+        e["payload"]
+        for e in labels_topic.events("ConsignmentPlanned")
+        if e["payload"]["order_id"] == bulky["order_id"]
+    ]
+    assert (planned["weight_grams"], planned["volume_cm3"]) == (4_800, 47_250)
 
 
 def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
 import pytest
 
 from contracts.shipping import RateCardPublished
 from services.shipping import translators
-from services.shipping.domain import RateCard, ShippingPolicy, choose_service
+from services.shipping.domain import Consignment, ParcelLine, ProductFacts, RateCard, ShippingPolicy
 
 POLICY = ShippingPolicy(location_origins=(("WH-UK", "GB"),), delivery_promise_days=4)
 
@@ -22,21 +25,32 @@ def published_card(policy: ShippingPolicy) -> RateCardPublished:
 @pytest.mark.parametrize("country", ["US", "GB", "DE"])
 @pytest.mark.parametrize("grams", [0, 900, 2_100, 14_500])
 @pytest.mark.parametrize("ground_only", [True, False])
-def test_the_estimate_of_the_published_card_is_the_price_shipping_chooses(
-    location: str, country: str, grams: int, ground_only: bool
+@pytest.mark.parametrize("volume_cm3", [None, 6_000, 47_250])
+def test_the_estimate_of_the_published_card_is_the_price_shipping_pays(
+    location: str, country: str, grams: int, ground_only: bool, volume_cm3: int | None
 ) -> None:
     card = published_card(POLICY)
-    quote, _ = choose_service(
-        POLICY,
-        weight_grams=grams,
-        origin=POLICY.origin_of(location),
+    parcel = Consignment.plan(
+        shipment_id=uuid.uuid4(),
+        order_id=uuid.uuid4(),
+        location=location,
+        lines=(ParcelLine("SKU-1", 1),),
         country=country,
-        ground_only=ground_only,
+        declared_value=Decimal("100.00"),
+        currency="USD",
+        signature_required=False,
+        facts={"SKU-1": ProductFacts(grams, ground_only, volume_cm3)},
     )
+    label = parcel.request_label(POLICY)
+    assert label is not None
     estimate = card.estimate(
-        location=location, country=country, weight_grams=grams, ground_only=ground_only
+        location=location,
+        country=country,
+        weight_grams=grams,
+        ground_only=ground_only,
+        volume_cm3=volume_cm3,
     )
-    assert estimate == quote.cost
+    assert estimate == label.cost
 
 
 def test_no_estimate_when_no_service_may_carry_the_parcel() -> None:

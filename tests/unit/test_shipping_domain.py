@@ -13,6 +13,7 @@ from services.shipping.domain import (
     Consignment,
     ConsignmentStatus,
     ParcelLine,
+    ProductFacts,
     RateCard,
     ShippingPolicy,
     choose_service,
@@ -20,8 +21,11 @@ from services.shipping.domain import (
 )
 
 POLICY = ShippingPolicy()
-LAPTOP = (2_100, True)  # grams, lithium-ion
-DOCK = (900, False)
+LAPTOP = ProductFacts(weight_grams=2_100, lithium_ion=True)
+DOCK = ProductFacts(weight_grams=900, lithium_ion=False)
+MONITOR = ProductFacts(
+    weight_grams=4_800, lithium_ion=False, volume_cm3=47_250
+)  # 700 x 450 x 150 mm
 
 
 def consignment(
@@ -36,7 +40,7 @@ def consignment(
         declared_value=Decimal(value),
         currency="USD",
         signature_required=signature,
-        facts={"LAPTOP-14": LAPTOP, "DOCK-1": DOCK},
+        facts={"LAPTOP-14": LAPTOP, "DOCK-1": DOCK, "MONITOR-27": MONITOR},
     )
 
 
@@ -102,6 +106,22 @@ def test_a_held_order_gets_no_label_until_the_hold_is_released() -> None:
     assert parcel.label.tracking_number == "UPS123"
 
 
+def test_a_bulky_light_parcel_is_charged_by_its_volume_as_carriers_charge() -> None:
+    # 47,250 cm³ ÷ 5,000 cm³/kg = 9.45 kg volumetric, more than its 4.8 kg: billed as 10 kg
+    monitor = consignment(ParcelLine("MONITOR-27", 1), value="150.00", signature=False)
+    request = monitor.request_label(POLICY)
+    assert request is not None
+    assert POLICY.billable_grams(4_800, 47_250) == 9_450
+    assert (request.carrier, request.cost) == ("ups", Decimal("8.00") + Decimal("0.90") * 10)
+    by_weight = ShippingPolicy(volumetric_divisor=0)
+    assert by_weight.billable_grams(4_800, 47_250) == 4_800
+    # a dense parcel is charged by its weight
+    assert POLICY.billable_grams(2_100, 6_000) == 2_100
+    # one product without dimensions: the parcel's volume is unknown, it goes by weight
+    mixed = consignment(ParcelLine("MONITOR-27", 1), ParcelLine("DOCK-1", 1))
+    assert (mixed.weight_grams, mixed.volume_cm3) == (5_700, None)
+
+
 def test_a_parcel_without_product_facts_is_not_labelled() -> None:
     parcel = consignment(ParcelLine("UNKNOWN-SKU", 1))
     assert parcel.request_label(POLICY) is None
@@ -114,18 +134,21 @@ def test_a_packed_parcel_gets_its_label_once_the_missing_facts_arrive() -> None:
     parcel = consignment(ParcelLine("NEW-SKU", 2), ParcelLine("DOCK-1", 1))
     assert parcel.request_label(POLICY) is None  # packed, waiting for NEW-SKU's facts
     assert parcel.complete_facts({"DOCK-1": DOCK}, POLICY) is None
-    request = parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": (1_000, True)}, POLICY)
+    request = parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": ProductFacts(1_000, True)}, POLICY)
     assert request is not None
     assert request.mode == "ground"
     assert (parcel.weight_grams, parcel.ground_only, parcel.missing_facts) == (2_900, True, ())
-    assert parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": (1_000, True)}, POLICY) is None
+    assert (
+        parcel.complete_facts({"DOCK-1": DOCK, "NEW-SKU": ProductFacts(1_000, True)}, POLICY)
+        is None
+    )
 
 
 def test_facts_completing_a_held_parcel_buy_no_label() -> None:
     parcel = consignment(ParcelLine("NEW-SKU", 1))
     parcel.request_label(POLICY)
     parcel.hold("fraud review")
-    assert parcel.complete_facts({"NEW-SKU": (500, False)}, POLICY) is None
+    assert parcel.complete_facts({"NEW-SKU": ProductFacts(500, False)}, POLICY) is None
     assert parcel.release_hold(POLICY) is not None
 
 

@@ -6,6 +6,7 @@ from services.shipping.domain.consignment import (
     Label,
     LabelRequest,
     ParcelLine,
+    ProductFacts,
     Tracking,
     normalise_tracking,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Label",
     "LabelRequest",
     "ParcelLine",
+    "ProductFacts",
     "Quote",
     "RateCard",
     "ReturnConsignment",

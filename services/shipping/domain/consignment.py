@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
 from services.shipping.domain.rates import CENT, ShippingPolicy, choose_service
@@ -22,6 +23,15 @@ from services.shipping.domain.rates import CENT, ShippingPolicy, choose_service
 class ParcelLine:
     sku: str
     quantity: int
+
+
+class ProductFacts(NamedTuple):
+    """What shipping knows of a product from the PIM."""
+
+    weight_grams: int
+    lithium_ion: bool
+    volume_cm3: int | None = None
+    """Outer volume of one unit; None while the PIM has no dimensions for it."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,8 @@ class Consignment(Aggregate):
         """None when a product's weight is not known yet."""
         ground_only: bool
         missing_facts: tuple[str, ...]
+        volume_cm3: int | None = None
+        """None when a product's dimensions are not known (the parcel is charged by weight)."""
 
         def apply(self, consignment: Any) -> None:
             consignment.order_id = self.order_id
@@ -114,6 +126,7 @@ class Consignment(Aggregate):
             consignment.weight_grams = self.weight_grams
             consignment.ground_only = self.ground_only
             consignment.missing_facts = self.missing_facts
+            consignment.volume_cm3 = self.volume_cm3
             consignment.hold_reason = None
             consignment.packed = False
             consignment.label = None
@@ -125,11 +138,13 @@ class Consignment(Aggregate):
         order_id: uuid.UUID
         weight_grams: int
         ground_only: bool
+        volume_cm3: int | None = None
 
         def apply(self, consignment: Any) -> None:
             consignment.weight_grams = self.weight_grams
             consignment.ground_only = self.ground_only
             consignment.missing_facts = ()
+            consignment.volume_cm3 = self.volume_cm3
 
     class Held(Aggregate.Event):
         order_id: uuid.UUID
@@ -191,6 +206,7 @@ class Consignment(Aggregate):
         declared_value: Decimal
         signature_required: bool
         weight_grams: int | None
+        volume_cm3: int | None
         ground_only: bool
         missing_facts: tuple[str, ...]
         hold_reason: str | None
@@ -210,10 +226,10 @@ class Consignment(Aggregate):
         declared_value: Decimal,
         currency: str,
         signature_required: bool,
-        facts: dict[str, tuple[int, bool]],
+        facts: Mapping[str, ProductFacts],
     ) -> Self:
-        """`facts` maps SKU → (weight in grams, lithium-ion) as the PIM published them."""
-        missing, weight, ground_only = _parcel_facts(lines, facts)
+        """`facts`: what the PIM published of each product (weight, lithium-ion, volume)."""
+        missing, weight, volume, ground_only = _parcel_facts(lines, facts)
         return cls._create(
             cls.Planned,
             id=shipment_id,
@@ -227,16 +243,17 @@ class Consignment(Aggregate):
             weight_grams=weight,
             ground_only=ground_only,
             missing_facts=missing,
+            volume_cm3=volume,
         )
 
     def complete_facts(
-        self, facts: dict[str, tuple[int, bool]], policy: ShippingPolicy
+        self, facts: Mapping[str, ProductFacts], policy: ShippingPolicy
     ) -> LabelRequest | None:
         """Product facts arrived after the parcel was planned: once all are known, a packed parcel
         that waited for them gets its label (returned to buy), unless its order is on hold."""
         if self.weight_grams is not None:
             return None
-        missing, weight, ground_only = _parcel_facts(self.lines, facts)
+        missing, weight, volume, ground_only = _parcel_facts(self.lines, facts)
         if weight is None or missing:
             return None
         self.trigger_event(
@@ -244,6 +261,7 @@ class Consignment(Aggregate):
             order_id=self.order_id,
             weight_grams=weight,
             ground_only=ground_only,
+            volume_cm3=volume,
         )
         if self.status is ConsignmentStatus.LABEL_WITHHELD and self.hold_reason is None:
             return self.request_label(policy)
@@ -315,7 +333,7 @@ class Consignment(Aggregate):
         assert self.weight_grams is not None
         quote, promise_met = choose_service(
             policy,
-            weight_grams=self.weight_grams,
+            weight_grams=policy.billable_grams(self.weight_grams, self.volume_cm3),
             origin=policy.origin_of(self.location),
             country=self.country,
             ground_only=self.ground_only,
@@ -341,10 +359,19 @@ class Consignment(Aggregate):
 
 
 def _parcel_facts(
-    lines: tuple[ParcelLine, ...], facts: dict[str, tuple[int, bool]]
-) -> tuple[tuple[str, ...], int | None, bool]:
-    """SKUs without facts, the parcel's weight (None while any is missing), and ground only."""
+    lines: tuple[ParcelLine, ...], facts: Mapping[str, ProductFacts]
+) -> tuple[tuple[str, ...], int | None, int | None, bool]:
+    """SKUs without facts, the parcel's weight (None while any is missing), its volume (None
+    unless every product's dimensions are known), and whether it goes by ground only."""
     missing = tuple(sorted({line.sku for line in lines if line.sku not in facts}))
-    weight = None if missing else sum(facts[line.sku][0] * line.quantity for line in lines)
-    ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
-    return missing, weight, ground_only
+    ground_only = any(facts[line.sku].lithium_ion for line in lines if line.sku in facts)
+    if missing:
+        return missing, None, None, ground_only
+    weight = sum(facts[line.sku].weight_grams * line.quantity for line in lines)
+    volumes = [(facts[line.sku].volume_cm3, line.quantity) for line in lines]
+    volume = (
+        sum(unit * quantity for unit, quantity in volumes if unit is not None)
+        if all(unit is not None for unit, _ in volumes)
+        else None
+    )
+    return missing, weight, volume, ground_only

@@ -68,9 +68,18 @@ class ShippingPolicy:
     delivery_promise_days: int = 5
     insure_over: Decimal = Decimal("200")
     insurance_rate: Decimal = Decimal("0.01")
+    volumetric_divisor: int = 5000
+    """Cubic centimetres per kilogram: as carriers do, a parcel is charged by its volumetric weight
+    (volume ÷ this) when that is more than it weighs; 0 charges by weight alone."""
 
     def origin_of(self, location: str) -> str:
         return dict(self.location_origins).get(location, self.origin_country)
+
+    def billable_grams(self, weight_grams: int, volume_cm3: int | None) -> int:
+        """What a parcel is charged as: its weight, or its volumetric weight when that is more."""
+        if not volume_cm3 or not self.volumetric_divisor:
+            return weight_grams
+        return max(weight_grams, math.ceil(volume_cm3 * 1000 / self.volumetric_divisor))
 
 
 def choose_service(
@@ -106,6 +115,8 @@ class RateCard(Aggregate):
         origin_country: str
         location_origins: tuple[tuple[str, str], ...]
         delivery_promise_days: int
+        volumetric_divisor: int = 0
+        """Cards published before volumetric pricing charged by weight alone."""
 
         def apply(self, card: Any) -> None:
             card.take_terms(self)
@@ -115,6 +126,8 @@ class RateCard(Aggregate):
         origin_country: str
         location_origins: tuple[tuple[str, str], ...]
         delivery_promise_days: int
+        volumetric_divisor: int = 0
+        """Cards published before volumetric pricing charged by weight alone."""
 
         def apply(self, card: Any) -> None:
             card.take_terms(self)
@@ -124,6 +137,7 @@ class RateCard(Aggregate):
         origin_country: str
         location_origins: tuple[tuple[str, str], ...]
         delivery_promise_days: int
+        volumetric_divisor: int
 
     @staticmethod
     def terms_of(policy: ShippingPolicy) -> dict[str, Any]:
@@ -132,6 +146,7 @@ class RateCard(Aggregate):
             "origin_country": policy.origin_country,
             "location_origins": tuple(sorted(policy.location_origins)),
             "delivery_promise_days": policy.delivery_promise_days,
+            "volumetric_divisor": policy.volumetric_divisor,
         }
 
     def take_terms(self, event: FirstPublished | Published) -> None:
@@ -139,6 +154,7 @@ class RateCard(Aggregate):
         self.origin_country = event.origin_country
         self.location_origins = event.location_origins
         self.delivery_promise_days = event.delivery_promise_days
+        self.volumetric_divisor = event.volumetric_divisor
 
     @classmethod
     def first(cls, policy: ShippingPolicy) -> Self:
