@@ -52,7 +52,8 @@ class ReturnAuthorised(RmaEvent):
     basis: Literal["return-window", "warranty"] = Field(description="Why it is eligible.")
     eligibility: str = Field(description="The eligibility decision in words, with its dates.")
     expected_serials: list[str] = Field(
-        description="Serials packed for this order line: the unit that comes back must be one."
+        description="Serials packed for this order line: the unit that comes back must be one. "
+        "Empty for a product whose units carry no serial: the unit is checked by SKU only."
     )
     return_from: ShippingAddress = Field(description="The customer's address.")
     return_to: LocationCode
@@ -73,7 +74,10 @@ class ReturnReceiptRecorded(RmaEvent):
 
     serial: str | None = Field(description="The serial scanned at the dock.")
     location: LocationCode
-    serial_matches: bool = Field(description="True when it is a serial packed for this line.")
+    serial_matches: bool = Field(
+        description="True when it is a serial packed for this line, or when the line's product "
+        "carries no serial (nothing to compare)."
+    )
 
 
 class RefundBlocked(RmaEvent):
@@ -111,7 +115,9 @@ class ReturnDispositioned(RmaEvent):
 
     event_type = "ReturnDispositioned"
 
-    serial: str | None = Field(description="The returned unit's serial.")
+    serial: str | None = Field(
+        description="The returned unit's serial; null for a product whose units carry none."
+    )
     location: LocationCode
     grade: Grade = Field(description="The unit's grade.")
     condition: ReturnedCondition = Field(

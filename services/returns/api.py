@@ -86,6 +86,7 @@ def _view(rma: Rma, label: dict[str, Any] | None, checks: tuple[str, ...]) -> di
         "requested_at": rma.requested_at.isoformat(),
         "eligibility": {"basis": rma.basis, "decision": rma.eligibility},
         "expected_serials": list(rma.expected_serials),
+        "serialized": rma.serialized,
         "return_to": rma.return_to,
         "label": None
         if label is None

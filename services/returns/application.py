@@ -2,8 +2,9 @@
 
 What returns needs to know of other services' facts is kept in read models, written in the same
 transaction as the consumption of the event that brought them: order lines (price, channel,
-currency, address), the serials shipped per order line and where from, when each parcel was
-delivered, each SKU's warranty, and the return labels shipping bought.
+currency, address), the units shipped per order line and parcel (how many, and where from), the
+serials shipped per order line, when each parcel was delivered, each SKU's warranty, and the return
+labels shipping bought.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class PlacedLine:
     unit_price: Decimal
 
 
+@dataclass(frozen=True)
+class ShippedLine:
+    """The units of one order line in a parcel that left the warehouse."""
+
+    line_number: int
+    sku: str
+    quantity: int
+
+
 class RequestedRma(NamedTuple):
     """The RMA of a request, and whether this request created it (False: a repeat)."""
 
@@ -83,6 +93,10 @@ class ReturnsApplication(ServiceApplication):
         " order_id uuid NOT NULL, line_number integer NOT NULL, serial text NOT NULL,"
         " sku text NOT NULL, shipment_id uuid NOT NULL, location text NOT NULL,"
         " PRIMARY KEY (order_id, line_number, serial))",
+        "CREATE TABLE IF NOT EXISTS line_shipments ("
+        " order_id uuid NOT NULL, line_number integer NOT NULL, shipment_id uuid NOT NULL,"
+        " sku text NOT NULL, location text NOT NULL, quantity integer NOT NULL,"
+        " PRIMARY KEY (order_id, line_number, shipment_id))",
         "CREATE TABLE IF NOT EXISTS shipment_deliveries ("
         " shipment_id uuid PRIMARY KEY, order_id uuid NOT NULL, delivered_at timestamptz NOT NULL)",
         "CREATE TABLE IF NOT EXISTS product_warranties ("
@@ -159,6 +173,27 @@ class ReturnsApplication(ServiceApplication):
                     " location) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (order_id, line_number, serial, sku, shipment_id, location),
                 )
+            ]
+        )
+
+    def record_shipment(
+        self,
+        order_id: uuid.UUID,
+        shipment_id: uuid.UUID,
+        *,
+        location: str,
+        lines: Sequence[ShippedLine],
+    ) -> None:
+        """A parcel left the warehouse: how many units of each order line it holds, serialized or
+        not (a product whose units carry no serial is known by this count alone)."""
+        self.save(
+            read_model_changes=[
+                (
+                    "INSERT INTO line_shipments (order_id, line_number, shipment_id, sku,"
+                    " location, quantity) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (order_id, line.line_number, shipment_id, line.sku, location, line.quantity),
+                )
+                for line in lines
             ]
         )
 
@@ -247,7 +282,7 @@ class ReturnsApplication(ServiceApplication):
             line_number,
         )
         taken = [row for row in rmas if row["status"] != RmaStatus.REJECTED]
-        if len(taken) >= len(units.serials):
+        if not units.left_to_return(len(taken)):
             still_open = [row["rma_id"] for row in taken if row["status"] in OPEN_STATES]
             if idempotency_key is None and still_open:
                 return RequestedRma(still_open[-1], created=False)
@@ -394,25 +429,45 @@ class ReturnsApplication(ServiceApplication):
         )
 
     def _delivered_units(self, order_id: uuid.UUID, line_number: int) -> DeliveredUnits:
-        """The line's units that reached the customer; the latest delivery decides eligibility
-        (the customer's benefit when the line came in several parcels), and that unit's location
-        is where the return goes."""
-        rows = self.read(
-            "SELECT u.serial, u.location, d.delivered_at FROM line_units u"
+        """The line's units that reached the customer: how many (the units of the line in its
+        delivered parcels) and their serials, if they carry any. The latest delivery decides
+        eligibility (the customer's benefit when the line came in several parcels), and that
+        parcel's location is where the return goes.
+
+        A parcel's units are counted from `ShipmentConfirmed`, or from the serials captured in it
+        when that count is missing (parcels shipped before returns kept the count)."""
+        parcels = self.read(
+            "SELECT p.shipment_id, max(p.location) AS location, max(p.quantity) AS quantity,"
+            " d.delivered_at FROM ("
+            "  SELECT shipment_id, location, quantity FROM line_shipments"
+            "  WHERE order_id = %s AND line_number = %s"
+            "  UNION ALL"
+            "  SELECT shipment_id, max(location), count(*) FROM line_units"
+            "  WHERE order_id = %s AND line_number = %s GROUP BY shipment_id"
+            " ) p JOIN shipment_deliveries d ON d.shipment_id = p.shipment_id"
+            " GROUP BY p.shipment_id, d.delivered_at ORDER BY d.delivered_at, p.shipment_id",
+            order_id,
+            line_number,
+            order_id,
+            line_number,
+        )
+        if not parcels:
+            raise NotReturnable(
+                f"line {line_number} of order {order_id} has no delivered unit to return"
+            )
+        serials = self.read(
+            "SELECT u.serial FROM line_units u"
             " JOIN shipment_deliveries d ON d.shipment_id = u.shipment_id"
             " WHERE u.order_id = %s AND u.line_number = %s ORDER BY d.delivered_at, u.serial",
             order_id,
             line_number,
         )
-        if not rows:
-            raise NotReturnable(
-                f"line {line_number} of order {order_id} has no delivered unit to return"
-            )
-        latest = rows[-1]
+        latest = parcels[-1]
         return DeliveredUnits(
-            serials=tuple(row["serial"] for row in rows),
+            serials=tuple(row["serial"] for row in serials),
             delivered_at=latest["delivered_at"],
             shipped_from=latest["location"],
+            quantity=sum(row["quantity"] for row in parcels),
         )
 
     def _save(self, rma: Rma) -> None:

@@ -1,5 +1,5 @@
-"""What returns consumes: placed orders and their deliveries, the serials shipped, the products'
-warranties, return labels, and the dock receipts of returned units."""
+"""What returns consumes: placed orders and their deliveries, the units and serials shipped, the
+products' warranties, return labels, and the dock receipts of returned units."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contracts.envelope import Envelope
 from contracts.order import OrderDelivered, OrderPlaced, OrderShipmentDelivered
 from contracts.pim import ProductChanged, ProductRegistered
 from contracts.shipping import ReturnLabelPurchased
-from contracts.warehouse import ReturnReceived, UnitSerialCaptured
+from contracts.warehouse import ReturnReceived, ShipmentConfirmed, UnitSerialCaptured
 from services.returns import translators
 from services.returns.application import ReturnsApplication
 from services.runtime.consumer import Consumer
@@ -41,6 +41,15 @@ def register_handlers(consumer: Consumer, returns: ReturnsApplication) -> None:
             serial=event.serial,
             shipment_id=event.shipment_id,
             location=event.location,
+        )
+
+    @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
+    def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> None:
+        returns.record_shipment(
+            event.order_id,
+            event.shipment_id,
+            location=event.location,
+            lines=translators.shipped_lines(event),
         )
 
     @consumer.on_event(ProductRegistered, producer="pim")

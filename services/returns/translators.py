@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -9,7 +10,8 @@ from contracts import returns as contracts
 from contracts.base import IntegrationEvent
 from contracts.channel import ShippingAddress
 from contracts.order import OrderPlaced
-from services.returns.application import PlacedLine
+from contracts.warehouse import ShipmentConfirmed
+from services.returns.application import PlacedLine, ShippedLine
 from services.returns.domain import Address, Rma
 
 
@@ -34,6 +36,15 @@ def placed_lines(event: OrderPlaced) -> list[PlacedLine]:
             unit_price=line.unit_price,
         )
         for line in event.lines
+    ]
+
+
+def shipped_lines(event: ShipmentConfirmed) -> list[ShippedLine]:
+    """How many units of each order line the parcel holds, serialized or not."""
+    units = Counter((unit.line_number, unit.sku) for unit in event.units)
+    return [
+        ShippedLine(line_number=line_number, sku=sku, quantity=quantity)
+        for (line_number, sku), quantity in sorted(units.items())
     ]
 
 

@@ -57,7 +57,12 @@ def call(service: ServiceProcess, path: str, body: dict[str, Any]) -> tuple[int,
 
 
 def register_product(
-    pim: ServiceProcess, shipping: ServiceProcess, sku: str, *, warranty_months: int
+    pim: ServiceProcess,
+    shipping: ServiceProcess,
+    sku: str,
+    *,
+    warranty_months: int,
+    serialized: bool = True,
 ) -> None:
     pim.put(
         f"/products/{sku}",
@@ -66,6 +71,7 @@ def register_product(
             "weight_grams": 2_100,
             "lithium_ion": True,
             "warranty_months": warranty_months,
+            "serialized": serialized,
             "certifications": CERTIFIED_EVERYWHERE,
         },
     )
@@ -318,3 +324,65 @@ def test_a_late_return_is_authorised_under_warranty_and_one_outside_both_is_reje
     assert published == ["ReturnRequested", "ReturnRejected"]
     (rejection,) = returns_events.events("ReturnRejected")
     assert rejection["payload"]["reason"] == headphones["eligibility"]["decision"]
+
+
+def test_a_unit_of_an_unserialized_product_comes_back_without_a_serial_and_is_refunded(
+    services: Services, simulators: Simulators, channel: Channel, topic: Topics
+) -> None:
+    pim, order, inventory, _, shipping, returns = services(*SERVICES)
+    partners = simulators()
+    register_product(pim, shipping, "CABLE-USB-C", warranty_months=12, serialized=False)
+    inventory.receive_stock("CABLE-USB-C", "WH-A", 1)
+    order_id = deliver(order, channel, "7801", "CABLE-USB-C")
+    stop_partners_once_delivered(partners)
+    returns_events = topic("returns.events.v1")
+
+    rma = request_rma(returns, order_id, reason="frayed")
+    rma_id = rma["rma_id"]
+    assert (rma["status"], rma["eligibility"]["basis"]) == ("authorised", "return-window")
+    assert (rma["expected_serials"], rma["serialized"], rma["return_to"]) == ([], False, "WH-A")
+    labelled = rma_until(returns, rma_id, lambda v: v["label"] is not None, "the return label")
+    assert labelled["label"]["tracking_number"]
+
+    dock_receipt(channel, rma_id, "CABLE-USB-C", None)
+    arrived = rma_until(returns, rma_id, lambda v: v["receipt"] is not None, "the dock receipt")
+    assert (arrived["status"], arrived["refund_blocked"]) == ("received", None)
+    assert (arrived["receipt"]["serial"], arrived["receipt"]["serial_matches"]) == (None, True)
+
+    status, inspected = call(
+        returns,
+        f"/rmas/{rma_id}/inspection",
+        {"inspector": "ines", "checklist": PASSED | {"factory_seal_intact": False}},
+    )
+    assert status == 200, inspected
+    assert (inspected["status"], inspected["inspection"]["grade"]) == ("refunded", "B")
+    assert inspected["disposition"] == {"condition": "open-box", "awaiting_signoff": False}
+    assert inspected["refund"] == {"channel": "webshop", "amount": "1199.00", "currency": "USD"}
+
+    def held_open_box() -> bool:
+        (level,) = inventory.get("/stock/CABLE-USB-C")["locations"]
+        return bool(level["held"].get("open-box") == 1)
+
+    eventually(held_open_box, what="inventory to hold the cable as open-box")
+    published = eventually(
+        lambda: (types := event_types(returns_events, rma_id))[-1:] == ["RefundIssued"] and types,
+        what="the refund to be published",
+    )
+    assert published == [
+        "ReturnRequested",
+        "ReturnAuthorised",
+        "ReturnReceiptRecorded",
+        "ReturnInspected",
+        "ReturnDispositioned",
+        "RefundIssued",
+    ]
+    (disposition,) = returns_events.events("ReturnDispositioned")
+    assert (disposition["payload"]["serial"], disposition["payload"]["condition"]) == (
+        None,
+        "open-box",
+    )
+    status, again = call(
+        returns, "/rmas", {"order_id": str(order_id), "line_number": 1, "reason": "another"}
+    )
+    assert status == 409, "one unit shipped, one RMA"
+    assert "every delivered unit of line 1" in again["detail"]

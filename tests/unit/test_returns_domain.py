@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from contracts import returns as contracts
-from services.returns.application import ReturnsApplication
+from contracts.warehouse import PackedUnit, ShipmentConfirmed
+from services.returns.application import ReturnsApplication, ShippedLine
 from services.returns.config import ReturnsSettings
 from services.returns.domain import (
     DEFAULT_CHECKS,
@@ -26,7 +27,7 @@ from services.returns.domain import (
     derive_grade,
     rma_id_for,
 )
-from services.returns.translators import to_contract
+from services.returns.translators import shipped_lines, to_contract
 from services.runtime.aggregate import DomainError
 
 DELIVERED = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
@@ -57,7 +58,12 @@ def request(
     return Rma.request(
         uuid.uuid4(),
         line=line(channel),
-        units=DeliveredUnits(serials=serials, delivered_at=DELIVERED, shipped_from="WH-A"),
+        units=DeliveredUnits(
+            serials=serials,
+            delivered_at=DELIVERED,
+            shipped_from="WH-A",
+            quantity=max(1, len(serials)),
+        ),
         warranty_months=warranty_months,
         reason="fan noise",
         customer_note="it rattles",
@@ -146,7 +152,7 @@ def test_a_request_needs_a_reason() -> None:
         Rma.request(
             uuid.uuid4(),
             line=line(),
-            units=DeliveredUnits(("SN-1",), DELIVERED, "WH-A"),
+            units=DeliveredUnits(("SN-1",), DELIVERED, "WH-A", quantity=1),
             warranty_months=0,
             reason=" ",
             customer_note="",
@@ -242,6 +248,110 @@ def test_the_same_dock_receipt_again_changes_nothing_and_a_second_unit_is_refuse
     assert rma.collect_events() == []
     with pytest.raises(DomainError, match="a second unit under one RMA is refused"):
         rma.record_receipt(location="WH-A", sku="LAPTOP-14", serial="SN-2", received_at=DELIVERED)
+
+
+# -- a line of a product whose units carry no serial --------------------------------------------
+
+
+def unserialized_received(serial: str | None = None, sku: str = "LAPTOP-14") -> Rma:
+    rma = request(serials=())
+    rma.record_receipt(location="WH-A", sku=sku, serial=serial, received_at=DELIVERED)
+    return rma
+
+
+def test_a_unit_of_an_unserialized_line_is_authorised_with_no_serial_to_expect() -> None:
+    rma = request(serials=())
+    assert (rma.status, rma.basis) == (RmaStatus.AUTHORISED, "return-window")
+    assert (rma.expected_serials, rma.serialized, rma.return_to) == ((), False, "WH-A")
+    late = request(serials=(), days_after_delivery=400, warranty_months=12)
+    assert late.status is RmaStatus.REJECTED, "the same window and warranty"
+
+
+@pytest.mark.parametrize("serial", [None, "SCANNED-ANYWAY"], ids=["none", "scanned"])
+def test_an_unserialized_unit_is_checked_by_sku_only_and_goes_back_without_a_serial(
+    serial: str | None,
+) -> None:
+    rma = unserialized_received(serial)
+    assert rma.receipt is not None
+    assert (rma.receipt.serial, rma.receipt.serial_matches) == (serial, True)
+    assert (rma.status, rma.block_reason, rma.refund_allowed) == (RmaStatus.RECEIVED, None, True)
+    rma.collect_events()
+    rma.inspect(
+        inspector="ines", checklist=checklist(factory_seal_intact=False), checks=DEFAULT_CHECKS
+    )
+    inspected, dispositioned, refund = rma.collect_events()
+    assert isinstance(inspected, Rma.Inspected)
+    assert inspected.grade == "B"
+    assert isinstance(dispositioned, Rma.Dispositioned)
+    assert (dispositioned.serial, dispositioned.location, dispositioned.condition) == (
+        None,
+        "WH-A",
+        "open-box",
+    )
+    assert isinstance(refund, Rma.RefundIssued)
+    assert refund.amount == Decimal("1199.00")
+    assert rma.status is RmaStatus.REFUNDED
+
+
+def test_an_unserialized_unit_of_another_sku_still_blocks_the_refund() -> None:
+    rma = unserialized_received(sku="CABLE-USB-C")
+    assert rma.status is RmaStatus.UNDER_REVIEW
+    assert rma.block_reason == "SKU mismatch: expected LAPTOP-14, received CABLE-USB-C"
+
+
+def test_a_serialized_line_still_blocks_a_unit_without_a_serial() -> None:
+    rma = request(serials=("SN-1",))
+    assert rma.serialized
+    rma.record_receipt(location="WH-A", sku="LAPTOP-14", serial=None, received_at=DELIVERED)
+    assert rma.status is RmaStatus.UNDER_REVIEW
+    assert rma.block_reason == "serial mismatch: expected SN-1, received no serial"
+
+
+def test_a_grade_a_unserialized_unit_is_signed_off_without_a_serial() -> None:
+    rma = unserialized_received("SCANNED-ANYWAY")
+    rma.inspect(inspector="ines", checklist=ALL_PASS, checks=DEFAULT_CHECKS)
+    rma.collect_events()
+    rma.sign_off("tom")
+    (signed,) = rma.collect_events()
+    assert isinstance(signed, Rma.SignedOff)
+    assert (signed.serial, signed.location) == (None, "WH-A")
+
+
+def test_the_units_left_to_return_are_the_delivered_ones_not_under_a_return() -> None:
+    cables = DeliveredUnits(serials=(), delivered_at=DELIVERED, shipped_from="WH-A", quantity=3)
+    assert not cables.serialized
+    assert [cables.left_to_return(taken) for taken in (0, 2, 3, 4)] == [3, 1, 0, 0]
+    laptops = DeliveredUnits(("SN-1", "SN-2"), DELIVERED, "WH-A", quantity=2)
+    assert (laptops.serialized, laptops.left_to_return(1), laptops.left_to_return(2)) == (
+        True,
+        1,
+        0,
+    )
+    with pytest.raises(DomainError, match="no unit was delivered"):
+        DeliveredUnits((), DELIVERED, "WH-A", quantity=0)
+    with pytest.raises(DomainError, match="1 delivered units cannot carry 2 serials"):
+        DeliveredUnits(("SN-1", "SN-2"), DELIVERED, "WH-A", quantity=1)
+
+
+def test_a_confirmed_shipment_counts_the_units_of_each_line_serialized_or_not() -> None:
+    confirmed = ShipmentConfirmed(
+        shipment_id=uuid.uuid4(),
+        order_id=uuid.uuid4(),
+        location="WH-A",
+        units=[
+            PackedUnit(line_number=2, sku="CABLE-USB-C", serial=None),
+            PackedUnit(line_number=1, sku="LAPTOP-14", serial="SN-1"),
+            PackedUnit(line_number=2, sku="CABLE-USB-C", serial=None),
+        ],
+        carrier="UPS",
+        service="ground",
+        tracking_number="1Z1",
+        shipped_at=DELIVERED,
+    )
+    assert shipped_lines(confirmed) == [
+        ShippedLine(line_number=1, sku="LAPTOP-14", quantity=1),
+        ShippedLine(line_number=2, sku="CABLE-USB-C", quantity=2),
+    ]
 
 
 # -- inspection, grade, disposition, refund ----------------------------------------------------
@@ -402,6 +512,24 @@ def test_every_rma_event_translates_to_its_public_contract() -> None:
     assert authorised.rma_id == approved.id
     assert authorised.return_from.postal_code == "22201"
     assert authorised.expected_serials == ["SN-1", "SN-2"]
+
+
+def test_an_unserialized_return_publishes_no_serials() -> None:
+    rma = unserialized_received("SCANNED-ANYWAY")
+    rma.inspect(
+        inspector="ines", checklist=checklist(cosmetic_condition=False), checks=DEFAULT_CHECKS
+    )
+    published = {type(p).__name__: p for p in map(to_contract, rma.collect_events())}
+    authorised = published["ReturnAuthorised"]
+    assert isinstance(authorised, contracts.ReturnAuthorised)
+    assert authorised.expected_serials == []
+    receipt = published["ReturnReceiptRecorded"]
+    assert isinstance(receipt, contracts.ReturnReceiptRecorded)
+    assert (receipt.serial, receipt.serial_matches) == ("SCANNED-ANYWAY", True)
+    dispositioned = published["ReturnDispositioned"]
+    assert isinstance(dispositioned, contracts.ReturnDispositioned)
+    assert (dispositioned.serial, dispositioned.condition) == (None, "open-box")
+    assert "RefundBlocked" not in published
 
 
 def test_an_rma_reads_back_from_the_store_as_it_was_recorded() -> None:

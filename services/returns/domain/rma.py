@@ -12,10 +12,12 @@ requested ─┬─► rejected                       (outside the return window
 ```
 
 The request is decided at once: `ReturnRequested` and `ReturnAuthorised` (or `ReturnRejected`)
-are recorded together. A unit under a blocked refund is never inspected, dispositioned or
-refunded until a reviewer decided `refund`; a `reject` decision closes the case: no refund, and the
-unit that arrived never enters stock (it is not the unit that was sold; operations handle it
-outside Unitrail).
+are recorded together. A line of a serialized product names the serials shipped for it, and the
+unit that comes back must carry one of them; a line of an unserialized product names none: nothing
+to compare, so its receipt is checked by SKU only, and its unit goes back to stock without a serial.
+A unit under a blocked refund is never inspected, dispositioned or refunded until a reviewer decided
+`refund`; a `reject` decision closes the case: no refund, and the unit that arrived never enters
+stock (it is not the unit that was sold; operations handle it outside Unitrail).
 """
 
 from __future__ import annotations
@@ -95,12 +97,31 @@ class ReturnLine:
 
 @dataclass(frozen=True)
 class DeliveredUnits:
-    """The units of the line that reached the customer: their serials, the latest delivery and the
-    location that unit shipped from (where it goes back to)."""
+    """The units of the line that reached the customer: how many, their serials (none for a product
+    whose units carry none), the latest delivery and the location that parcel shipped from (where a
+    unit goes back to)."""
 
     serials: tuple[str, ...]
     delivered_at: datetime
     shipped_from: str
+    quantity: int
+
+    def __post_init__(self) -> None:
+        if self.quantity < max(1, len(self.serials)):
+            raise DomainError(
+                f"{self.quantity} delivered units cannot carry {len(self.serials)} serials"
+                if self.serials
+                else "no unit was delivered"
+            )
+
+    @property
+    def serialized(self) -> bool:
+        """The units carry serials: a returned unit is checked against them."""
+        return bool(self.serials)
+
+    def left_to_return(self, taken: int) -> int:
+        """Units not under a return yet, when `taken` returns (any not rejected) hold one each."""
+        return max(0, self.quantity - taken)
 
 
 class Rma(Aggregate):
@@ -352,11 +373,17 @@ class Rma(Aggregate):
         if mismatch is not None:
             self._trigger(self.RefundBlocked, reason=mismatch)
 
+    @property
+    def serialized(self) -> bool:
+        """The line's units carry serials (those shipped for it): the unit back must be one."""
+        return bool(self.expected_serials)
+
     def _mismatch(self, sku: str, serial: str | None) -> str | None:
-        """Why the unit that arrived is not the one shipped, if it is not."""
+        """Why the unit that arrived is not the one shipped, if it is not. A unit of a product
+        that carries no serial has nothing to compare: a serial scanned anyway decides nothing."""
         if sku != self.sku:
             return f"SKU mismatch: expected {self.sku}, received {sku}"
-        if not self.expected_serials or serial in self.expected_serials:
+        if not self.serialized or serial in self.expected_serials:
             return None
         return (
             f"serial mismatch: expected {' or '.join(self.expected_serials)}, "
@@ -433,7 +460,7 @@ class Rma(Aggregate):
         )
         self._trigger(
             self.Dispositioned,
-            serial=self.receipt.serial,
+            serial=self._unit_serial,
             location=self.receipt.location,
             grade=grading.grade,
             condition=disposition.condition,
@@ -458,10 +485,16 @@ class Rma(Aggregate):
         assert self.receipt is not None  # dispositioned units were received
         self._trigger(
             self.SignedOff,
-            serial=self.receipt.serial,
+            serial=self._unit_serial,
             location=self.receipt.location,
             technician=technician,
         )
+
+    @property
+    def _unit_serial(self) -> str | None:
+        """The serial the unit re-enters stock with: the one received, for a serialized line; none
+        for a product whose units carry none (whatever the dock scanned is no unit's identity)."""
+        return self.receipt.serial if self.receipt is not None and self.serialized else None
 
     def _trigger(self, event_class: type[Any], **kwargs: Any) -> None:
         """Every RMA event names its order line and SKU, as every public RMA event does."""
