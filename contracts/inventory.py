@@ -1,12 +1,14 @@
 """Events the `inventory` service publishes on `inventory.events.v1`.
 
 Stock events are keyed by the stock of one SKU (all its locations); reservation decisions are keyed
-by the reservation of one order.
+by the reservation of one order; transfers by the transfer.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import Literal
 
 from pydantic import Field
 
@@ -115,7 +117,10 @@ class StockUnitConditionChanged(IntegrationEvent):
     serial: str | None = Field(description="The unit's serial; null when it carries none.")
     location: LocationCode
     from_condition: str = Field(description="The condition it was held in.")
-    to_condition: str = Field(description="`new`, `quarantined`, `open-box` or `damaged`.")
+    to_condition: str = Field(
+        description="`new`, `quarantined`, `open-box`, `refurbished` or `damaged`; a refurbished "
+        "unit never becomes new."
+    )
     reason: str = Field(description="Why, e.g. `grade A signed off`.")
     actor: str = Field(description="Who changed it.")
 
@@ -124,7 +129,8 @@ class AvailableToSellChanged(IntegrationEvent):
     """What one sales channel may sell of a SKU changed (keyed by the SKU's stock).
 
     Inventory alone computes it: units available (on hand less reserved) at every location, less
-    the channel's safety buffer. New and open-box are separate sellable conditions, never mixed.
+    the channel's safety buffer. New, open-box and refurbished are separate sellable conditions,
+    never mixed.
     """
 
     event_type = "AvailableToSellChanged"
@@ -134,6 +140,12 @@ class AvailableToSellChanged(IntegrationEvent):
     channel: str = Field(description="The sales channel, as channel orders name it.")
     new: int = Field(ge=0, description="Units the channel may sell as new.")
     open_box: int = Field(ge=0, description="Units the channel may sell as open-box.")
+    refurbished: int = Field(
+        default=0,
+        ge=0,
+        description="Units the channel may sell as refurbished (returned units refurbished; "
+        "never sold as new). Absent from events published before it existed: read as 0.",
+    )
 
 
 class ReservationLine(ContractModel):
@@ -244,3 +256,196 @@ class StockShipped(IntegrationEvent):
     quantity: int = Field(ge=1, description="Units shipped.")
     serials: list[str] = Field(description="Serial numbers of the units shipped.")
     shipment_id: uuid.UUID = Field(description="The shipment (parcel).")
+
+
+AdjustmentReason = Literal["cycle-count", "damage", "loss", "found", "correction", "write-off"]
+"""The closed set of reasons for an adjustment: `cycle-count` (a count's variance, see
+`StockCounted`), `damage`, `loss` and `write-off` (decreases only), `found` (increases only),
+`correction` (either way)."""
+
+
+class StockAdjusted(IntegrationEvent):
+    """New units on hand at a location changed outside receipts and shipments, with who and why.
+
+    Made by hand, by a count's variance (`cycle-count`, referring to the count) or by a short
+    transfer receipt (`loss`, referring to the transfer). Never leaves on hand below reserved.
+    """
+
+    event_type = "StockAdjusted"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    quantity_delta: int = Field(description="Units added (positive) or removed (negative); not 0.")
+    reason_code: AdjustmentReason = Field(description="Why, from the closed set of reasons.")
+    actor: str = Field(description="Who made the adjustment (a person or a system).")
+    note: str | None = Field(default=None, description="Free text the actor added.")
+    serials: list[str] = Field(
+        default_factory=list,
+        description="Serial numbers of the units that left (a decrease) or came in (an increase), "
+        "for serialized products.",
+    )
+    reference: str | None = Field(
+        default=None, description="The count or transfer id the adjustment comes from, if any."
+    )
+    on_hand_before: int = Field(ge=0, description="New units on hand at the location before.")
+    on_hand_after: int = Field(ge=0, description="New units on hand at the location after.")
+
+
+class StockCounted(IntegrationEvent):
+    """Units at a location were counted; the variance is kept on record.
+
+    A count changes nothing itself: a non-zero variance is booked by `StockAdjusted` events with
+    the reason `cycle-count` and the count's id as reference, published right after it.
+    """
+
+    event_type = "StockCounted"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    count_id: uuid.UUID = Field(description="The count, referred to by its adjustments.")
+    expected: int = Field(ge=0, description="New units on hand by the books before the count.")
+    counted: int = Field(ge=0, description="New units physically counted.")
+    variance: int = Field(description="Counted less expected; 0 when the books were right.")
+    actor: str = Field(description="Who counted.")
+    serials_missing: list[str] = Field(
+        default_factory=list, description="Serials on the books at the location not counted."
+    )
+    serials_unexpected: list[str] = Field(
+        default_factory=list,
+        description="Serials counted that the books did not have at the location.",
+    )
+
+
+class StockTransferredOut(IntegrationEvent):
+    """Units left a location for another: not available at the origin, in transit until received
+    (see `TransferDispatched`, keyed by the transfer)."""
+
+    event_type = "StockTransferredOut"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    transfer_id: uuid.UUID = Field(description="The transfer.")
+    from_location: LocationCode
+    to_location: LocationCode
+    quantity: int = Field(ge=1, description="Units dispatched.")
+    serials: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units, for serialized products."
+    )
+    actor: str = Field(description="Who dispatched the units.")
+    reason: str | None = Field(default=None, description="Why they were moved, if given.")
+
+
+class StockTransferredIn(IntegrationEvent):
+    """A transfer's units were booked in at its destination.
+
+    Books everything dispatched; when fewer arrived, a `StockAdjusted` with the reason `loss`
+    (the transfer id as reference) follows at the destination for the shortfall.
+    """
+
+    event_type = "StockTransferredIn"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    transfer_id: uuid.UUID = Field(description="The transfer.")
+    from_location: LocationCode
+    to_location: LocationCode
+    quantity: int = Field(ge=1, description="Units booked in (as dispatched).")
+    serials: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units, for serialized products."
+    )
+    actor: str = Field(description="Who received the transfer.")
+
+
+class TransferDispatched(IntegrationEvent):
+    """A transfer of units between two locations left its origin; they are in transit."""
+
+    event_type = "TransferDispatched"
+    aggregate_type = "stock-transfer"
+
+    transfer_id: uuid.UUID = Field(description="The transfer.")
+    sku: Sku
+    from_location: LocationCode
+    to_location: LocationCode
+    quantity: int = Field(ge=1, description="Units dispatched.")
+    serials: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units, for serialized products."
+    )
+    actor: str = Field(description="Who dispatched the units.")
+    reason: str | None = Field(default=None, description="Why they were moved, if given.")
+
+
+class TransferReceived(IntegrationEvent):
+    """A transfer arrived at its destination: what arrived, and what was short (written off)."""
+
+    event_type = "TransferReceived"
+    aggregate_type = "stock-transfer"
+
+    transfer_id: uuid.UUID = Field(description="The transfer.")
+    sku: Sku
+    quantity_received: int = Field(ge=0, description="Units that arrived.")
+    shortfall: int = Field(ge=0, description="Units dispatched that did not arrive (lost).")
+    serials_received: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units that arrived."
+    )
+    serials_missing: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units that did not arrive."
+    )
+    actor: str = Field(description="Who received the transfer.")
+
+
+class ReorderPolicySet(IntegrationEvent):
+    """A location's reorder policy for a SKU was set or changed."""
+
+    event_type = "ReorderPolicySet"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    reorder_point: int = Field(ge=0, description="Available at or below this raises an alert.")
+    reorder_quantity: int = Field(ge=1, description="Units to order when it does.")
+    lead_time_days: int = Field(ge=0, description="Days from ordering to the units arriving.")
+    actor: str | None = Field(default=None, description="Who set the policy, if given.")
+
+
+class SuggestedPurchaseOrder(ContractModel):
+    """A purchase order inventory suggests; a person or a purchasing system raises it."""
+
+    sku: Sku
+    location: LocationCode
+    quantity: int = Field(
+        ge=1, description="The reorder quantity, or enough to get above the point if more."
+    )
+    expected_by: date = Field(description="When it would arrive if ordered now (lead time).")
+
+
+class LowStockDetected(IntegrationEvent):
+    """Available at a location fell to or below its reorder point.
+
+    Raised once per fall: not again until available has risen above the point
+    (`LowStockResolved`) and fallen again.
+    """
+
+    event_type = "LowStockDetected"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    available: int = Field(description="Units available at the location (on hand less reserved).")
+    reorder_point: int = Field(ge=0, description="The location's reorder point.")
+    suggested_purchase_order: SuggestedPurchaseOrder = Field(
+        description="What to order, and when it would arrive."
+    )
+
+
+class LowStockResolved(IntegrationEvent):
+    """Available at a location rose above its reorder point again; a later fall alerts again."""
+
+    event_type = "LowStockResolved"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode
+    available: int = Field(description="Units available at the location now.")
+    reorder_point: int = Field(ge=0, description="The location's reorder point.")

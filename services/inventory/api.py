@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.base import LocationCode, Sku
-from services.inventory.application import InventoryApplication
-from services.inventory.domain import Receipt
+from services.inventory.application import InventoryApplication, StockView, UnknownStock
+from services.inventory.domain import REASON_CODES, ReasonCode, Receipt, ReorderPolicy
 from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
@@ -67,6 +68,237 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
     return StockChanged(stock_id=stock_id)
 
 
+Actor = Annotated[
+    str, Field(min_length=1, max_length=100, description="Who does it (a person or a system).")
+]
+
+REASON_CODE_DESCRIPTION = "Why, one of: " + "; ".join(
+    f"`{code}`: {meaning}" for code, meaning in REASON_CODES.items()
+)
+
+
+class AdjustStock(BaseModel):
+    """Units on hand at a location changed outside receipts and shipments: why and who."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    location: LocationCode
+    quantity_delta: int = Field(
+        ge=-1_000_000, le=1_000_000, description="Units added (positive) or removed (negative)."
+    )
+    reason_code: ReasonCode = Field(description=REASON_CODE_DESCRIPTION)
+    actor: Actor
+    note: str | None = Field(default=None, max_length=500, description="Free text.")
+    serials: list[SerialNumber] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="Serialized products: the units that leave (a decrease) or come in (found).",
+    )
+
+
+class CountStock(BaseModel):
+    """What was physically counted at a location."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    location: LocationCode
+    counted: int = Field(ge=0, le=1_000_000, description="New units counted.")
+    actor: Actor
+    serials_counted: list[SerialNumber] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Serialized products: the serial of every unit counted.",
+    )
+
+
+class Counted(BaseModel):
+    stock_id: uuid.UUID
+    count_id: uuid.UUID
+    variance: int = Field(description="Counted less expected; booked as `cycle-count`.")
+
+
+class TransferStock(BaseModel):
+    """Units to send from one location to another."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sku: Sku
+    from_location: LocationCode = Field(alias="from")
+    to_location: LocationCode = Field(alias="to")
+    quantity: int = Field(ge=1, le=1_000_000, description="Units to send.")
+    serials: list[SerialNumber] = Field(
+        default_factory=list, max_length=10_000, description="Serialized products: which units."
+    )
+    actor: Actor
+    reason: str | None = Field(default=None, max_length=100, description="e.g. `rebalance`.")
+
+
+class ReceiveTransfer(BaseModel):
+    """What arrived of a transfer at its destination; everything, unless told otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: Actor
+    quantity_received: int | None = Field(
+        default=None, ge=0, description="Units that arrived, when fewer than dispatched."
+    )
+    serials_received: list[SerialNumber] | None = Field(
+        default=None, max_length=10_000, description="Serialized products: the units that arrived."
+    )
+
+
+class SetReorderPolicy(BaseModel):
+    """When to reorder the SKU at a location, how much, and the supplier's lead time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: LocationCode
+    reorder_point: int = Field(ge=0, le=1_000_000, description="Alert at or below this.")
+    reorder_quantity: int = Field(ge=1, le=1_000_000, description="Units to order.")
+    lead_time_days: int = Field(ge=0, le=3650, description="Days until ordered units arrive.")
+    actor: str | None = Field(default=None, max_length=100, description="Who sets it.")
+
+
+class ChangeCondition(BaseModel):
+    """Move a returned unit to another held condition (sign-off to new comes from returns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    rma_id: uuid.UUID = Field(description="The RMA the unit came back under.")
+    to_condition: Literal["open-box", "refurbished", "quarantined", "damaged"]
+    reason: str = Field(min_length=1, max_length=100, description="e.g. `refurbished`.")
+    actor: Actor
+
+
+async def _command(runtime: Runtime, command: Callable[[], Any]) -> Any:
+    """Run a use case; a broken rule is a 422 with the rule, an unknown SKU or transfer a 404."""
+    try:
+        return await runtime.run_command(command)
+    except UnknownStock as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    except DomainError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+
+
+@router.post("/adjustments", status_code=201)
+async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
+    """Adjust the new units on hand at a location, with a reason code and an actor
+    (`StockAdjusted`). Never below what is reserved there."""
+    application = runtime.application
+    stock_id = await _command(
+        runtime,
+        lambda: application.adjust_stock(
+            command.sku,
+            location=command.location,
+            quantity_delta=command.quantity_delta,
+            reason_code=command.reason_code,
+            actor=command.actor,
+            note=command.note,
+            serials=command.serials,
+        ),
+    )
+    return StockChanged(stock_id=stock_id)
+
+
+@router.post("/counts", status_code=201)
+async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
+    """Record a count (`StockCounted`: expected, counted, variance); a variance is booked as
+    `cycle-count` adjustments."""
+    application = runtime.application
+    recorded = await _command(
+        runtime,
+        lambda: application.count_stock(
+            command.sku,
+            location=command.location,
+            counted=command.counted,
+            actor=command.actor,
+            serials_counted=command.serials_counted,
+        ),
+    )
+    return Counted(
+        stock_id=recorded.stock_id, count_id=recorded.count_id, variance=recorded.variance
+    )
+
+
+@router.post("/transfers", status_code=201)
+async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[str, Any]:
+    """Send available units to another location; in transit until received there."""
+    application = runtime.application
+    transfer_id = await _command(
+        runtime,
+        lambda: application.dispatch_transfer(
+            command.sku,
+            from_location=command.from_location,
+            to_location=command.to_location,
+            quantity=command.quantity,
+            actor=command.actor,
+            serials=command.serials,
+            reason=command.reason,
+        ),
+    )
+    return await get_transfer(transfer_id, runtime)
+
+
+@router.post("/transfers/{transfer_id}/receipt")
+async def receive_transfer(
+    transfer_id: uuid.UUID, command: ReceiveTransfer, runtime: Runtime
+) -> dict[str, Any]:
+    """Receive a transfer at its destination; a shortfall is written off as `loss`. A repeated
+    receipt changes nothing."""
+    application = runtime.application
+    await _command(
+        runtime,
+        lambda: application.receive_transfer(
+            transfer_id,
+            actor=command.actor,
+            quantity_received=command.quantity_received,
+            serials_received=command.serials_received,
+        ),
+    )
+    return await get_transfer(transfer_id, runtime)
+
+
+@router.get("/transfers/{transfer_id}")
+async def get_transfer(transfer_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
+    """A transfer: where from and to, what, and whether (and what of it) arrived."""
+    transfer = await _command(runtime, lambda: runtime.application.get_transfer(transfer_id))
+    moving = transfer.moving
+    return {
+        "transfer_id": transfer.id,
+        "sku": transfer.sku,
+        "from": moving.from_location,
+        "to": moving.to_location,
+        "quantity": moving.quantity,
+        "serials": list(moving.serials),
+        "status": transfer.status,
+        "dispatched_by": transfer.dispatched_by,
+        "reason": transfer.reason,
+        "received_by": transfer.received_by,
+        "arrival": None if transfer.arrival is None else asdict(transfer.arrival),
+    }
+
+
+@router.post("/condition-changes", status_code=201)
+async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockChanged:
+    """Move a returned unit to another held condition, e.g. `refurbished` (sold as refurbished,
+    never as new)."""
+    application = runtime.application
+    stock_id = await _command(
+        runtime,
+        lambda: application.change_condition(
+            command.sku,
+            rma_id=command.rma_id,
+            to_condition=command.to_condition,
+            reason=command.reason,
+            actor=command.actor,
+        ),
+    )
+    return StockChanged(stock_id=stock_id)
+
+
 @router.get("/routing/rate-card")
 async def get_rate_card(runtime: Runtime) -> Any:
     """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""
@@ -76,14 +308,80 @@ async def get_rate_card(runtime: Runtime) -> Any:
     return json.loads(card)
 
 
+@router.put("/{sku}/reorder-policy")
+async def set_reorder_policy(sku: str, command: SetReorderPolicy, runtime: Runtime) -> Any:
+    """Set a location's reorder point: when available there falls to or below it, a
+    `LowStockDetected` suggests a purchase order, once per fall."""
+    try:
+        TypeAdapter(Sku).validate_python(sku)
+    except ValidationError:
+        raise HTTPException(status_code=422, detail=f"{sku!r} is not a SKU") from None
+    application = runtime.application
+    policy = ReorderPolicy(
+        reorder_point=command.reorder_point,
+        reorder_quantity=command.reorder_quantity,
+        lead_time_days=command.lead_time_days,
+    )
+    await _command(
+        runtime,
+        lambda: application.set_reorder_policy(
+            sku, location=command.location, policy=policy, actor=command.actor
+        ),
+    )
+    view = await runtime.run_command(application.get_stock_view, sku)
+    return _policies(view)[command.location]
+
+
+@router.get("/{sku}/movements")
+async def get_movements(
+    sku: str,
+    runtime: Runtime,
+    location: Annotated[str | None, Query(description="Only this location.")] = None,
+) -> list[dict[str, Any]]:
+    """Why a figure is what it is: every change of on hand or reserved, oldest first, with time,
+    actor, reason, delta and running totals per location and condition."""
+    found = await runtime.run_command(runtime.application.get_movements, sku, location)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"{sku} was never in stock")
+    return [asdict(movement) | {"serials": list(movement.serials)} for movement in found]
+
+
 @router.get("/{sku}")
 async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
-    """Units on hand, reserved and available per location, and units owed to backorders."""
+    """Units on hand, reserved and available per location, and units owed to backorders.
+
+    `locations` is the summary of new units (and `held` the conditions a return enters stock
+    in) as it always was; `stock` has every location in every condition with on hand, reserved,
+    available, inbound and in transit; `in_transit` the open transfers; `reorder_policies` each
+    location's policy and its open low-stock alert.
+    """
     levels = await runtime.run_command(runtime.application.get_stock_levels, sku)
     backorders = await runtime.run_command(runtime.application.get_backorders, sku)
+    view: StockView | None = await runtime.run_command(runtime.application.get_stock_view, sku)
     return {
         "sku": sku,
         "locations": [asdict(level) for level in levels],
         "backordered": sum(owed.quantity for owed in backorders),
         "backorders": [asdict(owed) for owed in backorders],
+        "stock": [] if view is None else [asdict(row) for row in view.positions],
+        "in_transit": [] if view is None else [_in_transit(moving) for moving in view.in_transit],
+        "reorder_policies": _policies(view),
+    }
+
+
+def _in_transit(moving: Any) -> dict[str, Any]:
+    return asdict(moving) | {"serials": list(moving.serials)}
+
+
+def _policies(view: StockView | None) -> dict[str, Any]:
+    if view is None:
+        return {}
+    return {
+        location: asdict(policy)
+        | {
+            "low_stock": None
+            if location not in view.low_stock
+            else asdict(view.low_stock[location])
+        }
+        for location, policy in view.policies.items()
     }

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from services.inventory import translators
 from services.inventory.domain import (
     Backorder,
     BackorderFill,
     ChannelAvailability,
+    InTransit,
     LocationQuantity,
+    Movement,
+    PurchaseSuggestion,
     Receipt,
+    ReorderPolicy,
     RequestedLine,
     Reservation,
     ReservedLine,
@@ -25,6 +31,9 @@ from services.inventory.domain import (
     SerialCheck,
     ShippingCost,
     SkuStock,
+    StockPosition,
+    StockTransfer,
+    movements,
     no_shipping_cost,
     plan_reservation,
     reservation_id_for,
@@ -49,6 +58,46 @@ class StockLevel:
     """Returned units per condition other than new: never available as new."""
 
 
+@dataclass(frozen=True)
+class StockView:
+    """Everything about a SKU's stock: per location and condition, in transit, reorder points."""
+
+    positions: list[StockPosition]
+    in_transit: list[InTransit]
+    policies: dict[str, ReorderPolicy]
+    low_stock: dict[str, PurchaseSuggestion]
+
+
+@dataclass(frozen=True)
+class CountRecorded:
+    """A count on record, and what it found."""
+
+    stock_id: uuid.UUID
+    count_id: uuid.UUID
+    variance: int
+
+
+class UnknownStock(DomainError):
+    """The SKU has no stock (it was never received), or the transfer does not exist."""
+
+
+class DateAsISO(Transcoding):
+    """A calendar date (a purchase suggestion's expected arrival) in stored events."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
 class InventoryApplication(ServiceApplication):
     """Stock per SKU and location; reservations for paid orders that never oversell."""
 
@@ -59,6 +108,9 @@ class InventoryApplication(ServiceApplication):
         Backorder,
         ReturnedUnit,
         ChannelAvailability,
+        InTransit,
+        ReorderPolicy,
+        PurchaseSuggestion,
     )
     read_model_tables = (
         "CREATE TABLE IF NOT EXISTS product_facts ("
@@ -68,17 +120,26 @@ class InventoryApplication(ServiceApplication):
     )
 
     def __init__(
-        self, location: PostgresLocation | None, sales_channels: SalesChannels | None = None
+        self,
+        location: PostgresLocation | None,
+        sales_channels: SalesChannels | None = None,
+        today: Callable[[], date] = utc_today,
     ) -> None:
         super().__init__(location)
         self.sales_channels = sales_channels or SalesChannels()
+        self.today = today
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
 
     def save(self, *objects: Any, **kwargs: Any) -> Any:
-        """Save; every stock saved tells the channels what they may sell now, in the same
-        transaction as the change that caused it."""
+        """Save; every stock saved tells the channels what they may sell now, and raises (or
+        clears) its low-stock alerts, in the same transaction as the change that caused it."""
         for stock in objects:
             if isinstance(stock, SkuStock):
                 stock.publish_availability(self.sales_channels)
+                stock.detect_low_stock(self.today())
         return super().save(*objects, **kwargs)
 
     def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
@@ -164,6 +225,148 @@ class InventoryApplication(ServiceApplication):
         )
         reservations = self._record_fills(stock.fill_backorders())
         self.save(stock, *reservations)
+        return stock.id
+
+    def adjust_stock(
+        self,
+        sku: str,
+        *,
+        location: str,
+        quantity_delta: int,
+        reason_code: str,
+        actor: str,
+        note: str | None = None,
+        serials: Sequence[str] = (),
+    ) -> uuid.UUID:
+        """Change the units on hand at a location for a reason of the closed set, by an actor.
+
+        Units an adjustment adds serve waiting backorders first, as a receipt's do.
+        """
+        stock = self._existing_stock(sku)
+        stock.adjust(
+            location=location,
+            quantity_delta=quantity_delta,
+            reason_code=reason_code,
+            actor=actor,
+            note=note,
+            serials=serials,
+        )
+        reservations = self._record_fills(stock.fill_backorders())
+        self.save(stock, *reservations)
+        return stock.id
+
+    def count_stock(
+        self,
+        sku: str,
+        *,
+        location: str,
+        counted: int,
+        actor: str,
+        serials_counted: Sequence[str] | None = None,
+    ) -> CountRecorded:
+        """Record a count of the units at a location; its variance is booked as `cycle-count`
+        adjustments (none when the books were right)."""
+        stock = self._existing_stock(sku)
+        count_id = uuid.uuid4()
+        variance = stock.count(
+            count_id=count_id,
+            location=location,
+            counted=counted,
+            actor=actor,
+            serials_counted=serials_counted,
+        )
+        reservations = self._record_fills(stock.fill_backorders())
+        self.save(stock, *reservations)
+        return CountRecorded(stock.id, count_id, variance)
+
+    def dispatch_transfer(
+        self,
+        sku: str,
+        *,
+        from_location: str,
+        to_location: str,
+        quantity: int,
+        actor: str,
+        serials: Sequence[str] = (),
+        reason: str | None = None,
+    ) -> uuid.UUID:
+        """Send available units to another location; they are in transit until received there.
+
+        The transfer and the stock are saved together: the units leave the origin exactly when
+        the transfer exists.
+        """
+        stock = self._existing_stock(sku)
+        transfer_id = uuid.uuid4()
+        stock.dispatch_transfer(
+            transfer_id=transfer_id,
+            from_location=from_location,
+            to_location=to_location,
+            quantity=quantity,
+            actor=actor,
+            serials=serials,
+            reason=reason,
+        )
+        transfer = StockTransfer.dispatch(
+            transfer_id=transfer_id,
+            sku=sku,
+            from_location=from_location,
+            to_location=to_location,
+            quantity=quantity,
+            serials=serials,
+            actor=actor,
+            reason=reason,
+        )
+        self.save(stock, transfer)
+        return transfer_id
+
+    def receive_transfer(
+        self,
+        transfer_id: uuid.UUID,
+        *,
+        actor: str,
+        quantity_received: int | None = None,
+        serials_received: Sequence[str] | None = None,
+    ) -> uuid.UUID:
+        """Receive a transfer at its destination: everything dispatched unless told otherwise; a
+        shortfall is written off as lost. A repeated receipt changes nothing."""
+        transfer = self.get_transfer(transfer_id)
+        arrival = transfer.receive(
+            actor=actor, quantity_received=quantity_received, serials_received=serials_received
+        )
+        if arrival is None:
+            return transfer.id
+        stock = self._existing_stock(transfer.sku)
+        stock.receive_transfer(transfer_id=transfer_id, arrival=arrival, actor=actor)
+        reservations = self._record_fills(stock.fill_backorders())
+        self.save(transfer, stock, *reservations)
+        return transfer.id
+
+    def get_transfer(self, transfer_id: uuid.UUID) -> StockTransfer:
+        try:
+            transfer: StockTransfer = self.get(transfer_id, StockTransfer)
+        except (AggregateNotFoundError, TypeError):
+            raise UnknownStock(f"no transfer {transfer_id}") from None
+        return transfer
+
+    def set_reorder_policy(
+        self, sku: str, *, location: str, policy: ReorderPolicy, actor: str | None = None
+    ) -> uuid.UUID:
+        """Set a location's reorder point; low stock is checked at once, and on every change."""
+        stock = self._stock(sku)
+        if stock is None:
+            stock = SkuStock.reorder_first(sku=sku, location=location, policy=policy, actor=actor)
+        else:
+            stock.set_reorder_policy(location=location, policy=policy, actor=actor)
+        self.save(stock)
+        return stock.id
+
+    def change_condition(
+        self, sku: str, *, rma_id: uuid.UUID, to_condition: str, reason: str, actor: str
+    ) -> uuid.UUID:
+        """Move a returned unit to another held condition, e.g. refurbished once refurbished."""
+        stock = self._existing_stock(sku)
+        stock.change_condition(rma_id=rma_id, to_condition=to_condition, reason=reason, actor=actor)
+        self.save(stock)
         return stock.id
 
     def _record_fills(self, fills: Sequence[BackorderFill]) -> list[Reservation]:
@@ -337,6 +540,28 @@ class InventoryApplication(ServiceApplication):
             for location in stock.locations
         ]
 
+    def get_stock_view(self, sku: str) -> StockView | None:
+        """Per location and condition, in transit and reorder points; None for an unknown SKU."""
+        stock = self._stock(sku)
+        if stock is None:
+            return None
+        return StockView(
+            positions=stock.positions(),
+            in_transit=sorted(
+                stock.in_transit.values(), key=lambda m: (m.from_location, str(m.transfer_id))
+            ),
+            policies=dict(sorted(stock.policies.items())),
+            low_stock=dict(sorted(stock.low_stock.items())),
+        )
+
+    def get_movements(self, sku: str, location: str | None = None) -> list[Movement] | None:
+        """Every change of on hand or reserved, oldest first, with running totals, from the
+        stock's own events; None for an unknown SKU."""
+        events = list(self.repository.event_store.get(stock_id_for(sku)))
+        if not events:
+            return None
+        return movements(events, location)
+
     def get_backorders(self, sku: str) -> list[Backorder]:
         """Units of the SKU owed to order lines, oldest first."""
         stock = self._stock(sku)
@@ -347,6 +572,12 @@ class InventoryApplication(ServiceApplication):
             stock: SkuStock = self.get(stock_id_for(sku), SkuStock)
         except AggregateNotFoundError:
             return None
+        return stock
+
+    def _existing_stock(self, sku: str) -> SkuStock:
+        stock = self._stock(sku)
+        if stock is None:
+            raise UnknownStock(f"{sku} was never in stock")
         return stock
 
     def _exists(self, aggregate_id: uuid.UUID) -> bool:

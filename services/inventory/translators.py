@@ -19,6 +19,7 @@ from services.inventory.domain import (
     SerialCheck,
     ShippingCost,
     SkuStock,
+    StockTransfer,
 )
 
 UNSHIPPABLE = Decimal("Infinity")
@@ -145,6 +146,7 @@ def to_contract(event: Any) -> IntegrationEvent:
             channel=event.availability.channel,
             new=event.availability.new,
             open_box=event.availability.open_box,
+            refurbished=event.availability.refurbished,
         )
     if isinstance(event, SkuStock.BackorderWithdrawn):
         return contracts.StockItemBackorderWithdrawn(
@@ -207,4 +209,108 @@ def to_contract(event: Any) -> IntegrationEvent:
             scan=event.scan,
             problems=list(event.problems),
         )
+    operation = _stock_operation(event)
+    if operation is not None:
+        return operation
     raise TypeError(f"no contract for inventory event {type(event).__qualname__}")
+
+
+def _stock_operation(event: Any) -> IntegrationEvent | None:
+    """The public event for an adjustment, count, transfer or reorder event; None for others."""
+    if isinstance(event, SkuStock.Adjusted):
+        return contracts.StockAdjusted(
+            sku=event.sku,
+            location=event.location,
+            quantity_delta=event.quantity_delta,
+            reason_code=event.reason_code,
+            actor=event.actor,
+            note=event.note,
+            serials=list(event.serials),
+            reference=event.reference,
+            on_hand_before=event.on_hand_before,
+            on_hand_after=event.on_hand_after,
+        )
+    if isinstance(event, SkuStock.Counted):
+        return contracts.StockCounted(
+            sku=event.sku,
+            location=event.location,
+            count_id=event.count_id,
+            expected=event.expected,
+            counted=event.counted,
+            variance=event.variance,
+            actor=event.actor,
+            serials_missing=list(event.serials_missing),
+            serials_unexpected=list(event.serials_unexpected),
+        )
+    if isinstance(event, SkuStock.TransferredOut):
+        return contracts.StockTransferredOut(
+            sku=event.sku,
+            transfer_id=event.transfer_id,
+            from_location=event.from_location,
+            to_location=event.to_location,
+            quantity=event.quantity,
+            serials=list(event.serials),
+            actor=event.actor,
+            reason=event.reason,
+        )
+    if isinstance(event, SkuStock.TransferredIn):
+        return contracts.StockTransferredIn(
+            sku=event.sku,
+            transfer_id=event.transfer_id,
+            from_location=event.from_location,
+            to_location=event.to_location,
+            quantity=event.quantity,
+            serials=list(event.serials),
+            actor=event.actor,
+        )
+    if isinstance(event, StockTransfer.Dispatched):
+        return contracts.TransferDispatched(
+            transfer_id=event.originator_id,
+            sku=event.sku,
+            from_location=event.from_location,
+            to_location=event.to_location,
+            quantity=event.quantity,
+            serials=list(event.serials),
+            actor=event.actor,
+            reason=event.reason,
+        )
+    if isinstance(event, StockTransfer.Received):
+        return contracts.TransferReceived(
+            transfer_id=event.originator_id,
+            sku=event.sku,
+            quantity_received=event.quantity_received,
+            shortfall=event.shortfall,
+            serials_received=list(event.serials_received),
+            serials_missing=list(event.serials_missing),
+            actor=event.actor,
+        )
+    if isinstance(event, SkuStock.FirstReorderPolicySet | SkuStock.ReorderPolicySet):
+        return contracts.ReorderPolicySet(
+            sku=event.sku,
+            location=event.location,
+            reorder_point=event.policy.reorder_point,
+            reorder_quantity=event.policy.reorder_quantity,
+            lead_time_days=event.policy.lead_time_days,
+            actor=event.actor,
+        )
+    if isinstance(event, SkuStock.LowStockDetected):
+        return contracts.LowStockDetected(
+            sku=event.sku,
+            location=event.location,
+            available=event.available,
+            reorder_point=event.reorder_point,
+            suggested_purchase_order=contracts.SuggestedPurchaseOrder(
+                sku=event.sku,
+                location=event.location,
+                quantity=event.suggestion.quantity,
+                expected_by=event.suggestion.expected_by,
+            ),
+        )
+    if isinstance(event, SkuStock.LowStockResolved):
+        return contracts.LowStockResolved(
+            sku=event.sku,
+            location=event.location,
+            available=event.available,
+            reorder_point=event.reorder_point,
+        )
+    return None

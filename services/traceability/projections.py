@@ -105,7 +105,7 @@ TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
 order a rebuild locks them in, so the two never wait for each other in a circle)."""
 
 ACTOR_FIELDS = ("actor", "reviewer", "inspector", "technician")
-REASON_FIELDS = ("reason", "note", "override_reason")
+REASON_FIELDS = ("reason", "reason_code", "note", "override_reason")
 
 CUSTOMER = "customer"
 LOCATION = "location"

@@ -1,10 +1,14 @@
-"""Inventory's domain: stock per SKU and location, reservations of paid orders, serial checks.
+"""Inventory's domain: stock per SKU and location, reservations of paid orders, serial checks,
+adjustments, counts, transfers and reorder points.
 
 Pure: no I/O. Overselling is prevented by the aggregates' versions: two decisions that read the same
 stock cannot both be saved.
 """
 
+from services.inventory.domain.adjustments import REASON_CODES, ReasonCode
 from services.inventory.domain.availability import ChannelAvailability, SalesChannels
+from services.inventory.domain.movements import Movement, movements
+from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.reservation import (
     LocationQuantity,
     RequestedLine,
@@ -17,6 +21,7 @@ from services.inventory.domain.reservation import (
     take_from,
 )
 from services.inventory.domain.serial_check import ScannedUnit, SerialCheck, serial_check_id_for
+from services.inventory.domain.state import CONDITIONS, StockPosition
 from services.inventory.domain.stock import (
     Backorder,
     BackorderFill,
@@ -26,14 +31,22 @@ from services.inventory.domain.stock import (
     SkuStock,
     stock_id_for,
 )
+from services.inventory.domain.transfer import InTransit, StockTransfer, TransferArrival
 
 __all__ = [
+    "CONDITIONS",
+    "REASON_CODES",
     "Backorder",
     "BackorderFill",
     "ChannelAvailability",
+    "InTransit",
     "InsufficientStock",
     "LocationQuantity",
+    "Movement",
+    "PurchaseSuggestion",
+    "ReasonCode",
     "Receipt",
+    "ReorderPolicy",
     "RequestedLine",
     "Reservation",
     "ReservedLine",
@@ -43,6 +56,10 @@ __all__ = [
     "SerialCheck",
     "ShippingCost",
     "SkuStock",
+    "StockPosition",
+    "StockTransfer",
+    "TransferArrival",
+    "movements",
     "no_shipping_cost",
     "plan_reservation",
     "reservation_id_for",

@@ -1,7 +1,7 @@
 """Available-to-sell per sales channel: computed only here, from stock, and published.
 
-Pure: no I/O. New and open-box units are sold as separate conditions and never mixed: a channel
-sees how many it may sell of each, less its safety buffer.
+Pure: no I/O. New, open-box and refurbished units are sold as separate conditions and never mixed: a
+channel sees how many it may sell of each, less its safety buffer.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SELLABLE_CONDITIONS = ("new", "open-box")
+SELLABLE_CONDITIONS = ("new", "open-box", "refurbished")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class ChannelAvailability:
     channel: str
     new: int
     open_box: int
+    refurbished: int = 0
+    """Defaults to none: events recorded before refurbished units were sold have no figure."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,16 @@ class SalesChannels:
             raise ValueError("a safety buffer cannot be negative")
         return cls(tuple(sorted(buffers.items())))
 
-    def availability(self, new: int, open_box: int) -> tuple[ChannelAvailability, ...]:
+    def availability(
+        self, new: int, open_box: int, refurbished: int = 0
+    ) -> tuple[ChannelAvailability, ...]:
         """Each channel's sellable units: what is available, less its buffer, never below zero."""
         return tuple(
-            ChannelAvailability(channel, max(0, new - buffer), max(0, open_box - buffer))
+            ChannelAvailability(
+                channel,
+                max(0, new - buffer),
+                max(0, open_box - buffer),
+                max(0, refurbished - buffer),
+            )
             for channel, buffer in self.buffers
         )

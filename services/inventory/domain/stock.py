@@ -1,6 +1,8 @@
 """The stock of one SKU: on hand and reserved per location, serials in stock, backorders owed.
 
-Pure: no I/O.
+Pure: no I/O. The aggregate is one class; its state and queries are in `state`, and its stock
+operations in their own modules as mixins (`adjustments`, `counts`, `transfer`, `reorder`), each with
+its events and rules.
 """
 
 from __future__ import annotations
@@ -8,10 +10,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
+from services.inventory.domain.adjustments import StockAdjustments
 from services.inventory.domain.availability import ChannelAvailability, SalesChannels
+from services.inventory.domain.counts import StockCounts
+from services.inventory.domain.reorder import ReorderPoints, ReorderPolicy, check_policy
 from services.inventory.domain.reservation import LocationQuantity, take_from
+from services.inventory.domain.state import (
+    CONDITIONS,
+    NEW,
+    OPEN_BOX,
+    REFURBISHED,
+    RETURN_CONDITIONS,
+)
+from services.inventory.domain.transfer import StockTransfers
 from services.runtime.aggregate import Aggregate, DomainError
 
 STOCK_NAMESPACE = uuid.UUID("a3f0b7f2-5e1c-4d84-b1a9-8c2e7d6f4b30")
@@ -48,11 +61,6 @@ class Backorder:
     quantity: int
 
 
-NEW = "new"
-RETURN_CONDITIONS = ("quarantined", "open-box", "damaged")
-"""Conditions a returned unit is held in; only `new` units are available to sell as new."""
-
-
 @dataclass(frozen=True)
 class ReturnedUnit:
     """A unit that came back under an RMA, where it is and in which condition."""
@@ -71,8 +79,25 @@ class BackorderFill:
     allocations: tuple[LocationQuantity, ...]
 
 
-class SkuStock(Aggregate):
-    """The stock of one SKU at every location: on hand, reserved, available, serials in stock."""
+class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Aggregate):
+    """The stock of one SKU at every location: on hand, reserved, available, serials in stock,
+    units in transit between locations, and reorder points.
+
+    The operation mixins stay direct bases: the library redefines the events of direct bases as
+    `SkuStock.<Event>`, which is the topic they are stored under, wherever they are written.
+    """
+
+    class_version = 2
+    """2: returned units keyed by the RMA id as text (snapshots are JSON), transfers in transit,
+    reorder policies and low-stock alerts."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before version 2 has none of the new state."""
+        state["returns"] = {str(rma): unit for rma, unit in state.get("returns", {}).items()}
+        state.setdefault("in_transit", {})
+        state.setdefault("policies", {})
+        state.setdefault("low_stock", {})
 
     class FirstReceived(Aggregate.Created):
         sku: str
@@ -126,7 +151,9 @@ class SkuStock(Aggregate):
         condition: str
 
         def apply(self, stock: Any) -> None:
-            stock.returns[self.rma_id] = ReturnedUnit(self.serial, self.location, self.condition)
+            stock.returns[str(self.rma_id)] = ReturnedUnit(
+                self.serial, self.location, self.condition
+            )
             if self.serial is not None:
                 stock.shipped.pop(self.serial, None)
 
@@ -144,12 +171,12 @@ class SkuStock(Aggregate):
 
         def apply(self, stock: Any) -> None:
             if self.to_condition == NEW:
-                del stock.returns[self.rma_id]
+                del stock.returns[str(self.rma_id)]
                 stock.on_hand[self.location] = stock.on_hand.get(self.location, 0) + 1
                 if self.serial is not None:
                     stock.serials[self.serial] = self.location
             else:
-                stock.returns[self.rma_id] = ReturnedUnit(
+                stock.returns[str(self.rma_id)] = ReturnedUnit(
                     self.serial, self.location, self.to_condition
                 )
 
@@ -227,41 +254,28 @@ class SkuStock(Aggregate):
                 stock.packed.pop(serial, None)
                 stock.shipped[serial] = self.order_id
 
-    if TYPE_CHECKING:
-        sku: str
-        on_hand: dict[str, int]
-        reserved: dict[str, int]
-        serials: dict[str, str]
-        """Serial number → location, for the units in stock."""
-        packed: dict[str, uuid.UUID]
-        """Serial number → shipment, for units in stock already packed into a parcel."""
-        shipped: dict[str, uuid.UUID]
-        """Serial number → order, for units that left."""
-        backorders: list[Backorder]
-        """Units owed to order lines, oldest first."""
-        returns: dict[uuid.UUID, ReturnedUnit]
-        """RMA → the returned unit, while it is held in a condition other than new."""
-        published: dict[str, ChannelAvailability]
-        """Channel → what it was last told it may sell."""
-
-    def start(self, sku: str) -> None:
-        self.sku = sku
-        self.on_hand = {}
-        self.reserved = {}
-        self.serials = {}
-        self.packed = {}
-        self.shipped = {}
-        self.backorders = []
-        self.returns = {}
-        self.published = {}
-
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
         _check_receipt(sku, receipt, known={})
         return cls._create(cls.FirstReceived, id=stock_id_for(sku), sku=sku, receipt=receipt)
 
+    @classmethod
+    def reorder_first(
+        cls, *, sku: str, location: str, policy: ReorderPolicy, actor: str | None = None
+    ) -> Self:
+        """A reorder policy for a SKU that has no stock yet (it alerts at once: none is there)."""
+        check_policy(policy)
+        return cls._create(
+            cls.FirstReorderPolicySet,
+            id=stock_id_for(sku),
+            sku=sku,
+            location=location,
+            policy=policy,
+            actor=actor,
+        )
+
     def receive(self, receipt: Receipt) -> None:
-        _check_receipt(self.sku, receipt, known=self.serials)
+        _check_receipt(self.sku, receipt, known=self.stocked_serials)
         self.trigger_event(self.Received, sku=self.sku, receipt=receipt)
 
     @classmethod
@@ -339,13 +353,13 @@ class SkuStock(Aggregate):
         self, *, rma_id: uuid.UUID, serial: str | None, location: str, condition: str
     ) -> None:
         """A returned unit re-enters stock in a condition other than new; once per RMA."""
-        if rma_id in self.returns:
+        if str(rma_id) in self.returns:
             return
         if condition not in RETURN_CONDITIONS:
             raise DomainError(
                 f"a returned unit enters stock as {', '.join(RETURN_CONDITIONS)}, not {condition}"
             )
-        if serial is not None and serial in self.serials:
+        if serial is not None and (serial in self.serials or self.in_transit_serials.get(serial)):
             raise DomainError(f"serial {serial} of {self.sku} is in stock, so it cannot return")
         self.trigger_event(
             self.UnitReturned,
@@ -359,17 +373,21 @@ class SkuStock(Aggregate):
     def change_condition(
         self, *, rma_id: uuid.UUID, to_condition: str, reason: str, actor: str
     ) -> None:
-        """Move a returned unit to another condition (to `new`: sellable again); a repeat of a
-        move already made changes nothing."""
-        unit = self.returns.get(rma_id)
+        """Move a returned unit to another condition (to `new`: sellable again; a refurbished unit
+        is sold as refurbished, never as new); a repeat of a move already made changes nothing."""
+        unit = self.returns.get(str(rma_id))
         if unit is None:
             if to_condition == NEW:
                 return  # already back in new stock
             raise DomainError(f"no returned {self.sku} is held under RMA {rma_id}")
         if unit.condition == to_condition:
             return
-        if to_condition not in (NEW, *RETURN_CONDITIONS):
+        if to_condition not in CONDITIONS:
             raise DomainError(f"{to_condition} is not a stock condition")
+        if unit.condition == REFURBISHED and to_condition == NEW:
+            raise DomainError(
+                f"a refurbished {self.sku} is sold as refurbished, never as new (RMA {rma_id})"
+            )
         if not reason.strip() or not actor.strip():
             raise DomainError("every stock change needs a reason and an actor")
         self.trigger_event(
@@ -388,28 +406,17 @@ class SkuStock(Aggregate):
         """Tell each channel what it may sell now, when that differs from what it was told.
 
         New is what is available at every location (on hand less reserved); open-box is returned
-        units graded B. Reservations count at once, so a channel never sells a reserved unit.
+        units graded B; refurbished is returned units refurbished. Reservations count at once, so a
+        channel never sells a reserved unit; units in transit are available nowhere.
         """
         new = sum(max(0, self.available_at(location)) for location in self.locations)
-        open_box = sum(unit.condition == "open-box" for unit in self.returns.values())
-        for availability in channels.availability(new, open_box):
+        open_box = self.held_count(OPEN_BOX)
+        refurbished = self.held_count(REFURBISHED)
+        for availability in channels.availability(new, open_box, refurbished):
             if self.published.get(availability.channel) != availability:
                 self.trigger_event(
                     self.AvailableToSellChanged, sku=self.sku, availability=availability
                 )
-
-    def held_in(self, location: str) -> dict[str, int]:
-        """Returned units at a location per condition other than new (never available as new)."""
-        counts = dict.fromkeys(RETURN_CONDITIONS, 0)
-        for unit in self.returns.values():
-            if unit.location == location:
-                counts[unit.condition] += 1
-        return counts
-
-    @property
-    def backordered(self) -> int:
-        """Units owed to order lines."""
-        return sum(owed.quantity for owed in self.backorders)
 
     def reserve(
         self, *, order_id: uuid.UUID, line_number: int, location: str, quantity: int
@@ -451,31 +458,6 @@ class SkuStock(Aggregate):
         self.on_hand[receipt.location] = self.on_hand.get(receipt.location, 0) + receipt.quantity
         for serial in receipt.serials:
             self.serials[serial] = receipt.location
-
-    @property
-    def serialized(self) -> bool:
-        """Units of this SKU carry serial numbers (they were received with them)."""
-        return bool(self.serials or self.shipped)
-
-    def problem_with_serial(
-        self, serial: str | None, location: str, shipment_id: uuid.UUID
-    ) -> str | None:
-        """Why this unit may not go into this parcel, or None when it may."""
-        if serial is None:
-            return (
-                f"{self.sku} units carry serials; one was not scanned" if self.serialized else None
-            )
-        if serial in self.shipped:
-            return f"serial {serial} of {self.sku} has already shipped"
-        where = self.serials.get(serial)
-        if where is None:
-            return f"serial {serial} is not a {self.sku} in stock"
-        if where != location:
-            return f"serial {serial} of {self.sku} is at {where}, not at {location}"
-        packed_in = self.packed.get(serial)
-        if packed_in is not None and packed_in != shipment_id:
-            return f"serial {serial} of {self.sku} is already packed in shipment {packed_in}"
-        return None
 
     def pack_serial(
         self, serial: str, location: str, shipment_id: uuid.UUID, order_id: uuid.UUID
@@ -525,22 +507,6 @@ class SkuStock(Aggregate):
             serials=serials,
         )
 
-    def serials_at(self, location: str) -> list[str]:
-        return sorted(serial for serial, where in self.serials.items() if where == location)
-
-    def on_hand_at(self, location: str) -> int:
-        return self.on_hand.get(location, 0)
-
-    def reserved_at(self, location: str) -> int:
-        return self.reserved.get(location, 0)
-
-    def available_at(self, location: str) -> int:
-        return self.on_hand_at(location) - self.reserved_at(location)
-
-    @property
-    def locations(self) -> list[str]:
-        return sorted(set(self.on_hand) | {unit.location for unit in self.returns.values()})
-
 
 def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None:
     if receipt.quantity < 1:
@@ -562,7 +528,7 @@ def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None
     if already:
         raise DomainError(
             f"{sku} serials already in stock: "
-            + ", ".join(f"{serial} (at {known[serial]})" for serial in already)
+            + ", ".join(f"{serial} ({known[serial]})" for serial in already)
         )
 
 

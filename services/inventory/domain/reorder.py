@@ -1,0 +1,138 @@
+"""Reorder points: when available at a location falls to its point, suggest a purchase order, once.
+
+Pure: no I/O. A mixin of `SkuStock`. A location's policy names its reorder point, the quantity to
+order and the supplier's lead time. Whenever the stock is saved, each location with a policy is
+checked: at or below its point, `LowStockDetected` suggests a purchase order, once; it is not
+raised again until available has risen above the point (`LowStockResolved`) and fallen again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from services.inventory.domain.state import StockState
+from services.runtime.aggregate import Aggregate, DomainError
+
+
+@dataclass(frozen=True)
+class ReorderPolicy:
+    """When to reorder a SKU at a location, how much, and how long the supplier takes."""
+
+    reorder_point: int
+    """Available at or below this raises a low-stock alert."""
+    reorder_quantity: int
+    """Units to order."""
+    lead_time_days: int
+    """Days from ordering to the units arriving."""
+
+
+@dataclass(frozen=True)
+class PurchaseSuggestion:
+    """The purchase order a low-stock alert suggests."""
+
+    quantity: int
+    """The reorder quantity, or more when that would not get available above the point."""
+    expected_by: date
+    """When the units would arrive if ordered today: today plus the lead time."""
+
+
+def suggest(policy: ReorderPolicy, available: int, today: date) -> PurchaseSuggestion:
+    """Order the reorder quantity, or enough to get back above the point if that is more."""
+    enough = policy.reorder_point - available + 1
+    return PurchaseSuggestion(
+        quantity=max(policy.reorder_quantity, enough),
+        expected_by=today + timedelta(days=policy.lead_time_days),
+    )
+
+
+def check_policy(policy: ReorderPolicy) -> None:
+    if policy.reorder_point < 0:
+        raise DomainError("a reorder point cannot be negative")
+    if policy.reorder_quantity < 1:
+        raise DomainError("a reorder quantity is at least one unit")
+    if policy.lead_time_days < 0:
+        raise DomainError("a lead time cannot be negative")
+
+
+class ReorderPoints(StockState):
+    """Mixin of `SkuStock`: reorder policies per location, and the low-stock alerts they raise."""
+
+    class FirstReorderPolicySet(Aggregate.Created):
+        """A reorder policy for a SKU that has no stock yet."""
+
+        sku: str
+        location: str
+        policy: ReorderPolicy
+        actor: str | None
+
+        def apply(self, stock: Any) -> None:
+            stock.start(self.sku)
+            stock.policies[self.location] = self.policy
+
+    class ReorderPolicySet(Aggregate.Event):
+        sku: str
+        location: str
+        policy: ReorderPolicy
+        actor: str | None
+
+        def apply(self, stock: Any) -> None:
+            stock.policies[self.location] = self.policy
+
+    class LowStockDetected(Aggregate.Event):
+        """Available at a location fell to or below its reorder point: a purchase order is due."""
+
+        sku: str
+        location: str
+        available: int
+        reorder_point: int
+        suggestion: PurchaseSuggestion
+
+        def apply(self, stock: Any) -> None:
+            stock.low_stock[self.location] = self.suggestion
+
+    class LowStockResolved(Aggregate.Event):
+        """Available at a location rose above its reorder point again."""
+
+        sku: str
+        location: str
+        available: int
+        reorder_point: int
+
+        def apply(self, stock: Any) -> None:
+            del stock.low_stock[self.location]
+
+    def set_reorder_policy(
+        self, *, location: str, policy: ReorderPolicy, actor: str | None = None
+    ) -> None:
+        """Set (or change) a location's reorder policy; the same policy again changes nothing."""
+        check_policy(policy)
+        if self.policies.get(location) == policy:
+            return
+        self.trigger_event(
+            self.ReorderPolicySet, sku=self.sku, location=location, policy=policy, actor=actor
+        )
+
+    def detect_low_stock(self, today: date) -> None:
+        """Alert once per fall to or below a location's reorder point; clear the alert when
+        available is above the point again, so that a later fall alerts again."""
+        for location, policy in sorted(self.policies.items()):
+            available = self.available_at(location)
+            if available <= policy.reorder_point and location not in self.low_stock:
+                self.trigger_event(
+                    self.LowStockDetected,
+                    sku=self.sku,
+                    location=location,
+                    available=available,
+                    reorder_point=policy.reorder_point,
+                    suggestion=suggest(policy, available, today),
+                )
+            elif available > policy.reorder_point and location in self.low_stock:
+                self.trigger_event(
+                    self.LowStockResolved,
+                    sku=self.sku,
+                    location=location,
+                    available=available,
+                    reorder_point=policy.reorder_point,
+                )
