@@ -125,6 +125,21 @@ class StockUnitConditionChanged(IntegrationEvent):
     actor: str = Field(description="Who changed it.")
 
 
+class BundleAvailableToSellChanged(IntegrationEvent):
+    """How many of a bundle (kit) one sales channel may sell changed (keyed by the bundle).
+
+    A bundle has no stock of its own: it is the minimum, over the PIM's components of the bundle,
+    of the component's new available-to-sell for the channel divided by its quantity per bundle.
+    """
+
+    event_type = "BundleAvailableToSellChanged"
+    aggregate_type = "bundle-availability"
+
+    sku: Sku = Field(description="The bundle's SKU.")
+    channel: str = Field(description="The sales channel, as channel orders name it.")
+    new: int = Field(ge=0, description="Bundles the channel may sell (new units only).")
+
+
 class AvailableToSellChanged(IntegrationEvent):
     """What one sales channel may sell of a SKU changed (keyed by the SKU's stock).
 

@@ -37,6 +37,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     inventory.StockUnitReturned,
     inventory.StockUnitConditionChanged,
     inventory.AvailableToSellChanged,
+    inventory.BundleAvailableToSellChanged,
     inventory.StockAdjusted,
     inventory.StockCounted,
     inventory.StockTransferredOut,

@@ -299,6 +299,15 @@ async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockC
     return StockChanged(stock_id=stock_id)
 
 
+@router.get("/bundles/{sku}")
+async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """A bundle's components and how many of it each channel may sell (its scarcest component)."""
+    bundle: dict[str, Any] | None = await runtime.run_command(runtime.application.get_bundle, sku)
+    if bundle is None:
+        raise HTTPException(status_code=404, detail=f"{sku} is not a bundle the PIM defined")
+    return bundle
+
+
 @router.get("/routing/rate-card")
 async def get_rate_card(runtime: Runtime) -> Any:
     """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from services.inventory import translators
 from services.inventory.domain import (
     Backorder,
     BackorderFill,
+    BundleAvailability,
     ChannelAvailability,
     InTransit,
     LocationQuantity,
@@ -33,6 +34,8 @@ from services.inventory.domain import (
     SkuStock,
     StockPosition,
     StockTransfer,
+    bundle_availability_id_for,
+    bundles_sellable,
     movements,
     no_shipping_cost,
     plan_reservation,
@@ -42,7 +45,7 @@ from services.inventory.domain import (
 )
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ServiceApplication
+from services.runtime.eventstore import ReadModelChange, ServiceApplication
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class InventoryApplication(ServiceApplication):
         PurchaseSuggestion,
     )
     read_model_tables = (
+        "CREATE TABLE IF NOT EXISTS bundle_components ("
+        " bundle_sku text NOT NULL, component_sku text NOT NULL, quantity integer NOT NULL,"
+        " PRIMARY KEY (bundle_sku, component_sku))",
         "CREATE TABLE IF NOT EXISTS product_facts ("
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS rate_card ("
@@ -136,11 +142,91 @@ class InventoryApplication(ServiceApplication):
     def save(self, *objects: Any, **kwargs: Any) -> Any:
         """Save; every stock saved tells the channels what they may sell now, and raises (or
         clears) its low-stock alerts, in the same transaction as the change that caused it."""
-        for stock in objects:
-            if isinstance(stock, SkuStock):
-                stock.publish_availability(self.sales_channels)
-                stock.detect_low_stock(self.today())
-        return super().save(*objects, **kwargs)
+        stocks = {stock.sku: stock for stock in objects if isinstance(stock, SkuStock)}
+        for stock in stocks.values():
+            stock.publish_availability(self.sales_channels)
+            stock.detect_low_stock(self.today())
+        bundles = self._bundles_following(stocks) if stocks and self.has_read_models else []
+        return super().save(*objects, *bundles, **kwargs)
+
+    def define_bundle(self, sku: str, components: Mapping[str, int]) -> None:
+        """Keep the PIM's components of a bundle (none: it is no bundle) and publish how many of
+        it each channel may sell."""
+        definition: list[ReadModelChange] = [
+            ("DELETE FROM bundle_components WHERE bundle_sku = %s", (sku,)),
+            *(
+                (
+                    "INSERT INTO bundle_components (bundle_sku, component_sku, quantity)"
+                    " VALUES (%s, %s, %s)",
+                    (sku, component, quantity),
+                )
+                for component, quantity in sorted(components.items())
+            ),
+        ]
+        bundle = self._bundle_availability(sku, components, {}) if components else None
+        self.save(*([bundle] if bundle is not None else []), read_model_changes=definition)
+
+    def get_bundle(self, sku: str) -> dict[str, Any] | None:
+        """A bundle's components and what each channel was last told it may sell of it."""
+        components = {
+            row["component_sku"]: row["quantity"]
+            for row in self.read(
+                "SELECT component_sku, quantity FROM bundle_components WHERE bundle_sku = %s", sku
+            )
+        }
+        if not components:
+            return None
+        try:
+            bundle: BundleAvailability = self.get(
+                bundle_availability_id_for(sku), BundleAvailability
+            )
+            published = dict(bundle.published)
+        except AggregateNotFoundError:
+            published = {}
+        return {"sku": sku, "components": components, "available_to_sell": published}
+
+    def _bundles_following(self, stocks: Mapping[str, SkuStock]) -> list[BundleAvailability]:
+        """The bundles made of these stocks' SKUs, with their availability re-decided."""
+        definitions: dict[str, dict[str, int]] = {}
+        for row in self.read(
+            "SELECT bundle_sku, component_sku, quantity FROM bundle_components WHERE bundle_sku IN"
+            " (SELECT bundle_sku FROM bundle_components WHERE component_sku = ANY(%s))",
+            list(stocks),
+        ):
+            definitions.setdefault(row["bundle_sku"], {})[row["component_sku"]] = row["quantity"]
+        bundles = [
+            self._bundle_availability(sku, components, stocks)
+            for sku, components in sorted(definitions.items())
+        ]
+        return [bundle for bundle in bundles if bundle is not None]
+
+    def _bundle_availability(
+        self, sku: str, components: Mapping[str, int], stocks: Mapping[str, SkuStock]
+    ) -> BundleAvailability | None:
+        """The bundle with its per-channel availability re-decided from its components' (the
+        stocks being saved count as they are now); None when nothing changed."""
+        component_stocks = {
+            component: stocks.get(component) or self._stock(component) for component in components
+        }
+        per_channel = {
+            channel: bundles_sellable(
+                components,
+                {
+                    component: stock.published[channel].new
+                    for component, stock in component_stocks.items()
+                    if stock is not None and channel in stock.published
+                },
+            )
+            for channel, _ in self.sales_channels.buffers
+        }
+        try:
+            bundle: BundleAvailability = self.get(
+                bundle_availability_id_for(sku), BundleAvailability
+            )
+        except AggregateNotFoundError:
+            return BundleAvailability.first(sku, per_channel)
+        bundle.publish(per_channel)
+        return bundle if bundle.pending_events else None
 
     def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
         """Keep the PIM's facts that decide what a parcel costs: weight, and whether it may fly."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.order import OrderCancelled, OrderPaid
-from contracts.pim import ProductChanged, ProductRegistered
+from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
 from contracts.returns import ReturnDispositioned, ReturnSignedOff
 from contracts.shipping import RateCardPublished
 from contracts.warehouse import ShipmentConfirmed, UnitsScanned
@@ -29,6 +29,10 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
     @consumer.on_event(ProductChanged, producer="pim")
     def product_changed(event: ProductChanged, _: Envelope) -> None:
         inventory.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+
+    @consumer.on_event(ProductSpecified, producer="pim")
+    def product_specified(event: ProductSpecified, _: Envelope) -> None:
+        inventory.define_bundle(event.sku, translators.bundle_components(event))
 
     @consumer.on_event(RateCardPublished, producer="shipping")
     def rate_card_published(event: RateCardPublished, _: Envelope) -> None:

@@ -9,9 +9,11 @@ from typing import Any
 from contracts import inventory as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import LocationQuantity, OrderPaid
+from contracts.pim import ProductSpecified
 from contracts.shipping import RateCardPublished
 from contracts.warehouse import PackedUnit
 from services.inventory.domain import (
+    BundleAvailability,
     RequestedLine,
     Reservation,
     ReservedLine,
@@ -139,6 +141,10 @@ def to_contract(event: Any) -> IntegrationEvent:
             to_condition=event.to_condition,
             reason=event.reason,
             actor=event.actor,
+        )
+    if isinstance(event, BundleAvailability.FirstPublished | BundleAvailability.Published):
+        return contracts.BundleAvailableToSellChanged(
+            sku=event.sku, channel=event.channel, new=event.available
         )
     if isinstance(event, SkuStock.AvailableToSellChanged):
         return contracts.AvailableToSellChanged(
@@ -314,3 +320,8 @@ def _stock_operation(event: Any) -> IntegrationEvent | None:
             reorder_point=event.reorder_point,
         )
     return None
+
+
+def bundle_components(event: ProductSpecified) -> dict[str, int]:
+    """A bundle's components as the PIM specified them (empty for a product that is no bundle)."""
+    return {component.sku: component.quantity for component in event.components}

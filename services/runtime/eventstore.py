@@ -113,6 +113,11 @@ class ServiceApplication(Application[uuid.UUID]):
             return recordings
         return super()._record(processing_event)
 
+    @property
+    def has_read_models(self) -> bool:
+        """Read models live in Postgres beside the events; an in-memory store has none."""
+        return isinstance(self.recorder, PostgresProcessRecorder)
+
     def read(self, query: str, *parameters: Any) -> list[dict[str, Any]]:
         """Rows of a read model query (the service's own database)."""
         with self._datastore().get_connection() as connection, connection.cursor() as cursor:

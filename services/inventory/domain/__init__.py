@@ -7,6 +7,11 @@ stock cannot both be saved.
 
 from services.inventory.domain.adjustments import REASON_CODES, ReasonCode
 from services.inventory.domain.availability import ChannelAvailability, SalesChannels
+from services.inventory.domain.bundles import (
+    BundleAvailability,
+    bundle_availability_id_for,
+    bundles_sellable,
+)
 from services.inventory.domain.movements import Movement, movements
 from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.reservation import (
@@ -38,6 +43,7 @@ __all__ = [
     "REASON_CODES",
     "Backorder",
     "BackorderFill",
+    "BundleAvailability",
     "ChannelAvailability",
     "InTransit",
     "InsufficientStock",
@@ -59,6 +65,8 @@ __all__ = [
     "StockPosition",
     "StockTransfer",
     "TransferArrival",
+    "bundle_availability_id_for",
+    "bundles_sellable",
     "movements",
     "no_shipping_cost",
     "plan_reservation",
