@@ -119,6 +119,7 @@ class InventoryApplication(ServiceApplication):
         "CREATE TABLE IF NOT EXISTS bundle_components ("
         " bundle_sku text NOT NULL, component_sku text NOT NULL, quantity integer NOT NULL,"
         " PRIMARY KEY (bundle_sku, component_sku))",
+        "CREATE TABLE IF NOT EXISTS product_volumes (sku text PRIMARY KEY, volume_cm3 integer NOT NULL)",
         "CREATE TABLE IF NOT EXISTS product_facts ("
         " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
         "CREATE TABLE IF NOT EXISTS rate_card ("
@@ -149,10 +150,23 @@ class InventoryApplication(ServiceApplication):
         bundles = self._bundles_following(stocks) if stocks and self.has_read_models else []
         return super().save(*objects, *bundles, **kwargs)
 
-    def define_bundle(self, sku: str, components: Mapping[str, int]) -> None:
-        """Keep the PIM's components of a bundle (none: it is no bundle) and publish how many of
-        it each channel may sell."""
+    def record_product_spec(
+        self, sku: str, components: Mapping[str, int], volume_cm3: int | None
+    ) -> None:
+        """Keep what the PIM's spec decides here: a bundle's components (none: it is no bundle),
+        publishing how many of it each channel may sell, and the unit's outer volume (carriers
+        charge bulky parcels by volume, so routing estimates them that way)."""
+        volume: ReadModelChange = (
+            ("DELETE FROM product_volumes WHERE sku = %s", (sku,))
+            if volume_cm3 is None
+            else (
+                "INSERT INTO product_volumes (sku, volume_cm3) VALUES (%s, %s)"
+                " ON CONFLICT (sku) DO UPDATE SET volume_cm3 = excluded.volume_cm3",
+                (sku, volume_cm3),
+            )
+        )
         definition: list[ReadModelChange] = [
+            volume,
             ("DELETE FROM bundle_components WHERE bundle_sku = %s", (sku,)),
             *(
                 (
@@ -264,9 +278,10 @@ class InventoryApplication(ServiceApplication):
         if not cards or country is None:
             return no_shipping_cost
         facts = {
-            row["sku"]: (row["weight_grams"], row["lithium_ion"])
+            row["sku"]: (row["weight_grams"], row["lithium_ion"], row["volume_cm3"])
             for row in self.read(
-                "SELECT sku, weight_grams, lithium_ion FROM product_facts WHERE sku = ANY(%s)",
+                "SELECT f.sku, f.weight_grams, f.lithium_ion, v.volume_cm3 FROM product_facts f"
+                " LEFT JOIN product_volumes v USING (sku) WHERE f.sku = ANY(%s)",
                 sorted(set(skus)),
             )
         }

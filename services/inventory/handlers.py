@@ -32,7 +32,9 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
 
     @consumer.on_event(ProductSpecified, producer="pim")
     def product_specified(event: ProductSpecified, _: Envelope) -> None:
-        inventory.define_bundle(event.sku, translators.bundle_components(event))
+        inventory.record_product_spec(
+            event.sku, translators.bundle_components(event), translators.product_volume(event)
+        )
 
     @consumer.on_event(RateCardPublished, producer="shipping")
     def rate_card_published(event: RateCardPublished, _: Envelope) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -35,25 +36,46 @@ def requested_lines(event: OrderPaid) -> tuple[RequestedLine, ...]:
     )
 
 
-def shipping_cost(
-    rate_card: str, country: str, facts: Mapping[str, tuple[int, bool]]
-) -> ShippingCost:
+ProductFacts = tuple[int, bool, int | None]
+"""Weight in grams, lithium-ion, and outer volume in cm³ (None: the PIM gave no dimensions)."""
+
+NOT_DESCRIBED: ProductFacts = (0, False, None)
+
+
+def shipping_cost(rate_card: str, country: str, facts: Mapping[str, ProductFacts]) -> ShippingCost:
     """Estimate parcels with shipping's published rate card (`RateCardPublished` JSON).
 
-    `facts` maps SKU → (weight in grams, lithium-ion); a product PIM has not described yet weighs
-    nothing and may fly, so it does not sway the choice.
+    A product PIM has not described yet weighs nothing and may fly, so it does not sway the
+    choice; a parcel's volume counts only when every product's is known, as shipping charges it.
     """
     card = RateCardPublished.model_validate_json(rate_card)
 
     def estimate(location: str, lines: Sequence[RequestedLine]) -> Decimal:
-        weight = sum(facts.get(line.sku, (0, False))[0] * line.quantity for line in lines)
-        ground_only = any(facts.get(line.sku, (0, False))[1] for line in lines)
+        parcel = [(facts.get(line.sku, NOT_DESCRIBED), line.quantity) for line in lines]
+        volumes = [(volume, quantity) for (_, _, volume), quantity in parcel]
         cost = card.estimate(
-            location=location, country=country, weight_grams=weight, ground_only=ground_only
+            location=location,
+            country=country,
+            weight_grams=sum(weight * quantity for (weight, _, _), quantity in parcel),
+            ground_only=any(lithium for (_, lithium, _), _ in parcel),
+            volume_cm3=(
+                sum(v * quantity for v, quantity in volumes if v is not None)
+                if all(v is not None for v, _ in volumes)
+                else None
+            ),
         )
         return UNSHIPPABLE if cost is None else cost
 
     return estimate
+
+
+def product_volume(event: ProductSpecified) -> int | None:
+    """Outer volume of one unit in cm³, from the PIM's dimensions in mm."""
+    if event.dimensions is None:
+        return None
+    size = event.dimensions
+    cubic_mm = Decimal(size.length_mm) * Decimal(size.width_mm) * Decimal(size.height_mm)
+    return math.ceil(cubic_mm / 1000)
 
 
 def scanned_units(units: list[PackedUnit]) -> tuple[ScannedUnit, ...]:

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from contracts.shipping import RateCardPublished
+from services.inventory import translators as inventory
+from services.inventory.domain import RequestedLine
 from services.shipping import translators
 from services.shipping.domain import Consignment, ParcelLine, ProductFacts, RateCard, ShippingPolicy
 
@@ -57,3 +59,24 @@ def test_no_estimate_when_no_service_may_carry_the_parcel() -> None:
     air_only = ShippingPolicy(services=tuple(s for s in POLICY.services if s.mode == "air"))
     card = published_card(air_only)
     assert card.estimate(location="WH-A", country="US", weight_grams=1, ground_only=True) is None
+
+
+def test_inventory_routes_a_bulky_parcel_at_the_price_shipping_pays_for_its_volume() -> None:
+    card = published_card(POLICY).model_dump_json()
+    monitor = (4_800, False, 47_250)  # 9.45 kg volumetric: charged as 10 kg
+    estimate = inventory.shipping_cost(card, "US", {"MONITOR-27": monitor})
+    lines = (RequestedLine(1, "MONITOR-27", 1),)
+    parcel = Consignment.plan(
+        shipment_id=uuid.uuid4(),
+        order_id=uuid.uuid4(),
+        location="WH-A",
+        lines=(ParcelLine("MONITOR-27", 1),),
+        country="US",
+        declared_value=Decimal("180.00"),
+        currency="USD",
+        signature_required=False,
+        facts={"MONITOR-27": ProductFacts(*monitor)},
+    )
+    label = parcel.request_label(POLICY)
+    assert label is not None
+    assert estimate("WH-A", lines) == label.cost == Decimal("17.00")
