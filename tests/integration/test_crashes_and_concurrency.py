@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -66,43 +69,81 @@ def test_services_killed_mid_stream_and_restarted_lose_no_event_and_apply_none_t
     assert all(len(events) == 1 for events in per_order.values())
 
 
-def test_fifty_orders_from_three_channels_racing_for_ten_units_reserve_exactly_ten(
-    services: Services, channel: Channel, topic: Topics
+def test_ninety_orders_from_three_channels_racing_for_twenty_units_in_two_locations_reserve_twenty(
+    services: Services, channel: Channel, topic: Topics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    channels = ["webshop", "amazon-us", "ebay-us"]
+    monkeypatch.setenv("UNITRAIL_INVENTORY_SALES_CHANNELS", json.dumps(dict.fromkeys(channels, 0)))
     # Two inventory processes share the order topic's partitions, so reservations of the same
     # SKU really run at the same time in different processes.
     order, inventory, _ = services("order", "inventory", "inventory")
-    inventory.receive_stock("CONSOLE-X", "WH-A", 6)
-    inventory.receive_stock("CONSOLE-X", "WH-B", 4)
+    inventory.receive_stock("CONSOLE-X", "WH-A", 12)
+    inventory.receive_stock("CONSOLE-X", "WH-B", 8)
     orders_topic = topic("order.events.v1")
-    channels = ["webshop", "amazon-us", "ebay-us"]
+    stock_topic = topic("inventory.events.v1")
+    per_channel, total, units = 30, 90, 20
 
-    def send_orders(name: str, count: int) -> None:
+    def send_orders(name: str) -> None:
         connector = Channel(channel.bootstrap_servers)  # each channel has its own connector
-        for number in range(count):
+        for number in range(per_channel):
             connector.send(
                 channel_order(f"{name}-{number}", channel=name, lines=[("CONSOLE-X", 1)])
             )
+        connector.close()
 
-    senders = [
-        threading.Thread(target=send_orders, args=(name, count))
-        for name, count in zip(channels, (17, 17, 16), strict=True)
-    ]
+    senders = [threading.Thread(target=send_orders, args=(name,)) for name in channels]
     for sender in senders:
         sender.start()
     for sender in senders:
         sender.join()
 
-    def decided() -> list[dict[str, object]] | None:
+    def decided() -> dict[str, list[Any]] | None:
         events = orders_topic.events("OrderAllocated") + orders_topic.events("OrderBackordered")
-        return events if len(events) == 50 else None
+        outcomes = by_order(events)
+        return outcomes if len(outcomes) == total else None
 
-    outcomes = eventually(decided, timeout=90, what="50 decided orders")
-    allocated = [e for e in outcomes if e["event_type"] == "OrderAllocated"]
-    assert len(allocated) == 10
-    levels = inventory.get("/stock/CONSOLE-X")["locations"]
-    assert {level["location"]: level["reserved"] for level in levels} == {"WH-A": 6, "WH-B": 4}
-    assert all(level["available"] == 0 for level in levels)
+    outcomes = eventually(decided, timeout=120, what=f"{total} decided orders")
+    assert all(len(events) == 1 for events in outcomes.values()), "an order decided twice"
+    kinds = Counter(events[0]["event_type"] for events in outcomes.values())
+    assert kinds == {"OrderAllocated": units, "OrderBackordered": total - units}
+
+    stock = inventory.get("/stock/CONSOLE-X")
+    levels = {level["location"]: level for level in stock["locations"]}
+    assert {name: level["reserved"] for name, level in levels.items()} == {"WH-A": 12, "WH-B": 8}
+    assert all(level["on_hand"] == level["reserved"] for level in levels.values())
+    assert all(level["available"] == 0 for level in levels.values())
+    assert stock["backordered"] == total - units
+    for row in stock["stock"]:  # every location in every condition
+        assert row["available"] >= 0, row
+        assert 0 <= row["reserved"] <= row["on_hand"], row
+
+    # Both inventory processes relay the same log: the topic may carry an event twice, and not
+    # in the stock's order, so events count once and the latest is the stock's latest version.
+    def latest_available_to_sell() -> dict[str, int]:
+        latest: dict[str, tuple[int, int]] = {}
+        for event in stock_topic.distinct_events("AvailableToSellChanged").values():
+            channel_name, new = event["payload"]["channel"], event["payload"]["new"]
+            if event["aggregate_version"] > latest.get(channel_name, (0, 0))[0]:
+                latest[channel_name] = (event["aggregate_version"], new)
+        return {name: new for name, (_, new) in latest.items()}
+
+    def units_in(event_type: str, by: str) -> Counter[str]:
+        units_by: Counter[str] = Counter()
+        for event in stock_topic.distinct_events(event_type).values():
+            units_by[event["payload"][by]] += event["payload"]["quantity"]
+        return units_by
+
+    sold_out = dict.fromkeys(channels, 0)
+    eventually(lambda: latest_available_to_sell() == sold_out, what="every channel sold out")
+    offered = Counter[str]()
+    for event in stock_topic.distinct_events("AvailableToSellChanged").values():
+        name = event["payload"]["channel"]
+        offered[name] = max(offered[name], event["payload"]["new"])
+    assert offered == dict.fromkeys(channels, units), "every channel was offered all 20 first"
+    eventually(lambda: units_in("StockItemReserved", "location").total() >= units, what="20")
+    assert units_in("StockItemReserved", "location") == {"WH-A": 12, "WH-B": 8}
+    eventually(lambda: units_in("StockItemBackordered", "sku").total() >= 70, what="70 owed")
+    assert units_in("StockItemBackordered", "sku") == {"CONSOLE-X": total - units}
     assert order.healthy()
 
 
