@@ -136,7 +136,10 @@ class OrderApplication(ServiceApplication):
         )
 
     def catalogue_knowledge(self, skus: list[str]) -> CatalogueKnowledge:
-        """What the PIM said of these SKUs, per market."""
+        """What the PIM said of these SKUs, per market (nothing, for a store without read
+        models: an in-memory one checks no market)."""
+        if not self.has_read_models:
+            return CatalogueKnowledge({})
         listings: dict[str, dict[str, str | None]] = {
             row["sku"]: {}
             for row in self.read("SELECT sku FROM catalogued_products WHERE sku = ANY(%s)", skus)
