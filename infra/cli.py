@@ -7,11 +7,14 @@
     unitrail recall --serial-range SN-0100..SN-0199 --format csv
     unitrail audit webshop:1001 --as-of 2026-11-23T12:00:00Z
     unitrail replay traceability --from stores    rebuild the traceability read models
+    unitrail replay order --from topics           ... or another service's, or `all` of them
 
 `where` asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
-http://127.0.0.1:8003); `trace`, `recall`, `audit` and `replay` ask the traceability service
-(`--traceability-url`, default `$UNITRAIL_TRACEABILITY_URL` or http://127.0.0.1:8007). Answers are
-printed for a person, or as the API's JSON with `--json` (`--format json` for recalls).
+http://127.0.0.1:8003); `trace`, `recall` and `audit` ask the traceability service
+(`--traceability-url`, default `$UNITRAIL_TRACEABILITY_URL` or http://127.0.0.1:8007); `replay`
+asks the service whose read models it rebuilds (`--url`, default `$UNITRAIL_<SERVICE>_URL` or the
+service's port on 127.0.0.1; those two options for order and traceability). Answers are printed
+for a person, or as the API's JSON with `--json` (`--format json` for recalls).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from contracts.channel import order_id_for
+from infra.ports import DEFAULT_PORTS
+
+READ_MODEL_SERVICES = ("pim", "inventory", "order", "returns", "shipping", "traceability")
+"""The services that keep read models a replay can rebuild (the others answer 404)."""
 
 
 def order_path(reference: str) -> str:
@@ -290,14 +297,18 @@ def progress_bar(progress: dict[str, Any], width: int = 30) -> str:
 
 
 def follow_replay(
-    base_url: str, replay_id: str, out: TextIO, interval: float = 0.2
+    base_url: str,
+    replay_id: str,
+    out: TextIO,
+    interval: float = 0.2,
+    service: str = "traceability",
 ) -> dict[str, Any]:
     """Poll the replay until it ends, drawing its progress on `out` (redrawn in place on a
     terminal, a line per tenth otherwise)."""
     live = out.isatty()
     shown = ""
     while True:
-        progress = fetch(base_url, "/replays/latest", service="traceability")
+        progress = fetch(base_url, "/replays/latest", service=service)
         if progress["replay_id"] != replay_id:
             raise SystemExit(f"replay {replay_id} was replaced by {progress['replay_id']}")
         bar = progress_bar(progress)
@@ -314,20 +325,35 @@ def follow_replay(
         time.sleep(interval)
 
 
-def replay(base_url: str, source: str) -> str:
-    """Rebuild the traceability read models and say what they hold now."""
-    started = fetch(base_url, "/replays", service="traceability", body={"source": source})
-    progress = follow_replay(base_url, started["replay_id"], sys.stderr)
+def replay_summary(progress: dict[str, Any]) -> str:
+    """What a finished replay read and what the read models hold now."""
+    return "\n".join(
+        [
+            f"replayed {progress['read']} events from {progress['source']}"
+            f" ({progress['skipped']} skipped, {progress['merged_from_live']} that arrived"
+            " meanwhile taken in at the swap)",
+            *(f"  note: {note}" for note in progress["notes"]),
+            "read models: "
+            + ", ".join(f"{table} {count}" for table, count in progress["counts"].items()),
+        ]
+    )
+
+
+def replay(base_url: str, source: str, service: str = "traceability") -> str:
+    """Rebuild a service's read models, following the progress on stderr, and say what they
+    hold now."""
+    started = fetch(base_url, "/replays", service=service, body={"source": source})
+    progress = follow_replay(base_url, started["replay_id"], sys.stderr, service=service)
     if progress["state"] == "failed":
-        raise SystemExit(f"replay failed: {progress['error']}")
-    counts = fetch(base_url, "/read-models/counts", service="traceability")
-    lines = [
-        f"replayed {progress['read']} events from {source}"
-        f" ({progress['skipped']} skipped, {progress['merged_from_live']} consumed live meanwhile)",
-        *(f"  note: {note}" for note in progress["notes"]),
-        "read models: " + ", ".join(f"{table} {count}" for table, count in counts.items()),
-    ]
-    return "\n".join(lines)
+        raise SystemExit(f"{service}: replay failed: {progress['error']}")
+    return replay_summary(progress)
+
+
+def service_url(service: str, order_url: str, traceability_url: str) -> str:
+    """Where a service's HTTP API is: `$UNITRAIL_<SERVICE>_URL`, or its port on this machine."""
+    known = {"order": order_url, "traceability": traceability_url}
+    default = f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
+    return known.get(service) or os.environ.get(f"UNITRAIL_{service.upper()}_URL", default)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,8 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--as-of", type=moment, help="events and state up to this moment")
     audit.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
-    rebuild = commands.add_parser("replay", help="rebuild a read model from scratch")
-    rebuild.add_argument("read_model", choices=["traceability"], help="which read model")
+    rebuild = commands.add_parser(
+        "replay", help="rebuild a service's read models from scratch, then swap them in"
+    )
+    rebuild.add_argument(
+        "read_model",
+        choices=[*READ_MODEL_SERVICES, "all"],
+        help="the service whose read models to rebuild, or all of them one after the other",
+    )
     rebuild.add_argument(
         "--from",
         dest="source",
@@ -385,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         default="topics",
         help="the services' event topics from the first offset, or their event stores",
     )
+    rebuild.add_argument("--url", help="base URL of the service (not with `all`)")
 
     arguments = parser.parse_args(argv)
     url = arguments.traceability_url
@@ -424,8 +457,19 @@ def main(argv: list[str] | None = None) -> int:
         path = f"/audit/{aggregate_id(arguments.aggregate)}"
         answer = fetch(url, path + query_string(as_of=arguments.as_of), service="traceability")
         print(json.dumps(answer, indent=2) if arguments.json else describe_audit(answer))
+    elif arguments.read_model != "all":
+        service = arguments.read_model
+        base_url = arguments.url or service_url(service, arguments.order_url, url)
+        print(replay(base_url, arguments.source, service))
     else:
-        print(replay(url, arguments.source))
+        if arguments.url:
+            parser.error("--url names one service: not with `all`")
+        for service in READ_MODEL_SERVICES:
+            print(f"{service}:", file=sys.stderr)
+            summary = replay(
+                service_url(service, arguments.order_url, url), arguments.source, service
+            )
+            print(f"{service}: {summary}", flush=True)
     return 0
 
 

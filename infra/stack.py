@@ -24,20 +24,11 @@ from pathlib import Path
 
 from contracts.topics import SERVICES
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
+from infra.ports import DEFAULT_PORTS
 from infra.setup import prepare_system
 
 SIMULATORS = "simulators"
 """The process of the simulated external partners: a 3PL warehouse and the carriers."""
-
-DEFAULT_PORTS = {
-    "pim": 8001,
-    "inventory": 8002,
-    "order": 8003,
-    "returns": 8004,
-    "warehouse_adapter": 8005,
-    "shipping": 8006,
-    "traceability": 8007,
-}
 
 
 def say(message: str) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.order import projections
 from services.order.domain import (
     DEFAULT_MARKET_COUNTRIES,
     Address,
@@ -65,12 +66,7 @@ class OrderApplication(ServiceApplication):
         Dispatch,
         TrackingUpdate,
     )
-    read_model_tables = (
-        "CREATE TABLE IF NOT EXISTS catalogue_listings ("
-        " sku text NOT NULL, market text NOT NULL, not_listed_because text,"
-        " PRIMARY KEY (sku, market))",
-        "CREATE TABLE IF NOT EXISTS catalogued_products (sku text PRIMARY KEY)",
-    )
+    read_models = projections.read_models
 
     def __init__(
         self,
@@ -109,31 +105,6 @@ class OrderApplication(ServiceApplication):
             )
         self.save(order)
         return order.id
-
-    def record_product_registered(self, sku: str) -> None:
-        """The PIM registered a variant: from now on its lines ship only where it is listed."""
-        self.save(
-            read_model_changes=[
-                ("INSERT INTO catalogued_products (sku) VALUES (%s) ON CONFLICT DO NOTHING", (sku,))
-            ]
-        )
-
-    def record_catalogue_entry(self, sku: str, market: str, not_listed_because: str | None) -> None:
-        """The PIM listed a variant in a market's catalogue (None) or withdrew it (why)."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO catalogued_products (sku) VALUES (%s) ON CONFLICT DO NOTHING",
-                    (sku,),
-                ),
-                (
-                    "INSERT INTO catalogue_listings (sku, market, not_listed_because)"
-                    " VALUES (%s, %s, %s) ON CONFLICT (sku, market)"
-                    " DO UPDATE SET not_listed_because = excluded.not_listed_because",
-                    (sku, market, not_listed_because),
-                ),
-            ]
-        )
 
     def catalogue_knowledge(self, skus: list[str]) -> CatalogueKnowledge:
         """What the PIM said of these SKUs, per market (nothing, for a store without read

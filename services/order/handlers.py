@@ -60,14 +60,15 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
             event.order_id, event.shipment_id, event.description, event.at
         )
 
+    # The PIM's catalogue: read models only (`projections.py`).
     @consumer.on_event(ProductRegistered, producer="pim")
-    def product_registered(event: ProductRegistered, _: Envelope) -> None:
-        orders.record_product_registered(event.sku)
+    def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
+        orders.project(event, envelope)
 
     @consumer.on_event(CatalogueEntryChanged, producer="pim")
-    def listed(event: CatalogueEntryChanged, _: Envelope) -> None:
-        orders.record_catalogue_entry(event.sku, event.market, None)
+    def listed(event: CatalogueEntryChanged, envelope: Envelope) -> None:
+        orders.project(event, envelope)
 
     @consumer.on_event(CatalogueEntryWithdrawn, producer="pim")
-    def withdrawn(event: CatalogueEntryWithdrawn, _: Envelope) -> None:
-        orders.record_catalogue_entry(event.sku, event.market, event.reason)
+    def withdrawn(event: CatalogueEntryWithdrawn, envelope: Envelope) -> None:
+        orders.project(event, envelope)

@@ -15,7 +15,6 @@ from services.pim.application import (
     PimApplication,
     UnknownParent,
     UnknownProduct,
-    product_view,
 )
 from services.pim.domain import (
     Axis,
@@ -25,6 +24,7 @@ from services.pim.domain import (
     parse_moment,
 )
 from services.pim.importing import FieldErrors, InvalidInput, parse_rows, product_input
+from services.pim.projections import product_view
 from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 

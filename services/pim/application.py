@@ -1,15 +1,13 @@
 """PIM use cases: load → decide → save. They return ids, not aggregates.
 
 Rules that span products (an EAN or an axis combination belongs to one SKU; components, compatible
-products and successors exist) are checked here against the `pim_products` read model, which is
-written in the same transaction as the products' events; its unique indexes catch a concurrent
-writer that slipped past the check (the command is then decided again).
+products and successors exist) are checked here against the `pim_products` read model
+(`projections.py`), which is written in the same transaction as the products' events; its unique
+indexes catch a concurrent writer that slipped past the check (the command is then decided again).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,6 +16,7 @@ from typing import Any, Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.pim import projections
 from services.pim.domain import (
     DEFAULT_MARKET_RULES,
     DOCUMENT_KINDS,
@@ -43,9 +42,10 @@ from services.pim.domain import (
     product_id_for,
 )
 from services.pim.importing import FieldErrors, ProductInput, RowError, product_input
+from services.pim.projections import certifications_fingerprint, spec_fingerprint
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.eventstore import ServiceApplication
 
 IMPORT_CHUNK = 100
 """Products saved per transaction by an import or a refresh. Larger saves are no faster, and saves
@@ -128,18 +128,6 @@ class ImportResult:
     errors: list[RowError]
 
 
-def fingerprint(value: object) -> str:
-    return hashlib.sha256(repr(value).encode()).hexdigest()[:32]
-
-
-def spec_fingerprint(spec: ProductSpec) -> str:
-    return fingerprint(spec)
-
-
-def certifications_fingerprint(certifications: Iterable[Certification]) -> str:
-    return fingerprint(tuple(sorted(certifications, key=lambda c: c.scheme)))
-
-
 class PimApplication(ServiceApplication):
     """The product system of record: what a product is, for every other service and channel."""
 
@@ -156,17 +144,7 @@ class PimApplication(ServiceApplication):
         Listing,
         DocumentVersion,
     )
-    read_model_tables = (
-        "CREATE TABLE IF NOT EXISTS pim_products ("
-        " sku text PRIMARY KEY, gtin text UNIQUE, parent text, axes_key text,"
-        " lifecycle text NOT NULL, spec_fingerprint text NOT NULL,"
-        " certifications_fingerprint text NOT NULL, view jsonb NOT NULL)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS pim_products_combination"
-        " ON pim_products (parent, axes_key) WHERE parent IS NOT NULL",
-        "CREATE TABLE IF NOT EXISTS pim_catalogue ("
-        " market text NOT NULL, sku text NOT NULL, entry jsonb NOT NULL,"
-        " PRIMARY KEY (market, sku))",
-    )
+    read_models = projections.read_models
 
     def __init__(
         self,
@@ -477,7 +455,7 @@ class PimApplication(ServiceApplication):
             day = self.today()
             for product in products:
                 product.refresh_catalogue(self.rules, day)
-        self.save(*products, read_model_changes=read_model_changes(products))
+        self.save_projected(*products)  # with their rows and catalogue entries
 
 
 class DatabaseIndex:
@@ -516,106 +494,3 @@ def _with_facts(spec: ProductSpec, facts: ProductFacts) -> ProductSpec:
 def _has_pending(product: Product) -> bool:
     # The library keeps new events on the aggregate until saved; only those need a transaction.
     return bool(product._pending_events)
-
-
-def product_view(product: Product) -> dict[str, Any]:
-    """A product as the HTTP API and the products read model show it."""
-    spec = product.spec
-    return {
-        "product_id": str(product.id),
-        "sku": product.sku,
-        "version": product.version,
-        **asdict(product.facts),
-        "ean": spec.ean,
-        "mpn": spec.mpn,
-        "brand": spec.brand,
-        "parent": spec.parent,
-        "axes": {a.axis: a.value for a in spec.axes},
-        "price": spec.price,
-        "currency": spec.currency,
-        "dimensions": asdict(spec.dimensions) if spec.dimensions else None,
-        "attributes": {a.name: {"value": a.value, "unit": a.unit} for a in spec.attributes},
-        "components": [asdict(c) for c in spec.components],
-        "compatible_with": list(spec.compatible_with),
-        "assets": [asdict(a) for a in spec.assets],
-        "certifications": [asdict(c) for c in product.certifications.values()],
-        "lifecycle": product.lifecycle,
-        "successor_sku": product.successor_sku,
-        "disabled_reason": product.disabled_reason,
-        "markets": sorted(product.listings),
-    }
-
-
-def listing_view(listing: Listing) -> dict[str, Any]:
-    """A catalogue entry as a channel's feed shows it."""
-    spec = listing.spec
-    return {
-        "market": listing.market,
-        "sku": listing.sku,
-        "name": spec.name,
-        "brand": spec.brand,
-        "ean": spec.ean,
-        "mpn": spec.mpn,
-        "parent": spec.parent,
-        "axes": {a.axis: a.value for a in spec.axes},
-        "price": spec.price,
-        "currency": spec.currency,
-        "weight_grams": spec.weight_grams,
-        "dimensions": asdict(spec.dimensions) if spec.dimensions else None,
-        "attributes": {a.name: {"value": a.value, "unit": a.unit} for a in spec.attributes},
-        "lithium_ion": spec.lithium_ion,
-        "warranty_months": spec.warranty_months,
-        "components": [asdict(c) for c in spec.components],
-        "lifecycle": listing.lifecycle,
-        "successor_sku": listing.successor_sku,
-        "certifications": list(listing.certifications),
-    }
-
-
-def read_model_changes(products: Sequence[Product]) -> list[ReadModelChange]:
-    """Three set-based statements for any number of products: their rows and catalogue entries.
-
-    Each batch travels as one JSON document: passing arrays of JSON texts instead costs more in
-    the driver's array escaping than the database needs for the writes.
-    """
-    if not products:
-        return []
-    rows = [
-        {
-            "sku": p.sku,
-            "gtin": gtin13(p.spec.ean) if p.spec.ean else None,
-            "parent": p.spec.parent,
-            "axes_key": p.spec.axes_key if p.spec.parent else None,
-            "lifecycle": p.lifecycle,
-            "spec_fingerprint": spec_fingerprint(p.spec),
-            "certifications_fingerprint": certifications_fingerprint(p.certifications.values()),
-            "view": product_view(p),
-        }
-        for p in products
-    ]
-    entries = [
-        {"market": listing.market, "sku": p.sku, "entry": listing_view(listing)}
-        for p in products
-        for listing in p.listings.values()
-    ]
-    return [
-        (
-            "INSERT INTO pim_products (sku, gtin, parent, axes_key, lifecycle, spec_fingerprint,"
-            " certifications_fingerprint, view)"
-            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(sku text, gtin text, parent text,"
-            " axes_key text, lifecycle text, spec_fingerprint text,"
-            " certifications_fingerprint text, view jsonb)"
-            " ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, parent = excluded.parent,"
-            " axes_key = excluded.axes_key, lifecycle = excluded.lifecycle,"
-            " spec_fingerprint = excluded.spec_fingerprint,"
-            " certifications_fingerprint = excluded.certifications_fingerprint,"
-            " view = excluded.view",
-            [json.dumps(rows)],
-        ),
-        ("DELETE FROM pim_catalogue WHERE sku = ANY(%s)", [[p.sku for p in products]]),
-        (
-            "INSERT INTO pim_catalogue (market, sku, entry)"
-            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(market text, sku text, entry jsonb)",
-            [json.dumps(entries)],
-        ),
-    ]

@@ -1,24 +1,24 @@
 """Returns use cases: load → decide → save. They return ids, not aggregates.
 
-What returns needs to know of other services' facts is kept in read models, written in the same
-transaction as the consumption of the event that brought them: order lines (price, channel,
-currency, address), the units shipped per order line and parcel (how many, and where from), the
-serials shipped per order line, when each parcel was delivered, each SKU's warranty, and the return
-labels shipping bought.
+What returns needs to know of other services' facts is kept in read models (`projections.py`),
+written in the same transaction as the consumption of the event that brought them: order lines
+(price, channel, currency, address), the units shipped per order line and parcel (how many, and
+where from), the serials shipped per order line, when each parcel was delivered, each SKU's
+warranty, and the return labels shipping bought.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.returns import projections
 from services.returns.domain import (
     DEFAULT_CATEGORY,
     OPEN_STATES,
@@ -35,17 +35,7 @@ from services.returns.domain import (
 )
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ReadModelChange, ServiceApplication
-
-
-@dataclass(frozen=True)
-class PlacedLine:
-    """A line of a placed order, as returns keeps it."""
-
-    line_number: int
-    sku: str
-    quantity: int
-    unit_price: Decimal
+from services.runtime.eventstore import ServiceApplication
 
 
 @dataclass(frozen=True)
@@ -84,31 +74,7 @@ class ReturnsApplication(ServiceApplication):
     """RMAs: eligibility, the serial check on receipt, inspection grades, dispositions, refunds."""
 
     value_objects = (Address,)
-    read_model_tables = (
-        "CREATE TABLE IF NOT EXISTS order_lines ("
-        " order_id uuid NOT NULL, line_number integer NOT NULL, sku text NOT NULL,"
-        " quantity integer NOT NULL, unit_price numeric NOT NULL, currency text NOT NULL,"
-        " channel text NOT NULL, ship_to jsonb NOT NULL, PRIMARY KEY (order_id, line_number))",
-        "CREATE TABLE IF NOT EXISTS line_units ("
-        " order_id uuid NOT NULL, line_number integer NOT NULL, serial text NOT NULL,"
-        " sku text NOT NULL, shipment_id uuid NOT NULL, location text NOT NULL,"
-        " PRIMARY KEY (order_id, line_number, serial))",
-        "CREATE TABLE IF NOT EXISTS line_shipments ("
-        " order_id uuid NOT NULL, line_number integer NOT NULL, shipment_id uuid NOT NULL,"
-        " sku text NOT NULL, location text NOT NULL, quantity integer NOT NULL,"
-        " PRIMARY KEY (order_id, line_number, shipment_id))",
-        "CREATE TABLE IF NOT EXISTS shipment_deliveries ("
-        " shipment_id uuid PRIMARY KEY, order_id uuid NOT NULL, delivered_at timestamptz NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS product_warranties ("
-        " sku text PRIMARY KEY, warranty_months integer NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS rmas_by_order ("
-        " rma_id uuid PRIMARY KEY, order_id uuid NOT NULL, line_number integer NOT NULL,"
-        " request_number integer NOT NULL, status text NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS rmas_by_order_line ON rmas_by_order (order_id, line_number)",
-        "CREATE TABLE IF NOT EXISTS return_labels ("
-        " rma_id uuid PRIMARY KEY, carrier text NOT NULL, service text NOT NULL,"
-        " tracking_number text NOT NULL, return_to text NOT NULL, cost numeric NOT NULL)",
-    )
+    read_models = projections.read_models
 
     def __init__(
         self,
@@ -121,135 +87,6 @@ class ReturnsApplication(ServiceApplication):
         self.policy = policy or ReturnPolicy()
         self.inspection_policy = inspection or InspectionPolicy()
         self.clock = clock
-
-    # -- facts from other services, kept as read models ---------------------------------------
-
-    def record_order(
-        self,
-        order_id: uuid.UUID,
-        *,
-        channel: str,
-        currency: str,
-        ship_to: Address,
-        lines: Sequence[PlacedLine],
-    ) -> None:
-        """An order was placed: keep what a return of one of its lines needs."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO order_lines (order_id, line_number, sku, quantity, unit_price,"
-                    " currency, channel, ship_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
-                    " ON CONFLICT DO NOTHING",
-                    (
-                        order_id,
-                        line.line_number,
-                        line.sku,
-                        line.quantity,
-                        line.unit_price,
-                        currency,
-                        channel,
-                        json.dumps(asdict(ship_to)),
-                    ),
-                )
-                for line in lines
-            ]
-        )
-
-    def record_unit_shipped(
-        self,
-        order_id: uuid.UUID,
-        line_number: int,
-        *,
-        sku: str,
-        serial: str,
-        shipment_id: uuid.UUID,
-        location: str,
-    ) -> None:
-        """A serial went into a parcel of an order line (the unit's birth certificate)."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO line_units (order_id, line_number, serial, sku, shipment_id,"
-                    " location) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (order_id, line_number, serial, sku, shipment_id, location),
-                )
-            ]
-        )
-
-    def record_shipment(
-        self,
-        order_id: uuid.UUID,
-        shipment_id: uuid.UUID,
-        *,
-        location: str,
-        lines: Sequence[ShippedLine],
-    ) -> None:
-        """A parcel left the warehouse: how many units of each order line it holds, serialized or
-        not (a product whose units carry no serial is known by this count alone)."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO line_shipments (order_id, line_number, shipment_id, sku,"
-                    " location, quantity) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (order_id, line.line_number, shipment_id, line.sku, location, line.quantity),
-                )
-                for line in lines
-            ]
-        )
-
-    def record_delivery(
-        self, order_id: uuid.UUID, shipment_id: uuid.UUID, delivered_at: datetime
-    ) -> None:
-        """A parcel was delivered: the return window and warranty of its units count from now."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO shipment_deliveries (shipment_id, order_id, delivered_at)"
-                    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    (shipment_id, order_id, delivered_at),
-                )
-            ]
-        )
-
-    def record_warranty(self, sku: str, warranty_months: int) -> None:
-        """The PIM's warranty of a product, as it is now."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO product_warranties (sku, warranty_months) VALUES (%s, %s)"
-                    " ON CONFLICT (sku) DO UPDATE SET warranty_months = excluded.warranty_months",
-                    (sku, warranty_months),
-                )
-            ]
-        )
-
-    def record_return_label(
-        self,
-        rma_id: uuid.UUID,
-        *,
-        carrier: str,
-        service: str,
-        tracking_number: str,
-        return_to: str,
-        cost: Decimal,
-    ) -> None:
-        """Shipping bought the return label; the customer sees carrier and tracking on the RMA.
-
-        Not an RMA event: no public returns event says "label recorded", and every RMA event must
-        be one. A label bought again replaces the one before.
-        """
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO return_labels (rma_id, carrier, service, tracking_number,"
-                    " return_to, cost) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (rma_id)"
-                    " DO UPDATE SET carrier = excluded.carrier, service = excluded.service,"
-                    " tracking_number = excluded.tracking_number,"
-                    " return_to = excluded.return_to, cost = excluded.cost",
-                    (rma_id, carrier, service, tracking_number, return_to, cost),
-                )
-            ]
-        )
 
     # -- the RMA --------------------------------------------------------------------------------
 
@@ -311,16 +148,7 @@ class ReturnsApplication(ServiceApplication):
             requested_at=self.clock(),
             policy=self.policy,
         )
-        self.save(
-            rma,
-            read_model_changes=[
-                (
-                    "INSERT INTO rmas_by_order (rma_id, order_id, line_number, request_number,"
-                    " status) VALUES (%s, %s, %s, %s, %s)",
-                    (rma.id, order_id, line_number, request_number, str(rma.status)),
-                )
-            ],
-        )
+        self.save_projected(rma)  # numbered `request_number` in `rmas_by_order`
         return RequestedRma(rma.id, created=True)
 
     def record_receipt(
@@ -472,10 +300,7 @@ class ReturnsApplication(ServiceApplication):
 
     def _save(self, rma: Rma) -> None:
         """Save the RMA's new events with its status in the by-order index."""
-        changes: list[ReadModelChange] = [
-            ("UPDATE rmas_by_order SET status = %s WHERE rma_id = %s", (str(rma.status), rma.id))
-        ]
-        self.save(rma, read_model_changes=changes)
+        self.save_projected(rma)
 
     def _find(self, rma_id: uuid.UUID) -> Rma | None:
         try:

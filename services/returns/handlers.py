@@ -8,68 +8,43 @@ from contracts.order import OrderDelivered, OrderPlaced, OrderShipmentDelivered
 from contracts.pim import ProductChanged, ProductRegistered
 from contracts.shipping import ReturnLabelPurchased
 from contracts.warehouse import ReturnReceived, ShipmentConfirmed, UnitSerialCaptured
-from services.returns import translators
 from services.returns.application import ReturnsApplication
 from services.runtime.consumer import Consumer
 
 
 def register_handlers(consumer: Consumer, returns: ReturnsApplication) -> None:
+    # Other services' facts: read models only (`projections.py`).
     @consumer.on_event(OrderPlaced, producer="order")
-    def order_placed(event: OrderPlaced, _: Envelope) -> None:
-        returns.record_order(
-            event.order_id,
-            channel=event.channel,
-            currency=event.currency,
-            ship_to=translators.address_of(event.shipping_address),
-            lines=translators.placed_lines(event),
-        )
+    def order_placed(event: OrderPlaced, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(OrderShipmentDelivered, producer="order")
-    def parcel_delivered(event: OrderShipmentDelivered, _: Envelope) -> None:
-        returns.record_delivery(event.order_id, event.shipment_id, event.delivered_at)
+    def parcel_delivered(event: OrderShipmentDelivered, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(OrderDelivered, producer="order")
-    def last_parcel_delivered(event: OrderDelivered, _: Envelope) -> None:
-        returns.record_delivery(event.order_id, event.shipment_id, event.delivered_at)
+    def last_parcel_delivered(event: OrderDelivered, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(UnitSerialCaptured, producer="warehouse_adapter")
-    def serial_captured(event: UnitSerialCaptured, _: Envelope) -> None:
-        returns.record_unit_shipped(
-            event.order_id,
-            event.line_number,
-            sku=event.sku,
-            serial=event.serial,
-            shipment_id=event.shipment_id,
-            location=event.location,
-        )
+    def serial_captured(event: UnitSerialCaptured, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
-    def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> None:
-        returns.record_shipment(
-            event.order_id,
-            event.shipment_id,
-            location=event.location,
-            lines=translators.shipped_lines(event),
-        )
+    def shipment_confirmed(event: ShipmentConfirmed, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(ProductRegistered, producer="pim")
-    def product_registered(event: ProductRegistered, _: Envelope) -> None:
-        returns.record_warranty(event.sku, event.warranty_months)
+    def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(ProductChanged, producer="pim")
-    def product_changed(event: ProductChanged, _: Envelope) -> None:
-        returns.record_warranty(event.sku, event.warranty_months)
+    def product_changed(event: ProductChanged, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(ReturnLabelPurchased, producer="shipping")
-    def return_label_purchased(event: ReturnLabelPurchased, _: Envelope) -> None:
-        returns.record_return_label(
-            event.rma_id,
-            carrier=event.carrier,
-            service=event.service,
-            tracking_number=event.tracking_number,
-            return_to=event.return_to,
-            cost=event.cost,
-        )
+    def return_label_purchased(event: ReturnLabelPurchased, envelope: Envelope) -> None:
+        returns.project(event, envelope)
 
     @consumer.on_event(ReturnReceived, producer="warehouse_adapter")
     def return_received(event: ReturnReceived, _: Envelope) -> None:

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
 from contracts import returns as contracts
 from contracts.base import IntegrationEvent
 from contracts.channel import ShippingAddress
-from contracts.order import OrderPlaced
 from contracts.warehouse import ShipmentConfirmed
-from services.returns.application import PlacedLine, ShippedLine
-from services.returns.domain import Address, Rma
-
-
-def address_of(address: ShippingAddress) -> Address:
-    return Address(
-        name=address.name,
-        line1=address.line1,
-        line2=address.line2,
-        city=address.city,
-        region=address.region,
-        postal_code=address.postal_code,
-        country=address.country,
-    )
-
-
-def placed_lines(event: OrderPlaced) -> list[PlacedLine]:
-    return [
-        PlacedLine(
-            line_number=line.line_number,
-            sku=line.sku,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-        )
-        for line in event.lines
-    ]
+from services.returns import projections
+from services.returns.application import ShippedLine
+from services.returns.domain import Rma
 
 
 def shipped_lines(event: ShipmentConfirmed) -> list[ShippedLine]:
     """How many units of each order line the parcel holds, serialized or not."""
-    units = Counter((unit.line_number, unit.sku) for unit in event.units)
     return [
-        ShippedLine(line_number=line_number, sku=sku, quantity=quantity)
-        for (line_number, sku), quantity in sorted(units.items())
+        ShippedLine(line_number=number, sku=sku, quantity=quantity)
+        for number, sku, quantity in projections.units_per_line(event)
     ]
 
 

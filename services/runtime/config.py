@@ -78,6 +78,12 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(
         default=500, ge=1, validation_alias=shared("UNITRAIL_RELAY_BATCH")
     )
+    replay_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="Events projected per transaction when read models are rebuilt by a replay "
+        "(per service: `UNITRAIL_<SERVICE>_REPLAY_BATCH_SIZE`).",
+    )
 
     @property
     def database(self) -> PostgresLocation:

@@ -153,6 +153,10 @@ class Consumer:
 
         return register
 
+    def handles(self, model: type[IntegrationEvent], *, producer: str) -> bool:
+        """Whether a handler is registered for `model` events of `producer`."""
+        return model in self._event_routes.get(events_topic(producer).name, {})
+
     @property
     def topics(self) -> list[str]:
         return sorted({*self._event_routes, *self._message_routes})

@@ -11,7 +11,7 @@ import contextvars
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording, StoredEvent
@@ -22,6 +22,11 @@ from psycopg.rows import DictRow
 from services.runtime.aggregate import Aggregate, ValueObjectTranscoding
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation
+
+if TYPE_CHECKING:
+    from contracts.base import IntegrationEvent
+    from contracts.envelope import Envelope
+    from services.runtime.projections import ReadModels
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,11 +62,16 @@ class ServiceApplication(Application[uuid.UUID]):
 
     pool_size: ClassVar[int] = 5
 
-    read_model_tables: ClassVar[Sequence[str]] = ()
-    """`CREATE TABLE IF NOT EXISTS` statements of the service's read models, run at start.
+    read_models: ClassVar[ReadModels | None] = None
+    """The service's read models and their projections (its `projections.py`): their tables are
+    created at start, `project` and `save_projected` apply them live, and a replay rebuilds them."""
 
-    Handlers change read models with `save(..., read_model_changes=[(sql, parameters), ...])`, in
-    the same transaction as their events and the tracking of the message they consume.
+    read_model_tables: ClassVar[Sequence[str]] = ()
+    """`CREATE TABLE IF NOT EXISTS` statements of read models not declared as `read_models` (a
+    service that keeps its own schema and rebuild, like traceability), run at start.
+
+    Read models change with `save(..., read_model_changes=[(sql, parameters), ...])`, in the same
+    transaction as the events and the tracking of the message being consumed.
     """
 
     def __init__(self, location: PostgresLocation | None) -> None:
@@ -79,9 +89,10 @@ class ServiceApplication(Application[uuid.UUID]):
                 "PROCESS_RECORDER_TOPIC": f"{__name__}:{ReadModelRecorder.__qualname__}",
             }
         super().__init__(env=env)
-        if location is not None and self.read_model_tables:
+        tables = self.read_models.tables if self.read_models is not None else self.read_model_tables
+        if location is not None and tables:
             with self._datastore().transaction(commit=True) as cursor:
-                for statement in self.read_model_tables:
+                for statement in tables:
                     cursor.execute(statement.encode())
 
     def construct_recorder(self) -> ProcessRecorder:
@@ -112,6 +123,28 @@ class ServiceApplication(Application[uuid.UUID]):
             message.tracking_recorded = True
             return recordings
         return super()._record(processing_event)
+
+    def project(self, event: IntegrationEvent, envelope: Envelope) -> None:
+        """Apply a consumed public event to the read models, in the transaction that records its
+        consumption (a repeat is skipped by the consumer)."""
+        self.save(read_model_changes=self.projected(event, envelope))
+
+    def projected(self, event: IntegrationEvent, envelope: Envelope) -> list[ReadModelChange]:
+        """The read-model changes of a public event, for a use case that saves them with what it
+        decides."""
+        return self._declared_read_models().project(event, envelope)
+
+    def save_projected(
+        self, *objects: Any, read_model_changes: Sequence[ReadModelChange] = ()
+    ) -> Any:
+        """Save aggregates with the read-model changes their new events and state make (the
+        service's own projections), after any given ones, in one transaction."""
+        own = self._declared_read_models().project_saved(*objects)
+        return self.save(*objects, read_model_changes=[*read_model_changes, *own])
+
+    def _declared_read_models(self) -> ReadModels:
+        assert self.read_models is not None, f"{type(self).__name__} declares no read models"
+        return self.read_models
 
     @property
     def has_read_models(self) -> bool:

@@ -31,6 +31,8 @@ from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import build_producer
 from services.runtime.logging import configure_logging
 from services.runtime.relay import Relay, Translator, create_relay_table
+from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
+from services.runtime.replay.api import router as replay_router
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +55,9 @@ class ServiceDefinition(Generic[A]):
     """A use case run once the store is open, before consuming: e.g. publish configuration."""
     recurring: Sequence[Recurring[A]] = ()
     """Use cases run on the clock while the service runs: e.g. decisions that change with the date."""
+    rebuild: RebuildFactory | None = None
+    """How a replay rebuilds the read models (`POST /replays`); by default the read models the
+    application declares (`read_models`) are rebuilt in a shadow schema and swapped in."""
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,6 +94,7 @@ class ServiceRuntime(Generic[A]):
         self.relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
         self._recurring_tasks: list[asyncio.Task[None]] = []
+        self.replays: Replays | None = None
 
     @property
     def application(self) -> A:
@@ -125,6 +131,11 @@ class ServiceRuntime(Generic[A]):
             await create_relay_table(self._pool)
             if self.definition.on_start is not None:
                 await self.run_command(self.definition.on_start, self._application)
+        rebuild = self.definition.rebuild
+        if rebuild is None and self._application.read_models is not None:
+            rebuild = ShadowRebuild.of
+        if rebuild is not None:
+            self.replays = Replays(self, rebuild)
         self._producer = build_producer(settings)
         await self._producer.start()
         self._broker = KafkaBroker(
@@ -145,6 +156,7 @@ class ServiceRuntime(Generic[A]):
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             )
             self.definition.register_handlers(consumer, self.application)
+            _check_consumed(consumer, self.application)
             consumer.subscribe(self._broker)
         await self._broker.start()
         if self.definition.translate is not None:
@@ -190,6 +202,8 @@ class ServiceRuntime(Generic[A]):
                 await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self.replays is not None:
+            await self.replays.stop()
         for task in (*self._recurring_tasks, self._relay_task):
             if task is not None:
                 task.cancel()
@@ -221,6 +235,20 @@ class ServiceRuntime(Generic[A]):
         except Exception as error:
             checks["kafka"] = f"unavailable: {error!r}"
         return checks
+
+
+def _check_consumed(consumer: Consumer, application: ServiceApplication) -> None:
+    """Every public event a read model projects must be consumed live, or only a replay would
+    ever apply it."""
+    if application.read_models is None:
+        return
+    missing = [
+        f"{model.event_type} of {producer}"
+        for model, producer in application.read_models.contract_routes
+        if not consumer.handles(model, producer=producer)
+    ]
+    if missing:
+        raise RuntimeError(f"projected but not consumed: {', '.join(missing)}")
 
 
 def _name_of(use_case: Callable[..., object]) -> str:
@@ -269,6 +297,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
 
     for router in definition.routers:
         app.include_router(router)
+    app.include_router(replay_router)
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,9 +11,12 @@ from typing import Protocol
 
 from eventsourcing.application import AggregateNotFoundError
 
+from contracts.envelope import Envelope
+from contracts.pim import ProductChanged, ProductRegistered
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.eventstore import ServiceApplication
+from services.shipping import projections
 from services.shipping.domain import (
     RATE_CARD_ID,
     CarrierService,
@@ -55,9 +57,6 @@ class ParcelToPlan:
     declared_value: Decimal
 
 
-Dimensions = tuple[Decimal, Decimal, Decimal]
-"""Length, width and height in millimetres."""
-
 NO_FACTS = ProductFacts(weight_grams=0, lithium_ion=False)
 """A product the PIM has not described yet: priced at the carriers' minimum weight."""
 
@@ -74,20 +73,7 @@ class ShippingApplication(ServiceApplication):
     """Carrier choice, labels, insurance and signatures for every parcel."""
 
     value_objects = (ParcelLine, LabelRequest, Label, CarrierService)
-    read_model_tables = (
-        "CREATE TABLE IF NOT EXISTS product_facts ("
-        " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS consignments_by_order ("
-        " order_id uuid NOT NULL, shipment_id uuid PRIMARY KEY)",
-        "CREATE TABLE IF NOT EXISTS product_dimensions ("
-        " sku text PRIMARY KEY, length_mm numeric NOT NULL, width_mm numeric NOT NULL,"
-        " height_mm numeric NOT NULL, volume_cm3 integer NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS consignments_awaiting_facts ("
-        " sku text NOT NULL, shipment_id uuid NOT NULL, PRIMARY KEY (sku, shipment_id))",
-        "CREATE TABLE IF NOT EXISTS consignments_by_tracking ("
-        " carrier text NOT NULL, tracking_number text NOT NULL, shipment_id uuid NOT NULL,"
-        " PRIMARY KEY (carrier, tracking_number))",
-    )
+    read_models = projections.read_models
 
     def __init__(
         self,
@@ -109,12 +95,16 @@ class ShippingApplication(ServiceApplication):
         card.publish(self.policy)
         self.save(card)
 
-    def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
-        """Keep the PIM's facts that shipping needs: weight, and whether it may fly.
+    def record_product_facts(
+        self, event: ProductRegistered | ProductChanged, envelope: Envelope
+    ) -> None:
+        """Keep the PIM's facts that shipping needs: weight, and whether it may fly
+        (`projections.py`).
 
         Parcels planned before the facts arrived are completed with them, and those already
         packed get their labels now.
         """
+        sku = event.sku
         waiting = [
             self.get_consignment(row["shipment_id"])
             for row in self.read(
@@ -123,43 +113,15 @@ class ShippingApplication(ServiceApplication):
         ]
         skus = sorted({line.sku for consignment in waiting for line in consignment.lines})
         facts = self._facts([*skus, sku])
-        facts[sku] = ProductFacts(weight_grams, lithium_ion, facts.get(sku, NO_FACTS).volume_cm3)
+        facts[sku] = ProductFacts(
+            event.weight_grams, event.lithium_ion, facts.get(sku, NO_FACTS).volume_cm3
+        )
         labels = [(c, c.complete_facts(facts, self.policy)) for c in waiting]
         completed = [c for c in waiting if c.weight_grams is not None]
-        self.save(
-            *completed,
-            read_model_changes=[
-                (
-                    "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
-                    " lithium_ion = excluded.lithium_ion",
-                    (sku, weight_grams, lithium_ion),
-                ),
-                *(
-                    ("DELETE FROM consignments_awaiting_facts WHERE shipment_id = %s", (c.id,))
-                    for c in completed
-                ),
-            ],
-        )
+        self.save_projected(*completed, read_model_changes=self.projected(event, envelope))
         for consignment, request in labels:
             if request is not None:
                 self._buy_label(consignment, request)
-
-    def record_product_dimensions(self, sku: str, dimensions_mm: Dimensions | None) -> None:
-        """Keep the PIM's outer dimensions of a product (parcels are charged by volume when it
-        is more than their weight); None: the PIM has none (any more)."""
-        if dimensions_mm is None:
-            change: ReadModelChange = ("DELETE FROM product_dimensions WHERE sku = %s", (sku,))
-        else:
-            length, width, height = dimensions_mm
-            change = (
-                "INSERT INTO product_dimensions (sku, length_mm, width_mm, height_mm, volume_cm3)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sku) DO UPDATE SET"
-                " length_mm = excluded.length_mm, width_mm = excluded.width_mm,"
-                " height_mm = excluded.height_mm, volume_cm3 = excluded.volume_cm3",
-                (sku, length, width, height, math.ceil(length * width * height / 1000)),
-            )
-        self.save(read_model_changes=[change])
 
     def _facts(self, skus: Sequence[str]) -> dict[str, ProductFacts]:
         return {
@@ -197,28 +159,8 @@ class ShippingApplication(ServiceApplication):
             for parcel in parcels
             if self._find(parcel.shipment_id) is None
         ]
-        self.save(
-            *planned,
-            read_model_changes=[
-                *(
-                    (
-                        "INSERT INTO consignments_by_order (order_id, shipment_id) VALUES (%s, %s)"
-                        " ON CONFLICT DO NOTHING",
-                        (order_id, consignment.id),
-                    )
-                    for consignment in planned
-                ),
-                *(
-                    (
-                        "INSERT INTO consignments_awaiting_facts (sku, shipment_id) VALUES (%s, %s)"
-                        " ON CONFLICT DO NOTHING",
-                        (sku, consignment.id),
-                    )
-                    for consignment in planned
-                    for sku in consignment.missing_facts
-                ),
-            ],
-        )
+        # Indexed by order, and by the products it waits for (`projections.py`).
+        self.save_projected(*planned)
         return [consignment.id for consignment in planned]
 
     def label_packed_parcel(self, shipment_id: uuid.UUID) -> uuid.UUID:
@@ -273,7 +215,7 @@ class ShippingApplication(ServiceApplication):
         consignments = self._of_order(order_id)
         for consignment in consignments:
             consignment.hold(reason)
-        self.save(*consignments)
+        self.save_projected(*consignments)
 
     def release_order(self, order_id: uuid.UUID) -> None:
         """The hold is lifted: packed parcels that waited get their labels now."""
@@ -296,26 +238,16 @@ class ShippingApplication(ServiceApplication):
             )
         consignment = self.get_consignment(rows[0]["shipment_id"])
         consignment.record_tracking(code, description, at)
-        self.save(consignment)
+        self.save_projected(consignment)
         return consignment.id
 
     def _buy_label(self, consignment: Consignment, request: LabelRequest | None) -> None:
-        """Buy the label when there is one to buy; the tracking number is indexed with it."""
-        if request is None:
-            self.save(consignment)
-            return
-        tracking_number = self.carriers.purchase(consignment.id, request)
-        consignment.record_label(request, tracking_number)
-        self.save(
-            consignment,
-            read_model_changes=[
-                (
-                    "INSERT INTO consignments_by_tracking (carrier, tracking_number, shipment_id)"
-                    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    (request.carrier, tracking_number, consignment.id),
-                )
-            ],
-        )
+        """Buy the label when there is one to buy; the tracking number is indexed with it
+        (`projections.py`)."""
+        if request is not None:
+            tracking_number = self.carriers.purchase(consignment.id, request)
+            consignment.record_label(request, tracking_number)
+        self.save_projected(consignment)
 
     def get_consignment(self, shipment_id: uuid.UUID) -> Consignment:
         consignment = self._find(shipment_id)

@@ -17,16 +17,16 @@ from services.shipping.application import ShippingApplication
 
 def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None:
     @consumer.on_event(ProductRegistered, producer="pim")
-    def product_registered(event: ProductRegistered, _: Envelope) -> None:
-        shipping.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+    def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
+        shipping.record_product_facts(event, envelope)
 
     @consumer.on_event(ProductChanged, producer="pim")
-    def product_changed(event: ProductChanged, _: Envelope) -> None:
-        shipping.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+    def product_changed(event: ProductChanged, envelope: Envelope) -> None:
+        shipping.record_product_facts(event, envelope)
 
     @consumer.on_event(ProductSpecified, producer="pim")
-    def product_specified(event: ProductSpecified, _: Envelope) -> None:
-        shipping.record_product_dimensions(event.sku, translators.dimensions_of(event))
+    def product_specified(event: ProductSpecified, envelope: Envelope) -> None:
+        shipping.project(event, envelope)  # dimensions: a read model only (`projections.py`)
 
     @consumer.on_event(OrderReleasedToWarehouse, producer="order")
     def order_released(event: OrderReleasedToWarehouse, _: Envelope) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from contracts import shipping as contracts
 from contracts.base import IntegrationEvent
 from contracts.order import OrderReleasedToWarehouse
-from contracts.pim import ProductSpecified
-from services.shipping.application import Dimensions, ParcelToPlan
+from services.shipping.application import ParcelToPlan
 from services.shipping.domain import (
     CarrierService,
     Consignment,
@@ -125,11 +123,3 @@ def to_contract(event: Any) -> IntegrationEvent:
             at=event.at,
         )
     raise TypeError(f"no contract for shipping event {type(event).__qualname__}")
-
-
-def dimensions_of(event: ProductSpecified) -> Dimensions | None:
-    """A product's outer dimensions in millimetres, as the PIM specified them."""
-    if event.dimensions is None:
-        return None
-    size = event.dimensions
-    return (Decimal(size.length_mm), Decimal(size.width_mm), Decimal(size.height_mm))

@@ -1,4 +1,5 @@
-"""HTTP queries for analysts: a unit's trace, recalls, an aggregate's audit trail; and replays.
+"""HTTP queries for analysts: a unit's trace, recalls, an aggregate's audit trail. Replays are the
+runtime's `POST /replays` and `GET /replays/latest` (see `replay.py`).
 
 Times are ISO 8601; one without a zone is taken as UTC. Answers are ordered (units by serial,
 events by occurred at, producer, aggregate id, version), so the same question over the same events
@@ -9,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.traceability.application import (
@@ -21,7 +21,6 @@ from services.traceability.application import (
     UnitSelection,
     UnknownSerial,
 )
-from services.traceability.replay import ReplayRunning, Replays
 
 router = APIRouter(tags=["traceability"])
 
@@ -98,42 +97,3 @@ async def counts(runtime: Runtime) -> dict[str, int]:
     """Rows per read-model table."""
     answer: dict[str, int] = await runtime.run_command(runtime.application.counts)
     return answer
-
-
-class ReplayRequest(BaseModel):
-    """Where to rebuild the read models from."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: Literal["topics", "stores"] = "topics"
-
-
-def replays_of(request: Request) -> Replays:
-    """The process's replays (FastAPI dependency)."""
-    replays: Replays | None = getattr(request.app.state, "replays", None)
-    if replays is None:
-        replays = Replays(runtime_of(request))
-        request.app.state.replays = replays
-    return replays
-
-
-ReplaysDependency = Annotated[Replays, Depends(replays_of)]
-
-
-@router.post("/replays", status_code=202, tags=["operations"])
-async def start_replay(command: ReplayRequest, replays: ReplaysDependency) -> dict[str, Any]:
-    """Rebuild the read models from scratch beside the live ones, then swap them in. Queries are
-    answered from the live ones meanwhile. Follow it with `GET /replays/latest`."""
-    try:
-        progress = replays.start(command.source)
-    except ReplayRunning as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
-    return progress.as_dict()
-
-
-@router.get("/replays/latest", tags=["operations"])
-async def latest_replay(replays: ReplaysDependency) -> dict[str, Any]:
-    """The progress of the latest replay of this process."""
-    if replays.latest is None:
-        raise HTTPException(status_code=404, detail="no replay has run in this process")
-    return replays.latest.as_dict()

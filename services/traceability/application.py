@@ -493,6 +493,11 @@ class TraceabilityApplication(ServiceApplication):
         consumer transaction waiting on the lock then writes into the new tables: Postgres looks
         the table name up again once it gets the lock.
         """
+        # Fresh tables have no statistics until autovacuum gets to them; the planner then guesses,
+        # and an as-of recall can take seconds instead of milliseconds. Before the lock: it reads.
+        with self._datastore().transaction(commit=True) as cursor:
+            for table in TABLE_KEYS:
+                cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
         with self._datastore().transaction(commit=True) as cursor:
             cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE".encode())

@@ -8,6 +8,7 @@ from services.runtime.service import ServiceDefinition, build_http_app, serve
 from services.traceability import api, handlers
 from services.traceability.application import TraceabilityApplication
 from services.traceability.config import TraceabilitySettings
+from services.traceability.replay import TraceabilityRebuild
 
 
 def build_app(settings: TraceabilitySettings | None = None) -> FastAPI:
@@ -20,6 +21,7 @@ def build_app(settings: TraceabilitySettings | None = None) -> FastAPI:
             register_handlers=handlers.register_handlers,
             routers=[api.router],
             description=TraceabilityApplication.__doc__ or "",
+            rebuild=TraceabilityRebuild.of,
         )
     )
 

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import uuid
 
 import pytest
 
 from contracts.channel import order_id_for
+from contracts.topics import SERVICES
 from infra.cli import (
+    READ_MODEL_SERVICES,
     aggregate_id,
     describe_trace,
+    main,
     order_path,
     progress_bar,
     recall_csv,
     recall_table,
+    replay_summary,
     serial_range,
+    service_url,
 )
+from services.runtime.eventstore import ServiceApplication
 
 
 def test_an_order_is_found_by_its_id_or_by_the_channel_and_its_id_there() -> None:
@@ -154,3 +162,50 @@ def test_the_progress_bar_fills_with_what_was_read() -> None:
         "[##......]  25%  50/200 events  reading"
     )
     assert progress_bar({"total": 0, "read": 0, "state": "done"}, width=4).startswith("[####] 100%")
+
+
+def test_replay_knows_every_service_that_keeps_read_models() -> None:
+    keeping = []
+    for service in SERVICES:
+        module = importlib.import_module(f"services.{service}.application")
+        applications = [
+            value
+            for value in vars(module).values()
+            if inspect.isclass(value)
+            and issubclass(value, ServiceApplication)
+            and value.__module__ == module.__name__
+        ]
+        if any(app.read_models is not None or app.read_model_tables for app in applications):
+            keeping.append(service)
+    assert sorted(keeping) == sorted(READ_MODEL_SERVICES)
+
+
+def test_a_replay_asks_the_service_whose_read_models_it_rebuilds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("UNITRAIL_SHIPPING_URL", raising=False)
+    assert service_url("shipping", "http://o:1", "http://t:2") == "http://127.0.0.1:8006"
+    monkeypatch.setenv("UNITRAIL_SHIPPING_URL", "http://shipping:80")
+    assert service_url("shipping", "http://o:1", "http://t:2") == "http://shipping:80"
+    assert service_url("order", "http://o:1", "http://t:2") == "http://o:1"
+    assert service_url("traceability", "http://o:1", "http://t:2") == "http://t:2"
+    with pytest.raises(SystemExit):
+        main(["replay", "warehouse_adapter"])
+    with pytest.raises(SystemExit):
+        main(["replay", "all", "--url", "http://order:80"])
+
+
+def test_a_finished_replay_says_what_it_read_and_what_the_tables_hold() -> None:
+    progress = {
+        "source": "stores",
+        "read": 120,
+        "skipped": 0,
+        "merged_from_live": 3,
+        "notes": ["pim: no event store in t_pim yet"],
+        "counts": {"catalogue_listings": 8, "catalogued_products": 4},
+    }
+    assert replay_summary(progress).splitlines() == [
+        "replayed 120 events from stores (0 skipped, 3 that arrived meanwhile taken in at the swap)",
+        "  note: pim: no event store in t_pim yet",
+        "read models: catalogue_listings 8, catalogued_products 4",
+    ]

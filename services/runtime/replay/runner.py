@@ -1,0 +1,172 @@
+"""Running a replay in the background of a service process, one at a time, with its progress.
+
+A replay sizes its sources up (so the progress has a total), reads them into the rebuild's copy,
+and has the rebuild swap the copy in, catching up at the swap with what arrived meanwhile. What is
+read depends on the rebuild: the topics or the stores of the services whose events it projects
+(`producers`), and the service's own store (`own_store`) for read models derived from its own
+events, whatever the source: its topic carries only their public form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from services.runtime.replay.progress import ReplayProgress, ReplayRunning, Source
+from services.runtime.replay.sources import (
+    EventStore,
+    Projected,
+    StoresSource,
+    TopicsSource,
+)
+from services.runtime.replay.sources import (
+    Source as ReplaySource,
+)
+
+if TYPE_CHECKING:
+    from services.runtime.service import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+
+class Rebuild(Protocol):
+    """A copy of read models built beside the live ones, then swapped in."""
+
+    producers: Sequence[str]
+    """The services whose public events it projects: their topics or stores are read."""
+    own_store: EventStore | None
+    """The service's own store, when read models are derived from its own events."""
+
+    def wants(self, producer: str, event_type: str) -> bool:
+        """Whether an event of this type by this producer is worth decoding."""
+        ...
+
+    async def begin(self) -> None:
+        """Start an empty copy; raises `ReplayRunning` when another replay holds the copy."""
+        ...
+
+    async def apply(self, events: list[Projected]) -> None:
+        """Project public events into the copy."""
+        ...
+
+    async def apply_own(self, events: list[Any]) -> None:
+        """Project the service's own domain events into the copy."""
+        ...
+
+    async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
+        """Make the copy the live read models; returns how many events it took in at the swap
+        (`catch_up` reads what arrived since the sources were sized up, into the copy)."""
+        ...
+
+    async def abandon(self) -> None:
+        """Drop the copy of a failed replay; the live read models are untouched."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per live read-model table."""
+        ...
+
+
+RebuildFactory = Callable[["ServiceRuntime[Any]"], Rebuild]
+
+
+class Replays:
+    """Starts replays in the background of the service process, one at a time."""
+
+    def __init__(self, runtime: ServiceRuntime[Any], rebuild: RebuildFactory) -> None:
+        self.runtime = runtime
+        self.rebuild = rebuild
+        self.latest: ReplayProgress | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, source: Source) -> ReplayProgress:
+        """Start a replay from `source`; raises `ReplayRunning` while one runs."""
+        if self.latest is not None and self.latest.running:
+            raise ReplayRunning(f"replay {self.latest.replay_id} is running")
+        progress = ReplayProgress(
+            replay_id=str(uuid.uuid4()),
+            source=source,
+            service=self.runtime.settings.service_name,
+        )
+        self.latest = progress
+        self._task = asyncio.create_task(self.run(progress))
+        return progress
+
+    async def stop(self) -> None:
+        """Cancel a running replay (its copy is dropped)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run(self, progress: ReplayProgress) -> None:
+        """Rebuild the read models, keeping `progress` up to date; failures end up in it."""
+        rebuild = self.rebuild(self.runtime)
+        sources = self._sources(rebuild, progress)
+        log.info("replay started", replay_id=progress.replay_id, source=progress.source)
+        try:
+            await rebuild.begin()
+            for source in sources:
+                progress.total += await source.size_up(progress)
+            progress.state = "reading"
+            for source in sources:
+                await source.read(progress)
+            progress.state = "swapping"
+
+            async def catch_up() -> int:
+                return sum([await source.catch_up(progress) for source in sources])
+
+            progress.merged_from_live = await rebuild.swap(catch_up)
+            progress.counts = await rebuild.counts()
+            progress.state = "done"
+            log.info("replay done", **_loggable(progress))
+        except BaseException as error:
+            progress.state = "failed"
+            progress.error = repr(error)
+            log.exception("replay failed", replay_id=progress.replay_id)
+            await rebuild.abandon()
+            if not isinstance(error, Exception):
+                raise  # cancelled: the process is stopping
+        finally:
+            progress.finished_at = datetime.now(UTC)
+            for source in sources:
+                await source.close()
+
+    def _sources(self, rebuild: Rebuild, progress: ReplayProgress) -> list[ReplaySource]:
+        source = progress.source
+        settings = self.runtime.settings
+        runner = self.runtime.runner
+        found: list[ReplaySource] = []
+        if rebuild.producers and source == "topics":
+            found.append(TopicsSource(settings, rebuild.producers, rebuild.apply, rebuild.wants))
+        elif rebuild.producers:
+            found.append(
+                StoresSource.of_producers(settings, rebuild.producers, runner, rebuild.apply)
+            )
+        if rebuild.own_store is not None:
+            if source == "topics":
+                progress.notes.append(
+                    f"{settings.service_name}'s own events: from its store (its topic carries"
+                    " only their public form)"
+                )
+            found.append(
+                StoresSource(
+                    [rebuild.own_store],
+                    runner,
+                    settings.replay_batch_size,
+                    rebuild.apply_own,
+                    translated=False,
+                )
+            )
+        return found
+
+
+def _loggable(progress: ReplayProgress) -> dict[str, Any]:
+    return {
+        key: progress.as_dict()[key]
+        for key in ("replay_id", "source", "total", "read", "skipped", "merged_from_live")
+    }

@@ -1,0 +1,463 @@
+"""What a replay reads: the topics from their first offsets, or the event stores.
+
+- **Topics**: a consumer without a group reads the producers' `<service>.events.v1` from their
+  first offsets up to the end offsets captured when sized up; nothing is committed and no live
+  consumer's partitions move. A repeat of an event already read (a re-published one) is skipped
+  by its identity, as the live consumer skips it.
+- **Stores**: a service's own database, its stored events in notification order (which is commit
+  order: the store locks its table while inserting), decoded with the service's own application
+  class. Another service's events are translated with its `translators.to_contract` and wrapped as
+  its relay wraps them (`envelope_for`), so an event is the same event either way; a service's own
+  events are handed over as domain events, for the read models derived from them.
+
+Each source reads up to where it was sized up; `catch_up` then reads what arrived since (the
+replay calls it at the swap, with the live read models locked against writes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from eventsourcing.persistence import Mapper, StoredEvent
+from pydantic import ValidationError
+
+from contracts.base import IntegrationEvent
+from contracts.envelope import Envelope
+from contracts.registry import UnknownEventType, model_for
+from contracts.topics import SERVICES, events_topic
+from services.runtime.config import ServiceSettings
+from services.runtime.database import PostgresLocation
+from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.relay import Translator, envelope_for
+from services.runtime.replay.progress import ReplayProgress
+
+Projected = tuple[Envelope, IntegrationEvent]
+"""A public event with its envelope, ready to project."""
+
+Apply = Callable[[list[Any]], Awaitable[None]]
+"""Where a source hands a batch: public events (`Projected`) or the service's own domain events."""
+
+FETCH_RESPONSE_TIMEOUT = 15.0
+"""How long the broker may take to answer fetches for every partition, when ends are looked up."""
+
+
+class Source(Protocol):
+    """One thing a replay reads, sized up first, then read, then caught up at the swap."""
+
+    async def size_up(self, progress: ReplayProgress) -> int:
+        """How many events there are to read (notes go to `progress`); fixes where reading
+        stops."""
+        ...
+
+    async def read(self, progress: ReplayProgress) -> int:
+        """Read up to where it was sized up, handing batches over; returns how many were read."""
+        ...
+
+    async def catch_up(self, progress: ReplayProgress) -> int:
+        """Read what arrived since it was sized up; returns how many were read."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# -- decoding topic messages -----------------------------------------------------------------
+
+
+def read_envelope(value: bytes | None) -> Envelope | None:
+    """The envelope of a topic message; None for anything the live consumer would dead-letter."""
+    try:
+        return Envelope.model_validate_json(value or b"")
+    except ValidationError:
+        return None
+
+
+def payload_of(envelope: Envelope) -> IntegrationEvent | None:
+    """The event an envelope carries; None for an unknown type or an invalid payload."""
+    try:
+        model = model_for(envelope.event_type, envelope.schema_version)
+        return model.model_validate(envelope.payload)
+    except (ValidationError, UnknownEventType):
+        return None
+
+
+def decode(value: bytes | None) -> Projected | None:
+    """The event a topic message carries, read as the live consumer reads it; None for anything
+    the consumer would dead-letter."""
+    envelope = read_envelope(value)
+    event = payload_of(envelope) if envelope is not None else None
+    return (envelope, event) if envelope is not None and event is not None else None
+
+
+# -- the topics ------------------------------------------------------------------------------
+
+
+class TopicsSource:
+    """The producers' events topics, from their first offsets, read without a consumer group."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        producers: Sequence[str],
+        apply: Apply,
+        wanted: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        """`wanted(producer, event_type)`: whether to decode an event at all (the rest is read
+        and counted, never validated)."""
+        self._settings = settings
+        self._topics = [events_topic(producer).name for producer in producers]
+        self._apply = apply
+        self._wanted = wanted
+        self._consumer: AIOKafkaConsumer | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        """The next offset to read, per partition."""
+        self._ends: dict[TopicPartition, int] = {}
+        self._versions: dict[tuple[str, uuid.UUID], int] = {}
+        """The last version handed over per (producer, aggregate): a repeat is skipped."""
+
+    async def size_up(self, progress: ReplayProgress) -> int:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=None,  # no group: nothing is committed, nobody else's partitions are touched
+            client_id=f"unitrail-{self._settings.service_name}-replay",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        await consumer.topics()  # refreshes the metadata
+        partitions = []
+        for topic in self._topics:
+            found = consumer.partitions_for_topic(topic)
+            if not found:
+                progress.notes.append(f"{topic}: no such topic")
+            partitions += [TopicPartition(topic, partition) for partition in sorted(found or ())]
+        consumer.assign(partitions)
+        if not partitions:
+            return 0
+        self._positions = dict(await consumer.beginning_offsets(partitions))
+        self._ends = await self._ends_now()
+        return sum(end - self._positions[tp] for tp, end in self._ends.items())
+
+    async def read(self, progress: ReplayProgress) -> int:
+        consumer = self._consumer
+        assert consumer is not None, "size the topics up first"
+        pending = {tp for tp, end in self._ends.items() if self._positions[tp] < end}
+        for tp in pending:
+            consumer.seek(tp, self._positions[tp])
+        batch_size = self._settings.replay_batch_size
+        batch: list[Projected] = []
+        count = 0
+        while pending:
+            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=batch_size)
+            for tp, records in fetched.items():
+                for record in records:
+                    if tp not in pending or not (
+                        self._positions[tp] <= record.offset < self._ends[tp]
+                    ):
+                        continue  # arrived after sizing up: read by the catch-up
+                    self._positions[tp] = record.offset + 1
+                    count += 1
+                    progress.read += 1
+                    event = self._decode(record.value, progress)
+                    if event is not None:
+                        batch.append(event)
+                    if self._positions[tp] >= self._ends[tp]:
+                        pending.discard(tp)
+            if not fetched:
+                # Offsets that hold no message (none on these topics, but Kafka allows them)
+                # must not keep the replay waiting.
+                for tp in list(pending):
+                    if await consumer.position(tp) >= self._ends[tp]:
+                        self._positions[tp] = self._ends[tp]
+                        pending.discard(tp)
+            if len(batch) >= batch_size or (batch and not pending):
+                await self._apply(batch)
+                batch = []
+        return count
+
+    async def catch_up(self, progress: ReplayProgress) -> int:
+        if self._consumer is None or not self._ends:
+            return 0
+        self._ends = await self._ends_now()
+        progress.total += sum(end - self._positions[tp] for tp, end in self._ends.items())
+        return await self.read(progress)
+
+    async def _ends_now(self) -> dict[TopicPartition, int]:
+        """Where each partition ends now: the high watermark of fetch responses to requests sent
+        from now on, or the broker's listed end offset if that is further. (The embedded broker
+        lists the end of a partition short of its last batch; its fetch responses are right.)"""
+        consumer = self._consumer
+        assert consumer is not None
+        partitions = list(self._positions)
+        listed = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, self._positions[tp])  # `read` seeks again: what is fetched is dropped
+        deadline = time.monotonic() + FETCH_RESPONSE_TIMEOUT
+        # The first response after now may answer a request sent before; the next one cannot (one
+        # fetch at a time per broker), so two rounds of responses are waited for.
+        for _ in range(2):
+            since = int(time.time() * 1000)
+            while not all((consumer.last_poll_timestamp(tp) or 0) > since for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the broker did not answer fetches for every partition")
+                await consumer.getmany(*partitions, timeout_ms=100)
+        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def _decode(self, value: bytes | None, progress: ReplayProgress) -> Projected | None:
+        envelope = read_envelope(value)
+        if envelope is None:
+            progress.skipped += 1
+            return None
+        if self._wanted is not None and not self._wanted(envelope.producer, envelope.event_type):
+            return None
+        source = (envelope.producer, envelope.aggregate_id)
+        if envelope.aggregate_version <= self._versions.get(source, 0):
+            return None  # re-published: the live consumer skips it too
+        event = payload_of(envelope)
+        if event is None:
+            progress.skipped += 1
+            return None
+        self._versions[source] = envelope.aggregate_version
+        return envelope, event
+
+
+# -- the event stores ------------------------------------------------------------------------
+
+
+def events_table(application: ServiceApplication) -> str:
+    """The table of the application's stored events (the library names it after the
+    application)."""
+    return f"{application.name.lower()}_events"
+
+
+@dataclass
+class EventStore:
+    """One service's event store, read in notification order, the way its relay reads it."""
+
+    service: str
+    location: PostgresLocation
+    table: str
+    mapper: Mapper[uuid.UUID]
+    translate: Translator | None = None
+    """The service's `translators.to_contract`: its events as the public events on its topic."""
+
+    position: int = 0
+    """The last notification read."""
+    last: int = 0
+    """Where reading stops: the last notification when the store was last sized up."""
+    _connection: psycopg.Connection[Any] | None = field(default=None, init=False, repr=False)
+
+    def size_up(self) -> int:
+        """How many events there are to read beyond the position; fixes where reading stops."""
+        row = (
+            self._connect()
+            .execute(
+                f"SELECT count(*), coalesce(max(notification_id), 0) FROM {self.table}"
+                f" WHERE notification_id > %s".encode(),
+                (self.position,),
+            )
+            .fetchone()
+        )
+        count, last = (int(row[0]), int(row[1])) if row else (0, 0)
+        self.last = max(self.last, last)
+        return count
+
+    def next_page(self, size: int) -> list[Any]:
+        """The next stored events up to where reading stops, decoded (empty at the end)."""
+        if self.position >= self.last:
+            return []
+        rows = (
+            self._connect()
+            .execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state"
+                f" FROM {self.table} WHERE notification_id > %s AND notification_id <= %s"
+                f" ORDER BY notification_id LIMIT %s".encode(),
+                (self.position, self.last, size),
+            )
+            .fetchall()
+        )
+        self.position = rows[-1][0] if rows else self.last
+        return [self._domain_event(row) for row in rows]
+
+    def projected(self, domain_event: Any) -> Projected:
+        """A stored event as its relay publishes it: translated and enveloped."""
+        assert self.translate is not None, f"{self.service}: no translators"
+        payload = self.translate(domain_event)
+        return envelope_for(self.service, domain_event, payload), payload
+
+    def events(self, page: int) -> Iterator[list[Projected]]:
+        """Every stored event up to where reading stops, translated and enveloped, page by page."""
+        while batch := self.next_page(page):
+            yield [self.projected(event) for event in batch]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._connection is None:
+            self._connection = psycopg.connect(self.location.dsn(), autocommit=True)
+        return self._connection
+
+    def _domain_event(self, row: tuple[Any, ...]) -> Any:
+        _, originator_id, originator_version, topic, state = row
+        return self.mapper.to_domain_event(
+            StoredEvent(
+                originator_id=originator_id,
+                originator_version=originator_version,
+                topic=topic,
+                state=bytes(state),
+            )
+        )
+
+
+def open_store(settings: ServiceSettings, service: str) -> EventStore | str:
+    """The event store of another `service` (`<prefix>_<service>` on the same server), with its
+    translators, or why there is none to read."""
+    try:
+        translators = importlib.import_module(f"services.{service}.translators")
+        application_module = importlib.import_module(f"services.{service}.application")
+    except ModuleNotFoundError:
+        return f"{service}: publishes no events (no translators)"
+    classes = [
+        value
+        for value in vars(application_module).values()
+        if inspect.isclass(value)
+        and issubclass(value, ServiceApplication)
+        and value.__module__ == application_module.__name__
+    ]
+    if len(classes) != 1:
+        return f"{service}: no single application class to decode its events with"
+    # In memory: only its mapper (the service's transcodings) is wanted, not its database.
+    decoder = classes[0](None)
+    location = PostgresLocation.from_dsn(settings.postgres_dsn).with_database(
+        f"{settings.database_prefix}_{service}"
+    )
+    table = events_table(decoder)
+    try:
+        with psycopg.connect(location.dsn()) as connection:
+            found = connection.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+    except psycopg.OperationalError:
+        return f"{service}: no database {location.dbname}"
+    if not found or found[0] is None:
+        return f"{service}: no event store in {location.dbname} yet"
+    return EventStore(service, location, table, decoder.mapper, translators.to_contract)
+
+
+def own_store(application: ServiceApplication, settings: ServiceSettings) -> EventStore:
+    """The service's own store, read with its own mapper: its domain events, not translated."""
+    return EventStore(
+        settings.service_name, settings.database, events_table(application), application.mapper
+    )
+
+
+class StoresSource:
+    """Event stores read one after the other, each in notification order."""
+
+    def __init__(
+        self,
+        stores: Sequence[EventStore | str] | Callable[[], Sequence[EventStore | str]],
+        runner: BlockingRunner,
+        batch_size: int,
+        apply: Apply,
+        *,
+        translated: bool,
+    ) -> None:
+        """`stores`, or how to open them (blocking: done when sized up); a string says why a
+        store cannot be read. `translated`: hand over public events, else domain events."""
+        self._open = stores if callable(stores) else (lambda: stores)
+        self._stores: list[EventStore] = []
+        self._runner = runner
+        self._batch_size = batch_size
+        self._apply = apply
+        self._translated = translated
+
+    @classmethod
+    def of_producers(
+        cls,
+        settings: ServiceSettings,
+        producers: Sequence[str],
+        runner: BlockingRunner,
+        apply: Apply,
+    ) -> StoresSource:
+        """The producers' stores, their events translated and enveloped as on their topics."""
+        return cls(
+            lambda: [open_store(settings, producer) for producer in producers],
+            runner,
+            settings.replay_batch_size,
+            apply,
+            translated=True,
+        )
+
+    async def size_up(self, progress: ReplayProgress) -> int:
+        for store in await self._runner.run(self._open):
+            if isinstance(store, str):
+                progress.notes.append(store)
+            else:
+                self._stores.append(store)
+        return await self._runner.run(lambda: sum(store.size_up() for store in self._stores))
+
+    async def read(self, progress: ReplayProgress) -> int:
+        count = 0
+        for store in self._stores:
+            while batch := await self._runner.run(self._page, store):
+                await self._apply(batch)
+                count += len(batch)
+                progress.read += len(batch)
+        return count
+
+    async def catch_up(self, progress: ReplayProgress) -> int:
+        progress.total += await self._runner.run(
+            lambda: sum(store.size_up() for store in self._stores)
+        )
+        return await self.read(progress)
+
+    async def close(self) -> None:
+        for store in self._stores:
+            await self._runner.run(store.close)
+
+    def _page(self, store: EventStore) -> list[Any]:
+        events = store.next_page(self._batch_size)
+        return [store.projected(event) for event in events] if self._translated else events
+
+
+def read_stores(
+    settings: ServiceSettings,
+    progress: ReplayProgress,
+    apply: Callable[[list[Projected]], None],
+    services: Sequence[str] = SERVICES,
+) -> None:
+    """Every event in the stores of `services` but this one, translated and enveloped, handed to
+    `apply` batch by batch (blocking: on a worker thread, or in a script)."""
+    stores: list[EventStore] = []
+    for service in services:
+        if service == settings.service_name:
+            continue
+        store = open_store(settings, service)
+        if isinstance(store, str):
+            progress.notes.append(store)
+        else:
+            stores.append(store)
+    try:
+        progress.total = sum(store.size_up() for store in stores)
+        for store in stores:
+            for batch in store.events(settings.replay_batch_size):
+                apply(batch)
+                progress.read += len(batch)
+    finally:
+        for store in stores:
+            store.close()
