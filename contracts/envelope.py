@@ -13,12 +13,18 @@ from contracts.base import ContractModel, IntegrationEvent
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2f55-0d1e-4f5e-9a57-2d7c3b8e4a10")
 
 
-def event_id_for(aggregate_id: uuid.UUID, aggregate_version: int) -> uuid.UUID:
+def event_id_for(
+    aggregate_id: uuid.UUID, aggregate_version: int, feed: str | None = None
+) -> uuid.UUID:
     """The identity of the event recorded at this aggregate version.
 
     Derived, not random: an event published twice (a relay that crashed after sending) carries the same
-    id both times, so any consumer can recognise the repeat.
+    id both times, so any consumer can recognise the repeat. A feed (another topic that publishes
+    the same stored events translated otherwise, e.g. `inventory.movements.v1`) names itself, so
+    its message is not mistaken for the event on the events topic.
     """
+    if feed is not None:
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{feed}:{aggregate_id}:{aggregate_version}")
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}")
 
 
@@ -59,10 +65,12 @@ class Envelope(ContractModel):
         occurred_at: datetime,
         correlation_id: str,
         causation_id: str | None = None,
+        feed: str | None = None,
     ) -> Envelope:
-        """Wrap an event recorded at `aggregate_version` of `aggregate_id` for publication."""
+        """Wrap an event recorded at `aggregate_version` of `aggregate_id` for publication (on
+        `feed`, when it is not the producer's events topic)."""
         return cls(
-            event_id=event_id_for(aggregate_id, aggregate_version),
+            event_id=event_id_for(aggregate_id, aggregate_version, feed),
             event_type=payload.event_type,
             schema_version=payload.schema_version,
             occurred_at=occurred_at,

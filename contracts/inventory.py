@@ -1,19 +1,40 @@
-"""Events the `inventory` service publishes on `inventory.events.v1`.
+"""Events the `inventory` service publishes on `inventory.events.v1`, and the `StockMovement` of
+its finance feed on `inventory.movements.v1`.
 
 Stock events are keyed by the stock of one SKU (all its locations); reservation decisions are keyed
-by the reservation of one order; transfers by the transfer.
+by the reservation of one order; transfers by the transfer; purchase order events by the purchase
+order.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from contracts.base import ContractModel, IntegrationEvent, LocationCode, Sku
+from contracts.channel import CurrencyCode
 from contracts.order import LocationQuantity
+
+PurchaseOrderId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description="The purchase order's number, e.g. `PO-2026-0042`; unique.",
+    ),
+]
+
+UnitCost = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+]
+"""What one unit costs, at most four decimals; travels as a JSON string to keep it exact."""
 
 
 class StockReceived(IntegrationEvent):
@@ -33,6 +54,15 @@ class StockReceived(IntegrationEvent):
         description="Serial numbers of the received units, one per unit, for serialized products.",
     )
     batch: str | None = Field(default=None, description="Production batch of the received units.")
+    unit_cost: UnitCost | None = Field(
+        default=None,
+        description="What one unit cost, for a receipt against a purchase order (its line's "
+        "unit cost; reason `purchase-receipt`, reference the purchase order); null otherwise. "
+        "Absent from events published before it existed.",
+    )
+    currency: CurrencyCode | None = Field(
+        default=None, description="Currency of `unit_cost`; null when there is none."
+    )
 
 
 class StockItemReserved(IntegrationEvent):
@@ -464,3 +494,256 @@ class LowStockResolved(IntegrationEvent):
     location: LocationCode
     available: int = Field(description="Units available at the location now.")
     reorder_point: int = Field(ge=0, description="The location's reorder point.")
+
+
+class StockInboundChanged(IntegrationEvent):
+    """Units of a SKU due at a location on a confirmed purchase order changed (keyed by the SKU's
+    stock): the order was confirmed, received (in part) or cancelled.
+
+    Inbound at a location is the sum over its purchase orders; `GET /stock/{sku}` shows it.
+    """
+
+    event_type = "StockInboundChanged"
+    aggregate_type = "sku-stock"
+
+    sku: Sku
+    location: LocationCode = Field(description="The purchase order's destination.")
+    purchase_order_id: PurchaseOrderId
+    quantity: int = Field(ge=0, description="Units still due on the order; 0: none any more.")
+    location_inbound: int = Field(
+        ge=0, description="Units due at the location on every purchase order, after the change."
+    )
+
+
+class PurchaseOrderLine(ContractModel):
+    """What is ordered of one SKU, and at what cost."""
+
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units ordered.")
+    unit_cost: UnitCost = Field(description="What one unit costs, as agreed with the supplier.")
+    currency: CurrencyCode
+
+
+class PurchaseOrderChange(IntegrationEvent):
+    """An event of one purchase order (keyed by it); published as one of the events below."""
+
+    aggregate_type = "purchase-order"
+
+    purchase_order_id: PurchaseOrderId
+
+
+class PurchaseOrderRaised(PurchaseOrderChange):
+    """A purchase order to a supplier was raised; nothing is inbound until it is confirmed."""
+
+    event_type = "PurchaseOrderRaised"
+
+    supplier: str = Field(description="The supplier the goods are ordered from.")
+    location: LocationCode = Field(description="Where the goods are to be delivered.")
+    expected_on: date = Field(description="When the goods are expected to arrive.")
+    lines: list[PurchaseOrderLine] = Field(description="What is ordered; one line per SKU.")
+    actor: str = Field(description="Who raised it.")
+
+
+class PurchaseOrderConfirmed(PurchaseOrderChange):
+    """The supplier confirmed the purchase order: its units are inbound at the destination.
+
+    Carries the whole order, so a reader (a warehouse expecting the goods) needs no other event.
+    """
+
+    event_type = "PurchaseOrderConfirmed"
+
+    supplier: str = Field(description="The supplier the goods are ordered from.")
+    location: LocationCode = Field(description="Where the goods are to be delivered.")
+    expected_on: date = Field(description="When the goods are expected to arrive.")
+    lines: list[PurchaseOrderLine] = Field(description="What is ordered; one line per SKU.")
+    actor: str = Field(description="Who recorded the confirmation.")
+
+
+class DeliveredUnits(ContractModel):
+    """Units of one SKU announced on an ASN or received, with their serials and batch if known."""
+
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units.")
+    serials: list[str] = Field(
+        default_factory=list,
+        description="Serial numbers, one per unit, for serialized products; empty when there are "
+        "none (or, on an ASN, when the supplier did not declare them).",
+    )
+    batch: str | None = Field(default=None, description="Production batch, if stated.")
+
+
+class AdvanceShippingNoticeRecorded(PurchaseOrderChange):
+    """The supplier announced a shipment under the purchase order (an ASN): what, and when."""
+
+    event_type = "AdvanceShippingNoticeRecorded"
+
+    asn_id: str = Field(description="The supplier's ASN number, unique per purchase order.")
+    supplier: str = Field(description="The supplier.")
+    location: LocationCode = Field(description="Where the shipment is to be delivered.")
+    expected_on: date = Field(description="When the shipment is expected to arrive.")
+    lines: list[DeliveredUnits] = Field(description="What the shipment carries.")
+    actor: str = Field(description="Who recorded the ASN.")
+
+
+class PurchaseOrderReceived(PurchaseOrderChange):
+    """A goods receipt under the purchase order was accepted whole: its units are in stock
+    (each line also as `StockReceived`, keyed by the SKU's stock, with the unit cost)."""
+
+    event_type = "PurchaseOrderReceived"
+
+    receipt_id: str = Field(description="The receipt's id (the warehouse's document number).")
+    asn_id: str | None = Field(description="The ASN the goods came under, if the dock named one.")
+    location: LocationCode = Field(description="Where the goods were received.")
+    received_at: datetime = Field(description="When, at the dock.")
+    lines: list[DeliveredUnits] = Field(description="What was received.")
+    actor: str = Field(description="Who received the goods (a person or a 3PL).")
+    fully_received: bool = Field(description="Every line of the order has now arrived in full.")
+
+
+class PurchaseOrderReceiptRejected(PurchaseOrderChange):
+    """A goods receipt a warehouse reported under the purchase order was refused whole: nothing of
+    it is in stock. The warehouse corrects it and reports it again under a new receipt id."""
+
+    event_type = "PurchaseOrderReceiptRejected"
+
+    receipt_id: str = Field(description="The refused receipt's id.")
+    asn_id: str | None = Field(description="The ASN the receipt named, if any.")
+    location: LocationCode = Field(description="Where the goods were reported received.")
+    received_at: datetime = Field(description="When, at the dock.")
+    lines: list[DeliveredUnits] = Field(description="What the receipt reported.")
+    problems: list[str] = Field(
+        description="Every reason, one per entry, naming the line: not confirmed or cancelled, "
+        "another location, a SKU not on the order, more than outstanding, serials that do not "
+        "match the quantity or were received before."
+    )
+
+
+class CancelledUnits(ContractModel):
+    """Units of one SKU a cancelled purchase order no longer expects."""
+
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units no longer expected.")
+
+
+class PurchaseOrderCancelled(PurchaseOrderChange):
+    """The purchase order was cancelled: what had not arrived is no longer expected."""
+
+    event_type = "PurchaseOrderCancelled"
+
+    location: LocationCode = Field(description="The order's destination.")
+    reason: str = Field(description="Why.")
+    actor: str = Field(description="Who cancelled it.")
+    cancelled: list[CancelledUnits] = Field(
+        description="Per SKU, the units no longer expected (SKUs received in full are left out)."
+    )
+
+
+MovementType = Literal[
+    "receipt",
+    "shipment",
+    "transfer-out",
+    "transfer-in",
+    "adjustment-in",
+    "adjustment-out",
+    "write-off",
+    "return",
+    "condition-change",
+]
+"""What kind of stock movement a `StockMovement` is; see the inventory README for how to book
+each."""
+
+StockCondition = Literal["new", "open-box", "refurbished", "quarantined", "damaged"]
+"""A condition units are held in; `damaged` units are on the books at no value."""
+
+ExtendedValue = Annotated[
+    Decimal,
+    Field(max_digits=24, decimal_places=4),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+]
+"""Quantity x unit cost, signed like the quantity, unrounded; travels as a JSON string."""
+
+
+class StockMovement(IntegrationEvent):
+    """Units of a SKU moved into or out of stock at a location, valued for finance to book.
+
+    Published on `inventory.movements.v1` (not on `inventory.events.v1`), keyed by the SKU's
+    stock, one movement per stock event that moves units: receipts, shipments, transfers,
+    adjustments (also a count's variance), returns and condition changes of returned units.
+    Reservations, counts themselves and purchase-order events are not movements. Costs are the
+    SKU's moving weighted average at the time of the movement (a receipt against a purchase order:
+    its line's cost). Consumers deduplicate on the envelope's `aggregate_id` and
+    `aggregate_version` (or `event_id`); versions of one SKU rise but are not consecutive, since
+    events that move nothing are left out.
+    """
+
+    event_type = "StockMovement"
+    aggregate_type = "sku-stock"
+
+    movement_type: MovementType = Field(
+        description="`receipt` (from a supplier, or an opening count), `shipment` (to a "
+        "customer), `transfer-out` / `transfer-in` (between locations, through goods in transit), "
+        "`adjustment-in` / `adjustment-out` (found, corrected, counted, lost), `write-off` "
+        "(damaged, written off, or a returned unit scrapped), `return` (a customer's unit back), "
+        "`condition-change` (a returned unit reclassified between conditions that keep value)."
+    )
+    sku: Sku
+    location: LocationCode = Field(description="Where the units moved in or out.")
+    condition: StockCondition = Field(
+        description="The condition of the units whose stock `quantity` changes."
+    )
+    from_condition: StockCondition | None = Field(
+        default=None,
+        description="For a movement made by a condition change: the condition the unit left; "
+        "null otherwise.",
+    )
+    to_condition: StockCondition | None = Field(
+        default=None,
+        description="For a movement made by a condition change: the condition the unit entered; "
+        "null otherwise.",
+    )
+    quantity: int = Field(
+        description="Units, signed: positive into stock at `location` in `condition`, negative "
+        "out of it. Never zero."
+    )
+    unit_cost: UnitCost | None = Field(
+        description="What one unit is booked at: a purchase receipt's order line cost, a transfer "
+        "in at its dispatch cost, otherwise the SKU's moving average at the time (zero for a unit "
+        "returned as damaged); null when unknown (no costed receipt yet)."
+    )
+    currency: CurrencyCode | None = Field(
+        description="Currency of `unit_cost` and `extended_value`; null when the cost is unknown."
+    )
+    extended_value: ExtendedValue | None = Field(
+        description="`quantity` x `unit_cost`, signed like the quantity, not rounded; null when "
+        "the cost is unknown."
+    )
+    reason: str = Field(
+        description="Why: the receipt's reason (`purchase-receipt`, `initial-count`, …), the "
+        "adjustment's reason code (`cycle-count`, `damage`, `loss`, `found`, `correction`, "
+        "`write-off`), `customer-order` for a shipment, `customer-return` for a return, the "
+        "transfer's reason (or `transfer`), or the condition change's reason."
+    )
+    actor: str | None = Field(
+        description="Who recorded it; null for what followed a partner's message (a 3PL's "
+        "shipment, a return disposition)."
+    )
+    reference_type: Literal["purchase-order", "shipment", "transfer", "rma", "count"] | None = (
+        Field(
+            description="What `reference` names; null when there is no reference or it is a free "
+            "reference given with a receipt."
+        )
+    )
+    reference: str | None = Field(
+        description="The purchase order number, shipment id, transfer id, RMA id or count id."
+    )
+    order_id: uuid.UUID | None = Field(
+        default=None, description="For a shipment, the customer order; null otherwise."
+    )
+    serials: list[str] = Field(
+        default_factory=list,
+        description="Serial numbers of the units moved, for serialized products.",
+    )
+    batch: str | None = Field(
+        default=None, description="Production batch of received units, when stated."
+    )
+    note: str | None = Field(default=None, description="A note given with an adjustment.")

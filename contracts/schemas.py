@@ -15,8 +15,10 @@ from contracts.base import ContractModel, IntegrationEvent
 from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
+from contracts.inventory import StockMovement
 from contracts.registry import EVENT_MODELS
 from contracts.threepl import (
+    GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
     ReturnArrival,
@@ -44,9 +46,11 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
         PickConfirmation,
         PackConfirmation,
         ReturnArrival,
+        GoodsReceipt,
         ShipConfirmation,
         CarrierTrackingEvent,
         *EVENT_MODELS,
+        StockMovement,  # inventory.movements.v1, not an events topic: not in the registry
     ]
     return [(schema_stem(model), model) for model in models]
 

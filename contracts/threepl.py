@@ -12,6 +12,10 @@ A 3PL adapter (written by anyone, with any Kafka client) reads `FulfilmentReques
 
 Repeating a message is harmless. A message that does not fit the shipment's state (shipped before
 packed, an unknown shipment) lands on `warehouse_adapter.deadletter.v1` with the reason.
+
+What arrives at a 3PL's dock goes to `threepl.receipts.v1` (`ThreePLReceipt`): a returned unit
+(`return_received`, keyed by RMA), or goods from a supplier (`goods_received`, keyed by purchase
+order) answering `InboundExpected` on `warehouse_adapter.events.v1`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel
 
-from contracts.base import ContractModel, Sku
+from contracts.base import ContractModel, LocationCode, Sku
+from contracts.inventory import PurchaseOrderId
 
 
 class ScannedUnit(ContractModel):
@@ -96,3 +101,63 @@ class ReturnArrival(ContractModel):
         description="The serial scanned from the unit; null when it carries none (or is missing).",
     )
     at: datetime = Field(description="When, at the warehouse.")
+
+
+class GoodsReceiptLine(ContractModel):
+    """Units of one SKU counted in at the dock."""
+
+    sku: Sku
+    quantity: int = Field(ge=1, le=1_000_000, description="Units received.")
+    serials: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="One serial number scanned per unit, for serialized products; empty for "
+        "products that carry none.",
+    )
+    batch: str | None = Field(
+        default=None, min_length=1, max_length=64, description="The production batch on the units."
+    )
+
+
+class GoodsReceipt(ContractModel):
+    """Goods from a supplier were received at the 3PL's dock under a purchase order; published to
+    `threepl.receipts.v1`, keyed by the purchase order.
+
+    The 3PL learns the purchase order (and ASN) from `InboundExpected`. Repeating the message
+    (same `receipt_id`, same content) is harmless. Unitrail receives it whole or rejects it whole:
+    a rejection comes back as `GoodsReceiptRejected` on `warehouse_adapter.events.v1` with every
+    problem; send the corrected receipt under a new `receipt_id`.
+    """
+
+    type: Literal["goods_received"] = Field(description="Message kind.")
+    receipt_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The 3PL's receipt number: unique; a repeat with the same number is ignored.",
+    )
+    purchase_order_id: PurchaseOrderId
+    asn_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The ASN the goods came under, from `InboundExpected`; null when none.",
+    )
+    location: LocationCode = Field(description="The dock's location code.")
+    at: datetime = Field(description="When the goods were received, at the warehouse.")
+    received_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Who received them (an operator or the 3PL's system); null: the 3PL.",
+    )
+    lines: list[GoodsReceiptLine] = Field(
+        min_length=1, max_length=1_000, description="What was received, per SKU (and batch)."
+    )
+
+
+class ThreePLReceipt(
+    RootModel[Annotated[ReturnArrival | GoodsReceipt, Field(discriminator="type")]]
+):
+    """Any message on `threepl.receipts.v1`, told apart by its `type`."""
+
+    model_config = ConfigDict(frozen=True)

@@ -54,8 +54,9 @@ THREEPL_CONFIRMATIONS = Topic(
 THREEPL_RECEIPTS = Topic(
     name="threepl.receipts.v1",
     partitions=6,
-    key="RMA id",
-    carries="return_received JSON (no envelope): what arrived at a 3PL's dock, from 3PL adapters",
+    key="RMA id (return_received) or purchase order id (goods_received)",
+    carries="return_received / goods_received JSON (no envelope): what arrived at a 3PL's dock, "
+    "from 3PL adapters",
     written_by="3PL adapters",
 )
 
@@ -66,6 +67,17 @@ CARRIER_TRACKING = Topic(
     key="tracking number",
     carries="CarrierTrackingEvent JSON (no envelope), from carrier integrations",
     written_by="carrier integrations",
+)
+
+
+INVENTORY_MOVEMENTS = Topic(
+    name="inventory.movements.v1",
+    partitions=6,
+    key="aggregate id: the SKU's stock (one SKU's movements stay in order on one partition)",
+    carries="Envelope with a `StockMovement`: receipts, shipments, transfers, adjustments, "
+    "write-offs, returns and condition changes, with quantity and unit cost, for an ERP to book; "
+    "the same stored events as `inventory.events.v1`, translated by a second relay (a feed)",
+    written_by="inventory",
 )
 
 
@@ -94,7 +106,13 @@ def dead_letter_topic(service: str) -> Topic:
 
 def all_topics() -> list[Topic]:
     """Every topic, for creating them and for documentation."""
-    topics = [CHANNEL_ORDERS, THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, CARRIER_TRACKING]
+    topics = [
+        CHANNEL_ORDERS,
+        THREEPL_CONFIRMATIONS,
+        THREEPL_RECEIPTS,
+        CARRIER_TRACKING,
+        INVENTORY_MOVEMENTS,
+    ]
     for service in SERVICES:
         topics.append(events_topic(service))
         topics.append(dead_letter_topic(service))

@@ -2,18 +2,21 @@
 shipment id.
 
 A 3PL adapter (written by anyone, with any Kafka client) consumes `FulfilmentRequested` to learn
-what to pick, pack and ship, and `FulfilmentCancelled` to stop.
+what to pick, pack and ship, and `FulfilmentCancelled` to stop; `InboundExpected` to learn what
+goods to expect from suppliers (answered with `goods_received` on `threepl.receipts.v1`),
+`InboundCancelled` to stop expecting them, and `GoodsReceiptRejected` for a receipt refused.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import Field
 
 from contracts.base import ContractModel, IntegrationEvent, LocationCode, Sku
 from contracts.channel import ShippingAddress
+from contracts.inventory import PurchaseOrderId
 from contracts.order import ShipmentLine
 
 
@@ -153,3 +156,82 @@ class ReturnReceived(IntegrationEvent):
     sku: Sku
     serial: str | None = Field(description="The serial scanned; null when the unit carries none.")
     received_at: datetime = Field(description="When the 3PL scanned it.")
+
+
+class InboundUnits(ContractModel):
+    """Units of one SKU expected at, or received at, a dock."""
+
+    sku: Sku
+    quantity: int = Field(ge=1, description="Units.")
+    serials: list[str] = Field(
+        default_factory=list,
+        description="Serial numbers, one per unit, when known (declared on the ASN, or scanned).",
+    )
+    batch: str | None = Field(default=None, description="Production batch, when known.")
+
+
+class InboundExpected(IntegrationEvent):
+    """A warehouse is to expect goods from a supplier under a purchase order (keyed by it).
+
+    Published when the purchase order is confirmed (`asn_id` null: every unit ordered), and again
+    for every advance shipping notice (`asn_id` set: what that shipment carries, with the serials
+    and batch the supplier declared). Answer with `goods_received` on `threepl.receipts.v1`,
+    naming the purchase order (and the ASN, if the goods came under one), one serial per unit of
+    serialized products, and the batch.
+    """
+
+    event_type = "InboundExpected"
+    aggregate_type = "inbound"
+
+    purchase_order_id: PurchaseOrderId
+    asn_id: str | None = Field(description="The ASN this announces; null for the order itself.")
+    supplier: str = Field(description="Who sends the goods.")
+    location: LocationCode = Field(description="The dock that receives them.")
+    expected_on: date = Field(description="When they are expected to arrive.")
+    lines: list[InboundUnits] = Field(description="What to expect.")
+
+
+class InboundCancelled(IntegrationEvent):
+    """The purchase order was cancelled: expect nothing more under it (keyed by it)."""
+
+    event_type = "InboundCancelled"
+    aggregate_type = "inbound"
+
+    purchase_order_id: PurchaseOrderId
+    location: LocationCode = Field(description="The dock that was to receive the goods.")
+    reason: str = Field(description="Why.")
+
+
+class GoodsReceiptChange(IntegrationEvent):
+    """A 3PL's goods receipt (keyed by its receipt); published as one of the two events below."""
+
+    aggregate_type = "goods-receipt"
+
+    receipt_id: str = Field(description="The 3PL's receipt number.")
+    purchase_order_id: PurchaseOrderId
+    asn_id: str | None = Field(description="The ASN the goods came under; null when none.")
+    location: LocationCode = Field(description="The dock that received the goods.")
+    received_at: datetime = Field(description="When, at the warehouse.")
+    lines: list[InboundUnits] = Field(description="What the 3PL received.")
+
+
+class GoodsReceived(GoodsReceiptChange):
+    """A 3PL received goods under a purchase order, recorded once; inventory receives them against
+    the order (or rejects the receipt: `GoodsReceiptRejected`)."""
+
+    event_type = "GoodsReceived"
+
+    received_by: str = Field(description="Who received them: the operator or the 3PL.")
+
+
+class GoodsReceiptRejected(GoodsReceiptChange):
+    """The goods receipt was refused whole: nothing of it is in stock. Correct it and send it
+    again under a new receipt id."""
+
+    event_type = "GoodsReceiptRejected"
+
+    problems: list[str] = Field(
+        description="Every reason, one per entry: no inbound expected under the purchase order, "
+        "or inventory's verdict (not confirmed or cancelled, another location, a SKU not on "
+        "the order, more than outstanding, serials not one per unit or received before)."
+    )

@@ -2,13 +2,15 @@
 simulated 3PL that ships with Unitrail.
 
 A 3PL integration implements `ThreePL`: the bridge reads `warehouse_adapter.events.v1` and calls it
-for what Unitrail asks (fulfil, scan again, ship with this label, stop) and for what closes a
-shipment; the 3PL answers through `publish` with the messages of `contracts/threepl.py`, which the
-bridge puts on `threepl.confirmations.v1` keyed by shipment id.
+for what Unitrail asks (fulfil, scan again, ship with this label, stop; expect goods from a
+supplier) and for what closes a shipment; the 3PL answers through `publish` with the messages of
+`contracts/threepl.py`, which the bridge puts on `threepl.confirmations.v1` keyed by shipment id,
+or, for goods received, on `threepl.receipts.v1` keyed by purchase order.
 
 `SimulatedThreePL` is a warehouse that picks, packs and ships by itself after configurable delays,
 scanning the serials its shelves really hold (learned from inventory's events), sometimes the wrong
-one first.
+one first; and receives the goods suppliers send, scanning the serials the ASN declared (or new
+ones) and the batch.
 """
 
 from __future__ import annotations
@@ -28,12 +30,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
-from contracts.threepl import PackConfirmation, PickConfirmation, ScannedUnit, ShipConfirmation
-from contracts.topics import THREEPL_CONFIRMATIONS, events_topic
+from contracts.threepl import (
+    GoodsReceipt,
+    GoodsReceiptLine,
+    PackConfirmation,
+    PickConfirmation,
+    ScannedUnit,
+    ShipConfirmation,
+)
+from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, events_topic
 from contracts.warehouse import (
     FulfilmentCancelled,
     FulfilmentLabelled,
     FulfilmentRequested,
+    GoodsReceiptRejected,
+    InboundCancelled,
+    InboundExpected,
     PackScanRejected,
     ShipmentConfirmed,
 )
@@ -53,9 +65,10 @@ from infra.simulators.shelves import Shelves
 
 log = structlog.get_logger(__name__)
 
-Confirmation = PickConfirmation | PackConfirmation | ShipConfirmation
+ShipmentConfirmation = PickConfirmation | PackConfirmation | ShipConfirmation
+Confirmation = ShipmentConfirmation | GoodsReceipt
 Publish = Callable[[Confirmation], Awaitable[None]]
-"""Hands a confirmation to Unitrail; returns once the broker has it."""
+"""Hands a confirmation (or a goods receipt) to Unitrail; returns once the broker has it."""
 
 WAREHOUSE_EVENTS = events_topic("warehouse_adapter").name
 INVENTORY_EVENTS = events_topic("inventory").name
@@ -91,6 +104,17 @@ class ThreePL(Protocol):
     async def shipment_confirmed(self, shipment: ShipmentConfirmed) -> None:
         """Unitrail recorded the shipment as shipped: nothing more will be asked about it."""
 
+    async def inbound_expected(self, expected: InboundExpected) -> None:
+        """Goods from a supplier are on their way (a confirmed purchase order, or one of its
+        ASNs): when they arrive, answer `goods_received` with one serial per unit and the batch."""
+
+    async def inbound_cancelled(self, cancellation: InboundCancelled) -> None:
+        """The purchase order was cancelled: expect nothing more under it."""
+
+    async def goods_receipt_rejected(self, rejection: GoodsReceiptRejected) -> None:
+        """Unitrail refused a goods receipt (the problems say why); correct it and send it again
+        under a new receipt id."""
+
 
 class ThreePLBridge:
     """Runs a `ThreePL` against the public topics, as its own consumer group.
@@ -107,6 +131,9 @@ class ThreePLBridge:
             FulfilmentLabelled,
             FulfilmentCancelled,
             ShipmentConfirmed,
+            InboundExpected,
+            InboundCancelled,
+            GoodsReceiptRejected,
         )
     }
 
@@ -126,12 +153,16 @@ class ThreePLBridge:
         try:
 
             async def publish(confirmation: Confirmation) -> None:
+                if isinstance(confirmation, GoodsReceipt):
+                    topic, key = THREEPL_RECEIPTS.name, confirmation.purchase_order_id
+                else:
+                    topic, key = THREEPL_CONFIRMATIONS.name, str(confirmation.shipment_id)
                 await publish_until_sent(
                     producer,
-                    THREEPL_CONFIRMATIONS.name,
-                    str(confirmation.shipment_id),
+                    topic,
+                    key,
                     confirmation.model_dump_json().encode(),
-                    what=f"{confirmation.type} {confirmation.shipment_id}",
+                    what=f"{confirmation.type} {key}",
                 )
 
             await self.threepl.start(publish)
@@ -177,6 +208,14 @@ class ThreePLBridge:
             elif isinstance(event, ShipmentConfirmed):
                 self._tracker.closed(event.shipment_id)
                 await self.threepl.shipment_confirmed(event)
+            # Goods expected are not held open like shipments: a receipt the 3PL had not sent
+            # when it stopped is not sent after the restart (the dock receives it over HTTP).
+            elif isinstance(event, InboundExpected):
+                await self.threepl.inbound_expected(event)
+            elif isinstance(event, InboundCancelled):
+                await self.threepl.inbound_cancelled(event)
+            elif isinstance(event, GoodsReceiptRejected):
+                await self.threepl.goods_receipt_rejected(event)
         except Exception:
             log.exception("the 3PL failed to handle an event", event_type=event.event_type)
 
@@ -215,6 +254,12 @@ class SimulatedThreePLSettings(BaseSettings):
         ge=0,
         le=1,
         description="Share of confirmations sent twice, as at-least-once integrations do.",
+    )
+    receive_delay: float = Field(
+        default=3.0,
+        ge=0,
+        description="Goods expected (a confirmed purchase order, or an ASN) → received at the "
+        "dock. A purchase order with an ASN by then is received by its ASNs.",
     )
     max_scans: int = Field(
         default=5, ge=1, description="Pack scans of one shipment before a person must look."
@@ -372,6 +417,47 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+SIMULATED_RECEIPTS = uuid.UUID("4f1b8c2d-7e3a-4b59-a0d6-9c8e5f2a1b37")
+
+
+def goods_receipt_for(
+    expected: InboundExpected, left: dict[str, int], rng: random.Random
+) -> GoodsReceipt | None:
+    """What the dock counts in of an expected delivery: each line's units, never more than
+    `left` (SKU → units still to come), scanned with the serials the ASN declared or new ones,
+    with the declared batch or one read off the cartons; None when nothing is left to receive.
+
+    The receipt id comes from the purchase order and ASN, so sending it again is a repeat."""
+    lines = []
+    for line in expected.lines:
+        quantity = min(line.quantity, left.get(line.sku, 0))
+        if quantity < 1:
+            continue
+        declared = list(line.serials[:quantity])
+        serials = (
+            declared
+            if len(declared) == quantity
+            else [f"SIM{rng.getrandbits(48):012X}" for _ in range(quantity)]
+        )
+        batch = line.batch or f"SIM-B{rng.getrandbits(16):04X}"
+        lines.append(
+            GoodsReceiptLine(sku=line.sku, quantity=quantity, serials=serials, batch=batch)
+        )
+    if not lines:
+        return None
+    receipt_key = f"{expected.purchase_order_id}/{expected.asn_id or ''}"
+    return GoodsReceipt(
+        type="goods_received",
+        receipt_id=f"SIM-{uuid.uuid5(SIMULATED_RECEIPTS, receipt_key).hex[:16].upper()}",
+        purchase_order_id=expected.purchase_order_id,
+        asn_id=expected.asn_id,
+        location=expected.location,
+        at=now(),
+        received_by="simulated 3PL",
+        lines=lines,
+    )
+
+
 @dataclass
 class _Shipment:
     request: FulfilmentRequested
@@ -383,6 +469,22 @@ class _Shipment:
     label: FulfilmentLabelled | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     """Its work, oldest first; each piece starts when the one before is done."""
+
+
+@dataclass
+class _Purchase:
+    """Goods expected under one purchase order, and what the dock received of them."""
+
+    rng: random.Random
+    ordered: dict[str, int] = field(default_factory=dict)
+    received: dict[str, int] = field(default_factory=dict)
+    advised: bool = False
+    """An ASN came: the goods arrive by their ASNs, not as the whole order."""
+    cancelled: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def left(self) -> dict[str, int]:
+        return {sku: units - self.received.get(sku, 0) for sku, units in self.ordered.items()}
 
 
 class SimulatedThreePL:
@@ -402,6 +504,7 @@ class SimulatedThreePL:
         """Set when the shelves are up to date; `start` waits for it (None: they already are)."""
         self._publish: Publish | None = None
         self._shipments: dict[uuid.UUID, _Shipment] = {}
+        self._purchases: dict[str, _Purchase] = {}
         self._known = RecentIds()
         self._shelves_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -492,6 +595,48 @@ class SimulatedThreePL:
         self._known.add(shipment.shipment_id)
         self._shipments.pop(shipment.shipment_id, None)
 
+    async def inbound_expected(self, expected: InboundExpected) -> None:
+        """Receive the goods once they arrive; an announcement already known, or for another
+        location, is ignored."""
+        served = self.settings.served_locations
+        if served is not None and expected.location not in served:
+            return
+        if not self._known.add(("inbound", expected.purchase_order_id, expected.asn_id)):
+            return
+        purchase = self._purchases.setdefault(
+            expected.purchase_order_id,
+            _Purchase(rng=random.Random(f"{self.settings.seed}:{expected.purchase_order_id}")),
+        )
+        if expected.asn_id is None:
+            purchase.ordered = {line.sku: line.quantity for line in expected.lines}
+        else:
+            purchase.advised = True
+            for line in expected.lines:
+                # The order itself was announced before this process started: trust the ASN.
+                purchase.ordered.setdefault(line.sku, line.quantity)
+        log.info(
+            "inbound expected",
+            purchase_order_id=expected.purchase_order_id,
+            asn_id=expected.asn_id,
+            location=expected.location,
+        )
+        self._then(purchase, self._receive(purchase, expected))
+
+    async def inbound_cancelled(self, cancellation: InboundCancelled) -> None:
+        """Expect nothing more under the purchase order."""
+        purchase = self._purchases.get(cancellation.purchase_order_id)
+        if purchase is not None:
+            purchase.cancelled = True
+
+    async def goods_receipt_rejected(self, rejection: GoodsReceiptRejected) -> None:
+        """A person at the dock must sort it out."""
+        log.error(
+            "goods receipt rejected; a person must look at it",
+            receipt_id=rejection.receipt_id,
+            purchase_order_id=rejection.purchase_order_id,
+            problems=rejection.problems,
+        )
+
     # -- the floor ----------------------------------------------------------------------------
 
     def shelves_changed(self) -> None:
@@ -504,7 +649,7 @@ class SimulatedThreePL:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _then(self, shipment: _Shipment, work: Coroutine[Any, Any, None]) -> None:
+    def _then(self, shipment: _Shipment | _Purchase, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after the shipment's work in progress, so its messages stay in order."""
         previous = [task for task in shipment.tasks if not task.done()]
 
@@ -527,7 +672,7 @@ class SimulatedThreePL:
         if not task.cancelled() and task.exception() is not None:
             log.error("3PL work failed", error=repr(task.exception()))
 
-    def _delay(self, shipment: _Shipment, seconds: float) -> float:
+    def _delay(self, shipment: _Shipment | _Purchase, seconds: float) -> float:
         jitter = self.settings.jitter
         return seconds * shipment.rng.uniform(1 - jitter, 1 + jitter) if seconds > 0 else 0.0
 
@@ -587,6 +732,35 @@ class SimulatedThreePL:
             tracking_number=label.tracking_number,
         )
 
+    async def _receive(self, purchase: _Purchase, expected: InboundExpected) -> None:
+        await asyncio.sleep(self._delay(purchase, self.settings.receive_delay))
+        if purchase.cancelled:
+            return
+        if expected.asn_id is None and purchase.advised:
+            log.info(
+                "purchase order arrives by its ASNs", purchase_order_id=expected.purchase_order_id
+            )
+            return
+        receipt = goods_receipt_for(expected, purchase.left(), purchase.rng)
+        if receipt is None:
+            log.info(
+                "nothing left to receive",
+                purchase_order_id=expected.purchase_order_id,
+                asn_id=expected.asn_id,
+            )
+            return
+        for line in receipt.lines:
+            purchase.received[line.sku] = purchase.received.get(line.sku, 0) + line.quantity
+        assert self._publish is not None, "start() first"
+        await self._publish(receipt)
+        log.info(
+            "goods received",
+            purchase_order_id=receipt.purchase_order_id,
+            asn_id=receipt.asn_id,
+            receipt_id=receipt.receipt_id,
+            units=sum(line.quantity for line in receipt.lines),
+        )
+
     async def _wait_for_units(self, request: FulfilmentRequested) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.serial_wait
@@ -599,7 +773,9 @@ class SimulatedThreePL:
             except TimeoutError:
                 return
 
-    async def _send(self, shipment: _Shipment, confirmation: Confirmation, **details: Any) -> None:
+    async def _send(
+        self, shipment: _Shipment, confirmation: ShipmentConfirmation, **details: Any
+    ) -> None:
         assert self._publish is not None, "start() first"
         await self._publish(confirmation)
         log.info(

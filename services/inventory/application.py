@@ -9,19 +9,28 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from services.inventory import translators
+from contracts.envelope import Envelope
+from contracts.pim import ProductSpecified
+from services.inventory import projections, translators
 from services.inventory.domain import (
+    AdvanceShippingNotice,
+    AverageCost,
     Backorder,
     BackorderFill,
     BundleAvailability,
     ChannelAvailability,
+    DeliveredLine,
+    GoodsReceipt,
+    InboundLine,
     InTransit,
     LocationQuantity,
     Movement,
+    OrderedLine,
+    PurchaseOrder,
     PurchaseSuggestion,
     Receipt,
+    ReceiptRefused,
     ReorderPolicy,
     RequestedLine,
     Reservation,
@@ -39,13 +48,14 @@ from services.inventory.domain import (
     movements,
     no_shipping_cost,
     plan_reservation,
+    purchase_order_id_for,
     reservation_id_for,
     serial_check_id_for,
     stock_id_for,
 )
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.eventstore import ServiceApplication
 
 
 @dataclass(frozen=True)
@@ -84,17 +94,8 @@ class UnknownStock(DomainError):
     """The SKU has no stock (it was never received), or the transfer does not exist."""
 
 
-class DateAsISO(Transcoding):
-    """A calendar date (a purchase suggestion's expected arrival) in stored events."""
-
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
+class UnknownPurchaseOrder(DomainError, LookupError):
+    """No purchase order has this id."""
 
 
 def utc_today() -> date:
@@ -114,17 +115,14 @@ class InventoryApplication(ServiceApplication):
         InTransit,
         ReorderPolicy,
         PurchaseSuggestion,
+        OrderedLine,
+        DeliveredLine,
+        AdvanceShippingNotice,
+        GoodsReceipt,
+        InboundLine,
+        AverageCost,
     )
-    read_model_tables = (
-        "CREATE TABLE IF NOT EXISTS bundle_components ("
-        " bundle_sku text NOT NULL, component_sku text NOT NULL, quantity integer NOT NULL,"
-        " PRIMARY KEY (bundle_sku, component_sku))",
-        "CREATE TABLE IF NOT EXISTS product_volumes (sku text PRIMARY KEY, volume_cm3 integer NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS product_facts ("
-        " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS rate_card ("
-        " id integer PRIMARY KEY CHECK (id = 1), card text NOT NULL)",
-    )
+    read_models = projections.read_models
 
     def __init__(
         self,
@@ -136,10 +134,6 @@ class InventoryApplication(ServiceApplication):
         self.sales_channels = sales_channels or SalesChannels()
         self.today = today
 
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
-
     def save(self, *objects: Any, **kwargs: Any) -> Any:
         """Save; every stock saved tells the channels what they may sell now, and raises (or
         clears) its low-stock alerts, in the same transaction as the change that caused it."""
@@ -150,35 +144,17 @@ class InventoryApplication(ServiceApplication):
         bundles = self._bundles_following(stocks) if stocks and self.has_read_models else []
         return super().save(*objects, *bundles, **kwargs)
 
-    def record_product_spec(
-        self, sku: str, components: Mapping[str, int], volume_cm3: int | None
-    ) -> None:
-        """Keep what the PIM's spec decides here: a bundle's components (none: it is no bundle),
-        publishing how many of it each channel may sell, and the unit's outer volume (carriers
-        charge bulky parcels by volume, so routing estimates them that way)."""
-        volume: ReadModelChange = (
-            ("DELETE FROM product_volumes WHERE sku = %s", (sku,))
-            if volume_cm3 is None
-            else (
-                "INSERT INTO product_volumes (sku, volume_cm3) VALUES (%s, %s)"
-                " ON CONFLICT (sku) DO UPDATE SET volume_cm3 = excluded.volume_cm3",
-                (sku, volume_cm3),
-            )
+    def record_product_spec(self, event: ProductSpecified, envelope: Envelope) -> None:
+        """Keep what the PIM's spec decides here (`projections.py`: a bundle's components, none
+        when it is no bundle, and the unit's outer volume: carriers charge bulky parcels by
+        volume, so routing estimates them that way), and publish how many of a bundle each
+        channel may sell."""
+        components = translators.bundle_components(event)
+        bundle = self._bundle_availability(event.sku, components, {}) if components else None
+        self.save(
+            *([bundle] if bundle is not None else []),
+            read_model_changes=self.projected(event, envelope),
         )
-        definition: list[ReadModelChange] = [
-            volume,
-            ("DELETE FROM bundle_components WHERE bundle_sku = %s", (sku,)),
-            *(
-                (
-                    "INSERT INTO bundle_components (bundle_sku, component_sku, quantity)"
-                    " VALUES (%s, %s, %s)",
-                    (sku, component, quantity),
-                )
-                for component, quantity in sorted(components.items())
-            ),
-        ]
-        bundle = self._bundle_availability(sku, components, {}) if components else None
-        self.save(*([bundle] if bundle is not None else []), read_model_changes=definition)
 
     def get_bundle(self, sku: str) -> dict[str, Any] | None:
         """A bundle's components and what each channel was last told it may sell of it."""
@@ -241,31 +217,6 @@ class InventoryApplication(ServiceApplication):
             return BundleAvailability.first(sku, per_channel)
         bundle.publish(per_channel)
         return bundle if bundle.pending_events else None
-
-    def record_product_facts(self, sku: str, weight_grams: int, lithium_ion: bool) -> None:
-        """Keep the PIM's facts that decide what a parcel costs: weight, and whether it may fly."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
-                    " lithium_ion = excluded.lithium_ion",
-                    (sku, weight_grams, lithium_ion),
-                )
-            ]
-        )
-
-    def record_rate_card(self, card: str) -> None:
-        """Keep shipping's latest rate card (its published JSON), to route orders by cost."""
-        self.save(
-            read_model_changes=[
-                (
-                    "INSERT INTO rate_card (id, card) VALUES (1, %s)"
-                    " ON CONFLICT (id) DO UPDATE SET card = excluded.card",
-                    (card,),
-                )
-            ]
-        )
 
     def get_rate_card(self) -> str | None:
         """The rate card orders are routed with (shipping's published JSON), if one arrived."""
@@ -469,6 +420,138 @@ class InventoryApplication(ServiceApplication):
         stock.change_condition(rma_id=rma_id, to_condition=to_condition, reason=reason, actor=actor)
         self.save(stock)
         return stock.id
+
+    def raise_purchase_order(
+        self,
+        *,
+        purchase_order_id: str,
+        supplier: str,
+        location: str,
+        expected_on: date,
+        lines: Sequence[OrderedLine],
+        actor: str,
+    ) -> uuid.UUID:
+        """Raise a purchase order to a supplier; nothing is inbound until it is confirmed."""
+        if self._exists(purchase_order_id_for(purchase_order_id)):
+            raise DomainError(f"purchase order {purchase_order_id} already exists")
+        order = PurchaseOrder.raise_order(
+            purchase_order_id=purchase_order_id,
+            supplier=supplier,
+            location=location,
+            expected_on=expected_on,
+            lines=lines,
+            actor=actor,
+        )
+        self.save(order)
+        return order.id
+
+    def confirm_purchase_order(self, purchase_order_id: str, *, actor: str) -> uuid.UUID:
+        """The supplier confirmed the order: its units are inbound at its destination, recorded on
+        each SKU's stock in the same transaction. A repeat changes nothing."""
+        order = self.get_purchase_order(purchase_order_id)
+        if not order.confirm(actor):
+            return order.id
+        stocks: dict[str, SkuStock] = {}
+        self._follow_inbound(order, stocks)
+        self.save(order, *stocks.values())
+        return order.id
+
+    def record_asn(
+        self, purchase_order_id: str, asn: AdvanceShippingNotice, *, actor: str
+    ) -> uuid.UUID:
+        """Record the supplier's advance shipping notice against a confirmed order; the same ASN
+        again changes nothing."""
+        order = self.get_purchase_order(purchase_order_id)
+        if order.record_asn(asn, actor):
+            self.save(order)
+        return order.id
+
+    def receive_goods(
+        self, purchase_order_id: str, receipt: GoodsReceipt, *, record_rejection: bool = False
+    ) -> uuid.UUID:
+        """Receive goods against a purchase order, whole or not at all; once per receipt id.
+
+        Each line goes into stock as a receipt with the reason `purchase-receipt`, the order as
+        reference, its serials and batch, and the order line's unit cost; inbound drops by as
+        much; waiting backorders are served first. Order and stock are saved together.
+
+        A receipt that breaks a rule raises `ReceiptRefused` with every problem; with
+        `record_rejection` (a warehouse reported it, nobody is waiting for an answer) the
+        rejection is recorded on the order instead, and published. A receipt id already accepted
+        for other goods, or (over HTTP) already rejected, is refused: corrections come under a
+        new id.
+        """
+        order = self.get_purchase_order(purchase_order_id)
+        if order.already_received(receipt):
+            return order.id
+        if receipt.receipt_id in order.rejections:
+            if record_rejection:
+                return order.id  # the warehouse reported it again
+            raise DomainError(
+                f"receipt {receipt.receipt_id} was rejected before; receive the goods under a "
+                "new receipt id"
+            )
+        stocks = {line.sku: self._stock(line.sku) for line in order.lines}
+        known = {sku: stock for sku, stock in stocks.items() if stock is not None}
+        try:
+            receipts = order.receive(receipt, known)
+        except ReceiptRefused as refused:
+            if not record_rejection:
+                raise
+            order.reject(receipt, refused.problems)
+            self.save(order)
+            return order.id
+        for sku, stock_receipt in receipts:
+            stock = known.get(sku)
+            if stock is None:
+                known[sku] = SkuStock.receive_first(sku=sku, receipt=stock_receipt)
+            else:
+                stock.receive(stock_receipt)
+        self._follow_inbound(order, known)
+        # One reservation may wait for several of the SKUs: fill them all before recording.
+        fills = [fill for stock in known.values() for fill in stock.fill_backorders()]
+        self.save(order, *known.values(), *self._record_fills(fills))
+        return order.id
+
+    def cancel_purchase_order(
+        self, purchase_order_id: str, *, reason: str, actor: str
+    ) -> uuid.UUID:
+        """Cancel what has not arrived; it is no longer inbound. A repeat changes nothing."""
+        order = self.get_purchase_order(purchase_order_id)
+        order.cancel(reason=reason, actor=actor)
+        if order.pending_events:
+            stocks: dict[str, SkuStock] = {}
+            self._follow_inbound(order, stocks)
+            self.save(order, *stocks.values())
+        return order.id
+
+    def get_purchase_order(self, purchase_order_id: str) -> PurchaseOrder:
+        try:
+            order: PurchaseOrder = self.get(purchase_order_id_for(purchase_order_id), PurchaseOrder)
+        except (AggregateNotFoundError, TypeError):
+            raise UnknownPurchaseOrder(f"no purchase order {purchase_order_id}") from None
+        return order
+
+    def _follow_inbound(self, order: PurchaseOrder, stocks: dict[str, SkuStock]) -> None:
+        """Tell the stock of each SKU on the order what is still due on it; `stocks` holds the
+        stocks already loaded and gains those loaded (or, for SKUs never seen, created) here."""
+        for sku, quantity in order.inbound().items():
+            stock = stocks.get(sku) or self._stock(sku)
+            if stock is None:
+                if quantity:
+                    stocks[sku] = SkuStock.expect_first(
+                        sku=sku,
+                        purchase_order_id=order.purchase_order_id,
+                        location=order.location,
+                        quantity=quantity,
+                    )
+                continue
+            stock.expect_inbound(
+                purchase_order_id=order.purchase_order_id,
+                location=order.location,
+                quantity=quantity,
+            )
+            stocks[sku] = stock
 
     def _record_fills(self, fills: Sequence[BackorderFill]) -> list[Reservation]:
         by_order: dict[uuid.UUID, dict[int, tuple[LocationQuantity, ...]]] = {}

@@ -1,6 +1,6 @@
 """What the inventory service consumes: paid orders to reserve for, cancelled ones to release,
-pack scans to check, shipments to take out of stock; and, to route orders by shipping cost, the
-PIM's product facts and shipping's rate card."""
+pack scans to check, shipments to take out of stock, goods received against purchase orders; and,
+to route orders by shipping cost, the PIM's product facts and shipping's rate card."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contracts.order import OrderCancelled, OrderPaid
 from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
 from contracts.returns import ReturnDispositioned, ReturnSignedOff
 from contracts.shipping import RateCardPublished
-from contracts.warehouse import ShipmentConfirmed, UnitsScanned
+from contracts.warehouse import GoodsReceived, ShipmentConfirmed, UnitsScanned
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.runtime.consumer import Consumer
@@ -22,23 +22,22 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
             event.order_id, translators.requested_lines(event), event.shipping_country
         )
 
+    # What the PIM and shipping say is kept in read models (`projections.py`).
     @consumer.on_event(ProductRegistered, producer="pim")
-    def product_registered(event: ProductRegistered, _: Envelope) -> None:
-        inventory.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+    def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
+        inventory.project(event, envelope)
 
     @consumer.on_event(ProductChanged, producer="pim")
-    def product_changed(event: ProductChanged, _: Envelope) -> None:
-        inventory.record_product_facts(event.sku, event.weight_grams, event.lithium_ion)
+    def product_changed(event: ProductChanged, envelope: Envelope) -> None:
+        inventory.project(event, envelope)
 
     @consumer.on_event(ProductSpecified, producer="pim")
-    def product_specified(event: ProductSpecified, _: Envelope) -> None:
-        inventory.record_product_spec(
-            event.sku, translators.bundle_components(event), translators.product_volume(event)
-        )
+    def product_specified(event: ProductSpecified, envelope: Envelope) -> None:
+        inventory.record_product_spec(event, envelope)
 
     @consumer.on_event(RateCardPublished, producer="shipping")
-    def rate_card_published(event: RateCardPublished, _: Envelope) -> None:
-        inventory.record_rate_card(event.model_dump_json())
+    def rate_card_published(event: RateCardPublished, envelope: Envelope) -> None:
+        inventory.project(event, envelope)
 
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:
@@ -66,6 +65,12 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
             location=event.location,
             scan=event.scan,
             units=translators.scanned_units(event.units),
+        )
+
+    @consumer.on_event(GoodsReceived, producer="warehouse_adapter")
+    def goods_received(event: GoodsReceived, _: Envelope) -> None:
+        inventory.receive_goods(
+            event.purchase_order_id, translators.goods_receipt(event), record_rejection=True
         )
 
     @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -12,9 +13,12 @@ from contracts.base import IntegrationEvent
 from contracts.order import LocationQuantity, OrderPaid
 from contracts.pim import ProductSpecified
 from contracts.shipping import RateCardPublished
-from contracts.warehouse import PackedUnit
+from contracts.warehouse import GoodsReceived, PackedUnit
 from services.inventory.domain import (
     BundleAvailability,
+    DeliveredLine,
+    GoodsReceipt,
+    PurchaseOrder,
     RequestedLine,
     Reservation,
     ReservedLine,
@@ -24,6 +28,11 @@ from services.inventory.domain import (
     SkuStock,
     StockTransfer,
 )
+from services.inventory.domain.counts import CYCLE_COUNT
+from services.inventory.domain.purchasing import PURCHASE_RECEIPT
+
+WRITTEN_OFF = frozenset({"damage", "write-off"})
+"""Adjustment reason codes that write units off (the rest of the decreases are adjustments)."""
 
 UNSHIPPABLE = Decimal("Infinity")
 """The cost of a parcel no carrier service may carry: any other location is better."""
@@ -85,6 +94,26 @@ def scanned_units(units: list[PackedUnit]) -> tuple[ScannedUnit, ...]:
     )
 
 
+def goods_receipt(event: GoodsReceived) -> GoodsReceipt:
+    """What a 3PL received, as a receipt against the purchase order it names."""
+    return GoodsReceipt(
+        receipt_id=event.receipt_id,
+        location=event.location,
+        received_at=event.received_at,
+        actor=event.received_by,
+        lines=tuple(
+            DeliveredLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                serials=tuple(line.serials),
+                batch=line.batch,
+            )
+            for line in event.lines
+        ),
+        asn_id=event.asn_id,
+    )
+
+
 def _reservation_lines(lines: tuple[ReservedLine, ...]) -> list[contracts.ReservationLine]:
     return [
         contracts.ReservationLine(
@@ -115,6 +144,8 @@ def to_contract(event: Any) -> IntegrationEvent:
             reference=receipt.reference,
             serials=list(receipt.serials),
             batch=receipt.batch,
+            unit_cost=receipt.unit_cost,
+            currency=receipt.currency,
         )
     if isinstance(event, SkuStock.Reserved):
         return contracts.StockItemReserved(
@@ -237,7 +268,7 @@ def to_contract(event: Any) -> IntegrationEvent:
             scan=event.scan,
             problems=list(event.problems),
         )
-    operation = _stock_operation(event)
+    operation = _stock_operation(event) or _purchasing(event)
     if operation is not None:
         return operation
     raise TypeError(f"no contract for inventory event {type(event).__qualname__}")
@@ -342,6 +373,259 @@ def _stock_operation(event: Any) -> IntegrationEvent | None:
             reorder_point=event.reorder_point,
         )
     return None
+
+
+def _delivered(lines: tuple[DeliveredLine, ...]) -> list[contracts.DeliveredUnits]:
+    return [
+        contracts.DeliveredUnits(
+            sku=line.sku, quantity=line.quantity, serials=list(line.serials), batch=line.batch
+        )
+        for line in lines
+    ]
+
+
+def _purchasing(event: Any) -> IntegrationEvent | None:
+    """The public event for a purchase order or inbound event; None for others."""
+    if isinstance(event, SkuStock.FirstInboundExpected | SkuStock.InboundChanged):
+        return contracts.StockInboundChanged(
+            sku=event.sku,
+            location=event.location,
+            purchase_order_id=event.purchase_order_id,
+            quantity=event.quantity,
+            location_inbound=event.location_inbound,
+        )
+    if isinstance(event, PurchaseOrder.Raised | PurchaseOrder.Confirmed):
+        model = (
+            contracts.PurchaseOrderRaised
+            if isinstance(event, PurchaseOrder.Raised)
+            else contracts.PurchaseOrderConfirmed
+        )
+        return model(
+            purchase_order_id=event.purchase_order_id,
+            supplier=event.supplier,
+            location=event.location,
+            expected_on=event.expected_on,
+            lines=[
+                contracts.PurchaseOrderLine(
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_cost=line.unit_cost,
+                    currency=line.currency,
+                )
+                for line in event.lines
+            ],
+            actor=event.actor,
+        )
+    if isinstance(event, PurchaseOrder.AsnRecorded):
+        return contracts.AdvanceShippingNoticeRecorded(
+            purchase_order_id=event.purchase_order_id,
+            asn_id=event.asn.asn_id,
+            supplier=event.supplier,
+            location=event.location,
+            expected_on=event.asn.expected_on,
+            lines=_delivered(event.asn.lines),
+            actor=event.actor,
+        )
+    if isinstance(event, PurchaseOrder.Received):
+        receipt = event.receipt
+        return contracts.PurchaseOrderReceived(
+            purchase_order_id=event.purchase_order_id,
+            receipt_id=receipt.receipt_id,
+            asn_id=receipt.asn_id,
+            location=receipt.location,
+            received_at=receipt.received_at,
+            lines=_delivered(receipt.lines),
+            actor=receipt.actor,
+            fully_received=event.fully_received,
+        )
+    if isinstance(event, PurchaseOrder.ReceiptRejected):
+        receipt = event.receipt
+        return contracts.PurchaseOrderReceiptRejected(
+            purchase_order_id=event.purchase_order_id,
+            receipt_id=receipt.receipt_id,
+            asn_id=receipt.asn_id,
+            location=receipt.location,
+            received_at=receipt.received_at,
+            lines=_delivered(receipt.lines),
+            problems=list(event.problems),
+        )
+    if isinstance(event, PurchaseOrder.Cancelled):
+        return contracts.PurchaseOrderCancelled(
+            purchase_order_id=event.purchase_order_id,
+            location=event.location,
+            reason=event.reason,
+            actor=event.actor,
+            cancelled=[
+                contracts.CancelledUnits(sku=sku, quantity=quantity)
+                for sku, quantity in sorted(event.units_cancelled.items())
+            ],
+        )
+    return None
+
+
+VALUELESS = "damaged"
+"""The condition whose units have no value: entering it writes a unit off."""
+
+
+def to_movement(event: Any) -> contracts.StockMovement | None:
+    """The finance movement a recorded inventory event makes, for `inventory.movements.v1`; None
+    for an event that moves no units into or out of stock (reservations, counts, other aggregates).
+
+    The costs are those the event recorded (`valuation.py`), so the feed needs no state.
+    """
+    if isinstance(event, SkuStock.FirstReceived | SkuStock.Received):
+        receipt = event.receipt
+        purchase = receipt.reason == PURCHASE_RECEIPT and receipt.reference is not None
+        return _movement(
+            event,
+            "receipt",
+            location=receipt.location,
+            quantity=receipt.quantity,
+            reason=receipt.reason,
+            actor=receipt.actor,
+            reference=("purchase-order" if purchase else None, receipt.reference),
+            serials=receipt.serials,
+            batch=receipt.batch,
+        )
+    if isinstance(event, SkuStock.Shipped):
+        return _movement(
+            event,
+            "shipment",
+            location=event.location,
+            quantity=-event.quantity,
+            reason="customer-order",
+            reference=("shipment", str(event.shipment_id)),
+            serials=event.serials,
+            order_id=event.order_id,
+        )
+    if isinstance(event, SkuStock.Adjusted):
+        return _adjustment(event)
+    if isinstance(event, SkuStock.TransferredOut):
+        return _movement(
+            event,
+            "transfer-out",
+            location=event.from_location,
+            quantity=-event.quantity,
+            reason=event.reason or "transfer",
+            actor=event.actor,
+            reference=("transfer", str(event.transfer_id)),
+            serials=event.serials,
+        )
+    if isinstance(event, SkuStock.TransferredIn):
+        return _movement(
+            event,
+            "transfer-in",
+            location=event.to_location,
+            quantity=event.quantity,
+            reason="transfer",
+            actor=event.actor,
+            reference=("transfer", str(event.transfer_id)),
+            serials=event.serials,
+        )
+    if isinstance(event, SkuStock.UnitReturned):
+        return _movement(
+            event,
+            "return",
+            location=event.location,
+            quantity=1,
+            condition=event.condition,
+            reason="customer-return",
+            reference=("rma", str(event.rma_id)),
+            serials=() if event.serial is None else (event.serial,),
+        )
+    if isinstance(event, SkuStock.UnitConditionChanged):
+        return _condition_change(event)
+    return None
+
+
+def _adjustment(event: Any) -> contracts.StockMovement:
+    if event.reason_code in WRITTEN_OFF:
+        kind: contracts.MovementType = "write-off"
+    else:
+        kind = "adjustment-in" if event.quantity_delta > 0 else "adjustment-out"
+    if event.reason_code == CYCLE_COUNT:
+        reference_type: str | None = "count"
+    else:
+        # Besides a count's, only a short transfer receipt's loss names what it comes from.
+        reference_type = "transfer" if event.reference is not None else None
+    return _movement(
+        event,
+        kind,
+        location=event.location,
+        quantity=event.quantity_delta,
+        reason=event.reason_code,
+        actor=event.actor,
+        reference=(reference_type, event.reference),
+        serials=event.serials,
+        note=event.note,
+    )
+
+
+def _condition_change(event: Any) -> contracts.StockMovement:
+    """A returned unit's new condition: a write-off when it becomes damaged (it leaves valued
+    stock), back into valued stock from damaged, otherwise a reclassification at the same value."""
+    if event.to_condition == VALUELESS:
+        kind: contracts.MovementType = "write-off"
+        condition, quantity = event.from_condition, -1
+    else:
+        kind = "adjustment-in" if event.from_condition == VALUELESS else "condition-change"
+        condition, quantity = event.to_condition, 1
+    return _movement(
+        event,
+        kind,
+        location=event.location,
+        quantity=quantity,
+        condition=condition,
+        reason=event.reason,
+        actor=event.actor,
+        reference=("rma", str(event.rma_id)),
+        serials=() if event.serial is None else (event.serial,),
+        conditions=(event.from_condition, event.to_condition),
+    )
+
+
+def _movement(
+    event: Any,
+    kind: contracts.MovementType,
+    *,
+    location: str,
+    quantity: int,
+    reason: str,
+    reference: tuple[str | None, str | None],
+    condition: str = "new",
+    actor: str | None = None,
+    serials: Sequence[str] = (),
+    order_id: uuid.UUID | None = None,
+    batch: str | None = None,
+    note: str | None = None,
+    conditions: tuple[str, str] | None = None,
+) -> contracts.StockMovement:
+    # Events recorded before stock was valued have no cost: the class-level None.
+    unit_cost: Decimal | None = event.unit_cost
+    currency = event.currency if unit_cost is not None else None
+    reference_type, reference_id = reference
+    return contracts.StockMovement.model_validate(
+        {
+            "movement_type": kind,
+            "sku": event.sku,
+            "location": location,
+            "condition": condition,
+            "from_condition": conditions[0] if conditions else None,
+            "to_condition": conditions[1] if conditions else None,
+            "quantity": quantity,
+            "unit_cost": unit_cost,
+            "currency": currency,
+            "extended_value": None if unit_cost is None else unit_cost * quantity,
+            "reason": reason,
+            "actor": actor,
+            "reference_type": reference_type if reference_id is not None else None,
+            "reference": reference_id,
+            "order_id": order_id,
+            "serials": list(serials),
+            "batch": batch,
+            "note": note,
+        }
+    )
 
 
 def bundle_components(event: ProductSpecified) -> dict[str, int]:

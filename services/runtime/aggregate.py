@@ -7,6 +7,7 @@ relay copies both into the envelope, so one channel order can be followed throug
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from typing import Any, Self
 
 from eventsourcing.domain import Aggregate as LibraryAggregate
@@ -42,6 +43,19 @@ class Aggregate(LibraryAggregate):
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         super().trigger_event(event_class, **_trace_ids(), **kwargs)
+
+
+class DateAsISO(Transcoding):
+    """A calendar date (an expected arrival, a certificate's expiry) in stored events."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
 
 
 class ValueObjectTranscoding(Transcoding):

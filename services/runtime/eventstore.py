@@ -19,7 +19,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
-from services.runtime.aggregate import Aggregate, ValueObjectTranscoding
+from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation
 
@@ -105,6 +105,7 @@ class ServiceApplication(Application[uuid.UUID]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
         for value_object in self.value_objects:
             transcoder.register(ValueObjectTranscoding(value_object))
 

@@ -13,6 +13,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,10 +23,29 @@ from eventsourcing.persistence import Notification
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
+from contracts.topics import Topic
 from services.runtime.eventstore import ServiceApplication
 
 Translator = Callable[[Any], IntegrationEvent]
 """Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
+
+FeedTranslator = Callable[[Any], IntegrationEvent | None]
+"""Maps a domain event to what a feed publishes of it; None: nothing (the event is skipped)."""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Another topic the service's stored events are published on, translated for other readers
+    (e.g. inventory's movements for finance): a relay of its own, with the same guarantees as the
+    events topic (after commit, in store order, resumable from its own position, at least once).
+
+    Its envelopes' event ids name the feed, so they differ from the same events' on the events
+    topic; aggregate id and version are the stored event's (not consecutive when events are
+    skipped)."""
+
+    topic: Topic
+    translate: FeedTranslator
+
 
 log = structlog.get_logger(__name__)
 
@@ -38,8 +58,11 @@ CREATE TABLE IF NOT EXISTS relay_position (
 """
 
 
-def envelope_for(producer: str, domain_event: Any, payload: IntegrationEvent) -> Envelope:
-    """Wrap a translated domain event in the envelope consumers rely on."""
+def envelope_for(
+    producer: str, domain_event: Any, payload: IntegrationEvent, feed: str | None = None
+) -> Envelope:
+    """Wrap a translated domain event in the envelope consumers rely on (for `feed`, if not the
+    events topic)."""
     return Envelope.of(
         payload,
         producer=producer,
@@ -48,6 +71,7 @@ def envelope_for(producer: str, domain_event: Any, payload: IntegrationEvent) ->
         occurred_at=domain_event.timestamp,
         correlation_id=domain_event.correlation_id,
         causation_id=domain_event.causation_id,
+        feed=feed,
     )
 
 
@@ -80,12 +104,16 @@ class Relay:
         *,
         producer_name: str,
         application: ServiceApplication,
-        translate: Translator,
+        translate: FeedTranslator,
         producer: AIOKafkaProducer,
         pool: asyncpg.Pool,
         topic: str,
         batch_size: int,
+        feed: bool = False,
     ) -> None:
+        """`feed`: the topic is a feed (`Feed`), not the events topic: its envelopes' event ids
+        name it, and events translated to None are skipped (the position still moves past them).
+        """
         self._producer_name = producer_name
         self._application = application
         self._translate = translate
@@ -93,6 +121,7 @@ class Relay:
         self._pool = pool
         self._topic = topic
         self._batch_size = batch_size
+        self._feed = topic if feed else None
         self.published = 0
 
     async def run(self) -> None:
@@ -145,9 +174,10 @@ class Relay:
         deliveries = []
         for notification in notifications:
             domain_event = self._application.mapper.to_domain_event(notification)
-            envelope = envelope_for(
-                self._producer_name, domain_event, self._translate(domain_event)
-            )
+            payload = self._translate(domain_event)
+            if payload is None:
+                continue
+            envelope = envelope_for(self._producer_name, domain_event, payload, self._feed)
             deliveries.append(
                 await self._producer.send(
                     self._topic,

@@ -30,7 +30,7 @@ from services.runtime.database import PostgresLocation, ensure_database, schema_
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import build_producer
 from services.runtime.logging import configure_logging
-from services.runtime.relay import Relay, Translator, create_relay_table
+from services.runtime.relay import Feed, Relay, Translator, create_relay_table
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
 from services.runtime.replay.api import router as replay_router
 
@@ -47,6 +47,9 @@ class ServiceDefinition(Generic[A]):
     application: Callable[[PostgresLocation], A]
     """Builds the application on the service's database (a class, or a factory with settings)."""
     translate: Translator | None = None
+    feeds: Sequence[Feed] = ()
+    """Further topics its stored events are published on, each by a relay of its own (e.g.
+    inventory's movements for finance)."""
     register_handlers: Callable[[Consumer, A], None] | None = None
     routers: list[APIRouter] = field(default_factory=list)
     description: str = ""
@@ -93,6 +96,8 @@ class ServiceRuntime(Generic[A]):
         self._producer: AIOKafkaProducer | None = None
         self.relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self.feed_relays: list[Relay] = []
+        self._feed_tasks: list[asyncio.Task[None]] = []
         self._recurring_tasks: list[asyncio.Task[None]] = []
         self.replays: Replays | None = None
 
@@ -170,6 +175,22 @@ class ServiceRuntime(Generic[A]):
                 batch_size=settings.relay_batch_size,
             )
             self._relay_task = asyncio.create_task(self._keep_relaying(self.relay))
+        self.feed_relays = [
+            Relay(
+                producer_name=settings.service_name,
+                application=self.application,
+                translate=feed.translate,
+                producer=self._producer,
+                pool=self.pool,
+                topic=feed.topic.name,
+                batch_size=settings.relay_batch_size,
+                feed=True,
+            )
+            for feed in self.definition.feeds
+        ]
+        self._feed_tasks = [
+            asyncio.create_task(self._keep_relaying(relay)) for relay in self.feed_relays
+        ]
         self._recurring_tasks = [
             asyncio.create_task(self._keep_running(job)) for job in self.definition.recurring
         ]
@@ -204,7 +225,7 @@ class ServiceRuntime(Generic[A]):
     async def stop(self) -> None:
         if self.replays is not None:
             await self.replays.stop()
-        for task in (*self._recurring_tasks, self._relay_task):
+        for task in (*self._recurring_tasks, self._relay_task, *self._feed_tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

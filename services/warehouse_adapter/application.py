@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -15,8 +16,13 @@ from services.warehouse_adapter.domain import (
     Destination,
     Fulfilment,
     FulfilmentLine,
+    Inbound,
+    InboundLine,
+    InboundReceipt,
     PackedUnit,
     ReturnReceipt,
+    inbound_id_for,
+    inbound_receipt_id_for,
     return_receipt_id_for,
 )
 
@@ -35,7 +41,104 @@ class UnknownFulfilment(DomainError, LookupError):
 class WarehouseAdapterApplication(ServiceApplication):
     """The bridge to 3PL warehouses: fulfilment requests out, their answers back."""
 
-    value_objects = (FulfilmentLine, Destination, PackedUnit)
+    value_objects = (FulfilmentLine, Destination, PackedUnit, InboundLine)
+
+    def expect_inbound(
+        self,
+        *,
+        purchase_order_id: str,
+        supplier: str,
+        location: str,
+        expected_on: date,
+        lines: tuple[InboundLine, ...],
+    ) -> uuid.UUID:
+        """A purchase order was confirmed: tell its warehouse what to expect, once."""
+        inbound_id = inbound_id_for(purchase_order_id)
+        if self._find(inbound_id, Inbound) is None:
+            self.save(
+                Inbound.expect(
+                    purchase_order_id=purchase_order_id,
+                    supplier=supplier,
+                    location=location,
+                    expected_on=expected_on,
+                    lines=lines,
+                )
+            )
+        return inbound_id
+
+    def advise_inbound(
+        self,
+        *,
+        purchase_order_id: str,
+        asn_id: str,
+        expected_on: date,
+        lines: tuple[InboundLine, ...],
+    ) -> None:
+        """The supplier's ASN: tell the warehouse what the shipment carries, once."""
+        inbound: Inbound | None = self._find(inbound_id_for(purchase_order_id), Inbound)
+        if inbound is not None:
+            inbound.advise(asn_id=asn_id, expected_on=expected_on, lines=lines)
+            self.save(inbound)
+
+    def cancel_inbound(self, purchase_order_id: str, reason: str) -> None:
+        """The purchase order was cancelled: the warehouse expects nothing more under it."""
+        inbound: Inbound | None = self._find(inbound_id_for(purchase_order_id), Inbound)
+        if inbound is not None:
+            inbound.cancel(reason)
+            self.save(inbound)
+
+    def receive_goods(
+        self,
+        *,
+        receipt_id: str,
+        purchase_order_id: str,
+        asn_id: str | None,
+        location: str,
+        received_at: datetime,
+        received_by: str,
+        lines: tuple[InboundLine, ...],
+    ) -> uuid.UUID:
+        """A 3PL received goods under a purchase order: recorded once per receipt id, for
+        inventory to receive (refused at once when no inbound is expected under the order). A
+        repeat changes nothing; other goods under a known receipt id are refused with the reason.
+        """
+        known: InboundReceipt | None = self._find(
+            inbound_receipt_id_for(receipt_id), InboundReceipt
+        )
+        if known is not None:
+            problem = known.conflicts_with(
+                purchase_order_id=purchase_order_id, asn_id=asn_id, location=location, lines=lines
+            )
+            if problem is not None:
+                raise DomainError(problem)
+            return known.id
+        receipt = InboundReceipt.record(
+            receipt_id=receipt_id,
+            purchase_order_id=purchase_order_id,
+            asn_id=asn_id,
+            location=location,
+            received_at=received_at,
+            received_by=received_by,
+            lines=lines,
+            expected=self._find(inbound_id_for(purchase_order_id), Inbound),
+        )
+        self.save(receipt)
+        return receipt.id
+
+    def goods_receipt_rejected(self, receipt_id: str, problems: tuple[str, ...]) -> None:
+        """Inventory refused a 3PL's receipt: tell the 3PL why."""
+        receipt: InboundReceipt | None = self._find(
+            inbound_receipt_id_for(receipt_id), InboundReceipt
+        )
+        if receipt is not None:
+            receipt.reject(problems)
+            self.save(receipt)
+
+    def _find(self, aggregate_id: uuid.UUID, kind: type[Any]) -> Any:
+        try:
+            return self.get(aggregate_id, kind)
+        except AggregateNotFoundError:
+            return None
 
     def receive_return(
         self,

@@ -1,18 +1,29 @@
 """What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations
-and dock receipts of returns, inventory's verdicts on scanned serials, and shipping's labels."""
+and dock receipts (returns, and goods from suppliers), inventory's verdicts on scanned serials and
+goods receipts, inventory's confirmed and cancelled purchase orders and their ASNs, and shipping's
+labels."""
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
-from contracts.inventory import SerialCheckFailed, SerialCheckPassed
+from contracts.inventory import (
+    AdvanceShippingNoticeRecorded,
+    PurchaseOrderCancelled,
+    PurchaseOrderConfirmed,
+    PurchaseOrderReceiptRejected,
+    SerialCheckFailed,
+    SerialCheckPassed,
+)
 from contracts.order import OrderCancelled, OrderReleasedToWarehouse
 from contracts.shipping import LabelPurchased
 from contracts.threepl import (
+    GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
     ReturnArrival,
     ShipConfirmation,
     ThreePLConfirmation,
+    ThreePLReceipt,
 )
 from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS
 from services.runtime.consumer import Consumer
@@ -59,18 +70,57 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
 
     @consumer.on_message(
         THREEPL_RECEIPTS,
-        ReturnArrival,
-        correlation_id=lambda message: f"rma:{message.rma_id}",
-        causation_id=lambda message: f"3pl:{message.rma_id}:return_received",
+        ThreePLReceipt,
+        correlation_id=lambda message: _receipt_flow(message.root),
+        causation_id=lambda message: _receipt_cause(message.root),
     )
-    def return_arrived(message: ReturnArrival) -> None:
-        warehouse.receive_return(
-            rma_id=message.rma_id,
-            location=message.location,
-            sku=message.sku,
-            serial=message.serial,
-            received_at=message.at,
+    def arrived(message: ThreePLReceipt) -> None:
+        arrival = message.root
+        if isinstance(arrival, ReturnArrival):
+            warehouse.receive_return(
+                rma_id=arrival.rma_id,
+                location=arrival.location,
+                sku=arrival.sku,
+                serial=arrival.serial,
+                received_at=arrival.at,
+            )
+        else:
+            warehouse.receive_goods(
+                receipt_id=arrival.receipt_id,
+                purchase_order_id=arrival.purchase_order_id,
+                asn_id=arrival.asn_id,
+                location=arrival.location,
+                received_at=arrival.at,
+                received_by=arrival.received_by or "3pl",
+                lines=translators.received_lines(arrival),
+            )
+
+    @consumer.on_event(PurchaseOrderConfirmed, producer="inventory")
+    def purchase_order_confirmed(event: PurchaseOrderConfirmed, _: Envelope) -> None:
+        warehouse.expect_inbound(
+            purchase_order_id=event.purchase_order_id,
+            supplier=event.supplier,
+            location=event.location,
+            expected_on=event.expected_on,
+            lines=translators.ordered_lines(event.lines),
         )
+
+    @consumer.on_event(AdvanceShippingNoticeRecorded, producer="inventory")
+    def asn_recorded(event: AdvanceShippingNoticeRecorded, _: Envelope) -> None:
+        warehouse.advise_inbound(
+            purchase_order_id=event.purchase_order_id,
+            asn_id=event.asn_id,
+            expected_on=event.expected_on,
+            lines=translators.asn_lines(event),
+        )
+
+    @consumer.on_event(PurchaseOrderCancelled, producer="inventory")
+    def purchase_order_cancelled(event: PurchaseOrderCancelled, _: Envelope) -> None:
+        warehouse.cancel_inbound(event.purchase_order_id, reason=event.reason)
+
+    @consumer.on_event(PurchaseOrderReceiptRejected, producer="inventory")
+    def goods_receipt_rejected(event: PurchaseOrderReceiptRejected, _: Envelope) -> None:
+        warehouse.goods_receipt_rejected(event.receipt_id, tuple(event.problems))
 
     @consumer.on_event(SerialCheckPassed, producer="inventory")
     def serials_verified(event: SerialCheckPassed, _: Envelope) -> None:
@@ -88,3 +138,15 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
             service=event.service,
             tracking_number=event.tracking_number,
         )
+
+
+def _receipt_flow(arrival: ReturnArrival | GoodsReceipt) -> str:
+    if isinstance(arrival, ReturnArrival):
+        return f"rma:{arrival.rma_id}"
+    return f"purchase-order:{arrival.purchase_order_id}"
+
+
+def _receipt_cause(arrival: ReturnArrival | GoodsReceipt) -> str:
+    if isinstance(arrival, ReturnArrival):
+        return f"3pl:{arrival.rma_id}:return_received"
+    return f"3pl:{arrival.receipt_id}:goods_received"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from contracts import warehouse as contracts
 from contracts.base import IntegrationEvent
+from contracts.inventory import AdvanceShippingNoticeRecorded, DeliveredUnits, PurchaseOrderLine
 from contracts.order import OrderReleasedToWarehouse, ShipmentLine
-from contracts.threepl import PackConfirmation
+from contracts.threepl import GoodsReceipt, GoodsReceiptLine, PackConfirmation
 from services.warehouse_adapter.application import ShipmentToFulfil
 from services.warehouse_adapter.domain import (
     Destination,
     Fulfilment,
     FulfilmentLine,
+    Inbound,
+    InboundLine,
+    InboundReceipt,
     PackedUnit,
     ReturnReceipt,
 )
@@ -44,6 +49,39 @@ def scanned_units(message: PackConfirmation) -> tuple[PackedUnit, ...]:
     )
 
 
+def ordered_lines(lines: list[PurchaseOrderLine]) -> tuple[InboundLine, ...]:
+    """A confirmed purchase order's lines, as units to expect."""
+    return tuple(InboundLine(sku=line.sku, quantity=line.quantity) for line in lines)
+
+
+def asn_lines(event: AdvanceShippingNoticeRecorded) -> tuple[InboundLine, ...]:
+    return _inbound_lines(event.lines)
+
+
+def received_lines(message: GoodsReceipt) -> tuple[InboundLine, ...]:
+    return _inbound_lines(message.lines)
+
+
+def _inbound_lines(
+    lines: Sequence[DeliveredUnits] | Sequence[GoodsReceiptLine],
+) -> tuple[InboundLine, ...]:
+    return tuple(
+        InboundLine(
+            sku=line.sku, quantity=line.quantity, serials=tuple(line.serials), batch=line.batch
+        )
+        for line in lines
+    )
+
+
+def _inbound_units(lines: tuple[InboundLine, ...]) -> list[contracts.InboundUnits]:
+    return [
+        contracts.InboundUnits(
+            sku=line.sku, quantity=line.quantity, serials=list(line.serials), batch=line.batch
+        )
+        for line in lines
+    ]
+
+
 def _units(units: tuple[PackedUnit, ...]) -> list[contracts.PackedUnit]:
     return [
         contracts.PackedUnit(line_number=unit.line_number, sku=unit.sku, serial=unit.serial)
@@ -53,6 +91,9 @@ def _units(units: tuple[PackedUnit, ...]) -> list[contracts.PackedUnit]:
 
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded warehouse adapter event."""
+    inbound = _inbound(event)
+    if inbound is not None:
+        return inbound
     if isinstance(event, ReturnReceipt.Received):
         return contracts.ReturnReceived(
             rma_id=event.rma_id,
@@ -127,3 +168,35 @@ def to_contract(event: Any) -> IntegrationEvent:
             shipped_at=event.at,
         )
     raise TypeError(f"no contract for warehouse adapter event {type(event).__qualname__}")
+
+
+def _inbound(event: Any) -> IntegrationEvent | None:
+    """The public event for an inbound or goods receipt event; None for others."""
+    if isinstance(event, Inbound.Expected | Inbound.Advised):
+        return contracts.InboundExpected(
+            purchase_order_id=event.purchase_order_id,
+            asn_id=event.asn_id if isinstance(event, Inbound.Advised) else None,
+            supplier=event.supplier,
+            location=event.location,
+            expected_on=event.expected_on,
+            lines=_inbound_units(tuple(event.lines)),
+        )
+    if isinstance(event, Inbound.Cancelled):
+        return contracts.InboundCancelled(
+            purchase_order_id=event.purchase_order_id, location=event.location, reason=event.reason
+        )
+    if isinstance(
+        event, InboundReceipt.Recorded | InboundReceipt.Refused | InboundReceipt.Rejected
+    ):
+        common: dict[str, Any] = {
+            "receipt_id": event.receipt_id,
+            "purchase_order_id": event.purchase_order_id,
+            "asn_id": event.asn_id,
+            "location": event.location,
+            "received_at": event.received_at,
+            "lines": _inbound_units(tuple(event.lines)),
+        }
+        if isinstance(event, InboundReceipt.Recorded):
+            return contracts.GoodsReceived(**common, received_by=event.received_by)
+        return contracts.GoodsReceiptRejected(**common, problems=list(event.problems))
+    return None

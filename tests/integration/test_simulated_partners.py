@@ -50,8 +50,25 @@ def test_a_split_order_is_picked_packed_shipped_and_delivered_by_the_simulated_p
     register_product(pim, shipping, "LENS-50", 400, lithium=False)
     register_product(pim, shipping, "CABLE-USBC", 80, lithium=False)
     receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-0001", "SN-0002")
-    receive_serials(inventory, "LENS-50", "WH-B", "LN-0001")
     inventory.receive_stock("CABLE-USBC", "WH-A", 10)  # no serials: scanned without one
+    # the lens comes from a supplier: the simulated 3PL receives the confirmed order by itself
+    inventory.post(
+        "/purchase-orders",
+        {
+            "purchase_order_id": "PO-LENS",
+            "supplier": "Optics Ltd",
+            "location": "WH-B",
+            "expected_on": "2026-12-01",
+            "lines": [{"sku": "LENS-50", "quantity": 1, "unit_cost": "80", "currency": "USD"}],
+            "actor": "buyer",
+        },
+    )
+    inventory.post("/purchase-orders/PO-LENS/confirmation", {"actor": "buyer"})
+    lens_order = eventually(
+        lambda: (po := inventory.get("/purchase-orders/PO-LENS"))["status"] == "received" and po,
+        what="the simulated 3PL to receive the lens",
+    )
+    (lens_serial,) = lens_order["receipts"][0]["lines"][0]["serials"]
 
     channel.send(channel_order("7001", lines=[("LAPTOP-14", 1), ("LENS-50", 1), ("CABLE-USBC", 2)]))
 
@@ -59,7 +76,7 @@ def test_a_split_order_is_picked_packed_shipped_and_delivered_by_the_simulated_p
     parcels = {parcel["location"]: parcel for parcel in view["shipments"]}
     assert set(parcels) == {"WH-A", "WH-B"}
     assert parcels["WH-A"]["serials"] == ["SN-0001"]  # the oldest laptop on the shelf
-    assert parcels["WH-B"]["serials"] == ["LN-0001"]
+    assert parcels["WH-B"]["serials"] == [lens_serial]
     assert all(parcel["delivered"] and parcel["tracking_number"] for parcel in parcels.values())
     assert view["delivery_exceptions"] == []
     assert cli.main(["--order-url", order.url, "where", "webshop:7001"]) == 0

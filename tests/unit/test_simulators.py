@@ -14,11 +14,20 @@ from contracts.channel import ShippingAddress
 from contracts.envelope import Envelope
 from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
 from contracts.order import ShipmentLine
-from contracts.threepl import PackConfirmation, PickConfirmation, ScannedUnit, ShipConfirmation
+from contracts.threepl import (
+    GoodsReceipt,
+    PackConfirmation,
+    PickConfirmation,
+    ScannedUnit,
+    ShipConfirmation,
+)
 from contracts.warehouse import (
     FulfilmentCancelled,
     FulfilmentLabelled,
     FulfilmentRequested,
+    InboundCancelled,
+    InboundExpected,
+    InboundUnits,
     PackScanRejected,
     ShipmentConfirmed,
 )
@@ -35,6 +44,7 @@ from infra.simulators.threepl import (
     Confirmation,
     SimulatedThreePL,
     SimulatedThreePLSettings,
+    goods_receipt_for,
     learn,
     plan_scan,
     serials_blamed,
@@ -224,6 +234,7 @@ def instant(**overrides: object) -> SimulatedThreePLSettings:
         "mis_scan_rate": 0,
         "duplicate_rate": 0,
         "serial_wait": 0,
+        "receive_delay": 0,
     }
     return SimulatedThreePLSettings.model_validate(values | overrides)
 
@@ -353,6 +364,75 @@ async def test_confirmations_are_sometimes_sent_twice() -> None:
     await threepl.fulfilment_labelled(label_for(shipment))  # too late: the parcel is gone
     await threepl.idle()
     assert len(outbox.sent) == 4
+
+
+def expected(asn_id: str | None, *lines: InboundUnits, location: str = "WH-A") -> InboundExpected:
+    return InboundExpected(
+        purchase_order_id="PO-1",
+        asn_id=asn_id,
+        supplier="Acme",
+        location=location,
+        expected_on=datetime(2026, 3, 2).date(),
+        lines=list(lines),
+    )
+
+
+def receipts(outbox: Outbox) -> list[GoodsReceipt]:
+    return [message for message in outbox.sent if isinstance(message, GoodsReceipt)]
+
+
+def test_the_dock_scans_the_declared_serials_or_new_ones_and_never_more_than_is_left() -> None:
+    asn = expected(
+        "ASN-1",
+        InboundUnits(sku="LAPTOP-14", quantity=2, serials=["S1", "S2"], batch="B1"),
+        InboundUnits(sku="CABLE-USBC", quantity=5),
+    )
+    received = goods_receipt_for(asn, {"LAPTOP-14": 2, "CABLE-USBC": 3}, random.Random(1))
+    assert received is not None
+    laptop, cable = received.lines
+    assert (laptop.serials, laptop.batch) == (["S1", "S2"], "B1")
+    assert cable.quantity == 3
+    assert len(set(cable.serials)) == 3
+    assert cable.batch is not None
+    again = goods_receipt_for(asn, {"LAPTOP-14": 2, "CABLE-USBC": 3}, random.Random(1))
+    assert again is not None
+    assert (again.receipt_id, again.lines) == (received.receipt_id, received.lines)
+    assert goods_receipt_for(asn, {"LAPTOP-14": 0}, random.Random(1)) is None
+
+
+async def test_an_order_without_an_asn_is_received_whole_and_one_with_asns_by_its_asns() -> None:
+    threepl, outbox = await started(instant())
+    await threepl.inbound_expected(expected(None, InboundUnits(sku="LAPTOP-14", quantity=3)))
+    await threepl.idle()
+    (whole,) = receipts(outbox)
+    assert (whole.asn_id, whole.lines[0].quantity, len(whole.lines[0].serials)) == (None, 3, 3)
+    await threepl.inbound_expected(  # the goods are in already: nothing left to receive
+        expected("ASN-1", InboundUnits(sku="LAPTOP-14", quantity=3))
+    )
+    await threepl.idle()
+    assert len(receipts(outbox)) == 1
+
+    threepl, outbox = await started(instant(receive_delay=0.05))
+    await threepl.inbound_expected(expected(None, InboundUnits(sku="LAPTOP-14", quantity=3)))
+    await threepl.inbound_expected(
+        expected("ASN-1", InboundUnits(sku="LAPTOP-14", quantity=2, serials=["S1", "S2"]))
+    )
+    await threepl.idle()
+    (by_asn,) = receipts(outbox)
+    assert (by_asn.asn_id, by_asn.lines[0].serials) == ("ASN-1", ["S1", "S2"])
+
+
+async def test_goods_of_a_cancelled_order_or_for_other_locations_are_not_received() -> None:
+    threepl, outbox = await started(instant(receive_delay=0.05, locations="WH-A"))
+    await threepl.inbound_expected(expected(None, InboundUnits(sku="LAPTOP-14", quantity=3)))
+    await threepl.inbound_cancelled(
+        InboundCancelled(purchase_order_id="PO-1", location="WH-A", reason="late")
+    )
+    await threepl.inbound_expected(
+        expected(None, InboundUnits(sku="LAPTOP-14", quantity=1), location="WH-B")
+    )
+    await threepl.idle()
+    assert receipts(outbox) == []
 
 
 # -- carriers ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Inventory's domain: stock per SKU and location, reservations of paid orders, serial checks,
-adjustments, counts, transfers and reorder points.
+adjustments, counts, transfers, reorder points, and purchase orders with the units inbound on them.
 
 Pure: no I/O. Overselling is prevented by the aggregates' versions: two decisions that read the same
 stock cannot both be saved.
@@ -12,7 +12,17 @@ from services.inventory.domain.bundles import (
     bundle_availability_id_for,
     bundles_sellable,
 )
+from services.inventory.domain.inbound import InboundLine
 from services.inventory.domain.movements import Movement, movements
+from services.inventory.domain.purchasing import (
+    AdvanceShippingNotice,
+    DeliveredLine,
+    GoodsReceipt,
+    OrderedLine,
+    PurchaseOrder,
+    ReceiptRefused,
+    purchase_order_id_for,
+)
 from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.reservation import (
     LocationQuantity,
@@ -37,21 +47,30 @@ from services.inventory.domain.stock import (
     stock_id_for,
 )
 from services.inventory.domain.transfer import InTransit, StockTransfer, TransferArrival
+from services.inventory.domain.valuation import AverageCost
 
 __all__ = [
     "CONDITIONS",
     "REASON_CODES",
+    "AdvanceShippingNotice",
+    "AverageCost",
     "Backorder",
     "BackorderFill",
     "BundleAvailability",
     "ChannelAvailability",
+    "DeliveredLine",
+    "GoodsReceipt",
     "InTransit",
+    "InboundLine",
     "InsufficientStock",
     "LocationQuantity",
     "Movement",
+    "OrderedLine",
+    "PurchaseOrder",
     "PurchaseSuggestion",
     "ReasonCode",
     "Receipt",
+    "ReceiptRefused",
     "ReorderPolicy",
     "RequestedLine",
     "Reservation",
@@ -70,6 +89,7 @@ __all__ = [
     "movements",
     "no_shipping_cost",
     "plan_reservation",
+    "purchase_order_id_for",
     "reservation_id_for",
     "serial_check_id_for",
     "stock_id_for",

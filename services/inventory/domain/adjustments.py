@@ -8,6 +8,7 @@ other conditions move only by their own events.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 from services.inventory.domain.state import StockState
@@ -50,6 +51,9 @@ class StockAdjustments(StockState):
         """The count or transfer the adjustment comes from, if any."""
         on_hand_before: int
         on_hand_after: int
+        unit_cost: Decimal | None = None
+        """The average cost of one unit at the time; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.on_hand[self.location] = self.on_hand_after
@@ -124,6 +128,7 @@ class StockAdjustments(StockState):
             )
         if by_serial:
             self.check_unit_serials(location, quantity_delta, serials, "an adjustment")
+        booked = self.cost_now()
         self.trigger_event(
             self.Adjusted,
             sku=self.sku,
@@ -136,6 +141,8 @@ class StockAdjustments(StockState):
             reference=reference,
             on_hand_before=before,
             on_hand_after=after,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
         )
 
     def check_unit_serials(

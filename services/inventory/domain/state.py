@@ -10,8 +10,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from services.inventory.domain.valuation import VALUELESS_CONDITIONS, AverageCost, BookedCost
+
 if TYPE_CHECKING:
     from services.inventory.domain.availability import ChannelAvailability
+    from services.inventory.domain.inbound import InboundLine
     from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
     from services.inventory.domain.stock import Backorder, ReturnedUnit
     from services.inventory.domain.transfer import InTransit
@@ -41,7 +44,7 @@ class StockPosition:
     available: int
     """New: on hand less reserved; open-box and refurbished: on hand; others: none."""
     inbound: int
-    """Units on purchase orders due here (none yet: purchase orders come later)."""
+    """Units on confirmed purchase orders due here, not yet received (new units only)."""
     in_transit: int
     """Units transferred to this location and not yet received (new units only)."""
 
@@ -73,6 +76,10 @@ class StockState:
         """Location → its reorder point."""
         low_stock: dict[str, PurchaseSuggestion]
         """Location → the purchase suggested while available is at or below its reorder point."""
+        inbound: dict[str, InboundLine]
+        """Purchase order id → units still due on it (at its destination), while any are."""
+        average_cost: AverageCost | None
+        """The moving weighted-average cost of one unit (`valuation.py`); None: unknown."""
 
         def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None: ...
 
@@ -89,6 +96,8 @@ class StockState:
         self.in_transit = {}
         self.policies = {}
         self.low_stock = {}
+        self.inbound = {}
+        self.average_cost = None
 
     def on_hand_at(self, location: str) -> int:
         return self.on_hand.get(location, 0)
@@ -104,8 +113,8 @@ class StockState:
         return sum(m.quantity for m in self.in_transit.values() if m.to_location == location)
 
     def inbound_at(self, location: str) -> int:
-        """Units on purchase orders due at this location: the hook for purchase orders (none yet)."""
-        return 0
+        """Units on confirmed purchase orders due at this location, not yet received."""
+        return sum(due.quantity for due in self.inbound.values() if due.location == location)
 
     @property
     def locations(self) -> list[str]:
@@ -114,9 +123,23 @@ class StockState:
 
     @property
     def known_locations(self) -> list[str]:
-        """Every location the SKU is at, or on its way to, or has a reorder point at."""
+        """Every location the SKU is at, or on its way to (transferred or on a purchase order),
+        or has a reorder point at."""
         destinations = {moving.to_location for moving in self.in_transit.values()}
-        return sorted(set(self.locations) | destinations | set(self.policies))
+        ordered = {due.location for due in self.inbound.values()}
+        return sorted(set(self.locations) | destinations | ordered | set(self.policies))
+
+    @property
+    def valued_units(self) -> int:
+        """Units on the books at a value, the weight of the average cost: new units on hand and
+        in transit, and returned units held in a condition that has a value."""
+        held = sum(unit.condition not in VALUELESS_CONDITIONS for unit in self.returns.values())
+        moving = sum(m.quantity for m in self.in_transit.values())
+        return sum(self.on_hand.values()) + moving + held
+
+    def cost_now(self, condition: str = NEW) -> BookedCost:
+        """What one unit in this condition is booked at now: the average (zero when damaged)."""
+        return BookedCost.in_condition(self.average_cost, condition)
 
     @property
     def backordered(self) -> int:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Self
 
 from services.inventory.domain.adjustments import StockAdjustments
 from services.inventory.domain.availability import ChannelAvailability, SalesChannels
 from services.inventory.domain.counts import StockCounts
+from services.inventory.domain.inbound import StockInbound
 from services.inventory.domain.reorder import ReorderPoints, ReorderPolicy, check_policy
 from services.inventory.domain.reservation import LocationQuantity, take_from
 from services.inventory.domain.state import (
@@ -25,6 +27,7 @@ from services.inventory.domain.state import (
     RETURN_CONDITIONS,
 )
 from services.inventory.domain.transfer import StockTransfers
+from services.inventory.domain.valuation import BookedCost, averaged
 from services.runtime.aggregate import Aggregate, DomainError
 
 STOCK_NAMESPACE = uuid.UUID("a3f0b7f2-5e1c-4d84-b1a9-8c2e7d6f4b30")
@@ -50,6 +53,10 @@ class Receipt:
     serials: tuple[str, ...] = ()
     batch: str | None = None
     """Production batch of the received units, when the supplier states it (recall tracing)."""
+    unit_cost: Decimal | None = None
+    """What one unit cost, for a receipt against a purchase order (its line's unit cost)."""
+    currency: str | None = None
+    """Currency of `unit_cost`."""
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,20 @@ class BackorderFill:
     allocations: tuple[LocationQuantity, ...]
 
 
-class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Aggregate):
+class SkuStock(
+    StockCounts, StockTransfers, StockAdjustments, ReorderPoints, StockInbound, Aggregate
+):
     """The stock of one SKU at every location: on hand, reserved, available, serials in stock,
-    units in transit between locations, and reorder points.
+    units in transit between locations, units inbound on purchase orders, and reorder points.
 
     The operation mixins stay direct bases: the library redefines the events of direct bases as
     `SkuStock.<Event>`, which is the topic they are stored under, wherever they are written.
     """
 
-    class_version = 2
+    class_version = 4
     """2: returned units keyed by the RMA id as text (snapshots are JSON), transfers in transit,
-    reorder policies and low-stock alerts."""
+    reorder policies and low-stock alerts; 3: units inbound on purchase orders; 4: the average
+    unit cost."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -99,9 +109,24 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
         state.setdefault("policies", {})
         state.setdefault("low_stock", {})
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot taken before version 3 knew of no purchase orders."""
+        state.setdefault("inbound", {})
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """A snapshot taken before version 4 kept no average: unknown until the next costed
+        receipt sets it."""
+        state.setdefault("average_cost", None)
+
     class FirstReceived(Aggregate.Created):
         sku: str
         receipt: Receipt
+        unit_cost: Decimal | None = None
+        """What one unit is booked at (see `valuation.py`); None: unknown, also in events recorded
+        before stock was valued."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.start(self.sku)
@@ -149,6 +174,9 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
         serial: str | None
         location: str
         condition: str
+        unit_cost: Decimal | None = None
+        """The average, or zero in a condition without value; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.returns[str(self.rma_id)] = ReturnedUnit(
@@ -168,6 +196,10 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
         to_condition: str
         reason: str
         actor: str
+        unit_cost: Decimal | None = None
+        """The average the unit is valued at (it leaves value to `damaged`, regains it from
+        there); None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             if self.to_condition == NEW:
@@ -203,6 +235,9 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
     class Received(Aggregate.Event):
         sku: str
         receipt: Receipt
+        unit_cost: Decimal | None = None
+        """What one unit is booked at: the receipt's own cost, else the average; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.put_away(self.receipt)
@@ -245,6 +280,9 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
         location: str
         quantity: int
         serials: tuple[str, ...]
+        unit_cost: Decimal | None = None
+        """The average cost of one unit when it shipped; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.on_hand[self.location] -= self.quantity
@@ -257,7 +295,14 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
     @classmethod
     def receive_first(cls, *, sku: str, receipt: Receipt) -> Self:
         _check_receipt(sku, receipt, known={})
-        return cls._create(cls.FirstReceived, id=stock_id_for(sku), sku=sku, receipt=receipt)
+        return cls._create(
+            cls.FirstReceived,
+            id=stock_id_for(sku),
+            sku=sku,
+            receipt=receipt,
+            unit_cost=receipt.unit_cost,
+            currency=receipt.currency if receipt.unit_cost is not None else None,
+        )
 
     @classmethod
     def reorder_first(
@@ -274,9 +319,37 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             actor=actor,
         )
 
+    @classmethod
+    def expect_first(
+        cls, *, sku: str, purchase_order_id: str, location: str, quantity: int
+    ) -> Self:
+        """Units of a SKU that has no stock yet are due on a confirmed purchase order."""
+        if quantity < 1:
+            raise DomainError("inbound units of a new SKU are at least one")
+        return cls._create(
+            cls.FirstInboundExpected,
+            id=stock_id_for(sku),
+            sku=sku,
+            purchase_order_id=purchase_order_id,
+            location=location,
+            quantity=quantity,
+            location_inbound=quantity,
+        )
+
     def receive(self, receipt: Receipt) -> None:
         _check_receipt(self.sku, receipt, known=self.stocked_serials)
-        self.trigger_event(self.Received, sku=self.sku, receipt=receipt)
+        booked = (
+            BookedCost(receipt.unit_cost, receipt.currency)
+            if receipt.unit_cost is not None
+            else self.cost_now()
+        )
+        self.trigger_event(
+            self.Received,
+            sku=self.sku,
+            receipt=receipt,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
+        )
 
     @classmethod
     def backorder_first(
@@ -361,6 +434,7 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             )
         if serial is not None and (serial in self.serials or self.in_transit_serials.get(serial)):
             raise DomainError(f"serial {serial} of {self.sku} is in stock, so it cannot return")
+        booked = self.cost_now(condition)
         self.trigger_event(
             self.UnitReturned,
             sku=self.sku,
@@ -368,6 +442,8 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             serial=serial,
             location=location,
             condition=condition,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
         )
 
     def change_condition(
@@ -390,6 +466,7 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             )
         if not reason.strip() or not actor.strip():
             raise DomainError("every stock change needs a reason and an actor")
+        booked = self.cost_now()
         self.trigger_event(
             self.UnitConditionChanged,
             sku=self.sku,
@@ -400,6 +477,8 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             to_condition=to_condition,
             reason=reason,
             actor=actor,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
         )
 
     def publish_availability(self, channels: SalesChannels) -> None:
@@ -455,6 +534,14 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
         )
 
     def put_away(self, receipt: Receipt) -> None:
+        # Averaged over the units on the books before these arrive, so it comes first.
+        self.average_cost = averaged(
+            self.average_cost,
+            self.valued_units,
+            receipt.quantity,
+            receipt.unit_cost,
+            receipt.currency,
+        )
         self.on_hand[receipt.location] = self.on_hand.get(receipt.location, 0) + receipt.quantity
         for serial in receipt.serials:
             self.serials[serial] = receipt.location
@@ -496,6 +583,7 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             raise DomainError(
                 f"{self.sku} serials not in stock at {location}: {', '.join(unknown)}"
             )
+        booked = self.cost_now()
         self.trigger_event(
             self.Shipped,
             sku=self.sku,
@@ -505,6 +593,8 @@ class SkuStock(StockCounts, StockTransfers, StockAdjustments, ReorderPoints, Agg
             location=location,
             quantity=quantity,
             serials=serials,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
         )
 
 
@@ -515,6 +605,8 @@ def _check_receipt(sku: str, receipt: Receipt, known: Mapping[str, str]) -> None
         raise DomainError("every stock change needs a reason")
     if not receipt.actor.strip():
         raise DomainError("every stock change needs an actor")
+    if receipt.unit_cost is not None and not (receipt.currency or "").strip():
+        raise DomainError("a unit cost needs a currency")
     if not receipt.serials:
         return
     if len(receipt.serials) != receipt.quantity:

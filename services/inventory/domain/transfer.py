@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 from services.inventory.domain.adjustments import StockAdjustments
@@ -30,6 +31,9 @@ class InTransit:
     to_location: str
     quantity: int
     serials: tuple[str, ...] = ()
+    unit_cost: Decimal | None = None
+    """What one unit was booked out at, so it is booked in at the same; None: unknown."""
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ class StockTransfers(StockAdjustments):
         serials: tuple[str, ...]
         actor: str
         reason: str | None
+        unit_cost: Decimal | None = None
+        """The average cost of one unit at dispatch; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             stock.on_hand[self.from_location] -= self.quantity
@@ -102,6 +109,8 @@ class StockTransfers(StockAdjustments):
                 self.to_location,
                 self.quantity,
                 tuple(self.serials),
+                self.unit_cost,
+                self.currency,
             )
 
     class TransferredIn(Aggregate.Event):
@@ -114,6 +123,9 @@ class StockTransfers(StockAdjustments):
         quantity: int
         serials: tuple[str, ...]
         actor: str
+        unit_cost: Decimal | None = None
+        """The cost the units were dispatched at; None: unknown."""
+        currency: str | None = None
 
         def apply(self, stock: Any) -> None:
             del stock.in_transit[str(self.transfer_id)]
@@ -147,6 +159,7 @@ class StockTransfers(StockAdjustments):
                 f"{self.sku} at {from_location}: {quantity} to transfer, {available} available"
             )
         self.check_unit_serials(from_location, -quantity, list(serials), "a transfer")
+        booked = self.cost_now()
         self.trigger_event(
             self.TransferredOut,
             sku=self.sku,
@@ -157,6 +170,8 @@ class StockTransfers(StockAdjustments):
             serials=tuple(serials),
             actor=actor,
             reason=reason,
+            unit_cost=booked.unit_cost,
+            currency=booked.currency,
         )
 
     def receive_transfer(
@@ -177,6 +192,8 @@ class StockTransfers(StockAdjustments):
             quantity=moving.quantity,
             serials=moving.serials,
             actor=actor,
+            unit_cost=moving.unit_cost,
+            currency=moving.currency,
         )
         if arrival.shortfall:
             self.record_adjustment(

@@ -1,5 +1,5 @@
-"""The warehouse adapter's domain: fulfilments at 3PL warehouses, and returns received at their
-docks. Pure: no I/O."""
+"""The warehouse adapter's domain: fulfilments at 3PL warehouses, returns received at their docks,
+and goods from suppliers expected and received there. Pure: no I/O."""
 
 from services.warehouse_adapter.domain.fulfilment import (
     Destination,
@@ -8,6 +8,13 @@ from services.warehouse_adapter.domain.fulfilment import (
     FulfilmentStatus,
     PackedUnit,
 )
+from services.warehouse_adapter.domain.inbound import (
+    Inbound,
+    InboundLine,
+    InboundReceipt,
+    inbound_id_for,
+    inbound_receipt_id_for,
+)
 from services.warehouse_adapter.domain.return_receipt import ReturnReceipt, return_receipt_id_for
 
 __all__ = [
@@ -15,7 +22,12 @@ __all__ = [
     "Fulfilment",
     "FulfilmentLine",
     "FulfilmentStatus",
+    "Inbound",
+    "InboundLine",
+    "InboundReceipt",
     "PackedUnit",
     "ReturnReceipt",
+    "inbound_id_for",
+    "inbound_receipt_id_for",
     "return_receipt_id_for",
 ]
