@@ -34,6 +34,7 @@ from services.inventory.domain import (
     ReorderPolicy,
 )
 from services.runtime.aggregate import DomainError
+from services.runtime.idempotency import IdempotencyConflict
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/stock", tags=["stock"])
@@ -42,6 +43,17 @@ Runtime = Annotated[ServiceRuntime[InventoryApplication], Depends(runtime_of)]
 
 
 SerialNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="The client's id of this request: sending it again with the same command "
+        "answers with the same result and changes nothing; with a different command it is "
+        "refused (409).",
+    ),
+]
 
 
 class ReceiveStock(BaseModel):
@@ -61,6 +73,7 @@ class ReceiveStock(BaseModel):
         description="One serial number per unit, for serialized products.",
     )
     batch: str | None = Field(default=None, max_length=64, description="Production batch.")
+    idempotency_key: IdempotencyKey = None
 
 
 class StockChanged(BaseModel):
@@ -81,7 +94,13 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
             serials=tuple(command.serials),
             batch=command.batch,
         )
-        stock_id = await runtime.run_command(application.receive_stock, command.sku, receipt)
+        stock_id = await runtime.run_command(
+            lambda: application.receive_stock(
+                command.sku, receipt, idempotency_key=command.idempotency_key
+            )
+        )
+    except IdempotencyConflict as error:
+        raise HTTPException(status_code=409, detail=str(error)) from None
     except DomainError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     return StockChanged(stock_id=stock_id)
@@ -114,6 +133,7 @@ class AdjustStock(BaseModel):
         max_length=10_000,
         description="Serialized products: the units that leave (a decrease) or come in (found).",
     )
+    idempotency_key: IdempotencyKey = None
 
 
 class CountStock(BaseModel):
@@ -130,6 +150,7 @@ class CountStock(BaseModel):
         max_length=10_000,
         description="Serialized products: the serial of every unit counted.",
     )
+    idempotency_key: IdempotencyKey = None
 
 
 class Counted(BaseModel):
@@ -152,6 +173,7 @@ class TransferStock(BaseModel):
     )
     actor: Actor
     reason: str | None = Field(default=None, max_length=100, description="e.g. `rebalance`.")
+    idempotency_key: IdempotencyKey = None
 
 
 class ReceiveTransfer(BaseModel):
@@ -190,15 +212,18 @@ class ChangeCondition(BaseModel):
     to_condition: Literal["open-box", "refurbished", "quarantined", "damaged"]
     reason: str = Field(min_length=1, max_length=100, description="e.g. `refurbished`.")
     actor: Actor
+    idempotency_key: IdempotencyKey = None
 
 
 async def _command(runtime: Runtime, command: Callable[[], Any]) -> Any:
     """Run a use case; a broken rule is a 422 with the rule, an unknown SKU, transfer or purchase
-    order a 404."""
+    order a 404, an idempotency key already used for a different command a 409."""
     try:
         return await runtime.run_command(command)
     except (UnknownStock, UnknownPurchaseOrder) as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
+    except IdempotencyConflict as error:
+        raise HTTPException(status_code=409, detail=str(error)) from None
     except DomainError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
 
@@ -218,6 +243,7 @@ async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
             actor=command.actor,
             note=command.note,
             serials=command.serials,
+            idempotency_key=command.idempotency_key,
         ),
     )
     return StockChanged(stock_id=stock_id)
@@ -236,6 +262,7 @@ async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
             counted=command.counted,
             actor=command.actor,
             serials_counted=command.serials_counted,
+            idempotency_key=command.idempotency_key,
         ),
     )
     return Counted(
@@ -257,6 +284,7 @@ async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[st
             actor=command.actor,
             serials=command.serials,
             reason=command.reason,
+            idempotency_key=command.idempotency_key,
         ),
     )
     return await get_transfer(transfer_id, runtime)
@@ -314,6 +342,7 @@ async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockC
             to_condition=command.to_condition,
             reason=command.reason,
             actor=command.actor,
+            idempotency_key=command.idempotency_key,
         ),
     )
     return StockChanged(stock_id=stock_id)

@@ -56,6 +56,7 @@ from services.inventory.domain import (
 from services.runtime.aggregate import DomainError
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
+from services.runtime.idempotency import IdempotentCommand
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ class UnknownStock(DomainError):
 
 class UnknownPurchaseOrder(DomainError, LookupError):
     """No purchase order has this id."""
+
+
+def keyed(command: str, key: str | None, **arguments: Any) -> IdempotentCommand:
+    """An inventory command under the client's idempotency key (see `services.runtime.idempotency`):
+    `previous(...)` answers a repeat, `*record(...)` is saved with the command's changes."""
+    return IdempotentCommand.of("inventory", command, key, **arguments)
 
 
 def utc_today() -> date:
@@ -240,19 +247,25 @@ class InventoryApplication(ServiceApplication):
 
     snapshotting_intervals = {SkuStock: 50}
 
-    def receive_stock(self, sku: str, receipt: Receipt) -> uuid.UUID:
+    def receive_stock(
+        self, sku: str, receipt: Receipt, *, idempotency_key: str | None = None
+    ) -> uuid.UUID:
         """Put received units into stock at a location, with the reason and who did it.
 
         Units owed to backordered order lines are reserved for them at once, oldest first, in
         the same transaction: a receipt never makes units available that an order is waiting for.
+        With an idempotency key, the same receipt again changes nothing.
         """
+        command = keyed("receive-stock", idempotency_key, sku=sku, receipt=receipt)
+        if (previous := command.previous(self)) is not None:
+            return uuid.UUID(str(previous["stock_id"]))
         stock = self._stock(sku)
         if stock is None:
             stock = SkuStock.receive_first(sku=sku, receipt=receipt)
         else:
             stock.receive(receipt)
         reservations = self._record_fills(stock.fill_backorders())
-        self.save(stock, *reservations)
+        self.save(stock, *reservations, *command.record(stock_id=stock.id))
         return stock.id
 
     def take_back_return(
@@ -289,11 +302,26 @@ class InventoryApplication(ServiceApplication):
         actor: str,
         note: str | None = None,
         serials: Sequence[str] = (),
+        idempotency_key: str | None = None,
     ) -> uuid.UUID:
         """Change the units on hand at a location for a reason of the closed set, by an actor.
 
-        Units an adjustment adds serve waiting backorders first, as a receipt's do.
+        Units an adjustment adds serve waiting backorders first, as a receipt's do. With an
+        idempotency key, the same adjustment again changes nothing.
         """
+        command = keyed(
+            "adjust-stock",
+            idempotency_key,
+            sku=sku,
+            location=location,
+            quantity_delta=quantity_delta,
+            reason_code=reason_code,
+            actor=actor,
+            note=note,
+            serials=list(serials),
+        )
+        if (previous := command.previous(self)) is not None:
+            return uuid.UUID(str(previous["stock_id"]))
         stock = self._existing_stock(sku)
         stock.adjust(
             location=location,
@@ -304,7 +332,7 @@ class InventoryApplication(ServiceApplication):
             serials=serials,
         )
         reservations = self._record_fills(stock.fill_backorders())
-        self.save(stock, *reservations)
+        self.save(stock, *reservations, *command.record(stock_id=stock.id))
         return stock.id
 
     def count_stock(
@@ -315,9 +343,26 @@ class InventoryApplication(ServiceApplication):
         counted: int,
         actor: str,
         serials_counted: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
     ) -> CountRecorded:
         """Record a count of the units at a location; its variance is booked as `cycle-count`
-        adjustments (none when the books were right)."""
+        adjustments (none when the books were right). With an idempotency key, the same count
+        again changes nothing and answers with the first one."""
+        command = keyed(
+            "count-stock",
+            idempotency_key,
+            sku=sku,
+            location=location,
+            counted=counted,
+            actor=actor,
+            serials_counted=None if serials_counted is None else list(serials_counted),
+        )
+        if (previous := command.previous(self)) is not None:
+            return CountRecorded(
+                uuid.UUID(str(previous["stock_id"])),
+                uuid.UUID(str(previous["count_id"])),
+                int(previous["variance"]),
+            )
         stock = self._existing_stock(sku)
         count_id = uuid.uuid4()
         variance = stock.count(
@@ -328,7 +373,8 @@ class InventoryApplication(ServiceApplication):
             serials_counted=serials_counted,
         )
         reservations = self._record_fills(stock.fill_backorders())
-        self.save(stock, *reservations)
+        record = command.record(stock_id=stock.id, count_id=count_id, variance=variance)
+        self.save(stock, *reservations, *record)
         return CountRecorded(stock.id, count_id, variance)
 
     def dispatch_transfer(
@@ -341,12 +387,27 @@ class InventoryApplication(ServiceApplication):
         actor: str,
         serials: Sequence[str] = (),
         reason: str | None = None,
+        idempotency_key: str | None = None,
     ) -> uuid.UUID:
         """Send available units to another location; they are in transit until received there.
 
         The transfer and the stock are saved together: the units leave the origin exactly when
-        the transfer exists.
+        the transfer exists. With an idempotency key, the same transfer again changes nothing
+        and answers with the first one.
         """
+        command = keyed(
+            "dispatch-transfer",
+            idempotency_key,
+            sku=sku,
+            from_location=from_location,
+            to_location=to_location,
+            quantity=quantity,
+            actor=actor,
+            serials=list(serials),
+            reason=reason,
+        )
+        if (previous := command.previous(self)) is not None:
+            return uuid.UUID(str(previous["transfer_id"]))
         stock = self._existing_stock(sku)
         transfer_id = uuid.uuid4()
         stock.dispatch_transfer(
@@ -368,7 +429,7 @@ class InventoryApplication(ServiceApplication):
             actor=actor,
             reason=reason,
         )
-        self.save(stock, transfer)
+        self.save(stock, transfer, *command.record(transfer_id=transfer_id))
         return transfer_id
 
     def receive_transfer(
@@ -413,12 +474,31 @@ class InventoryApplication(ServiceApplication):
         return stock.id
 
     def change_condition(
-        self, sku: str, *, rma_id: uuid.UUID, to_condition: str, reason: str, actor: str
+        self,
+        sku: str,
+        *,
+        rma_id: uuid.UUID,
+        to_condition: str,
+        reason: str,
+        actor: str,
+        idempotency_key: str | None = None,
     ) -> uuid.UUID:
-        """Move a returned unit to another held condition, e.g. refurbished once refurbished."""
+        """Move a returned unit to another held condition, e.g. refurbished once refurbished.
+        With an idempotency key, the same change again changes nothing."""
+        command = keyed(
+            "change-condition",
+            idempotency_key,
+            sku=sku,
+            rma_id=rma_id,
+            to_condition=to_condition,
+            reason=reason,
+            actor=actor,
+        )
+        if (previous := command.previous(self)) is not None:
+            return uuid.UUID(str(previous["stock_id"]))
         stock = self._existing_stock(sku)
         stock.change_condition(rma_id=rma_id, to_condition=to_condition, reason=reason, actor=actor)
-        self.save(stock)
+        self.save(stock, *command.record(stock_id=stock.id))
         return stock.id
 
     def raise_purchase_order(

@@ -25,6 +25,7 @@ from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from services.runtime.eventstore import ServiceApplication
+from services.runtime.idempotency import is_bookkeeping
 
 Translator = Callable[[Any], IntegrationEvent]
 """Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
@@ -174,6 +175,8 @@ class Relay:
         deliveries = []
         for notification in notifications:
             domain_event = self._application.mapper.to_domain_event(notification)
+            if is_bookkeeping(domain_event):
+                continue
             payload = self._translate(domain_event)
             if payload is None:
                 continue

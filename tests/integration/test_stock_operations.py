@@ -57,10 +57,14 @@ def test_an_adjustment_needs_a_reason_and_an_actor_and_is_audited_with_them(
     too_many = adjustment | {"quantity_delta": -6, "reason_code": "loss", "actor": "ines"}
     assert "would make on hand negative" in refusal(inventory, "/stock/adjustments", too_many)
 
-    inventory.post(
-        "/stock/adjustments",
-        adjustment | {"reason_code": "damage", "actor": "ines", "note": "dropped off a shelf"},
-    )
+    damage = adjustment | {"reason_code": "damage", "actor": "ines", "note": "dropped off a shelf"}
+    keyed = damage | {"idempotency_key": "adj-1"}
+    first = inventory.post("/stock/adjustments", keyed)
+    assert inventory.post("/stock/adjustments", keyed) == first, "a retry is booked once"
+    with pytest.raises(urllib.error.HTTPError) as reused:
+        inventory.post("/stock/adjustments", keyed | {"quantity_delta": -1})
+    assert reused.value.code == 409
+    assert "adj-1" in json.loads(reused.value.read())["detail"]
     counted = inventory.post(
         "/stock/counts", {"sku": "LAPTOP-14", "location": "WH-A", "counted": 2, "actor": "carl"}
     )

@@ -36,6 +36,7 @@ from contracts.topics import SERVICES, events_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.idempotency import is_bookkeeping
 from services.runtime.relay import Translator, envelope_for
 from services.runtime.replay.progress import ReplayProgress
 
@@ -276,21 +277,24 @@ class EventStore:
         return count
 
     def next_page(self, size: int) -> list[Any]:
-        """The next stored events up to where reading stops, decoded (empty at the end)."""
-        if self.position >= self.last:
-            return []
-        rows = (
-            self._connect()
-            .execute(
-                f"SELECT notification_id, originator_id, originator_version, topic, state"
-                f" FROM {self.table} WHERE notification_id > %s AND notification_id <= %s"
-                f" ORDER BY notification_id LIMIT %s".encode(),
-                (self.position, self.last, size),
+        """The next stored events up to where reading stops, decoded (empty at the end); an
+        idempotency record's events are bookkeeping, skipped."""
+        while self.position < self.last:
+            rows = (
+                self._connect()
+                .execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state"
+                    f" FROM {self.table} WHERE notification_id > %s AND notification_id <= %s"
+                    f" ORDER BY notification_id LIMIT %s".encode(),
+                    (self.position, self.last, size),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
-        self.position = rows[-1][0] if rows else self.last
-        return [self._domain_event(row) for row in rows]
+            self.position = rows[-1][0] if rows else self.last
+            events = [self._domain_event(row) for row in rows]
+            if kept := [event for event in events if not is_bookkeeping(event)]:
+                return kept
+        return []
 
     def projected(self, domain_event: Any) -> Projected:
         """A stored event as its relay publishes it: translated and enveloped."""
