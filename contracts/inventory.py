@@ -466,10 +466,10 @@ class SuggestedPurchaseOrder(ContractModel):
 
 
 class LowStockDetected(IntegrationEvent):
-    """Available at a location fell to or below its reorder point.
+    """Available plus inbound at a location fell to or below its reorder point.
 
-    Raised once per fall: not again until available has risen above the point
-    (`LowStockResolved`) and fallen again.
+    Raised once per fall: not again until available plus inbound has risen above the point
+    (`LowStockResolved`, e.g. once a purchase order is confirmed) and fallen again.
     """
 
     event_type = "LowStockDetected"
@@ -478,6 +478,9 @@ class LowStockDetected(IntegrationEvent):
     sku: Sku
     location: LocationCode
     available: int = Field(description="Units available at the location (on hand less reserved).")
+    inbound: int = Field(
+        default=0, ge=0, description="Units on confirmed purchase orders not yet received."
+    )
     reorder_point: int = Field(ge=0, description="The location's reorder point.")
     suggested_purchase_order: SuggestedPurchaseOrder = Field(
         description="What to order, and when it would arrive."
@@ -485,7 +488,8 @@ class LowStockDetected(IntegrationEvent):
 
 
 class LowStockResolved(IntegrationEvent):
-    """Available at a location rose above its reorder point again; a later fall alerts again."""
+    """Available plus inbound at a location rose above its reorder point again; a later fall
+    alerts again."""
 
     event_type = "LowStockResolved"
     aggregate_type = "sku-stock"
@@ -493,6 +497,9 @@ class LowStockResolved(IntegrationEvent):
     sku: Sku
     location: LocationCode
     available: int = Field(description="Units available at the location now.")
+    inbound: int = Field(
+        default=0, ge=0, description="Units on confirmed purchase orders not yet received."
+    )
     reorder_point: int = Field(ge=0, description="The location's reorder point.")
 
 

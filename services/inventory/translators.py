@@ -357,6 +357,7 @@ def _stock_operation(event: Any) -> IntegrationEvent | None:
             sku=event.sku,
             location=event.location,
             available=event.available,
+            inbound=event.inbound,
             reorder_point=event.reorder_point,
             suggested_purchase_order=contracts.SuggestedPurchaseOrder(
                 sku=event.sku,
@@ -370,6 +371,7 @@ def _stock_operation(event: Any) -> IntegrationEvent | None:
             sku=event.sku,
             location=event.location,
             available=event.available,
+            inbound=event.inbound,
             reorder_point=event.reorder_point,
         )
     return None

@@ -20,6 +20,7 @@ from services.inventory.domain import (
     PurchaseOrder,
     Receipt,
     ReceiptRefused,
+    ReorderPolicy,
     RequestedLine,
     SkuStock,
     purchase_order_id_for,
@@ -285,3 +286,36 @@ def test_a_snapshot_before_purchase_orders_is_upcast() -> None:
     state: dict[str, object] = {"on_hand": {"A": 1}}
     SkuStock.upcast_v2_v3(state)
     assert state == {"on_hand": {"A": 1}, "inbound": {}}
+
+
+def test_units_on_a_confirmed_order_count_against_the_reorder_point() -> None:
+    inventory = InventoryApplication(None, today=lambda: date(2026, 3, 2))
+    inventory.receive_stock("LAPTOP-14", Receipt("WH-A", 4, "initial-count", "dock"))
+    inventory.set_reorder_policy(
+        "LAPTOP-14", location="WH-A", policy=ReorderPolicy(5, 10, 7), actor="buyer"
+    )
+    inventory.raise_purchase_order(
+        purchase_order_id="PO-1",
+        supplier="Acme",
+        location="WH-A",
+        expected_on=date(2026, 3, 9),
+        lines=[OrderedLine("LAPTOP-14", 10, Decimal("612.50"), "USD")],
+        actor="buyer",
+    )
+    inventory.confirm_purchase_order("PO-1", actor="buyer")
+    # Ordered units must not be suggested again: selling what is on the shelf leaves 10 coming.
+    inventory.reserve_for_order(uuid.UUID(int=1), [RequestedLine(1, "LAPTOP-14", 4)])
+    alerts = [
+        alert
+        for e in inventory.repository.event_store.get(stock_id_for("LAPTOP-14"))
+        if isinstance(
+            alert := translators.to_contract(e),
+            contracts.LowStockDetected | contracts.LowStockResolved,
+        )
+    ]
+    assert [(type(a).__name__, a.available, a.inbound) for a in alerts] == [
+        ("LowStockDetected", 4, 0),
+        ("LowStockResolved", 4, 10),
+    ]
+    assert isinstance(alerts[0], contracts.LowStockDetected)
+    assert alerts[0].suggested_purchase_order.quantity == 10

@@ -1,9 +1,12 @@
-"""Reorder points: when available at a location falls to its point, suggest a purchase order, once.
+"""Reorder points: when what a location has and has on order falls to its point, suggest a
+purchase order, once.
 
 Pure: no I/O. A mixin of `SkuStock`. A location's policy names its reorder point, the quantity to
 order and the supplier's lead time. Whenever the stock is saved, each location with a policy is
-checked: at or below its point, `LowStockDetected` suggests a purchase order, once; it is not
-raised again until available has risen above the point (`LowStockResolved`) and fallen again.
+checked against its position: available plus inbound on confirmed purchase orders (units already
+ordered must not be suggested again). At or below its point, `LowStockDetected` suggests a
+purchase order, once; it is not raised again until the position has risen above the point
+(`LowStockResolved`, e.g. when a purchase order is confirmed) and fallen again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ class ReorderPolicy:
     """When to reorder a SKU at a location, how much, and how long the supplier takes."""
 
     reorder_point: int
-    """Available at or below this raises a low-stock alert."""
+    """Available plus inbound at or below this raises a low-stock alert."""
     reorder_quantity: int
     """Units to order."""
     lead_time_days: int
@@ -33,14 +36,14 @@ class PurchaseSuggestion:
     """The purchase order a low-stock alert suggests."""
 
     quantity: int
-    """The reorder quantity, or more when that would not get available above the point."""
+    """The reorder quantity, or more when that would not get the position above the point."""
     expected_by: date
     """When the units would arrive if ordered today: today plus the lead time."""
 
 
-def suggest(policy: ReorderPolicy, available: int, today: date) -> PurchaseSuggestion:
+def suggest(policy: ReorderPolicy, position: int, today: date) -> PurchaseSuggestion:
     """Order the reorder quantity, or enough to get back above the point if that is more."""
-    enough = policy.reorder_point - available + 1
+    enough = policy.reorder_point - position + 1
     return PurchaseSuggestion(
         quantity=max(policy.reorder_quantity, enough),
         expected_by=today + timedelta(days=policy.lead_time_days),
@@ -81,24 +84,27 @@ class ReorderPoints(StockState):
             stock.policies[self.location] = self.policy
 
     class LowStockDetected(Aggregate.Event):
-        """Available at a location fell to or below its reorder point: a purchase order is due."""
+        """Available plus inbound at a location fell to or below its reorder point: a purchase
+        order is due."""
 
         sku: str
         location: str
         available: int
         reorder_point: int
         suggestion: PurchaseSuggestion
+        inbound: int = 0  # recorded since inbound counts; earlier alerts had none
 
         def apply(self, stock: Any) -> None:
             stock.low_stock[self.location] = self.suggestion
 
     class LowStockResolved(Aggregate.Event):
-        """Available at a location rose above its reorder point again."""
+        """Available plus inbound at a location rose above its reorder point again."""
 
         sku: str
         location: str
         available: int
         reorder_point: int
+        inbound: int = 0
 
         def apply(self, stock: Any) -> None:
             del stock.low_stock[self.location]
@@ -115,24 +121,28 @@ class ReorderPoints(StockState):
         )
 
     def detect_low_stock(self, today: date) -> None:
-        """Alert once per fall to or below a location's reorder point; clear the alert when
-        available is above the point again, so that a later fall alerts again."""
+        """Alert once per fall of the position (available plus inbound) to or below a location's
+        reorder point; clear the alert when it is above the point again, so that a later fall
+        alerts again."""
         for location, policy in sorted(self.policies.items()):
-            available = self.available_at(location)
-            if available <= policy.reorder_point and location not in self.low_stock:
+            available, inbound = self.available_at(location), self.inbound_at(location)
+            position = available + inbound
+            if position <= policy.reorder_point and location not in self.low_stock:
                 self.trigger_event(
                     self.LowStockDetected,
                     sku=self.sku,
                     location=location,
                     available=available,
+                    inbound=inbound,
                     reorder_point=policy.reorder_point,
-                    suggestion=suggest(policy, available, today),
+                    suggestion=suggest(policy, position, today),
                 )
-            elif available > policy.reorder_point and location in self.low_stock:
+            elif position > policy.reorder_point and location in self.low_stock:
                 self.trigger_event(
                     self.LowStockResolved,
                     sku=self.sku,
                     location=location,
                     available=available,
+                    inbound=inbound,
                     reorder_point=policy.reorder_point,
                 )
