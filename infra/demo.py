@@ -294,32 +294,107 @@ def batch_of(run: str, product: Product) -> str:
     return f"{product.serial_prefix}-B{run}"
 
 
+UNIT_COST_SHARE = Decimal("0.62")
+"""What a unit costs the brand, as a share of its selling price (valued in the finance feed)."""
+
+RECEIVING_TIMEOUT = 60.0
+"""Seconds the simulated 3PL may take to receive the purchase orders at its docks."""
+
+
+async def to_inventory(endpoints: Endpoints, path: str, body: dict[str, Any], what: str) -> Any:
+    status, answer = await call("POST", f"{endpoints.inventory}{path}", body)
+    if status not in (200, 201):
+        raise SystemExit(f"inventory refused {what}: {answer}")
+    return answer
+
+
 async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder]) -> None:
-    totals: Counter[str] = Counter()
+    """One purchase order per warehouse, confirmed, with the supplier's ASN naming every serial
+    and batch; the simulated 3PL receives the goods at its dock, as a real one would."""
+    by_location: dict[str, list[tuple[Product, int, list[str]]]] = {}
     for product, location, quantity, serials in receipts(run, orders):
-        status, answer = await call(
-            "POST",
-            f"{endpoints.inventory}/stock/receipts",
+        by_location.setdefault(location, []).append((product, quantity, serials))
+    today = datetime.now(UTC).date().isoformat()
+    numbers = []
+    for location, lines in sorted(by_location.items()):
+        number = f"PO-{run}-{location}"
+        order_lines = [
             {
                 "sku": product.sku,
-                "location": location,
                 "quantity": quantity,
-                "reason": "purchase-receipt",
-                "actor": "demo-dock",
-                "reference": f"PO-{run}",
+                "unit_cost": str((product.price * UNIT_COST_SHARE).quantize(Decimal("0.01"))),
+                "currency": "USD",
+            }
+            for product, quantity, _ in lines
+        ]
+        shipped = [
+            {
+                "sku": product.sku,
+                "quantity": quantity,
                 "serials": serials,
                 "batch": batch_of(run, product) if serials else None,
+            }
+            for product, quantity, serials in lines
+        ]
+        await to_inventory(
+            endpoints,
+            "/purchase-orders",
+            {
+                "purchase_order_id": number,
+                "supplier": "Northwind Devices",
+                "location": location,
+                "expected_on": today,
+                "lines": order_lines,
+                "actor": "demo-buyer",
             },
+            f"purchase order {number}",
         )
-        if status != 201:
-            raise SystemExit(f"inventory refused the receipt of {product.sku}: {answer}")
-        totals[location] += quantity
+        await to_inventory(
+            endpoints,
+            f"/purchase-orders/{number}/confirmation",
+            {"actor": "demo-buyer"},
+            f"the confirmation of {number}",
+        )
+        await to_inventory(
+            endpoints,
+            f"/purchase-orders/{number}/asns",
+            {
+                "asn_id": f"ASN-{run}-{location}",
+                "expected_on": today,
+                "lines": shipped,
+                "actor": "demo-supplier",
+            },
+            f"the ASN of {number}",
+        )
+        numbers.append(number)
+    await wait_until_received(endpoints, numbers)
+    totals = {
+        location: sum(quantity for _, quantity, _ in lines)
+        for location, lines in by_location.items()
+    }
     say(
         "stock received: "
         + ", ".join(f"{units} units at {location}" for location, units in sorted(totals.items()))
-        + f" (purchase order PO-{run}, serials like LT14-{run}-A0000, "
-        + f"production batches like {batch_of(run, CATALOGUE[0])})"
+        + f" (purchase orders {', '.join(numbers)}, received by the 3PL against their ASNs; "
+        + f"serials like LT14-{run}-A0000, production batches like {batch_of(run, CATALOGUE[0])})"
     )
+
+
+async def wait_until_received(endpoints: Endpoints, numbers: list[str]) -> None:
+    deadline = time.monotonic() + RECEIVING_TIMEOUT
+    for number in numbers:
+        while True:
+            _, order = await call("GET", f"{endpoints.inventory}/purchase-orders/{number}")
+            if order["rejected_receipts"]:
+                raise SystemExit(f"{number}: a receipt was refused: {order['rejected_receipts']}")
+            if order["status"] == "received":
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"{number} was not received within {RECEIVING_TIMEOUT:.0f} s: is a 3PL (the "
+                    "simulated one: UNITRAIL_SIMULATORS) receiving at its location?"
+                )
+            await asyncio.sleep(0.3)
 
 
 async def send_orders(bootstrap: str, orders: list[DemoOrder], rate: float) -> None:
