@@ -6,7 +6,7 @@
     unitrail recall --batch B-2026-11             every unit of a batch and who holds it
     unitrail recall --serial-range SN-0100..SN-0199 --format csv
     unitrail audit webshop:1001 --as-of 2026-11-23T12:00:00Z
-    unitrail replay traceability --from stores    rebuild the traceability read models
+    unitrail replay traceability                  rebuild the traceability read models
     unitrail replay order --from topics           ... or another service's, or `all` of them
 
 `where` asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
@@ -318,7 +318,7 @@ def follow_replay(
             out.write(f"{bar}\n")
             shown = bar.split("]")[0] + progress["state"]
         out.flush()
-        if progress["state"] in ("done", "failed"):
+        if progress["state"] in ("done", "refused", "failed"):
             if live:
                 out.write("\n")
             return progress
@@ -339,13 +339,33 @@ def replay_summary(progress: dict[str, Any]) -> str:
     )
 
 
+class ReplayNotSwapped(SystemExit):
+    """A replay that failed or was refused: the live read models are as they were."""
+
+
+def not_swapped(service: str, progress: dict[str, Any]) -> str:
+    """Why a refused or failed replay left the live read models as they were."""
+    if progress["state"] == "failed":
+        return f"{service}: replay failed: {progress['error']}"
+    source = progress["source"]
+    lines = [
+        f"{service}: replay from {source} refused, the live read models are untouched:",
+        *(f"  {reason}" for reason in progress.get("refused", [])),
+        *(f"  note: {note}" for note in progress["notes"]),
+    ]
+    if source == "topics":
+        lines.append("  the event stores hold the whole history: --from stores")
+    return "\n".join(lines)
+
+
 def replay(base_url: str, source: str, service: str = "traceability") -> str:
     """Rebuild a service's read models, following the progress on stderr, and say what they
-    hold now."""
+    hold now; raises `ReplayNotSwapped` (exit status 1, with the reasons) when the replay was
+    refused or failed."""
     started = fetch(base_url, "/replays", service=service, body={"source": source})
     progress = follow_replay(base_url, started["replay_id"], sys.stderr, service=service)
-    if progress["state"] == "failed":
-        raise SystemExit(f"{service}: replay failed: {progress['error']}")
+    if progress["state"] != "done":
+        raise ReplayNotSwapped(not_swapped(service, progress))
     return replay_summary(progress)
 
 
@@ -414,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         "--from",
         dest="source",
         choices=["topics", "stores"],
-        default="topics",
-        help="the services' event topics from the first offset, or their event stores",
+        default="stores",
+        help="the services' event stores (the record), or their event topics from the first"
+        " offset (refused when they no longer hold the whole history)",
     )
     rebuild.add_argument("--url", help="base URL of the service (not with `all`)")
 
@@ -464,12 +485,20 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if arguments.url:
             parser.error("--url names one service: not with `all`")
+        not_swapped = []
         for service in READ_MODEL_SERVICES:
             print(f"{service}:", file=sys.stderr)
-            summary = replay(
-                service_url(service, arguments.order_url, url), arguments.source, service
-            )
+            try:
+                summary = replay(
+                    service_url(service, arguments.order_url, url), arguments.source, service
+                )
+            except ReplayNotSwapped as refusal:
+                print(refusal.code, file=sys.stderr, flush=True)
+                not_swapped.append(service)
+                continue
             print(f"{service}: {summary}", flush=True)
+        if not_swapped:
+            raise SystemExit(f"not swapped: {', '.join(not_swapped)} (reasons above)")
     return 0
 
 

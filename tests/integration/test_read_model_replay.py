@@ -5,19 +5,24 @@ go on consuming live afterwards."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
 from contracts.envelope import Envelope
 from contracts.pim import CatalogueEntryWithdrawn, ProductRegistered
 from infra import cli
+from infra.embedded import EmbeddedBroker, free_port
+from infra.topics import ensure_topics
 from services.inventory.projections import read_models as inventory_read_models
 from services.order.application import OrderApplication
 from services.order.config import OrderSettings
@@ -35,6 +40,7 @@ from tests.integration.harness import (
     ServiceProcess,
     Services,
     Stack,
+    TopicReader,
     channel_order,
     eventually,
     register_product,
@@ -188,6 +194,117 @@ def test_every_service_s_read_models_rebuilt_from_topics_and_stores_equal_the_li
 
     eventually(consumed, timeout=30, what="LENS-85 in the rebuilt read models")
     print(f"read-model replays: whole test {time.monotonic() - started:.0f}s")
+
+
+@pytest.fixture
+def empty_broker() -> Iterator[str]:
+    """Another broker, with every topic and no message: a broker that restarted empty."""
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap))
+    yield bootstrap
+    broker.stop()
+
+
+def copy_to(bootstrap_servers: str, records: list[Any]) -> None:
+    """Publish records to another broker as they are (key, value, headers)."""
+    producer = Producer({"bootstrap.servers": bootstrap_servers, "log.connection.close": False})
+    for record in records:
+        producer.produce(
+            record.topic,
+            value=record.value,
+            key=record.key,
+            headers=list(record.headers.items()),
+        )
+    assert producer.flush(10) == 0, "not delivered"
+
+
+def test_a_replay_from_topics_that_lost_history_is_refused_and_the_stores_rebuild_it(
+    services: Services,
+    stack: Stack,
+    topic: Callable[[str], TopicReader],
+    empty_broker: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The order service's catalogue is derived from PIM's events. Its broker is replaced by one
+    that lost them (empty, then holding all but the first event): a replay from the topics is
+    refused with the reasons, and the live tables are untouched; a replay from the stores (the
+    default) rebuilds them. PIM stays on the first broker, so no relay re-publishes to the new
+    one: what the new one holds is what the test put there."""
+    pim, order = services("pim", "order")
+    databases = Databases(stack)
+    for number in range(3):
+        pim.put(
+            f"/products/KIT-{number}",
+            {
+                "name": f"Kit {number}",
+                "weight_grams": 900,
+                "lithium_ion": False,
+                "certifications": CERTIFIED_EVERYWHERE,
+            },
+        )
+    pim.post("/products/KIT-0/certifications/CE", {}, method="DELETE")  # a second event
+
+    def order_settled() -> Tables | None:
+        rows = databases.rows("order")
+        complete = len(rows["catalogued_products"]) == 3 and any(
+            withdrawn is not None for _, _, withdrawn in rows["catalogue_listings"]
+        )
+        time.sleep(1.0)
+        return rows if complete and rows == databases.rows("order") else None
+
+    live = eventually(order_settled, timeout=60, what="the catalogue in the order service")
+    reader = topic("pim.events.v1")
+    records = eventually(
+        lambda: (
+            any(r.json()["event_type"] == "CatalogueEntryWithdrawn" for r in reader.poll())
+            and reader.records
+        ),
+        what="PIM's events on its topic",
+    )
+    envelopes = [record.json() for record in records]
+    stored = {(e["aggregate_id"], e["aggregate_version"]) for e in envelopes}
+    # All but the first event of an aggregate that has a second one.
+    first = next(
+        index
+        for index, e in enumerate(envelopes)
+        if e["aggregate_version"] == 1 and (e["aggregate_id"], 2) in stored
+    )
+    before = databases.oids("order")
+
+    order.stop()
+    moved = ServiceProcess("order", dataclasses.replace(stack, bootstrap_servers=empty_broker))
+    moved.start()
+    try:
+        refusal = refused_replay(capsys, moved)
+        assert f"pim.events.v1 holds 0 events, pim's store {len(stored)}" in refusal, refusal
+        assert "--from stores" in refusal
+        assert (databases.rows("order"), databases.oids("order")) == (live, before)
+
+        copy_to(empty_broker, records[:first] + records[first + 1 :])
+        refusal = refused_replay(capsys, moved)
+        assert "pim.events.v1: 1 aggregates' events do not start at version 1" in refusal, refusal
+        progress = moved.get("/replays/latest")
+        assert (progress["state"], progress["source"]) == ("refused", "topics")
+        assert any("do not start at version 1" in reason for reason in progress["refused"])
+        assert (databases.rows("order"), databases.oids("order")) == (live, before)
+
+        capsys.readouterr()
+        assert cli.main(["replay", "order", "--url", moved.url]) == 0  # from the stores
+        assert capsys.readouterr().out.startswith("replayed ")
+        assert databases.rows("order") == live
+        assert databases.oids("order") != before, "the copy is swapped in"
+    finally:
+        moved.stop()
+
+
+def refused_replay(capsys: pytest.CaptureFixture[str], service: ServiceProcess) -> str:
+    """Replay from the topics, which must be refused: the CLI's message."""
+    capsys.readouterr()
+    with pytest.raises(cli.ReplayNotSwapped) as refused:
+        cli.main(["replay", service.name, "--url", service.url, "--from", "topics"])
+    assert "refused" in capsys.readouterr().err  # the progress line's last state
+    return str(refused.value.code)
 
 
 async def test_a_swap_takes_in_what_arrived_meanwhile_and_waiting_writers_land_in_the_copy(

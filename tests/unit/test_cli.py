@@ -16,6 +16,7 @@ from infra.cli import (
     aggregate_id,
     describe_trace,
     main,
+    not_swapped,
     order_path,
     progress_bar,
     recall_csv,
@@ -209,3 +210,20 @@ def test_a_finished_replay_says_what_it_read_and_what_the_tables_hold() -> None:
         "  note: pim: no event store in t_pim yet",
         "read models: catalogue_listings 8, catalogued_products 4",
     ]
+
+
+def test_a_refused_replay_says_why_and_how_to_rebuild_anyway() -> None:
+    progress = {
+        "state": "refused",
+        "source": "topics",
+        "refused": ["pim.events.v1 holds 0 events, pim's store 12 (the broker lost messages)"],
+        "notes": [],
+        "error": None,
+    }
+    assert not_swapped("order", progress).splitlines() == [
+        "order: replay from topics refused, the live read models are untouched:",
+        "  pim.events.v1 holds 0 events, pim's store 12 (the broker lost messages)",
+        "  the event stores hold the whole history: --from stores",
+    ]
+    failed = progress | {"state": "failed", "error": "OperationalError('gone')"}
+    assert not_swapped("order", failed) == "order: replay failed: OperationalError('gone')"

@@ -8,7 +8,7 @@
 - `api`: `POST /replays` and `GET /replays/latest`, included in every service's HTTP app.
 """
 
-from services.runtime.replay.progress import ReplayProgress, ReplayRunning, Source
+from services.runtime.replay.progress import ReplayProgress, ReplayRefused, ReplayRunning, Source
 from services.runtime.replay.runner import Rebuild, RebuildFactory, Replays
 from services.runtime.replay.shadow import ShadowRebuild
 from services.runtime.replay.sources import (
@@ -25,6 +25,7 @@ __all__ = [
     "Rebuild",
     "RebuildFactory",
     "ReplayProgress",
+    "ReplayRefused",
     "ReplayRunning",
     "Replays",
     "ShadowRebuild",

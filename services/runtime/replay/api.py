@@ -14,11 +14,12 @@ router = APIRouter(tags=["operations"])
 
 
 class ReplayRequest(BaseModel):
-    """Where to rebuild the read models from."""
+    """Where to rebuild the read models from: the event stores (the record, the default) or the
+    topics (refused when they no longer hold the whole history)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["topics", "stores"] = "topics"
+    source: Literal["topics", "stores"] = "stores"
 
 
 def replays_of(request: Request) -> Replays:
@@ -37,9 +38,10 @@ ReplaysDependency = Annotated[Replays, Depends(replays_of)]
 
 @router.post("/replays", status_code=202)
 async def start_replay(command: ReplayRequest, replays: ReplaysDependency) -> dict[str, Any]:
-    """Rebuild the service's read models from scratch beside the live ones (from the topics, from
-    offset 0, or from the event stores), then swap them in. Queries are answered from the live
-    ones meanwhile. Follow it with `GET /replays/latest`."""
+    """Rebuild the service's read models from scratch beside the live ones (from the event stores,
+    or from the topics from offset 0), then swap them in. Queries are answered from the live ones
+    meanwhile. A replay from the topics is refused (state `refused`, with the reasons) when they
+    do not hold the whole history. Follow it with `GET /replays/latest`."""
     try:
         progress = replays.start(command.source)
     except ReplayRunning as error:
@@ -49,8 +51,8 @@ async def start_replay(command: ReplayRequest, replays: ReplaysDependency) -> di
 
 @router.get("/replays/latest")
 async def latest_replay(replays: ReplaysDependency) -> dict[str, Any]:
-    """The progress of the latest replay of this process: total, read, state, and the rows per
-    table once done."""
+    """The progress of the latest replay of this process: total, read, state, the rows per table
+    once done, and why it was refused if it was."""
     if replays.latest is None:
         raise HTTPException(status_code=404, detail="no replay has run in this process")
     return replays.latest.as_dict()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Source = Literal["topics", "stores"]
-State = Literal["starting", "reading", "swapping", "done", "failed"]
+State = Literal["starting", "reading", "swapping", "done", "refused", "failed"]
 
 
 @dataclass
@@ -26,6 +26,9 @@ class ReplayProgress:
     merged_from_live: int = 0
     """Events that arrived while the copy was built, taken into it at the swap."""
     notes: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Why the copy was not swapped in (state `refused`): the sources do not hold the whole history,
+    so the copy would lack facts the live read models have. The live read models are untouched."""
     counts: dict[str, int] = field(default_factory=dict)
     """Rows per read-model table once swapped in."""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -34,7 +37,7 @@ class ReplayProgress:
 
     @property
     def running(self) -> bool:
-        return self.state not in ("done", "failed")
+        return self.state not in ("done", "refused", "failed")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,3 +45,11 @@ class ReplayProgress:
 
 class ReplayRunning(RuntimeError):
     """A replay of these read models is already running."""
+
+
+class ReplayRefused(RuntimeError):
+    """The sources do not hold the whole history: swapping the copy in would lose facts."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons

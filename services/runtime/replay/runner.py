@@ -1,10 +1,12 @@
 """Running a replay in the background of a service process, one at a time, with its progress.
 
 A replay sizes its sources up (so the progress has a total), reads them into the rebuild's copy,
-and has the rebuild swap the copy in, catching up at the swap with what arrived meanwhile. What is
-read depends on the rebuild: the topics or the stores of the services whose events it projects
-(`producers`), and the service's own store (`own_store`) for read models derived from its own
-events, whatever the source: its topic carries only their public form.
+checks that they held the whole history (else it refuses: the copy is dropped, the live read
+models are untouched, and the progress says why), and has the rebuild swap the copy in, catching
+up at the swap with what arrived meanwhile. What is read depends on the rebuild: the topics or
+the stores of the services whose events it projects (`producers`), and the service's own store
+(`own_store`) for read models derived from its own events, whatever the source: its topic carries
+only their public form.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from services.runtime.replay.progress import ReplayProgress, ReplayRunning, Source
+from services.runtime.replay.progress import (
+    ReplayProgress,
+    ReplayRefused,
+    ReplayRunning,
+    Source,
+)
 from services.runtime.replay.sources import (
     EventStore,
     Projected,
@@ -115,6 +122,8 @@ class Replays:
             progress.state = "reading"
             for source in sources:
                 await source.read(progress)
+            for source in sources:
+                await source.verify(progress)
             progress.state = "swapping"
 
             async def catch_up() -> int:
@@ -124,6 +133,11 @@ class Replays:
             progress.counts = await rebuild.counts()
             progress.state = "done"
             log.info("replay done", **_loggable(progress))
+        except ReplayRefused as refusal:
+            progress.state = "refused"
+            progress.refused = refusal.reasons
+            log.warning("replay refused", replay_id=progress.replay_id, reasons=refusal.reasons)
+            await rebuild.abandon()
         except BaseException as error:
             progress.state = "failed"
             progress.error = repr(error)

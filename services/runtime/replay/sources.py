@@ -10,16 +10,34 @@
   its relay wraps them (`envelope_for`), so an event is the same event either way; a service's own
   events are handed over as domain events, for the read models derived from them.
 
-Each source reads up to where it was sized up; `catch_up` then reads what arrived since (the
-replay calls it at the swap, with the live read models locked against writes).
+Each source reads up to where it was sized up; `verify` then refuses the replay when the source
+does not hold the whole history, and `catch_up` reads what arrived since (the replay calls it at
+the swap, with the live read models locked against writes).
+
+**Whether the topics hold the whole history.** A broker may have lost what it had (the embedded
+one keeps everything in memory: a restart empties it), or deleted old segments (retention). A copy
+built from what is left would silently lack facts the live read models have, so a replay from the
+topics is refused, with the reasons, when:
+
+- a partition's first offset is above 0: messages were deleted from its start;
+- an aggregate's first event on the topic is not version 1, or a version is missing between two
+  (every stored event but bookkeeping is published, with consecutive versions per aggregate);
+- the topic holds fewer distinct events of a producer than its store held when the replay started
+  (counted in the store, bookkeeping left out). A relay that is merely behind gets a few seconds to
+  publish the rest (`COMPLETENESS_WAIT`) before the replay gives up.
+
+A producer whose store cannot be opened here is compared by the first two checks only (a note
+says so). The stores themselves are the record: a replay from them needs no such check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +45,7 @@ from typing import Any, Protocol
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
 from pydantic import ValidationError
 
 from contracts.base import IntegrationEvent
@@ -36,9 +55,9 @@ from contracts.topics import SERVICES, events_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
-from services.runtime.idempotency import is_bookkeeping
+from services.runtime.idempotency import IdempotencyRecord, is_bookkeeping
 from services.runtime.relay import Translator, envelope_for
-from services.runtime.replay.progress import ReplayProgress
+from services.runtime.replay.progress import ReplayProgress, ReplayRefused
 
 Projected = tuple[Envelope, IntegrationEvent]
 """A public event with its envelope, ready to project."""
@@ -48,6 +67,11 @@ Apply = Callable[[list[Any]], Awaitable[None]]
 
 FETCH_RESPONSE_TIMEOUT = 15.0
 """How long the broker may take to answer fetches for every partition, when ends are looked up."""
+COMPLETENESS_WAIT = 10.0
+"""How long a replay from the topics waits for relays to publish what their stores held when it
+started, before it refuses to swap."""
+BOOKKEEPING_TOPIC = get_topic(IdempotencyRecord) + "."
+"""What the stored topic of every bookkeeping event starts with: never published."""
 
 
 class Source(Protocol):
@@ -60,6 +84,10 @@ class Source(Protocol):
 
     async def read(self, progress: ReplayProgress) -> int:
         """Read up to where it was sized up, handing batches over; returns how many were read."""
+        ...
+
+    async def verify(self, progress: ReplayProgress) -> None:
+        """Raise `ReplayRefused` when what was read is not the whole history."""
         ...
 
     async def catch_up(self, progress: ReplayProgress) -> int:
@@ -120,8 +148,16 @@ class TopicsSource:
         self._positions: dict[TopicPartition, int] = {}
         """The next offset to read, per partition."""
         self._ends: dict[TopicPartition, int] = {}
+        self._producers = list(producers)
         self._versions: dict[tuple[str, uuid.UUID], int] = {}
-        """The last version handed over per (producer, aggregate): a repeat is skipped."""
+        """The last version read per (producer, aggregate): a repeat is skipped."""
+        self._distinct: Counter[str] = Counter()
+        """Distinct events read per producer (repeats left out)."""
+        self._stored: dict[str, int] = {}
+        """Per producer, the events its store held when sized up (what the topic must hold)."""
+        self._refusals: list[str] = []
+        self._gapped: set[tuple[str, uuid.UUID]] = set()
+        """Aggregates whose versions on the topic do not start at 1 or skip one."""
 
     async def size_up(self, progress: ReplayProgress) -> int:
         consumer = AIOKafkaConsumer(
@@ -141,11 +177,63 @@ class TopicsSource:
                 progress.notes.append(f"{topic}: no such topic")
             partitions += [TopicPartition(topic, partition) for partition in sorted(found or ())]
         consumer.assign(partitions)
+        # Counted before the ends are looked up: whatever the stores held then, a caught-up
+        # relay has published by the time the ends are read.
+        self._stored = await asyncio.to_thread(self._count_stored, progress)
         if not partitions:
             return 0
         self._positions = dict(await consumer.beginning_offsets(partitions))
+        for tp, first in sorted(self._positions.items()):
+            if first > 0:
+                self._refusals.append(
+                    f"{tp.topic} partition {tp.partition} starts at offset {first}: the messages"
+                    " before it were deleted"
+                )
+        if self._refusals:
+            raise ReplayRefused(self._refusals)
         self._ends = await self._ends_now()
         return sum(end - self._positions[tp] for tp, end in self._ends.items())
+
+    async def verify(self, progress: ReplayProgress) -> None:
+        deadline = time.monotonic() + COMPLETENESS_WAIT
+        while not self._gapped and self._ends and self._short() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            await self.catch_up(progress)  # a relay behind: what it published meanwhile
+        reasons = list(self._refusals)
+        gapped = Counter(producer for producer, _ in self._gapped)
+        for producer, count in sorted(gapped.items()):
+            reasons.append(
+                f"{events_topic(producer).name}: {count} aggregates' events do not start at"
+                " version 1 or skip versions (the topic lost earlier messages)"
+            )
+        for producer, stored in sorted(self._short().items()):
+            reasons.append(
+                f"{events_topic(producer).name} holds {self._distinct[producer]} events,"
+                f" {producer}'s store {stored} (the broker lost messages, or the relay is behind)"
+            )
+        if reasons:
+            raise ReplayRefused(reasons)
+
+    def _short(self) -> dict[str, int]:
+        """Producers whose topic holds fewer events than their store held: their store's count."""
+        return {
+            producer: stored
+            for producer, stored in self._stored.items()
+            if self._distinct[producer] < stored
+        }
+
+    def _count_stored(self, progress: ReplayProgress) -> dict[str, int]:
+        counts = {}
+        for producer in self._producers:
+            store = open_store(self._settings, producer)
+            if isinstance(store, str):
+                progress.notes.append(f"not compared with a store: {store}")
+                continue
+            try:
+                counts[producer] = store.published()
+            finally:
+                store.close()
+        return counts
 
     async def read(self, progress: ReplayProgress) -> int:
         consumer = self._consumer
@@ -222,16 +310,20 @@ class TopicsSource:
         if envelope is None:
             progress.skipped += 1
             return None
+        source = (envelope.producer, envelope.aggregate_id)
+        last = self._versions.get(source, 0)
+        if envelope.aggregate_version <= last:
+            return None  # re-published: the live consumer skips it too
+        if envelope.aggregate_version != last + 1:
+            self._gapped.add(source)
+        self._versions[source] = envelope.aggregate_version
+        self._distinct[envelope.producer] += 1
         if self._wanted is not None and not self._wanted(envelope.producer, envelope.event_type):
             return None
-        source = (envelope.producer, envelope.aggregate_id)
-        if envelope.aggregate_version <= self._versions.get(source, 0):
-            return None  # re-published: the live consumer skips it too
         event = payload_of(envelope)
         if event is None:
             progress.skipped += 1
             return None
-        self._versions[source] = envelope.aggregate_version
         return envelope, event
 
 
@@ -275,6 +367,18 @@ class EventStore:
         count, last = (int(row[0]), int(row[1])) if row else (0, 0)
         self.last = max(self.last, last)
         return count
+
+    def published(self) -> int:
+        """How many of its events its relay publishes: all but bookkeeping."""
+        row = (
+            self._connect()
+            .execute(
+                f"SELECT count(*) FROM {self.table} WHERE left(topic, %s) <> %s".encode(),
+                (len(BOOKKEEPING_TOPIC), BOOKKEEPING_TOPIC),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
 
     def next_page(self, size: int) -> list[Any]:
         """The next stored events up to where reading stops, decoded (empty at the end); an
@@ -423,6 +527,9 @@ class StoresSource:
                 count += len(batch)
                 progress.read += len(batch)
         return count
+
+    async def verify(self, progress: ReplayProgress) -> None:
+        """The stores are the record: what they hold is the whole history."""
 
     async def catch_up(self, progress: ReplayProgress) -> int:
         progress.total += await self._runner.run(
