@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.runtime.database import PostgresLocation
+from services.runtime.database import PostgresLocation, PostgresTimeouts
 
 
 def shared(name: str, *aliases: str) -> AliasChoices:
@@ -56,6 +56,43 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("POSTGRES_DSN"),
         description="Any database on the Postgres server; each service uses its own database there.",
     )
+    postgres_connect_timeout: float = Field(
+        default=PostgresTimeouts.connect,
+        gt=0,
+        validation_alias=shared("UNITRAIL_POSTGRES_CONNECT_TIMEOUT"),
+        description="Seconds to open a connection before the database counts as unreachable.",
+    )
+    postgres_pool_timeout: float = Field(
+        default=PostgresTimeouts.pool,
+        gt=0,
+        validation_alias=shared("UNITRAIL_POSTGRES_POOL_TIMEOUT"),
+        description="Seconds a request waits for a pooled connection; then it answers 503.",
+    )
+    postgres_statement_timeout: float = Field(
+        default=PostgresTimeouts.statement,
+        gt=0,
+        validation_alias=shared("UNITRAIL_POSTGRES_STATEMENT_TIMEOUT"),
+        description="Seconds one statement of a service may run.",
+    )
+    postgres_lock_timeout: float = Field(
+        default=PostgresTimeouts.lock,
+        gt=0,
+        validation_alias=shared("UNITRAIL_POSTGRES_LOCK_TIMEOUT"),
+        description="Seconds a statement waits for another transaction's lock.",
+    )
+    postgres_idle_in_transaction_timeout: float = Field(
+        default=PostgresTimeouts.idle_in_transaction,
+        gt=0,
+        validation_alias=shared("UNITRAIL_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT"),
+        description="Seconds a transaction may stay open between statements before the server "
+        "ends it.",
+    )
+    unavailable_retry_after: int = Field(
+        default=2,
+        ge=1,
+        validation_alias=shared("UNITRAIL_UNAVAILABLE_RETRY_AFTER"),
+        description="Seconds a 503 (database unreachable) tells clients to wait (`Retry-After`).",
+    )
     database_prefix: str = Field(
         default="unitrail",
         validation_alias=shared("UNITRAIL_DATABASE_PREFIX"),
@@ -88,6 +125,16 @@ class ServiceSettings(BaseSettings):
     @property
     def database(self) -> PostgresLocation:
         """Where this service's own database is."""
-        return PostgresLocation.from_dsn(self.postgres_dsn).with_database(
-            f"{self.database_prefix}_{self.service_name}"
+        return (
+            PostgresLocation.from_dsn(self.postgres_dsn)
+            .with_database(f"{self.database_prefix}_{self.service_name}")
+            .with_timeouts(
+                PostgresTimeouts(
+                    connect=self.postgres_connect_timeout,
+                    pool=self.postgres_pool_timeout,
+                    statement=self.postgres_statement_timeout,
+                    lock=self.postgres_lock_timeout,
+                    idle_in_transaction=self.postgres_idle_in_transaction_timeout,
+                )
+            )
         )

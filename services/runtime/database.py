@@ -1,14 +1,66 @@
-"""Where a service's Postgres database is, in the forms each driver wants."""
+"""Where a service's Postgres database is, in the forms each driver wants, with the timeouts that
+make an unreachable or stuck database an error in seconds instead of a hang."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from typing import Any
+import functools
+import math
+import time
+import types
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import asyncpg
+import psycopg.errors
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import conninfo
+from psycopg.errors import LockNotAvailable
+from psycopg_pool import PoolTimeout
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class PostgresTimeouts:
+    """How long a service waits for Postgres before it gives up, in seconds.
+
+    An HTTP request that cannot get a connection fails after about `connect` (a new connection)
+    or `pool` (a pooled one), so the client gets a quick 503 rather than its own timeout, and
+    the service works again, without a restart, as soon as the database answers.
+    """
+
+    connect: float = 2.0
+    """Opening a connection (libpq rounds anything below 2 s up to 2 s)."""
+    pool: float = 1.5
+    """Waiting for a pooled connection when none is free or none can be opened."""
+    statement: float = 30.0
+    """One statement, enforced by the server (and by asyncpg on the client side too)."""
+    lock: float = 10.0
+    """Waiting for a lock held by another transaction."""
+    idle_in_transaction: float = 10.0
+    """A transaction left open without a statement (its client is stuck or gone)."""
+
+    def server_settings(self) -> dict[str, str]:
+        """Session settings the server enforces, in milliseconds."""
+        return {
+            "statement_timeout": str(_milliseconds(self.statement)),
+            "lock_timeout": str(_milliseconds(self.lock)),
+            "idle_in_transaction_session_timeout": str(_milliseconds(self.idle_in_transaction)),
+        }
+
+    def libpq_options(self) -> str:
+        """The server settings as a libpq `options` string."""
+        return " ".join(f"-c {name}={value}" for name, value in self.server_settings().items())
+
+    def libpq_connect_timeout(self) -> int:
+        return max(2, math.ceil(self.connect))
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 @dataclass(frozen=True)
@@ -20,6 +72,7 @@ class PostgresLocation:
     user: str
     password: str
     dbname: str
+    timeouts: PostgresTimeouts = field(default_factory=PostgresTimeouts)
 
     @classmethod
     def from_dsn(cls, dsn: str) -> PostgresLocation:
@@ -36,13 +89,33 @@ class PostgresLocation:
     def with_database(self, dbname: str) -> PostgresLocation:
         return replace(self, dbname=dbname)
 
+    def with_timeouts(self, timeouts: PostgresTimeouts) -> PostgresLocation:
+        return replace(self, timeouts=timeouts)
+
     def asyncpg_kwargs(self) -> dict[str, Any]:
+        """For `asyncpg.connect`: connect timeout only, as tools and locks need long statements."""
         return {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.password or None,
             "database": self.dbname,
+            "timeout": self.timeouts.connect,
+        }
+
+    def asyncpg_pool_kwargs(self) -> dict[str, Any]:
+        """For a service's `asyncpg.create_pool`: every timeout, on the server and the client."""
+        return self.asyncpg_kwargs() | {
+            "command_timeout": self.timeouts.statement,
+            "server_settings": self.timeouts.server_settings(),
+        }
+
+    def psycopg_pool_settings(self) -> tuple[float, dict[str, Any]]:
+        """How long to wait for a pooled psycopg connection, and the connection's extra libpq
+        parameters (connect timeout and server settings)."""
+        return self.timeouts.pool, {
+            "connect_timeout": self.timeouts.libpq_connect_timeout(),
+            "options": self.timeouts.libpq_options(),
         }
 
     def eventsourcing_env(self) -> dict[str, str]:
@@ -53,6 +126,10 @@ class PostgresLocation:
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": self.password,
+            # The library sets this one itself on every connection, over libpq's `options`.
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(
+                math.ceil(self.timeouts.idle_in_transaction)
+            ),
         }
 
     def dsn(self) -> str:
@@ -62,6 +139,7 @@ class PostgresLocation:
             user=self.user,
             password=self.password or None,
             dbname=self.dbname,
+            connect_timeout=self.timeouts.libpq_connect_timeout(),
         )
 
 
@@ -99,3 +177,53 @@ async def schema_lock(location: PostgresLocation) -> AsyncIterator[None]:
         yield
     finally:
         await connection.close()  # closing the session releases the lock
+
+
+def gives_up_at_once(error: BaseException) -> bool:
+    """Whether a failed store call is not worth repeating: the pool already waited its timeout,
+    or the server cancelled the statement (statement or lock timeout). A connection found dead
+    (the server restarted since it was pooled) is worth another try on a fresh one."""
+    cause = error.__cause__ or error
+    return isinstance(cause, (PoolTimeout, psycopg.errors.QueryCanceled, LockNotAvailable))
+
+
+RETRIED_STORE_CALLS = (
+    "insert_events",
+    "select_events",
+    "select_notifications",
+    "max_notification_id",
+    "insert_tracking",
+    "max_tracking_id",
+    "has_tracking_id",
+)
+LOST_CONNECTION_PAUSE = 0.05
+
+
+def bound_store_retries(recorder: object, budget: float) -> None:
+    """Retry the recorder's store calls on lost connections for at most `budget` seconds.
+
+    Replaces the event store library's retry (ten attempts, each waiting up to the pool timeout:
+    about 17 s while Postgres is down, past an HTTP client's patience). Pooled connections that
+    died with a restarted server are still replaced at once, one per quick attempt.
+    """
+    for name in RETRIED_STORE_CALLS:
+        undecorated = getattr(getattr(type(recorder), name, None), "__wrapped__", None)
+        if undecorated is not None:
+            setattr(recorder, name, types.MethodType(retried_within(undecorated, budget), recorder))
+
+
+def retried_within(undecorated: Callable[..., R], budget: float) -> Callable[..., R]:
+    """A store call retried on lost connections for at most `budget` seconds."""
+
+    @functools.wraps(undecorated)
+    def call(self: Any, *args: Any, **kwargs: Any) -> R:
+        deadline = time.monotonic() + budget
+        while True:
+            try:
+                return undecorated(self, *args, **kwargs)
+            except (StoreInterfaceError, StoreOperationalError) as error:
+                if gives_up_at_once(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(LOST_CONNECTION_PAUSE)
+
+    return call

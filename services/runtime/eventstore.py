@@ -21,7 +21,7 @@ from psycopg.rows import DictRow
 
 from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
 from services.runtime.context import current_message
-from services.runtime.database import PostgresLocation
+from services.runtime.database import PostgresLocation, bound_store_retries
 
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
@@ -77,6 +77,7 @@ class ServiceApplication(Application[uuid.UUID]):
     def __init__(self, location: PostgresLocation | None) -> None:
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
+        self._location = location
         if location is None:
             env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         else:
@@ -89,6 +90,9 @@ class ServiceApplication(Application[uuid.UUID]):
                 "PROCESS_RECORDER_TOPIC": f"{__name__}:{ReadModelRecorder.__qualname__}",
             }
         super().__init__(env=env)
+        if location is not None:
+            for recorder in (self.recorder, self.snapshots and self.snapshots.recorder):
+                bound_store_retries(recorder, location.timeouts.pool)
         tables = self.read_models.tables if self.read_models is not None else self.read_model_tables
         if location is not None and tables:
             with self._datastore().transaction(commit=True) as cursor:
@@ -96,6 +100,12 @@ class ServiceApplication(Application[uuid.UUID]):
                     cursor.execute(statement.encode())
 
     def construct_recorder(self) -> ProcessRecorder:
+        if self._location is not None:
+            # The library's settings take whole seconds and know no connect or statement timeout;
+            # its pool is not open yet, so its connections all get ours.
+            pool = self.factory.datastore.pool  # type: ignore[attr-defined]
+            pool.timeout, parameters = self._location.psycopg_pool_settings()
+            pool.kwargs.update(parameters)
         return self.factory.process_recorder()
 
     @property

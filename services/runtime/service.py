@@ -28,6 +28,7 @@ from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.http_errors import install_http_edge
 from services.runtime.kafka import build_producer
 from services.runtime.logging import configure_logging
 from services.runtime.relay import Feed, Relay, Translator, create_relay_table
@@ -131,7 +132,7 @@ class ServiceRuntime(Generic[A]):
         async with schema_lock(location):
             self._application = await self.runner.run(self.definition.application, location)
             self._pool = await asyncpg.create_pool(
-                min_size=1, max_size=4, **location.asyncpg_kwargs()
+                min_size=1, max_size=4, **location.asyncpg_pool_kwargs()
             )
             await create_relay_table(self._pool)
             if self.definition.on_start is not None:
@@ -297,6 +298,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
         description=definition.description,
     )
     app.state.settings = settings
+    install_http_edge(app, settings)
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Callable[[Request], Any]) -> Response:

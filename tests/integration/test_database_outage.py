@@ -1,0 +1,105 @@
+"""A Postgres outage, on a Postgres of the test's own: requests fail fast, then the service recovers.
+
+The session's Postgres is shared by every other test, so this one starts and stops its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.embedded import EmbeddedPostgres
+from tests.integration.harness import ServiceProcess, Services, eventually
+
+pytestmark = pytest.mark.integration
+
+CLIENT_TIMEOUT = 15.0
+"""What the reporting client waited before it gave up; an answer must come well before."""
+FAIL_FAST = 5.0
+"""A generous bound on a 503 (about 2 s is expected), so a busy machine does not fail the test."""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    seconds: float
+
+
+def post(service: ServiceProcess, path: str, body: dict[str, Any]) -> Answer:
+    request = urllib.request.Request(
+        f"{service.url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=CLIENT_TIMEOUT) as reply:
+            status, headers, raw = reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        status, headers, raw = error.code, dict(error.headers), error.read()
+    return Answer(status, headers, json.loads(raw), time.monotonic() - started)
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(own_postgres: EmbeddedPostgres) -> str:
+    """The stack of this module's tests uses the test's own Postgres."""
+    return own_postgres.dsn
+
+
+def receipt(quantity: int) -> dict[str, Any]:
+    return {
+        "sku": "LAPTOP-14",
+        "location": "WH-A",
+        "quantity": quantity,
+        "reason": "purchase-receipt",
+        "actor": "dock-3",
+    }
+
+
+def test_requests_answer_503_quickly_while_postgres_is_down_and_work_again_after(
+    own_postgres: EmbeddedPostgres, services: Services
+) -> None:
+    dsn = own_postgres.dsn
+    (inventory,) = services("inventory")
+    assert post(inventory, "/stock/receipts", receipt(5)).status == 201
+
+    own_postgres.stop()
+    # The first request finds its pooled connection dead; the next ones find no connection.
+    answers = [post(inventory, "/stock/receipts", receipt(1)) for _ in range(3)]
+
+    for answer in answers:
+        assert answer.status == 503, answer
+        assert answer.seconds < FAIL_FAST, answer
+        assert answer.headers["retry-after"].isdigit()
+        assert "the database is unavailable" in answer.body["detail"]
+    print("seconds to 503:", [round(answer.seconds, 2) for answer in answers])
+
+    assert own_postgres.start() == dsn
+    restarted = time.monotonic()
+    eventually(
+        lambda: post(inventory, "/stock/receipts", receipt(2)).status == 201,
+        timeout=60,
+        what="a receipt to be accepted again",
+    )
+    print("seconds from restart to a 201:", round(time.monotonic() - restarted, 2))
+    on_hand = inventory.get("/stock/LAPTOP-14")["locations"][0]["on_hand"]
+    assert on_hand == 7, "the receipts refused with 503 were not applied"
