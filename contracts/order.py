@@ -1,9 +1,11 @@
-"""Events the `order` service publishes on `order.events.v1`, keyed by order id."""
+"""Events the `order` service publishes on `order.events.v1`, keyed by order id, and the
+`ChannelOrderFeedback` of its feed to channel connectors on `channel.feedback.v1`."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -234,3 +236,87 @@ class OrderShipmentDispatched(IntegrationEvent):
     tracking_number: str = Field(description="The carrier's tracking number.")
     serials: list[str] = Field(description="Serial numbers in the parcel.")
     fully_shipped: bool = Field(description="True when nothing of the order is left to ship.")
+
+
+class OrderChange(ContractModel):
+    """One difference between an order as recorded and as its channel re-sent it."""
+
+    field: str = Field(
+        description="What differs: `placed_at`, `currency`, `fraud_score`, `customer.<name>`, "
+        "`shipping_address.<name>`, `lines[<n>].<sku|quantity|unit_price>`, or `lines[<n>]` for "
+        "a line added or removed (lines numbered from 1 in the order the channel sent them)."
+    )
+    recorded: str = Field(
+        description="The value on the order, as text (`(none)`: the order has no such line)."
+    )
+    received: str = Field(
+        description="The value re-sent, as text (`(none)`: the re-send has no such line)."
+    )
+
+
+class OrderAmended(IntegrationEvent):
+    """The channel re-sent the order with changes its state still allowed; the order is now as
+    re-sent. Lines, currency, fraud score, country and the placing time change only before payment
+    (so `OrderPaid` carries the amended lines); the rest of the address and the customer until the order is
+    released to a warehouse."""
+
+    event_type = "OrderAmended"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    channel: ChannelCode
+    channel_order_id: str = Field(description="The order's id in the channel.")
+    changes: list[OrderChange] = Field(description="What changed, field by field.")
+    placed_at: datetime = Field(description="When the customer placed the order, as amended.")
+    customer: Customer = Field(description="The customer, as amended.")
+    shipping_address: ShippingAddress = Field(description="Where the order goes, as amended.")
+    lines: list[OrderLine] = Field(description="The order lines, as amended.")
+    currency: CurrencyCode
+    order_total: Money = Field(description="Sum of quantity times unit price, as amended.")
+    fraud_score: float = Field(ge=0, le=100, description="The channel's fraud risk score.")
+
+
+class OrderAmendmentRefused(IntegrationEvent):
+    """The channel re-sent the order with changes its state no longer allowed; nothing of that
+    message was applied (it is also in the order dead-letter topic, with the reason)."""
+
+    event_type = "OrderAmendmentRefused"
+    aggregate_type = "order"
+
+    order_id: uuid.UUID = Field(description="The order.")
+    channel: ChannelCode
+    channel_order_id: str = Field(description="The order's id in the channel.")
+    changes: list[OrderChange] = Field(description="Every difference the re-send had.")
+    reason: str = Field(description="Which differences may not change now, and why.")
+
+
+class ChannelOrderFeedback(IntegrationEvent):
+    """What became of a channel's order message, for its connector: published on
+    `channel.feedback.v1` (not on `order.events.v1`) in an envelope, keyed
+    `channel:channel_order_id` like the message, once per outcome that changed something.
+
+    An exact repeat of a message changes nothing and has no feedback; nor has a message that only
+    reports the payment or a cancellation (follow those on `order.events.v1`). Consumers
+    deduplicate on the envelope's `event_id` (or `aggregate_id` and `aggregate_version`, which
+    rise but are not consecutive).
+    """
+
+    event_type = "ChannelOrderFeedback"
+    aggregate_type = "order"
+
+    channel: ChannelCode
+    channel_order_id: str = Field(description="The order's id in the channel.")
+    order_id: uuid.UUID = Field(description="The Unitrail order id.")
+    outcome: Literal["accepted", "amended", "rejected"] = Field(
+        description="`accepted`: the first message of the order was recorded as an order; "
+        "`amended`: a re-send changed the order (`changes`); `rejected`: a re-send changed what "
+        "the order's state no longer allows, and nothing of it was applied (`reason`)."
+    )
+    changes: list[OrderChange] = Field(
+        default_factory=list,
+        description="For `amended` and `rejected`: every difference between the order and the "
+        "re-send.",
+    )
+    reason: str | None = Field(
+        default=None, description="For `rejected`: which differences may not change now, and why."
+    )

@@ -20,6 +20,8 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderShipmentDelivered,
     order.OrderDelivered,
     order.OrderDeliveryException,
+    order.OrderAmended,
+    order.OrderAmendmentRefused,
     inventory.StockReceived,
     inventory.StockItemReserved,
     inventory.StockItemReservationReleased,

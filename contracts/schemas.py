@@ -16,6 +16,7 @@ from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.inventory import StockMovement
+from contracts.order import ChannelOrderFeedback
 from contracts.registry import EVENT_MODELS
 from contracts.threepl import (
     GoodsReceipt,
@@ -51,6 +52,7 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
         CarrierTrackingEvent,
         *EVENT_MODELS,
         StockMovement,  # inventory.movements.v1, not an events topic: not in the registry
+        ChannelOrderFeedback,  # channel.feedback.v1, likewise
     ]
     return [(schema_stem(model), model) for model in models]
 

@@ -42,6 +42,17 @@ CHANNEL_ORDERS = Topic(
 )
 
 
+CHANNEL_FEEDBACK = Topic(
+    name="channel.feedback.v1",
+    partitions=6,
+    key="`channel:channel_order_id`, as on `channel.orders.v1`",
+    carries="Envelope with a `ChannelOrderFeedback`: what became of each channel order message "
+    "that changed something (accepted, amended, or a re-send rejected with the difference), for "
+    "channel connectors; derived from the order store by a relay of its own (a feed)",
+    written_by="order",
+)
+
+
 THREEPL_CONFIRMATIONS = Topic(
     name="threepl.confirmations.v1",
     partitions=6,
@@ -108,6 +119,7 @@ def all_topics() -> list[Topic]:
     """Every topic, for creating them and for documentation."""
     topics = [
         CHANNEL_ORDERS,
+        CHANNEL_FEEDBACK,
         THREEPL_CONFIRMATIONS,
         THREEPL_RECEIPTS,
         CARRIER_TRACKING,

@@ -13,6 +13,7 @@ from services.order.domain import (
     DEFAULT_MARKET_COUNTRIES,
     Address,
     CatalogueKnowledge,
+    Change,
     Customer,
     Dispatch,
     FulfilmentPolicy,
@@ -21,7 +22,9 @@ from services.order.domain import (
     LocationQuantity,
     MarketMap,
     Order,
+    OrderContent,
     OrderLine,
+    ResendRefused,
     ShipmentLine,
     ShipmentRequest,
     TrackingUpdate,
@@ -47,6 +50,11 @@ class OrderIntake:
     paid: bool
     cancelled: bool
 
+    @property
+    def content(self) -> OrderContent:
+        """What the channel says of the order, to compare with what is recorded."""
+        return OrderContent.of(self)
+
 
 class UnknownOrder(LookupError):
     """No order has this id."""
@@ -65,6 +73,7 @@ class OrderApplication(ServiceApplication):
         ShipmentRequest,
         Dispatch,
         TrackingUpdate,
+        Change,
     )
     read_models = projections.read_models
 
@@ -80,7 +89,11 @@ class OrderApplication(ServiceApplication):
 
     def receive_channel_order(self, intake: OrderIntake) -> uuid.UUID:
         """Record a channel's order once, however often the channel sends it; then follow what
-        the channel says of it: paid, or cancelled."""
+        the channel says of it: changed content (an amendment where the order's state allows
+        it), paid, or cancelled (whatever the content: the order is cancelled).
+
+        Raises `ResendRefused` after recording the refusal, when the channel changed what the
+        order's state no longer allows; nothing else of that message is applied."""
         try:
             order: Order = self.get(intake.order_id, Order)
         except AggregateNotFoundError:
@@ -95,6 +108,10 @@ class OrderApplication(ServiceApplication):
                 currency=intake.currency,
                 fraud_score=intake.fraud_score,
             )
+        else:
+            if not intake.cancelled and (refusal := order.amend(intake.content)) is not None:
+                self.save(order)
+                raise ResendRefused(refusal)
         if intake.cancelled:
             order.cancel(reason="cancelled in the channel", actor=f"channel:{intake.channel}")
         elif intake.paid:

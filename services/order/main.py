@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from contracts.topics import CHANNEL_FEEDBACK
 from services.order import api, handlers, translators
 from services.order.application import OrderApplication
 from services.order.config import OrderSettings
+from services.runtime.relay import Feed
 from services.runtime.service import ServiceDefinition, build_http_app, serve
 
 
@@ -19,6 +21,7 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             application=lambda location: OrderApplication(location, policy, markets),
             description=OrderApplication.__doc__ or "",
             translate=translators.to_contract,
+            feeds=[Feed(CHANNEL_FEEDBACK, translators.to_feedback, translators.feedback_key)],
             register_handlers=handlers.register_handlers,
             routers=[api.router],
         )

@@ -14,6 +14,7 @@ from contracts.warehouse import ShipmentConfirmed
 from services.order.application import OrderIntake
 from services.order.domain import (
     Address,
+    Change,
     Customer,
     Dispatch,
     LineAllocation,
@@ -124,21 +125,60 @@ def _allocated(lines: tuple[LineAllocation, ...]) -> list[contracts.AllocatedLin
     ]
 
 
+def _changes(changes: tuple[Change, ...]) -> list[contracts.OrderChange]:
+    return [
+        contracts.OrderChange(field=c.field, recorded=c.recorded, received=c.received)
+        for c in changes
+    ]
+
+
+def to_feedback(event: Any) -> contracts.ChannelOrderFeedback | None:
+    """What the channel's connector learns of a recorded order event (None: nothing)."""
+    changes: tuple[Change, ...] = ()
+    reason: str | None = None
+    if isinstance(event, Order.Placed):
+        outcome = "accepted"
+    elif isinstance(event, Order.Amended):
+        outcome, changes = "amended", event.changes
+    elif isinstance(event, Order.AmendmentRefused):
+        outcome, changes, reason = "rejected", event.changes, event.reason
+    else:
+        return None
+    return contracts.ChannelOrderFeedback(
+        channel=event.channel,
+        channel_order_id=event.channel_order_id,
+        order_id=event.originator_id,
+        outcome=outcome,
+        changes=_changes(changes),
+        reason=reason,
+    )
+
+
+def feedback_key(feedback: contracts.ChannelOrderFeedback) -> str:
+    """Keyed like the channel's messages, so a connector reads an order's outcomes in order."""
+    return f"{feedback.channel}:{feedback.channel_order_id}"
+
+
+def _order_content(event: Order.Placed | Order.Amended) -> dict[str, Any]:
+    """The fields an order's placement and its amendments publish alike."""
+    return {
+        "order_id": event.originator_id,
+        "channel": event.channel,
+        "channel_order_id": event.channel_order_id,
+        "placed_at": event.placed_at,
+        "customer": asdict(event.customer),
+        "shipping_address": asdict(event.shipping_address),
+        "lines": _lines(event.lines),
+        "currency": event.currency,
+        "order_total": _total(event.lines),
+        "fraud_score": event.fraud_score,
+    }
+
+
 def to_contract(event: Any) -> IntegrationEvent:
     """The public event for a recorded order event."""
     if isinstance(event, Order.Placed):
-        return contracts.OrderPlaced(
-            order_id=event.originator_id,
-            channel=event.channel,
-            channel_order_id=event.channel_order_id,
-            placed_at=event.placed_at,
-            customer=asdict(event.customer),
-            shipping_address=asdict(event.shipping_address),
-            lines=_lines(event.lines),
-            currency=event.currency,
-            order_total=_total(event.lines),
-            fraud_score=event.fraud_score,
-        )
+        return contracts.OrderPlaced(**_order_content(event))
     if isinstance(event, Order.Paid):
         return contracts.OrderPaid(
             order_id=event.originator_id,
@@ -231,6 +271,16 @@ def to_contract(event: Any) -> IntegrationEvent:
             shipment_id=event.shipment_id,
             description=event.description,
             at=event.at,
+        )
+    if isinstance(event, Order.Amended):
+        return contracts.OrderAmended(**_order_content(event), changes=_changes(event.changes))
+    if isinstance(event, Order.AmendmentRefused):
+        return contracts.OrderAmendmentRefused(
+            order_id=event.originator_id,
+            channel=event.channel,
+            channel_order_id=event.channel_order_id,
+            changes=_changes(event.changes),
+            reason=event.reason,
         )
     if isinstance(event, Order.Cancelled):
         return contracts.OrderCancelled(

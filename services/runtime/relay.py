@@ -46,6 +46,9 @@ class Feed:
 
     topic: Topic
     translate: FeedTranslator
+    key: Callable[[Any], str] | None = None
+    """The message key of a translated event, when the topic's readers key by something else than
+    the aggregate id (the default); it must keep one aggregate's events on one partition."""
 
 
 log = structlog.get_logger(__name__)
@@ -111,6 +114,7 @@ class Relay:
         topic: str,
         batch_size: int,
         feed: bool = False,
+        key: Callable[[Any], str] | None = None,
     ) -> None:
         """`feed`: the topic is a feed (`Feed`), not the events topic: its envelopes' event ids
         name it, and events translated to None are skipped (the position still moves past them).
@@ -123,6 +127,7 @@ class Relay:
         self._topic = topic
         self._batch_size = batch_size
         self._feed = topic if feed else None
+        self._key = key
         self.published = 0
 
     async def run(self) -> None:
@@ -185,7 +190,7 @@ class Relay:
                 await self._producer.send(
                     self._topic,
                     value=envelope.model_dump_json().encode(),
-                    key=str(envelope.aggregate_id).encode(),
+                    key=(self._key(payload) if self._key else str(envelope.aggregate_id)).encode(),
                     headers=[
                         ("event_type", envelope.event_type.encode()),
                         ("correlation_id", envelope.correlation_id.encode()),

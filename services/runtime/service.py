@@ -186,6 +186,7 @@ class ServiceRuntime(Generic[A]):
                 topic=feed.topic.name,
                 batch_size=settings.relay_batch_size,
                 feed=True,
+                key=feed.key,
             )
             for feed in self.definition.feeds
         ]

@@ -132,3 +132,23 @@ async def test_an_event_for_an_order_that_does_not_exist_is_retried_then_parked(
     await inbox.send("inventory.events.v1", stock_reserved(uuid.uuid4(), version=1))
     (_, headers) = inbox.dead_letters[0]
     assert headers["error"].startswith("failed after 2 attempts")
+
+
+async def test_a_re_send_that_changes_a_paid_line_is_parked_with_the_difference(
+    inbox: Inbox,
+) -> None:
+    message = channel_order("5004")
+    await inbox.send("channel.orders.v1", as_json(message))
+    changed = message | {"lines": [{"sku": "LAPTOP-14", "quantity": 3, "unit_price": "1199.00"}]}
+    await inbox.send("channel.orders.v1", as_json(changed))
+    await inbox.send("channel.orders.v1", as_json(message))
+
+    ((parked, headers),) = inbox.dead_letters
+    assert parked == as_json(changed)
+    assert headers["error-type"] == "ResendRefused"
+    assert headers["error"] == (
+        "rule violated: re-send of webshop:5004 refused: lines[1].quantity '1' → '3' may change "
+        "only before payment (the order is paid)"
+    )
+    order = inbox.orders.get_order(order_id_for("webshop", "5004"))
+    assert (order.lines[0].quantity, order.version) == (1, 3)

@@ -1,12 +1,13 @@
 """The order's domain: the Order aggregate, its values and its configurable rules. Pure: no I/O."""
 
+from services.order.domain.amendment import Change, ChangeableUntil, OrderContent, changes_between
 from services.order.domain.markets import (
     DEFAULT_MARKET_COUNTRIES,
     CatalogueKnowledge,
     MarketMap,
     ineligible_lines,
 )
-from services.order.domain.order import Order
+from services.order.domain.order import Order, ResendRefused
 from services.order.domain.policy import FulfilmentPolicy
 from services.order.domain.values import (
     ALLOCATED_STATES,
@@ -33,6 +34,8 @@ __all__ = [
     "SHIPPING_STATES",
     "Address",
     "CatalogueKnowledge",
+    "Change",
+    "ChangeableUntil",
     "Customer",
     "Dispatch",
     "FulfilmentPolicy",
@@ -41,11 +44,14 @@ __all__ = [
     "LocationQuantity",
     "MarketMap",
     "Order",
+    "OrderContent",
     "OrderLine",
     "OrderStatus",
+    "ResendRefused",
     "ShipmentLine",
     "ShipmentRequest",
     "TrackingUpdate",
+    "changes_between",
     "ineligible_lines",
     "shipment_id_for",
 ]

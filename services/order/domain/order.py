@@ -11,6 +11,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
+from services.order.domain.amendment import (
+    Change,
+    ChangeableUntil,
+    OrderContent,
+    changeable_until,
+    changes_between,
+)
 from services.order.domain.policy import FulfilmentPolicy
 from services.order.domain.values import (
     ALLOCATED_STATES,
@@ -31,6 +38,10 @@ from services.order.domain.values import (
 from services.runtime.aggregate import Aggregate, DomainError
 
 
+class ResendRefused(DomainError):
+    """A channel re-sent an order with changes its state no longer allows; the reason names them."""
+
+
 class Order(Aggregate):
     """An order from a channel, deduplicated by (channel, channel order id)."""
 
@@ -47,12 +58,7 @@ class Order(Aggregate):
         def apply(self, order: Any) -> None:
             order.channel = self.channel
             order.channel_order_id = self.channel_order_id
-            order.placed_at = self.placed_at
-            order.customer = self.customer
-            order.shipping_address = self.shipping_address
-            order.lines = self.lines
-            order.currency = self.currency
-            order.fraud_score = self.fraud_score
+            order.take_content(OrderContent.of(self))
             order.allocation = ()
             order.status = OrderStatus.PLACED
             order.hold_reason = None
@@ -189,6 +195,36 @@ class Order(Aggregate):
             )
             order.track(self.shipment_id, "exception", self.description, self.at)
 
+    class Amended(Aggregate.Event):
+        """The channel re-sent the order with changes its state still allows: the order is now as
+        re-sent. Carries the whole new content and the changes, for the channel's feedback."""
+
+        channel: str
+        channel_order_id: str
+        changes: tuple[Change, ...]
+        placed_at: datetime
+        customer: Customer
+        shipping_address: Address
+        lines: tuple[OrderLine, ...]
+        currency: str
+        fraud_score: float
+
+        def apply(self, order: Any) -> None:
+            order.take_content(OrderContent.of(self))
+            order.refused_changes = ()
+
+    class AmendmentRefused(Aggregate.Event):
+        """The channel re-sent the order with changes its state no longer allows; nothing of it
+        was applied."""
+
+        channel: str
+        channel_order_id: str
+        changes: tuple[Change, ...]
+        reason: str
+
+        def apply(self, order: Any) -> None:
+            order.refused_changes = self.changes
+
     class Cancelled(Aggregate.Event):
         reason: str
         actor: str
@@ -222,6 +258,10 @@ class Order(Aggregate):
         tracking: tuple[TrackingUpdate, ...]
         """The latest carrier news per parcel that has any."""
 
+    # State that orders recorded before it existed start from (a default, not an event field).
+    refused_changes: tuple[Change, ...] = ()
+    """The changes of the last re-send refused, so a repeat of it is recorded once."""
+
     @classmethod
     def place(
         cls,
@@ -236,13 +276,7 @@ class Order(Aggregate):
         currency: str,
         fraud_score: float,
     ) -> Self:
-        if not lines:
-            raise DomainError("an order needs at least one line")
-        if any(line.quantity < 1 for line in lines):
-            raise DomainError("every line needs a quantity of at least 1")
-        numbers = [line.line_number for line in lines]
-        if len(set(numbers)) != len(numbers):
-            raise DomainError("line numbers must be unique")
+        cls.check_lines(lines)
         return cls._create(
             cls.Placed,
             id=order_id,
@@ -256,6 +290,17 @@ class Order(Aggregate):
             fraud_score=fraud_score,
         )
 
+    @staticmethod
+    def check_lines(lines: tuple[OrderLine, ...]) -> None:
+        """An order has lines, each of at least one unit, numbered uniquely."""
+        if not lines:
+            raise DomainError("an order needs at least one line")
+        if any(line.quantity < 1 for line in lines):
+            raise DomainError("every line needs a quantity of at least 1")
+        numbers = [line.line_number for line in lines]
+        if len(set(numbers)) != len(numbers):
+            raise DomainError("line numbers must be unique")
+
     # -- state ---------------------------------------------------------------------------------
 
     @property
@@ -268,7 +313,65 @@ class Order(Aggregate):
                 return line
         raise DomainError(f"order {self.id} has no line {line_number}")
 
+    @property
+    def content(self) -> OrderContent:
+        """What the channel said of the order, as amended."""
+        return OrderContent.of(self)
+
+    def take_content(self, content: OrderContent) -> None:
+        for name, value in content.values().items():
+            setattr(self, name, value)
+
     # -- commands ------------------------------------------------------------------------------
+
+    def amend(self, received: OrderContent) -> str | None:
+        """Take a channel's re-send of the order: an exact repeat changes nothing; changes that
+        the order's state still allows are applied together (`Amended`); if any is not allowed,
+        none is, the refusal is recorded (`AmendmentRefused`, once for repeats of one re-send)
+        and its reason, naming each difference, is returned for the caller to report.
+
+        What depends on the changed facts is decided again by construction: lines, currency,
+        fraud score and country change only before payment, which decides everything that
+        depends on them; the address and the customer are read at release.
+        """
+        changes = changes_between(self.content, received)
+        if not changes:
+            return None
+        refused = [(change, self._refusal(change)) for change in changes]
+        refused = [(change, why) for change, why in refused if why is not None]
+        if not refused:
+            self.check_lines(received.lines)
+            self.trigger_event(
+                self.Amended,
+                channel=self.channel,
+                channel_order_id=self.channel_order_id,
+                changes=changes,
+                **received.values(),
+            )
+            return None
+        reason = f"re-send of {self.channel}:{self.channel_order_id} refused: " + "; ".join(
+            f"{change} {why}" for change, why in refused
+        )
+        if changes != self.refused_changes:
+            self.trigger_event(
+                self.AmendmentRefused,
+                channel=self.channel,
+                channel_order_id=self.channel_order_id,
+                changes=changes,
+                reason=reason,
+            )
+        return reason
+
+    def _refusal(self, change: Change) -> str | None:
+        """Why this change may not be applied now; None when it may."""
+        if self.status is OrderStatus.CANCELLED:
+            return "(the order is cancelled)"
+        until = changeable_until(change)
+        if until is ChangeableUntil.PAYMENT and self.status is not OrderStatus.PLACED:
+            return f"{until} (the order is {self.status})"
+        if until is ChangeableUntil.RELEASE and self.releases:
+            return f"{until} (the order is {self.status})"
+        return None
 
     @property
     def on_hold(self) -> bool:

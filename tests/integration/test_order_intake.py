@@ -1,0 +1,83 @@
+"""No silent drops at intake: a channel's re-sent order is a duplicate, an amendment or a refusal,
+and the connector reads which on `channel.feedback.v1`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import (
+    Channel,
+    Record,
+    Services,
+    Topics,
+    channel_order,
+    eventually,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def feedback_of(records: list[Record], key: str) -> list[dict[str, Any]]:
+    return [record.json()["payload"] for record in records if record.key == key.encode()]
+
+
+def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_is_harmless(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    order, inventory = services("order", "inventory")
+    inventory.receive_stock("LAPTOP-14", "WH-A", 5)
+    feedback = topic("channel.feedback.v1")
+    dead_letters = topic("order.deadletter.v1")
+    orders_topic = topic("order.events.v1")
+    key = "webshop:4101"
+    placed = channel_order("4101", lines=[("LAPTOP-14", 1)], paid=False)
+    corrected: dict[str, Any] = placed | {
+        "lines": [{"sku": "LAPTOP-14", "quantity": 2, "unit_price": "1199.00"}],
+        "shipping_address": placed["shipping_address"] | {"line1": "3 Compiler Road"},
+    }
+    paid = corrected | {"payment_status": "paid"}
+    too_late = paid | {"lines": [{"sku": "LAPTOP-14", "quantity": 3, "unit_price": "1199.00"}]}
+
+    channel.send(placed)
+    channel.send(corrected)
+    channel.send(paid)
+    released = eventually(
+        lambda: orders_topic.events("OrderReleasedToWarehouse"), what="the amended order released"
+    )
+    assert released[0]["payload"]["shipments"][0]["lines"][0]["quantity"] == 2
+    assert released[0]["payload"]["ship_to"]["line1"] == "3 Compiler Road"
+    assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 2
+
+    channel.send(too_late)
+    channel.send(paid)  # an exact repeat: nothing to say
+    channel.send(paid | {"order_status": "cancelled"})  # one key, one partition: handled last
+    eventually(lambda: orders_topic.events("OrderCancelled"), what="the cancellation")
+
+    outcomes = eventually(
+        lambda: o if len(o := feedback_of(feedback.poll(), key)) >= 3 else None,
+        what="three outcomes fed back",
+    )
+    assert [outcome["outcome"] for outcome in outcomes] == ["accepted", "amended", "rejected"]
+    assert {(c["field"], c["recorded"], c["received"]) for c in outcomes[1]["changes"]} == {
+        ("lines[1].quantity", "1", "2"),
+        ("shipping_address.line1", "2 Compiler Road", "3 Compiler Road"),
+    }
+    rejection = outcomes[2]
+    assert rejection["reason"] == (
+        "re-send of webshop:4101 refused: lines[1].quantity '2' → '3' may change only before "
+        "payment (the order is released-to-warehouse)"
+    )
+    (parked,) = eventually(dead_letters.poll, what="the refused re-send parked")
+    assert (parked.key, parked.value) == (key.encode(), json.dumps(too_late).encode())
+    assert parked.headers["error"] == f"rule violated: {rejection['reason']}"
+    view = order.get("/orders/by-channel/webshop/4101")
+    assert (view["status"], view["lines"][0]["quantity"]) == ("cancelled", 2)
+    assert [
+        e["event_type"] for e in orders_topic.events() if e["event_type"].startswith("OrderAm")
+    ] == [
+        "OrderAmended",
+        "OrderAmendmentRefused",
+    ]
