@@ -92,6 +92,18 @@ INVENTORY_MOVEMENTS = Topic(
 )
 
 
+BROKER_INCARNATION = Topic(
+    name="unitrail.incarnation.v1",
+    partitions=1,
+    key="none",
+    carries="at offset 0, the broker's incarnation id (a uuid, UTF-8): written once by the first "
+    "service to find the topic missing or empty, after it created every topic of the registry. A "
+    "relay that recorded its position under another id re-publishes its store from the start: "
+    "the broker lost what it had (the embedded one keeps everything in memory)",
+    written_by="any service (the first to find it missing)",
+)
+
+
 def events_topic(service: str) -> Topic:
     """The topic on which a service publishes its integration events, in envelopes."""
     return Topic(
@@ -124,6 +136,7 @@ def all_topics() -> list[Topic]:
         THREEPL_RECEIPTS,
         CARRIER_TRACKING,
         INVENTORY_MOVEMENTS,
+        BROKER_INCARNATION,
     ]
     for service in SERVICES:
         topics.append(events_topic(service))

@@ -61,8 +61,10 @@ from services.inventory.domain import Receipt, SalesChannels, SkuStock
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.kafka import producer_options
+from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.relay import Relay, create_relay_table, envelope_for
+from services.runtime.topics import BrokerIncarnation
 
 # The integration-test harness is not an installed package: make the repository root importable
 # however the script is started, so the latency part drives services exactly as the tests do.
@@ -306,14 +308,19 @@ async def measure_relay(
     try:
         # As a service does at start: the relay records its position in a table of its own.
         await create_relay_table(pool)
-        # Metadata first, as for the raw producer, so both start equally warm.
+        # Metadata first, as for the raw producer, so both start equally warm; and the broker's
+        # incarnation marked, as the first service to start would.
         await producer.partitions_for(topic)
+        incarnation = BrokerIncarnation(settings.kafka_bootstrap_servers, client_id="benchmark")
+        await incarnation.current()
         relay = CountingRelay(
             producer_name=settings.service_name,
             application=application,
             translate=translators.to_contract,
             producer=producer,
             pool=pool,
+            leadership=Leadership(location, f"relay:{topic}"),
+            incarnation=incarnation,
             topic=topic,
             batch_size=settings.relay_batch_size,
         )

@@ -115,6 +115,13 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(
         default=500, ge=1, validation_alias=shared("UNITRAIL_RELAY_BATCH")
     )
+    broker_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=shared("UNITRAIL_BROKER_CHECK_SECONDS"),
+        description="How often a relay checks that the broker is the one it published to (its "
+        "incarnation marker); a broker restarted empty is re-published to within about that long.",
+    )
     replay_batch_size: int = Field(
         default=500,
         ge=1,

@@ -4,9 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiokafka.admin.client
+import aiokafka.client
 from aiokafka import AIOKafkaProducer
+from aiokafka.protocol.metadata import MetadataRequest
 
 from services.runtime.config import ServiceSettings
+
+
+class MetadataRequestWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
+    """A metadata request that never asks the broker to create the topics it names.
+
+    aiokafka asks for auto-creation in every metadata request (v4 and later), and a broker that
+    honours it (the embedded one does, with 4 partitions) creates a topic with its own partition
+    count the moment a client looks a missing topic up. Topics are created from the registry, with
+    theirs (`services.runtime.topics.ensure_topics`); a missing topic is an error to wait out.
+    """
+
+    def __init__(
+        self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = False
+    ) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
+
+
+def refuse_topic_auto_creation() -> None:
+    """Make every aiokafka client of this process (FastStream's too) look topics up without
+    creating them."""
+    aiokafka.client.MetadataRequest = MetadataRequestWithoutAutoCreation
+    aiokafka.admin.client.MetadataRequest = MetadataRequestWithoutAutoCreation
+
+
+refuse_topic_auto_creation()
 
 
 def producer_options(settings: ServiceSettings) -> dict[str, Any]:

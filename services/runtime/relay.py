@@ -14,18 +14,24 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
-from eventsourcing.persistence import Notification
+from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
+from eventsourcing.persistence import Notification, StoredEvent
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from services.runtime.eventstore import ServiceApplication
+from services.runtime.faults import crash_point
 from services.runtime.idempotency import is_bookkeeping
+from services.runtime.leadership import Leadership, Lease
+from services.runtime.topics import BrokerIncarnation
 
 Translator = Callable[[Any], IntegrationEvent]
 """Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
@@ -60,6 +66,11 @@ CREATE TABLE IF NOT EXISTS relay_position (
     updated_at timestamptz NOT NULL DEFAULT now()
 )
 """
+POSITION_INCARNATION_COLUMN = "ALTER TABLE relay_position ADD COLUMN IF NOT EXISTS incarnation text"
+"""The broker incarnation the position was reached on (`services.runtime.topics`); a position
+recorded before the column existed has none, so its store is published again once."""
+
+RESTART_DELAY_SECONDS = 1.0
 
 
 def envelope_for(
@@ -81,27 +92,58 @@ def envelope_for(
 
 async def create_relay_table(pool: asyncpg.Pool) -> None:
     await pool.execute(POSITION_TABLE)
+    await pool.execute(POSITION_INCARNATION_COLUMN)
 
 
-async def load_position(pool: asyncpg.Pool, topic: str) -> int:
-    value = await pool.fetchval(
-        "SELECT notification_id FROM relay_position WHERE topic = $1", topic
+@dataclass(frozen=True)
+class Position:
+    """How far a relay published, and on which broker incarnation (None: not recorded)."""
+
+    notification_id: int
+    incarnation: str | None
+
+
+async def load_position(connection: asyncpg.Connection | asyncpg.Pool, topic: str) -> Position:
+    row = await connection.fetchrow(
+        "SELECT notification_id, incarnation FROM relay_position WHERE topic = $1", topic
     )
-    return int(value or 0)
+    if row is None:
+        return Position(0, None)
+    return Position(int(row["notification_id"]), row["incarnation"])
 
 
-async def save_position(pool: asyncpg.Pool, topic: str, notification_id: int) -> None:
-    await pool.execute(
-        "INSERT INTO relay_position (topic, notification_id) VALUES ($1, $2) "
+async def save_position(
+    connection: asyncpg.Connection | asyncpg.Pool, topic: str, position: Position
+) -> None:
+    await connection.execute(
+        "INSERT INTO relay_position (topic, notification_id, incarnation) VALUES ($1, $2, $3) "
         "ON CONFLICT (topic) DO UPDATE SET notification_id = excluded.notification_id, "
-        "updated_at = now()",
+        "incarnation = excluded.incarnation, updated_at = now()",
         topic,
-        notification_id,
+        position.notification_id,
+        position.incarnation,
     )
+
+
+def resume_from(recorded: Position, incarnation: str) -> int:
+    """Where a relay starts on the broker `incarnation`: after what it recorded there, or from the
+    start when the position was recorded on another (the broker lost it) or on none (unknown)."""
+    return recorded.notification_id if recorded.incarnation == incarnation else 0
+
+
+class BrokerChanged(Exception):
+    """The broker is not the incarnation the relay was publishing to: publish again from the
+    recorded position of the new one (the start)."""
 
 
 class Relay:
-    """Publishes a service's recorded events to its topic, resuming where it stopped."""
+    """Publishes a service's recorded events to its topic, resuming where it stopped.
+
+    Whatever the number of processes of the service, one relay per topic publishes: the leader of
+    `relay:<topic>` on the service's database (`services.runtime.leadership`); the others wait to
+    take over. The position is saved on the leader's own session, so a relay that lost leadership
+    cannot record a position: its successor resumes from the last one recorded.
+    """
 
     def __init__(
         self,
@@ -111,6 +153,8 @@ class Relay:
         translate: FeedTranslator,
         producer: AIOKafkaProducer,
         pool: asyncpg.Pool,
+        leadership: Leadership,
+        incarnation: BrokerIncarnation,
         topic: str,
         batch_size: int,
         feed: bool = False,
@@ -124,16 +168,111 @@ class Relay:
         self._translate = translate
         self._producer = producer
         self._pool = pool
+        self._leadership = leadership
+        self._incarnation = incarnation
         self._topic = topic
         self._batch_size = batch_size
         self._feed = topic if feed else None
         self._key = key
+        self._highest_offsets: dict[int, int] = {}
+        self._log_was_lost = False
+        self.alive = False
         self.published = 0
 
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    async def status(self) -> dict[str, Any]:
+        """What /health shows of this relay: `alive` (its loop runs), `leader` (this process
+        publishes; the others wait), `lag` (notifications stored after the recorded position: at
+        most that many events wait to be published; 0 when caught up) and
+        `oldest_unpublished_seconds` (age of the first of them; 0 when caught up). One query on
+        the notification index, whichever process leads."""
+        row = await self._pool.fetchrow(self._status_query(), self._topic)
+        assert row is not None
+        head = int(row["head"] or 0)
+        position = int(row["position"] or 0)
+        oldest = 0.0
+        if row["state"] is not None:
+            first: Any = self._application.mapper.to_domain_event(
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+            )
+            oldest = max(0.0, (datetime.now(UTC) - first.timestamp).total_seconds())
+        return {
+            "alive": self.alive,
+            "leader": self._leadership.is_leader,
+            "lag": max(0, head - position),
+            "oldest_unpublished_seconds": round(oldest, 3),
+        }
+
+    def _status_query(self) -> str:
+        recorder: Any = self._application.recorder
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        return f"""
+            WITH recorded AS (SELECT notification_id FROM relay_position WHERE topic = $1)
+            SELECT (SELECT max(notification_id) FROM {table}) AS head,
+                   (SELECT notification_id FROM recorded) AS position,
+                   first.originator_id, first.originator_version, first.topic, first.state
+            FROM (SELECT 1) AS one
+            LEFT JOIN LATERAL (
+                SELECT originator_id, originator_version, topic, state FROM {table}
+                WHERE notification_id > coalesce((SELECT notification_id FROM recorded), 0)
+                ORDER BY notification_id LIMIT 1
+            ) AS first ON true
+        """
+
+    async def keep_running(self) -> None:
+        """Publish (or wait to lead) until cancelled, starting again after any failure."""
+        self.alive = True
+        try:
+            while True:
+                try:
+                    await self.run()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("relay stopped, restarting", topic=self._topic, error=repr(error))
+                    await asyncio.sleep(RESTART_DELAY_SECONDS)
+        finally:
+            self.alive = False
+
     async def run(self) -> None:
-        """Publish until cancelled."""
-        position = await load_position(self._pool, self._topic)
-        log.info("relay started", topic=self._topic, position=position)
+        """Lead, then publish until cancelled or until something fails."""
+        async with self._leadership.lead() as lease:
+            while True:
+                try:
+                    await self._publish_from_recorded_position(lease)
+                except BrokerChanged as change:
+                    log.warning(
+                        "the broker lost what was published: publishing the store again",
+                        topic=self._topic,
+                        reason=str(change),
+                    )
+
+    async def _publish_from_recorded_position(self, lease: Lease) -> None:
+        """Publish from the position recorded for the broker's current incarnation; raise
+        BrokerChanged when the broker turns out to be another one."""
+        incarnation = await self._incarnation.current(fresh=True)
+        recorded = await load_position(lease.connection, self._topic)
+        position = resume_from(recorded, incarnation)
+        if recorded.notification_id > 0 and position == 0:
+            log.warning(
+                "the position was recorded on another broker: publishing the store from the start",
+                topic=self._topic,
+                recorded=recorded.notification_id,
+                recorded_on=recorded.incarnation,
+                broker=incarnation,
+            )
+        if recorded.incarnation != incarnation:
+            await save_position(lease.connection, self._topic, Position(position, incarnation))
+        self._highest_offsets = {}
+        log.info("relay started", topic=self._topic, position=position, incarnation=incarnation)
         # The library's subscription blocks while it waits for NOTIFY, so it runs on a thread of its
         # own and hands notifications over through a bounded queue; the publisher takes whatever
         # has accumulated as one batch.
@@ -153,9 +292,19 @@ class Relay:
 
         pump_thread = threading.Thread(target=pump, name=f"relay-{self._topic}", daemon=True)
         pump_thread.start()
+        idle_check = self._incarnation.check_seconds
         try:
             while True:
-                batch = [await asyncio.to_thread(handover.get)]
+                try:
+                    first = await asyncio.to_thread(handover.get, timeout=idle_check)
+                except queue.Empty:
+                    # Idle: the broker may have restarted empty meanwhile, and the lock's session
+                    # may have ended (Postgres restarted): neither is otherwise noticed until the
+                    # next event is stored.
+                    await lease.confirm()
+                    await self._check_broker(incarnation)
+                    continue
+                batch = [first]
                 while len(batch) < self._batch_size:
                     try:
                         batch.append(handover.get_nowait())
@@ -163,8 +312,11 @@ class Relay:
                         break
                 notifications = [item for item in batch if isinstance(item, Notification)]
                 if notifications:
-                    await self._publish(notifications)
-                    await save_position(self._pool, self._topic, notifications[-1].id)
+                    await self._check_broker(incarnation)
+                    await self._publish_batch(notifications, incarnation)
+                    crash_point("relay.after-publish")
+                    reached = Position(notifications[-1].id, incarnation)
+                    await save_position(lease.connection, self._topic, reached)
                     self.published += len(notifications)
                 for item in batch:
                     if isinstance(item, BaseException):
@@ -175,6 +327,33 @@ class Relay:
             with contextlib.suppress(queue.Full):
                 handover.put_nowait(None)  # wakes a publisher thread still waiting in get()
             await asyncio.to_thread(pump_thread.join, 5)
+
+    async def _check_broker(self, incarnation: str, *, fresh: bool = False) -> None:
+        """Raise BrokerChanged when the broker is no longer the incarnation `incarnation` (read
+        at most every few seconds unless `fresh`)."""
+        current = await self._incarnation.current(fresh=fresh)
+        if current != incarnation:
+            raise BrokerChanged(f"broker incarnation {current}, published on {incarnation}")
+
+    async def _publish_batch(self, notifications: list[Notification], incarnation: str) -> None:
+        """Publish, and make sure the broker that acknowledged is the one published to so far:
+        a failure, or an offset below one already acknowledged (only this relay writes the topic,
+        so offsets only grow unless the broker lost its log), is checked against the marker."""
+        self._log_was_lost = False
+        try:
+            await self._publish(notifications)
+        except KafkaError:
+            await self._check_broker(incarnation, fresh=True)
+            raise
+        if self._log_was_lost:
+            await self._check_broker(incarnation, fresh=True)
+
+    def _acknowledged(self, metadata: RecordMetadata) -> None:
+        highest = self._highest_offsets.get(metadata.partition, -1)
+        if metadata.offset <= highest:
+            self._log_was_lost = True
+        else:
+            self._highest_offsets[metadata.partition] = metadata.offset
 
     async def _publish(self, notifications: list[Notification]) -> None:
         deliveries = []
@@ -197,7 +376,9 @@ class Relay:
                     ],
                 )
             )
-        await asyncio.gather(*deliveries)
+        for metadata in await asyncio.gather(*deliveries):
+            if isinstance(metadata, RecordMetadata):
+                self._acknowledged(metadata)
         log.debug("relay published", topic=self._topic, count=len(notifications))
 
 

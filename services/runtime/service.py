@@ -30,10 +30,12 @@ from services.runtime.database import PostgresLocation, ensure_database, schema_
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.http_errors import install_http_edge
 from services.runtime.kafka import build_producer
+from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
-from services.runtime.relay import Feed, Relay, Translator, create_relay_table
+from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
 from services.runtime.replay.api import router as replay_router
+from services.runtime.topics import BrokerIncarnation, ensure_topics
 
 log = structlog.get_logger(__name__)
 
@@ -96,11 +98,15 @@ class ServiceRuntime(Generic[A]):
         self._broker: KafkaBroker | None = None
         self._producer: AIOKafkaProducer | None = None
         self.relay: Relay | None = None
-        self._relay_task: asyncio.Task[None] | None = None
         self.feed_relays: list[Relay] = []
-        self._feed_tasks: list[asyncio.Task[None]] = []
+        self._relay_tasks: list[asyncio.Task[None]] = []
+        self.incarnation: BrokerIncarnation | None = None
         self._recurring_tasks: list[asyncio.Task[None]] = []
         self.replays: Replays | None = None
+
+    @property
+    def _client_id(self) -> str:
+        return f"unitrail-{self.settings.service_name}"
 
     @property
     def application(self) -> A:
@@ -142,6 +148,15 @@ class ServiceRuntime(Generic[A]):
             rebuild = ShadowRebuild.of
         if rebuild is not None:
             self.replays = Replays(self, rebuild)
+        # Before anything reads or writes a topic: on a broker without them (new, or restarted
+        # empty) they are created from the registry, never by a client with the broker's default.
+        await ensure_topics(settings.kafka_bootstrap_servers, client_id=self._client_id)
+        self.incarnation = BrokerIncarnation(
+            settings.kafka_bootstrap_servers,
+            client_id=self._client_id,
+            check_seconds=settings.broker_check_seconds,
+        )
+        await self.incarnation.current()
         self._producer = build_producer(settings)
         await self._producer.start()
         self._broker = KafkaBroker(
@@ -166,33 +181,13 @@ class ServiceRuntime(Generic[A]):
             consumer.subscribe(self._broker)
         await self._broker.start()
         if self.definition.translate is not None:
-            self.relay = Relay(
-                producer_name=settings.service_name,
-                application=self.application,
-                translate=self.definition.translate,
-                producer=self._producer,
-                pool=self.pool,
-                topic=events_topic(settings.service_name).name,
-                batch_size=settings.relay_batch_size,
-            )
-            self._relay_task = asyncio.create_task(self._keep_relaying(self.relay))
+            topic = events_topic(settings.service_name).name
+            self.relay = self._relay(topic, self.definition.translate)
         self.feed_relays = [
-            Relay(
-                producer_name=settings.service_name,
-                application=self.application,
-                translate=feed.translate,
-                producer=self._producer,
-                pool=self.pool,
-                topic=feed.topic.name,
-                batch_size=settings.relay_batch_size,
-                feed=True,
-                key=feed.key,
-            )
+            self._relay(feed.topic.name, feed.translate, feed=True, key=feed.key)
             for feed in self.definition.feeds
         ]
-        self._feed_tasks = [
-            asyncio.create_task(self._keep_relaying(relay)) for relay in self.feed_relays
-        ]
+        self._relay_tasks = [asyncio.create_task(relay.keep_running()) for relay in self.relays]
         self._recurring_tasks = [
             asyncio.create_task(self._keep_running(job)) for job in self.definition.recurring
         ]
@@ -214,20 +209,40 @@ class ServiceRuntime(Generic[A]):
             except Exception:
                 log.exception("recurring use case failed", use_case=_name_of(job.use_case))
 
-    async def _keep_relaying(self, relay: Relay) -> None:
-        while True:
-            try:
-                await relay.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("relay stopped, restarting")
-                await asyncio.sleep(1.0)
+    @property
+    def relays(self) -> list[Relay]:
+        """Every relay of the process: the events topic's, then the feeds'."""
+        return ([self.relay] if self.relay is not None else []) + self.feed_relays
+
+    def _relay(
+        self,
+        topic: str,
+        translate: FeedTranslator,
+        *,
+        feed: bool = False,
+        key: Callable[[Any], str] | None = None,
+    ) -> Relay:
+        """A relay of `topic`; it publishes only while this process leads it (one per store)."""
+        assert self._producer is not None
+        assert self.incarnation is not None
+        return Relay(
+            producer_name=self.settings.service_name,
+            application=self.application,
+            translate=translate,
+            producer=self._producer,
+            pool=self.pool,
+            leadership=Leadership(self.settings.database, f"relay:{topic}"),
+            incarnation=self.incarnation,
+            topic=topic,
+            batch_size=self.settings.relay_batch_size,
+            feed=feed,
+            key=key,
+        )
 
     async def stop(self) -> None:
         if self.replays is not None:
             await self.replays.stop()
-        for task in (*self._recurring_tasks, self._relay_task, *self._feed_tasks):
+        for task in (*self._recurring_tasks, *self._relay_tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

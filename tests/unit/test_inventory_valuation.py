@@ -326,6 +326,8 @@ def test_a_feed_relay_skips_what_its_translator_leaves_out_and_names_itself_in_e
         translate=translators.to_movement,
         producer=cast(Any, producer),
         pool=cast(Any, None),
+        leadership=cast(Any, None),
+        incarnation=cast(Any, None),
         topic=INVENTORY_MOVEMENTS.name,
         batch_size=10,
         feed=True,

@@ -1,0 +1,256 @@
+"""The relay against the real broker and Postgres: one publisher per store whatever the number of
+processes, and topics re-derived from the store when the broker comes back empty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from confluent_kafka.admin import AdminClient
+
+from contracts.topics import INVENTORY_MOVEMENTS, events_topic
+from infra.embedded import EmbeddedBroker, free_port
+from services.inventory import translators
+from services.inventory.application import InventoryApplication
+from services.inventory.domain import Receipt, SalesChannels
+from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.leadership import Leadership
+from services.runtime.relay import Relay, create_relay_table
+from services.runtime.topics import BrokerIncarnation, ensure_topics
+from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually
+
+INVENTORY_EVENTS = events_topic("inventory").name
+PUBLISHED_TOPICS = (INVENTORY_EVENTS, INVENTORY_MOVEMENTS.name)
+
+
+def receive(process: ServiceProcess, skus: range) -> None:
+    for number in skus:
+        process.receive_stock(f"RELAY-{number}", "WH-A", 3)
+
+
+def skus_on(reader: TopicReader) -> set[str]:
+    return {event["payload"]["sku"] for event in reader.events()}
+
+
+def shows_skus(reader: TopicReader, count: int) -> Callable[[], bool]:
+    return lambda: len(skus_on(reader)) == count
+
+
+def repeated(reader: TopicReader) -> list[tuple[str, int]]:
+    """(aggregate id, version) pairs found more than once on the topic."""
+    seen = Counter((e["aggregate_id"], e["aggregate_version"]) for e in reader.events())
+    return [identity for identity, count in seen.items() if count > 1]
+
+
+def log_of(process: ServiceProcess) -> str:
+    path = process.stack.log_dir / f"{process.name}-{process.port}-{process.instance}.log"
+    return path.read_text(errors="replace")
+
+
+def leads(process: ServiceProcess, topic: str) -> bool:
+    return any(
+        "leading" in line and f"relay:{topic}" in line and "no longer" not in line
+        for line in log_of(process).splitlines()
+    )
+
+
+def store_of(stack: Stack, service: str) -> PostgresLocation:
+    return PostgresLocation.from_dsn(stack.postgres_dsn).with_database(
+        f"{stack.database_prefix}_{service}"
+    )
+
+
+def all_recorded(stack: Stack, service: str) -> bool:
+    """Every relay of the service recorded a position at the store's last notification."""
+
+    async def check() -> bool:
+        connection = await asyncpg.connect(**store_of(stack, service).asyncpg_kwargs())
+        try:
+            head = await connection.fetchval(
+                "SELECT max(notification_id) FROM inventoryapplication_events"
+            )
+            positions = await connection.fetch("SELECT notification_id FROM relay_position")
+            return len(positions) == len(PUBLISHED_TOPICS) and all(
+                row["notification_id"] == head for row in positions
+            )
+        finally:
+            await connection.close()
+
+    return asyncio.run(check())
+
+
+@pytest.fixture
+def inventories(stack: Stack) -> Iterator[list[ServiceProcess]]:
+    """Two processes of inventory on one store, each on its own HTTP port."""
+    processes = [ServiceProcess("inventory", stack), ServiceProcess("inventory", stack)]
+    yield processes
+    for process in processes:
+        process.stop()
+
+
+def test_two_processes_publish_each_event_once_and_the_survivor_of_the_leader_takes_over(
+    stack: Stack, inventories: list[ServiceProcess]
+) -> None:
+    first, second = inventories
+    first.start()
+    eventually(lambda: all(leads(first, topic) for topic in PUBLISHED_TOPICS), what="leader")
+    second.start()
+    readers = [TopicReader(stack.bootstrap_servers, topic) for topic in PUBLISHED_TOPICS]
+    try:
+        # Both processes take commands; whichever stores an event, the leader publishes it.
+        receive(first, range(0, 10))
+        receive(second, range(10, 20))
+        for reader in readers:
+            eventually(shows_skus(reader, 20), timeout=60, what=f"20 SKUs on {reader.topic}")
+        assert not any(leads(second, topic) for topic in PUBLISHED_TOPICS)
+        eventually(lambda: all_recorded(stack, "inventory"), what="positions recorded")
+
+        first.kill()
+        receive(second, range(20, 30))
+        for reader in readers:
+            eventually(shows_skus(reader, 30), timeout=60, what=f"30 SKUs on {reader.topic}")
+        assert all(leads(second, topic) for topic in PUBLISHED_TOPICS)
+        for reader in readers:
+            assert repeated(reader) == [], reader.topic
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def partition_counts(bootstrap_servers: str) -> dict[str, int]:
+    metadata = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=10)
+    return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
+
+
+@pytest.fixture
+def restartable_broker(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap))
+    yield (
+        broker,
+        Stack(
+            postgres_dsn=postgres_dsn,
+            bootstrap_servers=bootstrap,
+            database_prefix=f"t{free_port()}",
+            log_dir=tmp_path,
+        ),
+    )
+    broker.stop()
+
+
+def test_a_broker_restarted_empty_gets_every_topic_and_every_stored_event_again(
+    restartable_broker: tuple[EmbeddedBroker, Stack],
+) -> None:
+    broker, stack = restartable_broker
+    inventory = ServiceProcess("inventory", stack).start()
+    try:
+        receive(inventory, range(0, 10))
+        reader = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
+        eventually(lambda: len(skus_on(reader)) == 10, timeout=60, what="10 SKUs published")
+        reader.close()
+
+        broker.stop()
+        broker.start()  # same port, nothing in it: no topic, no event
+
+        def republished() -> bool:
+            counts = partition_counts(stack.bootstrap_servers)
+            if counts.get(INVENTORY_EVENTS) != 6:
+                return False
+            fresh = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
+            try:
+                return len(skus_on(fresh)) == 10
+            finally:
+                fresh.close()
+
+        eventually(republished, timeout=90, what="the store published again on the new broker")
+        counts = partition_counts(stack.bootstrap_servers)
+        assert counts[INVENTORY_MOVEMENTS.name] == INVENTORY_MOVEMENTS.partitions
+        assert "publishing the store from the start" in log_of(inventory)
+    finally:
+        inventory.stop()
+
+
+async def relay_on(
+    application: InventoryApplication, location: PostgresLocation, stack: Stack, pool: Any
+) -> tuple[Relay, AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    await producer.start()
+    relay = Relay(
+        producer_name="inventory",
+        application=application,
+        translate=translators.to_contract,
+        producer=producer,
+        pool=pool,
+        leadership=Leadership(location, f"relay:{INVENTORY_EVENTS}", retry_seconds=0.2),
+        incarnation=BrokerIncarnation(stack.bootstrap_servers, client_id="test"),
+        topic=INVENTORY_EVENTS,
+        batch_size=100,
+    )
+    return relay, producer
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads(
+    stack: Stack,
+) -> None:
+    location = store_of(stack, "relaystatus")
+    await ensure_database(location)
+    application = InventoryApplication(location, SalesChannels(buffers=()))
+    pool = await asyncpg.create_pool(min_size=1, max_size=2, **location.asyncpg_kwargs())
+    await create_relay_table(pool)
+    receipt = Receipt(location="WH-A", quantity=1, reason="initial-count", actor="test")
+    for number in range(5):
+        application.receive_stock(f"STATUS-{number}", receipt)
+    (first, first_producer), (second, second_producer) = [
+        await relay_on(application, location, stack, pool) for _ in range(2)
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        idle = await first.status()
+        assert (idle["alive"], idle["leader"], idle["lag"]) == (False, False, 5)
+        assert idle["oldest_unpublished_seconds"] > 0
+
+        tasks.append(asyncio.create_task(first.keep_running()))
+        await wait_for(lambda: _caught_up(first), "the first relay to publish the store")
+        tasks.append(asyncio.create_task(second.keep_running()))
+        await asyncio.sleep(0.5)  # the second relay tried to lead, and waits
+        assert await first.status() == {
+            "alive": True,
+            "leader": True,
+            "lag": 0,
+            "oldest_unpublished_seconds": 0.0,
+        }
+        follower = await second.status()
+        assert (follower["alive"], follower["leader"], follower["lag"]) == (True, False, 0)
+
+        tasks[0].cancel()  # the leader stops: its session ends, the follower takes over
+        application.receive_stock("STATUS-5", receipt)
+        await wait_for(lambda: _caught_up(second), "the second relay to take over")
+        assert second.published == 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for producer in (first_producer, second_producer):
+            await producer.stop()
+        await pool.close()
+        application.close()
+
+
+async def _caught_up(relay: Relay) -> bool:
+    status = await relay.status()
+    return bool(status["leader"] and status["lag"] == 0)
