@@ -37,6 +37,7 @@ from services.shipping.projections import read_models as shipping_read_models
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
     Channel,
+    Record,
     ServiceProcess,
     Services,
     Stack,
@@ -206,7 +207,7 @@ def empty_broker() -> Iterator[str]:
     broker.stop()
 
 
-def copy_to(bootstrap_servers: str, records: list[Any]) -> None:
+def copy_to(bootstrap_servers: str, records: list[Record]) -> None:
     """Publish records to another broker as they are (key, value, headers)."""
     producer = Producer({"bootstrap.servers": bootstrap_servers, "log.connection.close": False})
     for record in records:
@@ -255,13 +256,12 @@ def test_a_replay_from_topics_that_lost_history_is_refused_and_the_stores_rebuil
 
     live = eventually(order_settled, timeout=60, what="the catalogue in the order service")
     reader = topic("pim.events.v1")
-    records = eventually(
-        lambda: (
-            any(r.json()["event_type"] == "CatalogueEntryWithdrawn" for r in reader.poll())
-            and reader.records
-        ),
-        what="PIM's events on its topic",
-    )
+
+    def published() -> list[Record] | None:
+        withdrawn = any(r.json()["event_type"] == "CatalogueEntryWithdrawn" for r in reader.poll())
+        return reader.records if withdrawn else None
+
+    records = eventually(published, what="PIM's events on its topic")
     envelopes = [record.json() for record in records]
     stored = {(e["aggregate_id"], e["aggregate_version"]) for e in envelopes}
     # All but the first event of an aggregate that has a second one.
