@@ -2,10 +2,81 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+LINE_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+"""Published rule of a single line of text: no control character (C0, DEL or C1)."""
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+"""Published rule of free text: no control character other than tab, line feed and carriage
+return."""
+
+_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unstorable_character(value: str, *, multiline: bool = True) -> str | None:
+    """What in `value` is refused at the edge, or None when it is fine.
+
+    A NUL is refused because no downstream store can hold it (Postgres text and jsonb cannot),
+    a lone surrogate because it is no character at all (it cannot be encoded as UTF-8), and the
+    other control characters because they are never part of a name, an address or an id and
+    break whatever displays or prints them. Free text (`multiline`) may hold tabs and line breaks.
+    """
+    found = (_NOT_IN_TEXT if multiline else _NOT_IN_A_LINE).search(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+    position = found.start()
+    return f"contains {kind} (U+{code:04X}) at position {position}; only printable text is accepted"
+
+
+@dataclass(frozen=True)
+class _PrintableText:
+    multiline: bool
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = TEXT_PATTERN if self.multiline else LINE_PATTERN
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        problem = unstorable_character(value, multiline=self.multiline)
+        if problem is not None:
+            raise PydanticCustomError("unstorable_character", problem)
+        return value
+
+
+LINE_RULE = _PrintableText(multiline=False)
+"""The rule of `Line` as metadata, for after constraints: `Annotated[str, Field(...), LINE_RULE]`
+(constraints given after the rule would be checked as a sequence's length)."""
+
+Line = Annotated[str, LINE_RULE]
+"""A single line of printable text: a name, an address line, an id, a code."""
+
+Text = Annotated[str, _PrintableText(multiline=True)]
+"""Printable free text: may hold tabs and line breaks, no other control character."""
 
 Money = Annotated[
     Decimal,

@@ -11,19 +11,19 @@ from datetime import datetime
 
 from pydantic import Field
 
-from contracts.base import ContractModel
+from contracts.base import ContractModel, Line, Text
 
 
 class CarrierTrackingEvent(ContractModel):
     """A carrier's scan event for one parcel."""
 
-    carrier: str = Field(min_length=1, max_length=64, description="Carrier code, e.g. `ups`.")
-    tracking_number: str = Field(min_length=1, max_length=64, description="From the label.")
-    code: str = Field(
+    carrier: Line = Field(min_length=1, max_length=64, description="Carrier code, e.g. `ups`.")
+    tracking_number: Line = Field(min_length=1, max_length=64, description="From the label.")
+    code: Line = Field(
         min_length=1,
         max_length=32,
         description="The carrier's event code (e.g. UPS `I`, `D`, `X`), or one of the generic "
         "codes `in_transit`, `out_for_delivery`, `delivered`, `exception`.",
     )
-    description: str = Field(default="", max_length=500, description="The carrier's wording.")
+    description: Text = Field(default="", max_length=500, description="The carrier's wording.")
     at: datetime = Field(description="When the carrier scanned the parcel.")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
-from contracts.base import ContractModel, Money, Sku
+from contracts.base import ContractModel, Line, Money, Sku
 
 ChannelCode = Annotated[
     str,
@@ -41,22 +41,22 @@ def order_id_for(channel: str, channel_order_id: str) -> uuid.UUID:
 class Customer(ContractModel):
     """Who placed the order."""
 
-    customer_id: str = Field(
+    customer_id: Line = Field(
         min_length=1, max_length=128, description="Customer id in the channel."
     )
-    name: str = Field(min_length=1, max_length=200, description="Full name.")
+    name: Line = Field(min_length=1, max_length=200, description="Full name.")
     email: EmailStr = Field(description="Contact e-mail address.")
 
 
 class ShippingAddress(ContractModel):
     """Where the order goes."""
 
-    name: str = Field(min_length=1, max_length=200, description="Recipient.")
-    line1: str = Field(min_length=1, max_length=200, description="Street and number.")
-    line2: str | None = Field(default=None, max_length=200, description="Additional address line.")
-    city: str = Field(min_length=1, max_length=100, description="City.")
-    region: str | None = Field(default=None, max_length=100, description="State or region.")
-    postal_code: str = Field(min_length=1, max_length=20, description="Postal code.")
+    name: Line = Field(min_length=1, max_length=200, description="Recipient.")
+    line1: Line = Field(min_length=1, max_length=200, description="Street and number.")
+    line2: Line | None = Field(default=None, max_length=200, description="Additional address line.")
+    city: Line = Field(min_length=1, max_length=100, description="City.")
+    region: Line | None = Field(default=None, max_length=100, description="State or region.")
+    postal_code: Line = Field(min_length=1, max_length=20, description="Postal code.")
     country: CountryCode
 
 
@@ -77,7 +77,7 @@ class ChannelOrderMessage(ContractModel):
     """
 
     channel: ChannelCode
-    channel_order_id: str = Field(
+    channel_order_id: Line = Field(
         min_length=1,
         max_length=128,
         description="The order's id in the channel; unique per channel.",

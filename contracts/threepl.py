@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, RootModel
 
-from contracts.base import ContractModel, LocationCode, Sku
+from contracts.base import LINE_RULE, ContractModel, Line, LocationCode, Sku
 from contracts.inventory import PurchaseOrderId
 
 
@@ -35,7 +35,7 @@ class ScannedUnit(ContractModel):
 
     line_number: int = Field(ge=1, description="The order line the unit belongs to.")
     sku: Sku
-    serial: str | None = Field(
+    serial: Line | None = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -66,9 +66,9 @@ class ShipConfirmation(ContractModel):
     type: Literal["shipped"] = Field(description="Message kind.")
     shipment_id: uuid.UUID = Field(description="From `FulfilmentRequested`.")
     at: datetime = Field(description="When it was handed to the carrier.")
-    carrier: str = Field(min_length=1, max_length=64, description="Carrier code, e.g. `ups`.")
-    service: str = Field(min_length=1, max_length=64, description="Service, e.g. `ground`.")
-    tracking_number: str = Field(min_length=1, max_length=64, description="Carrier's tracking.")
+    carrier: Line = Field(min_length=1, max_length=64, description="Carrier code, e.g. `ups`.")
+    service: Line = Field(min_length=1, max_length=64, description="Service, e.g. `ground`.")
+    tracking_number: Line = Field(min_length=1, max_length=64, description="Carrier's tracking.")
 
 
 class ThreePLConfirmation(
@@ -92,9 +92,9 @@ class ReturnArrival(ContractModel):
 
     type: Literal["return_received"] = Field(description="Message kind.")
     rma_id: uuid.UUID = Field(description="From the return label.")
-    location: str = Field(min_length=1, max_length=64, description="The dock's location code.")
+    location: Line = Field(min_length=1, max_length=64, description="The dock's location code.")
     sku: Sku
-    serial: str | None = Field(
+    serial: Line | None = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -108,13 +108,13 @@ class GoodsReceiptLine(ContractModel):
 
     sku: Sku
     quantity: int = Field(ge=1, le=1_000_000, description="Units received.")
-    serials: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    serials: list[Annotated[str, Field(min_length=1, max_length=64), LINE_RULE]] = Field(
         default_factory=list,
         max_length=10_000,
         description="One serial number scanned per unit, for serialized products; empty for "
         "products that carry none.",
     )
-    batch: str | None = Field(
+    batch: Line | None = Field(
         default=None, min_length=1, max_length=64, description="The production batch on the units."
     )
 
@@ -130,13 +130,13 @@ class GoodsReceipt(ContractModel):
     """
 
     type: Literal["goods_received"] = Field(description="Message kind.")
-    receipt_id: str = Field(
+    receipt_id: Line = Field(
         min_length=1,
         max_length=64,
         description="The 3PL's receipt number: unique; a repeat with the same number is ignored.",
     )
     purchase_order_id: PurchaseOrderId
-    asn_id: str | None = Field(
+    asn_id: Line | None = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -144,7 +144,7 @@ class GoodsReceipt(ContractModel):
     )
     location: LocationCode = Field(description="The dock's location code.")
     at: datetime = Field(description="When the goods were received, at the warehouse.")
-    received_by: str | None = Field(
+    received_by: Line | None = Field(
         default=None,
         min_length=1,
         max_length=100,

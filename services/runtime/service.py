@@ -28,7 +28,7 @@ from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
-from services.runtime.http_errors import install_http_edge
+from services.runtime.http_edge import install_http_edge
 from services.runtime.kafka import build_producer
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging

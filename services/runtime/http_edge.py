@@ -1,0 +1,184 @@
+"""What every service's HTTP API does at its edge, before and after its routes.
+
+- **Printable text only.** A state-changing request whose JSON (or text) body holds a control
+  character or a lone surrogate anywhere (a NUL no store downstream can hold) is refused with a
+  422 naming the field, before any route sees it: the rule of `contracts.base.Text`, for every
+  command of every service at once.
+- **Dependencies down: 503 with `Retry-After`, quickly.**
+
+Without the second, a request during a Postgres outage surfaced as a 500 after the library's default
+30 s wait for a pooled connection, past most clients' timeouts. The database's timeouts
+(`services.runtime.database.PostgresTimeouts`) make the failure quick; this maps it to an answer a
+client can act on: retry later, with the same `Idempotency-Key` when the request changes state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import aiokafka.errors
+import asyncpg
+import psycopg
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.base import unstorable_character
+from services.runtime.config import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+UNAVAILABLE: dict[type[Exception], str] = {
+    # The event store's errors: connection lost, pool timed out, statement or lock timed out.
+    OperationalError: "the database",
+    InterfaceError: "the database",
+    psycopg.OperationalError: "the database",
+    psycopg.InterfaceError: "the database",
+    # asyncpg's: lost or refused connections, a server shutting down, a cancelled statement.
+    asyncpg.PostgresConnectionError: "the database",
+    asyncpg.InterfaceError: "the database",
+    asyncpg.CannotConnectNowError: "the database",
+    asyncpg.QueryCanceledError: "the database",
+    asyncpg.LockNotAvailableError: "the database",
+    asyncpg.AdminShutdownError: "the database",
+    aiokafka.errors.KafkaConnectionError: "the broker",
+    aiokafka.errors.KafkaTimeoutError: "the broker",
+    # A connection attempt that failed or timed out at the socket (asyncpg raises these as is).
+    OSError: "a server the service depends on",
+}
+"""Errors that mean a dependency is unreachable or overloaded, not that the request is wrong."""
+
+
+def unavailable_response(error: Exception, retry_after: int) -> JSONResponse:
+    """503 naming what is unavailable and why, with `Retry-After`."""
+    what = next(
+        (name for kind, name in UNAVAILABLE.items() if isinstance(error, kind)),
+        "a server the service depends on",
+    )
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    log.warning("dependency unavailable", dependency=what, error=repr(error))
+    return JSONResponse(
+        {
+            "detail": f"{what} is unavailable ({reason}); retry in {retry_after} s. A request "
+            "that changes state may have been applied if the failure came after its commit: "
+            "send it again with the same Idempotency-Key to apply it exactly once.",
+            "retry_after": retry_after,
+        },
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def is_unavailable(error: Exception) -> bool:
+    return isinstance(error, tuple(UNAVAILABLE))
+
+
+def install_http_edge(app: FastAPI, settings: ServiceSettings) -> None:
+    """What every service's HTTP API does at its edge (see the module's documentation)."""
+    app.add_middleware(PrintableBodies)
+
+    async def unavailable(_request: Request, error: Exception) -> JSONResponse:
+        return unavailable_response(error, settings.unavailable_retry_after)
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, unavailable)
+
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MOST_PROBLEMS_REPORTED = 10
+
+
+async def read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a `receive` that hands it on to the app as if unread."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    handed_on = False
+
+    async def replay() -> Message:
+        nonlocal handed_on
+        if handed_on:
+            return await receive()
+        handed_on = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def content_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return str(value.decode("latin-1").split(";")[0].strip().lower())
+    return ""
+
+
+class PrintableBodies:
+    """Refuses a state-changing request whose body holds text no downstream store can hold or no
+    field should carry (`contracts.base.unstorable_character`): 422, naming every such field."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in STATE_CHANGING:
+            await self.app(scope, receive, send)
+            return
+        body, receive = await read_body(receive)
+        problems = list(unprintable_in_body(body, content_type(scope)))[:MOST_PROBLEMS_REPORTED]
+        if problems:
+            refusal = JSONResponse({"detail": problems}, status_code=422)
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def unprintable_in_body(body: bytes, kind: str) -> Iterator[dict[str, Any]]:
+    """Problems in the format of FastAPI's own 422s: `loc` from `body` down to the field."""
+    if kind == "application/json" or kind.endswith("+json"):
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return  # not JSON: the route's own validation says so
+        yield from _unprintable_in(document, ["body"])
+    elif kind.startswith("text/"):
+        text = body.decode("utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            if problem := unstorable_character(line):
+                yield _problem(["body", f"line {number}"], problem)
+
+
+def _unprintable_in(value: Any, location: list[str | int]) -> Iterator[dict[str, Any]]:
+    if isinstance(value, str):
+        if problem := unstorable_character(value):
+            yield _problem(location, problem)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unprintable_in(item, [*location, index])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if problem := unstorable_character(key):
+                yield _problem([*location, _printable(key)], f"the field name {problem}")
+            yield from _unprintable_in(item, [*location, key])
+
+
+def _problem(location: list[Any], message: str) -> dict[str, Any]:
+    # The offending value is left out: a lone surrogate cannot even be written as UTF-8 JSON.
+    return {
+        "type": "unstorable_character",
+        "loc": [_printable(part) if isinstance(part, str) else part for part in location],
+        "msg": message,
+    }
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii") if unstorable_character(text) else text

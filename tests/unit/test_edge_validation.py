@@ -1,0 +1,134 @@
+"""Text no downstream store can hold is refused at the edge: in partners' messages and in HTTP
+commands, with the rule published in the JSON schemas."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from pydantic import ValidationError
+
+from contracts.base import LINE_PATTERN, TEXT_PATTERN, unstorable_character
+from contracts.carrier import CarrierTrackingEvent
+from contracts.channel import ChannelOrderMessage
+from contracts.schemas import SCHEMA_DIR
+from contracts.threepl import ThreePLReceipt
+from services.runtime.http_edge import PrintableBodies
+from tests.integration.harness import channel_order
+
+
+def problems(error: ValidationError) -> dict[tuple[Any, ...], str]:
+    return {tuple(issue["loc"]): issue["type"] for issue in error.errors()}
+
+
+def test_a_nul_in_a_customer_name_is_refused_naming_the_field() -> None:
+    message = channel_order("1") | {
+        "customer": {"customer_id": "C-1", "name": "Ada\x00Lovelace", "email": "a@example.com"}
+    }
+
+    with pytest.raises(ValidationError) as refused:
+        ChannelOrderMessage.model_validate(message)
+
+    assert problems(refused.value) == {("customer", "name"): "unstorable_character"}
+    assert "U+0000" in str(refused.value)
+
+
+def test_a_lone_surrogate_in_an_address_is_refused() -> None:
+    order = channel_order("1")
+    message = order | {"shipping_address": order["shipping_address"] | {"line1": "Main \ud800"}}
+
+    with pytest.raises(ValidationError) as refused:
+        ChannelOrderMessage.model_validate(json.loads(json.dumps(message)))
+
+    # pydantic itself refuses a string it cannot hold in Rust; the check here is the backstop.
+    assert list(problems(refused.value)) == [("shipping_address", "line1")]
+
+
+def test_a_serial_in_a_goods_receipt_must_be_printable() -> None:
+    receipt = {
+        "type": "goods_received",
+        "receipt_id": "R-1",
+        "purchase_order_id": "PO-1",
+        "location": "WH-A",
+        "at": "2026-01-01T00:00:00Z",
+        "lines": [{"sku": "CAM-1", "quantity": 1, "serials": ["SN\x07"]}],
+    }
+
+    with pytest.raises(ValidationError) as refused:
+        ThreePLReceipt.model_validate(receipt)
+
+    assert ("goods_received", "lines", 0, "serials", 0) in problems(refused.value)
+
+
+def test_free_text_may_break_lines_but_a_code_may_not() -> None:
+    scan = {"carrier": "ups", "tracking_number": "1Z", "code": "D", "at": "2026-01-01T00:00:00Z"}
+
+    assert CarrierTrackingEvent.model_validate(scan | {"description": "Left at\n the door"})
+    with pytest.raises(ValidationError):
+        CarrierTrackingEvent.model_validate(scan | {"code": "D\n"})
+
+
+@pytest.mark.parametrize(("pattern", "multiline"), [(LINE_PATTERN, False), (TEXT_PATTERN, True)])
+def test_the_published_pattern_is_the_rule_that_is_enforced(pattern: str, multiline: bool) -> None:
+    published = re.compile(pattern)
+    for code in [*range(0x00, 0xA1), 0xE9, 0x20AC, 0x1F600]:
+        text = f"a{chr(code)}b"
+        accepted = unstorable_character(text, multiline=multiline) is None
+        assert accepted == bool(published.match(text)), f"U+{code:04X}"
+
+
+def test_the_channel_schema_publishes_the_rule() -> None:
+    schema = json.loads((SCHEMA_DIR / "ChannelOrderMessage.v1.json").read_text("utf-8"))
+
+    assert schema["$defs"]["Customer"]["properties"]["name"]["pattern"] == LINE_PATTERN
+
+
+async def answer(
+    method: str, body: bytes, content_type: str = "application/json"
+) -> httpx.Response:
+    app = FastAPI()
+    app.add_middleware(PrintableBodies)
+
+    @app.api_route("/commands", methods=["GET", "POST"])
+    async def command(request: Request) -> dict[str, Any]:
+        return {"received": (await request.body()).decode()}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        return await client.request(
+            method, "/commands", content=body, headers={"content-type": content_type}
+        )
+
+
+async def test_an_http_command_with_a_nul_is_refused_with_a_422_naming_the_field() -> None:
+    body = json.dumps({"actor": "dock-3", "lines": [{"batch": "B\x00"}]}).encode()
+
+    refused = await answer("POST", body)
+
+    assert refused.status_code == 422
+    (problem,) = refused.json()["detail"]
+    assert problem["loc"] == ["body", "lines", 0, "batch"]
+    assert "U+0000" in problem["msg"]
+
+
+async def test_a_field_name_and_a_text_body_are_checked_too() -> None:
+    key = await answer("POST", json.dumps({"check\x00": True}).encode())
+    csv = await answer("POST", b"sku,name\nCAM-1,Cam\x00era\n", "text/csv")
+
+    assert key.json()["detail"][0]["loc"] == ["body", "check\\x00"]
+    assert csv.json()["detail"][0]["loc"] == ["body", "line 2"]
+
+
+async def test_printable_commands_and_queries_reach_the_route_unchanged() -> None:
+    body = json.dumps({"note": "two\nlines, tab\there, ünïcödé 😀"}).encode()
+
+    accepted = await answer("POST", body)
+    query = await answer("GET", b"\x00")
+
+    assert accepted.status_code == 200
+    assert accepted.json()["received"] == body.decode()
+    assert query.status_code == 200
