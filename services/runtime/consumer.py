@@ -1,16 +1,22 @@
-"""Tracked consumption: at-least-once delivery, exactly-once effects.
+"""Tracked consumption: at-least-once delivery, exactly-once effects, in batches.
 
-For every message a service consumes:
-- undecodable or schema-invalid input goes to the service's dead-letter topic with the reason and the
-  original bytes, and the partition moves on;
-- an integration event is recognised by its source identity (producer, aggregate id, version), not by
-  Kafka offsets (the embedded broker restarts empty, offsets restart with it): a repeat is skipped,
-  a version gap is never applied;
-- the handler's new events and the record that the message was consumed commit in one transaction,
-  and the Kafka offset is committed only after that;
-- a failing handler is tried a bounded number of times, then dead-lettered; a business rule violation
-  (`DomainError`) is dead-lettered at once; an infrastructure outage is not dead-lettered at all: the
-  message is redelivered until the database or broker is back.
+For every batch of messages a service consumes (`handle_batch`; the Kafka loop is `inbox.py`):
+- an event of an aggregate kind the service does not follow is skipped from its Kafka headers,
+  without parsing the body;
+- undecodable or schema-invalid input is a dead letter (kept with its reason, see
+  `deadletters.py`, and copied to the service's dead-letter topic); the partition moves on;
+- an integration event is recognised by its source identity (producer, aggregate id, version), not
+  by Kafka offsets (the embedded broker restarts empty, offsets restart with it): a repeat is
+  skipped, and an event is applied only right after the version before it; one that comes early,
+  or after a dead letter of its aggregate, is parked, never applied out of order;
+- the whole batch is applied in one transaction: the handlers' new events, their read-model
+  changes and one tracking row per source aggregate commit together, once; the Kafka offsets are
+  committed after that;
+- when anything in a batch fails, the batch is undone and applied again one message at a time, so
+  one bad message never blocks, doubles or loses the others: a failing handler is tried a bounded
+  number of times, then dead-lettered; a broken business rule (`DomainError`) at once; an
+  infrastructure outage is never dead-lettered: it propagates, and the batch is consumed again once
+  the database or broker is back.
 """
 
 from __future__ import annotations
@@ -18,19 +24,17 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
 import structlog
 from aiokafka import ConsumerRecord
-from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts.base import IntegrationEvent
@@ -39,6 +43,7 @@ from contracts.registry import UnknownEventType, model_for
 from contracts.topics import Topic, dead_letter_topic, events_topic
 from services.runtime.aggregate import DomainError
 from services.runtime.context import MessageContext, handling
+from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import header_value
 
@@ -46,6 +51,7 @@ log = structlog.get_logger(__name__)
 
 E = TypeVar("E", bound=IntegrationEvent)
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     StoreOperationalError,
@@ -57,17 +63,17 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 MAX_CONFLICT_RETRIES = 50
 
+AGGREGATE_TYPE_HEADER = "aggregate_type"
+"""Set by every relay, so a consumer can skip what it does not follow without parsing it."""
+
 
 class Outcome(enum.StrEnum):
     APPLIED = "applied"
     TRACKED = "tracked"
     DUPLICATE = "duplicate"
     NOT_FOLLOWED = "not-followed"
+    PARKED = "parked"
     DEAD_LETTERED = "dead-lettered"
-
-
-class VersionGap(Exception):
-    """An event arrived before an earlier version of its aggregate; it is not applied."""
 
 
 class ConcurrencyConflict(Exception):
@@ -75,11 +81,19 @@ class ConcurrencyConflict(Exception):
 
 
 class Rejected(Exception):
-    """Input that no retry can fix; it goes to the dead-letter topic with this reason."""
+    """Input that no retry can fix; it becomes a dead letter with this reason (and, for an event,
+    its place in its aggregate's sequence)."""
+
+    def __init__(self, reason: str, held: HeldMessage | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.held = held
 
 
 EventHandler = Callable[[Any, Envelope], None]
 MessageHandler = Callable[[Any], None]
+Publish = Callable[..., Awaitable[Any]]
+"""`publish(value, topic=..., key=..., headers={...})`: send one message and wait for the ack."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +104,50 @@ class _MessageRoute:
     causation_id: Callable[[Any], str]
 
 
+@dataclass
+class _Decoded:
+    """A consumed record, decoded and routed, ready to apply."""
+
+    held: HeldMessage
+    envelope: Envelope | None = None
+    payload: Any = None
+    event_handler: EventHandler | None = None
+    route: _MessageRoute | None = None
+    context: MessageContext | None = None
+    parked_because: tuple[str, str] | None = None
+    """Why it was parked (reason, kind), once it was."""
+
+    @property
+    def source(self) -> str | None:
+        return self.held.sequence
+
+
+@dataclass
+class ConsumerCounters:
+    """Messages handled by topic and outcome, and batches applied whole or one by one."""
+
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    batches: int = 0
+    batches_split: int = 0
+    messages: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        by_outcome: Counter[str] = Counter()
+        for (_, outcome), count in self.outcomes.items():
+            by_outcome[outcome] += count
+        return {
+            "messages": self.messages,
+            "batches": self.batches,
+            "batches_applied_one_by_one": self.batches_split,
+            "outcomes": dict(by_outcome),
+        }
+
+
 class Consumer:
     """The inbox of one service: which topics it reads and which use case each message calls.
 
     Handlers are plain functions that call the application once; they run on a worker thread
-    (the event store blocks) inside the message's unit of work.
+    (the event store blocks) inside the batch's unit of work.
     """
 
     def __init__(
@@ -103,14 +156,10 @@ class Consumer:
         service_name: str,
         application: ServiceApplication,
         runner: BlockingRunner,
-        publish: Callable[..., Awaitable[Any]],
+        publish: Publish,
         attempts: int,
-        session_timeout_ms: int = 10_000,
-        fetch_max_wait_ms: int = 50,
     ) -> None:
         self._service = service_name
-        self._session_timeout_ms = session_timeout_ms
-        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._application = application
         self._runner = runner
         self._publish = publish
@@ -119,6 +168,12 @@ class Consumer:
         self._message_routes: dict[str, _MessageRoute] = {}
         self._followed: dict[str, set[str]] = {}
         self.dead_letter_topic = dead_letter_topic(service_name).name
+        self.dead_letters = DeadLetters(application)
+        self.counters = ConsumerCounters()
+
+    @property
+    def service_name(self) -> str:
+        return self._service
 
     # -- registration -------------------------------------------------------------------------
 
@@ -161,73 +216,133 @@ class Consumer:
     def topics(self) -> list[str]:
         return sorted({*self._event_routes, *self._message_routes})
 
-    def subscribe(self, broker: KafkaBroker) -> None:
-        """Attach one group member for all topics; offsets are committed after a message is handled.
+    @property
+    def intake_topics(self) -> list[str]:
+        """Topics outside systems write to (partners' messages, not envelopes)."""
+        return sorted(self._message_routes)
 
-        One member, not one per topic: members of one group with different subscriptions make the
-        group rebalance back and forth at every start.
-        """
-        if not self.topics:
-            return
-
-        async def consume(message: KafkaMessage) -> None:
-            await self.handle(message.raw_message)
-
-        broker.subscriber(
-            *self.topics,
-            group_id=self._service,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            session_timeout_ms=self._session_timeout_ms,
-            heartbeat_interval_ms=max(100, self._session_timeout_ms // 5),
-            fetch_max_wait_ms=self._fetch_max_wait_ms,
-        )(consume)
+    def start(self) -> None:
+        """Prepare the dead letters' table (blocking: call on a worker thread)."""
+        self.dead_letters.create_table()
 
     # -- handling -----------------------------------------------------------------------------
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
-        """Handle one consumed record, whatever it holds; raises only on infrastructure outages."""
-        structlog.contextvars.clear_contextvars()
-        try:
-            if record.topic in self._message_routes:
-                outcome = await self._handle_message(record, self._message_routes[record.topic])
-            else:
-                outcome = await self._handle_event(record)
-        except Rejected as rejection:
-            await self._dead_letter(record, str(rejection), type(rejection.__cause__ or rejection))
-            outcome = Outcome.DEAD_LETTERED
-        log.info(
-            "message handled",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            outcome=str(outcome),
-        )
-        return outcome
+        """Handle one consumed record; raises only on infrastructure outages."""
+        return (await self.handle_batch([record]))[0]
 
-    async def _handle_event(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+    async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outcome]:
+        """Handle consumed records, in order, whatever they hold: one transaction for all of them
+        where possible. Raises only on infrastructure outages (then nothing of the batch is
+        committed, except dead letters already kept, which a redelivery recognises)."""
+        structlog.contextvars.clear_contextvars()
+        outcomes: list[Outcome | None] = [None] * len(records)
+        pending: list[tuple[int, _Decoded]] = []
+        for index, record in enumerate(records):
+            try:
+                decoded = self._decode(record)
+            except Rejected as rejection:
+                await self._dead_letter(_held(record), rejection)
+                outcomes[index] = Outcome.DEAD_LETTERED
+                continue
+            if decoded is None:
+                outcomes[index] = Outcome.NOT_FOLLOWED
+            else:
+                pending.append((index, decoded))
+        if pending:
+            items = [decoded for _, decoded in pending]
+            applied = await self._apply_together(items)
+            if applied is None:
+                applied = [await self._apply_alone(decoded) for decoded in items]
+            for (index, decoded), outcome in zip(pending, applied, strict=True):
+                outcomes[index] = outcome
+                if outcome is Outcome.PARKED and decoded.parked_because is not None:
+                    await self._copy_to_dead_letter_topic(decoded.held, *decoded.parked_because)
+        final = [outcome or Outcome.NOT_FOLLOWED for outcome in outcomes]
+        self.counters.batches += 1
+        self.counters.messages += len(records)
+        for record, outcome in zip(records, final, strict=True):
+            self.counters.outcomes[(record.topic, outcome.value)] += 1
+            log.debug(
+                "message handled",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                outcome=outcome.value,
+            )
+        return final
+
+    async def accept(self, topic: str, value: bytes, correlation_id: str | None) -> Outcome:
+        """Apply one partner message received outside Kafka (the durable HTTP intake), exactly as
+        if it had been consumed from `topic`, and committed to the store when this returns.
+
+        Raises `Rejected` with the reason when the message is invalid (nothing is kept: the
+        sender is told at once) or a rule refuses it."""
+        if topic not in self._message_routes:
+            raise Rejected(f"{self._service} takes no messages of {topic}")
+        headers = [("correlation_id", correlation_id.encode())] if correlation_id else []
+        record = ConsumerRecord(
+            topic=topic,
+            partition=-1,
+            offset=-1,
+            timestamp=0,
+            timestamp_type=0,
+            key=None,
+            value=value,
+            checksum=None,
+            serialized_key_size=0,
+            serialized_value_size=len(value),
+            headers=headers,
+        )
+        decoded = self._decode(record)
+        assert decoded is not None  # partner topics are always followed
+        return await self._with_attempts(lambda: self._apply_in_own_transaction(decoded))
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded | None:
+        """Route a record; None for an event of an aggregate kind the service does not follow."""
+        route = self._message_routes.get(record.topic)
+        if route is not None:
+            return self._decode_message(record, route)
+        followed = self._followed.get(record.topic, set())
+        aggregate_type = header_value(record.headers, AGGREGATE_TYPE_HEADER)
+        if aggregate_type is not None and aggregate_type not in followed:
+            return None
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
         except ValidationError as error:
             raise Rejected(f"invalid envelope: {_describe(error)}") from error
-        structlog.contextvars.bind_contextvars(
-            correlation_id=envelope.correlation_id, event_type=envelope.event_type
+        if envelope.aggregate_type not in followed:
+            return None
+        held = _held(
+            record,
+            sequence=f"{envelope.producer}:{envelope.aggregate_id}",
+            version=envelope.aggregate_version,
         )
-        if envelope.aggregate_type not in self._followed.get(record.topic, set()):
-            return Outcome.NOT_FOLLOWED
         try:
             model = model_for(envelope.event_type, envelope.schema_version)
             payload = model.model_validate(envelope.payload)
         except UnknownEventType as error:
-            raise Rejected(str(error)) from error
+            raise Rejected(str(error), held) from error
         except ValidationError as error:
-            raise Rejected(f"invalid {envelope.event_type} payload: {_describe(error)}") from error
-        handler = self._event_routes[record.topic].get(model)
-        return await self._with_attempts(lambda: self._apply_event(envelope, payload, handler))
+            raise Rejected(
+                f"invalid {envelope.event_type} payload: {_describe(error)}", held
+            ) from error
+        return _Decoded(
+            held=held,
+            envelope=envelope,
+            payload=payload,
+            event_handler=self._event_routes[record.topic].get(model),
+            context=MessageContext(
+                correlation_id=envelope.correlation_id,
+                causation_id=str(envelope.event_id),
+                tracking=Tracking(held.sequence or "", envelope.aggregate_version),
+            ),
+        )
 
-    async def _handle_message(
-        self, record: ConsumerRecord[bytes, bytes], route: _MessageRoute
-    ) -> Outcome:
+    @staticmethod
+    def _decode_message(record: ConsumerRecord[bytes, bytes], route: _MessageRoute) -> _Decoded:
         try:
             data = json.loads(record.value or b"")
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -239,97 +354,292 @@ class Consumer:
         correlation_id = header_value(record.headers, "correlation_id") or route.correlation_id(
             message
         )
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-        context = MessageContext(
-            correlation_id=correlation_id, causation_id=route.causation_id(message)
-        )
-        return await self._with_attempts(
-            lambda: self._apply_message(context, route.handler, message)
+        return _Decoded(
+            held=_held(record),
+            payload=message,
+            route=route,
+            context=MessageContext(
+                correlation_id=correlation_id, causation_id=route.causation_id(message)
+            ),
         )
 
-    def _apply_event(
-        self, envelope: Envelope, payload: IntegrationEvent, handler: EventHandler | None
+    # -- applying -----------------------------------------------------------------------------
+
+    async def _apply_together(self, items: list[_Decoded]) -> list[Outcome] | None:
+        """Apply all in one unit of work; None when anything but a conflict failed (undone)."""
+        if len(items) == 1:
+            return None  # one at a time is the same, with the retries and the dead-lettering
+        try:
+            return await self._runner.run(self._apply_batch, items)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as error:
+            self.counters.batches_split += 1
+            log.info("batch applied one by one", size=len(items), error=repr(error))
+            return None
+
+    def _apply_batch(self, items: list[_Decoded]) -> list[Outcome]:
+        with self._application.unit_of_work():
+            open_sequences = self.dead_letters.open_sequences()
+            return [self._apply_with_retries(item, open_sequences) for item in items]
+
+    async def _apply_alone(self, item: _Decoded) -> Outcome:
+        try:
+            return await self._with_attempts(lambda: self._apply_in_own_transaction(item))
+        except Rejected as rejection:
+            await self._dead_letter(item.held, rejection)
+            return Outcome.DEAD_LETTERED
+
+    def _apply_in_own_transaction(self, item: _Decoded) -> Outcome:
+        with self._application.unit_of_work():
+            return self._apply_with_retries(item, self.dead_letters.open_sequences())
+
+    def _apply_with_retries(
+        self, item: _Decoded, open_sequences: set[str], *, redriving: bool = False
     ) -> Outcome:
-        recorder = self._application.process_recorder
-        source = f"{envelope.producer}:{envelope.aggregate_id}"
         for _ in range(MAX_CONFLICT_RETRIES):
-            last = recorder.max_tracking_id(source) or 0
-            if envelope.aggregate_version <= last:
-                return Outcome.DUPLICATE
-            if envelope.aggregate_version != last + 1:
-                raise VersionGap(
-                    f"{envelope.event_type} is version {envelope.aggregate_version} of "
-                    f"{source}, but the last applied version is {last}"
-                )
-            context = MessageContext(
-                correlation_id=envelope.correlation_id,
-                causation_id=str(envelope.event_id),
-                tracking=Tracking(source, envelope.aggregate_version),
-            )
-            with handling(context):
-                try:
-                    if handler is not None:
-                        handler(payload, envelope)
-                    if not context.tracking_recorded:
-                        assert context.tracking is not None
-                        recorder.insert_tracking(context.tracking)
-                except IntegrityError:
-                    continue  # someone else wrote first: re-read and decide again
-            return Outcome.APPLIED if handler is not None else Outcome.TRACKED
-        raise ConcurrencyConflict(f"gave up on {source} after {MAX_CONFLICT_RETRIES} conflicts")
-
-    @staticmethod
-    def _apply_message(context: MessageContext, handler: MessageHandler, message: Any) -> Outcome:
-        for _ in range(MAX_CONFLICT_RETRIES):
-            with handling(MessageContext(context.correlation_id, context.causation_id)):
-                try:
-                    handler(message)
-                except IntegrityError:
-                    continue
-            return Outcome.APPLIED
+            try:
+                with self._application.all_or_nothing():
+                    if item.route is not None:
+                        return self._apply_message(item)
+                    return self._apply_event(item, open_sequences, redriving=redriving)
+            except IntegrityError:
+                continue  # someone else wrote first: re-read and decide again
         raise ConcurrencyConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicts")
 
-    async def _with_attempts(self, apply: Callable[[], Outcome]) -> Outcome:
+    def _apply_event(
+        self, item: _Decoded, open_sequences: set[str], *, redriving: bool = False
+    ) -> Outcome:
+        """Apply an event if it is the next of its aggregate; a redrive (which goes through the
+        parked events itself, in order) only ever applies the next one."""
+        source, version = item.held.sequence, item.held.version
+        assert source is not None
+        assert version is not None
+        last = self._application.process_recorder.max_tracking_id(source) or 0
+        if version <= last:
+            return Outcome.DUPLICATE
+        if redriving:
+            return self._apply_in_order(item) if version == last + 1 else Outcome.PARKED
+        if source in open_sequences and self.dead_letters.has_dead(source):
+            return self._park(item, f"behind a dead letter of {source}", "Parked")
+        if version != last + 1:
+            open_sequences.add(source)
+            return self._park(
+                item,
+                f"version gap: {version} of {source} arrived, the last applied is {last}",
+                "VersionGap",
+            )
+        outcome = self._apply_in_order(item)
+        if source in open_sequences:
+            self._unpark(source, version)
+        return outcome
+
+    def _park(self, item: _Decoded, reason: str, kind: str) -> Outcome:
+        self.dead_letters.keep(item.held, LetterState.PARKED, reason, kind)
+        item.parked_because = (reason, kind)
+        return Outcome.PARKED
+
+    def _apply_in_order(self, item: _Decoded) -> Outcome:
+        """Apply the next version of an aggregate's events, with its tracking row."""
+        assert item.context is not None
+        assert item.envelope is not None
+        context = MessageContext(
+            item.context.correlation_id, item.context.causation_id, item.context.tracking
+        )
+        with handling(context):
+            if item.event_handler is not None:
+                item.event_handler(item.payload, item.envelope)
+            if not context.tracking_recorded:
+                assert context.tracking is not None
+                self._application.process_recorder.insert_tracking(context.tracking)
+        return Outcome.APPLIED if item.event_handler is not None else Outcome.TRACKED
+
+    def _unpark(self, source: str, applied_version: int) -> None:
+        """Apply the parked events that now come next, in order (they waited for a gap)."""
+        expected = applied_version + 1
+        for letter in self.dead_letters.open_in_sequence(source):
+            if letter.state != LetterState.PARKED or letter.version is None:
+                return
+            if letter.version < expected:
+                self.dead_letters.resolve(
+                    letter.id, LetterState.SUPERSEDED, self._service, "applied before its turn"
+                )
+                continue
+            if letter.version != expected:
+                return
+            parked = self._decode(_record_of(letter))
+            if parked is None:
+                return
+            try:
+                with self._application.all_or_nothing():
+                    self._apply_in_order(parked)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as error:
+                self.dead_letters.still_dead(letter.id, _reason(error), type(error).__name__)
+                return
+            self.dead_letters.resolve(
+                letter.id, LetterState.UNPARKED, self._service, "its predecessor was applied"
+            )
+            expected += 1
+
+    def _apply_message(self, item: _Decoded) -> Outcome:
+        assert item.route is not None
+        assert item.context is not None
+        with handling(MessageContext(item.context.correlation_id, item.context.causation_id)):
+            item.route.handler(item.payload)
+        return Outcome.APPLIED
+
+    async def _with_attempts(self, apply: Callable[[], T]) -> T:
         last_error: BaseException | None = None
         for attempt in range(1, self._attempts + 1):
             try:
                 return await self._runner.run(apply)
-            except INFRASTRUCTURE_ERRORS as error:
-                # Not the message's fault: back off, then let the broker redeliver it.
-                log.warning("infrastructure unavailable, will redeliver", error=repr(error))
-                await asyncio.sleep(1.0)
-                raise
+            except INFRASTRUCTURE_ERRORS:
+                raise  # not the message's fault: it is consumed again once the outage is over
             except DomainError as error:
                 raise Rejected(f"rule violated: {error}") from error
-            except (PersistenceError, VersionGap, ConcurrencyConflict, Exception) as error:
+            except Exception as error:
                 last_error = error
                 log.warning("handler failed", attempt=attempt, error=repr(error))
                 await asyncio.sleep(0.05 * 2**attempt)
         raise Rejected(f"failed after {self._attempts} attempts: {last_error!r}") from last_error
 
-    async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], reason: str, error_type: type[BaseException]
-    ) -> None:
+    # -- dead letters -------------------------------------------------------------------------
+
+    async def _dead_letter(self, held: HeldMessage, rejection: Rejected) -> None:
+        reason = rejection.reason
+        held = rejection.held or held
+        error_type = type(rejection.__cause__ or rejection).__name__
         log.error(
             "message dead-lettered",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            topic=held.topic,
+            partition=held.partition,
+            offset=held.offset,
             reason=reason,
         )
+        await self._runner.run(self.dead_letters.keep, held, LetterState.DEAD, reason, error_type)
+        await self._copy_to_dead_letter_topic(held, reason, error_type)
+
+    async def _copy_to_dead_letter_topic(
+        self, held: HeldMessage, reason: str, error_type: str
+    ) -> None:
+        """For tools that watch the topic; the rows in the database are what a redrive uses."""
         await self._publish(
-            record.value or b"",
+            held.value,
             topic=self.dead_letter_topic,
-            key=record.key,
+            key=held.key,
             headers={
                 "error": reason[:4000],
-                "error-type": error_type.__name__,
-                "source-topic": record.topic,
-                "source-partition": str(record.partition),
-                "source-offset": str(record.offset),
+                "error-type": error_type,
+                "source-topic": held.topic,
+                "source-partition": str(held.partition),
+                "source-offset": str(held.offset),
                 "consumer": self._service,
             },
         )
+
+    async def redrive(self, letter_id: int, actor: str) -> list[dict[str, Any]]:
+        """Apply a dead letter again, then what is parked behind it, in order, each once; stop
+        at the first that fails again (it stays dead, with the new reason). Returns what happened
+        to each letter."""
+        letter = await self._runner.run(self.dead_letters.get, letter_id)
+        if letter is None:
+            raise LookupError(f"no dead letter {letter_id}")
+        if letter.state not in (LetterState.DEAD, LetterState.PARKED):
+            raise ValueError(f"dead letter {letter_id} is {letter.state}, not open")
+        letters = (
+            [letter]
+            if letter.sequence is None
+            else await self._runner.run(self.dead_letters.open_in_sequence, letter.sequence)
+        )
+        results: list[dict[str, Any]] = []
+        for held in letters:
+            result = await self._redrive_one(held, actor)
+            results.append({"id": held.id, "version": held.version} | result)
+            if result["state"] in (LetterState.DEAD, LetterState.PARKED):
+                break
+        log.info("dead letters redriven", letter=letter_id, actor=actor, results=results)
+        return results
+
+    async def _redrive_one(self, letter: Letter, actor: str) -> dict[str, Any]:
+        try:
+            decoded = self._decode(_record_of(letter))
+        except Rejected as rejection:
+            await self._runner.run(
+                self.dead_letters.still_dead, letter.id, rejection.reason, "Rejected"
+            )
+            return {"state": LetterState.DEAD, "reason": rejection.reason}
+        if decoded is None:
+            await self._runner.run(
+                self.dead_letters.resolve,
+                letter.id,
+                LetterState.SUPERSEDED,
+                actor,
+                "no longer followed",
+            )
+            return {"state": LetterState.SUPERSEDED}
+
+        def apply() -> dict[str, Any]:
+            with self._application.unit_of_work():
+                outcome = self._apply_with_retries(decoded, set(), redriving=True)
+                state = {
+                    Outcome.DUPLICATE: LetterState.SUPERSEDED,
+                    Outcome.PARKED: LetterState.PARKED,
+                }.get(outcome, LetterState.REDRIVEN)
+                if state is not LetterState.PARKED:
+                    self.dead_letters.resolve(letter.id, state, actor, f"redrive: {outcome}")
+                return {"state": state, "outcome": outcome.value}
+
+        try:
+            return await self._with_attempts(apply)
+        except Rejected as rejection:
+            await self._runner.run(
+                self.dead_letters.still_dead, letter.id, rejection.reason, "Rejected"
+            )
+            return {"state": LetterState.DEAD, "reason": rejection.reason}
+
+
+def _held(
+    record: ConsumerRecord[bytes, bytes], sequence: str | None = None, version: int | None = None
+) -> HeldMessage:
+    return HeldMessage(
+        topic=record.topic,
+        partition=record.partition if record.partition >= 0 else None,
+        offset=record.offset if record.offset >= 0 else None,
+        key=record.key,
+        value=record.value or b"",
+        headers={
+            name: bytes(value).decode("utf-8", errors="replace")
+            for name, value in (record.headers or ())
+            if value is not None
+        },
+        sequence=sequence,
+        version=version,
+    )
+
+
+def _record_of(letter: Letter) -> ConsumerRecord[bytes, bytes]:
+    """A kept message as the record it came in."""
+    return ConsumerRecord(
+        topic=letter.topic,
+        partition=letter.partition if letter.partition is not None else -1,
+        offset=letter.offset if letter.offset is not None else -1,
+        timestamp=0,
+        timestamp_type=0,
+        key=letter.key,
+        value=letter.value,
+        checksum=None,
+        serialized_key_size=len(letter.key or b""),
+        serialized_value_size=len(letter.value),
+        headers=[(name, value.encode()) for name, value in letter.headers.items()],
+    )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, DomainError):
+        return f"rule violated: {error}"
+    return f"failed: {error!r}"
 
 
 def _describe(error: ValidationError) -> str:

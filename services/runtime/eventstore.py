@@ -7,16 +7,20 @@ threads so the event loop keeps serving Kafka and HTTP meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
+import psycopg
+from eventsourcing import persistence
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording, StoredEvent
-from eventsourcing.postgres import PostgresProcessRecorder
-from psycopg import Cursor
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
 from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
@@ -34,6 +38,60 @@ R = TypeVar("R")
 
 ReadModelChange = tuple[str, Sequence[Any]]
 """An SQL statement and its parameters that update a read model table."""
+
+
+@dataclass(frozen=True)
+class _OpenUnitOfWork:
+    datastore: PostgresDatastore
+    connection: Connection[DictRow]
+
+
+_unit_of_work: contextvars.ContextVar[_OpenUnitOfWork | None] = contextvars.ContextVar(
+    "unitrail_unit_of_work", default=None
+)
+
+_STORE_ERRORS: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
+    (psycopg.InterfaceError, persistence.InterfaceError),
+    (psycopg.OperationalError, persistence.OperationalError),
+    (psycopg.IntegrityError, persistence.IntegrityError),
+    (psycopg.DataError, persistence.DataError),
+    (psycopg.Error, persistence.PersistenceError),
+)
+
+
+class UnitOfWorkDatastore(PostgresDatastore):
+    """The library's datastore, except that while a unit of work is open on the current thread
+    every statement runs on its connection, inside its one transaction.
+
+    The library opens a transaction of its own around each write; inside a unit of work that
+    becomes a savepoint, so many saves (their events, tracking rows, read-model changes, and the
+    store's table lock) commit together, once.
+    """
+
+    @contextlib.contextmanager
+    def get_connection(self) -> Iterator[Connection[DictRow]]:
+        work = _unit_of_work.get()
+        if work is None or work.datastore is not self:
+            with super().get_connection() as connection:
+                yield connection
+            return
+        try:
+            yield work.connection
+        except psycopg.Error as error:
+            # The same exceptions the library raises outside a unit of work.
+            for driver_error, store_error in _STORE_ERRORS:
+                if isinstance(error, driver_error):
+                    raise store_error(str(error)) from error
+            raise
+
+
+class UnitOfWorkPostgresFactory(PostgresFactory):
+    """The library's Postgres infrastructure, on a datastore that can share one transaction."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # The library builds its datastore inline; the subclass adds behaviour, no state.
+        self.datastore.__class__ = UnitOfWorkDatastore
 
 
 class ReadModelRecorder(PostgresProcessRecorder):
@@ -88,6 +146,7 @@ class ServiceApplication(Application[uuid.UUID]):
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
                 "CREATE_TABLE": "y",
                 "PROCESS_RECORDER_TOPIC": f"{__name__}:{ReadModelRecorder.__qualname__}",
+                "PERSISTENCE_MODULE": f"{__name__}:{UnitOfWorkPostgresFactory.__qualname__}",
             }
         super().__init__(env=env)
         if location is not None:
@@ -98,6 +157,36 @@ class ServiceApplication(Application[uuid.UUID]):
             with self._datastore().transaction(commit=True) as cursor:
                 for statement in tables:
                     cursor.execute(statement.encode())
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Everything saved in the block (by any number of use cases) commits in one transaction
+        at its end, or not at all. Reads in the block see what it saved so far.
+
+        For a batch of consumed messages: one commit and one store lock instead of one per message.
+        An in-memory store commits each save at once (component tests).
+        """
+        if not self.has_read_models or _unit_of_work.get() is not None:
+            yield
+            return
+        datastore = self._datastore()
+        with datastore.get_connection() as connection, connection.transaction():
+            token = _unit_of_work.set(_OpenUnitOfWork(datastore, connection))
+            try:
+                yield
+            finally:
+                _unit_of_work.reset(token)
+
+    @contextlib.contextmanager
+    def all_or_nothing(self) -> Iterator[None]:
+        """Inside a unit of work, a savepoint: if the block raises, what it saved is undone and the
+        rest of the unit of work stands. Outside one, each save is its own transaction already."""
+        work = _unit_of_work.get()
+        if work is None:
+            yield
+            return
+        with work.connection.transaction():
+            yield
 
     def construct_recorder(self) -> ProcessRecorder:
         if self._location is not None:
@@ -167,6 +256,12 @@ class ServiceApplication(Application[uuid.UUID]):
         with self._datastore().get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(query.encode(), parameters)
             return [dict(row) for row in cursor.fetchall()]
+
+    def write(self, statement: str, *parameters: Any) -> None:
+        """Run a statement on the service's own database (inside a unit of work: in its
+        transaction)."""
+        with self._datastore().transaction(commit=True) as cursor:
+            cursor.execute(statement.encode(), parameters)
 
     def _datastore(self) -> Any:
         recorder = self.recorder

@@ -47,5 +47,5 @@ def configure_logging(service: str, *, level: str = "info", fmt: str = "console"
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries log each fetch and each message; our own lines already say what happened.
-    for noisy in ("aiokafka", "faststream", "kafka", "uvicorn.access", "psycopg.pool"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

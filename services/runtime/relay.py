@@ -372,6 +372,8 @@ class Relay:
                     key=(self._key(payload) if self._key else str(envelope.aggregate_id)).encode(),
                     headers=[
                         ("event_type", envelope.event_type.encode()),
+                        # Lets a consumer skip kinds it does not follow without parsing the body.
+                        ("aggregate_type", envelope.aggregate_type.encode()),
                         ("correlation_id", envelope.correlation_id.encode()),
                     ],
                 )

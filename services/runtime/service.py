@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 
 from contracts.topics import events_topic
 from services.runtime.config import ServiceSettings
@@ -29,6 +27,8 @@ from services.runtime.context import MessageContext, handling, new_correlation_i
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.http_edge import install_http_edge
+from services.runtime.inbox import KafkaInbox
+from services.runtime.inbox_api import router as inbox_router
 from services.runtime.kafka import build_producer
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
@@ -95,7 +95,8 @@ class ServiceRuntime(Generic[A]):
         self.runner = BlockingRunner(workers=ServiceApplication.pool_size)
         self._application: A | None = None
         self._pool: asyncpg.Pool | None = None
-        self._broker: KafkaBroker | None = None
+        self.consumer: Consumer | None = None
+        self._inbox: KafkaInbox | None = None
         self._producer: AIOKafkaProducer | None = None
         self.relay: Relay | None = None
         self.feed_relays: list[Relay] = []
@@ -159,27 +160,21 @@ class ServiceRuntime(Generic[A]):
         await self.incarnation.current()
         self._producer = build_producer(settings)
         await self._producer.start()
-        self._broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=settings.kafka_idempotence,
-            client_id=f"unitrail-{settings.service_name}",
-            logger=logging.getLogger("faststream"),
-        )
         if self.definition.register_handlers is not None:
             consumer = Consumer(
                 service_name=settings.service_name,
                 application=self.application,
                 runner=self.runner,
-                publish=self._broker.publish,
+                publish=self.publish,
                 attempts=settings.handler_attempts,
-                session_timeout_ms=settings.kafka_session_timeout_ms,
-                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             )
             self.definition.register_handlers(consumer, self.application)
             _check_consumed(consumer, self.application)
-            consumer.subscribe(self._broker)
-        await self._broker.start()
+            await self.runner.run(consumer.start)
+            self.consumer = consumer
+            if consumer.topics:
+                self._inbox = KafkaInbox(consumer, settings)
+                await self._inbox.start()
         if self.definition.translate is not None:
             topic = events_topic(settings.service_name).name
             self.relay = self._relay(topic, self.definition.translate)
@@ -247,8 +242,8 @@ class ServiceRuntime(Generic[A]):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._broker is not None:
-            await self._broker.stop()
+        if self._inbox is not None:
+            await self._inbox.stop()
         if self._producer is not None:
             await self._producer.stop()
         if self._pool is not None:
@@ -258,21 +253,49 @@ class ServiceRuntime(Generic[A]):
         self.runner.shutdown()
         log.info("service stopped")
 
-    async def health(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
+    async def publish(
+        self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
+    ) -> None:
+        """Send one message and wait until the broker has it."""
+        assert self._producer is not None, "the service is not started"
+        delivery = await self._producer.send(
+            topic, value=value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+        )
+        await delivery
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the service can do its work, and what each part says: the database, the
+        broker (asked now, not from a cache), the consumer loop and how far behind it is, the
+        relays."""
+        checks: dict[str, Any] = {}
+        healthy = True
         try:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
             checks["database"] = "ok"
         except Exception as error:
             checks["database"] = f"unavailable: {error!r}"
+            healthy = False
         try:
             assert self._producer is not None
-            topic = events_topic(self.settings.service_name).name
-            await asyncio.wait_for(self._producer.partitions_for(topic), 2)
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
             checks["kafka"] = "ok"
         except Exception as error:
             checks["kafka"] = f"unavailable: {error!r}"
-        return checks
+            healthy = False
+        if self._inbox is not None:
+            consumer = await self._inbox.status()
+            checks["consumer"] = consumer
+            healthy = healthy and bool(consumer["alive"])
+        relays: dict[str, Any] = {}
+        for relay in self.relays:
+            try:
+                relays[relay.topic] = await asyncio.wait_for(relay.status(), 2)
+            except Exception as error:  # the database is away: said above
+                relays[relay.topic] = {"alive": relay.alive, "error": repr(error)}
+        if relays:
+            checks["relays"] = relays
+            healthy = healthy and all(bool(status["alive"]) for status in relays.values())
+        return healthy, checks
 
 
 def _check_consumed(consumer: Consumer, application: ServiceApplication) -> None:
@@ -329,14 +352,14 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
         """Whether this service reaches its database and the broker."""
-        checks = await runtime.health()
-        healthy = all(value == "ok" for value in checks.values())
+        healthy, checks = await runtime.health()
         body = {"service": settings.service_name, "status": "ok" if healthy else "degraded"}
         return JSONResponse(body | checks, status_code=200 if healthy else 503)
 
     for router in definition.routers:
         app.include_router(router)
     app.include_router(replay_router)
+    app.include_router(inbox_router)
     return app
 
 

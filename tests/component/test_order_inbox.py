@@ -1,7 +1,7 @@
-"""The order service's inbox on FastStream's in-memory broker and the store's in-memory recorders.
+"""The order service's inbox fed records directly, on the store's in-memory recorders.
 
-Fast checks of routing, deduplication, gap detection and dead-lettering; the same behaviour is
-proven against a real broker and Postgres in `tests/integration`.
+Fast checks of routing, deduplication, gap detection, batching and dead-lettering; the same
+behaviour is proven against a real broker and Postgres in `tests/integration`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from contracts.channel import order_id_for
 from contracts.inventory import ReservationLine, StockReserved
@@ -23,42 +21,59 @@ from contracts.order import LocationQuantity
 from services.order.application import OrderApplication
 from services.order.domain import OrderStatus
 from services.order.handlers import register_handlers
-from services.runtime.consumer import Consumer
+from services.runtime.consumer import Consumer, Outcome
 from services.runtime.eventstore import BlockingRunner
 from tests.integration.harness import channel_order, published
 
 
+def record(
+    topic: str, value: bytes, offset: int = 0, key: str = "k"
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key.encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=[],
+    )
+
+
 @dataclass
 class Inbox:
-    broker: KafkaBroker
+    consumer: Consumer
     orders: OrderApplication
     dead_letters: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
 
     async def send(self, topic: str, value: bytes, key: str = "k") -> None:
-        await self.broker.publish(value, topic, key=key.encode())
+        await self.consumer.handle_batch([record(topic, value, key=key)])
+
+    async def send_batch(self, *messages: tuple[str, bytes]) -> list[Outcome]:
+        records = [record(topic, value, offset) for offset, (topic, value) in enumerate(messages)]
+        return await self.consumer.handle_batch(records)
+
+    async def publish(
+        self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
+    ) -> None:
+        assert topic == self.consumer.dead_letter_topic
+        self.dead_letters.append((value, headers))
 
 
 @pytest.fixture
 async def inbox() -> AsyncIterator[Inbox]:
-    broker = KafkaBroker()
     orders = OrderApplication(None)
     runner = BlockingRunner(workers=2)
-    consumer = Consumer(
-        service_name="order", application=orders, runner=runner, publish=broker.publish, attempts=2
+    box = Inbox(cast(Consumer, None), orders)
+    box.consumer = Consumer(
+        service_name="order", application=orders, runner=runner, publish=box.publish, attempts=2
     )
-    register_handlers(consumer, orders)
-    consumer.subscribe(broker)
-    box = Inbox(broker, orders)
-
-    @broker.subscriber(consumer.dead_letter_topic)
-    async def parked(message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert isinstance(record, ConsumerRecord)
-        headers = {name: bytes(value).decode() for name, value in record.headers}
-        box.dead_letters.append((message.body, headers))
-
-    async with TestKafkaBroker(broker):
-        yield box
+    register_handlers(box.consumer, orders)
+    yield box
     runner.shutdown()
 
 
@@ -152,3 +167,38 @@ async def test_a_re_send_that_changes_a_paid_line_is_parked_with_the_difference(
     )
     order = inbox.orders.get_order(order_id_for("webshop", "5004"))
     assert (order.lines[0].quantity, order.version) == (1, 3)
+
+
+async def test_a_batch_with_poison_in_the_middle_applies_everything_else_once(
+    inbox: Inbox,
+) -> None:
+    outcomes = await inbox.send_batch(
+        ("channel.orders.v1", as_json(channel_order("6001"))),
+        ("channel.orders.v1", b"{not json"),
+        ("channel.orders.v1", as_json(channel_order("6002"))),
+        ("channel.orders.v1", as_json(channel_order("6001"))),
+    )
+    assert outcomes == [
+        Outcome.APPLIED,
+        Outcome.DEAD_LETTERED,
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+    ]
+    assert [
+        inbox.orders.get_order(order_id_for("webshop", n)).version for n in ("6001", "6002")
+    ] == [
+        2,
+        2,
+    ]
+    assert len(inbox.dead_letters) == 1
+
+
+async def test_a_failing_handler_in_a_batch_does_not_stop_the_others(inbox: Inbox) -> None:
+    await inbox.send("channel.orders.v1", as_json(channel_order("6101")))
+    order_id = order_id_for("webshop", "6101")
+    outcomes = await inbox.send_batch(
+        ("inventory.events.v1", stock_reserved(uuid.uuid4(), version=1)),
+        ("inventory.events.v1", stock_reserved(order_id, version=1)),
+    )
+    assert outcomes == [Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    assert inbox.orders.get_order(order_id).status is OrderStatus.RELEASED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import uuid
 from decimal import Decimal
 
@@ -11,7 +12,8 @@ import asyncpg
 import pytest
 
 from contracts.channel import ChannelOrderMessage, order_id_for
-from contracts.order import OrderLine, OrderPaid, OrderPlaced
+from contracts.inventory import ReservationLine, ReservationReleased, StockReserved
+from contracts.order import LocationQuantity, OrderLine, OrderPaid, OrderPlaced
 from services.runtime.database import PostgresLocation
 from tests.integration.harness import (
     Channel,
@@ -59,6 +61,31 @@ def order_paid(order_id: uuid.UUID, version: int, sku: str, quantity: int) -> by
         order_total=Decimal("10.00") * quantity,
     )
     return published(payload, producer="order", aggregate_id=order_id, version=version)
+
+
+def stock_reserved(order_id: uuid.UUID, reservation_id: uuid.UUID, version: int) -> bytes:
+    payload = StockReserved(
+        reservation_id=reservation_id,
+        order_id=order_id,
+        lines=[
+            ReservationLine(
+                line_number=1,
+                sku="LAPTOP-14",
+                quantity_requested=1,
+                quantity_reserved=1,
+                quantity_short=0,
+                allocations=[LocationQuantity(location="WH-A", quantity=1)],
+            )
+        ],
+    )
+    return published(payload, producer="inventory", aggregate_id=reservation_id, version=version)
+
+
+def reservation_released(order_id: uuid.UUID, reservation_id: uuid.UUID, version: int) -> bytes:
+    payload = ReservationReleased(
+        reservation_id=reservation_id, order_id=order_id, reason="order cancelled"
+    )
+    return published(payload, producer="inventory", aggregate_id=reservation_id, version=version)
 
 
 def test_the_same_channel_message_twice_creates_one_order(
@@ -109,7 +136,7 @@ def test_the_same_integration_event_delivered_twice_has_one_effect(
     assert inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 4
 
 
-def test_a_version_gap_is_detected_and_not_applied(
+def test_a_version_gap_is_parked_and_applied_in_order_once_the_missing_version_arrives(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
     (inventory,) = services("inventory")
@@ -117,13 +144,71 @@ def test_a_version_gap_is_detected_and_not_applied(
     dead_letters = topic("inventory.deadletter.v1")
     order_id = uuid.uuid4()
 
-    # Version 2 arrives, version 1 never did.
+    # Version 2 arrives before version 1: parked, not applied.
     channel.publish("order.events.v1", order_paid(order_id, 2, "CAMERA-X", 3), key=str(order_id))
 
-    parked = eventually(dead_letters.poll, what="the gap to be dead-lettered")
-    assert "last applied version is 0" in parked[0].headers["error"]
-    assert parked[0].headers["error-type"] == "VersionGap"
+    copied = eventually(dead_letters.poll, what="the gap to be reported")
+    assert "the last applied is 0" in copied[0].headers["error"]
+    assert copied[0].headers["error-type"] == "VersionGap"
+    parked = inventory.get("/dead-letters")
+    assert parked["counts"] == {"dead": 0, "parked": 1}
     assert inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 0
+
+    # Version 1 arrives (e.g. the producer's relay re-publishing): both apply, in order.
+    channel.publish("order.events.v1", order_placed(order_id), key=str(order_id))
+    eventually(
+        lambda: inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 3,
+        what="the parked version to be applied after the missing one",
+    )
+    letters = inventory.get("/dead-letters?include_resolved=true")
+    assert letters["counts"] == {"dead": 0, "parked": 0}
+    assert [letter["state"] for letter in letters["dead_letters"]] == ["unparked"]
+
+
+def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_once(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    (order,) = services("order")
+    dead_letters = topic("order.deadletter.v1")
+    order_id = order_id_for("webshop", "4401")
+    reservation_id = uuid.uuid5(order_id, "reservation")
+
+    # Inventory's reservation arrives before the order exists here: it cannot be applied.
+    channel.publish(
+        "inventory.events.v1",
+        stock_reserved(order_id, reservation_id, version=1),
+        key=str(reservation_id),
+    )
+    eventually(dead_letters.poll, what="the reservation to be dead-lettered")
+    # The next event of the same reservation waits behind it instead of being a gap of its own.
+    channel.publish(
+        "inventory.events.v1",
+        reservation_released(order_id, reservation_id, version=2),
+        key=str(reservation_id),
+    )
+    letters = eventually(
+        lambda: (
+            (found := order.get("/dead-letters"))["counts"] == {"dead": 1, "parked": 1} and found
+        ),
+        what="the later event to be parked behind the dead letter",
+    )
+    dead = next(letter for letter in letters["dead_letters"] if letter["state"] == "dead")
+    assert dead["reason"].startswith("failed after")
+
+    # The cause goes away (the order arrives); an operator redrives the sequence.
+    channel.send(channel_order("4401"), key="webshop:4401")
+    eventually(lambda: order.exists(f"/orders/{order_id}"), what="the order")
+    redriven = order.post(f"/dead-letters/{dead['id']}/redrive", {"actor": "ops-on-call"})
+    assert [result["state"] for result in redriven["results"]] == ["redriven", "redriven"]
+    with pytest.raises(urllib.error.HTTPError) as again:
+        order.post(f"/dead-letters/{dead['id']}/redrive", {"actor": "ops-on-call"})
+    assert again.value.code == 409
+
+    resolved = order.get("/dead-letters?include_resolved=true")["dead_letters"]
+    assert {(letter["state"], letter["resolved_by"]) for letter in resolved} == {
+        ("redriven", "ops-on-call")
+    }
+    assert order.get(f"/orders/{order_id}")["status"] == "released-to-warehouse"
 
 
 def test_poison_messages_are_dead_lettered_with_the_reason_and_the_partition_keeps_moving(

@@ -1,0 +1,163 @@
+"""The Kafka side of a service's consumer: fetch batches, apply them, then commit their offsets.
+
+One group member per service process reads all the service's topics (members of one group with
+different subscriptions would make the group rebalance back and forth). It takes what the broker
+has delivered, up to a batch size, hands it to `Consumer.handle_batch` (one transaction), and only
+then commits the offsets. When the database or the broker is away, the batch is not committed: the
+partitions are rewound to its first records and consumed again after a pause, so nothing is skipped
+and, because effects are deduplicated on event identity, nothing is applied twice.
+
+A broker that comes back empty (the embedded one keeps everything in memory) has forgotten the
+group's offsets: the member starts each partition again from its beginning, and the relays of the
+producers refill the topics (see `relay.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from services.runtime.config import ServiceSettings
+from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
+from services.runtime.faults import crash_point
+
+log = structlog.get_logger(__name__)
+
+OUTAGE_PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
+"""How long to wait before consuming a batch again after an outage (then the last, repeatedly)."""
+
+
+class KafkaInbox:
+    """Runs a `Consumer` against the broker until cancelled."""
+
+    def __init__(self, consumer: Consumer, settings: ServiceSettings) -> None:
+        self._consumer = consumer
+        self._settings = settings
+        self._client: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._outage_since: float | None = None
+        self.last_batch_at: float | None = None
+
+    async def start(self) -> None:
+        settings = self._settings
+        self._client = AIOKafkaConsumer(
+            *self._consumer.topics,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.service_name,
+            client_id=f"unitrail-{settings.service_name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 5),
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            max_poll_records=settings.consumer_batch_max_messages,
+        )
+        await self._client.start()
+        self._task = asyncio.create_task(self._run(), name=f"inbox-{settings.service_name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None:
+            await self._client.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        assert self._client is not None
+        client = self._client
+        pause = 0
+        while True:
+            try:
+                fetched = await client.getmany(
+                    timeout_ms=self._settings.consumer_batch_max_wait_ms,
+                    max_records=self._settings.consumer_batch_max_messages,
+                )
+            except KafkaError as error:
+                log.warning("fetch failed, retrying", error=repr(error))
+                await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
+                pause += 1
+                continue
+            if not fetched:
+                continue
+            records = [record for batch in fetched.values() for record in batch]
+            try:
+                await self._consumer.handle_batch(records)
+            except INFRASTRUCTURE_ERRORS as error:
+                self._outage_since = self._outage_since or time.monotonic()
+                log.warning(
+                    "infrastructure unavailable; the batch will be consumed again",
+                    error=repr(error),
+                    size=len(records),
+                )
+                for partition, batch in fetched.items():
+                    client.seek(partition, batch[0].offset)
+                await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
+                pause += 1
+                continue
+            pause = 0
+            self._outage_since = None
+            self.last_batch_at = time.monotonic()
+            crash_point("consumer.after-commit")
+            await self._commit(fetched)
+
+    async def _commit(self, fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        assert self._client is not None
+        offsets = {
+            partition: OffsetAndMetadata(batch[-1].offset + 1, "")
+            for partition, batch in fetched.items()
+        }
+        try:
+            await self._client.commit(offsets)
+        except (CommitFailedError, KafkaError) as error:
+            # The partitions moved to another member (or the broker is away): the next owner
+            # consumes these records again and recognises them as applied.
+            log.info("offsets not committed", error=repr(error))
+
+    async def status(self) -> dict[str, Any]:
+        """Alive, how far behind (messages the broker holds beyond the member's position, over its
+        partitions; None while unknown), its partitions, dead letters, and counters."""
+        lag: int | None = None
+        assigned: list[str] = []
+        if self._client is not None and self.alive:
+            partitions = self._client.assignment()
+            assigned = sorted(f"{p.topic}[{p.partition}]" for p in partitions)
+            lag = 0
+            for partition in partitions:
+                highwater = self._client.highwater(partition)
+                try:
+                    position = await asyncio.wait_for(self._client.position(partition), 1)
+                except (TimeoutError, KafkaError, AssertionError):
+                    lag = None
+                    break
+                if highwater is None:
+                    lag = None
+                    break
+                lag += max(0, highwater - position)
+        dead_letters: dict[str, int | None]
+        try:
+            dead_letters = dict(await asyncio.to_thread(self._consumer.dead_letters.counts))
+        except Exception:  # the database is away: health says so under its own key
+            dead_letters = {"dead": None, "parked": None}
+        return {
+            "alive": self.alive,
+            "lag": lag,
+            "partitions": len(assigned),
+            "paused_by_outage_seconds": (
+                round(time.monotonic() - self._outage_since, 1) if self._outage_since else None
+            ),
+            "dead_letters": dead_letters["dead"],
+            "parked": dead_letters["parked"],
+            **self._consumer.counters.snapshot(),
+        }
