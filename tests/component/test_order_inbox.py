@@ -172,11 +172,12 @@ async def test_a_re_send_that_changes_a_paid_line_is_parked_with_the_difference(
 async def test_a_batch_with_poison_in_the_middle_applies_everything_else_once(
     inbox: Inbox,
 ) -> None:
+    first = as_json(channel_order("6001"))
     outcomes = await inbox.send_batch(
-        ("channel.orders.v1", as_json(channel_order("6001"))),
+        ("channel.orders.v1", first),
         ("channel.orders.v1", b"{not json"),
         ("channel.orders.v1", as_json(channel_order("6002"))),
-        ("channel.orders.v1", as_json(channel_order("6001"))),
+        ("channel.orders.v1", first),
     )
     assert outcomes == [
         Outcome.APPLIED,
