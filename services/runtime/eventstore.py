@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 import psycopg
 from eventsourcing import persistence
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Recording, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
@@ -26,6 +32,7 @@ from psycopg.rows import DictRow
 from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation, bound_store_retries
+from services.runtime.idempotency import KeyInUse, keyed_request_to_record
 
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
@@ -210,7 +217,24 @@ class ServiceApplication(Application[uuid.UUID]):
 
     def _record(self, processing_event: ProcessingEvent[uuid.UUID]) -> list[Recording[uuid.UUID]]:
         # The library's save() collects, records, snapshots and notifies; only the recording step
-        # needs to know about the message being consumed, so only this step is extended.
+        # needs to know about the message being consumed or the keyed request being served, so
+        # only this step is extended.
+        keyed = keyed_request_to_record()
+        if keyed is None:
+            return self._record_consumed(processing_event)
+        processing_event.collect_events(keyed.new_record())
+        try:
+            recordings = self._record_consumed(processing_event)
+        except IntegrityError:
+            if keyed.saved_record(self) is not None:
+                raise KeyInUse(f"a request with idempotency key {keyed.key!r} is running") from None
+            raise
+        keyed.recorded = True
+        return recordings
+
+    def _record_consumed(
+        self, processing_event: ProcessingEvent[uuid.UUID]
+    ) -> list[Recording[uuid.UUID]]:
         message = current_message()
         if (
             processing_event.tracking is None

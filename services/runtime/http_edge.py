@@ -4,6 +4,10 @@
   character or a lone surrogate anywhere (a NUL no store downstream can hold) is refused with a
   422 naming the field, before any route sees it: the rule of `contracts.base.Text`, for every
   command of every service at once.
+- **Idempotency keys.** A state-changing request with an `Idempotency-Key` header is applied once:
+  sent again with the same method, path and body it gets the first answer again (with
+  `Idempotent-Replayed: true`), whatever the route; with another one, a 409. The record of the key
+  is saved in the same transaction as the request's first changes (`services.runtime.idempotency`).
 - **Dependencies down: 503 with `Retry-After`, quickly.**
 
 Without the second, a request during a Postgres outage surfaced as a 500 after the library's default
@@ -24,11 +28,18 @@ import psycopg
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import unstorable_character
 from services.runtime.config import ServiceSettings
+from services.runtime.idempotency import (
+    IdempotencyConflict,
+    KeyedRequest,
+    KeyInUse,
+    reset_keyed,
+    running_keyed,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +90,8 @@ def is_unavailable(error: Exception) -> bool:
 
 def install_http_edge(app: FastAPI, settings: ServiceSettings) -> None:
     """What every service's HTTP API does at its edge (see the module's documentation)."""
-    app.add_middleware(PrintableBodies)
+    app.add_middleware(IdempotentRequests, retry_after=settings.unavailable_retry_after)
+    app.add_middleware(PrintableBodies)  # added last, runs first: nothing unprintable is kept
 
     async def unavailable(_request: Request, error: Exception) -> JSONResponse:
         return unavailable_response(error, settings.unavailable_retry_after)
@@ -182,3 +194,129 @@ def _problem(location: list[Any], message: str) -> dict[str, Any]:
 
 def _printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii") if unstorable_character(text) else text
+
+
+IDEMPOTENCY_KEY = b"idempotency-key"
+LONGEST_KEY = 255
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for found, value in scope.get("headers", []):
+        if found == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class ResponseCapture:
+    """An app's response, held back until its answer is kept."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.messages: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        self.messages.append(message)
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+
+    @property
+    def content_type(self) -> str:
+        return next(
+            (value.decode("latin-1") for name, value in self.headers if name == b"content-type"),
+            "application/json",
+        )
+
+    async def hand_on(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+
+class IdempotentRequests:
+    """Applies a state-changing request sent with an `Idempotency-Key` header once (see the
+    module's documentation); requests without the header pass untouched."""
+
+    def __init__(self, app: ASGIApp, retry_after: int) -> None:
+        self.app = app
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = header(scope, IDEMPOTENCY_KEY)
+        if scope["type"] != "http" or scope["method"] not in STATE_CHANGING or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not 0 < len(key) <= LONGEST_KEY or unstorable_character(key, multiline=False):
+            problem = _problem(
+                ["header", "Idempotency-Key"],
+                f"must be 1 to {LONGEST_KEY} printable characters, e.g. a UUID",
+            )
+            await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
+            return
+        runtime: Any = scope["app"].state.runtime
+        body, receive = await read_body(receive)
+        path = scope["path"] + (
+            f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
+        )
+        keyed = KeyedRequest.of(runtime.settings.service_name, key, scope["method"], path, body)
+        answer = await self._answer(runtime, keyed, scope, receive, send)
+        if answer is not None:
+            await answer(scope, receive, send)
+
+    async def _answer(
+        self, runtime: Any, keyed: KeyedRequest, scope: Scope, receive: Receive, send: Send
+    ) -> Response | None:
+        """The answer to give, or None when the request was served and answered."""
+        try:
+            previous = await runtime.run_command(keyed.previous, runtime.application)
+        except IdempotencyConflict as conflict:
+            return JSONResponse({"detail": str(conflict)}, status_code=409)
+        except Exception as error:
+            if is_unavailable(error):
+                return unavailable_response(error, self.retry_after)
+            raise
+        if previous is not None:
+            return _repeated(keyed, previous.stored_answer())
+        capture = ResponseCapture()
+        token = running_keyed(keyed)
+        try:
+            await self.app(scope, receive, capture.send)
+        except KeyInUse as in_use:
+            return JSONResponse({"detail": f"{in_use}; retry later"}, status_code=409)
+        finally:
+            keyed.closed = True
+            reset_keyed(token)
+        if capture.status < 300 or (keyed.recorded and capture.status < 500):
+            try:
+                await runtime.run_command(
+                    keyed.save_answer,
+                    runtime.application,
+                    capture.status,
+                    capture.content_type,
+                    b"".join(capture.chunks),
+                )
+            except Exception:
+                # The request was applied (or changed nothing) all the same: answer it. A repeat
+                # then learns that it was applied, without the answer.
+                log.exception("answer of a keyed request not kept", key=keyed.key)
+        await capture.hand_on(send)
+        return None
+
+
+def _repeated(keyed: KeyedRequest, answer: tuple[int, str, bytes] | None) -> Response:
+    if answer is None:
+        return JSONResponse(
+            {
+                "detail": f"a request with idempotency key {keyed.key!r} was applied or is "
+                "running, and has no answer kept yet (it is still running, or it was "
+                "interrupted after applying): retry shortly, or read the resource it changed"
+            },
+            status_code=409,
+        )
+    status, content_type, body = answer
+    return Response(
+        body, status_code=status, media_type=content_type, headers={"Idempotent-Replayed": "true"}
+    )

@@ -7,15 +7,23 @@ command finds the record and answers with what it produced; with other arguments
 (`IdempotencyConflict`). Two concurrent requests with the same key cannot both save version 1 of
 the record: the loser saved nothing and, retried (`ServiceRuntime.run_command`), finds the record.
 The records are bookkeeping: relays and replays skip their events.
+
+The same records serve any state-changing HTTP request sent with an `Idempotency-Key` header, for
+every route of every service without a line in the route (`services.runtime.http_edge`): while
+such a request runs, its record (command `http`, the fingerprint of method, path and body) is
+saved with the first changes the request saves; the answer is added to it before the client
+gets it. A repeat is answered from the record; with another method, path or body it is refused.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -60,11 +68,38 @@ class IdempotencyRecord(Aggregate):
             record.fingerprint = self.fingerprint
             record.result = dict(self.result)
 
+    class Answered(Aggregate.Event):
+        """What the client was answered: status, content type and body (base64)."""
+
+        answer: dict[str, Any]
+
+        def apply(self, record: Any) -> None:
+            record.answer = dict(self.answer)
+
+    answer: dict[str, Any] | None = None
+
     if TYPE_CHECKING:
         command: str
         key: str
         fingerprint: str
         result: dict[str, Any]
+
+    def answered(self, status: int, content_type: str, body: bytes) -> None:
+        self.trigger_event(
+            self.Answered,
+            answer={
+                "status": status,
+                "content_type": content_type,
+                "body": base64.b64encode(body).decode("ascii"),
+            },
+        )
+
+    def stored_answer(self) -> tuple[int, str, bytes] | None:
+        """Status, content type and body of the answer, if it was kept."""
+        if self.answer is None:
+            return None
+        body = base64.b64decode(self.answer["body"])
+        return int(self.answer["status"]), str(self.answer["content_type"]), body
 
 
 def is_bookkeeping(domain_event: Any) -> bool:
@@ -123,3 +158,98 @@ class IdempotentCommand:
                 result=result,
             )
         ]
+
+
+HTTP_COMMAND = "http"
+
+
+class KeyInUse(Exception):
+    """A concurrent request with the same idempotency key saved its record first."""
+
+
+@dataclass
+class KeyedRequest:
+    """A state-changing HTTP request sent with an idempotency key, while it runs.
+
+    `recorded` turns true once its record was saved with the request's first changes; `closed`
+    once it was answered, so work it left running (a background task) records nothing more.
+    """
+
+    service: str
+    key: str
+    fingerprint: str
+    recorded: bool = False
+    closed: bool = False
+    record_id: uuid.UUID = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record_id = idempotency_record_id(self.service, HTTP_COMMAND, self.key)
+
+    @classmethod
+    def of(cls, service: str, key: str, method: str, path: str, body: bytes) -> Self:
+        """The request, fingerprinted by method, path with query, and body (JSON compared by
+        content, so a client's re-encoding of the same document is the same request)."""
+        try:
+            content: Any = json.loads(body)
+        except ValueError:
+            content = body.hex()
+        return cls(service, key, fingerprint({"method": method, "path": path, "body": content}))
+
+    def new_record(self) -> IdempotencyRecord:
+        return IdempotencyRecord._create(
+            IdempotencyRecord.Recorded,
+            id=self.record_id,
+            command=HTTP_COMMAND,
+            key=self.key,
+            fingerprint=self.fingerprint,
+            result={},
+        )
+
+    def previous(self, application: Application[uuid.UUID]) -> IdempotencyRecord | None:
+        """The record of an earlier request with this key, if any. Raises `IdempotencyConflict`
+        when that request was another one."""
+        record = self.saved_record(application)
+        if record is not None and record.fingerprint != self.fingerprint:
+            raise IdempotencyConflict(
+                f"idempotency key {self.key!r} was already used for a different request "
+                "(method, path or body); send a new key for a new request"
+            )
+        return record
+
+    def saved_record(self, application: Application[uuid.UUID]) -> IdempotencyRecord | None:
+        """The key's record, whichever request saved it."""
+        try:
+            record: Any = application.repository.get(self.record_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(record, IdempotencyRecord)
+        return record
+
+    def save_answer(
+        self, application: Application[uuid.UUID], status: int, content_type: str, body: bytes
+    ) -> None:
+        """Keep the answer on the record (a new record when the request saved nothing through
+        the event store: its answer is all there is to repeat)."""
+        record = self.previous(application) or self.new_record()
+        record.answered(status, content_type, body)
+        application.save(record)
+
+
+_keyed_request: ContextVar[KeyedRequest | None] = ContextVar("keyed_request", default=None)
+
+
+def keyed_request_to_record() -> KeyedRequest | None:
+    """The running keyed HTTP request whose record the next save must include, if any."""
+    request = _keyed_request.get()
+    if request is None or request.recorded or request.closed:
+        return None
+    return request
+
+
+def running_keyed(request: KeyedRequest | None) -> Any:
+    """Set (or clear) the keyed request of the current context; returns the reset token."""
+    return _keyed_request.set(request)
+
+
+def reset_keyed(token: Any) -> None:
+    _keyed_request.reset(token)
