@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.base import unstorable_character
+from contracts.base import TEXT_PATTERN, unstorable_character
 from services.runtime.config import ServiceSettings
 from services.runtime.idempotency import (
     IdempotencyConflict,
@@ -92,6 +92,7 @@ def install_http_edge(app: FastAPI, settings: ServiceSettings) -> None:
     """What every service's HTTP API does at its edge (see the module's documentation)."""
     app.add_middleware(IdempotentRequests, retry_after=settings.unavailable_retry_after)
     app.add_middleware(PrintableBodies)  # added last, runs first: nothing unprintable is kept
+    document_edge(app)
 
     async def unavailable(_request: Request, error: Exception) -> JSONResponse:
         return unavailable_response(error, settings.unavailable_retry_after)
@@ -320,3 +321,77 @@ def _repeated(keyed: KeyedRequest, answer: tuple[int, str, bytes] | None) -> Res
     return Response(
         body, status_code=status, media_type=content_type, headers={"Idempotent-Replayed": "true"}
     )
+
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": LONGEST_KEY},
+    "description": "The client's id of this request (e.g. a UUID): sent again with the same "
+    "method, path and body, it gets the first answer again and changes nothing; with another "
+    "request, a 409.",
+}
+EDGE_RESPONSES = {
+    "409": {"description": "The Idempotency-Key was used for another request, or is in use."},
+    "422": {
+        "description": "Validation error; text holding a control character (other than tab and "
+        "line breaks) or a lone surrogate is refused wherever it is, naming the field."
+    },
+    "503": {"description": "A dependency (the database) is unavailable; see Retry-After."},
+}
+
+
+def document_edge(app: FastAPI) -> None:
+    """Show the edge's rules in the OpenAPI document: the header and answers of every
+    state-changing operation, and the printable-text pattern on the strings of their bodies."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        bodies: list[Any] = []
+        for operations in document.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method.upper() not in STATE_CHANGING:
+                    continue
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
+                for status, response in EDGE_RESPONSES.items():
+                    operation.setdefault("responses", {}).setdefault(status, response)
+                bodies.append(operation.get("requestBody", {}))
+        components = document.get("components", {}).get("schemas", {})
+        for name in _referenced(bodies, components):
+            _constrain_strings(components[name])
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
+    """Names of the component schemas reachable from `roots`."""
+    found: set[str] = set()
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            name = reference.rsplit("/", 1)[-1]
+            if reference.startswith("#/components/schemas/") and name not in found:
+                found.add(name)
+                pending.append(components.get(name, {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
+def _constrain_strings(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "pattern" not in node and "format" not in node:
+            node["pattern"] = TEXT_PATTERN
+        for child in node.values():
+            _constrain_strings(child)
+    elif isinstance(node, list):
+        for child in node:
+            _constrain_strings(child)

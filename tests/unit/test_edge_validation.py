@@ -17,6 +17,7 @@ from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.schemas import SCHEMA_DIR
 from contracts.threepl import ThreePLReceipt
+from services.inventory.main import build_app
 from services.runtime.http_edge import PrintableBodies
 from tests.integration.harness import channel_order
 
@@ -132,3 +133,16 @@ async def test_printable_commands_and_queries_reach_the_route_unchanged() -> Non
     assert accepted.status_code == 200
     assert accepted.json()["received"] == body.decode()
     assert query.status_code == 200
+
+
+def test_the_openapi_document_shows_the_key_the_answers_and_the_text_rule() -> None:
+    document = build_app().openapi()
+
+    receipt = document["paths"]["/stock/receipts"]["post"]
+    assert "Idempotency-Key" in [parameter["name"] for parameter in receipt["parameters"]]
+    assert {"409", "422", "503"} <= set(receipt["responses"])
+    command = document["components"]["schemas"]["ReceiveStock"]["properties"]
+    assert command["actor"]["pattern"] == TEXT_PATTERN
+    assert command["sku"]["pattern"] != TEXT_PATTERN  # a stricter rule of its own stays
+    query = document["paths"]["/stock/{sku}"]["get"]
+    assert "Idempotency-Key" not in [parameter["name"] for parameter in query["parameters"]]
