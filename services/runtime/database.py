@@ -63,6 +63,10 @@ def _milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+RECONNECT_BACKOFF_LIMIT = 5.0
+"""Seconds a psycopg pool retries a lost connection with growing pauses before it lets go."""
+
+
 @dataclass(frozen=True)
 class PostgresLocation:
     """Host (or unix socket directory), port, credentials and database name."""
@@ -110,13 +114,18 @@ class PostgresLocation:
             "server_settings": self.timeouts.server_settings(),
         }
 
-    def psycopg_pool_settings(self) -> tuple[float, dict[str, Any]]:
-        """How long to wait for a pooled psycopg connection, and the connection's extra libpq
-        parameters (connect timeout and server settings)."""
-        return self.timeouts.pool, {
-            "connect_timeout": self.timeouts.libpq_connect_timeout(),
-            "options": self.timeouts.libpq_options(),
-        }
+    def configure_psycopg_pool(self, pool: Any) -> None:
+        """Give the event store's psycopg pool (not open yet) our timeouts: how long a request
+        waits for a connection, libpq's connect timeout and the server settings, and how long
+        the pool keeps backing off from a failed reconnection (then the next request starts a
+        fresh attempt at once, so the service is back within seconds of the database, not after
+        a backoff grown to minutes during a long outage)."""
+        pool.timeout = self.timeouts.pool
+        pool.reconnect_timeout = RECONNECT_BACKOFF_LIMIT
+        pool.kwargs.update(
+            connect_timeout=self.timeouts.libpq_connect_timeout(),
+            options=self.timeouts.libpq_options(),
+        )
 
     def eventsourcing_env(self) -> dict[str, str]:
         return {

@@ -200,8 +200,7 @@ class ServiceApplication(Application[uuid.UUID]):
             # The library's settings take whole seconds and know no connect or statement timeout;
             # its pool is not open yet, so its connections all get ours.
             pool = self.factory.datastore.pool  # type: ignore[attr-defined]
-            pool.timeout, parameters = self._location.psycopg_pool_settings()
-            pool.kwargs.update(parameters)
+            self._location.configure_psycopg_pool(pool)
         return self.factory.process_recorder()
 
     @property
