@@ -81,6 +81,15 @@ def fetch(
         ) from None
 
 
+def duration(seconds: int) -> str:
+    """A wait as a person says it: seconds, minutes, or hours and minutes."""
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 def describe(order: dict[str, Any]) -> str:
     """The order as a person reads it: state, lines, and each parcel with where it is."""
     status = order["status"] + (f" (on hold: {order['hold_reason']})" if order["on_hold"] else "")
@@ -107,6 +116,9 @@ def describe(order: dict[str, Any]) -> str:
         lines.append(f"  {line['line_number']}. {line['quantity']} x {line['sku']}{detail}")
     for shipment in order["shipments"]:
         state = "at the warehouse"
+        waiting = shipment.get("waiting_at_warehouse_seconds")
+        if waiting is not None:
+            state += f", waiting for the 3PL for {duration(waiting)} (released {shipment['released_at']})"
         if shipment["shipped"]:
             state = (
                 f"shipped {shipment['carrier']} {shipment['service']} {shipment['tracking_number']}"

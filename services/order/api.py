@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -49,9 +50,13 @@ def _view(order: Order) -> dict[str, Any]:
 def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
     dispatch = next((d for d in order.dispatches if d.shipment_id == shipment.shipment_id), None)
     tracking = order.latest_tracking(shipment.shipment_id)
+    released = order.released_at_of(shipment.shipment_id)
+    waiting = order.waiting_at_warehouse(shipment.shipment_id, datetime.now(UTC))
     return {
         "shipment_id": str(shipment.shipment_id),
         "location": shipment.location,
+        "released_at": None if released is None else released.isoformat(),
+        "waiting_at_warehouse_seconds": None if waiting is None else int(waiting.total_seconds()),
         "lines": [asdict(line) for line in shipment.lines],
         "shipped": dispatch is not None,
         "delivered": shipment.shipment_id in order.delivered,

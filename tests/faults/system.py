@@ -271,6 +271,17 @@ class System:
         note(f"killed {component} ({pid})")
         return pid
 
+    def freeze(self, component: str) -> int:
+        """SIGSTOP: the process stays, answers nothing and holds what it took (a hung partner)."""
+        (pid, *_) = eventually(lambda: self.pids(component), what=f"a {component} process")
+        os.kill(pid, signal.SIGSTOP)
+        note(f"froze {component} ({pid})")
+        return pid
+
+    def thaw(self, pid: int) -> None:
+        os.kill(pid, signal.SIGCONT)
+        note(f"thawed {pid}")
+
     def kill_postgres(self) -> int:
         """kill -9 of the Postgres server (the postmaster; its backends follow it)."""
         pid = self.postgres_pid()

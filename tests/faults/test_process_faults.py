@@ -4,12 +4,14 @@ group that grows and shrinks under load; poison on every topic outside systems w
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
 from contracts.topics import SERVICES
-from tests.faults.flow import Flow, Ledger, prepare, send_poison
-from tests.faults.invariants import check
+from infra.cli import describe
+from tests.faults.flow import Flow, Ledger, prepare, send_orders, send_poison
+from tests.faults.invariants import check, order_view
 from tests.faults.system import SIMULATORS, System
 from tests.integration.harness import eventually
 
@@ -55,3 +57,34 @@ def test_a_consumer_group_that_grows_and_shrinks_under_load_and_poison_on_every_
     assert not verdict.problems, verdict.report()
     assert verdict.accepted == 30 + 24
     assert len(ledger.poison) == 7
+
+
+def test_a_3pl_that_stops_answering_leaves_orders_that_show_how_long_they_have_waited(
+    system: System, ledger: Ledger
+) -> None:
+    """The simulated 3PL hangs (SIGSTOP): its orders wait at the warehouse, and the order says
+    for how long, as `unitrail where` prints it; once it answers again they are delivered."""
+    orders = prepare(system, ledger, "STALL", count=4, seed=3)
+    hung = system.freeze(SIMULATORS)
+    try:
+        send_orders(system, ledger, orders, rate=5)
+        waiting = [order for order in orders if order.expect == "delivered"]
+
+        def waited_a_while() -> dict[str, Any] | None:
+            _, view = order_view(system, waiting[0])
+            parcels = (view or {}).get("shipments", [])
+            seconds = [parcel["waiting_at_warehouse_seconds"] or 0 for parcel in parcels]
+            return view if seconds and min(seconds) >= 5 else None
+
+        view = eventually(waited_a_while, timeout=120, what="a parcel waiting at the warehouse")
+        assert view["status"] == "released-to-warehouse"
+        assert "at the warehouse, waiting for the 3PL for " in describe(view)
+    finally:
+        system.thaw(hung)
+
+    verdict = check(system, ledger)
+
+    assert not verdict.problems, verdict.report()
+    _, delivered = order_view(system, waiting[0])
+    assert delivered is not None
+    assert all(p["waiting_at_warehouse_seconds"] is None for p in delivered["shipments"])

@@ -14,7 +14,9 @@ from contracts.topics import SERVICES
 from infra.cli import (
     READ_MODEL_SERVICES,
     aggregate_id,
+    describe,
     describe_trace,
+    duration,
     main,
     not_swapped,
     order_path,
@@ -227,3 +229,42 @@ def test_a_refused_replay_says_why_and_how_to_rebuild_anyway() -> None:
     ]
     failed = progress | {"state": "failed", "error": "OperationalError('gone')"}
     assert not_swapped("order", failed) == "order: replay failed: OperationalError('gone')"
+
+
+def test_where_says_how_long_a_parcel_has_waited_at_its_warehouse() -> None:
+    parcel = {
+        "location": "WH-A",
+        "shipped": False,
+        "delivered": False,
+        "serials": [],
+        "released_at": "2026-11-23T09:00:00+00:00",
+        "waiting_at_warehouse_seconds": 42 * 60 + 5,
+    }
+    order = {
+        "order_id": "0142bafe-7b7f-5988-a43f-3250a9eca13b",
+        "channel": "webshop",
+        "channel_order_id": "1001",
+        "status": "released-to-warehouse",
+        "on_hold": False,
+        "customer": {"name": "Ada Lovelace"},
+        "shipping_address": {"city": "London", "country": "GB"},
+        "order_total": "10.00",
+        "currency": "GBP",
+        "signature_required": False,
+        "lines": [],
+        "allocation": [],
+        "shipments": [parcel],
+        "delivery_exceptions": [],
+    }
+
+    assert (
+        "parcel from WH-A: at the warehouse, waiting for the 3PL for 42 min "
+        "(released 2026-11-23T09:00:00+00:00)"
+    ) in describe(order)
+    assert [duration(s) for s in (59, 119, 120, 7199, 7260)] == [
+        "59 s",
+        "119 s",
+        "2 min",
+        "119 min",
+        "2 h 1 min",
+    ]

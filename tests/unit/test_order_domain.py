@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -424,3 +424,19 @@ def test_each_parcel_shows_the_carriers_latest_news() -> None:
     assert latest.status == "delivered", "a delivered parcel stays delivered"
     with pytest.raises(DomainError, match="has no shipment"):
         order.record_in_transit(uuid.uuid4(), "?", scanned)
+
+
+def test_a_parcel_at_its_warehouse_shows_how_long_it_has_waited_until_it_ships() -> None:
+    order = place()
+    order.mark_paid(POLICY)
+    order.record_reservation((reserved(1, "LAPTOP-14", 2, 0, ("WH-A", 2)),), POLICY)
+    (shipment,) = order.shipments
+    released = order.released_at_of(shipment.shipment_id)
+    assert released is not None
+    later = released + timedelta(minutes=42)
+
+    assert order.waiting_at_warehouse(shipment.shipment_id, later) == timedelta(minutes=42)
+    assert order.released_at_of(uuid.uuid4()) is None
+
+    order.record_dispatch(dispatch_of(shipment))
+    assert order.waiting_at_warehouse(shipment.shipment_id, later) is None

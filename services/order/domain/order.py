@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
@@ -138,6 +138,10 @@ class Order(Aggregate):
 
         def apply(self, order: Any) -> None:
             order.shipments = (*order.shipments, *self.shipments)
+            order.released_at = (
+                *order.released_at,
+                *((shipment.shipment_id, self.timestamp) for shipment in self.shipments),
+            )
             order.releases += 1
             order.signature_required = self.signature_required
             if order.status in ALLOCATED_STATES:  # a later parcel does not undo "partly shipped"
@@ -261,6 +265,8 @@ class Order(Aggregate):
     # State that orders recorded before it existed start from (a default, not an event field).
     refused_changes: tuple[Change, ...] = ()
     """The changes of the last re-send refused, so a repeat of it is recorded once."""
+    released_at: tuple[tuple[uuid.UUID, datetime], ...] = ()
+    """When each parcel was released to its warehouse (the release's time)."""
 
     @classmethod
     def place(
@@ -372,6 +378,19 @@ class Order(Aggregate):
         if until is ChangeableUntil.RELEASE and self.releases:
             return f"{until} (the order is {self.status})"
         return None
+
+    def released_at_of(self, shipment_id: uuid.UUID) -> datetime | None:
+        """When the parcel was released to its warehouse; None for a parcel of another order."""
+        return next((at for shipment, at in self.released_at if shipment == shipment_id), None)
+
+    def waiting_at_warehouse(self, shipment_id: uuid.UUID, now: datetime) -> timedelta | None:
+        """How long the warehouse has had the parcel without shipping it; None once it shipped
+        (or the order was cancelled): a long wait is a 3PL that stopped answering."""
+        released = self.released_at_of(shipment_id)
+        shipped = any(dispatch.shipment_id == shipment_id for dispatch in self.dispatches)
+        if released is None or shipped or self.status is OrderStatus.CANCELLED:
+            return None
+        return now - released
 
     @property
     def on_hold(self) -> bool:
