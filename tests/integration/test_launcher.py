@@ -1,4 +1,5 @@
-"""`scripts/run` (that is, `python -m infra.stack`): one command up, Ctrl-C down, nothing left."""
+"""`scripts/run` (that is, `python -m infra.stack`): one command up, Ctrl-C down, nothing left;
+meanwhile it restarts what dies, the embedded broker and Postgres included."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
-from contracts.topics import SERVICES
+from contracts.topics import SERVICES, all_topics
 from infra.embedded import free_port
+from infra.processes import PORT_STEP, consumes
 from tests.integration.harness import Stack, eventually
 
 pytestmark = pytest.mark.integration
@@ -24,7 +28,10 @@ def descendants(pid: int) -> set[int]:
     while pending:
         parent = pending.pop()
         for task in Path(f"/proc/{parent}/task").glob("*"):
-            children = (task / "children").read_text().split() if task.exists() else []
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
             for child in map(int, children):
                 if child not in found:
                     found.add(child)
@@ -40,6 +47,13 @@ def alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
@@ -49,32 +63,79 @@ def healthy(port: int) -> bool:
 
 
 def launch(
-    env: dict[str, str], data_dir: Path, broker_port: int, log: Path
+    env: dict[str, str], data_dir: Path, broker_port: int, log: Path, *options: str
 ) -> subprocess.Popen[bytes]:
+    """The launcher in a session of its own, so that a Ctrl-C can be sent to its whole process
+    group, as a terminal does."""
     with log.open("wb") as output:
         return subprocess.Popen(
             [
                 *(sys.executable, "-m", "infra.stack"),
                 *("--data-dir", str(data_dir), "--broker-port", str(broker_port)),
+                *options,
             ],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
-def wait_until_all_healthy(ports: dict[str, str]) -> None:
-    def all_healthy() -> bool:
-        return all(healthy(int(port)) for port in ports.values())
+def ctrl_c(launcher: subprocess.Popen[bytes]) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground group."""
+    os.killpg(launcher.pid, signal.SIGINT)
 
-    eventually(all_healthy, timeout=120, what="every service to be healthy")
+
+def stop_at_once(launcher: subprocess.Popen[bytes]) -> None:
+    """After a failure: Ctrl-C twice, so nothing is left running."""
+    if launcher.poll() is None:
+        ctrl_c(launcher)
+        time.sleep(0.5)
+        ctrl_c(launcher)
+        launcher.wait(60)
+
+
+def said(log: Path, text: str) -> bool:
+    return text in log.read_text()
 
 
 def service_ports() -> dict[str, str]:
     return {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(free_port()) for name in SERVICES}
 
 
-def test_one_command_starts_everything_embedded_and_ctrl_c_leaves_no_process_behind(
+def wait_until_all_healthy(ports: list[int]) -> None:
+    eventually(
+        lambda: all(healthy(port) for port in ports),
+        timeout=240,
+        what="every service process to be healthy",
+    )
+
+
+def process_of(launcher: subprocess.Popen[bytes], fragment: bytes) -> int:
+    [pid] = [pid for pid in descendants(launcher.pid) if fragment in command_line(pid)]
+    return pid
+
+
+def moments_of_death(launcher: subprocess.Popen[bytes], pids: dict[str, int]) -> dict[str, float]:
+    """Watch processes until the launcher exits; when each one was first seen gone."""
+    gone: dict[str, float] = {}
+    deadline = time.monotonic() + 180
+    while launcher.poll() is None and time.monotonic() < deadline:
+        for name, pid in pids.items():
+            if name not in gone and not alive(pid):
+                gone[name] = time.monotonic()
+        time.sleep(0.02)
+    now = time.monotonic()
+    return {name: gone.get(name, now) for name in pids}
+
+
+def partition_counts(bootstrap_servers: str) -> dict[str, int]:
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    metadata = admin.list_topics(timeout=10)
+    return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
+
+
+def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_drains_in_order(
     tmp_path: Path,
 ) -> None:
     ports = service_ports()
@@ -83,48 +144,107 @@ def test_one_command_starts_everything_embedded_and_ctrl_c_leaves_no_process_beh
         for key, value in os.environ.items()
         if key not in ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN")
     } | ports
+    env["UNITRAIL_DRAIN_TIMEOUT"] = "10"
     log = tmp_path / "stack.log"
-    stack = launch(env, tmp_path / "data", free_port(), log)
+    broker_port = free_port()
+    bootstrap = f"127.0.0.1:{broker_port}"
+    registered = {topic.name: topic.partitions for topic in all_topics()}
+    launcher = launch(env, tmp_path / "data", broker_port, log)
     try:
-        wait_until_all_healthy(ports)
-        eventually(lambda: "all services are up" in log.read_text(), what="the launcher to say so")
-        processes = descendants(stack.pid)
-        assert len(processes) >= len(SERVICES) + 2  # six services, the simulators, the broker
-        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in processes]
-        assert any(b"infra.simulators" in command for command in commands)
+        wait_until_all_healthy([int(port) for port in ports.values()])
+        eventually(lambda: said(log, "all services are up"), what="the launcher to say so")
+        processes = descendants(launcher.pid)
+        assert len(processes) >= len(SERVICES) + 3  # the services, simulators, broker, Postgres
+        simulators = process_of(launcher, b"infra.simulators")
+        postmaster = int((tmp_path / "data/pgdata/postmaster.pid").read_text().split()[0])
+        assert postmaster in processes  # adopted: its death is seen, and reaped, by the launcher
+
+        broker = process_of(launcher, b"tansu")
+        os.kill(broker, signal.SIGKILL)
+        eventually(lambda: said(log, "embedded broker restarted"), what="the broker restarted")
+        assert partition_counts(bootstrap) == registered
+        assert process_of(launcher, b"tansu") != broker
+
+        os.kill(postmaster, signal.SIGKILL)
+        eventually(
+            lambda: said(log, "embedded Postgres restarted"), timeout=90, what="Postgres restarted"
+        )
         postmaster = int((tmp_path / "data/pgdata/postmaster.pid").read_text().split()[0])
         assert alive(postmaster)
-    finally:
-        stack.send_signal(signal.SIGINT)
-        assert stack.wait(60) == 0
+        wait_until_all_healthy([int(port) for port in ports.values()])  # reconnected
+        watched = {"simulators": simulators, "broker": process_of(launcher, b"tansu")}
+        watched["postgres"] = postmaster
+        for name in SERVICES:
+            watched[name] = process_of(launcher, f"services.{name}.main".encode())
+    except BaseException:
+        stop_at_once(launcher)
+        raise
+    ctrl_c(launcher)
+    died = moments_of_death(launcher, watched)
+    status = launcher.wait(60)
+    services_died = [died[name] for name in SERVICES]
+    assert died["simulators"] < min(services_died)
+    assert max(services_died) < died["broker"] < died["postgres"]
+    text = log.read_text()
+    assert status == (0 if "drained in" in text else 1)
+    assert "drained" in text  # "drained in …" or "not drained after 10 s: …"
     eventually(lambda: not any(alive(pid) for pid in processes), timeout=15, what="no orphans")
-    eventually(lambda: not alive(postmaster), timeout=15, what="Postgres stopped")
 
 
-def test_external_servers_are_used_as_configured_and_nothing_embedded_is_started(
+def test_two_processes_of_each_consuming_service_and_a_second_ctrl_c_stops_at_once(
     stack: Stack, tmp_path: Path
 ) -> None:
     ports = service_ports()
-    env = (
-        os.environ
-        | ports
-        | {
-            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
-            "POSTGRES_DSN": stack.postgres_dsn,
-            "UNITRAIL_DATABASE_PREFIX": stack.database_prefix,
-            "UNITRAIL_KAFKA_IDEMPOTENCE": "false",  # the "external" broker here is the embedded kind
-        }
+    env = stack.env() | ports | {"UNITRAIL_DRAIN_TIMEOUT": "300"}
+    log = tmp_path / "stack.log"
+    launcher = launch(
+        env, tmp_path / "data", free_port(), log, "--processes", "2", "--no-simulators"
     )
-    unused_port = free_port()
-    launcher = launch(env, tmp_path / "data", unused_port, tmp_path / "stack.log")
     try:
-        wait_until_all_healthy(ports)
-        assert not (tmp_path / "data").exists()
-        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in descendants(launcher.pid)]
+        expected: list[int] = []
+        for name in SERVICES:
+            port = int(ports[f"UNITRAIL_{name.upper()}_HTTP_PORT"])
+            expected.append(port)
+            if consumes(name):
+                expected.append(port + PORT_STEP)
+        wait_until_all_healthy(expected)
+        pim_port = int(ports["UNITRAIL_PIM_HTTP_PORT"])
+        assert not healthy(pim_port + PORT_STEP)  # it consumes nothing: one process
+        commands = [command_line(pid) for pid in descendants(launcher.pid)]
+        assert sum(b"services.order.main" in command for command in commands) == 2
+        assert sum(b"services.pim.main" in command for command in commands) == 1
         assert not any(b"tansu" in command or b"postgres" in command for command in commands)
+        assert not any(b"infra.simulators" in command for command in commands)
+        assert not (tmp_path / "data").exists()
+
+        order_port = int(ports["UNITRAIL_ORDER_HTTP_PORT"]) + PORT_STEP
+        second_order = [
+            pid
+            for pid in descendants(launcher.pid)
+            if b"services.order.main" in command_line(pid)
+            and f"UNITRAIL_ORDER_HTTP_PORT={order_port}".encode()
+            in Path(f"/proc/{pid}/environ").read_bytes()
+        ]
+        os.kill(second_order[0], signal.SIGKILL)
+        eventually(lambda: said(log, "order#2 exited with -9; restarting it"), what="a restart")
+        wait_until_all_healthy([order_port])
+
+        # A process that answers nothing can never be seen drained: only the second Ctrl-C ends
+        # the wait.
+        pim = process_of(launcher, b"services.pim.main")
+        os.kill(pim, signal.SIGSTOP)
+        ctrl_c(launcher)
+        eventually(lambda: said(log, "pim: no answer from /health"), timeout=60, what="progress")
+        ctrl_c(launcher)
+        started = time.monotonic()
+        status = launcher.wait(60)
+        assert time.monotonic() - started < 30
     finally:
-        launcher.send_signal(signal.SIGINT)
-        assert launcher.wait(60) == 0
-    log = (tmp_path / "stack.log").read_text()
-    assert "using the Postgres server at POSTGRES_DSN" in log
-    assert f"using the Kafka brokers at {stack.bootstrap_servers}" in log
+        stop_at_once(launcher)
+    assert status == 1
+    text = log.read_text()
+    assert "stopping at once; not drained: " in text
+    assert "pim: no answer from /health" in text.split("stopping at once; not drained: ")[1]
+    assert "using the Postgres server at POSTGRES_DSN" in text
+    assert f"using the Kafka brokers at {stack.bootstrap_servers}" in text
+    eventually(lambda: not alive(pim), timeout=15, what="the paused process stopped too")

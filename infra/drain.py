@@ -1,0 +1,50 @@
+"""What a service process still has to do before it can stop without losing anything, read from
+its `/health` answer.
+
+The embedded broker keeps its topics in memory, so the stack stops only once every consumer has
+caught up (lag 0) and every relay that publishes (the leader of its store) has published all it
+has stored (lag 0). A field a service does not report counts as not known to be done: the stack
+then waits, up to its bound, rather than guess.
+
+The shape read from `/health`:
+`"consumer": {"alive": bool, "lag": int | null, ...}` (null or absent when it consumes nothing)
+and `"relays": {"<topic>": {"alive": bool, "leader": bool, "lag": int | null, ...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def unfinished_work(health: dict[str, Any] | None, *, consumes: bool) -> list[str]:
+    """What the process behind this `/health` answer has not yet done, in words; empty when it has
+    caught up. `None` stands for no answer at all."""
+    if health is None:
+        return ["no answer from /health"]
+    pending: list[str] = []
+    consumer = health.get("consumer")
+    if consumes and not isinstance(consumer, dict):
+        pending.append("consumer lag unknown")
+    elif isinstance(consumer, dict):
+        pending.extend(_loop_pending("consumer", consumer))
+    relays = health.get("relays")
+    if not isinstance(relays, dict):
+        pending.append("relay lag unknown")
+        return pending
+    for topic, relay in sorted(relays.items()):
+        if not isinstance(relay, dict):
+            pending.append(f"relay {topic} lag unknown")
+        elif relay.get("leader", True) is not False:
+            # A relay that does not hold its store's leadership publishes nothing: another
+            # process's relay does, and is asked there.
+            pending.extend(_loop_pending(f"relay {topic}", relay))
+    return pending
+
+
+def _loop_pending(name: str, loop: dict[str, Any]) -> list[str]:
+    lag = loop.get("lag")
+    if loop.get("alive") is False:
+        return [f"{name} not running (lag {lag})"]
+    if not isinstance(lag, int) or isinstance(lag, bool):
+        return [f"{name} lag unknown"]
+    return [f"{name} lag {lag}"] if lag > 0 else []

@@ -1,0 +1,69 @@
+"""The launcher's decisions that need no process: how many of each service, and when a service
+process counts as drained, read from its `/health` answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts.topics import SERVICES
+from infra.drain import unfinished_work
+from infra.processes import process_counts
+
+CAUGHT_UP: dict[str, Any] = {
+    "consumer": {"alive": True, "lag": 0},
+    "relays": {"order.events.v1": {"alive": True, "leader": True, "lag": 0}},
+}
+
+
+def test_processes_apply_to_each_consuming_service_and_a_service_setting_overrides() -> None:
+    counts = process_counts(2, {"UNITRAIL_ORDER_PROCESSES": "3"})
+    assert counts["pim"] == 1  # it consumes nothing
+    assert counts["order"] == 3
+    assert all(counts[name] == 2 for name in SERVICES if name not in ("pim", "order"))
+
+
+def test_zero_processes_is_refused_with_the_service_named() -> None:
+    with pytest.raises(ValueError, match="inventory"):
+        process_counts(1, {"UNITRAIL_INVENTORY_PROCESSES": "0"})
+
+
+def test_a_process_with_every_lag_zero_has_nothing_left() -> None:
+    assert unfinished_work(CAUGHT_UP, consumes=True) == []
+
+
+def test_lag_and_a_dead_loop_are_named() -> None:
+    health = {
+        "consumer": {"alive": True, "lag": 12},
+        "relays": {
+            "inventory.events.v1": {"alive": False, "leader": True, "lag": 0},
+            "inventory.movements.v1": {"alive": True, "leader": True, "lag": 3},
+        },
+    }
+    assert unfinished_work(health, consumes=True) == [
+        "consumer lag 12",
+        "relay inventory.events.v1 not running (lag 0)",
+        "relay inventory.movements.v1 lag 3",
+    ]
+
+
+def test_a_relay_that_is_not_the_leader_publishes_nothing_and_is_not_waited_for() -> None:
+    health = CAUGHT_UP | {"relays": {"order.events.v1": {"alive": True, "leader": False, "lag": 9}}}
+    assert unfinished_work(health, consumes=True) == []
+
+
+def test_what_is_not_reported_is_unknown_and_never_counts_as_drained() -> None:
+    assert unfinished_work({"status": "ok"}, consumes=True) == [
+        "consumer lag unknown",
+        "relay lag unknown",
+    ]
+    assert unfinished_work(CAUGHT_UP | {"consumer": {"alive": True, "lag": None}}, consumes=True)
+    assert unfinished_work(None, consumes=True) == ["no answer from /health"]
+
+
+def test_a_service_that_consumes_nothing_is_not_asked_for_a_consumer() -> None:
+    assert unfinished_work({"relays": {}}, consumes=False) == []
+    assert unfinished_work({"consumer": None, "relays": {}}, consumes=True) == [
+        "consumer lag unknown"
+    ]
