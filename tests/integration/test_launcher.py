@@ -162,7 +162,8 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
         broker = process_of(launcher, b"tansu")
         os.kill(broker, signal.SIGKILL)
         eventually(lambda: said(log, "embedded broker restarted"), what="the broker restarted")
-        assert partition_counts(bootstrap) == registered
+        counts = partition_counts(bootstrap)
+        assert {name: counts.get(name) for name in registered} == registered
         assert process_of(launcher, b"tansu") != broker
 
         os.kill(postmaster, signal.SIGKILL)
