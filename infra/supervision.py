@@ -3,8 +3,10 @@ when they exit or stop answering, and the launcher says what happened.
 
 The embedded broker keeps everything in memory, so a restarted one is empty: its topics are
 created again, with the partition counts of the registry, before the stack's own processes can
-reach it (they are paused meanwhile), because a Kafka client that asks for a missing topic makes
-the broker create it with its default count (4), which would move keys between partitions.
+reach it (they are paused meanwhile), because a Kafka client that asks for a missing topic can make
+the broker create it with its default count (4), which would move keys between partitions (the
+services' own clients no longer ask, but other clients may). Then a new incarnation marker is
+written, from which the relays learn that they must publish their stores again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import Topic, all_topics
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
-from infra.topics import ensure_topics
+from services.runtime.topics import BrokerIncarnation, ensure_topics
 
 Say = Callable[[str], None]
 
@@ -95,14 +97,23 @@ class BrokerSupervisor:
         with self.paused():
             self.broker.kill()
             self.broker.start()
-            created = asyncio.run(recreate_topics(address))
+            created, incarnation = asyncio.run(self.prepare_empty_broker(address))
         self.restarts += 1
         self._last_answer = time.monotonic()
         self.say(
             f"embedded broker restarted on {address} in {time.monotonic() - started:.1f} s, empty "
             f"(it keeps everything in memory); {len(created)} topics created with their "
-            "registered partition counts"
+            f"registered partition counts; incarnation {incarnation} (the relays publish their "
+            "stores again)"
         )
+
+    @staticmethod
+    async def prepare_empty_broker(address: str) -> tuple[list[str], str]:
+        """The registry's topics, then a new incarnation marker, which tells the relays that
+        what they had published is gone."""
+        created = await recreate_topics(address)
+        incarnation = await BrokerIncarnation(address, client_id="unitrail-stack").current()
+        return created, incarnation
 
 
 class PostgresSupervisor:

@@ -162,6 +162,7 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
         broker = process_of(launcher, b"tansu")
         os.kill(broker, signal.SIGKILL)
         eventually(lambda: said(log, "embedded broker restarted"), what="the broker restarted")
+        assert said(log, "; incarnation ")
         counts = partition_counts(bootstrap)
         assert {name: counts.get(name) for name in registered} == registered
         assert process_of(launcher, b"tansu") != broker
