@@ -7,8 +7,9 @@ has stored (lag 0). A field a service does not report counts as not known to be 
 then waits, up to its bound, rather than guess.
 
 The shape read from `/health`:
-`"consumer": {"alive": bool, "lag": int | null, ...}` (null or absent when it consumes nothing)
-and `"relays": {"<topic>": {"alive": bool, "leader": bool, "lag": int | null, ...}}`.
+`"consumer": {"alive": bool, "lag": int | null, ...}` (absent when it consumes nothing)
+and `"relays": {"<topic>": {"alive": bool, "leader": bool, "lag": int | null, ...}}` (absent when
+it publishes nothing).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def unfinished_work(health: dict[str, Any] | None, *, consumes: bool) -> list[str]:
+def unfinished_work(health: dict[str, Any] | None, *, consumes: bool, relays: bool) -> list[str]:
     """What the process behind this `/health` answer has not yet done, in words; empty when it has
-    caught up. `None` stands for no answer at all."""
+    caught up. `None` stands for no answer at all. `consumes` and `relays` say whether the service
+    has a consumer and relays to report on at all."""
     if health is None:
         return ["no answer from /health"]
     pending: list[str] = []
@@ -27,11 +29,12 @@ def unfinished_work(health: dict[str, Any] | None, *, consumes: bool) -> list[st
         pending.append("consumer lag unknown")
     elif isinstance(consumer, dict):
         pending.extend(_loop_pending("consumer", consumer))
-    relays = health.get("relays")
-    if not isinstance(relays, dict):
-        pending.append("relay lag unknown")
+    statuses = health.get("relays")
+    if not isinstance(statuses, dict):
+        if relays:
+            pending.append("relay lag unknown")
         return pending
-    for topic, relay in sorted(relays.items()):
+    for topic, relay in sorted(statuses.items()):
         if not isinstance(relay, dict):
             pending.append(f"relay {topic} lag unknown")
         elif relay.get("leader", True) is not False:

@@ -36,6 +36,11 @@ def consumes(service: str) -> bool:
     return importlib.util.find_spec(f"services.{service}.handlers") is not None
 
 
+def relays(service: str) -> bool:
+    """Whether a service publishes its stored events (it has translators to contract events)."""
+    return importlib.util.find_spec(f"services.{service}.translators") is not None
+
+
 def process_counts(default: int, env: dict[str, str]) -> dict[str, int]:
     """How many processes of each service to run: `default` (`--processes`) for each service that
     consumes, one for the others, and `UNITRAIL_<SERVICE>_PROCESSES` for any service overrides."""
@@ -72,6 +77,10 @@ class ServiceProcess:
     @property
     def consumes(self) -> bool:
         return self.serves_http and consumes(self.name)
+
+    @property
+    def relays(self) -> bool:
+        return self.serves_http and relays(self.name)
 
     @property
     def module(self) -> str:

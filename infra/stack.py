@@ -285,7 +285,9 @@ class Stack:
         for service in self.services:
             if not service.serves_http:
                 continue
-            pending = unfinished_work(service.health(), consumes=service.consumes)
+            pending = unfinished_work(
+                service.health(), consumes=service.consumes, relays=service.relays
+            )
             if pending:
                 unfinished[service.label] = pending
         return unfinished

@@ -144,7 +144,7 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
         for key, value in os.environ.items()
         if key not in ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN")
     } | ports
-    env["UNITRAIL_DRAIN_TIMEOUT"] = "10"
+    env["UNITRAIL_DRAIN_TIMEOUT"] = "120"
     log = tmp_path / "stack.log"
     broker_port = free_port()
     bootstrap = f"127.0.0.1:{broker_port}"
@@ -187,9 +187,8 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
     services_died = [died[name] for name in SERVICES]
     assert died["simulators"] < min(services_died)
     assert max(services_died) < died["broker"] < died["postgres"]
-    text = log.read_text()
-    assert status == (0 if "drained in" in text else 1)
-    assert "drained" in text  # "drained in …" or "not drained after 10 s: …"
+    assert status == 0
+    assert said(log, "drained in ")
     eventually(lambda: not any(alive(pid) for pid in processes), timeout=15, what="no orphans")
 
 

@@ -30,7 +30,7 @@ def test_zero_processes_is_refused_with_the_service_named() -> None:
 
 
 def test_a_process_with_every_lag_zero_has_nothing_left() -> None:
-    assert unfinished_work(CAUGHT_UP, consumes=True) == []
+    assert unfinished_work(CAUGHT_UP, consumes=True, relays=True) == []
 
 
 def test_lag_and_a_dead_loop_are_named() -> None:
@@ -41,7 +41,7 @@ def test_lag_and_a_dead_loop_are_named() -> None:
             "inventory.movements.v1": {"alive": True, "leader": True, "lag": 3},
         },
     }
-    assert unfinished_work(health, consumes=True) == [
+    assert unfinished_work(health, consumes=True, relays=True) == [
         "consumer lag 12",
         "relay inventory.events.v1 not running (lag 0)",
         "relay inventory.movements.v1 lag 3",
@@ -50,20 +50,23 @@ def test_lag_and_a_dead_loop_are_named() -> None:
 
 def test_a_relay_that_is_not_the_leader_publishes_nothing_and_is_not_waited_for() -> None:
     health = CAUGHT_UP | {"relays": {"order.events.v1": {"alive": True, "leader": False, "lag": 9}}}
-    assert unfinished_work(health, consumes=True) == []
+    assert unfinished_work(health, consumes=True, relays=True) == []
 
 
 def test_what_is_not_reported_is_unknown_and_never_counts_as_drained() -> None:
-    assert unfinished_work({"status": "ok"}, consumes=True) == [
+    assert unfinished_work({"status": "ok"}, consumes=True, relays=True) == [
         "consumer lag unknown",
         "relay lag unknown",
     ]
-    assert unfinished_work(CAUGHT_UP | {"consumer": {"alive": True, "lag": None}}, consumes=True)
-    assert unfinished_work(None, consumes=True) == ["no answer from /health"]
+    assert unfinished_work(
+        CAUGHT_UP | {"consumer": {"alive": True, "lag": None}}, consumes=True, relays=True
+    )
+    assert unfinished_work(None, consumes=True, relays=True) == ["no answer from /health"]
 
 
-def test_a_service_that_consumes_nothing_is_not_asked_for_a_consumer() -> None:
-    assert unfinished_work({"relays": {}}, consumes=False) == []
-    assert unfinished_work({"consumer": None, "relays": {}}, consumes=True) == [
-        "consumer lag unknown"
-    ]
+def test_a_service_that_consumes_or_relays_nothing_is_not_asked_about_it() -> None:
+    assert unfinished_work(CAUGHT_UP | {"consumer": None}, consumes=False, relays=True) == []
+    assert (
+        unfinished_work({"consumer": {"alive": True, "lag": 0}}, consumes=True, relays=False) == []
+    )
+    assert unfinished_work({"relays": {}}, consumes=True, relays=True) == ["consumer lag unknown"]
