@@ -51,6 +51,13 @@ class ServiceSettings(BaseSettings):
         description="Longest wait of a fetch for new messages. The embedded broker tends to wait "
         "all of it even when messages arrive, so it is kept short: it bounds each hop's latency.",
     )
+    kafka_metadata_max_age_ms: int = Field(
+        default=5_000,
+        ge=500,
+        validation_alias=shared("UNITRAIL_KAFKA_METADATA_MAX_AGE_MS"),
+        description="How often a consumer looks the topics up again, so that topics created after "
+        "it joined (a broker restarted empty) are assigned within seconds.",
+    )
     consumer_batch_max_messages: int = Field(
         default=500,
         ge=1,

@@ -8,8 +8,10 @@ partitions are rewound to its first records and consumed again after a pause, so
 and, because effects are deduplicated on event identity, nothing is applied twice.
 
 A broker that comes back empty (the embedded one keeps everything in memory) has forgotten the
-group's offsets: the member starts each partition again from its beginning, and the relays of the
-producers refill the topics (see `relay.py`).
+group and its offsets. The inbox watches the broker's incarnation (see `topics.py`) and, when it
+changes, leaves the old broker's group behind and joins afresh: every partition is read again from
+its beginning while the producers' relays refill the topics (see `relay.py`), and what was applied
+already is recognised as such.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aiokafka.structs import OffsetAndMetadata
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
+from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
 
@@ -37,17 +40,31 @@ OUTAGE_PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
 class KafkaInbox:
     """Runs a `Consumer` against the broker until cancelled."""
 
-    def __init__(self, consumer: Consumer, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        settings: ServiceSettings,
+        incarnation: BrokerIncarnation | None = None,
+    ) -> None:
         self._consumer = consumer
         self._settings = settings
+        self._incarnation = incarnation
+        self._joined_incarnation: str | None = None
+        self._incarnation_checked_at = time.monotonic()
         self._client: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
         self.last_batch_at: float | None = None
 
     async def start(self) -> None:
+        if self._incarnation is not None:
+            self._joined_incarnation = await self._incarnation.current()
+        self._client = await self._join()
+        self._task = asyncio.create_task(self._run(), name=f"inbox-{self._settings.service_name}")
+
+    async def _join(self) -> AIOKafkaConsumer:
         settings = self._settings
-        self._client = AIOKafkaConsumer(
+        client = AIOKafkaConsumer(
             *self._consumer.topics,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.service_name,
@@ -58,9 +75,46 @@ class KafkaInbox:
             heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 5),
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=settings.consumer_batch_max_messages,
+            # A broker that came back empty has no topics until they are created again; the
+            # member must notice them soon, not at the library's default of five minutes.
+            metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         )
-        await self._client.start()
-        self._task = asyncio.create_task(self._run(), name=f"inbox-{settings.service_name}")
+        await client.start()
+        return client
+
+    async def _rejoin_if_the_broker_changed(self) -> None:
+        """A new broker incarnation knows nothing of the group: join it with a new member."""
+        if self._incarnation is None:
+            return
+        now = time.monotonic()
+        if now - self._incarnation_checked_at < self._incarnation.check_seconds:
+            return
+        self._incarnation_checked_at = now
+        try:
+            current = await self._incarnation.current()
+        except KafkaError as error:
+            log.info("broker incarnation unknown for now", error=repr(error))
+            return
+        if current == self._joined_incarnation:
+            return
+        log.warning(
+            "the broker is a new one: joining its group afresh",
+            incarnation=current,
+            previous=self._joined_incarnation,
+        )
+        old, self._client = self._client, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), 10)
+        self._joined_incarnation = current
+        self._client = await self._join_or_none()
+
+    async def _join_or_none(self) -> AIOKafkaConsumer | None:
+        try:
+            return await self._join()
+        except KafkaError as error:
+            log.warning("could not join the group yet", error=repr(error))
+            return None
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -75,10 +129,15 @@ class KafkaInbox:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        assert self._client is not None
-        client = self._client
         pause = 0
         while True:
+            await self._rejoin_if_the_broker_changed()
+            if self._client is None:
+                self._client = await self._join_or_none()
+                if self._client is None:
+                    await asyncio.sleep(OUTAGE_PAUSE_SECONDS[-1])
+                    continue
+            client = self._client
             try:
                 fetched = await client.getmany(
                     timeout_ms=self._settings.consumer_batch_max_wait_ms,

@@ -173,7 +173,7 @@ class ServiceRuntime(Generic[A]):
             await self.runner.run(consumer.start)
             self.consumer = consumer
             if consumer.topics:
-                self._inbox = KafkaInbox(consumer, settings)
+                self._inbox = KafkaInbox(consumer, settings, self.incarnation)
                 await self._inbox.start()
         if self.definition.translate is not None:
             topic = events_topic(settings.service_name).name

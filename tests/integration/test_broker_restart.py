@@ -1,0 +1,131 @@
+"""A broker that dies and comes back empty: health says so while it is away, and the flow goes on
+afterwards by itself (consumers start again from the new broker's offsets, relays publish their
+stores again, and nothing is applied twice)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from contracts.channel import order_id_for
+from infra.embedded import EmbeddedBroker, free_port
+from services.runtime.topics import ensure_topics
+from tests.integration.harness import (
+    Channel,
+    ServiceProcess,
+    Stack,
+    TopicReader,
+    channel_order,
+    eventually,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def restartable(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap))
+    yield (
+        broker,
+        Stack(
+            postgres_dsn=postgres_dsn,
+            bootstrap_servers=bootstrap,
+            database_prefix=f"t{free_port()}",
+            log_dir=tmp_path,
+        ),
+    )
+    broker.stop()
+
+
+def health(service: ServiceProcess) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{service.url}/health", timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def partitions_of(bootstrap_servers: str, topic: str) -> int:
+    metadata = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=10)
+    found = metadata.topics.get(topic)
+    return len(found.partitions) if found is not None and found.error is None else 0
+
+
+def test_after_the_broker_comes_back_empty_orders_flow_again_and_none_is_decided_twice(
+    restartable: tuple[EmbeddedBroker, Stack],
+) -> None:
+    broker, stack = restartable
+    order = ServiceProcess("order", stack).start()
+    inventory = ServiceProcess("inventory", stack).start()
+    channel = Channel(stack.bootstrap_servers)
+    try:
+        inventory.receive_stock("LAPTOP-14", "WH-A", 5)
+        channel.send(channel_order("7001"), key="webshop:7001")
+        first = order_id_for("webshop", "7001")
+        eventually(
+            lambda: (
+                order.exists(f"/orders/{first}")
+                and order.get(f"/orders/{first}")["status"] == "released-to-warehouse"
+            ),
+            timeout=60,
+            what="the first order allocated",
+        )
+        status, body = health(order)
+        assert (status, body["kafka"], body["consumer"]["alive"]) == (200, "ok", True)
+
+        channel.close()
+        broker.stop()
+        eventually(
+            lambda: health(order)[0] == 503, timeout=30, what="health to report the broker away"
+        )
+        assert health(order)[1]["kafka"].startswith("unavailable")
+
+        broker.start()  # same port, empty
+        eventually(lambda: health(order)[0] == 200, timeout=90, what="health to recover")
+        # The services create the registry's topics again themselves (the launcher does too).
+        eventually(
+            lambda: partitions_of(stack.bootstrap_servers, "channel.orders.v1") == 6,
+            timeout=60,
+            what="the topics created again",
+        )
+        channel = Channel(stack.bootstrap_servers)
+        channel.send(channel_order("7002"), key="webshop:7002")
+        second = order_id_for("webshop", "7002")
+        eventually(
+            lambda: (
+                order.exists(f"/orders/{second}")
+                and order.get(f"/orders/{second}")["status"] == "released-to-warehouse"
+            ),
+            timeout=120,
+            what="an order sent after the restart to be allocated",
+        )
+
+        # The stores were published again; every effect happened once.
+        stock = inventory.get("/stock/LAPTOP-14")["locations"][0]
+        assert (stock["on_hand"], stock["reserved"]) == (5, 2)
+        reader = TopicReader(stack.bootstrap_servers, "inventory.events.v1")
+        eventually(
+            lambda: len(reader.distinct_events("StockReserved")) == 2,
+            timeout=60,
+            what="both reservations on the refilled topic",
+        )
+        reservations = reader.distinct_events("StockReserved")
+        assert {event["payload"]["order_id"] for event in reservations.values()} == {
+            str(first),
+            str(second),
+        }
+        reader.close()
+    finally:
+        channel.close()
+        inventory.stop()
+        order.stop()
