@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
@@ -187,3 +188,18 @@ async def test_a_key_that_is_not_printable_or_too_long_is_refused() -> None:
         refused = await post(app, "/receipts", {"sku": "CAM", "quantity": 1}, key=key)
         assert refused.status_code == 422, key
         assert refused.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_a_key_that_cannot_be_looked_up_while_the_database_is_down_gets_a_quick_503() -> None:
+    app, _ = service()
+
+    async def unreachable(function: Callable[..., Any], *args: Any) -> Any:
+        raise OperationalError("couldn't get a connection after 1.50 sec")
+
+    app.state.runtime.run_command = unreachable
+
+    answer = await post(app, "/receipts", {"sku": "CAM", "quantity": 1}, key="k-1")
+
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"
+    assert "the database is unavailable" in answer.json()["detail"]
