@@ -51,8 +51,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from eventsourcing.persistence import Notification
 
 from contracts.channel import order_id_for
-from contracts.topics import Topic, events_topic
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres, broker_binary, free_port
+from contracts.topics import SERVICES, Topic, events_topic
+from infra.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    broker_binary,
+    free_port,
+    wait_for_port,
+)
 from infra.topics import ensure_topics
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
@@ -147,6 +153,279 @@ def percentile(values: list[float], p: float) -> float:
         return math.nan
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+# -- processes: CPU, memory and profiles ---------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); empty once gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def process_cpu(pid: int, *, reaped_children: bool = False) -> float:
+    """CPU seconds (user and system) the process has used so far; with `reaped_children`, also
+    those of its children that have exited (a PostgreSQL postmaster's finished backends)."""
+    fields = process_stat(pid)
+    if not fields:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        used += int(fields[13]) + int(fields[14])
+    return used / CLOCK_TICKS
+
+
+def waited_for_cpu(pid: int) -> float:
+    """Seconds the process's threads have been runnable but waiting for a CPU (schedstat)."""
+    waited = 0
+    for task in (Path("/proc") / str(pid) / "task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            waited += int(task.read_text().split()[1])
+    return waited / 1e9
+
+
+def children_of(parent: int) -> list[int]:
+    """Processes whose parent is `parent` (PostgreSQL's backends and helpers of its postmaster)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = process_stat(int(entry.name))
+            if fields and int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def process_rss(pid: int) -> int:
+    """Resident memory of a process in bytes; 0 once it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have been busy since boot, whoever used them (the machine is shared)."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def postmaster_pid(postgres: EmbeddedPostgres) -> int:
+    """The embedded PostgreSQL's postmaster, parent of every backend."""
+    return int((postgres.datadir / "postmaster.pid").read_text().split()[0])
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A process whose CPU a part reports, under a name shared by every process of one kind (two
+    processes of inventory are both `inventory`). PostgreSQL is its postmaster with every backend."""
+
+    name: str
+    pid: int
+    whole_tree: bool = False
+    python: bool = True
+
+    def cpu(self) -> float:
+        if not self.whole_tree:
+            return process_cpu(self.pid)
+        return process_cpu(self.pid, reaped_children=True) + sum(
+            process_cpu(child) for child in children_of(self.pid)
+        )
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds used so far by each kind of watched process, and by the whole machine."""
+
+    at: float
+    by_name: dict[str, float]
+    machine: float
+
+    @classmethod
+    def take(cls, watched: list[Watched]) -> CpuUse:
+        by_name: dict[str, float] = {}
+        for process in watched:
+            by_name[process.name] = by_name.get(process.name, 0.0) + process.cpu()
+        return cls(time.perf_counter(), by_name, machine_busy())
+
+    def since(self, start: CpuUse) -> CpuUse:
+        """What was used between `start` and this sample."""
+        return CpuUse(
+            self.at - start.at,
+            {name: used - start.by_name.get(name, 0.0) for name, used in self.by_name.items()},
+            self.machine - start.machine,
+        )
+
+
+def cores(used: CpuUse) -> str:
+    """A CpuUse from `since` as average cores busy: the watched processes and the machine."""
+    seconds = max(used.at, 1e-9)
+    return (
+        f"the watched processes {sum(used.by_name.values()) / seconds:.2f} cores, "
+        f"the machine {used.machine / seconds:.2f} of {os.cpu_count()}"
+    )
+
+
+PROFILED_PACKAGES = {
+    "pydantic": "pydantic",
+    "pydantic_core": "pydantic",
+    "json": "json",
+    "eventsourcing": "eventsourcing",
+    "psycopg": "psycopg",
+    "psycopg_pool": "psycopg",
+    "asyncpg": "asyncpg",
+    "structlog": "logging",
+    "logging": "logging",
+    "aiokafka": "aiokafka",
+    "kafka": "aiokafka",
+    "faststream": "faststream",
+    "fast_depends": "faststream",
+    "asyncio": "asyncio",
+    "selectors": "asyncio",
+    "concurrent": "threads",
+    "threading": "threads",
+    "queue": "threads",
+    "uvicorn": "http",
+    "starlette": "http",
+    "fastapi": "http",
+    "h11": "http",
+    "services": "unitrail",
+    "contracts": "unitrail",
+    "infra": "unitrail",
+}
+"""Where a sampled frame's code lives, by the first part of the file name py-spy shows."""
+
+
+PROFILED_ROLES = (
+    ("handlers (worker thread: use case, event store)", ("BlockingRunner.run.<locals>.<lambda>",)),
+    (
+        "relays (read, translate, envelope, publish)",
+        ("(services/runtime/relay.py)", "Subscription._", "Subscription.__next__"),
+    ),
+    (
+        "consuming (per message, event loop)",
+        ("Consumer.handle ", "(faststream/", "(fast_depends/"),
+    ),
+    ("kafka client (fetch, heartbeat, protocol)", ("(aiokafka/",)),
+    ("http", ("(uvicorn/protocols/", "(starlette/", "(fastapi/")),
+)
+"""What a sample was doing, by the first landmark found on its stack (in this order)."""
+
+
+def stack_role(stack: str) -> str:
+    """The part of a service a sampled stack belongs to (PROFILED_ROLES), else `other`."""
+    for role, landmarks in PROFILED_ROLES:
+        if any(landmark in stack for landmark in landmarks):
+            return role
+    return "other (event loop, timers)"
+
+
+def frame_area(frame: str) -> str:
+    """The package of one py-spy frame, `function (package/module.py)`: a library, or unitrail."""
+    where = frame.rpartition("(")[2].rstrip(")")
+    top = where.split("/", 1)[0] if "/" in where else where.removesuffix(".py")
+    return PROFILED_PACKAGES.get(top, "other")
+
+
+@dataclass
+class Profile:
+    """py-spy's samples of one kind of process (all its processes), of the thread holding the GIL."""
+
+    name: str
+    samples: int = 0
+    self_by_area: dict[str, int] = field(default_factory=dict)
+    by_role: dict[str, int] = field(default_factory=dict)
+    self_by_function: dict[str, int] = field(default_factory=dict)
+    within_function: dict[str, int] = field(default_factory=dict)
+
+    def add(self, path: Path) -> None:
+        """Add the samples of one raw (collapsed) py-spy file."""
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = stack.split(";")
+            self.samples += count
+            role = stack_role(stack)
+            self.by_role[role] = self.by_role.get(role, 0) + count
+            leaf = frames[-1]
+            area = frame_area(leaf)
+            self.self_by_area[area] = self.self_by_area.get(area, 0) + count
+            self.self_by_function[leaf] = self.self_by_function.get(leaf, 0) + count
+            # Unitrail's own functions, each counted once per sample however deep it recurs.
+            for frame in {frame for frame in frames if frame_area(frame) == "unitrail"}:
+                self.within_function[frame] = self.within_function.get(frame, 0) + count
+
+    def top(self, counts: dict[str, int], limit: int) -> list[tuple[str, float]]:
+        """The `limit` largest entries of `counts` with their share of all samples."""
+        ordered = sorted(counts.items(), key=lambda item: -item[1])[:limit]
+        return [(name, count / max(self.samples, 1)) for name, count in ordered]
+
+
+class Profiler:
+    """py-spy sampling processes while a run goes on, one raw file per process, in `directory`.
+
+    Only samples of the thread holding the GIL are kept, so the samples share out the Python CPU
+    of the process; CPU used outside the GIL (libpq, the kernel) is in the process's /proc figure
+    but not in its samples. Sampling does not pause the processes (`--nonblocking`), so it costs
+    them almost nothing; py-spy itself uses some CPU of the machine.
+    """
+
+    def __init__(self, directory: Path, rate: int) -> None:
+        self.directory = directory
+        self.rate = rate
+        self._running: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def start(self, label: str, watched: list[Watched]) -> None:
+        py_spy = Path(sys.executable).parent / "py-spy"
+        for process in (process for process in watched if process.python):
+            output = self.directory / f"{label}-{process.name}-{process.pid}.txt"
+            spy = subprocess.Popen(
+                [
+                    str(py_spy if py_spy.exists() else "py-spy"),
+                    "record",
+                    "--pid",
+                    str(process.pid),
+                    "--rate",
+                    str(self.rate),
+                    "--format",
+                    "raw",
+                    "--nolineno",
+                    "--nonblocking",
+                    # Only the thread holding the GIL is running Python: a thread waiting in
+                    # epoll, in libpq or on a lock has released it, and is not using the CPU.
+                    "--gil",
+                    "--output",
+                    str(output),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self._running.append((process.name, output, spy))
+
+    def stop(self) -> dict[str, Profile]:
+        """Stop sampling (py-spy writes its file on SIGINT); the samples by kind of process."""
+        for _, _, spy in self._running:
+            spy.send_signal(signal.SIGINT)
+        profiles: dict[str, Profile] = {}
+        for name, output, spy in self._running:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+            if output.exists():
+                profiles.setdefault(name, Profile(name)).add(output)
+        self._running = []
+        return profiles
 
 
 # -- 1. raw asyncpg inserts ---------------------------------------------------------------------
@@ -558,6 +837,9 @@ class FlowRun:
     """Messages the run added to all topics (services' events, 3PL, carrier and channel)."""
     stored_events: int = 0
     """Of those, the services' events: each one was first appended to an event store."""
+    cpu: CpuUse | None = None
+    """CPU used from the first produce until the run's trailing events settled."""
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
     @property
     def delivered(self) -> int:
@@ -567,6 +849,20 @@ class FlowRun:
     def throughput(self) -> float:
         """Orders delivered per second over the whole run."""
         return self.delivered / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class FlowResult:
+    """The steady runs and the burst of one stack with `processes` processes per service."""
+
+    processes: int
+    warm_up: float
+    runs: list[FlowRun]
+    rss: dict[str, list[int]]
+    """Resident memory of each process at the end, by kind (service, simulators, broker)."""
+    at_rest: CpuUse
+    """CPU used by the same processes over a quiet spell after the warm-up: what they use
+    without any order (polling the broker, heartbeats, timers)."""
 
 
 def topic_sizes(bootstrap_servers: str) -> dict[str, int]:
@@ -591,13 +887,19 @@ def flow_run(
     orders: list[tuple[str, dict[str, Any]]],
     rate: float,
     time_limit: float,
+    watched: list[Watched],
+    profiler: Profiler | None = None,
 ) -> FlowRun:
     """Produce `orders` at `rate` per second; time each until it is allocated, labelled and
-    delivered."""
+    delivered. The CPU of the `watched` processes is measured over the run, and they are
+    sampled by the `profiler` if there is one."""
     sender = SteadySender(channel, orders, rate)
     arrivals: dict[tuple[str, str], float] = {}
     delivered = 0
     sizes_before = topic_sizes(channel.bootstrap_servers)
+    if profiler is not None:
+        profiler.start(label.replace(" ", "-").replace("/", "per"), watched)
+    cpu_before = CpuUse.take(watched)
     sender.start()
     try:
         deadline = time.perf_counter() + time_limit
@@ -613,6 +915,9 @@ def flow_run(
         sender.join(15)
     result = FlowRun(label=label, sent=len(sender.sent))
     time.sleep(1.0)  # the last orders' trailing events (the carrier's, the relays') settle
+    result.cpu = CpuUse.take(watched).since(cpu_before)
+    if profiler is not None:
+        result.profiles = profiler.stop()
     grown = {
         topic: size - sizes_before.get(topic, 0)
         for topic, size in topic_sizes(channel.bootstrap_servers).items()
@@ -654,27 +959,95 @@ def seed_catalogue(
     return names
 
 
+STARTUP_TIMEOUT = 240.0
+"""Seconds a service process may take to listen: seven start at once on two shared cores."""
+
+
+@dataclass
+class RunningStack:
+    """Service processes (`processes` of each) and the simulated partners, started together."""
+
+    stack: Stack
+    names: tuple[str, ...]
+    processes: int
+    services: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    partners: SimulatorsProcess | None = None
+
+    def start(self) -> RunningStack:
+        self.services = {
+            name: [ServiceProcess(name, self.stack) for _ in range(self.processes)]
+            for name in self.names
+        }
+        for copies in self.services.values():
+            for service in copies:
+                service.launch()
+        for copies in self.services.values():
+            for service in copies:
+                # Many processes importing at once on a busy machine take a while to listen.
+                wait_for_port("127.0.0.1", service.port, timeout=STARTUP_TIMEOUT)
+                service.wait_until_healthy()
+        self.partners = SimulatorsProcess(self.stack, {}).start()
+        return self
+
+    def first(self, name: str) -> ServiceProcess:
+        return self.services[name][0]
+
+    def watched(self, servers: list[Watched]) -> list[Watched]:
+        """Every process of the stack, then the servers, then this script (sender and reader)."""
+        found = [
+            Watched(name, service.process.pid)
+            for name, copies in self.services.items()
+            for service in copies
+            if service.process is not None
+        ]
+        if self.partners is not None and self.partners.process is not None:
+            found.append(Watched("simulators", self.partners.process.pid))
+        return [*found, *servers, Watched("benchmark", os.getpid())]
+
+    def stop(self) -> None:
+        if self.partners is not None:
+            self.partners.stop()
+        for copies in self.services.values():
+            for service in copies:
+                service.stop()
+
+
+def resident_memory(watched: list[Watched]) -> dict[str, list[int]]:
+    """RSS of each watched process by kind; PostgreSQL's is left out (shared buffers count in
+    every backend, so a sum says little)."""
+    rss: dict[str, list[int]] = {}
+    for process in watched:
+        if not process.whole_tree:
+            rss.setdefault(process.name, []).append(process_rss(process.pid))
+    return rss
+
+
 def measure_flow(
-    stack: Stack, rate: float, seconds: float, burst: int, skus: int, drain_timeout: float
-) -> tuple[float, list[FlowRun]]:
-    """Five services and the simulated partners (no delays) as processes: a steady run, then a
-    burst of orders sent at once. Returns the warm-up order's time to Delivered and both runs."""
-    services = {name: ServiceProcess(name, stack) for name in FLOW_SERVICES}
-    partners = SimulatorsProcess(stack, {})
+    stack: Stack,
+    processes: int,
+    rates: list[float],
+    seconds: float,
+    burst: int,
+    skus: int,
+    drain_timeout: float,
+    servers: list[Watched],
+    profiler: Profiler | None,
+    at_rest_seconds: float = 10.0,
+) -> FlowResult:
+    """Five services (`processes` of each) and the simulated partners (no delays): one steady run
+    per rate, then a burst of orders sent at once, the flat-out figure. The profiler, if any,
+    samples every process during the burst."""
+    running = RunningStack(stack, FLOW_SERVICES, processes)
     reader: EventReader | None = None
     try:
-        for service in services.values():
-            service.launch()
-        for service in services.values():
-            service.wait_until_healthy()
-        partners.start()
-        steady_count = max(1, round(rate * seconds))
+        running.start()
+        watched = running.watched(servers)
         names = seed_catalogue(
-            services["pim"],
-            services["inventory"],
-            services["shipping"],
+            running.first("pim"),
+            running.first("inventory"),
+            running.first("shipping"),
             skus,
-            units=(steady_count + burst) // skus + 2,
+            units=(sum(round(rate * seconds) for rate in rates) + burst) // skus + 2,
         )
         reader = EventReader(
             stack.bootstrap_servers,
@@ -692,36 +1065,50 @@ def measure_flow(
                 for index in range(count)
             ]
 
-        warm_up = flow_run("warm-up", channel, reader, orders("flow-warm-up", 1), 1.0, 180)
+        warm_up = flow_run(
+            "warm-up", channel, reader, orders(f"n{processes}-warm-up", 1), 1.0, 180, watched
+        )
         if not warm_up.delivered:
             raise TimeoutError("the warm-up order was not delivered within 180 s")
-        steady = flow_run(
-            f"@{rate:g}/s",
-            channel,
-            reader,
-            orders("flow-steady", steady_count),
-            rate,
-            seconds + drain_timeout,
+        time.sleep(2)  # the warm-up order's trailing events
+        quiet_from = CpuUse.take(watched)
+        time.sleep(at_rest_seconds)
+        at_rest = CpuUse.take(watched).since(quiet_from)
+        runs = []
+        for rate in rates:
+            count = max(1, round(rate * seconds))
+            runs.append(
+                flow_run(
+                    f"@{rate:g}/s N={processes}",
+                    channel,
+                    reader,
+                    orders(f"n{processes}-steady-{rate:g}", count),
+                    rate,
+                    seconds + drain_timeout + count / 2,
+                    watched,
+                )
+            )
+            time.sleep(2)
+        runs.append(
+            flow_run(
+                f"burst of {burst} N={processes}",
+                channel,
+                reader,
+                orders(f"n{processes}-burst", burst),
+                10_000.0,
+                drain_timeout + burst,
+                watched,
+                profiler,
+            )
         )
-        time.sleep(2)
-        sudden = flow_run(
-            f"burst of {burst}",
-            channel,
-            reader,
-            orders("flow-burst", burst),
-            10_000.0,
-            drain_timeout + burst,
-        )
-        return warm_up.seconds, [steady, sudden]
+        return FlowResult(processes, warm_up.seconds, runs, resident_memory(watched), at_rest)
     except BaseException:
         print_log_tails(stack)
         raise
     finally:
         if reader is not None:
             reader.close()
-        partners.stop()
-        for service in services.values():
-            service.stop()
+        running.stop()
 
 
 def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: float) -> list[Row]:
@@ -746,7 +1133,8 @@ def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: flo
         Row(
             f"5 full flow {run.label}: orders delivered",
             f"{run.throughput:.1f} orders/s",
-            detail=f"{run.delivered}/{run.sent} delivered in {run.seconds:.1f} s",
+            detail=f"{run.delivered}/{run.sent} delivered in {run.seconds:.1f} s"
+            + (f"; {cores(run.cpu)}" if run.cpu is not None else ""),
         ),
         Row(
             f"5 full flow {run.label}: messages",
@@ -761,6 +1149,249 @@ def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: flo
             f"{stored_per_order:.1f} events per order in 5 stores; limit: raw INSERT",
         ),
     ]
+    return rows
+
+
+def cpu_rows(run: FlowRun, at_rest: CpuUse) -> list[Row]:
+    """CPU per order of each kind of process over one run, most first; beside it the same less
+    what the process uses at rest over as long (polling, heartbeats), which is not per order."""
+    if run.cpu is None or not run.sent:
+        return []
+    used = run.cpu
+
+    def net(name: str) -> float:
+        resting = at_rest.by_name.get(name, 0.0) / max(at_rest.at, 1e-9) * used.at
+        return used.by_name.get(name, 0.0) - resting
+
+    total = sum(used.by_name.values())
+    rows = [
+        Row(
+            f"5 CPU per order {run.label}: all watched",
+            f"{total / run.sent * 1000:.1f} ms",
+            detail=f"{sum(net(name) for name in used.by_name) / run.sent * 1000:.1f} ms less "
+            f"the at-rest use; {cores(used)} over {used.at:.1f} s",
+        )
+    ]
+    for name, seconds in sorted(used.by_name.items(), key=lambda item: -item[1]):
+        rows.append(
+            Row(
+                f"5 CPU per order {run.label}: {name}",
+                f"{seconds / run.sent * 1000:.1f} ms",
+                detail=f"{net(name) / run.sent * 1000:.1f} ms less the at-rest use; "
+                f"{seconds / max(used.at, 1e-9):.2f} cores",
+            )
+        )
+    return rows
+
+
+def rss_rows(result: FlowResult) -> list[Row]:
+    """Resident memory at the end of a stack's runs: the largest process of each kind."""
+    return [
+        Row(
+            f"5 RSS at the end N={result.processes}: {name}",
+            f"{max(sizes) / 2**20:.0f} MB",
+            detail=", ".join(f"{size / 2**20:.0f}" for size in sizes) + " MB"
+            if len(sizes) > 1
+            else "",
+        )
+        for name, sizes in result.rss.items()
+        if name != "benchmark"
+    ]
+
+
+def profile_report(run: FlowRun, top: int = 5) -> str:
+    """Where each kind of process spent its CPU in one run: per area (the package of the frame
+    running on the CPU), the hottest functions, and unitrail's functions the time was spent in."""
+    if run.cpu is None or not run.sent:
+        return ""
+    lines = [f"profile of {run.label} ({run.sent} orders; py-spy, active threads only)"]
+    for name, profile in sorted(run.profiles.items(), key=lambda item: -item[1].samples):
+        cpu_ms = run.cpu.by_name.get(name, 0.0) / run.sent * 1000
+        lines.append(f"  {name}: {cpu_ms:.1f} ms CPU per order, {profile.samples} samples")
+        roles = profile.top(profile.by_role, len(PROFILED_ROLES) + 1)
+        lines.append(
+            "    by part: "
+            + ", ".join(f"{role} {share * cpu_ms:.1f} ms ({share:.0%})" for role, share in roles)
+        )
+        areas = profile.top(profile.self_by_area, 12)
+        lines.append(
+            "    by area: "
+            + ", ".join(f"{area} {share * cpu_ms:.1f} ms ({share:.0%})" for area, share in areas)
+        )
+        lines.append("    hottest functions (self):")
+        lines += [
+            f"      {share:5.1%}  {function}"
+            for function, share in profile.top(profile.self_by_function, top)
+        ]
+        lines.append("    unitrail functions the time was spent in (inclusive):")
+        lines += [
+            f"      {share:5.1%}  {function}"
+            for function, share in profile.top(profile.within_function, top * 2)
+        ]
+    return "\n".join(lines)
+
+
+# -- 6. at rest ---------------------------------------------------------------------------------
+
+TEST_ONLY_SETTINGS = ("UNITRAIL_KAFKA_SESSION_TIMEOUT_MS",)
+"""Settings the test harness shortens so groups form fast; at rest the stack runs as the launcher
+starts it, with the defaults (a shorter session means more heartbeats)."""
+
+
+@dataclass
+class LaunchedStack(Stack):
+    """A stack whose processes get the launcher's settings rather than the test harness's."""
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        for name in TEST_ONLY_SETTINGS:
+            if name not in os.environ:
+                env.pop(name, None)
+        return env
+
+
+@dataclass
+class IdleResult:
+    """What the whole stack used while nothing happened."""
+
+    processes: int
+    cpu: CpuUse
+    rss: dict[str, list[int]]
+    profiles: dict[str, Profile]
+
+
+def measure_idle(
+    stack: Stack,
+    processes: int,
+    settle: float,
+    seconds: float,
+    servers: list[Watched],
+    profiler: Profiler | None,
+) -> IdleResult:
+    """Every service (`processes` of each), the simulated partners, PostgreSQL and the broker,
+    started and left alone for `settle` seconds (consumer groups form), then measured for
+    `seconds` with no traffic at all."""
+    launched = LaunchedStack(
+        stack.postgres_dsn, stack.bootstrap_servers, stack.database_prefix, stack.log_dir
+    )
+    running = RunningStack(launched, SERVICES, processes)
+    try:
+        running.start()
+        watched = [process for process in running.watched(servers) if process.name != "benchmark"]
+        time.sleep(settle)
+        if profiler is not None:
+            profiler.start(f"idle-N={processes}", watched)
+        before = CpuUse.take(watched)
+        time.sleep(seconds)
+        used = CpuUse.take(watched).since(before)
+        profiles = profiler.stop() if profiler is not None else {}
+        return IdleResult(processes, used, resident_memory(watched), profiles)
+    except BaseException:
+        print_log_tails(stack)
+        raise
+    finally:
+        running.stop()
+
+
+def idle_rows(idle: IdleResult) -> list[Row]:
+    """The stack's CPU at rest as a share of the machine (all its cores), whole and by kind."""
+    machine = max(idle.cpu.at, 1e-9) * (os.cpu_count() or 1)
+    total = sum(idle.cpu.by_name.values())
+    rows = [
+        Row(
+            f"6 at rest N={idle.processes}: whole stack",
+            f"{total / machine:.1%} of the machine",
+            detail=f"{total / idle.cpu.at:.2f} cores over {idle.cpu.at:.0f} s; the machine "
+            f"(everyone) {idle.cpu.machine / machine:.0%} busy",
+        )
+    ]
+    for name, used in sorted(idle.cpu.by_name.items(), key=lambda item: -item[1]):
+        rows.append(
+            Row(
+                f"6 at rest N={idle.processes}: {name}",
+                f"{used / machine:.1%}",
+                detail=f"{used / idle.cpu.at * 1000:.0f} ms of CPU per second",
+            )
+        )
+    return rows
+
+
+def idle_profile_report(idle: IdleResult, top: int = 5) -> str:
+    """Where each process spent its CPU at rest."""
+    lines = [f"profile at rest, N={idle.processes} (py-spy, the thread holding the GIL)"]
+    for name, profile in sorted(idle.profiles.items(), key=lambda item: -item[1].samples):
+        per_second = idle.cpu.by_name.get(name, 0.0) / max(idle.cpu.at, 1e-9) * 1000
+        lines.append(f"  {name}: {per_second:.0f} ms CPU per second, {profile.samples} samples")
+        lines += [
+            f"      {share:5.1%}  {function}"
+            for function, share in profile.top(profile.self_by_function, top)
+        ]
+    return "\n".join(lines)
+
+
+# -- the bars of issue 13 -----------------------------------------------------------------------
+
+
+def bar(figure: str, value: float, shown: str, limit: float, *, at_least: bool) -> Row:
+    """One target of the throughput issue, measured in this run, and whether it is met."""
+    met = value >= limit if at_least else value <= limit
+    return Row(
+        f"bar: {figure}",
+        shown,
+        f"{'≥' if at_least else '≤'} {limit:g}",
+        "met" if met else "NOT met",
+    )
+
+
+def flow_bars(flow: FlowResult, inserted_per_second: float) -> list[Row]:
+    """Flat out (the burst), stored events against raw inserts, latency at 20 and 40 orders/s,
+    and resident memory, for one value of N."""
+    burst = flow.runs[-1]
+    stored = burst.throughput * burst.stored_events / max(burst.sent, 1)
+    rows = [
+        bar(
+            f"flat out N={flow.processes}, orders/s delivered",
+            burst.throughput,
+            f"{burst.throughput:.1f}",
+            40,
+            at_least=True,
+        ),
+        bar(
+            f"stored events N={flow.processes} ÷ raw INSERT",
+            stored / inserted_per_second,
+            ratio(stored, inserted_per_second),
+            0.3,
+            at_least=True,
+        ),
+    ]
+    latency_limits = {"@20/": 100, "@40/": 1000}  # ms, at 20 and at 40 orders/s
+    for run in flow.runs[:-1]:
+        limit = next((at for rate, at in latency_limits.items() if run.label.startswith(rate)), 0)
+        if not limit:
+            continue
+        allocated = run.milestones.get("OrderAllocated", [])
+        p99 = percentile(allocated, 99) if len(allocated) == run.sent else math.inf
+        rows.append(
+            bar(
+                f"paid → allocated p99 {run.label}, ms",
+                p99 * 1000,
+                ms(p99),
+                limit,
+                at_least=False,
+            )
+        )
+    largest = max(
+        (max(sizes) for name, sizes in flow.rss.items() if name in FLOW_SERVICES), default=0
+    )
+    rows.append(
+        bar(
+            f"largest service RSS N={flow.processes}, MB",
+            largest / 2**20,
+            f"{largest / 2**20:.0f} MB",
+            150,
+            at_least=False,
+        )
+    )
     return rows
 
 
@@ -898,11 +1529,39 @@ def ms(seconds: float) -> str:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def parse_arguments() -> argparse.Namespace:
-    """Sizes of each part; the defaults finish in about 2-4 minutes on a 2-core machine."""
+QUICK = {
+    "raw_inserts": 2000,
+    "appends": 500,
+    "messages": 5000,
+    "relay_events": 5000,
+    "rate": [20.0],
+    "seconds": 8.0,
+    "flow_seconds": 5.0,
+    "flow_burst": 60,
+    "idle_seconds": 20.0,
+    "idle_settle": 10.0,
+}
+"""`--quick`: smaller sizes, every part still run (about a third of the time)."""
+
+PARTS = (1, 2, 3, 4, 5, 6)
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Sizes of each part; the defaults finish in about 10-15 minutes on a 2-core machine."""
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes: " + ", ".join(QUICK).replace("_", "-")
+    )
+    parser.add_argument(
+        "--parts",
+        type=int,
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="parts to run; the limits (1, and 3's raw producer) always run",
     )
     parser.add_argument("--raw-inserts", type=int, default=5000, help="rows for part 1")
     parser.add_argument("--payload-bytes", type=int, default=300, help="raw row and message size")
@@ -917,34 +1576,67 @@ def parse_arguments() -> argparse.Namespace:
         type=float,
         nargs="+",
         default=[5.0, 20.0],
-        help="channel orders per second; one steady run per rate, in this order",
+        help="part 4: channel orders per second; one steady run per rate, in this order",
     )
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the steady run")
     parser.add_argument("--order-skus", type=int, default=5, help="SKUs the orders spread over")
     parser.add_argument(
         "--drain-timeout", type=float, default=60.0, help="wait after the last order (s)"
     )
-    parser.add_argument("--flow-rate", type=float, default=2.0, help="orders/s of part 5's run")
-    parser.add_argument("--flow-seconds", type=float, default=20.0, help="length of that run")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="part 5: processes per service; the steady runs and the burst for each",
+    )
+    parser.add_argument(
+        "--flow-rate",
+        type=float,
+        nargs="+",
+        default=[20.0, 40.0],
+        help="part 5: orders/s of each steady run, in this order",
+    )
+    parser.add_argument("--flow-seconds", type=float, default=10.0, help="length of those runs")
     parser.add_argument("--flow-burst", type=int, default=100, help="orders sent at once")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60.0, help="part 6: how long the stack is at rest"
+    )
+    parser.add_argument(
+        "--idle-settle",
+        type=float,
+        default=15.0,
+        help="part 6: wait after the services are healthy before measuring (groups form)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample every process with py-spy during each burst and at rest; raw stacks in DIR",
+    )
+    parser.add_argument("--profile-rate", type=int, default=50, help="py-spy samples per second")
     parser.add_argument(
         "--part-timeout", type=float, default=300.0, help="bound on each measured part (s)"
     )
-    arguments = parser.parse_args()
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        parser.set_defaults(**QUICK)
+    arguments = parser.parse_args(argv)
     positive = ("raw_inserts", "payload_bytes", "appends", "workers", "messages", "relay_events")
     for name in (
         *positive,
         "keys",
         "order_skus",
         "seconds",
-        "flow_rate",
         "flow_seconds",
         "flow_burst",
+        "idle_seconds",
+        "profile_rate",
     ):
         if getattr(arguments, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if any(rate <= 0 for rate in arguments.rate):
-        parser.error("--rate must be positive")
+    for name in ("rate", "flow_rate", "processes"):
+        if any(value <= 0 for value in getattr(arguments, name)):
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     if arguments.store_skus < arguments.workers:
         parser.error("--store-skus must be at least --workers (each worker owns its SKUs)")
     return arguments
@@ -966,11 +1658,15 @@ def fresh_stack(broker: EmbeddedBroker, dsn: str, logs: Path) -> tuple[EmbeddedB
 
 
 def run(arguments: argparse.Namespace, workdir: Path) -> None:
-    """Start the servers, run the four parts, print facts and figures; stop everything."""
+    """Start the servers, run the parts asked for, print facts and figures; stop everything."""
     facts = machine_facts()
     postgres = EmbeddedPostgres(workdir / "pgdata", delete_on_stop=True)
     broker = EmbeddedBroker(free_port())
     rows: list[Row] = []
+    bars: list[Row] = []
+    reports: list[str] = []
+    parts = set(arguments.parts)
+    profiler = Profiler(arguments.profile, arguments.profile_rate) if arguments.profile else None
     try:
         print("starting embedded PostgreSQL and broker ...", flush=True)
         dsn = postgres.start()
@@ -987,36 +1683,37 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         )
         limit = arguments.part_timeout
 
-        print(f"1/5 raw asyncpg inserts: {arguments.raw_inserts} rows ...", flush=True)
+        print(f"1/6 raw asyncpg inserts: {arguments.raw_inserts} rows ...", flush=True)
         raw = raw_inserts(server, arguments.raw_inserts, arguments.payload_bytes, limit)
         rows.append(raw_insert_row(raw, arguments.payload_bytes))
 
-        print(f"2/5 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
-        store_location = server.with_database("bench_store")
-        asyncio.run(ensure_database(store_location))
-        store = InventoryApplication(store_location, NO_CHANNELS)
-        try:
-            skus = [f"STORE-{index}" for index in range(arguments.store_skus)]
-            for sku in skus:  # every call then appends to an aggregate that already exists
-                receive_one(store, sku)
-            for workers in (1, arguments.workers):
-                appends = asyncio.run(
-                    asyncio.wait_for(
-                        measure_appends(store, skus, arguments.appends, workers), limit
+        if 2 in parts:
+            print(f"2/6 event-store appends: 2 x {arguments.appends} calls ...", flush=True)
+            store_location = server.with_database("bench_store")
+            asyncio.run(ensure_database(store_location))
+            store = InventoryApplication(store_location, NO_CHANNELS)
+            try:
+                skus = [f"STORE-{index}" for index in range(arguments.store_skus)]
+                for sku in skus:  # every call then appends to an aggregate that already exists
+                    receive_one(store, sku)
+                for workers in (1, arguments.workers):
+                    appends = asyncio.run(
+                        asyncio.wait_for(
+                            measure_appends(store, skus, arguments.appends, workers), limit
+                        )
                     )
-                )
-                rows.append(
-                    Row(
-                        f"2 event-store append, {workers} worker{'s' if workers > 1 else ''}",
-                        f"{appends.per_second:,.0f} events/s",
-                        ratio(appends.per_second, raw.per_second),
-                        f"{appends.count} calls in {appends.seconds:.2f} s over {len(skus)} SKUs",
+                    rows.append(
+                        Row(
+                            f"2 event-store append, {workers} worker{'s' if workers > 1 else ''}",
+                            f"{appends.per_second:,.0f} events/s",
+                            ratio(appends.per_second, raw.per_second),
+                            f"{appends.count} calls in {appends.seconds:.2f} s over {len(skus)} SKUs",
+                        )
                     )
-                )
-        finally:
-            store.close()
+            finally:
+                store.close()
 
-        print(f"3/5 raw producer: {arguments.messages} messages ...", flush=True)
+        print(f"3/6 raw producer: {arguments.messages} messages ...", flush=True)
         produced = asyncio.run(
             asyncio.wait_for(
                 measure_raw_producer(
@@ -1034,76 +1731,145 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                 f"{arguments.payload_bytes} B each, {arguments.keys} keys",
             )
         )
-        print(f"3/5 relay: pre-filling {arguments.relay_events} events ...", flush=True)
-        relay_location = server.with_database("bench_relay")
-        asyncio.run(ensure_database(relay_location))
-        relay_store = InventoryApplication(relay_location, NO_CHANNELS)
-        try:
-            prefill(relay_store, arguments.relay_events, per_save=100)
-            size = envelope_bytes(relay_store)
-            print("3/5 relay: publishing ...", flush=True)
-            relayed, batches = asyncio.run(
-                measure_relay(relay_store, relay_location, settings, arguments.relay_events, limit)
+        if 3 in parts:
+            print(f"3/6 relay: pre-filling {arguments.relay_events} events ...", flush=True)
+            relay_location = server.with_database("bench_relay")
+            asyncio.run(ensure_database(relay_location))
+            relay_store = InventoryApplication(relay_location, NO_CHANNELS)
+            try:
+                prefill(relay_store, arguments.relay_events, per_save=100)
+                size = envelope_bytes(relay_store)
+                print("3/6 relay: publishing ...", flush=True)
+                relayed, batches = asyncio.run(
+                    measure_relay(
+                        relay_store, relay_location, settings, arguments.relay_events, limit
+                    )
+                )
+            finally:
+                relay_store.close()
+            rows.append(
+                Row(
+                    "3 relay, store → topic",
+                    f"{relayed.per_second:,.0f} events/s",
+                    ratio(relayed.per_second, produced.per_second),
+                    f"{relayed.count} events in {relayed.seconds:.2f} s, envelope {size} B, "
+                    f"{relayed.count / max(batches, 1):.1f} per batch (max {settings.relay_batch_size})",
+                )
             )
-        finally:
-            relay_store.close()
-        rows.append(
-            Row(
-                "3 relay, store → topic",
-                f"{relayed.per_second:,.0f} events/s",
-                ratio(relayed.per_second, produced.per_second),
-                f"{relayed.count} events in {relayed.seconds:.2f} s, envelope {size} B, "
-                f"{relayed.count / max(batches, 1):.1f} per batch (max {settings.relay_batch_size})",
+            bars.append(
+                bar(
+                    "relay ÷ raw producer",
+                    relayed.per_second / produced.per_second,
+                    ratio(relayed.per_second, produced.per_second),
+                    0.5,
+                    at_least=True,
+                )
             )
-        )
 
-        print(
-            f"4/5 order→allocated: {' and '.join(f'{rate:g}' for rate in arguments.rate)} "
-            f"orders/s, {arguments.seconds:g} s each ...",
-            flush=True,
-        )
-        broker, stack = fresh_stack(broker, dsn, workdir / "bench")
-        warm_up, runs = measure_latency(
-            stack, arguments.rate, arguments.seconds, arguments.order_skus, arguments.drain_timeout
-        )
-        for run_figures in runs:
-            rows += latency_rows(run_figures)
-        rows.append(
-            Row("4 warm-up order latency", ms(warm_up), detail="includes consumer groups joining")
-        )
-
-        print(
-            f"5/5 full flow to Delivered: {arguments.flow_rate:g} orders/s for "
-            f"{arguments.flow_seconds:g} s, then a burst of {arguments.flow_burst} ...",
-            flush=True,
-        )
-        broker, flow_stack = fresh_stack(broker, dsn, workdir / "flow")
-        flow_warm_up, flow_runs = measure_flow(
-            flow_stack,
-            arguments.flow_rate,
-            arguments.flow_seconds,
-            arguments.flow_burst,
-            arguments.order_skus,
-            arguments.drain_timeout,
-        )
-        for flow in flow_runs:
-            rows += flow_rows(flow, produced.per_second, raw.per_second)
-        rows.append(
-            Row(
-                "5 warm-up order, paid → delivered",
-                ms(flow_warm_up),
-                detail="includes consumer groups joining",
+        if 4 in parts:
+            print(
+                f"4/6 order→allocated: {' and '.join(f'{rate:g}' for rate in arguments.rate)} "
+                f"orders/s, {arguments.seconds:g} s each ...",
+                flush=True,
             )
-        )
-        facts["load average at end"] = load_average()
+            broker, stack = fresh_stack(broker, dsn, workdir / "bench")
+            warm_up, runs = measure_latency(
+                stack,
+                arguments.rate,
+                arguments.seconds,
+                arguments.order_skus,
+                arguments.drain_timeout,
+            )
+            for run_figures in runs:
+                rows += latency_rows(run_figures)
+            rows.append(
+                Row(
+                    "4 warm-up order latency",
+                    ms(warm_up),
+                    detail="includes consumer groups joining",
+                )
+            )
+
+        servers = [Watched("postgres", postmaster_pid(postgres), whole_tree=True, python=False)]
+        for processes in arguments.processes if 5 in parts else []:
+            print(
+                f"5/6 full flow to Delivered, {processes} process(es) per service: "
+                f"{' and '.join(f'{rate:g}' for rate in arguments.flow_rate)} orders/s for "
+                f"{arguments.flow_seconds:g} s each, then a burst of {arguments.flow_burst} ...",
+                flush=True,
+            )
+            broker, flow_stack = fresh_stack(broker, dsn, workdir / f"flow-{processes}")
+            flow = measure_flow(
+                flow_stack,
+                processes,
+                arguments.flow_rate,
+                arguments.flow_seconds,
+                arguments.flow_burst,
+                arguments.order_skus,
+                arguments.drain_timeout,
+                [*servers, Watched("broker", broker.pid or 0, python=False)],
+                profiler,
+            )
+            for flow_figures in flow.runs:
+                rows += flow_rows(flow_figures, produced.per_second, raw.per_second)
+            rows += cpu_rows(flow.runs[-1], flow.at_rest)
+            rows += rss_rows(flow)
+            bars += flow_bars(flow, raw.per_second)
+            rows.append(
+                Row(
+                    f"5 warm-up order N={processes}, paid → delivered",
+                    ms(flow.warm_up),
+                    detail="includes consumer groups joining",
+                )
+            )
+            if profiler is not None:
+                reports.append(profile_report(flow.runs[-1]))
+
+        if 6 in parts:
+            processes = arguments.processes[0]
+            print(
+                f"6/6 at rest: every service ({processes} process(es) each), "
+                f"{arguments.idle_seconds:g} s without traffic ...",
+                flush=True,
+            )
+            broker, idle_stack = fresh_stack(broker, dsn, workdir / "idle")
+            idle = measure_idle(
+                idle_stack,
+                processes,
+                arguments.idle_settle,
+                arguments.idle_seconds,
+                [*servers, Watched("broker", broker.pid or 0, python=False)],
+                profiler,
+            )
+            rows += idle_rows(idle)
+            at_rest = sum(idle.cpu.by_name.values()) / (idle.cpu.at * (os.cpu_count() or 1))
+            bars.append(
+                bar(
+                    "whole stack at rest, % of the machine",
+                    at_rest * 100,
+                    f"{at_rest:.1%}",
+                    5,
+                    at_least=False,
+                )
+            )
+            if profiler is not None:
+                reports.append(idle_profile_report(idle))
     finally:
         broker.stop()
         postgres.stop()
-
-    print("\nmachine")
-    print_facts(facts)
-    print("\nfigures")
-    print_table(rows)
+        # What was measured before a part failed is still worth reading.
+        facts["load average at end"] = load_average()
+        print("\nmachine")
+        print_facts(facts)
+        print("\nfigures")
+        print_table(rows)
+        if bars:
+            print("\nissue 13's bars, measured in this run")
+            print_table(bars)
+        for report in reports:
+            print(f"\n{report}")
+        if arguments.profile is not None and reports:
+            (arguments.profile / "summary.txt").write_text("\n\n".join(reports) + "\n")
 
 
 def run_in_workdir(

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import json
 import os
@@ -54,22 +53,27 @@ from pathlib import Path
 
 # Importing benchmark also puts the repository root on sys.path, for `tests.integration.harness`.
 from benchmark import (
+    CLOCK_TICKS,
     EventReader,
     Rate,
     Row,
+    children_of,
     fresh_stack,
     load_average,
     machine_facts,
     percentile,
+    postmaster_pid,
     print_facts,
     print_log_tails,
     print_table,
+    process_cpu,
     ratio,
     raw_insert_row,
     raw_inserts,
     run_in_workdir,
     server_facts,
     wait_for_order,
+    waited_for_cpu,
 )
 from benchmark_pim import round_trips
 from confluent_kafka import Producer
@@ -109,42 +113,6 @@ def sold(units: int) -> dict[str, int]:
 
 
 # -- CPU use ----------------------------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_stat(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (state first); empty once gone."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return []
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user and system) the process has used so far."""
-    fields = process_stat(pid)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
-
-
-def waited_for_cpu(pid: int) -> float:
-    """Seconds the process's threads have been runnable but waiting for a CPU (schedstat)."""
-    waited = 0
-    for task in (Path("/proc") / str(pid) / "task").glob("*/schedstat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            waited += int(task.read_text().split()[1])
-    return waited / 1e9
-
-
-def children_of(parent: int) -> list[int]:
-    """Processes whose parent is `parent` (PostgreSQL's backends and helpers of its postmaster)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = process_stat(int(entry.name))
-            if fields and int(fields[1]) == parent:
-                found.append(int(entry.name))
-    return found
 
 
 @dataclass(frozen=True)
@@ -765,7 +733,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
     try:
         print("starting embedded PostgreSQL and broker ...", flush=True)
         dsn = postgres.start()
-        postmaster = int((postgres.datadir / "postmaster.pid").read_text().split()[0])
+        postmaster = postmaster_pid(postgres)
         cpu = functools.partial(CpuSample.take, os.getpid(), postmaster)
         broker, stack = fresh_stack(broker, dsn, workdir / "inventory")
         asyncio.run(ensure_topics(stack.bootstrap_servers, [PING_TOPIC]))
