@@ -8,12 +8,16 @@
     unitrail audit webshop:1001 --as-of 2026-11-23T12:00:00Z
     unitrail replay traceability                  rebuild the traceability read models
     unitrail replay order --from topics           ... or another service's, or `all` of them
+    unitrail dead-letters list                    what each consumer could not apply, and why
+    unitrail dead-letters show order 12           one of them, with the message itself
+    unitrail dead-letters redrive order 12        apply it (and what waits behind it) again
 
 `where` asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
 http://127.0.0.1:8003); `trace`, `recall` and `audit` ask the traceability service
 (`--traceability-url`, default `$UNITRAIL_TRACEABILITY_URL` or http://127.0.0.1:8007); `replay`
 asks the service whose read models it rebuilds (`--url`, default `$UNITRAIL_<SERVICE>_URL` or the
-service's port on 127.0.0.1; those two options for order and traceability). Answers are printed
+service's port on 127.0.0.1; those two options for order and traceability), and so does
+`dead-letters`. Answers are printed
 for a person, or as the API's JSON with `--json` (`--format json` for recalls).
 """
 
@@ -39,6 +43,16 @@ from infra.ports import DEFAULT_PORTS
 
 READ_MODEL_SERVICES = ("pim", "inventory", "order", "returns", "shipping", "traceability")
 """The services that keep read models a replay can rebuild (the others answer 404)."""
+
+CONSUMING_SERVICES = (
+    "inventory",
+    "order",
+    "returns",
+    "warehouse_adapter",
+    "shipping",
+    "traceability",
+)
+"""The services that consume topics, and so may hold dead letters."""
 
 
 def order_path(reference: str) -> str:
@@ -381,11 +395,92 @@ def replay(base_url: str, source: str, service: str = "traceability") -> str:
     return replay_summary(progress)
 
 
+def dead_letters_table(listings: dict[str, dict[str, Any]]) -> str:
+    """Every service's open dead letters (or all, when asked), one line each, with the reason."""
+    lines = []
+    for service, listing in listings.items():
+        counts = listing["counts"]
+        lines.append(f"{service}: {counts['dead']} dead, {counts['parked']} parked")
+        for letter in listing["dead_letters"]:
+            place = letter["sequence"] or letter["topic"]
+            if letter["version"] is not None:
+                place = f"{place} v{letter['version']}"
+            resolved = (
+                f" ({letter['resolution']}, by {letter['resolved_by']})"
+                if letter["resolved_at"]
+                else ""
+            )
+            lines.append(
+                f"  #{letter['id']:<5} {letter['state']:<10} {place}: {letter['reason']}"
+                f" [{letter['attempts']}x since {letter['first_seen'][:19]}]{resolved}"
+            )
+    return "\n".join(lines)
+
+
+def describe_dead_letter(service: str, letter: dict[str, Any]) -> str:
+    """One dead letter with its message, for a person deciding what to do about it."""
+    lines = [
+        f"{service} #{letter['id']}: {letter['state']} ({letter['error_type']})",
+        f"  reason:   {letter['reason']}",
+        f"  from:     {letter['topic']} partition {letter['partition']} offset {letter['offset']}"
+        f", key {letter['key']}",
+        f"  seen:     {letter['attempts']}x, {letter['first_seen']} to {letter['last_seen']}",
+    ]
+    if letter["sequence"]:
+        lines.append(f"  sequence: {letter['sequence']} version {letter['version']}")
+    if letter["resolved_at"]:
+        lines.append(
+            f"  resolved: {letter['resolution']} by {letter['resolved_by']} "
+            f"at {letter['resolved_at']}"
+        )
+    lines += ["  message:", f"    {letter['value']}"]
+    return "\n".join(lines)
+
+
+def describe_redrive(service: str, answer: dict[str, Any]) -> str:
+    lines = [f"{service}: redrive of #{answer['letter']}"]
+    for result in answer["results"]:
+        version = f" v{result['version']}" if result.get("version") is not None else ""
+        why = f": {result['reason']}" if result.get("reason") else ""
+        lines.append(f"  #{result['id']}{version}: {result['state']}{why}")
+    return "\n".join(lines)
+
+
 def service_url(service: str, order_url: str, traceability_url: str) -> str:
     """Where a service's HTTP API is: `$UNITRAIL_<SERVICE>_URL`, or its port on this machine."""
     known = {"order": order_url, "traceability": traceability_url}
     default = f"http://127.0.0.1:{DEFAULT_PORTS[service]}"
     return known.get(service) or os.environ.get(f"UNITRAIL_{service.upper()}_URL", default)
+
+
+def dead_letters_command(arguments: argparse.Namespace) -> str:
+    def base(service: str) -> str:
+        return service_url(service, arguments.order_url, arguments.traceability_url)
+
+    if arguments.action == "list":
+        services = [arguments.service] if arguments.service else list(CONSUMING_SERVICES)
+        suffix = "?include_resolved=true" if arguments.all else ""
+        listings = {
+            service: fetch(base(service), f"/dead-letters{suffix}", service=service)
+            for service in services
+        }
+        return json.dumps(listings, indent=2) if arguments.json else dead_letters_table(listings)
+    service = arguments.service
+    if arguments.action == "show":
+        letter = fetch(base(service), f"/dead-letters/{arguments.letter}", service=service)
+        return (
+            json.dumps(letter, indent=2)
+            if arguments.json
+            else describe_dead_letter(service, letter)
+        )
+    answer = fetch(
+        base(service),
+        f"/dead-letters/{arguments.letter}/redrive",
+        service=service,
+        body={"actor": arguments.actor},
+        timeout=120,
+    )
+    return json.dumps(answer, indent=2) if arguments.json else describe_redrive(service, answer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,8 +547,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     rebuild.add_argument("--url", help="base URL of the service (not with `all`)")
 
+    letters = commands.add_parser(
+        "dead-letters", help="what consumers could not apply: list, show, redrive"
+    )
+    letter_commands = letters.add_subparsers(dest="action", required=True)
+    listing = letter_commands.add_parser("list", help="open dead letters of every service")
+    listing.add_argument("--service", choices=CONSUMING_SERVICES, help="only this service")
+    listing.add_argument("--all", action="store_true", help="also those already redriven")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    for action, text in (("show", "one dead letter, with its message"), ("redrive", "apply again")):
+        command = letter_commands.add_parser(action, help=text)
+        command.add_argument("service", choices=CONSUMING_SERVICES)
+        command.add_argument("letter", type=int, help="the dead letter's number")
+        command.add_argument("--json", action="store_true", help="print the API's JSON answer")
+        if action == "redrive":
+            command.add_argument(
+                "--actor",
+                default=os.environ.get("USER") or "operator",
+                help="who redrives it, for the record (default: $USER)",
+            )
+
     arguments = parser.parse_args(argv)
     url = arguments.traceability_url
+    if arguments.command == "dead-letters":
+        print(dead_letters_command(arguments))
+        return 0
     if arguments.command == "where":
         order = fetch(arguments.order_url, order_path(arguments.order))
         print(json.dumps(order, indent=2) if arguments.json else describe(order))

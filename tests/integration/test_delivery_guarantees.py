@@ -14,6 +14,7 @@ import pytest
 from contracts.channel import ChannelOrderMessage, order_id_for
 from contracts.inventory import ReservationLine, ReservationReleased, StockReserved
 from contracts.order import LocationQuantity, OrderLine, OrderPaid, OrderPlaced
+from infra import cli
 from services.runtime.database import PostgresLocation
 from tests.integration.harness import (
     Channel,
@@ -166,7 +167,7 @@ def test_a_version_gap_is_parked_and_applied_in_order_once_the_missing_version_a
 
 
 def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_once(
-    services: Services, channel: Channel, topic: Topics
+    services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (order,) = services("order")
     dead_letters = topic("order.deadletter.v1")
@@ -198,8 +199,14 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     # The cause goes away (the order arrives); an operator redrives the sequence.
     channel.send(channel_order("4401"), key="webshop:4401")
     eventually(lambda: order.exists(f"/orders/{order_id}"), what="the order")
-    redriven = order.post(f"/dead-letters/{dead['id']}/redrive", {"actor": "ops-on-call"})
-    assert [result["state"] for result in redriven["results"]] == ["redriven", "redriven"]
+    unitrail = ["--order-url", order.url, "dead-letters"]
+    cli.main([*unitrail, "list", "--service", "order"])
+    assert f"#{dead['id']}" in capsys.readouterr().out
+    cli.main([*unitrail, "redrive", "order", str(dead["id"]), "--actor", "ops-on-call"])
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"  #{dead['id']} v1: redriven",
+        f"  #{dead['id'] + 1} v2: redriven",
+    ]
     with pytest.raises(urllib.error.HTTPError) as again:
         order.post(f"/dead-letters/{dead['id']}/redrive", {"actor": "ops-on-call"})
     assert again.value.code == 409

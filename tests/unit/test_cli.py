@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import uuid
 
@@ -12,9 +13,12 @@ import pytest
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES
 from infra.cli import (
+    CONSUMING_SERVICES,
     READ_MODEL_SERVICES,
     aggregate_id,
+    dead_letters_table,
     describe,
+    describe_redrive,
     describe_trace,
     duration,
     main,
@@ -183,6 +187,15 @@ def test_replay_knows_every_service_that_keeps_read_models() -> None:
     assert sorted(keeping) == sorted(READ_MODEL_SERVICES)
 
 
+def test_dead_letters_are_asked_of_every_service_that_consumes() -> None:
+    consuming = [
+        service
+        for service in SERVICES
+        if importlib.util.find_spec(f"services.{service}.handlers") is not None
+    ]
+    assert sorted(consuming) == sorted(CONSUMING_SERVICES)
+
+
 def test_a_replay_asks_the_service_whose_read_models_it_rebuilds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -267,4 +280,47 @@ def test_where_says_how_long_a_parcel_has_waited_at_its_warehouse() -> None:
         "2 min",
         "119 min",
         "2 h 1 min",
+    ]
+
+
+def test_dead_letters_read_as_one_line_each_with_their_reason() -> None:
+    letter = {
+        "id": 7,
+        "state": "dead",
+        "sequence": "inventory:3f0c",
+        "version": 1,
+        "topic": "inventory.events.v1",
+        "error_type": "KeyError",
+        "reason": "failed after 3 attempts: KeyError('order')",
+        "attempts": 3,
+        "first_seen": "2026-12-02T10:00:00.000000+00:00",
+        "last_seen": "2026-12-02T10:00:01.000000+00:00",
+        "resolved_at": None,
+        "resolved_by": None,
+        "resolution": None,
+    }
+    parked = letter | {"id": 8, "state": "parked", "version": 2, "reason": "behind a dead letter"}
+    table = dead_letters_table(
+        {"order": {"counts": {"dead": 1, "parked": 1}, "dead_letters": [letter, parked]}}
+    )
+    assert table.splitlines() == [
+        "order: 1 dead, 1 parked",
+        "  #7     dead       inventory:3f0c v1: failed after 3 attempts: KeyError('order')"
+        " [3x since 2026-12-02T10:00:00]",
+        "  #8     parked     inventory:3f0c v2: behind a dead letter [3x since 2026-12-02T10:00:00]",
+    ]
+
+
+def test_a_redrive_says_what_became_of_each_letter() -> None:
+    answer = {
+        "letter": 7,
+        "results": [
+            {"id": 7, "version": 1, "state": "redriven", "outcome": "applied"},
+            {"id": 8, "version": 2, "state": "dead", "reason": "rule violated: no stock"},
+        ],
+    }
+    assert describe_redrive("order", answer).splitlines() == [
+        "order: redrive of #7",
+        "  #7 v1: redriven",
+        "  #8 v2: dead: rule violated: no stock",
     ]
