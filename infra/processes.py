@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,19 +136,28 @@ class ServiceProcess:
             return False
 
 
-def stop_processes(processes: list[ServiceProcess], grace: float) -> None:
-    """SIGTERM each, then SIGKILL whatever has not exited after `grace` seconds."""
+def stop_processes(
+    processes: list[ServiceProcess],
+    grace: float,
+    *,
+    hurry: Callable[[], float | None] | None = None,
+) -> None:
+    """SIGTERM each, then SIGKILL whatever has not exited after `grace` seconds, or after the
+    shorter grace `hurry` returns once it returns one (a second Ctrl-C meanwhile)."""
     running = [service for service in processes if service.running()]
     for service in running:
         # A paused process (see Stack.paused) acts on SIGTERM only once it runs again.
         service.signal(signal.SIGCONT)
         service.signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
+    started = time.monotonic()
+    while any(service.running() for service in running):
+        shorter = hurry() if hurry is not None else None
+        if time.monotonic() - started >= (grace if shorter is None else min(grace, shorter)):
+            break
+        time.sleep(0.05)
     for service in running:
-        assert service.process is not None
-        try:
-            service.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            say(f"{service.label} did not stop within {grace:g} s; killing it")
+        if service.running():
+            assert service.process is not None
+            say(f"{service.label} did not stop in time; killing it")
             service.process.kill()
             service.process.wait()

@@ -29,6 +29,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from contracts.topics import SERVICES, all_topics
@@ -97,6 +98,10 @@ class Stack:
     @property
     def stop_at_once(self) -> bool:
         return self.stop_requests > 1 or self.failed
+
+    def grace_when_stopping_at_once(self) -> float | None:
+        """How long a process is given to stop once a second Ctrl-C came (None before)."""
+        return STOP_AT_ONCE_GRACE_SECONDS if self.stop_at_once else None
 
     def request_stop(self) -> None:
         """A Ctrl-C or SIGTERM: the first drains, the second stops at once."""
@@ -252,7 +257,7 @@ class Stack:
             "Ctrl-C again stops at once)"
         )
         simulators = [service for service in self.services if service.name == SIMULATORS]
-        stop_processes(simulators, STOP_GRACE_SECONDS)
+        stop_processes(simulators, STOP_GRACE_SECONDS, hurry=self.grace_when_stopping_at_once)
         if simulators:
             say("simulators stopped")
         started = time.monotonic()
@@ -280,14 +285,14 @@ class Stack:
             self.supervise()
 
     def unfinished_work(self) -> dict[str, list[str]]:
-        """Per service process, what it reports as not yet done (only those with something)."""
+        """Per service process, what it reports as not yet done (only those with something).
+        The processes are asked at once, so that one that does not answer delays no other."""
+        asked = [service for service in self.services if service.serves_http]
+        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
+            answers = list(pool.map(ServiceProcess.health, asked))
         unfinished: dict[str, list[str]] = {}
-        for service in self.services:
-            if not service.serves_http:
-                continue
-            pending = unfinished_work(
-                service.health(), consumes=service.consumes, relays=service.relays
-            )
+        for service, health in zip(asked, answers, strict=True):
+            pending = unfinished_work(health, consumes=service.consumes, relays=service.relays)
             if pending:
                 unfinished[service.label] = pending
         return unfinished
@@ -300,10 +305,13 @@ class Stack:
     def shutdown(self) -> None:
         """Stop what runs: the services (and the simulators, if still running), then the broker,
         then Postgres."""
-        grace = STOP_AT_ONCE_GRACE_SECONDS if self.stop_at_once else STOP_GRACE_SECONDS
         if any(service.running() for service in self.services):
             say("stopping the services")
-            stop_processes(self.services, grace)
+            stop_processes(
+                self.services,
+                STOP_GRACE_SECONDS,
+                hurry=self.grace_when_stopping_at_once,
+            )
         if self.broker is not None:
             say("stopping the embedded broker")
             self.broker.stop()

@@ -3,6 +3,8 @@ meanwhile it restarts what dies, the embedded broker and Postgres included."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,11 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from contracts.topics import SERVICES, all_topics
-from infra.embedded import free_port
+from infra.embedded import EmbeddedBroker, free_port
 from infra.processes import PORT_STEP, consumes
+from infra.supervision import BrokerSupervisor, recreate_topics
 from tests.integration.harness import Stack, eventually
 
 pytestmark = pytest.mark.integration
@@ -249,3 +253,43 @@ def test_two_processes_of_each_consuming_service_and_a_second_ctrl_c_stops_at_on
     assert "using the Postgres server at POSTGRES_DSN" in text
     assert f"using the Kafka brokers at {stack.bootstrap_servers}" in text
     eventually(lambda: not alive(pim), timeout=15, what="the paused process stopped too")
+
+
+def test_a_stuck_broker_is_replaced_and_a_topic_made_by_a_client_gets_its_count() -> None:
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    registered = {topic.name: topic.partitions for topic in all_topics()}
+    messages: list[str] = []
+    supervisor = BrokerSupervisor(
+        broker,
+        paused=contextlib.nullcontext,
+        say=messages.append,
+        unanswered_seconds=2,
+        probe_every=0.5,
+    )
+    stuck = broker.pid
+    assert stuck is not None
+    try:
+        os.kill(stuck, signal.SIGSTOP)  # it still accepts connections, but answers nothing
+
+        def replaced() -> bool:
+            supervisor.check()
+            return supervisor.restarts == 1
+
+        eventually(replaced, timeout=30, what="the stuck broker to be replaced")
+        assert not alive(stuck)
+        assert "answered nothing for 2 s" in messages[0]
+
+        # On a restart a client that auto-creates topics (librdkafka's producer does) may get in
+        # first: its topic is made again with the registered count.
+        broker.kill()
+        broker.start()
+        producer = Producer({"bootstrap.servers": bootstrap})
+        producer.produce("order.deadletter.v1", b"early")
+        producer.flush(10)
+        assert partition_counts(bootstrap)["order.deadletter.v1"] != 1
+        asyncio.run(recreate_topics(bootstrap))
+        counts = partition_counts(bootstrap)
+        assert {name: counts.get(name) for name in registered} == registered
+    finally:
+        broker.stop()
