@@ -29,12 +29,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import psycopg
 import structlog
 from aiokafka import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
 from pydantic import BaseModel, ValidationError
 
 from contracts.base import IntegrationEvent
@@ -46,6 +43,7 @@ from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.kafka import header_value
+from services.runtime.outages import OUTAGE_ERRORS
 
 log = structlog.get_logger(__name__)
 
@@ -53,14 +51,7 @@ E = TypeVar("E", bound=IntegrationEvent)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    StoreOperationalError,
-    StoreInterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
+INFRASTRUCTURE_ERRORS = OUTAGE_ERRORS
 MAX_CONFLICT_RETRIES = 50
 
 AGGREGATE_TYPE_HEADER = "aggregate_type"

@@ -22,11 +22,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import aiokafka.errors
-import asyncpg
-import psycopg
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,28 +36,9 @@ from services.runtime.idempotency import (
     reset_keyed,
     running_keyed,
 )
+from services.runtime.outages import UNAVAILABLE
 
 log = structlog.get_logger(__name__)
-
-UNAVAILABLE: dict[type[Exception], str] = {
-    # The event store's errors: connection lost, pool timed out, statement or lock timed out.
-    OperationalError: "the database",
-    InterfaceError: "the database",
-    psycopg.OperationalError: "the database",
-    psycopg.InterfaceError: "the database",
-    # asyncpg's: lost or refused connections, a server shutting down, a cancelled statement.
-    asyncpg.PostgresConnectionError: "the database",
-    asyncpg.InterfaceError: "the database",
-    asyncpg.CannotConnectNowError: "the database",
-    asyncpg.QueryCanceledError: "the database",
-    asyncpg.LockNotAvailableError: "the database",
-    asyncpg.AdminShutdownError: "the database",
-    aiokafka.errors.KafkaConnectionError: "the broker",
-    aiokafka.errors.KafkaTimeoutError: "the broker",
-    # A connection attempt that failed or timed out at the socket (asyncpg raises these as is).
-    OSError: "a server the service depends on",
-}
-"""Errors that mean a dependency is unreachable or overloaded, not that the request is wrong."""
 
 
 def unavailable_response(error: Exception, retry_after: int) -> JSONResponse:
