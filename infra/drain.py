@@ -51,3 +51,11 @@ def _loop_pending(name: str, loop: dict[str, Any]) -> list[str]:
     if not isinstance(lag, int) or isinstance(lag, bool):
         return [f"{name} lag unknown"]
     return [f"{name} lag {lag}"] if lag > 0 else []
+
+
+def consumed_so_far(health: dict[str, Any] | None) -> object:
+    """The consumer's count of messages handled, as `/health` reports it: a batch taken from the
+    broker is no longer in the lag while it is being applied, so the stack also waits until this
+    count stands still between two looks."""
+    consumer = health.get("consumer") if health is not None else None
+    return consumer.get("messages") if isinstance(consumer, dict) else None

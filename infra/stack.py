@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from contracts.topics import SERVICES, all_topics
-from infra.drain import unfinished_work
+from infra.drain import consumed_so_far, unfinished_work
 from infra.embedded import (
     DEFAULT_MAX_CONNECTIONS,
     EmbeddedBroker,
@@ -263,12 +263,15 @@ class Stack:
         started = time.monotonic()
         next_progress = started + DRAIN_PROGRESS_EVERY
         caught_up_in_a_row = 0
+        consumed_before: dict[str, object] = {}
         while True:
-            unfinished = self.unfinished_work()
+            unfinished, consumed = self.unfinished_work()
             if self.stop_at_once:
                 say("stopping at once; not drained: " + describe(unfinished))
                 return False
-            caught_up_in_a_row = 0 if unfinished else caught_up_in_a_row + 1
+            still = consumed == consumed_before
+            caught_up_in_a_row = 0 if unfinished else caught_up_in_a_row + 1 if still else 1
+            consumed_before = consumed
             elapsed = time.monotonic() - started
             if caught_up_in_a_row >= 2:
                 say(f"drained in {elapsed:.1f} s: every consumer caught up, every relay published")
@@ -284,9 +287,10 @@ class Stack:
             self.sleep_unless_stopped_at_once(1.0)
             self.supervise()
 
-    def unfinished_work(self) -> dict[str, list[str]]:
-        """Per service process, what it reports as not yet done (only those with something).
-        The processes are asked at once, so that one that does not answer delays no other."""
+    def unfinished_work(self) -> tuple[dict[str, list[str]], dict[str, object]]:
+        """Per service process, what it reports as not yet done (only those with something), and
+        how many messages each has consumed so far. The processes are asked at once, so that one
+        that does not answer delays no other."""
         asked = [service for service in self.services if service.serves_http]
         with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
             answers = list(pool.map(ServiceProcess.health, asked))
@@ -295,7 +299,11 @@ class Stack:
             pending = unfinished_work(health, consumes=service.consumes, relays=service.relays)
             if pending:
                 unfinished[service.label] = pending
-        return unfinished
+        consumed = {
+            service.label: consumed_so_far(health)
+            for service, health in zip(asked, answers, strict=True)
+        }
+        return unfinished, consumed
 
     def sleep_unless_stopped_at_once(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -323,7 +331,7 @@ class Stack:
 
 def describe(unfinished: dict[str, list[str]]) -> str:
     if not unfinished:
-        return "nothing (caught up once, not yet twice)"
+        return "nothing (caught up; looking once more)"
     return "; ".join(f"{label}: {', '.join(pending)}" for label, pending in unfinished.items())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.topics import SERVICES
-from infra.drain import unfinished_work
+from infra.drain import consumed_so_far, unfinished_work
 from infra.processes import process_counts
 
 CAUGHT_UP: dict[str, Any] = {
@@ -70,3 +70,9 @@ def test_a_service_that_consumes_or_relays_nothing_is_not_asked_about_it() -> No
         unfinished_work({"consumer": {"alive": True, "lag": 0}}, consumes=True, relays=False) == []
     )
     assert unfinished_work({"relays": {}}, consumes=True, relays=True) == ["consumer lag unknown"]
+
+
+def test_the_count_of_consumed_messages_is_read_where_a_consumer_reports_one() -> None:
+    assert consumed_so_far({"consumer": {"alive": True, "lag": 0, "messages": 42}}) == 42
+    assert consumed_so_far({"relays": {}}) is None
+    assert consumed_so_far(None) is None
