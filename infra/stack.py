@@ -277,7 +277,8 @@ class Stack:
                 say(f"drained in {elapsed:.1f} s: every consumer caught up, every relay published")
                 return True
             if elapsed >= self.drain_timeout:
-                say(f"not drained after {self.drain_timeout:g} s: " + describe(unfinished))
+                left = describe(unfinished) if unfinished else "caught up at the last look only"
+                say(f"not drained after {self.drain_timeout:g} s: {left}")
                 return False
             if time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + DRAIN_PROGRESS_EVERY
