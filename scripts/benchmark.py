@@ -48,7 +48,6 @@ import asyncpg
 import confluent_kafka
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from eventsourcing.persistence import Notification
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES, Topic, events_topic
@@ -558,16 +557,6 @@ def envelope_bytes(application: InventoryApplication) -> int:
     return len(envelope.model_dump_json().encode())
 
 
-class CountingRelay(Relay):
-    """The runtime's relay, counting the batches it publishes (each costs an ack wait and a commit)."""
-
-    batches = 0
-
-    async def _publish(self, notifications: list[Notification]) -> None:
-        self.batches += 1
-        await super()._publish(notifications)
-
-
 async def measure_relay(
     application: InventoryApplication,
     location: PostgresLocation,
@@ -592,7 +581,7 @@ async def measure_relay(
         await producer.partitions_for(topic)
         incarnation = BrokerIncarnation(settings.kafka_bootstrap_servers, client_id="benchmark")
         await incarnation.current()
-        relay = CountingRelay(
+        relay = Relay(
             producer_name=settings.service_name,
             application=application,
             translate=translators.to_contract,

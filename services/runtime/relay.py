@@ -9,13 +9,13 @@ published twice, never lost; consumers recognise the repeat by (producer, aggreg
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import queue
-import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import asyncpg
 import structlog
@@ -31,6 +31,7 @@ from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
 from services.runtime.idempotency import is_bookkeeping
 from services.runtime.leadership import Leadership, Lease
+from services.runtime.relay_messages import KeyPartitioner, PartitionBatches, message_for
 from services.runtime.topics import BrokerIncarnation
 
 Translator = Callable[[Any], IntegrationEvent]
@@ -71,6 +72,8 @@ POSITION_INCARNATION_COLUMN = "ALTER TABLE relay_position ADD COLUMN IF NOT EXIS
 recorded before the column existed has none, so its store is published again once."""
 
 RESTART_DELAY_SECONDS = 1.0
+IN_FLIGHT = 3
+"""Batches handed to the producer and not yet acknowledged, at most."""
 
 
 def envelope_for(
@@ -131,6 +134,27 @@ def resume_from(recorded: Position, incarnation: str) -> int:
     return recorded.notification_id if recorded.incarnation == incarnation else 0
 
 
+class StoredNotification(NamedTuple):
+    """A row of the store's notification log, as the mapper reads a stored event (lighter than
+    the library's `Notification`, which the relay makes hundreds of per batch)."""
+
+    id: int
+    originator_id: uuid.UUID
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch handed to the producer: the acknowledgements to wait for, and the position (the
+    last notification id) to record once they came."""
+
+    acknowledgements: list[asyncio.Future[RecordMetadata]]
+    last: int
+    count: int
+
+
 class BrokerChanged(Exception):
     """The broker is not the incarnation the relay was publishing to: publish again from the
     recorded position of the new one (the start)."""
@@ -174,10 +198,13 @@ class Relay:
         self._batch_size = batch_size
         self._feed = topic if feed else None
         self._key = key
+        self._partitioner = KeyPartitioner()
         self._highest_offsets: dict[int, int] = {}
         self._log_was_lost = False
         self.alive = False
         self.published = 0
+        """Notifications published and recorded since the process started."""
+        self.batches = 0
 
     @property
     def topic(self) -> str:
@@ -212,8 +239,7 @@ class Relay:
         }
 
     def _status_query(self) -> str:
-        recorder: Any = self._application.recorder
-        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        table = self._events_table()
         return f"""
             WITH recorded AS (SELECT notification_id FROM relay_position WHERE topic = $1)
             SELECT (SELECT max(notification_id) FROM {table}) AS head,
@@ -273,60 +299,84 @@ class Relay:
             await save_position(lease.connection, self._topic, Position(position, incarnation))
         self._highest_offsets = {}
         log.info("relay started", topic=self._topic, position=position, incarnation=incarnation)
-        # The library's subscription blocks while it waits for NOTIFY, so it runs on a thread of its
-        # own and hands notifications over through a bounded queue; the publisher takes whatever
-        # has accumulated as one batch.
-        handover: queue.Queue[Notification | BaseException | None] = queue.Queue(
-            maxsize=self._batch_size * 4
-        )
-        subscription = self._application.recorder.subscribe(gt=position)
-        stopping = threading.Event()
+        # Woken by the store's NOTIFY after each commit; between wake-ups it reads what is stored
+        # after its position, a page at a time, so a backlog goes out in batches of that size.
+        stored = asyncio.Event()
+        channel = self._notify_channel()
 
-        def pump() -> None:
-            try:
-                for notification in subscription:
-                    if not _put(handover, notification, stopping):
-                        return
-            except BaseException as error:  # the publisher must learn why the pump stopped
-                _put(handover, error, stopping)
+        def on_notify(*_: object) -> None:
+            stored.set()
 
-        pump_thread = threading.Thread(target=pump, name=f"relay-{self._topic}", daemon=True)
-        pump_thread.start()
-        idle_check = self._incarnation.check_seconds
+        await lease.connection.add_listener(channel, on_notify)
+        # Batches go out while the next ones are read and encoded, so the broker always has work
+        # and the relay's turns overlap with its; positions are still saved in order, each once its
+        # batch and every one before it are acknowledged.
+        in_flight: collections.deque[InFlight] = collections.deque()
+        read = position
         try:
             while True:
-                try:
-                    first = await asyncio.to_thread(handover.get, timeout=idle_check)
-                except queue.Empty:
-                    # Idle: the broker may have restarted empty meanwhile, and the lock's session
-                    # may have ended (Postgres restarted): neither is otherwise noticed until the
-                    # next event is stored.
-                    await lease.confirm()
-                    await self._check_broker(incarnation)
-                    continue
-                batch = [first]
-                while len(batch) < self._batch_size:
-                    try:
-                        batch.append(handover.get_nowait())
-                    except queue.Empty:
-                        break
-                notifications = [item for item in batch if isinstance(item, Notification)]
+                stored.clear()
+                notifications = (
+                    await self._stored_after(lease, read) if len(in_flight) < IN_FLIGHT else []
+                )
                 if notifications:
                     await self._check_broker(incarnation)
-                    await self._publish_batch(notifications, incarnation)
-                    crash_point("relay.after-publish")
-                    reached = Position(notifications[-1].id, incarnation)
-                    await save_position(lease.connection, self._topic, reached)
-                    self.published += len(notifications)
-                for item in batch:
-                    if isinstance(item, BaseException):
-                        raise item
+                    in_flight.append(await self._publish(notifications))
+                    read = notifications[-1].id
+                    if len(in_flight) < IN_FLIGHT:
+                        continue
+                elif not in_flight:
+                    try:
+                        await asyncio.wait_for(stored.wait(), self._incarnation.check_seconds)
+                    except TimeoutError:
+                        # Idle: the broker may have restarted empty meanwhile, and the lock's
+                        # session may have ended (Postgres restarted): neither would otherwise be
+                        # noticed before the next event is stored.
+                        await lease.confirm()
+                        await self._check_broker(incarnation)
+                    continue
+                await self._settle(lease, in_flight.popleft(), incarnation)
         finally:
-            stopping.set()
-            subscription.stop()
-            with contextlib.suppress(queue.Full):
-                handover.put_nowait(None)  # wakes a publisher thread still waiting in get()
-            await asyncio.to_thread(pump_thread.join, 5)
+            # What is still in flight has no position saved: its outcome no longer matters.
+            for unsettled in in_flight:
+                await asyncio.gather(*unsettled.acknowledgements, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await lease.connection.remove_listener(channel, on_notify)
+
+    async def _settle(self, lease: Lease, in_flight: InFlight, incarnation: str) -> None:
+        """Wait until the broker acknowledged a batch, make sure it is the broker published to so
+        far, then record the position after the batch on the leader's session."""
+        self._log_was_lost = False
+        try:
+            for metadata in await asyncio.gather(*in_flight.acknowledgements):
+                self._acknowledged(metadata)
+        except KafkaError:
+            await self._check_broker(incarnation, fresh=True)
+            raise
+        if self._log_was_lost:
+            await self._check_broker(incarnation, fresh=True)
+        crash_point("relay.after-publish")
+        await save_position(lease.connection, self._topic, Position(in_flight.last, incarnation))
+        self.published += in_flight.count
+        self.batches += 1
+
+    def _notify_channel(self) -> str:
+        recorder: Any = self._application.recorder
+        return str(recorder.channel_name)
+
+    def _events_table(self) -> str:
+        recorder: Any = self._application.recorder
+        return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+
+    async def _stored_after(self, lease: Lease, position: int) -> list[StoredNotification]:
+        rows = await lease.connection.fetch(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {self._events_table()} WHERE notification_id > $1 "
+            "ORDER BY notification_id LIMIT $2",
+            position,
+            self._batch_size,
+        )
+        return [StoredNotification(*row) for row in rows]
 
     async def _check_broker(self, incarnation: str, *, fresh: bool = False) -> None:
         """Raise BrokerChanged when the broker is no longer the incarnation `incarnation` (read
@@ -335,19 +385,6 @@ class Relay:
         if current != incarnation:
             raise BrokerChanged(f"broker incarnation {current}, published on {incarnation}")
 
-    async def _publish_batch(self, notifications: list[Notification], incarnation: str) -> None:
-        """Publish, and make sure the broker that acknowledged is the one published to so far:
-        a failure, or an offset below one already acknowledged (only this relay writes the topic,
-        so offsets only grow unless the broker lost its log), is checked against the marker."""
-        self._log_was_lost = False
-        try:
-            await self._publish(notifications)
-        except KafkaError:
-            await self._check_broker(incarnation, fresh=True)
-            raise
-        if self._log_was_lost:
-            await self._check_broker(incarnation, fresh=True)
-
     def _acknowledged(self, metadata: RecordMetadata) -> None:
         highest = self._highest_offsets.get(metadata.partition, -1)
         if metadata.offset <= highest:
@@ -355,45 +392,21 @@ class Relay:
         else:
             self._highest_offsets[metadata.partition] = metadata.offset
 
-    async def _publish(self, notifications: list[Notification]) -> None:
-        deliveries = []
+    async def _publish(
+        self, notifications: Sequence[StoredNotification | Notification]
+    ) -> InFlight:
+        """Hand the notifications' public events to the producer in record batches."""
+        partitions = sorted(await self._producer.partitions_for(self._topic))
+        batches = PartitionBatches(self._producer, self._topic)
         for notification in notifications:
-            domain_event = self._application.mapper.to_domain_event(notification)
+            domain_event = self._application.mapper.to_domain_event(cast(Any, notification))
             if is_bookkeeping(domain_event):
                 continue
             payload = self._translate(domain_event)
             if payload is None:
                 continue
-            envelope = envelope_for(self._producer_name, domain_event, payload, self._feed)
-            deliveries.append(
-                await self._producer.send(
-                    self._topic,
-                    value=envelope.model_dump_json().encode(),
-                    key=(self._key(payload) if self._key else str(envelope.aggregate_id)).encode(),
-                    headers=[
-                        ("event_type", envelope.event_type.encode()),
-                        # Lets a consumer skip kinds it does not follow without parsing the body.
-                        ("aggregate_type", envelope.aggregate_type.encode()),
-                        ("correlation_id", envelope.correlation_id.encode()),
-                    ],
-                )
+            message = message_for(
+                self._producer_name, domain_event, payload, feed=self._feed, key=self._key
             )
-        for metadata in await asyncio.gather(*deliveries):
-            if isinstance(metadata, RecordMetadata):
-                self._acknowledged(metadata)
-        log.debug("relay published", topic=self._topic, count=len(notifications))
-
-
-def _put(
-    handover: queue.Queue[Notification | BaseException | None],
-    item: Notification | BaseException,
-    stopping: threading.Event,
-) -> bool:
-    """Wait for room in the queue unless the relay is stopping; False when it is."""
-    while not stopping.is_set():
-        try:
-            handover.put(item, timeout=0.5)
-            return True
-        except queue.Full:
-            continue
-    return False
+            await batches.add(self._partitioner(message.key, partitions), message)
+        return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, SalesChannels
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.faults import CRASH_AT_VARIABLE, CRASH_EXIT_CODE
 from services.runtime.leadership import Leadership
 from services.runtime.relay import Relay, create_relay_table
 from services.runtime.topics import BrokerIncarnation, ensure_topics
@@ -254,3 +256,42 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
 async def _caught_up(relay: Relay) -> bool:
     status = await relay.status()
     return bool(status["leader"] and status["lag"] == 0)
+
+
+@dataclass
+class CrashingStack(Stack):
+    """The stack's settings, plus a crash point for the processes started on it."""
+
+    crash_at: str = ""
+
+    def env(self) -> dict[str, str]:
+        return super().env() | {CRASH_AT_VARIABLE: self.crash_at}
+
+
+def test_a_relay_killed_after_the_ack_before_its_position_publishes_again_and_loses_nothing(
+    stack: Stack,
+) -> None:
+    crashing = ServiceProcess(
+        "inventory", CrashingStack(**vars(stack), crash_at="relay.after-publish")
+    )
+    crashing.start()
+    try:
+        receive(crashing, range(0, 1))  # its relay publishes the receipt, then dies
+        assert crashing.process is not None
+        assert crashing.process.wait(60) == CRASH_EXIT_CODE
+    finally:
+        crashing.stop()
+    reader = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
+    try:
+        # The crash point is after the broker's acknowledgement.
+        eventually(reader.events, what="the receipt published before the crash")
+
+        restarted = ServiceProcess("inventory", stack).start()
+        try:
+            receive(restarted, range(1, 3))
+            eventually(shows_skus(reader, 3), timeout=60, what="every SKU published")
+            assert repeated(reader), "what was published before the crash went out again"
+        finally:
+            restarted.stop()
+    finally:
+        reader.close()

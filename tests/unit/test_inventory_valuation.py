@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from aiokafka.structs import RecordMetadata
 
 from contracts import inventory as contracts
 from contracts.envelope import Envelope, event_id_for
@@ -298,31 +299,45 @@ def test_the_movements_topic_is_registered_and_its_event_ids_differ_from_the_eve
     assert on_feed == event_id_for(aggregate, 3, INVENTORY_MOVEMENTS.name), "stable on repeat"
 
 
+class FakeBatch:
+    def __init__(self) -> None:
+        self.messages: list[tuple[bytes, bytes]] = []
+
+    def append(self, *, timestamp: Any, key: bytes, value: bytes, headers: Any) -> bool:
+        self.messages.append((key, value))
+        return True
+
+    def close(self) -> None:
+        pass
+
+
 class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
 
-    async def send(self, topic: str, *, value: bytes, key: bytes, headers: Any) -> Any:
-        self.sent.append((topic, key, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
+        offset = len(self.sent)
+        self.sent.extend((topic, key, value) for key, value in batch.messages)
+        done: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        done.set_result(RecordMetadata(topic, partition, cast(Any, None), offset, 0, 0, 0))
         return done
-
-
-class FakeMapper:
-    def to_domain_event(self, notification: Any) -> Any:
-        return notification
 
 
 def test_a_feed_relay_skips_what_its_translator_leaves_out_and_names_itself_in_event_ids() -> None:
     inventory = InventoryApplication(None, today=lambda: date(2026, 3, 2))
     inventory.receive_stock(SKU, costed(2, "5.00"))
     inventory.reserve_for_order(uuid.uuid4(), [RequestedLine(1, SKU, 1)])
-    events = list(inventory.repository.event_store.get(stock_id_for(SKU)))
+    notifications = inventory.recorder.select_notifications(start=1, limit=10)
     producer = FakeProducer()
     relay = Relay(
         producer_name="inventory",
-        application=cast(Any, type("App", (), {"mapper": FakeMapper()})()),
+        application=inventory,
         translate=translators.to_movement,
         producer=cast(Any, producer),
         pool=cast(Any, None),
@@ -332,7 +347,7 @@ def test_a_feed_relay_skips_what_its_translator_leaves_out_and_names_itself_in_e
         batch_size=10,
         feed=True,
     )
-    asyncio.run(relay._publish(cast(Any, events)))
+    asyncio.run(relay._publish(notifications))
     (sent,) = producer.sent
     topic, key, value = sent
     published = Envelope.model_validate_json(value)

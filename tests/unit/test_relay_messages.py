@@ -1,0 +1,102 @@
+"""The relay's fast envelope reads back as exactly the envelope model would be, and partitions are
+the producer's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from pydantic import TypeAdapter
+
+from contracts.envelope import Envelope, event_id_for
+from contracts.topics import INVENTORY_MOVEMENTS
+from services.inventory import translators
+from services.inventory.application import InventoryApplication
+from services.inventory.domain import Receipt, SalesChannels
+from services.runtime.relay import envelope_for
+from services.runtime.relay_messages import (
+    KeyPartitioner,
+    event_id_text,
+    json_datetime,
+    message_for,
+)
+
+
+@pytest.fixture
+def stored_events() -> list[object]:
+    """Stock events as the store gives them back, with a name that JSON must escape."""
+    inventory = InventoryApplication(None, SalesChannels(buffers=()))
+    receipt = Receipt(
+        location="WH-A",
+        quantity=2,
+        reason='initial-count "ünïcode" \\ and a tab\t',
+        actor="test",
+        unit_cost=Decimal("5.10"),
+        currency="USD",
+    )
+    stock_id = inventory.receive_stock("FAST-1", receipt)
+    inventory.receive_stock("FAST-1", receipt)
+    return list(inventory.repository.event_store.get(stock_id))
+
+
+def test_the_fast_envelope_reads_back_equal_to_the_model_and_byte_for_byte(
+    stored_events: list[object],
+) -> None:
+    for domain_event in stored_events:
+        payload = translators.to_contract(domain_event)
+        message = message_for("inventory", domain_event, payload)
+        expected = envelope_for("inventory", domain_event, payload)
+        assert Envelope.model_validate_json(message.value) == expected
+        assert message.value == expected.model_dump_json().encode()
+        assert message.key == str(expected.aggregate_id).encode()
+        assert dict(message.headers) == {
+            "event_type": expected.event_type.encode(),
+            "aggregate_type": expected.aggregate_type.encode(),
+            "aggregate_id": str(expected.aggregate_id).encode(),
+            "aggregate_version": str(expected.aggregate_version).encode(),
+            "correlation_id": expected.correlation_id.encode(),
+        }
+
+
+def test_a_feed_message_names_the_feed_in_its_event_id(stored_events: list[object]) -> None:
+    feed = INVENTORY_MOVEMENTS.name
+    for domain_event in stored_events:
+        payload = translators.to_movement(domain_event)
+        assert payload is not None
+        message = message_for("inventory", domain_event, payload, feed=feed)
+        assert Envelope.model_validate_json(message.value) == envelope_for(
+            "inventory", domain_event, payload, feed
+        )
+
+
+@pytest.mark.parametrize("feed", [None, "inventory.movements.v1"])
+def test_event_ids_as_text_are_the_contracts_event_ids(feed: str | None) -> None:
+    for version in (1, 2, 1000):
+        aggregate_id = uuid.uuid4()
+        expected = str(event_id_for(aggregate_id, version, feed))
+        assert event_id_text(str(aggregate_id), version, feed) == expected
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 2, 15, 53, 28, 789359, tzinfo=UTC),
+        datetime(2026, 12, 2, 15, 53, 28, tzinfo=UTC),
+        datetime(2026, 12, 2, 15, 53, 28, 5, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_datetimes_are_written_as_pydantic_writes_them(moment: datetime) -> None:
+    assert json_datetime(moment).encode() == TypeAdapter(datetime).dump_json(moment).strip(b'"')
+
+
+def test_keys_go_to_the_partition_the_producer_would_choose() -> None:
+    partitioner = KeyPartitioner()
+    partitions = list(range(6))
+    for _ in range(200):
+        key = str(uuid.uuid4()).encode()
+        expected = DefaultPartitioner()(key, partitions, partitions)
+        assert partitioner(key, partitions) == expected
+        assert partitioner(key, partitions) == expected  # remembered
