@@ -66,6 +66,9 @@ class ServiceProcess:
     """Which process of its service this is (0 for the first)."""
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    """When it exited, within the last minute."""
+    start_at: float | None = None
+    """When to start it again, once it has exited."""
 
     @property
     def label(self) -> str:

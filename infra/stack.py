@@ -89,15 +89,14 @@ class Stack:
         self.postgres_supervisor: PostgresSupervisor | None = None
         self.services: list[ServiceProcess] = []
         self.stop_requests = 0
-        self.failed = False
 
     @property
     def stopping(self) -> bool:
-        return self.stop_requests > 0 or self.failed
+        return self.stop_requests > 0
 
     @property
     def stop_at_once(self) -> bool:
-        return self.stop_requests > 1 or self.failed
+        return self.stop_requests > 1
 
     def grace_when_stopping_at_once(self) -> float | None:
         """How long a process is given to stop once a second Ctrl-C came (None before)."""
@@ -231,20 +230,30 @@ class Stack:
         say("Ctrl-C stops everything (after draining; twice: at once)")
 
     def restart_exited(self) -> None:
+        """Start again what exited, at once the first time; a process that keeps exiting (e.g.
+        while Postgres is being restarted) waits longer each time, up to half a minute, and is
+        never given up on."""
+        now = time.monotonic()
         for service in self.services:
             if service.process is None or service.running() or self.stop_at_once:
                 continue
             if service.name == SIMULATORS and self.stopping:
                 continue  # stopped on purpose: no new input while draining
-            now = time.monotonic()
-            service.restarts = [moment for moment in service.restarts if now - moment < 60]
-            if len(service.restarts) >= 5:
-                say(f"{service.label} keeps exiting; stopping the system")
-                self.failed = True
-                return
-            say(f"{service.label} exited with {service.process.returncode}; restarting it")
-            service.restarts.append(now)
-            service.start()
+            if service.start_at is None:
+                service.restarts = [moment for moment in service.restarts if now - moment < 60]
+                delay = restart_delay(len(service.restarts))
+                service.restarts.append(now)
+                service.start_at = now + delay
+                when = f" in {delay:g} s" if delay else ""
+                often = len(service.restarts) >= 3
+                says_why = f" (exit {len(service.restarts)} within a minute: see its output)"
+                say(
+                    f"{service.label} exited with {service.process.returncode}; "
+                    f"restarting it{when}{says_why if often else ''}"
+                )
+            if now >= service.start_at:
+                service.start_at = None
+                service.start()
 
     def drain(self) -> bool:
         """Stop taking input, then wait until nothing is left in flight (at most the drain
@@ -328,6 +337,12 @@ class Stack:
             say("stopping the embedded Postgres")
             self.postgres.stop()
         say("stopped")
+
+
+def restart_delay(recent_exits: int) -> float:
+    """Seconds to wait before starting a process again, given how often it exited in the last
+    minute: none the first time, then 1, 2, 4, ... up to 30."""
+    return 0.0 if recent_exits == 0 else float(min(30, 2 ** (recent_exits - 1)))
 
 
 def describe(unfinished: dict[str, list[str]]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from contracts.topics import SERVICES
 from infra.drain import consumed_so_far, unfinished_work
 from infra.processes import process_counts
+from infra.stack import restart_delay
 
 CAUGHT_UP: dict[str, Any] = {
     "consumer": {"alive": True, "lag": 0},
@@ -76,3 +77,7 @@ def test_the_count_of_consumed_messages_is_read_where_a_consumer_reports_one() -
     assert consumed_so_far({"consumer": {"alive": True, "lag": 0, "messages": 42}}) == 42
     assert consumed_so_far({"relays": {}}) is None
     assert consumed_so_far(None) is None
+
+
+def test_a_process_that_keeps_exiting_waits_longer_each_time_up_to_half_a_minute() -> None:
+    assert [restart_delay(exits) for exits in range(8)] == [0, 1, 2, 4, 8, 16, 30, 30]
