@@ -810,6 +810,8 @@ def measure_latency(
 
 FLOW_SERVICES = ("pim", "inventory", "order", "warehouse_adapter", "shipping")
 FLOW_MILESTONES = ("OrderAllocated", "LabelPurchased", "OrderDelivered")
+AT_REST_SECONDS = 10.0
+"""The quiet spell after the warm-up order: what the stack uses without orders, per process."""
 
 
 @dataclass
@@ -852,6 +854,9 @@ class FlowResult:
     at_rest: CpuUse
     """CPU used by the same processes over a quiet spell after the warm-up: what they use
     without any order (polling the broker, heartbeats, timers)."""
+    after_rest: FlowRun
+    """One order right after that quiet spell: consumers at rest fetch with a long wait, so the
+    first order after one is slower; the steady runs that follow measure the flow awake."""
 
 
 def topic_sizes(bootstrap_servers: str) -> dict[str, int]:
@@ -1021,7 +1026,7 @@ def measure_flow(
     drain_timeout: float,
     servers: list[Watched],
     profiler: Profiler | None,
-    at_rest_seconds: float = 10.0,
+    at_rest_seconds: float = AT_REST_SECONDS,
 ) -> FlowResult:
     """Five services (`processes` of each) and the simulated partners (no delays): one steady run
     per rate, then a burst of orders sent at once, the flat-out figure. The profiler, if any,
@@ -1063,6 +1068,9 @@ def measure_flow(
         quiet_from = CpuUse.take(watched)
         time.sleep(at_rest_seconds)
         at_rest = CpuUse.take(watched).since(quiet_from)
+        after_rest = flow_run(
+            "after rest", channel, reader, orders(f"n{processes}-after-rest", 1), 1.0, 180, watched
+        )
         runs = []
         for rate in rates:
             count = max(1, round(rate * seconds))
@@ -1090,7 +1098,9 @@ def measure_flow(
                 profiler,
             )
         )
-        return FlowResult(processes, warm_up.seconds, runs, resident_memory(watched), at_rest)
+        return FlowResult(
+            processes, warm_up.seconds, runs, resident_memory(watched), at_rest, after_rest
+        )
     except BaseException:
         print_log_tails(stack)
         raise
@@ -1809,6 +1819,17 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                     f"5 warm-up order N={processes}, paid → delivered",
                     ms(flow.warm_up),
                     detail="includes consumer groups joining",
+                )
+            )
+            rested = flow.after_rest.milestones
+            rows.append(
+                Row(
+                    f"5 first order after {AT_REST_SECONDS:g} s at rest N={processes}",
+                    " / ".join(
+                        ms(rested[name][0]) if rested.get(name) else "-" for name in FLOW_MILESTONES
+                    ),
+                    detail="paid → allocated / label / delivered; consumers at rest fetch with "
+                    "the idle wait",
                 )
             )
             if profiler is not None:

@@ -205,7 +205,9 @@ class SimulatedCarriers:
         try:
             await consumer.start()
             log.info("carriers consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
-            await consume_group(consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop)
+            await consume_group(
+                consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop, self._kafka
+            )
         finally:
             await cancel_and_wait(self._tasks)
             await consumer.stop()

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
+from services.runtime.fetch_wait import FetchWait
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,18 @@ class KafkaSettings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
         description="Longest wait of a fetch for new messages.",
+    )
+    kafka_idle_fetch_max_wait_ms: int = Field(
+        default=3_000,
+        ge=0,
+        validation_alias=AliasChoices("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
+        description="Fetch wait after a quiet spell (see services/runtime/fetch_wait.py).",
+    )
+    kafka_quiet_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=AliasChoices("UNITRAIL_KAFKA_QUIET_AFTER_SECONDS"),
+        description="How long without a message before a consumer fetches with the idle wait.",
     )
     log_format: Literal["console", "json"] = Field(
         default="console", validation_alias=AliasChoices("UNITRAIL_LOG_FORMAT")
@@ -170,17 +183,30 @@ class OffsetTracker:
         return positions
 
 
+def fetch_wait_for(settings: KafkaSettings, consumer: AIOKafkaConsumer) -> FetchWait:
+    """Short fetch waits while messages flow, long ones at rest, as the services' consumers."""
+    return FetchWait(
+        consumer,
+        busy_ms=settings.kafka_fetch_max_wait_ms,
+        idle_ms=settings.kafka_idle_fetch_max_wait_ms,
+        quiet_after_seconds=settings.kafka_quiet_after_seconds,
+    )
+
+
 async def consume_group(
     consumer: AIOKafkaConsumer,
     topic: str,
     handle: Callable[[Record], Awaitable[None]],
     tracker: OffsetTracker,
     stop: asyncio.Event,
+    settings: KafkaSettings,
 ) -> None:
     """Hand every record to `handle`, in order, and commit what `tracker` allows, until `stop`."""
     committed: dict[int, int] = {}
+    fetch_wait = fetch_wait_for(settings, consumer)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=300)
+        fetch_wait.observed(sum(len(records) for records in batches.values()))
         for records in batches.values():
             for record in records:
                 await handle(record)
@@ -237,8 +263,10 @@ class TopicFollower:
             pending = {tp.partition: end for tp, end in targets.items() if end > 0}
             if not pending:
                 self.caught_up.set()
+            fetch_wait = fetch_wait_for(self._settings, consumer)
             while True:
                 batches = await consumer.getmany(timeout_ms=300)
+                fetch_wait.observed(sum(len(records) for records in batches.values()))
                 for records in batches.values():
                     for record in records:
                         self._handle(record)

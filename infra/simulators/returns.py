@@ -151,7 +151,9 @@ class SimulatedReturns:
         try:
             await consumer.start()
             await follower.caught_up.wait()
-            await consume_group(consumer, SHIPPING_EVENTS, self.handle, self._tracker, stop)
+            await consume_group(
+                consumer, SHIPPING_EVENTS, self.handle, self._tracker, stop, self._kafka
+            )
         finally:
             await cancel_and_wait([following, *self._tasks])
             await consumer.stop()

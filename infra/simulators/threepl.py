@@ -170,7 +170,9 @@ class ThreePLBridge:
             await consumer.start()
             log.info("3PL bridge consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
             try:
-                await consume_group(consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop)
+                await consume_group(
+                    consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop, self._settings
+                )
             finally:
                 await consumer.stop()
         finally:

@@ -58,6 +58,21 @@ class ServiceSettings(BaseSettings):
         description="How often a consumer looks the topics up again, so that topics created after "
         "it joined (a broker restarted empty) are assigned within seconds.",
     )
+    kafka_idle_fetch_max_wait_ms: int = Field(
+        default=3_000,
+        ge=0,
+        validation_alias=shared("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
+        description="Fetch wait once a consumer has seen no message for "
+        "`UNITRAIL_KAFKA_QUIET_AFTER_SECONDS`: at rest, short polls are most of the stack's CPU. "
+        "On the embedded broker the first message after a quiet spell waits up to about half of "
+        "it, once per hop (see services/runtime/fetch_wait.py).",
+    )
+    kafka_quiet_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=shared("UNITRAIL_KAFKA_QUIET_AFTER_SECONDS"),
+        description="How long without a message before a consumer fetches with the idle wait.",
+    )
     consumer_batch_max_messages: int = Field(
         default=500,
         ge=1,

@@ -29,6 +29,7 @@ from aiokafka.structs import OffsetAndMetadata
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
+from services.runtime.fetch_wait import FetchWait
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,7 @@ class KafkaInbox:
         self._client: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
+        self._fetch_wait: FetchWait | None = None
         self.last_batch_at: float | None = None
 
     async def start(self) -> None:
@@ -80,6 +82,12 @@ class KafkaInbox:
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         )
         await client.start()
+        self._fetch_wait = FetchWait(
+            client,
+            busy_ms=settings.kafka_fetch_max_wait_ms,
+            idle_ms=settings.kafka_idle_fetch_max_wait_ms,
+            quiet_after_seconds=settings.kafka_quiet_after_seconds,
+        )
         return client
 
     async def _rejoin_if_the_broker_changed(self) -> None:
@@ -148,9 +156,11 @@ class KafkaInbox:
                 await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
                 pause += 1
                 continue
-            if not fetched:
-                continue
             records = [record for batch in fetched.values() for record in batch]
+            if self._fetch_wait is not None:
+                self._fetch_wait.observed(len(records))
+            if not records:
+                continue
             try:
                 await self._consumer.handle_batch(records)
             except INFRASTRUCTURE_ERRORS as error:

@@ -1,0 +1,77 @@
+"""A consumer fetches with the short wait while messages flow and with the long one at rest."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from services.runtime.fetch_wait import FetchWait
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def consumer_fetching_with(wait_ms: int) -> SimpleNamespace:
+    """The part of an aiokafka consumer FetchWait sets: its fetcher's wait."""
+    return SimpleNamespace(_fetcher=SimpleNamespace(_fetch_max_wait_ms=wait_ms))
+
+
+def test_the_wait_stays_short_while_polls_are_only_briefly_empty() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    clock.now += 4.9
+    wait.observed(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 50
+
+
+def test_a_quiet_spell_makes_the_wait_long() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    clock.now += 5
+    wait.observed(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 3000
+
+
+def test_the_first_message_after_a_quiet_spell_makes_it_short_again() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    clock.now += 60
+    wait.observed(0)
+    wait.observed(3)
+    assert consumer._fetcher._fetch_max_wait_ms == 50
+
+
+def test_a_message_restarts_the_quiet_spell() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    clock.now += 4
+    wait.observed(1)
+    clock.now += 4
+    wait.observed(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 50
+
+
+def test_an_idle_wait_below_the_busy_one_is_raised_to_it() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=10, quiet_after_seconds=5, clock=clock)
+    clock.now += 10
+    wait.observed(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 50
+
+
+def test_a_consumer_without_the_fetcher_attribute_is_left_alone() -> None:
+    clock = Clock()
+    consumer = SimpleNamespace(_fetcher=None)
+    wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    clock.now += 10
+    wait.observed(0)
+    assert wait.current_ms == 50
