@@ -105,9 +105,35 @@ class ReadModelRecorder(PostgresProcessRecorder):
     """Records events and the consumed message's tracking, and applies read model changes, all in
     one transaction: a read model is never ahead of or behind what the service consumed."""
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if _unit_of_work.get() is None:
+            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return inserted
+        # Inside a unit of work the library's transaction is a savepoint. Its pipelined insert
+        # holds a failed statement's error until the block has ended normally, and releasing a
+        # savepoint of a failed transaction fails in turn, hiding the real error (a conflict to
+        # decide again, most often). Unpipelined, the error ends the block and undoes the
+        # savepoint alone, and the caller sees what really went wrong.
+        with (
+            self.datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            self._insert_events(cursor, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(cursor, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        # The store's table lock first, before any tracking or read-model row: every writer then
+        # takes its locks in one order, and a long unit of work (a consumer's batch) cannot
+        # deadlock with a writer that holds a row it needs while waiting for the table.
+        self._lock_table(curs)
         super()._insert_events(curs, stored_events, **kwargs)
         changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
         for statement, parameters in changes:

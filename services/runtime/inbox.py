@@ -56,6 +56,8 @@ class KafkaInbox:
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
         self._fetch_wait: FetchWait | None = None
+        self._in_flight = 0
+        """Records fetched and not yet applied and committed: behind, though the position moved."""
         self.last_batch_at: float | None = None
 
     async def start(self) -> None:
@@ -161,9 +163,11 @@ class KafkaInbox:
                 self._fetch_wait.observed(len(records))
             if not records:
                 continue
+            self._in_flight = len(records)
             try:
                 await self._consumer.handle_batch(records)
             except INFRASTRUCTURE_ERRORS as error:
+                self._in_flight = 0
                 self._outage_since = self._outage_since or time.monotonic()
                 log.warning(
                     "infrastructure unavailable; the batch will be consumed again",
@@ -180,6 +184,7 @@ class KafkaInbox:
             self.last_batch_at = time.monotonic()
             crash_point("consumer.after-commit")
             await self._commit(fetched)
+            self._in_flight = 0
 
     async def _commit(self, fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
         assert self._client is not None
@@ -196,7 +201,8 @@ class KafkaInbox:
 
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its
-        partitions; None while unknown), its partitions, dead letters, and counters."""
+        partitions, plus those fetched and not yet committed; None while unknown), its
+        partitions, dead letters, and counters."""
         lag: int | None = None
         assigned: list[str] = []
         if self._client is not None and self.alive:
@@ -214,6 +220,8 @@ class KafkaInbox:
                     lag = None
                     break
                 lag += max(0, highwater - position)
+        if lag is not None:
+            lag += self._in_flight
         dead_letters: dict[str, int | None]
         try:
             dead_letters = dict(await asyncio.to_thread(self._consumer.dead_letters.counts))
