@@ -2,7 +2,7 @@
 the replay rate, each beside the raw sequential read rate of the same event stores.
 
     python scripts/benchmark_traceability.py                 # 1,000,000 events, embedded Postgres
-    python scripts/benchmark_traceability.py --events 50000  # a quick check
+    python scripts/benchmark_traceability.py --quick         # 200,000 events: the replay's bar
     python scripts/benchmark_traceability.py --help          # sizes, rates and the seed
 
 **How the history is generated.** The services' own handlers and use cases run in this process,
@@ -36,8 +36,8 @@ anything is measured). Generation is not a measured figure; its time is printed.
    streamed with a plain psycopg server-side cursor (rows/s): the limit;
 2. replay, read side only: `services.runtime.replay.sources.read_stores` with a no-op projection
    (page reads, decoding with the services' mappers, translating, enveloping);
-3. replay: what `unitrail replay traceability --from stores` runs in the service
-   (`begin_rebuild`, `read_stores` into `rebuild_batch`, `finish_rebuild`), in events/s: first
+3. replay: what `unitrail replay traceability --from stores` runs in the service (`run_replay`
+   with the stores source of `TraceabilityRebuild`, on worker threads), in events/s: first
    with empty live read models, then again beside the full ones (an operator's replay: the swap
    compares the two copies' audit logs while it holds the lock);
 4. recall query times on the rebuilt read models with `TraceabilityApplication.units` (what
@@ -142,14 +142,14 @@ from services.runtime.context import MessageContext, handling, new_correlation_i
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner, ReadModelChange, ServiceApplication
 from services.runtime.relay import Translator, envelope_for
-from services.runtime.replay.progress import ReplayProgress
-from services.runtime.replay.sources import open_store, read_stores
+from services.runtime.replay import ReplayProgress, open_store, read_stores, run_replay, sources_of
 from services.shipping import handlers as shipping_handlers
 from services.shipping import translators as shipping_translators
 from services.shipping.application import ShippingApplication
 from services.shipping.config import ShippingSettings
 from services.traceability.application import LIVE, TraceabilityApplication, UnitSelection
 from services.traceability.config import TraceabilitySettings
+from services.traceability.replay import TraceabilityRebuild
 from services.warehouse_adapter import handlers as warehouse_handlers
 from services.warehouse_adapter import translators as warehouse_translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
@@ -1132,21 +1132,24 @@ class Replayed:
 
 
 def replay(application: TraceabilityApplication, settings: TraceabilitySettings) -> Replayed:
-    """The rebuild a replay from the stores runs in the service (`Replays._run`), on this thread."""
+    """What `POST /replays {"source": "stores"}` runs in the service (`run_replay` with the
+    sources `sources_of` picks for `TraceabilityRebuild`), on worker threads as there."""
     progress = ReplayProgress(replay_id=str(uuid.uuid4()), source="stores")
+    runner = BlockingRunner(workers=TraceabilityApplication.pool_size)
+    rebuild = TraceabilityRebuild(application, settings, runner)
     started = time.perf_counter()
-    application.begin_rebuild()
     try:
-        read_stores(settings, progress, application.rebuild_batch)
-        swapping = time.perf_counter()
-        application.finish_rebuild()
-    except BaseException:
-        application.abandon_rebuild()
-        raise
+        asyncio.run(run_replay(rebuild, sources_of(rebuild, settings, runner, progress), progress))
+    finally:
+        runner.shutdown()
     finished = time.perf_counter()
+    if progress.state != "done":
+        raise SystemExit(f"the replay did not finish: {progress.error or progress.refused}")
     if progress.notes:
         print("  replay notes: " + "; ".join(progress.notes), flush=True)
-    return Replayed(Rate(progress.read, finished - started), finished - swapping)
+    assert progress.swapping_at is not None
+    swap = (datetime.now(UTC) - progress.swapping_at).total_seconds()
+    return Replayed(Rate(progress.read, finished - started), swap)
 
 
 @dataclass
@@ -1278,6 +1281,10 @@ def read_model_bytes(location: PostgresLocation) -> int:
 # -- the run ------------------------------------------------------------------------------------
 
 
+QUICK_EVENTS = 200_000
+"""A history big enough that a replay's rate is not its start-up and swap."""
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
@@ -1285,6 +1292,13 @@ def parse_arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--events", type=int, default=1_000_000, help="stored events to generate (at least)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_const",
+        const=QUICK_EVENTS,
+        dest="events",
+        help=f"--events {QUICK_EVENTS:,}: the size the replay rate is judged at",
     )
     parser.add_argument("--wave", type=int, default=300, help="orders between two flushes")
     parser.add_argument("--models", type=int, default=15, help="models per product family")

@@ -8,6 +8,7 @@ swaps the two in one short transaction (see `finish_rebuild`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, JsonbDumper
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -24,7 +25,7 @@ from contracts.registry import model_for
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ReadModelChange, ServiceApplication
 from services.traceability import projections
-from services.traceability.projections import TABLE_KEYS, Change, Insert
+from services.traceability.projections import TABLE_KEYS, Change, Insert, Merge
 
 LIVE = "read_model"
 """The schema queries read and the consumer writes."""
@@ -32,6 +33,10 @@ REBUILD = "read_model_rebuild"
 """Where a rebuild writes, until it becomes `LIVE`."""
 RETIRED = "read_model_retired"
 """The previous live schema for the moment of the swap; dropped right after."""
+
+LIFTED_TIMEOUTS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+"""The service's timeouts a rebuild's transactions do without (building indexes over a million
+rows, or waiting for the consumer's transactions to let go of the live tables, takes its time)."""
 
 REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across processes
 
@@ -93,6 +98,10 @@ def schema_ddl(schema: str) -> list[str]:
     ]
 
 
+def _is_secondary_index(statement: str) -> bool:
+    return statement.startswith("CREATE INDEX")
+
+
 # -- changes as SQL --------------------------------------------------------------------------
 
 _TABLE_RANK = {table: rank for rank, table in enumerate(TABLE_KEYS)}
@@ -134,13 +143,20 @@ def _merge_sql(
     values: tuple[str, ...],
     version_column: str,
     keep: Literal["latest", "earliest"],
+    source: str | None = None,
 ) -> str:
+    """The upsert of a merge; of every row of the table `source` instead of one row of
+    parameters, when given."""
     columns = (*key, *values, version_column)
     updates = ", ".join(f"{column} = excluded.{column}" for column in (*values, version_column))
     newer = ">" if keep == "latest" else "<"
+    rows = (
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+        if source is None
+        else f"SELECT {', '.join(columns)} FROM {source}"
+    )
     return (
-        f"INSERT INTO {schema}.{table} AS t ({', '.join(columns)})"
-        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f"INSERT INTO {schema}.{table} AS t ({', '.join(columns)}) {rows}"
         f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
         f" WHERE t.{version_column} IS NULL"
         f" OR excluded.{version_column} {newer} t.{version_column}"
@@ -469,19 +485,23 @@ class TraceabilityApplication(ServiceApplication):
             connection.close()
             raise RebuildRunning("a rebuild of the traceability read models is running")
         self._rebuild_lock = connection
-        with self._datastore().transaction(commit=True) as cursor:
+        with self._rebuilding() as cursor:
             # What a crashed rebuild left behind is of no use: start from nothing.
             cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
             cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+            # Secondary indexes are built at the end, at once: cheaper than kept up row by row.
             for statement in schema_ddl(REBUILD):
-                cursor.execute(statement.encode())
+                if not _is_secondary_index(statement):
+                    cursor.execute(statement.encode())
 
     def rebuild_batch(self, events: Sequence[Projected]) -> None:
-        """Project a batch of events into the copy being rebuilt, in one transaction."""
+        """Project a batch of events into the copy being rebuilt, in one transaction, in bulk
+        (`write_in_bulk`): each event is read once by a replay, so its rows are new."""
         changes = [
             change for envelope, event in events for change in projections.project(envelope, event)
         ]
-        self._execute(render(changes, REBUILD))
+        with self._rebuilding() as cursor:
+            write_in_bulk(cursor, changes, REBUILD)
 
     def finish_rebuild(self) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
@@ -495,11 +515,14 @@ class TraceabilityApplication(ServiceApplication):
         """
         # Fresh tables have no statistics until autovacuum gets to them; the planner then guesses,
         # and an as-of recall can take seconds instead of milliseconds. Before the lock: it reads.
-        with self._datastore().transaction(commit=True) as cursor:
+        with self._rebuilding() as cursor:
+            for statement in schema_ddl(REBUILD):
+                if _is_secondary_index(statement):
+                    cursor.execute(statement.encode())
             for table in TABLE_KEYS:
                 cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
-        with self._datastore().transaction(commit=True) as cursor:
+        with self._rebuilding() as cursor:
             cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE".encode())
             cursor.execute(
                 f"SELECT producer, aggregate_id, aggregate_version, event_id, event_type,"
@@ -521,7 +544,7 @@ class TraceabilityApplication(ServiceApplication):
             cursor.execute(f"ALTER SCHEMA {LIVE} RENAME TO {RETIRED}".encode())
             cursor.execute(f"ALTER SCHEMA {REBUILD} RENAME TO {LIVE}".encode())
         # Separately: dropping waits for queries still reading the old tables to finish.
-        with self._datastore().transaction(commit=True) as cursor:
+        with self._rebuilding() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
         self._release_rebuild_lock()
         return len(missing)
@@ -529,30 +552,102 @@ class TraceabilityApplication(ServiceApplication):
     def abandon_rebuild(self) -> None:
         """Drop the copy of a failed rebuild; the live read models are untouched."""
         try:
-            with self._datastore().transaction(commit=True) as cursor:
+            with self._rebuilding() as cursor:
                 cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
         finally:
             self._release_rebuild_lock()
+
+    @contextlib.contextmanager
+    def _rebuilding(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A transaction of the rebuild: an operator's long job, not a request, so none of the
+        service's timeouts (statements, lock waits, idling between statements) apply to it."""
+        with self._datastore().transaction(commit=True) as cursor:
+            for timeout in LIFTED_TIMEOUTS:
+                cursor.execute(f"SET LOCAL {timeout} = 0".encode())
+            yield cursor
 
     def _release_rebuild_lock(self) -> None:
         if self._rebuild_lock is not None:
             self._rebuild_lock.close()  # the session's advisory lock goes with it
             self._rebuild_lock = None
 
-    def _execute(self, statements: Sequence[ReadModelChange]) -> None:
-        # Same statements one after the other, so that executemany pipelines them.
-        with self._datastore().transaction(commit=True) as cursor:
-            for statement, group in _runs(statements):
-                cursor.executemany(statement.encode(), group)
+
+# -- changes in bulk, for a rebuild ----------------------------------------------------------
+
+EVENT_IDENTITY = frozenset({"producer", "aggregate_id", "aggregate_version"})
+
+MergeKind = tuple[str, tuple[str, ...], tuple[str, ...], str, Literal["latest", "earliest"]]
+"""A merge's table, key columns, value columns, version column and which version wins."""
 
 
-def _runs(statements: Sequence[ReadModelChange]) -> Iterator[tuple[str, list[Sequence[Any]]]]:
-    """Consecutive statements with the same SQL, as (SQL, parameter lists)."""
-    grouped: dict[str, list[Sequence[Any]]] = {}
-    for statement, parameters in statements:
-        grouped.setdefault(statement, []).append(parameters)
-    # Insertion order keeps the table order of `render`; changes commute, so grouping is safe.
-    yield from grouped.items()
+def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema: str) -> None:
+    """Apply `changes`, made by events that are each applied once (a replay's), to the tables in
+    `schema` with as few statements as give the same rows as `render`'s one by one:
+
+    - rows keyed by the identity of the event that made them (the audit log, the history) are
+      new: copied in (`COPY`);
+    - other inserts keep the first row per key, as `ON CONFLICT DO NOTHING` would;
+    - merges are folded per key and kind first: only the winning version of the batch is
+      upserted (the upsert still compares it with what the table has).
+    """
+    copied: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    inserted: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+    merged: dict[MergeKind, dict[tuple[Any, ...], Merge]] = {}
+    for change in changes:
+        if isinstance(change, Insert):
+            columns = tuple(change.row)
+            values = tuple(change.row.values())
+            if EVENT_IDENTITY.issubset(TABLE_KEYS[change.table]):
+                copied.setdefault((change.table, columns), []).append(values)
+            else:
+                key = tuple(change.row[column] for column in TABLE_KEYS[change.table])
+                inserted.setdefault((change.table, columns), {}).setdefault(key, values)
+            continue
+        kind: MergeKind = (
+            change.table,
+            tuple(change.key),
+            tuple(change.values),
+            change.version_column,
+            change.keep,
+        )
+        folded = merged.setdefault(kind, {})
+        key = tuple(change.key.values())
+        current = folded.get(key)
+        if (
+            current is None
+            or (change.keep == "latest" and change.version > current.version)
+            or (change.keep == "earliest" and change.version < current.version)
+        ):
+            folded[key] = change
+    cursor.adapters.register_dumper(dict, JsonbDumper)  # the audit log's payloads
+    for (table, columns), rows in sorted(copied.items(), key=_by_table):
+        _copy(cursor, f"{schema}.{table}", columns, rows)
+    for (table, columns), first_rows in sorted(inserted.items(), key=_by_table):
+        cursor.executemany(_insert_sql(schema, table, columns).encode(), list(first_rows.values()))
+    for kind, winners in sorted(merged.items(), key=_by_table):
+        # Staged, then upserted by one statement: one key per kind, so no row is hit twice.
+        table, key, values, version_column, _ = kind
+        columns = (*key, *values, version_column)
+        stage = f"stage_{table}_{version_column}"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS"
+            f" SELECT {', '.join(columns)} FROM {schema}.{table} WITH NO DATA".encode()
+        )
+        _copy(cursor, stage, columns, [_parameters(change) for change in winners.values()])
+        cursor.execute(_merge_sql(schema, *kind, source=stage).encode())
+
+
+def _copy(
+    cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _by_table(item: tuple[Any, Any]) -> int:
+    # The order `render` writes tables in, so concurrent writers lock them in the same order.
+    return _TABLE_RANK[item[0][0]]
 
 
 def _projected(row: dict[str, Any]) -> Projected:

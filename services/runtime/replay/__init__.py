@@ -9,7 +9,13 @@
 """
 
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused, ReplayRunning, Source
-from services.runtime.replay.runner import Rebuild, RebuildFactory, Replays
+from services.runtime.replay.runner import (
+    Rebuild,
+    RebuildFactory,
+    Replays,
+    run_replay,
+    sources_of,
+)
 from services.runtime.replay.shadow import ShadowRebuild
 from services.runtime.replay.sources import (
     EventStore,
@@ -33,4 +39,6 @@ __all__ = [
     "decode",
     "open_store",
     "read_stores",
+    "run_replay",
+    "sources_of",
 ]

@@ -32,6 +32,8 @@ class ReplayProgress:
     counts: dict[str, int] = field(default_factory=dict)
     """Rows per read-model table once swapped in."""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    swapping_at: datetime | None = None
+    """When the copy was complete and the swap began."""
     finished_at: datetime | None = None
     error: str | None = None
 

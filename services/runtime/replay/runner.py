@@ -36,6 +36,8 @@ from services.runtime.replay.sources import (
 )
 
 if TYPE_CHECKING:
+    from services.runtime.config import ServiceSettings
+    from services.runtime.eventstore import BlockingRunner
     from services.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -113,70 +115,82 @@ class Replays:
     async def run(self, progress: ReplayProgress) -> None:
         """Rebuild the read models, keeping `progress` up to date; failures end up in it."""
         rebuild = self.rebuild(self.runtime)
-        sources = self._sources(rebuild, progress)
-        log.info("replay started", replay_id=progress.replay_id, source=progress.source)
-        try:
-            await rebuild.begin()
-            for source in sources:
-                progress.total += await source.size_up(progress)
-            progress.state = "reading"
-            for source in sources:
-                await source.read(progress)
-            for source in sources:
-                await source.verify(progress)
-            progress.state = "swapping"
-
-            async def catch_up() -> int:
-                return sum([await source.catch_up(progress) for source in sources])
-
-            progress.merged_from_live = await rebuild.swap(catch_up)
-            progress.counts = await rebuild.counts()
-            progress.state = "done"
-            log.info("replay done", **_loggable(progress))
-        except ReplayRefused as refusal:
-            progress.state = "refused"
-            progress.refused = refusal.reasons
-            log.warning("replay refused", replay_id=progress.replay_id, reasons=refusal.reasons)
-            await rebuild.abandon()
-        except BaseException as error:
-            progress.state = "failed"
-            progress.error = repr(error)
-            log.exception("replay failed", replay_id=progress.replay_id)
-            await rebuild.abandon()
-            if not isinstance(error, Exception):
-                raise  # cancelled: the process is stopping
-        finally:
-            progress.finished_at = datetime.now(UTC)
-            for source in sources:
-                await source.close()
-
-    def _sources(self, rebuild: Rebuild, progress: ReplayProgress) -> list[ReplaySource]:
-        source = progress.source
         settings = self.runtime.settings
-        runner = self.runtime.runner
-        found: list[ReplaySource] = []
-        if rebuild.producers and source == "topics":
-            found.append(TopicsSource(settings, rebuild.producers, rebuild.apply, rebuild.wants))
-        elif rebuild.producers:
-            found.append(
-                StoresSource.of_producers(settings, rebuild.producers, runner, rebuild.apply)
+        await run_replay(
+            rebuild, sources_of(rebuild, settings, self.runtime.runner, progress), progress
+        )
+
+
+async def run_replay(
+    rebuild: Rebuild, sources: Sequence[ReplaySource], progress: ReplayProgress
+) -> None:
+    """Read `sources` into the `rebuild`'s copy, check they held the whole history, and swap the
+    copy in, keeping `progress` up to date; a refusal or a failure ends up in it (the copy is
+    dropped). What the service runs; the traceability benchmark runs it too."""
+    log.info("replay started", replay_id=progress.replay_id, source=progress.source)
+    try:
+        await rebuild.begin()
+        for source in sources:
+            progress.total += await source.size_up(progress)
+        progress.state = "reading"
+        for source in sources:
+            await source.read(progress)
+        for source in sources:
+            await source.verify(progress)
+        progress.state = "swapping"
+        progress.swapping_at = datetime.now(UTC)
+
+        async def catch_up() -> int:
+            return sum([await source.catch_up(progress) for source in sources])
+
+        progress.merged_from_live = await rebuild.swap(catch_up)
+        progress.counts = await rebuild.counts()
+        progress.state = "done"
+        log.info("replay done", **_loggable(progress))
+    except ReplayRefused as refusal:
+        progress.state = "refused"
+        progress.refused = refusal.reasons
+        log.warning("replay refused", replay_id=progress.replay_id, reasons=refusal.reasons)
+        await rebuild.abandon()
+    except BaseException as error:
+        progress.state = "failed"
+        progress.error = repr(error)
+        log.exception("replay failed", replay_id=progress.replay_id)
+        await rebuild.abandon()
+        if not isinstance(error, Exception):
+            raise  # cancelled: the process is stopping
+    finally:
+        progress.finished_at = datetime.now(UTC)
+        for source in sources:
+            await source.close()
+
+
+def sources_of(
+    rebuild: Rebuild, settings: ServiceSettings, runner: BlockingRunner, progress: ReplayProgress
+) -> list[ReplaySource]:
+    """What a replay from `progress.source` reads for this rebuild."""
+    source = progress.source
+    found: list[ReplaySource] = []
+    if rebuild.producers and source == "topics":
+        found.append(TopicsSource(settings, rebuild.producers, rebuild.apply, rebuild.wants))
+    elif rebuild.producers:
+        found.append(StoresSource.of_producers(settings, rebuild.producers, runner, rebuild.apply))
+    if rebuild.own_store is not None:
+        if source == "topics":
+            progress.notes.append(
+                f"{settings.service_name}'s own events: from its store (its topic carries"
+                " only their public form)"
             )
-        if rebuild.own_store is not None:
-            if source == "topics":
-                progress.notes.append(
-                    f"{settings.service_name}'s own events: from its store (its topic carries"
-                    " only their public form)"
-                )
-            found.append(
-                StoresSource(
-                    [rebuild.own_store],
-                    runner,
-                    settings.replay_batch_size,
-                    rebuild.apply_own,
-                    translated=False,
-                )
+        found.append(
+            StoresSource(
+                [rebuild.own_store],
+                runner,
+                settings.replay_batch_size,
+                rebuild.apply_own,
+                translated=False,
             )
-        return found
+        )
+    return found
 
 
 def _loggable(progress: ReplayProgress) -> dict[str, Any]:

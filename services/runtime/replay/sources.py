@@ -97,6 +97,34 @@ class Source(Protocol):
     async def close(self) -> None: ...
 
 
+class Overlapped:
+    """Hands batches to `apply` one after the other, in order, each while the next is being read
+    and decoded: Postgres works on one batch while Python works on the next. On the way out it
+    waits for the last batch, or, after an error, stops waiting for it."""
+
+    def __init__(self, apply: Apply) -> None:
+        self._apply = apply
+        self._writing: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> Callable[[list[Any]], Awaitable[None]]:
+        return self.put
+
+    async def put(self, batch: list[Any]) -> None:
+        if self._writing is not None:
+            await self._writing
+        self._writing = asyncio.ensure_future(self._apply(batch))
+
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        if error_type is None:
+            await writing
+        else:
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+
+
 # -- decoding topic messages -----------------------------------------------------------------
 
 
@@ -244,8 +272,28 @@ class TopicsSource:
         batch_size = self._settings.replay_batch_size
         batch: list[Projected] = []
         count = 0
-        while pending:
-            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=batch_size)
+        async with Overlapped(self._apply) as apply:
+            while pending:
+                count += await self._read_some(consumer, pending, progress, batch)
+                if len(batch) >= batch_size or (batch and not pending):
+                    await apply(batch)
+                    batch = []
+        return count
+
+    async def _read_some(
+        self,
+        consumer: AIOKafkaConsumer,
+        pending: set[TopicPartition],
+        progress: ReplayProgress,
+        batch: list[Projected],
+    ) -> int:
+        """Fetch what the broker has, adding the events to `batch` and taking partitions read to
+        their ends out of `pending`; returns how many messages were read."""
+        count = 0
+        if pending:
+            fetched = await consumer.getmany(
+                *pending, timeout_ms=500, max_records=self._settings.replay_batch_size
+            )
             for tp, records in fetched.items():
                 for record in records:
                     if tp not in pending or not (
@@ -267,9 +315,6 @@ class TopicsSource:
                     if await consumer.position(tp) >= self._ends[tp]:
                         self._positions[tp] = self._ends[tp]
                         pending.discard(tp)
-            if len(batch) >= batch_size or (batch and not pending):
-                await self._apply(batch)
-                batch = []
         return count
 
     async def catch_up(self, progress: ReplayProgress) -> int:
@@ -521,11 +566,12 @@ class StoresSource:
 
     async def read(self, progress: ReplayProgress) -> int:
         count = 0
-        for store in self._stores:
-            while batch := await self._runner.run(self._page, store):
-                await self._apply(batch)
-                count += len(batch)
-                progress.read += len(batch)
+        async with Overlapped(self._apply) as apply:
+            for store in self._stores:
+                while batch := await self._runner.run(self._page, store):
+                    await apply(batch)
+                    count += len(batch)
+                    progress.read += len(batch)
         return count
 
     async def verify(self, progress: ReplayProgress) -> None:
