@@ -972,14 +972,15 @@ class RunningStack:
             name: [ServiceProcess(name, self.stack) for _ in range(self.processes)]
             for name in self.names
         }
-        for copies in self.services.values():
-            for service in copies:
-                service.launch()
-        for copies in self.services.values():
-            for service in copies:
+        # Every service's first process before the others: the first creates the service's
+        # tables, and two processes creating them at the same moment can collide in Postgres.
+        for copy in range(self.processes):
+            for copies in self.services.values():
+                copies[copy].launch()
+            for copies in self.services.values():
                 # Many processes importing at once on a busy machine take a while to listen.
-                wait_for_port("127.0.0.1", service.port, timeout=STARTUP_TIMEOUT)
-                service.wait_until_healthy()
+                wait_for_port("127.0.0.1", copies[copy].port, timeout=STARTUP_TIMEOUT)
+                copies[copy].wait_until_healthy()
         self.partners = SimulatorsProcess(self.stack, {}).start()
         return self
 
