@@ -8,6 +8,8 @@ from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
 
+from contracts.envelope import Envelope
+from contracts.pim import ProductRegistered
 from services.order import projections
 from services.order.domain import (
     DEFAULT_MARKET_COUNTRIES,
@@ -110,17 +112,20 @@ class OrderApplication(ServiceApplication):
             )
         else:
             if not intake.cancelled and (refusal := order.amend(intake.content)) is not None:
-                self.save(order)
+                self.save_projected(order)
                 raise ResendRefused(refusal)
         if intake.cancelled:
             order.cancel(reason="cancelled in the channel", actor=f"channel:{intake.channel}")
         elif intake.paid:
-            catalogue = self.catalogue_knowledge([line.sku for line in order.lines])
+            skus = [line.sku for line in order.lines]
+            catalogue = self.catalogue_knowledge(skus)
             country = order.shipping_address.country
             order.mark_paid(
-                self.policy, ineligible_lines(order.lines, country, self.markets, catalogue)
+                self.policy,
+                ineligible_lines(order.lines, country, self.markets, catalogue),
+                self.unregistered(skus),
             )
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def catalogue_knowledge(self, skus: list[str]) -> CatalogueKnowledge:
@@ -139,13 +144,48 @@ class OrderApplication(ServiceApplication):
             listings[row["sku"]][row["market"]] = row["not_listed_because"]
         return CatalogueKnowledge(listings)
 
+    def unregistered(self, skus: list[str]) -> set[str]:
+        """The SKUs the PIM never registered, as far as this service heard (none, for a store
+        without read models: an in-memory one knows no catalogue)."""
+        if not self.has_read_models:
+            return set()
+        known = self.read("SELECT sku FROM catalogued_products WHERE sku = ANY(%s)", skus)
+        return set(skus) - {row["sku"] for row in known}
+
+    def register_product(self, event: ProductRegistered, envelope: Envelope) -> None:
+        """The PIM registered a variant: catalogue it, and let the orders waiting for it go on
+        (in the transaction that records the event's consumption)."""
+        waiting = (
+            self.read("SELECT order_id FROM orders_awaiting_skus WHERE sku = %s", event.sku)
+            if self.has_read_models
+            else []
+        )
+        orders: list[Order] = [self.get(row["order_id"], Order) for row in waiting]
+        for order in orders:
+            order.recognise_skus({event.sku}, self.policy)
+        self.save_projected(*orders, read_model_changes=self.projected(event, envelope))
+
+    def release_orders_awaiting_registered_skus(self) -> int:
+        """Let go every order still waiting for a SKU the catalogue now has: the safety net for
+        an order paid while its SKU's registration was being recorded, and for catalogue tables
+        rebuilt by a replay. How many orders it let go."""
+        rows = self.read(
+            "SELECT order_id, array_agg(sku) AS skus FROM orders_awaiting_skus"
+            " JOIN catalogued_products USING (sku) GROUP BY order_id"
+        )
+        for row in rows:
+            order: Order = self.get(row["order_id"], Order)
+            order.recognise_skus(set(row["skus"]), self.policy)
+            self.save_projected(order)
+        return len(rows)
+
     def record_reservation(
         self, order_id: uuid.UUID, reservations: tuple[LineReservation, ...]
     ) -> uuid.UUID:
         """Allocate the order from inventory's reservation; what is short is backordered."""
         order: Order = self.get(order_id, Order)
         order.record_reservation(reservations, self.policy)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def record_backorder_fill(
@@ -154,14 +194,14 @@ class OrderApplication(ServiceApplication):
         """Allocate stock that arrived for backordered lines; it ships as a later shipment."""
         order: Order = self.get(order_id, Order)
         order.record_backorder_fill(fill, reservations, self.policy)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def record_dispatch(self, order_id: uuid.UUID, dispatch: Dispatch) -> uuid.UUID:
         """One of the order's shipments left its warehouse, with these serials and tracking."""
         order = self.get_order(order_id)
         order.record_dispatch(dispatch)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def record_delivery(
@@ -170,7 +210,7 @@ class OrderApplication(ServiceApplication):
         """A carrier delivered one of the order's parcels."""
         order = self.get_order(order_id)
         order.record_delivery(shipment_id, delivered_at)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def record_in_transit(
@@ -179,7 +219,7 @@ class OrderApplication(ServiceApplication):
         """A parcel of the order is on its way: the order shows the carrier's latest news."""
         order: Order = self.get(order_id, Order)
         order.record_in_transit(shipment_id, description, at)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def record_delivery_exception(
@@ -188,28 +228,28 @@ class OrderApplication(ServiceApplication):
         """A carrier reported a problem with one of the order's parcels."""
         order = self.get_order(order_id)
         order.record_delivery_exception(shipment_id, description, at)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def hold_order(self, order_id: uuid.UUID, *, reason: str, actor: str) -> uuid.UUID:
         """Put an order on hold: it is not released to a warehouse and gets no label."""
         order = self.get_order(order_id)
         order.hold(reason=reason, actor=actor)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def release_hold(self, order_id: uuid.UUID, *, actor: str, note: str) -> uuid.UUID:
         """Release an order from hold; if its stock is allocated it goes to the warehouse."""
         order = self.get_order(order_id)
         order.release_hold(actor=actor, note=note, policy=self.policy)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def cancel_order(self, order_id: uuid.UUID, *, reason: str, actor: str) -> uuid.UUID:
         """Cancel an order before shipment; its reserved stock is released by inventory."""
         order = self.get_order(order_id)
         order.cancel(reason=reason, actor=actor)
-        self.save(order)
+        self.save_projected(order)
         return order.id
 
     def get_order(self, order_id: uuid.UUID) -> Order:

@@ -63,7 +63,7 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
     # The PIM's catalogue: read models only (`projections.py`).
     @consumer.on_event(ProductRegistered, producer="pim")
     def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
-        orders.project(event, envelope)
+        orders.register_product(event, envelope)
 
     @consumer.on_event(CatalogueEntryChanged, producer="pim")
     def listed(event: CatalogueEntryChanged, envelope: Envelope) -> None:

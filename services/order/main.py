@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from contracts.topics import CHANNEL_FEEDBACK
@@ -9,7 +11,7 @@ from services.order import api, handlers, translators
 from services.order.application import OrderApplication
 from services.order.config import OrderSettings
 from services.runtime.relay import Feed
-from services.runtime.service import ServiceDefinition, build_http_app, serve
+from services.runtime.service import Recurring, ServiceDefinition, build_http_app, serve
 
 
 def build_app(settings: OrderSettings | None = None) -> FastAPI:
@@ -24,6 +26,12 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             feeds=[Feed(CHANNEL_FEEDBACK, translators.to_feedback, translators.feedback_key)],
             register_handlers=handlers.register_handlers,
             routers=[api.router],
+            recurring=[
+                Recurring(
+                    timedelta(minutes=1),
+                    OrderApplication.release_orders_awaiting_registered_skus,
+                )
+            ],
         )
     )
 

@@ -1,14 +1,18 @@
-"""Order's read models: where the PIM lists each variant (the catalogue entry per market), which a
-paid order's lines are checked against.
+"""Order's read models: which variants the PIM registered and where it lists each (the catalogue
+entry per market), which a paid order's lines are checked against; and which orders wait for a SKU
+the PIM has not registered yet.
 
-Both are projections of the PIM's public events; the handlers apply them live
+The catalogue tables are projections of the PIM's public events; the handlers apply them live
 (`OrderApplication.project`) and a replay rebuilds them from `pim.events.v1` or the PIM's store.
+`orders_awaiting_skus` is a projection of the order's own events (`save_projected`), rebuilt from
+the order store.
 """
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.pim import CatalogueEntryChanged, CatalogueEntryWithdrawn, ProductRegistered
+from services.order.domain import Order
 from services.runtime.eventstore import ReadModelChange
 from services.runtime.projections import ReadModels
 
@@ -19,6 +23,9 @@ read_models = ReadModels(
     " PRIMARY KEY (sku, market))",
     # Variants the PIM registered: their lines ship only where they are listed.
     "CREATE TABLE IF NOT EXISTS catalogued_products (sku text PRIMARY KEY)",
+    # Paid orders held until the PIM registers these SKUs of their lines.
+    "CREATE TABLE IF NOT EXISTS orders_awaiting_skus ("
+    " sku text NOT NULL, order_id uuid NOT NULL, PRIMARY KEY (sku, order_id))",
 )
 
 
@@ -51,3 +58,34 @@ def listed(event: CatalogueEntryChanged, _: Envelope) -> list[ReadModelChange]:
 def withdrawn(event: CatalogueEntryWithdrawn, _: Envelope) -> list[ReadModelChange]:
     """The PIM withdrew a variant from a market's catalogue, with the reason."""
     return [_catalogued(event.sku), _listing(event.sku, event.market, event.reason)]
+
+
+@read_models.on_own_event(Order.HeldForUnknownSkus)
+def awaiting(event: Order.HeldForUnknownSkus) -> list[ReadModelChange]:
+    """A paid order waits for SKUs the PIM has not registered."""
+    return [
+        (
+            "INSERT INTO orders_awaiting_skus (sku, order_id) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (sku, event.originator_id),
+        )
+        for sku in event.skus
+    ]
+
+
+@read_models.on_own_event(Order.SkusRegistered)
+def no_longer_awaiting(event: Order.SkusRegistered) -> list[ReadModelChange]:
+    """The PIM registered some of them."""
+    return [
+        (
+            "DELETE FROM orders_awaiting_skus WHERE order_id = %s AND sku = ANY(%s)",
+            (event.originator_id, list(event.skus)),
+        )
+    ]
+
+
+@read_models.on_own_event(Order.HoldReleased)
+@read_models.on_own_event(Order.Cancelled)
+def waits_for_nothing(event: Order.HoldReleased | Order.Cancelled) -> list[ReadModelChange]:
+    """A person released the order as it is, or it was cancelled: it waits for no SKU."""
+    return [("DELETE FROM orders_awaiting_skus WHERE order_id = %s", (event.originator_id,))]

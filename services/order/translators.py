@@ -24,6 +24,9 @@ from services.order.domain import (
     OrderLine,
 )
 
+CATALOGUE_RULES = "catalogue-rules"
+"""Who holds an order for SKUs the PIM never registered, and releases it when it does."""
+
 
 def intake_from_channel(message: ChannelOrderMessage) -> OrderIntake:
     """A channel message as the order model; lines are numbered in the order the channel sent."""
@@ -207,6 +210,20 @@ def to_contract(event: Any) -> IntegrationEvent:
     if isinstance(event, Order.Held):
         return contracts.OrderHeld(
             order_id=event.originator_id, reason=event.reason, actor=event.actor
+        )
+    if isinstance(event, Order.HeldForUnknownSkus):
+        return contracts.OrderHeld(
+            order_id=event.originator_id, reason=event.reason, actor=CATALOGUE_RULES
+        )
+    if isinstance(event, Order.SkusRegistered) and event.still_held_because is not None:
+        return contracts.OrderHeld(
+            order_id=event.originator_id, reason=event.still_held_because, actor=CATALOGUE_RULES
+        )
+    if isinstance(event, Order.SkusRegistered):
+        return contracts.OrderHoldReleased(
+            order_id=event.originator_id,
+            actor=CATALOGUE_RULES,
+            note=f"registered in the PIM: {', '.join(event.skus)}",
         )
     if isinstance(event, Order.HoldReleased):
         return contracts.OrderHoldReleased(

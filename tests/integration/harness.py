@@ -466,6 +466,26 @@ def register_product(
     eventually(lambda: shipping.exists(f"/consignments/product-facts/{sku}"), what=f"{sku} facts")
 
 
+def register_in_pim(pim: ServiceProcess, order: ServiceProcess, *skus: str) -> None:
+    """Register products, certified for every market, in PIM and wait until the order service
+    knows them (an order's line for a SKU the PIM never registered holds the order)."""
+    for sku in skus:
+        pim.put(
+            f"/products/{sku}",
+            {
+                "name": sku,
+                "weight_grams": 1000,
+                "lithium_ion": False,
+                "certifications": CERTIFIED_EVERYWHERE,
+            },
+        )
+
+    def all_known() -> bool:
+        return all(order.get(f"/orders/eligibility/{sku}")["checked"] for sku in skus)
+
+    eventually(all_known, what=f"the order service to know {', '.join(skus)}")
+
+
 def receive_serials(
     inventory: ServiceProcess,
     sku: str,

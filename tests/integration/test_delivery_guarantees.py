@@ -26,6 +26,7 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     published,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
@@ -92,7 +93,8 @@ def reservation_released(order_id: uuid.UUID, reservation_id: uuid.UUID, version
 def test_the_same_channel_message_twice_creates_one_order(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     orders_topic = topic("order.events.v1")
     message = channel_order("2001", lines=[("LAPTOP-14", 1)])

@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from contracts.channel import order_id_for
-from tests.integration.harness import Channel, Services, Topics, channel_order, eventually
+from tests.integration.harness import (
+    Channel,
+    Services,
+    Topics,
+    channel_order,
+    eventually,
+    register_in_pim,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +22,10 @@ pytestmark = pytest.mark.integration
 def test_each_location_of_a_released_order_gets_a_fulfilment_request_and_a_cancellation_withdraws_it(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    _, inventory, warehouse = services("order", "inventory", "warehouse_adapter")
+    pim, order_service, inventory, warehouse = services(
+        "pim", "order", "inventory", "warehouse_adapter"
+    )
+    register_in_pim(pim, order_service, "CAMERA-X", "LENS-50")
     inventory.receive_stock("CAMERA-X", "WH-A", 1)
     inventory.receive_stock("LENS-50", "WH-B", 1)
     requests_topic = topic("warehouse_adapter.events.v1")

@@ -11,6 +11,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.integration
 def test_a_paid_channel_order_is_allocated_and_published_to_any_kafka_client(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     orders_topic = topic("order.events.v1")
 

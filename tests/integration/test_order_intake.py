@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from infra import cli
 from tests.integration.harness import (
     Channel,
     Record,
@@ -15,6 +16,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
@@ -27,7 +29,8 @@ def feedback_of(records: list[Record], key: str) -> list[dict[str, Any]]:
 def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_is_harmless(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     feedback = topic("channel.feedback.v1")
     dead_letters = topic("order.deadletter.v1")
@@ -81,3 +84,51 @@ def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_
         "OrderAmended",
         "OrderAmendmentRefused",
     ]
+
+
+def test_a_line_for_a_sku_unknown_to_the_pim_holds_the_order_until_the_pim_registers_it(
+    services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
+    inventory.receive_stock("LAPTOP-14", "WH-A", 5)
+    inventory.receive_stock("DRONE-X", "WH-A", 5)
+    orders_topic = topic("order.events.v1")
+
+    channel.send(channel_order("4201", lines=[("LAPTOP-14", 1), ("DRONE-X", 1)]))
+    held = eventually(lambda: orders_topic.events("OrderHeld"), what="the order held")
+    reason = "unknown-sku: line 2 (DRONE-X) is not registered in the PIM"
+    assert held[0]["payload"] | {"order_id": None} == {
+        "order_id": None,
+        "reason": reason,
+        "actor": "catalogue-rules",
+    }
+    eventually(lambda: orders_topic.events("OrderAllocated"), what="stock reserved while held")
+    view = order.get("/orders/by-channel/webshop/4201")
+    assert (view["on_hold"], view["hold_reason"], view["unknown_skus"]) == (
+        True,
+        reason,
+        ["DRONE-X"],
+    )
+    capsys.readouterr()
+    assert cli.main(["--order-url", order.url, "where", "webshop:4201"]) == 0
+    assert f"status    allocated (on hold: {reason})" in capsys.readouterr().out
+    assert orders_topic.events("OrderReleasedToWarehouse") == []
+
+    register_in_pim(pim, order, "DRONE-X")
+
+    released = eventually(
+        lambda: orders_topic.events("OrderReleasedToWarehouse"), what="the release"
+    )
+    assert [line["sku"] for line in released[0]["payload"]["shipments"][0]["lines"]] == [
+        "LAPTOP-14",
+        "DRONE-X",
+    ]
+    (lifted,) = orders_topic.events("OrderHoldReleased")
+    assert lifted["payload"]["note"] == "registered in the PIM: DRONE-X"
+    view = order.get("/orders/by-channel/webshop/4201")
+    assert (view["status"], view["on_hold"], view["hold_reason"]) == (
+        "released-to-warehouse",
+        False,
+        None,
+    )

@@ -16,6 +16,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,8 @@ def refused(service: ServiceProcess, path: str, body: dict[str, str]) -> tuple[i
 def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     orders_topic = topic("order.events.v1")
     risky = channel_order("6001") | {"fraud_score": 92}
@@ -59,7 +61,8 @@ def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(
 def test_orders_over_500_need_a_signature_and_cheaper_ones_do_not(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    _, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     orders_topic = topic("order.events.v1")
     expensive = channel_order("6101")
@@ -111,7 +114,8 @@ def test_a_cancelled_order_gives_its_stock_back(
 def test_an_operator_cancels_an_order_over_http_and_bad_commands_get_a_4xx(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    order, inventory = services("order", "inventory")
+    pim, order, inventory = services("pim", "order", "inventory")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory.receive_stock("LAPTOP-14", "WH-A", 1)
     inventory_topic = topic("inventory.events.v1")
     orders_topic = topic("order.events.v1")

@@ -22,6 +22,7 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     published,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,8 @@ def goods_received(receipt_id: str, *lines: dict[str, Any], asn_id: str | None =
 def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    _, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    pim, order, inventory, _ = services("pim", "order", "inventory", "warehouse_adapter")
+    register_in_pim(pim, order, "LAPTOP-14")
     inventory_events = topic("inventory.events.v1")
     movements = topic("inventory.movements.v1")  # as an ERP reads it: a plain Kafka consumer
     threepl = ThreePL(channel, topic)

@@ -17,6 +17,7 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     receive_serials,
+    register_in_pim,
     register_product,
 )
 
@@ -81,7 +82,8 @@ def test_a_unit_is_packed_by_serial_and_shipped_and_the_order_knows_which_serial
 def test_a_serial_that_may_not_ship_in_the_parcel_is_rejected_and_the_pack_does_not_complete(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    _, inventory, _ = services("order", "inventory", "warehouse_adapter")
+    pim, order, inventory, _ = services("pim", "order", "inventory", "warehouse_adapter")
+    register_in_pim(pim, order, "LAPTOP-14")
     receive_serials(inventory, "LAPTOP-14", "WH-A", "SN-A1")
     receive_serials(inventory, "LAPTOP-14", "WH-B", "SN-B1")
     receive_serials(inventory, "PHONE-9", "WH-A", "PH-01")

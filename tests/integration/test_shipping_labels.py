@@ -211,13 +211,20 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
 def test_a_parcel_packed_before_its_product_facts_arrive_is_labelled_when_they_do(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
-    pim, _, inventory, _, shipping = services(
+    pim, orders, inventory, _, shipping = services(
         "pim", "order", "inventory", "warehouse_adapter", "shipping"
     )
     receive_serials(inventory, "SPEAKER-2", "WH-A", "SP-1")
     threepl = ThreePL(channel, topic)
     shipping_events = topic("shipping.events.v1")
     channel.send(order("9301", "SPEAKER-2", "180.00"))
+    # The order service holds an order for a SKU the PIM never registered; a person lets it go.
+    held = f"/orders/{order_id_for('webshop', '9301')}"
+    eventually(
+        lambda: orders.exists(held) and orders.get(held)["unknown_skus"] == ["SPEAKER-2"],
+        what="the order held for SPEAKER-2",
+    )
+    orders.post(f"{held}/release-hold", {"actor": "desk-1", "note": "the PIM entry follows"})
     (request,) = threepl.requests(1)
     pack(threepl, request, "SP-1")
     (withheld,) = eventually(lambda: shipping_events.events("LabelWithheld"), what="no label")

@@ -6,7 +6,7 @@ Pure: no I/O, no framework beyond the event-sourced aggregate base.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
@@ -125,6 +125,27 @@ class Order(Aggregate):
 
         def apply(self, order: Any) -> None:
             order.hold_reason = None
+            order.unknown_skus = ()  # a person released the order as it is
+
+    class HeldForUnknownSkus(Aggregate.Event):
+        """Lines for SKUs the PIM never registered: the order waits until it does."""
+
+        skus: tuple[str, ...]
+        reason: str
+        """Everything that holds the order now, as shown and published."""
+
+        def apply(self, order: Any) -> None:
+            order.unknown_skus = self.skus
+
+    class SkusRegistered(Aggregate.Event):
+        """The PIM registered SKUs the order was waiting for."""
+
+        skus: tuple[str, ...]
+        still_held_because: str | None
+        """What holds the order still (None: nothing, it goes on)."""
+
+        def apply(self, order: Any) -> None:
+            order.unknown_skus = tuple(sku for sku in order.unknown_skus if sku not in self.skus)
 
     class ReleasedToWarehouse(Aggregate.Event):
         """Carries everything a warehouse and a carrier need for the units allocated since the
@@ -267,6 +288,9 @@ class Order(Aggregate):
     """The changes of the last re-send refused, so a repeat of it is recorded once."""
     released_at: tuple[tuple[uuid.UUID, datetime], ...] = ()
     """When each parcel was released to its warehouse (the release's time)."""
+    unknown_skus: tuple[str, ...] = ()
+    """SKUs of its lines that the PIM had not registered when the order was paid, and still has
+    not: the order is held until it does (`unknown-sku`)."""
 
     @classmethod
     def place(
@@ -394,11 +418,31 @@ class Order(Aggregate):
 
     @property
     def on_hold(self) -> bool:
-        return self.hold_reason is not None
+        return self.hold_reason is not None or bool(self.unknown_skus)
 
-    def mark_paid(self, policy: FulfilmentPolicy, ineligible_lines: Sequence[str] = ()) -> None:
+    @property
+    def holding_reasons(self) -> str | None:
+        """Everything that holds the order, as a person reads it (None: nothing)."""
+        return self._reasons_with(self.unknown_skus)
+
+    def _reasons_with(self, unknown_skus: Collection[str]) -> str | None:
+        unknown = [
+            f"unknown-sku: line {line.line_number} ({line.sku}) is not registered in the PIM"
+            for line in self.lines
+            if line.sku in unknown_skus
+        ]
+        general = [self.hold_reason] if self.hold_reason is not None else []
+        return "; ".join(general + unknown) or None
+
+    def mark_paid(
+        self,
+        policy: FulfilmentPolicy,
+        ineligible_lines: Sequence[str] = (),
+        unknown_skus: Collection[str] = (),
+    ) -> None:
         """Record the payment; a risky order, or one with lines that may not be sold in the
-        destination's market (`ineligible_lines`: why, per line), goes on hold. A repeat of the
+        destination's market (`ineligible_lines`: why, per line), goes on hold; so does one with
+        lines for SKUs the PIM never registered (`unknown_skus`), until it does. A repeat of the
         same fact changes nothing."""
         if self.status is not OrderStatus.PLACED:
             return
@@ -416,18 +460,37 @@ class Order(Aggregate):
             actor = "order-rules" if ineligible_lines else "fraud-rules"
         if reasons:
             self.trigger_event(self.Held, reason="; ".join(reasons), actor=actor)
+        unknown = tuple(sorted({line.sku for line in self.lines if line.sku in unknown_skus}))
+        if unknown:
+            reason = self._reasons_with(unknown)
+            self.trigger_event(self.HeldForUnknownSkus, skus=unknown, reason=reason)
+
+    def recognise_skus(self, registered: Collection[str], policy: FulfilmentPolicy) -> None:
+        """The PIM registered these SKUs: the order stops waiting for them, and when nothing else
+        holds it, what is allocated goes to the warehouse. SKUs it does not wait for change
+        nothing."""
+        known = tuple(sku for sku in self.unknown_skus if sku in registered)
+        if not known or self.status is OrderStatus.CANCELLED:
+            return
+        remaining = [sku for sku in self.unknown_skus if sku not in known]
+        self.trigger_event(
+            self.SkusRegistered, skus=known, still_held_because=self._reasons_with(remaining)
+        )
+        self._release_to_warehouse(policy)
 
     def hold(self, *, reason: str, actor: str) -> None:
         """Stop the order from going further (no release, no label) until the hold is released."""
         self._check_open("put on hold")
-        if self.on_hold:
-            raise DomainError(f"order {self.id} is already on hold: {self.hold_reason}")
+        if self.hold_reason is not None:
+            raise DomainError(f"order {self.id} is already on hold: {self.holding_reasons}")
         if not reason.strip() or not actor.strip():
             raise DomainError("a hold needs a reason and an actor")
         self.trigger_event(self.Held, reason=reason, actor=actor)
 
     def release_hold(self, *, actor: str, note: str, policy: FulfilmentPolicy) -> None:
-        """Lift the hold; an order already allocated goes to the warehouse now."""
+        """Lift every hold, also the wait for SKUs unknown to the PIM (a person decides that the
+        lines ship as they are, e.g. a gift card the PIM does not know); an order already allocated
+        goes to the warehouse now."""
         self._check_open("released from hold")
         if not self.on_hold:
             raise DomainError(f"order {self.id} is not on hold")
