@@ -20,6 +20,12 @@ class DomainError(Exception):
     """A command broke a business rule; the message says which, in words a user understands."""
 
 
+class RecordedRefusal(DomainError):
+    """A rule refused a partner's message, and the refusal is itself a fact the handler saved
+    (e.g. an order notes a channel's re-send it refused): what was saved stands, and the message
+    is still a dead letter with this reason (an HTTP intake answers it with the reason)."""
+
+
 def _trace_ids() -> dict[str, Any]:
     message = current_message()
     if message is None:

@@ -38,7 +38,7 @@ from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.registry import UnknownEventType, model_for
 from contracts.topics import Topic, dead_letter_topic, events_topic
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import DomainError, RecordedRefusal
 from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
@@ -107,6 +107,8 @@ class _Decoded:
     context: MessageContext | None = None
     parked_because: tuple[str, str] | None = None
     """Why it was parked (reason, kind), once it was."""
+    refused: Rejected | None = None
+    """Why a rule refused it after recording the refusal (`RecordedRefusal`), once it did."""
 
     @property
     def source(self) -> str | None:
@@ -249,6 +251,8 @@ class Consumer:
                 outcomes[index] = outcome
                 if outcome is Outcome.PARKED and decoded.parked_because is not None:
                     await self._copy_to_dead_letter_topic(decoded.held, *decoded.parked_because)
+                if decoded.refused is not None:
+                    await self._dead_letter(decoded.held, decoded.refused)
         final = [outcome or Outcome.NOT_FOLLOWED for outcome in outcomes]
         self.counters.batches += 1
         self.counters.messages += len(records)
@@ -287,7 +291,10 @@ class Consumer:
         )
         decoded = self._decode(record)
         assert decoded is not None  # partner topics are always followed
-        return await self._with_attempts(lambda: self._apply_in_own_transaction(decoded))
+        outcome = await self._with_attempts(lambda: self._apply_in_own_transaction(decoded))
+        if decoded.refused is not None:
+            raise decoded.refused
+        return outcome
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -477,8 +484,15 @@ class Consumer:
     def _apply_message(self, item: _Decoded) -> Outcome:
         assert item.route is not None
         assert item.context is not None
+        item.refused = None
         with handling(MessageContext(item.context.correlation_id, item.context.causation_id)):
-            item.route.handler(item.payload)
+            try:
+                item.route.handler(item.payload)
+            except RecordedRefusal as refusal:
+                # Returning keeps what the handler saved; the caller dead-letters the message.
+                item.refused = Rejected(f"rule violated: {refusal}")
+                item.refused.__cause__ = refusal
+                return Outcome.DEAD_LETTERED
         return Outcome.APPLIED
 
     async def _with_attempts(self, apply: Callable[[], T]) -> T:
@@ -574,6 +588,10 @@ class Consumer:
         def apply() -> dict[str, Any]:
             with self._application.unit_of_work():
                 outcome = self._apply_with_retries(decoded, set(), redriving=True)
+                if decoded.refused is not None:
+                    reason, kind = decoded.refused.reason, type(decoded.refused.__cause__).__name__
+                    self.dead_letters.still_dead(letter.id, reason, kind)
+                    return {"state": LetterState.DEAD, "reason": reason}
                 state = {
                     Outcome.DUPLICATE: LetterState.SUPERSEDED,
                     Outcome.PARKED: LetterState.PARKED,

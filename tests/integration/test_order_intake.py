@@ -4,6 +4,7 @@ and the connector reads which on `channel.feedback.v1`."""
 from __future__ import annotations
 
 import json
+import urllib.error
 from typing import Any
 
 import pytest
@@ -84,6 +85,19 @@ def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_
         "OrderAmended",
         "OrderAmendmentRefused",
     ]
+
+    # The durable HTTP intake answers a refused re-send with the reason, having recorded it.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        order.post("/intake/channel.orders.v1", too_late | {"fraud_score": 50})
+    assert refused.value.code == 422
+    assert json.loads(refused.value.read())["detail"].startswith(
+        "rule violated: re-send of webshop:4101 refused: fraud_score '4.5' → '50' (the order is "
+        "cancelled)"
+    )
+    assert eventually(
+        lambda: len(o := feedback_of(feedback.poll(), key)) == 4 and o[-1]["outcome"] == "rejected",
+        what="the HTTP re-send's rejection fed back",
+    )
 
 
 def test_a_line_for_a_sku_unknown_to_the_pim_holds_the_order_until_the_pim_registers_it(

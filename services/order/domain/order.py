@@ -35,10 +35,10 @@ from services.order.domain.values import (
     TrackingUpdate,
     shipment_id_for,
 )
-from services.runtime.aggregate import Aggregate, DomainError
+from services.runtime.aggregate import Aggregate, DomainError, RecordedRefusal
 
 
-class ResendRefused(DomainError):
+class ResendRefused(RecordedRefusal):
     """A channel re-sent an order with changes its state no longer allows; the reason names them."""
 
 
