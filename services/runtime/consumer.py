@@ -14,7 +14,8 @@ For every batch of messages a service consumes (`handle_batch`; the Kafka loop i
   committed after that;
 - when anything in a batch fails, the batch is undone and applied again one message at a time, so
   one bad message never blocks, doubles or loses the others: a failing handler is tried a bounded
-  number of times, then dead-lettered; a broken business rule (`DomainError`) at once; an
+  number of times, then dead-lettered; a broken business rule (`DomainError`) at once (a
+  `RecordedRefusal` after what the handler recorded of the refusal commits); an
   infrastructure outage is never dead-lettered: it propagates, and the batch is consumed again once
   the database or broker is back.
 """

@@ -481,7 +481,12 @@ def register_in_pim(pim: ServiceProcess, order: ServiceProcess, *skus: str) -> N
         )
 
     def all_known() -> bool:
-        return all(order.get(f"/orders/eligibility/{sku}")["checked"] for sku in skus)
+        try:
+            return all(order.get(f"/orders/eligibility/{sku}")["checked"] for sku in skus)
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise
+            return False  # a service starved of CPU answers late or not at all: ask again
 
     eventually(all_known, what=f"the order service to know {', '.join(skus)}")
 

@@ -171,7 +171,8 @@ def test_a_version_gap_is_parked_and_applied_in_order_once_the_missing_version_a
 def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_once(
     services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (order,) = services("order")
+    pim, order = services("pim", "order")
+    register_in_pim(pim, order, "LAPTOP-14")
     dead_letters = topic("order.deadletter.v1")
     order_id = order_id_for("webshop", "4401")
     reservation_id = uuid.uuid5(order_id, "reservation")
