@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from contracts.topics import SERVICES
 from infra.topics import ensure_topics
-from services.runtime.config import ServiceSettings
+from services.runtime.config import ServiceSettings, TopicDurability
 from services.runtime.database import PostgresLocation, ensure_database
 
 
@@ -27,10 +27,14 @@ class PreparedSystem:
 
 
 async def prepare_system(
-    bootstrap_servers: str, postgres_dsn: str, database_prefix: str
+    bootstrap_servers: str,
+    postgres_dsn: str,
+    database_prefix: str,
+    durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
 ) -> PreparedSystem:
-    """Create every missing topic of the registry and each service's `<prefix>_<service>` database."""
-    created_topics = await ensure_topics(bootstrap_servers)
+    """Create every missing topic of the registry (replicated as `durability` says) and each
+    service's `<prefix>_<service>` database."""
+    created_topics = await ensure_topics(bootstrap_servers, durability=durability)
     server = PostgresLocation.from_dsn(postgres_dsn)
     databases = [f"{database_prefix}_{service}" for service in SERVICES]
     for database in databases:
@@ -44,7 +48,10 @@ def main() -> int:
     settings = ServiceSettings()
     prepared = asyncio.run(
         prepare_system(
-            settings.kafka_bootstrap_servers, settings.postgres_dsn, settings.database_prefix
+            settings.kafka_bootstrap_servers,
+            settings.postgres_dsn,
+            settings.database_prefix,
+            settings.topic_durability,
         )
     )
     print(

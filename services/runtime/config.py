@@ -6,12 +6,23 @@ The shared names are the ones an operator sets once for the whole system:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.database import PostgresLocation, PostgresTimeouts
+
+
+@dataclass(frozen=True)
+class TopicDurability:
+    """How many brokers keep each topic the services create: 1 for one broker (embedded, or a
+    laptop); on a real cluster 3 replicas and `min.insync.replicas` 2, so that a write acknowledged
+    with `acks=all` survives the loss of a broker."""
+
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
 
 
 def shared(name: str, *aliases: str) -> AliasChoices:
@@ -50,6 +61,19 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
         description="Longest wait of a fetch for new messages. The embedded broker tends to wait "
         "all of it even when messages arrive, so it is kept short: it bounds each hop's latency.",
+    )
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=shared("UNITRAIL_KAFKA_REPLICATION_FACTOR"),
+        description="Replicas of each topic the services create: 3 on a real cluster.",
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=shared("UNITRAIL_KAFKA_MIN_INSYNC_REPLICAS"),
+        description="Replicas that must have a write before `acks=all` acknowledges it: 2 on a "
+        "real cluster.",
     )
     kafka_metadata_max_age_ms: int = Field(
         default=5_000,
@@ -163,6 +187,11 @@ class ServiceSettings(BaseSettings):
         description="Events projected per transaction when read models are rebuilt by a replay "
         "(per service: `UNITRAIL_<SERVICE>_REPLAY_BATCH_SIZE`).",
     )
+
+    @property
+    def topic_durability(self) -> TopicDurability:
+        """How the topics this service creates are replicated."""
+        return TopicDurability(self.kafka_replication_factor, self.kafka_min_insync_replicas)
 
     @property
     def database(self) -> PostgresLocation:

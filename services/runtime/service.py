@@ -151,11 +151,16 @@ class ServiceRuntime(Generic[A]):
             self.replays = Replays(self, rebuild)
         # Before anything reads or writes a topic: on a broker without them (new, or restarted
         # empty) they are created from the registry, never by a client with the broker's default.
-        await ensure_topics(settings.kafka_bootstrap_servers, client_id=self._client_id)
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            client_id=self._client_id,
+            durability=settings.topic_durability,
+        )
         self.incarnation = BrokerIncarnation(
             settings.kafka_bootstrap_servers,
             client_id=self._client_id,
             check_seconds=settings.broker_check_seconds,
+            durability=settings.topic_durability,
         )
         await self.incarnation.current()
         self._producer = build_producer(settings)

@@ -27,18 +27,36 @@ from aiokafka.structs import TopicPartition
 
 import services.runtime.kafka  # noqa: F401  (no client of this process auto-creates a topic)
 from contracts.topics import BROKER_INCARNATION, Topic, all_topics
+from services.runtime.config import TopicDurability
 
 log = structlog.get_logger(__name__)
 
 MARKER_READ_TIMEOUT_SECONDS = 10.0
 
 
+def new_topic(topic: Topic, durability: TopicDurability) -> NewTopic:
+    """The registry's topic, replicated as `durability` says."""
+    configs = (
+        {"min.insync.replicas": str(durability.min_insync_replicas)}
+        if durability.min_insync_replicas > 1
+        else None
+    )
+    return NewTopic(
+        topic.name, topic.partitions, durability.replication_factor, topic_configs=configs
+    )
+
+
 async def ensure_topics(
-    bootstrap_servers: str, topics: list[Topic] | None = None, *, client_id: str = "unitrail-setup"
+    bootstrap_servers: str,
+    topics: list[Topic] | None = None,
+    *,
+    client_id: str = "unitrail-setup",
+    durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
 ) -> list[str]:
-    """Create every missing topic of `topics` (default: the registry) with its partition count;
-    return the names created. A topic found with another partition count is logged, not changed:
-    partitions cannot be removed, and adding some moves keys to other partitions."""
+    """Create every missing topic of `topics` (default: the registry) with its partition count
+    and `durability`; return the names created. A topic found with another partition count is
+    logged, not changed: partitions cannot be removed, and adding some moves keys to other
+    partitions."""
     wanted = topics if topics is not None else all_topics()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
     await admin.start()
@@ -47,9 +65,7 @@ async def ensure_topics(
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
-                await admin.create_topics(
-                    [NewTopic(topic.name, topic.partitions, 1) for topic in missing]
-                )
+                await admin.create_topics([new_topic(topic, durability) for topic in missing])
         present = [topic for topic in wanted if topic.name in existing]
         if present:
             await _warn_of_partition_counts(admin, present)
@@ -77,10 +93,16 @@ class BrokerIncarnation:
     `check_seconds` (one per process: every relay of the service asks the same one)."""
 
     def __init__(
-        self, bootstrap_servers: str, *, client_id: str, check_seconds: float = 5.0
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str,
+        check_seconds: float = 5.0,
+        durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._durability = durability
         self.check_seconds = check_seconds
         self._value: str | None = None
         self._checked_at = -float("inf")
@@ -96,7 +118,9 @@ class BrokerIncarnation:
                 return self._value
             value = await self._read()
             if value is None:
-                created = await ensure_topics(self._bootstrap_servers, client_id=self._client_id)
+                created = await ensure_topics(
+                    self._bootstrap_servers, client_id=self._client_id, durability=self._durability
+                )
                 await self._write(uuid.uuid4().hex)
                 value = await self._read()
                 log.warning("broker incarnation marked", incarnation=value, created=created)
@@ -105,7 +129,9 @@ class BrokerIncarnation:
             elif self._value is not None and value != self._value:
                 # Another service marked the new life first; it created the topics then, but a
                 # topic deleted since is created again here all the same.
-                await ensure_topics(self._bootstrap_servers, client_id=self._client_id)
+                await ensure_topics(
+                    self._bootstrap_servers, client_id=self._client_id, durability=self._durability
+                )
             if value != self._value:
                 log.info("broker incarnation", incarnation=value, previous=self._value)
             self._value = value
