@@ -98,10 +98,12 @@ class ServiceSettings(BaseSettings):
         description="How long without a message before a consumer fetches with the idle wait.",
     )
     consumer_batch_max_messages: int = Field(
-        default=500,
+        default=100,
         ge=1,
         validation_alias=shared("UNITRAIL_CONSUMER_BATCH_MAX_MESSAGES"),
-        description="Most messages a consumer applies in one transaction.",
+        description="Most messages a consumer applies in one transaction. The batch holds the "
+        "store's write lock from its first event to its commit, so other writers of the service "
+        "(commands, another process) wait that long: enough to amortise the commit, no more.",
     )
     consumer_batch_max_wait_ms: int = Field(
         default=500,
