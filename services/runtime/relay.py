@@ -408,5 +408,5 @@ class Relay:
             message = message_for(
                 self._producer_name, domain_event, payload, feed=self._feed, key=self._key
             )
-            await batches.add(self._partitioner(message.key, partitions), message)
+            batches.add(self._partitioner(message.key, partitions), message)
         return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))

@@ -14,9 +14,8 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -55,8 +54,7 @@ def json_datetime(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
+class OutgoingMessage(NamedTuple):
     """One Kafka record: key, envelope JSON, and headers that let a consumer route or skip it
     without parsing the body."""
 
@@ -129,32 +127,28 @@ class KeyPartitioner:
 
 
 class PartitionBatches:
-    """Messages of one topic collected into record batches per partition, each handed to the
-    producer when full, the rest by `flush`."""
+    """Messages of one topic collected into record batches per partition, handed to the producer
+    by `flush` (a relay's page at a time)."""
 
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self._topic = topic
         self._open: dict[int, Any] = {}
-        self._submitted: list[asyncio.Future[RecordMetadata]] = []
+        self._full: list[tuple[int, Any]] = []
 
-    async def add(self, partition: int, message: OutgoingMessage) -> None:
+    def add(self, partition: int, message: OutgoingMessage) -> None:
         batch = self._open.get(partition)
-        if batch is None:
-            batch = self._open[partition] = self._new_batch()
-        if not self._append(batch, message):
-            await self._submit(partition, batch)
+        if batch is None or not self._append(batch, message):
+            if batch is not None:
+                self._full.append((partition, batch))
             batch = self._open[partition] = self._new_batch()
             self._append(batch, message)  # a batch always takes its first message
 
     async def flush(self) -> list[asyncio.Future[RecordMetadata]]:
-        """Submit what is open; the acknowledgements to come of every batch submitted (each with
-        its first record's offset)."""
-        for partition, batch in self._open.items():
-            await self._submit(partition, batch)
-        self._open = {}
-        submitted, self._submitted = self._submitted, []
-        return submitted
+        """Submit every batch, in order per partition; the acknowledgements to come (each with
+        its batch's first offset)."""
+        batches, self._full, self._open = [*self._full, *self._open.items()], [], {}
+        return [await self._submit(partition, batch) for partition, batch in batches]
 
     def _new_batch(self) -> Any:
         return self._producer.create_batch()
@@ -166,9 +160,10 @@ class PartitionBatches:
         )
         return appended is not None
 
-    async def _submit(self, partition: int, batch: Any) -> None:
+    async def _submit(self, partition: int, batch: Any) -> asyncio.Future[RecordMetadata]:
         # Closed, so the producer's own send() never adds a message of its own to it.
         batch.close()
-        self._submitted.append(
-            await self._producer.send_batch(batch, self._topic, partition=partition)
+        submitted: asyncio.Future[RecordMetadata] = await self._producer.send_batch(
+            batch, self._topic, partition=partition
         )
+        return submitted
