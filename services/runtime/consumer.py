@@ -215,10 +215,6 @@ class Consumer:
         """Topics outside systems write to (partners' messages, not envelopes)."""
         return sorted(self._message_routes)
 
-    def start(self) -> None:
-        """Prepare the dead letters' table (blocking: call on a worker thread)."""
-        self.dead_letters.create_table()
-
     # -- handling -----------------------------------------------------------------------------
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:

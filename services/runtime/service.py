@@ -25,6 +25,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
+from services.runtime.deadletters import DeadLetters
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.http_edge import install_http_edge
 from services.runtime.inbox import KafkaInbox
@@ -142,6 +143,10 @@ class ServiceRuntime(Generic[A]):
                 min_size=1, max_size=4, **location.asyncpg_pool_kwargs()
             )
             await create_relay_table(self._pool)
+            if self.definition.register_handlers is not None:
+                # Under the schema lock: processes of one service starting together would both
+                # try to create the table, and one of them would fail.
+                await self.runner.run(DeadLetters(self._application).create_table)
             if self.definition.on_start is not None:
                 await self.run_command(self.definition.on_start, self._application)
         rebuild = self.definition.rebuild
@@ -175,7 +180,6 @@ class ServiceRuntime(Generic[A]):
             )
             self.definition.register_handlers(consumer, self.application)
             _check_consumed(consumer, self.application)
-            await self.runner.run(consumer.start)
             self.consumer = consumer
             if consumer.topics:
                 self._inbox = KafkaInbox(consumer, settings, self.incarnation)

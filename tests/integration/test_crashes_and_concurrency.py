@@ -75,8 +75,9 @@ def test_ninety_orders_from_three_channels_racing_for_twenty_units_in_two_locati
     channels = ["webshop", "amazon-us", "ebay-us"]
     monkeypatch.setenv("UNITRAIL_INVENTORY_SALES_CHANNELS", json.dumps(dict.fromkeys(channels, 0)))
     # Two inventory processes share the order topic's partitions, so reservations of the same
-    # SKU really run at the same time in different processes.
-    order, inventory, _ = services("order", "inventory", "inventory")
+    # SKU really run at the same time in different processes; two order processes share the
+    # channel orders and the reservations (all four start at once).
+    order, _, inventory, _ = services("order", "order", "inventory", "inventory")
     inventory.receive_stock("CONSOLE-X", "WH-A", 12)
     inventory.receive_stock("CONSOLE-X", "WH-B", 8)
     orders_topic = topic("order.events.v1")
