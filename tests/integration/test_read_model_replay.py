@@ -345,7 +345,11 @@ async def test_a_swap_takes_in_what_arrived_meanwhile_and_waiting_writers_land_i
         assert await rebuild.swap(catch_up) == len(events) - 5
         await asyncio.to_thread(waiting.join, 10)
         assert order_rows(live) == order_rows(reference)
-        assert await rebuild.counts() == {"catalogue_listings": 8, "catalogued_products": 8}
+        assert await rebuild.counts() == {
+            "catalogue_listings": 8,
+            "catalogued_products": 8,
+            "orders_awaiting_skus": 0,
+        }
         schemas = {row["nspname"] for row in live.read("SELECT nspname FROM pg_namespace")}
         assert {"read_model_rebuild", "read_model_retired"}.isdisjoint(schemas)
     finally:
