@@ -181,34 +181,71 @@ class Connector:
         self._producer.flush(5)
 
 
-def send_orders(system: System, ledger: Ledger, orders: list[FlowOrder], rate: float) -> None:
-    """Publish the orders to `channel.orders.v1` at `rate` per second; an order counts as accepted
-    once the broker acknowledged it (a refused send is retried, as a connector would)."""
+Intake = Literal["kafka", "http"]
+"""How a channel connector hands an order over: published to `channel.orders.v1` (acks=all), or
+posted to the order service's durable intake (202 once committed to its store)."""
+
+
+def hand_over(system: System, connector: Connector, order: FlowOrder, via: Intake) -> bool:
+    """One attempt; True once the order was accepted."""
+    value = order.message.model_dump_json().encode()
+    if via == "kafka":
+        return connector.publish(CHANNEL_ORDERS.name, value, order.reference)
+    status, answer = http_json(
+        "POST", f"{system.url('order')}/intake/{CHANNEL_ORDERS.name}", json.loads(value)
+    )
+    assert status in (0, 202, 503), f"the intake refused {order.reference}: {status} {answer}"
+    return status == 202
+
+
+def send_orders(
+    system: System,
+    ledger: Ledger,
+    orders: list[FlowOrder],
+    rate: float,
+    stop: threading.Event | None = None,
+    via: Intake = "kafka",
+) -> None:
+    """Hand the orders over at `rate` per second (until `stop` is set), retrying a refusal for up
+    to two minutes as a connector would; an order counts as accepted once it was acknowledged."""
+    stop = stop or threading.Event()
     connector = Connector(system.bootstrap_servers)
+    sent = 0
     try:
         started = time.monotonic()
         for index, order in enumerate(orders):
-            time.sleep(max(0.0, started + index / rate - time.monotonic()))
+            if stop.wait(max(0.0, started + index / rate - time.monotonic())):
+                break
             ledger.orders[order.reference] = order
-            value = order.message.model_dump_json().encode()
-            for _ in range(10):
-                if connector.publish(CHANNEL_ORDERS.name, value, order.reference):
-                    order.accepted = True
-                    break
+            sent += 1
+            give_up = time.monotonic() + 120
+            accepted = hand_over(system, connector, order, via)
+            while not accepted and time.monotonic() < give_up:
                 time.sleep(1)
+                accepted = hand_over(system, connector, order, via)
+            order.accepted = accepted
     finally:
         connector.close()
-        note(f"{sum(order.accepted for order in orders)} of {len(orders)} orders accepted")
+        note(f"{sum(order.accepted for order in orders)} of {sent} orders sent were accepted")
 
 
 class Flow:
-    """Orders sent in the background while a test breaks things."""
+    """Orders sent in the background while a test breaks things; leaving the `with` block waits
+    until all are sent, unless `stop` was called."""
 
     def __init__(
-        self, system: System, ledger: Ledger, orders: list[FlowOrder], rate: float
+        self,
+        system: System,
+        ledger: Ledger,
+        orders: list[FlowOrder],
+        rate: float,
+        via: Intake = "kafka",
     ) -> None:
+        self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=send_orders, args=(system, ledger, orders, rate), name="order-flow"
+            target=send_orders,
+            args=(system, ledger, orders, rate, self._stop, via),
+            name="order-flow",
         )
         self.orders = orders
 
@@ -221,6 +258,10 @@ class Flow:
 
     def wait(self) -> None:
         self._thread.join()
+
+    def stop(self) -> None:
+        """Send no more orders (those sent stay in the ledger)."""
+        self._stop.set()
 
     def sending(self) -> bool:
         """Whether orders are still being sent."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from contracts.topics import SERVICES
 from infra.embedded import free_port
+from services.runtime.faults import CRASH_EXIT_CODE
 from tests.integration.harness import INSTANT_PARTNERS, eventually
 
 SIMULATORS = "simulators"
@@ -323,10 +324,37 @@ class System:
         note("added a process of " + ", ".join(services))
         return added
 
-    def _launch_extra(self, service: str) -> ExtraProcess:
-        (sibling, *_) = eventually(lambda: self.pids(service), what=f"a {service} process")
+    def crash_once_at(self, service: str, point: str, passes: int) -> None:
+        """Make `service` die at a crash point (`services/runtime/faults.py`) once, then run on.
+
+        The launcher is paused (SIGSTOP) so it does not start its own process meanwhile; its
+        process of `service` is killed and a process set to crash at the `passes`-th pass of
+        `point` takes its place, alone, so it holds the relay's leadership and every partition.
+        Once it crashed the launcher resumes, notices, and starts its own again, which must
+        pick up what the crash left half done."""
+        assert self.launcher is not None
+        self.launcher.send_signal(signal.SIGSTOP)
+        try:
+            (sibling, *_) = eventually(lambda: self.pids(service), what=f"a {service} process")
+            env = environment_of(sibling)
+            self.kill(service)
+            crashing = self._launch_extra(service, env | {"UNITRAIL_CRASH_AT": f"{point}:{passes}"})
+            crashing.process.wait(180)
+            self.extras.remove(crashing)
+        finally:
+            self.launcher.send_signal(signal.SIGCONT)
+        log = crashing.log_file.read_text(errors="replace")
+        assert crashing.process.returncode == CRASH_EXIT_CODE, f"{service} did not crash:\n{log}"
+        assert f"crash point {point!r} reached" in log, log
+        note(f"{service} crashed at {point} ({passes}); the launcher starts it again")
+        self.wait_until_healthy(service)
+
+    def _launch_extra(self, service: str, env: dict[str, str] | None = None) -> ExtraProcess:
+        if env is None:
+            (sibling, *_) = eventually(lambda: self.pids(service), what=f"a {service} process")
+            env = environment_of(sibling)
         port = free_port()
-        env = environment_of(sibling) | {f"UNITRAIL_{service.upper()}_HTTP_PORT": str(port)}
+        env = env | {f"UNITRAIL_{service.upper()}_HTTP_PORT": str(port)}
         log_file = self.root / f"{service}-extra-{port}.log"
         with log_file.open("wb") as log:
             process = subprocess.Popen(

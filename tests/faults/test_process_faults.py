@@ -88,3 +88,25 @@ def test_a_3pl_that_stops_answering_leaves_orders_that_show_how_long_they_have_w
     _, delivered = order_view(system, waiting[0])
     assert delivered is not None
     assert all(p["waiting_at_warehouse_seconds"] is None for p in delivered["shipments"])
+
+
+def test_crashes_between_a_store_commit_and_the_offset_or_the_relay_position_double_nothing(
+    system: System, ledger: Ledger
+) -> None:
+    """Each crash point once, in the services that decide an order's fate: a consumer that
+    committed its batch but not the offsets (it is read again), a relay that published but did not
+    record how far (it publishes again)."""
+    orders = prepare(system, ledger, "CRASH", count=60, seed=4)
+    with Flow(system, ledger, orders, rate=0.5) as flow:
+        for service, point in (
+            ("order", "relay.after-publish"),
+            ("inventory", "consumer.after-commit"),
+            ("inventory", "relay.after-publish"),
+            ("order", "consumer.after-commit"),
+        ):
+            system.crash_once_at(service, point, passes=2)
+        flow.stop()  # orders flowed through every crash; enough
+
+    verdict = check(system, ledger)
+
+    assert not verdict.problems, verdict.report()
