@@ -200,14 +200,19 @@ async def consume_group(
     tracker: OffsetTracker,
     stop: asyncio.Event,
     settings: KafkaSettings,
+    look_ahead: Callable[[list[Record]], Awaitable[None]] | None = None,
 ) -> None:
-    """Hand every record to `handle`, in order, and commit what `tracker` allows, until `stop`."""
+    """Hand every record to `handle`, in order, and commit what `tracker` allows, until `stop`.
+    `look_ahead`, if given, sees each fetched batch before its records are handled (to learn,
+    say, that work a record asks for was finished further on)."""
     committed: dict[int, int] = {}
     fetch_wait = fetch_wait_for(settings, consumer)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=300)
         fetch_wait.observed(sum(len(records) for records in batches.values()))
         for records in batches.values():
+            if look_ahead is not None:
+                await look_ahead(records)
             for record in records:
                 await handle(record)
                 tracker.consumed(record.partition, record.offset)

@@ -16,6 +16,7 @@ ones) and the batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -171,13 +172,40 @@ class ThreePLBridge:
             log.info("3PL bridge consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
             try:
                 await consume_group(
-                    consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop, self._settings
+                    consumer,
+                    WAREHOUSE_EVENTS,
+                    self.handle,
+                    self._tracker,
+                    stop,
+                    self._settings,
+                    look_ahead=self.learn_finished,
                 )
             finally:
                 await consumer.stop()
         finally:
             await self.threepl.stop()
             await producer.stop()
+
+    async def learn_finished(self, records: list[Record]) -> None:
+        """Tell the 3PL first which shipments of a batch were shipped or cancelled further on.
+
+        After a restart on a broker that came back empty, the topic is read from its beginning
+        again (the relay published the store anew): a request whose shipment left long ago must
+        not be picked and packed a second time, as it would be with no delays before the
+        shipment's confirmation is read."""
+        for record in records:
+            envelope = read_envelope(record)
+            if envelope is None or envelope.producer != "warehouse_adapter":
+                continue
+            with contextlib.suppress(ValidationError):
+                if envelope.event_type == ShipmentConfirmed.event_type:
+                    await self.threepl.shipment_confirmed(
+                        ShipmentConfirmed.model_validate(envelope.payload)
+                    )
+                elif envelope.event_type == FulfilmentCancelled.event_type:
+                    await self.threepl.fulfilment_cancelled(
+                        FulfilmentCancelled.model_validate(envelope.payload)
+                    )
 
     async def handle(self, record: Record) -> None:
         """One record of `warehouse_adapter.events.v1`."""
@@ -593,9 +621,13 @@ class SimulatedThreePL:
         )
 
     async def shipment_confirmed(self, shipment: ShipmentConfirmed) -> None:
-        """The parcel is gone; forget it (its units leave the shelves with `StockShipped`)."""
+        """The parcel is gone; forget it and stop any work still under way on it (its units leave
+        the shelves with `StockShipped`)."""
         self._known.add(shipment.shipment_id)
-        self._shipments.pop(shipment.shipment_id, None)
+        gone = self._shipments.pop(shipment.shipment_id, None)
+        for task in gone.tasks if gone is not None else ():
+            if task is not asyncio.current_task():
+                task.cancel()
 
     async def inbound_expected(self, expected: InboundExpected) -> None:
         """Receive the goods once they arrive; an announcement already known, or for another
