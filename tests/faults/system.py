@@ -171,6 +171,9 @@ class System:
                 # Joins and failovers in seconds rather than tens of seconds on the embedded broker.
                 "UNITRAIL_KAFKA_SESSION_TIMEOUT_MS": "3000",
                 "UNITRAIL_INVENTORY_SALES_CHANNELS": json.dumps(SALES_CHANNELS),
+                # A warehouse never picks in no time: a second lets the 3PL read that a parcel
+                # has shipped before it would pick it again after a restart.
+                "UNITRAIL_SIMULATED_3PL_PICK_DELAY": "1",
                 "PYTHONWARNINGS": "ignore:XDG_RUNTIME_DIR is not set",
             }
             | self.settings
@@ -338,9 +341,18 @@ class System:
             (sibling, *_) = eventually(lambda: self.pids(service), what=f"a {service} process")
             env = environment_of(sibling)
             self.kill(service)
-            crashing = self._launch_extra(service, env | {"UNITRAIL_CRASH_AT": f"{point}:{passes}"})
-            crashing.process.wait(180)
-            self.extras.remove(crashing)
+            # On the killed process's port, so what clients send it (the HTTP intake) reaches
+            # the crashing one.
+            crashing = self._launch_extra(
+                service,
+                env | {"UNITRAIL_CRASH_AT": f"{point}:{passes}"},
+                port=int(env[f"UNITRAIL_{service.upper()}_HTTP_PORT"]),
+            )
+            try:
+                crashing.process.wait(180)
+            finally:
+                _end(crashing.process)
+                self.extras.remove(crashing)
         finally:
             self.launcher.send_signal(signal.SIGCONT)
         log = crashing.log_file.read_text(errors="replace")
@@ -349,11 +361,13 @@ class System:
         note(f"{service} crashed at {point} ({passes}); the launcher starts it again")
         self.wait_until_healthy(service)
 
-    def _launch_extra(self, service: str, env: dict[str, str] | None = None) -> ExtraProcess:
+    def _launch_extra(
+        self, service: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> ExtraProcess:
         if env is None:
             (sibling, *_) = eventually(lambda: self.pids(service), what=f"a {service} process")
             env = environment_of(sibling)
-        port = free_port()
+        port = port or free_port()
         env = env | {f"UNITRAIL_{service.upper()}_HTTP_PORT": str(port)}
         log_file = self.root / f"{service}-extra-{port}.log"
         with log_file.open("wb") as log:
