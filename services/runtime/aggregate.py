@@ -20,6 +20,14 @@ class DomainError(Exception):
     """A command broke a business rule; the message says which, in words a user understands."""
 
 
+class NotYet(Exception):
+    """A consumed event depends on a fact that has not arrived yet from another producer's topic
+    (topics have no order between them: a parcel can be packed before shipping has consumed the
+    order's release). The event waits, parked, and is tried again every few seconds, in order
+    with the later events of its aggregate; after `UNITRAIL_CONSUMER_WAIT_LIMIT_SECONDS` it is a
+    dead letter with this reason."""
+
+
 class RecordedRefusal(DomainError):
     """A rule refused a partner's message, and the refusal is itself a fact the handler saved
     (e.g. an order notes a channel's re-send it refused): what was saved stands, and the message

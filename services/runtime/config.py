@@ -105,6 +105,19 @@ class ServiceSettings(BaseSettings):
         "store's write lock from its first event to its commit, so other writers of the service "
         "(commands, another process) wait that long: enough to amortise the commit, no more.",
     )
+    consumer_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=shared("UNITRAIL_CONSUMER_RETRY_SECONDS"),
+        description="How often a consumer tries again the events that came before what they "
+        "depend on (parked as waiting).",
+    )
+    consumer_wait_limit_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias=shared("UNITRAIL_CONSUMER_WAIT_LIMIT_SECONDS"),
+        description="How long such an event may wait before it becomes a dead letter.",
+    )
     consumer_batch_max_wait_ms: int = Field(
         default=500,
         ge=1,

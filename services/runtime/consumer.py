@@ -28,6 +28,7 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -39,7 +40,7 @@ from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.registry import UnknownEventType, model_for
 from contracts.topics import Topic, dead_letter_topic, events_topic
-from services.runtime.aggregate import DomainError, RecordedRefusal
+from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
 from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
@@ -54,6 +55,11 @@ T = TypeVar("T")
 
 INFRASTRUCTURE_ERRORS = OUTAGE_ERRORS
 MAX_CONFLICT_RETRIES = 50
+
+NOT_THE_MESSAGES_FAULT: tuple[type[BaseException], ...] = (*INFRASTRUCTURE_ERRORS, NotYet)
+
+WAITING = "NotYet"
+"""The kind of a parked message that came before what it depends on (`NotYet`)."""
 
 AGGREGATE_TYPE_HEADER = "aggregate_type"
 """Set by every relay, so a consumer can skip what it does not follow without parsing it."""
@@ -152,8 +158,10 @@ class Consumer:
         runner: BlockingRunner,
         publish: Publish,
         attempts: int,
+        wait_limit_seconds: float = 600.0,
     ) -> None:
         self._service = service_name
+        self._wait_limit_seconds = wait_limit_seconds
         self._application = application
         self._runner = runner
         self._publish = publish
@@ -288,7 +296,10 @@ class Consumer:
         )
         decoded = self._decode(record)
         assert decoded is not None  # partner topics are always followed
-        outcome = await self._with_attempts(lambda: self._apply_in_own_transaction(decoded))
+        try:
+            outcome = await self._with_attempts(lambda: self._apply_in_own_transaction(decoded))
+        except NotYet as waiting:
+            raise Rejected(f"not yet: {waiting}") from waiting
         if decoded.refused is not None:
             raise decoded.refused
         return outcome
@@ -381,6 +392,13 @@ class Consumer:
     async def _apply_alone(self, item: _Decoded) -> Outcome:
         try:
             return await self._with_attempts(lambda: self._apply_in_own_transaction(item))
+        except NotYet as waiting:
+            reason = f"waiting: {waiting}"
+            await self._runner.run(
+                self.dead_letters.keep, item.held, LetterState.PARKED, reason, WAITING
+            )
+            await self._copy_to_dead_letter_topic(item.held, reason, WAITING)
+            return Outcome.PARKED
         except Rejected as rejection:
             await self._dead_letter(item.held, rejection)
             return Outcome.DEAD_LETTERED
@@ -470,6 +488,9 @@ class Consumer:
                     self._apply_in_order(parked)
             except INFRASTRUCTURE_ERRORS:
                 raise
+            except NotYet as waiting:
+                self.dead_letters.waited(letter.id, f"waiting: {waiting}")
+                return
             except Exception as error:
                 self.dead_letters.still_dead(letter.id, _reason(error), type(error).__name__)
                 return
@@ -497,8 +518,10 @@ class Consumer:
         for attempt in range(1, self._attempts + 1):
             try:
                 return await self._runner.run(apply)
-            except INFRASTRUCTURE_ERRORS:
-                raise  # not the message's fault: it is consumed again once the outage is over
+            except NOT_THE_MESSAGES_FAULT:
+                # An outage is not the message's fault: it is consumed again once the outage is
+                # over. A message that is early waits, parked, and is tried again later.
+                raise
             except DomainError as error:
                 raise Rejected(f"rule violated: {error}") from error
             except Exception as error:
@@ -599,11 +622,29 @@ class Consumer:
 
         try:
             return await self._with_attempts(apply)
+        except NotYet as waiting:
+            waited = (datetime.now(UTC) - letter.first_seen).total_seconds()
+            if waited < self._wait_limit_seconds:
+                await self._runner.run(self.dead_letters.waited, letter.id, f"waiting: {waiting}")
+                return {"state": LetterState.PARKED, "reason": f"waiting: {waiting}"}
+            reason = f"still waiting after {waited:.0f} s: {waiting}"
+            await self._runner.run(self.dead_letters.still_dead, letter.id, reason, WAITING)
+            return {"state": LetterState.DEAD, "reason": reason}
         except Rejected as rejection:
             await self._runner.run(
                 self.dead_letters.still_dead, letter.id, rejection.reason, "Rejected"
             )
             return {"state": LetterState.DEAD, "reason": rejection.reason}
+
+    async def retry_waiting(self) -> int:
+        """Try again each message that was early (`NotYet`), with what is parked behind it;
+        returns how many were applied."""
+        waiting = await self._runner.run(self.dead_letters.waiting)
+        applied = 0
+        for letter in waiting:
+            results = await self.redrive(letter.id, f"{self._service} (retry)")
+            applied += sum(result["state"] == LetterState.REDRIVEN for result in results)
+        return applied
 
 
 def _held(

@@ -226,6 +226,23 @@ class DeadLetters:
             "WHERE sequence = %s AND state IN ('dead', 'parked') ORDER BY version", sequence
         )
 
+    def waiting(self) -> list[Letter]:
+        """Parked messages that came before what they depend on, the first of each aggregate."""
+        return self._letters(
+            "WHERE state = 'parked' AND error_type = 'NotYet' AND id IN ("
+            "SELECT min(id) FROM dead_letters WHERE state = 'parked' AND error_type = 'NotYet' "
+            "GROUP BY coalesce(sequence, id::text)) ORDER BY id"
+        )
+
+    def waited(self, letter_id: int, reason: str) -> None:
+        """A message tried (again) and still early: one more attempt, parked as waiting."""
+        self._application.write(
+            "UPDATE dead_letters SET attempts = attempts + 1, last_seen = now(), reason = %s, "
+            "state = 'parked', error_type = 'NotYet' WHERE id = %s",
+            reason[:4000],
+            letter_id,
+        )
+
     def get(self, letter_id: int) -> Letter | None:
         letters = self._letters("WHERE id = %s", letter_id)
         return letters[0] if letters else None

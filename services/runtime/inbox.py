@@ -56,6 +56,7 @@ class KafkaInbox:
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
         self._fetch_wait: FetchWait | None = None
+        self._retried_at = time.monotonic()
         self._in_flight = 0
         """Records fetched and not yet applied and committed: behind, though the position moved."""
         self.last_batch_at: float | None = None
@@ -119,6 +120,20 @@ class KafkaInbox:
         self._joined_incarnation = current
         self._client = await self._join_or_none()
 
+    async def _retry_waiting(self) -> None:
+        """Every few seconds, try again the events that came before what they depend on."""
+        now = time.monotonic()
+        if now - self._retried_at < self._settings.consumer_retry_seconds:
+            return
+        self._retried_at = now
+        try:
+            applied = await self._consumer.retry_waiting()
+        except INFRASTRUCTURE_ERRORS as error:
+            log.info("waiting events not retried: a dependency is away", error=repr(error))
+            return
+        if applied:
+            log.info("waiting events applied", count=applied)
+
     async def _join_or_none(self) -> AIOKafkaConsumer | None:
         try:
             return await self._join()
@@ -142,6 +157,7 @@ class KafkaInbox:
         pause = 0
         while True:
             await self._rejoin_if_the_broker_changed()
+            await self._retry_waiting()
             if self._client is None:
                 self._client = await self._join_or_none()
                 if self._client is None:

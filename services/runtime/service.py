@@ -177,6 +177,7 @@ class ServiceRuntime(Generic[A]):
                 runner=self.runner,
                 publish=self.publish,
                 attempts=settings.handler_attempts,
+                wait_limit_seconds=settings.consumer_wait_limit_seconds,
             )
             self.definition.register_handlers(consumer, self.application)
             _check_consumed(consumer, self.application)

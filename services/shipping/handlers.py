@@ -10,9 +10,10 @@ from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
 from contracts.returns import ReturnAuthorised
 from contracts.topics import CARRIER_TRACKING
 from contracts.warehouse import FulfilmentPacked
+from services.runtime.aggregate import NotYet
 from services.runtime.consumer import Consumer
 from services.shipping import translators
-from services.shipping.application import ShippingApplication
+from services.shipping.application import ShippingApplication, UnknownConsignment
 
 
 def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None:
@@ -58,7 +59,12 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
 
     @consumer.on_event(FulfilmentPacked, producer="warehouse_adapter")
     def parcel_packed(event: FulfilmentPacked, _: Envelope) -> None:
-        shipping.label_packed_parcel(event.shipment_id)
+        try:
+            shipping.label_packed_parcel(event.shipment_id)
+        except UnknownConsignment as unknown:
+            # The warehouse's topic can be ahead of the order's: the release that plans this
+            # parcel has not been consumed yet.
+            raise NotYet(f"no consignment planned yet for shipment {unknown}") from unknown
 
     @consumer.on_message(
         CARRIER_TRACKING,

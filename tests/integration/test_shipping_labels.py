@@ -4,12 +4,16 @@ never for an order on hold, through all the services involved."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from contracts.channel import order_id_for
+from contracts.channel import ShippingAddress, order_id_for
+from contracts.order import OrderReleasedToWarehouse, Shipment, ShipmentLine
+from contracts.warehouse import FulfilmentPacked, PackedUnit
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
     Channel,
@@ -19,6 +23,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    published,
     receive_serials,
     register_product,
 )
@@ -238,3 +243,58 @@ def test_a_parcel_packed_before_its_product_facts_arrive_is_labelled_when_they_d
     )
     (completed,) = shipping_events.events("ConsignmentFactsCompleted")
     assert completed["payload"]["weight_grams"] == 3_200
+
+
+def test_a_parcel_packed_before_shipping_saw_its_release_waits_and_is_labelled_once_it_does(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    """The warehouse's topic can run ahead of the order's (a service that restarts reads them
+    from where each stood): the pack waits, parked, instead of becoming a dead letter."""
+    pim, shipping = services("pim", "shipping")
+    register_product(pim, shipping, "DOCK-1", 900, lithium=False)
+    shipping_events = topic("shipping.events.v1")
+    order_id, shipment_id, fulfilment_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    address = ShippingAddress.model_validate(channel_order("9401")["shipping_address"])
+    packed = FulfilmentPacked(
+        shipment_id=shipment_id,
+        order_id=order_id,
+        units=[PackedUnit(line_number=1, sku="DOCK-1", serial=None)],
+    )
+    released = OrderReleasedToWarehouse(
+        order_id=order_id,
+        shipments=[
+            Shipment(
+                shipment_id=shipment_id,
+                location="WH-A",
+                lines=[ShipmentLine(line_number=1, sku="DOCK-1", quantity=1)],
+                declared_value=Decimal("90.00"),
+            )
+        ],
+        ship_to=address,
+        signature_required=False,
+        declared_value=Decimal("90.00"),
+        currency="USD",
+    )
+
+    channel.publish(
+        "warehouse_adapter.events.v1",
+        published(packed, producer="warehouse_adapter", aggregate_id=fulfilment_id, version=1),
+        key=str(fulfilment_id),
+    )
+    eventually(
+        lambda: shipping.get("/dead-letters")["counts"] == {"dead": 0, "parked": 1},
+        what="the pack to wait for its release",
+    )
+    (waiting,) = shipping.get("/dead-letters")["dead_letters"]
+    assert waiting["error_type"] == "NotYet"
+
+    channel.publish(
+        "order.events.v1",
+        published(released, producer="order", aggregate_id=order_id, version=1),
+        key=str(order_id),
+    )
+    (label,) = eventually(
+        lambda: shipping_events.events("LabelPurchased"), timeout=60, what="the label"
+    )
+    assert label["payload"]["shipment_id"] == str(shipment_id)
+    assert shipping.get("/dead-letters")["counts"] == {"dead": 0, "parked": 0}
