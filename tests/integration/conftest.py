@@ -96,3 +96,22 @@ def topic(stack: Stack) -> Iterator[Callable[[str], TopicReader]]:
     yield read
     for reader in readers:
         reader.close()
+
+
+@pytest.fixture
+def restartable_broker(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
+    """A broker of the test's own, which the test may stop and start again (empty, same port),
+    and the stack on it."""
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap))
+    yield (
+        broker,
+        Stack(
+            postgres_dsn=postgres_dsn,
+            bootstrap_servers=bootstrap,
+            database_prefix=f"t{free_port()}",
+            log_dir=tmp_path,
+        ),
+    )
+    broker.stop()

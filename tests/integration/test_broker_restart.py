@@ -4,20 +4,16 @@ stores again, and nothing is applied twice)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from contracts.channel import order_id_for
-from infra.embedded import EmbeddedBroker, free_port
-from services.runtime.topics import ensure_topics
+from infra.embedded import EmbeddedBroker
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -25,26 +21,10 @@ from tests.integration.harness import (
     TopicReader,
     channel_order,
     eventually,
+    register_in_pim,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def restartable(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
-    broker = EmbeddedBroker(free_port())
-    bootstrap = broker.start()
-    asyncio.run(ensure_topics(bootstrap))
-    yield (
-        broker,
-        Stack(
-            postgres_dsn=postgres_dsn,
-            bootstrap_servers=bootstrap,
-            database_prefix=f"t{free_port()}",
-            log_dir=tmp_path,
-        ),
-    )
-    broker.stop()
 
 
 def health(service: ServiceProcess) -> tuple[int, dict[str, Any]]:
@@ -62,13 +42,15 @@ def partitions_of(bootstrap_servers: str, topic: str) -> int:
 
 
 def test_after_the_broker_comes_back_empty_orders_flow_again_and_none_is_decided_twice(
-    restartable: tuple[EmbeddedBroker, Stack],
+    restartable_broker: tuple[EmbeddedBroker, Stack],
 ) -> None:
-    broker, stack = restartable
+    broker, stack = restartable_broker
+    pim = ServiceProcess("pim", stack).start()
     order = ServiceProcess("order", stack).start()
     inventory = ServiceProcess("inventory", stack).start()
     channel = Channel(stack.bootstrap_servers)
     try:
+        register_in_pim(pim, order, "LAPTOP-14")
         inventory.receive_stock("LAPTOP-14", "WH-A", 5)
         channel.send(channel_order("7001"), key="webshop:7001")
         first = order_id_for("webshop", "7001")
@@ -129,3 +111,4 @@ def test_after_the_broker_comes_back_empty_orders_flow_again_and_none_is_decided
         channel.close()
         inventory.stop()
         order.stop()
+        pim.stop()

@@ -9,7 +9,6 @@ import http.client
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka.admin import AdminClient
 
 from contracts.topics import INVENTORY_MOVEMENTS, events_topic
-from infra.embedded import EmbeddedBroker, free_port
+from infra.embedded import EmbeddedBroker
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, SalesChannels
@@ -26,7 +25,7 @@ from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.faults import CRASH_AT_VARIABLE, CRASH_EXIT_CODE
 from services.runtime.leadership import Leadership
 from services.runtime.relay import Relay, create_relay_table
-from services.runtime.topics import BrokerIncarnation, ensure_topics
+from services.runtime.topics import BrokerIncarnation
 from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually
 
 INVENTORY_EVENTS = events_topic("inventory").name
@@ -130,23 +129,6 @@ def test_two_processes_publish_each_event_once_and_the_survivor_of_the_leader_ta
 def partition_counts(bootstrap_servers: str) -> dict[str, int]:
     metadata = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=10)
     return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
-
-
-@pytest.fixture
-def restartable_broker(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
-    broker = EmbeddedBroker(free_port())
-    bootstrap = broker.start()
-    asyncio.run(ensure_topics(bootstrap))
-    yield (
-        broker,
-        Stack(
-            postgres_dsn=postgres_dsn,
-            bootstrap_servers=bootstrap,
-            database_prefix=f"t{free_port()}",
-            log_dir=tmp_path,
-        ),
-    )
-    broker.stop()
 
 
 def test_a_broker_restarted_empty_gets_every_topic_and_every_stored_event_again(
