@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
 from services.runtime.fetch_wait import FetchWait
+from services.runtime.kafka import partition_ends
 
 log = structlog.get_logger(__name__)
 
@@ -263,9 +264,11 @@ class TopicFollower:
         try:
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            targets: dict[Any, int] = await consumer.end_offsets(partitions)
-            pending = {tp.partition: end for tp, end in targets.items() if end > 0}
+            starts: dict[Any, int] = await consumer.beginning_offsets(partitions)
+            targets = await partition_ends(consumer, starts)
+            for partition, start in starts.items():
+                consumer.seek(partition, start)
+            pending = {tp.partition: end for tp, end in targets.items() if end > starts[tp]}
             if not pending:
                 self.caught_up.set()
             fetch_wait = fetch_wait_for(self._settings, consumer)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.protocol.metadata import MetadataRequest
 
 from services.runtime.config import ServiceSettings
@@ -65,3 +67,36 @@ def header_value(headers: Any, name: str) -> str | None:
         if key == name and value is not None:
             return bytes(value).decode("utf-8", errors="replace")
     return None
+
+
+FETCH_RESPONSE_TIMEOUT_SECONDS = 15.0
+"""How long the broker may take to answer fetches for every partition, when ends are looked up."""
+
+
+async def partition_ends(
+    consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Where each assigned partition ends now, for a reader that must read a topic to its end.
+
+    The broker's listed end offset (ListOffsets) is not enough: the embedded broker lists a
+    partition's end as one past the *first* record of its last record batch, so a reader that
+    stops there misses the rest of that batch (a relay's republished store ends in batches of
+    hundreds). Its fetch responses carry the right high watermark, so the end is the later of the
+    two, the watermark taken from responses to fetches sent from now on.
+
+    Fetches start at `positions`; what they return is dropped, so the caller seeks before reading.
+    """
+    partitions = list(positions)
+    listed: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+    for partition in partitions:
+        consumer.seek(partition, positions[partition])
+    deadline = time.monotonic() + FETCH_RESPONSE_TIMEOUT_SECONDS
+    # The first response after now may answer a request sent before; the next one cannot (one
+    # fetch at a time per broker), so two rounds of responses are waited for.
+    for _ in range(2):
+        since = int(time.time() * 1000)
+        while not all((consumer.last_poll_timestamp(tp) or 0) > since for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the broker did not answer fetches for every partition")
+            await consumer.getmany(*partitions, timeout_ms=100)
+    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}

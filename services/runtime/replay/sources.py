@@ -56,6 +56,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.idempotency import IdempotencyRecord, is_bookkeeping
+from services.runtime.kafka import partition_ends
 from services.runtime.relay import Translator, envelope_for
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused
 
@@ -65,8 +66,6 @@ Projected = tuple[Envelope, IntegrationEvent]
 Apply = Callable[[list[Any]], Awaitable[None]]
 """Where a source hands a batch: public events (`Projected`) or the service's own domain events."""
 
-FETCH_RESPONSE_TIMEOUT = 15.0
-"""How long the broker may take to answer fetches for every partition, when ends are looked up."""
 COMPLETENESS_WAIT = 10.0
 """How long a replay from the topics waits for relays to publish what their stores held when it
 started, before it refuses to swap."""
@@ -325,25 +324,8 @@ class TopicsSource:
         return await self.read(progress)
 
     async def _ends_now(self) -> dict[TopicPartition, int]:
-        """Where each partition ends now: the high watermark of fetch responses to requests sent
-        from now on, or the broker's listed end offset if that is further. (The embedded broker
-        lists the end of a partition short of its last batch; its fetch responses are right.)"""
-        consumer = self._consumer
-        assert consumer is not None
-        partitions = list(self._positions)
-        listed = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            consumer.seek(tp, self._positions[tp])  # `read` seeks again: what is fetched is dropped
-        deadline = time.monotonic() + FETCH_RESPONSE_TIMEOUT
-        # The first response after now may answer a request sent before; the next one cannot (one
-        # fetch at a time per broker), so two rounds of responses are waited for.
-        for _ in range(2):
-            since = int(time.time() * 1000)
-            while not all((consumer.last_poll_timestamp(tp) or 0) > since for tp in partitions):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the broker did not answer fetches for every partition")
-                await consumer.getmany(*partitions, timeout_ms=100)
-        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
+        assert self._consumer is not None
+        return await partition_ends(self._consumer, self._positions)
 
     async def close(self) -> None:
         if self._consumer is not None:
