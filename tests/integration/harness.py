@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -351,6 +352,12 @@ def by_order(events: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
     for event in events:
         grouped.setdefault(event["payload"]["order_id"], []).append(event)
     return grouped
+
+
+def repeated(reader: TopicReader) -> list[tuple[str, int]]:
+    """(aggregate id, version) pairs found more than once on the topic (published twice)."""
+    seen = Counter((e["aggregate_id"], e["aggregate_version"]) for e in reader.events())
+    return [identity for identity, count in seen.items() if count > 1]
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -27,6 +27,7 @@ from tests.integration.harness import (
     eventually,
     published,
     register_in_pim,
+    repeated,
 )
 
 pytestmark = pytest.mark.integration
@@ -115,10 +116,13 @@ def test_the_same_channel_message_twice_creates_one_order(
     assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 2
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-inventory", "two-inventories"])
 def test_the_same_integration_event_delivered_twice_has_one_effect(
-    services: Services, channel: Channel, topic: Topics
+    services: Services, channel: Channel, topic: Topics, processes: int
 ) -> None:
-    (inventory,) = services("inventory")
+    """With two processes of inventory the copies may reach either: still one effect, and each
+    event on the topic once (one relay publishes)."""
+    inventory, *_ = services(*["inventory"] * processes)
     inventory.receive_stock("CAMERA-X", "WH-A", 10)
     inventory_topic = topic("inventory.events.v1")
     order_id = uuid.uuid4()
@@ -137,6 +141,7 @@ def test_the_same_integration_event_delivered_twice_has_one_effect(
     eventually(lambda: len(inventory_topic.events("StockReserved")) == 2, what="second")
     assert len(inventory_topic.events("StockItemReserved")) == 2
     assert inventory.get("/stock/CAMERA-X")["locations"][0]["reserved"] == 4
+    assert repeated(inventory_topic) == []
 
 
 def test_a_version_gap_is_parked_and_applied_in_order_once_the_missing_version_arrives(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from services.runtime.faults import CRASH_AT_VARIABLE, CRASH_EXIT_CODE
 from services.runtime.leadership import Leadership
 from services.runtime.relay import Relay, create_relay_table
 from services.runtime.topics import BrokerIncarnation
-from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually
+from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually, repeated
 
 INVENTORY_EVENTS = events_topic("inventory").name
 PUBLISHED_TOPICS = (INVENTORY_EVENTS, INVENTORY_MOVEMENTS.name)
@@ -43,12 +42,6 @@ def skus_on(reader: TopicReader) -> set[str]:
 
 def shows_skus(reader: TopicReader, count: int) -> Callable[[], bool]:
     return lambda: len(skus_on(reader)) == count
-
-
-def repeated(reader: TopicReader) -> list[tuple[str, int]]:
-    """(aggregate id, version) pairs found more than once on the topic."""
-    seen = Counter((e["aggregate_id"], e["aggregate_version"]) for e in reader.events())
-    return [identity for identity, count in seen.items() if count > 1]
 
 
 def log_of(process: ServiceProcess) -> str:

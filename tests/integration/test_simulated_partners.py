@@ -19,6 +19,7 @@ from tests.integration.harness import (
     eventually,
     receive_serials,
     register_product,
+    repeated,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,15 +37,22 @@ def delivered(order: ServiceProcess, channel_order_id: str) -> dict[str, Any]:
     return eventually(check, timeout=60, what=f"order {channel_order_id} to be delivered")
 
 
+CONSUMING = ("order", "inventory", "warehouse_adapter", "shipping")
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process-each", "two-processes-each"])
 def test_a_split_order_is_picked_packed_shipped_and_delivered_by_the_simulated_partners(
     services: Services,
     simulators: Simulators,
     channel: Channel,
+    topic: Topics,
     capsys: pytest.CaptureFixture[str],
+    processes: int,
 ) -> None:
-    pim, order, inventory, _, shipping = services(
-        "pim", "order", "inventory", "warehouse_adapter", "shipping"
-    )
+    """With two processes of each consuming service the groups share the partitions and one
+    relay per store publishes: the same delivery, each event on its topic once."""
+    pim, *started = services("pim", *[name for name in CONSUMING for _ in range(processes)])
+    order, inventory, _, shipping = started[::processes]
     simulators()
     register_product(pim, shipping, "LAPTOP-14", 1_600, lithium=True)
     register_product(pim, shipping, "LENS-50", 400, lithium=False)
@@ -81,6 +89,8 @@ def test_a_split_order_is_picked_packed_shipped_and_delivered_by_the_simulated_p
     assert view["delivery_exceptions"] == []
     assert cli.main(["--order-url", order.url, "where", "webshop:7001"]) == 0
     assert "status    delivered" in capsys.readouterr().out
+    for service in CONSUMING:
+        assert repeated(topic(f"{service}.events.v1")) == [], service
 
 
 def test_a_wrong_first_scan_is_rescanned_and_a_failed_delivery_is_delivered_later(
