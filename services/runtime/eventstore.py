@@ -26,12 +26,14 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
+from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 
 from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation, bound_store_retries
+from services.runtime.decoding import FastJSONTranscoder, FastMapper
 from services.runtime.idempotency import KeyInUse, keyed_request_to_record
 
 if TYPE_CHECKING:
@@ -181,6 +183,9 @@ class ServiceApplication(Application[uuid.UUID]):
                 "PROCESS_RECORDER_TOPIC": f"{__name__}:{ReadModelRecorder.__qualname__}",
                 "PERSISTENCE_MODULE": f"{__name__}:{UnitOfWorkPostgresFactory.__qualname__}",
             }
+        # Stored events decode to the same objects, with less Python (`decoding`).
+        env["TRANSCODER_TOPIC"] = get_topic(FastJSONTranscoder)
+        env["MAPPER_TOPIC"] = get_topic(FastMapper)
         super().__init__(env=env)
         if location is not None:
             for recorder in (self.recorder, self.snapshots and self.snapshots.recorder):

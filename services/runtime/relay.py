@@ -31,7 +31,12 @@ from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
 from services.runtime.idempotency import is_bookkeeping
 from services.runtime.leadership import Leadership, Lease
-from services.runtime.relay_messages import KeyPartitioner, PartitionBatches, message_for
+from services.runtime.relay_messages import (
+    KeyPartitioner,
+    PartitionBatches,
+    event_id_number,
+    message_for,
+)
 from services.runtime.topics import BrokerIncarnation
 
 Translator = Callable[[Any], IntegrationEvent]
@@ -80,16 +85,21 @@ def envelope_for(
     producer: str, domain_event: Any, payload: IntegrationEvent, feed: str | None = None
 ) -> Envelope:
     """Wrap a translated domain event in the envelope consumers rely on (for `feed`, if not the
-    events topic)."""
-    return Envelope.of(
-        payload,
-        producer=producer,
-        aggregate_id=domain_event.originator_id,
-        aggregate_version=domain_event.originator_version,
+    events topic): `Envelope.of`, with the event id computed without uuid objects."""
+    aggregate_id: uuid.UUID = domain_event.originator_id
+    aggregate_version: int = domain_event.originator_version
+    return Envelope(
+        event_id=uuid.UUID(int=event_id_number(str(aggregate_id), aggregate_version, feed)),
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
         occurred_at=domain_event.timestamp,
+        producer=producer,
+        aggregate_type=payload.aggregate_type,
+        aggregate_id=aggregate_id,
+        aggregate_version=aggregate_version,
         correlation_id=domain_event.correlation_id,
         causation_id=domain_event.causation_id,
-        feed=feed,
+        payload=payload.model_dump(mode="json"),
     )
 
 
