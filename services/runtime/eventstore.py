@@ -10,25 +10,32 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 import psycopg
 from eventsourcing import persistence
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository, project_aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
     Recording,
     StoredEvent,
+    Tracking,
 )
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory, PostgresProcessRecorder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
 from eventsourcing.utils import get_topic
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
 from services.runtime.context import current_message
@@ -49,10 +56,28 @@ ReadModelChange = tuple[str, Sequence[Any]]
 """An SQL statement and its parameters that update a read model table."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _OpenUnitOfWork:
     datastore: PostgresDatastore
     connection: Connection[DictRow]
+    store_locked: bool = False
+    """The store's table lock (and its lock timeout) is taken: it is held until the end."""
+    notified: bool = False
+    """The store's channel is notified: Postgres sends one notification at commit anyway."""
+    guarded: int = 0
+    """How many `all_or_nothing` savepoints are open around the current statement."""
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A savepoint; when it is rolled back, so are the lock and the notification taken in
+        it (Postgres releases a lock taken after a savepoint rolled back to)."""
+        locked, notified = self.store_locked, self.notified
+        try:
+            with self.connection.transaction():
+                yield
+        except BaseException:
+            self.store_locked, self.notified = locked, notified
+            raise
 
 
 _unit_of_work: contextvars.ContextVar[_OpenUnitOfWork | None] = contextvars.ContextVar(
@@ -110,17 +135,19 @@ class ReadModelRecorder(PostgresProcessRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        if _unit_of_work.get() is None:
+        work = _unit_of_work.get()
+        if work is None:
             inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return inserted
-        # Inside a unit of work the library's transaction is a savepoint. Its pipelined insert
-        # holds a failed statement's error until the block has ended normally, and releasing a
-        # savepoint of a failed transaction fails in turn, hiding the real error (a conflict to
-        # decide again, most often). Unpipelined, the error ends the block and undoes the
-        # savepoint alone, and the caller sees what really went wrong.
+        # Inside a unit of work the library's transaction would be a savepoint. Its pipelined
+        # insert holds a failed statement's error until the block has ended normally, and
+        # releasing a savepoint of a failed transaction fails in turn, hiding the real error (a
+        # conflict to decide again, most often). Unpipelined, the error ends the block and undoes
+        # what it wrote, and the caller sees what really went wrong. Inside `all_or_nothing`
+        # that savepoint is already there: a second one per save would only cost round trips.
         with (
-            self.datastore.get_connection() as connection,
-            connection.transaction(),
+            self.datastore.get_connection() as connection,  # raises the library's errors
+            self._savepoint_unless_guarded(work),
             connection.cursor() as cursor,
         ):
             self._insert_events(cursor, stored_events, **kwargs)
@@ -129,18 +156,85 @@ class ReadModelRecorder(PostgresProcessRecorder):
             self._insert_stored_events(cursor, stored_events, **kwargs)
             return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
 
+    def insert_tracking(self, tracking: Tracking) -> None:
+        work = _unit_of_work.get()
+        if work is None:
+            super().insert_tracking(tracking)
+            return
+        with (
+            self.datastore.get_connection() as connection,
+            self._savepoint_unless_guarded(work),
+            connection.cursor() as cursor,
+        ):
+            self._prepare_to_write(cursor, notify=False)
+            self._insert_tracking(cursor, tracking)
+
+    @staticmethod
+    def _savepoint_unless_guarded(work: _OpenUnitOfWork) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext() if work.guarded else work.savepoint()
+
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        # The store's table lock first, before any tracking or read-model row: every writer then
-        # takes its locks in one order, and a long unit of work (a consumer's batch) cannot
-        # deadlock with a writer that holds a row it needs while waiting for the table.
-        self._lock_table(curs)
+        self._prepare_to_write(curs, notify=bool(stored_events))
         super()._insert_events(curs, stored_events, **kwargs)
         changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
         for statement, parameters in changes:
             # Statements are the service's own constants; psycopg takes them as bytes.
             curs.execute(statement.encode(), parameters)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # The library locks the table and notifies here, again; `_prepare_to_write` did both.
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
+    def _prepare_to_write(self, curs: Cursor[DictRow], *, notify: bool) -> None:
+        """The store's table lock first, before any tracking or read-model row: every writer then
+        takes its locks in one order, and a long unit of work (a consumer's batch) cannot
+        deadlock with a writer that holds a row it needs while waiting for the table. The lock
+        is held until commit, so notification ids commit in the order they were issued (the
+        relay reads them without gaps).
+
+        A unit of work takes the lock, and notifies the relays, once: in one round trip, before
+        its first write, and again only after a savepoint that took them was rolled back."""
+        work = _unit_of_work.get()
+        if work is None:
+            self._lock_table(curs)
+            if notify:
+                self._notify_channel(curs)
+            return
+        statements: list[Any] = []  # the library types its statements loosely
+        if not work.store_locked:
+            statements.extend(self.lock_table_statements)
+        if notify and not work.notified:
+            statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+        if not statements:
+            return
+        # Without parameters psycopg sends the statements as one simple query: one round trip.
+        curs.execute(SQL("; ").join(statements))
+        work.store_locked = True
+        work.notified = work.notified or notify
+
+
+def _mutate_in_turn(aggregate: Any, domain_events: Iterable[Any]) -> Any:
+    for domain_event in domain_events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
+class _Repository(Repository[uuid.UUID]):
+    """The library's repository, without the check its projector makes of every event it
+    replays: an `isinstance` against a runtime-checkable protocol, which Python 3.11 answers by
+    collecting the protocol's attributes each time (more CPU than the mutation itself). The
+    events are the service's own, read from its own store."""
+
+    def _reconstruct_aggregate(
+        self, aggregate_id: uuid.UUID, version: int | None, projector_func: Any
+    ) -> Any:
+        if projector_func is project_aggregate:
+            projector_func = _mutate_in_turn
+        return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
 
 
 class ServiceApplication(Application[uuid.UUID]):
@@ -218,13 +312,27 @@ class ServiceApplication(Application[uuid.UUID]):
     @contextlib.contextmanager
     def all_or_nothing(self) -> Iterator[None]:
         """Inside a unit of work, a savepoint: if the block raises, what it saved is undone and the
-        rest of the unit of work stands. Outside one, each save is its own transaction already."""
+        rest of the unit of work stands. Outside one, each save is its own transaction already.
+
+        Saves inside the block share its savepoint rather than opening one each: a save that
+        fails (a conflict) leaves the block unusable, so let its error out of the block, and
+        decide again in a new one."""
         work = _unit_of_work.get()
         if work is None:
             yield
             return
-        with work.connection.transaction():
-            yield
+        with work.savepoint():
+            work.guarded += 1
+            try:
+                yield
+            finally:
+                work.guarded -= 1
+
+    def construct_repository(self) -> Repository[uuid.UUID]:
+        repository = super().construct_repository()
+        # The library builds it inline; the subclass changes behaviour, not state.
+        repository.__class__ = _Repository
+        return repository
 
     def construct_recorder(self) -> ProcessRecorder:
         if self._location is not None:
@@ -253,8 +361,12 @@ class ServiceApplication(Application[uuid.UUID]):
         if keyed is None:
             return self._record_consumed(processing_event)
         processing_event.collect_events(keyed.new_record())
+        work = _unit_of_work.get()
         try:
-            recordings = self._record_consumed(processing_event)
+            # A savepoint of its own: after a failed insert the transaction must still be usable
+            # to read whose record holds the key.
+            with work.savepoint() if work is not None else contextlib.nullcontext():
+                recordings = self._record_consumed(processing_event)
         except IntegrityError:
             if keyed.saved_record(self) is not None:
                 raise KeyInUse(f"a request with idempotency key {keyed.key!r} is running") from None

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
@@ -62,3 +63,89 @@ def test_a_unit_of_work_that_fails_leaves_nothing_behind(
     with pytest.raises(RuntimeError):
         a_batch_that_fails()
     assert on_hand(second, "CAM") == 0
+
+
+class RoundTrips:
+    """What the application's connections send: each wait on the server is one round trip."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+        wait, execute = psycopg.Connection.wait, psycopg.Cursor.execute
+
+        def counted_wait(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return wait(connection, *args, **kwargs)
+
+        def recorded_execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            text = query if isinstance(query, str | bytes) else query.as_string(cursor.connection)
+            self.statements.append(text.decode() if isinstance(text, bytes) else text)
+            return execute(cursor, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "wait", counted_wait)
+        monkeypatch.setattr(psycopg.Cursor, "execute", recorded_execute)
+
+    def containing(self, text: str) -> int:
+        return sum(statement.count(text) for statement in self.statements)
+
+
+def store_lock_holders(inventory: InventoryApplication) -> list[dict[str, Any]]:
+    """Backends holding the store's table lock, seen from another connection."""
+    return inventory.read(
+        "SELECT pid, mode FROM pg_locks WHERE relation = %s::regclass AND granted"
+        " AND mode = 'ExclusiveLock'",
+        inventory.process_recorder.events_table_name,  # type: ignore[attr-defined]
+    )
+
+
+def test_a_unit_of_work_locks_the_store_and_notifies_once_for_all_its_saves(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = two_processes
+    skus = [f"SKU-{n}" for n in range(10)]
+    for sku in skus:
+        first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+    one_save = RoundTrips(monkeypatch)
+    with first.unit_of_work(), first.all_or_nothing():
+        first.receive_stock(skus[0], Receipt("WH-A", 1, "count", "ops"))
+    monkeypatch.undo()
+
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        for sku in skus:
+            with first.all_or_nothing():
+                first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+        assert store_lock_holders(second), "the lock is held until the unit of work commits"
+    monkeypatch.undo()
+
+    assert sent.containing("LOCK TABLE") == 1
+    assert sent.containing("lock_timeout") == 1
+    assert sent.containing("NOTIFY") == 1
+    # Each save after the first costs its own statements and its savepoint, nothing more: the
+    # lock, the lock timeout and the notification were sent once, in one round trip.
+    assert sent.count <= one_save.count + (len(skus) - 1) * (one_save.count - 1)
+    assert [on_hand(second, sku) for sku in skus] == [3] + [2] * (len(skus) - 1)
+
+
+def test_a_lock_taken_in_a_savepoint_that_is_undone_is_taken_again(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    """Postgres releases a lock taken after a savepoint when the savepoint is rolled back: the
+    next save of the unit of work must take it again, or notification ids could commit out of
+    order."""
+    first, second = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    stale: Any = first.repository.get(stock_id_for("CAM"))
+    second.receive_stock("CAM", Receipt("WH-A", 5, "count", "ops"))
+
+    with first.unit_of_work():
+        stale.receive(Receipt("WH-A", 7, "count", "ops"))
+        with pytest.raises(IntegrityError), first.all_or_nothing():
+            first.save(stale)  # the first write of the unit of work: it took the lock
+        assert not store_lock_holders(second), "undone with its savepoint"
+        with first.all_or_nothing():
+            first.receive_stock("LENS", Receipt("WH-A", 2, "count", "ops"))
+        assert store_lock_holders(second), "taken again by the next save"
+
+    assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (6, 2)
