@@ -69,6 +69,16 @@ def order_path(reference: str) -> str:
         return f"/orders/by-channel/{urllib.parse.quote(channel, safe='')}/{quoted}"
 
 
+def error_message(body: bytes, fallback: str) -> str:
+    """The message of a service's error answer (`{"error": {"message": ...}}`)."""
+    try:
+        answer = json.loads(body or b"{}")
+    except ValueError:
+        return fallback
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return str(error.get("message", fallback)) if isinstance(error, dict) else fallback
+
+
 def fetch(
     base_url: str,
     path: str,
@@ -87,8 +97,7 @@ def fetch(
             answer: dict[str, Any] = json.loads(reply.read())
             return answer
     except urllib.error.HTTPError as error:
-        detail = json.loads(error.read() or b"{}").get("detail", error.reason)
-        raise SystemExit(f"{error.code}: {detail}") from None
+        raise SystemExit(f"{error.code}: {error_message(error.read(), error.reason)}") from None
     except urllib.error.URLError as error:
         raise SystemExit(
             f"the {service} service at {base_url} does not answer: {error.reason}"

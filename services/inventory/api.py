@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import LocationCode, Sku
 from contracts.channel import CurrencyCode
@@ -19,8 +18,6 @@ from contracts.inventory import PurchaseOrderId
 from services.inventory.application import (
     InventoryApplication,
     StockView,
-    UnknownPurchaseOrder,
-    UnknownStock,
 )
 from services.inventory.domain import (
     REASON_CODES,
@@ -33,8 +30,7 @@ from services.inventory.domain import (
     Receipt,
     ReorderPolicy,
 )
-from services.runtime.aggregate import DomainError
-from services.runtime.idempotency import IdempotencyConflict
+from services.runtime.aggregate import NotFound
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/stock", tags=["stock"])
@@ -84,25 +80,20 @@ class StockChanged(BaseModel):
 async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged:
     """Record a receipt of units into sellable stock."""
     application = runtime.application
-    try:
-        receipt = Receipt(
-            location=command.location,
-            quantity=command.quantity,
-            reason=command.reason,
-            actor=command.actor,
-            reference=command.reference,
-            serials=tuple(command.serials),
-            batch=command.batch,
+    receipt = Receipt(
+        location=command.location,
+        quantity=command.quantity,
+        reason=command.reason,
+        actor=command.actor,
+        reference=command.reference,
+        serials=tuple(command.serials),
+        batch=command.batch,
+    )
+    stock_id = await runtime.run_command(
+        lambda: application.receive_stock(
+            command.sku, receipt, idempotency_key=command.idempotency_key
         )
-        stock_id = await runtime.run_command(
-            lambda: application.receive_stock(
-                command.sku, receipt, idempotency_key=command.idempotency_key
-            )
-        )
-    except IdempotencyConflict as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
-    except DomainError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+    )
     return StockChanged(stock_id=stock_id)
 
 
@@ -215,26 +206,12 @@ class ChangeCondition(BaseModel):
     idempotency_key: IdempotencyKey = None
 
 
-async def _command(runtime: Runtime, command: Callable[[], Any]) -> Any:
-    """Run a use case; a broken rule is a 422 with the rule, an unknown SKU, transfer or purchase
-    order a 404, an idempotency key already used for a different command a 409."""
-    try:
-        return await runtime.run_command(command)
-    except (UnknownStock, UnknownPurchaseOrder) as error:
-        raise HTTPException(status_code=404, detail=str(error)) from None
-    except IdempotencyConflict as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
-    except DomainError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
-
-
 @router.post("/adjustments", status_code=201)
 async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
     """Adjust the new units on hand at a location, with a reason code and an actor
     (`StockAdjusted`). Never below what is reserved there."""
     application = runtime.application
-    stock_id = await _command(
-        runtime,
+    stock_id = await runtime.run_command(
         lambda: application.adjust_stock(
             command.sku,
             location=command.location,
@@ -254,8 +231,7 @@ async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
     """Record a count (`StockCounted`: expected, counted, variance); a variance is booked as
     `cycle-count` adjustments."""
     application = runtime.application
-    recorded = await _command(
-        runtime,
+    recorded = await runtime.run_command(
         lambda: application.count_stock(
             command.sku,
             location=command.location,
@@ -274,8 +250,7 @@ async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
 async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[str, Any]:
     """Send available units to another location; in transit until received there."""
     application = runtime.application
-    transfer_id = await _command(
-        runtime,
+    transfer_id = await runtime.run_command(
         lambda: application.dispatch_transfer(
             command.sku,
             from_location=command.from_location,
@@ -297,8 +272,7 @@ async def receive_transfer(
     """Receive a transfer at its destination; a shortfall is written off as `loss`. A repeated
     receipt changes nothing."""
     application = runtime.application
-    await _command(
-        runtime,
+    await runtime.run_command(
         lambda: application.receive_transfer(
             transfer_id,
             actor=command.actor,
@@ -312,7 +286,7 @@ async def receive_transfer(
 @router.get("/transfers/{transfer_id}")
 async def get_transfer(transfer_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A transfer: where from and to, what, and whether (and what of it) arrived."""
-    transfer = await _command(runtime, lambda: runtime.application.get_transfer(transfer_id))
+    transfer = await runtime.run_command(lambda: runtime.application.get_transfer(transfer_id))
     moving = transfer.moving
     return {
         "transfer_id": transfer.id,
@@ -334,8 +308,7 @@ async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockC
     """Move a returned unit to another held condition, e.g. `refurbished` (sold as refurbished,
     never as new)."""
     application = runtime.application
-    stock_id = await _command(
-        runtime,
+    stock_id = await runtime.run_command(
         lambda: application.change_condition(
             command.sku,
             rma_id=command.rma_id,
@@ -353,7 +326,7 @@ async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
     """A bundle's components and how many of it each channel may sell (its scarcest component)."""
     bundle: dict[str, Any] | None = await runtime.run_command(runtime.application.get_bundle, sku)
     if bundle is None:
-        raise HTTPException(status_code=404, detail=f"{sku} is not a bundle the PIM defined")
+        raise NotFound(f"{sku} is not a bundle the PIM defined")
     return bundle
 
 
@@ -362,26 +335,21 @@ async def get_rate_card(runtime: Runtime) -> Any:
     """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""
     card = await runtime.run_command(runtime.application.get_rate_card)
     if card is None:
-        raise HTTPException(status_code=404, detail="no rate card has been published yet")
+        raise NotFound("no rate card has been published yet")
     return json.loads(card)
 
 
 @router.put("/{sku}/reorder-policy")
-async def set_reorder_policy(sku: str, command: SetReorderPolicy, runtime: Runtime) -> Any:
+async def set_reorder_policy(sku: Sku, command: SetReorderPolicy, runtime: Runtime) -> Any:
     """Set a location's reorder point: when available there falls to or below it, a
     `LowStockDetected` suggests a purchase order, once per fall."""
-    try:
-        TypeAdapter(Sku).validate_python(sku)
-    except ValidationError:
-        raise HTTPException(status_code=422, detail=f"{sku!r} is not a SKU") from None
     application = runtime.application
     policy = ReorderPolicy(
         reorder_point=command.reorder_point,
         reorder_quantity=command.reorder_quantity,
         lead_time_days=command.lead_time_days,
     )
-    await _command(
-        runtime,
+    await runtime.run_command(
         lambda: application.set_reorder_policy(
             sku, location=command.location, policy=policy, actor=command.actor
         ),
@@ -400,7 +368,7 @@ async def get_movements(
     actor, reason, delta and running totals per location and condition."""
     found = await runtime.run_command(runtime.application.get_movements, sku, location)
     if found is None:
-        raise HTTPException(status_code=404, detail=f"{sku} was never in stock")
+        raise NotFound(f"{sku} was never in stock")
     return [asdict(movement) | {"serials": list(movement.serials)} for movement in found]
 
 
@@ -553,8 +521,7 @@ async def raise_purchase_order(command: RaisePurchaseOrder, runtime: Runtime) ->
     """Raise a purchase order (`PurchaseOrderRaised`); nothing is inbound until it is confirmed."""
     application = runtime.application
     number = command.purchase_order_id or f"PO-{uuid.uuid4().hex[:10].upper()}"
-    await _command(
-        runtime,
+    await runtime.run_command(
         lambda: application.raise_purchase_order(
             purchase_order_id=number,
             supplier=command.supplier,
@@ -577,8 +544,7 @@ async def confirm_purchase_order(
     """The supplier confirmed the order (`PurchaseOrderConfirmed`): its units are inbound at its
     destination, and the warehouse is told to expect them."""
     application = runtime.application
-    await _command(
-        runtime,
+    await runtime.run_command(
         lambda: application.confirm_purchase_order(purchase_order_id, actor=command.actor),
     )
     return await get_purchase_order(purchase_order_id, runtime)
@@ -594,8 +560,8 @@ async def record_asn(
     asn = AdvanceShippingNotice(
         command.asn_id, command.expected_on, tuple(line.line() for line in command.lines)
     )
-    await _command(
-        runtime, lambda: application.record_asn(purchase_order_id, asn, actor=command.actor)
+    await runtime.run_command(
+        lambda: application.record_asn(purchase_order_id, asn, actor=command.actor)
     )
     return await get_purchase_order(purchase_order_id, runtime)
 
@@ -622,7 +588,7 @@ async def receive_goods(
         )
         return application.receive_goods(purchase_order_id, receipt)
 
-    await _command(runtime, receive)
+    await runtime.run_command(receive)
     return await get_purchase_order(purchase_order_id, runtime)
 
 
@@ -633,8 +599,7 @@ async def cancel_purchase_order(
     """Cancel what has not arrived (`PurchaseOrderCancelled`); it is no longer inbound. A repeat
     changes nothing."""
     application = runtime.application
-    await _command(
-        runtime,
+    await runtime.run_command(
         lambda: application.cancel_purchase_order(
             purchase_order_id, reason=command.reason, actor=command.actor
         ),
@@ -646,8 +611,8 @@ async def cancel_purchase_order(
 async def get_purchase_order(purchase_order_id: str, runtime: Runtime) -> dict[str, Any]:
     """A purchase order: status, and per line ordered, received, outstanding and cancelled; its
     ASNs, the receipts accepted and the receipts rejected with why."""
-    order: PurchaseOrder = await _command(
-        runtime, lambda: runtime.application.get_purchase_order(purchase_order_id)
+    order: PurchaseOrder = await runtime.run_command(
+        lambda: runtime.application.get_purchase_order(purchase_order_id)
     )
     return _purchase_order(order)
 

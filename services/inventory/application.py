@@ -53,7 +53,7 @@ from services.inventory.domain import (
     serial_check_id_for,
     stock_id_for,
 )
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.idempotency import IdempotentCommand
@@ -91,11 +91,11 @@ class CountRecorded:
     variance: int
 
 
-class UnknownStock(DomainError):
+class UnknownStock(DomainError, NotFound):
     """The SKU has no stock (it was never received), or the transfer does not exist."""
 
 
-class UnknownPurchaseOrder(DomainError, LookupError):
+class UnknownPurchaseOrder(DomainError, NotFound):
     """No purchase order has this id."""
 
 

@@ -7,13 +7,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.channel import order_id_for
-from services.order.application import OrderApplication, UnknownOrder
+from services.order.application import OrderApplication
 from services.order.domain import Order, ShipmentRequest
-from services.runtime.aggregate import DomainError
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -76,10 +75,7 @@ def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
 
 
 async def _get(runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID) -> dict[str, Any]:
-    try:
-        order = await runtime.run_command(runtime.application.get_order, order_id)
-    except UnknownOrder:
-        raise HTTPException(status_code=404, detail=f"no order {order_id}") from None
+    order = await runtime.run_command(runtime.application.get_order, order_id)
     return _view(order)
 
 
@@ -136,12 +132,7 @@ class CancelOrder(BaseModel):
 async def _command(
     runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID, change: Any
 ) -> dict[str, Any]:
-    try:
-        await runtime.run_command(change)
-    except UnknownOrder:
-        raise HTTPException(status_code=404, detail=f"no order {order_id}") from None
-    except DomainError as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
+    await runtime.run_command(change)
     return await _get(runtime, order_id)
 
 

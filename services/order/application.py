@@ -32,6 +32,7 @@ from services.order.domain import (
     TrackingUpdate,
     ineligible_lines,
 )
+from services.runtime.aggregate import NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 
@@ -58,7 +59,7 @@ class OrderIntake:
         return OrderContent.of(self)
 
 
-class UnknownOrder(LookupError):
+class UnknownOrder(NotFound):
     """No order has this id."""
 
 
@@ -257,5 +258,5 @@ class OrderApplication(ServiceApplication):
         try:
             order: Order = self.get(order_id, Order)
         except AggregateNotFoundError:
-            raise UnknownOrder(str(order_id)) from None
+            raise UnknownOrder(f"no order {order_id}") from None
         return order

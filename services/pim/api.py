@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.pim.application import (
-    DuplicateSku,
     PimApplication,
-    UnknownParent,
-    UnknownProduct,
 )
 from services.pim.domain import (
     Axis,
@@ -23,9 +19,9 @@ from services.pim.domain import (
     DocumentVersion,
     parse_moment,
 )
-from services.pim.importing import FieldErrors, InvalidInput, parse_rows, product_input
+from services.pim.importing import parse_rows, product_input
 from services.pim.projections import product_view
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import NotFound
 from services.runtime.service import ServiceRuntime, runtime_of
 
 products = APIRouter(prefix="/products", tags=["products"])
@@ -132,36 +128,14 @@ class PutDocumentVersion(BaseModel):
     sha256: str = Field(description="SHA-256 of its bytes.")
 
 
-def _problem(error: Exception) -> HTTPException:
-    return HTTPException(status_code=422, detail=str(error))
-
-
-async def _run(
-    runtime: ServiceRuntime[PimApplication], call: Callable[..., Any], *args: Any
-) -> Any:
-    try:
-        return await runtime.run_command(call, *args)
-    except UnknownProduct as error:
-        raise HTTPException(status_code=404, detail=f"no product {error}") from None
-    except UnknownParent as error:
-        raise HTTPException(status_code=404, detail=f"no parent product {error}") from None
-    except DuplicateSku as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
-    except (DomainError, FieldErrors) as error:
-        raise _problem(error) from None
-
-
 async def _view(runtime: ServiceRuntime[PimApplication], sku: str) -> dict[str, Any]:
-    product = await _run(runtime, runtime.application.get_product, sku)
+    product = await runtime.run_command(runtime.application.get_product, sku)
     return product_view(product)
 
 
 def _input(sku: str, body: PutProduct) -> Any:
     raw = body.model_dump(exclude_none=True, exclude={"sku"})
-    try:
-        return product_input(raw, sku)
-    except FieldErrors as error:
-        raise _problem(error) from None
+    return product_input(raw, sku)
 
 
 @products.put("/{sku}")
@@ -169,7 +143,9 @@ async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[s
     """Register a product or replace its spec (and, when given, its certifications); every
     service and channel learns of it. The same body again changes nothing."""
     wanted = _input(sku, command)
-    await _run(runtime, runtime.application.put_product, sku, wanted.spec, wanted.certifications)
+    await runtime.run_command(
+        runtime.application.put_product, sku, wanted.spec, wanted.certifications
+    )
     return await _view(runtime, sku)
 
 
@@ -177,8 +153,7 @@ async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[s
 async def register_product(command: NewProduct, runtime: Runtime) -> dict[str, Any]:
     """Register a new product; 409 when the SKU is already registered."""
     wanted = _input(command.sku, command)
-    await _run(
-        runtime,
+    await runtime.run_command(
         runtime.application.register_product,
         command.sku,
         wanted.spec,
@@ -196,41 +171,41 @@ async def get_product(sku: str, runtime: Runtime) -> dict[str, Any]:
 @products.post("/{sku}/certifications")
 async def certify(sku: str, command: CertificationBody, runtime: Runtime) -> dict[str, Any]:
     """Record a certificate of the variant (replacing the scheme's previous one)."""
-    await _run(runtime, runtime.application.certify, sku, command.certification())
+    await runtime.run_command(runtime.application.certify, sku, command.certification())
     return await _view(runtime, sku)
 
 
 @products.delete("/{sku}/certifications/{scheme}")
 async def withdraw_certification(sku: str, scheme: str, runtime: Runtime) -> dict[str, Any]:
     """The variant no longer holds this scheme's certificate (it leaves markets requiring it)."""
-    await _run(runtime, runtime.application.withdraw_certification, sku, scheme.upper())
+    await runtime.run_command(runtime.application.withdraw_certification, sku, scheme.upper())
     return await _view(runtime, sku)
 
 
 @products.post("/{sku}/disable")
 async def disable(sku: str, command: Reason, runtime: Runtime) -> dict[str, Any]:
     """Disable a variant (e.g. an invalid combination): withdrawn from every catalogue."""
-    await _run(runtime, runtime.application.disable, sku, command.reason)
+    await runtime.run_command(runtime.application.disable, sku, command.reason)
     return await _view(runtime, sku)
 
 
 @products.post("/{sku}/enable")
 async def enable(sku: str, runtime: Runtime) -> dict[str, Any]:
-    await _run(runtime, runtime.application.enable, sku)
+    await runtime.run_command(runtime.application.enable, sku)
     return await _view(runtime, sku)
 
 
 @products.post("/{sku}/end-of-life")
 async def end_of_life(sku: str, command: Successor, runtime: Runtime) -> dict[str, Any]:
     """Active → end of life, naming the successor channels show instead."""
-    await _run(runtime, runtime.application.declare_end_of_life, sku, command.successor_sku)
+    await runtime.run_command(runtime.application.declare_end_of_life, sku, command.successor_sku)
     return await _view(runtime, sku)
 
 
 @products.post("/{sku}/discontinue")
 async def discontinue(sku: str, runtime: Runtime) -> dict[str, Any]:
     """End of life → discontinued: withdrawn from every catalogue."""
-    await _run(runtime, runtime.application.discontinue, sku)
+    await runtime.run_command(runtime.application.discontinue, sku)
     return await _view(runtime, sku)
 
 
@@ -247,21 +222,18 @@ async def publish_document(
     document_version = DocumentVersion(
         version, command.valid_from, command.valid_to, command.uri, command.sha256
     )
-    await _run(runtime, runtime.application.publish_document, sku, kind, document_version)
+    await runtime.run_command(runtime.application.publish_document, sku, kind, document_version)
     return await _documents(runtime, sku, kind, None)
 
 
 async def _documents(
     runtime: ServiceRuntime[PimApplication], sku: str, kind: str | None, at: str | None
 ) -> dict[str, Any]:
-    await _run(runtime, runtime.application.get_product, sku)
-    documents: dict[str, ComplianceDocument] = await _run(
-        runtime, runtime.application.documents, sku
+    await runtime.run_command(runtime.application.get_product, sku)
+    documents: dict[str, ComplianceDocument] = await runtime.run_command(
+        runtime.application.documents, sku
     )
-    try:
-        moment = parse_moment(at, "at") if at is not None else None
-    except DomainError as error:
-        raise _problem(error) from None
+    moment = parse_moment(at, "at") if at is not None else None
     if kind is not None:
         documents = {kind: documents[kind]} if kind in documents else {}
     if moment is None:
@@ -298,7 +270,7 @@ async def document(
     found = await _documents(runtime, sku, kind, at)
     if not found["documents"].get(kind):
         when = f" at {at}" if at else ""
-        raise HTTPException(status_code=404, detail=f"no {kind} of {sku} valid{when}")
+        raise NotFound(f"no {kind} of {sku} valid{when}")
     return found
 
 
@@ -306,15 +278,17 @@ async def document(
 async def put_parent(code: str, command: PutParent, runtime: Runtime) -> dict[str, Any]:
     """Declare a parent product and its variant axes (at most six), or change them."""
     axes = tuple(Axis(name, tuple(values)) for name, values in command.axes.items())
-    await _run(runtime, runtime.application.declare_parent, code, command.name, command.brand, axes)
+    await runtime.run_command(
+        runtime.application.declare_parent, code, command.name, command.brand, axes
+    )
     return await get_parent(code, runtime)
 
 
 @parents.get("/{code}")
 async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
     """A parent product, its axes and its variants' SKUs."""
-    parent = await _run(runtime, runtime.application.get_parent, code)
-    variants = await _run(runtime, runtime.application.variants_of, code)
+    parent = await runtime.run_command(runtime.application.get_parent, code)
+    variants = await runtime.run_command(runtime.application.variants_of, code)
     return {
         "parent_id": str(parent.id),
         "code": parent.code,
@@ -328,10 +302,7 @@ async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
 @catalogue.get("/{market}")
 async def catalogue_feed(market: str, runtime: Runtime) -> dict[str, Any]:
     """A market's channel catalogue: its active or end-of-life, certified, enabled variants."""
-    try:
-        entries = await runtime.run_command(runtime.application.catalogue, market.upper())
-    except DomainError as error:
-        raise HTTPException(status_code=404, detail=str(error)) from None
+    entries = await runtime.run_command(runtime.application.catalogue, market.upper())
     return {"market": market.upper(), "entries": entries}
 
 
@@ -350,10 +321,7 @@ async def import_catalogue(request: Request, runtime: Runtime) -> dict[str, Any]
     given change nothing, so re-running an import is harmless.
     """
     started = datetime.now(UTC)
-    try:
-        rows = parse_rows(await request.body(), request.headers.get("content-type", ""))
-    except InvalidInput as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+    rows = parse_rows(await request.body(), request.headers.get("content-type", ""))
     result = await runtime.run_command(runtime.application.import_catalogue, rows)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return {

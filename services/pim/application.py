@@ -43,7 +43,7 @@ from services.pim.domain import (
 )
 from services.pim.importing import FieldErrors, ProductInput, RowError, product_input
 from services.pim.projections import certifications_fingerprint, spec_fingerprint
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import Conflict, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 
@@ -52,15 +52,19 @@ IMPORT_CHUNK = 100
 of 200+ products (over a thousand events) were seen to stall in the store's pipelined insert."""
 
 
-class UnknownProduct(LookupError):
+class UnknownProduct(NotFound):
     """No product has this SKU."""
 
 
-class UnknownParent(LookupError):
+class UnknownParent(NotFound):
     """No parent product has this code."""
 
 
-class DuplicateSku(DomainError):
+class UnknownMarket(NotFound):
+    """No market has this code."""
+
+
+class DuplicateSku(Conflict):
     """A product with this SKU is already registered."""
 
 
@@ -233,12 +237,15 @@ class PimApplication(ServiceApplication):
     def get_product(self, sku: str) -> Product:
         product = self._find(sku)
         if product is None:
-            raise UnknownProduct(sku)
+            raise UnknownProduct(f"no product {sku}")
         return product
 
     def catalogue(self, market: str) -> list[dict[str, Any]]:
         """The channel catalogue feed of a market: its listed entries, by SKU."""
-        self.rules.schemes_for(market)
+        if market not in self.rules.markets:
+            raise UnknownMarket(
+                f"unknown market {market!r} (known: {', '.join(self.rules.markets)})"
+            )
         rows = self.read("SELECT entry FROM pim_catalogue WHERE market = %s ORDER BY sku", market)
         return [row["entry"] for row in rows]
 
@@ -272,7 +279,7 @@ class PimApplication(ServiceApplication):
         try:
             parent: ParentProduct = self.get(parent_id_for(code), ParentProduct)
         except AggregateNotFoundError:
-            raise UnknownParent(code) from None
+            raise UnknownParent(f"no parent product {code}") from None
         return parent
 
     def variants_of(self, code: str) -> list[str]:

@@ -32,6 +32,7 @@ from services.pim.domain import (
     normalise_dimensions,
     normalise_weight,
 )
+from services.runtime.aggregate import DomainError
 
 TRUE = {"true", "yes", "y", "1"}
 FALSE = {"false", "no", "n", "0"}
@@ -56,7 +57,7 @@ class ProductInput:
     certifications: tuple[Certification, ...] | None
 
 
-class InvalidInput(Exception):
+class InvalidInput(DomainError):
     """The input as a whole cannot be read (not CSV / JSON, no header, …)."""
 
 
@@ -192,12 +193,17 @@ def product_input(raw: Mapping[str, Any], sku: str | None = None) -> ProductInpu
     return ProductInput(sku, spec, certifications)
 
 
-class FieldErrors(Exception):
+class FieldErrors(DomainError):
     """Every field of one input that broke a rule."""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         super().__init__("; ".join(_named(e) for e in errors))
         self.errors = tuple(errors)
+
+    @property
+    def details(self) -> list[dict[str, str]]:
+        """Each field and what is wrong with it (the HTTP answer's `details`)."""
+        return [{"field": error.field, "problem": error.problem} for error in self.errors]
 
 
 def _named(error: FieldError) -> str:

@@ -7,17 +7,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.returns.application import (
     RequestedRma,
     ReturnsApplication,
-    UnknownOrderLine,
-    UnknownRma,
 )
-from services.returns.domain import Grade, InvalidInspection, Rma
-from services.runtime.aggregate import DomainError
+from services.returns.domain import Grade, Rma
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/rmas", tags=["rmas"])
@@ -123,24 +120,14 @@ def _load(returns: ReturnsApplication, rma_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def _get(runtime: ServiceRuntime[ReturnsApplication], rma_id: uuid.UUID) -> dict[str, Any]:
-    try:
-        view: dict[str, Any] = await runtime.run_command(_load, runtime.application, rma_id)
-    except UnknownRma:
-        raise HTTPException(status_code=404, detail=f"no RMA {rma_id}") from None
+    view: dict[str, Any] = await runtime.run_command(_load, runtime.application, rma_id)
     return view
 
 
 async def _command(
     runtime: ServiceRuntime[ReturnsApplication], rma_id: uuid.UUID, change: Callable[[], Any]
 ) -> dict[str, Any]:
-    try:
-        await runtime.run_command(change)
-    except UnknownRma:
-        raise HTTPException(status_code=404, detail=f"no RMA {rma_id}") from None
-    except InvalidInspection as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
-    except DomainError as error:
-        raise HTTPException(status_code=409, detail=str(error)) from None
+    await runtime.run_command(change)
     return await _get(runtime, rma_id)
 
 
@@ -152,20 +139,15 @@ async def request_return(
     window, or the warranty) or rejected with the reason, at once. 201 with the new RMA; 200 with
     the existing one when the request is a repeat."""
     returns = runtime.application
-    try:
-        requested: RequestedRma = await runtime.run_command(
-            lambda: returns.request_return(
-                command.order_id,
-                command.line_number,
-                reason=command.reason,
-                customer_note=command.customer_note,
-                idempotency_key=command.idempotency_key,
-            )
+    requested: RequestedRma = await runtime.run_command(
+        lambda: returns.request_return(
+            command.order_id,
+            command.line_number,
+            reason=command.reason,
+            customer_note=command.customer_note,
+            idempotency_key=command.idempotency_key,
         )
-    except UnknownOrderLine as error:
-        raise HTTPException(status_code=404, detail=str(error)) from None
-    except DomainError as error:  # NotReturnable, or a rule of the request
-        raise HTTPException(status_code=409, detail=str(error)) from None
+    )
     if not requested.created:
         response.status_code = 200
     return await _get(runtime, requested.rma_id)

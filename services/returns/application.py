@@ -33,7 +33,7 @@ from services.returns.domain import (
     RmaStatus,
     rma_id_for,
 )
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import Conflict, DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 
@@ -54,15 +54,15 @@ class RequestedRma(NamedTuple):
     created: bool
 
 
-class UnknownRma(DomainError, LookupError):
+class UnknownRma(DomainError, NotFound):
     """No RMA has this id."""
 
 
-class UnknownOrderLine(DomainError, LookupError):
+class UnknownOrderLine(DomainError, NotFound):
     """Returns never heard of this order, or the order has no such line."""
 
 
-class NotReturnable(DomainError):
+class NotReturnable(Conflict):
     """The order line has no unit that can be returned now: none delivered, or all returned."""
 
 
@@ -106,6 +106,7 @@ class ReturnsApplication(ServiceApplication):
         Without a key, a request while every delivered unit of the line is under an open RMA is
         taken as a repeat and answered with the latest open one.
         """
+        Rma.check_reason(reason)  # the request's own rule, before what it names is looked up
         if idempotency_key is not None:
             keyed = rma_id_for(order_id, line_number, f"key:{idempotency_key}")
             if self._find(keyed) is not None:

@@ -17,7 +17,18 @@ from services.runtime.context import current_message, new_correlation_id
 
 
 class DomainError(Exception):
-    """A command broke a business rule; the message says which, in words a user understands."""
+    """A command broke a business rule; the message says which, in words a user understands.
+    Over HTTP: 422."""
+
+
+class Conflict(DomainError):
+    """A command the current state does not allow (a transition from the wrong state, an
+    idempotency key already used for another command); the same command may succeed in another
+    state. Over HTTP: 409."""
+
+
+class NotFound(LookupError):
+    """What a command or query names does not exist; the message names it. Over HTTP: 404."""
 
 
 class NotYet(Exception):

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import TEXT_PATTERN, unstorable_character
 from services.runtime.config import ServiceSettings
+from services.runtime.http_errors import error_response
 from services.runtime.idempotency import (
     IdempotencyConflict,
     KeyedRequest,
@@ -49,14 +50,13 @@ def unavailable_response(error: Exception, retry_after: int) -> JSONResponse:
     )
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     log.warning("dependency unavailable", dependency=what, error=repr(error))
-    return JSONResponse(
-        {
-            "detail": f"{what} is unavailable ({reason}); retry in {retry_after} s. A request "
-            "that changes state may have been applied if the failure came after its commit: "
-            "send it again with the same Idempotency-Key to apply it exactly once.",
-            "retry_after": retry_after,
-        },
-        status_code=503,
+    return error_response(
+        503,
+        "unavailable",
+        f"{what} is unavailable ({reason}); retry in {retry_after} s. A request that changes "
+        "state may have been applied if the failure came after its commit: send it again with "
+        "the same Idempotency-Key to apply it exactly once.",
+        {"retry_after": retry_after},
         headers={"Retry-After": str(retry_after)},
     )
 
@@ -126,7 +126,10 @@ class PrintableBodies:
         body, receive = await read_body(receive)
         problems = list(unprintable_in_body(body, content_type(scope)))[:MOST_PROBLEMS_REPORTED]
         if problems:
-            refusal = JSONResponse({"detail": problems}, status_code=422)
+            fields = ", ".join(".".join(str(part) for part in p["loc"]) for p in problems)
+            refusal = error_response(
+                422, "unprintable-text", f"text no store can hold, in {fields}", problems
+            )
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -232,7 +235,10 @@ class IdempotentRequests:
                 ["header", "Idempotency-Key"],
                 f"must be 1 to {LONGEST_KEY} printable characters, e.g. a UUID",
             )
-            await JSONResponse({"detail": [problem]}, status_code=422)(scope, receive, send)
+            refusal = error_response(
+                422, "invalid-request", f"Idempotency-Key {problem['msg']}", [problem]
+            )
+            await refusal(scope, receive, send)
             return
         runtime: Any = scope["app"].state.runtime
         body, receive = await read_body(receive)
@@ -251,7 +257,7 @@ class IdempotentRequests:
         try:
             previous = await runtime.run_command(keyed.previous, runtime.application)
         except IdempotencyConflict as conflict:
-            return JSONResponse({"detail": str(conflict)}, status_code=409)
+            return error_response(409, "idempotency-conflict", str(conflict))
         except Exception as error:
             if is_unavailable(error):
                 return unavailable_response(error, self.retry_after)
@@ -263,7 +269,7 @@ class IdempotentRequests:
         try:
             await self.app(scope, receive, capture.send)
         except KeyInUse as in_use:
-            return JSONResponse({"detail": f"{in_use}; retry later"}, status_code=409)
+            return error_response(409, "idempotency-key-in-use", f"{in_use}; retry later")
         finally:
             keyed.closed = True
             reset_keyed(token)
@@ -286,13 +292,12 @@ class IdempotentRequests:
 
 def _repeated(keyed: KeyedRequest, answer: tuple[int, str, bytes] | None) -> Response:
     if answer is None:
-        return JSONResponse(
-            {
-                "detail": f"a request with idempotency key {keyed.key!r} was applied or is "
-                "running, and has no answer kept yet (it is still running, or it was "
-                "interrupted after applying): retry shortly, or read the resource it changed"
-            },
-            status_code=409,
+        return error_response(
+            409,
+            "idempotency-key-in-use",
+            f"a request with idempotency key {keyed.key!r} was applied or is running, and has "
+            "no answer kept yet (it is still running, or it was interrupted after applying): "
+            "retry shortly, or read the resource it changed",
         )
     status, content_type, body = answer
     return Response(
@@ -308,14 +313,6 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "description": "The client's id of this request (e.g. a UUID): sent again with the same "
     "method, path and body, it gets the first answer again and changes nothing; with another "
     "request, a 409.",
-}
-EDGE_RESPONSES = {
-    "409": {"description": "The Idempotency-Key was used for another request, or is in use."},
-    "422": {
-        "description": "Validation error; text holding a control character (other than tab and "
-        "line breaks) or a lone surrogate is refused wherever it is, naming the field."
-    },
-    "503": {"description": "A dependency (the database) is unavailable; see Retry-After."},
 }
 
 
@@ -334,8 +331,6 @@ def document_edge(app: FastAPI) -> None:
                 if method.upper() not in STATE_CHANGING:
                     continue
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
-                for status, response in EDGE_RESPONSES.items():
-                    operation.setdefault("responses", {}).setdefault(status, response)
                 bodies.append(operation.get("requestBody", {}))
         components = document.get("components", {}).get("schemas", {})
         for name in _referenced(bodies, components):

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Self
 
 from eventsourcing.application import AggregateNotFoundError, Application
 
-from services.runtime.aggregate import Aggregate, DomainError
+from services.runtime.aggregate import Aggregate, Conflict
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d2c9e-8a47-4b3e-9d05-2e7c4a1b8f63")
 
 
-class IdempotencyConflict(DomainError):
+class IdempotencyConflict(Conflict):
     """The idempotency key was already used for a different command."""
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.runtime.consumer import Consumer, Rejected
+from services.runtime.http_errors import error_response
 
 
 def consumer_of(request: Request) -> Consumer:
@@ -57,7 +58,8 @@ async def take_in(
             topic, body, correlation_id=request.headers.get("x-correlation-id")
         )
     except Rejected as rejection:
-        raise HTTPException(422, rejection.reason) from rejection
+        # Not a use case's error: the message itself, as a consumer would dead-letter it.
+        return error_response(422, "rejected-message", rejection.reason)
     return JSONResponse({"topic": topic, "outcome": outcome.value}, status_code=202)
 
 

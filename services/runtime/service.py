@@ -28,6 +28,7 @@ from services.runtime.database import PostgresLocation, ensure_database, schema_
 from services.runtime.deadletters import DeadLetters
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.http_edge import install_http_edge
+from services.runtime.http_errors import ERROR_RESPONSES, install_error_handlers
 from services.runtime.inbox import KafkaInbox
 from services.runtime.inbox_api import router as inbox_router
 from services.runtime.kafka import build_producer
@@ -345,8 +346,10 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
         title=f"Unitrail {settings.service_name}",
         lifespan=lifespan,
         description=definition.description,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    install_error_handlers(app)
     install_http_edge(app, settings)
 
     @app.middleware("http")

@@ -6,10 +6,11 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
+from services.runtime.aggregate import NotFound
 from services.runtime.service import ServiceRuntime, runtime_of
-from services.shipping.application import ShippingApplication, UnknownConsignment
+from services.shipping.application import ShippingApplication
 
 router = APIRouter(prefix="/consignments", tags=["consignments"])
 
@@ -19,10 +20,7 @@ Runtime = Annotated[ServiceRuntime[ShippingApplication], Depends(runtime_of)]
 @router.get("/{shipment_id}")
 async def get_consignment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A parcel's consignment: weight, constraints, hold, and its label once bought."""
-    try:
-        consignment = await runtime.run_command(runtime.application.get_consignment, shipment_id)
-    except UnknownConsignment:
-        raise HTTPException(status_code=404, detail=f"no consignment {shipment_id}") from None
+    consignment = await runtime.run_command(runtime.application.get_consignment, shipment_id)
     label = consignment.label
     return {
         "shipment_id": str(consignment.id),
@@ -55,5 +53,5 @@ async def get_product_facts(sku: str, runtime: Runtime) -> dict[str, Any]:
         sku,
     )
     if not rows:
-        raise HTTPException(status_code=404, detail=f"no product facts for {sku} yet")
+        raise NotFound(f"no product facts for {sku} yet")
     return dict(rows[0])

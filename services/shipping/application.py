@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from contracts.envelope import Envelope
 from contracts.pim import ProductChanged, ProductRegistered
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 from services.shipping import projections
@@ -61,11 +61,11 @@ NO_FACTS = ProductFacts(weight_grams=0, lithium_ion=False)
 """A product the PIM has not described yet: priced at the carriers' minimum weight."""
 
 
-class UnknownConsignment(LookupError):
+class UnknownConsignment(NotFound):
     """No consignment has this shipment id (yet)."""
 
 
-class UnknownTrackingNumber(DomainError, LookupError):
+class UnknownTrackingNumber(DomainError, NotFound):
     """No parcel has this carrier's tracking number."""
 
 
@@ -167,7 +167,7 @@ class ShippingApplication(ServiceApplication):
         """A parcel is packed: buy its label, unless its order is on hold."""
         consignment = self._find(shipment_id)
         if consignment is None:
-            raise UnknownConsignment(str(shipment_id))
+            raise UnknownConsignment(f"no consignment {shipment_id}")
         self._buy_label(consignment, consignment.request_label(self.policy))
         return consignment.id
 
@@ -252,7 +252,7 @@ class ShippingApplication(ServiceApplication):
     def get_consignment(self, shipment_id: uuid.UUID) -> Consignment:
         consignment = self._find(shipment_id)
         if consignment is None:
-            raise UnknownConsignment(str(shipment_id))
+            raise UnknownConsignment(f"no consignment {shipment_id}")
         return consignment
 
     def _of_order(self, order_id: uuid.UUID) -> list[Consignment]:

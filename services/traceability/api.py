@@ -12,14 +12,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
+from services.runtime.aggregate import NotFound
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.traceability.application import (
     UNIT_FIELDS,
     TraceabilityApplication,
     UnitSelection,
-    UnknownSerial,
 )
 
 router = APIRouter(tags=["traceability"])
@@ -45,10 +45,7 @@ async def trace(
     an order for a customer, shipped (carrier, tracking), delivered, returned, graded, restocked,
     sold again. Also its holder now (or as of `as_of`). A list: two products may share a serial."""
     moment = _moment(as_of)
-    try:
-        units = await runtime.run_command(runtime.application.trace, serial, sku, moment)
-    except UnknownSerial:
-        raise HTTPException(status_code=404, detail=f"no unit with serial {serial}") from None
+    units = await runtime.run_command(runtime.application.trace, serial, sku, moment)
     return {"serial": serial, "as_of": moment, "units": units}
 
 
@@ -64,12 +61,7 @@ async def recall(
     """Every unit of a batch, or of a serial range (`serial_from` ≤ serial ≤ `serial_to`, compared
     byte by byte: zero-pad numbers; `sku` narrows it to one product), with its holder: the
     customer and order, or the location and condition."""
-    try:
-        selection = UnitSelection(
-            batch=batch, serial_from=serial_from, serial_to=serial_to, sku=sku
-        )
-    except ValueError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+    selection = UnitSelection(batch=batch, serial_from=serial_from, serial_to=serial_to, sku=sku)
     moment = _moment(as_of)
     units = await runtime.run_command(runtime.application.units, selection, moment)
     criteria = {
@@ -88,7 +80,7 @@ async def audit(aggregate_id: uuid.UUID, runtime: Runtime, as_of: AsOf = None) -
         runtime.application.audit, aggregate_id, _moment(as_of)
     )
     if not answer["events"]:
-        raise HTTPException(status_code=404, detail=f"no events of {aggregate_id}")
+        raise NotFound(f"no events of {aggregate_id}")
     return answer
 
 

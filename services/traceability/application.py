@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb, JsonbDumper
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.registry import model_for
+from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ReadModelChange, ServiceApplication
 from services.traceability import projections
@@ -340,9 +341,9 @@ class UnitSelection:
             self.serial_from is not None or self.serial_to is not None,
         ]
         if sum(chosen) != 1:
-            raise ValueError("choose units by a serial, a batch, or a range of serials")
+            raise DomainError("choose units by a serial, a batch, or a range of serials")
         if chosen[2] and (self.serial_from is None or self.serial_to is None):
-            raise ValueError("a serial range needs both ends")
+            raise DomainError("a serial range needs both ends")
 
     def parameters(self) -> dict[str, Any]:
         return {
@@ -378,7 +379,7 @@ class UnitSelection:
         return self.unit_filter()
 
 
-class UnknownSerial(LookupError):
+class UnknownSerial(NotFound):
     """No unit with this serial is known (by that moment)."""
 
 
@@ -431,7 +432,7 @@ class TraceabilityApplication(ServiceApplication):
         happened to it, oldest first: its own facts and those of its parcels and RMAs."""
         units = self.units(UnitSelection(serial=serial, sku=sku), as_of)
         if not units:
-            raise UnknownSerial(serial)
+            raise UnknownSerial(f"no unit with serial {serial}")
         time_filter = "TRUE" if as_of is None else "h.occurred_at <= %(as_of)s"
         for unit in units:
             rows = self._query(

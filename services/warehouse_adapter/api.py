@@ -6,10 +6,10 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
 from services.runtime.service import ServiceRuntime, runtime_of
-from services.warehouse_adapter.application import UnknownFulfilment, WarehouseAdapterApplication
+from services.warehouse_adapter.application import WarehouseAdapterApplication
 
 router = APIRouter(prefix="/fulfilments", tags=["fulfilments"])
 
@@ -19,10 +19,7 @@ Runtime = Annotated[ServiceRuntime[WarehouseAdapterApplication], Depends(runtime
 @router.get("/{shipment_id}")
 async def get_fulfilment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A shipment's fulfilment: where, what, and its state at the warehouse."""
-    try:
-        fulfilment = await runtime.run_command(runtime.application.get_fulfilment, shipment_id)
-    except UnknownFulfilment:
-        raise HTTPException(status_code=404, detail=f"no fulfilment {shipment_id}") from None
+    fulfilment = await runtime.run_command(runtime.application.get_fulfilment, shipment_id)
     return {
         "shipment_id": str(fulfilment.id),
         "order_id": str(fulfilment.order_id),

@@ -10,7 +10,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.runtime.aggregate import DomainError
+from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.eventstore import ServiceApplication
 from services.warehouse_adapter.domain import (
     Destination,
@@ -34,7 +34,7 @@ class ShipmentToFulfil:
     lines: tuple[FulfilmentLine, ...]
 
 
-class UnknownFulfilment(DomainError, LookupError):
+class UnknownFulfilment(DomainError, NotFound):
     """No fulfilment has this shipment id."""
 
 
@@ -258,7 +258,7 @@ class WarehouseAdapterApplication(ServiceApplication):
     def get_fulfilment(self, shipment_id: uuid.UUID) -> Fulfilment:
         fulfilment = self.find(shipment_id)
         if fulfilment is None:
-            raise UnknownFulfilment(str(shipment_id))
+            raise UnknownFulfilment(f"no fulfilment {shipment_id}")
         return fulfilment
 
     def find(self, shipment_id: uuid.UUID) -> Fulfilment | None:

@@ -354,6 +354,20 @@ def by_order(events: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
     return grouped
 
 
+def request(
+    service: ServiceProcess, method: str, path: str, body: Any = None, content_type: str = ""
+) -> tuple[int, Any]:
+    """An HTTP call that returns the status and JSON body, errors included."""
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+    headers = {"content-type": content_type or "application/json"}
+    call = urllib.request.Request(f"{service.url}{path}", data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(call, timeout=120) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def repeated(reader: TopicReader) -> list[tuple[str, int]]:
     """(aggregate id, version) pairs found more than once on the topic (published twice)."""
     seen = Counter((e["aggregate_id"], e["aggregate_version"]) for e in reader.events())

@@ -90,7 +90,7 @@ def test_requests_answer_503_quickly_while_postgres_is_down_and_work_again_after
         assert answer.status == 503, answer
         assert answer.seconds < FAIL_FAST, answer
         assert answer.headers["retry-after"].isdigit()
-        assert "the database is unavailable" in answer.body["detail"]
+        assert "the database is unavailable" in answer.body["error"]["message"]
     print("seconds to 503:", [round(answer.seconds, 2) for answer in answers])
 
     assert own_postgres.start() == dsn

@@ -36,6 +36,6 @@ def test_a_nul_in_a_name_is_dead_lettered_or_refused_naming_the_field_and_nothin
     with pytest.raises(urllib.error.HTTPError) as refused:
         order.post(f"/orders/{uuid.uuid4()}/hold", {"reason": "check\x00", "actor": "ops"})
     assert refused.value.code == 422
-    (problem,) = json.loads(refused.value.read())["detail"]
+    (problem,) = json.loads(refused.value.read())["error"]["details"]
     assert problem["loc"] == ["body", "reason"]
     assert "U+0000" in problem["msg"]

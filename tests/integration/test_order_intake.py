@@ -90,7 +90,7 @@ def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_
     with pytest.raises(urllib.error.HTTPError) as refused:
         order.post("/intake/channel.orders.v1", too_late | {"fraud_score": 50})
     assert refused.value.code == 422
-    assert json.loads(refused.value.read())["detail"].startswith(
+    assert json.loads(refused.value.read())["error"]["message"].startswith(
         "rule violated: re-send of webshop:4101 refused: fraud_score '4.5' → '50' (the order is "
         "cancelled)"
     )

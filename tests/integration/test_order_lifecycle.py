@@ -26,7 +26,7 @@ def refused(service: ServiceProcess, path: str, body: dict[str, str]) -> tuple[i
     """POST that is expected to fail: the status and the error detail."""
     with pytest.raises(urllib.error.HTTPError) as failure:
         service.post(path, body)
-    return failure.value.code, json.loads(failure.value.read())["detail"]
+    return failure.value.code, json.loads(failure.value.read())["error"]["message"]
 
 
 def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(

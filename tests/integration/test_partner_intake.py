@@ -60,4 +60,4 @@ def test_an_invalid_or_misdirected_message_is_refused_with_the_reason(services: 
 
     elsewhere, answer = hand_over(order, "threepl.receipts.v1", b"{}")
     assert elsewhere == 404
-    assert "channel.orders.v1" in answer["detail"]
+    assert "channel.orders.v1" in answer["error"]["message"]

@@ -3,9 +3,6 @@ documents at a moment, and a bulk import."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +10,12 @@ import pytest
 
 from tests.integration.harness import (
     Channel,
-    ServiceProcess,
     Services,
     TopicReader,
     Topics,
     channel_order,
     eventually,
+    request,
 )
 
 pytestmark = pytest.mark.integration
@@ -29,20 +26,6 @@ CERTIFIED = [
     {"scheme": "CE", "valid_from": "2025-01-01"},
     {"scheme": "UKCA", "valid_from": "2025-01-01"},
 ]
-
-
-def request(
-    service: ServiceProcess, method: str, path: str, body: Any = None, content_type: str = ""
-) -> tuple[int, Any]:
-    """An HTTP call that returns the status and JSON body, errors included."""
-    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
-    headers = {"content-type": content_type or "application/json"}
-    call = urllib.request.Request(f"{service.url}{path}", data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(call, timeout=120) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def payloads(events: TopicReader, event_type: str, **match: Any) -> list[dict[str, Any]]:
@@ -62,7 +45,10 @@ def test_identifiers_are_validated_and_the_v1_facts_keep_flowing(
 
     status, reply = request(pim, "PUT", "/products/LAPTOP-14", body | {"ean": "4006381333932"})
     assert status == 422
-    assert reply["detail"] == "ean '4006381333932' has a wrong EAN-13 check digit: 2, expected 1"
+    assert (
+        reply["error"]["message"]
+        == "ean '4006381333932' has a wrong EAN-13 check digit: 2, expected 1"
+    )
 
     # the v1 body still registers (what every other service's tests do)
     assert pim.put("/products/LAPTOP-14", body)["weight_grams"] == 1400
@@ -70,18 +56,21 @@ def test_identifiers_are_validated_and_the_v1_facts_keep_flowing(
     assert (status, reply["ean"]) == (200, "4006381333931")
 
     status, reply = request(pim, "POST", "/products", body | {"sku": "LAPTOP-14"})
-    assert (status, reply["detail"]) == (409, "sku 'LAPTOP-14' is already registered")
+    assert (status, reply["error"]["message"]) == (409, "sku 'LAPTOP-14' is already registered")
     # the same barcode on another SKU, also in its UPC/EAN-13 twin form
     status, reply = request(
         pim, "POST", "/products", body | {"sku": "LAPTOP-15", "ean": "4006381333931"}
     )
-    assert (status, reply["detail"]) == (422, "ean 4006381333931 is already used by LAPTOP-14")
+    assert (status, reply["error"]["message"]) == (
+        422,
+        "ean 4006381333931 is already used by LAPTOP-14",
+    )
     pim.put("/products/SODA", body | {"ean": "036000291452"})
     status, reply = request(pim, "PUT", "/products/SODA-2", body | {"ean": "0036000291452"})
-    assert (status, reply["detail"]) == (422, "ean 0036000291452 is already used by SODA")
+    assert (status, reply["error"]["message"]) == (422, "ean 0036000291452 is already used by SODA")
     status, reply = request(pim, "PUT", "/products/X-1", body | {"weight_grams": "3 stone"})
     assert status == 422
-    assert "unknown unit 'stone'" in reply["detail"]
+    assert "unknown unit 'stone'" in reply["error"]["message"]
 
     registered = eventually(
         lambda: payloads(events, "ProductRegistered", sku="LAPTOP-14"), what="ProductRegistered"
@@ -127,9 +116,12 @@ def test_spec_changes_certifications_and_lifecycle_reach_every_market_feed(
         variant | {"axes": {"colour": "green", "storage": "128GB"}, "ean": None},
     )
     assert status == 422
-    assert refused["detail"] == "colour 'green' is not a value of PHONE-X (declared: black, silver)"
+    assert (
+        refused["error"]["message"]
+        == "colour 'green' is not a value of PHONE-X (declared: black, silver)"
+    )
     status, refused = request(pim, "PUT", "/products/PHONE-X-B128-2", variant | {"ean": None})
-    assert (status, refused["detail"]) == (
+    assert (status, refused["error"]["message"]) == (
         422,
         "PHONE-X variant colour=black;storage=128GB is already PHONE-X-B128",
     )
@@ -228,7 +220,7 @@ def test_the_document_version_valid_at_order_time_survives_a_newer_version(
         {"valid_from": "2027-01-01", "uri": "https://docs.example/other.pdf", "sha256": SHA},
     )
     assert status == 422
-    assert "already published with other content" in reply["detail"]
+    assert "already published with other content" in reply["error"]["message"]
 
 
 def catalogue_csv(rows: int, bad_rows: set[int]) -> bytes:

@@ -99,7 +99,7 @@ def request_rma(returns: ServiceProcess, order_id: uuid.UUID, **fields: Any) -> 
 
     def created() -> dict[str, Any] | None:
         status, view = call(returns, "/rmas", body)
-        if status == 409 and "no delivered unit" in view["detail"]:
+        if status == 409 and "no delivered unit" in view["error"]["message"]:
             return None  # the delivery has not reached returns yet
         assert status == 201, view
         result: dict[str, Any] = view
@@ -153,11 +153,14 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
 
     unknown_order = {"order_id": str(uuid.uuid4()), "line_number": 1, "reason": "x"}
     status, unknown = call(returns, "/rmas", unknown_order)
-    assert (status, unknown["detail"]) == (404, f"no order {unknown_order['order_id']}")
+    assert (status, unknown["error"]["message"]) == (404, f"no order {unknown_order['order_id']}")
     status, no_line = call(
         returns, "/rmas", {"order_id": str(order_id), "line_number": 2, "reason": "x"}
     )
-    assert (status, no_line["detail"]) == (404, f"order {order_id} has no line 2 (lines: 1)")
+    assert (status, no_line["error"]["message"]) == (
+        404,
+        f"order {order_id} has no line 2 (lines: 1)",
+    )
 
     rma = request_rma(returns, order_id, customer_note="it rattles")
     rma_id = rma["rma_id"]
@@ -177,7 +180,10 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
 
     inspection = {"inspector": "ines", "checklist": PASSED}
     status, early = call(returns, f"/rmas/{rma_id}/inspection", inspection)
-    assert (status, early["detail"]) == (409, f"RMA {rma_id} is authorised: it cannot be inspected")
+    assert (status, early["error"]["message"]) == (
+        409,
+        f"RMA {rma_id} is authorised: it cannot be inspected",
+    )
 
     dock_receipt(channel, rma_id, "LAPTOP-14", "SN-R1")
     arrived = rma_until(returns, rma_id, lambda v: v["receipt"] is not None, "the dock receipt")
@@ -195,7 +201,7 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
     assert inspected["refund"] == {"channel": "webshop", "amount": "1199.00", "currency": "USD"}
     status, not_a = call(returns, f"/rmas/{rma_id}/sign-off", {"technician": "tom"})
     assert status == 409
-    assert "only a grade-A unit awaiting sign-off" in not_a["detail"]
+    assert "only a grade-A unit awaiting sign-off" in not_a["error"]["message"]
 
     published = eventually(
         lambda: (types := event_types(returns_events, rma_id))[-1:] == ["RefundIssued"] and types,
@@ -244,7 +250,7 @@ def test_a_different_serial_blocks_the_refund_and_a_rejecting_review_closes_the_
         returns, f"/rmas/{rma_id}/inspection", {"inspector": "ines", "checklist": PASSED}
     )
     assert status == 409
-    assert "a reviewer must decide first" in refused["detail"]
+    assert "a reviewer must decide first" in refused["error"]["message"]
 
     status, reviewed = call(
         returns,
@@ -385,4 +391,4 @@ def test_a_unit_of_an_unserialized_product_comes_back_without_a_serial_and_is_re
         returns, "/rmas", {"order_id": str(order_id), "line_number": 1, "reason": "another"}
     )
     assert status == 409, "one unit shipped, one RMA"
-    assert "every delivered unit of line 1" in again["detail"]
+    assert "every delivered unit of line 1" in again["error"]["message"]

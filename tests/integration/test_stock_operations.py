@@ -26,11 +26,13 @@ pytestmark = pytest.mark.integration
 
 
 def refusal(inventory: ServiceProcess, path: str, body: dict[str, Any]) -> Any:
-    """The detail of the 422 a request is refused with."""
+    """What is wrong, as the 422 a request is refused with says it: the failing fields of a
+    request that cannot be read, else the message."""
     with pytest.raises(urllib.error.HTTPError) as refused:
         inventory.post(path, body)
     assert refused.value.code == 422
-    return json.loads(refused.value.read())["detail"]
+    error = json.loads(refused.value.read())["error"]
+    return error["details"] if error["type"] == "invalid-request" else error["message"]
 
 
 def sellable_new(events: TopicReader) -> int | None:
@@ -64,7 +66,7 @@ def test_an_adjustment_needs_a_reason_and_an_actor_and_is_audited_with_them(
     with pytest.raises(urllib.error.HTTPError) as reused:
         inventory.post("/stock/adjustments", keyed | {"quantity_delta": -1})
     assert reused.value.code == 409
-    assert "adj-1" in json.loads(reused.value.read())["detail"]
+    assert "adj-1" in json.loads(reused.value.read())["error"]["message"]
     counted = inventory.post(
         "/stock/counts", {"sku": "LAPTOP-14", "location": "WH-A", "counted": 2, "actor": "carl"}
     )

@@ -39,6 +39,6 @@ def test_received_serials_are_recorded_published_and_never_accepted_twice(
     with pytest.raises(urllib.error.HTTPError) as refused:
         inventory.post("/stock/receipts", again)
     assert refused.value.code == 422
-    detail = json.loads(refused.value.read())["detail"]
+    detail = json.loads(refused.value.read())["error"]["message"]
     assert detail == "LAPTOP-14 serials already in stock: SN-0002 (at WH-A)"
     assert len(inventory_topic.events("StockReceived")) == 1

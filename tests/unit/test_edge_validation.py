@@ -111,7 +111,7 @@ async def test_an_http_command_with_a_nul_is_refused_with_a_422_naming_the_field
     refused = await answer("POST", body)
 
     assert refused.status_code == 422
-    (problem,) = refused.json()["detail"]
+    (problem,) = refused.json()["error"]["details"]
     assert problem["loc"] == ["body", "lines", 0, "batch"]
     assert "U+0000" in problem["msg"]
 
@@ -120,8 +120,8 @@ async def test_a_field_name_and_a_text_body_are_checked_too() -> None:
     key = await answer("POST", json.dumps({"check\x00": True}).encode())
     csv = await answer("POST", b"sku,name\nCAM-1,Cam\x00era\n", "text/csv")
 
-    assert key.json()["detail"][0]["loc"] == ["body", "check\\x00"]
-    assert csv.json()["detail"][0]["loc"] == ["body", "line 2"]
+    assert key.json()["error"]["details"][0]["loc"] == ["body", "check\\x00"]
+    assert csv.json()["error"]["details"][0]["loc"] == ["body", "line 2"]
 
 
 async def test_printable_commands_and_queries_reach_the_route_unchanged() -> None:

@@ -125,7 +125,7 @@ async def test_the_key_with_another_body_or_path_is_refused() -> None:
     other_path = await post(app, "/echo", {"sku": "CAM", "quantity": 3}, key="k-1")
 
     assert (other_body.status_code, other_path.status_code) == (409, 409)
-    assert "different request" in other_body.json()["detail"]
+    assert "different request" in other_body.json()["error"]["message"]
     assert on_hand(inventory, "CAM") == 3
 
 
@@ -164,7 +164,7 @@ async def test_a_request_that_loses_the_race_for_its_key_saves_nothing_and_gets_
     raced = await post(app, "/raced", {"sku": "CAM", "quantity": 3}, key="k-1")
 
     assert raced.status_code == 409
-    assert "is running" in raced.json()["detail"]
+    assert "is running" in raced.json()["error"]["message"]
     assert on_hand(inventory, "CAM") == 0
 
 
@@ -177,7 +177,7 @@ async def test_a_key_applied_without_a_kept_answer_gets_a_409_not_a_second_appli
     repeated = await post(app, "/receipts", body, key="k-1")
 
     assert repeated.status_code == 409
-    assert "no answer kept" in repeated.json()["detail"]
+    assert "no answer kept" in repeated.json()["error"]["message"]
     assert on_hand(inventory, "CAM") == 0
 
 
@@ -187,7 +187,7 @@ async def test_a_key_that_is_not_printable_or_too_long_is_refused() -> None:
     for key in ("", "x" * 256, "a\tb"):
         refused = await post(app, "/receipts", {"sku": "CAM", "quantity": 1}, key=key)
         assert refused.status_code == 422, key
-        assert refused.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert refused.json()["error"]["details"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
 async def test_a_key_that_cannot_be_looked_up_while_the_database_is_down_gets_a_quick_503() -> None:
@@ -202,4 +202,4 @@ async def test_a_key_that_cannot_be_looked_up_while_the_database_is_down_gets_a_
 
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "2"
-    assert "the database is unavailable" in answer.json()["detail"]
+    assert "the database is unavailable" in answer.json()["error"]["message"]

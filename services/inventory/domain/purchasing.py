@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from services.inventory.domain.state import StockState
 from services.inventory.domain.stock import Receipt
-from services.runtime.aggregate import Aggregate, DomainError
+from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 PURCHASE_ORDER_NAMESPACE = uuid.UUID("5b8e2f14-9c3a-4d7b-a6e1-3f0c8d2b7a95")
 PURCHASE_RECEIPT = "purchase-receipt"
@@ -298,7 +298,7 @@ class PurchaseOrder(Aggregate):
     def confirm(self, actor: str) -> bool:
         """The supplier confirmed the order; False when it was already (a repeat)."""
         if self.cancelled is not None:
-            raise DomainError(f"purchase order {self.purchase_order_id} is cancelled")
+            raise Conflict(f"purchase order {self.purchase_order_id} is cancelled")
         if self.confirmed_by is not None:
             return False
         if not actor.strip():
@@ -458,7 +458,7 @@ class PurchaseOrder(Aggregate):
         if not reason.strip() or not actor.strip():
             raise DomainError("a cancellation needs a reason and an actor")
         if self.status == RECEIVED:
-            raise DomainError(
+            raise Conflict(
                 f"purchase order {self.purchase_order_id} is received in full; "
                 "nothing is left to cancel"
             )

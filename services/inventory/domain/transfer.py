@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 from services.inventory.domain.adjustments import StockAdjustments
-from services.runtime.aggregate import Aggregate, DomainError
+from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 LOSS = "loss"
 
@@ -152,7 +152,7 @@ class StockTransfers(StockAdjustments):
         if not actor.strip():
             raise DomainError("every transfer needs an actor")
         if str(transfer_id) in self.in_transit:
-            raise DomainError(f"transfer {transfer_id} is already in transit")
+            raise Conflict(f"transfer {transfer_id} is already in transit")
         available = self.available_at(from_location)
         if quantity > available:
             raise DomainError(

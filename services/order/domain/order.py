@@ -35,7 +35,7 @@ from services.order.domain.values import (
     TrackingUpdate,
     shipment_id_for,
 )
-from services.runtime.aggregate import Aggregate, DomainError, RecordedRefusal
+from services.runtime.aggregate import Aggregate, Conflict, DomainError, RecordedRefusal
 
 
 class ResendRefused(RecordedRefusal):
@@ -482,7 +482,7 @@ class Order(Aggregate):
         """Stop the order from going further (no release, no label) until the hold is released."""
         self._check_open("put on hold")
         if self.hold_reason is not None:
-            raise DomainError(f"order {self.id} is already on hold: {self.holding_reasons}")
+            raise Conflict(f"order {self.id} is already on hold: {self.holding_reasons}")
         if not reason.strip() or not actor.strip():
             raise DomainError("a hold needs a reason and an actor")
         self.trigger_event(self.Held, reason=reason, actor=actor)
@@ -493,7 +493,7 @@ class Order(Aggregate):
         goes to the warehouse now."""
         self._check_open("released from hold")
         if not self.on_hold:
-            raise DomainError(f"order {self.id} is not on hold")
+            raise Conflict(f"order {self.id} is not on hold")
         if not actor.strip():
             raise DomainError("releasing a hold needs an actor")
         self.trigger_event(self.HoldReleased, actor=actor, note=note)
@@ -504,7 +504,7 @@ class Order(Aggregate):
         if self.status is OrderStatus.CANCELLED:
             return
         if self.status in SHIPPING_STATES:
-            raise DomainError(f"order {self.id} has shipped and can no longer be cancelled")
+            raise Conflict(f"order {self.id} has shipped and can no longer be cancelled")
         if not reason.strip() or not actor.strip():
             raise DomainError("a cancellation needs a reason and an actor")
         self.trigger_event(
@@ -578,9 +578,9 @@ class Order(Aggregate):
 
     def _check_open(self, action: str) -> None:
         if self.status is OrderStatus.CANCELLED:
-            raise DomainError(f"order {self.id} is cancelled and cannot be {action}")
+            raise Conflict(f"order {self.id} is cancelled and cannot be {action}")
         if self.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
-            raise DomainError(f"order {self.id} is {self.status} and cannot be {action}")
+            raise Conflict(f"order {self.id} is {self.status} and cannot be {action}")
 
     def record_reservation(
         self, reservations: tuple[LineReservation, ...], policy: FulfilmentPolicy
@@ -592,7 +592,7 @@ class Order(Aggregate):
         if self.status in (*DECIDED_STATES, OrderStatus.CANCELLED):
             return  # decided already, or cancelled: inventory releases what it reserved
         if self.status is not OrderStatus.PAID:
-            raise DomainError(f"order {self.id} is {self.status}, stock is reserved once paid")
+            raise Conflict(f"order {self.id} is {self.status}, stock is reserved once paid")
         allocations = self._allocations_from(reservations)
         if all(allocation.quantity_allocated == 0 for allocation in allocations):
             self.trigger_event(self.Backordered, lines=tuple(allocations))
@@ -608,7 +608,7 @@ class Order(Aggregate):
         if self.status is OrderStatus.CANCELLED or fill <= self.backorder_fills:
             return  # inventory releases what it reserved for a cancelled order
         if self.status not in DECIDED_STATES:
-            raise DomainError(f"order {self.id} is {self.status} and has no backorder to fill")
+            raise Conflict(f"order {self.id} is {self.status} and has no backorder to fill")
         allocations = self._allocations_from(reservations)
         for before, after in zip(self.allocation, allocations, strict=True):
             if after.quantity_allocated < before.quantity_allocated:

@@ -16,6 +16,11 @@ class FieldError(DomainError):
         self.field = field
         self.problem = problem
 
+    @property
+    def details(self) -> list[dict[str, str]]:
+        """The field and what is wrong with it (the HTTP answer's `details`)."""
+        return [{"field": self.field, "problem": self.problem}]
+
 
 @contextlib.contextmanager
 def about(field: str) -> Iterator[None]:

@@ -39,7 +39,7 @@ from services.returns.domain.inspection import (
     grade,
     validate_checklist,
 )
-from services.runtime.aggregate import Aggregate, DomainError
+from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 RMA_NAMESPACE = uuid.UUID("4c2a8f0e-7d1b-4b6a-9e35-2f8d1c6b0a97")
 
@@ -290,6 +290,12 @@ class Rma(Aggregate):
 
     # -- the request, decided at once ---------------------------------------------------------
 
+    @staticmethod
+    def check_reason(reason: str) -> None:
+        """A return request says why the unit comes back."""
+        if not reason.strip():
+            raise DomainError("a return request needs a reason")
+
     @classmethod
     def request(
         cls,
@@ -305,8 +311,7 @@ class Rma(Aggregate):
     ) -> Self:
         """Record the request and decide it: authorised within the return window or the
         warranty (see `eligibility`), rejected outside both, with the dates in the reason."""
-        if not reason.strip():
-            raise DomainError("a return request needs a reason")
+        cls.check_reason(reason)
         rma = cls._create(
             cls.Requested,
             id=rma_id,
@@ -355,12 +360,12 @@ class Rma(Aggregate):
             ):
                 return  # the same dock receipt again
             received = self.receipt
-            raise DomainError(
+            raise Conflict(
                 f"RMA {self.id} was already received at {received.location} as {received.sku}"
                 f" serial {received.serial}; a second unit under one RMA is refused"
             )
         if self.status is not RmaStatus.AUTHORISED:
-            raise DomainError(f"RMA {self.id} is {self.status}: no unit is expected back")
+            raise Conflict(f"RMA {self.id} is {self.status}: no unit is expected back")
         mismatch = self._mismatch(sku, serial)
         self._trigger(
             self.ReceiptRecorded,
@@ -396,12 +401,12 @@ class Rma(Aggregate):
         if self.review is not None:
             if self.review.decision == decision:
                 return  # the same decision again
-            raise DomainError(
+            raise Conflict(
                 f"RMA {self.id} was already decided {self.review.decision} by "
                 f"{self.review.reviewer}"
             )
         if self.status is not RmaStatus.UNDER_REVIEW:
-            raise DomainError(f"RMA {self.id} is {self.status}: nothing to review")
+            raise Conflict(f"RMA {self.id} is {self.status}: nothing to review")
         if not reviewer.strip():
             raise DomainError("a review needs the reviewer")
         self._trigger(self.ReviewResolved, decision=decision, reviewer=reviewer, note=note)
@@ -434,16 +439,16 @@ class Rma(Aggregate):
                 inspector,
             ) and grade_override in (None, self.inspection.grade):
                 return  # the same inspection submitted again
-            raise DomainError(
+            raise Conflict(
                 f"RMA {self.id} was already inspected by {self.inspection.inspector} "
                 f"(grade {self.inspection.grade})"
             )
         if self.status is RmaStatus.UNDER_REVIEW:
-            raise DomainError(
+            raise Conflict(
                 f"RMA {self.id} is blocked ({self.block_reason}): a reviewer must decide first"
             )
         if self.status is not RmaStatus.RECEIVED or not self.refund_allowed:
-            raise DomainError(f"RMA {self.id} is {self.status}: it cannot be inspected")
+            raise Conflict(f"RMA {self.id} is {self.status}: it cannot be inspected")
         if not inspector.strip():
             raise DomainError("an inspection needs the inspector")
         validate_checklist(checklist, checks)
@@ -476,7 +481,7 @@ class Rma(Aggregate):
             return  # already signed off
         if self.disposition is None or not self.disposition.awaiting_signoff:
             grade_text = f"grade {self.inspection.grade}" if self.inspection else "not inspected"
-            raise DomainError(
+            raise Conflict(
                 f"RMA {self.id} is {grade_text}: only a grade-A unit awaiting sign-off can be "
                 "signed off"
             )
