@@ -75,10 +75,11 @@ class DirectValueObject(ValueObjectTranscoding):
     def decode(self, data: dict[str, Any]) -> Any:
         if not self._direct or data.keys() != self._fields:
             return super().decode(data)
+        # The stored object is the JSON decoder's own fresh dict: it becomes the instance's.
+        if list in map(type, data.values()):  # one pass in C; lists are rare in value objects
+            data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         revived: Any = _new_object(self.type)
-        revived.__dict__.update(
-            {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
-        )
+        _set(revived, "__dict__", data)
         return revived
 
 
