@@ -1,10 +1,12 @@
 """What a service process still has to do before it can stop without losing anything, read from
 its `/health` answer.
 
-The embedded broker keeps its topics in memory, so the stack stops only once every consumer has
+The embedded broker keeps its topics in memory, so the stack stops once every consumer has
 caught up (lag 0) and every relay that publishes (the leader of its store) has published all it
-has stored (lag 0). A field a service does not report counts as not known to be done: the stack
-then waits, up to its bound, rather than guess.
+has stored (lag 0). Of that, only partners' messages not yet consumed would be lost with the
+broker (`partner_messages_pending`): events are in the stores and are published again at the next
+start. A field a service does not report counts as not known to be done: the stack then waits, up
+to its bound, rather than guess.
 
 The shape read from `/health`:
 `"consumer": {"alive": bool, "lag": int | null, ...}` (absent when it consumes nothing)
@@ -29,11 +31,18 @@ def unfinished_work(health: dict[str, Any] | None, *, consumes: bool, relays: bo
         pending.append("consumer lag unknown")
     elif isinstance(consumer, dict):
         pending.extend(_loop_pending("consumer", consumer))
+    return pending + unpublished(health, relays=relays)
+
+
+def unpublished(health: dict[str, Any] | None, *, relays: bool) -> list[str]:
+    """What the process's relays have stored and not yet published; empty when nothing (or when
+    the process has no relays)."""
+    if health is None:
+        return ["no answer from /health"] if relays else []
+    pending: list[str] = []
     statuses = health.get("relays")
     if not isinstance(statuses, dict):
-        if relays:
-            pending.append("relay lag unknown")
-        return pending
+        return ["relay lag unknown"] if relays else []
     for topic, relay in sorted(statuses.items()):
         if not isinstance(relay, dict):
             pending.append(f"relay {topic} lag unknown")
@@ -42,6 +51,24 @@ def unfinished_work(health: dict[str, Any] | None, *, consumes: bool, relays: bo
             # process's relay does, and is asked there.
             pending.extend(_loop_pending(f"relay {topic}", relay))
     return pending
+
+
+def partner_messages_pending(health: dict[str, Any] | None, *, consumes: bool) -> list[str]:
+    """What of the process's unfinished work only the broker holds: partners' messages (channel
+    orders, 3PL confirmations and receipts, carrier scans) not yet consumed, lost if the
+    embedded broker stops now. Events not yet consumed or published are not: the stores keep
+    them and the relays publish them again when the broker comes back empty."""
+    if not consumes:
+        return []
+    consumer = health.get("consumer") if health is not None else None
+    if not isinstance(consumer, dict):
+        return ["consumer lag unknown"]
+    lag = consumer.get("partner_lag")
+    if consumer.get("alive") is False:
+        return [f"consumer not running (partner messages {lag})"]
+    if not isinstance(lag, int) or isinstance(lag, bool):
+        return ["partner messages unknown"]
+    return [f"{lag} partner messages not yet consumed"] if lag > 0 else []
 
 
 def _loop_pending(name: str, loop: dict[str, Any]) -> list[str]:

@@ -31,9 +31,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from contracts.topics import SERVICES, all_topics
-from infra.drain import consumed_so_far, unfinished_work
+from infra.drain import (
+    consumed_so_far,
+    partner_messages_pending,
+    unfinished_work,
+    unpublished,
+)
 from infra.embedded import (
     DEFAULT_MAX_CONNECTIONS,
     EmbeddedBroker,
@@ -162,11 +168,18 @@ class Stack:
                 for name in SERVICES
                 for index in range(self.processes.get(name, 1))
             ]
-            if self.simulators:
-                self.services.append(ServiceProcess(SIMULATORS, env))
             for service in self.services:
                 service.start()
             self.wait_until_healthy()
+            if self.simulators:
+                # The simulated partners rebuild what they know (a 3PL's shelves and what it
+                # packed) from the topics: they start once the stores are on them again, as a
+                # partner's WMS would come with its own memory.
+                self.wait_until_published()
+                simulators = ServiceProcess(SIMULATORS, env)
+                self.services.append(simulators)
+                simulators.start()
+            self.announce()
             while not self.stopping:
                 time.sleep(0.5)
                 self.supervise()
@@ -218,6 +231,27 @@ class Stack:
                 )
             time.sleep(0.3)
             self.supervise()
+
+    def wait_until_published(self, bound: float = 300) -> None:
+        """Wait (supervising meanwhile, at most `bound` s) until every relay has published what
+        its store holds: after a start on an empty broker, the whole store."""
+        started = time.monotonic()
+        next_report = started + 10
+        while not self.stopping and time.monotonic() - started < bound:
+            pending = {
+                service.label: left
+                for service, health in self.health_answers()
+                if (left := unpublished(health, relays=service.relays))
+            }
+            if not pending:
+                return
+            if time.monotonic() >= next_report:
+                next_report += 10
+                say("publishing the stores to the broker: " + describe(pending))
+            time.sleep(0.5)
+            self.supervise()
+
+    def announce(self) -> None:
         if self.stopping:
             return
         say("all services are up:")
@@ -287,8 +321,23 @@ class Stack:
                 return True
             if elapsed >= self.drain_timeout:
                 left = describe(unfinished) if unfinished else "caught up at the last look only"
-                say(f"not drained after {self.drain_timeout:g} s: {left}")
-                return False
+                at_risk = {
+                    service.label: pending
+                    for service, health in self.health_answers()
+                    if (pending := partner_messages_pending(health, consumes=service.consumes))
+                }
+                if at_risk:
+                    say(
+                        f"not drained after {self.drain_timeout:g} s: {left}; lost with the "
+                        f"embedded broker: {describe(at_risk)}"
+                    )
+                    return False
+                say(
+                    f"not drained after {self.drain_timeout:g} s: {left}; every partner message "
+                    "was consumed, and the rest is in the stores and published again at the next "
+                    "start: nothing accepted is lost"
+                )
+                return True
             if time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + DRAIN_PROGRESS_EVERY
                 say(
@@ -301,19 +350,21 @@ class Stack:
         """Per service process, what it reports as not yet done (only those with something), and
         how many messages each has consumed so far. The processes are asked at once, so that one
         that does not answer delays no other."""
-        asked = [service for service in self.services if service.serves_http]
-        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
-            answers = list(pool.map(ServiceProcess.health, asked))
+        answers = self.health_answers()
         unfinished: dict[str, list[str]] = {}
-        for service, health in zip(asked, answers, strict=True):
+        for service, health in answers:
             pending = unfinished_work(health, consumes=service.consumes, relays=service.relays)
             if pending:
                 unfinished[service.label] = pending
-        consumed = {
-            service.label: consumed_so_far(health)
-            for service, health in zip(asked, answers, strict=True)
-        }
+        consumed = {service.label: consumed_so_far(health) for service, health in answers}
         return unfinished, consumed
+
+    def health_answers(self) -> list[tuple[ServiceProcess, dict[str, Any] | None]]:
+        """Every service process with its `/health` answer (None: no answer), asked at once so
+        that one that does not answer delays no other."""
+        asked = [service for service in self.services if service.serves_http]
+        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
+            return list(zip(asked, pool.map(ServiceProcess.health, asked), strict=True))
 
     def sleep_unless_stopped_at_once(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

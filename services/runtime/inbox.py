@@ -217,27 +217,36 @@ class KafkaInbox:
 
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its
-        partitions, plus those fetched and not yet committed; None while unknown), its
+        partitions, plus those fetched and not yet committed; None while unknown), how much of
+        that is partners' messages (`partner_lag`: on a broker that keeps nothing when it stops,
+        what would be lost with it; events topics are published again from the stores), its
         partitions, dead letters, and counters."""
         lag: int | None = None
+        partner_lag: int | None = None
         assigned: list[str] = []
         if self._client is not None and self.alive:
             partitions = self._client.assignment()
             assigned = sorted(f"{p.topic}[{p.partition}]" for p in partitions)
-            lag = 0
+            partner_topics = set(self._consumer.intake_topics)
+            lag = partner_lag = 0
             for partition in partitions:
                 highwater = self._client.highwater(partition)
                 try:
                     position = await asyncio.wait_for(self._client.position(partition), 1)
                 except (TimeoutError, KafkaError, AssertionError):
-                    lag = None
+                    lag = partner_lag = None
                     break
                 if highwater is None:
-                    lag = None
+                    lag = partner_lag = None
                     break
-                lag += max(0, highwater - position)
-        if lag is not None:
+                behind = max(0, highwater - position)
+                lag += behind
+                if partition.topic in partner_topics:
+                    partner_lag += behind
+        if lag is not None and partner_lag is not None:
             lag += self._in_flight
+            # What is being applied may come from any topic: counted as a partner's, to be safe.
+            partner_lag += self._in_flight
         dead_letters: dict[str, int | None]
         try:
             dead_letters = dict(await asyncio.to_thread(self._consumer.dead_letters.counts))
@@ -246,6 +255,7 @@ class KafkaInbox:
         return {
             "alive": self.alive,
             "lag": lag,
+            "partner_lag": partner_lag,
             "partitions": len(assigned),
             "paused_by_outage_seconds": (
                 round(time.monotonic() - self._outage_since, 1) if self._outage_since else None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.topics import SERVICES
-from infra.drain import consumed_so_far, unfinished_work
+from infra.drain import consumed_so_far, partner_messages_pending, unfinished_work, unpublished
 from infra.processes import process_counts
 from infra.stack import restart_delay
 
@@ -77,6 +77,25 @@ def test_the_count_of_consumed_messages_is_read_where_a_consumer_reports_one() -
     assert consumed_so_far({"consumer": {"alive": True, "lag": 0, "messages": 42}}) == 42
     assert consumed_so_far({"relays": {}}) is None
     assert consumed_so_far(None) is None
+
+
+def test_only_partners_messages_not_yet_consumed_would_be_lost_with_the_broker() -> None:
+    """Events behind (consumed or published) are in the stores and published again at the next
+    start; partners' messages live on the embedded broker only."""
+    behind_on_events = {
+        "consumer": {"alive": True, "lag": 4180, "partner_lag": 0},
+        "relays": {"shipping.events.v1": {"alive": True, "leader": True, "lag": 7}},
+    }
+    assert partner_messages_pending(behind_on_events, consumes=True) == []
+    assert unpublished(behind_on_events, relays=True) == ["relay shipping.events.v1 lag 7"]
+
+    behind_on_scans = {"consumer": {"alive": True, "lag": 12, "partner_lag": 2}}
+    assert partner_messages_pending(behind_on_scans, consumes=True) == [
+        "2 partner messages not yet consumed"
+    ]
+    assert partner_messages_pending({"status": "ok"}, consumes=True) == ["consumer lag unknown"]
+    assert partner_messages_pending(None, consumes=True) == ["consumer lag unknown"]
+    assert partner_messages_pending(None, consumes=False) == []
 
 
 def test_a_process_that_keeps_exiting_waits_longer_each_time_up_to_half_a_minute() -> None:
