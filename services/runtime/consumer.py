@@ -387,7 +387,8 @@ class Consumer:
     def _apply_batch(self, items: list[_Decoded]) -> list[Outcome]:
         with self._application.unit_of_work():
             open_sequences = self.dead_letters.open_sequences()
-            return [self._apply_with_retries(item, open_sequences) for item in items]
+            tracked: dict[str, int] = {}
+            return [self._apply_with_retries(item, open_sequences, tracked) for item in items]
 
     async def _apply_alone(self, item: _Decoded) -> Outcome:
         try:
@@ -408,27 +409,55 @@ class Consumer:
             return self._apply_with_retries(item, self.dead_letters.open_sequences())
 
     def _apply_with_retries(
-        self, item: _Decoded, open_sequences: set[str], *, redriving: bool = False
+        self,
+        item: _Decoded,
+        open_sequences: set[str],
+        tracked: dict[str, int] | None = None,
+        *,
+        redriving: bool = False,
     ) -> Outcome:
+        """Apply in a savepoint, deciding again after each conflict. `tracked` holds the version
+        this unit of work last tracked of each source: its tracking row stays locked by the
+        unit of work until it commits, so no one else can have moved it, and the next event of
+        the source in the batch needs no query to know where its sequence stands."""
+        tracked = {} if tracked is None else tracked
+        source = item.held.sequence
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
                 with self._application.all_or_nothing():
                     if item.route is not None:
                         return self._apply_message(item)
-                    return self._apply_event(item, open_sequences, redriving=redriving)
+                    outcome = self._apply_event(
+                        item, open_sequences, tracked.get(source or ""), redriving=redriving
+                    )
             except IntegrityError:
+                if source is not None:
+                    tracked.pop(source, None)
                 continue  # someone else wrote first: re-read and decide again
+            if source is not None and source in open_sequences:
+                tracked.pop(source, None)  # parked events may have been applied behind it
+            elif source is not None and outcome in (Outcome.APPLIED, Outcome.TRACKED):
+                assert item.held.version is not None
+                tracked[source] = item.held.version
+            return outcome
         raise ConcurrencyConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicts")
 
     def _apply_event(
-        self, item: _Decoded, open_sequences: set[str], *, redriving: bool = False
+        self,
+        item: _Decoded,
+        open_sequences: set[str],
+        tracked_before: int | None = None,
+        *,
+        redriving: bool = False,
     ) -> Outcome:
         """Apply an event if it is the next of its aggregate; a redrive (which goes through the
         parked events itself, in order) only ever applies the next one."""
         source, version = item.held.sequence, item.held.version
         assert source is not None
         assert version is not None
-        last = self._application.process_recorder.max_tracking_id(source) or 0
+        last = tracked_before
+        if last is None:
+            last = self._application.process_recorder.max_tracking_id(source) or 0
         if version <= last:
             return Outcome.DUPLICATE
         if redriving:

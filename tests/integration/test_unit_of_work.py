@@ -9,11 +9,18 @@ from typing import Any
 
 import psycopg
 import pytest
+from aiokafka import ConsumerRecord
 from eventsourcing.persistence import IntegrityError
 
+from contracts.inventory import ReservationReleased
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, stock_id_for
+from services.order.application import OrderApplication
+from services.order.handlers import register_handlers
+from services.runtime.consumer import Consumer, Outcome
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.eventstore import BlockingRunner
+from tests.integration.harness import published
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +156,64 @@ def test_a_lock_taken_in_a_savepoint_that_is_undone_is_taken_again(
         assert store_lock_holders(second), "taken again by the next save"
 
     assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (6, 2)
+
+
+async def test_a_batch_decides_each_version_of_a_sequence_once_around_a_gap(
+    postgres_dsn: str,
+) -> None:
+    """Within a batch the consumer knows what it tracked itself; after a parked event was applied
+    behind its predecessor, it asks the store again."""
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(f"uow_{uuid.uuid4().hex[:10]}")
+    await ensure_database(location)
+    runner = BlockingRunner(workers=1)
+    orders = await runner.run(OrderApplication, location)
+    parked: list[bytes] = []
+
+    async def publish(value: bytes, **_: Any) -> None:
+        parked.append(value)
+
+    consumer = Consumer(
+        service_name="order", application=orders, runner=runner, publish=publish, attempts=2
+    )
+    register_handlers(consumer, orders)
+    await runner.run(consumer.dead_letters.create_table)
+    reservation_id = uuid.uuid4()
+
+    def released(version: int) -> ConsumerRecord[bytes, bytes]:
+        payload = ReservationReleased(
+            reservation_id=reservation_id, order_id=uuid.uuid4(), reason="order cancelled"
+        )
+        value = published(
+            payload, producer="inventory", aggregate_id=reservation_id, version=version
+        )
+        return ConsumerRecord(
+            topic="inventory.events.v1",
+            partition=0,
+            offset=version,
+            timestamp=0,
+            timestamp_type=0,
+            key=str(reservation_id).encode(),
+            value=value,
+            checksum=None,
+            serialized_key_size=36,
+            serialized_value_size=len(value),
+            headers=[],
+        )
+
+    try:
+        outcomes = await consumer.handle_batch([released(v) for v in (1, 2, 2, 4, 3, 5, 5)])
+    finally:
+        runner.shutdown()
+
+    assert consumer.counters.batches_split == 0, "applied as one batch"
+    assert outcomes == [
+        Outcome.TRACKED,
+        Outcome.TRACKED,
+        Outcome.DUPLICATE,
+        Outcome.PARKED,  # and applied right after 3, in the same batch
+        Outcome.TRACKED,
+        Outcome.TRACKED,
+        Outcome.DUPLICATE,
+    ]
+    assert orders.process_recorder.max_tracking_id(f"inventory:{reservation_id}") == 5
+    assert len(parked) == 1
