@@ -27,7 +27,13 @@ def configure_logging(service: str, *, level: str = "info", fmt: str = "console"
         else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False, pad_event_to=0)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, a line is dropped before anything is added to it (a consumer has a
+        # debug line per message).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
