@@ -23,6 +23,7 @@ For every batch of messages a service consumes (`handle_batch`; the Kafka loop i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 from collections import Counter
@@ -424,7 +425,7 @@ class Consumer:
         source = item.held.sequence
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                with self._application.all_or_nothing():
+                with self._all_or_nothing_unless_tracked_only(item, open_sequences, redriving):
                     if item.route is not None:
                         return self._apply_message(item)
                     outcome = self._apply_event(
@@ -441,6 +442,21 @@ class Consumer:
                 tracked[source] = item.held.version
             return outcome
         raise ConcurrencyConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicts")
+
+    def _all_or_nothing_unless_tracked_only(
+        self, item: _Decoded, open_sequences: set[str], redriving: bool
+    ) -> contextlib.AbstractContextManager[None]:
+        """A savepoint undoes what a failed message wrote, so the batch goes on. An event without
+        a handler writes one tracking row, and a conflict on it (another process tracked it
+        first) fails no statement, so it needs none: two round trips fewer."""
+        if (
+            item.route is None
+            and item.event_handler is None
+            and not redriving
+            and item.source not in open_sequences  # parked events may be applied behind it
+        ):
+            return contextlib.nullcontext()
+        return self._application.all_or_nothing()
 
     def _apply_event(
         self,

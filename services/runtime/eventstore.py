@@ -161,9 +161,12 @@ class ReadModelRecorder(PostgresProcessRecorder):
         if work is None:
             super().insert_tracking(tracking)
             return
+        # A single-row tracking insert that conflicts changes no row and fails no statement: it
+        # needs no savepoint to keep the unit of work usable.
+        isolated = not self.datastore.single_row_tracking
         with (
             self.datastore.get_connection() as connection,
-            self._savepoint_unless_guarded(work),
+            self._savepoint_unless_guarded(work) if isolated else contextlib.nullcontext(),
             connection.cursor() as cursor,
         ):
             self._prepare_to_write(cursor, notify=False)

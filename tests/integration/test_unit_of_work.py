@@ -4,13 +4,16 @@ reported as a conflict and undoes only the save that lost, and nothing commits b
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
 from aiokafka import ConsumerRecord
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from contracts.inventory import ReservationReleased
 from services.inventory.application import InventoryApplication
@@ -158,54 +161,71 @@ def test_a_lock_taken_in_a_savepoint_that_is_undone_is_taken_again(
     assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (6, 2)
 
 
-async def test_a_batch_decides_each_version_of_a_sequence_once_around_a_gap(
-    postgres_dsn: str,
-) -> None:
-    """Within a batch the consumer knows what it tracked itself; after a parked event was applied
-    behind its predecessor, it asks the store again."""
+@dataclass
+class OrderConsumer:
+    """The order service's consumer on a real store, fed records directly."""
+
+    location: PostgresLocation
+    runner: BlockingRunner
+    orders: OrderApplication
+    consumer: Consumer
+    copied_to_dead_letter_topic: list[bytes]
+
+
+@pytest.fixture
+async def order_consumer(postgres_dsn: str) -> AsyncIterator[OrderConsumer]:
     location = PostgresLocation.from_dsn(postgres_dsn).with_database(f"uow_{uuid.uuid4().hex[:10]}")
     await ensure_database(location)
     runner = BlockingRunner(workers=1)
     orders = await runner.run(OrderApplication, location)
-    parked: list[bytes] = []
+    copied: list[bytes] = []
 
     async def publish(value: bytes, **_: Any) -> None:
-        parked.append(value)
+        copied.append(value)
 
     consumer = Consumer(
         service_name="order", application=orders, runner=runner, publish=publish, attempts=2
     )
     register_handlers(consumer, orders)
     await runner.run(consumer.dead_letters.create_table)
+    yield OrderConsumer(location, runner, orders, consumer, copied)
+    runner.shutdown()
+
+
+def reservation_released(reservation_id: uuid.UUID, version: int) -> ConsumerRecord[bytes, bytes]:
+    """An event the order service follows (its aggregate kind) and has no handler for."""
+    payload = ReservationReleased(
+        reservation_id=reservation_id, order_id=uuid.uuid4(), reason="order cancelled"
+    )
+    value = published(payload, producer="inventory", aggregate_id=reservation_id, version=version)
+    return ConsumerRecord(
+        topic="inventory.events.v1",
+        partition=0,
+        offset=version,
+        timestamp=0,
+        timestamp_type=0,
+        key=str(reservation_id).encode(),
+        value=value,
+        checksum=None,
+        serialized_key_size=36,
+        serialized_value_size=len(value),
+        headers=[],
+    )
+
+
+async def test_a_batch_decides_each_version_of_a_sequence_once_around_a_gap(
+    order_consumer: OrderConsumer,
+) -> None:
+    """Within a batch the consumer knows what it tracked itself; after a parked event was applied
+    behind its predecessor, it asks the store again."""
     reservation_id = uuid.uuid4()
+    versions = (1, 2, 2, 4, 3, 5, 5)
 
-    def released(version: int) -> ConsumerRecord[bytes, bytes]:
-        payload = ReservationReleased(
-            reservation_id=reservation_id, order_id=uuid.uuid4(), reason="order cancelled"
-        )
-        value = published(
-            payload, producer="inventory", aggregate_id=reservation_id, version=version
-        )
-        return ConsumerRecord(
-            topic="inventory.events.v1",
-            partition=0,
-            offset=version,
-            timestamp=0,
-            timestamp_type=0,
-            key=str(reservation_id).encode(),
-            value=value,
-            checksum=None,
-            serialized_key_size=36,
-            serialized_value_size=len(value),
-            headers=[],
-        )
+    outcomes = await order_consumer.consumer.handle_batch(
+        [reservation_released(reservation_id, version) for version in versions]
+    )
 
-    try:
-        outcomes = await consumer.handle_batch([released(v) for v in (1, 2, 2, 4, 3, 5, 5)])
-    finally:
-        runner.shutdown()
-
-    assert consumer.counters.batches_split == 0, "applied as one batch"
+    assert order_consumer.consumer.counters.batches_split == 0, "applied as one batch"
     assert outcomes == [
         Outcome.TRACKED,
         Outcome.TRACKED,
@@ -215,5 +235,41 @@ async def test_a_batch_decides_each_version_of_a_sequence_once_around_a_gap(
         Outcome.TRACKED,
         Outcome.DUPLICATE,
     ]
-    assert orders.process_recorder.max_tracking_id(f"inventory:{reservation_id}") == 5
-    assert len(parked) == 1
+    source = f"inventory:{reservation_id}"
+    assert order_consumer.orders.process_recorder.max_tracking_id(source) == 5
+    assert len(order_consumer.copied_to_dead_letter_topic) == 1
+
+
+async def test_an_event_another_process_tracks_first_is_a_duplicate_and_the_batch_goes_on(
+    order_consumer: OrderConsumer,
+) -> None:
+    """An event without a handler is tracked without a savepoint of its own: losing the race for
+    its tracking row fails no statement, so the batch's transaction stays usable."""
+    other_process = OrderApplication(order_consumer.location)
+    reservation_id = uuid.uuid4()
+    source = f"inventory:{reservation_id}"
+    tracking = threading.Event()
+    commit = threading.Event()
+
+    def track_first() -> None:
+        with other_process.unit_of_work():
+            other_process.process_recorder.insert_tracking(Tracking(source, 1))
+            tracking.set()
+            commit.wait(timeout=60)
+
+    racer = threading.Thread(target=track_first)
+    racer.start()
+    assert tracking.wait(timeout=60)
+    batch = asyncio.ensure_future(
+        order_consumer.consumer.handle_batch(
+            [reservation_released(reservation_id, version) for version in (1, 2)]
+        )
+    )
+    await asyncio.sleep(0.5)  # the batch now waits for the other process's transaction
+    commit.set()
+    outcomes = await asyncio.wait_for(batch, timeout=60)
+    racer.join(timeout=60)
+
+    assert outcomes == [Outcome.DUPLICATE, Outcome.TRACKED]
+    assert order_consumer.consumer.counters.batches_split == 0, "applied as one batch"
+    assert order_consumer.orders.process_recorder.max_tracking_id(source) == 2
