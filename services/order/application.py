@@ -142,7 +142,9 @@ class OrderApplication(ServiceApplication):
             "SELECT sku, market, not_listed_because FROM catalogue_listings WHERE sku = ANY(%s)",
             skus,
         ):
-            listings[row["sku"]][row["market"]] = row["not_listed_because"]
+            # The two reads are not one snapshot: a product catalogued between them has its
+            # listings read without its row (a listing implies the product).
+            listings.setdefault(row["sku"], {})[row["market"]] = row["not_listed_because"]
         return CatalogueKnowledge(listings)
 
     def unregistered(self, skus: list[str]) -> set[str]:
