@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -131,250 +132,333 @@ def _reservation_lines(lines: tuple[ReservedLine, ...]) -> list[contracts.Reserv
     ]
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded inventory event."""
-    if isinstance(event, SkuStock.FirstReceived | SkuStock.Received):
-        receipt = event.receipt
-        return contracts.StockReceived(
-            sku=event.sku,
-            location=receipt.location,
-            quantity=receipt.quantity,
-            reason=receipt.reason,
-            actor=receipt.actor,
-            reference=receipt.reference,
-            serials=list(receipt.serials),
-            batch=receipt.batch,
-            unit_cost=receipt.unit_cost,
-            currency=receipt.currency,
-        )
-    if isinstance(event, SkuStock.Reserved):
-        return contracts.StockItemReserved(
-            sku=event.sku,
-            location=event.location,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-        )
-    if isinstance(event, Reservation.Reserved):
-        return contracts.StockReserved(
-            reservation_id=event.originator_id,
-            order_id=event.order_id,
-            lines=_reservation_lines(event.lines),
-        )
-    if isinstance(event, SkuStock.FirstBackordered | SkuStock.Backordered):
-        return contracts.StockItemBackordered(
-            sku=event.sku,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-        )
-    if isinstance(event, SkuStock.BackorderReserved):
-        return contracts.StockItemBackorderReserved(
-            sku=event.sku,
-            location=event.location,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-        )
-    if isinstance(event, SkuStock.UnitReturned):
-        return contracts.StockUnitReturned(
-            sku=event.sku,
-            rma_id=event.rma_id,
-            serial=event.serial,
-            location=event.location,
-            condition=event.condition,
-        )
-    if isinstance(event, SkuStock.UnitConditionChanged):
-        return contracts.StockUnitConditionChanged(
-            sku=event.sku,
-            rma_id=event.rma_id,
-            serial=event.serial,
-            location=event.location,
-            from_condition=event.from_condition,
-            to_condition=event.to_condition,
-            reason=event.reason,
-            actor=event.actor,
-        )
-    if isinstance(event, BundleAvailability.FirstPublished | BundleAvailability.Published):
-        return contracts.BundleAvailableToSellChanged(
-            sku=event.sku, channel=event.channel, new=event.available
-        )
-    if isinstance(event, SkuStock.AvailableToSellChanged):
-        return contracts.AvailableToSellChanged(
-            sku=event.sku,
-            channel=event.availability.channel,
-            new=event.availability.new,
-            open_box=event.availability.open_box,
-            refurbished=event.availability.refurbished,
-        )
-    if isinstance(event, SkuStock.BackorderWithdrawn):
-        return contracts.StockItemBackorderWithdrawn(
-            sku=event.sku,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-        )
-    if isinstance(event, Reservation.BackorderFilled):
-        return contracts.BackorderFilled(
-            reservation_id=event.originator_id,
-            order_id=event.order_id,
-            fill=event.fill,
-            lines=_reservation_lines(event.lines),
-        )
-    if isinstance(event, Reservation.ShortOfStock):
-        return contracts.StockShortage(
-            reservation_id=event.originator_id,
-            order_id=event.order_id,
-            lines=_reservation_lines(event.lines),
-        )
-    if isinstance(event, SkuStock.ReservationReleased):
-        return contracts.StockItemReservationReleased(
-            sku=event.sku,
-            location=event.location,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-        )
-    if isinstance(event, Reservation.Released):
-        return contracts.ReservationReleased(
-            reservation_id=event.originator_id, order_id=event.order_id, reason=event.reason
-        )
-    if isinstance(event, SkuStock.SerialPacked):
-        return contracts.StockSerialPacked(
-            sku=event.sku,
-            serial=event.serial,
-            location=event.location,
-            shipment_id=event.shipment_id,
-            order_id=event.order_id,
-        )
-    if isinstance(event, SkuStock.Shipped):
-        return contracts.StockShipped(
-            sku=event.sku,
-            location=event.location,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            quantity=event.quantity,
-            serials=list(event.serials),
-            shipment_id=event.shipment_id,
-        )
-    if isinstance(event, SerialCheck.Passed):
-        return contracts.SerialCheckPassed(
-            shipment_id=event.shipment_id, order_id=event.order_id, scan=event.scan
-        )
-    if isinstance(event, SerialCheck.Failed):
-        return contracts.SerialCheckFailed(
-            shipment_id=event.shipment_id,
-            order_id=event.order_id,
-            scan=event.scan,
-            problems=list(event.problems),
-        )
-    operation = _stock_operation(event) or _purchasing(event)
-    if operation is not None:
-        return operation
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded inventory event (a function per event class, registered
+    below)."""
     raise TypeError(f"no contract for inventory event {type(event).__qualname__}")
 
 
-def _stock_operation(event: Any) -> IntegrationEvent | None:
-    """The public event for an adjustment, count, transfer or reorder event; None for others."""
-    if isinstance(event, SkuStock.Adjusted):
-        return contracts.StockAdjusted(
+@to_contract.register
+def _sku_stock_received(event: SkuStock.FirstReceived | SkuStock.Received) -> IntegrationEvent:
+    receipt = event.receipt
+    return contracts.StockReceived(
+        sku=event.sku,
+        location=receipt.location,
+        quantity=receipt.quantity,
+        reason=receipt.reason,
+        actor=receipt.actor,
+        reference=receipt.reference,
+        serials=list(receipt.serials),
+        batch=receipt.batch,
+        unit_cost=receipt.unit_cost,
+        currency=receipt.currency,
+    )
+
+
+@to_contract.register
+def _sku_stock_reserved(event: SkuStock.Reserved) -> IntegrationEvent:
+    return contracts.StockItemReserved(
+        sku=event.sku,
+        location=event.location,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _reservation_reserved(event: Reservation.Reserved) -> IntegrationEvent:
+    return contracts.StockReserved(
+        reservation_id=event.originator_id,
+        order_id=event.order_id,
+        lines=_reservation_lines(event.lines),
+    )
+
+
+@to_contract.register
+def _sku_stock_backordered(
+    event: SkuStock.FirstBackordered | SkuStock.Backordered,
+) -> IntegrationEvent:
+    return contracts.StockItemBackordered(
+        sku=event.sku,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _sku_stock_backorder_reserved(event: SkuStock.BackorderReserved) -> IntegrationEvent:
+    return contracts.StockItemBackorderReserved(
+        sku=event.sku,
+        location=event.location,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _sku_stock_unit_returned(event: SkuStock.UnitReturned) -> IntegrationEvent:
+    return contracts.StockUnitReturned(
+        sku=event.sku,
+        rma_id=event.rma_id,
+        serial=event.serial,
+        location=event.location,
+        condition=event.condition,
+    )
+
+
+@to_contract.register
+def _sku_stock_unit_condition_changed(event: SkuStock.UnitConditionChanged) -> IntegrationEvent:
+    return contracts.StockUnitConditionChanged(
+        sku=event.sku,
+        rma_id=event.rma_id,
+        serial=event.serial,
+        location=event.location,
+        from_condition=event.from_condition,
+        to_condition=event.to_condition,
+        reason=event.reason,
+        actor=event.actor,
+    )
+
+
+@to_contract.register
+def _bundle_availability_published(
+    event: BundleAvailability.FirstPublished | BundleAvailability.Published,
+) -> IntegrationEvent:
+    return contracts.BundleAvailableToSellChanged(
+        sku=event.sku, channel=event.channel, new=event.available
+    )
+
+
+@to_contract.register
+def _sku_stock_available_to_sell_changed(
+    event: SkuStock.AvailableToSellChanged,
+) -> IntegrationEvent:
+    return contracts.AvailableToSellChanged(
+        sku=event.sku,
+        channel=event.availability.channel,
+        new=event.availability.new,
+        open_box=event.availability.open_box,
+        refurbished=event.availability.refurbished,
+    )
+
+
+@to_contract.register
+def _sku_stock_backorder_withdrawn(event: SkuStock.BackorderWithdrawn) -> IntegrationEvent:
+    return contracts.StockItemBackorderWithdrawn(
+        sku=event.sku,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _reservation_backorder_filled(event: Reservation.BackorderFilled) -> IntegrationEvent:
+    return contracts.BackorderFilled(
+        reservation_id=event.originator_id,
+        order_id=event.order_id,
+        fill=event.fill,
+        lines=_reservation_lines(event.lines),
+    )
+
+
+@to_contract.register
+def _reservation_short_of_stock(event: Reservation.ShortOfStock) -> IntegrationEvent:
+    return contracts.StockShortage(
+        reservation_id=event.originator_id,
+        order_id=event.order_id,
+        lines=_reservation_lines(event.lines),
+    )
+
+
+@to_contract.register
+def _sku_stock_reservation_released(event: SkuStock.ReservationReleased) -> IntegrationEvent:
+    return contracts.StockItemReservationReleased(
+        sku=event.sku,
+        location=event.location,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _reservation_released(event: Reservation.Released) -> IntegrationEvent:
+    return contracts.ReservationReleased(
+        reservation_id=event.originator_id, order_id=event.order_id, reason=event.reason
+    )
+
+
+@to_contract.register
+def _sku_stock_serial_packed(event: SkuStock.SerialPacked) -> IntegrationEvent:
+    return contracts.StockSerialPacked(
+        sku=event.sku,
+        serial=event.serial,
+        location=event.location,
+        shipment_id=event.shipment_id,
+        order_id=event.order_id,
+    )
+
+
+@to_contract.register
+def _sku_stock_shipped(event: SkuStock.Shipped) -> IntegrationEvent:
+    return contracts.StockShipped(
+        sku=event.sku,
+        location=event.location,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+        serials=list(event.serials),
+        shipment_id=event.shipment_id,
+    )
+
+
+@to_contract.register
+def _serial_check_passed(event: SerialCheck.Passed) -> IntegrationEvent:
+    return contracts.SerialCheckPassed(
+        shipment_id=event.shipment_id, order_id=event.order_id, scan=event.scan
+    )
+
+
+@to_contract.register
+def _serial_check_failed(event: SerialCheck.Failed) -> IntegrationEvent:
+    return contracts.SerialCheckFailed(
+        shipment_id=event.shipment_id,
+        order_id=event.order_id,
+        scan=event.scan,
+        problems=list(event.problems),
+    )
+
+
+@to_contract.register
+def _sku_stock_adjusted(event: SkuStock.Adjusted) -> IntegrationEvent:
+    return contracts.StockAdjusted(
+        sku=event.sku,
+        location=event.location,
+        quantity_delta=event.quantity_delta,
+        reason_code=event.reason_code,
+        actor=event.actor,
+        note=event.note,
+        serials=list(event.serials),
+        reference=event.reference,
+        on_hand_before=event.on_hand_before,
+        on_hand_after=event.on_hand_after,
+    )
+
+
+@to_contract.register
+def _sku_stock_counted(event: SkuStock.Counted) -> IntegrationEvent:
+    return contracts.StockCounted(
+        sku=event.sku,
+        location=event.location,
+        count_id=event.count_id,
+        expected=event.expected,
+        counted=event.counted,
+        variance=event.variance,
+        actor=event.actor,
+        serials_missing=list(event.serials_missing),
+        serials_unexpected=list(event.serials_unexpected),
+    )
+
+
+@to_contract.register
+def _sku_stock_transferred_out(event: SkuStock.TransferredOut) -> IntegrationEvent:
+    return contracts.StockTransferredOut(
+        sku=event.sku,
+        transfer_id=event.transfer_id,
+        from_location=event.from_location,
+        to_location=event.to_location,
+        quantity=event.quantity,
+        serials=list(event.serials),
+        actor=event.actor,
+        reason=event.reason,
+    )
+
+
+@to_contract.register
+def _sku_stock_transferred_in(event: SkuStock.TransferredIn) -> IntegrationEvent:
+    return contracts.StockTransferredIn(
+        sku=event.sku,
+        transfer_id=event.transfer_id,
+        from_location=event.from_location,
+        to_location=event.to_location,
+        quantity=event.quantity,
+        serials=list(event.serials),
+        actor=event.actor,
+    )
+
+
+@to_contract.register
+def _stock_transfer_dispatched(event: StockTransfer.Dispatched) -> IntegrationEvent:
+    return contracts.TransferDispatched(
+        transfer_id=event.originator_id,
+        sku=event.sku,
+        from_location=event.from_location,
+        to_location=event.to_location,
+        quantity=event.quantity,
+        serials=list(event.serials),
+        actor=event.actor,
+        reason=event.reason,
+    )
+
+
+@to_contract.register
+def _stock_transfer_received(event: StockTransfer.Received) -> IntegrationEvent:
+    return contracts.TransferReceived(
+        transfer_id=event.originator_id,
+        sku=event.sku,
+        quantity_received=event.quantity_received,
+        shortfall=event.shortfall,
+        serials_received=list(event.serials_received),
+        serials_missing=list(event.serials_missing),
+        actor=event.actor,
+    )
+
+
+@to_contract.register
+def _sku_stock_reorder_policy_set(
+    event: SkuStock.FirstReorderPolicySet | SkuStock.ReorderPolicySet,
+) -> IntegrationEvent:
+    return contracts.ReorderPolicySet(
+        sku=event.sku,
+        location=event.location,
+        reorder_point=event.policy.reorder_point,
+        reorder_quantity=event.policy.reorder_quantity,
+        lead_time_days=event.policy.lead_time_days,
+        actor=event.actor,
+    )
+
+
+@to_contract.register
+def _sku_stock_low_stock_detected(event: SkuStock.LowStockDetected) -> IntegrationEvent:
+    return contracts.LowStockDetected(
+        sku=event.sku,
+        location=event.location,
+        available=event.available,
+        inbound=event.inbound,
+        reorder_point=event.reorder_point,
+        suggested_purchase_order=contracts.SuggestedPurchaseOrder(
             sku=event.sku,
             location=event.location,
-            quantity_delta=event.quantity_delta,
-            reason_code=event.reason_code,
-            actor=event.actor,
-            note=event.note,
-            serials=list(event.serials),
-            reference=event.reference,
-            on_hand_before=event.on_hand_before,
-            on_hand_after=event.on_hand_after,
-        )
-    if isinstance(event, SkuStock.Counted):
-        return contracts.StockCounted(
-            sku=event.sku,
-            location=event.location,
-            count_id=event.count_id,
-            expected=event.expected,
-            counted=event.counted,
-            variance=event.variance,
-            actor=event.actor,
-            serials_missing=list(event.serials_missing),
-            serials_unexpected=list(event.serials_unexpected),
-        )
-    if isinstance(event, SkuStock.TransferredOut):
-        return contracts.StockTransferredOut(
-            sku=event.sku,
-            transfer_id=event.transfer_id,
-            from_location=event.from_location,
-            to_location=event.to_location,
-            quantity=event.quantity,
-            serials=list(event.serials),
-            actor=event.actor,
-            reason=event.reason,
-        )
-    if isinstance(event, SkuStock.TransferredIn):
-        return contracts.StockTransferredIn(
-            sku=event.sku,
-            transfer_id=event.transfer_id,
-            from_location=event.from_location,
-            to_location=event.to_location,
-            quantity=event.quantity,
-            serials=list(event.serials),
-            actor=event.actor,
-        )
-    if isinstance(event, StockTransfer.Dispatched):
-        return contracts.TransferDispatched(
-            transfer_id=event.originator_id,
-            sku=event.sku,
-            from_location=event.from_location,
-            to_location=event.to_location,
-            quantity=event.quantity,
-            serials=list(event.serials),
-            actor=event.actor,
-            reason=event.reason,
-        )
-    if isinstance(event, StockTransfer.Received):
-        return contracts.TransferReceived(
-            transfer_id=event.originator_id,
-            sku=event.sku,
-            quantity_received=event.quantity_received,
-            shortfall=event.shortfall,
-            serials_received=list(event.serials_received),
-            serials_missing=list(event.serials_missing),
-            actor=event.actor,
-        )
-    if isinstance(event, SkuStock.FirstReorderPolicySet | SkuStock.ReorderPolicySet):
-        return contracts.ReorderPolicySet(
-            sku=event.sku,
-            location=event.location,
-            reorder_point=event.policy.reorder_point,
-            reorder_quantity=event.policy.reorder_quantity,
-            lead_time_days=event.policy.lead_time_days,
-            actor=event.actor,
-        )
-    if isinstance(event, SkuStock.LowStockDetected):
-        return contracts.LowStockDetected(
-            sku=event.sku,
-            location=event.location,
-            available=event.available,
-            inbound=event.inbound,
-            reorder_point=event.reorder_point,
-            suggested_purchase_order=contracts.SuggestedPurchaseOrder(
-                sku=event.sku,
-                location=event.location,
-                quantity=event.suggestion.quantity,
-                expected_by=event.suggestion.expected_by,
-            ),
-        )
-    if isinstance(event, SkuStock.LowStockResolved):
-        return contracts.LowStockResolved(
-            sku=event.sku,
-            location=event.location,
-            available=event.available,
-            inbound=event.inbound,
-            reorder_point=event.reorder_point,
-        )
-    return None
+            quantity=event.suggestion.quantity,
+            expected_by=event.suggestion.expected_by,
+        ),
+    )
+
+
+@to_contract.register
+def _sku_stock_low_stock_resolved(event: SkuStock.LowStockResolved) -> IntegrationEvent:
+    return contracts.LowStockResolved(
+        sku=event.sku,
+        location=event.location,
+        available=event.available,
+        inbound=event.inbound,
+        reorder_point=event.reorder_point,
+    )
 
 
 def _delivered(lines: tuple[DeliveredLine, ...]) -> list[contracts.DeliveredUnits]:
@@ -386,158 +470,207 @@ def _delivered(lines: tuple[DeliveredLine, ...]) -> list[contracts.DeliveredUnit
     ]
 
 
-def _purchasing(event: Any) -> IntegrationEvent | None:
-    """The public event for a purchase order or inbound event; None for others."""
-    if isinstance(event, SkuStock.FirstInboundExpected | SkuStock.InboundChanged):
-        return contracts.StockInboundChanged(
-            sku=event.sku,
-            location=event.location,
-            purchase_order_id=event.purchase_order_id,
-            quantity=event.quantity,
-            location_inbound=event.location_inbound,
-        )
-    if isinstance(event, PurchaseOrder.Raised | PurchaseOrder.Confirmed):
-        model = (
-            contracts.PurchaseOrderRaised
-            if isinstance(event, PurchaseOrder.Raised)
-            else contracts.PurchaseOrderConfirmed
-        )
-        return model(
-            purchase_order_id=event.purchase_order_id,
-            supplier=event.supplier,
-            location=event.location,
-            expected_on=event.expected_on,
-            lines=[
-                contracts.PurchaseOrderLine(
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_cost=line.unit_cost,
-                    currency=line.currency,
-                )
-                for line in event.lines
-            ],
-            actor=event.actor,
-        )
-    if isinstance(event, PurchaseOrder.AsnRecorded):
-        return contracts.AdvanceShippingNoticeRecorded(
-            purchase_order_id=event.purchase_order_id,
-            asn_id=event.asn.asn_id,
-            supplier=event.supplier,
-            location=event.location,
-            expected_on=event.asn.expected_on,
-            lines=_delivered(event.asn.lines),
-            actor=event.actor,
-        )
-    if isinstance(event, PurchaseOrder.Received):
-        receipt = event.receipt
-        return contracts.PurchaseOrderReceived(
-            purchase_order_id=event.purchase_order_id,
-            receipt_id=receipt.receipt_id,
-            asn_id=receipt.asn_id,
-            location=receipt.location,
-            received_at=receipt.received_at,
-            lines=_delivered(receipt.lines),
-            actor=receipt.actor,
-            fully_received=event.fully_received,
-        )
-    if isinstance(event, PurchaseOrder.ReceiptRejected):
-        receipt = event.receipt
-        return contracts.PurchaseOrderReceiptRejected(
-            purchase_order_id=event.purchase_order_id,
-            receipt_id=receipt.receipt_id,
-            asn_id=receipt.asn_id,
-            location=receipt.location,
-            received_at=receipt.received_at,
-            lines=_delivered(receipt.lines),
-            problems=list(event.problems),
-        )
-    if isinstance(event, PurchaseOrder.Cancelled):
-        return contracts.PurchaseOrderCancelled(
-            purchase_order_id=event.purchase_order_id,
-            location=event.location,
-            reason=event.reason,
-            actor=event.actor,
-            cancelled=[
-                contracts.CancelledUnits(sku=sku, quantity=quantity)
-                for sku, quantity in sorted(event.units_cancelled.items())
-            ],
-        )
-    return None
+@to_contract.register
+def _sku_stock_inbound_changed(
+    event: SkuStock.FirstInboundExpected | SkuStock.InboundChanged,
+) -> IntegrationEvent:
+    return contracts.StockInboundChanged(
+        sku=event.sku,
+        location=event.location,
+        purchase_order_id=event.purchase_order_id,
+        quantity=event.quantity,
+        location_inbound=event.location_inbound,
+    )
+
+
+def _purchase_order_fields(
+    event: PurchaseOrder.Raised | PurchaseOrder.Confirmed,
+) -> dict[str, Any]:
+    return {
+        "purchase_order_id": event.purchase_order_id,
+        "supplier": event.supplier,
+        "location": event.location,
+        "expected_on": event.expected_on,
+        "lines": [
+            contracts.PurchaseOrderLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_cost=line.unit_cost,
+                currency=line.currency,
+            )
+            for line in event.lines
+        ],
+        "actor": event.actor,
+    }
+
+
+@to_contract.register
+def _purchase_order_raised(event: PurchaseOrder.Raised) -> IntegrationEvent:
+    return contracts.PurchaseOrderRaised(**_purchase_order_fields(event))
+
+
+@to_contract.register
+def _purchase_order_confirmed(event: PurchaseOrder.Confirmed) -> IntegrationEvent:
+    return contracts.PurchaseOrderConfirmed(**_purchase_order_fields(event))
+
+
+@to_contract.register
+def _purchase_order_asn_recorded(event: PurchaseOrder.AsnRecorded) -> IntegrationEvent:
+    return contracts.AdvanceShippingNoticeRecorded(
+        purchase_order_id=event.purchase_order_id,
+        asn_id=event.asn.asn_id,
+        supplier=event.supplier,
+        location=event.location,
+        expected_on=event.asn.expected_on,
+        lines=_delivered(event.asn.lines),
+        actor=event.actor,
+    )
+
+
+@to_contract.register
+def _purchase_order_received(event: PurchaseOrder.Received) -> IntegrationEvent:
+    receipt = event.receipt
+    return contracts.PurchaseOrderReceived(
+        purchase_order_id=event.purchase_order_id,
+        receipt_id=receipt.receipt_id,
+        asn_id=receipt.asn_id,
+        location=receipt.location,
+        received_at=receipt.received_at,
+        lines=_delivered(receipt.lines),
+        actor=receipt.actor,
+        fully_received=event.fully_received,
+    )
+
+
+@to_contract.register
+def _purchase_order_receipt_rejected(event: PurchaseOrder.ReceiptRejected) -> IntegrationEvent:
+    receipt = event.receipt
+    return contracts.PurchaseOrderReceiptRejected(
+        purchase_order_id=event.purchase_order_id,
+        receipt_id=receipt.receipt_id,
+        asn_id=receipt.asn_id,
+        location=receipt.location,
+        received_at=receipt.received_at,
+        lines=_delivered(receipt.lines),
+        problems=list(event.problems),
+    )
+
+
+@to_contract.register
+def _purchase_order_cancelled(event: PurchaseOrder.Cancelled) -> IntegrationEvent:
+    return contracts.PurchaseOrderCancelled(
+        purchase_order_id=event.purchase_order_id,
+        location=event.location,
+        reason=event.reason,
+        actor=event.actor,
+        cancelled=[
+            contracts.CancelledUnits(sku=sku, quantity=quantity)
+            for sku, quantity in sorted(event.units_cancelled.items())
+        ],
+    )
 
 
 VALUELESS = "damaged"
 """The condition whose units have no value: entering it writes a unit off."""
 
 
-def to_movement(event: Any) -> contracts.StockMovement | None:
+@functools.singledispatch
+def to_movement(event: object) -> contracts.StockMovement | None:
     """The finance movement a recorded inventory event makes, for `inventory.movements.v1`; None
     for an event that moves no units into or out of stock (reservations, counts, other aggregates).
 
     The costs are those the event recorded (`valuation.py`), so the feed needs no state.
     """
-    if isinstance(event, SkuStock.FirstReceived | SkuStock.Received):
-        receipt = event.receipt
-        purchase = receipt.reason == PURCHASE_RECEIPT and receipt.reference is not None
-        return _movement(
-            event,
-            "receipt",
-            location=receipt.location,
-            quantity=receipt.quantity,
-            reason=receipt.reason,
-            actor=receipt.actor,
-            reference=("purchase-order" if purchase else None, receipt.reference),
-            serials=receipt.serials,
-            batch=receipt.batch,
-        )
-    if isinstance(event, SkuStock.Shipped):
-        return _movement(
-            event,
-            "shipment",
-            location=event.location,
-            quantity=-event.quantity,
-            reason="customer-order",
-            reference=("shipment", str(event.shipment_id)),
-            serials=event.serials,
-            order_id=event.order_id,
-        )
-    if isinstance(event, SkuStock.Adjusted):
-        return _adjustment(event)
-    if isinstance(event, SkuStock.TransferredOut):
-        return _movement(
-            event,
-            "transfer-out",
-            location=event.from_location,
-            quantity=-event.quantity,
-            reason=event.reason or "transfer",
-            actor=event.actor,
-            reference=("transfer", str(event.transfer_id)),
-            serials=event.serials,
-        )
-    if isinstance(event, SkuStock.TransferredIn):
-        return _movement(
-            event,
-            "transfer-in",
-            location=event.to_location,
-            quantity=event.quantity,
-            reason="transfer",
-            actor=event.actor,
-            reference=("transfer", str(event.transfer_id)),
-            serials=event.serials,
-        )
-    if isinstance(event, SkuStock.UnitReturned):
-        return _movement(
-            event,
-            "return",
-            location=event.location,
-            quantity=1,
-            condition=event.condition,
-            reason="customer-return",
-            reference=("rma", str(event.rma_id)),
-            serials=() if event.serial is None else (event.serial,),
-        )
-    if isinstance(event, SkuStock.UnitConditionChanged):
-        return _condition_change(event)
     return None
+
+
+@to_movement.register
+def _movement_of_sku_stock_received(
+    event: SkuStock.FirstReceived | SkuStock.Received,
+) -> contracts.StockMovement:
+    receipt = event.receipt
+    purchase = receipt.reason == PURCHASE_RECEIPT and receipt.reference is not None
+    return _movement(
+        event,
+        "receipt",
+        location=receipt.location,
+        quantity=receipt.quantity,
+        reason=receipt.reason,
+        actor=receipt.actor,
+        reference=("purchase-order" if purchase else None, receipt.reference),
+        serials=receipt.serials,
+        batch=receipt.batch,
+    )
+
+
+@to_movement.register
+def _movement_of_sku_stock_shipped(event: SkuStock.Shipped) -> contracts.StockMovement:
+    return _movement(
+        event,
+        "shipment",
+        location=event.location,
+        quantity=-event.quantity,
+        reason="customer-order",
+        reference=("shipment", str(event.shipment_id)),
+        serials=event.serials,
+        order_id=event.order_id,
+    )
+
+
+@to_movement.register
+def _movement_of_sku_stock_adjusted(event: SkuStock.Adjusted) -> contracts.StockMovement:
+    return _adjustment(event)
+
+
+@to_movement.register
+def _movement_of_sku_stock_transferred_out(
+    event: SkuStock.TransferredOut,
+) -> contracts.StockMovement:
+    return _movement(
+        event,
+        "transfer-out",
+        location=event.from_location,
+        quantity=-event.quantity,
+        reason=event.reason or "transfer",
+        actor=event.actor,
+        reference=("transfer", str(event.transfer_id)),
+        serials=event.serials,
+    )
+
+
+@to_movement.register
+def _movement_of_sku_stock_transferred_in(event: SkuStock.TransferredIn) -> contracts.StockMovement:
+    return _movement(
+        event,
+        "transfer-in",
+        location=event.to_location,
+        quantity=event.quantity,
+        reason="transfer",
+        actor=event.actor,
+        reference=("transfer", str(event.transfer_id)),
+        serials=event.serials,
+    )
+
+
+@to_movement.register
+def _movement_of_sku_stock_unit_returned(event: SkuStock.UnitReturned) -> contracts.StockMovement:
+    return _movement(
+        event,
+        "return",
+        location=event.location,
+        quantity=1,
+        condition=event.condition,
+        reason="customer-return",
+        reference=("rma", str(event.rma_id)),
+        serials=() if event.serial is None else (event.serial,),
+    )
+
+
+@to_movement.register
+def _movement_of_sku_stock_unit_condition_changed(
+    event: SkuStock.UnitConditionChanged,
+) -> contracts.StockMovement:
+    return _condition_change(event)
 
 
 def _adjustment(event: Any) -> contracts.StockMovement:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from contracts import inventory as inventory_contracts
 from contracts import order as contracts
@@ -135,18 +136,18 @@ def _changes(changes: tuple[Change, ...]) -> list[contracts.OrderChange]:
     ]
 
 
-def to_feedback(event: Any) -> contracts.ChannelOrderFeedback | None:
+@functools.singledispatch
+def to_feedback(event: object) -> contracts.ChannelOrderFeedback | None:
     """What the channel's connector learns of a recorded order event (None: nothing)."""
-    changes: tuple[Change, ...] = ()
-    reason: str | None = None
-    if isinstance(event, Order.Placed):
-        outcome = "accepted"
-    elif isinstance(event, Order.Amended):
-        outcome, changes = "amended", event.changes
-    elif isinstance(event, Order.AmendmentRefused):
-        outcome, changes, reason = "rejected", event.changes, event.reason
-    else:
-        return None
+    return None
+
+
+def _feedback(
+    event: Order.Placed | Order.Amended | Order.AmendmentRefused,
+    outcome: Literal["accepted", "amended", "rejected"],
+    changes: tuple[Change, ...] = (),
+    reason: str | None = None,
+) -> contracts.ChannelOrderFeedback:
     return contracts.ChannelOrderFeedback(
         channel=event.channel,
         channel_order_id=event.channel_order_id,
@@ -155,6 +156,21 @@ def to_feedback(event: Any) -> contracts.ChannelOrderFeedback | None:
         changes=_changes(changes),
         reason=reason,
     )
+
+
+@to_feedback.register
+def _accepted(event: Order.Placed) -> contracts.ChannelOrderFeedback:
+    return _feedback(event, "accepted")
+
+
+@to_feedback.register
+def _amended_feedback(event: Order.Amended) -> contracts.ChannelOrderFeedback:
+    return _feedback(event, "amended", event.changes)
+
+
+@to_feedback.register
+def _refused_feedback(event: Order.AmendmentRefused) -> contracts.ChannelOrderFeedback:
+    return _feedback(event, "rejected", event.changes, event.reason)
 
 
 def feedback_key(feedback: contracts.ChannelOrderFeedback) -> str:
@@ -178,132 +194,186 @@ def _order_content(event: Order.Placed | Order.Amended) -> dict[str, Any]:
     }
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded order event."""
-    if isinstance(event, Order.Placed):
-        return contracts.OrderPlaced(**_order_content(event))
-    if isinstance(event, Order.Paid):
-        return contracts.OrderPaid(
-            order_id=event.originator_id,
-            lines=_lines(event.lines),
-            shipping_country=event.shipping_country,
-            currency=event.currency,
-            order_total=_total(event.lines),
-        )
-    if isinstance(event, Order.Allocated):
-        return contracts.OrderAllocated(
-            order_id=event.originator_id,
-            lines=_allocated(event.lines),
-            fully_allocated=not any(line.quantity_backordered for line in event.lines),
-        )
-    if isinstance(event, Order.Backordered):
-        return contracts.OrderBackordered(
-            order_id=event.originator_id, lines=_allocated(event.lines)
-        )
-    if isinstance(event, Order.BackorderAllocated):
-        return contracts.OrderBackorderAllocated(
-            order_id=event.originator_id,
-            fill=event.fill,
-            lines=_allocated(event.lines),
-            fully_allocated=not any(line.quantity_backordered for line in event.lines),
-        )
-    if isinstance(event, Order.Held):
-        return contracts.OrderHeld(
-            order_id=event.originator_id, reason=event.reason, actor=event.actor
-        )
-    if isinstance(event, Order.HeldForUnknownSkus):
-        return contracts.OrderHeld(
-            order_id=event.originator_id, reason=event.reason, actor=CATALOGUE_RULES
-        )
-    if isinstance(event, Order.SkusRegistered) and event.still_held_because is not None:
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded order event (a function per event class, registered
+    below)."""
+    raise TypeError(f"no contract for order event {type(event).__qualname__}")
+
+
+@to_contract.register
+def _placed(event: Order.Placed) -> contracts.OrderPlaced:
+    return contracts.OrderPlaced(**_order_content(event))
+
+
+@to_contract.register
+def _paid(event: Order.Paid) -> contracts.OrderPaid:
+    return contracts.OrderPaid(
+        order_id=event.originator_id,
+        lines=_lines(event.lines),
+        shipping_country=event.shipping_country,
+        currency=event.currency,
+        order_total=_total(event.lines),
+    )
+
+
+@to_contract.register
+def _allocated_order(event: Order.Allocated) -> contracts.OrderAllocated:
+    return contracts.OrderAllocated(
+        order_id=event.originator_id,
+        lines=_allocated(event.lines),
+        fully_allocated=not any(line.quantity_backordered for line in event.lines),
+    )
+
+
+@to_contract.register
+def _backordered(event: Order.Backordered) -> contracts.OrderBackordered:
+    return contracts.OrderBackordered(order_id=event.originator_id, lines=_allocated(event.lines))
+
+
+@to_contract.register
+def _backorder_allocated(event: Order.BackorderAllocated) -> contracts.OrderBackorderAllocated:
+    return contracts.OrderBackorderAllocated(
+        order_id=event.originator_id,
+        fill=event.fill,
+        lines=_allocated(event.lines),
+        fully_allocated=not any(line.quantity_backordered for line in event.lines),
+    )
+
+
+@to_contract.register
+def _held(event: Order.Held) -> contracts.OrderHeld:
+    return contracts.OrderHeld(order_id=event.originator_id, reason=event.reason, actor=event.actor)
+
+
+@to_contract.register
+def _held_for_unknown_skus(event: Order.HeldForUnknownSkus) -> contracts.OrderHeld:
+    return contracts.OrderHeld(
+        order_id=event.originator_id, reason=event.reason, actor=CATALOGUE_RULES
+    )
+
+
+@to_contract.register
+def _skus_registered(
+    event: Order.SkusRegistered,
+) -> contracts.OrderHeld | contracts.OrderHoldReleased:
+    if event.still_held_because is not None:
         return contracts.OrderHeld(
             order_id=event.originator_id, reason=event.still_held_because, actor=CATALOGUE_RULES
         )
-    if isinstance(event, Order.SkusRegistered):
-        return contracts.OrderHoldReleased(
-            order_id=event.originator_id,
-            actor=CATALOGUE_RULES,
-            note=f"registered in the PIM: {', '.join(event.skus)}",
-        )
-    if isinstance(event, Order.HoldReleased):
-        return contracts.OrderHoldReleased(
-            order_id=event.originator_id, actor=event.actor, note=event.note
-        )
-    if isinstance(event, Order.ReleasedToWarehouse):
-        return contracts.OrderReleasedToWarehouse(
-            order_id=event.originator_id,
-            shipments=[
-                contracts.Shipment(
-                    shipment_id=shipment.shipment_id,
-                    location=shipment.location,
-                    lines=[
-                        contracts.ShipmentLine(
-                            line_number=line.line_number, sku=line.sku, quantity=line.quantity
-                        )
-                        for line in shipment.lines
-                    ],
-                    declared_value=shipment.declared_value,
-                )
-                for shipment in event.shipments
-            ],
-            ship_to=asdict(event.ship_to),
-            signature_required=event.signature_required,
-            declared_value=event.declared_value,
-            currency=event.currency,
-        )
-    if isinstance(event, Order.ShipmentDispatched):
-        dispatch = event.dispatch
-        return contracts.OrderShipmentDispatched(
-            order_id=event.originator_id,
-            shipment_id=dispatch.shipment_id,
-            location=dispatch.location,
-            carrier=dispatch.carrier,
-            service=dispatch.service,
-            tracking_number=dispatch.tracking_number,
-            serials=list(dispatch.serials),
-            fully_shipped=event.fully_shipped,
-        )
-    if isinstance(event, Order.Delivered):
-        return contracts.OrderDelivered(
-            order_id=event.originator_id,
-            shipment_id=event.shipment_id,
-            delivered_at=event.delivered_at,
-        )
-    if isinstance(event, Order.ShipmentInTransit):
-        return contracts.OrderShipmentInTransit(
-            order_id=event.originator_id,
-            shipment_id=event.shipment_id,
-            description=event.description,
-            at=event.at,
-        )
-    if isinstance(event, Order.ShipmentDelivered):
-        return contracts.OrderShipmentDelivered(
-            order_id=event.originator_id,
-            shipment_id=event.shipment_id,
-            delivered_at=event.delivered_at,
-        )
-    if isinstance(event, Order.DeliveryException):
-        return contracts.OrderDeliveryException(
-            order_id=event.originator_id,
-            shipment_id=event.shipment_id,
-            description=event.description,
-            at=event.at,
-        )
-    if isinstance(event, Order.Amended):
-        return contracts.OrderAmended(**_order_content(event), changes=_changes(event.changes))
-    if isinstance(event, Order.AmendmentRefused):
-        return contracts.OrderAmendmentRefused(
-            order_id=event.originator_id,
-            channel=event.channel,
-            channel_order_id=event.channel_order_id,
-            changes=_changes(event.changes),
-            reason=event.reason,
-        )
-    if isinstance(event, Order.Cancelled):
-        return contracts.OrderCancelled(
-            order_id=event.originator_id,
-            reason=event.reason,
-            actor=event.actor,
-            shipment_ids=list(event.shipment_ids),
-        )
-    raise TypeError(f"no contract for order event {type(event).__qualname__}")
+    return contracts.OrderHoldReleased(
+        order_id=event.originator_id,
+        actor=CATALOGUE_RULES,
+        note=f"registered in the PIM: {', '.join(event.skus)}",
+    )
+
+
+@to_contract.register
+def _hold_released(event: Order.HoldReleased) -> contracts.OrderHoldReleased:
+    return contracts.OrderHoldReleased(
+        order_id=event.originator_id, actor=event.actor, note=event.note
+    )
+
+
+@to_contract.register
+def _released_to_warehouse(event: Order.ReleasedToWarehouse) -> contracts.OrderReleasedToWarehouse:
+    return contracts.OrderReleasedToWarehouse(
+        order_id=event.originator_id,
+        shipments=[
+            contracts.Shipment(
+                shipment_id=shipment.shipment_id,
+                location=shipment.location,
+                lines=[
+                    contracts.ShipmentLine(
+                        line_number=line.line_number, sku=line.sku, quantity=line.quantity
+                    )
+                    for line in shipment.lines
+                ],
+                declared_value=shipment.declared_value,
+            )
+            for shipment in event.shipments
+        ],
+        ship_to=asdict(event.ship_to),
+        signature_required=event.signature_required,
+        declared_value=event.declared_value,
+        currency=event.currency,
+    )
+
+
+@to_contract.register
+def _shipment_dispatched(event: Order.ShipmentDispatched) -> contracts.OrderShipmentDispatched:
+    dispatch = event.dispatch
+    return contracts.OrderShipmentDispatched(
+        order_id=event.originator_id,
+        shipment_id=dispatch.shipment_id,
+        location=dispatch.location,
+        carrier=dispatch.carrier,
+        service=dispatch.service,
+        tracking_number=dispatch.tracking_number,
+        serials=list(dispatch.serials),
+        fully_shipped=event.fully_shipped,
+    )
+
+
+@to_contract.register
+def _delivered(event: Order.Delivered) -> contracts.OrderDelivered:
+    return contracts.OrderDelivered(
+        order_id=event.originator_id,
+        shipment_id=event.shipment_id,
+        delivered_at=event.delivered_at,
+    )
+
+
+@to_contract.register
+def _shipment_in_transit(event: Order.ShipmentInTransit) -> contracts.OrderShipmentInTransit:
+    return contracts.OrderShipmentInTransit(
+        order_id=event.originator_id,
+        shipment_id=event.shipment_id,
+        description=event.description,
+        at=event.at,
+    )
+
+
+@to_contract.register
+def _shipment_delivered(event: Order.ShipmentDelivered) -> contracts.OrderShipmentDelivered:
+    return contracts.OrderShipmentDelivered(
+        order_id=event.originator_id,
+        shipment_id=event.shipment_id,
+        delivered_at=event.delivered_at,
+    )
+
+
+@to_contract.register
+def _delivery_exception(event: Order.DeliveryException) -> contracts.OrderDeliveryException:
+    return contracts.OrderDeliveryException(
+        order_id=event.originator_id,
+        shipment_id=event.shipment_id,
+        description=event.description,
+        at=event.at,
+    )
+
+
+@to_contract.register
+def _amended(event: Order.Amended) -> contracts.OrderAmended:
+    return contracts.OrderAmended(**_order_content(event), changes=_changes(event.changes))
+
+
+@to_contract.register
+def _amendment_refused(event: Order.AmendmentRefused) -> contracts.OrderAmendmentRefused:
+    return contracts.OrderAmendmentRefused(
+        order_id=event.originator_id,
+        channel=event.channel,
+        channel_order_id=event.channel_order_id,
+        changes=_changes(event.changes),
+        reason=event.reason,
+    )
+
+
+@to_contract.register
+def _cancelled(event: Order.Cancelled) -> contracts.OrderCancelled:
+    return contracts.OrderCancelled(
+        order_id=event.originator_id,
+        reason=event.reason,
+        actor=event.actor,
+        shipment_ids=list(event.shipment_ids),
+    )

@@ -6,10 +6,12 @@ versions contiguously and an unpublished version would look like a gap to them.
 
 from __future__ import annotations
 
+import functools
+import uuid
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from contracts import pim as contracts
 from contracts.base import IntegrationEvent
@@ -59,74 +61,122 @@ def catalogue_entry(event_product_id: Any, listing: Listing) -> contracts.Catalo
     )
 
 
-def _product_event(event: Any) -> IntegrationEvent:
-    ids = {"product_id": event.originator_id, "sku": event.sku}
-    match event:
-        case Product.Registered():
-            return contracts.ProductRegistered(**ids, **asdict(event.facts))
-        case Product.Changed():
-            return contracts.ProductChanged(**ids, **asdict(event.facts))
-        case Product.Specified():
-            return contracts.ProductSpecified(**ids, **spec_fields(event.spec))
-        case Product.Certified():
-            certification = event.certification
-            return contracts.ProductCertified(
-                **ids,
-                scheme=certification.scheme,
-                certificate_number=certification.certificate_number,
-                valid_from=date.fromisoformat(certification.valid_from),
-                valid_to=(
-                    date.fromisoformat(certification.valid_to) if certification.valid_to else None
-                ),
-            )
-        case Product.CertificationWithdrawn():
-            return contracts.ProductCertificationWithdrawn(**ids, scheme=event.scheme)
-        case Product.Disabled():
-            return contracts.VariantDisabled(**ids, reason=event.reason)
-        case Product.Enabled():
-            return contracts.VariantEnabled(**ids)
-        case Product.EndOfLifeDeclared():
-            return contracts.ProductEndOfLife(**ids, successor_sku=event.successor_sku)
-        case Product.Discontinued():
-            return contracts.ProductDiscontinued(**ids)
-        case Product.Listed():
-            return catalogue_entry(event.originator_id, event.listing)
-        case Product.Withdrawn():
-            return contracts.CatalogueEntryWithdrawn(
-                **ids, market=event.market, reason=event.reason
-            )
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded PIM event (a function per event class, registered
+    below)."""
     raise TypeError(f"no contract for PIM event {type(event).__qualname__}")
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded PIM event."""
-    if isinstance(event, Product.Event):
-        return _product_event(event)
-    if isinstance(event, ParentProduct.Declared | ParentProduct.Changed):
-        kind = (
-            contracts.ParentProductDeclared
-            if isinstance(event, ParentProduct.Declared)
-            else contracts.ParentProductChanged
-        )
-        return kind(
-            parent_id=event.originator_id,
-            code=event.code,
-            name=event.name,
-            brand=event.brand,
-            axes={axis.name: list(axis.values) for axis in event.axes},
-        )
-    if isinstance(
-        event, ComplianceDocument.FirstVersionPublished | ComplianceDocument.VersionPublished
-    ):
-        version = event.document_version
-        return contracts.ComplianceDocumentVersionPublished(
-            document_id=event.originator_id,
-            sku=event.sku,
-            kind=event.kind,
-            version=version.version,
-            valid_from=datetime.fromisoformat(version.valid_from),
-            valid_to=datetime.fromisoformat(version.valid_to) if version.valid_to else None,
-            uri=version.uri,
-            sha256=version.sha256,
-        )
-    raise TypeError(f"no contract for PIM event {type(event).__qualname__}")
+class _OfAProduct(Protocol):
+    @property
+    def originator_id(self) -> uuid.UUID: ...
+    @property
+    def sku(self) -> str: ...
+
+
+def _ids(event: _OfAProduct) -> dict[str, Any]:
+    return {"product_id": event.originator_id, "sku": event.sku}
+
+
+@to_contract.register
+def _registered(event: Product.Registered) -> contracts.ProductRegistered:
+    return contracts.ProductRegistered(**_ids(event), **asdict(event.facts))
+
+
+@to_contract.register
+def _changed(event: Product.Changed) -> contracts.ProductChanged:
+    return contracts.ProductChanged(**_ids(event), **asdict(event.facts))
+
+
+@to_contract.register
+def _specified(event: Product.Specified) -> contracts.ProductSpecified:
+    return contracts.ProductSpecified(**_ids(event), **spec_fields(event.spec))
+
+
+@to_contract.register
+def _certified(event: Product.Certified) -> contracts.ProductCertified:
+    certification = event.certification
+    return contracts.ProductCertified(
+        **_ids(event),
+        scheme=certification.scheme,
+        certificate_number=certification.certificate_number,
+        valid_from=date.fromisoformat(certification.valid_from),
+        valid_to=date.fromisoformat(certification.valid_to) if certification.valid_to else None,
+    )
+
+
+@to_contract.register
+def _certification_withdrawn(
+    event: Product.CertificationWithdrawn,
+) -> contracts.ProductCertificationWithdrawn:
+    return contracts.ProductCertificationWithdrawn(**_ids(event), scheme=event.scheme)
+
+
+@to_contract.register
+def _disabled(event: Product.Disabled) -> contracts.VariantDisabled:
+    return contracts.VariantDisabled(**_ids(event), reason=event.reason)
+
+
+@to_contract.register
+def _enabled(event: Product.Enabled) -> contracts.VariantEnabled:
+    return contracts.VariantEnabled(**_ids(event))
+
+
+@to_contract.register
+def _end_of_life(event: Product.EndOfLifeDeclared) -> contracts.ProductEndOfLife:
+    return contracts.ProductEndOfLife(**_ids(event), successor_sku=event.successor_sku)
+
+
+@to_contract.register
+def _discontinued(event: Product.Discontinued) -> contracts.ProductDiscontinued:
+    return contracts.ProductDiscontinued(**_ids(event))
+
+
+@to_contract.register
+def _listed(event: Product.Listed) -> contracts.CatalogueEntryChanged:
+    return catalogue_entry(event.originator_id, event.listing)
+
+
+@to_contract.register
+def _withdrawn(event: Product.Withdrawn) -> contracts.CatalogueEntryWithdrawn:
+    return contracts.CatalogueEntryWithdrawn(
+        **_ids(event), market=event.market, reason=event.reason
+    )
+
+
+def _parent_fields(event: ParentProduct.Declared | ParentProduct.Changed) -> dict[str, Any]:
+    return {
+        "parent_id": event.originator_id,
+        "code": event.code,
+        "name": event.name,
+        "brand": event.brand,
+        "axes": {axis.name: list(axis.values) for axis in event.axes},
+    }
+
+
+@to_contract.register
+def _parent_declared(event: ParentProduct.Declared) -> contracts.ParentProductDeclared:
+    return contracts.ParentProductDeclared(**_parent_fields(event))
+
+
+@to_contract.register
+def _parent_changed(event: ParentProduct.Changed) -> contracts.ParentProductChanged:
+    return contracts.ParentProductChanged(**_parent_fields(event))
+
+
+@to_contract.register
+def _document_version(
+    event: ComplianceDocument.FirstVersionPublished | ComplianceDocument.VersionPublished,
+) -> contracts.ComplianceDocumentVersionPublished:
+    version = event.document_version
+    return contracts.ComplianceDocumentVersionPublished(
+        document_id=event.originator_id,
+        sku=event.sku,
+        kind=event.kind,
+        version=version.version,
+        valid_from=datetime.fromisoformat(version.valid_from),
+        valid_to=datetime.fromisoformat(version.valid_to) if version.valid_to else None,
+        uri=version.uri,
+        sha256=version.sha256,
+    )

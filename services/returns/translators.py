@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from typing import Any
 
@@ -22,66 +23,101 @@ def shipped_lines(event: ShipmentConfirmed) -> list[ShippedLine]:
     ]
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded RMA event: every one has exactly one."""
-    common = {
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded RMA event: every one has exactly one (a function per
+    event class, registered below)."""
+    raise TypeError(f"no contract for returns event {type(event).__qualname__}")
+
+
+def _about(event: Rma.Event) -> dict[str, Any]:
+    return {
         "rma_id": event.originator_id,
         "order_id": event.order_id,
         "line_number": event.line_number,
         "sku": event.sku,
     }
-    if isinstance(event, Rma.Requested):
-        return contracts.ReturnRequested(
-            **common, reason=event.reason, customer_note=event.customer_note
-        )
-    if isinstance(event, Rma.Authorised):
-        return contracts.ReturnAuthorised(
-            **common,
-            basis=event.basis,
-            eligibility=event.eligibility,
-            expected_serials=list(event.expected_serials),
-            return_from=ShippingAddress(**asdict(event.return_from)),
-            return_to=event.return_to,
-        )
-    if isinstance(event, Rma.Rejected):
-        return contracts.ReturnRejected(**common, reason=event.reason)
-    if isinstance(event, Rma.ReceiptRecorded):
-        return contracts.ReturnReceiptRecorded(
-            **common,
-            serial=event.serial,
-            location=event.location,
-            serial_matches=event.serial_matches,
-        )
-    if isinstance(event, Rma.RefundBlocked):
-        return contracts.RefundBlocked(**common, reason=event.reason)
-    if isinstance(event, Rma.ReviewResolved):
-        return contracts.ReviewResolved(
-            **common, decision=event.decision, reviewer=event.reviewer, note=event.note
-        )
-    if isinstance(event, Rma.Inspected):
-        return contracts.ReturnInspected(
-            **common,
-            checklist=dict(event.checklist),
-            grade=event.grade,
-            derived_grade=event.derived_grade,
-            override_reason=event.override_reason,
-            inspector=event.inspector,
-        )
-    if isinstance(event, Rma.Dispositioned):
-        return contracts.ReturnDispositioned(
-            **common,
-            serial=event.serial,
-            location=event.location,
-            grade=event.grade,
-            condition=event.condition,
-            awaiting_signoff=event.awaiting_signoff,
-        )
-    if isinstance(event, Rma.SignedOff):
-        return contracts.ReturnSignedOff(
-            **common, serial=event.serial, location=event.location, technician=event.technician
-        )
-    if isinstance(event, Rma.RefundIssued):
-        return contracts.RefundIssued(
-            **common, channel=event.channel, amount=event.amount, currency=event.currency
-        )
-    raise TypeError(f"no contract for returns event {type(event).__qualname__}")
+
+
+@to_contract.register
+def _requested(event: Rma.Requested) -> contracts.ReturnRequested:
+    return contracts.ReturnRequested(
+        **_about(event), reason=event.reason, customer_note=event.customer_note
+    )
+
+
+@to_contract.register
+def _authorised(event: Rma.Authorised) -> contracts.ReturnAuthorised:
+    return contracts.ReturnAuthorised(
+        **_about(event),
+        basis=event.basis,
+        eligibility=event.eligibility,
+        expected_serials=list(event.expected_serials),
+        return_from=ShippingAddress(**asdict(event.return_from)),
+        return_to=event.return_to,
+    )
+
+
+@to_contract.register
+def _rejected(event: Rma.Rejected) -> contracts.ReturnRejected:
+    return contracts.ReturnRejected(**_about(event), reason=event.reason)
+
+
+@to_contract.register
+def _receipt_recorded(event: Rma.ReceiptRecorded) -> contracts.ReturnReceiptRecorded:
+    return contracts.ReturnReceiptRecorded(
+        **_about(event),
+        serial=event.serial,
+        location=event.location,
+        serial_matches=event.serial_matches,
+    )
+
+
+@to_contract.register
+def _refund_blocked(event: Rma.RefundBlocked) -> contracts.RefundBlocked:
+    return contracts.RefundBlocked(**_about(event), reason=event.reason)
+
+
+@to_contract.register
+def _review_resolved(event: Rma.ReviewResolved) -> contracts.ReviewResolved:
+    return contracts.ReviewResolved(
+        **_about(event), decision=event.decision, reviewer=event.reviewer, note=event.note
+    )
+
+
+@to_contract.register
+def _inspected(event: Rma.Inspected) -> contracts.ReturnInspected:
+    return contracts.ReturnInspected(
+        **_about(event),
+        checklist=dict(event.checklist),
+        grade=event.grade,
+        derived_grade=event.derived_grade,
+        override_reason=event.override_reason,
+        inspector=event.inspector,
+    )
+
+
+@to_contract.register
+def _dispositioned(event: Rma.Dispositioned) -> contracts.ReturnDispositioned:
+    return contracts.ReturnDispositioned(
+        **_about(event),
+        serial=event.serial,
+        location=event.location,
+        grade=event.grade,
+        condition=event.condition,
+        awaiting_signoff=event.awaiting_signoff,
+    )
+
+
+@to_contract.register
+def _signed_off(event: Rma.SignedOff) -> contracts.ReturnSignedOff:
+    return contracts.ReturnSignedOff(
+        **_about(event), serial=event.serial, location=event.location, technician=event.technician
+    )
+
+
+@to_contract.register
+def _refund_issued(event: Rma.RefundIssued) -> contracts.RefundIssued:
+    return contracts.RefundIssued(
+        **_about(event), channel=event.channel, amount=event.amount, currency=event.currency
+    )

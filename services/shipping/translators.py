@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import uuid
+from typing import Any, Protocol
 
 from contracts import shipping as contracts
 from contracts.base import IntegrationEvent
@@ -44,82 +46,129 @@ def _service_rate(service: CarrierService) -> contracts.ServiceRate:
     )
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded shipping event."""
-    if isinstance(event, ReturnConsignment.LabelPurchased):
-        return contracts.ReturnLabelPurchased(
-            rma_id=event.rma_id,
-            order_id=event.order_id,
-            return_to=event.return_to,
-            carrier=event.request.carrier,
-            service=event.request.service,
-            tracking_number=event.tracking_number,
-            cost=event.request.cost,
-        )
-    if isinstance(event, RateCard.FirstPublished | RateCard.Published):
-        return contracts.RateCardPublished(
-            services=[_service_rate(service) for service in event.services],
-            origin_country=event.origin_country,
-            location_origins=[
-                contracts.LocationOrigin(location=location, country=country)
-                for location, country in event.location_origins
-            ],
-            delivery_promise_days=event.delivery_promise_days,
-            volumetric_divisor=event.volumetric_divisor,
-        )
-    common = {"shipment_id": event.originator_id, "order_id": event.order_id}
-    if isinstance(event, Consignment.Planned):
-        return contracts.ConsignmentPlanned(
-            **common,
-            location=event.location,
-            country=event.country,
-            declared_value=event.declared_value,
-            currency=event.currency,
-            weight_grams=event.weight_grams,
-            ground_only=event.ground_only,
-            signature_required=event.signature_required,
-            volume_cm3=event.volume_cm3,
-        )
-    if isinstance(event, Consignment.Held):
-        return contracts.ConsignmentHeld(**common, reason=event.reason)
-    if isinstance(event, Consignment.HoldReleased):
-        return contracts.ConsignmentHoldReleased(**common)
-    if isinstance(event, Consignment.FactsCompleted):
-        return contracts.ConsignmentFactsCompleted(
-            **common,
-            weight_grams=event.weight_grams,
-            ground_only=event.ground_only,
-            volume_cm3=event.volume_cm3,
-        )
-    if isinstance(event, Consignment.LabelWithheld):
-        return contracts.LabelWithheld(**common, reason=event.reason)
-    if isinstance(event, Consignment.LabelPurchased):
-        request = event.label.request
-        return contracts.LabelPurchased(
-            **common,
-            carrier=request.carrier,
-            service=request.service,
-            mode=request.mode,
-            tracking_number=event.label.tracking_number,
-            cost=request.cost,
-            transit_days=request.transit_days,
-            promise_met=request.promise_met,
-            insured_value=request.insured_value,
-            insurance_cost=request.insurance_cost,
-            signature_required=request.signature_required,
-        )
-    if isinstance(event, Consignment.TrackingEvent):
-        contract = {
-            Consignment.InTransit: contracts.ShipmentInTransit,
-            Consignment.Delivered: contracts.ShipmentDelivered,
-            Consignment.DeliveryException: contracts.ShipmentException,
-        }[type(event)]
-        return contract(
-            **common,
-            carrier=event.carrier,
-            tracking_number=event.tracking_number,
-            carrier_code=event.carrier_code,
-            description=event.description,
-            at=event.at,
-        )
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded shipping event (a function per event class, registered
+    below)."""
     raise TypeError(f"no contract for shipping event {type(event).__qualname__}")
+
+
+class _OfAnOrder(Protocol):
+    @property
+    def originator_id(self) -> uuid.UUID: ...
+    @property
+    def order_id(self) -> uuid.UUID: ...
+
+
+def _parcel(event: _OfAnOrder) -> dict[str, Any]:
+    return {"shipment_id": event.originator_id, "order_id": event.order_id}
+
+
+@to_contract.register
+def _return_label(event: ReturnConsignment.LabelPurchased) -> contracts.ReturnLabelPurchased:
+    return contracts.ReturnLabelPurchased(
+        rma_id=event.rma_id,
+        order_id=event.order_id,
+        return_to=event.return_to,
+        carrier=event.request.carrier,
+        service=event.request.service,
+        tracking_number=event.tracking_number,
+        cost=event.request.cost,
+    )
+
+
+@to_contract.register
+def _rate_card(event: RateCard.FirstPublished | RateCard.Published) -> contracts.RateCardPublished:
+    return contracts.RateCardPublished(
+        services=[_service_rate(service) for service in event.services],
+        origin_country=event.origin_country,
+        location_origins=[
+            contracts.LocationOrigin(location=location, country=country)
+            for location, country in event.location_origins
+        ],
+        delivery_promise_days=event.delivery_promise_days,
+        volumetric_divisor=event.volumetric_divisor,
+    )
+
+
+@to_contract.register
+def _planned(event: Consignment.Planned) -> contracts.ConsignmentPlanned:
+    return contracts.ConsignmentPlanned(
+        **_parcel(event),
+        location=event.location,
+        country=event.country,
+        declared_value=event.declared_value,
+        currency=event.currency,
+        weight_grams=event.weight_grams,
+        ground_only=event.ground_only,
+        signature_required=event.signature_required,
+        volume_cm3=event.volume_cm3,
+    )
+
+
+@to_contract.register
+def _held(event: Consignment.Held) -> contracts.ConsignmentHeld:
+    return contracts.ConsignmentHeld(**_parcel(event), reason=event.reason)
+
+
+@to_contract.register
+def _hold_released(event: Consignment.HoldReleased) -> contracts.ConsignmentHoldReleased:
+    return contracts.ConsignmentHoldReleased(**_parcel(event))
+
+
+@to_contract.register
+def _facts_completed(event: Consignment.FactsCompleted) -> contracts.ConsignmentFactsCompleted:
+    return contracts.ConsignmentFactsCompleted(
+        **_parcel(event),
+        weight_grams=event.weight_grams,
+        ground_only=event.ground_only,
+        volume_cm3=event.volume_cm3,
+    )
+
+
+@to_contract.register
+def _label_withheld(event: Consignment.LabelWithheld) -> contracts.LabelWithheld:
+    return contracts.LabelWithheld(**_parcel(event), reason=event.reason)
+
+
+@to_contract.register
+def _label_purchased(event: Consignment.LabelPurchased) -> contracts.LabelPurchased:
+    request = event.label.request
+    return contracts.LabelPurchased(
+        **_parcel(event),
+        carrier=request.carrier,
+        service=request.service,
+        mode=request.mode,
+        tracking_number=event.label.tracking_number,
+        cost=request.cost,
+        transit_days=request.transit_days,
+        promise_met=request.promise_met,
+        insured_value=request.insured_value,
+        insurance_cost=request.insurance_cost,
+        signature_required=request.signature_required,
+    )
+
+
+def _tracking(event: Consignment.TrackingEvent) -> dict[str, Any]:
+    return _parcel(event) | {
+        "carrier": event.carrier,
+        "tracking_number": event.tracking_number,
+        "carrier_code": event.carrier_code,
+        "description": event.description,
+        "at": event.at,
+    }
+
+
+@to_contract.register
+def _in_transit(event: Consignment.InTransit) -> contracts.ShipmentInTransit:
+    return contracts.ShipmentInTransit(**_tracking(event))
+
+
+@to_contract.register
+def _delivered(event: Consignment.Delivered) -> contracts.ShipmentDelivered:
+    return contracts.ShipmentDelivered(**_tracking(event))
+
+
+@to_contract.register
+def _delivery_exception(event: Consignment.DeliveryException) -> contracts.ShipmentException:
+    return contracts.ShipmentException(**_tracking(event))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -89,114 +90,166 @@ def _units(units: tuple[PackedUnit, ...]) -> list[contracts.PackedUnit]:
     ]
 
 
-def to_contract(event: Any) -> IntegrationEvent:
-    """The public event for a recorded warehouse adapter event."""
-    inbound = _inbound(event)
-    if inbound is not None:
-        return inbound
-    if isinstance(event, ReturnReceipt.Received):
-        return contracts.ReturnReceived(
-            rma_id=event.rma_id,
-            location=event.location,
-            sku=event.sku,
-            serial=event.serial,
-            received_at=event.received_at,
-        )
-    if isinstance(event, Fulfilment.Requested):
-        return contracts.FulfilmentRequested(
-            shipment_id=event.originator_id,
-            order_id=event.order_id,
-            location=event.location,
-            lines=[
-                ShipmentLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
-                for line in event.lines
-            ],
-            ship_to=asdict(event.ship_to),
-            signature_required=event.signature_required,
-        )
-    if isinstance(event, Fulfilment.Cancelled):
-        return contracts.FulfilmentCancelled(
-            shipment_id=event.originator_id, order_id=event.order_id, reason=event.reason
-        )
-    if isinstance(event, Fulfilment.Picked):
-        return contracts.FulfilmentPicked(
-            shipment_id=event.originator_id, order_id=event.order_id, picked_at=event.at
-        )
-    if isinstance(event, Fulfilment.UnitsScanned):
-        return contracts.UnitsScanned(
-            shipment_id=event.originator_id,
-            order_id=event.order_id,
-            location=event.location,
-            scan=event.scan,
-            units=_units(event.units),
-        )
-    if isinstance(event, Fulfilment.UnitSerialCaptured):
-        return contracts.UnitSerialCaptured(
-            shipment_id=event.originator_id,
-            order_id=event.order_id,
-            line_number=event.line_number,
-            sku=event.sku,
-            serial=event.serial,
-            location=event.location,
-            captured_at=event.captured_at,
-        )
-    if isinstance(event, Fulfilment.Packed):
-        return contracts.FulfilmentPacked(
-            shipment_id=event.originator_id, order_id=event.order_id, units=_units(event.units)
-        )
-    if isinstance(event, Fulfilment.PackRejected):
-        return contracts.PackScanRejected(
-            shipment_id=event.originator_id, order_id=event.order_id, problems=list(event.problems)
-        )
-    if isinstance(event, Fulfilment.Labelled):
-        return contracts.FulfilmentLabelled(
-            shipment_id=event.originator_id,
-            order_id=event.order_id,
-            carrier=event.carrier,
-            service=event.service,
-            tracking_number=event.tracking_number,
-        )
-    if isinstance(event, Fulfilment.Shipped):
-        return contracts.ShipmentConfirmed(
-            shipment_id=event.originator_id,
-            order_id=event.order_id,
-            location=event.location,
-            units=_units(event.units),
-            carrier=event.carrier,
-            service=event.service,
-            tracking_number=event.tracking_number,
-            shipped_at=event.at,
-        )
+@functools.singledispatch
+def to_contract(event: object) -> IntegrationEvent:
+    """The public event for a recorded warehouse adapter event (a function per event class,
+    registered below)."""
     raise TypeError(f"no contract for warehouse adapter event {type(event).__qualname__}")
 
 
-def _inbound(event: Any) -> IntegrationEvent | None:
-    """The public event for an inbound or goods receipt event; None for others."""
-    if isinstance(event, Inbound.Expected | Inbound.Advised):
-        return contracts.InboundExpected(
-            purchase_order_id=event.purchase_order_id,
-            asn_id=event.asn_id if isinstance(event, Inbound.Advised) else None,
-            supplier=event.supplier,
-            location=event.location,
-            expected_on=event.expected_on,
-            lines=_inbound_units(tuple(event.lines)),
-        )
-    if isinstance(event, Inbound.Cancelled):
-        return contracts.InboundCancelled(
-            purchase_order_id=event.purchase_order_id, location=event.location, reason=event.reason
-        )
-    if isinstance(
-        event, InboundReceipt.Recorded | InboundReceipt.Refused | InboundReceipt.Rejected
-    ):
-        common: dict[str, Any] = {
-            "receipt_id": event.receipt_id,
-            "purchase_order_id": event.purchase_order_id,
-            "asn_id": event.asn_id,
-            "location": event.location,
-            "received_at": event.received_at,
-            "lines": _inbound_units(tuple(event.lines)),
-        }
-        if isinstance(event, InboundReceipt.Recorded):
-            return contracts.GoodsReceived(**common, received_by=event.received_by)
-        return contracts.GoodsReceiptRejected(**common, problems=list(event.problems))
-    return None
+@to_contract.register
+def _return_received(event: ReturnReceipt.Received) -> contracts.ReturnReceived:
+    return contracts.ReturnReceived(
+        rma_id=event.rma_id,
+        location=event.location,
+        sku=event.sku,
+        serial=event.serial,
+        received_at=event.received_at,
+    )
+
+
+@to_contract.register
+def _requested(event: Fulfilment.Requested) -> contracts.FulfilmentRequested:
+    return contracts.FulfilmentRequested(
+        shipment_id=event.originator_id,
+        order_id=event.order_id,
+        location=event.location,
+        lines=[
+            ShipmentLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
+            for line in event.lines
+        ],
+        ship_to=asdict(event.ship_to),
+        signature_required=event.signature_required,
+    )
+
+
+@to_contract.register
+def _cancelled(event: Fulfilment.Cancelled) -> contracts.FulfilmentCancelled:
+    return contracts.FulfilmentCancelled(
+        shipment_id=event.originator_id, order_id=event.order_id, reason=event.reason
+    )
+
+
+@to_contract.register
+def _picked(event: Fulfilment.Picked) -> contracts.FulfilmentPicked:
+    return contracts.FulfilmentPicked(
+        shipment_id=event.originator_id, order_id=event.order_id, picked_at=event.at
+    )
+
+
+@to_contract.register
+def _units_scanned(event: Fulfilment.UnitsScanned) -> contracts.UnitsScanned:
+    return contracts.UnitsScanned(
+        shipment_id=event.originator_id,
+        order_id=event.order_id,
+        location=event.location,
+        scan=event.scan,
+        units=_units(event.units),
+    )
+
+
+@to_contract.register
+def _serial_captured(event: Fulfilment.UnitSerialCaptured) -> contracts.UnitSerialCaptured:
+    return contracts.UnitSerialCaptured(
+        shipment_id=event.originator_id,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        sku=event.sku,
+        serial=event.serial,
+        location=event.location,
+        captured_at=event.captured_at,
+    )
+
+
+@to_contract.register
+def _packed(event: Fulfilment.Packed) -> contracts.FulfilmentPacked:
+    return contracts.FulfilmentPacked(
+        shipment_id=event.originator_id, order_id=event.order_id, units=_units(event.units)
+    )
+
+
+@to_contract.register
+def _pack_rejected(event: Fulfilment.PackRejected) -> contracts.PackScanRejected:
+    return contracts.PackScanRejected(
+        shipment_id=event.originator_id, order_id=event.order_id, problems=list(event.problems)
+    )
+
+
+@to_contract.register
+def _labelled(event: Fulfilment.Labelled) -> contracts.FulfilmentLabelled:
+    return contracts.FulfilmentLabelled(
+        shipment_id=event.originator_id,
+        order_id=event.order_id,
+        carrier=event.carrier,
+        service=event.service,
+        tracking_number=event.tracking_number,
+    )
+
+
+@to_contract.register
+def _shipped(event: Fulfilment.Shipped) -> contracts.ShipmentConfirmed:
+    return contracts.ShipmentConfirmed(
+        shipment_id=event.originator_id,
+        order_id=event.order_id,
+        location=event.location,
+        units=_units(event.units),
+        carrier=event.carrier,
+        service=event.service,
+        tracking_number=event.tracking_number,
+        shipped_at=event.at,
+    )
+
+
+@to_contract.register
+def _expected(event: Inbound.Expected) -> contracts.InboundExpected:
+    return _inbound_expected(event, asn_id=None)
+
+
+@to_contract.register
+def _advised(event: Inbound.Advised) -> contracts.InboundExpected:
+    return _inbound_expected(event, asn_id=event.asn_id)
+
+
+def _inbound_expected(
+    event: Inbound.Expected | Inbound.Advised, asn_id: str | None
+) -> contracts.InboundExpected:
+    return contracts.InboundExpected(
+        purchase_order_id=event.purchase_order_id,
+        asn_id=asn_id,
+        supplier=event.supplier,
+        location=event.location,
+        expected_on=event.expected_on,
+        lines=_inbound_units(tuple(event.lines)),
+    )
+
+
+@to_contract.register
+def _inbound_cancelled(event: Inbound.Cancelled) -> contracts.InboundCancelled:
+    return contracts.InboundCancelled(
+        purchase_order_id=event.purchase_order_id, location=event.location, reason=event.reason
+    )
+
+
+def _receipt(
+    event: InboundReceipt.Recorded | InboundReceipt.Refused | InboundReceipt.Rejected,
+) -> dict[str, Any]:
+    return {
+        "receipt_id": event.receipt_id,
+        "purchase_order_id": event.purchase_order_id,
+        "asn_id": event.asn_id,
+        "location": event.location,
+        "received_at": event.received_at,
+        "lines": _inbound_units(tuple(event.lines)),
+    }
+
+
+@to_contract.register
+def _goods_received(event: InboundReceipt.Recorded) -> contracts.GoodsReceived:
+    return contracts.GoodsReceived(**_receipt(event), received_by=event.received_by)
+
+
+@to_contract.register
+def _receipt_refused(
+    event: InboundReceipt.Refused | InboundReceipt.Rejected,
+) -> contracts.GoodsReceiptRejected:
+    return contracts.GoodsReceiptRejected(**_receipt(event), problems=list(event.problems))
