@@ -83,6 +83,7 @@ from tests.integration.harness import (  # noqa: E402
     SimulatorsProcess,
     Stack,
     channel_order,
+    read_to_ends,
     register_product,
 )
 
@@ -870,53 +871,24 @@ class FlowResult:
 
 
 def topic_sizes(bootstrap_servers: str, timeout: float = 30.0) -> dict[str, int]:
-    """Messages on each topic of the system: the sum of its partitions' ends.
-
-    Not the listed high watermarks: the embedded broker lists a partition's end as one past the
-    first record of its last record batch (`services.runtime.kafka.partition_ends`). Each
-    partition is read from its listed end until the client reports the partition's end, which
-    comes from the fetch responses (`enable.partition.eof`, as `tests/faults/invariants.py`)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"benchmark-sizes-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "log.connection.close": False,
-        }
-    )
+    """Messages on each topic of the system: the sum of its partitions' ends, as fetches find
+    them (`read_to_ends`: the embedded broker lists them short), read from the listed ends."""
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-sizes"})
     try:
-        ends: dict[tuple[str, int], int] = {}
-        for topic, metadata in consumer.list_topics(timeout=10).topics.items():
-            for partition in metadata.partitions:
-                listed = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                ends[topic, partition] = listed[1]
-        consumer.assign([TopicPartition(topic, p, end) for (topic, p), end in ends.items()])
-        pending = set(ends)
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read to the end of {sorted(pending)}")
-            record = consumer.poll(0.5)
-            if record is None:
-                continue
-            where = (record.topic() or "", record.partition() or 0)
-            error = record.error()
-            if error is not None and error.code() != confluent_kafka.KafkaError._PARTITION_EOF:
-                continue
-            # A record: the end is past it; the end of the partition: the offset is the end.
-            end = (record.offset() or 0) + (0 if error is not None else 1)
-            ends[where] = max(ends[where], end)
-            if error is not None:
-                pending.discard(where)
-        sizes: dict[str, int] = {}
-        for (topic, _), end in ends.items():
-            sizes[topic] = sizes.get(topic, 0) + end
-        return sizes
+        listed = {
+            (topic, partition): consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10
+            )[1]
+            for topic, metadata in consumer.list_topics(timeout=10).topics.items()
+            for partition in metadata.partitions
+        }
     finally:
         consumer.close()
+    _, ends = read_to_ends(bootstrap_servers, listed, timeout=timeout)
+    sizes: dict[str, int] = {}
+    for (topic, _), end in ends.items():
+        sizes[topic] = sizes.get(topic, 0) + end
+    return sizes
 
 
 def flow_run(

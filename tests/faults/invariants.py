@@ -16,98 +16,50 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer
 
 from contracts.topics import SERVICES, events_topic
 from infra.drain import consumed_so_far, unfinished_work
 from infra.processes import consumes, relays
 from tests.faults.flow import FlowOrder, Ledger
 from tests.faults.system import BROKER, SALES_CHANNELS, SIMULATORS, System, http_json, note
+from tests.integration.harness import Record, read_to_ends
 
 
-@dataclass(frozen=True)
-class Message:
-    """A record read from a topic."""
-
-    partition: int
-    offset: int
-    value: bytes
-    headers: dict[str, str]
-
-    def envelope(self) -> dict[str, Any] | None:
-        """The envelope the record carries, or None for anything else (poison)."""
-        try:
-            found = json.loads(self.value)
-        except ValueError:
-            return None
-        if not isinstance(found, dict) or not {"event_id", "aggregate_id"} <= found.keys():
-            return None
-        return found
+def envelope_of(record: Record) -> dict[str, Any] | None:
+    """The envelope a record carries, or None for anything else (poison)."""
+    try:
+        found = json.loads(record.value)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not {"event_id", "aggregate_id"} <= found.keys():
+        return None
+    return found
 
 
-def read_topic(bootstrap_servers: str, topic: str, *, timeout: float = 60) -> list[Message]:
-    """Every record of `topic`, from the beginning to its end as fetches find it.
-
-    Not to the listed high watermark: the embedded broker lists a partition's end as one past the
-    first record of its last record batch (`services.runtime.kafka.partition_ends`), while its
-    fetch responses, and so the client's end-of-partition signal, are right."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"fault-check-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "log.connection.close": False,
-        }
-    )
+def read_topic(bootstrap_servers: str, topic: str, *, timeout: float = 60) -> list[Record]:
+    """Every record of `topic`, from the beginning to its end as fetches find it."""
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "fault-check"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign(
-            [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in partitions]
-        )
-        pending = set(partitions)
-        found: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topic} to its end: partitions {pending}")
-            record = consumer.poll(0.5)
-            if record is None:
-                continue
-            error = record.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(record.partition())
-                continue
-            partition, offset = record.partition() or 0, record.offset() or 0
-            found.append(Message(partition, offset, _bytes(record.value()), _headers(record)))
-        return found
     finally:
         consumer.close()
-
-
-def _bytes(value: str | bytes | None) -> bytes:
-    return value.encode() if isinstance(value, str) else value or b""
-
-
-def _headers(record: Any) -> dict[str, str]:
-    return {
-        str(name): _bytes(value).decode(errors="replace") for name, value in record.headers() or []
-    }
+    starts = {(topic, partition): OFFSET_BEGINNING for partition in partitions}
+    records, _ = read_to_ends(bootstrap_servers, starts, timeout=timeout)
+    return records
 
 
 def envelopes(bootstrap_servers: str, producer: str) -> list[dict[str, Any]]:
     """The envelopes on a service's events topic, each event once (a re-published one counts
     once: its event id is the same)."""
     distinct: dict[str, dict[str, Any]] = {}
-    for message in read_topic(bootstrap_servers, events_topic(producer).name):
-        envelope = message.envelope()
+    for record in read_topic(bootstrap_servers, events_topic(producer).name):
+        envelope = envelope_of(record)
         if envelope is not None:
             distinct.setdefault(envelope["event_id"], envelope)
     return list(distinct.values())

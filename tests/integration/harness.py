@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -323,17 +323,7 @@ class TopicReader:
                 return self.records
             if message.error():
                 continue
-            key, value = message.key(), message.value()
-            self.records.append(
-                Record(
-                    topic=str(message.topic()),
-                    partition=int(message.partition() or 0),
-                    offset=int(message.offset() or 0),
-                    key=key.encode() if isinstance(key, str) else key,
-                    value=value.encode() if isinstance(value, str) else (value or b""),
-                    headers=_headers(message.headers()),
-                )
-            )
+            self.records.append(record_of(message))
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         envelopes = [record.json() for record in self.poll()]
@@ -372,6 +362,62 @@ def repeated(reader: TopicReader) -> list[tuple[str, int]]:
     """(aggregate id, version) pairs found more than once on the topic (published twice)."""
     seen = Counter((e["aggregate_id"], e["aggregate_version"]) for e in reader.events())
     return [identity for identity, count in seen.items() if count > 1]
+
+
+def record_of(message: Any) -> Record:
+    """A confluent-kafka message as a `Record`."""
+    key, value = message.key(), message.value()
+    return Record(
+        topic=str(message.topic()),
+        partition=int(message.partition() or 0),
+        offset=int(message.offset() or 0),
+        key=key.encode() if isinstance(key, str) else key,
+        value=value.encode() if isinstance(value, str) else (value or b""),
+        headers=_headers(message.headers()),
+    )
+
+
+def read_to_ends(
+    bootstrap_servers: str, starts: dict[tuple[str, int], int], *, timeout: float = 60
+) -> tuple[list[Record], dict[tuple[str, int], int]]:
+    """Every record from each (topic, partition)'s start offset (or `OFFSET_BEGINNING`) to its
+    end, and each partition's end offset.
+
+    The end is where fetches find it (confluent's `enable.partition.eof`), never the listed high
+    watermark: the embedded broker lists a partition's end as one past the first record of its
+    last record batch (`services.runtime.kafka.partition_ends`)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"read-to-end-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "log.connection.close": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(t, p, start) for (t, p), start in starts.items()])
+        ends = {where: max(start, 0) for where, start in starts.items()}
+        pending = set(starts)
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read to the end of {sorted(pending)}")
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            where = (str(message.topic()), int(message.partition() or 0))
+            error = message.error()
+            if error is None:
+                records.append(record_of(message))
+                ends[where] = max(ends[where], int(message.offset() or 0) + 1)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                ends[where] = max(ends[where], int(message.offset() or 0))
+                pending.discard(where)
+        return records, ends
+    finally:
+        consumer.close()
 
 
 def _headers(raw: Any) -> dict[str, str]:
