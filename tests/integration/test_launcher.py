@@ -103,6 +103,18 @@ def said(log: Path, text: str) -> bool:
     return text in log.read_text()
 
 
+def said_in_order(log: Path, *texts: str) -> bool:
+    """Each text said, each after the one before it."""
+    content = log.read_text()
+    at = 0
+    for text in texts:
+        at = content.find(text, at)
+        if at < 0:
+            return False
+        at += len(text)
+    return True
+
+
 def service_ports() -> dict[str, str]:
     return {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(free_port()) for name in SERVICES}
 
@@ -121,13 +133,17 @@ def process_of(launcher: subprocess.Popen[bytes], fragment: bytes) -> int:
 
 
 def moments_of_death(launcher: subprocess.Popen[bytes], pids: dict[str, int]) -> dict[str, float]:
-    """Watch processes until the launcher exits; when each one was first seen gone."""
+    """Watch processes until the launcher exits; when each one was first seen gone.
+
+    Everything found gone in one look shares that look's moment: within a look the order of the
+    checks, not of the deaths, would decide which came first."""
     gone: dict[str, float] = {}
     deadline = time.monotonic() + 180
     while launcher.poll() is None and time.monotonic() < deadline:
+        looked = time.monotonic()
         for name, pid in pids.items():
             if name not in gone and not alive(pid):
-                gone[name] = time.monotonic()
+                gone[name] = looked
         time.sleep(0.02)
     now = time.monotonic()
     return {name: gone.get(name, now) for name in pids}
@@ -189,8 +205,16 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
     died = moments_of_death(launcher, watched)
     status = launcher.wait(60)
     services_died = [died[name] for name in SERVICES]
-    assert died["simulators"] < min(services_died)
-    assert max(services_died) < died["broker"] < died["postgres"]
+    # The launcher reaps every service before it stops the broker, and the broker before Postgres;
+    # deaths closer together than one look (20 ms) are seen at the same moment.
+    assert died["simulators"] <= min(services_died)
+    assert max(services_died) <= died["broker"] <= died["postgres"]
+    assert said_in_order(
+        log,
+        "stopping the services",
+        "stopping the embedded broker",
+        "stopping the embedded Postgres",
+    )
     assert status == 0
     assert said(log, "drained in ")
     eventually(lambda: not any(alive(pid) for pid in processes), timeout=15, what="no orphans")
