@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -106,10 +106,30 @@ LocationCode = Annotated[
 ]
 
 
-class ContractModel(BaseModel):
-    """A frozen, strict-about-unknown-fields model: what is published cannot change under you."""
+PartnerModel = TypeVar("PartnerModel", bound=BaseModel)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+class ContractModel(BaseModel):
+    """A frozen contract model that reads tolerantly: fields it does not know are ignored.
+
+    A published event may gain optional fields within its schema version (see
+    contracts/CHANGELOG.md), so a consumer written against an older release must not refuse them;
+    the published schemas leave `additionalProperties` open for the same reason. What partners
+    send us is held to its schema exactly instead: see `validate_partner_message`. Our own code
+    cannot pass an unknown field to a constructor: the type check refuses it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+
+def validate_partner_message(model: type[PartnerModel], data: Any) -> PartnerModel:
+    """Read a message a partner sent us (a channel order, a 3PL confirmation, a carrier scan).
+
+    Held to its schema exactly, nested parts included: a field the schema does not name is
+    refused, so that a misspelt field becomes a dead letter with its reason rather than a value
+    silently dropped. Their published schemas say so (`additionalProperties: false`).
+    """
+    return model.model_validate(data, extra="forbid")
 
 
 class IntegrationEvent(ContractModel):
@@ -127,3 +147,12 @@ class IntegrationEvent(ContractModel):
     @classmethod
     def schema_key(cls) -> tuple[str, int]:
         return cls.event_type, cls.schema_version
+
+    def upcast(self) -> IntegrationEvent:
+        """This event as the next schema version of its type reads it.
+
+        The latest version returns itself. A version kept only so that messages published before a
+        breaking change can still be read overrides this, returning the next version; consumers
+        read every message as the latest version (`contracts.registry.read_event`).
+        """
+        return self

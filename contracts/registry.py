@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts import inventory, order, pim, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 
@@ -110,6 +112,12 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
 _BY_KEY: dict[tuple[str, int], type[IntegrationEvent]] = {
     model.schema_key(): model for model in EVENT_MODELS
 }
+LATEST_VERSION: dict[str, int] = {}
+"""The schema version each event type is published at now; older ones are only read."""
+for _model in EVENT_MODELS:
+    LATEST_VERSION[_model.event_type] = max(
+        _model.schema_version, LATEST_VERSION.get(_model.event_type, 0)
+    )
 
 
 class UnknownEventType(LookupError):
@@ -122,3 +130,29 @@ def model_for(event_type: str, schema_version: int) -> type[IntegrationEvent]:
         return _BY_KEY[(event_type, schema_version)]
     except KeyError:
         raise UnknownEventType(f"no contract for {event_type} v{schema_version}") from None
+
+
+def read_event(event_type: str, schema_version: int, payload: dict[str, Any]) -> IntegrationEvent:
+    """Read an event's payload as the latest schema version of its type.
+
+    A payload published at an older version is validated against that version's contract, then
+    upcast one version at a time; fields a newer release of the same version added are ignored.
+    """
+    event = model_for(event_type, schema_version).model_validate(payload)
+    while event.schema_version < LATEST_VERSION[event_type]:
+        newer = event.upcast()
+        if newer.schema_version <= event.schema_version:
+            raise TypeError(f"{event_type} v{event.schema_version} does not upcast to a newer one")
+        event = newer
+    return event
+
+
+def missing_upcasts() -> list[str]:
+    """Older versions kept for reading that cannot be read as the latest: each must upcast."""
+    return [
+        f"{model.event_type} v{model.schema_version}: override `upcast` to return "
+        f"v{model.schema_version + 1}"
+        for model in EVENT_MODELS
+        if model.schema_version < LATEST_VERSION[model.event_type]
+        and model.upcast is IntegrationEvent.upcast
+    ]

@@ -29,6 +29,9 @@ from contracts.threepl import (
 JsonSchema = dict[str, Any]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+RELEASED_DIR = Path(__file__).parent / "released"
+"""The schemas as of the last contracts release (see contracts/CHANGELOG.md): the baseline every
+change is checked against. Regenerating `schemas/` cannot move it; only a release does."""
 SCHEMA_ID_BASE = "https://unitrail.dev/schemas/"
 
 
@@ -57,6 +60,34 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
     return [(schema_stem(model), model) for model in models]
 
 
+def changes_breaking_the_release(
+    published: list[tuple[str, type[ContractModel]]] | None = None,
+    released_dir: Path = RELEASED_DIR,
+) -> list[str]:
+    """What the contracts as they are now would break for someone who built on the last release.
+
+    Every released schema version must still be published, and published compatibly: a breaking
+    change is made as a new schema version beside the old one, and the old one upcasts to it
+    (`IntegrationEvent.upcast`), so that consumers keep reading what was published before it.
+    """
+    models = dict(published if published is not None else published_models())
+    problems: list[str] = []
+    for path in sorted(released_dir.glob("*.json")):
+        stem = path.name.removesuffix(".json")
+        model = models.get(stem)
+        if model is None:
+            problems.append(
+                f"{stem}: released but no longer published; keep its model and publish the "
+                "breaking change as the next schema version, which the old one upcasts to"
+            )
+            continue
+        released: JsonSchema = json.loads(path.read_text(encoding="utf-8"))
+        problems.extend(
+            f"{stem} {change}" for change in breaking_changes(released, schema_of(model))
+        )
+    return problems
+
+
 def schema_of(model: type[ContractModel]) -> JsonSchema:
     """The JSON Schema published for a model, with its `$id` and, for events, their identity."""
     stem = schema_stem(model)
@@ -66,6 +97,8 @@ def schema_of(model: type[ContractModel]) -> JsonSchema:
         "serialization" if issubclass(model, IntegrationEvent | Envelope) else "validation"
     )
     schema: JsonSchema = model.model_json_schema(mode=mode)
+    if mode == "validation":
+        _close_every_object(schema)  # as `validate_partner_message` reads them
     schema["$id"] = f"{SCHEMA_ID_BASE}{stem}.json"
     schema["title"] = stem.rsplit(".v", 1)[0]
     if issubclass(model, IntegrationEvent):
@@ -73,6 +106,18 @@ def schema_of(model: type[ContractModel]) -> JsonSchema:
         schema["x-schema-version"] = model.schema_version
         schema["x-aggregate-type"] = model.aggregate_type
     return schema
+
+
+def _close_every_object(schema: Any) -> None:
+    """Say `additionalProperties: false` on every object of a document that does not say more."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        for value in schema.values():
+            _close_every_object(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _close_every_object(value)
 
 
 def render_schema(schema: JsonSchema) -> str:
@@ -83,8 +128,9 @@ def render_schema(schema: JsonSchema) -> str:
 def breaking_changes(old: JsonSchema, new: JsonSchema) -> list[str]:
     """What in `new` would break a consumer written against `old`, one `path: problem` per entry.
 
-    Reported: a property removed, a property newly required, a type changed, an enum value removed
-    and `additionalProperties` tightened. `$ref`s are resolved within their own document, and the
+    Reported: a property removed, a property newly required, a type changed, a constraint narrowed
+    (a smaller maximum or length, a larger minimum, a new or changed pattern or format), an enum
+    value removed and `additionalProperties` tightened. `$ref`s are resolved within their own document, and the
     branches of `anyOf`/`oneOf` are compared as the set of shapes a value may take.
     """
     comparison = _SchemaComparison(old, new)
@@ -116,6 +162,11 @@ class _SchemaComparison:
         ]
         if removed_values and _enum_values(new_shapes):
             self.problems.append(f"{path}: enum values removed: {removed_values}")
+        if len(old_shapes) == 1 and len(new_shapes) == 1:
+            self.problems.extend(
+                f"{path}: narrowed: {narrowing}"
+                for narrowing in _narrowings(old_shapes[0], new_shapes[0])
+            )
         self._compare_objects(old_shapes, new_shapes, path)
         old_arrays = [shape for shape in old_shapes if "items" in shape]
         new_arrays = [shape for shape in new_shapes if "items" in shape]
@@ -159,6 +210,26 @@ class _SchemaComparison:
             )
         elif isinstance(old_extra, dict) and isinstance(new_extra, dict):
             self.compare(old_extra, new_extra, f"{path}.*")
+
+
+_UPPER_BOUNDS = ("maxLength", "maxItems", "maximum", "exclusiveMaximum", "maxProperties")
+_LOWER_BOUNDS = ("minLength", "minItems", "minimum", "exclusiveMinimum", "minProperties")
+_RULES = ("pattern", "format", "multipleOf")
+
+
+def _narrowings(old: JsonSchema, new: JsonSchema) -> list[str]:
+    """Values `old` allowed that `new` refuses, as far as the constraint keywords tell."""
+    found: list[str] = []
+    for bound in _UPPER_BOUNDS:
+        if bound in new and (bound not in old or new[bound] < old[bound]):
+            found.append(f"{bound} {old.get(bound, 'none')} -> {new[bound]}")
+    for bound in _LOWER_BOUNDS:
+        if bound in new and (bound not in old or new[bound] > old[bound]):
+            found.append(f"{bound} {old.get(bound, 'none')} -> {new[bound]}")
+    for rule in _RULES:
+        if rule in new and new[rule] != old.get(rule):
+            found.append(f"{rule} {old.get(rule, 'none')!r} -> {new[rule]!r}")
+    return found
 
 
 def _shapes(schema: JsonSchema, document: JsonSchema) -> list[JsonSchema]:

@@ -37,9 +37,9 @@ from aiokafka import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, Tracking
 from pydantic import BaseModel, ValidationError
 
-from contracts.base import IntegrationEvent
+from contracts.base import IntegrationEvent, validate_partner_message
 from contracts.envelope import Envelope
-from contracts.registry import UnknownEventType, model_for
+from contracts.registry import UnknownEventType, read_event
 from contracts.topics import Topic, dead_letter_topic, events_topic
 from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
 from services.runtime.context import MessageContext, handling
@@ -328,8 +328,7 @@ class Consumer:
             version=envelope.aggregate_version,
         )
         try:
-            model = model_for(envelope.event_type, envelope.schema_version)
-            payload = model.model_validate(envelope.payload)
+            payload = read_event(envelope.event_type, envelope.schema_version, envelope.payload)
         except UnknownEventType as error:
             raise Rejected(str(error), held) from error
         except ValidationError as error:
@@ -340,7 +339,7 @@ class Consumer:
             held=held,
             envelope=envelope,
             payload=payload,
-            event_handler=self._event_routes[record.topic].get(model),
+            event_handler=self._event_routes[record.topic].get(type(payload)),
             context=MessageContext(
                 correlation_id=envelope.correlation_id,
                 causation_id=str(envelope.event_id),
@@ -355,7 +354,7 @@ class Consumer:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise Rejected(f"not valid JSON: {error}") from error
         try:
-            message = route.model.model_validate(data)
+            message = validate_partner_message(route.model, data)
         except ValidationError as error:
             raise Rejected(f"schema violation: {_describe(error)}") from error
         correlation_id = header_value(record.headers, "correlation_id") or route.correlation_id(

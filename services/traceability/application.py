@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb, JsonbDumper
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
-from contracts.registry import model_for
+from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ReadModelChange, ServiceApplication
@@ -654,8 +654,7 @@ def _by_table(item: tuple[Any, Any]) -> int:
 def _projected(row: dict[str, Any]) -> Projected:
     """An event back from its audit-log row."""
     envelope = Envelope(**row)
-    model = model_for(envelope.event_type, envelope.schema_version)
-    return envelope, model.model_validate(envelope.payload)
+    return envelope, read_event(envelope.event_type, envelope.schema_version, envelope.payload)
 
 
 def _unit_answer(row: Mapping[str, Any]) -> dict[str, Any]:

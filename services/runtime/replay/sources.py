@@ -50,7 +50,7 @@ from pydantic import ValidationError
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
-from contracts.registry import UnknownEventType, model_for
+from contracts.registry import UnknownEventType, read_event
 from contracts.topics import SERVICES, events_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
@@ -138,8 +138,7 @@ def read_envelope(value: bytes | None) -> Envelope | None:
 def payload_of(envelope: Envelope) -> IntegrationEvent | None:
     """The event an envelope carries; None for an unknown type or an invalid payload."""
     try:
-        model = model_for(envelope.event_type, envelope.schema_version)
-        return model.model_validate(envelope.payload)
+        return read_event(envelope.event_type, envelope.schema_version, envelope.payload)
     except (ValidationError, UnknownEventType):
         return None
 
