@@ -23,7 +23,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install . \
     && rm -rf /src
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin unitrail
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin unitrail \
+    && mkdir -p /app/.unitrail/auth && chown unitrail /app/.unitrail/auth
+# (the `unitrail-keys` volume takes this directory's owner: `setup` writes the signing key there)
 USER unitrail
 WORKDIR /app
 

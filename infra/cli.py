@@ -11,6 +11,12 @@
     unitrail dead-letters list                    what each consumer could not apply, and why
     unitrail dead-letters show order 12           one of them, with the message itself
     unitrail dead-letters redrive order 12        apply it (and what waits behind it) again
+    unitrail token --role analyst --subject ana   a bearer token for the services' HTTP APIs
+
+Every command calls the services with a token of the role it needs (`where`: customer-service;
+`trace`, `recall`, `audit`: analyst; `replay`, `dead-letters`: operator): `$UNITRAIL_TOKEN` when
+set, else one it signs with the local key `scripts/run` created (under `$UNITRAIL_DATA_DIR`,
+default `.unitrail`).
 
 `where` asks the order service's HTTP API (`--order-url`, default `$UNITRAIL_ORDER_URL` or
 http://127.0.0.1:8003); `trace`, `recall` and `audit` ask the traceability service
@@ -40,6 +46,8 @@ from typing import Any, TextIO
 
 from contracts.channel import order_id_for
 from infra.ports import DEFAULT_PORTS
+from infra.tokens import DEFAULT_TTL_SECONDS, LocalIssuer, client_token, data_dir, user
+from services.runtime.auth import Role
 
 READ_MODEL_SERVICES = ("pim", "inventory", "order", "returns", "shipping", "traceability")
 """The services that keep read models a replay can rebuild (the others answer 404)."""
@@ -86,9 +94,12 @@ def fetch(
     service: str = "order",
     body: dict[str, Any] | None = None,
     timeout: float = 10,
+    role: Role = Role.ANALYST,
 ) -> dict[str, Any]:
-    """GET `path` of a service's HTTP API (POST `body` when given); the JSON answer."""
+    """GET `path` of a service's HTTP API (POST `body` when given) with a token of `role`; the
+    JSON answer."""
     request = urllib.request.Request(f"{base_url.rstrip('/')}{path}")
+    request.add_header("authorization", f"Bearer {client_token(role, user())}")
     if body is not None:
         request.data = json.dumps(body).encode()
         request.add_header("content-type", "application/json")
@@ -343,7 +354,7 @@ def follow_replay(
     live = out.isatty()
     shown = ""
     while True:
-        progress = fetch(base_url, "/replays/latest", service=service)
+        progress = fetch(base_url, "/replays/latest", service=service, role=Role.OPERATOR)
         if progress["replay_id"] != replay_id:
             raise SystemExit(f"replay {replay_id} was replaced by {progress['replay_id']}")
         bar = progress_bar(progress)
@@ -397,7 +408,9 @@ def replay(base_url: str, source: str, service: str = "traceability") -> str:
     """Rebuild a service's read models, following the progress on stderr, and say what they
     hold now; raises `ReplayNotSwapped` (exit status 1, with the reasons) when the replay was
     refused or failed."""
-    started = fetch(base_url, "/replays", service=service, body={"source": source})
+    started = fetch(
+        base_url, "/replays", service=service, body={"source": source}, role=Role.OPERATOR
+    )
     progress = follow_replay(base_url, started["replay_id"], sys.stderr, service=service)
     if progress["state"] != "done":
         raise ReplayNotSwapped(not_swapped(service, progress))
@@ -470,13 +483,20 @@ def dead_letters_command(arguments: argparse.Namespace) -> str:
         services = [arguments.service] if arguments.service else list(CONSUMING_SERVICES)
         suffix = "?include_resolved=true" if arguments.all else ""
         listings = {
-            service: fetch(base(service), f"/dead-letters{suffix}", service=service)
+            service: fetch(
+                base(service), f"/dead-letters{suffix}", service=service, role=Role.OPERATOR
+            )
             for service in services
         }
         return json.dumps(listings, indent=2) if arguments.json else dead_letters_table(listings)
     service = arguments.service
     if arguments.action == "show":
-        letter = fetch(base(service), f"/dead-letters/{arguments.letter}", service=service)
+        letter = fetch(
+            base(service),
+            f"/dead-letters/{arguments.letter}",
+            service=service,
+            role=Role.OPERATOR,
+        )
         return (
             json.dumps(letter, indent=2)
             if arguments.json
@@ -486,10 +506,28 @@ def dead_letters_command(arguments: argparse.Namespace) -> str:
         base(service),
         f"/dead-letters/{arguments.letter}/redrive",
         service=service,
-        body={"actor": arguments.actor},
+        body={"on_behalf_of": arguments.on_behalf_of} if arguments.on_behalf_of else {},
         timeout=120,
+        role=Role.OPERATOR,
     )
     return json.dumps(answer, indent=2) if arguments.json else describe_redrive(service, answer)
+
+
+def issue_token(arguments: argparse.Namespace) -> str:
+    """A token signed with the local key; the role's name and the channel are checked first."""
+    issuer = LocalIssuer.of_data_dir(data_dir())
+    if not issuer.exists:
+        raise SystemExit(
+            f"no local key in {issuer.directory}: start the system with `scripts/run` first (or "
+            "set UNITRAIL_DATA_DIR); with an identity provider, get tokens from it"
+        )
+    if arguments.ttl <= 0:
+        raise SystemExit("--ttl must be more than 0 seconds")
+    if arguments.role == Role.CHANNEL and not arguments.channel:
+        raise SystemExit("a channel token needs --channel, e.g. --channel webshop")
+    return issuer.issue(
+        arguments.role, arguments.subject, ttl_seconds=arguments.ttl, channel=arguments.channel
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -571,18 +609,31 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--json", action="store_true", help="print the API's JSON answer")
         if action == "redrive":
             command.add_argument(
-                "--actor",
-                default=os.environ.get("USER") or "operator",
-                help="who redrives it, for the record (default: $USER)",
+                "--on-behalf-of",
+                help="for whom, for the record (the token's subject is who redrives it)",
             )
+
+    token = commands.add_parser("token", help="issue a bearer token with the local key")
+    token.add_argument("--role", required=True, choices=[str(role) for role in Role])
+    token.add_argument("--subject", required=True, help="who the token is for")
+    token.add_argument("--channel", help="the channel a `channel` token acts for")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=DEFAULT_TTL_SECONDS,
+        help=f"seconds until it expires (default: {DEFAULT_TTL_SECONDS})",
+    )
 
     arguments = parser.parse_args(argv)
     url = arguments.traceability_url
+    if arguments.command == "token":
+        print(issue_token(arguments))
+        return 0
     if arguments.command == "dead-letters":
         print(dead_letters_command(arguments))
         return 0
     if arguments.command == "where":
-        order = fetch(arguments.order_url, order_path(arguments.order))
+        order = fetch(arguments.order_url, order_path(arguments.order), role=Role.CUSTOMER_SERVICE)
         print(json.dumps(order, indent=2) if arguments.json else describe(order))
     elif arguments.command == "trace":
         path = f"/units/{urllib.parse.quote(arguments.serial, safe='')}/trace"

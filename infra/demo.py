@@ -48,6 +48,8 @@ from contracts.channel import (
 )
 from contracts.topics import CHANNEL_ORDERS
 from infra.cli import describe
+from infra.tokens import client_token
+from services.runtime.auth import Role
 
 LOCATIONS = ("WH-A", "WH-B")
 
@@ -230,12 +232,32 @@ class Endpoints:
     bootstrap: str
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """One JSON request; (status, decoded body). Raises `SystemUnavailable` when nothing answers."""
+@dataclass(frozen=True)
+class Acting:
+    """Who the demo acts as for a call: a role and a name (the token's subject)."""
+
+    role: Role
+    subject: str
+
+
+BUYER = Acting(Role.INVENTORY, "demo-buyer")
+RISK_DESK = Acting(Role.CUSTOMER_SERVICE, "risk-desk")
+SERVICE_DESK = Acting(Role.CUSTOMER_SERVICE, "demo-service-desk")
+INSPECTOR = Acting(Role.WAREHOUSE, "demo-inspector")
+
+
+def http(
+    method: str, url: str, body: dict[str, Any] | None = None, acting: Acting | None = None
+) -> tuple[int, Any]:
+    """One JSON request, with a token of `acting` when given; (status, decoded body). Raises
+    `SystemUnavailable` when nothing answers."""
+    headers = {"content-type": "application/json"}
+    if acting is not None:
+        headers["authorization"] = f"Bearer {client_token(acting.role, acting.subject)}"
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"content-type": "application/json"},
+        headers=headers,
         method=method,
     )
     try:
@@ -247,8 +269,10 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
         raise SystemUnavailable(f"{url}: {error}") from None
 
 
-async def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    return await asyncio.to_thread(http, method, url, body)
+async def call(
+    method: str, url: str, body: dict[str, Any] | None = None, acting: Acting | None = None
+) -> tuple[int, Any]:
+    return await asyncio.to_thread(http, method, url, body, acting)
 
 
 async def check_running(endpoints: Endpoints) -> None:
@@ -275,6 +299,7 @@ async def register_catalogue(endpoints: Endpoints) -> None:
                     for scheme in ("FCC", "CE", "UKCA", "ISED")
                 ],
             },
+            BUYER,
         )
         if status != 200:
             raise SystemExit(f"PIM refused {product.sku}: {answer}")
@@ -283,7 +308,7 @@ async def register_catalogue(endpoints: Endpoints) -> None:
     deadline = time.monotonic() + 60
     for product in CATALOGUE:
         url = f"{endpoints.shipping}/consignments/product-facts/{urllib.parse.quote(product.sku)}"
-        while (await call("GET", url))[0] != 200:
+        while (await call("GET", url, acting=BUYER))[0] != 200:
             if time.monotonic() > deadline:
                 raise SystemExit(f"shipping never learned the facts of {product.sku}")
             await asyncio.sleep(0.3)
@@ -302,7 +327,7 @@ RECEIVING_TIMEOUT = 60.0
 
 
 async def to_inventory(endpoints: Endpoints, path: str, body: dict[str, Any], what: str) -> Any:
-    status, answer = await call("POST", f"{endpoints.inventory}{path}", body)
+    status, answer = await call("POST", f"{endpoints.inventory}{path}", body, BUYER)
     if status not in (200, 201):
         raise SystemExit(f"inventory refused {what}: {answer}")
     return answer
@@ -345,14 +370,13 @@ async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder])
                 "location": location,
                 "expected_on": today,
                 "lines": order_lines,
-                "actor": "demo-buyer",
             },
             f"purchase order {number}",
         )
         await to_inventory(
             endpoints,
             f"/purchase-orders/{number}/confirmation",
-            {"actor": "demo-buyer"},
+            {},
             f"the confirmation of {number}",
         )
         await to_inventory(
@@ -362,7 +386,7 @@ async def receive_stock(endpoints: Endpoints, run: str, orders: list[DemoOrder])
                 "asn_id": f"ASN-{run}-{location}",
                 "expected_on": today,
                 "lines": shipped,
-                "actor": "demo-supplier",
+                "on_behalf_of": "Northwind Devices",
             },
             f"the ASN of {number}",
         )
@@ -384,7 +408,9 @@ async def wait_until_received(endpoints: Endpoints, numbers: list[str]) -> None:
     deadline = time.monotonic() + RECEIVING_TIMEOUT
     for number in numbers:
         while True:
-            _, order = await call("GET", f"{endpoints.inventory}/purchase-orders/{number}")
+            _, order = await call(
+                "GET", f"{endpoints.inventory}/purchase-orders/{number}", acting=BUYER
+            )
             if order["rejected_receipts"]:
                 raise SystemExit(f"{number}: a receipt was refused: {order['rejected_receipts']}")
             if order["status"] == "received":
@@ -424,7 +450,9 @@ async def refresh(endpoints: Endpoints, order: DemoOrder, limit: asyncio.Semapho
     channel_order_id = urllib.parse.quote(order.message.channel_order_id, safe="")
     async with limit:
         status, view = await call(
-            "GET", f"{endpoints.order}/orders/by-channel/{channel}/{channel_order_id}"
+            "GET",
+            f"{endpoints.order}/orders/by-channel/{channel}/{channel_order_id}",
+            acting=SERVICE_DESK,
         )
     if status != 200:
         return  # not placed yet
@@ -444,7 +472,8 @@ async def review_holds(endpoints: Endpoints, orders: list[DemoOrder], review_aft
         status, _ = await call(
             "POST",
             f"{endpoints.order}/orders/{order.view['order_id']}/release-hold",
-            {"actor": "risk-desk", "note": "customer confirmed the order by phone"},
+            {"note": "customer confirmed the order by phone"},
+            RISK_DESK,
         )
         outcome = "released it" if status == 200 else f"could not release it ({status})"
         say(
@@ -607,6 +636,7 @@ async def return_some(
                 "reason": "opened it, changed my mind",
                 "idempotency_key": f"demo:{order.reference}",
             },
+            SERVICE_DESK,
         )
         if status not in (200, 201):
             say(f"  {order.reference}: return refused ({status}: {rma})")
@@ -619,14 +649,15 @@ async def return_some(
             rma_id = rma["rma_id"]
             if rma_id in settled:
                 continue
-            _, view = await call("GET", f"{endpoints.returns}/rmas/{rma_id}")
+            _, view = await call("GET", f"{endpoints.returns}/rmas/{rma_id}", acting=SERVICE_DESK)
             if view["status"] == "received":
                 checklist = dict.fromkeys(view["inspection_checks"], True)
                 checklist["factory_seal_intact"] = False
                 _, view = await call(
                     "POST",
                     f"{endpoints.returns}/rmas/{rma_id}/inspection",
-                    {"inspector": "demo-inspector", "checklist": checklist},
+                    {"checklist": checklist},
+                    INSPECTOR,
                 )
             if view["status"] in RETURN_SETTLED:
                 settled[rma_id] = view

@@ -1,18 +1,21 @@
 """Create the Kafka topics and every service's database, then exit: `python -m infra.setup`.
 
 The one step that must run before any service starts: the `setup` service of docker-compose.yml runs
-it, and `infra.stack` does the same through `prepare_system`. It reads the shared settings the
-services read (`KAFKA_BOOTSTRAP_SERVERS`, `POSTGRES_DSN`, `UNITRAIL_DATABASE_PREFIX`), and running
-it again changes nothing.
+it, and `infra.stack` does the same through `prepare_system`. Unless an identity provider is named
+(`UNITRAIL_AUTH_JWKS_URL`), it also makes the local token signing key under `UNITRAIL_DATA_DIR`.
+It reads the shared settings the services read (`KAFKA_BOOTSTRAP_SERVERS`, `POSTGRES_DSN`,
+`UNITRAIL_DATABASE_PREFIX`), and running it again changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 
 from contracts.topics import SERVICES
+from infra.tokens import LocalIssuer, data_dir
 from infra.topics import ensure_topics
 from services.runtime.config import ServiceSettings, TopicDurability
 from services.runtime.database import PostgresLocation, ensure_database
@@ -54,6 +57,9 @@ def main() -> int:
             settings.topic_durability,
         )
     )
+    if not os.environ.get("UNITRAIL_AUTH_JWKS_URL"):
+        issuer = LocalIssuer.of_data_dir(data_dir()).ensure()
+        print(f"[unitrail] tokens signed by the key in {issuer.directory}", file=sys.stderr)
     print(
         f"[unitrail] topics ready on {settings.kafka_bootstrap_servers} "
         f"({len(prepared.created_topics)} created); databases ready: "

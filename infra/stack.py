@@ -57,6 +57,7 @@ from infra.processes import (
 )
 from infra.setup import prepare_system
 from infra.supervision import BrokerSupervisor, PostgresSupervisor
+from infra.tokens import LocalIssuer
 
 DRAIN_PROGRESS_EVERY = 2.0
 STOP_GRACE_SECONDS = 15.0
@@ -145,6 +146,12 @@ class Stack:
             )
         env["POSTGRES_DSN"] = dsn
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        if not env.get("UNITRAIL_AUTH_JWKS_URL") and not env.get("UNITRAIL_AUTH_PUBLIC_KEY_FILE"):
+            # No identity provider named: the services trust the local key, with which
+            # `unitrail token`, the CLI and the demo sign their tokens.
+            issuer = LocalIssuer.of_data_dir(self.data_dir).ensure()
+            env["UNITRAIL_AUTH_PUBLIC_KEY_FILE"] = str(issuer.public_key_file)
+            say(f"tokens signed by the local key in {issuer.directory} (`unitrail token`)")
         return env
 
     async def prepare(self, env: dict[str, str]) -> None:

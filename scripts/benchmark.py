@@ -963,7 +963,6 @@ def seed_catalogue(
                     "location": LOCATION,
                     "quantity": len(serials),
                     "reason": "initial-count",
-                    "actor": "benchmark",
                     "serials": serials,
                 },
             )

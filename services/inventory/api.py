@@ -31,11 +31,14 @@ from services.inventory.domain import (
     ReorderPolicy,
 )
 from services.runtime.aggregate import NotFound
+from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 
 Runtime = Annotated[ServiceRuntime[InventoryApplication], Depends(runtime_of)]
+Warehouse = Annotated[Caller, allow(Role.WAREHOUSE)]
+Planner = Annotated[Caller, allow(Role.INVENTORY)]
 
 
 SerialNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
@@ -61,7 +64,7 @@ class ReceiveStock(BaseModel):
     location: LocationCode
     quantity: int = Field(ge=1, le=1_000_000, description="Units received.")
     reason: str = Field(min_length=1, max_length=100, description="e.g. `purchase-receipt`.")
-    actor: str = Field(min_length=1, max_length=100, description="Who records the receipt.")
+    on_behalf_of: OnBehalfOf = None
     reference: str | None = Field(default=None, max_length=100, description="PO, ASN or count.")
     serials: list[SerialNumber] = Field(
         default_factory=list,
@@ -77,14 +80,14 @@ class StockChanged(BaseModel):
 
 
 @router.post("/receipts", status_code=201)
-async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged:
+async def receive_stock(command: ReceiveStock, runtime: Runtime, caller: Warehouse) -> StockChanged:
     """Record a receipt of units into sellable stock."""
     application = runtime.application
     receipt = Receipt(
         location=command.location,
         quantity=command.quantity,
         reason=command.reason,
-        actor=command.actor,
+        actor=caller.actor(command.on_behalf_of),
         reference=command.reference,
         serials=tuple(command.serials),
         batch=command.batch,
@@ -96,10 +99,6 @@ async def receive_stock(command: ReceiveStock, runtime: Runtime) -> StockChanged
     )
     return StockChanged(stock_id=stock_id)
 
-
-Actor = Annotated[
-    str, Field(min_length=1, max_length=100, description="Who does it (a person or a system).")
-]
 
 REASON_CODE_DESCRIPTION = "Why, one of: " + "; ".join(
     f"`{code}`: {meaning}" for code, meaning in REASON_CODES.items()
@@ -117,7 +116,7 @@ class AdjustStock(BaseModel):
         ge=-1_000_000, le=1_000_000, description="Units added (positive) or removed (negative)."
     )
     reason_code: ReasonCode = Field(description=REASON_CODE_DESCRIPTION)
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
     note: str | None = Field(default=None, max_length=500, description="Free text.")
     serials: list[SerialNumber] = Field(
         default_factory=list,
@@ -135,7 +134,7 @@ class CountStock(BaseModel):
     sku: Sku
     location: LocationCode
     counted: int = Field(ge=0, le=1_000_000, description="New units counted.")
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
     serials_counted: list[SerialNumber] | None = Field(
         default=None,
         max_length=10_000,
@@ -162,7 +161,7 @@ class TransferStock(BaseModel):
     serials: list[SerialNumber] = Field(
         default_factory=list, max_length=10_000, description="Serialized products: which units."
     )
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
     reason: str | None = Field(default=None, max_length=100, description="e.g. `rebalance`.")
     idempotency_key: IdempotencyKey = None
 
@@ -172,7 +171,7 @@ class ReceiveTransfer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
     quantity_received: int | None = Field(
         default=None, ge=0, description="Units that arrived, when fewer than dispatched."
     )
@@ -190,7 +189,7 @@ class SetReorderPolicy(BaseModel):
     reorder_point: int = Field(ge=0, le=1_000_000, description="Alert at or below this.")
     reorder_quantity: int = Field(ge=1, le=1_000_000, description="Units to order.")
     lead_time_days: int = Field(ge=0, le=3650, description="Days until ordered units arrive.")
-    actor: str | None = Field(default=None, max_length=100, description="Who sets it.")
+    on_behalf_of: OnBehalfOf = None
 
 
 class ChangeCondition(BaseModel):
@@ -202,12 +201,12 @@ class ChangeCondition(BaseModel):
     rma_id: uuid.UUID = Field(description="The RMA the unit came back under.")
     to_condition: Literal["open-box", "refurbished", "quarantined", "damaged"]
     reason: str = Field(min_length=1, max_length=100, description="e.g. `refurbished`.")
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
     idempotency_key: IdempotencyKey = None
 
 
 @router.post("/adjustments", status_code=201)
-async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
+async def adjust_stock(command: AdjustStock, runtime: Runtime, caller: Planner) -> StockChanged:
     """Adjust the new units on hand at a location, with a reason code and an actor
     (`StockAdjusted`). Never below what is reserved there."""
     application = runtime.application
@@ -217,7 +216,7 @@ async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
             location=command.location,
             quantity_delta=command.quantity_delta,
             reason_code=command.reason_code,
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             note=command.note,
             serials=command.serials,
             idempotency_key=command.idempotency_key,
@@ -227,7 +226,7 @@ async def adjust_stock(command: AdjustStock, runtime: Runtime) -> StockChanged:
 
 
 @router.post("/counts", status_code=201)
-async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
+async def count_stock(command: CountStock, runtime: Runtime, caller: Warehouse) -> Counted:
     """Record a count (`StockCounted`: expected, counted, variance); a variance is booked as
     `cycle-count` adjustments."""
     application = runtime.application
@@ -236,7 +235,7 @@ async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
             command.sku,
             location=command.location,
             counted=command.counted,
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             serials_counted=command.serials_counted,
             idempotency_key=command.idempotency_key,
         ),
@@ -247,7 +246,9 @@ async def count_stock(command: CountStock, runtime: Runtime) -> Counted:
 
 
 @router.post("/transfers", status_code=201)
-async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[str, Any]:
+async def dispatch_transfer(
+    command: TransferStock, runtime: Runtime, caller: Planner
+) -> dict[str, Any]:
     """Send available units to another location; in transit until received there."""
     application = runtime.application
     transfer_id = await runtime.run_command(
@@ -256,7 +257,7 @@ async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[st
             from_location=command.from_location,
             to_location=command.to_location,
             quantity=command.quantity,
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             serials=command.serials,
             reason=command.reason,
             idempotency_key=command.idempotency_key,
@@ -267,7 +268,7 @@ async def dispatch_transfer(command: TransferStock, runtime: Runtime) -> dict[st
 
 @router.post("/transfers/{transfer_id}/receipt")
 async def receive_transfer(
-    transfer_id: uuid.UUID, command: ReceiveTransfer, runtime: Runtime
+    transfer_id: uuid.UUID, command: ReceiveTransfer, runtime: Runtime, caller: Warehouse
 ) -> dict[str, Any]:
     """Receive a transfer at its destination; a shortfall is written off as `loss`. A repeated
     receipt changes nothing."""
@@ -275,7 +276,7 @@ async def receive_transfer(
     await runtime.run_command(
         lambda: application.receive_transfer(
             transfer_id,
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             quantity_received=command.quantity_received,
             serials_received=command.serials_received,
         ),
@@ -283,7 +284,9 @@ async def receive_transfer(
     return await get_transfer(transfer_id, runtime)
 
 
-@router.get("/transfers/{transfer_id}")
+@router.get(
+    "/transfers/{transfer_id}", dependencies=[allow(Role.WAREHOUSE, Role.INVENTORY, Role.ANALYST)]
+)
 async def get_transfer(transfer_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A transfer: where from and to, what, and whether (and what of it) arrived."""
     transfer = await runtime.run_command(lambda: runtime.application.get_transfer(transfer_id))
@@ -304,7 +307,9 @@ async def get_transfer(transfer_id: uuid.UUID, runtime: Runtime) -> dict[str, An
 
 
 @router.post("/condition-changes", status_code=201)
-async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockChanged:
+async def change_condition(
+    command: ChangeCondition, runtime: Runtime, caller: Warehouse
+) -> StockChanged:
     """Move a returned unit to another held condition, e.g. `refurbished` (sold as refurbished,
     never as new)."""
     application = runtime.application
@@ -314,14 +319,17 @@ async def change_condition(command: ChangeCondition, runtime: Runtime) -> StockC
             rma_id=command.rma_id,
             to_condition=command.to_condition,
             reason=command.reason,
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             idempotency_key=command.idempotency_key,
         ),
     )
     return StockChanged(stock_id=stock_id)
 
 
-@router.get("/bundles/{sku}")
+@router.get(
+    "/bundles/{sku}",
+    dependencies=[allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.ANALYST)],
+)
 async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
     """A bundle's components and how many of it each channel may sell (its scarcest component)."""
     bundle: dict[str, Any] | None = await runtime.run_command(runtime.application.get_bundle, sku)
@@ -330,7 +338,7 @@ async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
     return bundle
 
 
-@router.get("/routing/rate-card")
+@router.get("/routing/rate-card", dependencies=[allow(Role.INVENTORY, Role.ANALYST)])
 async def get_rate_card(runtime: Runtime) -> Any:
     """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""
     card = await runtime.run_command(runtime.application.get_rate_card)
@@ -340,7 +348,9 @@ async def get_rate_card(runtime: Runtime) -> Any:
 
 
 @router.put("/{sku}/reorder-policy")
-async def set_reorder_policy(sku: Sku, command: SetReorderPolicy, runtime: Runtime) -> Any:
+async def set_reorder_policy(
+    sku: Sku, command: SetReorderPolicy, runtime: Runtime, caller: Planner
+) -> Any:
     """Set a location's reorder point: when available there falls to or below it, a
     `LowStockDetected` suggests a purchase order, once per fall."""
     application = runtime.application
@@ -351,14 +361,14 @@ async def set_reorder_policy(sku: Sku, command: SetReorderPolicy, runtime: Runti
     )
     await runtime.run_command(
         lambda: application.set_reorder_policy(
-            sku, location=command.location, policy=policy, actor=command.actor
+            sku, location=command.location, policy=policy, actor=caller.actor(command.on_behalf_of)
         ),
     )
     view = await runtime.run_command(application.get_stock_view, sku)
     return _policies(view)[command.location]
 
 
-@router.get("/{sku}/movements")
+@router.get("/{sku}/movements", dependencies=[allow(Role.INVENTORY, Role.WAREHOUSE, Role.ANALYST)])
 async def get_movements(
     sku: str,
     runtime: Runtime,
@@ -372,7 +382,12 @@ async def get_movements(
     return [asdict(movement) | {"serials": list(movement.serials)} for movement in found]
 
 
-@router.get("/{sku}")
+@router.get(
+    "/{sku}",
+    dependencies=[
+        allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)
+    ],
+)
 async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
     """Units on hand, reserved and available per location, and units owed to backorders.
 
@@ -448,7 +463,7 @@ class RaisePurchaseOrder(BaseModel):
     lines: list[PurchaseOrderLineRequest] = Field(
         min_length=1, max_length=1_000, description="One line per SKU."
     )
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
 
 
 class ConfirmPurchaseOrder(BaseModel):
@@ -456,7 +471,7 @@ class ConfirmPurchaseOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
 
 
 class CancelPurchaseOrder(BaseModel):
@@ -465,7 +480,7 @@ class CancelPurchaseOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=200, description="Why.")
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
 
 
 class DeliveredUnitsRequest(BaseModel):
@@ -494,7 +509,7 @@ class RecordAsn(BaseModel):
     asn_id: DocumentNumber = Field(description="The supplier's ASN number.")
     expected_on: date = Field(description="When the shipment is expected.")
     lines: list[DeliveredUnitsRequest] = Field(min_length=1, max_length=1_000)
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
 
 
 class ReceiveGoods(BaseModel):
@@ -513,11 +528,13 @@ class ReceiveGoods(BaseModel):
     asn_id: DocumentNumber | None = Field(default=None, description="The ASN they came under.")
     received_at: datetime | None = Field(default=None, description="When; now when left out.")
     lines: list[DeliveredUnitsRequest] = Field(min_length=1, max_length=1_000)
-    actor: Actor
+    on_behalf_of: OnBehalfOf = None
 
 
 @purchase_orders.post("", status_code=201)
-async def raise_purchase_order(command: RaisePurchaseOrder, runtime: Runtime) -> dict[str, Any]:
+async def raise_purchase_order(
+    command: RaisePurchaseOrder, runtime: Runtime, caller: Planner
+) -> dict[str, Any]:
     """Raise a purchase order (`PurchaseOrderRaised`); nothing is inbound until it is confirmed."""
     application = runtime.application
     number = command.purchase_order_id or f"PO-{uuid.uuid4().hex[:10].upper()}"
@@ -531,7 +548,7 @@ async def raise_purchase_order(command: RaisePurchaseOrder, runtime: Runtime) ->
                 OrderedLine(line.sku, line.quantity, line.unit_cost, line.currency)
                 for line in command.lines
             ],
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
         ),
     )
     return await get_purchase_order(number, runtime)
@@ -539,20 +556,22 @@ async def raise_purchase_order(command: RaisePurchaseOrder, runtime: Runtime) ->
 
 @purchase_orders.post("/{purchase_order_id}/confirmation")
 async def confirm_purchase_order(
-    purchase_order_id: str, command: ConfirmPurchaseOrder, runtime: Runtime
+    purchase_order_id: str, command: ConfirmPurchaseOrder, runtime: Runtime, caller: Planner
 ) -> dict[str, Any]:
     """The supplier confirmed the order (`PurchaseOrderConfirmed`): its units are inbound at its
     destination, and the warehouse is told to expect them."""
     application = runtime.application
     await runtime.run_command(
-        lambda: application.confirm_purchase_order(purchase_order_id, actor=command.actor),
+        lambda: application.confirm_purchase_order(
+            purchase_order_id, actor=caller.actor(command.on_behalf_of)
+        ),
     )
     return await get_purchase_order(purchase_order_id, runtime)
 
 
 @purchase_orders.post("/{purchase_order_id}/asns", status_code=201)
 async def record_asn(
-    purchase_order_id: str, command: RecordAsn, runtime: Runtime
+    purchase_order_id: str, command: RecordAsn, runtime: Runtime, caller: Planner
 ) -> dict[str, Any]:
     """Record the supplier's advance shipping notice (`AdvanceShippingNoticeRecorded`) against a
     confirmed order; the warehouse is told what the shipment carries."""
@@ -561,14 +580,16 @@ async def record_asn(
         command.asn_id, command.expected_on, tuple(line.line() for line in command.lines)
     )
     await runtime.run_command(
-        lambda: application.record_asn(purchase_order_id, asn, actor=command.actor)
+        lambda: application.record_asn(
+            purchase_order_id, asn, actor=caller.actor(command.on_behalf_of)
+        )
     )
     return await get_purchase_order(purchase_order_id, runtime)
 
 
 @purchase_orders.post("/{purchase_order_id}/receipts", status_code=201)
 async def receive_goods(
-    purchase_order_id: str, command: ReceiveGoods, runtime: Runtime
+    purchase_order_id: str, command: ReceiveGoods, runtime: Runtime, caller: Warehouse
 ) -> dict[str, Any]:
     """Receive goods against the order, whole or not at all (`PurchaseOrderReceived`, and
     `StockReceived` per line with the unit cost). A 422 names every problem: not confirmed or
@@ -582,7 +603,7 @@ async def receive_goods(
             receipt_id=command.receipt_id or f"R-{uuid.uuid4().hex[:10].upper()}",
             location=command.location or order.location,
             received_at=command.received_at or datetime.now(UTC),
-            actor=command.actor,
+            actor=caller.actor(command.on_behalf_of),
             lines=tuple(line.line() for line in command.lines),
             asn_id=command.asn_id,
         )
@@ -594,20 +615,22 @@ async def receive_goods(
 
 @purchase_orders.post("/{purchase_order_id}/cancellation")
 async def cancel_purchase_order(
-    purchase_order_id: str, command: CancelPurchaseOrder, runtime: Runtime
+    purchase_order_id: str, command: CancelPurchaseOrder, runtime: Runtime, caller: Planner
 ) -> dict[str, Any]:
     """Cancel what has not arrived (`PurchaseOrderCancelled`); it is no longer inbound. A repeat
     changes nothing."""
     application = runtime.application
     await runtime.run_command(
         lambda: application.cancel_purchase_order(
-            purchase_order_id, reason=command.reason, actor=command.actor
+            purchase_order_id, reason=command.reason, actor=caller.actor(command.on_behalf_of)
         ),
     )
     return await get_purchase_order(purchase_order_id, runtime)
 
 
-@purchase_orders.get("/{purchase_order_id}")
+@purchase_orders.get(
+    "/{purchase_order_id}", dependencies=[allow(Role.INVENTORY, Role.WAREHOUSE, Role.ANALYST)]
+)
 async def get_purchase_order(purchase_order_id: str, runtime: Runtime) -> dict[str, Any]:
     """A purchase order: status, and per line ordered, received, outstanding and cancelled; its
     ASNs, the receipts accepted and the receipts rejected with why."""

@@ -13,11 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication
 from services.order.domain import Order, ShipmentRequest
+from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 Runtime = Annotated[ServiceRuntime[OrderApplication], Depends(runtime_of)]
+Reader = Annotated[Caller, allow(Role.CUSTOMER_SERVICE, Role.ANALYST, Role.CHANNEL)]
+"""Reads an order: customer service, analysts, and a channel its own channel's orders."""
+CustomerService = Annotated[Caller, allow(Role.CUSTOMER_SERVICE)]
 
 
 def _view(order: Order) -> dict[str, Any]:
@@ -74,12 +78,18 @@ def _shipment_view(order: Order, shipment: ShipmentRequest) -> dict[str, Any]:
     }
 
 
-async def _get(runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID) -> dict[str, Any]:
+async def _get(
+    runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID, caller: Caller
+) -> dict[str, Any]:
     order = await runtime.run_command(runtime.application.get_order, order_id)
+    caller.may_act_for_channel(order.channel)
     return _view(order)
 
 
-@router.get("/eligibility/{sku}")
+@router.get(
+    "/eligibility/{sku}",
+    dependencies=[allow(Role.CHANNEL, Role.CUSTOMER_SERVICE, Role.INVENTORY, Role.ANALYST)],
+)
 async def get_market_eligibility(sku: str, runtime: Runtime) -> dict[str, Any]:
     """Where the order service, from the PIM's catalogue entries, lets a SKU ship: per market,
     null when listed, else why not. A SKU the PIM never registered is not checked."""
@@ -89,17 +99,18 @@ async def get_market_eligibility(sku: str, runtime: Runtime) -> dict[str, Any]:
 
 
 @router.get("/{order_id}")
-async def get_order(order_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
+async def get_order(order_id: uuid.UUID, runtime: Runtime, caller: Reader) -> dict[str, Any]:
     """An order: its state, lines and allocation."""
-    return await _get(runtime, order_id)
+    return await _get(runtime, order_id, caller)
 
 
 @router.get("/by-channel/{channel}/{channel_order_id}")
 async def get_order_by_channel(
-    channel: str, channel_order_id: str, runtime: Runtime
+    channel: str, channel_order_id: str, runtime: Runtime, caller: Reader
 ) -> dict[str, Any]:
     """An order by the channel's own id."""
-    return await _get(runtime, order_id_for(channel, channel_order_id))
+    caller.may_act_for_channel(channel)
+    return await _get(runtime, order_id_for(channel, channel_order_id), caller)
 
 
 class HoldOrder(BaseModel):
@@ -108,7 +119,7 @@ class HoldOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="Why the order is held.")
-    actor: str = Field(min_length=1, max_length=100, description="Who holds it.")
+    on_behalf_of: OnBehalfOf = None
 
 
 class ReleaseHold(BaseModel):
@@ -116,7 +127,7 @@ class ReleaseHold(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: str = Field(min_length=1, max_length=100, description="Who releases it.")
+    on_behalf_of: OnBehalfOf = None
     note: str = Field(default="", max_length=500, description="The reviewer's note.")
 
 
@@ -126,48 +137,59 @@ class CancelOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="Why it is cancelled.")
-    actor: str = Field(min_length=1, max_length=100, description="Who cancels it.")
+    on_behalf_of: OnBehalfOf = None
 
 
 async def _command(
-    runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID, change: Any
+    runtime: ServiceRuntime[OrderApplication], order_id: uuid.UUID, change: Any, caller: Caller
 ) -> dict[str, Any]:
     await runtime.run_command(change)
-    return await _get(runtime, order_id)
+    return await _get(runtime, order_id, caller)
 
 
 @router.post("/{order_id}/hold")
-async def hold_order(order_id: uuid.UUID, command: HoldOrder, runtime: Runtime) -> dict[str, Any]:
+async def hold_order(
+    order_id: uuid.UUID, command: HoldOrder, runtime: Runtime, caller: CustomerService
+) -> dict[str, Any]:
     """Hold an order: it is not released to a warehouse and gets no label until released."""
     orders = runtime.application
     return await _command(
         runtime,
         order_id,
-        lambda: orders.hold_order(order_id, reason=command.reason, actor=command.actor),
+        lambda: orders.hold_order(
+            order_id, reason=command.reason, actor=caller.actor(command.on_behalf_of)
+        ),
+        caller,
     )
 
 
 @router.post("/{order_id}/release-hold")
 async def release_hold(
-    order_id: uuid.UUID, command: ReleaseHold, runtime: Runtime
+    order_id: uuid.UUID, command: ReleaseHold, runtime: Runtime, caller: CustomerService
 ) -> dict[str, Any]:
     """Release a held order; allocated stock goes to the warehouse."""
     orders = runtime.application
     return await _command(
         runtime,
         order_id,
-        lambda: orders.release_hold(order_id, actor=command.actor, note=command.note),
+        lambda: orders.release_hold(
+            order_id, actor=caller.actor(command.on_behalf_of), note=command.note
+        ),
+        caller,
     )
 
 
 @router.post("/{order_id}/cancel")
 async def cancel_order(
-    order_id: uuid.UUID, command: CancelOrder, runtime: Runtime
+    order_id: uuid.UUID, command: CancelOrder, runtime: Runtime, caller: CustomerService
 ) -> dict[str, Any]:
     """Cancel an order before it ships; its reserved stock is released."""
     orders = runtime.application
     return await _command(
         runtime,
         order_id,
-        lambda: orders.cancel_order(order_id, reason=command.reason, actor=command.actor),
+        lambda: orders.cancel_order(
+            order_id, reason=command.reason, actor=caller.actor(command.on_behalf_of)
+        ),
+        caller,
     )

@@ -22,6 +22,7 @@ from services.pim.domain import (
 from services.pim.importing import parse_rows, product_input
 from services.pim.projections import product_view
 from services.runtime.aggregate import NotFound
+from services.runtime.auth import Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 
 products = APIRouter(prefix="/products", tags=["products"])
@@ -31,6 +32,9 @@ imports = APIRouter(prefix="/imports", tags=["imports"])
 routers = [products, parents, catalogue, imports]
 
 Runtime = Annotated[ServiceRuntime[PimApplication], Depends(runtime_of)]
+EDITS = [allow(Role.INVENTORY)]
+"""Who changes the catalogue: the people who plan and buy the assortment."""
+READS = [allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)]
 Quantity = int | float | str
 
 
@@ -138,7 +142,7 @@ def _input(sku: str, body: PutProduct) -> Any:
     return product_input(raw, sku)
 
 
-@products.put("/{sku}")
+@products.put("/{sku}", dependencies=EDITS)
 async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[str, Any]:
     """Register a product or replace its spec (and, when given, its certifications); every
     service and channel learns of it. The same body again changes nothing."""
@@ -149,7 +153,7 @@ async def put_product(sku: str, command: PutProduct, runtime: Runtime) -> dict[s
     return await _view(runtime, sku)
 
 
-@products.post("", status_code=201)
+@products.post("", status_code=201, dependencies=EDITS)
 async def register_product(command: NewProduct, runtime: Runtime) -> dict[str, Any]:
     """Register a new product; 409 when the SKU is already registered."""
     wanted = _input(command.sku, command)
@@ -162,47 +166,47 @@ async def register_product(command: NewProduct, runtime: Runtime) -> dict[str, A
     return await _view(runtime, command.sku)
 
 
-@products.get("/{sku}")
+@products.get("/{sku}", dependencies=READS)
 async def get_product(sku: str, runtime: Runtime) -> dict[str, Any]:
     """A product: facts, spec, certifications, lifecycle and the markets it is listed in."""
     return await _view(runtime, sku)
 
 
-@products.post("/{sku}/certifications")
+@products.post("/{sku}/certifications", dependencies=EDITS)
 async def certify(sku: str, command: CertificationBody, runtime: Runtime) -> dict[str, Any]:
     """Record a certificate of the variant (replacing the scheme's previous one)."""
     await runtime.run_command(runtime.application.certify, sku, command.certification())
     return await _view(runtime, sku)
 
 
-@products.delete("/{sku}/certifications/{scheme}")
+@products.delete("/{sku}/certifications/{scheme}", dependencies=EDITS)
 async def withdraw_certification(sku: str, scheme: str, runtime: Runtime) -> dict[str, Any]:
     """The variant no longer holds this scheme's certificate (it leaves markets requiring it)."""
     await runtime.run_command(runtime.application.withdraw_certification, sku, scheme.upper())
     return await _view(runtime, sku)
 
 
-@products.post("/{sku}/disable")
+@products.post("/{sku}/disable", dependencies=EDITS)
 async def disable(sku: str, command: Reason, runtime: Runtime) -> dict[str, Any]:
     """Disable a variant (e.g. an invalid combination): withdrawn from every catalogue."""
     await runtime.run_command(runtime.application.disable, sku, command.reason)
     return await _view(runtime, sku)
 
 
-@products.post("/{sku}/enable")
+@products.post("/{sku}/enable", dependencies=EDITS)
 async def enable(sku: str, runtime: Runtime) -> dict[str, Any]:
     await runtime.run_command(runtime.application.enable, sku)
     return await _view(runtime, sku)
 
 
-@products.post("/{sku}/end-of-life")
+@products.post("/{sku}/end-of-life", dependencies=EDITS)
 async def end_of_life(sku: str, command: Successor, runtime: Runtime) -> dict[str, Any]:
     """Active → end of life, naming the successor channels show instead."""
     await runtime.run_command(runtime.application.declare_end_of_life, sku, command.successor_sku)
     return await _view(runtime, sku)
 
 
-@products.post("/{sku}/discontinue")
+@products.post("/{sku}/discontinue", dependencies=EDITS)
 async def discontinue(sku: str, runtime: Runtime) -> dict[str, Any]:
     """End of life → discontinued: withdrawn from every catalogue."""
     await runtime.run_command(runtime.application.discontinue, sku)
@@ -213,7 +217,7 @@ def _version_view(version: DocumentVersion) -> dict[str, Any]:
     return asdict(version)
 
 
-@products.put("/{sku}/documents/{kind}/{version}")
+@products.put("/{sku}/documents/{kind}/{version}", dependencies=EDITS)
 async def publish_document(
     sku: str, kind: str, version: str, command: PutDocumentVersion, runtime: Runtime
 ) -> dict[str, Any]:
@@ -249,7 +253,7 @@ async def _documents(
     }
 
 
-@products.get("/{sku}/documents")
+@products.get("/{sku}/documents", dependencies=READS)
 async def documents(
     sku: str,
     runtime: Runtime,
@@ -259,7 +263,7 @@ async def documents(
     return await _documents(runtime, sku, None, at)
 
 
-@products.get("/{sku}/documents/{kind}")
+@products.get("/{sku}/documents/{kind}", dependencies=READS)
 async def document(
     sku: str,
     kind: str,
@@ -274,7 +278,7 @@ async def document(
     return found
 
 
-@parents.put("/{code}")
+@parents.put("/{code}", dependencies=EDITS)
 async def put_parent(code: str, command: PutParent, runtime: Runtime) -> dict[str, Any]:
     """Declare a parent product and its variant axes (at most six), or change them."""
     axes = tuple(Axis(name, tuple(values)) for name, values in command.axes.items())
@@ -284,7 +288,7 @@ async def put_parent(code: str, command: PutParent, runtime: Runtime) -> dict[st
     return await get_parent(code, runtime)
 
 
-@parents.get("/{code}")
+@parents.get("/{code}", dependencies=READS)
 async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
     """A parent product, its axes and its variants' SKUs."""
     parent = await runtime.run_command(runtime.application.get_parent, code)
@@ -299,21 +303,21 @@ async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
     }
 
 
-@catalogue.get("/{market}")
+@catalogue.get("/{market}", dependencies=READS)
 async def catalogue_feed(market: str, runtime: Runtime) -> dict[str, Any]:
     """A market's channel catalogue: its active or end-of-life, certified, enabled variants."""
     entries = await runtime.run_command(runtime.application.catalogue, market.upper())
     return {"market": market.upper(), "entries": entries}
 
 
-@catalogue.post("/refresh")
+@catalogue.post("/refresh", dependencies=[allow(Role.OPERATOR, Role.INVENTORY)])
 async def refresh_catalogue(runtime: Runtime) -> dict[str, int]:
     """Re-decide every entry for today (certificates that started or expired since)."""
     changed = await runtime.run_command(runtime.application.refresh_catalogue)
     return {"changed": changed}
 
 
-@imports.post("")
+@imports.post("", dependencies=EDITS)
 async def import_catalogue(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Import a catalogue: raw body, `Content-Type: text/csv` or `application/json`.
 

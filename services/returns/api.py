@@ -15,11 +15,14 @@ from services.returns.application import (
     ReturnsApplication,
 )
 from services.returns.domain import Grade, Rma
+from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/rmas", tags=["rmas"])
 
 Runtime = Annotated[ServiceRuntime[ReturnsApplication], Depends(runtime_of)]
+CustomerService = Annotated[Caller, allow(Role.CUSTOMER_SERVICE)]
+Warehouse = Annotated[Caller, allow(Role.WAREHOUSE)]
 
 
 class RequestReturn(BaseModel):
@@ -45,7 +48,7 @@ class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["refund", "reject"] = Field(description="Refund after all, or reject.")
-    reviewer: str = Field(min_length=1, max_length=100, description="Who decides.")
+    on_behalf_of: OnBehalfOf = None
     note: str = Field(min_length=1, max_length=2000, description="Why.")
 
 
@@ -54,7 +57,7 @@ class InspectionReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    inspector: str = Field(min_length=1, max_length=100, description="Who inspected.")
+    on_behalf_of: OnBehalfOf = None
     checklist: dict[str, bool] = Field(description="Each check of the category, passed or not.")
     grade_override: Grade | None = Field(default=None, description="A grade other than derived.")
     override_reason: str | None = Field(
@@ -63,11 +66,11 @@ class InspectionReport(BaseModel):
 
 
 class SignOff(BaseModel):
-    """A technician's sign-off of a grade-A unit as new."""
+    """A technician's sign-off of a grade-A unit as new (the caller signs off)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    technician: str = Field(min_length=1, max_length=100, description="Who signs off.")
+    on_behalf_of: OnBehalfOf = None
 
 
 def _view(rma: Rma, label: dict[str, Any] | None, checks: tuple[str, ...]) -> dict[str, Any]:
@@ -131,7 +134,7 @@ async def _command(
     return await _get(runtime, rma_id)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[allow(Role.CUSTOMER_SERVICE)])
 async def request_return(
     command: RequestReturn, runtime: Runtime, response: Response
 ) -> dict[str, Any]:
@@ -153,7 +156,7 @@ async def request_return(
     return await _get(runtime, requested.rma_id)
 
 
-@router.get("")
+@router.get("", dependencies=[allow(Role.CUSTOMER_SERVICE, Role.WAREHOUSE, Role.ANALYST)])
 async def rmas_of_order(
     order_id: Annotated[uuid.UUID, Query(description="The order.")], runtime: Runtime
 ) -> list[dict[str, Any]]:
@@ -170,7 +173,7 @@ async def rmas_of_order(
     return views
 
 
-@router.get("/{rma_id}")
+@router.get("/{rma_id}", dependencies=[allow(Role.CUSTOMER_SERVICE, Role.WAREHOUSE, Role.ANALYST)])
 async def get_rma(rma_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """An RMA: status, eligibility, label, receipt, review, grade, disposition and refund."""
     return await _get(runtime, rma_id)
@@ -178,7 +181,7 @@ async def get_rma(rma_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
 
 @router.post("/{rma_id}/review")
 async def resolve_review(
-    rma_id: uuid.UUID, command: ReviewDecision, runtime: Runtime
+    rma_id: uuid.UUID, command: ReviewDecision, runtime: Runtime, caller: CustomerService
 ) -> dict[str, Any]:
     """Decide an RMA whose refund is blocked (a serial mismatch): refund, or reject (closed)."""
     returns = runtime.application
@@ -186,13 +189,15 @@ async def resolve_review(
         runtime,
         rma_id,
         lambda: returns.resolve_review(
-            rma_id, command.decision, reviewer=command.reviewer, note=command.note
+            rma_id, command.decision, reviewer=caller.actor(command.on_behalf_of), note=command.note
         ),
     )
 
 
 @router.post("/{rma_id}/inspection")
-async def inspect(rma_id: uuid.UUID, command: InspectionReport, runtime: Runtime) -> dict[str, Any]:
+async def inspect(
+    rma_id: uuid.UUID, command: InspectionReport, runtime: Runtime, caller: Warehouse
+) -> dict[str, Any]:
     """Inspect a received unit: grade (derived from the checklist, or overridden with a reason),
     disposition and refund. 409 before receipt or while the refund is blocked; 422 when the
     checklist does not fit the category or an override has no reason."""
@@ -202,7 +207,7 @@ async def inspect(rma_id: uuid.UUID, command: InspectionReport, runtime: Runtime
         rma_id,
         lambda: returns.inspect(
             rma_id,
-            inspector=command.inspector,
+            inspector=caller.actor(command.on_behalf_of),
             checklist=command.checklist,
             grade_override=command.grade_override,
             override_reason=command.override_reason,
@@ -211,7 +216,11 @@ async def inspect(rma_id: uuid.UUID, command: InspectionReport, runtime: Runtime
 
 
 @router.post("/{rma_id}/sign-off")
-async def sign_off(rma_id: uuid.UUID, command: SignOff, runtime: Runtime) -> dict[str, Any]:
+async def sign_off(
+    rma_id: uuid.UUID, command: SignOff, runtime: Runtime, caller: Warehouse
+) -> dict[str, Any]:
     """Sign off a grade-A unit awaiting sign-off: it leaves quarantine as new stock."""
     returns = runtime.application
-    return await _command(runtime, rma_id, lambda: returns.sign_off(rma_id, command.technician))
+    return await _command(
+        runtime, rma_id, lambda: returns.sign_off(rma_id, caller.actor(command.on_behalf_of))
+    )

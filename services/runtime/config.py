@@ -7,11 +7,13 @@ The shared names are the ones an operator sets once for the whole system:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.runtime.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, VerifierSettings
 from services.runtime.database import PostgresLocation, PostgresTimeouts
 
 
@@ -173,6 +175,13 @@ class ServiceSettings(BaseSettings):
         description="A service's database is named `<prefix>_<service>`.",
     )
     http_host: str = Field(default="127.0.0.1", validation_alias=shared("UNITRAIL_HTTP_HOST"))
+    http_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        validation_alias=shared("UNITRAIL_HTTP_MAX_BODY_BYTES"),
+        description="Largest request body a service reads (a catalogue import is the largest); "
+        "a larger one is refused with a 413.",
+    )
     http_port: int = Field(
         default=8000, description="Set per service: `UNITRAIL_<SERVICE>_HTTP_PORT`."
     )
@@ -202,6 +211,52 @@ class ServiceSettings(BaseSettings):
         description="Events projected per transaction when read models are rebuilt by a replay "
         "(per service: `UNITRAIL_<SERVICE>_REPLAY_BATCH_SIZE`).",
     )
+
+    auth_issuer: str = Field(
+        default=LOCAL_ISSUER,
+        validation_alias=shared("UNITRAIL_AUTH_ISSUER"),
+        description="The `iss` every bearer token must carry: the identity provider's issuer URL "
+        "(e.g. a Keycloak realm's), or the embedded system's local issuer.",
+    )
+    auth_audience: str = Field(
+        default=DEFAULT_AUDIENCE,
+        validation_alias=shared("UNITRAIL_AUTH_AUDIENCE"),
+        description="The `aud` every bearer token must carry.",
+    )
+    auth_jwks_url: str | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_AUTH_JWKS_URL"),
+        description="The identity provider's JSON Web Key Set URL (RS256/ES256 keys).",
+    )
+    auth_public_key_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_AUTH_PUBLIC_KEY_FILE"),
+        description="Without a JWKS URL: the PEM public key tokens are verified with (the local "
+        "key `scripts/run` creates under `.unitrail/auth/`).",
+    )
+    auth_roles_claim: str = Field(
+        default="roles",
+        validation_alias=shared("UNITRAIL_AUTH_ROLES_CLAIM"),
+        description="The claim holding the caller's roles, dotted for a nested one (Keycloak: "
+        "`realm_access.roles`); a list, or a space-separated string.",
+    )
+    auth_channel_claim: str = Field(
+        default="channel",
+        validation_alias=shared("UNITRAIL_AUTH_CHANNEL_CLAIM"),
+        description="The claim naming a channel token's channel.",
+    )
+
+    @property
+    def verifier(self) -> VerifierSettings:
+        """How this service verifies bearer tokens."""
+        return VerifierSettings(
+            issuer=self.auth_issuer,
+            audience=self.auth_audience,
+            jwks_url=self.auth_jwks_url,
+            public_key_file=self.auth_public_key_file,
+            roles_claim=self.auth_roles_claim,
+            channel_claim=self.auth_channel_claim,
+        )
 
     @property
     def topic_durability(self) -> TopicDurability:

@@ -5,10 +5,14 @@
   422 naming the field, before any route sees it: the rule of `contracts.base.Text`, for every
   command of every service at once.
 - **Idempotency keys.** A state-changing request with an `Idempotency-Key` header is applied once:
-  sent again with the same method, path and body it gets the first answer again (with
-  `Idempotent-Replayed: true`), whatever the route; with another one, a 409. The record of the key
+  sent again by the same caller (the bearer token's subject) with the same method, path and body
+  it gets the first answer again (with `Idempotent-Replayed: true`), whatever the route; with
+  another one, a 409. A request whose token does not verify is left to the route (401). The record of the key
   is saved in the same transaction as the request's first changes (`services.runtime.idempotency`).
 - **Dependencies down: 503 with `Retry-After`, quickly.**
+- **Hostile bodies cost a 4xx, never a crash.** A body over `UNITRAIL_HTTP_MAX_BODY_BYTES` is
+  refused with a 413 before it is read whole; a string of a JSON body longer than
+  `LONGEST_TEXT` characters, or JSON nested deeper than a parser can follow, with a 422.
 
 Without the second, a request during a Postgres outage surfaced as a 500 after the library's default
 30 s wait for a pooled connection, past most clients' timeouts. The database's timeouts
@@ -28,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import TEXT_PATTERN, unstorable_character
+from services.runtime.auth import TokenVerifier, Unauthenticated
 from services.runtime.config import ServiceSettings
 from services.runtime.http_errors import error_response
 from services.runtime.idempotency import (
@@ -68,7 +73,8 @@ def is_unavailable(error: Exception) -> bool:
 def install_http_edge(app: FastAPI, settings: ServiceSettings) -> None:
     """What every service's HTTP API does at its edge (see the module's documentation)."""
     app.add_middleware(IdempotentRequests, retry_after=settings.unavailable_retry_after)
-    app.add_middleware(PrintableBodies)  # added last, runs first: nothing unprintable is kept
+    app.add_middleware(PrintableBodies)  # runs before the keys: nothing unprintable is kept
+    app.add_middleware(BoundedBodies, limit=settings.http_max_body_bytes)  # runs first
     document_edge(app)
 
     async def unavailable(_request: Request, error: Exception) -> JSONResponse:
@@ -80,6 +86,62 @@ def install_http_edge(app: FastAPI, settings: ServiceSettings) -> None:
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MOST_PROBLEMS_REPORTED = 10
+LONGEST_TEXT = 100_000
+"""Characters of the longest string a JSON body may hold (a whole document in one field would
+still fit); every field of a command has its own, smaller, limit besides."""
+
+
+class BodyTooLarge(Exception):
+    """The request's body is larger than the service takes."""
+
+
+class BoundedBodies:
+    """Refuses a request whose body is over `limit` bytes with a 413, by its `Content-Length`
+    before reading anything, or once that much has arrived of a body sent without one."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(int(declared))(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(received)(scope, receive, send)
+
+    def _refuse(self, size: int) -> Response:
+        return error_response(
+            413,
+            "body-too-large",
+            f"the request body is over {self.limit} bytes ({size} or more); send less at once",
+            {"limit_bytes": self.limit},
+        )
 
 
 async def read_body(receive: Receive) -> tuple[bytes, Receive]:
@@ -140,9 +202,12 @@ def unprintable_in_body(body: bytes, kind: str) -> Iterator[dict[str, Any]]:
     if kind == "application/json" or kind.endswith("+json"):
         try:
             document = json.loads(body)
+            problems = list(_unprintable_in(document, ["body"]))
         except ValueError:
             return  # not JSON: the route's own validation says so
-        yield from _unprintable_in(document, ["body"])
+        except RecursionError:
+            problems = [_problem(["body"], "nests arrays or objects too deeply to be read")]
+        yield from problems
     elif kind.startswith("text/"):
         text = body.decode("utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), start=1):
@@ -152,7 +217,9 @@ def unprintable_in_body(body: bytes, kind: str) -> Iterator[dict[str, Any]]:
 
 def _unprintable_in(value: Any, location: list[str | int]) -> Iterator[dict[str, Any]]:
     if isinstance(value, str):
-        if problem := unstorable_character(value):
+        if len(value) > LONGEST_TEXT:
+            yield _problem(location, f"is longer than {LONGEST_TEXT} characters")
+        elif problem := unstorable_character(value):
             yield _problem(location, problem)
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -240,12 +307,19 @@ class IdempotentRequests:
             )
             await refusal(scope, receive, send)
             return
+        caller = await _authenticated_subject(scope)
+        if caller is None:
+            # Neither looked up nor kept: the route refuses it (401) as it would without a key.
+            await self.app(scope, receive, send)
+            return
         runtime: Any = scope["app"].state.runtime
         body, receive = await read_body(receive)
         path = scope["path"] + (
             f"?{scope['query_string'].decode()}" if scope["query_string"] else ""
         )
-        keyed = KeyedRequest.of(runtime.settings.service_name, key, scope["method"], path, body)
+        keyed = KeyedRequest.of(
+            runtime.settings.service_name, key, scope["method"], path, body, caller
+        )
         answer = await self._answer(runtime, keyed, scope, receive, send)
         if answer is not None:
             await answer(scope, receive, send)
@@ -288,6 +362,20 @@ class IdempotentRequests:
                 log.exception("answer of a keyed request not kept", key=keyed.key)
         await capture.hand_on(send)
         return None
+
+
+async def _authenticated_subject(scope: Scope) -> str | None:
+    """The subject of the request's bearer token when it verifies, else None."""
+    verifier: TokenVerifier | None = getattr(scope["app"].state, "verifier", None)
+    authorization = header(scope, b"authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    if verifier is None or scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        claims = await verifier.claims(token.strip())
+    except Unauthenticated:
+        return None
+    return str(claims["sub"])
 
 
 def _repeated(keyed: KeyedRequest, answer: tuple[int, str, bytes] | None) -> Response:

@@ -46,6 +46,16 @@ class ErrorBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorBody,
+        "description": "No bearer token, or one that does not verify (signature, issuer, "
+        "audience, expiry); `WWW-Authenticate` says which.",
+    },
+    403: {
+        "model": ErrorBody,
+        "description": "The token is valid but holds none of the roles the operation admits, or "
+        "is a channel token for another channel.",
+    },
     404: {"model": ErrorBody, "description": "What the request names does not exist."},
     409: {
         "model": ErrorBody,
@@ -66,6 +76,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Declared on every operation of every service (the OpenAPI document shows the error shape)."""
 
 GENERAL_KINDS = {
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",

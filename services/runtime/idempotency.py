@@ -180,20 +180,26 @@ class KeyedRequest:
     fingerprint: str
     recorded: bool = False
     closed: bool = False
+    caller: str = ""
+    """Whose key it is (the token's subject): one caller never gets another's answer."""
     record_id: uuid.UUID = field(init=False)
 
     def __post_init__(self) -> None:
-        self.record_id = idempotency_record_id(self.service, HTTP_COMMAND, self.key)
+        scoped = f"{self.caller}\x1f{self.key}" if self.caller else self.key
+        self.record_id = idempotency_record_id(self.service, HTTP_COMMAND, scoped)
 
     @classmethod
-    def of(cls, service: str, key: str, method: str, path: str, body: bytes) -> Self:
+    def of(
+        cls, service: str, key: str, method: str, path: str, body: bytes, caller: str = ""
+    ) -> Self:
         """The request, fingerprinted by method, path with query, and body (JSON compared by
         content, so a client's re-encoding of the same document is the same request)."""
         try:
             content: Any = json.loads(body)
         except ValueError:
             content = body.hex()
-        return cls(service, key, fingerprint({"method": method, "path": path, "body": content}))
+        request = {"method": method, "path": path, "body": content}
+        return cls(service, key, fingerprint(request), caller=caller)
 
     def new_record(self) -> IdempotencyRecord:
         return IdempotencyRecord._create(

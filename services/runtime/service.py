@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from contracts.topics import events_topic
+from services.runtime.auth import Role, TokenVerifier, allow, unguarded_routes
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import Consumer
 from services.runtime.context import MessageContext, handling, new_correlation_id
@@ -335,6 +336,8 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before anything else: a service that cannot verify tokens does not start at all.
+        app.state.verifier = TokenVerifier(settings.verifier)
         await runtime.start()
         app.state.runtime = runtime
         try:
@@ -364,15 +367,17 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
-        """Whether this service reaches its database and the broker."""
+        """Whether this service reaches its database and the broker (open: no token)."""
         healthy, checks = await runtime.health()
         body = {"service": settings.service_name, "status": "ok" if healthy else "degraded"}
         return JSONResponse(body | checks, status_code=200 if healthy else 503)
 
     for router in definition.routers:
         app.include_router(router)
-    app.include_router(replay_router)
+    app.include_router(replay_router, dependencies=[allow(Role.OPERATOR)])
     app.include_router(inbox_router)
+    if unguarded := unguarded_routes(app):
+        raise RuntimeError(f"routes that admit anyone: {'; '.join(unguarded)} (see runtime.auth)")
     return app
 
 

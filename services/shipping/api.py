@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from services.runtime.aggregate import NotFound
+from services.runtime.auth import Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.shipping.application import ShippingApplication
 
@@ -17,7 +18,9 @@ router = APIRouter(prefix="/consignments", tags=["consignments"])
 Runtime = Annotated[ServiceRuntime[ShippingApplication], Depends(runtime_of)]
 
 
-@router.get("/{shipment_id}")
+@router.get(
+    "/{shipment_id}", dependencies=[allow(Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)]
+)
 async def get_consignment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A parcel's consignment: weight, constraints, hold, and its label once bought."""
     consignment = await runtime.run_command(runtime.application.get_consignment, shipment_id)
@@ -41,7 +44,11 @@ async def get_consignment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str,
     }
 
 
-@router.get("/product-facts/{sku}", tags=["products"])
+@router.get(
+    "/product-facts/{sku}",
+    tags=["products"],
+    dependencies=[allow(Role.WAREHOUSE, Role.INVENTORY, Role.ANALYST)],
+)
 async def get_product_facts(sku: str, runtime: Runtime) -> dict[str, Any]:
     """What shipping knows of a product from the PIM: weight, whether it may fly, and its outer
     dimensions (mm) and volume (cm³) when the PIM gave them."""

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from services.runtime.aggregate import NotFound
+from services.runtime.auth import Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.traceability.application import (
     UNIT_FIELDS,
@@ -22,7 +23,8 @@ from services.traceability.application import (
     UnitSelection,
 )
 
-router = APIRouter(tags=["traceability"])
+router = APIRouter(tags=["traceability"], dependencies=[allow(Role.ANALYST)])
+"""Analysts' questions, read only."""
 
 Runtime = Annotated[ServiceRuntime[TraceabilityApplication], Depends(runtime_of)]
 AsOf = Annotated[

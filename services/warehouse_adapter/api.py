@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from services.runtime.auth import Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.warehouse_adapter.application import WarehouseAdapterApplication
 
@@ -16,7 +17,9 @@ router = APIRouter(prefix="/fulfilments", tags=["fulfilments"])
 Runtime = Annotated[ServiceRuntime[WarehouseAdapterApplication], Depends(runtime_of)]
 
 
-@router.get("/{shipment_id}")
+@router.get(
+    "/{shipment_id}", dependencies=[allow(Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)]
+)
 async def get_fulfilment(shipment_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """A shipment's fulfilment: where, what, and its state at the warehouse."""
     fulfilment = await runtime.run_command(runtime.application.get_fulfilment, shipment_id)

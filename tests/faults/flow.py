@@ -137,7 +137,6 @@ def receive_stock(system: System, ledger: Ledger, run: str, orders: list[FlowOrd
             "location": location,
             "quantity": quantity,
             "reason": "purchase-receipt",
-            "actor": "fault-tests",
             "serials": serials,
             "batch": demo.batch_of(run, product) if serials else None,
             "idempotency_key": f"{run}:{product.sku}:{location}",

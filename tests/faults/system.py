@@ -23,6 +23,8 @@ from typing import Any
 
 from contracts.topics import SERVICES
 from infra.embedded import free_port
+from infra.tokens import LocalIssuer, client_token, data_dir
+from services.runtime.auth import Role
 from services.runtime.faults import CRASH_EXIT_CODE
 from tests.integration.harness import INSTANT_PARTNERS, eventually
 
@@ -89,11 +91,15 @@ def matches(component: str, command: str) -> bool:
 def http_json(
     method: str, url: str, body: dict[str, Any] | None = None, *, timeout: float = 10
 ) -> tuple[int, Any]:
-    """One JSON request; (status, decoded body); status 0 when nothing answers."""
+    """One JSON request, with an admin token once the system has its key; (status, decoded
+    body); status 0 when nothing answers."""
+    headers = {"content-type": "application/json"}
+    if LocalIssuer.of_data_dir(data_dir()).exists:
+        headers["authorization"] = f"Bearer {client_token(Role.ADMIN, 'fault-tests')}"
     request = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
+        headers=headers,
         method=method,
     )
     try:
@@ -186,6 +192,9 @@ class System:
         assert self.launcher is None or self.launcher.poll() is not None, "already running"
         self.launches += 1
         self.root.mkdir(parents=True, exist_ok=True)
+        # The tests' own calls (and the demo's functions they use) sign their tokens with the key
+        # the launcher creates in its data directory, as the CLI does beside `scripts/run`.
+        os.environ["UNITRAIL_DATA_DIR"] = str(self.data_dir)
         with self.log_file.open("wb") as output:
             self.launcher = subprocess.Popen(
                 [

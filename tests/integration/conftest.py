@@ -32,7 +32,10 @@ def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def stack(postgres_dsn: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    # The CLI and the demo, run in the test's process, sign their tokens with the stack's key,
+    # which lives where `scripts/run` keeps it: `<data dir>/auth`.
+    monkeypatch.setenv("UNITRAIL_DATA_DIR", str(tmp_path))
     broker = EmbeddedBroker(free_port())
     bootstrap = broker.start()
     asyncio.run(ensure_topics(bootstrap))
@@ -99,9 +102,12 @@ def topic(stack: Stack) -> Iterator[Callable[[str], TopicReader]]:
 
 
 @pytest.fixture
-def restartable_broker(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, Stack]]:
+def restartable_broker(
+    postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[EmbeddedBroker, Stack]]:
     """A broker of the test's own, which the test may stop and start again (empty, same port),
     and the stack on it."""
+    monkeypatch.setenv("UNITRAIL_DATA_DIR", str(tmp_path))
     broker = EmbeddedBroker(free_port())
     bootstrap = broker.start()
     asyncio.run(ensure_topics(bootstrap))

@@ -39,7 +39,7 @@ def post(service: ServiceProcess, path: str, body: dict[str, Any]) -> Answer:
     request = urllib.request.Request(
         f"{service.url}{path}",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json"} | service.authorization(),
         method="POST",
     )
     started = time.monotonic()
@@ -71,7 +71,6 @@ def receipt(quantity: int) -> dict[str, Any]:
         "location": "WH-A",
         "quantity": quantity,
         "reason": "purchase-receipt",
-        "actor": "dock-3",
     }
 
 

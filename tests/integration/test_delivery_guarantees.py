@@ -210,18 +210,20 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     unitrail = ["--order-url", order.url, "dead-letters"]
     cli.main([*unitrail, "list", "--service", "order"])
     assert f"#{dead['id']}" in capsys.readouterr().out
-    cli.main([*unitrail, "redrive", "order", str(dead["id"]), "--actor", "ops-on-call"])
+    cli.main([*unitrail, "redrive", "order", str(dead["id"]), "--on-behalf-of", "pager"])
     assert capsys.readouterr().out.splitlines()[1:] == [
         f"  #{dead['id']} v1: redriven",
         f"  #{dead['id'] + 1} v2: redriven",
     ]
     with pytest.raises(urllib.error.HTTPError) as again:
-        order.post(f"/dead-letters/{dead['id']}/redrive", {"actor": "ops-on-call"})
+        order.post(f"/dead-letters/{dead['id']}/redrive", {})
     assert again.value.code == 409
 
+    # The CLI's token names the person at the terminal, in the operator's role.
     resolved = order.get("/dead-letters?include_resolved=true")["dead_letters"]
-    assert {(letter["state"], letter["resolved_by"]) for letter in resolved} == {
-        ("redriven", "ops-on-call")
+    assert {letter["state"] for letter in resolved} == {"redriven"}
+    assert {letter["resolved_by"].split(" ", 1)[1] for letter in resolved} == {
+        "(operator) on behalf of pager"
     }
     assert order.get(f"/orders/{order_id}")["status"] == "released-to-warehouse"
 

@@ -11,7 +11,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_demo_takes_its_orders_to_delivered_and_can_run_again(
-    services: Services, simulators: Simulators, stack: Stack, capsys: pytest.CaptureFixture[str]
+    services: Services,
+    simulators: Simulators,
+    stack: Stack,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     pim, inventory, order, _, shipping, returns = services(
         "pim", "inventory", "order", "warehouse_adapter", "shipping", "returns"

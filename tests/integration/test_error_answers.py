@@ -49,12 +49,11 @@ def test_every_service_answers_a_broken_rule_with_422_and_a_missing_thing_with_4
                 "location": "WH-A",
                 "quantity": 1,
                 "reason": "purchase-receipt",
-                "actor": "dock-3",
                 "serials": ["SN-1", "SN-2"],
             },
         ),
-        # held until the PIM knows LAPTOP-14; a release needs an actor
-        "order": request(order, "POST", f"/orders/{order_id}/release-hold", {"actor": " "}),
+        # held until the PIM knows LAPTOP-14; a reviewer's note is at most 500 characters
+        "order": request(order, "POST", f"/orders/{order_id}/release-hold", {"note": "why " * 126}),
         "returns": request(
             returns, "POST", "/rmas", {"order_id": order_id, "line_number": 1, "reason": " "}
         ),

@@ -21,7 +21,8 @@ def send(
     request = urllib.request.Request(
         f"{service.url}{path}",
         data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", "idempotency-key": key},
+        headers={"content-type": "application/json", "idempotency-key": key}
+        | service.authorization(),
         method="POST",
     )
     try:
@@ -43,7 +44,6 @@ def test_retried_receipts_with_their_keys_are_applied_once(services: Services) -
         "location": "WH-A",
         "quantity": 4,
         "reason": "purchase-receipt",
-        "actor": "dock-3",
     }
 
     first = send(inventory, "/stock/receipts", receipt, key="receipt-1")
@@ -63,11 +63,10 @@ def test_retried_receipts_with_their_keys_are_applied_once(services: Services) -
             "location": "WH-A",
             "expected_on": "2026-12-01",
             "lines": [{"sku": "LENS-50", "quantity": 10, "unit_cost": "80", "currency": "USD"}],
-            "actor": "buyer",
         },
     )
-    inventory.post("/purchase-orders/PO-9001/confirmation", {"actor": "buyer"})
-    goods = {"lines": [{"sku": "LENS-50", "quantity": 6}], "actor": "dock-4"}
+    inventory.post("/purchase-orders/PO-9001/confirmation", {})
+    goods = {"lines": [{"sku": "LENS-50", "quantity": 6}]}
 
     received = send(inventory, "/purchase-orders/PO-9001/receipts", goods, key="dock-4-0001")
     again = send(inventory, "/purchase-orders/PO-9001/receipts", goods, key="dock-4-0001")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from contracts.channel import order_id_for
+from services.runtime.auth import Role
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -22,7 +23,7 @@ from tests.integration.harness import (
 pytestmark = pytest.mark.integration
 
 
-def refused(service: ServiceProcess, path: str, body: dict[str, str]) -> tuple[int, str]:
+def refused(service: ServiceProcess, path: str, body: dict[str, Any]) -> tuple[int, str]:
     """POST that is expected to fail: the status and the error detail."""
     with pytest.raises(urllib.error.HTTPError) as failure:
         service.post(path, body)
@@ -46,13 +47,16 @@ def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(
     order_path = f"/orders/{order_id_for('webshop', '6001')}"
     assert order.get(order_path)["on_hold"] is True
 
-    order.post(f"{order_path}/release-hold", {"actor": "reviewer-7", "note": "called customer"})
+    reviewer = order.stack.token(Role.CUSTOMER_SERVICE, "reviewer-7")
+    order.post(f"{order_path}/release-hold", {"note": "called customer"}, token=reviewer)
 
     released = eventually(
         lambda: orders_topic.events("OrderReleasedToWarehouse"), what="the release"
     )
     assert released[0]["payload"]["shipments"][0]["location"] == "WH-A"
-    assert refused(order, f"{order_path}/release-hold", {"actor": "reviewer-7"}) == (
+    (by,) = orders_topic.events("OrderHoldReleased")
+    assert by["payload"]["actor"] == "reviewer-7 (customer-service)", "the actor is the token's"
+    assert refused(order, f"{order_path}/release-hold", {}) == (
         409,
         f"order {order_id_for('webshop', '6001')} is not on hold",
     )
@@ -107,7 +111,7 @@ def test_a_cancelled_order_gives_its_stock_back(
     )
 
     order_path = f"/orders/{order_id_for('webshop', '6201')}"
-    status, detail = refused(order, f"{order_path}/hold", {"reason": "x", "actor": "ops"})
+    status, detail = refused(order, f"{order_path}/hold", {"reason": "x"})
     assert (status, detail.endswith("is cancelled and cannot be put on hold")) == (409, True)
 
 
@@ -123,10 +127,18 @@ def test_an_operator_cancels_an_order_over_http_and_bad_commands_get_a_4xx(
     order_path = f"/orders/{order_id_for('webshop', '6301')}"
     eventually(lambda: orders_topic.events("OrderReleasedToWarehouse"), what="the release")
 
-    order.post(f"{order_path}/cancel", {"reason": "customer called", "actor": "support-3"})
+    order.post(
+        f"{order_path}/cancel",
+        {"reason": "customer called", "on_behalf_of": "the customer, by phone"},
+        token=order.stack.token(Role.CUSTOMER_SERVICE, "support-3"),
+    )
 
     eventually(lambda: inventory_topic.events("StockItemReservationReleased"), what="release")
     assert inventory.get("/stock/LAPTOP-14")["locations"][0]["available"] == 1
-    assert refused(order, f"{order_path}/cancel", {"reason": "x"})[0] == 422
+    (cancelled,) = eventually(lambda: orders_topic.events("OrderCancelled"), what="cancelled")
+    assert cancelled["payload"]["actor"] == (
+        "support-3 (customer-service) on behalf of the customer, by phone"
+    )
+    assert refused(order, f"{order_path}/cancel", {})[0] == 422
     unknown = "/orders/00000000-0000-0000-0000-000000000000/cancel"
-    assert refused(order, unknown, {"reason": "x", "actor": "y"})[0] == 404
+    assert refused(order, unknown, {"reason": "x"})[0] == 404

@@ -21,7 +21,7 @@ def hand_over(service: ServiceProcess, topic: str, body: bytes) -> tuple[int, di
     request = urllib.request.Request(
         f"{service.url}/intake/{topic}",
         data=body,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json"} | service.authorization(),
         method="POST",
     )
     try:

@@ -64,10 +64,9 @@ def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
             "lines": [
                 {"sku": "LAPTOP-14", "quantity": 3, "unit_cost": "612.50", "currency": "USD"}
             ],
-            "actor": "buyer",
         },
     )
-    inventory.post(f"/purchase-orders/{PO}/confirmation", {"actor": "buyer"})
+    inventory.post(f"/purchase-orders/{PO}/confirmation", {})
     inventory.post(
         f"/purchase-orders/{PO}/asns",
         {
@@ -76,7 +75,6 @@ def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
             "lines": [
                 {"sku": "LAPTOP-14", "quantity": 2, "serials": ["SN-1", "SN-2"], "batch": "B-7"}
             ],
-            "actor": "supplier-portal",
         },
     )
     (new_at_a,) = [p for p in inventory.get("/stock/LAPTOP-14")["stock"] if p["condition"] == "new"]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from contracts.channel import order_id_for
+from services.runtime.auth import Role
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
     Channel,
@@ -41,12 +42,15 @@ PASSED = {
 }
 
 
-def call(service: ServiceProcess, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    """POST, answering the status code and the JSON body, also of a 4xx."""
+def call(
+    service: ServiceProcess, path: str, body: dict[str, Any], token: str | None = None
+) -> tuple[int, Any]:
+    """POST (with `token`, or an admin token), answering the status code and the JSON body, also
+    of a 4xx."""
     request = urllib.request.Request(
         f"{service.url}{path}",
         data=json.dumps(body, default=str).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json"} | service.authorization(token),
         method="POST",
     )
     try:
@@ -178,7 +182,7 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
     assert labelled["label"]["return_to"] == "WH-A"
     assert labelled["label"]["tracking_number"]
 
-    inspection = {"inspector": "ines", "checklist": PASSED}
+    inspection = {"checklist": PASSED}
     status, early = call(returns, f"/rmas/{rma_id}/inspection", inspection)
     assert (status, early["error"]["message"]) == (
         409,
@@ -193,13 +197,13 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
     status, inspected = call(
         returns,
         f"/rmas/{rma_id}/inspection",
-        {"inspector": "ines", "checklist": PASSED | {"factory_seal_intact": False}},
+        {"checklist": PASSED | {"factory_seal_intact": False}},
     )
     assert status == 200, inspected
     assert (inspected["status"], inspected["inspection"]["grade"]) == ("refunded", "B")
     assert inspected["disposition"] == {"condition": "open-box", "awaiting_signoff": False}
     assert inspected["refund"] == {"channel": "webshop", "amount": "1199.00", "currency": "USD"}
-    status, not_a = call(returns, f"/rmas/{rma_id}/sign-off", {"technician": "tom"})
+    status, not_a = call(returns, f"/rmas/{rma_id}/sign-off", {})
     assert status == 409
     assert "only a grade-A unit awaiting sign-off" in not_a["error"]["message"]
 
@@ -246,27 +250,24 @@ def test_a_different_serial_blocks_the_refund_and_a_rejecting_review_closes_the_
     assert blocked["refund_blocked"] == (
         "serial mismatch: expected CAM-S1, received CAM-CHEAP-KNOCKOFF"
     )
-    status, refused = call(
-        returns, f"/rmas/{rma_id}/inspection", {"inspector": "ines", "checklist": PASSED}
-    )
+    status, refused = call(returns, f"/rmas/{rma_id}/inspection", {"checklist": PASSED})
     assert status == 409
     assert "a reviewer must decide first" in refused["error"]["message"]
 
     status, reviewed = call(
         returns,
         f"/rmas/{rma_id}/review",
-        {"decision": "reject", "reviewer": "rita", "note": "another camera, not ours"},
+        {"decision": "reject", "note": "another camera, not ours"},
+        token=returns.stack.token(Role.CUSTOMER_SERVICE, "rita"),
     )
     assert status == 200, reviewed
     assert reviewed["status"] == "refused"
     assert reviewed["review"] == {
         "decision": "reject",
-        "reviewer": "rita",
+        "reviewer": "rita (customer-service)",
         "note": "another camera, not ours",
     }
-    status, _ = call(
-        returns, f"/rmas/{rma_id}/inspection", {"inspector": "ines", "checklist": PASSED}
-    )
+    status, _ = call(returns, f"/rmas/{rma_id}/inspection", {"checklist": PASSED})
     assert status == 409
     assert (reviewed["refund"], reviewed["disposition"]) == (None, None)
 
@@ -358,7 +359,7 @@ def test_a_unit_of_an_unserialized_product_comes_back_without_a_serial_and_is_re
     status, inspected = call(
         returns,
         f"/rmas/{rma_id}/inspection",
-        {"inspector": "ines", "checklist": PASSED | {"factory_seal_intact": False}},
+        {"checklist": PASSED | {"factory_seal_intact": False}},
     )
     assert status == 200, inspected
     assert (inspected["status"], inspected["inspection"]["grade"]) == ("refunded", "B")

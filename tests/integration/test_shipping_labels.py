@@ -93,9 +93,7 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
         r for r in threepl.requests(3) if r["order_id"] == str(order_id_for("webshop", "9003"))
     )
     threepl.send("picked", held["shipment_id"])
-    orders.post(
-        f"/orders/{held['order_id']}/hold", {"reason": "chargeback alert", "actor": "risk-2"}
-    )
+    orders.post(f"/orders/{held['order_id']}/hold", {"reason": "chargeback alert"})
     eventually(lambda: labels_topic.events("ConsignmentHeld"), what="the parcel held")
     threepl.pack(held["shipment_id"], (1, "LAPTOP-14", "L-2"))
     threepl.answer(held["shipment_id"])
@@ -104,7 +102,7 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     assert withheld["payload"]["reason"] == "the order is on hold: chargeback alert"
     assert len(labels(2)) == 2
 
-    orders.post(f"/orders/{held['order_id']}/release-hold", {"actor": "risk-2", "note": "ok"})
+    orders.post(f"/orders/{held['order_id']}/release-hold", {"note": "ok"})
     released_label = labels(3)[held["order_id"]]
     assert released_label["mode"] == "ground"
     consignment = shipping.get(f"/consignments/{held['shipment_id']}")
@@ -229,7 +227,7 @@ def test_a_parcel_packed_before_its_product_facts_arrive_is_labelled_when_they_d
         lambda: orders.exists(held) and orders.get(held)["unknown_skus"] == ["SPEAKER-2"],
         what="the order held for SPEAKER-2",
     )
-    orders.post(f"{held}/release-hold", {"actor": "desk-1", "note": "the PIM entry follows"})
+    orders.post(f"{held}/release-hold", {"note": "the PIM entry follows"})
     (request,) = threepl.requests(1)
     pack(threepl, request, "SP-1")
     (withheld,) = eventually(lambda: shipping_events.events("LabelWithheld"), what="no label")

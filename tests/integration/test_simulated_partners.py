@@ -68,10 +68,9 @@ def test_a_split_order_is_picked_packed_shipped_and_delivered_by_the_simulated_p
             "location": "WH-B",
             "expected_on": "2026-12-01",
             "lines": [{"sku": "LENS-50", "quantity": 1, "unit_cost": "80", "currency": "USD"}],
-            "actor": "buyer",
         },
     )
-    inventory.post("/purchase-orders/PO-LENS/confirmation", {"actor": "buyer"})
+    inventory.post("/purchase-orders/PO-LENS/confirmation", {})
     lens_order = eventually(
         lambda: (po := inventory.get("/purchase-orders/PO-LENS"))["status"] == "received" and po,
         what="the simulated 3PL to receive the lens",

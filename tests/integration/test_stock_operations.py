@@ -1,5 +1,5 @@
 """Stock operations through the running inventory service: adjustments and counts are refused
-without a reason or an actor and audited with them, transfers leave one location and arrive at
+without a reason and audited with the authenticated caller as the actor, transfers leave one location and arrive at
 another, and low stock suggests a purchase order once per fall."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from services.runtime.auth import Role
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -25,11 +26,13 @@ from tests.integration.harness import (
 pytestmark = pytest.mark.integration
 
 
-def refusal(inventory: ServiceProcess, path: str, body: dict[str, Any]) -> Any:
+def refusal(
+    inventory: ServiceProcess, path: str, body: dict[str, Any], token: str | None = None
+) -> Any:
     """What is wrong, as the 422 a request is refused with says it: the failing fields of a
     request that cannot be read, else the message."""
     with pytest.raises(urllib.error.HTTPError) as refused:
-        inventory.post(path, body)
+        inventory.post(path, body, token=token)
     assert refused.value.code == 422
     error = json.loads(refused.value.read())["error"]
     return error["details"] if error["type"] == "invalid-request" else error["message"]
@@ -41,46 +44,49 @@ def sellable_new(events: TopicReader) -> int | None:
     return int(published[-1]["payload"]["new"]) if published else None
 
 
-def test_an_adjustment_needs_a_reason_and_an_actor_and_is_audited_with_them(
+def test_an_adjustment_needs_a_reason_and_is_audited_with_the_caller_as_actor(
     services: Services, topic: Topics
 ) -> None:
     (inventory,) = services("inventory")
     events = topic("inventory.events.v1")
+    ines = inventory.stack.token(Role.INVENTORY, "ines")
+    carl = inventory.stack.token(Role.WAREHOUSE, "carl")
     inventory.receive_stock("LAPTOP-14", "WH-A", 5)
     adjustment = {"sku": "LAPTOP-14", "location": "WH-A", "quantity_delta": -2}
 
-    missing = refusal(inventory, "/stock/adjustments", adjustment)
-    assert {tuple(error["loc"]) for error in missing} == {
-        ("body", "reason_code"),
-        ("body", "actor"),
-    }
-    (no_actor,) = refusal(inventory, "/stock/adjustments", adjustment | {"reason_code": "damage"})
-    assert (no_actor["loc"], no_actor["msg"]) == (["body", "actor"], "Field required")
-    too_many = adjustment | {"quantity_delta": -6, "reason_code": "loss", "actor": "ines"}
-    assert "would make on hand negative" in refusal(inventory, "/stock/adjustments", too_many)
+    (missing,) = refusal(inventory, "/stock/adjustments", adjustment, ines)
+    assert (missing["loc"], missing["msg"]) == (["body", "reason_code"], "Field required")
+    claimed = adjustment | {"reason_code": "damage", "actor": "someone-else"}
+    (not_from_body,) = refusal(inventory, "/stock/adjustments", claimed, ines)
+    assert not_from_body["loc"] == ["body", "actor"], "the actor never comes from the body"
+    too_many = adjustment | {"quantity_delta": -6, "reason_code": "loss"}
+    assert "would make on hand negative" in refusal(inventory, "/stock/adjustments", too_many, ines)
 
-    damage = adjustment | {"reason_code": "damage", "actor": "ines", "note": "dropped off a shelf"}
+    damage = adjustment | {"reason_code": "damage", "note": "dropped off a shelf"}
     keyed = damage | {"idempotency_key": "adj-1"}
-    first = inventory.post("/stock/adjustments", keyed)
-    assert inventory.post("/stock/adjustments", keyed) == first, "a retry is booked once"
+    first = inventory.post("/stock/adjustments", keyed, token=ines)
+    assert inventory.post("/stock/adjustments", keyed, token=ines) == first, "booked once"
     with pytest.raises(urllib.error.HTTPError) as reused:
-        inventory.post("/stock/adjustments", keyed | {"quantity_delta": -1})
+        inventory.post("/stock/adjustments", keyed | {"quantity_delta": -1}, token=ines)
     assert reused.value.code == 409
     assert "adj-1" in json.loads(reused.value.read())["error"]["message"]
     counted = inventory.post(
-        "/stock/counts", {"sku": "LAPTOP-14", "location": "WH-A", "counted": 2, "actor": "carl"}
+        "/stock/counts",
+        {"sku": "LAPTOP-14", "location": "WH-A", "counted": 2, "on_behalf_of": "night shift"},
+        token=carl,
     )
     assert counted["variance"] == -1
 
     rows = inventory.get("/stock/LAPTOP-14/movements?location=WH-A")
+    carl_for_the_shift = "carl (warehouse) on behalf of night shift"
     assert [
         (row["kind"], row["reason"], row["actor"], row["on_hand_delta"], row["on_hand"])
         for row in rows
     ] == [
-        ("received", "initial-count", "test", 5, 5),
-        ("adjusted", "damage", "ines", -2, 3),
-        ("counted", "cycle-count", "carl", 0, 3),
-        ("adjusted", "cycle-count", "carl", -1, 2),
+        ("received", "initial-count", "test (admin)", 5, 5),
+        ("adjusted", "damage", "ines (inventory)", -2, 3),
+        ("counted", "cycle-count", carl_for_the_shift, 0, 3),
+        ("adjusted", "cycle-count", carl_for_the_shift, -1, 2),
     ]
     assert rows[1]["note"] == "dropped off a shelf"
     assert rows[3]["reference"] == counted["count_id"]
@@ -111,7 +117,6 @@ def test_a_transfer_leaves_one_location_is_in_transit_and_arrives_at_the_other(
             "to": "WH-B",
             "quantity": 2,
             "serials": ["C-1", "C-2"],
-            "actor": "ops",
             "reason": "rebalance",
         },
     )
@@ -133,9 +138,7 @@ def test_a_transfer_leaves_one_location_is_in_transit_and_arrives_at_the_other(
         what="units in transit available nowhere",
     )
 
-    received = inventory.post(
-        f"/stock/transfers/{transfer['transfer_id']}/receipt", {"actor": "dock-b"}
-    )
+    received = inventory.post(f"/stock/transfers/{transfer['transfer_id']}/receipt", {})
     assert received["status"] == "received"
     assert new_units() == {"WH-A": (1, 1, 0), "WH-B": (2, 2, 0)}
     at_b = inventory.get("/stock/CAMERA-X")["locations"][1]
@@ -176,7 +179,7 @@ def test_low_stock_suggests_a_purchase_order_once_per_fall_below_the_reorder_poi
         (day + timedelta(days=7)).isoformat() for day in (today, datetime.now(UTC).date())
     }
 
-    adjust = {"sku": "LENS-50", "location": "WH-A", "quantity_delta": -1, "actor": "ines"}
+    adjust = {"sku": "LENS-50", "location": "WH-A", "quantity_delta": -1}
     inventory.post("/stock/adjustments", adjust | {"reason_code": "damage"})
     channel.send(channel_order("7102", lines=[("LENS-50", 1)]))
     eventually(

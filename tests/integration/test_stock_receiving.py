@@ -22,7 +22,6 @@ def test_received_serials_are_recorded_published_and_never_accepted_twice(
         "location": "WH-A",
         "quantity": 2,
         "reason": "purchase-receipt",
-        "actor": "dock-3",
         "reference": "PO-77",
         "serials": ["SN-0001", "SN-0002"],
         "batch": "B-2026-11",

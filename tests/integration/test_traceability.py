@@ -22,6 +22,7 @@ from contracts.channel import order_id_for
 from contracts.envelope import Envelope
 from contracts.topics import SERVICES
 from infra import cli
+from services.runtime.auth import Role
 from services.runtime.database import PostgresLocation, ensure_database
 from services.traceability.application import (
     LIVE,
@@ -309,8 +310,9 @@ def test_recall_trace_audit_and_replay_over_orders_in_three_batches(
     rma_path = f"/rmas/{rma['rma_id']}"
     eventually(lambda: returns.get(rma_path)["receipt"], timeout=60, what="the dock receipt")
     checklist = dict.fromkeys(returns.get(rma_path)["inspection_checks"], True)
-    returns.post(f"{rma_path}/inspection", {"inspector": "ines", "checklist": checklist})
-    returns.post(f"{rma_path}/sign-off", {"technician": "tom"})
+    ines = returns.stack.token(Role.WAREHOUSE, "ines")
+    returns.post(f"{rma_path}/inspection", {"checklist": checklist}, token=ines)
+    returns.post(f"{rma_path}/sign-off", {}, token=returns.stack.token(Role.WAREHOUSE, "tom"))
 
     def sellable_again() -> bool:
         levels = inventory.get("/stock/LENS-50")["locations"]
@@ -368,7 +370,7 @@ def test_recall_trace_audit_and_replay_over_orders_in_three_batches(
     assert unit["history"][resold[1]]["customer_name"] == second_buyer["name"]
     assert story[-1] == "delivered"
     text = run("trace", "serial", returned)
-    assert "graded A by ines" in text
+    assert "graded A by ines (warehouse)" in text
     assert f"[order webshop:RESALE, {second_buyer['name']}]" in text
 
     b3 = run.json("recall", "--batch", "B3", "--format", "json")

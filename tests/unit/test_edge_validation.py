@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from contracts.channel import ChannelOrderMessage
 from contracts.schemas import SCHEMA_DIR
 from contracts.threepl import ThreePLReceipt
 from services.inventory.main import build_app
-from services.runtime.http_edge import PrintableBodies
+from services.runtime.http_edge import LONGEST_TEXT, BoundedBodies, PrintableBodies
 from tests.integration.harness import channel_order
 
 
@@ -142,7 +143,56 @@ def test_the_openapi_document_shows_the_key_the_answers_and_the_text_rule() -> N
     assert "Idempotency-Key" in [parameter["name"] for parameter in receipt["parameters"]]
     assert {"409", "422", "503"} <= set(receipt["responses"])
     command = document["components"]["schemas"]["ReceiveStock"]["properties"]
-    assert command["actor"]["pattern"] == TEXT_PATTERN
+    assert command["reason"]["pattern"] == TEXT_PATTERN
     assert command["sku"]["pattern"] != TEXT_PATTERN  # a stricter rule of its own stays
     query = document["paths"]["/stock/{sku}"]["get"]
     assert "Idempotency-Key" not in [parameter["name"] for parameter in query["parameters"]]
+
+
+async def bounded_answer(body: bytes, *, declared: bool = True) -> httpx.Response:
+    app = FastAPI()
+    app.add_middleware(PrintableBodies)
+    app.add_middleware(BoundedBodies, limit=1024)
+
+    @app.post("/commands")
+    async def command(request: Request) -> dict[str, Any]:
+        return {"received": len(await request.body())}
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 100):
+            yield body[start : start + 100]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        return await client.post(
+            "/commands",
+            content=body if declared else chunks(),
+            headers={"content-type": "application/json"},
+        )
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_body_over_the_limit_is_a_413_whether_its_length_is_declared_or_not(
+    declared: bool,
+) -> None:
+    fits = await bounded_answer(b'"' + b"a" * 1000 + b'"', declared=declared)
+    too_large = await bounded_answer(b'"' + b"a" * 1100 + b'"', declared=declared)
+
+    assert (fits.status_code, fits.json()) == (200, {"received": 1002})
+    assert too_large.status_code == 413
+    error = too_large.json()["error"]
+    assert (error["type"], error["details"]) == ("body-too-large", {"limit_bytes": 1024})
+
+
+async def test_json_nested_beyond_reading_or_an_endless_string_is_a_422_not_a_crash() -> None:
+    deep = await answer("POST", b"[" * 100_000 + b"]" * 100_000)
+    endless = await answer("POST", json.dumps({"note": "x" * (LONGEST_TEXT + 1)}).encode())
+
+    assert deep.status_code == 422
+    assert "too deeply" in deep.json()["error"]["message"] + str(deep.json()["error"]["details"])
+    assert endless.status_code == 422
+    (problem,) = endless.json()["error"]["details"]
+    assert (problem["loc"], problem["msg"]) == (
+        ["body", "note"],
+        f"is longer than {LONGEST_TEXT} characters",
+    )

@@ -4,8 +4,10 @@ nothing, another request under the key is refused, the record goes with the requ
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +15,10 @@ from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
+from infra.tokens import LocalIssuer
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, stock_id_for
+from services.runtime.auth import Role, TokenVerifier, VerifierSettings
 from services.runtime.http_edge import IdempotentRequests
 from services.runtime.idempotency import (
     IdempotencyRecord,
@@ -45,11 +49,16 @@ class InlineRuntime:
         return function(*args)
 
 
+ISSUER = LocalIssuer(Path(tempfile.mkdtemp(prefix="unitrail-test-keys-")) / "auth").ensure()
+CALLER = "dock"
+
+
 def service() -> tuple[FastAPI, InventoryApplication]:
     app = FastAPI()
     app.add_middleware(IdempotentRequests, retry_after=2)
     runtime = InlineRuntime()
     app.state.runtime = runtime
+    app.state.verifier = TokenVerifier(VerifierSettings(public_key_file=ISSUER.public_key_file))
     inventory = runtime.application
 
     @app.post("/receipts", status_code=201)
@@ -69,7 +78,7 @@ def service() -> tuple[FastAPI, InventoryApplication]:
         # Another request with the same key saves its record first, between the lookup and this
         # request's own save.
         token = running_keyed(None)
-        inventory.save(KeyedRequest("inventory", "k-1", "another").new_record())
+        inventory.save(KeyedRequest("inventory", "k-1", "another", caller=CALLER).new_record())
         reset_keyed(token)
         return await receive(command)
 
@@ -81,9 +90,11 @@ def on_hand(inventory: InventoryApplication, sku: str) -> int:
 
 
 async def post(
-    app: FastAPI, path: str, body: dict[str, Any], key: str | None = None
+    app: FastAPI, path: str, body: dict[str, Any], key: str | None = None, caller: str = CALLER
 ) -> httpx.Response:
-    headers = {} if key is None else {"Idempotency-Key": key}
+    headers = {"authorization": f"Bearer {ISSUER.issue(Role.WAREHOUSE, caller)}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         return await client.post(path, json=body, headers=headers)
@@ -107,7 +118,9 @@ async def test_the_record_is_saved_with_the_changes_and_holds_the_answer() -> No
 
     await post(app, "/receipts", {"sku": "CAM", "quantity": 3}, key="k-1")
 
-    record = inventory.get(KeyedRequest("inventory", "k-1", "").record_id, IdempotencyRecord)
+    record = inventory.get(
+        KeyedRequest("inventory", "k-1", "", caller=CALLER).record_id, IdempotencyRecord
+    )
     saved = [
         notification.topic.split(":")[-1].split(".")
         for notification in inventory.process_recorder.select_notifications(start=1, limit=10)
@@ -115,6 +128,18 @@ async def test_the_record_is_saved_with_the_changes_and_holds_the_answer() -> No
     assert [kind for kind, _ in saved] == ["SkuStock"] * 2 + ["IdempotencyRecord"] * 2
     assert [event for _, event in saved[2:]] == ["Recorded", "Answered"]
     assert record.stored_answer() is not None
+
+
+async def test_a_key_is_the_caller_s_own_another_caller_never_gets_its_answer() -> None:
+    app, inventory = service()
+    assert on_hand(inventory, "CAM") == 0
+
+    first = await post(app, "/receipts", {"sku": "CAM", "quantity": 3}, key="k-1")
+    other = await post(app, "/receipts", {"sku": "CAM", "quantity": 3}, key="k-1", caller="eve")
+
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert "idempotent-replayed" not in other.headers
+    assert other.json()["on_hand"] == 6
 
 
 async def test_the_key_with_another_body_or_path_is_refused() -> None:
@@ -171,7 +196,9 @@ async def test_a_request_that_loses_the_race_for_its_key_saves_nothing_and_gets_
 async def test_a_key_applied_without_a_kept_answer_gets_a_409_not_a_second_application() -> None:
     app, inventory = service()
     body = {"sku": "CAM", "quantity": 3}
-    request = KeyedRequest.of("inventory", "k-1", "POST", "/receipts", json.dumps(body).encode())
+    request = KeyedRequest.of(
+        "inventory", "k-1", "POST", "/receipts", json.dumps(body).encode(), CALLER
+    )
     inventory.save(request.new_record())
 
     repeated = await post(app, "/receipts", body, key="k-1")
