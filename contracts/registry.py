@@ -104,6 +104,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     returns.RefundBlocked,
     returns.ReviewResolved,
     returns.ReturnInspected,
+    returns.ReturnGraded,
     returns.ReturnDispositioned,
     returns.ReturnSignedOff,
     returns.RefundIssued,

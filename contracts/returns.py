@@ -99,7 +99,11 @@ class ReviewResolved(RmaEvent):
 
 
 class ReturnInspected(RmaEvent):
-    """The inspection checklist and the grade derived from it (or overridden, with a reason)."""
+    """The inspection checklist and the grade derived from it (or overridden, with a reason).
+
+    Deprecated since contracts 1.1: read `ReturnGraded`, published right after it for the same
+    inspection with the unit's serial as well. Published until contracts 2.0 (CHANGELOG.md).
+    """
 
     event_type = "ReturnInspected"
 
@@ -108,6 +112,25 @@ class ReturnInspected(RmaEvent):
     derived_grade: Grade = Field(description="The grade the documented rules give.")
     override_reason: str | None = Field(default=None, description="Why the grade differs.")
     inspector: str = Field(description="Who inspected.")
+
+
+class ReturnGraded(RmaEvent):
+    """A returned unit was graded at inspection: A, B, C or scrap, from its checklist (or
+    overridden by the inspector, with a reason). Its disposition follows (`ReturnDispositioned`)."""
+
+    event_type = "ReturnGraded"
+
+    serial: str | None = Field(
+        description="The graded unit's serial, as received at the dock; null for a product whose "
+        "units carry none."
+    )
+    grade: Grade = Field(description="The unit's grade: what it is dispositioned and sold as.")
+    checklist: dict[str, bool] = Field(description="Each check of the inspection and its result.")
+    derived_grade: Grade = Field(description="The grade the documented checklist rules give.")
+    override_reason: str | None = Field(
+        default=None, description="Why the inspector's grade differs from the derived one."
+    )
+    inspector: str = Field(description="Who inspected and graded the unit.")
 
 
 class ReturnDispositioned(RmaEvent):

@@ -347,6 +347,14 @@ async def get_rate_card(runtime: Runtime) -> Any:
     return json.loads(card)
 
 
+@router.get("/{sku}/returned-units")
+async def get_returned_units(sku: Sku, runtime: Runtime) -> dict[str, Any]:
+    """The units of a SKU that came back and were graded (`ReturnGraded`): serial, grade (A, B,
+    C or scrap), the checks that failed and who inspected them."""
+    units = await runtime.run_command(runtime.application.returned_unit_grades, sku)
+    return {"sku": sku, "units": units}
+
+
 @router.put("/{sku}/reorder-policy")
 async def set_reorder_policy(
     sku: Sku, command: SetReorderPolicy, runtime: Runtime, caller: Planner

@@ -225,6 +225,14 @@ class InventoryApplication(ServiceApplication):
         bundle.publish(per_channel)
         return bundle if bundle.pending_events else None
 
+    def returned_unit_grades(self, sku: str) -> list[dict[str, Any]]:
+        """Every returned unit of a SKU with its grade, failed checks and inspector."""
+        return self.read(
+            "SELECT rma_id, serial, grade, failed_checks, inspector, override_reason"
+            " FROM returned_unit_grades WHERE sku = %s ORDER BY serial NULLS LAST, rma_id",
+            sku,
+        )
+
     def get_rate_card(self) -> str | None:
         """The rate card orders are routed with (shipping's published JSON), if one arrived."""
         rows = self.read("SELECT card FROM rate_card WHERE id = 1")

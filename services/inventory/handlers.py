@@ -1,13 +1,14 @@
 """What the inventory service consumes: paid orders to reserve for, cancelled ones to release,
-pack scans to check, shipments to take out of stock, goods received against purchase orders; and,
-to route orders by shipping cost, the PIM's product facts and shipping's rate card."""
+pack scans to check, shipments to take out of stock, goods received against purchase orders,
+returned units graded and dispositioned; and, to route orders by shipping cost, the PIM's product
+facts and shipping's rate card."""
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.order import OrderCancelled, OrderPaid
 from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
-from contracts.returns import ReturnDispositioned, ReturnSignedOff
+from contracts.returns import ReturnDispositioned, ReturnGraded, ReturnSignedOff
 from contracts.shipping import RateCardPublished
 from contracts.warehouse import GoodsReceived, ShipmentConfirmed, UnitsScanned
 from services.inventory import translators
@@ -42,6 +43,10 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:
         inventory.release_for_order(event.order_id, reason=f"order cancelled: {event.reason}")
+
+    @consumer.on_event(ReturnGraded, producer="returns")
+    def return_graded(event: ReturnGraded, envelope: Envelope) -> None:
+        inventory.project(event, envelope)
 
     @consumer.on_event(ReturnDispositioned, producer="returns")
     def return_dispositioned(event: ReturnDispositioned, _: Envelope) -> None:

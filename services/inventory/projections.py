@@ -3,7 +3,9 @@
 - `bundle_components`: a bundle's components and how many of each (from the PIM's spec);
 - `product_volumes`: a unit's outer volume (carriers charge bulky parcels by it);
 - `product_facts`: weight and whether it holds a lithium-ion battery;
-- `rate_card`: shipping's latest published rate card, as its JSON.
+- `rate_card`: shipping's latest published rate card, as its JSON;
+- `returned_unit_grades`: the grade of every returned unit, its failed checks and its inspector
+  (from returns' `ReturnGraded`), so open-box and refurbished units are sold as what they are.
 
 All are projections of other services' public events. The handlers apply them live
 (`InventoryApplication.project`; a spec also re-decides what a bundle may sell, in
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
+from contracts.returns import ReturnGraded
 from contracts.shipping import RateCardPublished
 from services.inventory import translators
 from services.runtime.eventstore import ReadModelChange
@@ -28,6 +31,10 @@ read_models = ReadModels(
     " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
     "CREATE TABLE IF NOT EXISTS rate_card ("
     " id integer PRIMARY KEY CHECK (id = 1), card text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS returned_unit_grades ("
+    " rma_id uuid PRIMARY KEY, sku text NOT NULL, serial text, grade text NOT NULL,"
+    " failed_checks text[] NOT NULL, inspector text NOT NULL, override_reason text)",
+    "CREATE INDEX IF NOT EXISTS returned_unit_grades_by_sku ON returned_unit_grades (sku, serial)",
 )
 
 
@@ -81,5 +88,30 @@ def rate_card_published(event: RateCardPublished, _: Envelope) -> list[ReadModel
             "INSERT INTO rate_card (id, card) VALUES (1, %s)"
             " ON CONFLICT (id) DO UPDATE SET card = excluded.card",
             (event.model_dump_json(),),
+        )
+    ]
+
+
+@read_models.on_event(ReturnGraded, producer="returns")
+def return_graded(event: ReturnGraded, _: Envelope) -> list[ReadModelChange]:
+    """A returned unit's grade; an RMA is graded once, so a repeat writes the same row."""
+    failed = sorted(check for check, passed in event.checklist.items() if not passed)
+    return [
+        (
+            "INSERT INTO returned_unit_grades"
+            " (rma_id, sku, serial, grade, failed_checks, inspector, override_reason)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (rma_id) DO UPDATE SET grade = excluded.grade,"
+            " failed_checks = excluded.failed_checks, inspector = excluded.inspector,"
+            " override_reason = excluded.override_reason",
+            (
+                event.rma_id,
+                event.sku,
+                event.serial,
+                event.grade,
+                failed,
+                event.inspector,
+                event.override_reason,
+            ),
         )
     ]

@@ -98,6 +98,19 @@ def _inspected(event: Rma.Inspected) -> contracts.ReturnInspected:
 
 
 @to_contract.register
+def _graded(event: Rma.Graded) -> contracts.ReturnGraded:
+    return contracts.ReturnGraded(
+        **_about(event),
+        serial=event.serial,
+        grade=event.grade,
+        checklist=dict(event.checklist),
+        derived_grade=event.derived_grade,
+        override_reason=event.override_reason,
+        inspector=event.inspector,
+    )
+
+
+@to_contract.register
 def _dispositioned(event: Rma.Dispositioned) -> contracts.ReturnDispositioned:
     return contracts.ReturnDispositioned(
         **_about(event),

@@ -659,7 +659,8 @@ def _handlers() -> dict[type[IntegrationEvent], Callable[[_Context, Any], None]]
         returns.ReviewResolved: _rma(
             "reviewed", lambda e: f"review by {e.reviewer}: {e.decision} ({e.note})"
         ),
-        returns.ReturnInspected: _rma("graded", _inspection),
+        returns.ReturnInspected: _rma("inspected", _inspection),
+        returns.ReturnGraded: _rma("graded", _grading),
         returns.ReturnDispositioned: _dispositioned,
         returns.ReturnSignedOff: _signed_off,
         returns.RefundIssued: _rma(
@@ -669,6 +670,14 @@ def _handlers() -> dict[type[IntegrationEvent], Callable[[_Context, Any], None]]
 
 
 def _inspection(e: returns.ReturnInspected) -> str:
+    """The checklist's results. The grade is `ReturnGraded`'s line (and the disposition's)."""
+    failed = sorted(check for check, passed in e.checklist.items() if not passed)
+    return f"inspected by {e.inspector}: " + (
+        f"failed {', '.join(failed)}" if failed else "every check passed"
+    )
+
+
+def _grading(e: returns.ReturnGraded) -> str:
     failed = sorted(check for check, passed in e.checklist.items() if not passed)
     summary = f"graded {e.grade} by {e.inspector}"
     if failed:

@@ -216,9 +216,18 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
         "ReturnAuthorised",
         "ReturnReceiptRecorded",
         "ReturnInspected",
+        "ReturnGraded",
         "ReturnDispositioned",
         "RefundIssued",
     ]
+    (graded,) = [e for e in returns_events.events("ReturnGraded") if e["aggregate_id"] == rma_id]
+    assert {key: graded["payload"][key] for key in ("serial", "grade", "inspector", "sku")} == {
+        "serial": "SN-R1",
+        "grade": "B",
+        "inspector": "ines",
+        "sku": "LAPTOP-14",
+    }
+    assert graded["payload"]["checklist"]["factory_seal_intact"] is False
     (refund,) = [e for e in returns_events.events("RefundIssued") if e["aggregate_id"] == rma_id]
     assert (refund["payload"]["amount"], refund["payload"]["order_id"]) == (
         "1199.00",
@@ -230,6 +239,16 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
         return bool(level["held"].get("open-box") == 1)
 
     eventually(held_open_box, what="inventory to hold the unit as open-box")
+    (unit,) = eventually(
+        lambda: inventory.get("/stock/LAPTOP-14/returned-units")["units"],
+        what="inventory to know the unit's grade",
+    )
+    assert (unit["rma_id"], unit["serial"], unit["grade"], unit["failed_checks"]) == (
+        rma_id,
+        "SN-R1",
+        "B",
+        ["factory_seal_intact"],
+    )
 
 
 def test_a_different_serial_blocks_the_refund_and_a_rejecting_review_closes_the_case(
@@ -380,6 +399,7 @@ def test_a_unit_of_an_unserialized_product_comes_back_without_a_serial_and_is_re
         "ReturnAuthorised",
         "ReturnReceiptRecorded",
         "ReturnInspected",
+        "ReturnGraded",
         "ReturnDispositioned",
         "RefundIssued",
     ]

@@ -222,7 +222,13 @@ def test_a_reviewer_who_decides_refund_lets_the_inspection_and_refund_go_ahead()
     )
     assert rma.refund is not None
     assert rma.refund.amount == Decimal("1199.00")
-    assert event_names(rma)[4:] == ["ReviewResolved", "Inspected", "Dispositioned", "RefundIssued"]
+    assert event_names(rma)[4:] == [
+        "ReviewResolved",
+        "Inspected",
+        "Graded",
+        "Dispositioned",
+        "RefundIssued",
+    ]
 
 
 def test_a_reviewer_who_rejects_closes_the_case_without_refund_or_disposition() -> None:
@@ -233,7 +239,7 @@ def test_a_reviewer_who_rejects_closes_the_case_without_refund_or_disposition() 
         rma.resolve_review("refund", reviewer="rob", note="changed my mind")
     with pytest.raises(DomainError, match="cannot be inspected"):
         rma.inspect(inspector="ines", checklist=ALL_PASS, checks=DEFAULT_CHECKS)
-    assert not {"Inspected", "Dispositioned", "RefundIssued"} & set(event_names(rma))
+    assert not {"Inspected", "Graded", "Dispositioned", "RefundIssued"} & set(event_names(rma))
 
 
 def test_only_a_blocked_rma_is_reviewed() -> None:
@@ -279,10 +285,13 @@ def test_an_unserialized_unit_is_checked_by_sku_only_and_goes_back_without_a_ser
     rma.inspect(
         inspector="ines", checklist=checklist(factory_seal_intact=False), checks=DEFAULT_CHECKS
     )
-    inspected, dispositioned, refund = rma.collect_events()
+    inspected, graded, dispositioned, refund = rma.collect_events()
     assert isinstance(inspected, Rma.Inspected)
+    assert isinstance(graded, Rma.Graded)
+    assert graded.grade == inspected.grade
     assert inspected.grade == "B"
     assert isinstance(dispositioned, Rma.Dispositioned)
+    assert graded.serial == dispositioned.serial
     assert (dispositioned.serial, dispositioned.location, dispositioned.condition) == (
         None,
         "WH-A",
@@ -388,10 +397,13 @@ def test_each_grade_has_its_disposition_and_the_refund_follows_in_the_same_step(
     rma = received()
     rma.collect_events()
     rma.inspect(inspector="ines", checklist=checklist(**failed), checks=DEFAULT_CHECKS)
-    inspected, dispositioned, refund = rma.collect_events()
+    inspected, graded, dispositioned, refund = rma.collect_events()
     assert isinstance(inspected, Rma.Inspected)
+    assert isinstance(graded, Rma.Graded)
+    assert graded.grade == inspected.grade
     assert inspected.grade == grade
     assert isinstance(dispositioned, Rma.Dispositioned)
+    assert graded.serial == dispositioned.serial
     assert (dispositioned.serial, dispositioned.location, dispositioned.grade) == (
         "SN-1",
         "WH-A",
@@ -501,6 +513,7 @@ def test_every_rma_event_translates_to_its_public_contract() -> None:
         contracts.RefundBlocked,
         contracts.ReviewResolved,
         contracts.ReturnInspected,
+        contracts.ReturnGraded,
         contracts.ReturnDispositioned,
         contracts.RefundIssued,
         contracts.ReturnSignedOff,

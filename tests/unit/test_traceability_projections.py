@@ -224,6 +224,18 @@ def unit_life() -> Story:
     story.add(
         "returns",
         RMA,
+        returns.ReturnGraded(
+            **rma,
+            serial="SN-1",
+            checklist={"sealed": True},
+            grade="A",
+            derived_grade="A",
+            inspector="ines",
+        ),
+    )
+    story.add(
+        "returns",
+        RMA,
         returns.ReturnDispositioned(
             **rma,
             serial="SN-1",
@@ -345,6 +357,7 @@ def test_a_unit_history_reads_as_its_story_and_names_its_parcels_and_rma() -> No
         ("labelled", FIRST_PARCEL, None),
         ("delivered", FIRST_PARCEL, None),
         ("return requested", None, RMA),
+        ("inspected", None, RMA),
         ("graded", None, RMA),
         ("labelled", SECOND_PARCEL, None),
     ]

@@ -235,6 +235,26 @@ class Rma(Aggregate):
                 inspector=self.inspector,
             )
 
+    class Graded(Event):
+        """The grade of the inspection just recorded, with the unit's serial: the fact consumers
+        act on (`Inspected` is kept, and published, for consumers of the deprecated event)."""
+
+        serial: str | None
+        grade: Grade
+        derived_grade: Grade
+        override_reason: str | None
+        checklist: dict[str, bool]
+        inspector: str
+
+        def apply(self, rma: Any) -> None:
+            rma.inspection = Inspection(
+                checklist=dict(self.checklist),
+                grade=self.grade,
+                derived_grade=self.derived_grade,
+                override_reason=self.override_reason,
+                inspector=self.inspector,
+            )
+
     class Dispositioned(Event):
         serial: str | None
         location: str
@@ -461,6 +481,15 @@ class Rma(Aggregate):
             grade=grading.grade,
             derived_grade=grading.derived,
             override_reason=grading.override_reason,
+            inspector=inspector,
+        )
+        self._trigger(
+            self.Graded,
+            serial=self._unit_serial,
+            grade=grading.grade,
+            derived_grade=grading.derived,
+            override_reason=grading.override_reason,
+            checklist=dict(checklist),
             inspector=inspector,
         )
         self._trigger(
