@@ -211,6 +211,13 @@ class ServiceSettings(BaseSettings):
         description="Events projected per transaction when read models are rebuilt by a replay "
         "(per service: `UNITRAIL_<SERVICE>_REPLAY_BATCH_SIZE`).",
     )
+    replay_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Worker processes that read, decode and prepare the events of a replay from "
+        "the stores, for read models that can be prepared apart (traceability's); 0: in the "
+        "service's process (per service: `UNITRAIL_<SERVICE>_REPLAY_WORKERS`).",
+    )
 
     auth_issuer: str = Field(
         default=LOCAL_ISSUER,

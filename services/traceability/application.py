@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
-from psycopg.types.json import Jsonb, JsonbDumper
+from psycopg.types.json import Jsonb
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -25,6 +25,7 @@ from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.replay.bulk import copy_rows
 from services.traceability import projections
 from services.traceability.projections import TABLE_KEYS, Change, Insert, Merge
 
@@ -45,9 +46,25 @@ Projected = tuple[Envelope, IntegrationEvent]
 """An event with its envelope, ready to project."""
 
 
-def schema_ddl(schema: str) -> list[str]:
-    """The statements that create the read-model tables in `schema` (if missing)."""
+COPIED_TABLES = ("events", "unit_history")
+"""Tables whose rows are keyed by the event that made them: a rebuild copies them in (`COPY`),
+each event once, so their primary keys are built at the end, from all rows at once."""
+
+
+def schema_ddl(schema: str, *, keys_later: bool = False) -> list[str]:
+    """The statements that create the read-model tables in `schema` (if missing); with
+    `keys_later`, the primary keys of `COPIED_TABLES` are added by statements at the end (a
+    rebuild runs those after the copy, with the secondary indexes: `_built_at_the_end`)."""
     s = schema
+
+    def key_of(table: str) -> str:
+        return "" if keys_later else f", PRIMARY KEY ({', '.join(TABLE_KEYS[table])})"
+
+    later = [
+        f"ALTER TABLE {s}.{table} ADD PRIMARY KEY ({', '.join(TABLE_KEYS[table])})"
+        for table in COPIED_TABLES
+        if keys_later
+    ]
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         # Every event of every service, with its envelope: the audit log across services.
@@ -56,8 +73,8 @@ def schema_ddl(schema: str) -> list[str]:
         " event_id uuid NOT NULL, event_type text NOT NULL, schema_version integer NOT NULL,"
         " aggregate_type text NOT NULL, occurred_at timestamptz NOT NULL,"
         " correlation_id text NOT NULL, causation_id text, actor text, reason text,"
-        ' payload jsonb NOT NULL, sort_key text COLLATE "C" NOT NULL,'
-        " PRIMARY KEY (producer, aggregate_id, aggregate_version))",
+        ' payload jsonb NOT NULL, sort_key text COLLATE "C" NOT NULL'
+        f"{key_of('events')})",
         f"CREATE INDEX IF NOT EXISTS events_by_aggregate ON {s}.events (aggregate_id, sort_key)",
         # One row per fact about a unit (serial set), or about the parcel or RMA it is in (serial
         # null: joined to the unit's rows by shipment or RMA when queried).
@@ -69,8 +86,8 @@ def schema_ddl(schema: str) -> list[str]:
         " order_id uuid, shipment_id uuid, rma_id uuid, location text, batch text,"
         " reference text, carrier text, service text, tracking_number text, condition text,"
         " grade text, holder_kind text, status text, actor text, summary text NOT NULL,"
-        " correlation_id text NOT NULL,"
-        " PRIMARY KEY (producer, aggregate_id, aggregate_version, position))",
+        " correlation_id text NOT NULL"
+        f"{key_of('unit_history')})",
         f"CREATE INDEX IF NOT EXISTS history_by_unit ON {s}.unit_history (serial, sku, sort_key)",
         f"CREATE INDEX IF NOT EXISTS history_by_shipment ON {s}.unit_history (shipment_id)"
         " WHERE shipment_id IS NOT NULL",
@@ -96,11 +113,13 @@ def schema_ddl(schema: str) -> list[str]:
         ' service text, tracking_number text, label_version text COLLATE "C",'
         ' shipped_at timestamptz, dispatch_version text COLLATE "C",'
         ' delivered_at timestamptz, delivery_version text COLLATE "C")',
+        *later,
     ]
 
 
-def _is_secondary_index(statement: str) -> bool:
-    return statement.startswith("CREATE INDEX")
+def _built_at_the_end(statement: str) -> bool:
+    """Indexes a rebuild builds once, after the copy: cheaper than kept up row by row."""
+    return statement.startswith(("CREATE INDEX", "ALTER TABLE"))
 
 
 # -- changes as SQL --------------------------------------------------------------------------
@@ -129,11 +148,16 @@ def _statement(change: Change, schema: str) -> str:
 
 
 @functools.cache
-def _insert_sql(schema: str, table: str, columns: tuple[str, ...]) -> str:
-    return (
-        f"INSERT INTO {schema}.{table} ({', '.join(columns)})"
-        f" VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
+def _insert_sql(
+    schema: str, table: str, columns: tuple[str, ...], source: str | None = None
+) -> str:
+    """The insert of a row of parameters; of every row of the table `source`, when given."""
+    rows = (
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+        if source is None
+        else f"SELECT {', '.join(columns)} FROM {source}"
     )
+    return f"INSERT INTO {schema}.{table} ({', '.join(columns)}) {rows} ON CONFLICT DO NOTHING"
 
 
 @functools.cache
@@ -490,19 +514,24 @@ class TraceabilityApplication(ServiceApplication):
             # What a crashed rebuild left behind is of no use: start from nothing.
             cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
             cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
-            # Secondary indexes are built at the end, at once: cheaper than kept up row by row.
-            for statement in schema_ddl(REBUILD):
-                if not _is_secondary_index(statement):
+            for statement in schema_ddl(REBUILD, keys_later=True):
+                if not _built_at_the_end(statement):
                     cursor.execute(statement.encode())
 
     def rebuild_batch(self, events: Sequence[Projected]) -> None:
         """Project a batch of events into the copy being rebuilt, in one transaction, in bulk
-        (`write_in_bulk`): each event is read once by a replay, so its rows are new."""
-        changes = [
-            change for envelope, event in events for change in projections.project(envelope, event)
-        ]
+        (`write_in_bulk`): each event is read once by a replay, so its rows are new. Each
+        envelope's payload is its event's JSON form, as the replay's sources hand them."""
+        self.write_rebuilt(prepare_batch(events))
+
+    def write_rebuilt(self, rows: BulkRows) -> None:
+        """Write a batch's rows (`prepare_batch`) into the copy being rebuilt, in one
+        transaction."""
         with self._rebuilding() as cursor:
-            write_in_bulk(cursor, changes, REBUILD)
+            # The copy is of no use until the swap, whose commit is flushed with everything
+            # before it: a crash drops the copy anyway.
+            cursor.execute(b"SET LOCAL synchronous_commit = off")
+            write_bulk(cursor, rows, REBUILD)
 
     def finish_rebuild(self) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
@@ -517,8 +546,8 @@ class TraceabilityApplication(ServiceApplication):
         # Fresh tables have no statistics until autovacuum gets to them; the planner then guesses,
         # and an as-of recall can take seconds instead of milliseconds. Before the lock: it reads.
         with self._rebuilding() as cursor:
-            for statement in schema_ddl(REBUILD):
-                if _is_secondary_index(statement):
+            for statement in schema_ddl(REBUILD, keys_later=True):
+                if _built_at_the_end(statement):
                     cursor.execute(statement.encode())
             for table in TABLE_KEYS:
                 cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
@@ -581,6 +610,19 @@ MergeKind = tuple[str, tuple[str, ...], tuple[str, ...], str, Literal["latest", 
 """A merge's table, key columns, value columns, version column and which version wins."""
 
 
+@dataclass(frozen=True)
+class BulkRows:
+    """A batch of changes as `COPY` text, folded (see `write_in_bulk`): made where the events are
+    read (a replay's worker process), written by `write_bulk` with no Python per row."""
+
+    copied: list[tuple[str, tuple[str, ...], str]]
+    """Per table and columns: every row."""
+    inserted: list[tuple[str, tuple[str, ...], str]]
+    """Per table and columns: the first row of each key."""
+    merged: list[tuple[MergeKind, str]]
+    """Per kind of merge: the winning row of each key (key, values, version)."""
+
+
 def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema: str) -> None:
     """Apply `changes`, made by events that are each applied once (a replay's), to the tables in
     `schema` with as few statements as give the same rows as `render`'s one by one:
@@ -591,6 +633,21 @@ def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema
     - merges are folded per key and kind first: only the winning version of the batch is
       upserted (the upsert still compares it with what the table has).
     """
+    write_bulk(cursor, bulk_rows(changes), schema)
+
+
+def prepare_batch(events: Sequence[Projected]) -> BulkRows:
+    """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure);
+    each envelope's payload is its event's JSON form, as the replay's sources hand them."""
+    return bulk_rows(
+        change
+        for envelope, event in events
+        for change in projections.project(envelope, event, envelope.payload)
+    )
+
+
+def bulk_rows(changes: Iterable[Change]) -> BulkRows:
+    """`changes` folded as `write_in_bulk` says, as `COPY` text."""
     copied: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
     inserted: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], tuple[Any, ...]]] = {}
     merged: dict[MergeKind, dict[tuple[Any, ...], Merge]] = {}
@@ -598,7 +655,7 @@ def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema
         if isinstance(change, Insert):
             columns = tuple(change.row)
             values = tuple(change.row.values())
-            if EVENT_IDENTITY.issubset(TABLE_KEYS[change.table]):
+            if change.table in COPIED_TABLES:
                 copied.setdefault((change.table, columns), []).append(values)
             else:
                 key = tuple(change.row[column] for column in TABLE_KEYS[change.table])
@@ -620,35 +677,60 @@ def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema
             or (change.keep == "earliest" and change.version < current.version)
         ):
             folded[key] = change
-    cursor.adapters.register_dumper(dict, JsonbDumper)  # the audit log's payloads
-    for (table, columns), rows in sorted(copied.items(), key=_by_table):
-        _copy(cursor, f"{schema}.{table}", columns, rows)
-    for (table, columns), first_rows in sorted(inserted.items(), key=_by_table):
-        cursor.executemany(_insert_sql(schema, table, columns).encode(), list(first_rows.values()))
-    for kind, winners in sorted(merged.items(), key=_by_table):
+    return BulkRows(
+        copied=[(table, columns, copy_rows(rows)) for (table, columns), rows in copied.items()],
+        inserted=[
+            (table, columns, copy_rows(first.values()))
+            for (table, columns), first in inserted.items()
+        ],
+        merged=[
+            (
+                kind,
+                copy_rows(
+                    (*change.key.values(), *change.values.values(), change.version)
+                    for change in winners.values()
+                ),
+            )
+            for kind, winners in merged.items()
+        ],
+    )
+
+
+def write_bulk(cursor: psycopg.Cursor[Any], rows: BulkRows, schema: str) -> None:
+    """Write `rows` to the tables in `schema`, table by table in `render`'s order (so concurrent
+    writers lock them in the same order)."""
+    for table, columns, text in sorted(rows.copied, key=lambda copied: _TABLE_RANK[copied[0]]):
+        _copy(cursor, f"{schema}.{table}", columns, text)
+    for table, columns, text in sorted(rows.inserted, key=lambda first: _TABLE_RANK[first[0]]):
+        stage = _stage(cursor, f"stage_{table}", f"{schema}.{table}", columns, text)
+        cursor.execute(_insert_sql(schema, table, columns, source=stage).encode())
+    for kind, text in sorted(rows.merged, key=lambda merged: _TABLE_RANK[merged[0][0]]):
         # Staged, then upserted by one statement: one key per kind, so no row is hit twice.
         table, key, values, version_column, _ = kind
         columns = (*key, *values, version_column)
-        stage = f"stage_{table}_{version_column}"
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS"
-            f" SELECT {', '.join(columns)} FROM {schema}.{table} WITH NO DATA".encode()
+        stage = _stage(
+            cursor, f"stage_{table}_{version_column}", f"{schema}.{table}", columns, text
         )
-        _copy(cursor, stage, columns, [_parameters(change) for change in winners.values()])
         cursor.execute(_merge_sql(schema, *kind, source=stage).encode())
 
 
-def _copy(
-    cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
+def _stage(
+    cursor: psycopg.Cursor[Any], stage: str, table: str, columns: tuple[str, ...], text: str
+) -> str:
+    """A temporary table `stage` of `columns` of `table`, holding the rows of `text` until the
+    commit; returns its name. The table stays with the connection, emptied at each commit:
+    creating and dropping tables in every batch costs more than the batch's upserts."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS"
+        f" SELECT {', '.join(columns)} FROM {table} WITH NO DATA".encode()
+    )
+    _copy(cursor, stage, columns, text)
+    return stage
+
+
+def _copy(cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str], text: str) -> None:
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _by_table(item: tuple[Any, Any]) -> int:
-    # The order `render` writes tables in, so concurrent writers lock them in the same order.
-    return _TABLE_RANK[item[0][0]]
+        copy.write(text)
 
 
 def _projected(row: dict[str, Any]) -> Projected:

@@ -94,6 +94,9 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "correlation_id",
 )
 
+_HISTORY_COLUMN_SET = frozenset(HISTORY_COLUMNS)
+_EMPTY_HISTORY_ROW = dict.fromkeys(HISTORY_COLUMNS)
+
 TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     "events": ("producer", "aggregate_id", "aggregate_version"),
     "unit_history": ("producer", "aggregate_id", "aggregate_version", "position"),
@@ -141,7 +144,11 @@ Change = Insert | Merge
 def order_key(envelope: Envelope) -> str:
     """The event's place in the total order (occurred at, producer, aggregate id, version), as a
     string that sorts bytewise in that order: reads are reproducible and merges deterministic."""
-    occurred = envelope.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is strftime's "%Y-%m-%dT%H:%M:%S.%f" at a fraction of its cost (once per event).
+    occurred = (
+        envelope.occurred_at.astimezone(UTC).replace(tzinfo=None).isoformat("T", "microseconds")
+        + "Z"
+    )
     # A space sorts before every character of a service name, so "order" comes before "orders".
     return (
         f"{occurred} {envelope.producer} {envelope.aggregate_id} {envelope.aggregate_version:010d}"
@@ -151,18 +158,29 @@ def order_key(envelope: Envelope) -> str:
 # -- projecting one event --------------------------------------------------------------------
 
 
-def project(envelope: Envelope, event: IntegrationEvent) -> list[Change]:
-    """Every change `event` (published in `envelope`) makes to the read models."""
-    changes: list[Change] = [Insert("events", event_row(envelope, event))]
+def project(
+    envelope: Envelope, event: IntegrationEvent, payload: dict[str, Any] | None = None
+) -> list[Change]:
+    """Every change `event` (published in `envelope`) makes to the read models. `payload`: the
+    event's JSON form when the caller has it already (`event.model_dump(mode="json")`)."""
+    context = _Context(envelope)
+    changes: list[Change] = [Insert("events", event_row(envelope, event, payload, context.key))]
     projector = _PROJECTORS.get(type(event))
     if projector is not None:
-        changes.extend(projector(_Context(envelope), event))
+        changes.extend(projector(context, event))
     return changes
 
 
-def event_row(envelope: Envelope, event: IntegrationEvent) -> dict[str, Any]:
-    """The audit-log row of an event: its envelope, who did it and why, and its payload."""
-    payload = event.model_dump(mode="json")
+def event_row(
+    envelope: Envelope,
+    event: IntegrationEvent,
+    payload: dict[str, Any] | None = None,
+    sort_key: str | None = None,
+) -> dict[str, Any]:
+    """The audit-log row of an event: its envelope, who did it and why, and its payload (the
+    event's JSON form, `payload` when given; `sort_key`: `order_key(envelope)`, when known)."""
+    if payload is None:
+        payload = event.model_dump(mode="json")
     return {
         "producer": envelope.producer,
         "aggregate_id": envelope.aggregate_id,
@@ -177,7 +195,7 @@ def event_row(envelope: Envelope, event: IntegrationEvent) -> dict[str, Any]:
         "actor": _first_text(payload, ACTOR_FIELDS),
         "reason": _first_text(payload, REASON_FIELDS),
         "payload": payload,
-        "sort_key": order_key(envelope),
+        "sort_key": sort_key or order_key(envelope),
     }
 
 
@@ -208,12 +226,12 @@ class _Context:
         **columns: Any,
     ) -> str:
         """Add a history row; returns its sort key (the version of the merges it causes)."""
-        unknown = set(columns) - set(HISTORY_COLUMNS)
+        unknown = columns.keys() - _HISTORY_COLUMN_SET
         assert not unknown, f"not history columns: {unknown}"
         self._position += 1
         envelope = self.envelope
         sort_key = f"{self.key} {self._position:04d}"
-        row = dict.fromkeys(HISTORY_COLUMNS) | columns
+        row = _EMPTY_HISTORY_ROW | columns
         row |= {
             "producer": envelope.producer,
             "aggregate_id": envelope.aggregate_id,

@@ -30,7 +30,7 @@ from services.runtime.replay import (
     read_stores,
 )
 from services.runtime.service import ServiceRuntime
-from services.traceability.application import TraceabilityApplication
+from services.traceability.application import TraceabilityApplication, prepare_batch
 
 __all__ = ["ReplayProgress", "TraceabilityRebuild", "decode", "open_store", "read_stores"]
 
@@ -64,8 +64,13 @@ class TraceabilityRebuild:
         await self.runner.run(self.application.begin_rebuild)
         self._begun = True
 
+    prepare = staticmethod(prepare_batch)  # in worker processes, for a replay from the stores
+
     async def apply(self, events: list[Projected]) -> None:
         await self.runner.run(self.application.rebuild_batch, events)
+
+    async def apply_prepared(self, prepared: Any) -> None:
+        await self.runner.run(self.application.write_rebuilt, prepared)
 
     async def apply_own(self, events: list[Any]) -> None:
         raise TypeError("traceability stores no events of its own")

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.replay.bulk import copy_rows
 from services.traceability.application import LIVE, Projected, TraceabilityApplication
 from services.traceability.projections import TABLE_KEYS
 from tests.unit.test_traceability_projections import unit_life
@@ -67,3 +68,19 @@ def test_a_rebuild_in_bulk_equals_the_live_read_models_whatever_the_batches(
     # What the copy lacks is taken in from the live audit log at the swap.
     assert rebuild(traceability, [shuffled[5:]]) == 5
     assert snapshot(traceability) == live
+
+
+def test_copy_text_reads_back_as_the_values(postgres_dsn: str) -> None:
+    """Text a replay's workers make for `COPY` is read by PostgreSQL as the values themselves."""
+    rows: list[tuple[object, ...]] = [
+        (1, "tab\there", None, uuid.UUID(int=7), {"note": 'say "hi"\\n', "city": "Zürich"}),
+        (2, "C:\\New folder\r\n", "\\N", None, [1, "two", None]),
+        (3, "", "plain", uuid.UUID(int=2**128 - 1), {}),
+    ]
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute(
+            "CREATE TEMPORARY TABLE copied (n integer, a text, b text, c uuid, d jsonb)"
+        )
+        with connection.cursor().copy("COPY copied (n, a, b, c, d) FROM STDIN") as copy:
+            copy.write(copy_rows(rows))
+        assert connection.execute("SELECT * FROM copied ORDER BY n").fetchall() == rows

@@ -34,6 +34,7 @@ from services.runtime.replay.sources import (
 from services.runtime.replay.sources import (
     Source as ReplaySource,
 )
+from services.runtime.replay.workers import Prepare, StoresInWorkers
 
 if TYPE_CHECKING:
     from services.runtime.config import ServiceSettings
@@ -65,6 +66,17 @@ class Rebuild(Protocol):
 
     async def apply_own(self, events: list[Any]) -> None:
         """Project the service's own domain events into the copy."""
+        ...
+
+    @property
+    def prepare(self) -> Prepare | None:
+        """What a batch of public events becomes before it is written (pure, and a module's
+        function: a replay from the stores runs it in worker processes, `StoresInWorkers`);
+        None: batches go to `apply`, in the service's process."""
+        ...
+
+    async def apply_prepared(self, prepared: Any) -> None:
+        """Write what `prepare` made of a batch into the copy."""
         ...
 
     async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
@@ -173,6 +185,12 @@ def sources_of(
     found: list[ReplaySource] = []
     if rebuild.producers and source == "topics":
         found.append(TopicsSource(settings, rebuild.producers, rebuild.apply, rebuild.wants))
+    elif rebuild.producers and rebuild.prepare is not None and settings.replay_workers > 0:
+        found.append(
+            StoresInWorkers(
+                settings, rebuild.producers, runner, rebuild.prepare, rebuild.apply_prepared
+            )
+        )
     elif rebuild.producers:
         found.append(StoresSource.of_producers(settings, rebuild.producers, runner, rebuild.apply))
     if rebuild.own_store is not None:

@@ -80,6 +80,8 @@ class ShadowRebuild:
         """The rebuild of the running service's read models."""
         return cls(runtime.application, runtime.settings, runtime.runner)
 
+    prepare = None  # the declared projections are applied in the service's process
+
     def wants(self, producer: str, event_type: str) -> bool:
         return self.read_models.projects(producer, event_type)
 
@@ -99,6 +101,9 @@ class ShadowRebuild:
     async def apply_own(self, events: list[Any]) -> None:
         # Projecting loads aggregates from the store: on the worker thread too.
         await self._runner.run(lambda: self._execute(self._own.changes(events)))
+
+    async def apply_prepared(self, prepared: Any) -> None:
+        raise TypeError("the declared read models are not prepared apart")
 
     async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
         """Swap the copy in; returns how many events `catch_up` read into it under the lock."""

@@ -61,7 +61,9 @@ from services.runtime.relay import Translator, envelope_for
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused
 
 Projected = tuple[Envelope, IntegrationEvent]
-"""A public event with its envelope, ready to project."""
+"""A public event with its envelope, ready to project; the envelope's payload is the event's JSON
+form (`event.model_dump(mode="json")`), whichever the source, so a projection needs no dump of
+its own."""
 
 Apply = Callable[[list[Any]], Awaitable[None]]
 """Where a source hands a batch: public events (`Projected`) or the service's own domain events."""
@@ -136,7 +138,8 @@ def read_envelope(value: bytes | None) -> Envelope | None:
 
 
 def payload_of(envelope: Envelope) -> IntegrationEvent | None:
-    """The event an envelope carries; None for an unknown type or an invalid payload."""
+    """The event an envelope carries, as a consumer reads it; None for an unknown type or an
+    invalid payload."""
     try:
         return read_event(envelope.event_type, envelope.schema_version, envelope.payload)
     except (ValidationError, UnknownEventType):
@@ -148,7 +151,13 @@ def decode(value: bytes | None) -> Projected | None:
     the consumer would dead-letter."""
     envelope = read_envelope(value)
     event = payload_of(envelope) if envelope is not None else None
-    return (envelope, event) if envelope is not None and event is not None else None
+    return projected(envelope, event) if envelope is not None and event is not None else None
+
+
+def projected(envelope: Envelope, event: IntegrationEvent) -> Projected:
+    """A consumed event and its envelope, the envelope's payload as the event's JSON form (what
+    the live consumer projects: defaults filled in, as the model reads them)."""
+    return envelope.model_copy(update={"payload": event.model_dump(mode="json")}), event
 
 
 # -- the topics ------------------------------------------------------------------------------
@@ -350,7 +359,7 @@ class TopicsSource:
         if event is None:
             progress.skipped += 1
             return None
-        return envelope, event
+        return projected(envelope, event)
 
 
 # -- the event stores ------------------------------------------------------------------------
@@ -437,6 +446,22 @@ class EventStore:
         while batch := self.next_page(page):
             yield [self.projected(event) for event in batch]
 
+    def boundaries(self, size: int) -> list[int]:
+        """Every `size`-th notification from the position up to where reading stops: the ends
+        of ranges of `size` events."""
+        rows = (
+            self._connect()
+            .execute(
+                f"SELECT notification_id FROM (SELECT notification_id,"
+                f" row_number() OVER (ORDER BY notification_id) AS number FROM {self.table}"
+                f" WHERE notification_id > %s AND notification_id <= %s) AS numbered"
+                f" WHERE number %% %s = 0 ORDER BY notification_id".encode(),
+                (self.position, self.last, size),
+            )
+            .fetchall()
+        )
+        return [int(row[0]) for row in rows]
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -516,7 +541,7 @@ class StoresSource:
         self._open = stores if callable(stores) else (lambda: stores)
         self._stores: list[EventStore] = []
         self._runner = runner
-        self._batch_size = batch_size
+        self._size = batch_size
         self._apply = apply
         self._translated = translated
 
@@ -569,7 +594,7 @@ class StoresSource:
             await self._runner.run(store.close)
 
     def _page(self, store: EventStore) -> list[Any]:
-        events = store.next_page(self._batch_size)
+        events = store.next_page(self._size)
         return [store.projected(event) for event in events] if self._translated else events
 
 

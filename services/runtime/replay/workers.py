@@ -1,0 +1,178 @@
+"""Reading the event stores in worker processes: a replay's Python work on every core.
+
+A replay from the stores is bound by Python, per event: decoding the stored state, translating
+it to its contract, enveloping it, and turning it into read-model rows. In one process that runs
+on one core, whatever the machine has. Here each worker process reads a range of a store's
+notifications on its own connection, decodes, translates and envelopes them as
+`EventStore.projected` does, and runs the rebuild's `prepare` on them (a pure function: the rows
+to write, say as `COPY` text). The replay's process writes what comes back, range after range in
+notification order: the same batches, in the same order, as reading them one after the other.
+
+Ranges hold `batch_size` events each (their bounds are read from the store first), and a few more
+than there are workers are in flight, so a worker never waits for the writer and the writer
+rarely for a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import multiprocessing
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from services.runtime.config import ServiceSettings
+from services.runtime.eventstore import BlockingRunner
+from services.runtime.replay.progress import ReplayProgress
+from services.runtime.replay.sources import (
+    Apply,
+    EventStore,
+    Overlapped,
+    Projected,
+    StoresSource,
+    open_store,
+)
+
+Prepare = Callable[[list[Projected]], Any]
+"""A batch of public events → what the rebuild writes for them (pure; a module's function, so a
+worker process can be handed it)."""
+
+Range = tuple[str, int, int]
+"""A producer's store and the notifications after the first id up to the second."""
+
+
+class StoreReaders:
+    """Worker processes that read ranges of stores and prepare their events for the writer."""
+
+    def __init__(
+        self, settings: ServiceSettings, producers: Sequence[str], workers: int, prepare: Prepare
+    ) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            # A fresh interpreter: the service's threads, sockets and locks stay in the service.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(settings, tuple(producers), prepare),
+        )
+        self._workers = workers
+        self._started: list[Future[None]] = []
+
+    def start(self) -> None:
+        """Start the workers now (they open the producers' stores, importing their modules), not
+        at the first range."""
+        self._started = [self._pool.submit(_ready) for _ in range(self._workers)]
+
+    async def prepared(self, ranges: Sequence[Range]) -> AsyncIterator[tuple[int, Any]]:
+        """What `prepare` made of each range, in the order of `ranges`, with its event count."""
+        loop = asyncio.get_running_loop()
+        waiting = iter(ranges)
+        in_flight: deque[asyncio.Future[tuple[int, Any]]] = deque()
+
+        def submit() -> None:
+            bounds = next(waiting, None)
+            if bounds is not None:
+                in_flight.append(loop.run_in_executor(self._pool, _prepare_range, *bounds))
+
+        for _ in range(2 * self._workers):
+            submit()
+        try:
+            while in_flight:
+                done = await in_flight.popleft()
+                submit()
+                yield done
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the workers (blocking: waits for what they are doing)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ranges_of(store: EventStore, batch_size: int) -> list[Range]:
+    """The store's notifications from its position up to where reading stops, in ranges of
+    `batch_size` (blocking)."""
+    bounds = [store.position, *store.boundaries(batch_size), store.last]
+    return [(store.service, start, end) for start, end in itertools.pairwise(bounds) if start < end]
+
+
+# -- in a worker process ----------------------------------------------------------------------
+
+_prepare: Prepare | None = None
+_stores: dict[str, EventStore] = {}
+
+
+def _start_worker(settings: ServiceSettings, producers: tuple[str, ...], prepare: Prepare) -> None:
+    global _prepare
+    _prepare = prepare
+    for service in producers:
+        store = open_store(settings, service)
+        if not isinstance(store, str):
+            _stores[service] = store
+    # A worker makes and drops millions of small containers, hardly any in a cycle: the cyclic
+    # collector would walk the imported modules' objects again and again for nothing (a quarter
+    # of a worker's time). What is imported stays out of its sight, and it runs seldom.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
+
+
+def _ready() -> None:
+    """Nothing: the worker has started (and imported what the initializer needed)."""
+
+
+def _prepare_range(service: str, after: int, upto: int) -> tuple[int, Any]:
+    """Read, decode, translate and envelope the store's events after `after` up to `upto`, and
+    prepare them."""
+    store = _stores.get(service)
+    if store is None or _prepare is None:
+        raise RuntimeError(f"this worker was not started to read {service}'s store")
+    store.position, store.last = after, upto
+    events = [event for page in store.events(upto - after + 1) for event in page]
+    return len(events), _prepare(events)
+
+
+class StoresInWorkers(StoresSource):
+    """The producers' stores, their events read and prepared by worker processes
+    (`StoreReaders`), and what they made written by `apply_prepared` in order."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        producers: Sequence[str],
+        runner: BlockingRunner,
+        prepare: Prepare,
+        apply_prepared: Apply,
+    ) -> None:
+        super().__init__(
+            lambda: [open_store(settings, producer) for producer in producers],
+            runner,
+            settings.replay_batch_size,
+            apply_prepared,
+            translated=True,
+        )
+        self._readers = StoreReaders(settings, producers, settings.replay_workers, prepare)
+
+    async def size_up(self, progress: ReplayProgress) -> int:
+        self._readers.start()
+        return await super().size_up(progress)
+
+    async def read(self, progress: ReplayProgress) -> int:
+        ranges = await self._runner.run(
+            lambda: [bounds for store in self._stores for bounds in ranges_of(store, self._size)]
+        )
+        count = 0
+        async with Overlapped(self._apply) as apply:
+            async for events, prepared in self._readers.prepared(ranges):
+                await apply(prepared)
+                count += events
+                progress.read += events
+        for store in self._stores:
+            store.position = store.last
+        return count
+
+    async def close(self) -> None:
+        await super().close()
+        await self._runner.run(self._readers.close)
