@@ -347,7 +347,12 @@ async def get_rate_card(runtime: Runtime) -> Any:
     return json.loads(card)
 
 
-@router.get("/{sku}/returned-units")
+@router.get(
+    "/{sku}/returned-units",
+    dependencies=[
+        allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)
+    ],
+)
 async def get_returned_units(sku: Sku, runtime: Runtime) -> dict[str, Any]:
     """The units of a SKU that came back and were graded (`ReturnGraded`): serial, grade (A, B,
     C or scrap), the checks that failed and who inspected them."""
