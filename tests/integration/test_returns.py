@@ -224,7 +224,7 @@ def test_a_delivered_unit_comes_back_is_graded_b_goes_to_open_box_and_is_refunde
     assert {key: graded["payload"][key] for key in ("serial", "grade", "inspector", "sku")} == {
         "serial": "SN-R1",
         "grade": "B",
-        "inspector": "ines",
+        "inspector": inspected["inspection"]["inspector"],  # the caller, from the token
         "sku": "LAPTOP-14",
     }
     assert graded["payload"]["checklist"]["factory_seal_intact"] is False
