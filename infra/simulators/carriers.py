@@ -215,7 +215,7 @@ class SimulatedCarriers:
 
     async def handle(self, record: Record) -> None:
         """One record of `warehouse_adapter.events.v1`: only handovers matter."""
-        envelope = read_envelope(record)
+        envelope = read_envelope(record, wanted={ShipmentConfirmed.event_type})
         if (
             envelope is None
             or envelope.producer != "warehouse_adapter"
@@ -245,7 +245,7 @@ class SimulatedCarriers:
     async def _deliver(self, parcel: ShipmentConfirmed) -> None:
         rng = random.Random(f"{self.settings.seed}:{parcel.carrier}:{parcel.tracking_number}")
         plan = tracking_plan(parcel.carrier, self.settings, rng)
-        log.info(
+        log.debug(
             "parcel picked up",
             carrier=parcel.carrier,
             tracking_number=parcel.tracking_number,
@@ -273,7 +273,7 @@ class SimulatedCarriers:
             event.model_dump_json().encode(),
             what=f"{parcel.carrier} {parcel.tracking_number} {scan.code}",
         )
-        log.info(
+        log.debug(
             "tracking event",
             carrier=parcel.carrier,
             tracking_number=parcel.tracking_number,

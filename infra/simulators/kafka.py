@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Container, Hashable, Iterable
 from typing import Any, Literal, TypeAlias
 
 import structlog
@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
 from services.runtime.fetch_wait import FetchWait
-from services.runtime.kafka import partition_ends
+from services.runtime.kafka import header_value, partition_ends
 
 log = structlog.get_logger(__name__)
 
@@ -116,8 +116,15 @@ async def publish_until_sent(
             delay = min(delay * 2, 5.0)
 
 
-def read_envelope(record: Record) -> Envelope | None:
-    """The envelope a record carries, or None (logged) for anything else."""
+def read_envelope(record: Record, wanted: Container[str] | None = None) -> Envelope | None:
+    """The envelope a record carries, or None (logged) for anything else. With `wanted`, None
+    also for an event of another type, known from the relay's `event_type` header without
+    parsing the body: a simulator reads whole topics for a few of their event types, and
+    parsing every envelope was most of its CPU after the broker client's."""
+    if wanted is not None:
+        event_type = header_value(record.headers, "event_type")
+        if event_type is not None and event_type not in wanted:
+            return None
     try:
         return Envelope.model_validate_json(record.value or b"")
     except ValidationError as error:

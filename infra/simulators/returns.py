@@ -123,7 +123,7 @@ class SimulatedReturns:
 
     def learn(self, record: Record) -> None:
         """One record of `returns.events.v1`: remember what each authorised RMA should contain."""
-        envelope = read_envelope(record)
+        envelope = read_envelope(record, wanted={ReturnAuthorised.event_type})
         if envelope is None or envelope.event_type != ReturnAuthorised.event_type:
             return
         try:
@@ -161,7 +161,7 @@ class SimulatedReturns:
 
     async def handle(self, record: Record) -> None:
         """One record of `shipping.events.v1`: a return label sends the customer's parcel."""
-        envelope = read_envelope(record)
+        envelope = read_envelope(record, wanted={ReturnLabelPurchased.event_type})
         if (
             envelope is None
             or envelope.event_type != ReturnLabelPurchased.event_type

@@ -137,6 +137,8 @@ class ThreePLBridge:
             GoodsReceiptRejected,
         )
     }
+    FINISHING = frozenset((ShipmentConfirmed.event_type, FulfilmentCancelled.event_type))
+    """What `learn_finished` looks for."""
 
     def __init__(
         self, threepl: ThreePL, settings: KafkaSettings, *, group_id: str = "unitrail-simulated-3pl"
@@ -194,7 +196,7 @@ class ThreePLBridge:
         not be picked and packed a second time, as it would be with no delays before the
         shipment's confirmation is read."""
         for record in records:
-            envelope = read_envelope(record)
+            envelope = read_envelope(record, wanted=self.FINISHING)
             if envelope is None or envelope.producer != "warehouse_adapter":
                 continue
             with contextlib.suppress(ValidationError):
@@ -209,7 +211,7 @@ class ThreePLBridge:
 
     async def handle(self, record: Record) -> None:
         """One record of `warehouse_adapter.events.v1`."""
-        envelope = read_envelope(record)
+        envelope = read_envelope(record, wanted=self.EVENTS)
         if envelope is None or envelope.producer != "warehouse_adapter":
             return
         model = self.EVENTS.get(envelope.event_type)
@@ -393,6 +395,12 @@ def serials_blamed(problems: list[str], scanned: tuple[ScannedUnit, ...]) -> fro
     )
 
 
+SHELF_EVENTS = frozenset(
+    model.event_type for model in (StockReceived, StockSerialPacked, StockShipped)
+)
+"""The inventory events `learn` reads."""
+
+
 def learn(shelves: Shelves, envelope: Envelope) -> bool:
     """Apply one of inventory's events to the shelves; False when it says nothing about them."""
     if envelope.producer != "inventory":
@@ -438,7 +446,7 @@ class ShelfFeed:
         await self._follower.run()
 
     def _handle(self, record: Record) -> None:
-        envelope = read_envelope(record)
+        envelope = read_envelope(record, wanted=SHELF_EVENTS)
         if envelope is not None and learn(self.shelves, envelope):
             self._on_change()
 
@@ -566,7 +574,7 @@ class SimulatedThreePL:
             request=request, rng=random.Random(f"{self.settings.seed}:{request.shipment_id}")
         )
         self._shipments[request.shipment_id] = shipment
-        log.info(
+        log.debug(
             "fulfilment received",
             shipment_id=str(request.shipment_id),
             location=request.location,
@@ -812,7 +820,7 @@ class SimulatedThreePL:
     ) -> None:
         assert self._publish is not None, "start() first"
         await self._publish(confirmation)
-        log.info(
+        log.debug(
             confirmation.type,
             shipment_id=str(confirmation.shipment_id),
             location=shipment.request.location,
