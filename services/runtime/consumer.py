@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,7 +45,7 @@ from contracts.topics import Topic, dead_letter_topic, events_topic
 from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
 from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
-from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.eventstore import BlockingRunner, ReadModelRecorder, ServiceApplication
 from services.runtime.kafka import header_value
 from services.runtime.outages import OUTAGE_ERRORS
 
@@ -107,7 +108,10 @@ class _MessageRoute:
 class _Decoded:
     """A consumed record, decoded and routed, ready to apply."""
 
-    held: HeldMessage
+    record: ConsumerRecord[bytes, bytes]
+    sequence: str | None = None
+    """The event's source (producer and aggregate id); None for a partner's message."""
+    version: int | None = None
     envelope: Envelope | None = None
     payload: Any = None
     event_handler: EventHandler | None = None
@@ -120,7 +124,13 @@ class _Decoded:
 
     @property
     def source(self) -> str | None:
-        return self.held.sequence
+        return self.sequence
+
+    @functools.cached_property
+    def held(self) -> HeldMessage:
+        """The message as a dead letter keeps it: built only for one that is kept, since its
+        headers are decoded to text."""
+        return _held(self.record, self.sequence, self.version)
 
 
 @dataclass
@@ -322,28 +332,28 @@ class Consumer:
             raise Rejected(f"invalid envelope: {_describe(error)}") from error
         if envelope.aggregate_type not in followed:
             return None
-        held = _held(
-            record,
-            sequence=f"{envelope.producer}:{envelope.aggregate_id}",
-            version=envelope.aggregate_version,
-        )
+        sequence = f"{envelope.producer}:{envelope.aggregate_id}"
+        version = envelope.aggregate_version
         try:
             payload = read_event(envelope.event_type, envelope.schema_version, envelope.payload)
         except UnknownEventType as error:
-            raise Rejected(str(error), held) from error
+            raise Rejected(str(error), _held(record, sequence, version)) from error
         except ValidationError as error:
             raise Rejected(
-                f"invalid {envelope.event_type} payload: {_describe(error)}", held
+                f"invalid {envelope.event_type} payload: {_describe(error)}",
+                _held(record, sequence, version),
             ) from error
         return _Decoded(
-            held=held,
+            record=record,
+            sequence=sequence,
+            version=version,
             envelope=envelope,
             payload=payload,
             event_handler=self._event_routes[record.topic].get(type(payload)),
             context=MessageContext(
                 correlation_id=envelope.correlation_id,
                 causation_id=str(envelope.event_id),
-                tracking=Tracking(held.sequence or "", envelope.aggregate_version),
+                tracking=Tracking(sequence, version),
             ),
         )
 
@@ -361,7 +371,7 @@ class Consumer:
             message
         )
         return _Decoded(
-            held=_held(record),
+            record=record,
             payload=message,
             route=route,
             context=MessageContext(
@@ -385,10 +395,23 @@ class Consumer:
             return None
 
     def _apply_batch(self, items: list[_Decoded]) -> list[Outcome]:
+        """One unit of work. Where each source's sequence stands is read once for the whole
+        batch, and the tracking rows of events without a handler are written together at its
+        end (one statement), not one round trip each: they are most of what a service reads."""
+        recorder = self._application.process_recorder
         with self._application.unit_of_work():
             open_sequences = self.dead_letters.open_sequences()
-            tracked: dict[str, int] = {}
-            return [self._apply_with_retries(item, open_sequences, tracked) for item in items]
+            if not isinstance(recorder, ReadModelRecorder):  # in memory (component tests)
+                return [self._apply_with_retries(item, open_sequences, {}) for item in items]
+            sources = {item.sequence for item in items if item.sequence is not None}
+            tracked = recorder.tracked_versions(sources - open_sequences)
+            deferred: dict[str, int] = {}
+            outcomes = [
+                self._apply_with_retries(item, open_sequences, tracked, deferred=deferred)
+                for item in items
+            ]
+            recorder.insert_trackings(deferred)
+            return outcomes
 
     async def _apply_alone(self, item: _Decoded) -> Outcome:
         try:
@@ -415,20 +438,31 @@ class Consumer:
         tracked: dict[str, int] | None = None,
         *,
         redriving: bool = False,
+        deferred: dict[str, int] | None = None,
     ) -> Outcome:
-        """Apply in a savepoint, deciding again after each conflict. `tracked` holds the version
-        this unit of work last tracked of each source: its tracking row stays locked by the
-        unit of work until it commits, so no one else can have moved it, and the next event of
-        the source in the batch needs no query to know where its sequence stands."""
+        """Apply in a savepoint, deciding again after each conflict. `tracked` holds where this
+        unit of work knows each source's sequence to stand (read under the store's lock, which
+        every tracking write takes and the unit of work holds to its commit, or tracked by it
+        since), so the source's next event needs no query. `deferred`, if given,
+        collects the versions of events without a handler, whose tracking rows the caller writes
+        before the unit of work commits; whatever is deferred counts as tracked meanwhile."""
         tracked = {} if tracked is None else tracked
-        source = item.held.sequence
+        source = item.sequence
+        tracked_only = self._tracked_only(item, open_sequences, redriving)
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
-                with self._all_or_nothing_unless_tracked_only(item, open_sequences, redriving):
+                with (
+                    contextlib.nullcontext() if tracked_only else self._application.all_or_nothing()
+                ):
                     if item.route is not None:
                         return self._apply_message(item)
                     outcome = self._apply_event(
-                        item, open_sequences, tracked.get(source or ""), redriving=redriving
+                        item,
+                        open_sequences,
+                        tracked.get(source or ""),
+                        redriving=redriving,
+                        deferred=deferred if tracked_only else None,
+                        behind=deferred,
                     )
             except IntegrityError:
                 if source is not None:
@@ -437,25 +471,23 @@ class Consumer:
             if source is not None and source in open_sequences:
                 tracked.pop(source, None)  # parked events may have been applied behind it
             elif source is not None and outcome in (Outcome.APPLIED, Outcome.TRACKED):
-                assert item.held.version is not None
-                tracked[source] = item.held.version
+                assert item.version is not None
+                tracked[source] = item.version
             return outcome
         raise ConcurrencyConflict(f"gave up after {MAX_CONFLICT_RETRIES} conflicts")
 
-    def _all_or_nothing_unless_tracked_only(
-        self, item: _Decoded, open_sequences: set[str], redriving: bool
-    ) -> contextlib.AbstractContextManager[None]:
-        """A savepoint undoes what a failed message wrote, so the batch goes on. An event without
-        a handler writes one tracking row, and a conflict on it (another process tracked it
-        first) fails no statement, so it needs none: two round trips fewer."""
-        if (
+    @staticmethod
+    def _tracked_only(item: _Decoded, open_sequences: set[str], redriving: bool) -> bool:
+        """Whether applying the message writes nothing but its tracking row. Anything else runs
+        in a savepoint that undoes what a failed message wrote, so the batch goes on; a
+        tracking row alone needs none (a conflict on it, another process tracking it first,
+        fails no statement): two round trips fewer."""
+        return (
             item.route is None
             and item.event_handler is None
             and not redriving
             and item.source not in open_sequences  # parked events may be applied behind it
-        ):
-            return contextlib.nullcontext()
-        return self._application.all_or_nothing()
+        )
 
     def _apply_event(
         self,
@@ -464,15 +496,21 @@ class Consumer:
         tracked_before: int | None = None,
         *,
         redriving: bool = False,
+        deferred: dict[str, int] | None = None,
+        behind: dict[str, int] | None = None,
     ) -> Outcome:
         """Apply an event if it is the next of its aggregate; a redrive (which goes through the
-        parked events itself, in order) only ever applies the next one."""
-        source, version = item.held.sequence, item.held.version
+        parked events itself, in order) only ever applies the next one. `deferred`: where to
+        note the event's tracking instead of writing it (an event without a handler); `behind`:
+        what is noted so far, not yet written."""
+        source, version = item.sequence, item.version
         assert source is not None
         assert version is not None
         last = tracked_before
         if last is None:
             last = self._application.process_recorder.max_tracking_id(source) or 0
+            if behind:
+                last = max(last, behind.get(source, 0))
         if version <= last:
             return Outcome.DUPLICATE
         if redriving:
@@ -486,6 +524,9 @@ class Consumer:
                 f"version gap: {version} of {source} arrived, the last applied is {last}",
                 "VersionGap",
             )
+        if deferred is not None and item.event_handler is None:
+            deferred[source] = version
+            return Outcome.TRACKED
         outcome = self._apply_in_order(item)
         if source in open_sequences:
             self._unpark(source, version)

@@ -273,3 +273,27 @@ async def test_an_event_another_process_tracks_first_is_a_duplicate_and_the_batc
     assert outcomes == [Outcome.DUPLICATE, Outcome.TRACKED]
     assert order_consumer.consumer.counters.batches_split == 0, "applied as one batch"
     assert order_consumer.orders.process_recorder.max_tracking_id(source) == 2
+
+
+async def test_a_batch_reads_its_sources_once_and_tracks_events_without_a_handler_together(
+    order_consumer: OrderConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most of what a service reads is events it follows without a handler: a batch reads every
+    source's tracked version in one query and writes their tracking rows in one statement, not
+    a query and an upsert per event; a repeat is still recognised."""
+    reservations = [uuid.uuid4() for _ in range(10)]
+    batch = [reservation_released(each, version) for each in reservations for version in (1, 2)]
+
+    sent = RoundTrips(monkeypatch)
+    outcomes = await order_consumer.consumer.handle_batch(batch)
+    monkeypatch.undo()
+
+    assert outcomes == [Outcome.TRACKED] * len(batch)
+    assert order_consumer.consumer.counters.batches_split == 0, "applied as one batch"
+    assert sent.containing("MAX(notification_id)") == 0, "no query per event"
+    assert sent.containing("= ANY(") == 1, "where every source stands, read once"
+    assert sent.containing("unnest(") == 1, "their tracking rows, written together"
+    tracking = order_consumer.orders.process_recorder
+    assert {tracking.max_tracking_id(f"inventory:{each}") for each in reservations} == {2}
+    again = await order_consumer.consumer.handle_batch(batch)
+    assert again == [Outcome.DUPLICATE] * len(batch)
