@@ -107,6 +107,11 @@ def is_bookkeeping(domain_event: Any) -> bool:
     return isinstance(domain_event, IdempotencyRecord.Event)
 
 
+def is_bookkeeping_class(cls: type[Any]) -> bool:
+    """`is_bookkeeping` of the events of a class."""
+    return issubclass(cls, IdempotencyRecord.Event)
+
+
 @dataclass(frozen=True)
 class IdempotentCommand:
     """A command as a client sent it, with or without an idempotency key.

@@ -23,13 +23,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.utils import resolve_topic
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
-from services.runtime.idempotency import is_bookkeeping
+from services.runtime.idempotency import is_bookkeeping, is_bookkeeping_class
 from services.runtime.leadership import Leadership, Lease
 from services.runtime.relay_messages import (
     KeyPartitioner,
@@ -44,6 +45,17 @@ Translator = Callable[[Any], IntegrationEvent]
 
 FeedTranslator = Callable[[Any], IntegrationEvent | None]
 """Maps a domain event to what a feed publishes of it; None: nothing (the event is skipped)."""
+
+
+def translates(translate: FeedTranslator, cls: type[Any]) -> bool:
+    """Whether a feed's translator may publish something for events of class `cls`: false only
+    for a `functools.singledispatch` translator without a function registered for it (its base,
+    by the feed's contract, says "nothing")."""
+    registry = getattr(translate, "registry", None)
+    dispatch = getattr(translate, "dispatch", None)
+    if registry is None or dispatch is None:
+        return True
+    return bool(dispatch(cls) is not registry[object])
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,7 @@ class Relay:
         self._feed = topic if feed else None
         self._key = key
         self._partitioner = KeyPartitioner()
+        self._may_publish_topic: dict[str, bool] = {}
         self._highest_offsets: dict[int, int] = {}
         self._log_was_lost = False
         self.alive = False
@@ -395,6 +408,20 @@ class Relay:
         if current != incarnation:
             raise BrokerChanged(f"broker incarnation {current}, published on {incarnation}")
 
+    def _may_publish(self, topic: str) -> bool:
+        """Whether a stored event of this topic can make a message, known from its class without
+        decoding it: idempotency bookkeeping never does, nor does an event a feed's translator
+        has no function for (a feed's base translation is "nothing"). A feed reads every event
+        of the store for the few it publishes."""
+        known = self._may_publish_topic.get(topic)
+        if known is None:
+            cls = resolve_topic(topic)
+            known = not is_bookkeeping_class(cls) and (
+                self._feed is None or translates(self._translate, cls)
+            )
+            self._may_publish_topic[topic] = known
+        return known
+
     def _acknowledged(self, metadata: RecordMetadata) -> None:
         highest = self._highest_offsets.get(metadata.partition, -1)
         if metadata.offset <= highest:
@@ -409,6 +436,8 @@ class Relay:
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
         for notification in notifications:
+            if not self._may_publish(notification.topic):
+                continue
             domain_event = self._application.mapper.to_domain_event(cast(Any, notification))
             if is_bookkeeping(domain_event):
                 continue

@@ -16,7 +16,10 @@ from contracts.topics import INVENTORY_MOVEMENTS
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, SalesChannels
-from services.runtime.relay import envelope_for
+from services.order import translators as order_translators
+from services.order.domain.order import Order
+from services.runtime.idempotency import IdempotencyRecord, is_bookkeeping_class
+from services.runtime.relay import envelope_for, translates
 from services.runtime.relay_messages import (
     KeyPartitioner,
     event_id_text,
@@ -100,3 +103,13 @@ def test_keys_go_to_the_partition_the_producer_would_choose() -> None:
         expected = DefaultPartitioner()(key, partitions, partitions)
         assert partitioner(key, partitions) == expected
         assert partitioner(key, partitions) == expected  # remembered
+
+
+def test_a_feed_skips_before_decoding_only_what_its_translator_has_no_function_for() -> None:
+    assert translates(order_translators.to_feedback, Order.Placed)
+    assert translates(order_translators.to_feedback, Order.AmendmentRefused)
+    assert not translates(order_translators.to_feedback, Order.Paid)
+    assert not translates(order_translators.to_feedback, Order.Delivered)
+    assert translates(lambda event: None, Order.Paid), "a plain function may publish anything"
+    assert is_bookkeeping_class(IdempotencyRecord.Recorded)
+    assert not is_bookkeeping_class(Order.Paid)
