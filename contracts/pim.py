@@ -212,6 +212,13 @@ class CatalogueEntryWithdrawn(IntegrationEvent):
     reason: str = Field(description="Why, e.g. `no valid CE certification`, `discontinued`.")
 
 
+class ExcludedCombination(ContractModel):
+    """Axis values a parent's variants may not take together (a combination not made)."""
+
+    values: dict[str, str] = Field(description="Axis → value; a variant holding all is refused.")
+    reason: str = Field(description="Why the combination is not made or sold.")
+
+
 class ParentProductFields(IntegrationEvent):
     """A parent product and the variant axes it declares; published as one of the two below."""
 
@@ -223,6 +230,11 @@ class ParentProductFields(IntegrationEvent):
     brand: str | None = Field(description="Brand, when known.")
     axes: dict[str, list[str]] = Field(
         description="Variant axes in declaration order, each with the values variants may take."
+    )
+    excluded: list[ExcludedCombination] = Field(
+        default_factory=list,
+        description="Combinations of axis values no variant may take. Absent from events "
+        "published before parents could exclude combinations: none.",
     )
 
 

@@ -14,13 +14,15 @@ from services.pim.application import (
 )
 from services.pim.domain import (
     Axis,
+    AxisValue,
     Certification,
     ComplianceDocument,
     DocumentVersion,
+    ExcludedCombination,
     parse_moment,
 )
 from services.pim.importing import parse_rows, product_input
-from services.pim.projections import product_view
+from services.pim.projections import excluded_view, product_view
 from services.runtime.aggregate import NotFound
 from services.runtime.auth import Role, allow
 from services.runtime.service import ServiceRuntime, runtime_of
@@ -115,12 +117,30 @@ class Successor(BaseModel):
     successor_sku: str = Field(description="The product that replaces this one.")
 
 
+class ExcludedCombinationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    values: dict[str, str] = Field(
+        min_length=1, description='Axis → value, e.g. {"colour": "gold", "storage": "512GB"}.'
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why it is not made or sold.")
+
+    def combination(self) -> ExcludedCombination:
+        values = tuple(AxisValue(axis, value) for axis, value in self.values.items())
+        return ExcludedCombination(values, self.reason)
+
+
 class PutParent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, description="Name of the product family.")
     brand: str | None = Field(default=None, description="Brand.")
     axes: dict[str, list[str]] = Field(
         description="Variant axes (colour, storage, region, voltage, plug, bundle) and values."
+    )
+    excluded: list[ExcludedCombinationBody] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="Combinations no variant may take; a variant holding one is refused, naming "
+        "the rule. Leave out to exclude none.",
     )
 
 
@@ -280,10 +300,12 @@ async def document(
 
 @parents.put("/{code}", dependencies=EDITS)
 async def put_parent(code: str, command: PutParent, runtime: Runtime) -> dict[str, Any]:
-    """Declare a parent product and its variant axes (at most six), or change them."""
+    """Declare a parent product, its variant axes (at most six) and the combinations it
+    excludes, or change them."""
     axes = tuple(Axis(name, tuple(values)) for name, values in command.axes.items())
+    excluded = tuple(rule.combination() for rule in command.excluded)
     await runtime.run_command(
-        runtime.application.declare_parent, code, command.name, command.brand, axes
+        runtime.application.declare_parent, code, command.name, command.brand, axes, excluded
     )
     return await get_parent(code, runtime)
 
@@ -299,6 +321,7 @@ async def get_parent(code: str, runtime: Runtime) -> dict[str, Any]:
         "name": parent.name,
         "brand": parent.brand,
         "axes": {axis.name: list(axis.values) for axis in parent.axes},
+        "excluded": [excluded_view(rule) for rule in parent.excluded],
         "variants": variants,
     }
 

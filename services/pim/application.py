@@ -29,6 +29,7 @@ from services.pim.domain import (
     Component,
     Dimensions,
     DocumentVersion,
+    ExcludedCombination,
     FieldError,
     Listing,
     MarketRules,
@@ -140,6 +141,7 @@ class PimApplication(ServiceApplication):
         ProductSpec,
         Axis,
         AxisValue,
+        ExcludedCombination,
         Component,
         Asset,
         Attribute,
@@ -252,18 +254,25 @@ class PimApplication(ServiceApplication):
     # -- parents ------------------------------------------------------------------------------
 
     def declare_parent(
-        self, code: str, name: str, brand: str | None, axes: tuple[Axis, ...]
+        self,
+        code: str,
+        name: str,
+        brand: str | None,
+        axes: tuple[Axis, ...],
+        excluded: tuple[ExcludedCombination, ...] = (),
     ) -> uuid.UUID:
-        """Declare a parent product and its variant axes, or change them.
+        """Declare a parent product, its variant axes and the combinations it excludes, or
+        change them.
 
-        A value still taken by a variant cannot be dropped: disable or change the variant first.
+        A value still taken by a variant cannot be dropped, nor a combination a variant holds
+        excluded: disable or change the variant first.
         """
         try:
             parent: ParentProduct = self.get(parent_id_for(code), ParentProduct)
         except AggregateNotFoundError:
-            parent = ParentProduct.declare(code, name, brand, axes)
+            parent = ParentProduct.declare(code, name, brand, axes, excluded)
         else:
-            parent.change(name, brand, axes)
+            parent.change(name, brand, axes, excluded)
             for row in self.read(
                 "SELECT sku, axes_key FROM pim_products WHERE parent = %s ORDER BY sku", code
             ):

@@ -19,7 +19,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from services.pim.domain import Certification, Listing, Product, ProductSpec, gtin13
+from services.pim.domain import (
+    Certification,
+    ExcludedCombination,
+    Listing,
+    Product,
+    ProductSpec,
+    gtin13,
+)
 from services.runtime.eventstore import ReadModelChange
 from services.runtime.projections import ReadModels
 
@@ -74,6 +81,11 @@ def product_view(product: Product) -> dict[str, Any]:
         "disabled_reason": product.disabled_reason,
         "markets": sorted(product.listings),
     }
+
+
+def excluded_view(rule: ExcludedCombination) -> dict[str, Any]:
+    """A parent's excluded combination as its events and the HTTP API show it."""
+    return {"values": {value.axis: value.value for value in rule.values}, "reason": rule.reason}
 
 
 def listing_view(listing: Listing) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from services.pim.domain import (
     Product,
     ProductSpec,
 )
+from services.pim.projections import excluded_view
 
 
 def spec_fields(spec: ProductSpec) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def _parent_fields(event: ParentProduct.Declared | ParentProduct.Changed) -> dic
         "name": event.name,
         "brand": event.brand,
         "axes": {axis.name: list(axis.values) for axis in event.axes},
+        "excluded": [excluded_view(rule) for rule in event.excluded],
     }
 
 

@@ -284,3 +284,52 @@ def test_a_bulk_import_applies_valid_rows_reports_bad_ones_and_is_idempotent(
     pim.put("/products/PROBE", {"name": "probe", "weight_grams": 1, "lithium_ion": False})
     eventually(lambda: payloads(events, "ProductRegistered", sku="PROBE"), what="the probe")
     assert len(events.poll()) == expected + 2  # the probe's two events, nothing from the re-run
+
+
+def test_a_parent_excludes_combinations_it_does_not_make_in_the_api_and_the_import(
+    services: Services, topic: Topics
+) -> None:
+    (pim,) = services("pim")
+    events = topic("pim.events.v1")
+    axes = {"colour": ["black", "gold"], "storage": ["256GB", "512GB"]}
+    gold_512 = {"values": {"colour": "gold", "storage": "512GB"}, "reason": "not made"}
+    declared = pim.put(
+        "/parents/PHONE-G", {"name": "Phone G", "axes": axes, "excluded": [gold_512]}
+    )
+    assert declared["excluded"] == [gold_512]
+    (event,) = eventually(lambda: payloads(events, "ParentProductDeclared"), what="declared")
+    assert event["excluded"] == [gold_512]
+
+    variant = {"name": "Phone G", "weight_grams": 190, "lithium_ion": True, "parent": "PHONE-G"}
+    status, refused = request(
+        pim,
+        "PUT",
+        "/products/PHONE-G-G512",
+        variant | {"axes": {"colour": "gold", "storage": "512GB"}},
+    )
+    assert (status, refused["error"]["message"]) == (
+        422,
+        "PHONE-G excludes colour 'gold' + storage '512GB': not made",
+    )
+    pim.put("/products/PHONE-G-B512", variant | {"axes": {"colour": "black", "storage": "512GB"}})
+
+    upload = (
+        b"sku,name,weight,lithium_ion,parent,axis.colour,axis.storage\n"
+        b"PHONE-G-G256,Phone G,190 g,yes,PHONE-G,gold,256GB\n"
+        b"PHONE-G-G512,Phone G,190 g,yes,PHONE-G,gold,512GB\n"
+    )
+    status, imported = request(pim, "POST", "/imports", upload, content_type="text/csv")
+    assert (status, imported["applied"]) == (200, 1)
+    (error,) = imported["errors"]
+    assert "PHONE-G excludes colour 'gold' + storage '512GB': not made" in error["problem"]
+
+    # excluding what a variant already is, is refused with the variant named
+    black_512 = {"values": {"storage": "512GB", "colour": "black"}, "reason": "dropped"}
+    status, refused = request(
+        pim, "PUT", "/parents/PHONE-G", {"name": "Phone G", "axes": axes, "excluded": [black_512]}
+    )
+    assert status == 422
+    assert refused["error"]["message"] == (
+        "variant PHONE-G-B512: PHONE-G excludes colour 'black' + storage '512GB': dropped"
+    )
+    assert pim.get("/parents/PHONE-G")["excluded"] == [gold_512]

@@ -14,6 +14,7 @@ from services.pim.domain import (
     AxisValue,
     Certification,
     Component,
+    ExcludedCombination,
     FieldError,
     Listing,
     MarketRules,
@@ -95,6 +96,58 @@ def test_a_parent_declares_at_most_six_known_axes_with_distinct_values() -> None
     parent.collect_events()
     parent.change(parent.name, parent.brand, parent.axes)
     assert parent.collect_events() == []
+
+
+GOLD_512 = ExcludedCombination(
+    (AxisValue("storage", "512GB"), AxisValue("colour", "gold")), "gold is not made in 512GB"
+)
+
+
+def gold_phone_parent() -> ParentProduct:
+    return ParentProduct.declare(
+        "PHONE-G",
+        "Phone G",
+        None,
+        (Axis("colour", ("black", "gold")), Axis("storage", ("256GB", "512GB"))),
+        (GOLD_512,),
+    )
+
+
+def test_a_parent_refuses_the_combinations_it_excludes_naming_the_rule() -> None:
+    parent = gold_phone_parent()
+    parent.check_combination((AxisValue("colour", "gold"), AxisValue("storage", "256GB")))
+    parent.check_combination((AxisValue("colour", "black"), AxisValue("storage", "512GB")))
+    with pytest.raises(
+        FieldError,
+        match=r"PHONE-G excludes colour 'gold' \+ storage '512GB': gold is not made in 512GB",
+    ):
+        parent.check_combination((AxisValue("storage", "512GB"), AxisValue("colour", "gold")))
+    (declared,) = parent.collect_events()
+    assert to_contract(declared).model_dump()["excluded"] == [
+        {"values": {"colour": "gold", "storage": "512GB"}, "reason": "gold is not made in 512GB"}
+    ]
+    # the same rule, its values in another order, changes nothing
+    parent.change(parent.name, parent.brand, parent.axes, (GOLD_512,))
+    assert parent.collect_events() == []
+
+
+def test_an_excluded_combination_names_declared_values_of_distinct_axes_with_a_reason() -> None:
+    axes = (Axis("colour", ("black", "gold")), Axis("storage", ("256GB", "512GB")))
+    for excluded, problem in (
+        (ExcludedCombination((), "none"), "at least one axis value"),
+        (ExcludedCombination((AxisValue("colour", "gold"),), " "), "needs a reason"),
+        (ExcludedCombination((AxisValue("colour", "red"),), "no red"), "not a declared"),
+        (
+            ExcludedCombination(
+                (AxisValue("colour", "gold"), AxisValue("colour", "black")), "both"
+            ),
+            "names an axis twice",
+        ),
+    ):
+        with pytest.raises(FieldError, match=problem):
+            ParentProduct.declare("PHONE-G", "Phone G", None, axes, (excluded,))
+    with pytest.raises(FieldError, match="excluded twice"):
+        ParentProduct.declare("PHONE-G", "Phone G", None, axes, (GOLD_512, GOLD_512))
 
 
 def test_a_standalone_product_has_no_axes() -> None:

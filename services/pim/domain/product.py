@@ -81,6 +81,18 @@ class AxisValue:
 
 
 @dataclass(frozen=True)
+class ExcludedCombination:
+    """Values of some axes a parent's variants may not take together, e.g. gold in 512GB: a
+    combination the brand does not make. Any variant holding all of them is refused."""
+
+    values: tuple[AxisValue, ...]
+    reason: str
+
+    def describe(self) -> str:
+        return " + ".join(f"{value.axis} {value.value!r}" for value in self.values)
+
+
+@dataclass(frozen=True)
 class Component:
     """One component of a bundle or kit: a SKU and how many of it."""
 
@@ -231,43 +243,73 @@ class ParentProduct(Aggregate):
         name: str
         brand: str | None
         axes: tuple[Axis, ...]
+        # Absent from events stored before parents could exclude combinations: none.
+        excluded: tuple[ExcludedCombination, ...] = ()
 
         def apply(self, parent: Any) -> None:
             parent.code = self.code
             parent.name = self.name
             parent.brand = self.brand
             parent.axes = self.axes
+            parent.excluded = self.excluded
 
     class Changed(Aggregate.Event):
         code: str
         name: str
         brand: str | None
         axes: tuple[Axis, ...]
+        excluded: tuple[ExcludedCombination, ...] = ()
 
         def apply(self, parent: Any) -> None:
             parent.name = self.name
             parent.brand = self.brand
             parent.axes = self.axes
+            parent.excluded = self.excluded
 
     if TYPE_CHECKING:
         code: str
         name: str
         brand: str | None
         axes: tuple[Axis, ...]
+        excluded: tuple[ExcludedCombination, ...]
 
     @classmethod
-    def declare(cls, code: str, name: str, brand: str | None, axes: tuple[Axis, ...]) -> Self:
+    def declare(
+        cls,
+        code: str,
+        name: str,
+        brand: str | None,
+        axes: tuple[Axis, ...],
+        excluded: tuple[ExcludedCombination, ...] = (),
+    ) -> Self:
         check_sku(code, "parent")
         axes = _check_axes(name, axes)
+        excluded = _check_excluded(axes, excluded)
         return cls._create(
-            cls.Declared, id=parent_id_for(code), code=code, name=name, brand=brand, axes=axes
+            cls.Declared,
+            id=parent_id_for(code),
+            code=code,
+            name=name,
+            brand=brand,
+            axes=axes,
+            excluded=excluded,
         )
 
-    def change(self, name: str, brand: str | None, axes: tuple[Axis, ...]) -> None:
-        """Rename or redeclare the axes; the same declaration again changes nothing."""
+    def change(
+        self,
+        name: str,
+        brand: str | None,
+        axes: tuple[Axis, ...],
+        excluded: tuple[ExcludedCombination, ...] = (),
+    ) -> None:
+        """Rename, redeclare the axes or the excluded combinations; the same declaration again
+        changes nothing."""
         axes = _check_axes(name, axes)
-        if (name, brand, axes) != (self.name, self.brand, self.axes):
-            self.trigger_event(self.Changed, code=self.code, name=name, brand=brand, axes=axes)
+        excluded = _check_excluded(axes, excluded)
+        if (name, brand, axes, excluded) != (self.name, self.brand, self.axes, self.excluded):
+            self.trigger_event(
+                self.Changed, code=self.code, name=name, brand=brand, axes=axes, excluded=excluded
+            )
 
     def check_combination(self, axes: tuple[AxisValue, ...]) -> None:
         """A variant takes exactly one declared value on every axis of its parent."""
@@ -286,11 +328,44 @@ class ParentProduct(Aggregate):
         extra = sorted(set(given) - {axis.name for axis in self.axes})
         if extra:
             raise FieldError("axes", f"{self.code} declares no axis {extra[0]!r}")
+        for rule in self.excluded:
+            if all(given.get(value.axis) == value.value for value in rule.values):
+                raise FieldError("axes", f"{self.code} excludes {rule.describe()}: {rule.reason}")
 
     def ordered(self, axes: tuple[AxisValue, ...]) -> tuple[AxisValue, ...]:
         """The variant's axis values in the order the parent declares its axes."""
         order = {axis.name: i for i, axis in enumerate(self.axes)}
         return tuple(sorted(axes, key=lambda a: order.get(a.axis, len(order))))
+
+
+def _check_excluded(
+    axes: tuple[Axis, ...], excluded: tuple[ExcludedCombination, ...]
+) -> tuple[ExcludedCombination, ...]:
+    """Each excluded combination names declared values of distinct axes, with a reason."""
+    declared = {axis.name: axis.values for axis in axes}
+    for rule in excluded:
+        if not rule.values:
+            raise FieldError("excluded", "an excluded combination names at least one axis value")
+        if not rule.reason.strip():
+            raise FieldError("excluded", f"excluding {rule.describe()} needs a reason")
+        names = [value.axis for value in rule.values]
+        if len(set(names)) != len(names):
+            raise FieldError("excluded", f"{rule.describe()} names an axis twice")
+        for value in rule.values:
+            if value.value not in declared.get(value.axis, ()):
+                raise FieldError(
+                    "excluded", f"{value.axis} {value.value!r} is not a declared axis value"
+                )
+    order = {name: position for position, name in enumerate(declared)}
+    normalised = tuple(
+        ExcludedCombination(
+            tuple(sorted(rule.values, key=lambda value: order[value.axis])), rule.reason.strip()
+        )
+        for rule in excluded
+    )
+    if len({rule.values for rule in normalised}) != len(normalised):
+        raise FieldError("excluded", "a combination is excluded twice")
+    return normalised
 
 
 def _check_axes(name: str, axes: tuple[Axis, ...]) -> tuple[Axis, ...]:
