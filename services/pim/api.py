@@ -192,6 +192,16 @@ async def get_product(sku: str, runtime: Runtime) -> dict[str, Any]:
     return await _view(runtime, sku)
 
 
+@products.get("/{sku}/compatible", dependencies=READS)
+async def get_compatibility(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """Compatibility both ways: `fits`, what this product works with (a lens: the cameras it
+    mounts on), and `fitted_by`, what is declared to work with it (a camera: its lenses)."""
+    compatibility: dict[str, Any] = await runtime.run_command(
+        runtime.application.compatibility, sku
+    )
+    return compatibility
+
+
 @products.post("/{sku}/certifications", dependencies=EDITS)
 async def certify(sku: str, command: CertificationBody, runtime: Runtime) -> dict[str, Any]:
     """Record a certificate of the variant (replacing the scheme's previous one)."""

@@ -242,6 +242,19 @@ class PimApplication(ServiceApplication):
             raise UnknownProduct(f"no product {sku}")
         return product
 
+    def compatibility(self, sku: str) -> dict[str, Any]:
+        """Compatibility both ways: what a product fits (its own `compatible_with`) and what is
+        declared to fit it (every product whose `compatible_with` lists it)."""
+        product = self.get_product(sku)
+        rows = self.read(
+            "SELECT sku FROM pim_products WHERE view -> 'compatible_with' ? %s ORDER BY sku", sku
+        )
+        return {
+            "sku": sku,
+            "fits": sorted(product.spec.compatible_with),
+            "fitted_by": [row["sku"] for row in rows],
+        }
+
     def catalogue(self, market: str) -> list[dict[str, Any]]:
         """The channel catalogue feed of a market: its listed entries, by SKU."""
         if market not in self.rules.markets:

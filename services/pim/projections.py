@@ -37,6 +37,9 @@ read_models = ReadModels(
     " certifications_fingerprint text NOT NULL, view jsonb NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS pim_products_combination"
     " ON pim_products (parent, axes_key) WHERE parent IS NOT NULL",
+    # "What fits this camera?": the products whose compatible_with lists a SKU.
+    "CREATE INDEX IF NOT EXISTS pim_products_compatible_with"
+    " ON pim_products USING gin ((view -> 'compatible_with'))",
     "CREATE TABLE IF NOT EXISTS pim_catalogue ("
     " market text NOT NULL, sku text NOT NULL, entry jsonb NOT NULL,"
     " PRIMARY KEY (market, sku))",
@@ -108,6 +111,7 @@ def listing_view(listing: Listing) -> dict[str, Any]:
         "lithium_ion": spec.lithium_ion,
         "warranty_months": spec.warranty_months,
         "components": [asdict(c) for c in spec.components],
+        "compatible_with": list(spec.compatible_with),
         "lifecycle": listing.lifecycle,
         "successor_sku": listing.successor_sku,
         "certifications": list(listing.certifications),

@@ -333,3 +333,28 @@ def test_a_parent_excludes_combinations_it_does_not_make_in_the_api_and_the_impo
         "variant PHONE-G-B512: PHONE-G excludes colour 'black' + storage '512GB': dropped"
     )
     assert pim.get("/parents/PHONE-G")["excluded"] == [gold_512]
+
+
+def test_compatibility_is_answered_both_ways_and_the_feeds_carry_it(services: Services) -> None:
+    (pim,) = services("pim")
+    product = {"weight_grams": 500, "lithium_ion": False, "certifications": CERTIFIED}
+    pim.put("/products/CAMERA-X", product | {"name": "Camera X"})
+    pim.put("/products/LENS-50", product | {"name": "Lens 50", "compatible_with": ["CAMERA-X"]})
+    pim.put("/products/GRIP-X", product | {"name": "Grip", "compatible_with": ["CAMERA-X"]})
+
+    assert pim.get("/products/CAMERA-X/compatible") == {
+        "sku": "CAMERA-X",
+        "fits": [],
+        "fitted_by": ["GRIP-X", "LENS-50"],
+    }
+    assert pim.get("/products/LENS-50/compatible") == {
+        "sku": "LENS-50",
+        "fits": ["CAMERA-X"],
+        "fitted_by": [],
+    }
+    pim.put("/products/GRIP-X", product | {"name": "Grip"})  # no longer declared to fit
+    assert pim.get("/products/CAMERA-X/compatible")["fitted_by"] == ["LENS-50"]
+    entries = {entry["sku"]: entry for entry in pim.get("/catalogue/US")["entries"]}
+    assert entries["LENS-50"]["compatible_with"] == ["CAMERA-X"]
+    status, unknown = request(pim, "GET", "/products/NOPE/compatible")
+    assert status == 404, unknown
