@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from contracts.channel import order_id_for
 from tests.integration.harness import (
     Channel,
+    ServiceProcess,
     Services,
     Topics,
     channel_order,
@@ -102,3 +105,40 @@ def test_an_unpaid_order_is_recorded_but_reserves_nothing_until_paid(
     channel.send(channel_order("1004", paid=True))
     eventually(lambda: orders_topic.events("OrderAllocated"), what="OrderAllocated")
     assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 1
+
+
+def test_backorders_are_filled_in_order_when_stock_arrives_and_a_cancelled_one_is_withdrawn(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    order, inventory = services("order", "inventory")
+    orders_topic = topic("order.events.v1")
+    stock_topic = topic("inventory.events.v1")
+    first, second, third = (str(order_id_for("webshop", number)) for number in ("B1", "B2", "B3"))
+    for number, order_id in (("B1", first), ("B2", second), ("B3", third)):
+        # one after the other: backorders queue in the order inventory learns of them
+        channel.send(channel_order(number, lines=[("LAPTOP-14", 1)]))
+        eventually(partial(backordered, order, order_id), what=f"{number} backordered")
+
+    order.post(f"/orders/{second}/cancel", {"reason": "customer changed mind"})
+    (withdrawn,) = eventually(
+        lambda: stock_topic.events("StockItemBackorderWithdrawn"), what="the backorder withdrawn"
+    )
+    assert withdrawn["payload"]["order_id"] == second
+
+    inventory.receive_stock("LAPTOP-14", "WH-A", 1)  # one unit: the oldest backorder gets it
+    (filled,) = eventually(lambda: stock_topic.events("BackorderFilled"), what="BackorderFilled")
+    assert filled["payload"]["order_id"] == first
+    (allocated,) = eventually(
+        lambda: orders_topic.events("OrderBackorderAllocated"), what="OrderBackorderAllocated"
+    )
+    assert allocated["payload"]["order_id"] == first
+    assert [e["payload"]["order_id"] for e in stock_topic.events("StockItemBackorderReserved")] == [
+        first
+    ]
+    assert order.get(f"/orders/{third}")["status"] == "backordered"
+    assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 1
+
+
+def backordered(order: ServiceProcess, order_id: str) -> bool:
+    path = f"/orders/{order_id}"
+    return order.exists(path) and order.get(path)["status"] == "backordered"

@@ -231,3 +231,47 @@ def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
     )
     assert moved["order_id"] == request["order_id"]
     assert [e["payload"]["movement_type"] for e in movements.events()] == ["receipt", "shipment"]
+
+
+def test_a_cancelled_purchase_order_is_no_longer_inbound_and_the_3pl_is_told(
+    services: Services, channel: Channel, topic: Topics
+) -> None:
+    pim, order, inventory, _ = services("pim", "order", "inventory", "warehouse_adapter")
+    register_in_pim(pim, order, "LAPTOP-14")
+    inventory_events = topic("inventory.events.v1")
+    threepl = ThreePL(channel, topic)
+    inventory.post(
+        "/purchase-orders",
+        {
+            "purchase_order_id": PO,
+            "supplier": "Acme Laptops",
+            "location": "WH-A",
+            "expected_on": "2026-12-01",
+            "lines": [
+                {"sku": "LAPTOP-14", "quantity": 4, "unit_cost": "612.50", "currency": "USD"}
+            ],
+        },
+    )
+    inventory.post(f"/purchase-orders/{PO}/confirmation", {})
+    eventually(lambda: threepl.events.events("InboundExpected"), what="the inbound announcement")
+
+    cancelled = inventory.post(
+        f"/purchase-orders/{PO}/cancellation", {"reason": "supplier out of stock"}
+    )
+    assert cancelled["status"] == "cancelled"
+    assert all(position["inbound"] == 0 for position in inventory.get("/stock/LAPTOP-14")["stock"])
+
+    (told,) = eventually(
+        lambda: [e["payload"] for e in threepl.events.events("InboundCancelled")],
+        what="the 3PL told of the cancellation",
+    )
+    assert (told["purchase_order_id"], told["location"], told["reason"]) == (
+        PO,
+        "WH-A",
+        "supplier out of stock",
+    )
+    (event,) = eventually(
+        lambda: list(inventory_events.distinct_events("PurchaseOrderCancelled").values()),
+        what="PurchaseOrderCancelled",
+    )
+    assert event["payload"]["cancelled"] == [{"sku": "LAPTOP-14", "quantity": 4}]
