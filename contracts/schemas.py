@@ -29,6 +29,10 @@ from contracts.threepl import (
 JsonSchema = dict[str, Any]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+"""One recorded message per published model, `<stem>.json`: `{"topic", "key", "headers",
+"payload"}`, the payload as it travelled (events in their envelope); see
+tests/integration/examples.py."""
 RELEASED_DIR = Path(__file__).parent / "released"
 """The schemas as of the last contracts release (see contracts/CHANGELOG.md): the baseline every
 change is checked against. Regenerating `schemas/` cannot move it; only a release does."""
@@ -101,6 +105,12 @@ def schema_of(model: type[ContractModel]) -> JsonSchema:
         _close_every_object(schema)  # as `validate_partner_message` reads them
     schema["$id"] = f"{SCHEMA_ID_BASE}{stem}.json"
     schema["title"] = stem.rsplit(".v", 1)[0]
+    example = load_example(stem)
+    if example is not None:
+        payload = example["payload"]
+        schema["examples"] = [
+            payload["payload"] if issubclass(model, IntegrationEvent) else payload
+        ]
     if issubclass(model, IntegrationEvent):
         schema["x-event-type"] = model.event_type
         schema["x-schema-version"] = model.schema_version
@@ -118,6 +128,15 @@ def _close_every_object(schema: Any) -> None:
     elif isinstance(schema, list):
         for value in schema:
             _close_every_object(value)
+
+
+def load_example(stem: str) -> dict[str, Any] | None:
+    """The recorded example message of a published model, if there is one."""
+    path = EXAMPLES_DIR / f"{stem}.json"
+    if not path.exists():
+        return None
+    example: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return example
 
 
 def render_schema(schema: JsonSchema) -> str:

@@ -7,6 +7,7 @@ broker (the broker keeps everything in memory, so a new one is a clean slate in 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from infra.topics import ensure_topics
+from tests.integration.examples import RECORD_EXAMPLES, record_examples
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -45,6 +47,8 @@ def stack(postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         database_prefix=f"t{uuid.uuid4().hex[:10]}",
         log_dir=tmp_path,
     )
+    if os.environ.get(RECORD_EXAMPLES) == "1":
+        record_examples(bootstrap)
     broker.stop()
 
 
