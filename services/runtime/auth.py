@@ -7,6 +7,7 @@ documents are open; `build_http_app` refuses to start a service with a route tha
 - No token, or one that does not verify (signature, issuer, audience, expiry): 401 with
   `WWW-Authenticate: Bearer` (RFC 6750), in the one error shape of `http_errors`.
 - A valid token without an admitted role: 403 naming the roles that are.
+- The identity provider's keys cannot be fetched: 503 with `Retry-After`, not the caller's fault.
 - A `channel` token carries its channel (claim `channel`): it acts only on that channel's orders.
 
 Keys: a real deployment names its identity provider's issuer and JWKS URL
@@ -29,7 +30,7 @@ from typing import Annotated, Any
 import jwt
 import structlog
 from fastapi import Depends, FastAPI, Request, Security
-from fastapi.routing import APIRoute
+from fastapi.openapi.utils import get_openapi
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from pydantic import Field
 from starlette.exceptions import HTTPException
@@ -40,6 +41,7 @@ ALGORITHMS = ("RS256", "ES256")
 LOCAL_ISSUER = "unitrail-local"
 DEFAULT_AUDIENCE = "unitrail"
 SCHEME_NAME = "bearer"
+KEYS_RETRY_AFTER_SECONDS = 5
 OPEN_PATHS = frozenset({"/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
@@ -167,6 +169,15 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", invalid=True) from None
+        except jwt.PyJWKClientConnectionError as error:
+            # Not the caller's fault: the same token verifies once the provider answers again.
+            log.warning("identity provider keys unavailable", error=str(error))
+            raise HTTPException(
+                503,
+                f"the identity provider's keys cannot be fetched now ({error}); retry in "
+                f"{KEYS_RETRY_AFTER_SECONDS} s",
+                headers={"Retry-After": str(KEYS_RETRY_AFTER_SECONDS)},
+            ) from None
         except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
             raise Unauthenticated(f"the token is not valid: {error}", invalid=True) from None
         return claims
@@ -244,17 +255,14 @@ def allow(*roles: Role) -> Any:
 
 
 def unguarded_routes(app: FastAPI) -> list[str]:
-    """Routes of `app` that admit anyone although they are not meant to be open."""
-    unguarded = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or route.path in OPEN_PATHS:
-            continue
-        if not any(_guards(dependency) for dependency in route.dependant.dependencies):
-            unguarded.append(f"{', '.join(sorted(route.methods or ()))} {route.path}")
-    return unguarded
-
-
-def _guards(dependant: Any) -> bool:
-    return dependant.call is authenticated or any(
-        _guards(inner) for inner in dependant.dependencies
-    )
+    """Operations of `app` that admit anyone although they are not meant to be open: those its
+    OpenAPI document shows without a security requirement (the document, not the route list,
+    because included routers are resolved lazily)."""
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    return [
+        f"{method.upper()} {path}"
+        for path, operations in document.get("paths", {}).items()
+        if path not in OPEN_PATHS
+        for method, operation in operations.items()
+        if not operation.get("security")
+    ]

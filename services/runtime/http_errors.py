@@ -82,6 +82,7 @@ GENERAL_KINDS = {
     405: "method-not-allowed",
     409: "conflict",
     422: "invalid-request",
+    503: "unavailable",
 }
 
 

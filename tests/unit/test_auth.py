@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from infra import cli
 from infra.tokens import LocalIssuer
@@ -237,14 +238,25 @@ def test_every_operation_but_health_declares_the_bearer_scheme_and_its_roles(ser
             assert {"401", "403"} <= set(operation["responses"]), (path, method)
 
 
-def test_a_route_that_declares_no_roles_is_found() -> None:
+def test_a_route_that_declares_no_roles_is_found_on_the_app_or_an_included_router() -> None:
     app = FastAPI()
+    router = APIRouter(prefix="/stock")
 
     @app.get("/open-by-mistake")
     async def leak() -> None:
         return None
 
-    assert unguarded_routes(app) == ["GET /open-by-mistake"]
+    @router.get("/{sku}/also-open", dependencies=[])
+    async def another_leak(sku: str) -> None:
+        return None
+
+    @router.get("/{sku}", dependencies=[allow(Role.ANALYST)])
+    async def guarded(sku: str) -> None:
+        return None
+
+    app.include_router(router)
+
+    assert unguarded_routes(app) == ["GET /open-by-mistake", "GET /stock/{sku}/also-open"]
 
 
 def test_unitrail_token_issues_what_the_services_accept_and_refuses_a_channel_token_without_one(
@@ -268,3 +280,19 @@ def test_unitrail_token_issues_what_the_services_accept_and_refuses_a_channel_to
     assert 3590 <= claims["exp"] - claims["iat"] <= 3600
     caller = local_verifier(issuer).caller(claims, [Role.CHANNEL])
     assert caller.actor() == "shop (channel)"
+
+
+async def test_an_identity_provider_that_does_not_answer_is_a_503_not_the_caller_s_fault(
+    issuer: LocalIssuer,
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    verifier = TokenVerifier(VerifierSettings(jwks_url=f"http://127.0.0.1:{port}/certs"))
+    token = issuer.issue(Role.CUSTOMER_SERVICE, "ana")
+
+    answer = await call(guarded_app(verifier), "POST", "/holds", token)
+
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert answer.json()["error"]["type"] == "unavailable"
