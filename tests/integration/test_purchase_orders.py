@@ -16,6 +16,7 @@ import pytest
 from contracts.shipping import LabelPurchased
 from tests.integration.harness import (
     Channel,
+    ServiceProcess,
     Services,
     ThreePL,
     Topics,
@@ -45,6 +46,23 @@ def goods_received(receipt_id: str, *lines: dict[str, Any], asn_id: str | None =
     return json.dumps(message).encode()
 
 
+def raise_and_confirm(inventory: ServiceProcess, *, quantity: int) -> None:
+    """A buyer raises a purchase order for laptops at WH-A, and the supplier confirms it."""
+    inventory.post(
+        "/purchase-orders",
+        {
+            "purchase_order_id": PO,
+            "supplier": "Acme Laptops",
+            "location": "WH-A",
+            "expected_on": "2026-12-01",
+            "lines": [
+                {"sku": "LAPTOP-14", "quantity": quantity, "unit_cost": "612.50", "currency": "USD"}
+            ],
+        },
+    )
+    inventory.post(f"/purchase-orders/{PO}/confirmation", {})
+
+
 def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
@@ -54,19 +72,7 @@ def test_a_purchase_order_is_received_through_the_3pl_and_its_serials_ship(
     movements = topic("inventory.movements.v1")  # as an ERP reads it: a plain Kafka consumer
     threepl = ThreePL(channel, topic)
 
-    inventory.post(
-        "/purchase-orders",
-        {
-            "purchase_order_id": PO,
-            "supplier": "Acme Laptops",
-            "location": "WH-A",
-            "expected_on": "2026-12-01",
-            "lines": [
-                {"sku": "LAPTOP-14", "quantity": 3, "unit_cost": "612.50", "currency": "USD"}
-            ],
-        },
-    )
-    inventory.post(f"/purchase-orders/{PO}/confirmation", {})
+    raise_and_confirm(inventory, quantity=3)
     inventory.post(
         f"/purchase-orders/{PO}/asns",
         {
@@ -240,19 +246,7 @@ def test_a_cancelled_purchase_order_is_no_longer_inbound_and_the_3pl_is_told(
     register_in_pim(pim, order, "LAPTOP-14")
     inventory_events = topic("inventory.events.v1")
     threepl = ThreePL(channel, topic)
-    inventory.post(
-        "/purchase-orders",
-        {
-            "purchase_order_id": PO,
-            "supplier": "Acme Laptops",
-            "location": "WH-A",
-            "expected_on": "2026-12-01",
-            "lines": [
-                {"sku": "LAPTOP-14", "quantity": 4, "unit_cost": "612.50", "currency": "USD"}
-            ],
-        },
-    )
-    inventory.post(f"/purchase-orders/{PO}/confirmation", {})
+    raise_and_confirm(inventory, quantity=4)
     eventually(lambda: threepl.events.events("InboundExpected"), what="the inbound announcement")
 
     cancelled = inventory.post(

@@ -227,13 +227,7 @@ class Rma(Aggregate):
         inspector: str
 
         def apply(self, rma: Any) -> None:
-            rma.inspection = Inspection(
-                checklist=dict(self.checklist),
-                grade=self.grade,
-                derived_grade=self.derived_grade,
-                override_reason=self.override_reason,
-                inspector=self.inspector,
-            )
+            rma.inspection = Inspection.recorded_by(self)
 
     class Graded(Event):
         """The grade of the inspection just recorded, with the unit's serial: the fact consumers
@@ -247,13 +241,7 @@ class Rma(Aggregate):
         inspector: str
 
         def apply(self, rma: Any) -> None:
-            rma.inspection = Inspection(
-                checklist=dict(self.checklist),
-                grade=self.grade,
-                derived_grade=self.derived_grade,
-                override_reason=self.override_reason,
-                inspector=self.inspector,
-            )
+            rma.inspection = Inspection.recorded_by(self)
 
     class Dispositioned(Event):
         serial: str | None
@@ -570,6 +558,17 @@ class Inspection:
     derived_grade: Grade
     override_reason: str | None
     inspector: str
+
+    @classmethod
+    def recorded_by(cls, event: Any) -> Inspection:
+        """The inspection an `Inspected` or `Graded` event records (both carry all of it)."""
+        return cls(
+            checklist=dict(event.checklist),
+            grade=event.grade,
+            derived_grade=event.derived_grade,
+            override_reason=event.override_reason,
+            inspector=event.inspector,
+        )
 
 
 @dataclass(frozen=True)
