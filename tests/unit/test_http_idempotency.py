@@ -3,7 +3,9 @@ nothing, another request under the key is refused, the record goes with the requ
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +51,9 @@ class InlineRuntime:
         return function(*args)
 
 
-ISSUER = LocalIssuer(Path(tempfile.mkdtemp(prefix="unitrail-test-keys-")) / "auth").ensure()
+KEYS = Path(tempfile.mkdtemp(prefix="unitrail-test-keys-"))
+atexit.register(shutil.rmtree, KEYS, ignore_errors=True)
+ISSUER = LocalIssuer(KEYS / "auth").ensure()
 CALLER = "dock"
 
 
