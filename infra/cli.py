@@ -12,6 +12,8 @@
     unitrail dead-letters show order 12           one of them, with the message itself
     unitrail dead-letters redrive order 12        apply it (and what waits behind it) again
     unitrail token --role analyst --subject ana   a bearer token for the services' HTTP APIs
+    unitrail status                               every service's health, lag and dead letters;
+                                                  exits 1 when one is unhealthy or silent
 
 Every command calls the services with a token of the role it needs (`where`: customer-service;
 `trace`, `recall`, `audit`: analyst; `replay`, `dead-letters`: operator): `$UNITRAIL_TOKEN` when
@@ -23,7 +25,7 @@ http://127.0.0.1:8003); `trace`, `recall` and `audit` ask the traceability servi
 (`--traceability-url`, default `$UNITRAIL_TRACEABILITY_URL` or http://127.0.0.1:8007); `replay`
 asks the service whose read models it rebuilds (`--url`, default `$UNITRAIL_<SERVICE>_URL` or the
 service's port on 127.0.0.1; those two options for order and traceability), and so does
-`dead-letters`. Answers are printed
+`dead-letters`; `status` asks every service's open `/health`. Answers are printed
 for a person, or as the API's JSON with `--json` (`--format json` for recalls).
 """
 
@@ -45,6 +47,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from contracts.channel import order_id_for
+from contracts.topics import SERVICES
 from infra.ports import DEFAULT_PORTS
 from infra.tokens import DEFAULT_TTL_SECONDS, LocalIssuer, client_token, data_dir, user
 from services.runtime.auth import Role
@@ -513,6 +516,88 @@ def dead_letters_command(arguments: argparse.Namespace) -> str:
     return json.dumps(answer, indent=2) if arguments.json else describe_redrive(service, answer)
 
 
+def health_of(base_url: str, timeout: float = 5) -> tuple[str, dict[str, Any]]:
+    """A service's `/health`: healthy (200), unhealthy (503, with what each part says), or
+    unreachable (no answer, with why)."""
+    try:
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/health", timeout=timeout) as reply:
+            return "healthy", json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        try:
+            answer = json.loads(error.read())
+        except ValueError:
+            answer = {}
+        return "unhealthy", answer if isinstance(answer, dict) else {}
+    except (urllib.error.URLError, OSError) as error:
+        return "unreachable", {"error": str(getattr(error, "reason", error))}
+
+
+def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> str:
+    """One line per service: its state, the parts that are not ok, how far its consumer is
+    behind (partners' messages in brackets), its dead and parked letters, and its relays' lag."""
+    header = (
+        f"{'service':<18} {'state':<12} {'consumer lag':>14} {'dead/parked':>12} "
+        f"{'relay lag':>10} {'oldest':>8}  problems"
+    )
+    lines = [header, "-" * len(header)]
+    for service, (state, answer) in states.items():
+        checks: dict[str, Any] = answer.get("checks", answer)
+        consumer: dict[str, Any] = checks.get("consumer") or {}
+        relays: dict[str, Any] = checks.get("relays") or {}
+        lag = consumer.get("lag")
+        partner_lag = consumer.get("partner_lag")
+        consumer_lag = (
+            "-" if not consumer else "?" if lag is None else f"{lag} ({partner_lag or 0})"
+        )
+        letters = (
+            "-" if not consumer else f"{consumer.get('dead_letters')}/{consumer.get('parked')}"
+        )
+        relay_lag = sum(int(relay.get("lag") or 0) for relay in relays.values())
+        oldest = max(
+            (float(relay.get("oldest_unpublished_seconds") or 0) for relay in relays.values()),
+            default=0.0,
+        )
+        problems = [
+            f"{part}: {value}"
+            for part, value in checks.items()
+            if part in ("database", "kafka") and value != "ok"
+        ]
+        problems += [
+            f"{topic} relay stopped" for topic, relay in relays.items() if not relay.get("alive")
+        ]
+        if consumer and not consumer.get("alive"):
+            problems.append("consumer stopped")
+        if state == "unreachable":
+            problems.append(str(answer.get("error")))
+        lines.append(
+            f"{service:<18} {state:<12} {consumer_lag:>14} {letters:>12} "
+            f"{relay_lag if relays else '-':>10} {f'{oldest:.1f}s' if relays else '-':>8}  "
+            + "; ".join(problems)
+        )
+    return "\n".join(lines)
+
+
+def status_command(arguments: argparse.Namespace) -> int:
+    """`unitrail status`: 0 when every service is healthy, 1 otherwise."""
+    states = {
+        service: health_of(service_url(service, arguments.order_url, arguments.traceability_url))
+        for service in SERVICES
+    }
+    if arguments.json:
+        print(
+            json.dumps(
+                {
+                    service: {"state": state, **answer}
+                    for service, (state, answer) in states.items()
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(status_table(states))
+    return 0 if all(state == "healthy" for state, _ in states.values()) else 1
+
+
 def issue_token(arguments: argparse.Namespace) -> str:
     """A token signed with the local key; the role's name and the channel are checked first."""
     issuer = LocalIssuer.of_data_dir(data_dir())
@@ -624,8 +709,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"seconds until it expires (default: {DEFAULT_TTL_SECONDS})",
     )
 
+    status = commands.add_parser(
+        "status", help="every service's health, lag and dead letters (exit 1: something is down)"
+    )
+    status.add_argument("--json", action="store_true", help="print every /health answer")
+
     arguments = parser.parse_args(argv)
     url = arguments.traceability_url
+    if arguments.command == "status":
+        return status_command(arguments)
     if arguments.command == "token":
         print(issue_token(arguments))
         return 0

@@ -14,7 +14,9 @@ import pytest
 from contracts.channel import ChannelOrderMessage, order_id_for
 from contracts.inventory import ReservationLine, ReservationReleased, StockReserved
 from contracts.order import LocationQuantity, OrderLine, OrderPaid, OrderPlaced
+from contracts.topics import SERVICES
 from infra import cli
+from infra.embedded import free_port
 from services.runtime.database import PostgresLocation
 from tests.integration.harness import (
     Channel,
@@ -174,7 +176,11 @@ def test_a_version_gap_is_parked_and_applied_in_order_once_the_missing_version_a
 
 
 def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_once(
-    services: Services, channel: Channel, topic: Topics, capsys: pytest.CaptureFixture[str]
+    services: Services,
+    channel: Channel,
+    topic: Topics,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pim, order = services("pim", "order")
     register_in_pim(pim, order, "LAPTOP-14")
@@ -203,6 +209,18 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     )
     dead = next(letter for letter in letters["dead_letters"] if letter["state"] == "dead")
     assert dead["reason"].startswith("failed after")
+
+    # `unitrail status` shows it; the services not started here are down, so it exits 1
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for service in SERVICES:
+        monkeypatch.setenv(
+            f"UNITRAIL_{service.upper()}_URL", order.url if service == "order" else nowhere
+        )
+    assert cli.main(["--order-url", order.url, "status"]) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert lines["order"].split()[1:2] + lines["order"].split()[4:5] == ["healthy", "1/1"]
+    assert lines["pim"].split()[1] == "unreachable"
+    assert set(lines) == set(SERVICES)
 
     # The cause goes away (the order arrives); an operator redrives the sequence.
     channel.send(channel_order("4401"), key="webshop:4401")
