@@ -144,13 +144,16 @@ class ConsumerCounters:
 
     def snapshot(self) -> dict[str, Any]:
         by_outcome: Counter[str] = Counter()
-        for (_, outcome), count in self.outcomes.items():
+        by_topic: dict[str, dict[str, int]] = {}
+        for (topic, outcome), count in self.outcomes.items():
             by_outcome[outcome] += count
+            by_topic.setdefault(topic, {})[outcome] = count
         return {
             "messages": self.messages,
             "batches": self.batches,
             "batches_applied_one_by_one": self.batches_split,
             "outcomes": dict(by_outcome),
+            "by_topic": by_topic,
         }
 
 

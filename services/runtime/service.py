@@ -35,6 +35,7 @@ from services.runtime.inbox_api import router as inbox_router
 from services.runtime.kafka import build_producer
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
+from services.runtime.metrics import install_metrics
 from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
 from services.runtime.replay.api import router as replay_router
@@ -364,6 +365,8 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
             response: Response = await call_next(request)
         response.headers["x-correlation-id"] = correlation_id
         return response
+
+    install_metrics(app, settings.service_name, runtime.health)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.error
+import urllib.request
 import uuid
 from decimal import Decimal
 
@@ -221,6 +222,11 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     assert lines["order"].split()[1:2] + lines["order"].split()[4:5] == ["healthy", "1/1"]
     assert lines["pim"].split()[1] == "unreachable"
     assert set(lines) == set(SERVICES)
+    # ... and so does /metrics, open to a Prometheus scraper without a token
+    with urllib.request.urlopen(f"{order.url}/metrics", timeout=10) as reply:
+        exposition = reply.read().decode()
+    assert 'unitrail_dead_letters{service="order"} 1.0' in exposition
+    assert 'unitrail_parked_messages{service="order"} 1.0' in exposition
 
     # The cause goes away (the order arrives); an operator redrives the sequence.
     channel.send(channel_order("4401"), key="webshop:4401")

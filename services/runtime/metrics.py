@@ -1,0 +1,169 @@
+"""What every service exposes to Prometheus at `/metrics` (open, like `/health`).
+
+- HTTP requests by route template, method and status, and their duration;
+- the consumer: messages by topic and outcome, batches (applied whole or one message at a time),
+  how far it is behind (all messages, and partners' messages alone), its open dead letters and the
+  messages parked behind them;
+- each relay: events stored and not yet published, and how old the oldest of them is; whether it
+  runs and whether this process leads it;
+- the process itself (CPU, resident memory, open files), from prometheus-client.
+
+Figures about the consumer and the relays are read when scraped, from the same status the
+service's `/health` answers, so the two never disagree. The alert rules built on these names are
+in docs/alerts.yml.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+HTTP_REQUESTS = "unitrail_http_requests"
+HTTP_DURATION = "unitrail_http_request_duration_seconds"
+CONSUMED = "unitrail_consumer_messages"
+BATCHES = "unitrail_consumer_batches"
+BATCHES_ONE_BY_ONE = "unitrail_consumer_batches_applied_one_by_one"
+CONSUMER_LAG = "unitrail_consumer_lag_messages"
+CONSUMER_PARTNER_LAG = "unitrail_consumer_partner_lag_messages"
+CONSUMER_UP = "unitrail_consumer_up"
+DEAD_LETTERS = "unitrail_dead_letters"
+PARKED = "unitrail_parked_messages"
+RELAY_LAG = "unitrail_relay_lag_events"
+RELAY_OLDEST = "unitrail_relay_oldest_unpublished_seconds"
+RELAY_UP = "unitrail_relay_up"
+RELAY_LEADER = "unitrail_relay_leader"
+HEALTHY = "unitrail_healthy"
+
+Checks = Mapping[str, Any]
+"""What `ServiceRuntime.health` reports, part by part."""
+
+
+class StatusCollector(Collector):
+    """Turns the service's status, read just before a scrape, into metric families."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self.checks: Checks = {}
+        self.healthy = False
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["service"]
+        healthy = GaugeMetricFamily(HEALTHY, "1 when /health answers 200.", labels=labels)
+        healthy.add_metric([self._service], 1.0 if self.healthy else 0.0)
+        yield healthy
+        consumer: Mapping[str, Any] = self.checks.get("consumer") or {}
+        if consumer:
+            yield from self._consumer(consumer)
+        relays: Mapping[str, Mapping[str, Any]] = self.checks.get("relays") or {}
+        if relays:
+            yield from self._relays(relays)
+
+    def _consumer(self, consumer: Mapping[str, Any]) -> Iterable[Metric]:
+        service = [self._service]
+        consumed = CounterMetricFamily(
+            CONSUMED,
+            "Messages consumed, by topic and outcome.",
+            labels=["service", "topic", "outcome"],
+        )
+        for topic, outcomes in sorted(consumer.get("by_topic", {}).items()):
+            for outcome, count in sorted(outcomes.items()):
+                consumed.add_metric([self._service, topic, outcome], count)
+        yield consumed
+        batches = CounterMetricFamily(BATCHES, "Batches applied.", labels=["service"])
+        batches.add_metric(service, consumer.get("batches", 0))
+        yield batches
+        split = CounterMetricFamily(
+            BATCHES_ONE_BY_ONE,
+            "Batches applied one message at a time because one of them failed.",
+            labels=["service"],
+        )
+        split.add_metric(service, consumer.get("batches_applied_one_by_one", 0))
+        yield split
+        up = GaugeMetricFamily(CONSUMER_UP, "1 while the consumer loop runs.", labels=["service"])
+        up.add_metric(service, 1.0 if consumer.get("alive") else 0.0)
+        yield up
+        for name, key, text in (
+            (CONSUMER_LAG, "lag", "Messages the broker holds beyond the consumer's position."),
+            (CONSUMER_PARTNER_LAG, "partner_lag", "Of those, partners' messages."),
+            (DEAD_LETTERS, "dead_letters", "Open dead letters."),
+            (PARKED, "parked", "Messages parked behind open dead letters."),
+        ):
+            value = consumer.get(key)
+            if value is not None:  # unknown just now (a rebalance, the database away)
+                gauge = GaugeMetricFamily(name, text, labels=["service"])
+                gauge.add_metric(service, float(value))
+                yield gauge
+
+    def _relays(self, relays: Mapping[str, Mapping[str, Any]]) -> Iterable[Metric]:
+        labels = ["service", "topic"]
+        lag = GaugeMetricFamily(RELAY_LAG, "Events stored and not yet published.", labels=labels)
+        oldest = GaugeMetricFamily(
+            RELAY_OLDEST, "Age of the oldest event not yet published (0: caught up).", labels=labels
+        )
+        up = GaugeMetricFamily(RELAY_UP, "1 while the relay's loop runs.", labels=labels)
+        leader = GaugeMetricFamily(
+            RELAY_LEADER,
+            "1 when this process publishes the store (one process does).",
+            labels=labels,
+        )
+        for topic, status in sorted(relays.items()):
+            key = [self._service, topic]
+            up.add_metric(key, 1.0 if status.get("alive") else 0.0)
+            leader.add_metric(key, 1.0 if status.get("leader") else 0.0)
+            if "lag" in status:
+                lag.add_metric(key, float(status["lag"]))
+                oldest.add_metric(key, float(status.get("oldest_unpublished_seconds") or 0))
+        yield from (lag, oldest, up, leader)
+
+
+def install_metrics(
+    app: FastAPI, service: str, health: Callable[[], Awaitable[tuple[bool, Checks]]]
+) -> CollectorRegistry:
+    """Count every HTTP request and serve `/metrics`; `health` gives the status scraped."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    status = StatusCollector(service)
+    registry.register(status)
+    requests = Counter(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status.",
+        ["service", "route", "method", "status"],
+        registry=registry,
+    )
+    durations = Histogram(
+        HTTP_DURATION,
+        "Time to answer an HTTP request, by route template.",
+        ["service", "route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        if route != "/metrics":
+            requests.labels(service, route, request.method, str(response.status_code)).inc()
+            durations.labels(service, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        """The Prometheus exposition of this process (open: no token)."""
+        status.healthy, status.checks = await health()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return registry

@@ -1,0 +1,125 @@
+"""`/metrics`: what a service serves Prometheus, and the alert rules built on it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.runtime.metrics import install_metrics
+
+ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
+
+STATUS: dict[str, Any] = {
+    "database": "ok",
+    "kafka": "ok",
+    "consumer": {
+        "alive": True,
+        "lag": 12,
+        "partner_lag": 3,
+        "dead_letters": 1,
+        "parked": 2,
+        "batches": 7,
+        "batches_applied_one_by_one": 1,
+        "by_topic": {"order.events.v1": {"applied": 40, "dead-lettered": 1}},
+    },
+    "relays": {
+        "inventory.events.v1": {
+            "alive": True,
+            "leader": True,
+            "lag": 5,
+            "oldest_unpublished_seconds": 0.25,
+        }
+    },
+}
+
+
+async def health() -> tuple[bool, dict[str, Any]]:
+    return True, STATUS
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.fixture
+async def scraped() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    install_metrics(app, "inventory", health)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        assert (await client.get("/items/1")).status_code == 200
+        assert (await client.get("/items/x")).status_code == 422
+        reply = await client.get("/metrics")
+    assert reply.headers["content-type"].startswith("text/plain")
+    return samples(reply.text)
+
+
+def labels(**values: str) -> frozenset[tuple[str, str]]:
+    return frozenset(values.items())
+
+
+async def test_http_requests_are_counted_by_route_template_and_status(
+    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> None:
+    route = {"service": "inventory", "route": "/items/{item_id}", "method": "GET"}
+    assert scraped[("unitrail_http_requests_total", labels(**route, status="200"))] == 1
+    assert scraped[("unitrail_http_requests_total", labels(**route, status="422"))] == 1
+    timed = labels(service="inventory", route="/items/{item_id}")
+    assert scraped[("unitrail_http_request_duration_seconds_count", timed)] == 2
+
+
+async def test_the_consumer_and_the_relays_are_read_from_the_status_when_scraped(
+    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> None:
+    service = labels(service="inventory")
+    topic = labels(service="inventory", topic="inventory.events.v1")
+    assert scraped[("unitrail_healthy", service)] == 1
+    assert scraped[("unitrail_consumer_lag_messages", service)] == 12
+    assert scraped[("unitrail_consumer_partner_lag_messages", service)] == 3
+    assert scraped[("unitrail_dead_letters", service)] == 1
+    assert scraped[("unitrail_parked_messages", service)] == 2
+    consumed = labels(service="inventory", topic="order.events.v1", outcome="dead-lettered")
+    assert scraped[("unitrail_consumer_messages_total", consumed)] == 1
+    assert scraped[("unitrail_consumer_batches_applied_one_by_one_total", service)] == 1
+    assert scraped[("unitrail_relay_lag_events", topic)] == 5
+    assert scraped[("unitrail_relay_oldest_unpublished_seconds", topic)] == 0.25
+    assert scraped[("unitrail_relay_leader", topic)] == 1
+    assert any(name == "process_resident_memory_bytes" for name, _ in scraped)
+
+
+async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
+    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> None:
+    document = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    rules = [rule for group in document["groups"] for rule in group["rules"]]
+    assert {rule["alert"] for rule in rules} >= {
+        "UnitrailServiceDown",
+        "UnitrailRelayBehind",
+        "UnitrailConsumerBehind",
+        "UnitrailDeadLetters",
+    }
+    exported = {name for name, _ in scraped} | {
+        re.sub(r"_(count|sum|bucket)$", "", name) for name, _ in scraped
+    }
+    for rule in rules:
+        for part in (rule["expr"], rule["for"], rule["labels"]["severity"]):
+            assert part, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        used = set(re.findall(r"\bunitrail_[a-z_]+", rule["expr"]))
+        assert used <= exported, f"{rule['alert']} uses {sorted(used - exported)}"
