@@ -22,6 +22,7 @@ from services.runtime.database import PostgresLocation
 from tests.integration.harness import (
     Channel,
     Record,
+    ServiceProcess,
     Services,
     Stack,
     Topics,
@@ -223,10 +224,8 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     assert lines["pim"].split()[1] == "unreachable"
     assert set(lines) == set(SERVICES)
     # ... and so does /metrics, open to a Prometheus scraper without a token
-    with urllib.request.urlopen(f"{order.url}/metrics", timeout=10) as reply:
-        exposition = reply.read().decode()
-    assert 'unitrail_dead_letters{service="order"} 1.0' in exposition
-    assert 'unitrail_parked_messages{service="order"} 1.0' in exposition
+    assert 'unitrail_dead_letters{service="order"} 1.0' in metrics_of(order)
+    assert 'unitrail_parked_messages{service="order"} 1.0' in metrics_of(order)
 
     # The cause goes away (the order arrives); an operator redrives the sequence.
     channel.send(channel_order("4401"), key="webshop:4401")
@@ -242,6 +241,9 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     with pytest.raises(urllib.error.HTTPError) as again:
         order.post(f"/dead-letters/{dead['id']}/redrive", {})
     assert again.value.code == 409
+    exposition = metrics_of(order)
+    assert 'unitrail_dead_letters{service="order"} 0.0' in exposition
+    assert 'unitrail_parked_messages{service="order"} 0.0' in exposition
 
     # The CLI's token names the person at the terminal, in the operator's role.
     resolved = order.get("/dead-letters?include_resolved=true")["dead_letters"]
@@ -321,3 +323,9 @@ def test_a_relay_that_published_but_did_not_record_its_position_publishes_again_
     inventory_topic = topic("inventory.events.v1")
     assert len(inventory_topic.events("StockReserved")) == 6
     assert len(orders_topic.events("OrderAllocated")) == 11  # 5 twice, and the new one
+
+
+def metrics_of(service: ServiceProcess) -> str:
+    """A service's Prometheus exposition, as a scraper reads it (no token)."""
+    with urllib.request.urlopen(f"{service.url}/metrics", timeout=10) as reply:
+        return str(reply.read().decode())
