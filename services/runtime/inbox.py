@@ -3,9 +3,12 @@
 One group member per service process reads all the service's topics (members of one group with
 different subscriptions would make the group rebalance back and forth). It takes what the broker
 has delivered, up to a batch size, hands it to `Consumer.handle_batch` (one transaction), and only
-then commits the offsets. When the database or the broker is away, the batch is not committed: the
-partitions are rewound to its first records and consumed again after a pause, so nothing is skipped
-and, because effects are deduplicated on event identity, nothing is applied twice.
+then commits the offsets. The commit goes out while the next batch is fetched and applied (one
+commit at a time; what is applied meanwhile goes in the next): waiting for its round trip would
+delay every message behind it, and a commit that never lands costs only a redelivery, recognised
+as such. When the database or the broker is away, the batch is not committed: the partitions are
+rewound to its first records and consumed again after a pause, so nothing is skipped and, because
+effects are deduplicated on event identity, nothing is applied twice.
 
 A broker that comes back empty (the embedded one keeps everything in memory) has forgotten the
 group and its offsets. The inbox watches the broker's incarnation (see `topics.py`) and, when it
@@ -22,7 +25,7 @@ import time
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -57,6 +60,10 @@ class KafkaInbox:
         self._outage_since: float | None = None
         self._fetch_wait: FetchWait | None = None
         self._retried_at = time.monotonic()
+        self._committing: asyncio.Task[None] | None = None
+        """The offset commits under way, or done."""
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        """Offsets after the batches applied, not yet handed to a commit."""
         self._in_flight = 0
         """Records fetched and not yet applied and committed: behind, though the position moved."""
         self.last_batch_at: float | None = None
@@ -114,6 +121,7 @@ class KafkaInbox:
             previous=self._joined_incarnation,
         )
         old, self._client = self._client, None
+        await self._committed()
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.stop(), 10)
@@ -146,6 +154,7 @@ class KafkaInbox:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._committed()
         if self._client is not None:
             await self._client.stop()
 
@@ -199,21 +208,33 @@ class KafkaInbox:
             self._outage_since = None
             self.last_batch_at = time.monotonic()
             crash_point("consumer.after-commit")
-            await self._commit(fetched)
             self._in_flight = 0
+            self._uncommitted.update(
+                (partition, OffsetAndMetadata(batch[-1].offset + 1, ""))
+                for partition, batch in fetched.items()
+            )
+            if self._committing is None or self._committing.done():
+                self._committing = asyncio.create_task(self._commit(client))
 
-    async def _commit(self, fetched: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
-        assert self._client is not None
-        offsets = {
-            partition: OffsetAndMetadata(batch[-1].offset + 1, "")
-            for partition, batch in fetched.items()
-        }
-        try:
-            await self._client.commit(offsets)
-        except (CommitFailedError, KafkaError) as error:
-            # The partitions moved to another member (or the broker is away): the next owner
-            # consumes these records again and recognises them as applied.
-            log.info("offsets not committed", error=repr(error))
+    async def _committed(self) -> None:
+        """Wait for the offset commits under way, if any (before the client stops)."""
+        if self._committing is not None:
+            with contextlib.suppress(Exception):
+                await self._committing
+            self._committing = None
+        self._uncommitted = {}
+
+    async def _commit(self, client: AIOKafkaConsumer) -> None:
+        """Commit the offsets after the batches applied so far, one commit at a time, until none
+        is left: the batches applied while a commit is under way go in the next one together."""
+        while self._uncommitted:
+            offsets, self._uncommitted = self._uncommitted, {}
+            try:
+                await client.commit(offsets)
+            except (CommitFailedError, KafkaError) as error:
+                # The partitions moved to another member (or the broker is away): the next owner
+                # consumes these records again and recognises them as applied.
+                log.info("offsets not committed", error=repr(error))
 
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its
