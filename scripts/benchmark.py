@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import math
 import os
@@ -40,6 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -842,6 +844,8 @@ class FlowRun:
     cpu: CpuUse | None = None
     """CPU used from the first produce until the run's trailing events settled."""
     profiles: dict[str, Profile] = field(default_factory=dict)
+    hops: dict[str, list[float]] = field(default_factory=dict)
+    """Paid → allocated split at each service's store and relay (`allocation_hops`), seconds."""
 
     @property
     def delivered(self) -> int:
@@ -891,6 +895,59 @@ def topic_sizes(bootstrap_servers: str, timeout: float = 30.0) -> dict[str, int]
     return sizes
 
 
+ALLOCATION_HOPS = (
+    "order applies the channel order (fetch, batch, until OrderPaid is made)",
+    "order's store and relay publish OrderPaid (rest of batch, commit, relay)",
+    "inventory applies OrderPaid (fetch, batch, until StockReserved is made)",
+    "inventory's store and relay publish StockReserved",
+    "order applies StockReserved (until OrderAllocated is made)",
+    "order's store and relay publish OrderAllocated",
+    "the benchmark's reader reads OrderAllocated",
+)
+"""The segments of paid → allocated, each from one time stamp to the next: the channel's
+produce, each event's `occurred_at` (made by the handler, before its batch commits) and its
+record's create time (set by the relay as it publishes), and the reader's arrival."""
+
+
+def allocation_hops(
+    bootstrap_servers: str, sent: dict[str, float], arrived: dict[str, float]
+) -> dict[str, list[float]]:
+    """Where paid → allocated goes, per order: the chain OrderPaid → StockReserved →
+    OrderAllocated, followed by causation, cut at the time stamps of `ALLOCATION_HOPS`. `sent`
+    and `arrived` are wall-clock seconds by order id."""
+    wanted = {"OrderPaid", "StockReserved", "OrderAllocated"}
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-hops"})
+    try:
+        starts = {
+            (topic, partition): OFFSET_BEGINNING
+            for topic in (ORDER_EVENTS, events_topic("inventory").name)
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        }
+    finally:
+        consumer.close()
+    records, _ = read_to_ends(bootstrap_servers, starts)
+    by_id: dict[str, tuple[float, float, dict[str, Any]]] = {}
+    for record in records:
+        if record.headers.get("event_type") in wanted:
+            envelope = record.json()
+            made = datetime.fromisoformat(envelope["occurred_at"]).timestamp()
+            by_id[envelope["event_id"]] = (made, record.timestamp_ms / 1000, envelope)
+    hops: dict[str, list[float]] = {name: [] for name in ALLOCATION_HOPS}
+    for made, published, envelope in list(by_id.values()):
+        order_id = str(envelope["payload"].get("order_id"))
+        if envelope["event_type"] != "OrderAllocated" or order_id not in sent:
+            continue
+        reserved = by_id.get(envelope["causation_id"])
+        paid = by_id.get(reserved[2]["causation_id"]) if reserved is not None else None
+        if reserved is None or paid is None or order_id not in arrived:
+            continue
+        stamps = [sent[order_id], paid[0], paid[1], reserved[0], reserved[1], made, published]
+        stamps.append(arrived[order_id])
+        for name, (start, end) in zip(ALLOCATION_HOPS, itertools.pairwise(stamps), strict=True):
+            hops[name].append(end - start)
+    return hops
+
+
 def flow_run(
     label: str,
     channel: Channel,
@@ -911,6 +968,7 @@ def flow_run(
     if profiler is not None:
         profiler.start(label.replace(" ", "-").replace("/", "per"), watched)
     cpu_before = CpuUse.take(watched)
+    wall_minus_perf = time.time() - time.perf_counter()
     sender.start()
     try:
         deadline = time.perf_counter() + time_limit
@@ -941,6 +999,16 @@ def flow_run(
             for order_id, sent_at in sorted(sender.sent.items(), key=lambda item: item[1])
             if (milestone, order_id) in arrivals
         ]
+    if result.milestones["OrderAllocated"]:
+        result.hops = allocation_hops(
+            channel.bootstrap_servers,
+            {order: at + wall_minus_perf for order, at in sender.sent.items()},
+            {
+                order: at + wall_minus_perf
+                for (kind, order), at in arrivals.items()
+                if kind == "OrderAllocated"
+            },
+        )
     delivered_at = [at for (kind, _), at in arrivals.items() if kind == "OrderDelivered"]
     if sender.sent and delivered_at:
         result.seconds = max(delivered_at) - min(sender.sent.values())
@@ -1141,6 +1209,14 @@ def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: flo
                 f"5 {name} {run.label}: p50 / p99",
                 f"{ms(percentile(times, 50))} / {ms(percentile(times, 99))}",
                 detail=f"{len(times)}/{run.sent} orders, max {ms(max(times, default=math.nan))}",
+            )
+        )
+    for number, (hop, times) in enumerate(run.hops.items(), 1):
+        rows.append(
+            Row(
+                f"5   paid → allocated {run.label}, hop {number}: p50 / p99",
+                f"{ms(percentile(times, 50))} / {ms(percentile(times, 99))}",
+                detail=hop,
             )
         )
     per_order = run.messages / max(run.sent, 1)

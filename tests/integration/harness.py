@@ -311,6 +311,8 @@ class Record:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    timestamp_ms: int = field(default=0, compare=False)
+    """When its producer made it (the record's create time), in ms since the epoch."""
 
     def json(self) -> Any:
         return json.loads(self.value)
@@ -432,6 +434,7 @@ def record_of(message: Any) -> Record:
         key=key.encode() if isinstance(key, str) else key,
         value=value.encode() if isinstance(value, str) else (value or b""),
         headers=_headers(message.headers()),
+        timestamp_ms=int(message.timestamp()[1]),
     )
 
 
