@@ -20,11 +20,14 @@ from contracts.order import ChannelOrderFeedback
 from contracts.registry import EVENT_MODELS
 from contracts.schemas import load_example, schema_stem
 from contracts.threepl import (
+    CycleCount,
     GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
     ReturnArrival,
+    ShelfDamage,
     ShipConfirmation,
+    TransferArrival,
 )
 from contracts.topics import (
     BROKER_INCARNATION,
@@ -35,6 +38,7 @@ from contracts.topics import (
     SERVICES,
     THREEPL_CONFIRMATIONS,
     THREEPL_RECEIPTS,
+    THREEPL_STOCK,
     Topic,
     all_topics,
     dead_letter_topic,
@@ -47,7 +51,8 @@ SCHEMA_REFERENCE = "../contracts/schemas/{stem}.json"  # relative to ASYNCAPI_PA
 PARTNER_MESSAGES: dict[str, tuple[type[ContractModel], ...]] = {
     CHANNEL_ORDERS.name: (ChannelOrderMessage,),
     THREEPL_CONFIRMATIONS.name: (PickConfirmation, PackConfirmation, ShipConfirmation),
-    THREEPL_RECEIPTS.name: (ReturnArrival, GoodsReceipt),
+    THREEPL_RECEIPTS.name: (ReturnArrival, GoodsReceipt, TransferArrival),
+    THREEPL_STOCK.name: (CycleCount, ShelfDamage),
     CARRIER_TRACKING.name: (CarrierTrackingEvent,),
 }
 """What partners send us, bare JSON (no envelope), per topic; a `type` field tells them apart."""
@@ -183,6 +188,7 @@ _OUTSIDE_WRITERS = {
     CHANNEL_ORDERS.written_by,
     THREEPL_CONFIRMATIONS.written_by,
     THREEPL_RECEIPTS.written_by,
+    THREEPL_STOCK.written_by,
     CARRIER_TRACKING.written_by,
 }
 

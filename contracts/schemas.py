@@ -19,11 +19,14 @@ from contracts.inventory import StockMovement
 from contracts.order import ChannelOrderFeedback
 from contracts.registry import EVENT_MODELS
 from contracts.threepl import (
+    CycleCount,
     GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
     ReturnArrival,
+    ShelfDamage,
     ShipConfirmation,
+    TransferArrival,
 )
 
 JsonSchema = dict[str, Any]
@@ -55,6 +58,9 @@ def published_models() -> list[tuple[str, type[ContractModel]]]:
         PackConfirmation,
         ReturnArrival,
         GoodsReceipt,
+        TransferArrival,
+        CycleCount,
+        ShelfDamage,
         ShipConfirmation,
         CarrierTrackingEvent,
         *EVENT_MODELS,

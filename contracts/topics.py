@@ -65,9 +65,20 @@ THREEPL_CONFIRMATIONS = Topic(
 THREEPL_RECEIPTS = Topic(
     name="threepl.receipts.v1",
     partitions=6,
-    key="RMA id (return_received) or purchase order id (goods_received)",
-    carries="return_received / goods_received JSON (no envelope): what arrived at a 3PL's dock, "
-    "from 3PL adapters",
+    key="RMA id (return_received), purchase order id (goods_received) or transfer id "
+    "(transfer_received)",
+    carries="return_received / goods_received / transfer_received JSON (no envelope): what "
+    "arrived at a 3PL's dock, from 3PL adapters",
+    written_by="3PL adapters",
+)
+
+
+THREEPL_STOCK = Topic(
+    name="threepl.stock.v1",
+    partitions=6,
+    key="`location:sku`",
+    carries="cycle_counted / damage_found JSON (no envelope): what a 3PL found on its shelves "
+    "(its own counts, units found damaged), from 3PL adapters",
     written_by="3PL adapters",
 )
 
@@ -134,6 +145,7 @@ def all_topics() -> list[Topic]:
         CHANNEL_FEEDBACK,
         THREEPL_CONFIRMATIONS,
         THREEPL_RECEIPTS,
+        THREEPL_STOCK,
         CARRIER_TRACKING,
         INVENTORY_MOVEMENTS,
         BROKER_INCARNATION,

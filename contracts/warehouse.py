@@ -4,7 +4,12 @@ shipment id.
 A 3PL adapter (written by anyone, with any Kafka client) consumes `FulfilmentRequested` to learn
 what to pick, pack and ship, and `FulfilmentCancelled` to stop; `InboundExpected` to learn what
 goods to expect from suppliers (answered with `goods_received` on `threepl.receipts.v1`),
-`InboundCancelled` to stop expecting them, and `GoodsReceiptRejected` for a receipt refused.
+`InboundCancelled` to stop expecting them, `GoodsReceiptRejected` for a receipt refused, and
+`TransferRequested` for a transfer between warehouses (the origin sends the units, the destination
+answers `transfer_received` on `threepl.receipts.v1` when they arrive).
+
+What a 3PL reports from its shelves on `threepl.stock.v1` is passed on, recorded once, as
+`CycleCountReported` and `DamageReported` for inventory to book.
 """
 
 from __future__ import annotations
@@ -235,3 +240,77 @@ class GoodsReceiptRejected(GoodsReceiptChange):
         "or inventory's verdict (not confirmed or cancelled, another location, a SKU not on "
         "the order, more than outstanding, serials not one per unit or received before)."
     )
+
+
+class TransferRequested(IntegrationEvent):
+    """Units of a SKU are to move between two warehouses (keyed by the transfer): the 3PL at
+    `from_location` sends them (they left Unitrail's available stock when the transfer was
+    dispatched); the 3PL at `to_location` expects them and answers `transfer_received` on
+    `threepl.receipts.v1` when they arrive. Each 3PL acts on the locations it operates."""
+
+    event_type = "TransferRequested"
+    aggregate_type = "warehouse-transfer"
+
+    transfer_id: uuid.UUID = Field(description="The transfer; name it in `transfer_received`.")
+    sku: Sku
+    from_location: LocationCode = Field(description="The warehouse that sends the units.")
+    to_location: LocationCode = Field(description="The warehouse that receives them.")
+    quantity: int = Field(ge=1, description="Units sent.")
+    serials: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units, for serialized products."
+    )
+    reason: str | None = Field(default=None, description="Why they are moved, if given.")
+
+
+class TransferArrived(IntegrationEvent):
+    """The destination's 3PL reported a transfer's units arrived, recorded once (keyed by the
+    transfer); inventory books them in, and a shortfall as lost in transit."""
+
+    event_type = "TransferArrived"
+    aggregate_type = "warehouse-transfer"
+
+    transfer_id: uuid.UUID = Field(description="The transfer.")
+    sku: Sku
+    location: LocationCode = Field(description="Where they arrived: the destination.")
+    quantity_received: int = Field(ge=0, description="Units that arrived.")
+    serials_received: list[str] = Field(
+        default_factory=list, description="Serial numbers of the units that arrived."
+    )
+    received_at: datetime = Field(description="When, at the warehouse.")
+    received_by: str = Field(description="Who received them: the operator or the 3PL.")
+
+
+class ShelfReport(IntegrationEvent):
+    """A 3PL's report of what it found on its shelves (keyed by the report); published as one of
+    the two events below."""
+
+    aggregate_type = "shelf-report"
+
+    report_id: str = Field(description="The 3PL's report id.")
+    location: LocationCode
+    sku: Sku
+    reported_at: datetime = Field(description="When, at the warehouse.")
+    reported_by: str = Field(description="Who: the operator or the 3PL.")
+
+
+class CycleCountReported(ShelfReport):
+    """A 3PL counted the new units of a SKU at a location; inventory books the variance."""
+
+    event_type = "CycleCountReported"
+
+    counted: int = Field(ge=0, description="New units counted.")
+    serials: list[str] | None = Field(
+        description="Every serial counted; null when serials were not counted."
+    )
+
+
+class DamageReported(ShelfReport):
+    """A 3PL found units damaged on its shelves; inventory takes them out of sellable stock."""
+
+    event_type = "DamageReported"
+
+    quantity: int = Field(ge=1, description="Units found damaged.")
+    serials: list[str] = Field(
+        default_factory=list, description="One serial per damaged unit, for serialized products."
+    )
+    note: str | None = Field(default=None, description="What was found, in words.")

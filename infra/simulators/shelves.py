@@ -2,8 +2,9 @@
 where. Pure: no I/O.
 
 The simulated 3PL learns it from inventory's public events, as a real WMS learns it from its own
-receiving dock: units arrive (`StockReceived` with serials), are put in a parcel (`StockSerialPacked`),
-and leave (`StockShipped`). Units without serials are not tracked one by one: their SKUs are
+receiving dock: units arrive (`StockReceived` with serials, `StockTransferredIn`), are put in a
+parcel (`StockSerialPacked`), and leave (`StockShipped`, `StockTransferredOut`, `StockAdjusted`
+decreases). Units without serials are not tracked one by one: their SKUs are
 scanned with no serial.
 """
 
@@ -72,6 +73,26 @@ class Shelves:
                 unit.state = UnitState.SHIPPED
             self._picked.pop(serial, None)
         self.changes += 1
+
+    def left(self, serials: list[str]) -> None:
+        """The units left their shelves for good: sent to another warehouse, written off."""
+        for serial in serials:
+            self._units.pop(serial, None)
+            self._picked.pop(serial, None)
+        self.changes += 1
+
+    def in_building(self, location: str) -> dict[str, list[str]]:
+        """Serials of the units at `location` that have not left (on the shelf or packed), by
+        SKU: what a cycle count finds."""
+        found: dict[str, list[str]] = {}
+        for unit in self._units.values():
+            if unit.location == location and unit.state is not UnitState.SHIPPED:
+                found.setdefault(unit.sku, []).append(unit.serial)
+        return found
+
+    def locations(self) -> set[str]:
+        """Every location with a unit the WMS has seen."""
+        return {unit.location for unit in self._units.values()}
 
     # -- what the pickers do ------------------------------------------------------------------
 

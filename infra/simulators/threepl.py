@@ -30,16 +30,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
-from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
+from contracts.inventory import (
+    StockAdjusted,
+    StockReceived,
+    StockSerialPacked,
+    StockShipped,
+    StockTransferredIn,
+    StockTransferredOut,
+)
 from contracts.threepl import (
+    CycleCount,
     GoodsReceipt,
     GoodsReceiptLine,
     PackConfirmation,
     PickConfirmation,
     ScannedUnit,
+    ShelfDamage,
     ShipConfirmation,
+    TransferArrival,
 )
-from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, events_topic
+from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, THREEPL_STOCK, events_topic
 from contracts.warehouse import (
     FulfilmentCancelled,
     FulfilmentLabelled,
@@ -49,6 +59,7 @@ from contracts.warehouse import (
     InboundExpected,
     PackScanRejected,
     ShipmentConfirmed,
+    TransferRequested,
 )
 from infra.simulators.kafka import (
     KafkaSettings,
@@ -67,7 +78,7 @@ from infra.simulators.shelves import Shelves
 log = structlog.get_logger(__name__)
 
 ShipmentConfirmation = PickConfirmation | PackConfirmation | ShipConfirmation
-Confirmation = ShipmentConfirmation | GoodsReceipt
+Confirmation = ShipmentConfirmation | GoodsReceipt | TransferArrival | CycleCount | ShelfDamage
 Publish = Callable[[Confirmation], Awaitable[None]]
 """Hands a confirmation (or a goods receipt) to Unitrail; returns once the broker has it."""
 
@@ -116,6 +127,10 @@ class ThreePL(Protocol):
         """Unitrail refused a goods receipt (the problems say why); correct it and send it again
         under a new receipt id."""
 
+    async def transfer_requested(self, request: TransferRequested) -> None:
+        """Units move between warehouses: the origin sends them; the destination answers
+        `transfer_received` when they arrive."""
+
 
 class ThreePLBridge:
     """Runs a `ThreePL` against the public topics, as its own consumer group.
@@ -135,6 +150,7 @@ class ThreePLBridge:
             InboundExpected,
             InboundCancelled,
             GoodsReceiptRejected,
+            TransferRequested,
         )
     }
     FINISHING = frozenset((ShipmentConfirmed.event_type, FulfilmentCancelled.event_type))
@@ -158,6 +174,11 @@ class ThreePLBridge:
             async def publish(confirmation: Confirmation) -> None:
                 if isinstance(confirmation, GoodsReceipt):
                     topic, key = THREEPL_RECEIPTS.name, confirmation.purchase_order_id
+                elif isinstance(confirmation, TransferArrival):
+                    topic, key = THREEPL_RECEIPTS.name, str(confirmation.transfer_id)
+                elif isinstance(confirmation, CycleCount | ShelfDamage):
+                    topic = THREEPL_STOCK.name
+                    key = f"{confirmation.location}:{confirmation.sku}"
                 else:
                     topic, key = THREEPL_CONFIRMATIONS.name, str(confirmation.shipment_id)
                 await publish_until_sent(
@@ -248,6 +269,8 @@ class ThreePLBridge:
                 await self.threepl.inbound_cancelled(event)
             elif isinstance(event, GoodsReceiptRejected):
                 await self.threepl.goods_receipt_rejected(event)
+            elif isinstance(event, TransferRequested):
+                await self.threepl.transfer_requested(event)
         except Exception:
             log.exception("the 3PL failed to handle an event", event_type=event.event_type)
 
@@ -301,6 +324,24 @@ class SimulatedThreePLSettings(BaseSettings):
         ge=0,
         description="How long a packer waits for units the shelves do not show yet before "
         "scanning what there is.",
+    )
+    transfer_delay: float = Field(
+        default=5.0,
+        ge=0,
+        description="A transfer requested → its units received at the destination.",
+    )
+    cycle_count_interval: float = Field(
+        default=0.0,
+        ge=0,
+        description="Every this many seconds, count the serialized units at each location it "
+        "operates and report `cycle_counted` per SKU; 0: never.",
+    )
+    damage_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="In a cycle count, the share of units on the shelf found damaged, reported "
+        "as `damage_found` (and not counted).",
     )
     seed: str = Field(
         default="unitrail",
@@ -396,7 +437,15 @@ def serials_blamed(problems: list[str], scanned: tuple[ScannedUnit, ...]) -> fro
 
 
 SHELF_EVENTS = frozenset(
-    model.event_type for model in (StockReceived, StockSerialPacked, StockShipped)
+    model.event_type
+    for model in (
+        StockReceived,
+        StockSerialPacked,
+        StockShipped,
+        StockTransferredIn,
+        StockTransferredOut,
+        StockAdjusted,
+    )
 )
 """The inventory events `learn` reads."""
 
@@ -415,6 +464,17 @@ def learn(shelves: Shelves, envelope: Envelope) -> bool:
         elif envelope.event_type == StockShipped.event_type:
             shipped = StockShipped.model_validate(envelope.payload)
             shelves.shipped(shipped.sku, shipped.serials)
+        elif envelope.event_type == StockTransferredIn.event_type:
+            arrived = StockTransferredIn.model_validate(envelope.payload)
+            shelves.received(arrived.sku, arrived.to_location, arrived.serials)
+        elif envelope.event_type == StockTransferredOut.event_type:
+            shelves.left(StockTransferredOut.model_validate(envelope.payload).serials)
+        elif envelope.event_type == StockAdjusted.event_type:
+            adjusted = StockAdjusted.model_validate(envelope.payload)
+            if adjusted.quantity_delta < 0:
+                shelves.left(adjusted.serials)
+            else:
+                shelves.received(adjusted.sku, adjusted.location, adjusted.serials)
         else:
             return False
     except ValidationError as error:
@@ -546,6 +606,8 @@ class SimulatedThreePL:
         self._known = RecentIds()
         self._shelves_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counting: asyncio.Task[None] | None = None
+        self._rng = random.Random(settings.seed)
 
     # -- ThreePL ------------------------------------------------------------------------------
 
@@ -555,9 +617,15 @@ class SimulatedThreePL:
         if self.ready is not None:
             await self.ready.wait()
         log.info("simulated 3PL ready", locations=self.settings.locations or "all")
+        if self.settings.cycle_count_interval > 0:
+            self._counting = asyncio.get_running_loop().create_task(self._count_every_so_often())
 
     async def stop(self) -> None:
         """Abandon the work in progress; the bridge asks again after a restart."""
+        if self._counting is not None:
+            self._counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._counting
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -678,6 +746,57 @@ class SimulatedThreePL:
             purchase_order_id=rejection.purchase_order_id,
             problems=rejection.problems,
         )
+
+    async def transfer_requested(self, request: TransferRequested) -> None:
+        """The origin's units leave with the truck (the shelves learn it from
+        `StockTransferredOut`); at the destination, they are received after `transfer_delay`,
+        every unit sent with its serial. A request already known, or for locations it does not
+        operate, is ignored."""
+        served = self.settings.served_locations
+        if served is not None and request.to_location not in served:
+            return
+        if not self._known.add(("transfer", request.transfer_id)):
+            return
+        task = asyncio.get_running_loop().create_task(self._receive_transfer(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    async def count_shelves(self) -> None:
+        """Count the serialized units at every location it operates, one report per SKU; units
+        found damaged (at `damage_rate`) are reported as such and not counted."""
+        assert self._publish is not None, "start() first"
+        served = self.settings.served_locations
+        for location in sorted(served if served is not None else self.shelves.locations()):
+            for sku, serials in sorted(self.shelves.in_building(location).items()):
+                damaged = [s for s in serials if self._rng.random() < self.settings.damage_rate]
+                if damaged:
+                    await self._publish(
+                        ShelfDamage(
+                            type="damage_found",
+                            report_id=f"SIM-D-{self._rng.getrandbits(48):012X}",
+                            location=location,
+                            sku=sku,
+                            quantity=len(damaged),
+                            serials=damaged,
+                            note="found damaged in a cycle count",
+                            at=now(),
+                            found_by="simulated 3PL",
+                        )
+                    )
+                counted = [serial for serial in serials if serial not in damaged]
+                await self._publish(
+                    CycleCount(
+                        type="cycle_counted",
+                        report_id=f"SIM-C-{self._rng.getrandbits(48):012X}",
+                        location=location,
+                        sku=sku,
+                        counted=len(counted),
+                        serials=counted,
+                        at=now(),
+                        counted_by="simulated 3PL",
+                    )
+                )
+                log.info("cycle counted", location=location, sku=sku, counted=len(counted))
 
     # -- the floor ----------------------------------------------------------------------------
 
@@ -802,6 +921,39 @@ class SimulatedThreePL:
             receipt_id=receipt.receipt_id,
             units=sum(line.quantity for line in receipt.lines),
         )
+
+    async def _receive_transfer(self, request: TransferRequested) -> None:
+        rng = random.Random(f"{self.settings.seed}:{request.transfer_id}")
+        jitter = self.settings.jitter
+        delay = self.settings.transfer_delay
+        await asyncio.sleep(delay * rng.uniform(1 - jitter, 1 + jitter) if delay > 0 else 0.0)
+        assert self._publish is not None, "start() first"
+        await self._publish(
+            TransferArrival(
+                type="transfer_received",
+                transfer_id=request.transfer_id,
+                location=request.to_location,
+                sku=request.sku,
+                quantity=request.quantity,
+                serials=list(request.serials),
+                at=now(),
+                received_by="simulated 3PL",
+            )
+        )
+        log.info(
+            "transfer received",
+            transfer_id=str(request.transfer_id),
+            location=request.to_location,
+            units=request.quantity,
+        )
+
+    async def _count_every_so_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.cycle_count_interval)
+            try:
+                await self.count_shelves()
+            except Exception:
+                log.exception("cycle count failed")
 
     async def _wait_for_units(self, request: FulfilmentRequested) -> None:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """What the inventory service consumes: paid orders to reserve for, cancelled ones to release,
 pack scans to check, shipments to take out of stock, goods received against purchase orders,
-returned units graded and dispositioned; and, to route orders by shipping cost, the PIM's product
-facts and shipping's rate card."""
+transfers arrived and the 3PLs' own cycle counts and damages found, returned units graded and
+dispositioned; and, to route orders by shipping cost, the PIM's product facts and shipping's rate
+card."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from contracts.order import OrderCancelled, OrderPaid
 from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
 from contracts.returns import ReturnDispositioned, ReturnGraded, ReturnSignedOff
 from contracts.shipping import RateCardPublished
-from contracts.warehouse import GoodsReceived, ShipmentConfirmed, UnitsScanned
+from contracts.warehouse import (
+    CycleCountReported,
+    DamageReported,
+    GoodsReceived,
+    ShipmentConfirmed,
+    TransferArrived,
+    UnitsScanned,
+)
 from services.inventory import translators
 from services.inventory.application import InventoryApplication
 from services.runtime.consumer import Consumer
@@ -85,4 +93,35 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
             shipment_id=event.shipment_id,
             location=event.location,
             units=translators.scanned_units(event.units),
+        )
+
+    @consumer.on_event(TransferArrived, producer="warehouse_adapter")
+    def transfer_arrived(event: TransferArrived, _: Envelope) -> None:
+        inventory.receive_transfer(
+            event.transfer_id,
+            actor=event.received_by,
+            quantity_received=event.quantity_received,
+            serials_received=event.serials_received or None,
+        )
+
+    @consumer.on_event(CycleCountReported, producer="warehouse_adapter")
+    def cycle_count_reported(event: CycleCountReported, _: Envelope) -> None:
+        inventory.count_stock(
+            event.sku,
+            location=event.location,
+            counted=event.counted,
+            actor=event.reported_by,
+            serials_counted=event.serials,
+        )
+
+    @consumer.on_event(DamageReported, producer="warehouse_adapter")
+    def damage_reported(event: DamageReported, _: Envelope) -> None:
+        inventory.adjust_stock(
+            event.sku,
+            location=event.location,
+            quantity_delta=-event.quantity,
+            reason_code="damage",
+            actor=event.reported_by,
+            note=event.note or f"found damaged on the shelf (report {event.report_id})",
+            serials=event.serials,
         )

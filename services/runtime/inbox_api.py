@@ -27,6 +27,7 @@ from contracts.topics import (
     CHANNEL_ORDERS,
     THREEPL_CONFIRMATIONS,
     THREEPL_RECEIPTS,
+    THREEPL_STOCK,
 )
 from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 from services.runtime.consumer import Consumer, Rejected
@@ -36,6 +37,7 @@ INTAKE_ROLES = {
     CHANNEL_ORDERS.name: Role.CHANNEL,
     THREEPL_CONFIRMATIONS.name: Role.WAREHOUSE,
     THREEPL_RECEIPTS.name: Role.WAREHOUSE,
+    THREEPL_STOCK.name: Role.WAREHOUSE,
     CARRIER_TRACKING.name: Role.WAREHOUSE,
 }
 """The role that may hand over each partner topic's messages (besides `admin`)."""

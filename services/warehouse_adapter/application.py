@@ -13,6 +13,8 @@ from eventsourcing.application import AggregateNotFoundError
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.eventstore import ServiceApplication
 from services.warehouse_adapter.domain import (
+    CycleCount,
+    Damage,
     Destination,
     Fulfilment,
     FulfilmentLine,
@@ -21,9 +23,14 @@ from services.warehouse_adapter.domain import (
     InboundReceipt,
     PackedUnit,
     ReturnReceipt,
+    ShelfReport,
+    Transfer,
+    TransferArrival,
     inbound_id_for,
     inbound_receipt_id_for,
     return_receipt_id_for,
+    shelf_report_id_for,
+    warehouse_transfer_id_for,
 )
 
 
@@ -41,7 +48,15 @@ class UnknownFulfilment(DomainError, NotFound):
 class WarehouseAdapterApplication(ServiceApplication):
     """The bridge to 3PL warehouses: fulfilment requests out, their answers back."""
 
-    value_objects = (FulfilmentLine, Destination, PackedUnit, InboundLine)
+    value_objects = (
+        FulfilmentLine,
+        Destination,
+        PackedUnit,
+        InboundLine,
+        TransferArrival,
+        CycleCount,
+        Damage,
+    )
 
     def expect_inbound(
         self,
@@ -133,6 +148,73 @@ class WarehouseAdapterApplication(ServiceApplication):
         if receipt is not None:
             receipt.reject(problems)
             self.save(receipt)
+
+    def request_transfer(
+        self,
+        *,
+        transfer_id: uuid.UUID,
+        sku: str,
+        from_location: str,
+        to_location: str,
+        quantity: int,
+        serials: tuple[str, ...],
+        reason: str | None,
+    ) -> uuid.UUID:
+        """Inventory dispatched a transfer: tell both warehouses (the origin sends, the
+        destination expects), once."""
+        known: Transfer | None = self._find(warehouse_transfer_id_for(transfer_id), Transfer)
+        if known is not None:
+            return known.id
+        transfer = Transfer.request(
+            transfer_id=transfer_id,
+            sku=sku,
+            from_location=from_location,
+            to_location=to_location,
+            quantity=quantity,
+            serials=serials,
+            reason=reason,
+        )
+        self.save(transfer)
+        return transfer.id
+
+    def receive_transfer(self, transfer_id: uuid.UUID, sku: str, arrival: TransferArrival) -> None:
+        """The destination's 3PL reports a transfer's units arrived: recorded once, for inventory
+        to book in. Refused with the reason when no such transfer was requested or the arrival
+        does not fit it."""
+        transfer: Transfer | None = self._find(warehouse_transfer_id_for(transfer_id), Transfer)
+        if transfer is None:
+            raise DomainError(f"no transfer {transfer_id} was requested of any warehouse")
+        transfer.arrive(sku, arrival)
+        self.save(transfer)
+
+    def record_shelf_report(
+        self,
+        *,
+        report_id: str,
+        location: str,
+        sku: str,
+        reported_at: datetime,
+        reported_by: str,
+        finding: CycleCount | Damage,
+    ) -> uuid.UUID:
+        """A 3PL's cycle count or damage found on its shelves: recorded once per report id, for
+        inventory to book; a different report under a known id is refused with the reason."""
+        known: ShelfReport | None = self._find(shelf_report_id_for(report_id), ShelfReport)
+        if known is not None:
+            problem = known.conflicts_with(location=location, sku=sku, finding=finding)
+            if problem is not None:
+                raise DomainError(problem)
+            return known.id
+        report = ShelfReport.record(
+            report_id=report_id,
+            location=location,
+            sku=sku,
+            reported_at=reported_at,
+            reported_by=reported_by,
+            finding=finding,
+        )
+        self.save(report)
+        return report.id
 
     def _find(self, aggregate_id: uuid.UUID, kind: type[Any]) -> Any:
         try:

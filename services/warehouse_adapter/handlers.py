@@ -1,6 +1,7 @@
-"""What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations
-and dock receipts (returns, and goods from suppliers), inventory's verdicts on scanned serials and
-goods receipts, inventory's confirmed and cancelled purchase orders and their ASNs, and shipping's
+"""What the warehouse adapter consumes: released and cancelled orders, the 3PLs' confirmations,
+dock receipts (returns, goods from suppliers, transfers from other warehouses) and shelf reports
+(cycle counts, damages), inventory's verdicts on scanned serials and goods receipts, inventory's
+confirmed and cancelled purchase orders and their ASNs, its dispatched transfers, and shipping's
 labels."""
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from contracts.inventory import (
     PurchaseOrderReceiptRejected,
     SerialCheckFailed,
     SerialCheckPassed,
+    TransferDispatched,
 )
 from contracts.order import OrderCancelled, OrderReleasedToWarehouse
 from contracts.shipping import LabelPurchased
 from contracts.threepl import (
+    CycleCount,
     GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
@@ -24,8 +27,10 @@ from contracts.threepl import (
     ShipConfirmation,
     ThreePLConfirmation,
     ThreePLReceipt,
+    ThreePLStockReport,
+    TransferArrival,
 )
-from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS
+from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, THREEPL_STOCK
 from services.runtime.consumer import Consumer
 from services.warehouse_adapter import translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
@@ -84,6 +89,10 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
                 serial=arrival.serial,
                 received_at=arrival.at,
             )
+        elif isinstance(arrival, TransferArrival):
+            warehouse.receive_transfer(
+                arrival.transfer_id, arrival.sku, translators.transfer_arrival(arrival)
+            )
         else:
             warehouse.receive_goods(
                 receipt_id=arrival.receipt_id,
@@ -94,6 +103,36 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
                 received_by=arrival.received_by or "3pl",
                 lines=translators.received_lines(arrival),
             )
+
+    @consumer.on_message(
+        THREEPL_STOCK,
+        ThreePLStockReport,
+        correlation_id=lambda message: f"stock:{message.root.location}:{message.root.sku}",
+        causation_id=lambda message: f"3pl:{message.root.report_id}:{message.root.type}",
+    )
+    def shelf_reported(message: ThreePLStockReport) -> None:
+        report = message.root
+        warehouse.record_shelf_report(
+            report_id=report.report_id,
+            location=report.location,
+            sku=report.sku,
+            reported_at=report.at,
+            reported_by=(report.counted_by if isinstance(report, CycleCount) else report.found_by)
+            or "3pl",
+            finding=translators.shelf_finding(report),
+        )
+
+    @consumer.on_event(TransferDispatched, producer="inventory")
+    def transfer_dispatched(event: TransferDispatched, _: Envelope) -> None:
+        warehouse.request_transfer(
+            transfer_id=event.transfer_id,
+            sku=event.sku,
+            from_location=event.from_location,
+            to_location=event.to_location,
+            quantity=event.quantity,
+            serials=tuple(event.serials),
+            reason=event.reason,
+        )
 
     @consumer.on_event(PurchaseOrderConfirmed, producer="inventory")
     def purchase_order_confirmed(event: PurchaseOrderConfirmed, _: Envelope) -> None:
@@ -140,13 +179,17 @@ def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication
         )
 
 
-def _receipt_flow(arrival: ReturnArrival | GoodsReceipt) -> str:
+def _receipt_flow(arrival: ReturnArrival | GoodsReceipt | TransferArrival) -> str:
     if isinstance(arrival, ReturnArrival):
         return f"rma:{arrival.rma_id}"
+    if isinstance(arrival, TransferArrival):
+        return f"transfer:{arrival.transfer_id}"
     return f"purchase-order:{arrival.purchase_order_id}"
 
 
-def _receipt_cause(arrival: ReturnArrival | GoodsReceipt) -> str:
+def _receipt_cause(arrival: ReturnArrival | GoodsReceipt | TransferArrival) -> str:
     if isinstance(arrival, ReturnArrival):
         return f"3pl:{arrival.rma_id}:return_received"
+    if isinstance(arrival, TransferArrival):
+        return f"3pl:{arrival.transfer_id}:transfer_received"
     return f"3pl:{arrival.receipt_id}:goods_received"

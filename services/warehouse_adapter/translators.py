@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from contracts import threepl
 from contracts import warehouse as contracts
 from contracts.base import IntegrationEvent
 from contracts.inventory import AdvanceShippingNoticeRecorded, DeliveredUnits, PurchaseOrderLine
@@ -14,6 +15,8 @@ from contracts.order import OrderReleasedToWarehouse, ShipmentLine
 from contracts.threepl import GoodsReceipt, GoodsReceiptLine, PackConfirmation
 from services.warehouse_adapter.application import ShipmentToFulfil
 from services.warehouse_adapter.domain import (
+    CycleCount,
+    Damage,
     Destination,
     Fulfilment,
     FulfilmentLine,
@@ -22,6 +25,9 @@ from services.warehouse_adapter.domain import (
     InboundReceipt,
     PackedUnit,
     ReturnReceipt,
+    ShelfReport,
+    Transfer,
+    TransferArrival,
 )
 
 
@@ -48,6 +54,23 @@ def scanned_units(message: PackConfirmation) -> tuple[PackedUnit, ...]:
         PackedUnit(line_number=unit.line_number, sku=unit.sku, serial=unit.serial)
         for unit in message.units
     )
+
+
+def transfer_arrival(message: threepl.TransferArrival) -> TransferArrival:
+    return TransferArrival(
+        location=message.location,
+        quantity=message.quantity,
+        serials=tuple(message.serials),
+        received_at=message.at,
+        received_by=message.received_by or "3pl",
+    )
+
+
+def shelf_finding(message: threepl.CycleCount | threepl.ShelfDamage) -> CycleCount | Damage:
+    if isinstance(message, threepl.CycleCount):
+        serials = None if message.serials is None else tuple(message.serials)
+        return CycleCount(counted=message.counted, serials=serials)
+    return Damage(quantity=message.quantity, serials=tuple(message.serials), note=message.note)
 
 
 def ordered_lines(lines: list[PurchaseOrderLine]) -> tuple[InboundLine, ...]:
@@ -253,3 +276,57 @@ def _receipt_refused(
     event: InboundReceipt.Refused | InboundReceipt.Rejected,
 ) -> contracts.GoodsReceiptRejected:
     return contracts.GoodsReceiptRejected(**_receipt(event), problems=list(event.problems))
+
+
+@to_contract.register
+def _transfer_requested(event: Transfer.Requested) -> contracts.TransferRequested:
+    return contracts.TransferRequested(
+        transfer_id=event.transfer_id,
+        sku=event.sku,
+        from_location=event.from_location,
+        to_location=event.to_location,
+        quantity=event.quantity,
+        serials=list(event.serials),
+        reason=event.reason,
+    )
+
+
+@to_contract.register
+def _transfer_arrived(event: Transfer.Arrived) -> contracts.TransferArrived:
+    return contracts.TransferArrived(
+        transfer_id=event.transfer_id,
+        sku=event.sku,
+        location=event.arrival.location,
+        quantity_received=event.arrival.quantity,
+        serials_received=list(event.arrival.serials),
+        received_at=event.arrival.received_at,
+        received_by=event.arrival.received_by,
+    )
+
+
+def _shelf_report(event: ShelfReport.CountReported | ShelfReport.DamageReported) -> dict[str, Any]:
+    return {
+        "report_id": event.report_id,
+        "location": event.location,
+        "sku": event.sku,
+        "reported_at": event.reported_at,
+        "reported_by": event.reported_by,
+    }
+
+
+@to_contract.register
+def _count_reported(event: ShelfReport.CountReported) -> contracts.CycleCountReported:
+    serials = None if event.count.serials is None else list(event.count.serials)
+    return contracts.CycleCountReported(
+        **_shelf_report(event), counted=event.count.counted, serials=serials
+    )
+
+
+@to_contract.register
+def _damage_reported(event: ShelfReport.DamageReported) -> contracts.DamageReported:
+    return contracts.DamageReported(
+        **_shelf_report(event),
+        quantity=event.damage.quantity,
+        serials=list(event.damage.serials),
+        note=event.damage.note,
+    )

@@ -12,14 +12,24 @@ import pytest
 from contracts.base import IntegrationEvent
 from contracts.channel import ShippingAddress
 from contracts.envelope import Envelope
-from contracts.inventory import StockReceived, StockSerialPacked, StockShipped
+from contracts.inventory import (
+    StockAdjusted,
+    StockReceived,
+    StockSerialPacked,
+    StockShipped,
+    StockTransferredIn,
+    StockTransferredOut,
+)
 from contracts.order import ShipmentLine
 from contracts.threepl import (
+    CycleCount,
     GoodsReceipt,
     PackConfirmation,
     PickConfirmation,
     ScannedUnit,
+    ShelfDamage,
     ShipConfirmation,
+    TransferArrival,
 )
 from contracts.warehouse import (
     FulfilmentCancelled,
@@ -30,6 +40,7 @@ from contracts.warehouse import (
     InboundUnits,
     PackScanRejected,
     ShipmentConfirmed,
+    TransferRequested,
 )
 from infra.simulators.carriers import (
     CARRIER_CODES,
@@ -559,3 +570,83 @@ def test_the_dock_scans_the_shipped_unit_or_at_the_switcheroo_rate_another_one()
     assert again == fraud, "the same RMA tells the same story"
     unserialized = ExpectedReturn("CABLE-1", ())
     assert arrival_for(rma, unserialized, "WH-A", SimulatedReturnsSettings(), at).serial is None
+
+
+# -- transfers and shelf reports -----------------------------------------------------------------
+
+
+def transfer(to_location: str = "WH-B") -> TransferRequested:
+    return TransferRequested(
+        transfer_id=uuid.UUID("00000000-0000-4000-8000-0000000000aa"),
+        sku="LAPTOP-14",
+        from_location="WH-A",
+        to_location=to_location,
+        quantity=2,
+        serials=["L-1", "L-2"],
+    )
+
+
+async def test_a_transfer_is_received_at_its_destination_with_every_serial_sent() -> None:
+    threepl, outbox = await started(instant(transfer_delay=0, locations="WH-B"))
+    await threepl.transfer_requested(transfer())
+    await threepl.transfer_requested(transfer())  # delivered again: received once
+    await threepl.transfer_requested(transfer(to_location="WH-C"))  # not one of its docks
+    await threepl.idle()
+    (arrived,) = outbox.sent
+    assert isinstance(arrived, TransferArrival)
+    assert (arrived.location, arrived.quantity, arrived.serials) == ("WH-B", 2, ["L-1", "L-2"])
+
+
+def test_the_shelves_follow_transfers_and_adjustments() -> None:
+    shelves = stocked()
+    moved = uuid.uuid4()
+    out = StockTransferredOut(
+        sku="LAPTOP-14",
+        transfer_id=moved,
+        from_location="WH-A",
+        to_location="WH-B",
+        quantity=1,
+        serials=["L-1"],
+        actor="ops",
+    )
+    arrived = StockTransferredIn(
+        sku="LAPTOP-14",
+        transfer_id=moved,
+        from_location="WH-A",
+        to_location="WH-B",
+        quantity=1,
+        serials=["L-1"],
+        actor="dock",
+    )
+    damaged = StockAdjusted(
+        sku="LAPTOP-14",
+        location="WH-A",
+        quantity_delta=-1,
+        reason_code="damage",
+        actor="3pl",
+        serials=["L-2"],
+        on_hand_before=2,
+        on_hand_after=1,
+    )
+    assert all(learn(shelves, envelope(event)) for event in (out, arrived, damaged))
+    assert shelves.in_building("WH-A") == {"LAPTOP-14": ["L-3"], "CAMERA-X": ["C-1"]}
+    assert shelves.in_building("WH-B") == {"LAPTOP-14": ["L-9", "L-1"]}
+
+
+async def test_a_cycle_count_reports_every_sku_and_the_units_found_damaged() -> None:
+    threepl, outbox = await started(instant(locations="WH-A", damage_rate=1))
+    await threepl.count_shelves()
+    reports = [m for m in outbox.sent if isinstance(m, CycleCount | ShelfDamage)]
+    assert [(m.type, m.sku, m.serials) for m in reports] == [
+        ("damage_found", "CAMERA-X", ["C-1"]),
+        ("cycle_counted", "CAMERA-X", []),
+        ("damage_found", "LAPTOP-14", ["L-1", "L-2", "L-3"]),
+        ("cycle_counted", "LAPTOP-14", []),
+    ]
+    threepl, outbox = await started(instant(locations="WH-A"))
+    await threepl.count_shelves()
+    counts = [m for m in outbox.sent if isinstance(m, CycleCount)]
+    assert [(m.sku, m.counted, m.serials) for m in counts] == [
+        ("CAMERA-X", 1, ["C-1"]),
+        ("LAPTOP-14", 3, ["L-1", "L-2", "L-3"]),
+    ]
