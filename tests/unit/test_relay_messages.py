@@ -26,6 +26,7 @@ from services.runtime.relay_messages import (
     json_datetime,
     message_for,
 )
+from services.runtime.replay.sources import stored_envelope
 
 
 @pytest.fixture
@@ -62,6 +63,22 @@ def test_the_fast_envelope_reads_back_equal_to_the_model_and_byte_for_byte(
             "aggregate_version": str(expected.aggregate_version).encode(),
             "correlation_id": expected.correlation_id.encode(),
         }
+
+
+def test_a_replay_s_envelope_of_a_stored_event_equals_the_relay_s_field_for_field(
+    stored_events: list[object],
+) -> None:
+    for domain_event in stored_events:
+        payload = translators.to_contract(domain_event)
+        expected = envelope_for("inventory", domain_event, payload)
+        built = stored_envelope("inventory", domain_event, payload)
+        assert built == expected
+        assert built.model_fields_set == expected.model_fields_set
+        assert built.model_dump_json() == expected.model_dump_json()
+        assert {name: type(value) for name, value in vars(built).items()} == {
+            name: type(value) for name, value in vars(expected).items()
+        }
+        assert str(built.event_id) == str(expected.event_id)
 
 
 def test_a_feed_message_names_the_feed_in_its_event_id(stored_events: list[object]) -> None:

@@ -51,3 +51,10 @@ def test_other_values() -> None:
     ]
     with pytest.raises(TypeError, match="no COPY text for a bytes"):
         copy_text(b"raw")
+
+
+def test_a_moment_in_many_rows_and_columns_is_the_same_text_each_time() -> None:
+    later = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    rows = [(MOMENT, MOMENT, later), (later, MOMENT, None)]
+    first, second = MOMENT.isoformat(), later.isoformat()
+    assert copy_rows(rows) == f"{first}\t{first}\t{second}\n{second}\t{first}\t\\N\n"

@@ -2,7 +2,8 @@
 
 A replay's worker processes turn their events into the rows of the read models there, and hand
 the writer text it copies in as it is: the writer spends no Python per row. The values are those
-the read models hold: text, numbers, uuids, moments, and JSON (a dict or a list, for `jsonb`).
+the read models hold: text, numbers, uuids, moments (for `timestamptz`), and JSON (a dict or a
+list, for `jsonb`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,19 @@ def copy_text(value: Any) -> str:
 
 def copy_rows(rows: Iterable[Sequence[Any]]) -> str:
     """Rows as the text `COPY ... FROM STDIN` reads: tab-separated fields, a line each."""
-    return "".join([_line(row) for row in rows])
+    # An event's moment is in most of its rows (when it happened, when the row changed) and in
+    # several columns of one: written once per batch. Equal moments with different offsets are
+    # the same `timestamptz` and are written alike.
+    unescaped = _UNESCAPED | {datetime: _Moments().__getitem__}
+    return "".join([_line(row, unescaped) for row in rows])
+
+
+class _Moments(dict[datetime, str]):
+    """Moments as text, each written once."""
+
+    def __missing__(self, moment: datetime) -> str:
+        text = self[moment] = moment.isoformat()
+        return text
 
 
 _NO_TEXT = "\x00"
@@ -68,7 +81,7 @@ _UNESCAPED: dict[type[Any], Callable[[Any], str]] = {
 (C functions, no Python frame per field); the rest go through `copy_text`."""
 
 
-def _line(row: Sequence[Any]) -> str:
+def _line(row: Sequence[Any], unescaped: dict[type[Any], Callable[[Any], str]]) -> str:
     # Most fields are plain text or NULL, and hardly any text holds a tab, a line break or a
     # backslash: the line is joined as it is and checked once, escaped field by field only when
     # it has any of them.
@@ -78,7 +91,7 @@ def _line(row: Sequence[Any]) -> str:
             if type(value) is str
             else _NO_TEXT
             if value is None
-            else _UNESCAPED.get(type(value), copy_text)(value)
+            else unescaped.get(type(value), copy_text)(value)
             for value in row
         ]
     )
