@@ -23,7 +23,7 @@ def build_app(settings: InventorySettings | None = None) -> FastAPI:
             translate=translators.to_contract,
             feeds=[Feed(INVENTORY_MOVEMENTS, translators.to_movement)],
             register_handlers=handlers.register_handlers,
-            routers=[api.router, api.purchase_orders],
+            routers=api.routers,
         )
     )
 

@@ -1,0 +1,35 @@
+"""HTTP for what routing and bundles are decided with: bundles' availability, the rate card."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.inventory.api.common import Runtime
+from services.runtime.aggregate import NotFound
+from services.runtime.auth import Role, allow
+
+router = APIRouter(prefix="/stock", tags=["stock"])
+
+
+@router.get(
+    "/bundles/{sku}",
+    dependencies=[allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.ANALYST)],
+)
+async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
+    """A bundle's components and how many of it each channel may sell (its scarcest component)."""
+    bundle: dict[str, Any] | None = await runtime.run_command(runtime.application.get_bundle, sku)
+    if bundle is None:
+        raise NotFound(f"{sku} is not a bundle the PIM defined")
+    return bundle
+
+
+@router.get("/routing/rate-card", dependencies=[allow(Role.INVENTORY, Role.ANALYST)])
+async def get_rate_card(runtime: Runtime) -> Any:
+    """Shipping's rate card that orders are routed with: the location that ships cheapest wins."""
+    card = await runtime.run_command(runtime.application.get_rate_card)
+    if card is None:
+        raise NotFound("no rate card has been published yet")
+    return json.loads(card)

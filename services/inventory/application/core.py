@@ -1,0 +1,215 @@
+"""The core every group of inventory's use cases stands on: the application with its stored
+kinds and read models, the save that keeps availability and bundles current, and loading stock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.inventory import projections
+from services.inventory.domain import (
+    AdvanceShippingNotice,
+    AverageCost,
+    Backorder,
+    BackorderFill,
+    BundleAvailability,
+    ChannelAvailability,
+    DeliveredLine,
+    GoodsReceipt,
+    InboundLine,
+    InTransit,
+    LocationQuantity,
+    OrderedLine,
+    PurchaseSuggestion,
+    Receipt,
+    ReorderPolicy,
+    Reservation,
+    ReservedLine,
+    ReturnedUnit,
+    SalesChannels,
+    SkuStock,
+    StockPosition,
+    bundle_availability_id_for,
+    bundles_sellable,
+    reservation_id_for,
+    stock_id_for,
+)
+from services.runtime.aggregate import DomainError, NotFound
+from services.runtime.database import PostgresLocation
+from services.runtime.eventstore import ServiceApplication
+from services.runtime.idempotency import IdempotentCommand
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """Units of a SKU at one location."""
+
+    location: str
+    on_hand: int
+    reserved: int
+    available: int
+    serials_in_stock: int
+    held: dict[str, int]
+    """Returned units per condition other than new: never available as new."""
+
+
+@dataclass(frozen=True)
+class StockView:
+    """Everything about a SKU's stock: per location and condition, in transit, reorder points."""
+
+    positions: list[StockPosition]
+    in_transit: list[InTransit]
+    policies: dict[str, ReorderPolicy]
+    low_stock: dict[str, PurchaseSuggestion]
+
+
+@dataclass(frozen=True)
+class CountRecorded:
+    """A count on record, and what it found."""
+
+    stock_id: uuid.UUID
+    count_id: uuid.UUID
+    variance: int
+
+
+class UnknownStock(DomainError, NotFound):
+    """The SKU has no stock (it was never received), or the transfer does not exist."""
+
+
+class UnknownPurchaseOrder(DomainError, NotFound):
+    """No purchase order has this id."""
+
+
+def keyed(command: str, key: str | None, **arguments: Any) -> IdempotentCommand:
+    """An inventory command under the client's idempotency key (see `services.runtime.idempotency`):
+    `previous(...)` answers a repeat, `*record(...)` is saved with the command's changes."""
+    return IdempotentCommand.of("inventory", command, key, **arguments)
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+class InventoryCore(ServiceApplication):
+    """Stock per SKU and location: what every use case needs (loading, saving, backorder fills)."""
+
+    value_objects = (
+        LocationQuantity,
+        ReservedLine,
+        Receipt,
+        Backorder,
+        ReturnedUnit,
+        ChannelAvailability,
+        InTransit,
+        ReorderPolicy,
+        PurchaseSuggestion,
+        OrderedLine,
+        DeliveredLine,
+        AdvanceShippingNotice,
+        GoodsReceipt,
+        InboundLine,
+        AverageCost,
+    )
+
+    read_models = projections.read_models
+
+    snapshotting_intervals = {SkuStock: 50}
+
+    def __init__(
+        self,
+        location: PostgresLocation | None,
+        sales_channels: SalesChannels | None = None,
+        today: Callable[[], date] = utc_today,
+    ) -> None:
+        super().__init__(location)
+        self.sales_channels = sales_channels or SalesChannels()
+        self.today = today
+
+    def save(self, *objects: Any, **kwargs: Any) -> Any:
+        """Save; every stock saved tells the channels what they may sell now, and raises (or
+        clears) its low-stock alerts, in the same transaction as the change that caused it."""
+        stocks = {stock.sku: stock for stock in objects if isinstance(stock, SkuStock)}
+        for stock in stocks.values():
+            stock.publish_availability(self.sales_channels)
+            stock.detect_low_stock(self.today())
+        bundles = self._bundles_following(stocks) if stocks and self.has_read_models else []
+        return super().save(*objects, *bundles, **kwargs)
+
+    def _bundles_following(self, stocks: Mapping[str, SkuStock]) -> list[BundleAvailability]:
+        """The bundles made of these stocks' SKUs, with their availability re-decided."""
+        definitions: dict[str, dict[str, int]] = {}
+        for row in self.read(
+            "SELECT bundle_sku, component_sku, quantity FROM bundle_components WHERE bundle_sku IN"
+            " (SELECT bundle_sku FROM bundle_components WHERE component_sku = ANY(%s))",
+            list(stocks),
+        ):
+            definitions.setdefault(row["bundle_sku"], {})[row["component_sku"]] = row["quantity"]
+        bundles = [
+            self._bundle_availability(sku, components, stocks)
+            for sku, components in sorted(definitions.items())
+        ]
+        return [bundle for bundle in bundles if bundle is not None]
+
+    def _bundle_availability(
+        self, sku: str, components: Mapping[str, int], stocks: Mapping[str, SkuStock]
+    ) -> BundleAvailability | None:
+        """The bundle with its per-channel availability re-decided from its components' (the
+        stocks being saved count as they are now); None when nothing changed."""
+        component_stocks = {
+            component: stocks.get(component) or self._stock(component) for component in components
+        }
+        per_channel = {
+            channel: bundles_sellable(
+                components,
+                {
+                    component: stock.published[channel].new
+                    for component, stock in component_stocks.items()
+                    if stock is not None and channel in stock.published
+                },
+            )
+            for channel, _ in self.sales_channels.buffers
+        }
+        try:
+            bundle: BundleAvailability = self.get(
+                bundle_availability_id_for(sku), BundleAvailability
+            )
+        except AggregateNotFoundError:
+            return BundleAvailability.first(sku, per_channel)
+        bundle.publish(per_channel)
+        return bundle if bundle.pending_events else None
+
+    def _record_fills(self, fills: Sequence[BackorderFill]) -> list[Reservation]:
+        by_order: dict[uuid.UUID, dict[int, tuple[LocationQuantity, ...]]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.order_id, {})[fill.line_number] = fill.allocations
+        reservations = []
+        for order_id, lines in by_order.items():
+            reservation: Reservation = self.get(reservation_id_for(order_id), Reservation)
+            reservation.fill(lines)
+            reservations.append(reservation)
+        return reservations
+
+    def _stock(self, sku: str) -> SkuStock | None:
+        try:
+            stock: SkuStock = self.get(stock_id_for(sku), SkuStock)
+        except AggregateNotFoundError:
+            return None
+        return stock
+
+    def _existing_stock(self, sku: str) -> SkuStock:
+        stock = self._stock(sku)
+        if stock is None:
+            raise UnknownStock(f"{sku} was never in stock")
+        return stock
+
+    def _exists(self, aggregate_id: uuid.UUID) -> bool:
+        try:
+            self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
