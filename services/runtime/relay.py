@@ -324,6 +324,9 @@ class Relay:
         log.info("relay started", topic=self._topic, position=position, incarnation=incarnation)
         # Woken by the store's NOTIFY after each commit; between wake-ups it reads what is stored
         # after its position, a page at a time, so a backlog goes out in batches of that size.
+        # A short page was all there was when read: what commits after it notifies, so the relay
+        # reads again only then (or after a full page, or when idle for a while), not once more
+        # per wake-up to find nothing.
         stored = asyncio.Event()
         channel = self._notify_channel()
 
@@ -331,34 +334,39 @@ class Relay:
             stored.set()
 
         await lease.connection.add_listener(channel, on_notify)
+        # The position is only where to resume: a commit of it lost with a crash of the database
+        # means publishing again from the one before, which consumers recognise as repeats. So
+        # its commits do not wait for the disk.
+        await lease.connection.execute("SET synchronous_commit = off")
         # Batches go out while the next ones are read and encoded, so the broker always has work
         # and the relay's turns overlap with its; positions are still saved in order, each once its
         # batch and every one before it are acknowledged.
         in_flight: collections.deque[InFlight] = collections.deque()
         read = position
+        may_have_more = True
         try:
             while True:
-                stored.clear()
-                notifications = (
-                    await self._stored_after(lease, read) if len(in_flight) < IN_FLIGHT else []
-                )
-                if notifications:
-                    await self._check_broker(incarnation)
-                    in_flight.append(await self._publish(notifications))
-                    read = notifications[-1].id
-                    if len(in_flight) < IN_FLIGHT:
-                        continue
-                elif not in_flight:
-                    try:
-                        await asyncio.wait_for(stored.wait(), self._incarnation.check_seconds)
-                    except TimeoutError:
-                        # Idle: the broker may have restarted empty meanwhile, and the lock's
-                        # session may have ended (Postgres restarted): neither would otherwise be
-                        # noticed before the next event is stored.
-                        await lease.confirm()
+                if (may_have_more or stored.is_set()) and len(in_flight) < IN_FLIGHT:
+                    stored.clear()
+                    notifications = await self._stored_after(lease, read)
+                    may_have_more = len(notifications) >= self._batch_size
+                    if notifications:
                         await self._check_broker(incarnation)
+                        in_flight.append(await self._publish(notifications))
+                        read = notifications[-1].id
+                        continue
+                if in_flight:
+                    await self._settle(lease, in_flight.popleft(), incarnation)
                     continue
-                await self._settle(lease, in_flight.popleft(), incarnation)
+                try:
+                    await asyncio.wait_for(stored.wait(), self._incarnation.check_seconds)
+                except TimeoutError:
+                    # Idle: the broker may have restarted empty meanwhile, and the lock's
+                    # session may have ended (Postgres restarted): neither would otherwise be
+                    # noticed before the next event is stored. The store is read once more too.
+                    await lease.confirm()
+                    await self._check_broker(incarnation)
+                    may_have_more = True
         finally:
             # What is still in flight has no position saved: its outcome no longer matters.
             for unsettled in in_flight:
