@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import pickle
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 import psycopg
@@ -67,17 +70,21 @@ class _OpenUnitOfWork:
     """The store's channel is notified: Postgres sends one notification at commit anyway."""
     guarded: int = 0
     """How many `all_or_nothing` savepoints are open around the current statement."""
+    saved: list[Any] = field(default_factory=list)
+    """The aggregates saved in it, to remember as committed once it commits."""
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A savepoint; when it is rolled back, so are the lock and the notification taken in
-        it (Postgres releases a lock taken after a savepoint rolled back to)."""
-        locked, notified = self.store_locked, self.notified
+        it (Postgres releases a lock taken after a savepoint rolled back to), and the aggregates
+        saved in it are not committed."""
+        locked, notified, saved = self.store_locked, self.notified, len(self.saved)
         try:
             with self.connection.transaction():
                 yield
         except BaseException:
             self.store_locked, self.notified = locked, notified
+            del self.saved[saved:]
             raise
 
 
@@ -380,6 +387,67 @@ class _ProcessingEvent(ProcessingEvent[uuid.UUID]):
         self.saved_kwargs.update(kwargs)
 
 
+class CommittedAggregates:
+    """The aggregates this process saved, as committed, by id: a load starts from the one kept
+    and reads only the events stored after it (another process's, say), instead of a snapshot and
+    up to a snapshot interval of events replayed. Kept pickled: a load gets a copy of its own,
+    and nothing a use case does to it afterwards changes what is kept. Only what committed is
+    kept (a unit of work's saves once it commits; none of a savepoint rolled back), so what is
+    kept never runs ahead of the store. The least recently used go first, within a byte budget."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self._budget = budget_bytes
+        self._kept: OrderedDict[uuid.UUID, tuple[int, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def keep(self, aggregates: Iterable[Any]) -> None:
+        """Remember committed aggregates (any with events not yet saved are left out)."""
+        if self._budget <= 0:
+            return
+        for aggregate in aggregates:
+            if getattr(aggregate, "pending_events", None):
+                continue  # changed since it was saved: not what is stored
+            try:
+                state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an aggregate that cannot be pickled is loaded from the store
+                continue
+            if len(state) > self._budget // 8:
+                self.forget(aggregate.id)
+                continue
+            with self._lock:
+                kept = self._kept.pop(aggregate.id, None)
+                if kept is not None:
+                    self._size -= len(kept[1])
+                    if kept[0] > aggregate.version:
+                        state = kept[1]  # a later version was kept meanwhile
+                        version = kept[0]
+                    else:
+                        version = aggregate.version
+                else:
+                    version = aggregate.version
+                self._kept[aggregate.id] = (version, state)
+                self._size += len(state)
+                while self._size > self._budget:
+                    _, (_, dropped) = self._kept.popitem(last=False)
+                    self._size -= len(dropped)
+
+    def copy_of(self, aggregate_id: uuid.UUID) -> Any | None:
+        """A copy of the aggregate as last kept, or None."""
+        with self._lock:
+            kept = self._kept.get(aggregate_id)
+            if kept is None:
+                return None
+            self._kept.move_to_end(aggregate_id)
+        return pickle.loads(kept[1])
+
+    def forget(self, aggregate_id: uuid.UUID) -> None:
+        with self._lock:
+            kept = self._kept.pop(aggregate_id, None)
+            if kept is not None:
+                self._size -= len(kept[1])
+
+
 class ServiceApplication(Application[uuid.UUID]):
     """The write side of a service: aggregates in an append-only store with optimistic concurrency.
 
@@ -391,6 +459,10 @@ class ServiceApplication(Application[uuid.UUID]):
     """Frozen dataclasses that domain events carry; registered for storage."""
 
     pool_size: ClassVar[int] = 5
+
+    committed_aggregates_bytes: ClassVar[int] = 16 * 1024 * 1024
+    """How much memory a process gives the committed aggregates it loads from
+    (`CommittedAggregates`); 0 keeps none."""
 
     read_models: ClassVar[ReadModels | None] = None
     """The service's read models and their projections (its `projections.py`): their tables are
@@ -408,6 +480,7 @@ class ServiceApplication(Application[uuid.UUID]):
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
         self._location = location
+        self.committed = CommittedAggregates(self.committed_aggregates_bytes)
         if location is None:
             env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         else:
@@ -446,11 +519,13 @@ class ServiceApplication(Application[uuid.UUID]):
             return
         datastore = self._datastore()
         with datastore.get_connection() as connection, connection.transaction():
-            token = _unit_of_work.set(_OpenUnitOfWork(datastore, connection))
+            work = _OpenUnitOfWork(datastore, connection)
+            token = _unit_of_work.set(work)
             try:
                 yield
             finally:
                 _unit_of_work.reset(token)
+        self.committed.keep(work.saved)
 
     @contextlib.contextmanager
     def all_or_nothing(self) -> Iterator[None]:
@@ -500,7 +575,17 @@ class ServiceApplication(Application[uuid.UUID]):
         """The library's save (collect, record, snapshot), collecting with `_ProcessingEvent`."""
         processing_event = _ProcessingEvent()
         processing_event.collect_events(*objs, **kwargs)
-        recordings = self._record(processing_event)
+        try:
+            recordings = self._record(processing_event)
+        except BaseException:
+            for aggregate_id in processing_event.aggregates:
+                self.committed.forget(aggregate_id)  # someone else wrote: what was kept is old
+            raise
+        work = _unit_of_work.get()
+        if work is not None and work.datastore is self._datastore():
+            work.saved.extend(processing_event.aggregates.values())
+        else:
+            self.committed.keep(processing_event.aggregates.values())
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
@@ -587,8 +672,14 @@ class ServiceApplication(Application[uuid.UUID]):
         return recorder.datastore
 
     def get(self, aggregate_id: Any, kind: type[Any] = Aggregate) -> Any:
-        """Load an aggregate, checking that it is of the expected kind."""
-        aggregate: Any = self.repository.get(aggregate_id)
+        """Load an aggregate, checking that it is of the expected kind: from the one kept as
+        committed, if any, and the events stored after it."""
+        aggregate: Any = self.committed.copy_of(aggregate_id)
+        if aggregate is not None:
+            newer = self.repository.event_store.get(aggregate_id, gt=aggregate.version)
+            aggregate = _mutate_in_turn(aggregate, newer)
+        else:
+            aggregate = self.repository.get(aggregate_id)
         if not isinstance(aggregate, kind):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
         return aggregate

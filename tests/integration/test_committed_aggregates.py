@@ -1,0 +1,88 @@
+"""Loading from the aggregates a process keeps as committed, on the real store: a load is always
+what the store holds, whatever another process wrote since and whatever was undone here."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from services.inventory.application import InventoryApplication
+from services.inventory.domain import Receipt, SkuStock, stock_id_for
+from services.runtime.database import PostgresLocation, ensure_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def two_processes(postgres_dsn: str) -> tuple[InventoryApplication, InventoryApplication]:
+    """Two applications on one database, as two processes of one service would be."""
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(
+        f"kept_{uuid.uuid4().hex[:10]}"
+    )
+    asyncio.run(ensure_database(location))
+    return InventoryApplication(location), InventoryApplication(location)
+
+
+def stock(inventory: InventoryApplication, sku: str) -> Any:
+    return inventory.get(stock_id_for(sku), SkuStock)
+
+
+def from_the_store(inventory: InventoryApplication, sku: str) -> Any:
+    return inventory.repository.get(stock_id_for(sku))
+
+
+def units(aggregate: Any) -> int:
+    return sum(aggregate.on_hand.values())
+
+
+def test_a_kept_aggregate_is_brought_up_to_what_another_process_stored_since(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    first, second = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    assert first.committed.copy_of(stock_id_for("CAM")) is not None, "kept once committed"
+    second.receive_stock("CAM", Receipt("WH-A", 5, "count", "ops"))
+    second.receive_stock("CAM", Receipt("WH-A", 2, "count", "ops"))
+
+    loaded = stock(first, "CAM")
+
+    assert (loaded.version, units(loaded)) == (from_the_store(first, "CAM").version, 8)
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))  # no conflict: it was current
+    assert units(from_the_store(second, "CAM")) == 9
+
+
+def test_what_a_unit_of_work_or_a_savepoint_undid_is_never_loaded(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    first, _ = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    first.receive_stock("LENS", Receipt("WH-A", 1, "count", "ops"))
+
+    def received_then_failed(sku: str) -> None:
+        first.receive_stock(sku, Receipt("WH-A", 5, "count", "ops"))
+        raise RuntimeError(f"failed after receiving {sku}")
+
+    with pytest.raises(RuntimeError), first.unit_of_work():  # a batch undone
+        received_then_failed("CAM")
+    with first.unit_of_work():
+        with pytest.raises(RuntimeError), first.all_or_nothing():  # one message of it undone
+            received_then_failed("LENS")
+        first.receive_stock("CAM", Receipt("WH-A", 2, "count", "ops"))
+
+    assert (units(stock(first, "CAM")), units(stock(first, "LENS"))) == (3, 1)
+    assert stock(first, "LENS").version == from_the_store(first, "LENS").version
+
+
+def test_changing_a_loaded_aggregate_without_saving_it_changes_nothing_kept(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    first, _ = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    loaded = stock(first, "CAM")
+    loaded.receive(Receipt("WH-A", 40, "count", "ops"))  # decided, never saved
+
+    assert units(stock(first, "CAM")) == 1
