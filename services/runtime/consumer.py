@@ -27,6 +27,7 @@ import contextlib
 import enum
 import functools
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from services.runtime.kafka import header_value
 from services.runtime.outages import OUTAGE_ERRORS
 
 log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=IntegrationEvent)
 M = TypeVar("M", bound=BaseModel)
@@ -277,13 +279,17 @@ class Consumer:
         self.counters.messages += len(records)
         for record, outcome in zip(records, final, strict=True):
             self.counters.outcomes[(record.topic, outcome.value)] += 1
-            log.debug(
-                "message handled",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                outcome=outcome.value,
-            )
+        # Asked once per batch: a debug line dropped below the level still costs a call per
+        # message through the logger's processors.
+        if _stdlib_log.isEnabledFor(logging.DEBUG):
+            for record, outcome in zip(records, final, strict=True):
+                log.debug(
+                    "message handled",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    outcome=outcome.value,
+                )
         return final
 
     async def accept(self, topic: str, value: bytes, correlation_id: str | None) -> Outcome:
