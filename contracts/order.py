@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money, Sku
-from contracts.channel import ChannelCode, CountryCode, CurrencyCode, Customer, ShippingAddress
+from contracts.channel import ChannelCode, CountryCode, CurrencyCode
+from contracts.personal import AddressOnRecord, CustomerOnRecord
 
 
 class OrderLine(ContractModel):
@@ -67,8 +68,8 @@ class OrderPlaced(IntegrationEvent):
     channel: ChannelCode
     channel_order_id: str = Field(description="The order's id in the channel.")
     placed_at: datetime = Field(description="When the customer placed the order.")
-    customer: Customer = Field(description="The customer who placed the order.")
-    shipping_address: ShippingAddress = Field(description="Where the order is shipped to.")
+    customer: CustomerOnRecord = Field(description="The customer who placed the order.")
+    shipping_address: AddressOnRecord = Field(description="Where the order is shipped to.")
     lines: list[OrderLine] = Field(description="The order lines.")
     currency: CurrencyCode
     order_total: Money = Field(description="Sum of quantity times unit price over all lines.")
@@ -201,7 +202,7 @@ class OrderReleasedToWarehouse(IntegrationEvent):
 
     order_id: uuid.UUID = Field(description="The order.")
     shipments: list[Shipment] = Field(description="One shipment per shipping location.")
-    ship_to: ShippingAddress = Field(description="Where the shipments go.")
+    ship_to: AddressOnRecord = Field(description="Where the shipments go.")
     signature_required: bool = Field(description="Delivery needs the recipient's signature.")
     declared_value: Money = Field(description="Value of the units released, for insurance.")
     currency: CurrencyCode
@@ -268,8 +269,8 @@ class OrderAmended(IntegrationEvent):
     channel_order_id: str = Field(description="The order's id in the channel.")
     changes: list[OrderChange] = Field(description="What changed, field by field.")
     placed_at: datetime = Field(description="When the customer placed the order, as amended.")
-    customer: Customer = Field(description="The customer, as amended.")
-    shipping_address: ShippingAddress = Field(description="Where the order goes, as amended.")
+    customer: CustomerOnRecord = Field(description="The customer, as amended.")
+    shipping_address: AddressOnRecord = Field(description="Where the order goes, as amended.")
     lines: list[OrderLine] = Field(description="The order lines, as amended.")
     currency: CurrencyCode
     order_total: Money = Field(description="Sum of quantity times unit price, as amended.")
@@ -320,3 +321,17 @@ class ChannelOrderFeedback(IntegrationEvent):
     reason: str | None = Field(
         default=None, description="For `rejected`: which differences may not change now, and why."
     )
+
+
+class CustomerForgotten(IntegrationEvent):
+    """A customer was forgotten (an erasure request, GDPR Art. 17): their key is deleted, so every
+    sealed value of theirs in any event or copy reads as "erased". A service holding their
+    personal data in any form drops it; order ids and everything else stay."""
+
+    event_type = "CustomerForgotten"
+    aggregate_type = "customer-erasure"
+
+    customer_id: str = Field(
+        min_length=1, max_length=128, description="The customer id in the channel."
+    )
+    actor: str = Field(description="Who asked for it (an admin, from the token).")

@@ -24,6 +24,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderDeliveryException,
     order.OrderAmended,
     order.OrderAmendmentRefused,
+    order.CustomerForgotten,
     inventory.StockReceived,
     inventory.StockItemReserved,
     inventory.StockItemReservationReleased,

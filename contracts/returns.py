@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.base import IntegrationEvent, LocationCode, Money, Sku
-from contracts.channel import ShippingAddress
+from contracts.personal import AddressOnRecord
 
 Grade = Literal["A", "B", "C", "scrap"]
 """A: unopened, sells as new (after a technician's sign-off); B: opened and works (open-box);
@@ -55,7 +55,7 @@ class ReturnAuthorised(RmaEvent):
         description="Serials packed for this order line: the unit that comes back must be one. "
         "Empty for a product whose units carry no serial: the unit is checked by SKU only."
     )
-    return_from: ShippingAddress = Field(description="The customer's address.")
+    return_from: AddressOnRecord = Field(description="The customer's address.")
     return_to: LocationCode
 
 

@@ -31,6 +31,11 @@ class Topic:
     key: str
     carries: str
     written_by: str
+    personal_data: bool = False
+    """Carries customers' personal data in clear for a partner who must read it (a channel's
+    orders, a 3PL's fulfilment requests): created with a bounded retention
+    (`UNITRAIL_PERSONAL_DATA_RETENTION_HOURS`), since forgetting a customer cannot reach into it.
+    Every other topic is kept for ever and holds personal data only sealed."""
 
 
 CHANNEL_ORDERS = Topic(
@@ -39,6 +44,7 @@ CHANNEL_ORDERS = Topic(
     key="`channel:channel_order_id`",
     carries="ChannelOrderMessage JSON (no envelope), from channel connectors",
     written_by="channel connectors",
+    personal_data=True,
 )
 
 
@@ -103,6 +109,20 @@ INVENTORY_MOVEMENTS = Topic(
 )
 
 
+THREEPL_FULFILMENT_REQUESTS = Topic(
+    name="threepl.fulfilment-requests.v1",
+    partitions=6,
+    key="shipment id",
+    carries="Envelope with a `FulfilmentRequested` whose `ship_to` is in clear, or a "
+    "`FulfilmentCancelled`: what a 3PL must ship, and where, for 3PL adapters; the warehouse "
+    "adapter's requests of `warehouse_adapter.events.v1` (where the address is sealed) opened with "
+    "the customer's key by a relay of its own (a feed). Its retention is bounded: it holds "
+    "customers' addresses in clear",
+    written_by="warehouse_adapter",
+    personal_data=True,
+)
+
+
 BROKER_INCARNATION = Topic(
     name="unitrail.incarnation.v1",
     partitions=1,
@@ -148,6 +168,7 @@ def all_topics() -> list[Topic]:
         THREEPL_STOCK,
         CARRIER_TRACKING,
         INVENTORY_MOVEMENTS,
+        THREEPL_FULFILMENT_REQUESTS,
         BROKER_INCARNATION,
     ]
     for service in SERVICES:

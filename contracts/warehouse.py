@@ -20,9 +20,9 @@ from datetime import date, datetime
 from pydantic import Field
 
 from contracts.base import ContractModel, IntegrationEvent, LocationCode, Sku
-from contracts.channel import ShippingAddress
 from contracts.inventory import PurchaseOrderId
 from contracts.order import ShipmentLine
+from contracts.personal import AddressOnRecord
 
 
 class FulfilmentRequested(IntegrationEvent):
@@ -35,7 +35,7 @@ class FulfilmentRequested(IntegrationEvent):
     order_id: uuid.UUID = Field(description="The order it belongs to.")
     location: LocationCode
     lines: list[ShipmentLine] = Field(description="The units to pick and pack.")
-    ship_to: ShippingAddress = Field(description="Where the shipment goes.")
+    ship_to: AddressOnRecord = Field(description="Where the shipment goes.")
     signature_required: bool = Field(description="Delivery needs the recipient's signature.")
 
 

@@ -12,11 +12,13 @@
     unitrail dead-letters show order 12           one of them, with the message itself
     unitrail dead-letters redrive order 12        apply it (and what waits behind it) again
     unitrail token --role analyst --subject ana   a bearer token for the services' HTTP APIs
+    unitrail forget-customer C-1042               erase a customer's personal data (admin)
     unitrail status                               every service's health, lag and dead letters;
                                                   exits 1 when one is unhealthy or silent
 
 Every command calls the services with a token of the role it needs (`where`: customer-service;
-`trace`, `recall`, `audit`: analyst; `replay`, `dead-letters`: operator): `$UNITRAIL_TOKEN` when
+`trace`, `recall`, `audit`: analyst; `replay`, `dead-letters`: operator; `forget-customer`:
+admin): `$UNITRAIL_TOKEN` when
 set, else one it signs with the local key `scripts/run` created (under `$UNITRAIL_DATA_DIR`,
 default `.unitrail`).
 
@@ -709,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"seconds until it expires (default: {DEFAULT_TTL_SECONDS})",
     )
 
+    forget = commands.add_parser(
+        "forget-customer",
+        help="erase a customer's personal data (GDPR Art. 17): their key is deleted",
+    )
+    forget.add_argument("customer_id", help="the customer id in the channel")
+
     status = commands.add_parser(
         "status", help="every service's health, lag and dead letters (exit 1: something is down)"
     )
@@ -723,6 +731,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if arguments.command == "dead-letters":
         print(dead_letters_command(arguments))
+        return 0
+    if arguments.command == "forget-customer":
+        quoted = urllib.parse.quote(arguments.customer_id, safe="")
+        path = f"/customers/{quoted}/forget"
+        fetch(arguments.order_url, path, body={}, role=Role.ADMIN)
+        print(
+            f"customer {arguments.customer_id} forgotten: their name, e-mail and address read as "
+            "erased everywhere; their orders stay"
+        )
         return 0
     if arguments.command == "where":
         order = fetch(arguments.order_url, order_path(arguments.order), role=Role.CUSTOMER_SERVICE)

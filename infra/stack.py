@@ -151,6 +151,9 @@ class Stack:
             # `unitrail token`, the CLI and the demo sign their tokens.
             issuer = LocalIssuer.of_data_dir(self.data_dir).ensure()
             env["UNITRAIL_AUTH_PUBLIC_KEY_FILE"] = str(issuer.public_key_file)
+            env.setdefault(
+                "UNITRAIL_PERSONAL_DATA_TOKEN_FILE", str(issuer.personal_data_token_file())
+            )
             say(f"tokens signed by the local key in {issuer.directory} (`unitrail token`)")
         return env
 

@@ -24,6 +24,10 @@ DEFAULT_TTL_SECONDS = 3600
 KEY_ID = "unitrail-local-1"
 
 
+SERVICE_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+"""A service's own token on the embedded system, written at every start."""
+
+
 @dataclass(frozen=True)
 class LocalIssuer:
     """An ES256 key pair in `directory` (the private half readable by its owner only)."""
@@ -97,6 +101,17 @@ class LocalIssuer:
             algorithm="ES256",
             headers={"kid": KEY_ID},
         )
+
+    def personal_data_token_file(self, *, ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS) -> Path:
+        """A file with a fresh `personal-data` token for the services that ask for customers'
+        keys (`UNITRAIL_PERSONAL_DATA_TOKEN_FILE`), readable by its owner only; written again
+        at every start, as an identity provider's agent would keep it fresh."""
+        path = self.directory / "personal-data.token"
+        token = self.issue(Role.PERSONAL_DATA, "unitrail-services", ttl_seconds=ttl_seconds)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(token)
+        return path
 
 
 TOKEN_VARIABLE = "UNITRAIL_TOKEN"

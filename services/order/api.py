@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -13,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication
 from services.order.domain import Order, ShipmentRequest
+from services.runtime.aggregate import NotFound
 from services.runtime.auth import Caller, OnBehalfOf, Role, allow
+from services.runtime.privacy import KeyLookup, encoded_key, reveal, reveal_optional
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -24,7 +27,8 @@ Reader = Annotated[Caller, allow(Role.CUSTOMER_SERVICE, Role.ANALYST, Role.CHANN
 CustomerService = Annotated[Caller, allow(Role.CUSTOMER_SERVICE)]
 
 
-def _view(order: Order) -> dict[str, Any]:
+def _view(order: Order, keys: KeyLookup) -> dict[str, Any]:
+    customer, address = order.customer, order.shipping_address
     return {
         "order_id": str(order.id),
         "version": order.version,
@@ -37,8 +41,12 @@ def _view(order: Order) -> dict[str, Any]:
         "channel": order.channel,
         "channel_order_id": order.channel_order_id,
         "placed_at": order.placed_at.isoformat(),
-        "customer": asdict(order.customer),
-        "shipping_address": asdict(order.shipping_address),
+        "customer": asdict(customer)
+        | {"name": reveal(customer.name, keys), "email": reveal(customer.email, keys)},
+        "shipping_address": {
+            field: reveal_optional(value, keys) if field != "country" else value
+            for field, value in asdict(address).items()
+        },
         "currency": order.currency,
         "order_total": format(order.total, "f"),
         "fraud_score": order.fraud_score,
@@ -83,7 +91,11 @@ async def _get(
 ) -> dict[str, Any]:
     order = await runtime.run_command(runtime.application.get_order, order_id)
     caller.may_act_for_channel(order.channel)
-    return _view(order)
+    # The order service keeps the keys: its readers see the customer in clear, or "erased".
+    view: dict[str, Any] = await runtime.run_command(
+        _view, order, runtime.application.customer_keys
+    )
+    return view
 
 
 @router.get(
@@ -193,3 +205,29 @@ async def cancel_order(
         ),
         caller,
     )
+
+
+customers = APIRouter(tags=["customers"])
+
+
+@customers.get("/customer-keys/{customer_id}", dependencies=[allow(Role.PERSONAL_DATA)])
+async def get_customer_key(customer_id: str, runtime: Runtime) -> dict[str, str]:
+    """A customer's key, for a service that shows or hands on their personal data in clear
+    (`services.runtime.privacy`); 404 once the customer is forgotten."""
+    key = await runtime.run_command(runtime.application.customer_keys.key, customer_id)
+    if key is None:
+        raise NotFound(f"no key for customer {customer_id}: forgotten, or no order yet")
+    return {"customer_id": customer_id, "key": encoded_key(key)}
+
+
+@customers.post("/customers/{customer_id}/forget")
+async def forget_customer(
+    customer_id: str, runtime: Runtime, caller: Annotated[Caller, allow()]
+) -> dict[str, str]:
+    """Forget a customer (GDPR Art. 17; `admin` only): their key is deleted, so every sealed value
+    of theirs reads as "erased" wherever a copy went, and `CustomerForgotten` tells every service
+    holding their data to drop it. Order ids and everything else stay."""
+    erasure_id = await runtime.run_command(
+        functools.partial(runtime.application.forget_customer, actor=caller.actor()), customer_id
+    )
+    return {"customer_id": customer_id, "erasure_id": str(erasure_id)}

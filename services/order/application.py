@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from contracts.envelope import Envelope
 from contracts.pim import ProductRegistered
 from services.order import projections
+from services.order.customer_keys import CustomerKeys
 from services.order.domain import (
     DEFAULT_MARKET_COUNTRIES,
     Address,
@@ -32,6 +33,7 @@ from services.order.domain import (
     TrackingUpdate,
     ineligible_lines,
 )
+from services.order.domain.erasure import CustomerErasure, erasure_id_for
 from services.runtime.aggregate import NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
@@ -89,6 +91,27 @@ class OrderApplication(ServiceApplication):
         super().__init__(location)
         self.policy = policy or FulfilmentPolicy()
         self.markets = markets or MarketMap.of(DEFAULT_MARKET_COUNTRIES)
+        self.customer_keys = CustomerKeys(self)
+
+    def sealed(self, intake: OrderIntake) -> OrderIntake:
+        """The intake with the customer's name, e-mail and street address sealed under the
+        customer's key (`services.runtime.privacy`): nothing recorded holds them in clear. The
+        country stays clear: markets, routing and rates depend on it."""
+        customer, address = intake.customer, intake.shipping_address
+        seal = self.customer_keys.sealer(customer.customer_id)
+        return replace(
+            intake,
+            customer=replace(customer, name=seal(customer.name), email=seal(customer.email)),
+            shipping_address=replace(
+                address,
+                name=seal(address.name),
+                line1=seal(address.line1),
+                line2=seal.optional(address.line2),
+                city=seal(address.city),
+                region=seal.optional(address.region),
+                postal_code=seal(address.postal_code),
+            ),
+        )
 
     def receive_channel_order(self, intake: OrderIntake) -> uuid.UUID:
         """Record a channel's order once, however often the channel sends it; then follow what
@@ -97,6 +120,7 @@ class OrderApplication(ServiceApplication):
 
         Raises `ResendRefused` after recording the refusal, when the channel changed what the
         order's state no longer allows; nothing else of that message is applied."""
+        intake = self.sealed(intake)
         try:
             order: Order = self.get(intake.order_id, Order)
         except AggregateNotFoundError:
@@ -254,6 +278,21 @@ class OrderApplication(ServiceApplication):
         order.cancel(reason=reason, actor=actor)
         self.save_projected(order)
         return order.id
+
+    def forget_customer(self, customer_id: str, *, actor: str) -> uuid.UUID:
+        """Forget a customer (GDPR Art. 17): delete their key, so that every sealed value of
+        theirs, wherever a copy went, reads as erased, and record `CustomerForgotten` for the
+        services that hold their data, in one transaction. Asking again records it again."""
+        with self.unit_of_work():
+            self.customer_keys.delete(customer_id)
+            try:
+                erasure: CustomerErasure = self.get(erasure_id_for(customer_id), CustomerErasure)
+            except AggregateNotFoundError:
+                erasure = CustomerErasure.forget(customer_id, actor)
+            else:
+                erasure.forget_again(actor)
+            self.save(erasure)
+        return erasure.id
 
     def get_order(self, order_id: uuid.UUID) -> Order:
         """The order's current state (a query; nothing is changed)."""

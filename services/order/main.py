@@ -25,7 +25,7 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             translate=translators.to_contract,
             feeds=[Feed(CHANNEL_FEEDBACK, translators.to_feedback, translators.feedback_key)],
             register_handlers=handlers.register_handlers,
-            routers=[api.router],
+            routers=[api.router, api.customers],
             recurring=[
                 Recurring(
                     timedelta(minutes=1),

@@ -24,6 +24,7 @@ from services.order.domain import (
     Order,
     OrderLine,
 )
+from services.order.domain.erasure import CustomerErasure
 
 CATALOGUE_RULES = "catalogue-rules"
 """Who holds an order for SKUs the PIM never registered, and releases it when it does."""
@@ -367,6 +368,16 @@ def _amendment_refused(event: Order.AmendmentRefused) -> contracts.OrderAmendmen
         changes=_changes(event.changes),
         reason=event.reason,
     )
+
+
+@to_contract.register
+def _forgotten(event: CustomerErasure.Forgotten) -> contracts.CustomerForgotten:
+    return contracts.CustomerForgotten(customer_id=event.customer_id, actor=event.actor)
+
+
+@to_contract.register
+def _forgotten_again(event: CustomerErasure.ForgottenAgain) -> contracts.CustomerForgotten:
+    return contracts.CustomerForgotten(customer_id=event.customer_id, actor=event.actor)
 
 
 @to_contract.register

@@ -8,7 +8,7 @@ from typing import Any
 
 from contracts import returns as contracts
 from contracts.base import IntegrationEvent
-from contracts.channel import ShippingAddress
+from contracts.personal import AddressOnRecord
 from contracts.warehouse import ShipmentConfirmed
 from services.returns import projections
 from services.returns.application import ShippedLine
@@ -53,7 +53,7 @@ def _authorised(event: Rma.Authorised) -> contracts.ReturnAuthorised:
         basis=event.basis,
         eligibility=event.eligibility,
         expected_serials=list(event.expected_serials),
-        return_from=ShippingAddress(**asdict(event.return_from)),
+        return_from=AddressOnRecord(**asdict(event.return_from)),
         return_to=event.return_to,
     )
 

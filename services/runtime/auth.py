@@ -61,6 +61,9 @@ class Role(enum.StrEnum):
     """Read only: trace, recall, audit, movements."""
     OPERATOR = "operator"
     """Replays and dead letters."""
+    PERSONAL_DATA = "personal-data"
+    """A service that shows or hands on customers' personal data in clear: customers' keys
+    (`services.runtime.privacy`)."""
     ADMIN = "admin"
     """Everything."""
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, VerifierSettings
 from services.runtime.database import PostgresLocation, PostgresTimeouts
+from services.runtime.privacy import CustomerKeyClient
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class TopicDurability:
 
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    personal_data_retention_ms: int = 7 * 24 * 3600 * 1000
+    """`retention.ms` of the topics that carry personal data in clear (`Topic.personal_data`)."""
 
 
 def shared(name: str, *aliases: str) -> AliasChoices:
@@ -76,6 +79,14 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("UNITRAIL_KAFKA_MIN_INSYNC_REPLICAS"),
         description="Replicas that must have a write before `acks=all` acknowledges it: 2 on a "
         "real cluster.",
+    )
+    personal_data_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        validation_alias=shared("UNITRAIL_PERSONAL_DATA_RETENTION_HOURS"),
+        description="How long the topics that carry customers' personal data in clear for "
+        "partners (`channel.orders.v1`, `threepl.fulfilment-requests.v1`) keep a message: the "
+        "longest a forgotten customer's data stays there. Set when the topic is created.",
     )
     kafka_metadata_max_age_ms: int = Field(
         default=5_000,
@@ -253,6 +264,38 @@ class ServiceSettings(BaseSettings):
         description="The claim naming a channel token's channel.",
     )
 
+    order_url: str = Field(
+        default="http://127.0.0.1:8003",
+        validation_alias=shared("UNITRAIL_ORDER_URL"),
+        description="The order service's HTTP API: where customers' keys are asked for.",
+    )
+    personal_data_token_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_PERSONAL_DATA_TOKEN_FILE"),
+        description="A file holding this service's bearer token of role `personal-data`, read "
+        "again at every key lookup (an identity provider's agent keeps it fresh; the embedded "
+        "system writes one from the local key). Needed by the services that show or hand on "
+        "customers' data in clear: traceability and the warehouse adapter.",
+    )
+    personal_data_key_ttl_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=shared("UNITRAIL_PERSONAL_DATA_KEY_TTL_SECONDS"),
+        description="How long a service keeps a customer's key it asked for: the longest a key "
+        "outlives a forgetting in a process that has not yet seen `CustomerForgotten`.",
+    )
+
+    def customer_keys(self) -> CustomerKeyClient:
+        """Customers' keys, from the order service, with this service's `personal-data` token."""
+        token_file = self.personal_data_token_file
+
+        def token() -> str | None:
+            return token_file.read_text(encoding="utf-8").strip() if token_file else None
+
+        return CustomerKeyClient(
+            self.order_url, token, ttl_seconds=self.personal_data_key_ttl_seconds
+        )
+
     @property
     def verifier(self) -> VerifierSettings:
         """How this service verifies bearer tokens."""
@@ -268,7 +311,11 @@ class ServiceSettings(BaseSettings):
     @property
     def topic_durability(self) -> TopicDurability:
         """How the topics this service creates are replicated."""
-        return TopicDurability(self.kafka_replication_factor, self.kafka_min_insync_replicas)
+        return TopicDurability(
+            self.kafka_replication_factor,
+            self.kafka_min_insync_replicas,
+            personal_data_retention_ms=round(self.personal_data_retention_hours * 3600 * 1000),
+        )
 
     @property
     def database(self) -> PostgresLocation:

@@ -35,14 +35,18 @@ MARKER_READ_TIMEOUT_SECONDS = 10.0
 
 
 def new_topic(topic: Topic, durability: TopicDurability) -> NewTopic:
-    """The registry's topic, replicated as `durability` says."""
-    configs = (
-        {"min.insync.replicas": str(durability.min_insync_replicas)}
-        if durability.min_insync_replicas > 1
-        else None
-    )
+    """The registry's topic, replicated as `durability` says; one carrying personal data in
+    clear keeps messages no longer than `durability.personal_data_retention_ms`."""
+    configs: dict[str, str] = {}
+    if durability.min_insync_replicas > 1:
+        configs["min.insync.replicas"] = str(durability.min_insync_replicas)
+    if topic.personal_data:
+        configs["retention.ms"] = str(durability.personal_data_retention_ms)
     return NewTopic(
-        topic.name, topic.partitions, durability.replication_factor, topic_configs=configs
+        topic.name,
+        topic.partitions,
+        durability.replication_factor,
+        topic_configs=configs or None,
     )
 
 

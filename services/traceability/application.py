@@ -21,10 +21,12 @@ from psycopg.types.json import Jsonb
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
+from contracts.order import CustomerForgotten
 from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.privacy import ERASED, CustomerKeyClient, KeyLookup, reveal
 from services.runtime.replay.bulk import copy_rows
 from services.traceability import projections
 from services.traceability.projections import TABLE_KEYS, Change, Insert, Merge
@@ -231,6 +233,9 @@ UNIT_FIELDS: tuple[str, ...] = (
 )
 """What a recall reports of each unit, in this order (also the CSV columns)."""
 
+PERSONAL_FIELDS = ("holder", "customer_name", "customer_email", "ship_to")
+"""The fields of answers that hold a customer's personal data (sealed in the read models)."""
+
 HISTORY_FIELDS: tuple[str, ...] = (
     "occurred_at",
     "at",
@@ -421,9 +426,12 @@ class TraceabilityApplication(ServiceApplication):
 
     read_model_tables = tuple(schema_ddl(LIVE))
 
-    def __init__(self, location: PostgresLocation) -> None:
+    def __init__(self, location: PostgresLocation, keys: KeyLookup | None = None) -> None:
         super().__init__(location)
         self.location = location
+        self.keys = keys
+        """Customers' keys: answers show their name, e-mail and address in clear, or "erased"
+        once forgotten (without keys, as recorded: sealed)."""
         self._rebuild_lock: psycopg.Connection[Any] | None = None
 
     # -- projecting ---------------------------------------------------------------------------
@@ -450,7 +458,7 @@ class TraceabilityApplication(ServiceApplication):
         rows = self._query(
             f"WITH {ctes} {_UNITS_SELECT}", selection.parameters() | {"as_of": as_of}
         )
-        return [_unit_answer(row) for row in rows]
+        return [self._revealed(_unit_answer(row)) for row in rows]
 
     def trace(
         self, serial: str, sku: str | None = None, as_of: datetime | None = None
@@ -466,8 +474,32 @@ class TraceabilityApplication(ServiceApplication):
                 _HISTORY.format(time_filter=time_filter),
                 {"serial": serial, "sku": unit["sku"], "as_of": as_of},
             )
-            unit["history"] = [{field: row[field] for field in HISTORY_FIELDS} for row in rows]
+            unit["history"] = [
+                self._revealed({field: row[field] for field in HISTORY_FIELDS}) for row in rows
+            ]
         return units
+
+    def forget_customer(self, event: CustomerForgotten, envelope: Envelope) -> None:
+        """Drop a forgotten customer's name, e-mail and address from the read models (they hold
+        them sealed; now not at all); the orders, units and their history stay."""
+        if isinstance(self.keys, CustomerKeyClient):
+            self.keys.forget(event.customer_id)
+        erase: ReadModelChange = (
+            f"UPDATE {LIVE}.orders SET customer_name = %s, customer_email = %s, ship_to = %s"
+            " WHERE customer_id = %s",
+            (ERASED, ERASED, ERASED, event.customer_id),
+        )
+        self.save(read_model_changes=[*render(projections.project(envelope, event), LIVE), erase])
+
+    def _revealed(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """`answer` with the customer's personal values opened, or "erased"."""
+        if self.keys is None:
+            return answer
+        for field in PERSONAL_FIELDS:
+            value = answer.get(field)
+            if isinstance(value, str):
+                answer[field] = reveal(value, self.keys)
+        return answer
 
     def audit(self, aggregate_id: uuid.UUID, as_of: datetime | None = None) -> dict[str, Any]:
         """Every event of an aggregate (of any service that keys events by this id), in order,

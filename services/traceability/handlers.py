@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
+from contracts.order import CustomerForgotten
 from contracts.registry import EVENT_MODELS
 from services.runtime.consumer import Consumer
 from services.traceability.application import TraceabilityApplication
@@ -18,7 +19,9 @@ def register_handlers(consumer: Consumer, traceability: TraceabilityApplication)
     # One handler per published contract, registered from the registry rather than written out:
     # the audit log must not miss an event type added later.
     for model in EVENT_MODELS:
-        consumer.on_event(model, producer=producer_of(model))(_project(traceability))
+        if model is not CustomerForgotten:
+            consumer.on_event(model, producer=producer_of(model))(_project(traceability))
+    consumer.on_event(CustomerForgotten, producer="order")(_forget(traceability))
 
 
 def _project(
@@ -28,3 +31,12 @@ def _project(
         traceability.project(event, envelope)
 
     return project
+
+
+def _forget(
+    traceability: TraceabilityApplication,
+) -> Callable[[CustomerForgotten, Envelope], None]:
+    def forget(event: CustomerForgotten, envelope: Envelope) -> None:
+        traceability.forget_customer(event, envelope)
+
+    return forget

@@ -16,7 +16,9 @@ def build_app(settings: TraceabilitySettings | None = None) -> FastAPI:
     return build_http_app(
         ServiceDefinition(
             settings=settings,
-            application=TraceabilityApplication,
+            application=lambda location: TraceabilityApplication(
+                location, settings.customer_keys()
+            ),
             translate=None,  # it publishes nothing: a read model, not a system of record
             register_handlers=handlers.register_handlers,
             routers=[api.router],

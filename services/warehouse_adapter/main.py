@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from contracts.topics import THREEPL_FULFILMENT_REQUESTS
+from services.runtime.relay import Feed
 from services.runtime.service import ServiceDefinition, build_http_app, serve
 from services.warehouse_adapter import api, handlers, translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
@@ -11,11 +13,18 @@ from services.warehouse_adapter.config import WarehouseAdapterSettings
 
 
 def build_app(settings: WarehouseAdapterSettings | None = None) -> FastAPI:
+    settings = settings or WarehouseAdapterSettings()
     return build_http_app(
         ServiceDefinition(
-            settings=settings or WarehouseAdapterSettings(),
+            settings=settings,
             application=WarehouseAdapterApplication,
             translate=translators.to_contract,
+            feeds=[
+                Feed(
+                    THREEPL_FULFILMENT_REQUESTS,
+                    translators.for_partners(settings.customer_keys()),
+                )
+            ],
             register_handlers=handlers.register_handlers,
             routers=[api.router],
             description=WarehouseAdapterApplication.__doc__ or "",

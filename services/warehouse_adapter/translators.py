@@ -12,7 +12,10 @@ from contracts import warehouse as contracts
 from contracts.base import IntegrationEvent
 from contracts.inventory import AdvanceShippingNoticeRecorded, DeliveredUnits, PurchaseOrderLine
 from contracts.order import OrderReleasedToWarehouse, ShipmentLine
+from contracts.personal import AddressOnRecord
 from contracts.threepl import GoodsReceipt, GoodsReceiptLine, PackConfirmation
+from services.runtime.privacy import KeyLookup, reveal_optional
+from services.runtime.relay import FeedTranslator
 from services.warehouse_adapter.application import ShipmentToFulfil
 from services.warehouse_adapter.domain import (
     CycleCount,
@@ -330,3 +333,25 @@ def _damage_reported(event: ShelfReport.DamageReported) -> contracts.DamageRepor
         serials=list(event.damage.serials),
         note=event.damage.note,
     )
+
+
+def for_partners(keys: KeyLookup) -> FeedTranslator:
+    """What 3PL adapters read on `threepl.fulfilment-requests.v1`: each fulfilment request with
+    its ship-to opened with the customer's key ("erased" once the customer is forgotten: such a
+    request should not be shipped), and each cancellation. The events topic keeps it sealed."""
+
+    @functools.singledispatch
+    def translate(event: object) -> IntegrationEvent | None:
+        return None
+
+    @translate.register
+    def _request(event: Fulfilment.Requested) -> contracts.FulfilmentRequested:
+        sealed = _requested(event)
+        ship_to = {
+            field: reveal_optional(value, keys) if isinstance(value, str) else value
+            for field, value in asdict(event.ship_to).items()
+        }
+        return sealed.model_copy(update={"ship_to": AddressOnRecord(**ship_to)})
+
+    translate.register(Fulfilment.Cancelled, _cancelled)
+    return translate

@@ -54,6 +54,9 @@ class Stack:
     bootstrap_servers: str
     database_prefix: str
     log_dir: Path
+    order_port: int = field(default_factory=free_port)
+    """The first order service process's port: the others ask it for customers' keys."""
+    order_port_taken: bool = False
 
     @property
     def issuer(self) -> LocalIssuer:
@@ -69,6 +72,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         return os.environ | {
             "UNITRAIL_AUTH_PUBLIC_KEY_FILE": str(self.issuer.public_key_file),
+            "UNITRAIL_PERSONAL_DATA_TOKEN_FILE": str(self.issuer.personal_data_token_file()),
+            "UNITRAIL_ORDER_URL": f"http://127.0.0.1:{self.order_port}",
             "POSTGRES_DSN": self.postgres_dsn,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "UNITRAIL_DATABASE_PREFIX": self.database_prefix,
@@ -96,9 +101,18 @@ class ServiceProcess:
 
     name: str
     stack: Stack
-    port: int = field(default_factory=free_port)
+    port: int = 0
     process: subprocess.Popen[bytes] | None = None
     instance: int = 0
+
+    def __post_init__(self) -> None:
+        if self.port:
+            return
+        if self.name == "order" and not self.stack.order_port_taken:
+            self.stack.order_port_taken = True
+            self.port = self.stack.order_port
+        else:
+            self.port = free_port()
 
     @property
     def url(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from contracts.channel import ShippingAddress
+from contracts.personal import AddressOnRecord
 from contracts.returns import (
     ReturnAuthorised,
     ReturnDispositioned,
@@ -38,7 +38,7 @@ from tests.integration.harness import (
 
 pytestmark = pytest.mark.integration
 
-CUSTOMER = ShippingAddress(
+CUSTOMER = AddressOnRecord(
     name="Grace Hopper",
     line1="2 Compiler Road",
     city="Arlington",

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from contracts.channel import ShippingAddress, order_id_for
+from contracts.channel import order_id_for
 from contracts.order import OrderReleasedToWarehouse, Shipment, ShipmentLine
+from contracts.personal import AddressOnRecord
 from contracts.warehouse import FulfilmentPacked, PackedUnit
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
@@ -252,7 +253,7 @@ def test_a_parcel_packed_before_shipping_saw_its_release_waits_and_is_labelled_o
     register_product(pim, shipping, "DOCK-1", 900, lithium=False)
     shipping_events = topic("shipping.events.v1")
     order_id, shipment_id, fulfilment_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    address = ShippingAddress.model_validate(channel_order("9401")["shipping_address"])
+    address = AddressOnRecord.model_validate(channel_order("9401")["shipping_address"])
     packed = FulfilmentPacked(
         shipment_id=shipment_id,
         order_id=order_id,

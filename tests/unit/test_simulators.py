@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.base import IntegrationEvent
-from contracts.channel import ShippingAddress
 from contracts.envelope import Envelope
 from contracts.inventory import (
     StockAdjusted,
@@ -21,6 +20,7 @@ from contracts.inventory import (
     StockTransferredOut,
 )
 from contracts.order import ShipmentLine
+from contracts.personal import AddressOnRecord
 from contracts.threepl import (
     CycleCount,
     GoodsReceipt,
@@ -64,7 +64,7 @@ from infra.stack import simulators_wanted
 from services.shipping.domain import Tracking, normalise_tracking
 
 ORDER = uuid.UUID("00000000-0000-0000-0000-00000000000a")
-ADDRESS = ShippingAddress(
+ADDRESS = AddressOnRecord(
     name="Grace Hopper",
     line1="2 Compiler Road",
     city="Arlington",

@@ -14,8 +14,8 @@ from psycopg.types.json import Jsonb
 
 from contracts import inventory, order, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
-from contracts.channel import Customer, ShippingAddress
 from contracts.envelope import Envelope
+from contracts.personal import AddressOnRecord, CustomerOnRecord
 from contracts.registry import EVENT_MODELS
 from contracts.topics import SERVICES, events_topic
 from services.runtime.consumer import Consumer
@@ -40,7 +40,7 @@ FIRST_PARCEL = uuid.uuid5(uuid.NAMESPACE_OID, "parcel 1")
 SECOND_PARCEL = uuid.uuid5(uuid.NAMESPACE_OID, "parcel 2")
 RMA = uuid.uuid5(uuid.NAMESPACE_OID, "rma 1")
 RECEIPT = uuid.uuid5(uuid.NAMESPACE_OID, "dock receipt 1")
-ADDRESS = ShippingAddress(
+ADDRESS = AddressOnRecord(
     name="Ada Lovelace", line1="1 Engine Row", city="London", postal_code="N1", country="GB"
 )
 
@@ -74,7 +74,9 @@ def placed(order_id: uuid.UUID, customer: str) -> order.OrderPlaced:
         channel="webshop",
         channel_order_id=customer.lower(),
         placed_at=T0,
-        customer=Customer(customer_id=customer, name=customer, email=f"{customer}@example.com"),
+        customer=CustomerOnRecord(
+            customer_id=customer, name=customer, email=f"{customer}@example.com"
+        ),
         shipping_address=ADDRESS,
         lines=[order.OrderLine(line_number=1, sku="CAM-1", quantity=1, unit_price=Decimal("10"))],
         currency="GBP",
