@@ -31,6 +31,8 @@ class Topic:
     key: str
     carries: str
     written_by: str
+    read_by: tuple[str, ...] = ()
+    """Partners that read it (the services' own reads are their consumers' subscriptions)."""
     personal_data: bool = False
     """Carries customers' personal data in clear for a partner who must read it (a channel's
     orders, a 3PL's fulfilment requests): created with a bounded retention
@@ -56,6 +58,7 @@ CHANNEL_FEEDBACK = Topic(
     "that changed something (accepted, amended, or a re-send rejected with the difference), for "
     "channel connectors; derived from the order store by a relay of its own (a feed)",
     written_by="order",
+    read_by=("channel connectors",),
 )
 
 
@@ -106,6 +109,7 @@ INVENTORY_MOVEMENTS = Topic(
     "write-offs, returns and condition changes, with quantity and unit cost, for an ERP to book; "
     "the same stored events as `inventory.events.v1`, translated by a second relay (a feed)",
     written_by="inventory",
+    read_by=("ERP connectors",),
 )
 
 
@@ -119,6 +123,7 @@ THREEPL_FULFILMENT_REQUESTS = Topic(
     "the customer's key by a relay of its own (a feed). Its retention is bounded: it holds "
     "customers' addresses in clear",
     written_by="warehouse_adapter",
+    read_by=("3PL adapters",),
     personal_data=True,
 )
 
@@ -143,6 +148,8 @@ def events_topic(service: str) -> Topic:
         key="aggregate id",
         carries=f"Envelope with the integration events of `{service}`",
         written_by=service,
+        # 3PLs take inbound and transfer notices from it, carriers the handovers.
+        read_by=("3PL adapters", "carrier integrations") if service == "warehouse_adapter" else (),
     )
 
 

@@ -13,6 +13,7 @@
     unitrail dead-letters redrive order 12        apply it (and what waits behind it) again
     unitrail token --role analyst --subject ana   a bearer token for the services' HTTP APIs
     unitrail forget-customer C-1042               erase a customer's personal data (admin)
+    unitrail acls [--format kafka-acls]           each service's and partner's Kafka ACLs
     unitrail status                               every service's health, lag and dead letters;
                                                   exits 1 when one is unhealthy or silent
 
@@ -50,6 +51,7 @@ from typing import Any, TextIO
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES
+from infra import acls as kafka_acls
 from infra.ports import DEFAULT_PORTS
 from infra.tokens import DEFAULT_TTL_SECONDS, LocalIssuer, client_token, data_dir, user
 from services.runtime.auth import Role
@@ -717,6 +719,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     forget.add_argument("customer_id", help="the customer id in the channel")
 
+    acls = commands.add_parser(
+        "acls", help="the Kafka ACLs of every service and partner, from the topic registry"
+    )
+    acls.add_argument("--format", choices=["table", "kafka-acls"], default="table")
+    acls.add_argument("--bootstrap", default="$BOOTSTRAP", help="for the kafka-acls commands")
+
     status = commands.add_parser(
         "status", help="every service's health, lag and dead letters (exit 1: something is down)"
     )
@@ -731,6 +739,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if arguments.command == "dead-letters":
         print(dead_letters_command(arguments))
+        return 0
+    if arguments.command == "acls":
+        every = kafka_acls.grants()
+        print(
+            kafka_acls.table(every)
+            if arguments.format == "table"
+            else kafka_acls.kafka_acls_commands(every, arguments.bootstrap)
+        )
         return 0
     if arguments.command == "forget-customer":
         quoted = urllib.parse.quote(arguments.customer_id, safe="")

@@ -50,6 +50,7 @@ from contracts.topics import CHANNEL_ORDERS
 from infra.cli import describe
 from infra.tokens import client_token
 from services.runtime.auth import Role
+from services.runtime.kafka import client_security
 
 LOCATIONS = ("WH-A", "WH-B")
 
@@ -425,7 +426,9 @@ async def wait_until_received(endpoints: Endpoints, numbers: list[str]) -> None:
 
 async def send_orders(bootstrap: str, orders: list[DemoOrder], rate: float) -> None:
     """Publish the orders as a channel connector would: plain JSON keyed channel:order id."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="unitrail-demo")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", client_id="unitrail-demo", **client_security()
+    )
     await producer.start()
     try:
         started = time.monotonic()

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import Topic, all_topics
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.kafka import client_security
 from services.runtime.topics import BrokerIncarnation, ensure_topics
 
 Say = Callable[[str], None]
@@ -34,7 +35,9 @@ async def recreate_topics(bootstrap_servers: str, topics: list[Topic] | None = N
     embedded broker cannot keep anyway)."""
     wanted = topics if topics is not None else all_topics()
     created = await ensure_topics(bootstrap_servers, wanted)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="unitrail-stack")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="unitrail-stack", **client_security()
+    )
     await admin.start()
     try:
         described = await admin.describe_topics([topic.name for topic in wanted])

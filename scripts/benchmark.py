@@ -67,7 +67,7 @@ from services.inventory.config import InventorySettings
 from services.inventory.domain import Receipt, SalesChannels, SkuStock
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
-from services.runtime.kafka import producer_options
+from services.runtime.kafka import confluent_security, producer_options
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.relay import Relay, create_relay_table, envelope_for
@@ -648,6 +648,7 @@ class EventReader:
                 "enable.auto.commit": False,
                 "fetch.wait.max.ms": 10,
                 "log.connection.close": False,
+                **confluent_security(),
             }
         )
         assigned = []
@@ -877,7 +878,10 @@ class FlowResult:
 def topic_sizes(bootstrap_servers: str, timeout: float = 30.0) -> dict[str, int]:
     """Messages on each topic of the system: the sum of its partitions' ends, as fetches find
     them (`read_to_ends`: the embedded broker lists them short), read from the listed ends."""
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-sizes"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-sizes"}
+        | confluent_security()
+    )
     try:
         listed = {
             (topic, partition): consumer.get_watermark_offsets(
@@ -916,7 +920,10 @@ def allocation_hops(
     OrderAllocated, followed by causation, cut at the time stamps of `ALLOCATION_HOPS`. `sent`
     and `arrived` are wall-clock seconds by order id."""
     wanted = {"OrderPaid", "StockReserved", "OrderAllocated"}
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-hops"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": "benchmark-hops"}
+        | confluent_security()
+    )
     try:
         starts = {
             (topic, partition): OFFSET_BEGINNING

@@ -88,6 +88,7 @@ from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, RequestedLine, SalesChannels
 from services.runtime.consumer import MAX_CONFLICT_RETRIES, ConcurrencyConflict
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.kafka import confluent_security
 from tests.integration.harness import ServiceProcess, Stack, channel_order, published
 
 ORDER_EVENTS = events_topic("order").name
@@ -309,6 +310,7 @@ class OrderRelayStandIn:
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",
                 "log.connection.close": False,
+                **confluent_security(),
             }
         )
 

@@ -37,6 +37,7 @@ from infra.topics import ensure_topics
 from services.pim.application import PimApplication
 from services.pim.importing import parse_rows
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.kafka import confluent_security
 
 # The integration-test harness is not an installed package: make the repository root importable
 # however the script is started, so the PIM runs exactly as the tests run it.
@@ -97,6 +98,7 @@ def connector(bootstrap: str, topic: str = PIM_EVENTS) -> Consumer:
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 5,
             "log.connection.close": False,
+            **confluent_security(),
         }
     )
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -123,7 +125,9 @@ def is_ping(marker: str, envelope: dict[str, object]) -> bool:
 
 def round_trips(bootstrap: str, count: int, topic: str = PIM_EVENTS) -> list[float]:
     """The broker's floor: one message produced (acks=all) until a consumer has read it."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0} | confluent_security()
+    )
     consumer = connector(bootstrap, topic)
     consumer.poll(0.5)  # join the partitions before timing
     seconds = []

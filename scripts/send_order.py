@@ -2,7 +2,9 @@
 
     python scripts/send_order.py --channel webshop --order-id 1001 --sku LAPTOP-14 --quantity 1
 
-It uses no Unitrail code: only the JSON documented in `contracts/channel.py`.
+Besides the client's security settings (`confluent_security`: the librdkafka options README's
+"Kafka security" lists, from the same variables), it uses no Unitrail code: only the JSON
+documented in `contracts/channel.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from datetime import UTC, datetime
 
 from confluent_kafka import Producer
+
+from services.runtime.kafka import confluent_security
 
 
 def main() -> None:
@@ -47,7 +51,9 @@ def main() -> None:
         "payment_status": "pending" if arguments.unpaid else "paid",
         "fraud_score": 3,
     }
-    producer = Producer({"bootstrap.servers": arguments.bootstrap, "acks": "all"})
+    producer = Producer(
+        {"bootstrap.servers": arguments.bootstrap, "acks": "all"} | confluent_security()
+    )
     producer.produce(
         "channel.orders.v1",
         key=f"{arguments.channel}:{arguments.order_id}".encode(),

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
 from services.runtime.fetch_wait import FetchWait
-from services.runtime.kafka import header_value, partition_ends
+from services.runtime.kafka import client_security, header_value, partition_ends
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +81,7 @@ def producer_for(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=settings.kafka_idempotence,
         client_id=client_id,
         linger_ms=5,
+        **client_security(),
     )
 
 
@@ -97,6 +98,7 @@ def group_consumer_for(settings: KafkaSettings, topic: str, group_id: str) -> AI
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 5),
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        **client_security(),
     )
 
 
@@ -266,6 +268,7 @@ class TopicFollower:
             client_id=self._client_id,
             enable_auto_commit=False,
             fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
+            **client_security(),
         )
         await consumer.start()
         try:

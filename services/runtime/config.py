@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, VerifierSettings
@@ -32,6 +32,82 @@ class TopicDurability:
 
 def shared(name: str, *aliases: str) -> AliasChoices:
     return AliasChoices(name, *aliases)
+
+
+class KafkaSecurity(BaseSettings):
+    """How every Kafka client of the project (services, relays, the CLI, the simulators, the
+    scripts) authenticates to the brokers and encrypts the connection; the same variables for all
+    of them (README: Kafka security). The default, `PLAINTEXT`, is for a broker on loopback."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        validation_alias=shared("UNITRAIL_KAFKA_SECURITY_PROTOCOL"),
+        description="`SASL_SSL` on a real cluster: credentials, over TLS.",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = (
+        Field(
+            default=None,
+            validation_alias=shared("UNITRAIL_KAFKA_SASL_MECHANISM"),
+            description="With a `SASL_*` protocol: how the client logs in.",
+        )
+    )
+    sasl_username: str | None = Field(
+        default=None, validation_alias=shared("UNITRAIL_KAFKA_SASL_USERNAME")
+    )
+    sasl_password: str | None = Field(
+        default=None, validation_alias=shared("UNITRAIL_KAFKA_SASL_PASSWORD"), repr=False
+    )
+    sasl_oauth_token_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_KAFKA_SASL_OAUTH_TOKEN_FILE"),
+        description="OAUTHBEARER: a file with the client's access token, read again whenever the "
+        "client logs in (an identity provider's agent keeps it fresh).",
+    )
+    ssl_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_KAFKA_SSL_CA_FILE"),
+        description="PEM certificates the brokers' certificate must chain to (default: the "
+        "system's).",
+    )
+    ssl_cert_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_KAFKA_SSL_CERT_FILE"),
+        description="Mutual TLS: the client's PEM certificate.",
+    )
+    ssl_key_file: Path | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_KAFKA_SSL_KEY_FILE"),
+        description="Mutual TLS: the client's PEM private key.",
+    )
+    ssl_key_password: str | None = Field(
+        default=None, validation_alias=shared("UNITRAIL_KAFKA_SSL_KEY_PASSWORD"), repr=False
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"{self.security_protocol} needs UNITRAIL_KAFKA_SASL_MECHANISM")
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(
+                f"UNITRAIL_KAFKA_SASL_MECHANISM needs a SASL_* protocol, not {self.security_protocol}"
+            )
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if self.sasl_oauth_token_file is None:
+                raise ValueError("OAUTHBEARER needs UNITRAIL_KAFKA_SASL_OAUTH_TOKEN_FILE")
+        elif sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(
+                f"{self.sasl_mechanism} needs UNITRAIL_KAFKA_SASL_USERNAME and _PASSWORD"
+            )
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            raise ValueError("mutual TLS needs both UNITRAIL_KAFKA_SSL_CERT_FILE and _KEY_FILE")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
 
 
 class ServiceSettings(BaseSettings):

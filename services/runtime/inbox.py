@@ -33,6 +33,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
 from services.runtime.fetch_wait import FetchWait
+from services.runtime.kafka import client_security
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,7 @@ class KafkaInbox:
             # A broker that came back empty has no topics until they are created again; the
             # member must notice them soon, not at the library's default of five minutes.
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+            **client_security(),
         )
         await client.start()
         self._fetch_wait = FetchWait(

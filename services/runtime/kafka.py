@@ -1,17 +1,24 @@
-"""Kafka client settings, the same for every producer and consumer a service opens."""
+"""Kafka client settings, the same for every producer and consumer a service opens, and the
+security options (TLS, SASL) every Kafka client of the project takes from `KafkaSecurity`:
+`client_security()` for aiokafka, `confluent_security()` for confluent-kafka (librdkafka)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
+import jwt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import AbstractTokenProvider
+from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
-from services.runtime.config import ServiceSettings
+from services.runtime.config import KafkaSecurity, ServiceSettings
 
 
 class MetadataRequestWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
@@ -39,6 +46,86 @@ def refuse_topic_auto_creation() -> None:
 refuse_topic_auto_creation()
 
 
+@functools.cache
+def kafka_security() -> KafkaSecurity:
+    """This process's Kafka security settings, from the environment (read once)."""
+    return KafkaSecurity()
+
+
+class TokenFile(AbstractTokenProvider):  # type: ignore[misc]
+    """An OAUTHBEARER access token read from a file whenever a client logs in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        return self.read()
+
+    def read(self) -> str:
+        return self.path.read_text(encoding="utf-8").strip()
+
+    def expires_at(self, token: str) -> float:
+        """When the token expires (its `exp`), to log in again before; soon when unknown."""
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return time.time() + 300
+        return float(claims.get("exp", time.time() + 300))
+
+
+def client_security(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """The keyword arguments of an aiokafka producer, consumer or admin client for `security`
+    (default: this process's settings)."""
+    security = security or kafka_security()
+    options: dict[str, Any] = {"security_protocol": security.security_protocol}
+    if security.tls:
+        options["ssl_context"] = create_ssl_context(
+            cafile=security.ssl_ca_file,
+            certfile=security.ssl_cert_file,
+            keyfile=security.ssl_key_file,
+            password=security.ssl_key_password,
+        )
+    if security.sasl_mechanism is not None:
+        options["sasl_mechanism"] = security.sasl_mechanism
+        if security.sasl_mechanism == "OAUTHBEARER":
+            assert security.sasl_oauth_token_file is not None  # checked by the settings
+            options["sasl_oauth_token_provider"] = TokenFile(security.sasl_oauth_token_file)
+        else:
+            options["sasl_plain_username"] = security.sasl_username
+            options["sasl_plain_password"] = security.sasl_password
+    return options
+
+
+def confluent_security(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """The same for a confluent-kafka (librdkafka) client's configuration."""
+    security = security or kafka_security()
+    options: dict[str, Any] = {"security.protocol": security.security_protocol.lower()}
+    if security.tls:
+        files = {
+            "ssl.ca.location": security.ssl_ca_file,
+            "ssl.certificate.location": security.ssl_cert_file,
+            "ssl.key.location": security.ssl_key_file,
+        }
+        options |= {name: str(path) for name, path in files.items() if path is not None}
+        if security.ssl_key_password is not None:
+            options["ssl.key.password"] = security.ssl_key_password
+    if security.sasl_mechanism is not None:
+        options["sasl.mechanism"] = security.sasl_mechanism
+        if security.sasl_mechanism == "OAUTHBEARER":
+            assert security.sasl_oauth_token_file is not None
+            token_file = TokenFile(security.sasl_oauth_token_file)
+
+            def refresh(_config: str) -> tuple[str, float]:
+                token = token_file.read()
+                return token, token_file.expires_at(token)
+
+            options["oauth_cb"] = refresh
+        else:
+            options["sasl.username"] = security.sasl_username
+            options["sasl.password"] = security.sasl_password
+    return options
+
+
 MAX_BATCH_BYTES = 256 * 1024
 """Per partition and request; well under the broker's default limit of 1 MiB per batch."""
 
@@ -54,6 +141,7 @@ def producer_options(settings: ServiceSettings) -> dict[str, Any]:
         # A partition has one batch in flight and one waiting at a time, so the batch size bounds
         # what one round trip to the broker carries; 16 KiB (the default) is about 20 envelopes.
         "max_batch_size": MAX_BATCH_BYTES,
+        **client_security(),
     }
 
 

@@ -28,6 +28,7 @@ from aiokafka.structs import TopicPartition
 import services.runtime.kafka  # noqa: F401  (no client of this process auto-creates a topic)
 from contracts.topics import BROKER_INCARNATION, Topic, all_topics
 from services.runtime.config import TopicDurability
+from services.runtime.kafka import client_security
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +63,9 @@ async def ensure_topics(
     logged, not changed: partitions cannot be removed, and adding some moves keys to other
     partitions."""
     wanted = topics if topics is not None else all_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, **client_security()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -151,6 +154,7 @@ class BrokerIncarnation:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=10,
+            **client_security(),
         )
         await consumer.start()
         try:
@@ -169,7 +173,10 @@ class BrokerIncarnation:
 
     async def _write(self, value: str) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers, client_id=self._client_id, acks="all"
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            acks="all",
+            **client_security(),
         )
         await producer.start()
         try:

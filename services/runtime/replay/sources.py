@@ -56,7 +56,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.idempotency import IdempotencyRecord, is_bookkeeping
-from services.runtime.kafka import partition_ends
+from services.runtime.kafka import client_security, partition_ends
 from services.runtime.relay import Translator
 from services.runtime.relay_messages import event_id_number
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused
@@ -202,6 +202,7 @@ class TopicsSource:
             client_id=f"unitrail-{self._settings.service_name}-replay",
             enable_auto_commit=False,
             fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
+            **client_security(),
         )
         await consumer.start()
         self._consumer = consumer
