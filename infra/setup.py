@@ -59,6 +59,7 @@ def main() -> int:
     )
     if not os.environ.get("UNITRAIL_AUTH_JWKS_URL"):
         issuer = LocalIssuer.of_data_dir(data_dir()).ensure()
+        issuer.personal_data_token_file()
         print(f"[unitrail] tokens signed by the key in {issuer.directory}", file=sys.stderr)
     print(
         f"[unitrail] topics ready on {settings.kafka_bootstrap_servers} "
