@@ -2,6 +2,15 @@
 
 Its events carry the correlation id of the business flow and the id of what caused them; the
 relay copies both into the envelope, so one channel order can be followed through every service.
+
+Stored names: the event store keeps with every event the name of its class, and the name of the
+aggregate's class in its first event and in snapshots. The library's default names are module
+paths, so moving a class to another module would make every event stored before unreadable.
+Every aggregate, event and value object of a service is stored under a name of its own instead,
+`<service>:<qualified name>` (`inventory:SkuStock.Received`, `order:OrderLine`), the same
+wherever in the service the class is defined. A class that is renamed keeps its old name by
+declaring it: `TOPIC = "inventory:SkuStock.Received"` (value objects: `STORED_AS`). Events
+stored under module paths before this read as before, through the module path.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from typing import Any, Self
 
 from eventsourcing.domain import Aggregate as LibraryAggregate
 from eventsourcing.persistence import Transcoding
+from eventsourcing.utils import register_topic
 
 from services.runtime.context import current_message, new_correlation_id
 
@@ -52,8 +62,43 @@ def _trace_ids() -> dict[str, Any]:
     return {"correlation_id": message.correlation_id, "causation_id": message.causation_id}
 
 
+def stored_name(cls: type[Any]) -> str | None:
+    """The name a service's class is stored under: `<service>:<qualified name>` (the class may
+    declare another, see the module); None for a class outside the services (tests' own)."""
+    for klass in cls.__mro__:
+        if klass.__qualname__ != cls.__qualname__:
+            break
+        declared = klass.__dict__.get("TOPIC") or klass.__dict__.get("STORED_AS")
+        if declared:
+            return str(declared)
+    parts = cls.__module__.split(".")
+    if len(parts) < 3 or parts[0] != "services":
+        return None
+    return f"{parts[1]}:{cls.__qualname__}"
+
+
+def _store_under_its_name(cls: type[Any]) -> None:
+    name = stored_name(cls)
+    if name is None:
+        return
+    # The library stores a class under its `TOPIC` when it has one, and resolves the name
+    # through its registry.
+    type.__setattr__(cls, "TOPIC", name)
+    register_topic(name, cls)
+
+
 class Aggregate(LibraryAggregate):
-    """An event-sourced aggregate whose events know which flow they belong to."""
+    """An event-sourced aggregate whose events know which flow they belong to, stored under
+    stable names (see the module)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # By now the library has made the aggregate's own event classes (it re-creates those
+        # declared in the body): name those it keeps.
+        _store_under_its_name(cls)
+        for value in list(vars(cls).values()):
+            if isinstance(value, type) and issubclass(value, LibraryAggregate.Event):
+                _store_under_its_name(value)
 
     class Event(LibraryAggregate.Event):
         correlation_id: str
@@ -89,9 +134,9 @@ class ValueObjectTranscoding(Transcoding):
     Lists come back as tuples, because value objects hold tuples to stay hashable and immutable.
     """
 
-    def __init__(self, cls: type[Any]) -> None:
+    def __init__(self, cls: type[Any], *, name: str | None = None) -> None:
         self.type = cls
-        self.name = f"{cls.__module__}.{cls.__qualname__}"
+        self.name = name or stored_name(cls) or module_path_name(cls)
 
     def encode(self, obj: Any) -> dict[str, Any]:
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
@@ -99,3 +144,13 @@ class ValueObjectTranscoding(Transcoding):
     def decode(self, data: dict[str, Any]) -> Any:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return self.type(**values)
+
+
+def module_path_name(cls: type[Any]) -> str:
+    """The name value objects were stored under before stable names: their module path."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def module_path_topic(cls: type[Any]) -> str:
+    """The name the library stored a class under before stable names: its module path."""
+    return f"{cls.__module__}:{cls.__qualname__}"

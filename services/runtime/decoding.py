@@ -61,8 +61,8 @@ class DirectValueObject(ValueObjectTranscoding):
     """`ValueObjectTranscoding`, filling a plain frozen dataclass's fields directly when the
     stored object has exactly those fields (what its generated `__init__` would do)."""
 
-    def __init__(self, cls: type[Any]) -> None:
-        super().__init__(cls)
+    def __init__(self, cls: type[Any], *, name: str | None = None) -> None:
+        super().__init__(cls, name=name)
         fields = dataclasses.fields(cls)
         self._fields = frozenset(field.name for field in fields)
         self._direct = (
@@ -105,7 +105,7 @@ def _faster(transcoding: Transcoding) -> Transcoding:
     if type(transcoding) is UUIDAsHex:
         return HexUUID()
     if type(transcoding) is ValueObjectTranscoding:
-        return DirectValueObject(transcoding.type)
+        return DirectValueObject(transcoding.type, name=transcoding.name)
     return transcoding
 
 

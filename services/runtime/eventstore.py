@@ -41,7 +41,12 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
 
-from services.runtime.aggregate import Aggregate, DateAsISO, ValueObjectTranscoding
+from services.runtime.aggregate import (
+    Aggregate,
+    DateAsISO,
+    ValueObjectTranscoding,
+    module_path_name,
+)
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation, bound_store_retries
 from services.runtime.decoding import FastJSONTranscoder, FastMapper
@@ -569,6 +574,11 @@ class ServiceApplication(Application[uuid.UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
         for value_object in self.value_objects:
+            # Read what was stored under the module path before stable names; write (and read)
+            # the stable name, registered last.
+            transcoder.register(
+                ValueObjectTranscoding(value_object, name=module_path_name(value_object))
+            )
             transcoder.register(ValueObjectTranscoding(value_object))
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:

@@ -24,6 +24,7 @@ from tests.integration.harness import (
     Stack,
     TopicReader,
 )
+from tests.integration.stored_events import RECORD_STORED_EVENTS, record_stored_events
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +42,17 @@ def stack(postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     broker = EmbeddedBroker(free_port())
     bootstrap = broker.start()
     asyncio.run(ensure_topics(bootstrap))
+    stack_prefix = f"t{uuid.uuid4().hex[:10]}"
     yield Stack(
         postgres_dsn=postgres_dsn,
         bootstrap_servers=bootstrap,
-        database_prefix=f"t{uuid.uuid4().hex[:10]}",
+        database_prefix=stack_prefix,
         log_dir=tmp_path,
     )
     if os.environ.get(RECORD_EXAMPLES) == "1":
         record_examples(bootstrap)
+    if os.environ.get(RECORD_STORED_EVENTS) == "1":
+        record_stored_events(postgres_dsn, stack_prefix)
     broker.stop()
 
 

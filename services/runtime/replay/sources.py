@@ -52,6 +52,7 @@ from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.registry import UnknownEventType, read_event
 from contracts.topics import SERVICES, events_topic
+from services.runtime.aggregate import module_path_topic
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
@@ -72,7 +73,10 @@ Apply = Callable[[list[Any]], Awaitable[None]]
 COMPLETENESS_WAIT = 10.0
 """How long a replay from the topics waits for relays to publish what their stores held when it
 started, before it refuses to swap."""
-BOOKKEEPING_TOPIC = get_topic(IdempotencyRecord) + "."
+BOOKKEEPING_TOPICS = (
+    get_topic(IdempotencyRecord) + ".",
+    module_path_topic(IdempotencyRecord) + ".",  # stored before stable names
+)
 """What the stored topic of every bookkeeping event starts with: never published."""
 
 
@@ -450,8 +454,9 @@ class EventStore:
         row = (
             self._connect()
             .execute(
-                f"SELECT count(*) FROM {self.table} WHERE left(topic, %s) <> %s".encode(),
-                (len(BOOKKEEPING_TOPIC), BOOKKEEPING_TOPIC),
+                f"SELECT count(*) FROM {self.table}"
+                " WHERE left(topic, %s) <> %s AND left(topic, %s) <> %s".encode(),
+                tuple(part for topic in BOOKKEEPING_TOPICS for part in (len(topic), topic)),
             )
             .fetchone()
         )
