@@ -12,7 +12,14 @@ from services.inventory.domain.bundles import (
     bundle_availability_id_for,
     bundles_sellable,
 )
-from services.inventory.domain.inbound import InboundLine
+from services.inventory.domain.holdings import (
+    Backorder,
+    InboundLine,
+    InTransit,
+    PurchaseSuggestion,
+    ReorderPolicy,
+    ReturnedUnit,
+)
 from services.inventory.domain.movements import Movement, movements
 from services.inventory.domain.purchasing import (
     AdvanceShippingNotice,
@@ -23,7 +30,6 @@ from services.inventory.domain.purchasing import (
     ReceiptRefused,
     purchase_order_id_for,
 )
-from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.reservation import (
     LocationQuantity,
     RequestedLine,
@@ -38,15 +44,13 @@ from services.inventory.domain.reservation import (
 from services.inventory.domain.serial_check import ScannedUnit, SerialCheck, serial_check_id_for
 from services.inventory.domain.state import CONDITIONS, StockPosition
 from services.inventory.domain.stock import (
-    Backorder,
     BackorderFill,
     InsufficientStock,
     Receipt,
-    ReturnedUnit,
     SkuStock,
     stock_id_for,
 )
-from services.inventory.domain.transfer import InTransit, StockTransfer, TransferArrival
+from services.inventory.domain.transfer import StockTransfer, TransferArrival
 from services.inventory.domain.valuation import AverageCost
 
 __all__ = [

@@ -7,20 +7,11 @@ received, cancelled), in the same save; the stock view shows their sum per locat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from services.inventory.domain.holdings import InboundLine
 from services.inventory.domain.state import StockState
 from services.runtime.aggregate import Aggregate, DomainError
-
-
-@dataclass(frozen=True)
-class InboundLine:
-    """Units of a SKU still due on one confirmed purchase order at its destination."""
-
-    purchase_order_id: str
-    location: str
-    quantity: int
 
 
 class StockInbound(StockState):

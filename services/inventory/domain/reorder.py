@@ -11,34 +11,12 @@ purchase order, once; it is not raised again until the position has risen above 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from services.inventory.domain.holdings import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.state import StockState
 from services.runtime.aggregate import Aggregate, DomainError
-
-
-@dataclass(frozen=True)
-class ReorderPolicy:
-    """When to reorder a SKU at a location, how much, and how long the supplier takes."""
-
-    reorder_point: int
-    """Available plus inbound at or below this raises a low-stock alert."""
-    reorder_quantity: int
-    """Units to order."""
-    lead_time_days: int
-    """Days from ordering to the units arriving."""
-
-
-@dataclass(frozen=True)
-class PurchaseSuggestion:
-    """The purchase order a low-stock alert suggests."""
-
-    quantity: int
-    """The reorder quantity, or more when that would not get the position above the point."""
-    expected_by: date
-    """When the units would arrive if ordered today: today plus the lead time."""
 
 
 def suggest(policy: ReorderPolicy, position: int, today: date) -> PurchaseSuggestion:

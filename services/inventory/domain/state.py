@@ -10,14 +10,16 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from services.inventory.domain.availability import ChannelAvailability
+from services.inventory.domain.holdings import (
+    Backorder,
+    InboundLine,
+    InTransit,
+    PurchaseSuggestion,
+    ReorderPolicy,
+    ReturnedUnit,
+)
 from services.inventory.domain.valuation import VALUELESS_CONDITIONS, AverageCost, BookedCost
-
-if TYPE_CHECKING:
-    from services.inventory.domain.availability import ChannelAvailability
-    from services.inventory.domain.inbound import InboundLine
-    from services.inventory.domain.reorder import PurchaseSuggestion, ReorderPolicy
-    from services.inventory.domain.stock import Backorder, ReturnedUnit
-    from services.inventory.domain.transfer import InTransit
 
 NEW = "new"
 OPEN_BOX = "open-box"

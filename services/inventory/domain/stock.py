@@ -16,8 +16,9 @@ from typing import Any, Self
 from services.inventory.domain.adjustments import StockAdjustments
 from services.inventory.domain.availability import ChannelAvailability, SalesChannels
 from services.inventory.domain.counts import StockCounts
+from services.inventory.domain.holdings import Backorder, ReorderPolicy, ReturnedUnit
 from services.inventory.domain.inbound import StockInbound
-from services.inventory.domain.reorder import ReorderPoints, ReorderPolicy, check_policy
+from services.inventory.domain.reorder import ReorderPoints, check_policy
 from services.inventory.domain.reservation import LocationQuantity, take_from
 from services.inventory.domain.state import (
     CONDITIONS,
@@ -57,24 +58,6 @@ class Receipt:
     """What one unit cost, for a receipt against a purchase order (its line's unit cost)."""
     currency: str | None = None
     """Currency of `unit_cost`."""
-
-
-@dataclass(frozen=True)
-class Backorder:
-    """Units an order line is still owed; served first come, first served as stock arrives."""
-
-    order_id: uuid.UUID
-    line_number: int
-    quantity: int
-
-
-@dataclass(frozen=True)
-class ReturnedUnit:
-    """A unit that came back under an RMA, where it is and in which condition."""
-
-    serial: str | None
-    location: str
-    condition: str
 
 
 @dataclass(frozen=True)

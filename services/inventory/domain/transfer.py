@@ -17,23 +17,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 from services.inventory.domain.adjustments import StockAdjustments
+from services.inventory.domain.holdings import InTransit
 from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 LOSS = "loss"
-
-
-@dataclass(frozen=True)
-class InTransit:
-    """Units on their way from one location to another, on hand at neither."""
-
-    transfer_id: uuid.UUID
-    from_location: str
-    to_location: str
-    quantity: int
-    serials: tuple[str, ...] = ()
-    unit_cost: Decimal | None = None
-    """What one unit was booked out at, so it is booked in at the same; None: unknown."""
-    currency: str | None = None
 
 
 @dataclass(frozen=True)
