@@ -4,7 +4,12 @@ products' warranties, return labels, and the dock receipts of returned units."""
 from __future__ import annotations
 
 from contracts.envelope import Envelope
-from contracts.order import OrderDelivered, OrderPlaced, OrderShipmentDelivered
+from contracts.order import (
+    CustomerForgotten,
+    OrderDelivered,
+    OrderPlaced,
+    OrderShipmentDelivered,
+)
 from contracts.pim import ProductChanged, ProductRegistered
 from contracts.shipping import ReturnLabelPurchased
 from contracts.warehouse import ReturnReceived, ShipmentConfirmed, UnitSerialCaptured
@@ -32,6 +37,10 @@ def register_handlers(consumer: Consumer, returns: ReturnsApplication) -> None:
 
     @consumer.on_event(ShipmentConfirmed, producer="warehouse_adapter")
     def shipment_confirmed(event: ShipmentConfirmed, envelope: Envelope) -> None:
+        returns.project(event, envelope)
+
+    @consumer.on_event(CustomerForgotten, producer="order")
+    def customer_forgotten(event: CustomerForgotten, envelope: Envelope) -> None:
         returns.project(event, envelope)
 
     @consumer.on_event(ProductRegistered, producer="pim")

@@ -19,12 +19,18 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from contracts.envelope import Envelope
-from contracts.order import OrderDelivered, OrderPlaced, OrderShipmentDelivered
+from contracts.order import (
+    CustomerForgotten,
+    OrderDelivered,
+    OrderPlaced,
+    OrderShipmentDelivered,
+)
 from contracts.pim import ProductChanged, ProductRegistered
 from contracts.shipping import ReturnLabelPurchased
 from contracts.warehouse import ShipmentConfirmed, UnitSerialCaptured
 from services.returns.domain import Address, Rma
 from services.runtime.eventstore import ReadModelChange
+from services.runtime.privacy import ERASED, sealed_prefix
 from services.runtime.projections import ReadModels
 
 read_models = ReadModels(
@@ -55,6 +61,21 @@ read_models = ReadModels(
 
 
 # -- facts from other services ---------------------------------------------------------------
+
+
+@read_models.on_event(CustomerForgotten, producer="order")
+def customer_forgotten(event: CustomerForgotten, _: Envelope) -> list[ReadModelChange]:
+    """A customer was forgotten: their order lines keep the country of the address (sealed
+    until now, its key deleted) and nothing else of it."""
+    prefix = sealed_prefix(event.customer_id)
+    return [
+        (
+            "UPDATE order_lines SET ship_to = jsonb_build_object('name', %s::text, 'line1',"
+            " %s::text, 'line2', NULL, 'city', %s::text, 'region', NULL, 'postal_code', %s::text,"
+            " 'country', ship_to->'country') WHERE left(ship_to->>'line1', %s) = %s",
+            (ERASED, ERASED, ERASED, ERASED, len(prefix), prefix),
+        )
+    ]
 
 
 @read_models.on_event(OrderPlaced, producer="order")

@@ -75,7 +75,12 @@ def seal(key: bytes, customer_id: str, value: str) -> str:
     plaintext = value.encode("utf-8")
     nonce = hmac.new(key, b"nonce:" + plaintext, hashlib.sha256).digest()[:NONCE_BYTES]
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, customer_id.encode("utf-8"))
-    return f"{PREFIX}{_b64(customer_id.encode('utf-8'))}.{_b64(nonce + ciphertext)}"
+    return sealed_prefix(customer_id) + _b64(nonce + ciphertext)
+
+
+def sealed_prefix(customer_id: str) -> str:
+    """How every sealed value of `customer_id` starts: to find them without a key."""
+    return f"{PREFIX}{_b64(customer_id.encode('utf-8'))}."
 
 
 def is_sealed(value: str | None) -> bool:

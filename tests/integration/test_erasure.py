@@ -16,7 +16,7 @@ from contracts.channel import order_id_for
 from contracts.topics import SERVICES, THREEPL_FULFILMENT_REQUESTS, all_topics
 from infra import cli
 from services.runtime.database import PostgresLocation
-from services.runtime.privacy import ERASED
+from services.runtime.privacy import ERASED, is_sealed
 from tests.integration.harness import (
     Channel,
     Services,
@@ -147,6 +147,24 @@ def test_a_forgotten_customer_is_nowhere_in_clear_and_recall_still_reaches_their
         )
 
     eventually(erased, timeout=60, what="the recall to show the forgotten customer as erased")
+
+    # The returns service drops the address its order lines kept (sealed) but the country.
+    def returns_lines() -> dict[str, dict[str, str]]:
+        location = PostgresLocation.from_dsn(stack.postgres_dsn).with_database(
+            f"{stack.database_prefix}_returns"
+        )
+        with psycopg.connect(location.dsn()) as connection:
+            rows = connection.execute("SELECT order_id::text, ship_to FROM order_lines").fetchall()
+        return {order_id: ship_to for order_id, ship_to in rows}
+
+    eventually(
+        lambda: [a["line1"] for a in returns_lines().values()].count(ERASED) == 2,
+        timeout=60,
+        what="the returns service to drop the forgotten customer's address",
+    )
+    kept = returns_lines()[str(order_id_for("webshop", "E3"))]
+    assert is_sealed(kept["line1"])
+    assert {a["country"] for a in returns_lines().values()} == {"US"}
     settled(stack, traceability)
     recall = run.json("recall", "--batch", "BE", "--format", "json")
     assert {unit["order_id"] for unit in recall["units"]} == orders
