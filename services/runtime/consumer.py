@@ -28,6 +28,7 @@ import enum
 import functools
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ReadModelRecorder, ServiceApplication
 from services.runtime.kafka import header_value
+from services.runtime.metrics import BATCH_MESSAGES, BATCH_SECONDS
 from services.runtime.outages import OUTAGE_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -250,6 +252,7 @@ class Consumer:
         where possible. Raises only on infrastructure outages (then nothing of the batch is
         committed, except dead letters already kept, which a redelivery recognises)."""
         structlog.contextvars.clear_contextvars()
+        started = time.perf_counter()
         outcomes: list[Outcome | None] = [None] * len(records)
         pending: list[tuple[int, _Decoded]] = []
         for index, record in enumerate(records):
@@ -275,6 +278,8 @@ class Consumer:
                 if decoded.refused is not None:
                     await self._dead_letter(decoded.held, decoded.refused)
         final = [outcome or Outcome.NOT_FOLLOWED for outcome in outcomes]
+        BATCH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+        BATCH_MESSAGES.labels(self._service).observe(len(records))
         self.counters.batches += 1
         self.counters.messages += len(records)
         for record, outcome in zip(records, final, strict=True):

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import pickle
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -51,6 +52,7 @@ from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation, bound_store_retries
 from services.runtime.decoding import FastJSONTranscoder, FastMapper
 from services.runtime.idempotency import KeyInUse, keyed_request_to_record
+from services.runtime.metrics import APPEND_SECONDS
 
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
@@ -622,6 +624,21 @@ class ServiceApplication(Application[uuid.UUID]):
         return recordings
 
     def _record_consumed(
+        self, processing_event: ProcessingEvent[uuid.UUID]
+    ) -> list[Recording[uuid.UUID]]:
+        started = time.perf_counter()
+        try:
+            return self._record_tracked(processing_event)
+        finally:
+            APPEND_SECONDS.labels(self.service_name).observe(time.perf_counter() - started)
+
+    @property
+    def service_name(self) -> str:
+        """The service this application belongs to (`inventory` for `services.inventory...`)."""
+        parts = type(self).__module__.split(".")
+        return parts[1] if len(parts) > 2 and parts[0] == "services" else type(self).__name__
+
+    def _record_tracked(
         self, processing_event: ProcessingEvent[uuid.UUID]
     ) -> list[Recording[uuid.UUID]]:
         message = current_message()

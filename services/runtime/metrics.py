@@ -2,14 +2,18 @@
 
 - HTTP requests by route template, method and status, and their duration;
 - the consumer: messages by topic and outcome, batches (applied whole or one message at a time),
-  how far it is behind (all messages, and partners' messages alone), its open dead letters and the
-  messages parked behind them;
+  how long handling a batch takes and how many messages it holds, how far it is behind (all
+  messages, and partners' messages alone), its open dead letters and the messages parked behind
+  them;
+- the store: how long recording a save takes (events, tracking and read model changes, in the
+  transaction's order);
 - each relay: events stored and not yet published, and how old the oldest of them is; whether it
   runs and whether this process leads it;
 - the process itself (CPU, resident memory, open files), from prometheus-client.
 
 Figures about the consumer and the relays are read when scraped, from the same status the
-service's `/health` answers, so the two never disagree. The alert rules built on these names are
+service's `/health` answers, so the two never disagree; durations and sizes are observed as they
+happen (`BATCH_SECONDS`, `BATCH_MESSAGES`, `APPEND_SECONDS`). The alert rules built on these names are
 in docs/alerts.yml.
 """
 
@@ -46,6 +50,39 @@ RELAY_OLDEST = "unitrail_relay_oldest_unpublished_seconds"
 RELAY_UP = "unitrail_relay_up"
 RELAY_LEADER = "unitrail_relay_leader"
 HEALTHY = "unitrail_healthy"
+
+BATCH_SECONDS = Histogram(
+    "unitrail_consumer_batch_seconds",
+    "Time to handle one consumed batch: decode, apply (one transaction where possible), record.",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=None,
+)
+BATCH_MESSAGES = Histogram(
+    "unitrail_consumer_batch_messages",
+    "Messages in one consumed batch.",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+    registry=None,
+)
+APPEND_SECONDS = Histogram(
+    "unitrail_store_append_seconds",
+    "Time to record one save in the event store: its events, the tracking of the message being "
+    "consumed and the read model changes (inside a batch's transaction, before its commit).",
+    ["service"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=None,
+)
+"""Observed where the work happens, in whichever process runs it; `/metrics` exposes them."""
+
+
+class Observed(Collector):
+    """The histograms observed as work happens, exposed with the service's other figures."""
+
+    def collect(self) -> Iterable[Metric]:
+        for histogram in (BATCH_SECONDS, BATCH_MESSAGES, APPEND_SECONDS):
+            yield from histogram.collect()
+
 
 Checks = Mapping[str, Any]
 """What `ServiceRuntime.health` reports, part by part."""
@@ -137,6 +174,7 @@ def install_metrics(
     ProcessCollector(registry=registry)
     status = StatusCollector(service)
     registry.register(status)
+    registry.register(Observed())
     requests = Counter(
         HTTP_REQUESTS,
         "HTTP requests answered, by route template, method and status.",

@@ -24,6 +24,7 @@ from services.order.handlers import register_handlers
 from services.runtime.consumer import Consumer, Outcome
 from services.runtime.eventstore import BlockingRunner
 from tests.integration.harness import channel_order, published
+from tests.unit.test_metrics import observed
 
 
 def record(
@@ -109,6 +110,13 @@ async def test_a_channel_order_is_placed_and_paid_once_however_often_it_arrives(
     order = inbox.orders.get_order(order_id_for("webshop", "5001"))
     assert (order.status, order.version) == (OrderStatus.PAID, 2)
     assert inbox.dead_letters == []
+
+
+async def test_every_batch_is_timed_and_sized(inbox: Inbox) -> None:
+    before = observed("unitrail_consumer_batch_seconds", "order")
+    await inbox.send("channel.orders.v1", as_json(channel_order("5002")))
+    assert observed("unitrail_consumer_batch_seconds", "order") == before + 1
+    assert observed("unitrail_consumer_batch_messages", "order") >= 1
 
 
 async def test_an_allocation_is_applied_once_and_a_gap_is_parked(inbox: Inbox) -> None:

@@ -10,9 +10,12 @@ import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.runtime.metrics import install_metrics
+from services.inventory.application import InventoryApplication
+from services.inventory.domain import Receipt
+from services.runtime.metrics import Observed, install_metrics
 
 ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
 
@@ -123,3 +126,22 @@ async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
         assert rule["annotations"]["summary"], rule["alert"]
         used = set(re.findall(r"\bunitrail_[a-z_]+", rule["expr"]))
         assert used <= exported, f"{rule['alert']} uses {sorted(used - exported)}"
+
+
+def observed(name: str, service: str) -> float:
+    """How many times the histogram `name` was observed for `service` in this process."""
+    registry = CollectorRegistry()
+    registry.register(Observed())
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            if sample.name == f"{name}_count" and sample.labels.get("service") == service:
+                return float(sample.value)
+    return 0.0
+
+
+def test_every_save_is_timed_where_the_store_records_it() -> None:
+    before = observed("unitrail_store_append_seconds", "inventory")
+    inventory = InventoryApplication(None)
+    inventory.receive_stock("CAM-1", Receipt("WH-A", 3, "purchase-receipt", "dock"))
+    inventory.receive_stock("CAM-1", Receipt("WH-A", 2, "purchase-receipt", "dock"))
+    assert observed("unitrail_store_append_seconds", "inventory") == before + 2
