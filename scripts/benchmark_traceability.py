@@ -250,6 +250,10 @@ class Batched(ServiceApplication):
     fast-forwarded or copied: this process is the only writer, one command at a time.
     """
 
+    committed_aggregates_bytes = 0
+    """Loads come from the cache below, which holds changes not flushed yet: a copy kept when a
+    flush commits would be older than it."""
+
     def __init__(self, location: PostgresLocation | None) -> None:
         self.dirty: dict[uuid.UUID, Any] = {}
         self.outbox: list[DomainEventProtocol[uuid.UUID]] = []
