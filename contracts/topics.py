@@ -160,7 +160,7 @@ def dead_letter_topic(service: str) -> Topic:
         partitions=1,
         key="the original message key",
         carries="the original bytes; headers `error`, `error-type`, `source-topic`, "
-        "`source-partition`, `source-offset`, `attempts`",
+        "`source-partition`, `source-offset`, `consumer` (the service that gave up on it)",
         written_by=service,
     )
 

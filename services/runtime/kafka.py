@@ -37,7 +37,7 @@ class MetadataRequestWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
 
 
 def refuse_topic_auto_creation() -> None:
-    """Make every aiokafka client of this process (FastStream's too) look topics up without
+    """Make every aiokafka client of this process look topics up without
     creating them."""
     aiokafka.client.MetadataRequest = MetadataRequestWithoutAutoCreation
     aiokafka.admin.client.MetadataRequest = MetadataRequestWithoutAutoCreation
