@@ -15,6 +15,7 @@ import pytest
 from contracts.channel import ChannelOrderMessage, order_id_for
 from contracts.inventory import ReservationLine, ReservationReleased, StockReserved
 from contracts.order import LocationQuantity, OrderLine, OrderPaid, OrderPlaced
+from contracts.personal import AddressOnRecord, CustomerOnRecord
 from contracts.topics import SERVICES
 from infra import cli
 from infra.embedded import free_port
@@ -49,8 +50,8 @@ def order_placed(order_id: uuid.UUID) -> bytes:
         channel=message.channel,
         channel_order_id=message.channel_order_id,
         placed_at=message.placed_at,
-        customer=message.customer,
-        shipping_address=message.shipping_address,
+        customer=CustomerOnRecord.model_validate(message.customer.model_dump()),
+        shipping_address=AddressOnRecord.model_validate(message.shipping_address.model_dump()),
         lines=[order_line("X", 1)],
         currency="EUR",
         order_total=Decimal("10.00"),
