@@ -71,10 +71,15 @@ def stored_name(cls: type[Any]) -> str | None:
         declared = klass.__dict__.get("TOPIC") or klass.__dict__.get("STORED_AS")
         if declared:
             return str(declared)
+    service = service_of(cls)
+    return None if service is None else f"{service}:{cls.__qualname__}"
+
+
+def service_of(cls: type[Any]) -> str | None:
+    """The service a class belongs to (`inventory` for `services.inventory...`); None outside
+    the services."""
     parts = cls.__module__.split(".")
-    if len(parts) < 3 or parts[0] != "services":
-        return None
-    return f"{parts[1]}:{cls.__qualname__}"
+    return parts[1] if len(parts) > 2 and parts[0] == "services" else None
 
 
 def _store_under_its_name(cls: type[Any]) -> None:

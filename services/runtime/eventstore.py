@@ -47,6 +47,7 @@ from services.runtime.aggregate import (
     DateAsISO,
     ValueObjectTranscoding,
     module_path_name,
+    service_of,
 )
 from services.runtime.context import current_message
 from services.runtime.database import PostgresLocation, bound_store_retries
@@ -488,6 +489,7 @@ class ServiceApplication(Application[uuid.UUID]):
         own in-memory recorders, for component tests)."""
         self._location = location
         self.committed = CommittedAggregates(self.committed_aggregates_bytes)
+        self._append_seconds = APPEND_SECONDS.labels(service_of(type(self)) or type(self).__name__)
         if location is None:
             env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         else:
@@ -630,13 +632,7 @@ class ServiceApplication(Application[uuid.UUID]):
         try:
             return self._record_tracked(processing_event)
         finally:
-            APPEND_SECONDS.labels(self.service_name).observe(time.perf_counter() - started)
-
-    @property
-    def service_name(self) -> str:
-        """The service this application belongs to (`inventory` for `services.inventory...`)."""
-        parts = type(self).__module__.split(".")
-        return parts[1] if len(parts) > 2 and parts[0] == "services" else type(self).__name__
+            self._append_seconds.observe(time.perf_counter() - started)
 
     def _record_tracked(
         self, processing_event: ProcessingEvent[uuid.UUID]
