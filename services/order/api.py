@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication
+from services.order.config import OrderSettings
 from services.order.domain import Order, ShipmentRequest
 from services.runtime.aggregate import NotFound
 from services.runtime.auth import Caller, OnBehalfOf, Role, allow
@@ -25,6 +26,9 @@ Runtime = Annotated[ServiceRuntime[OrderApplication], Depends(runtime_of)]
 Reader = Annotated[Caller, allow(Role.CUSTOMER_SERVICE, Role.ANALYST, Role.CHANNEL)]
 """Reads an order: customer service, analysts, and a channel its own channel's orders."""
 CustomerService = Annotated[Caller, allow(Role.CUSTOMER_SERVICE)]
+Overseer = [allow(Role.CUSTOMER_SERVICE, Role.ANALYST, Role.OPERATOR)]
+"""Sees every channel's orders at once: customer service, analysts and operators (not a
+channel)."""
 
 
 def _view(order: Order, keys: KeyLookup) -> dict[str, Any]:
@@ -108,6 +112,91 @@ async def get_market_eligibility(sku: str, runtime: Runtime) -> dict[str, Any]:
     knowledge = await runtime.run_command(runtime.application.catalogue_knowledge, [sku])
     markets = knowledge.listings.get(sku)
     return {"sku": sku, "checked": markets is not None, "markets": dict(markets or {})}
+
+
+def _stuck_after(runtime: ServiceRuntime[OrderApplication], seconds: float | None) -> timedelta:
+    settings = runtime.settings
+    assert isinstance(settings, OrderSettings)
+    return timedelta(seconds=seconds or settings.stuck_after_seconds)
+
+
+def _listed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "order_id": str(row["order_id"]),
+        "channel": row["channel"],
+        "channel_order_id": row["channel_order_id"],
+        "state": row["state"],
+        "state_since": row["state_since"].isoformat(),
+        "seconds_in_state": int((now - row["state_since"]).total_seconds()),
+        "held_because": row["held_because"],
+        "placed_at": row["placed_at"].isoformat(),
+    }
+
+
+StuckAfter = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        description="Seconds in one status that make an order stuck (default: the "
+        "service's `UNITRAIL_ORDER_STUCK_AFTER_SECONDS`).",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many orders.")]
+
+
+@router.get("/states", dependencies=Overseer)
+async def get_order_states(
+    runtime: Runtime, stuck_after_seconds: StuckAfter = None
+) -> dict[str, Any]:
+    """How many orders are in each status, how many of them are held, and how many have been in
+    it longer than the stuck threshold (never those delivered or cancelled)."""
+    now, stuck_after = datetime.now(UTC), _stuck_after(runtime, stuck_after_seconds)
+    rows = await runtime.run_command(runtime.application.state_counts, stuck_after, now)
+    return {
+        "stuck_after_seconds": stuck_after.total_seconds(),
+        "states": {
+            row["state"]: {
+                "orders": row["orders"],
+                "held": row["held"],
+                "stuck": row["stuck"],
+                "oldest_since": row["oldest_since"].isoformat(),
+            }
+            for row in rows
+        },
+        "orders": sum(row["orders"] for row in rows),
+        "held": sum(row["held"] for row in rows),
+        "stuck": sum(row["stuck"] for row in rows),
+    }
+
+
+@router.get("/stuck", dependencies=Overseer)
+async def get_stuck_orders(
+    runtime: Runtime,
+    stuck_after_seconds: StuckAfter = None,
+    state: Annotated[str | None, Query(max_length=40, description="Only this status.")] = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """Orders in one status (not delivered or cancelled) longer than the threshold, longest
+    first."""
+    now, stuck_after = datetime.now(UTC), _stuck_after(runtime, stuck_after_seconds)
+    rows = await runtime.run_command(
+        functools.partial(runtime.application.stuck_orders, state=state, limit=limit),
+        stuck_after,
+        now,
+    )
+    return {
+        "stuck_after_seconds": stuck_after.total_seconds(),
+        "orders": [_listed(row, now) for row in rows],
+    }
+
+
+@router.get("/held", dependencies=Overseer)
+async def get_held_orders(runtime: Runtime, limit: Limit = 100) -> dict[str, Any]:
+    """Orders something holds (a person's hold, a fraud check, SKUs the PIM has not registered),
+    longest first, with what holds each."""
+    now = datetime.now(UTC)
+    rows = await runtime.run_command(runtime.application.held_orders, limit)
+    return {"orders": [_listed(row, now) for row in rows]}
 
 
 @router.get("/{order_id}")

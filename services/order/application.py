@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -27,6 +28,7 @@ from services.order.domain import (
     Order,
     OrderContent,
     OrderLine,
+    OrderStatus,
     ResendRefused,
     ShipmentLine,
     ShipmentRequest,
@@ -59,6 +61,10 @@ class OrderIntake:
     def content(self) -> OrderContent:
         """What the channel says of the order, to compare with what is recorded."""
         return OrderContent.of(self)
+
+
+FINAL_STATES = (OrderStatus.DELIVERED, OrderStatus.CANCELLED)
+"""Statuses an order stays in for good: never stuck."""
 
 
 class UnknownOrder(NotFound):
@@ -293,6 +299,44 @@ class OrderApplication(ServiceApplication):
                 erasure.forget_again(actor)
             self.save(erasure)
         return erasure.id
+
+    def state_counts(self, stuck_after: timedelta, now: datetime) -> list[dict[str, Any]]:
+        """Per status with orders: how many, how many of them are held, how many have been in it
+        longer than `stuck_after` (none in a final status: delivered or cancelled), and since when
+        the oldest has been in it (a query)."""
+        return self.read(
+            "SELECT state, count(*) AS orders, count(held_because) AS held,"
+            " count(*) FILTER (WHERE state_since < %s AND NOT state = ANY(%s)) AS stuck,"
+            " min(state_since) AS oldest_since FROM orders_by_state GROUP BY state ORDER BY state",
+            now - stuck_after,
+            list(FINAL_STATES),
+        )
+
+    def stuck_orders(
+        self, stuck_after: timedelta, now: datetime, *, state: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Orders in one status (not a final one) for longer than `stuck_after`, longest first
+        (a query)."""
+        return self.read(
+            "SELECT order_id, channel, channel_order_id, state, state_since, held_because,"
+            " placed_at FROM orders_by_state WHERE state_since < %s AND NOT state = ANY(%s)"
+            " AND (%s::text IS NULL OR state = %s) ORDER BY state_since, order_id LIMIT %s",
+            now - stuck_after,
+            list(FINAL_STATES),
+            state,
+            state,
+            limit,
+        )
+
+    def held_orders(self, limit: int) -> list[dict[str, Any]]:
+        """Orders something holds (a person's hold, SKUs the PIM has not registered), longest
+        held first (a query)."""
+        return self.read(
+            "SELECT order_id, channel, channel_order_id, state, state_since, held_because,"
+            " placed_at FROM orders_by_state WHERE held_because IS NOT NULL"
+            " ORDER BY state_since, order_id LIMIT %s",
+            limit,
+        )
 
     def get_order(self, order_id: uuid.UUID) -> Order:
         """The order's current state (a query; nothing is changed)."""

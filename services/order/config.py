@@ -32,6 +32,13 @@ class OrderSettings(ServiceSettings):
         "paid line for a variant not listed in the destination's market is held.",
     )
 
+    stuck_after_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description="An order in one status (not delivered or cancelled) longer than this is "
+        "stuck: listed by `GET /orders/stuck` and counted by the `unitrail_orders_stuck` metric.",
+    )
+
     def markets(self) -> MarketMap:
         return MarketMap.of(self.market_countries)
 

@@ -10,6 +10,7 @@ from contracts.topics import CHANNEL_FEEDBACK
 from services.order import api, handlers, translators
 from services.order.application import OrderApplication
 from services.order.config import OrderSettings
+from services.order.metrics import order_figures
 from services.runtime.relay import Feed
 from services.runtime.service import Recurring, ServiceDefinition, build_http_app, serve
 
@@ -26,6 +27,9 @@ def build_app(settings: OrderSettings | None = None) -> FastAPI:
             feeds=[Feed(CHANNEL_FEEDBACK, translators.to_feedback, translators.feedback_key)],
             register_handlers=handlers.register_handlers,
             routers=[api.router, api.customers],
+            figures=lambda orders: order_figures(
+                orders, timedelta(seconds=settings.stuck_after_seconds)
+            ),
             recurring=[
                 Recurring(
                     timedelta(minutes=1),

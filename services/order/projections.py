@@ -5,10 +5,13 @@ the PIM has not registered yet.
 The catalogue tables are projections of the PIM's public events; the handlers apply them live
 (`OrderApplication.project`) and a replay rebuilds them from `pim.events.v1` or the PIM's store.
 `orders_awaiting_skus` is a projection of the order's own events (`save_projected`), rebuilt from
-the order store.
+the order store; `orders_by_state` shows every order's status and since when (`Order.status_since`),
+from which the operators' counts and the orders stuck in one status are read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from contracts.envelope import Envelope
 from contracts.pim import CatalogueEntryChanged, CatalogueEntryWithdrawn, ProductRegistered
@@ -26,6 +29,12 @@ read_models = ReadModels(
     # Paid orders held until the PIM registers these SKUs of their lines.
     "CREATE TABLE IF NOT EXISTS orders_awaiting_skus ("
     " sku text NOT NULL, order_id uuid NOT NULL, PRIMARY KEY (sku, order_id))",
+    # Every order's status and since when; what holds it (NULL: nothing).
+    "CREATE TABLE IF NOT EXISTS orders_by_state ("
+    " order_id uuid PRIMARY KEY, channel text NOT NULL, channel_order_id text NOT NULL,"
+    " state text NOT NULL, state_since timestamptz NOT NULL, held_because text,"
+    " placed_at timestamptz NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS orders_by_state_since ON orders_by_state (state, state_since)",
 )
 
 
@@ -89,3 +98,26 @@ def no_longer_awaiting(event: Order.SkusRegistered) -> list[ReadModelChange]:
 def waits_for_nothing(event: Order.HoldReleased | Order.Cancelled) -> list[ReadModelChange]:
     """A person released the order as it is, or it was cancelled: it waits for no SKU."""
     return [("DELETE FROM orders_awaiting_skus WHERE order_id = %s", (event.originator_id,))]
+
+
+@read_models.on_own_aggregates(Order)
+def orders_by_state(orders: Sequence[Order]) -> list[ReadModelChange]:
+    """Each order's status, since when, and what holds it."""
+    return [
+        (
+            "INSERT INTO orders_by_state (order_id, channel, channel_order_id, state,"
+            " state_since, held_because, placed_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (order_id) DO UPDATE SET state = excluded.state,"
+            " state_since = excluded.state_since, held_because = excluded.held_because",
+            (
+                order.id,
+                order.channel,
+                order.channel_order_id,
+                str(order.status),
+                order.status_since,
+                order.holding_reasons,
+                order.placed_at,
+            ),
+        )
+        for order in orders
+    ]

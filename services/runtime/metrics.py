@@ -95,6 +95,8 @@ class StatusCollector(Collector):
         self._service = service
         self.checks: Checks = {}
         self.healthy = False
+        self.figures: list[Metric] = []
+        """The service's own figures (`ServiceDefinition.figures`), read just before a scrape."""
 
     def collect(self) -> Iterable[Metric]:
         labels = ["service"]
@@ -107,6 +109,7 @@ class StatusCollector(Collector):
         relays: Mapping[str, Mapping[str, Any]] = self.checks.get("relays") or {}
         if relays:
             yield from self._relays(relays)
+        yield from self.figures
 
     def _consumer(self, consumer: Mapping[str, Any]) -> Iterable[Metric]:
         service = [self._service]
@@ -167,9 +170,13 @@ class StatusCollector(Collector):
 
 
 def install_metrics(
-    app: FastAPI, service: str, health: Callable[[], Awaitable[tuple[bool, Checks]]]
+    app: FastAPI,
+    service: str,
+    health: Callable[[], Awaitable[tuple[bool, Checks]]],
+    figures: Callable[[], Awaitable[Iterable[Metric]]] | None = None,
 ) -> CollectorRegistry:
-    """Count every HTTP request and serve `/metrics`; `health` gives the status scraped."""
+    """Count every HTTP request and serve `/metrics`; `health` gives the status scraped, and
+    `figures` the service's own metric families (read at each scrape)."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     status = StatusCollector(service)
@@ -202,6 +209,7 @@ def install_metrics(
     async def metrics() -> Response:
         """The Prometheus exposition of this process (open: no token)."""
         status.healthy, status.checks = await health()
+        status.figures = list(await figures()) if figures is not None else []
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return registry

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client.core import Metric
 
 from contracts.topics import events_topic
 from services.runtime.auth import Role, TokenVerifier, allow, unguarded_routes
@@ -65,6 +66,9 @@ class ServiceDefinition(Generic[A]):
     """A use case run once the store is open, before consuming: e.g. publish configuration."""
     recurring: Sequence[Recurring[A]] = ()
     """Use cases run on the clock while the service runs: e.g. decisions that change with the date."""
+    figures: Callable[[A], Iterable[Metric]] | None = None
+    """The service's own metric families for `/metrics`, read from its read models at each
+    scrape (e.g. order's orders per status); run on a worker thread."""
     rebuild: RebuildFactory | None = None
     """How a replay rebuilds the read models (`POST /replays`); by default the read models the
     application declares (`read_models`) are rebuilt in a shadow schema and swapped in."""
@@ -276,6 +280,20 @@ class ServiceRuntime(Generic[A]):
         )
         await delivery
 
+    async def figures(self) -> Iterable[Metric]:
+        """The service's own metric families (none when it declares none, or while the
+        database is away: the health figures say so)."""
+        if self.definition.figures is None or self._application is None:
+            return []
+        try:
+            figures: Iterable[Metric] = await self.runner.run(
+                self.definition.figures, self._application
+            )
+        except Exception as error:
+            log.warning("service figures unavailable", error=repr(error))
+            return []
+        return figures
+
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the service can do its work, and what each part says: the database, the
         broker (asked now, not from a cache), the consumer loop and how far behind it is, the
@@ -366,7 +384,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
         response.headers["x-correlation-id"] = correlation_id
         return response
 
-    install_metrics(app, settings.service_name, runtime.health)
+    install_metrics(app, settings.service_name, runtime.health, runtime.figures)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

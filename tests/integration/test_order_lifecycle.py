@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.integration.harness import (
     channel_order,
     eventually,
     register_in_pim,
+    request,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,25 @@ def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(
     assert orders_topic.events("OrderReleasedToWarehouse") == []
     order_path = f"/orders/{order_id_for('webshop', '6001')}"
     assert order.get(order_path)["on_hold"] is True
+    (listed,) = order.get("/orders/held")["orders"]
+    assert (listed["channel_order_id"], listed["held_because"]) == (
+        "6001",
+        "fraud score 92 is at or above 80",
+    )
+    states = order.get("/orders/states")
+    assert (states["held"], states["stuck"], states["states"]["allocated"]["orders"]) == (1, 0, 1)
+    (stuck,) = order.get("/orders/stuck?stuck_after_seconds=0.001")["orders"]
+    assert (stuck["state"], stuck["order_id"]) == (
+        "allocated",
+        str(order_id_for("webshop", "6001")),
+    )
+    with urllib.request.urlopen(f"{order.url}/metrics", timeout=5) as reply:
+        scraped = reply.read().decode()
+    assert 'unitrail_orders_held{service="order",state="allocated"} 1.0' in scraped
+    channel_token = order.stack.token(Role.CHANNEL, "webshop-connector", channel="webshop")
+    assert request(order, "GET", "/orders/states", token=channel_token)[0] == 403, (
+        "a channel sees its own orders, not everyone's"
+    )
 
     reviewer = order.stack.token(Role.CUSTOMER_SERVICE, "reviewer-7")
     order.post(f"{order_path}/release-hold", {"note": "called customer"}, token=reviewer)
@@ -53,6 +74,7 @@ def test_a_high_fraud_score_holds_the_order_until_a_reviewer_releases_it(
     released = eventually(
         lambda: orders_topic.events("OrderReleasedToWarehouse"), what="the release"
     )
+    assert order.get("/orders/held")["orders"] == []
     assert released[0]["payload"]["shipments"][0]["location"] == "WH-A"
     (by,) = orders_topic.events("OrderHoldReleased")
     assert by["payload"]["actor"] == "reviewer-7 (customer-service)", "the actor is the token's"

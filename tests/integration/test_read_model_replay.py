@@ -349,6 +349,7 @@ async def test_a_swap_takes_in_what_arrived_meanwhile_and_waiting_writers_land_i
             "catalogue_listings": 8,
             "catalogued_products": 8,
             "orders_awaiting_skus": 0,
+            "orders_by_state": 0,
         }
         schemas = {row["nspname"] for row in live.read("SELECT nspname FROM pg_namespace")}
         assert {"read_model_rebuild", "read_model_retired"}.isdisjoint(schemas)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,12 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt
+from services.order.metrics import state_figures
 from services.runtime.metrics import Observed, install_metrics
 
 ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
@@ -47,6 +51,31 @@ async def health() -> tuple[bool, dict[str, Any]]:
     return True, STATUS
 
 
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+async def order_states() -> Iterable[Metric]:
+    return state_figures(
+        [
+            {
+                "state": "paid",
+                "orders": 3,
+                "held": 1,
+                "stuck": 2,
+                "oldest_since": NOW - timedelta(hours=2),
+            },
+            {
+                "state": "delivered",
+                "orders": 9,
+                "held": 0,
+                "stuck": 0,
+                "oldest_since": NOW - timedelta(days=1),
+            },
+        ],
+        NOW,
+    )
+
+
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -63,7 +92,7 @@ async def scraped() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     async def item(item_id: int) -> dict[str, int]:
         return {"item": item_id}
 
-    install_metrics(app, "inventory", health)
+    install_metrics(app, "inventory", health, order_states)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         assert (await client.get("/items/1")).status_code == 200
@@ -106,6 +135,23 @@ async def test_the_consumer_and_the_relays_are_read_from_the_status_when_scraped
     assert any(name == "process_resident_memory_bytes" for name, _ in scraped)
 
 
+async def test_a_service_adds_figures_of_its_own_such_as_orders_per_status(
+    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> None:
+    paid, delivered = (
+        labels(service="order", state="paid"),
+        labels(service="order", state="delivered"),
+    )
+    assert scraped[("unitrail_orders", paid)] == 3
+    assert scraped[("unitrail_orders_held", paid)] == 1
+    assert scraped[("unitrail_orders_stuck", paid)] == 2
+    assert scraped[("unitrail_orders_oldest_in_state_seconds", paid)] == 7200
+    assert scraped[("unitrail_orders", delivered)] == 9
+    assert scraped[("unitrail_orders", labels(service="order", state="shipped"))] == 0, (
+        "every status is exported, so an alert sees it return to 0"
+    )
+
+
 async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
     scraped: dict[tuple[str, frozenset[tuple[str, str]]], float],
 ) -> None:
@@ -116,6 +162,7 @@ async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
         "UnitrailRelayBehind",
         "UnitrailConsumerBehind",
         "UnitrailDeadLetters",
+        "UnitrailOrdersStuck",
     }
     exported = {name for name, _ in scraped} | {
         re.sub(r"_(count|sum|bucket)$", "", name) for name, _ in scraped

@@ -440,3 +440,24 @@ def test_a_parcel_at_its_warehouse_shows_how_long_it_has_waited_until_it_ships()
 
     order.record_dispatch(dispatch_of(shipment))
     assert order.waiting_at_warehouse(shipment.shipment_id, later) is None
+
+
+def test_an_order_knows_since_when_it_is_in_its_status_and_news_within_it_does_not_move_that() -> (
+    None
+):
+    order = allocated_order()  # placed, paid, allocated and released in a moment
+    (shipment,) = order.shipments
+    released_since = order.status_since
+    assert order.status is OrderStatus.RELEASED
+    assert released_since == order.released_at_of(shipment.shipment_id)
+
+    order.hold(reason="customer asked to wait", actor="support")
+    order.record_in_transit(shipment.shipment_id, "left the depot", datetime.now(UTC))
+    assert order.status_since == released_since, "a hold or carrier news is no new status"
+
+    order.record_dispatch(dispatch_of(shipment, "SN-1"))
+    assert status_of(order) is OrderStatus.SHIPPED
+    assert released_since is not None
+    assert order.status_since is not None
+    assert order.status_since > released_since
+    assert order.status_since == order.modified_on

@@ -17,7 +17,9 @@ from contracts.pim import DimensionsMm, ProductRegistered, ProductSpecified
 from services.inventory import handlers as inventory_handlers
 from services.inventory.application import InventoryApplication
 from services.order import handlers as order_handlers
+from services.order import projections as order_projections
 from services.order.application import OrderApplication
+from services.order.domain import FulfilmentPolicy
 from services.returns import handlers as returns_handlers
 from services.returns.application import ReturnsApplication
 from services.runtime.aggregate import Aggregate
@@ -29,6 +31,7 @@ from services.shipping import handlers as shipping_handlers
 from services.shipping import projections as shipping
 from services.shipping.application import ShippingApplication
 from services.shipping.domain import Consignment, LabelRequest, ParcelLine
+from tests.unit.test_order_domain import place
 
 # -- every projection of a public event is consumed live ---------------------------------------
 
@@ -274,3 +277,25 @@ def envelope(event: Any, producer: str) -> Envelope:
         occurred_at=datetime.now(UTC),
         correlation_id="test",
     )
+
+
+def test_an_order_s_row_shows_its_status_since_when_alike_live_and_from_its_events() -> None:
+    """Live, each save writes the order's row; a replay folds consecutive events of one order
+    into one row: both end with the status the order entered, when it entered it, and its hold."""
+    order = place()
+    order.mark_paid(FulfilmentPolicy())
+    events = list(order.pending_events)
+    live = order_projections.read_models.project_saved(order)
+    order.collect_events()
+    order.hold(reason="call the customer", actor="ana")  # a second save: no new status
+    events += order.pending_events
+    live += order_projections.read_models.project_saved(order)
+
+    def rows(changes: list[ReadModelChange]) -> list[tuple[Any, ...]]:
+        return [tuple(p) for s, p in changes if s.startswith("INSERT INTO orders_by_state")]
+
+    replayed = OwnEventReplay(order_projections.read_models, load=None).changes(events)  # type: ignore[arg-type]
+    assert rows(replayed)[-1] == rows(live)[-1]
+    _, _, channel_order_id, state, since, held_because, _ = rows(live)[-1]
+    assert (channel_order_id, state, since) == ("1001", "paid", events[1].timestamp)
+    assert held_because == "call the customer"

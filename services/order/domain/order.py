@@ -60,7 +60,7 @@ class Order(Aggregate):
             order.channel_order_id = self.channel_order_id
             order.take_content(OrderContent.of(self))
             order.allocation = ()
-            order.status = OrderStatus.PLACED
+            order.enter(OrderStatus.PLACED, self.timestamp)
             order.hold_reason = None
             order.shipments = ()
             order.signature_required = False
@@ -80,7 +80,7 @@ class Order(Aggregate):
         currency: str
 
         def apply(self, order: Any) -> None:
-            order.status = OrderStatus.PAID
+            order.enter(OrderStatus.PAID, self.timestamp)
 
     class Allocated(Aggregate.Event):
         lines: tuple[LineAllocation, ...]
@@ -88,14 +88,17 @@ class Order(Aggregate):
         def apply(self, order: Any) -> None:
             order.allocation = self.lines
             backordered = any(line.quantity_backordered for line in self.lines)
-            order.status = OrderStatus.PARTLY_BACKORDERED if backordered else OrderStatus.ALLOCATED
+            order.enter(
+                OrderStatus.PARTLY_BACKORDERED if backordered else OrderStatus.ALLOCATED,
+                self.timestamp,
+            )
 
     class Backordered(Aggregate.Event):
         lines: tuple[LineAllocation, ...]
 
         def apply(self, order: Any) -> None:
             order.allocation = self.lines
-            order.status = OrderStatus.BACKORDERED
+            order.enter(OrderStatus.BACKORDERED, self.timestamp)
 
     class BackorderAllocated(Aggregate.Event):
         """Stock arrived for backordered lines; `lines` is the whole allocation after it."""
@@ -108,8 +111,9 @@ class Order(Aggregate):
             order.backorder_fills = self.fill
             if order.status in (OrderStatus.BACKORDERED, *ALLOCATED_STATES):
                 backordered = any(line.quantity_backordered for line in self.lines)
-                order.status = (
-                    OrderStatus.PARTLY_BACKORDERED if backordered else OrderStatus.ALLOCATED
+                order.enter(
+                    OrderStatus.PARTLY_BACKORDERED if backordered else OrderStatus.ALLOCATED,
+                    self.timestamp,
                 )
 
     class Held(Aggregate.Event):
@@ -166,7 +170,7 @@ class Order(Aggregate):
             order.releases += 1
             order.signature_required = self.signature_required
             if order.status in ALLOCATED_STATES:  # a later parcel does not undo "partly shipped"
-                order.status = OrderStatus.RELEASED
+                order.enter(OrderStatus.RELEASED, self.timestamp)
 
     class ShipmentDispatched(Aggregate.Event):
         dispatch: Dispatch
@@ -175,8 +179,9 @@ class Order(Aggregate):
         def apply(self, order: Any) -> None:
             order.dispatches = (*order.dispatches, self.dispatch)
             if order.status is not OrderStatus.DELIVERED:  # the carrier's news came first
-                order.status = (
-                    OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED
+                order.enter(
+                    OrderStatus.SHIPPED if self.fully_shipped else OrderStatus.PARTLY_SHIPPED,
+                    self.timestamp,
                 )
 
     class ShipmentInTransit(Aggregate.Event):
@@ -205,7 +210,7 @@ class Order(Aggregate):
 
         def apply(self, order: Any) -> None:
             order.delivered = (*order.delivered, self.shipment_id)
-            order.status = OrderStatus.DELIVERED
+            order.enter(OrderStatus.DELIVERED, self.timestamp)
             order.track(self.shipment_id, "delivered", "delivered", self.delivered_at)
 
     class DeliveryException(Aggregate.Event):
@@ -258,7 +263,7 @@ class Order(Aggregate):
 
         def apply(self, order: Any) -> None:
             order.cancellation_reason = self.reason
-            order.status = OrderStatus.CANCELLED
+            order.enter(OrderStatus.CANCELLED, self.timestamp)
 
     if TYPE_CHECKING:  # set by the events' apply methods; not dataclass fields of the aggregate
         channel: str
@@ -291,6 +296,15 @@ class Order(Aggregate):
     unknown_skus: tuple[str, ...] = ()
     """SKUs of its lines that the PIM had not registered when the order was paid, and still has
     not: the order is held until it does (`unknown-sku`)."""
+    status_since: datetime | None = None
+    """When the order entered its current status (an event that leaves the status as it was does
+    not move it): an order long in one status is stuck somewhere."""
+
+    def enter(self, status: OrderStatus, at: datetime) -> None:
+        """Move to `status` at `at` (events' `apply` only); staying in a status keeps its start."""
+        if getattr(self, "status", None) is not status:
+            self.status = status
+            self.status_since = at
 
     @classmethod
     def place(
