@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -105,6 +105,10 @@ LocationCode = Annotated[
     ),
 ]
 
+
+ServiceLevel = Literal["standard", "express", "next-day"]
+"""How fast a customer asked for an order delivered; shipping's settings say the days in transit of
+each, and it buys the cheapest service that arrives within them."""
 
 PartnerModel = TypeVar("PartnerModel", bound=BaseModel)
 

@@ -9,12 +9,12 @@ again is harmless: orders are deduplicated by (`channel`, `channel_order_id`). A
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
 
-from contracts.base import ContractModel, Line, Money, Sku
+from contracts.base import ContractModel, Line, Money, ServiceLevel, Sku
 
 ChannelCode = Annotated[
     str,
@@ -98,3 +98,22 @@ class ChannelOrderMessage(ContractModel):
         description="`cancelled` when the customer or the channel cancelled the order; Unitrail "
         "cancels it if it has not shipped and releases its stock.",
     )
+    service_level: ServiceLevel = Field(
+        default="standard",
+        description="How fast the customer asked for the order: shipping buys the cheapest "
+        "service that arrives within the level's days in transit.",
+    )
+    deliver_by: date | None = Field(
+        default=None,
+        description="A delivery date promised to the customer (ISO 8601 date); when given, it "
+        "decides instead of the service level. Not before the day the order was placed.",
+    )
+
+    @model_validator(mode="after")
+    def _deliver_by_after_placement(self) -> ChannelOrderMessage:
+        if self.deliver_by is not None and self.deliver_by < self.placed_at.date():
+            raise ValueError(
+                f"deliver_by {self.deliver_by} is before the order was placed"
+                f" ({self.placed_at.date()})"
+            )
+        return self

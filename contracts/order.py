@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money, Sku
+from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money, ServiceLevel, Sku
 from contracts.channel import ChannelCode, CountryCode, CurrencyCode
 from contracts.personal import AddressOnRecord, CustomerOnRecord
 
@@ -74,6 +74,12 @@ class OrderPlaced(IntegrationEvent):
     currency: CurrencyCode
     order_total: Money = Field(description="Sum of quantity times unit price over all lines.")
     fraud_score: float = Field(ge=0, le=100, description="The channel's fraud risk score.")
+    service_level: ServiceLevel = Field(
+        default="standard", description="How fast the customer asked for the order."
+    )
+    deliver_by: date | None = Field(
+        default=None, description="A delivery date promised to the customer, if any."
+    )
 
 
 class OrderPaid(IntegrationEvent):
@@ -206,6 +212,16 @@ class OrderReleasedToWarehouse(IntegrationEvent):
     signature_required: bool = Field(description="Delivery needs the recipient's signature.")
     declared_value: Money = Field(description="Value of the units released, for insurance.")
     currency: CurrencyCode
+    service_level: ServiceLevel = Field(
+        default="standard",
+        description="How fast the customer asked for the order: shipping buys the cheapest service "
+        "that arrives within it.",
+    )
+    deliver_by: date | None = Field(
+        default=None,
+        description="A delivery date promised to the customer; when given, it decides instead of "
+        "the service level.",
+    )
 
 
 class OrderCancelled(IntegrationEvent):
@@ -258,8 +274,8 @@ class OrderChange(ContractModel):
 class OrderAmended(IntegrationEvent):
     """The channel re-sent the order with changes its state still allowed; the order is now as
     re-sent. Lines, currency, fraud score, country and the placing time change only before payment
-    (so `OrderPaid` carries the amended lines); the rest of the address and the customer until the order is
-    released to a warehouse."""
+    (so `OrderPaid` carries the amended lines); the rest of the address, the customer and the
+    delivery promise until the order is released to a warehouse."""
 
     event_type = "OrderAmended"
     aggregate_type = "order"
@@ -275,6 +291,8 @@ class OrderAmended(IntegrationEvent):
     currency: CurrencyCode
     order_total: Money = Field(description="Sum of quantity times unit price, as amended.")
     fraud_score: float = Field(ge=0, le=100, description="The channel's fraud risk score.")
+    service_level: ServiceLevel = Field(default="standard", description="As amended.")
+    deliver_by: date | None = Field(default=None, description="As amended.")
 
 
 class OrderAmendmentRefused(IntegrationEvent):

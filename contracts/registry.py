@@ -92,6 +92,7 @@ EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     shipping.ShipmentDelivered,
     shipping.ShipmentException,
     shipping.RateCardPublished,
+    shipping.RateTableRecorded,
     shipping.ReturnLabelPurchased,
     warehouse.ReturnReceived,
     warehouse.InboundExpected,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money
+from contracts.base import ContractModel, IntegrationEvent, LocationCode, Money, ServiceLevel
 
 
 class ConsignmentPlanned(IntegrationEvent):
@@ -97,7 +97,16 @@ class LabelPurchased(IntegrationEvent):
     tracking_number: str = Field(description="The carrier's tracking number.")
     cost: Money = Field(description="Price of the label.")
     transit_days: int = Field(ge=0, description="Promised days in transit.")
-    promise_met: bool = Field(description="False when no allowed service meets the promise.")
+    promise_met: bool = Field(
+        description="False when no allowed service arrives within what the order promised (its "
+        "service level, or its delivery date): the fastest allowed one was bought."
+    )
+    service_level: ServiceLevel = Field(
+        default="standard", description="The service level the order asked for."
+    )
+    deliver_by: date | None = Field(
+        default=None, description="The delivery date the customer was promised, if any."
+    )
     insured_value: Money = Field(description="Value insured; 0 when not insured.")
     insurance_cost: Money = Field(description="Price of the insurance.")
     signature_required: bool = Field(description="The carrier collects a signature.")
@@ -157,6 +166,19 @@ class ServiceRate(ContractModel):
         return self.base_cost + self.cost_per_kg * kilograms + surcharge
 
 
+class RateTableDocument(ContractModel):
+    """A version of the carriers' rates, as a file in shipping's rate tables directory or as the
+    body of `POST /rate-tables`. It is in force from its effective date (or from the day it is
+    recorded, when that is later) until a later version's. A recorded version never changes."""
+
+    version: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$",
+        description="The version's name, e.g. `2027-01`; unique.",
+    )
+    effective_from: date = Field(description="The first day (UTC) labels are bought at it.")
+    services: list[ServiceRate] = Field(min_length=1, description="Every service and its rates.")
+
+
 class LocationOrigin(ContractModel):
     """A location that ships from another country than the rate card's default."""
 
@@ -183,6 +205,12 @@ class RateCardPublished(IntegrationEvent):
         ge=0,
         description="Cubic centimetres per kilogram: a parcel is charged by its volumetric weight "
         "(volume / divisor) when that is more than it weighs; null or 0: by weight alone.",
+    )
+    version: str | None = Field(
+        default=None, description="The rate table in force; null on cards before versions."
+    )
+    effective_from: date | None = Field(
+        default=None, description="The day (UTC) that table is in force from."
     )
 
     def billable_grams(self, weight_grams: int, volume_cm3: int | None) -> int:
@@ -231,6 +259,27 @@ class RateCardPublished(IntegrationEvent):
             for service in allowed
             if days[service] == fastest
         )
+
+
+class RateTableRecorded(IntegrationEvent):
+    """A version of the carriers' rates was recorded (from shipping's rate tables directory or an
+    upload). Labels are bought at it from `in_force_from` until a later version's; the rate card
+    (`RateCardPublished`) follows on the day it takes effect."""
+
+    event_type = "RateTableRecorded"
+    aggregate_type = "rate-card"
+
+    version: str = Field(description="The version's name; unique.")
+    effective_from: date = Field(description="The day it was to take effect.")
+    in_force_from: date = Field(
+        description="The day (UTC) it is in force from: its effective date, or the day it was "
+        "recorded when that was later."
+    )
+    services: list[ServiceRate] = Field(description="Every service and its rates.")
+    recorded_by: str = Field(
+        description="Who recorded it: `shipping:rate-tables` (the service's directory) or the "
+        "authenticated caller who uploaded it."
+    )
 
 
 class ReturnLabelPurchased(IntegrationEvent):

@@ -54,6 +54,8 @@ def _view(order: Order, keys: KeyLookup) -> dict[str, Any]:
         "currency": order.currency,
         "order_total": format(order.total, "f"),
         "fraud_score": order.fraud_score,
+        "service_level": order.service_level,
+        "deliver_by": None if order.deliver_by is None else order.deliver_by.isoformat(),
         "lines": [
             asdict(line) | {"unit_price": format(line.unit_price, "f")} for line in order.lines
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -56,6 +56,8 @@ class OrderIntake:
     fraud_score: float
     paid: bool
     cancelled: bool
+    service_level: str = "standard"
+    deliver_by: date | None = None
 
     @property
     def content(self) -> OrderContent:
@@ -140,6 +142,8 @@ class OrderApplication(ServiceApplication):
                 lines=intake.lines,
                 currency=intake.currency,
                 fraud_score=intake.fraud_score,
+                service_level=intake.service_level,
+                deliver_by=intake.deliver_by,
             )
         else:
             if not intake.cancelled and (refusal := order.amend(intake.content)) is not None:

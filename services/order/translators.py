@@ -65,6 +65,8 @@ def intake_from_channel(message: ChannelOrderMessage) -> OrderIntake:
         fraud_score=message.fraud_score,
         paid=message.payment_status == "paid",
         cancelled=message.order_status == "cancelled",
+        service_level=message.service_level,
+        deliver_by=message.deliver_by,
     )
 
 
@@ -192,6 +194,8 @@ def _order_content(event: Order.Placed | Order.Amended) -> dict[str, Any]:
         "currency": event.currency,
         "order_total": _total(event.lines),
         "fraud_score": event.fraud_score,
+        "service_level": event.service_level,
+        "deliver_by": event.deliver_by,
     }
 
 
@@ -298,6 +302,8 @@ def _released_to_warehouse(event: Order.ReleasedToWarehouse) -> contracts.OrderR
         signature_required=event.signature_required,
         declared_value=event.declared_value,
         currency=event.currency,
+        service_level=event.service_level,
+        deliver_by=event.deliver_by,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -21,11 +21,13 @@ from services.shipping.domain import (
     RATE_CARD_ID,
     CarrierService,
     Consignment,
+    DeliveryPromise,
     Label,
     LabelRequest,
     ParcelLine,
     ProductFacts,
     RateCard,
+    RateTable,
     ReturnConsignment,
     ShippingPolicy,
     return_consignment_id_for,
@@ -57,6 +59,9 @@ class ParcelToPlan:
     declared_value: Decimal
 
 
+RATE_TABLES_DIRECTORY = "shipping:rate-tables"
+"""Who recorded the tables of the service's rate tables directory (`ShippingSettings`)."""
+
 NO_FACTS = ProductFacts(weight_grams=0, lithium_ion=False)
 """A product the PIM has not described yet: priced at the carriers' minimum weight."""
 
@@ -72,7 +77,7 @@ class UnknownTrackingNumber(DomainError, NotFound):
 class ShippingApplication(ServiceApplication):
     """Carrier choice, labels, insurance and signatures for every parcel."""
 
-    value_objects = (ParcelLine, LabelRequest, Label, CarrierService)
+    value_objects = (ParcelLine, LabelRequest, Label, CarrierService, RateTable)
     read_models = projections.read_models
 
     def __init__(
@@ -80,20 +85,57 @@ class ShippingApplication(ServiceApplication):
         location: PostgresLocation | None,
         policy: ShippingPolicy | None = None,
         carriers: Carriers | None = None,
+        rate_tables: Sequence[RateTable] = (),
     ) -> None:
+        """`rate_tables`: the versions in the service's rate tables directory, recorded when the
+        service starts (`publish_rate_card`); more come by `add_rate_table`."""
         super().__init__(location)
         self.policy = policy or ShippingPolicy()
         self.carriers = carriers or SimulatedCarriers()
+        self.rate_tables = tuple(rate_tables)
+
+    @staticmethod
+    def today() -> date:
+        """The UTC day: rate tables take effect, and promised dates fall, on UTC days."""
+        return datetime.now(UTC).date()
 
     def publish_rate_card(self) -> None:
-        """Publish the rate tables and origins in force, when they differ from the last published."""
+        """Record the configured rate tables not recorded yet, then publish the terms in force
+        today when they differ from the last published (at start, and daily: a table whose date
+        has come takes effect)."""
+        today = self.today()
+        card = self._rate_card(today)
+        for table in self.rate_tables:
+            card.add_table(table, today, recorded_by=RATE_TABLES_DIRECTORY)
+        card.publish(self.policy, today)
+        self.save(card)
+
+    def add_rate_table(self, table: RateTable, recorded_by: str) -> date | None:
+        """Record a version of the carriers' rates; the day it is in force from (its effective
+        date, or today when that has passed), or None when this very table was recorded before.
+        Published at once when it is in force today."""
+        card = self._rate_card()
+        today = self.today()
+        in_force_from = card.add_table(table, today, recorded_by)
+        card.publish(self.policy, today)
+        self.save(card)
+        return in_force_from
+
+    def rate_card(self) -> RateCard:
+        """The rate tables recorded, and the terms last published."""
+        return self._rate_card()
+
+    def _rate_card(self, today: date | None = None) -> RateCard:
         try:
             card: RateCard = self.get(RATE_CARD_ID, RateCard)
         except AggregateNotFoundError:
-            self.save(RateCard.first(self.policy))
-            return
-        card.publish(self.policy)
-        self.save(card)
+            return RateCard.first(self.policy, self.rate_tables, today or self.today())
+        return card
+
+    def _pricing(self) -> tuple[ShippingPolicy, date]:
+        """The rules and the rates in force today, and today."""
+        today = self.today()
+        return self._rate_card().policy_at(self.policy, today), today
 
     def record_product_facts(
         self, event: ProductRegistered | ProductChanged, envelope: Envelope
@@ -116,7 +158,8 @@ class ShippingApplication(ServiceApplication):
         facts[sku] = ProductFacts(
             event.weight_grams, event.lithium_ion, facts.get(sku, NO_FACTS).volume_cm3
         )
-        labels = [(c, c.complete_facts(facts, self.policy)) for c in waiting]
+        policy, today = self._pricing()
+        labels = [(c, c.complete_facts(facts, policy, today)) for c in waiting]
         completed = [c for c in waiting if c.weight_grams is not None]
         self.save_projected(*completed, read_model_changes=self.projected(event, envelope))
         for consignment, request in labels:
@@ -141,8 +184,10 @@ class ShippingApplication(ServiceApplication):
         country: str,
         currency: str,
         signature_required: bool,
+        promise: DeliveryPromise | None = None,
     ) -> list[uuid.UUID]:
-        """Plan a consignment for each parcel of a released order, once per parcel."""
+        """Plan a consignment for each parcel of a released order, once per parcel; `promise`:
+        what the order promised the customer (a service level, or a date)."""
         facts = self._facts(sorted({line.sku for parcel in parcels for line in parcel.lines}))
         planned = [
             Consignment.plan(
@@ -155,6 +200,7 @@ class ShippingApplication(ServiceApplication):
                 currency=currency,
                 signature_required=signature_required,
                 facts=facts,
+                promise=promise,
             )
             for parcel in parcels
             if self._find(parcel.shipment_id) is None
@@ -168,7 +214,7 @@ class ShippingApplication(ServiceApplication):
         consignment = self._find(shipment_id)
         if consignment is None:
             raise UnknownConsignment(f"no consignment {shipment_id}")
-        self._buy_label(consignment, consignment.request_label(self.policy))
+        self._buy_label(consignment, consignment.request_label(*self._pricing()))
         return consignment.id
 
     def label_return(
@@ -192,9 +238,10 @@ class ShippingApplication(ServiceApplication):
         except AggregateNotFoundError:
             pass
         facts = self._facts([sku]).get(sku, NO_FACTS)
+        policy, _ = self._pricing()
         request = return_label_request(
-            self.policy,
-            weight_grams=self.policy.billable_grams(facts.weight_grams, facts.volume_cm3),
+            policy,
+            weight_grams=policy.billable_grams(facts.weight_grams, facts.volume_cm3),
             from_country=from_country,
             return_to=return_to,
         )
@@ -219,8 +266,9 @@ class ShippingApplication(ServiceApplication):
 
     def release_order(self, order_id: uuid.UUID) -> None:
         """The hold is lifted: packed parcels that waited get their labels now."""
+        policy, today = self._pricing()
         for consignment in self._of_order(order_id):
-            self._buy_label(consignment, consignment.release_hold(self.policy))
+            self._buy_label(consignment, consignment.release_hold(policy, today))
 
     def record_tracking(
         self, carrier: str, tracking_number: str, code: str, description: str, at: datetime

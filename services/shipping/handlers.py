@@ -37,6 +37,7 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
             country=event.ship_to.country,
             currency=event.currency,
             signature_required=event.signature_required,
+            promise=translators.promise_of(event),
         )
 
     @consumer.on_event(ReturnAuthorised, producer="returns")

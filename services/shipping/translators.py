@@ -13,9 +13,12 @@ from services.shipping.application import ParcelToPlan
 from services.shipping.domain import (
     CarrierService,
     Consignment,
+    DeliveryPromise,
     ParcelLine,
     RateCard,
+    RateTable,
     ReturnConsignment,
+    ServiceLevel,
 )
 
 
@@ -31,6 +34,32 @@ def parcels_of(event: OrderReleasedToWarehouse) -> list[ParcelToPlan]:
         )
         for shipment in event.shipments
     ]
+
+
+def promise_of(event: OrderReleasedToWarehouse) -> DeliveryPromise:
+    """What the released order promised the customer."""
+    return DeliveryPromise(ServiceLevel(event.service_level), event.deliver_by)
+
+
+def rate_table(document: contracts.RateTableDocument) -> RateTable:
+    """A rate table file or upload, as the domain prices with it."""
+    return RateTable(
+        version=document.version,
+        effective_from=document.effective_from,
+        services=tuple(
+            CarrierService(
+                carrier=rate.carrier,
+                service=rate.service,
+                mode=rate.mode,
+                transit_days_domestic=rate.transit_days_domestic,
+                transit_days_international=rate.transit_days_international,
+                base_cost=rate.base_cost,
+                cost_per_kg=rate.cost_per_kg,
+                international_surcharge=rate.international_surcharge,
+            )
+            for rate in document.services
+        ),
+    )
 
 
 def _service_rate(service: CarrierService) -> contracts.ServiceRate:
@@ -88,6 +117,19 @@ def _rate_card(event: RateCard.FirstPublished | RateCard.Published) -> contracts
         ],
         delivery_promise_days=event.delivery_promise_days,
         volumetric_divisor=event.volumetric_divisor,
+        version=event.table_version,
+        effective_from=event.effective_from,
+    )
+
+
+@to_contract.register
+def _rate_table(event: RateCard.TableAdded) -> contracts.RateTableRecorded:
+    return contracts.RateTableRecorded(
+        version=event.table.version,
+        effective_from=event.table.effective_from,
+        in_force_from=event.in_force_from,
+        services=[_service_rate(service) for service in event.table.services],
+        recorded_by=event.recorded_by,
     )
 
 
@@ -146,6 +188,8 @@ def _label_purchased(event: Consignment.LabelPurchased) -> contracts.LabelPurcha
         insured_value=request.insured_value,
         insurance_cost=request.insurance_cost,
         signature_required=request.signature_required,
+        service_level=request.service_level,
+        deliver_by=request.deliver_by,
     )
 
 

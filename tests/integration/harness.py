@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from jsonschema import Draft202012Validator
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -253,6 +254,15 @@ class SimulatorsProcess:
 
 Simulators = Callable[..., SimulatorsProcess]
 """The `simulators` fixture: start the simulated partners with settings (env name → value)."""
+
+
+PUBLISHED_SCHEMAS = Path(__file__).parents[2] / "contracts" / "schemas"
+
+
+def schema_validator(stem: str) -> Draft202012Validator:
+    """A validator of the published JSON Schema `stem` (e.g. `ChannelOrderMessage.v1`), as a
+    partner who knows Unitrail only by its schemas would build it."""
+    return Draft202012Validator(json.loads((PUBLISHED_SCHEMAS / f"{stem}.json").read_text()))
 
 
 def channel_order(
@@ -583,6 +593,18 @@ class ThreePL:
             tracking_number=printed["tracking_number"],
         )
         return printed
+
+
+def labels_by_order(shipping_events: TopicReader, count: int) -> dict[str, dict[str, Any]]:
+    """`LabelPurchased` payloads by order id, once at least `count` orders have a label."""
+
+    def enough() -> dict[str, dict[str, Any]] | None:
+        found = {
+            e["payload"]["order_id"]: e["payload"] for e in shipping_events.events("LabelPurchased")
+        }
+        return found if len(found) >= count else None
+
+    return eventually(enough, what=f"{count} labels")
 
 
 CERTIFIED_EVERYWHERE = [

@@ -24,7 +24,6 @@ from contracts.returns import (
     ReturnSignedOff,
     RmaEvent,
 )
-from services.shipping.domain import DEFAULT_SERVICES
 from tests.integration.harness import (
     Channel,
     Services,
@@ -35,6 +34,7 @@ from tests.integration.harness import (
     receive_serials,
     register_product,
 )
+from tests.shipping_rates import packaged_table
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_an_authorised_return_gets_a_ground_label_to_its_warehouse(
     (label,) = eventually(lambda: shipping_events.events("ReturnLabelPurchased"), what="label")
     assert label["payload"]["rma_id"] == str(rma.rma_id)
     assert label["payload"]["return_to"] == "WH-A"
-    ground = {(s.carrier, s.service) for s in DEFAULT_SERVICES if s.mode == "ground"}
+    ground = {(s.carrier, s.service) for s in packaged_table().services if s.mode == "ground"}
     assert (label["payload"]["carrier"], label["payload"]["service"]) in ground
     assert float(label["payload"]["cost"]) > 0
 

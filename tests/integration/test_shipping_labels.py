@@ -24,6 +24,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    labels_by_order,
     published,
     receive_serials,
     register_product,
@@ -59,14 +60,7 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     labels_topic = topic("shipping.events.v1")
 
     def labels(count: int) -> dict[str, dict[str, Any]]:
-        def enough() -> dict[str, dict[str, Any]] | None:
-            found = {
-                e["payload"]["order_id"]: e["payload"]
-                for e in labels_topic.events("LabelPurchased")
-            }
-            return found if len(found) >= count else None
-
-        return eventually(enough, what=f"{count} labels")
+        return labels_by_order(labels_topic, count)
 
     channel.send(order("9001", "LAPTOP-14", "650.00", country="GB"))
     channel.send(order("9002", "DOCK-1", "250.00"))

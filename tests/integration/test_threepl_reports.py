@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from tests.integration.harness import (
     Channel,
@@ -26,14 +24,11 @@ from tests.integration.harness import (
     eventually,
     receive_serials,
 )
+from tests.integration.harness import (
+    schema_validator as validator,
+)
 
 pytestmark = pytest.mark.integration
-
-SCHEMAS = Path(__file__).parents[2] / "contracts" / "schemas"
-
-
-def validator(stem: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS / f"{stem}.json").read_text()))
 
 
 class SchemaBuiltThreePL:

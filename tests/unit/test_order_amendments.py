@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from contracts.order import OrderReleasedToWarehouse
 from services.order.domain import (
     Address,
     Change,
@@ -213,3 +214,27 @@ def test_amendments_and_refusals_are_fed_back_to_the_channel_and_published() -> 
     published_amendment = to_contract(amended)
     assert published_amendment.model_dump(mode="json")["shipping_address"]["line1"] == "2 Way"
     assert to_contract(refused).event_type == "OrderAmendmentRefused"
+
+
+def test_the_delivery_promise_changes_until_release_and_the_release_carries_it() -> None:
+    order = paid()
+    order.collect_events()
+    express = replace(order.content, service_level="express", deliver_by=date(2026, 11, 4))
+    assert order.amend(express) is None
+    (amended,) = order.collect_events()
+    assert isinstance(amended, Order.Amended)
+    assert [str(change) for change in amended.changes] == [
+        "service_level 'standard' → 'express'",
+        "deliver_by '(none)' → '2026-11-04'",
+    ]
+    reservation = LineReservation(1, "LAPTOP-14", 1, 0, (LocationQuantity("WH-A", 1),))
+    order.record_reservation((reservation,), POLICY)
+    release = order.collect_events()[-1]
+    assert isinstance(release, Order.ReleasedToWarehouse)
+    assert (release.service_level, release.deliver_by) == ("express", date(2026, 11, 4))
+    published = to_contract(release)
+    assert isinstance(published, OrderReleasedToWarehouse)
+    assert (published.service_level, published.deliver_by) == ("express", date(2026, 11, 4))
+    reason = order.amend(replace(order.content, service_level="next-day"))
+    assert reason is not None
+    assert "service_level 'express' → 'next-day' may change only before release" in reason

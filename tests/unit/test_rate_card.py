@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -12,8 +13,10 @@ from services.inventory import translators as inventory
 from services.inventory.domain import RequestedLine
 from services.shipping import translators
 from services.shipping.domain import Consignment, ParcelLine, ProductFacts, RateCard, ShippingPolicy
+from tests.shipping_rates import priced
 
-POLICY = ShippingPolicy(location_origins=(("WH-UK", "GB"),), delivery_promise_days=4)
+POLICY = priced(ShippingPolicy(location_origins=(("WH-UK", "GB"),), delivery_promise_days=4))
+TODAY = date(2026, 12, 3)
 
 
 def published_card(policy: ShippingPolicy) -> RateCardPublished:
@@ -43,7 +46,7 @@ def test_the_estimate_of_the_published_card_is_the_price_shipping_pays(
         signature_required=False,
         facts={"SKU-1": ProductFacts(grams, ground_only, volume_cm3)},
     )
-    label = parcel.request_label(POLICY)
+    label = parcel.request_label(POLICY, TODAY)
     assert label is not None
     estimate = card.estimate(
         location=location,
@@ -77,6 +80,6 @@ def test_inventory_routes_a_bulky_parcel_at_the_price_shipping_pays_for_its_volu
         signature_required=False,
         facts={"MONITOR-27": ProductFacts(*monitor)},
     )
-    label = parcel.request_label(POLICY)
+    label = parcel.request_label(POLICY, TODAY)
     assert label is not None
     assert estimate("WH-A", lines) == label.cost == Decimal("17.00")

@@ -10,15 +10,15 @@ decided are in motion:
   inventory reserves and where, the fraud and market rules and the signature rule; inventory
   decides a paid order's reservation once (a changed line would need its reservation released and
   made again), so they may change only before payment, as may when the order was placed;
-- the rest of the address and the customer may change until the order is released to a warehouse,
-  whose shipment request carries the address.
+- the rest of the address, the customer and the delivery promise (service level or date) may
+  change until the order is released to a warehouse, whose shipment request carries them.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,10 @@ class OrderContent:
     lines: tuple[OrderLine, ...]
     currency: str
     fraud_score: float
+    service_level: str = "standard"
+    """How fast the customer asked for it: `standard`, `express` or `next-day`."""
+    deliver_by: date | None = None
+    """A delivery date promised to the customer, which then decides over the service level."""
 
     @classmethod
     def of(cls, source: Any) -> OrderContent:
@@ -46,7 +50,16 @@ class OrderContent:
         return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
 
-CONTENT_FIELDS = ("placed_at", "customer", "shipping_address", "lines", "currency", "fraud_score")
+CONTENT_FIELDS = (
+    "placed_at",
+    "customer",
+    "shipping_address",
+    "lines",
+    "currency",
+    "fraud_score",
+    "service_level",
+    "deliver_by",
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +67,9 @@ class Change:
     """One difference between the order as recorded and as re-sent."""
 
     field: str
-    """`placed_at`, `currency`, `fraud_score`, `customer.<name>`, `shipping_address.<name>`,
-    `lines[<n>].<sku|quantity|unit_price>`, or `lines[<n>]` for a line added or removed (lines are
-    numbered from 1, in the order the channel sends them)."""
+    """`placed_at`, `currency`, `fraud_score`, `service_level`, `deliver_by`, `customer.<name>`,
+    `shipping_address.<name>`, `lines[<n>].<sku|quantity|unit_price>`, or `lines[<n>]` for a line
+    added or removed (lines are numbered from 1, in the order the channel sends them)."""
     recorded: str
     """The value on the order (`(none)` for a line the order does not have)."""
     received: str
@@ -83,7 +96,7 @@ def _text(value: Any) -> str:
         return format(value, "f")
     if isinstance(value, float):
         return format(value, "g")
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime is a date too
         return value.isoformat()
     return str(value)
 
@@ -115,7 +128,7 @@ def changes_between(recorded: OrderContent, received: OrderContent) -> tuple[Cha
     changes += _field_changes(
         "shipping_address", recorded.shipping_address, received.shipping_address
     )
-    for name in ("currency", "fraud_score"):
+    for name in ("currency", "fraud_score", "service_level", "deliver_by"):
         before, after = getattr(recorded, name), getattr(received, name)
         if before != after:
             changes.append(Change(name, _text(before), _text(after)))

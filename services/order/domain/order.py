@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
@@ -54,6 +54,9 @@ class Order(Aggregate):
         lines: tuple[OrderLine, ...]
         currency: str
         fraud_score: float
+        service_level: str = "standard"
+        deliver_by: date | None = None
+        """Orders placed before delivery promises: standard, no date."""
 
         def apply(self, order: Any) -> None:
             order.channel = self.channel
@@ -160,6 +163,9 @@ class Order(Aggregate):
         signature_required: bool
         declared_value: Decimal
         currency: str
+        service_level: str = "standard"
+        deliver_by: date | None = None
+        """What the order promised, for the carrier's choice (releases before promises: none)."""
 
         def apply(self, order: Any) -> None:
             order.shipments = (*order.shipments, *self.shipments)
@@ -238,6 +244,8 @@ class Order(Aggregate):
         lines: tuple[OrderLine, ...]
         currency: str
         fraud_score: float
+        service_level: str = "standard"
+        deliver_by: date | None = None
 
         def apply(self, order: Any) -> None:
             order.take_content(OrderContent.of(self))
@@ -289,6 +297,8 @@ class Order(Aggregate):
         """The latest carrier news per parcel that has any."""
 
     # State that orders recorded before it existed start from (a default, not an event field).
+    service_level: str = "standard"
+    deliver_by: date | None = None
     refused_changes: tuple[Change, ...] = ()
     """The changes of the last re-send refused, so a repeat of it is recorded once."""
     released_at: tuple[tuple[uuid.UUID, datetime], ...] = ()
@@ -319,6 +329,8 @@ class Order(Aggregate):
         lines: tuple[OrderLine, ...],
         currency: str,
         fraud_score: float,
+        service_level: str = "standard",
+        deliver_by: date | None = None,
     ) -> Self:
         cls.check_lines(lines)
         return cls._create(
@@ -332,6 +344,8 @@ class Order(Aggregate):
             lines=lines,
             currency=currency,
             fraud_score=fraud_score,
+            service_level=service_level,
+            deliver_by=deliver_by,
         )
 
     @staticmethod
@@ -697,4 +711,6 @@ class Order(Aggregate):
             signature_required=self.total > policy.signature_over,
             declared_value=sum((shipment.declared_value for shipment in shipments), Decimal("0")),
             currency=self.currency,
+            service_level=self.service_level,
+            deliver_by=self.deliver_by,
         )

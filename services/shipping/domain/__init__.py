@@ -12,11 +12,14 @@ from services.shipping.domain.consignment import (
 )
 from services.shipping.domain.rates import (
     CENT,
-    DEFAULT_SERVICES,
     RATE_CARD_ID,
     CarrierService,
+    DeliveryPromise,
     Quote,
     RateCard,
+    RateTable,
+    RateTableConflict,
+    ServiceLevel,
     ShippingPolicy,
     choose_service,
 )
@@ -28,18 +31,21 @@ from services.shipping.domain.return_consignment import (
 
 __all__ = [
     "CENT",
-    "DEFAULT_SERVICES",
     "RATE_CARD_ID",
     "CarrierService",
     "Consignment",
     "ConsignmentStatus",
+    "DeliveryPromise",
     "Label",
     "LabelRequest",
     "ParcelLine",
     "ProductFacts",
     "Quote",
     "RateCard",
+    "RateTable",
+    "RateTableConflict",
     "ReturnConsignment",
+    "ServiceLevel",
     "ShippingPolicy",
     "Tracking",
     "choose_service",

@@ -1,8 +1,9 @@
 """Consignments: a parcel's carrier service, label, insurance, signature and tracking.
 
-Pure: no I/O. Rules: the cheapest service that meets the delivery promise and the parcel's
-constraints (a lithium-ion battery ships by ground only); insurance above a declared value; a
-signature when the order needs one; no label while the order is on hold.
+Pure: no I/O. Rules: the cheapest service that meets the order's delivery promise (its service
+level, or the date promised) and the parcel's constraints (a lithium-ion battery ships by ground
+only); insurance above a declared value; a signature when the order needs one; no label while the
+order is on hold.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ import enum
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
-from services.shipping.domain.rates import CENT, ShippingPolicy, choose_service
+from services.shipping.domain.rates import (
+    CENT,
+    DeliveryPromise,
+    ServiceLevel,
+    ShippingPolicy,
+    choose_service,
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,14 @@ class LabelRequest:
     cost: Decimal
     transit_days: int
     promise_met: bool
+    """False when no allowed service arrives within what the order promised."""
     insured_value: Decimal
     insurance_cost: Decimal
     signature_required: bool
+    service_level: str = "standard"
+    """What the order promised: a `ServiceLevel`, or…"""
+    deliver_by: date | None = None
+    """…the date the customer was promised, which then decides."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,9 @@ class Consignment(Aggregate):
         missing_facts: tuple[str, ...]
         volume_cm3: int | None = None
         """None when a product's dimensions are not known (the parcel is charged by weight)."""
+        service_level: str = ServiceLevel.STANDARD.value
+        deliver_by: date | None = None
+        """The date promised to the customer, if the order named one."""
 
         def apply(self, consignment: Any) -> None:
             consignment.order_id = self.order_id
@@ -127,6 +142,8 @@ class Consignment(Aggregate):
             consignment.ground_only = self.ground_only
             consignment.missing_facts = self.missing_facts
             consignment.volume_cm3 = self.volume_cm3
+            consignment.service_level = self.service_level
+            consignment.deliver_by = self.deliver_by
             consignment.hold_reason = None
             consignment.packed = False
             consignment.label = None
@@ -214,6 +231,15 @@ class Consignment(Aggregate):
         label: Label | None
         status: ConsignmentStatus
 
+    # State that parcels planned before delivery promises start from (defaults, not event fields).
+    service_level: str = ServiceLevel.STANDARD.value
+    deliver_by: date | None = None
+
+    @property
+    def promise(self) -> DeliveryPromise:
+        """What the parcel's order promised the customer."""
+        return DeliveryPromise(ServiceLevel(self.service_level), self.deliver_by)
+
     @classmethod
     def plan(
         cls,
@@ -227,9 +253,12 @@ class Consignment(Aggregate):
         currency: str,
         signature_required: bool,
         facts: Mapping[str, ProductFacts],
+        promise: DeliveryPromise | None = None,
     ) -> Self:
-        """`facts`: what the PIM published of each product (weight, lithium-ion, volume)."""
+        """`facts`: what the PIM published of each product (weight, lithium-ion, volume);
+        `promise`: what the order promised the customer."""
         missing, weight, volume, ground_only = _parcel_facts(lines, facts)
+        promise = promise or DeliveryPromise()
         return cls._create(
             cls.Planned,
             id=shipment_id,
@@ -244,10 +273,12 @@ class Consignment(Aggregate):
             ground_only=ground_only,
             missing_facts=missing,
             volume_cm3=volume,
+            service_level=promise.service_level.value,
+            deliver_by=promise.deliver_by,
         )
 
     def complete_facts(
-        self, facts: Mapping[str, ProductFacts], policy: ShippingPolicy
+        self, facts: Mapping[str, ProductFacts], policy: ShippingPolicy, today: date
     ) -> LabelRequest | None:
         """Product facts arrived after the parcel was planned: once all are known, a packed parcel
         that waited for them gets its label (returned to buy), unless its order is on hold."""
@@ -264,25 +295,25 @@ class Consignment(Aggregate):
             volume_cm3=volume,
         )
         if self.status is ConsignmentStatus.LABEL_WITHHELD and self.hold_reason is None:
-            return self.request_label(policy)
+            return self.request_label(policy, today)
         return None
 
     def hold(self, reason: str) -> None:
         if self.hold_reason is None and self.label is None:
             self.trigger_event(self.Held, order_id=self.order_id, reason=reason)
 
-    def release_hold(self, policy: ShippingPolicy) -> LabelRequest | None:
+    def release_hold(self, policy: ShippingPolicy, today: date) -> LabelRequest | None:
         """Lift the hold; a parcel that waited for its label gets one now (returned to buy)."""
         if self.hold_reason is None:
             return None
         self.trigger_event(self.HoldReleased, order_id=self.order_id)
         if self.status is ConsignmentStatus.LABEL_WITHHELD:
-            return self.request_label(policy)
+            return self.request_label(policy, today)
         return None
 
-    def request_label(self, policy: ShippingPolicy) -> LabelRequest | None:
-        """The parcel is packed: what label to buy, or None when it must not have one yet (the
-        order is on hold, or product facts are missing; recorded with the reason)."""
+    def request_label(self, policy: ShippingPolicy, today: date) -> LabelRequest | None:
+        """The parcel is packed (`today`): what label to buy, or None when it must not have one
+        yet (the order is on hold, or product facts are missing; recorded with the reason)."""
         if self.label is not None:
             return None
         if self.hold_reason is not None:
@@ -290,7 +321,7 @@ class Consignment(Aggregate):
         elif self.weight_grams is None:
             reason = f"no product facts from PIM for {', '.join(self.missing_facts)}"
         else:
-            return self._label_request(policy)
+            return self._label_request(policy, today)
         if self.status is not ConsignmentStatus.LABEL_WITHHELD:
             self.trigger_event(self.LabelWithheld, order_id=self.order_id, reason=reason)
         return None
@@ -329,14 +360,17 @@ class Consignment(Aggregate):
             at=at,
         )
 
-    def _label_request(self, policy: ShippingPolicy) -> LabelRequest:
-        assert self.weight_grams is not None
+    def _label_request(self, policy: ShippingPolicy, today: date) -> LabelRequest:
+        if self.weight_grams is None:
+            raise DomainError(f"consignment {self.id} has no weight to price a label by")
+        promise = self.promise
         quote, promise_met = choose_service(
             policy,
             weight_grams=policy.billable_grams(self.weight_grams, self.volume_cm3),
             origin=policy.origin_of(self.location),
             country=self.country,
             ground_only=self.ground_only,
+            within_days=promise.days_in_transit(policy, today),
         )
         insured = self.declared_value > policy.insure_over
         insurance_cost = (
@@ -355,6 +389,8 @@ class Consignment(Aggregate):
             insured_value=self.declared_value if insured else Decimal("0.00"),
             insurance_cost=insurance_cost,
             signature_required=self.signature_required,
+            service_level=promise.service_level.value,
+            deliver_by=promise.deliver_by,
         )
 
 
