@@ -62,7 +62,7 @@ class IdempotencyRecord(Aggregate):
         fingerprint: str
         result: dict[str, Any]
 
-        def apply(self, record: Any) -> None:
+        def apply(self, record: IdempotencyRecord) -> None:
             record.command = self.command
             record.key = self.key
             record.fingerprint = self.fingerprint
@@ -73,7 +73,7 @@ class IdempotencyRecord(Aggregate):
 
         answer: dict[str, Any]
 
-        def apply(self, record: Any) -> None:
+        def apply(self, record: IdempotencyRecord) -> None:
             record.answer = dict(self.answer)
 
     answer: dict[str, Any] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from services.inventory.domain.state import StockState
 from services.runtime.aggregate import Aggregate, DomainError
@@ -55,7 +55,7 @@ class StockAdjustments(StockState):
         """The average cost of one unit at the time; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockAdjustments) -> None:
             stock.on_hand[self.location] = self.on_hand_after
             for serial in self.serials:
                 if self.quantity_delta < 0:

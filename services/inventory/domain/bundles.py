@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.runtime.aggregate import Aggregate
 
@@ -36,7 +36,7 @@ class BundleAvailability(Aggregate):
         channel: str
         available: int
 
-        def apply(self, bundle: Any) -> None:
+        def apply(self, bundle: BundleAvailability) -> None:
             bundle.sku = self.sku
             bundle.published = {self.channel: self.available}
 
@@ -45,7 +45,7 @@ class BundleAvailability(Aggregate):
         channel: str
         available: int
 
-        def apply(self, bundle: Any) -> None:
+        def apply(self, bundle: BundleAvailability) -> None:
             bundle.published[self.channel] = self.available
 
     if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from services.inventory.domain.adjustments import StockAdjustments
 from services.runtime.aggregate import Aggregate, DomainError
@@ -36,7 +35,7 @@ class StockCounts(StockAdjustments):
         serials_unexpected: tuple[str, ...]
         """Serials counted that the books did not have at the location."""
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockCounts) -> None:
             pass  # a record; the adjustments that follow change the stock
 
     def count(

@@ -7,8 +7,6 @@ received, cancelled), in the same save; the stock view shows their sum per locat
 
 from __future__ import annotations
 
-from typing import Any
-
 from services.inventory.domain.holdings import InboundLine
 from services.inventory.domain.state import StockState
 from services.runtime.aggregate import Aggregate, DomainError
@@ -26,7 +24,7 @@ class StockInbound(StockState):
         quantity: int
         location_inbound: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockInbound) -> None:
             stock.start(self.sku)
             stock.inbound[self.purchase_order_id] = InboundLine(
                 self.purchase_order_id, self.location, self.quantity
@@ -43,7 +41,7 @@ class StockInbound(StockState):
         location_inbound: int
         """Units due at the location on every purchase order, after the change."""
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockInbound) -> None:
             if self.quantity:
                 stock.inbound[self.purchase_order_id] = InboundLine(
                     self.purchase_order_id, self.location, self.quantity

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.inventory.domain.state import StockState
 from services.inventory.domain.stock import Receipt
@@ -108,7 +108,7 @@ class PurchaseOrder(Aggregate):
         lines: tuple[OrderedLine, ...]
         actor: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.purchase_order_id = self.purchase_order_id
             order.supplier = self.supplier
             order.location = self.location
@@ -135,7 +135,7 @@ class PurchaseOrder(Aggregate):
         lines: tuple[OrderedLine, ...]
         actor: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.confirmed_by = self.actor
 
     class AsnRecorded(Aggregate.Event):
@@ -147,7 +147,7 @@ class PurchaseOrder(Aggregate):
         asn: AdvanceShippingNotice
         actor: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.asns[self.asn.asn_id] = self.asn
 
     class Received(Aggregate.Event):
@@ -158,7 +158,7 @@ class PurchaseOrder(Aggregate):
         fully_received: bool
         """Every line of the order has now arrived in full."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.receipts[self.receipt.receipt_id] = self.receipt
             for line in self.receipt.lines:
                 order.received[line.sku] = order.received.get(line.sku, 0) + line.quantity
@@ -170,7 +170,7 @@ class PurchaseOrder(Aggregate):
         receipt: GoodsReceipt
         problems: tuple[str, ...]
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.rejections[self.receipt.receipt_id] = tuple(self.problems)
 
     class Cancelled(Aggregate.Event):
@@ -183,7 +183,7 @@ class PurchaseOrder(Aggregate):
         units_cancelled: dict[str, int]
         """SKU → units no longer expected (only SKUs with any)."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: PurchaseOrder) -> None:
             order.cancelled = (self.reason, self.actor)
             order.cancelled_units = dict(self.units_cancelled)
 
@@ -260,6 +260,13 @@ class PurchaseOrder(Aggregate):
 
     def line(self, sku: str) -> OrderedLine | None:
         return next((line for line in self.lines if line.sku == sku), None)
+
+    def ordered_line(self, sku: str) -> OrderedLine:
+        """The line of a SKU the purchase order is known to have."""
+        line = self.line(sku)
+        if line is None:
+            raise DomainError(f"purchase order {self.purchase_order_id} has no line for {sku}")
+        return line
 
     def outstanding(self, sku: str) -> int:
         """Units of the SKU still to arrive: none once cancelled."""
@@ -424,8 +431,7 @@ class PurchaseOrder(Aggregate):
             arriving[line.sku] = arriving.get(line.sku, 0) + line.quantity
             outstanding = self.outstanding(line.sku)
             if arriving[line.sku] > outstanding and self.cancelled is None:
-                ordered = self.line(line.sku)
-                assert ordered is not None
+                ordered = self.ordered_line(line.sku)
                 problems.append(
                     f"line {number}: {arriving[line.sku]} x {line.sku} is more than the "
                     f"{outstanding} outstanding ({ordered.quantity} ordered, "
@@ -482,8 +488,7 @@ class PurchaseOrder(Aggregate):
         return []
 
     def _stock_receipt(self, receipt: GoodsReceipt, line: DeliveredLine) -> Receipt:
-        ordered = self.line(line.sku)
-        assert ordered is not None
+        ordered = self.ordered_line(line.sku)
         return Receipt(
             location=receipt.location,
             quantity=line.quantity,

@@ -12,7 +12,6 @@ purchase order, once; it is not raised again until the position has risen above 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 from services.inventory.domain.holdings import PurchaseSuggestion, ReorderPolicy
 from services.inventory.domain.state import StockState
@@ -48,7 +47,7 @@ class ReorderPoints(StockState):
         policy: ReorderPolicy
         actor: str | None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: ReorderPoints) -> None:
             stock.start(self.sku)
             stock.policies[self.location] = self.policy
 
@@ -58,7 +57,7 @@ class ReorderPoints(StockState):
         policy: ReorderPolicy
         actor: str | None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: ReorderPoints) -> None:
             stock.policies[self.location] = self.policy
 
     class LowStockDetected(Aggregate.Event):
@@ -72,7 +71,7 @@ class ReorderPoints(StockState):
         suggestion: PurchaseSuggestion
         inbound: int = 0  # recorded since inbound counts; earlier alerts had none
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: ReorderPoints) -> None:
             stock.low_stock[self.location] = self.suggestion
 
     class LowStockResolved(Aggregate.Event):
@@ -84,7 +83,7 @@ class ReorderPoints(StockState):
         reorder_point: int
         inbound: int = 0
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: ReorderPoints) -> None:
             del stock.low_stock[self.location]
 
     def set_reorder_policy(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
 
@@ -161,7 +161,7 @@ class Reservation(Aggregate):
         order_id: uuid.UUID
         lines: tuple[ReservedLine, ...]
 
-        def apply(self, reservation: Any) -> None:
+        def apply(self, reservation: Reservation) -> None:
             reservation.order_id = self.order_id
             reservation.lines = self.lines
             reservation.released = False
@@ -171,7 +171,7 @@ class Reservation(Aggregate):
         order_id: uuid.UUID
         lines: tuple[ReservedLine, ...]
 
-        def apply(self, reservation: Any) -> None:
+        def apply(self, reservation: Reservation) -> None:
             reservation.order_id = self.order_id
             reservation.lines = self.lines
             reservation.released = False
@@ -185,7 +185,7 @@ class Reservation(Aggregate):
         fill: int
         lines: tuple[ReservedLine, ...]
 
-        def apply(self, reservation: Any) -> None:
+        def apply(self, reservation: Reservation) -> None:
             reservation.lines = self.lines
             reservation.fills = self.fill
 
@@ -193,7 +193,7 @@ class Reservation(Aggregate):
         order_id: uuid.UUID
         reason: str
 
-        def apply(self, reservation: Any) -> None:
+        def apply(self, reservation: Reservation) -> None:
             reservation.released = True
 
     if TYPE_CHECKING:

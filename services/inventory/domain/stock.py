@@ -111,7 +111,7 @@ class SkuStock(
         before stock was valued."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.start(self.sku)
             stock.put_away(self.receipt)
 
@@ -123,7 +123,7 @@ class SkuStock(
         line_number: int
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.start(self.sku)
             stock.backorders.append(Backorder(self.order_id, self.line_number, self.quantity))
 
@@ -133,7 +133,7 @@ class SkuStock(
         line_number: int
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.backorders.append(Backorder(self.order_id, self.line_number, self.quantity))
 
     class BackorderReserved(Aggregate.Event):
@@ -145,7 +145,7 @@ class SkuStock(
         location: str
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
             stock.reduce_backorder(self.order_id, self.line_number, self.quantity)
 
@@ -161,7 +161,7 @@ class SkuStock(
         """The average, or zero in a condition without value; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.returns[str(self.rma_id)] = ReturnedUnit(
                 self.serial, self.location, self.condition
             )
@@ -184,7 +184,7 @@ class SkuStock(
         there); None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             if self.to_condition == NEW:
                 del stock.returns[str(self.rma_id)]
                 stock.on_hand[self.location] = stock.on_hand.get(self.location, 0) + 1
@@ -201,7 +201,7 @@ class SkuStock(
         sku: str
         availability: ChannelAvailability
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.published[self.availability.channel] = self.availability
 
     class BackorderWithdrawn(Aggregate.Event):
@@ -212,7 +212,7 @@ class SkuStock(
         line_number: int
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.reduce_backorder(self.order_id, self.line_number, self.quantity)
 
     class Received(Aggregate.Event):
@@ -222,7 +222,7 @@ class SkuStock(
         """What one unit is booked at: the receipt's own cost, else the average; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.put_away(self.receipt)
 
     class Reserved(Aggregate.Event):
@@ -232,7 +232,7 @@ class SkuStock(
         location: str
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) + self.quantity
 
     class ReservationReleased(Aggregate.Event):
@@ -242,7 +242,7 @@ class SkuStock(
         location: str
         quantity: int
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.reserved[self.location] = stock.reserved.get(self.location, 0) - self.quantity
 
     class SerialPacked(Aggregate.Event):
@@ -252,7 +252,7 @@ class SkuStock(
         shipment_id: uuid.UUID
         order_id: uuid.UUID
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.packed[self.serial] = self.shipment_id
 
     class Shipped(Aggregate.Event):
@@ -267,7 +267,7 @@ class SkuStock(
         """The average cost of one unit when it shipped; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: SkuStock) -> None:
             stock.on_hand[self.location] -= self.quantity
             stock.reserved[self.location] -= self.quantity
             for serial in self.serials:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.inventory.domain.adjustments import StockAdjustments
 from services.inventory.domain.holdings import InTransit
@@ -86,7 +86,7 @@ class StockTransfers(StockAdjustments):
         """The average cost of one unit at dispatch; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockTransfers) -> None:
             stock.on_hand[self.from_location] -= self.quantity
             for serial in self.serials:
                 del stock.serials[serial]
@@ -114,7 +114,7 @@ class StockTransfers(StockAdjustments):
         """The cost the units were dispatched at; None: unknown."""
         currency: str | None = None
 
-        def apply(self, stock: Any) -> None:
+        def apply(self, stock: StockTransfers) -> None:
             del stock.in_transit[str(self.transfer_id)]
             stock.on_hand[self.to_location] = stock.on_hand.get(self.to_location, 0) + self.quantity
             for serial in self.serials:
@@ -210,7 +210,7 @@ class StockTransfer(Aggregate):
         actor: str
         reason: str | None
 
-        def apply(self, transfer: Any) -> None:
+        def apply(self, transfer: StockTransfer) -> None:
             transfer.sku = self.sku
             transfer.moving = InTransit(
                 transfer.id,
@@ -232,7 +232,7 @@ class StockTransfer(Aggregate):
         shortfall: int
         actor: str
 
-        def apply(self, transfer: Any) -> None:
+        def apply(self, transfer: StockTransfer) -> None:
             transfer.arrival = TransferArrival(
                 self.quantity_received,
                 tuple(self.serials_received),

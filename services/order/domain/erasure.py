@@ -6,7 +6,7 @@ an event, so that every service holding the customer's data drops it (`CustomerF
 from __future__ import annotations
 
 import uuid
-from typing import Any, Self
+from typing import Self
 
 from services.runtime.aggregate import Aggregate
 
@@ -26,7 +26,7 @@ class CustomerErasure(Aggregate):
         customer_id: str
         actor: str
 
-        def apply(self, erasure: Any) -> None:
+        def apply(self, erasure: CustomerErasure) -> None:
             erasure.customer_id = self.customer_id
 
     class ForgottenAgain(Aggregate.Event):

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.order.domain.amendment import (
     Change,
@@ -58,7 +58,7 @@ class Order(Aggregate):
         deliver_by: date | None = None
         """Orders placed before delivery promises: standard, no date."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.channel = self.channel
             order.channel_order_id = self.channel_order_id
             order.take_content(OrderContent.of(self))
@@ -82,13 +82,13 @@ class Order(Aggregate):
         shipping_country: str
         currency: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.enter(OrderStatus.PAID, self.timestamp)
 
     class Allocated(Aggregate.Event):
         lines: tuple[LineAllocation, ...]
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.allocation = self.lines
             backordered = any(line.quantity_backordered for line in self.lines)
             order.enter(
@@ -99,7 +99,7 @@ class Order(Aggregate):
     class Backordered(Aggregate.Event):
         lines: tuple[LineAllocation, ...]
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.allocation = self.lines
             order.enter(OrderStatus.BACKORDERED, self.timestamp)
 
@@ -109,7 +109,7 @@ class Order(Aggregate):
         fill: int
         lines: tuple[LineAllocation, ...]
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.allocation = self.lines
             order.backorder_fills = self.fill
             if order.status in (OrderStatus.BACKORDERED, *ALLOCATED_STATES):
@@ -123,14 +123,14 @@ class Order(Aggregate):
         reason: str
         actor: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.hold_reason = self.reason
 
     class HoldReleased(Aggregate.Event):
         actor: str
         note: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.hold_reason = None
             order.unknown_skus = ()  # a person released the order as it is
 
@@ -141,7 +141,7 @@ class Order(Aggregate):
         reason: str
         """Everything that holds the order now, as shown and published."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.unknown_skus = self.skus
 
     class SkusRegistered(Aggregate.Event):
@@ -151,7 +151,7 @@ class Order(Aggregate):
         still_held_because: str | None
         """What holds the order still (None: nothing, it goes on)."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.unknown_skus = tuple(sku for sku in order.unknown_skus if sku not in self.skus)
 
     class ReleasedToWarehouse(Aggregate.Event):
@@ -167,7 +167,7 @@ class Order(Aggregate):
         deliver_by: date | None = None
         """What the order promised, for the carrier's choice (releases before promises: none)."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.shipments = (*order.shipments, *self.shipments)
             order.released_at = (
                 *order.released_at,
@@ -182,7 +182,7 @@ class Order(Aggregate):
         dispatch: Dispatch
         fully_shipped: bool
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.dispatches = (*order.dispatches, self.dispatch)
             if order.status is not OrderStatus.DELIVERED:  # the carrier's news came first
                 order.enter(
@@ -197,14 +197,14 @@ class Order(Aggregate):
         description: str
         at: datetime
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.track(self.shipment_id, "in-transit", self.description, self.at)
 
     class ShipmentDelivered(Aggregate.Event):
         shipment_id: uuid.UUID
         delivered_at: datetime
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.delivered = (*order.delivered, self.shipment_id)
             order.track(self.shipment_id, "delivered", "delivered", self.delivered_at)
 
@@ -214,7 +214,7 @@ class Order(Aggregate):
         shipment_id: uuid.UUID
         delivered_at: datetime
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.delivered = (*order.delivered, self.shipment_id)
             order.enter(OrderStatus.DELIVERED, self.timestamp)
             order.track(self.shipment_id, "delivered", "delivered", self.delivered_at)
@@ -224,7 +224,7 @@ class Order(Aggregate):
         description: str
         at: datetime
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.delivery_exceptions = (
                 *order.delivery_exceptions,
                 f"{self.at.isoformat()} {self.description}",
@@ -247,7 +247,7 @@ class Order(Aggregate):
         service_level: str = "standard"
         deliver_by: date | None = None
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.take_content(OrderContent.of(self))
             order.refused_changes = ()
 
@@ -260,7 +260,7 @@ class Order(Aggregate):
         changes: tuple[Change, ...]
         reason: str
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.refused_changes = self.changes
 
     class Cancelled(Aggregate.Event):
@@ -269,7 +269,7 @@ class Order(Aggregate):
         shipment_ids: tuple[uuid.UUID, ...]
         """Shipments already requested from warehouses, which must now be withdrawn."""
 
-        def apply(self, order: Any) -> None:
+        def apply(self, order: Order) -> None:
             order.cancellation_reason = self.reason
             order.enter(OrderStatus.CANCELLED, self.timestamp)
 

@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.pim.domain.errors import FieldError
 from services.pim.domain.identifiers import check_sku
@@ -91,7 +91,7 @@ class ComplianceDocument(Aggregate):
         kind: str
         document_version: DocumentVersion
 
-        def apply(self, document: Any) -> None:
+        def apply(self, document: ComplianceDocument) -> None:
             document.sku = self.sku
             document.kind = self.kind
             document.versions = (self.document_version,)
@@ -101,7 +101,7 @@ class ComplianceDocument(Aggregate):
         kind: str
         document_version: DocumentVersion
 
-        def apply(self, document: Any) -> None:
+        def apply(self, document: ComplianceDocument) -> None:
             document.versions = (*document.versions, self.document_version)
 
     if TYPE_CHECKING:

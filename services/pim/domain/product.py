@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.pim.domain.attributes import Attribute, Dimensions
 from services.pim.domain.errors import FieldError, about
@@ -246,7 +246,7 @@ class ParentProduct(Aggregate):
         # Absent from events stored before parents could exclude combinations: none.
         excluded: tuple[ExcludedCombination, ...] = ()
 
-        def apply(self, parent: Any) -> None:
+        def apply(self, parent: ParentProduct) -> None:
             parent.code = self.code
             parent.name = self.name
             parent.brand = self.brand
@@ -260,7 +260,7 @@ class ParentProduct(Aggregate):
         axes: tuple[Axis, ...]
         excluded: tuple[ExcludedCombination, ...] = ()
 
-        def apply(self, parent: Any) -> None:
+        def apply(self, parent: ParentProduct) -> None:
             parent.name = self.name
             parent.brand = self.brand
             parent.axes = self.axes
@@ -412,7 +412,7 @@ class Product(Aggregate):
         sku: str
         facts: ProductFacts
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.sku = self.sku
             product.facts = self.facts
             product.spec = ProductSpec.from_facts(self.facts)
@@ -426,7 +426,7 @@ class Product(Aggregate):
         sku: str
         facts: ProductFacts
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.facts = self.facts
             product.spec = replace(
                 product.spec,
@@ -441,7 +441,7 @@ class Product(Aggregate):
         sku: str
         spec: ProductSpec
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.spec = self.spec
             product.facts = self.spec.facts
 
@@ -449,48 +449,48 @@ class Product(Aggregate):
         sku: str
         certification: Certification
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.certifications[self.certification.scheme] = self.certification
 
     class CertificationWithdrawn(Aggregate.Event):
         sku: str
         scheme: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             del product.certifications[self.scheme]
 
     class Disabled(Aggregate.Event):
         sku: str
         reason: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.disabled_reason = self.reason
 
     class Enabled(Aggregate.Event):
         sku: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.disabled_reason = None
 
     class EndOfLifeDeclared(Aggregate.Event):
         sku: str
         successor_sku: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.lifecycle = END_OF_LIFE
             product.successor_sku = self.successor_sku
 
     class Discontinued(Aggregate.Event):
         sku: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.lifecycle = DISCONTINUED
 
     class Listed(Aggregate.Event):
         sku: str
         listing: Listing
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             product.listings[self.listing.market] = self.listing
 
     class Withdrawn(Aggregate.Event):
@@ -498,7 +498,7 @@ class Product(Aggregate):
         market: str
         reason: str
 
-        def apply(self, product: Any) -> None:
+        def apply(self, product: Product) -> None:
             del product.listings[self.market]
 
     if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -140,7 +140,7 @@ class Rma(Aggregate):
         customer_note: str
         requested_at: datetime
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.order_id = self.order_id
             rma.line_number = self.line_number
             rma.sku = self.sku
@@ -171,7 +171,7 @@ class Rma(Aggregate):
         return_from: Address
         return_to: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.basis = self.basis
             rma.eligibility = self.eligibility
             rma.expected_serials = tuple(self.expected_serials)
@@ -182,7 +182,7 @@ class Rma(Aggregate):
     class Rejected(Event):
         reason: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.eligibility = self.reason
             rma.status = RmaStatus.REJECTED
 
@@ -193,7 +193,7 @@ class Rma(Aggregate):
         received_at: datetime
         serial_matches: bool
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.receipt = Receipt(
                 serial=self.serial,
                 location=self.location,
@@ -206,7 +206,7 @@ class Rma(Aggregate):
     class RefundBlocked(Event):
         reason: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.block_reason = self.reason
             rma.status = RmaStatus.UNDER_REVIEW
 
@@ -215,7 +215,7 @@ class Rma(Aggregate):
         reviewer: str
         note: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.review = Review(self.decision, self.reviewer, self.note)
             rma.status = RmaStatus.RECEIVED if self.decision == "refund" else RmaStatus.REFUSED
 
@@ -226,7 +226,7 @@ class Rma(Aggregate):
         override_reason: str | None
         inspector: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.inspection = Inspection.recorded_by(self)
 
     class Graded(Event):
@@ -240,7 +240,7 @@ class Rma(Aggregate):
         checklist: dict[str, bool]
         inspector: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.inspection = Inspection.recorded_by(self)
 
     class Dispositioned(Event):
@@ -250,7 +250,7 @@ class Rma(Aggregate):
         condition: Condition
         awaiting_signoff: bool
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.disposition = Disposition(self.condition, self.awaiting_signoff)
 
     class SignedOff(Event):
@@ -258,9 +258,10 @@ class Rma(Aggregate):
         location: str
         technician: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.signed_off_by = self.technician
-            rma.disposition = Disposition(rma.disposition.condition, awaiting_signoff=False)
+            if rma.disposition is not None:  # `sign_off` allows only a unit awaiting it
+                rma.disposition = replace(rma.disposition, awaiting_signoff=False)
             rma.status = RmaStatus.SIGNED_OFF
 
     class RefundIssued(Event):
@@ -268,7 +269,7 @@ class Rma(Aggregate):
         amount: Decimal
         currency: str
 
-        def apply(self, rma: Any) -> None:
+        def apply(self, rma: Rma) -> None:
             rma.refund = Refund(self.channel, self.amount, self.currency)
             rma.status = RmaStatus.REFUNDED
 
@@ -461,7 +462,8 @@ class Rma(Aggregate):
             raise DomainError("an inspection needs the inspector")
         validate_checklist(checklist, checks)
         grading = grade(checklist, grade_override, override_reason)
-        assert self.receipt is not None  # received, by the state check above
+        if self.receipt is None:  # received, by the state check above
+            raise Conflict(f"RMA {self.id} has no receipt to inspect")
         disposition = DISPOSITIONS[grading.grade]
         self._trigger(
             self.Inspected,
@@ -504,7 +506,8 @@ class Rma(Aggregate):
             )
         if not technician.strip():
             raise DomainError("a sign-off needs the technician")
-        assert self.receipt is not None  # dispositioned units were received
+        if self.receipt is None:  # dispositioned units were received
+            raise Conflict(f"RMA {self.id} has no receipt to sign off")
         self._trigger(
             self.SignedOff,
             serial=self._unit_serial,

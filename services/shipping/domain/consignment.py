@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, NamedTuple, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
 from services.shipping.domain.rates import (
@@ -131,7 +131,7 @@ class Consignment(Aggregate):
         deliver_by: date | None = None
         """The date promised to the customer, if the order named one."""
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.order_id = self.order_id
             consignment.location = self.location
             consignment.lines = self.lines
@@ -157,7 +157,7 @@ class Consignment(Aggregate):
         ground_only: bool
         volume_cm3: int | None = None
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.weight_grams = self.weight_grams
             consignment.ground_only = self.ground_only
             consignment.missing_facts = ()
@@ -167,20 +167,20 @@ class Consignment(Aggregate):
         order_id: uuid.UUID
         reason: str
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.hold_reason = self.reason
 
     class HoldReleased(Aggregate.Event):
         order_id: uuid.UUID
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.hold_reason = None
 
     class LabelWithheld(Aggregate.Event):
         order_id: uuid.UUID
         reason: str
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.packed = True
             consignment.status = ConsignmentStatus.LABEL_WITHHELD
 
@@ -188,7 +188,7 @@ class Consignment(Aggregate):
         order_id: uuid.UUID
         label: Label
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.packed = True
             consignment.label = self.label
             consignment.status = ConsignmentStatus.LABELLED
@@ -204,15 +204,15 @@ class Consignment(Aggregate):
         at: datetime
 
     class InTransit(TrackingEvent):
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.IN_TRANSIT
 
     class Delivered(TrackingEvent):
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.DELIVERED
 
     class DeliveryException(TrackingEvent):
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.EXCEPTION
 
     if TYPE_CHECKING:

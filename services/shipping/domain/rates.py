@@ -184,7 +184,7 @@ class RateCard(Aggregate):
         """The rate table in force; None on cards published before tables were versioned."""
         effective_from: date | None = None
 
-        def apply(self, card: Any) -> None:
+        def apply(self, card: RateCard) -> None:
             card.take_terms(self)
 
     class Published(Aggregate.Event):
@@ -198,7 +198,7 @@ class RateCard(Aggregate):
         """The rate table in force; None on cards published before tables were versioned."""
         effective_from: date | None = None
 
-        def apply(self, card: Any) -> None:
+        def apply(self, card: RateCard) -> None:
             card.take_terms(self)
 
     class TableAdded(Aggregate.Event):
@@ -210,7 +210,7 @@ class RateCard(Aggregate):
         recorded_by: str
         """Who recorded it: the authenticated caller, or the service from its directory."""
 
-        def apply(self, card: Any) -> None:
+        def apply(self, card: RateCard) -> None:
             card.tables = tuple(
                 sorted((*card.tables, (self.in_force_from, self.table)), key=lambda t: t[0])
             )

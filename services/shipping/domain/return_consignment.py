@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.runtime.aggregate import Aggregate
 from services.shipping.domain.consignment import LabelRequest
@@ -56,7 +56,7 @@ class ReturnConsignment(Aggregate):
         request: LabelRequest
         tracking_number: str
 
-        def apply(self, consignment: Any) -> None:
+        def apply(self, consignment: ReturnConsignment) -> None:
             consignment.rma_id = self.rma_id
             consignment.order_id = self.order_id
             consignment.return_to = self.return_to

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
 
@@ -61,7 +61,7 @@ class Fulfilment(Aggregate):
         ship_to: Destination
         signature_required: bool
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.order_id = self.order_id
             fulfilment.location = self.location
             fulfilment.lines = self.lines
@@ -79,7 +79,7 @@ class Fulfilment(Aggregate):
         order_id: uuid.UUID
         at: datetime
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.status = FulfilmentStatus.PICKED
 
     class UnitsScanned(Aggregate.Event):
@@ -89,7 +89,7 @@ class Fulfilment(Aggregate):
         units: tuple[PackedUnit, ...]
         at: datetime
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.scans = self.scan
             fulfilment.units = self.units
             fulfilment.scanned_at = self.at
@@ -107,14 +107,14 @@ class Fulfilment(Aggregate):
         order_id: uuid.UUID
         units: tuple[PackedUnit, ...]
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.status = FulfilmentStatus.PACKED
 
     class PackRejected(Aggregate.Event):
         order_id: uuid.UUID
         problems: tuple[str, ...]
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.units = ()
             fulfilment.status = FulfilmentStatus.PICKED
 
@@ -124,7 +124,7 @@ class Fulfilment(Aggregate):
         service: str
         tracking_number: str
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.carrier = self.carrier
             fulfilment.service = self.service
             fulfilment.tracking_number = self.tracking_number
@@ -138,14 +138,14 @@ class Fulfilment(Aggregate):
         tracking_number: str
         at: datetime
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.status = FulfilmentStatus.SHIPPED
 
     class Cancelled(Aggregate.Event):
         order_id: uuid.UUID
         reason: str
 
-        def apply(self, fulfilment: Any) -> None:
+        def apply(self, fulfilment: Fulfilment) -> None:
             fulfilment.status = FulfilmentStatus.CANCELLED
 
     if TYPE_CHECKING:
@@ -219,7 +219,8 @@ class Fulfilment(Aggregate):
         complete and may ship."""
         if self.status is not FulfilmentStatus.SCANNED or scan != self.scans:
             return  # an answer to an earlier scan, or one already applied
-        assert self.scanned_at is not None
+        if self.scanned_at is None:
+            raise DomainError(f"fulfilment {self.id} was scanned with no time of the scan")
         for unit in self.units:
             if unit.serial is not None:
                 self.trigger_event(

@@ -50,7 +50,7 @@ class Inbound(Aggregate):
         expected_on: date
         lines: tuple[InboundLine, ...]
 
-        def apply(self, inbound: Any) -> None:
+        def apply(self, inbound: Inbound) -> None:
             inbound.purchase_order_id = self.purchase_order_id
             inbound.supplier = self.supplier
             inbound.location = self.location
@@ -67,7 +67,7 @@ class Inbound(Aggregate):
         expected_on: date
         lines: tuple[InboundLine, ...]
 
-        def apply(self, inbound: Any) -> None:
+        def apply(self, inbound: Inbound) -> None:
             inbound.asns.add(self.asn_id)
 
     class Cancelled(Aggregate.Event):
@@ -75,7 +75,7 @@ class Inbound(Aggregate):
         location: str
         reason: str
 
-        def apply(self, inbound: Any) -> None:
+        def apply(self, inbound: Inbound) -> None:
             inbound.cancelled = True
 
     if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class InboundReceipt(Aggregate):
         received_by: str
         lines: tuple[InboundLine, ...]
 
-        def apply(self, receipt: Any) -> None:
+        def apply(self, receipt: InboundReceipt) -> None:
             receipt.start(self)
             receipt.problems = ()
 
@@ -162,7 +162,7 @@ class InboundReceipt(Aggregate):
         lines: tuple[InboundLine, ...]
         problems: tuple[str, ...]
 
-        def apply(self, receipt: Any) -> None:
+        def apply(self, receipt: InboundReceipt) -> None:
             receipt.start(self)
             receipt.problems = tuple(self.problems)
 
@@ -178,7 +178,7 @@ class InboundReceipt(Aggregate):
         lines: tuple[InboundLine, ...]
         problems: tuple[str, ...]
 
-        def apply(self, receipt: Any) -> None:
+        def apply(self, receipt: InboundReceipt) -> None:
             receipt.problems = tuple(self.problems)
 
     if TYPE_CHECKING:

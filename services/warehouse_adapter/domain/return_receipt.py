@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from services.runtime.aggregate import Aggregate, DomainError
 
@@ -29,7 +29,7 @@ class ReturnReceipt(Aggregate):
         serial: str | None
         received_at: datetime
 
-        def apply(self, receipt: Any) -> None:
+        def apply(self, receipt: ReturnReceipt) -> None:
             receipt.rma_id = self.rma_id
             receipt.location = self.location
             receipt.sku = self.sku

@@ -51,7 +51,7 @@ class Transfer(Aggregate):
         serials: tuple[str, ...]
         reason: str | None
 
-        def apply(self, transfer: Any) -> None:
+        def apply(self, transfer: Transfer) -> None:
             transfer.transfer_id = self.transfer_id
             transfer.sku = self.sku
             transfer.from_location = self.from_location
@@ -65,7 +65,7 @@ class Transfer(Aggregate):
         sku: str
         arrival: TransferArrival
 
-        def apply(self, transfer: Any) -> None:
+        def apply(self, transfer: Transfer) -> None:
             transfer.arrival = self.arrival
 
     if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class ShelfReport(Aggregate):
         reported_by: str
         count: CycleCount
 
-        def apply(self, report: Any) -> None:
+        def apply(self, report: ShelfReport) -> None:
             report.start(self)
             report.finding = self.count
 
@@ -186,7 +186,7 @@ class ShelfReport(Aggregate):
         reported_by: str
         damage: Damage
 
-        def apply(self, report: Any) -> None:
+        def apply(self, report: ShelfReport) -> None:
             report.start(self)
             report.finding = self.damage
 
