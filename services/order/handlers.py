@@ -14,9 +14,16 @@ from contracts.warehouse import ShipmentConfirmed
 from services.order import translators
 from services.order.application import OrderApplication
 from services.runtime.consumer import Consumer
+from services.runtime.deadletters import PersonalDataSealing
 
 
 def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
+    # Channels' messages hold customers' data in clear: dead letters keep it sealed, as the store.
+    consumer.dead_letters.personal_data = PersonalDataSealing(
+        lambda customer_id: orders.customer_keys.sealer(customer_id),
+        lambda customer_id: orders.customer_keys.key(customer_id),
+    )
+
     @consumer.on_message(
         CHANNEL_ORDERS,
         ChannelOrderMessage,

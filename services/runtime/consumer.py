@@ -649,6 +649,7 @@ class Consumer:
         self, held: HeldMessage, reason: str, error_type: str
     ) -> None:
         """For tools that watch the topic; the rows in the database are what a redrive uses."""
+        held = await self._runner.run(self.dead_letters.as_kept, held)
         await self._publish(
             held.value,
             topic=self.dead_letter_topic,

@@ -15,18 +15,35 @@ row's new state commits with them.
 The rows live in Postgres, not only on the dead-letter topic: the embedded broker forgets its topics
 when it restarts, and a dead letter must outlive that. The topic still gets a copy, with the reason
 in its headers, for tools that watch it.
+
+Dead letters are kept for ever, so a message from a topic that carries customers' personal data in
+clear (`Topic.personal_data`: a channel's orders) is kept, and copied to the topic, with its
+personal values sealed under the customer's key (`PersonalDataSealing`, `services.runtime.privacy`):
+forgetting the customer shreds them there too. A redrive reads them opened again (the message as it
+came, "erased" once forgotten); `GET /dead-letters/{id}` shows them as "sealed".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contracts.topics import all_topics
 from services.runtime.eventstore import ServiceApplication
+from services.runtime.privacy import (
+    PREFIX,
+    REDACTED,
+    customer_named_in,
+    masked,
+    revealed,
+    sealed_message,
+)
 
 DEAD_LETTERS_TABLE = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -151,6 +168,57 @@ class HeldMessage:
         return digest.hexdigest()
 
 
+class PersonalDataSealing:
+    """How a service that takes in customers' personal data in clear (the order service, from
+    channels) keeps it in its dead letters: a message of a topic that carries it
+    (`Topic.personal_data`) is kept with the customer's name, e-mail, phone and address (all but
+    the country) sealed under the customer's key, as its store keeps them; one that names no
+    customer (the schema refuses it whatever is fixed) with them `redacted`; bytes that are not
+    JSON (never redrivable either) are not kept, only their size and digest."""
+
+    def __init__(
+        self,
+        sealer_for: Callable[[str], Callable[[str], str]],
+        key_of: Callable[[str], bytes | None],
+    ) -> None:
+        """`sealer_for`: seals a value of a customer (creating the customer's key when it has
+        none); `key_of`: the customer's key (None once forgotten), to open them for a redrive."""
+        self._sealer_for = sealer_for
+        self._key_of = key_of
+        self._topics = {topic.name for topic in all_topics() if topic.personal_data}
+
+    def key(self, customer_id: str) -> bytes | None:
+        """The customer's key (`KeyLookup`)."""
+        return self._key_of(customer_id)
+
+    def kept(self, message: HeldMessage) -> HeldMessage:
+        """The message as it is kept and copied to the dead-letter topic."""
+        if message.topic not in self._topics:
+            return message
+        try:
+            document = json.loads(message.value)
+        except ValueError:
+            digest = hashlib.sha256(message.value).hexdigest()
+            note = f"(not kept: {len(message.value)} bytes, not JSON, sha256 {digest})"
+            return dataclasses.replace(message, value=note.encode())
+        customer_id = customer_named_in(document)
+        seal = self._sealer_for(customer_id) if customer_id else (lambda _: REDACTED)
+        sealed = sealed_message(document, seal)
+        if sealed == document:
+            return message
+        return dataclasses.replace(message, value=json.dumps(sealed).encode())
+
+    def opened(self, value: bytes) -> bytes:
+        """A kept message with its sealed values opened (or "erased"), as a redrive applies it."""
+        if PREFIX.encode() not in value:
+            return value
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return value
+        return json.dumps(revealed(document, self)).encode()
+
+
 _COLUMNS = (
     'id, sequence, version, state, reason, error_type, topic, partition, "offset", key, value, '
     "headers, attempts, first_seen, last_seen, resolved_at, resolved_by, resolution"
@@ -165,6 +233,8 @@ class DeadLetters:
 
     def __init__(self, application: ServiceApplication) -> None:
         self._application = application
+        self.personal_data: PersonalDataSealing | None = None
+        """Set by a service that takes in personal data in clear (`PersonalDataSealing`)."""
 
     @property
     def durable(self) -> bool:
@@ -177,10 +247,17 @@ class DeadLetters:
             for statement in DEAD_LETTERS_INDEXES:
                 self._application.write(statement)
 
+    def as_kept(self, message: HeldMessage) -> HeldMessage:
+        """The message as it is kept and copied to the dead-letter topic: its personal values
+        sealed (`PersonalDataSealing`), when the service takes any in."""
+        return message if self.personal_data is None else self.personal_data.kept(message)
+
     def keep(self, message: HeldMessage, state: LetterState, reason: str, error_type: str) -> None:
         """Keep a message as dead or parked; a message kept already counts one more attempt."""
         if not self.durable:
             return
+        fingerprint = message.fingerprint  # of the message as it came, to recognise it again
+        message = self.as_kept(message)
         self._application.write(
             "INSERT INTO dead_letters (fingerprint, sequence, version, state, reason, error_type, "
             'topic, partition, "offset", key, value, headers) '
@@ -190,7 +267,7 @@ class DeadLetters:
             "reason = CASE WHEN excluded.state = 'dead' THEN excluded.reason "
             "ELSE dead_letters.reason END, "
             "state = CASE WHEN excluded.state = 'dead' THEN 'dead' ELSE dead_letters.state END",
-            message.fingerprint,
+            fingerprint,
             message.sequence,
             message.version,
             state.value,
@@ -243,13 +320,17 @@ class DeadLetters:
             letter_id,
         )
 
-    def get(self, letter_id: int) -> Letter | None:
-        letters = self._letters("WHERE id = %s", letter_id)
-        return letters[0] if letters else None
+    def get(self, letter_id: int, *, opened: bool = True) -> Letter | None:
+        """The letter, its personal values opened (to redrive it), or shown as "sealed"."""
+        letters = self._letters("WHERE id = %s", letter_id, opened=opened)
+        if not letters:
+            return None
+        return letters[0] if opened else self._masked(letters[0])
 
     def listing(self, *, include_resolved: bool, limit: int = 200) -> list[Letter]:
+        """The letters, newest first, as kept (their personal values not opened)."""
         where = "" if include_resolved else "WHERE state IN ('dead', 'parked') "
-        return self._letters(f"{where}ORDER BY id DESC LIMIT %s", limit)
+        return self._letters(f"{where}ORDER BY id DESC LIMIT %s", limit, opened=False)
 
     def counts(self) -> dict[str, int]:
         """How many rows are in each open state."""
@@ -282,7 +363,16 @@ class DeadLetters:
             letter_id,
         )
 
-    def _letters(self, clause: str, *parameters: Any) -> list[Letter]:
+    @staticmethod
+    def _masked(letter: Letter) -> Letter:
+        text = masked(letter.value.decode("utf-8", errors="replace"))
+        return dataclasses.replace(letter, value=text.encode())
+
+    def _opened(self, value: bytes) -> bytes:
+        return value if self.personal_data is None else self.personal_data.opened(value)
+
+    def _letters(self, clause: str, *parameters: Any, opened: bool = True) -> list[Letter]:
+        """`opened`: the values as a redrive applies them (personal values opened)."""
         if not self.durable:
             return []
         rows = self._application.read(f"SELECT {_COLUMNS} FROM dead_letters {clause}", *parameters)
@@ -298,7 +388,7 @@ class DeadLetters:
                 partition=row["partition"],
                 offset=row["offset"],
                 key=bytes(row["key"]) if row["key"] is not None else None,
-                value=bytes(row["value"]),
+                value=self._opened(bytes(row["value"])) if opened else bytes(row["value"]),
                 headers=dict(row["headers"] or {}),
                 attempts=int(row["attempts"]),
                 first_seen=row["first_seen"],

@@ -13,6 +13,10 @@ every route of every service without a line in the route (`services.runtime.http
 such a request runs, its record (command `http`, the fingerprint of method, path and body) is
 saved with the first changes the request saves; the answer is added to it before the client
 gets it. A repeat is answered from the record; with another method, path or body it is refused.
+The records are kept for ever, so an answer that showed a customer's personal data opened (an
+order's view) is kept with those values sealed again under the customer's key (`reveal` notes what
+it opened while the request runs) and opened again for a repeat: forgetting the customer shreds
+them here too, and a repeat then reads "erased".
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ from typing import TYPE_CHECKING, Any, Self
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from services.runtime.aggregate import Aggregate, Conflict
+from services.runtime.privacy import (
+    PREFIX,
+    KeyLookup,
+    masked,
+    noting_opened,
+    resealed,
+    revealed,
+    stop_noting,
+)
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d2c9e-8a47-4b3e-9d05-2e7c4a1b8f63")
 
@@ -95,11 +108,46 @@ class IdempotencyRecord(Aggregate):
         )
 
     def stored_answer(self) -> tuple[int, str, bytes] | None:
-        """Status, content type and body of the answer, if it was kept."""
+        """Status, content type and body of the answer, if it was kept (personal values in it
+        as kept: sealed, unless `open_answer` opened them)."""
         if self.answer is None:
             return None
         body = base64.b64decode(self.answer["body"])
         return int(self.answer["status"]), str(self.answer["content_type"]), body
+
+    def open_answer(self, keys: KeyLookup | None) -> None:
+        """Open the personal values of the kept answer (or "erased"), for a repeat; without keys
+        they show as "sealed"."""
+        answer = self.stored_answer()
+        if answer is None or PREFIX.encode() not in answer[2]:
+            return
+        body = answer[2]
+        try:
+            opened = (
+                _json_body(revealed(json.loads(body), keys))
+                if keys is not None
+                else masked(body.decode()).encode()
+            )
+        except ValueError:
+            return
+        self.answer = dict(self.answer or {}) | {"body": base64.b64encode(opened).decode("ascii")}
+
+
+def _json_body(document: Any) -> bytes:
+    """JSON as the HTTP edge renders it (compact, UTF-8)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def resealed_body(body: bytes, opened: dict[str, str]) -> bytes:
+    """An answer's body with the personal values it showed opened (`opened`: clear to sealed)
+    sealed again, to keep it."""
+    if not opened:
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    return _json_body(resealed(document, opened))
 
 
 def is_bookkeeping(domain_event: Any) -> bool:
@@ -187,6 +235,8 @@ class KeyedRequest:
     closed: bool = False
     caller: str = ""
     """Whose key it is (the token's subject): one caller never gets another's answer."""
+    opened: dict[str, str] = field(default_factory=dict)
+    """Personal values the request's answer showed opened (clear text to sealed text)."""
     record_id: uuid.UUID = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +269,13 @@ class KeyedRequest:
     def previous(self, application: Application[uuid.UUID]) -> IdempotencyRecord | None:
         """The record of an earlier request with this key, if any. Raises `IdempotencyConflict`
         when that request was another one."""
+        record = self._same_request_record(application)
+        if record is not None:
+            # An application that opens personal data in its answers has the keys at hand.
+            record.open_answer(getattr(application, "customer_keys", None))
+        return record
+
+    def _same_request_record(self, application: Application[uuid.UUID]) -> IdempotencyRecord | None:
         record = self.saved_record(application)
         if record is not None and record.fingerprint != self.fingerprint:
             raise IdempotencyConflict(
@@ -241,8 +298,8 @@ class KeyedRequest:
     ) -> None:
         """Keep the answer on the record (a new record when the request saved nothing through
         the event store: its answer is all there is to repeat)."""
-        record = self.previous(application) or self.new_record()
-        record.answered(status, content_type, body)
+        record = self._same_request_record(application) or self.new_record()
+        record.answered(status, content_type, resealed_body(body, self.opened))
         application.save(record)
 
 
@@ -258,9 +315,12 @@ def keyed_request_to_record() -> KeyedRequest | None:
 
 
 def running_keyed(request: KeyedRequest | None) -> Any:
-    """Set (or clear) the keyed request of the current context; returns the reset token."""
-    return _keyed_request.set(request)
+    """Set (or clear) the keyed request of the current context, noting the personal values its
+    answer opens; returns the reset token."""
+    return _keyed_request.set(request), noting_opened(request.opened if request else None)
 
 
 def reset_keyed(token: Any) -> None:
-    _keyed_request.reset(token)
+    keyed, noting = token
+    stop_noting(noting)
+    _keyed_request.reset(keyed)

@@ -128,8 +128,11 @@ async def show_dead_letter(
     _caller: Operator,
     consumer: Consumer = Depends(consumer_of),  # noqa: B008
 ) -> dict[str, Any]:
-    """One dead or parked message, with its bytes as text and its headers."""
-    letter = await request.app.state.runtime.runner.run(consumer.dead_letters.get, letter_id)
+    """One dead or parked message, with its bytes as text and its headers; customers' personal
+    values in it show as "sealed" (a redrive applies them as they came)."""
+    letter = await request.app.state.runtime.runner.run(
+        lambda: consumer.dead_letters.get(letter_id, opened=False)
+    )
     if letter is None:
         raise HTTPException(404, f"no dead letter {letter_id}")
     detail: dict[str, Any] = letter.detail()

@@ -19,12 +19,18 @@ Keys: the order service keeps them (`customer_keys` in its database) and answers
 `GET /customer-keys/{customer_id}` to tokens of role `personal-data` (and `admin`). A service that
 shows or hands on clear data (traceability's trace and recall, the warehouse adapter's fulfilment
 requests to 3PLs) asks through `CustomerKeyClient`, which keeps an answer for a short time
-(`UNITRAIL_PERSONAL_DATA_KEY_TTL_SECONDS`) and drops it when it sees `CustomerForgotten`. Nothing
-here logs a value or a key.
+(`UNITRAIL_PERSONAL_DATA_KEY_TTL_SECONDS`) and drops it when it sees `CustomerForgotten`; on an
+event loop it asks ahead, asynchronously (`prefetch`), and opens with what it has (`at_hand`).
+Nothing here logs a value or a key.
+
+Copies kept for ever hold personal values sealed too: a dead letter of a channel's message
+(`sealed_message`, `services.runtime.deadletters`) and an idempotent request's kept answer, which
+seals again what `reveal` opened for it (`noting_opened`, `services.runtime.idempotency`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -35,17 +41,25 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar, Token
+from typing import Any, Protocol
 
+import httpx
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "pii1."
 ERASED = "erased"
 """What a sealed value reads as once its customer's key is deleted."""
+SEALED = "sealed"
+"""What a sealed value shows to a caller not allowed to see personal data."""
+REDACTED = "redacted"
+"""What a personal value reads as where no customer could be named to seal it under."""
 KEY_BYTES = 32
 NONCE_BYTES = 12
+LOOKUP_ATTEMPTS = 3
+LOOKUP_BACKOFF_SECONDS = 0.2
 SEALED_PATTERN = re.compile(r"pii1\.([A-Za-z0-9_-]+={0,2})\.([A-Za-z0-9_-]+={0,2})")
 
 
@@ -111,14 +125,102 @@ def open_sealed(key: bytes | None, sealed: str) -> str:
 
 
 def reveal(value: str, keys: KeyLookup) -> str:
-    """`value` with every sealed part opened (or `ERASED`); plain text stays as it is."""
-    return SEALED_PATTERN.sub(
-        lambda match: open_sealed(keys.key(customer_of(match.group(0))), match.group(0)), value
-    )
+    """`value` with every sealed part opened (or `ERASED`); plain text stays as it is. What is
+    opened is noted for `noting_opened`'s caller (an answer kept for a repeat seals it again)."""
+
+    def opened(match: re.Match[str]) -> str:
+        sealed = match.group(0)
+        clear = open_sealed(keys.key(customer_of(sealed)), sealed)
+        noted = _opened.get()
+        if noted is not None and clear != ERASED:
+            noted[clear] = sealed
+        return clear
+
+    return SEALED_PATTERN.sub(opened, value)
 
 
 def reveal_optional(value: str | None, keys: KeyLookup) -> str | None:
     return None if value is None else reveal(value, keys)
+
+
+def masked(value: str) -> str:
+    """`value` with every sealed part shown as `SEALED`: neither opened nor its ciphertext."""
+    return SEALED_PATTERN.sub(SEALED, value)
+
+
+_opened: ContextVar[dict[str, str] | None] = ContextVar("opened_personal_values", default=None)
+
+
+def noting_opened(into: dict[str, str] | None) -> Token[dict[str, str] | None]:
+    """From now on in this context (and the threads it runs work on), note every value `reveal`
+    opens in `into` (clear text to sealed text); returns the token to stop with."""
+    return _opened.set(into)
+
+
+def stop_noting(token: Token[dict[str, str] | None]) -> None:
+    _opened.reset(token)
+
+
+def resealed(document: Any, sealed_of: Mapping[str, str]) -> Any:
+    """A JSON document with each string that is the opened form of a sealed value (as noted by
+    `noting_opened`) sealed again."""
+    return _strings_mapped(document, lambda text: sealed_of.get(text, text))
+
+
+def revealed(document: Any, keys: KeyLookup) -> Any:
+    """A JSON document with every sealed string opened (or `ERASED`)."""
+    return _strings_mapped(document, lambda text: reveal(text, keys))
+
+
+def shown(document: Any, keys: KeyLookup | None) -> Any:
+    """A JSON-like answer as a caller sees it: with `keys` (a caller allowed to see personal data)
+    every sealed value opened, or "erased" once forgotten; without, each shown as `SEALED`,
+    never as its ciphertext."""
+    if keys is None:
+        return _strings_mapped(document, masked)
+    return revealed(document, keys)
+
+
+def _strings_mapped(document: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(document, str):
+        return change(document)
+    if isinstance(document, list):
+        return [_strings_mapped(item, change) for item in document]
+    if isinstance(document, dict):
+        return {key: _strings_mapped(value, change) for key, value in document.items()}
+    return document
+
+
+PERSONAL_PARTS = {
+    "customer": ("name", "email", "phone"),
+    "shipping_address": ("name", "line1", "line2", "city", "region", "postal_code", "phone"),
+    "billing_address": ("name", "line1", "line2", "city", "region", "postal_code", "phone"),
+}
+"""Where a channel's message (`ChannelOrderMessage`, JSON) holds personal values: the customer's
+name, e-mail and phone, and every part of an address but the country."""
+
+
+def customer_named_in(message: Any) -> str | None:
+    """The customer id a channel's message names, if it names one."""
+    customer = message.get("customer") if isinstance(message, dict) else None
+    customer_id = customer.get("customer_id") if isinstance(customer, dict) else None
+    return customer_id if isinstance(customer_id, str) and customer_id else None
+
+
+def sealed_message(message: Any, seal: Callable[[str], str]) -> Any:
+    """A channel's message (parsed JSON) with its personal values passed through `seal`
+    (`PERSONAL_PARTS`); everything else as it was."""
+    if not isinstance(message, dict):
+        return message
+    sealed = dict(message)
+    for part, fields in PERSONAL_PARTS.items():
+        values = message.get(part)
+        if isinstance(values, dict):
+            sealed[part] = {
+                field: seal(value) if field in fields and isinstance(value, str) else value
+                for field, value in values.items()
+            }
+    return sealed
 
 
 class Sealer:
@@ -172,6 +274,64 @@ class CustomerKeyClient:
             self._cache[customer_id] = (now + self._ttl, key)
         return key
 
+    async def prefetch(self, customer_ids: Iterable[str]) -> None:
+        """Have these customers' keys at hand for `at_hand`, asking (without blocking the event
+        loop) for those not kept or kept longer than the TTL. A lookup that fails is tried again
+        a few times; then `KeyLookupUnavailable` (an outage: the caller waits and tries later)."""
+        now = time.monotonic()
+        with self._lock:
+            wanted = sorted(
+                {customer_id for customer_id in customer_ids if not self._fresh(customer_id, now)}
+            )
+        if not wanted:
+            return
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            for customer_id in wanted:
+                key = await self._fetch_async(client, customer_id)
+                with self._lock:
+                    if self._cache.get(customer_id, (0.0, None))[0] != float("inf"):
+                        self._cache[customer_id] = (now + self._ttl, key)
+
+    def at_hand(self) -> KeyLookup:
+        """The keys `prefetch` brought, never asked for: a customer not prefetched is an
+        outage (`KeyLookupUnavailable`), not a forgotten one."""
+        return _KeysAtHand(self)
+
+    def _fresh(self, customer_id: str, now: float) -> bool:
+        cached = self._cache.get(customer_id)
+        return cached is not None and cached[0] > now
+
+    def cached(self, customer_id: str) -> tuple[float, bytes | None] | None:
+        """Until when the customer's key is kept, and the key (None: forgotten), if kept."""
+        with self._lock:
+            return self._cache.get(customer_id)
+
+    async def _fetch_async(self, client: httpx.AsyncClient, customer_id: str) -> bytes | None:
+        token = self._token()
+        if not token:
+            raise KeyLookupUnavailable(
+                "no token to ask for customers' keys: set UNITRAIL_PERSONAL_DATA_TOKEN_FILE"
+            )
+        quoted = urllib.parse.quote(customer_id, safe="")
+        url = f"{self._order_url}/customer-keys/{quoted}"
+        failure = ""
+        for attempt in range(LOOKUP_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(LOOKUP_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            try:
+                reply = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as error:
+                failure = f"the key lookup did not answer: {error!r}"
+                continue
+            if reply.status_code == 404:
+                return None
+            if reply.status_code == 200:
+                return _unb64(str(reply.json()["key"]))
+            failure = f"the key lookup answered {reply.status_code}"
+            if reply.status_code < 500:
+                break  # a refused token is not cured by asking again at once
+        raise KeyLookupUnavailable(failure)
+
     def forget(self, customer_id: str) -> None:
         """Drop what is known of the customer's key: it was deleted."""
         with self._lock:
@@ -198,6 +358,17 @@ class CustomerKeyClient:
         except OSError as error:
             raise KeyLookupUnavailable(f"the key lookup did not answer: {error}") from None
         return _unb64(str(answer["key"]))
+
+
+class _KeysAtHand:
+    def __init__(self, client: CustomerKeyClient) -> None:
+        self._client = client
+
+    def key(self, customer_id: str) -> bytes | None:
+        kept = self._client.cached(customer_id)
+        if kept is None:
+            raise KeyLookupUnavailable(f"the key of {customer_id!r} was not fetched beforehand")
+        return kept[1]
 
 
 def encoded_key(key: bytes) -> str:

@@ -44,7 +44,8 @@ Translator = Callable[[Any], IntegrationEvent]
 """Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
 
 FeedTranslator = Callable[[Any], IntegrationEvent | None]
-"""Maps a domain event to what a feed publishes of it; None: nothing (the event is skipped)."""
+"""Maps a domain event to what a feed publishes of it; None: nothing (the event is skipped). One
+with an async `prepare(events)` is awaited with each batch's events before they are translated."""
 
 
 def translates(translate: FeedTranslator, cls: type[Any]) -> bool:
@@ -443,10 +444,15 @@ class Relay:
         """Hand the notifications' public events to the producer in record batches."""
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
-        for notification in notifications:
-            if not self._may_publish(notification.topic):
-                continue
-            domain_event = self._application.mapper.to_domain_event(cast(Any, notification))
+        events = [
+            self._application.mapper.to_domain_event(cast(Any, notification))
+            for notification in notifications
+            if self._may_publish(notification.topic)
+        ]
+        prepare = getattr(self._translate, "prepare", None)
+        if prepare is not None:  # a feed that looks things up for the batch first, asynchronously
+            await prepare(events)
+        for domain_event in events:
             if is_bookkeeping(domain_event):
                 continue
             payload = self._translate(domain_event)

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from services.runtime.aggregate import NotFound
-from services.runtime.auth import Role, allow
+from services.runtime.auth import Caller, Role, allow
+from services.runtime.privacy import shown
 from services.runtime.service import ServiceRuntime, runtime_of
 from services.traceability.application import (
     UNIT_FIELDS,
@@ -74,13 +75,29 @@ async def recall(
     return {"criteria": criteria, "as_of": moment, "fields": list(UNIT_FIELDS), "units": units}
 
 
+SEES_PERSONAL_DATA = frozenset({Role.ANALYST, Role.ADMIN})
+"""Whose audit trails show customers' personal data opened (as trace and recall show it)."""
+
+
 @router.get("/audit/{aggregate_id}")
-async def audit(aggregate_id: uuid.UUID, runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
+async def audit(
+    aggregate_id: uuid.UUID,
+    runtime: Runtime,
+    caller: Annotated[Caller, allow(Role.ANALYST)],
+    as_of: AsOf = None,
+) -> dict[str, Any]:
     """Every event of the aggregate with time, actor, reason and correlation id, and what its
-    events said of it by then (per producer: the last value of each field)."""
-    answer: dict[str, Any] = await runtime.run_command(
-        runtime.application.audit, aggregate_id, _moment(as_of)
-    )
+    events said of it by then (per producer: the last value of each field). A customer's name,
+    e-mail and address show in clear to a caller who may see personal data, as "erased" once the
+    customer is forgotten, and as "sealed" otherwise."""
+    application = runtime.application
+    keys = application.keys if caller.roles & SEES_PERSONAL_DATA else None
+
+    def audit_shown() -> dict[str, Any]:
+        trail: dict[str, Any] = shown(application.audit(aggregate_id, _moment(as_of)), keys)
+        return trail
+
+    answer: dict[str, Any] = await runtime.run_command(audit_shown)
     if not answer["events"]:
         raise NotFound(f"no events of {aggregate_id}")
     return answer

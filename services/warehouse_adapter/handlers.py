@@ -6,6 +6,8 @@ labels."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from contracts.envelope import Envelope
 from contracts.inventory import (
     AdvanceShippingNoticeRecorded,
@@ -16,7 +18,7 @@ from contracts.inventory import (
     SerialCheckPassed,
     TransferDispatched,
 )
-from contracts.order import OrderCancelled, OrderReleasedToWarehouse
+from contracts.order import CustomerForgotten, OrderCancelled, OrderReleasedToWarehouse
 from contracts.shipping import LabelPurchased
 from contracts.threepl import (
     CycleCount,
@@ -36,7 +38,20 @@ from services.warehouse_adapter import translators
 from services.warehouse_adapter.application import WarehouseAdapterApplication
 
 
-def register_handlers(consumer: Consumer, warehouse: WarehouseAdapterApplication) -> None:
+def register_handlers(
+    consumer: Consumer,
+    warehouse: WarehouseAdapterApplication,
+    forget_customer: Callable[[str], None] | None = None,
+) -> None:
+    """`forget_customer`: what to do when the order service forgets a customer (drop the key the
+    partner feed keeps)."""
+    if forget_customer is not None:
+        forget = forget_customer
+
+        @consumer.on_event(CustomerForgotten, producer="order")
+        def customer_forgotten(event: CustomerForgotten, _: Envelope) -> None:
+            forget(event.customer_id)
+
     @consumer.on_event(OrderReleasedToWarehouse, producer="order")
     def order_released(event: OrderReleasedToWarehouse, _: Envelope) -> None:
         warehouse.request_fulfilment(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import FastAPI
 
 from contracts.topics import THREEPL_FULFILMENT_REQUESTS
@@ -14,18 +16,18 @@ from services.warehouse_adapter.config import WarehouseAdapterSettings
 
 def build_app(settings: WarehouseAdapterSettings | None = None) -> FastAPI:
     settings = settings or WarehouseAdapterSettings()
+    partner_feed = translators.PartnerFeed(settings.customer_keys())
     return build_http_app(
         ServiceDefinition(
             settings=settings,
             application=WarehouseAdapterApplication,
             translate=translators.to_contract,
             feeds=[
-                Feed(
-                    THREEPL_FULFILMENT_REQUESTS,
-                    translators.for_partners(settings.customer_keys()),
-                )
+                Feed(THREEPL_FULFILMENT_REQUESTS, partner_feed),
             ],
-            register_handlers=handlers.register_handlers,
+            register_handlers=functools.partial(
+                handlers.register_handlers, forget_customer=partner_feed.forget
+            ),
             routers=[api.router],
             description=WarehouseAdapterApplication.__doc__ or "",
         )

@@ -14,8 +14,7 @@ from contracts.inventory import AdvanceShippingNoticeRecorded, DeliveredUnits, P
 from contracts.order import OrderReleasedToWarehouse, ShipmentLine
 from contracts.personal import AddressOnRecord
 from contracts.threepl import GoodsReceipt, GoodsReceiptLine, PackConfirmation
-from services.runtime.privacy import KeyLookup, reveal_optional
-from services.runtime.relay import FeedTranslator
+from services.runtime.privacy import CustomerKeyClient, customer_of, is_sealed, reveal_optional
 from services.warehouse_adapter.application import ShipmentToFulfil
 from services.warehouse_adapter.domain import (
     CycleCount,
@@ -335,23 +334,54 @@ def _damage_reported(event: ShelfReport.DamageReported) -> contracts.DamageRepor
     )
 
 
-def for_partners(keys: KeyLookup) -> FeedTranslator:
+class PartnerFeed:
     """What 3PL adapters read on `threepl.fulfilment-requests.v1`: each fulfilment request with
     its ship-to opened with the customer's key ("erased" once the customer is forgotten: such a
-    request should not be shipped), and each cancellation. The events topic keeps it sealed."""
+    request should not be shipped), and each cancellation. The events topic keeps it sealed.
 
-    @functools.singledispatch
-    def translate(event: object) -> IntegrationEvent | None:
-        return None
+    The relay calls `prepare` with each batch before translating it: the keys of the batch's
+    customers are asked for then, asynchronously (`CustomerKeyClient.prefetch`), so translating
+    never waits on the network on the relay's event loop. While the key lookup is away, `prepare`
+    raises an outage and the relay publishes the batch later: a request is delayed, never
+    dropped nor sent with a ship-to it could not open."""
 
-    @translate.register
-    def _request(event: Fulfilment.Requested) -> contracts.FulfilmentRequested:
-        sealed = _requested(event)
-        ship_to = {
-            field: reveal_optional(value, keys) if isinstance(value, str) else value
-            for field, value in asdict(event.ship_to).items()
-        }
-        return sealed.model_copy(update={"ship_to": AddressOnRecord(**ship_to)})
+    def __init__(self, keys: CustomerKeyClient) -> None:
+        self._keys = keys
+        at_hand = keys.at_hand()
 
-    translate.register(Fulfilment.Cancelled, _cancelled)
-    return translate
+        @functools.singledispatch
+        def translate(event: object) -> IntegrationEvent | None:
+            return None
+
+        @translate.register
+        def _request(event: Fulfilment.Requested) -> contracts.FulfilmentRequested:
+            sealed = _requested(event)
+            ship_to = {
+                field: reveal_optional(value, at_hand) if isinstance(value, str) else value
+                for field, value in asdict(event.ship_to).items()
+            }
+            return sealed.model_copy(update={"ship_to": AddressOnRecord(**ship_to)})
+
+        translate.register(Fulfilment.Cancelled, _cancelled)
+        self._translate = translate
+        # `services.runtime.relay.translates` reads which classes it publishes from these.
+        self.registry = translate.registry
+        self.dispatch = translate.dispatch
+
+    def __call__(self, event: object) -> IntegrationEvent | None:
+        return self._translate(event)
+
+    async def prepare(self, events: Sequence[object]) -> None:
+        """Fetch the keys the batch's fulfilment requests need (`KeyLookupUnavailable` while the
+        lookup is away)."""
+        await self._keys.prefetch(
+            customer_of(value)
+            for event in events
+            if isinstance(event, Fulfilment.Requested)
+            for value in asdict(event.ship_to).values()
+            if isinstance(value, str) and is_sealed(value)
+        )
+
+    def forget(self, customer_id: str) -> None:
+        """`CustomerForgotten`: the customer's key is gone; never ask for it again."""
+        self._keys.forget(customer_id)

@@ -20,6 +20,7 @@ from contracts.topics import SERVICES
 from infra import cli
 from infra.embedded import free_port
 from services.runtime.database import PostgresLocation
+from services.runtime.privacy import is_sealed
 from tests.integration.harness import (
     Channel,
     Record,
@@ -274,7 +275,14 @@ def test_poison_messages_are_dead_lettered_with_the_reason_and_the_partition_kee
     parked: list[Record] = eventually(
         lambda: dead_letters.poll() if len(dead_letters.poll()) >= 2 else None, what="2 parked"
     )
-    assert [record.value for record in parked] == [not_json, json.dumps(invalid).encode()]
+    # Kept for ever, so a channel's message is copied with its customer sealed, and bytes that
+    # are not JSON (they may hold a customer's data) only described.
+    assert parked[0].value.startswith(f"(not kept: {len(not_json)} bytes, not JSON".encode())
+    copied = json.loads(parked[1].value)
+    personal = {"customer": invalid["customer"], "shipping_address": invalid["shipping_address"]}
+    assert copied | personal == invalid
+    assert is_sealed(copied["customer"]["name"])
+    assert is_sealed(copied["shipping_address"]["line1"])
     assert parked[0].headers["error"].startswith("not valid JSON")
     assert parked[1].headers["error"].startswith("schema violation")
     assert "currency" in parked[1].headers["error"]

@@ -6,8 +6,11 @@ show "erased" for the holder and keep the order ids. Another customer is untouch
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +22,7 @@ from services.runtime.database import PostgresLocation
 from services.runtime.privacy import ERASED, is_sealed
 from tests.integration.harness import (
     Channel,
+    ServiceProcess,
     Services,
     Simulators,
     Stack,
@@ -29,6 +33,7 @@ from tests.integration.harness import (
     receive_serials,
     register_product,
 )
+from tests.integration.test_idempotent_requests import send
 from tests.integration.test_traceability import Deliveries, Run, settled, until
 
 pytestmark = pytest.mark.integration
@@ -67,17 +72,45 @@ def database_text(stack: Stack) -> dict[str, str]:
                 rows = connection.execute(
                     f'SELECT t::text FROM "{schema}"."{table}" t'.encode()
                 ).fetchall()
-                # bytea and jsonb unicode escapes would hide text: compare decoded as well
+                # bytea, jsonb unicode escapes and base64 (an idempotent answer's body) would
+                # hide text: compare decoded as well
                 text = "\n".join(row[0] for row in rows)
-                dumps[f"{service}:{schema}.{table}"] = text + "\n" + _unescaped(text)
+                unescaped = _unescaped(text)
+                dumps[f"{service}:{schema}.{table}"] = "\n".join(
+                    [text, unescaped, _base64_decoded(unescaped)]
+                )
     return dumps
 
 
 def _unescaped(text: str) -> str:
+    text = BYTEA_HEX.sub(lambda match: bytes.fromhex(match[1]).decode("utf-8", "replace"), text)
     try:
         return text.encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
     except UnicodeError:
         return text
+
+
+BYTEA_HEX = re.compile(r"\\x((?:[0-9a-f]{2})+)")
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def _base64_decoded(text: str) -> str:
+    """Every run of text that reads as base64, decoded."""
+    decoded = []
+    for match in BASE64_RUN.finditer(text):
+        run = match.group(0)
+        try:
+            decoded.append(base64.b64decode(run + "=" * (-len(run) % 4)).decode("utf-8", "replace"))
+        except ValueError:
+            continue
+    return "\n".join(decoded)
+
+
+def keyed_post(service: ServiceProcess, path: str, body: dict[str, Any], key: str) -> Any:
+    """A POST sent with an idempotency key (its answer is kept for a repeat): the answer."""
+    status, _, answer = send(service, path, body, key)
+    assert status == 200, answer
+    return answer
 
 
 def topic_bytes(stack: Stack, names: list[str]) -> dict[str, bytes]:
@@ -135,6 +168,38 @@ def test_a_forgotten_customer_is_nowhere_in_clear_and_recall_still_reaches_their
         FORGOTTEN["email"],
         "Lethetown",
     )
+    # An idempotent command whose answer (the order's view) shows the customer: the answer kept
+    # for a repeat holds them sealed, and a repeat shows them opened.
+    # (E5 finds no stock left: it waits, and may be held.)
+    channel.send(order_of("E5", FORGOTTEN))
+    eventually(
+        lambda: order.exists(f"/orders/{order_id_for('webshop', 'E5')}"),
+        timeout=120,
+        what="the order E5 to be placed",
+    )
+    held = f"/orders/{order_id_for('webshop', 'E5')}/hold"
+    answer = keyed_post(order, held, {"reason": "address check"}, "hold-E5")
+    assert answer["customer"]["name"] == FORGOTTEN["name"]
+    assert keyed_post(order, held, {"reason": "address check"}, "hold-E5") == answer
+    # A channel message of the customer that cannot be applied: a dead letter, sealed; a redrive
+    # reads it as it came (the same schema violation, nothing about its sealed values).
+    channel.send(order_of("E4", FORGOTTEN) | {"fraud_score": 101})
+    dead = eventually(
+        lambda: [
+            letter
+            for letter in order.get("/dead-letters")["dead_letters"]
+            if "fraud_score" in letter["reason"]
+        ],
+        timeout=120,
+        what="the invalid order to be dead-lettered",
+    )[0]
+    assert PLAINTEXT[0] not in json.dumps(order.get(f"/dead-letters/{dead['id']}"))
+    (redriven,) = order.post(f"/dead-letters/{dead['id']}/redrive", {})["results"]
+    assert redriven["state"] == "dead"
+    assert redriven["reason"] == dead["reason"]
+    # The audit shows an analyst the customer opened.
+    audit = run.json("audit", "webshop:E1", "--json")
+    assert FORGOTTEN["email"] in json.dumps(audit)
 
     assert cli.main(["--order-url", order.url, "forget-customer", "C-GONE"]) == 0
     assert "forgotten" in capsys.readouterr().out
@@ -157,8 +222,16 @@ def test_a_forgotten_customer_is_nowhere_in_clear_and_recall_still_reaches_their
             rows = connection.execute("SELECT order_id::text, ship_to FROM order_lines").fetchall()
         return {order_id: ship_to for order_id, ship_to in rows}
 
+    def returns_dropped() -> bool:
+        forgotten = [
+            address["line1"]
+            for order_id, address in returns_lines().items()
+            if order_id != str(order_id_for("webshop", "E3"))
+        ]
+        return len(forgotten) >= 2 and set(forgotten) == {ERASED}
+
     eventually(
-        lambda: [a["line1"] for a in returns_lines().values()].count(ERASED) == 2,
+        returns_dropped,
         timeout=60,
         what="the returns service to drop the forgotten customer's address",
     )
@@ -177,6 +250,11 @@ def test_a_forgotten_customer_is_nowhere_in_clear_and_recall_still_reaches_their
     assert KEPT["name"] in csv
     view = order.get(f"/orders/{order_id_for('webshop', 'E1')}")
     assert (view["customer"]["name"], view["shipping_address"]["line1"]) == (ERASED, ERASED)
+    again = keyed_post(order, held, {"reason": "address check"}, "hold-E5")
+    assert (again["customer"]["name"], again["order_id"]) == (ERASED, answer["order_id"])
+    audit = json.dumps(run.json("audit", "webshop:E1", "--json"))
+    assert ERASED in audit
+    assert "pii1." not in audit
 
     # Nowhere in clear: databases, topics kept for ever, logs, the CSV recall. (The searches do
     # find what is there: the clear customer id in the tables, the channel's own message on its

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from contracts.channel import order_id_for
+from contracts.topics import THREEPL_FULFILMENT_REQUESTS
 from tests.integration.harness import (
     Channel,
     Services,
+    Stack,
     Topics,
     channel_order,
     eventually,
@@ -60,3 +63,30 @@ def test_each_location_of_a_released_order_gets_a_fulfilment_request_and_a_cance
         lens["shipment_id"],
     }
     assert warehouse.get(f"/fulfilments/{camera['shipment_id']}")["status"] == "cancelled"
+
+
+def test_a_request_for_a_3pl_waits_while_keys_cannot_be_asked_for_then_goes_out_once_in_clear(
+    stack: Stack, services: Services, channel: Channel, topic: Topics
+) -> None:
+    pim, order_service, inventory, _ = services("pim", "order", "inventory", "warehouse_adapter")
+    register_in_pim(pim, order_service, "CAMERA-X")
+    inventory.receive_stock("CAMERA-X", "WH-A", 1)
+    # The warehouse adapter's token for the key lookup goes bad: the order service refuses it.
+    token_file = stack.issuer.personal_data_token_file()
+    good_token = token_file.read_text()
+    token_file.write_text("not-a-token")
+    stored = topic("warehouse_adapter.events.v1")
+    for_partners = topic(THREEPL_FULFILMENT_REQUESTS.name)
+
+    channel.send(channel_order("7101", lines=[("CAMERA-X", 1)]))
+    eventually(lambda: stored.events("FulfilmentRequested"), timeout=120, what="the request")
+    time.sleep(5)  # the partner feed tries meanwhile, and waits
+    assert for_partners.events("FulfilmentRequested") == []
+
+    token_file.write_text(good_token)
+    (request,) = eventually(
+        lambda: for_partners.events("FulfilmentRequested"), timeout=120, what="the 3PL's request"
+    )
+    assert request["payload"]["ship_to"]["line1"] == "2 Compiler Road"
+    time.sleep(2)
+    assert len(for_partners.events("FulfilmentRequested")) == 1
