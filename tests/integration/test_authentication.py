@@ -11,6 +11,7 @@ import pytest
 from contracts.channel import order_id_for
 from services.runtime.auth import Role
 from tests.integration.harness import (
+    NOT_TRIED,
     Services,
     Topics,
     channel_order,
@@ -31,7 +32,7 @@ def test_every_operation_answers_401_without_a_token_403_without_the_role_and_le
     stack = started[0].stack
     tried = 0
     for service in started:
-        for method, path, admitted, _ in operations(service):
+        for method, path, admitted, _ in operations(service, not_tried=frozenset()):
             body: dict[str, Any] | None = None if method == "GET" else {}
             status, answer = request(service, method, path, body, anonymous=True)
             assert status == 401, (service.name, method, path, status, answer)
@@ -43,6 +44,8 @@ def test_every_operation_answers_401_without_a_token_403_without_the_role_and_le
             assert status == 403, (service.name, method, path, outsider, status, answer)
             assert answer["error"]["type"] == "forbidden"
 
+            if (method.lower(), path) in NOT_TRIED:
+                continue  # admitted, it would rebuild the read models: the runtime's tests do
             for role in admitted:
                 token = stack.token(role, "insider", channel="webshop")
                 status, answer = request(service, method, path, body, token=token)
