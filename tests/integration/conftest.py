@@ -1,7 +1,9 @@
-"""Real servers for integration tests: an embedded PostgreSQL and a Kafka-protocol broker.
+"""Real servers for integration tests: PostgreSQL and a Kafka-protocol broker, embedded by default,
+or Apache Kafka and PostgreSQL containers with `UNITRAIL_TEST_BACKEND=containers` (`backends.py`).
 
 Postgres is started once per session; each test gets its own databases (a fresh prefix) and its own
-broker (the broker keeps everything in memory, so a new one is a clean slate in milliseconds).
+broker (an embedded broker keeps everything in memory, so a new one is a clean slate in
+milliseconds).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from infra.embedded import EmbeddedBroker, free_port
 from infra.topics import ensure_topics
+from tests.integration import backends
 from tests.integration.examples import RECORD_EXAMPLES, record_examples
 from tests.integration.harness import (
     Channel,
@@ -29,9 +32,8 @@ from tests.integration.stored_events import RECORD_STORED_EVENTS, record_stored_
 
 @pytest.fixture(scope="session")
 def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", delete_on_stop=True)
-    yield server.start()
-    server.stop()
+    with backends.postgres_server(tmp_path_factory.mktemp("pg") / "data") as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -39,21 +41,20 @@ def stack(postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     # The CLI and the demo, run in the test's process, sign their tokens with the stack's key,
     # which lives where `scripts/run` keeps it: `<data dir>/auth`.
     monkeypatch.setenv("UNITRAIL_DATA_DIR", str(tmp_path))
-    broker = EmbeddedBroker(free_port())
-    bootstrap = broker.start()
-    asyncio.run(ensure_topics(bootstrap))
-    stack_prefix = f"t{uuid.uuid4().hex[:10]}"
-    yield Stack(
-        postgres_dsn=postgres_dsn,
-        bootstrap_servers=bootstrap,
-        database_prefix=stack_prefix,
-        log_dir=tmp_path,
-    )
-    if os.environ.get(RECORD_EXAMPLES) == "1":
-        record_examples(bootstrap)
-    if os.environ.get(RECORD_STORED_EVENTS) == "1":
-        record_stored_events(postgres_dsn, stack_prefix)
-    broker.stop()
+    with backends.broker() as bootstrap:
+        asyncio.run(ensure_topics(bootstrap))
+        stack_prefix = f"t{uuid.uuid4().hex[:10]}"
+        yield Stack(
+            postgres_dsn=postgres_dsn,
+            bootstrap_servers=bootstrap,
+            database_prefix=stack_prefix,
+            log_dir=tmp_path,
+            idempotent_producers=backends.idempotent_producers(),
+        )
+        if os.environ.get(RECORD_EXAMPLES) == "1":
+            record_examples(bootstrap)
+        if os.environ.get(RECORD_STORED_EVENTS) == "1":
+            record_stored_events(postgres_dsn, stack_prefix)
 
 
 @pytest.fixture

@@ -58,6 +58,9 @@ class Stack:
     order_port: int = field(default_factory=free_port)
     """The first order service process's port: the others ask it for customers' keys."""
     order_port_taken: bool = False
+    idempotent_producers: bool = False
+    """On real Kafka the services' producers are idempotent, as in production; the embedded
+    broker does not take them."""
 
     @property
     def issuer(self) -> LocalIssuer:
@@ -78,7 +81,7 @@ class Stack:
             "POSTGRES_DSN": self.postgres_dsn,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "UNITRAIL_DATABASE_PREFIX": self.database_prefix,
-            "UNITRAIL_KAFKA_IDEMPOTENCE": "false",
+            "UNITRAIL_KAFKA_IDEMPOTENCE": str(self.idempotent_producers).lower(),
             "UNITRAIL_LOG_LEVEL": "info",
             # Joins the group in about 1.5 s on the embedded broker instead of 5 s.
             "UNITRAIL_KAFKA_SESSION_TIMEOUT_MS": "3000",
