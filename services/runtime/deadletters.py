@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contracts.base import unstorable_character
 from contracts.topics import all_topics
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.privacy import (
     PREFIX,
     REDACTED,
+    SEALED,
     customer_named_in,
     masked,
     revealed,
@@ -168,6 +170,37 @@ class HeldMessage:
         return digest.hexdigest()
 
 
+MAX_CUSTOMER_ID = 128
+"""The longest customer id a channel's message may name (`contracts.channel.Customer`)."""
+PERSONAL_DATA_TOPICS = frozenset(topic.name for topic in all_topics() if topic.personal_data)
+
+
+def _kept_value(value: bytes, sealer_for: Callable[[str], Callable[[str], str]]) -> bytes:
+    try:
+        document = json.loads(value)
+    except ValueError:
+        digest = hashlib.sha256(value).hexdigest()
+        return f"(not kept: {len(value)} bytes, not JSON, sha256 {digest})".encode()
+    customer_id = customer_named_in(document)
+    if customer_id is not None and not _storable_id(customer_id):
+        customer_id = None  # the schema refuses it too: no key is made for it
+    seal = sealer_for(customer_id) if customer_id else (lambda _: REDACTED)
+    sealed = sealed_message(document, seal)
+    return value if sealed == document else json.dumps(sealed).encode()
+
+
+def _storable_id(customer_id: str) -> bool:
+    return len(customer_id) <= MAX_CUSTOMER_ID and unstorable_character(customer_id) is None
+
+
+def shown_value(topic: str, value: bytes) -> bytes:
+    """What `GET /dead-letters/{id}` shows of a message of `topic` sent as `value` (personal
+    values "sealed"): to recognise a message one sent among the dead letters."""
+    if topic not in PERSONAL_DATA_TOPICS:
+        return value
+    return _kept_value(value, lambda _: lambda _: SEALED)
+
+
 class PersonalDataSealing:
     """How a service that takes in customers' personal data in clear (the order service, from
     channels) keeps it in its dead letters: a message of a topic that carries it
@@ -185,7 +218,6 @@ class PersonalDataSealing:
         none); `key_of`: the customer's key (None once forgotten), to open them for a redrive."""
         self._sealer_for = sealer_for
         self._key_of = key_of
-        self._topics = {topic.name for topic in all_topics() if topic.personal_data}
 
     def key(self, customer_id: str) -> bytes | None:
         """The customer's key (`KeyLookup`)."""
@@ -193,20 +225,9 @@ class PersonalDataSealing:
 
     def kept(self, message: HeldMessage) -> HeldMessage:
         """The message as it is kept and copied to the dead-letter topic."""
-        if message.topic not in self._topics:
+        if message.topic not in PERSONAL_DATA_TOPICS:
             return message
-        try:
-            document = json.loads(message.value)
-        except ValueError:
-            digest = hashlib.sha256(message.value).hexdigest()
-            note = f"(not kept: {len(message.value)} bytes, not JSON, sha256 {digest})"
-            return dataclasses.replace(message, value=note.encode())
-        customer_id = customer_named_in(document)
-        seal = self._sealer_for(customer_id) if customer_id else (lambda _: REDACTED)
-        sealed = sealed_message(document, seal)
-        if sealed == document:
-            return message
-        return dataclasses.replace(message, value=json.dumps(sealed).encode())
+        return dataclasses.replace(message, value=_kept_value(message.value, self._sealer_for))
 
     def opened(self, value: bytes) -> bytes:
         """A kept message with its sealed values opened (or "erased"), as a redrive applies it."""

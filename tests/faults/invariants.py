@@ -26,7 +26,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer
 from contracts.topics import SERVICES, events_topic
 from infra.drain import consumed_so_far, unfinished_work
 from infra.processes import consumes, relays
-from tests.faults.flow import FlowOrder, Ledger
+from services.runtime.deadletters import shown_value
+from tests.faults.flow import FlowOrder, Ledger, Poison
 from tests.faults.system import BROKER, SALES_CHANNELS, SIMULATORS, System, http_json, note
 from tests.integration.harness import Record, read_to_ends
 
@@ -403,10 +404,15 @@ def open_dead_letters(system: System) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _as_shown(poison: Poison) -> str:
+    return shown_value(poison.topic, poison.value).decode(errors="replace")
+
+
 def check_dead_letters(verdict: Verdict, system: System, ledger: Ledger) -> None:
     """Each poison message dead-lettered with a reason where expected; nothing else dead or
     parked (a parked event would be an order's history stuck behind something)."""
-    sent = {message.value.decode(errors="replace") for message in ledger.poison}
+    # A channel's message is kept with its customer sealed (`services.runtime.deadletters`).
+    sent = {_as_shown(message) for message in ledger.poison}
     letters = open_dead_letters(system)
     for service, found in letters.items():
         for letter in found:
@@ -417,7 +423,7 @@ def check_dead_letters(verdict: Verdict, system: System, ledger: Ledger) -> None
                 )
     for poison in ledger.poison:
         for service in poison.dead_letter_services:
-            text = poison.value.decode(errors="replace")
+            text = _as_shown(poison)
             reasons = [
                 letter["reason"] for letter in letters.get(service, []) if letter["value"] == text
             ]

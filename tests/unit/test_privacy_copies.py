@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from services.runtime.deadletters import HeldMessage, PersonalDataSealing
+from services.runtime.deadletters import HeldMessage, PersonalDataSealing, shown_value
 from services.runtime.idempotency import KeyedRequest, resealed_body, reset_keyed, running_keyed
 from services.runtime.privacy import (
     ERASED,
@@ -19,9 +19,11 @@ from services.runtime.privacy import (
     CustomerKeyClient,
     KeyLookupUnavailable,
     Sealer,
+    masked,
     new_key,
     reveal,
     seal,
+    sealed_message,
     shown,
 )
 from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine
@@ -70,6 +72,8 @@ def test_a_dead_lettered_channel_message_is_kept_sealed_and_redriven_as_it_came(
     assert document["customer"]["customer_id"] == "C-7"
     assert json.loads(letters.opened(kept.value)) == json.loads(original)
     assert letters.kept(held(original)).value == kept.value  # the same message keeps alike
+    # What an operator is shown of it: its personal values "sealed", known without a key.
+    assert masked(kept.value.decode()).encode() == shown_value("channel.orders.v1", original)
 
     del keys.keys["C-7"]  # forgotten
     opened = json.loads(letters.opened(kept.value))
@@ -86,6 +90,13 @@ def test_a_dead_letter_that_names_no_customer_or_is_no_json_keeps_no_personal_va
     note = letters.kept(held(broken)).value
     assert b"Grace" not in note
     assert note.startswith(b"(not kept: 47 bytes, not JSON")
+    hostile = channel_message()
+    hostile["customer"] = PERSON | {"customer_id": "C-\u0000" + "7" * 200}
+    kept = json.loads(letters.kept(held(json.dumps(hostile).encode())).value)
+    assert kept["customer"]["name"] == REDACTED  # no key made for an id no store can hold
+    message = channel_message()
+    as_shown = shown_value("channel.orders.v1", json.dumps(message).encode())
+    assert as_shown == json.dumps(sealed_message(message, lambda _: SEALED)).encode()
     event = json.dumps({"payload": {"customer": PERSON}}).encode()
     assert letters.kept(held(event, topic="order.events.v1")).value == event  # sealed already
 
