@@ -17,7 +17,7 @@ from contracts.carrier import CarrierTrackingEvent
 from contracts.channel import ChannelOrderMessage
 from contracts.inventory import StockMovement
 from contracts.order import ChannelOrderFeedback
-from contracts.registry import EVENT_MODELS
+from contracts.registry import EVENT_MODELS, producer_of
 from contracts.schemas import load_example, schema_stem
 from contracts.threepl import (
     CycleCount,
@@ -57,15 +57,6 @@ PARTNER_MESSAGES: dict[str, tuple[type[ContractModel], ...]] = {
 }
 """What partners send us, bare JSON (no envelope), per topic; a `type` field tells them apart."""
 
-_PRODUCER_OF_MODULE = {
-    "contracts.order": "order",
-    "contracts.inventory": "inventory",
-    "contracts.pim": "pim",
-    "contracts.returns": "returns",
-    "contracts.warehouse": "warehouse_adapter",
-    "contracts.shipping": "shipping",
-}
-
 ENVELOPE_HEADERS: dict[str, str] = {
     "event_type": "The envelope's `event_type`: a consumer may route or skip without parsing.",
     "aggregate_type": "The envelope's `aggregate_type`: consumers skip kinds they do not follow.",
@@ -95,8 +86,7 @@ def enveloped_messages(topic: Topic) -> tuple[type[IntegrationEvent], ...]:
     return tuple(
         model
         for model in EVENT_MODELS
-        if _PRODUCER_OF_MODULE.get(model.__module__) == producers[0]
-        and model is not ChannelOrderFeedback
+        if producer_of(model) == producers[0] and model is not ChannelOrderFeedback
     )
 
 

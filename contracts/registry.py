@@ -7,6 +7,24 @@ from typing import Any
 from contracts import inventory, order, pim, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 
+PRODUCER_OF_MODULE: dict[str, str] = {
+    order.__name__: "order",
+    inventory.__name__: "inventory",
+    warehouse.__name__: "warehouse_adapter",
+    shipping.__name__: "shipping",
+    returns.__name__: "returns",
+    pim.__name__: "pim",
+}
+"""Which service publishes the events of each contracts module (one module, or package, per
+producer)."""
+
+
+def producer_of(model: type[IntegrationEvent]) -> str | None:
+    """The service that publishes `model` events; None for a model of no producer's module."""
+    package = ".".join(model.__module__.split(".")[:2])
+    return PRODUCER_OF_MODULE.get(package)
+
+
 EVENT_MODELS: tuple[type[IntegrationEvent], ...] = (
     order.OrderPlaced,
     order.OrderPaid,

@@ -25,24 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from contracts import inventory, order, pim, returns, shipping, warehouse
+from contracts import inventory, order, registry, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
-
-PRODUCER_OF_MODULE: Mapping[str, str] = {
-    order.__name__: "order",
-    inventory.__name__: "inventory",
-    warehouse.__name__: "warehouse_adapter",
-    shipping.__name__: "shipping",
-    returns.__name__: "returns",
-    pim.__name__: "pim",
-}
-"""Which service publishes the events of each contracts module (one module per producer)."""
 
 
 def producer_of(model: type[IntegrationEvent]) -> str:
     """The service that publishes `model` events."""
-    return PRODUCER_OF_MODULE[model.__module__]
+    producer = registry.producer_of(model)
+    if producer is None:
+        raise LookupError(f"{model.__name__} is published by no service")
+    return producer
 
 
 # -- the tables ------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def test_ci_fails_on_a_breaking_change_even_after_regenerating_or_deleting_the_s
     copy_of_the_contracts: Path, change: str
 ) -> None:
     old, new, reported = BREAKING_CHANGES[change]
-    edit(copy_of_the_contracts / "contracts/inventory.py", old, new)
+    edit(copy_of_the_contracts / "contracts/inventory/stock.py", old, new)
 
     regenerated = generate_schemas(copy_of_the_contracts)
     assert regenerated.returncode == 1, regenerated.stdout + regenerated.stderr
@@ -149,8 +149,10 @@ def test_a_breaking_change_as_a_new_version_passes_once_the_old_one_upcasts_to_i
     copy_of_the_contracts: Path,
 ) -> None:
     contracts = copy_of_the_contracts / "contracts"
-    with (contracts / "inventory.py").open("a", encoding="utf-8") as module:
+    with (contracts / "inventory/stock.py").open("a", encoding="utf-8") as module:
         module.write(SECOND_VERSION)
+    with (contracts / "inventory/__init__.py").open("a", encoding="utf-8") as package:
+        package.write("from contracts.inventory.stock import AvailableToSellChangedV2\n")
     edit(
         contracts / "registry.py",
         "    inventory.AvailableToSellChanged,\n",
@@ -162,9 +164,9 @@ def test_a_breaking_change_as_a_new_version_passes_once_the_old_one_upcasts_to_i
     assert "AvailableToSellChanged v1: override `upcast` to return v2" in without_upcast.stdout
 
     edit(
-        contracts / "inventory.py",
-        "\n\nclass ReservationLine(ContractModel):",
-        UPCAST + "\n\nclass ReservationLine(ContractModel):",
+        contracts / "inventory/stock.py",
+        "\n\nclass StockSerialPacked(IntegrationEvent):",
+        UPCAST + "\n\nclass StockSerialPacked(IntegrationEvent):",
     )
 
     written = generate_schemas(copy_of_the_contracts)
