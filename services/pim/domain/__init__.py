@@ -30,22 +30,17 @@ from services.pim.domain.markets import (
     Certification,
     MarketRules,
 )
-from services.pim.domain.product import (
-    ACTIVE,
+from services.pim.domain.parent import ParentProduct, parent_id_for
+from services.pim.domain.product import ACTIVE, DISCONTINUED, END_OF_LIFE, Listing, Product
+from services.pim.domain.spec import (
     AXES,
-    DISCONTINUED,
-    END_OF_LIFE,
     Asset,
     Axis,
     AxisValue,
     Component,
     ExcludedCombination,
-    Listing,
-    ParentProduct,
-    Product,
     ProductFacts,
     ProductSpec,
-    parent_id_for,
 )
 
 __all__ = [

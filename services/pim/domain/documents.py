@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from services.pim.domain.errors import FieldError
 from services.pim.domain.identifiers import check_sku
-from services.pim.domain.product import SHA256, URI
+from services.pim.domain.spec import SHA256, URI
 from services.runtime.aggregate import Aggregate
 
 DOCUMENT_NAMESPACE = uuid.UUID("9a4f2e71-3b5c-4d8e-a1f6-7c2b0d9e8f13")
