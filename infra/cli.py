@@ -46,6 +46,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -536,6 +537,58 @@ def health_of(base_url: str, timeout: float = 5) -> tuple[str, dict[str, Any]]:
         return "unreachable", {"error": str(getattr(error, "reason", error))}
 
 
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One service's `/health` answer as `unitrail status` and the console show it."""
+
+    state: str
+    """healthy, unhealthy or unreachable."""
+    consumer_lag: str
+    """Messages behind, partners' messages in brackets; `-` when it consumes nothing."""
+    letters: str
+    """dead/parked; `-` when it consumes nothing."""
+    relay_lag: str
+    oldest: str
+    """Age of the oldest unpublished event."""
+    problems: list[str]
+
+
+def service_status(state: str, answer: dict[str, Any]) -> ServiceStatus:
+    """What a `/health` answer says: lag, dead and parked letters, relays, what is wrong."""
+    checks: dict[str, Any] = answer.get("checks", answer)
+    consumer: dict[str, Any] = checks.get("consumer") or {}
+    relays: dict[str, Any] = checks.get("relays") or {}
+    lag = consumer.get("lag")
+    partner_lag = consumer.get("partner_lag")
+    consumer_lag = "-" if not consumer else "?" if lag is None else f"{lag} ({partner_lag or 0})"
+    letters = "-" if not consumer else f"{consumer.get('dead_letters')}/{consumer.get('parked')}"
+    relay_lag = sum(int(relay.get("lag") or 0) for relay in relays.values())
+    oldest = max(
+        (float(relay.get("oldest_unpublished_seconds") or 0) for relay in relays.values()),
+        default=0.0,
+    )
+    problems = [
+        f"{part}: {value}"
+        for part, value in checks.items()
+        if part in ("database", "kafka") and value != "ok"
+    ]
+    problems += [
+        f"{topic} relay stopped" for topic, relay in relays.items() if not relay.get("alive")
+    ]
+    if consumer and not consumer.get("alive"):
+        problems.append("consumer stopped")
+    if state == "unreachable":
+        problems.append(str(answer.get("error")))
+    return ServiceStatus(
+        state=state,
+        consumer_lag=consumer_lag,
+        letters=letters,
+        relay_lag=str(relay_lag) if relays else "-",
+        oldest=f"{oldest:.1f}s" if relays else "-",
+        problems=problems,
+    )
+
+
 def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> str:
     """One line per service: its state, the parts that are not ok, how far its consumer is
     behind (partners' messages in brackets), its dead and parked letters, and its relays' lag."""
@@ -545,38 +598,10 @@ def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> str:
     )
     lines = [header, "-" * len(header)]
     for service, (state, answer) in states.items():
-        checks: dict[str, Any] = answer.get("checks", answer)
-        consumer: dict[str, Any] = checks.get("consumer") or {}
-        relays: dict[str, Any] = checks.get("relays") or {}
-        lag = consumer.get("lag")
-        partner_lag = consumer.get("partner_lag")
-        consumer_lag = (
-            "-" if not consumer else "?" if lag is None else f"{lag} ({partner_lag or 0})"
-        )
-        letters = (
-            "-" if not consumer else f"{consumer.get('dead_letters')}/{consumer.get('parked')}"
-        )
-        relay_lag = sum(int(relay.get("lag") or 0) for relay in relays.values())
-        oldest = max(
-            (float(relay.get("oldest_unpublished_seconds") or 0) for relay in relays.values()),
-            default=0.0,
-        )
-        problems = [
-            f"{part}: {value}"
-            for part, value in checks.items()
-            if part in ("database", "kafka") and value != "ok"
-        ]
-        problems += [
-            f"{topic} relay stopped" for topic, relay in relays.items() if not relay.get("alive")
-        ]
-        if consumer and not consumer.get("alive"):
-            problems.append("consumer stopped")
-        if state == "unreachable":
-            problems.append(str(answer.get("error")))
+        status = service_status(state, answer)
         lines.append(
-            f"{service:<18} {state:<12} {consumer_lag:>14} {letters:>12} "
-            f"{relay_lag if relays else '-':>10} {f'{oldest:.1f}s' if relays else '-':>8}  "
-            + "; ".join(problems)
+            f"{service:<18} {state:<12} {status.consumer_lag:>14} {status.letters:>12} "
+            f"{status.relay_lag:>10} {status.oldest:>8}  " + "; ".join(status.problems)
         )
     return "\n".join(lines)
 

@@ -12,3 +12,6 @@ DEFAULT_PORTS = {
     "shipping": 8006,
     "traceability": 8007,
 }
+
+CONSOLE_PORT = 8000
+"""The web console's HTTP port when none is set (`UNITRAIL_CONSOLE_HTTP_PORT`)."""

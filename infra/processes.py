@@ -23,6 +23,10 @@ from infra.ports import DEFAULT_PORTS
 SIMULATORS = "simulators"
 """The process of the simulated external partners: a 3PL warehouse and the carriers."""
 
+CONSOLE = "console"
+"""The web console (`infra/console`): pages over the services' HTTP APIs, for operators and
+customer service."""
+
 PORT_STEP = 100
 """The k-th process of a service (k = 0, 1, ...) listens on the service's port + PORT_STEP·k."""
 
@@ -88,7 +92,9 @@ class ServiceProcess:
 
     @property
     def module(self) -> str:
-        return "infra.simulators" if self.name == SIMULATORS else f"services.{self.name}.main"
+        if self.name in (SIMULATORS, CONSOLE):
+            return f"infra.{self.name}"
+        return f"services.{self.name}.main"
 
     @property
     def port_variable(self) -> str:

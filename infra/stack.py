@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.topics import SERVICES, all_topics
+from infra.console import CONSOLE_ROLES, console_url
 from infra.drain import (
     consumed_so_far,
     partner_messages_pending,
@@ -48,6 +49,7 @@ from infra.embedded import (
     reap_adopted_children,
 )
 from infra.processes import (
+    CONSOLE,
     PORT_STEP,
     SIMULATORS,
     ServiceProcess,
@@ -154,6 +156,10 @@ class Stack:
             env.setdefault(
                 "UNITRAIL_PERSONAL_DATA_TOKEN_FILE", str(issuer.personal_data_token_file())
             )
+            env.setdefault(
+                "UNITRAIL_CONSOLE_TOKEN_FILE",
+                str(issuer.token_file("console", "unitrail-console", CONSOLE_ROLES)),
+            )
             say(f"tokens signed by the local key in {issuer.directory} (`unitrail token`)")
         return env
 
@@ -178,6 +184,9 @@ class Stack:
                 for name in SERVICES
                 for index in range(self.processes.get(name, 1))
             ]
+            # The console only reads the services' APIs: it starts with them and shows what
+            # answers.
+            self.services.append(ServiceProcess(CONSOLE, env))
             for service in self.services:
                 service.start()
             self.wait_until_healthy()
@@ -268,6 +277,7 @@ class Stack:
         for service in self.services:
             if service.serves_http:
                 say(f"  {service.label:<20} http://127.0.0.1:{service.port}  (/docs, /health)")
+        say(f"  {'console':<20} {console_url(dict(os.environ))}  (open it in a browser)")
         if self.simulators:
             say("  simulated 3PL and carriers running (UNITRAIL_SIMULATORS=off leaves them out)")
             say("try: scripts/demo")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,10 @@ class LocalIssuer:
         *,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         channel: str | None = None,
+        more_roles: Sequence[Role] = (),
     ) -> str:
-        """A signed token of `subject` in `role` (a `channel` token names its channel)."""
+        """A signed token of `subject` in `role` and any `more_roles` (a `channel` token names
+        its channel)."""
         role = Role(role)
         if role is Role.CHANNEL and not channel:
             raise ValueError("a channel token names its channel")
@@ -88,7 +91,7 @@ class LocalIssuer:
             "iss": LOCAL_ISSUER,
             "aud": DEFAULT_AUDIENCE,
             "sub": subject,
-            "roles": [str(role)],
+            "roles": [str(role), *(str(more) for more in more_roles)],
             "iat": now,
             "exp": now + ttl_seconds,
             "jti": uuid.uuid4().hex,
@@ -106,8 +109,23 @@ class LocalIssuer:
         """A file with a fresh `personal-data` token for the services that ask for customers'
         keys (`UNITRAIL_PERSONAL_DATA_TOKEN_FILE`), readable by its owner only; written again
         at every start, as an identity provider's agent would keep it fresh."""
-        path = self.directory / "personal-data.token"
-        token = self.issue(Role.PERSONAL_DATA, "unitrail-services", ttl_seconds=ttl_seconds)
+        return self.token_file(
+            "personal-data", "unitrail-services", (Role.PERSONAL_DATA,), ttl_seconds=ttl_seconds
+        )
+
+    def token_file(
+        self,
+        name: str,
+        subject: str,
+        roles: Sequence[Role],
+        *,
+        ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS,
+    ) -> Path:
+        """A file `<name>.token` with a fresh token of `subject` in `roles`, readable by its
+        owner only; written again at every start."""
+        path = self.directory / f"{name}.token"
+        first, *more = roles
+        token = self.issue(first, subject, ttl_seconds=ttl_seconds, more_roles=more)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
             file.write(token)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.channel import order_id_for
 from services.order.application import OrderApplication
 from services.order.config import OrderSettings
-from services.order.domain import Order, ShipmentRequest
+from services.order.domain import Order, OrderStatus, ShipmentRequest
 from services.runtime.aggregate import NotFound
 from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 from services.runtime.privacy import KeyLookup, encoded_key, reveal, reveal_optional
@@ -190,6 +190,16 @@ async def get_stuck_orders(
         "stuck_after_seconds": stuck_after.total_seconds(),
         "orders": [_listed(row, now) for row in rows],
     }
+
+
+@router.get("/in-state/{state}", dependencies=Overseer)
+async def get_orders_in_state(
+    state: OrderStatus, runtime: Runtime, limit: Limit = 100
+) -> dict[str, Any]:
+    """The orders in one status, latest to enter it first."""
+    now = datetime.now(UTC)
+    rows = await runtime.run_command(runtime.application.orders_in_state, str(state), limit)
+    return {"state": str(state), "orders": [_listed(row, now) for row in rows]}
 
 
 @router.get("/held", dependencies=Overseer)

@@ -332,6 +332,16 @@ class OrderApplication(ServiceApplication):
             limit,
         )
 
+    def orders_in_state(self, state: str, limit: int) -> list[dict[str, Any]]:
+        """The orders in one status, latest to enter it first (a query)."""
+        return self.read(
+            "SELECT order_id, channel, channel_order_id, state, state_since, held_because,"
+            " placed_at FROM orders_by_state WHERE state = %s"
+            " ORDER BY state_since DESC, order_id LIMIT %s",
+            state,
+            limit,
+        )
+
     def held_orders(self, limit: int) -> list[dict[str, Any]]:
         """Orders something holds (a person's hold, SKUs the PIM has not registered), longest
         held first (a query)."""

@@ -173,6 +173,27 @@ async def rmas_of_order(
     return views
 
 
+@router.get("/waiting", dependencies=[allow(Role.CUSTOMER_SERVICE, Role.WAREHOUSE, Role.ANALYST)])
+async def rmas_waiting(
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 200,
+) -> list[dict[str, Any]]:
+    """RMAs waiting for a person, oldest first, each with `waiting_for`: `inspection` (the unit
+    was received), `review` (its refund is blocked) or `sign-off` (a grade-A unit in
+    quarantine)."""
+
+    def load() -> list[dict[str, Any]]:
+        returns = runtime.application
+        return [
+            _view(rma, returns.return_label(rma.id), returns.inspection_checks(rma))
+            | {"waiting_for": rma.waiting_for}
+            for rma in returns.rmas_waiting(limit)
+        ]
+
+    views: list[dict[str, Any]] = await runtime.run_command(load)
+    return views
+
+
 @router.get("/{rma_id}", dependencies=[allow(Role.CUSTOMER_SERVICE, Role.WAREHOUSE, Role.ANALYST)])
 async def get_rma(rma_id: uuid.UUID, runtime: Runtime) -> dict[str, Any]:
     """An RMA: status, eligibility, label, receipt, review, grade, disposition and refund."""

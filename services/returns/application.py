@@ -212,6 +212,15 @@ class ReturnsApplication(ServiceApplication):
             raise UnknownRma(f"no RMA {rma_id}")
         return rma
 
+    def rmas_waiting(self, limit: int) -> list[Rma]:
+        """RMAs waiting for a person (`Rma.waiting_for`), oldest request first (a query)."""
+        rows = self.read(
+            "SELECT rma_id FROM rmas_by_order WHERE status = ANY(%s)",
+            [str(RmaStatus.RECEIVED), str(RmaStatus.UNDER_REVIEW), str(RmaStatus.REFUNDED)],
+        )
+        waiting = [rma for row in rows if (rma := self.get_rma(row["rma_id"])).waiting_for]
+        return sorted(waiting, key=lambda rma: (rma.requested_at, str(rma.id)))[:limit]
+
     def rmas_of_order(self, order_id: uuid.UUID) -> list[Rma]:
         rows = self.read(
             "SELECT rma_id FROM rmas_by_order WHERE order_id = %s"

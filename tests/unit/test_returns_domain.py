@@ -560,3 +560,19 @@ def test_an_rma_reads_back_from_the_store_as_it_was_recorded() -> None:
     assert again.inspection == rma.inspection
     assert again.refund == rma.refund
     assert again.status is RmaStatus.REFUNDED
+
+
+def test_an_rma_says_what_a_person_must_do_next() -> None:
+    assert request().waiting_for is None, "on its way back: nobody's turn"
+    assert received("SN-9").waiting_for == "review"
+    rma = received("SN-1")
+    assert rma.waiting_for == "inspection"
+    rma.inspect(inspector="ines", checklist=ALL_PASS, checks=DEFAULT_CHECKS)
+    assert rma.waiting_for == "sign-off", "grade A waits in quarantine for a technician"
+    rma.sign_off("tom")
+    assert rma.waiting_for is None
+    graded_b = received("SN-1")
+    graded_b.inspect(
+        inspector="ines", checklist=checklist(cosmetic_condition=False), checks=DEFAULT_CHECKS
+    )
+    assert graded_b.waiting_for is None

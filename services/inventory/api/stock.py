@@ -208,6 +208,15 @@ async def change_condition(
 
 
 @router.get(
+    "",
+    dependencies=[allow(Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)],
+)
+async def get_skus(runtime: Runtime) -> dict[str, Any]:
+    """The SKUs the PIM registered, as inventory heard: what `GET /stock/{sku}` may be asked."""
+    return {"skus": await runtime.run_command(runtime.application.known_skus)}
+
+
+@router.get(
     "/{sku}/returned-units",
     dependencies=[
         allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)
@@ -267,7 +276,9 @@ async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
     `locations` is the summary of new units (and `held` the conditions a return enters stock
     in) as it always was; `stock` has every location in every condition with on hand, reserved,
     available, inbound and in transit; `in_transit` the open transfers; `reorder_policies` each
-    location's policy and its open low-stock alert.
+    location's policy and its open low-stock alert; `available_to_sell` what each channel was
+    last told it may sell, per condition; `inbound_purchase_orders` the units still due on each
+    confirmed purchase order.
     """
     levels = await runtime.run_command(runtime.application.get_stock_levels, sku)
     backorders = await runtime.run_command(runtime.application.get_backorders, sku)
@@ -280,6 +291,8 @@ async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
         "stock": [] if view is None else [asdict(row) for row in view.positions],
         "in_transit": [] if view is None else [_in_transit(moving) for moving in view.in_transit],
         "reorder_policies": _policies(view),
+        "available_to_sell": [] if view is None else [asdict(a) for a in view.available_to_sell],
+        "inbound_purchase_orders": [] if view is None else [asdict(line) for line in view.inbound],
     }
 
 

@@ -66,6 +66,10 @@ class StockView:
     in_transit: list[InTransit]
     policies: dict[str, ReorderPolicy]
     low_stock: dict[str, PurchaseSuggestion]
+    available_to_sell: list[ChannelAvailability]
+    """What each channel was last told it may sell."""
+    inbound: list[InboundLine]
+    """Units still due on each confirmed purchase order."""
 
 
 @dataclass(frozen=True)

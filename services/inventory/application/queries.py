@@ -58,7 +58,15 @@ class StockQueries(InventoryCore):
             ),
             policies=dict(sorted(stock.policies.items())),
             low_stock=dict(sorted(stock.low_stock.items())),
+            available_to_sell=[stock.published[channel] for channel in sorted(stock.published)],
+            inbound=sorted(
+                stock.inbound.values(), key=lambda line: (line.location, line.purchase_order_id)
+            ),
         )
+
+    def known_skus(self) -> list[str]:
+        """The SKUs the PIM registered, as inventory heard (a query)."""
+        return [row["sku"] for row in self.read("SELECT sku FROM product_facts ORDER BY sku")]
 
     def get_movements(self, sku: str, location: str | None = None) -> list[Movement] | None:
         """Every change of on hand or reserved, oldest first, with running totals, from the

@@ -494,6 +494,17 @@ class Rma(Aggregate):
             self.RefundIssued, channel=self.channel, amount=self.unit_price, currency=self.currency
         )
 
+    @property
+    def waiting_for(self) -> str | None:
+        """What a person must do next, if anything: `inspection` of a received unit, a
+        `review` of a blocked refund, or a technician's `sign-off` of a grade-A unit."""
+        if self.status is RmaStatus.RECEIVED:
+            return "inspection"
+        if self.status is RmaStatus.UNDER_REVIEW:
+            return "review"
+        awaiting = self.disposition is not None and self.disposition.awaiting_signoff
+        return "sign-off" if awaiting and self.signed_off_by is None else None
+
     def sign_off(self, technician: str) -> None:
         """A technician confirms a grade-A unit is as new: it leaves quarantine as new stock."""
         if self.signed_off_by is not None:
