@@ -195,6 +195,11 @@ def register_pages(app: FastAPI) -> None:
     async def home() -> RedirectResponse:
         return RedirectResponse("/orders", status_code=303)
 
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        """The console answers (whether the services do is on the system page)."""
+        return {"service": "console", "status": "ok"}
+
     # -- orders -------------------------------------------------------------------------------
 
     @app.get("/orders", response_class=HTMLResponse)

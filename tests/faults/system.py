@@ -143,6 +143,7 @@ class System:
     settings: dict[str, str] = field(default_factory=dict)
     broker_port: int = field(default_factory=free_port)
     ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
+    console_port: int = field(default_factory=free_port)
     launcher: subprocess.Popen[bytes] | None = None
     extras: list[ExtraProcess] = field(default_factory=list)
     launches: int = 0
@@ -173,6 +174,7 @@ class System:
             | INSTANT_PARTNERS
             | {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(port) for name, port in self.ports.items()}
             | {
+                "UNITRAIL_CONSOLE_HTTP_PORT": str(self.console_port),
                 "UNITRAIL_LOG_LEVEL": "warning",
                 # Joins and failovers in seconds rather than tens of seconds on the embedded broker.
                 "UNITRAIL_KAFKA_SESSION_TIMEOUT_MS": "3000",

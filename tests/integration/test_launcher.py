@@ -116,7 +116,8 @@ def said_in_order(log: Path, *texts: str) -> bool:
 
 
 def service_ports() -> dict[str, str]:
-    return {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(free_port()) for name in SERVICES}
+    ports = {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(free_port()) for name in SERVICES}
+    return ports | {"UNITRAIL_CONSOLE_HTTP_PORT": str(free_port())}
 
 
 def wait_until_all_healthy(ports: list[int]) -> None:
@@ -173,6 +174,9 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
     try:
         wait_until_all_healthy([int(port) for port in ports.values()])
         eventually(lambda: said(log, "all services are up"), what="the launcher to say so")
+        console = f"http://127.0.0.1:{ports['UNITRAIL_CONSOLE_HTTP_PORT']}"
+        with urllib.request.urlopen(f"{console}/orders", timeout=30) as page:
+            assert b"orders" in page.read(), "the console reads the services with its token"
         processes = descendants(launcher.pid)
         assert len(processes) >= len(SERVICES) + 3  # the services, simulators, broker, Postgres
         simulators = process_of(launcher, b"infra.simulators")
