@@ -186,7 +186,7 @@ class Stack:
             ]
             # The console only reads the services' APIs: it starts with them and shows what
             # answers.
-            self.services.append(ServiceProcess(CONSOLE, env))
+            self.services.append(ServiceProcess(CONSOLE, self.console_env(env)))
             for service in self.services:
                 service.start()
             self.wait_until_healthy()
@@ -206,6 +206,16 @@ class Stack:
         finally:
             self.shutdown()
         return 0 if drained else 1
+
+    def console_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The console's environment: where each service's first process answers, unless an
+        address is set (`UNITRAIL_<SERVICE>_URL`)."""
+        return env | {
+            variable: env.get(variable) or f"http://127.0.0.1:{service.port}"
+            for service in self.services
+            if service.serves_http and service.index == 0
+            for variable in (f"UNITRAIL_{service.name.upper()}_URL",)
+        }
 
     def supervise(self) -> None:
         """One look at everything the stack runs; what has exited is started again."""

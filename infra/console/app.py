@@ -190,6 +190,13 @@ class RecallQuery:
 Recall = Annotated[RecallQuery, Depends()]
 
 
+def letters_left(health: dict[str, Any]) -> int | None:
+    """Dead and parked letters a service's `/health` counts (None: it does not say)."""
+    consumer = health.get("consumer") or {}
+    dead, parked = consumer.get("dead_letters"), consumer.get("parked")
+    return None if dead is None or parked is None else int(dead) + int(parked)
+
+
 def register_pages(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
@@ -353,12 +360,14 @@ def register_pages(app: FastAPI) -> None:
     async def system(request: Request) -> HTMLResponse:
         calls = Calls(request)
         apis: Apis = request.app.state.apis
-        health, *letters = await asyncio.gather(
-            apis.every_health(),
-            *(
-                optional(calls.get(service, "/dead-letters"), None)
-                for service in CONSUMING_SERVICES
-            ),
+        health = await apis.every_health()
+        # Each service's health counts its dead and parked letters: only those with some (or
+        # that cannot say) are asked for the list.
+        listed = [
+            service for service in CONSUMING_SERVICES if letters_left(health[service][1]) != 0
+        ]
+        letters = await asyncio.gather(
+            *(optional(calls.get(service, "/dead-letters"), None) for service in listed)
         )
         statuses = {
             service: service_status(state, answer) for service, (state, answer) in health.items()
@@ -366,10 +375,7 @@ def register_pages(app: FastAPI) -> None:
         return page(
             request,
             "system.html",
-            {
-                "statuses": statuses,
-                "letters": dict(zip(CONSUMING_SERVICES, letters, strict=True)),
-            },
+            {"statuses": statuses, "letters": dict(zip(listed, letters, strict=True))},
         )
 
     @app.post("/system/dead-letters/{service}/{letter}/redrive", include_in_schema=False)

@@ -14,6 +14,8 @@ from infra.console import CONSOLE_ROLES, console_url
 from infra.console.apis import Apis, ConsoleToken, roles_of
 from infra.console.app import build_console
 from infra.embedded import free_port
+from infra.processes import ServiceProcess
+from infra.stack import Stack
 from infra.tokens import LocalIssuer
 from services.runtime.auth import Role, TokenVerifier, VerifierSettings
 
@@ -105,3 +107,14 @@ async def test_a_recall_that_cannot_match_anything_is_explained_before_asking(
     half = await console.get("/recall", params={"serial_from": "SN-1"})
     assert "give a batch, or both ends of a serial range" in half.text
     assert "Find holders" in (await console.get("/recall")).text
+
+
+def test_the_launcher_tells_the_console_where_each_service_answers(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, 9092)
+    env = {"UNITRAIL_ORDER_HTTP_PORT": "9103", "UNITRAIL_PIM_URL": "http://pim.internal:80"}
+    stack.services = [
+        ServiceProcess(name, env, index) for name in ("pim", "order") for index in (0, 1)
+    ]
+    told = stack.console_env(env)
+    assert told["UNITRAIL_ORDER_URL"] == "http://127.0.0.1:9103", "its first process"
+    assert told["UNITRAIL_PIM_URL"] == "http://pim.internal:80", "an address set is kept"
