@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from contracts.topics import SERVICES
+from infra.console import CONSOLE_ROLES
 from infra.tokens import LocalIssuer, data_dir
 from infra.topics import ensure_topics
 from services.runtime.config import ServiceSettings, TopicDurability
@@ -60,6 +61,7 @@ def main() -> int:
     if not os.environ.get("UNITRAIL_AUTH_JWKS_URL"):
         issuer = LocalIssuer.of_data_dir(data_dir()).ensure()
         issuer.personal_data_token_file()
+        issuer.token_file("console", "unitrail-console", CONSOLE_ROLES)
         print(f"[unitrail] tokens signed by the key in {issuer.directory}", file=sys.stderr)
     print(
         f"[unitrail] topics ready on {settings.kafka_bootstrap_servers} "

@@ -8,6 +8,7 @@ import importlib.util
 import re
 import shlex
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import AliasChoices, TypeAdapter
 from pydantic_settings import BaseSettings
 
 from contracts.topics import SERVICES
+from infra.ports import CONSOLE_PORT, DEFAULT_PORTS
 from infra.simulators.carriers import SimulatedCarriersSettings
 from infra.simulators.kafka import KafkaSettings
 from infra.simulators.threepl import SimulatedThreePLSettings
@@ -29,6 +31,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 SHARED_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN"})
 SETUP = "setup"
 SIMULATORS = "simulators"
+CONSOLE = "console"
 
 
 @functools.cache
@@ -124,7 +127,19 @@ def dockerfile_instructions() -> list[str]:
 
 
 def test_the_app_services_are_the_services_of_the_registry() -> None:
-    assert set(unitrail_services()) - {SETUP, SIMULATORS} == set(SERVICES)
+    assert set(unitrail_services()) - {SETUP, SIMULATORS, CONSOLE} == set(SERVICES)
+
+
+def test_the_console_reads_every_service_where_compose_runs_it_with_the_token_setup_signs() -> None:
+    block = unitrail_services()[CONSOLE]
+    assert command_of(block) == ["python", "-m", "infra.console"]
+    environment = environment_of(block)
+    for service in SERVICES:
+        url = urllib.parse.urlsplit(environment[f"UNITRAIL_{service.upper()}_URL"])
+        assert (url.hostname, url.port) == (service, DEFAULT_PORTS[service])
+    assert published_ports(block) == [(CONSOLE_PORT, CONSOLE_PORT)]
+    assert environment["UNITRAIL_CONSOLE_TOKEN_FILE"].startswith("/app/.unitrail/auth/")
+    assert block["depends_on"][SETUP]["condition"] == "service_completed_successfully"
 
 
 def test_the_simulated_partners_run_from_the_same_image_against_kafka_after_setup() -> None:
