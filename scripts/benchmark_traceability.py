@@ -147,8 +147,9 @@ from services.shipping import handlers as shipping_handlers
 from services.shipping import translators as shipping_translators
 from services.shipping.application import ShippingApplication
 from services.shipping.config import ShippingSettings
-from services.traceability.application import LIVE, TraceabilityApplication, UnitSelection
+from services.traceability.application import TraceabilityApplication, UnitSelection
 from services.traceability.config import TraceabilitySettings
+from services.traceability.projections import LIVE
 from services.traceability.replay import TraceabilityRebuild
 from services.warehouse_adapter import handlers as warehouse_handlers
 from services.warehouse_adapter import translators as warehouse_translators

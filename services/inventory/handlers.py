@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from contracts.envelope import Envelope
 from contracts.order import OrderCancelled, OrderPaid
-from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
-from contracts.returns import ReturnDispositioned, ReturnGraded, ReturnSignedOff
-from contracts.shipping import RateCardPublished
+from contracts.pim import ProductSpecified
+from contracts.returns import ReturnDispositioned, ReturnSignedOff
 from contracts.warehouse import (
     CycleCountReported,
     DamageReported,
@@ -31,30 +30,15 @@ def register_handlers(consumer: Consumer, inventory: InventoryApplication) -> No
             event.order_id, translators.requested_lines(event), event.shipping_country
         )
 
-    # What the PIM and shipping say is kept in read models (`projections.py`).
-    @consumer.on_event(ProductRegistered, producer="pim")
-    def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
-        inventory.project(event, envelope)
-
-    @consumer.on_event(ProductChanged, producer="pim")
-    def product_changed(event: ProductChanged, envelope: Envelope) -> None:
-        inventory.project(event, envelope)
-
+    # What the PIM, shipping and returns say that is only kept is consumed from the read models'
+    # declaration (`projections.py`); a spec also re-decides what bundles may sell.
     @consumer.on_event(ProductSpecified, producer="pim")
     def product_specified(event: ProductSpecified, envelope: Envelope) -> None:
         inventory.record_product_spec(event, envelope)
 
-    @consumer.on_event(RateCardPublished, producer="shipping")
-    def rate_card_published(event: RateCardPublished, envelope: Envelope) -> None:
-        inventory.project(event, envelope)
-
     @consumer.on_event(OrderCancelled, producer="order")
     def order_cancelled(event: OrderCancelled, _: Envelope) -> None:
         inventory.release_for_order(event.order_id, reason=f"order cancelled: {event.reason}")
-
-    @consumer.on_event(ReturnGraded, producer="returns")
-    def return_graded(event: ReturnGraded, envelope: Envelope) -> None:
-        inventory.project(event, envelope)
 
     @consumer.on_event(ReturnDispositioned, producer="returns")
     def return_dispositioned(event: ReturnDispositioned, _: Envelope) -> None:

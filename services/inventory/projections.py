@@ -1,117 +1,91 @@
 """Inventory's read models: what the PIM and shipping say that routing and bundles need.
 
+- the PIM's product facts and dimensions (`services.runtime.product_facts`, as shipping keeps
+  them): weight, lithium-ion and a unit's outer volume, to estimate what a parcel costs;
 - `bundle_components`: a bundle's components and how many of each (from the PIM's spec);
-- `product_volumes`: a unit's outer volume (carriers charge bulky parcels by it);
-- `product_facts`: weight and whether it holds a lithium-ion battery;
 - `rate_card`: shipping's latest published rate card, as its JSON;
 - `returned_unit_grades`: the grade of every returned unit, its failed checks and its inspector
   (from returns' `ReturnGraded`), so open-box and refurbished units are sold as what they are.
 
-All are projections of other services' public events. The handlers apply them live
-(`InventoryApplication.project`; a spec also re-decides what a bundle may sell, in
-`record_product_spec`), and a replay rebuilds them from the topics or the stores.
+All are projections of other services' public events, consumed live from this declaration (a
+spec also re-decides what a bundle may sell, in `record_product_spec`), and rebuilt by a replay
+from the topics or the stores.
 """
 
 from __future__ import annotations
 
 from contracts.envelope import Envelope
-from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
+from contracts.pim import ProductSpecified
 from contracts.returns import ReturnGraded
 from contracts.shipping import RateCardPublished
 from services.inventory import translators
-from services.runtime.eventstore import ReadModelChange
-from services.runtime.projections import ReadModels
+from services.runtime import product_facts
+from services.runtime.projections import Change, Delete, Index, Insert, ReadModels, Table, Upsert
+
+BUNDLE_COMPONENTS = Table(
+    "bundle_components",
+    {"bundle_sku": "text", "component_sku": "text", "quantity": "integer"},
+    key=("bundle_sku", "component_sku"),
+)
+RATE_CARD = Table("rate_card", {"id": "integer", "card": "text"}, key=("id",), checks=("id = 1",))
+RETURNED_UNIT_GRADES = Table(
+    "returned_unit_grades",
+    {
+        "rma_id": "uuid",
+        "sku": "text",
+        "serial": "text?",
+        "grade": "text",
+        "failed_checks": "text[]",
+        "inspector": "text",
+        "override_reason": "text?",
+    },
+    key=("rma_id",),
+    indexes=(Index("returned_unit_grades_by_sku", ("sku", "serial")),),
+)
 
 read_models = ReadModels(
-    "CREATE TABLE IF NOT EXISTS bundle_components ("
-    " bundle_sku text NOT NULL, component_sku text NOT NULL, quantity integer NOT NULL,"
-    " PRIMARY KEY (bundle_sku, component_sku))",
-    "CREATE TABLE IF NOT EXISTS product_volumes (sku text PRIMARY KEY, volume_cm3 integer NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS product_facts ("
-    " sku text PRIMARY KEY, weight_grams integer NOT NULL, lithium_ion boolean NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS rate_card ("
-    " id integer PRIMARY KEY CHECK (id = 1), card text NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS returned_unit_grades ("
-    " rma_id uuid PRIMARY KEY, sku text NOT NULL, serial text, grade text NOT NULL,"
-    " failed_checks text[] NOT NULL, inspector text NOT NULL, override_reason text)",
-    "CREATE INDEX IF NOT EXISTS returned_unit_grades_by_sku ON returned_unit_grades (sku, serial)",
+    BUNDLE_COMPONENTS,
+    RATE_CARD,
+    RETURNED_UNIT_GRADES,
+    include=[product_facts.read_models],
 )
 
 
-@read_models.on_event(ProductRegistered, producer="pim")
-@read_models.on_event(ProductChanged, producer="pim")
-def product_facts(event: ProductRegistered | ProductChanged, _: Envelope) -> list[ReadModelChange]:
-    """The PIM's facts that decide what a parcel costs: weight, and whether it may fly."""
-    return [
-        (
-            "INSERT INTO product_facts (sku, weight_grams, lithium_ion) VALUES (%s, %s, %s)"
-            " ON CONFLICT (sku) DO UPDATE SET weight_grams = excluded.weight_grams,"
-            " lithium_ion = excluded.lithium_ion",
-            (event.sku, event.weight_grams, event.lithium_ion),
-        )
-    ]
-
-
 @read_models.on_event(ProductSpecified, producer="pim")
-def product_specified(event: ProductSpecified, _: Envelope) -> list[ReadModelChange]:
-    """A spec's bundle definition (none: it is no bundle) and the unit's outer volume."""
-    sku = event.sku
-    volume_cm3 = translators.product_volume(event)
-    volume: ReadModelChange = (
-        ("DELETE FROM product_volumes WHERE sku = %s", (sku,))
-        if volume_cm3 is None
-        else (
-            "INSERT INTO product_volumes (sku, volume_cm3) VALUES (%s, %s)"
-            " ON CONFLICT (sku) DO UPDATE SET volume_cm3 = excluded.volume_cm3",
-            (sku, volume_cm3),
-        )
-    )
+def bundle(event: ProductSpecified, _: Envelope) -> list[Change]:
+    """A spec's bundle definition (none: it is no bundle)."""
+    components = sorted(translators.bundle_components(event).items())
     return [
-        volume,
-        ("DELETE FROM bundle_components WHERE bundle_sku = %s", (sku,)),
+        Delete(BUNDLE_COMPONENTS.name, {"bundle_sku": event.sku}),
         *(
-            (
-                "INSERT INTO bundle_components (bundle_sku, component_sku, quantity)"
-                " VALUES (%s, %s, %s)",
-                (sku, component, quantity),
+            Insert(
+                BUNDLE_COMPONENTS.name,
+                {"bundle_sku": event.sku, "component_sku": component, "quantity": quantity},
             )
-            for component, quantity in sorted(translators.bundle_components(event).items())
+            for component, quantity in components
         ),
     ]
 
 
 @read_models.on_event(RateCardPublished, producer="shipping")
-def rate_card_published(event: RateCardPublished, _: Envelope) -> list[ReadModelChange]:
+def rate_card_published(event: RateCardPublished, _: Envelope) -> list[Change]:
     """Shipping's latest rate card (its published JSON), to route orders by cost."""
-    return [
-        (
-            "INSERT INTO rate_card (id, card) VALUES (1, %s)"
-            " ON CONFLICT (id) DO UPDATE SET card = excluded.card",
-            (event.model_dump_json(),),
-        )
-    ]
+    return [Upsert(RATE_CARD.name, {"id": 1, "card": event.model_dump_json()})]
 
 
 @read_models.on_event(ReturnGraded, producer="returns")
-def return_graded(event: ReturnGraded, _: Envelope) -> list[ReadModelChange]:
+def return_graded(event: ReturnGraded, _: Envelope) -> list[Change]:
     """A returned unit's grade; an RMA is graded once, so a repeat writes the same row."""
     failed = sorted(check for check, passed in event.checklist.items() if not passed)
-    return [
-        (
-            "INSERT INTO returned_unit_grades"
-            " (rma_id, sku, serial, grade, failed_checks, inspector, override_reason)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (rma_id) DO UPDATE SET grade = excluded.grade,"
-            " failed_checks = excluded.failed_checks, inspector = excluded.inspector,"
-            " override_reason = excluded.override_reason",
-            (
-                event.rma_id,
-                event.sku,
-                event.serial,
-                event.grade,
-                failed,
-                event.inspector,
-                event.override_reason,
-            ),
-        )
-    ]
+    row = {
+        "rma_id": event.rma_id,
+        "sku": event.sku,
+        "serial": event.serial,
+        "grade": event.grade,
+        "failed_checks": failed,
+        "inspector": event.inspector,
+        "override_reason": event.override_reason,
+    }
+    # A regrade replaces what the unit was graded; the unit itself stays the one first graded.
+    update = ("grade", "failed_checks", "inspector", "override_reason")
+    return [Upsert(RETURNED_UNIT_GRADES.name, row, update=update)]

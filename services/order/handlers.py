@@ -7,7 +7,7 @@ from __future__ import annotations
 from contracts.channel import ChannelOrderMessage
 from contracts.envelope import Envelope
 from contracts.inventory import BackorderFilled, StockReserved, StockShortage
-from contracts.pim import CatalogueEntryChanged, CatalogueEntryWithdrawn, ProductRegistered
+from contracts.pim import ProductRegistered
 from contracts.shipping import ShipmentDelivered, ShipmentException, ShipmentInTransit
 from contracts.topics import CHANNEL_ORDERS
 from contracts.warehouse import ShipmentConfirmed
@@ -67,15 +67,8 @@ def register_handlers(consumer: Consumer, orders: OrderApplication) -> None:
             event.order_id, event.shipment_id, event.description, event.at
         )
 
-    # The PIM's catalogue: read models only (`projections.py`).
+    # The PIM's catalogue is a read model only, consumed from its declaration (`projections.py`);
+    # a registration also releases the orders that waited for the SKU.
     @consumer.on_event(ProductRegistered, producer="pim")
     def product_registered(event: ProductRegistered, envelope: Envelope) -> None:
         orders.register_product(event, envelope)
-
-    @consumer.on_event(CatalogueEntryChanged, producer="pim")
-    def listed(event: CatalogueEntryChanged, envelope: Envelope) -> None:
-        orders.project(event, envelope)
-
-    @consumer.on_event(CatalogueEntryWithdrawn, producer="pim")
-    def withdrawn(event: CatalogueEntryWithdrawn, envelope: Envelope) -> None:
-        orders.project(event, envelope)

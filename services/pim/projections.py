@@ -14,7 +14,6 @@ saves (`on_own_aggregates`).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -27,23 +26,50 @@ from services.pim.domain import (
     ProductSpec,
     gtin13,
 )
-from services.runtime.eventstore import ReadModelChange
-from services.runtime.projections import ReadModels
-
-read_models = ReadModels(
-    "CREATE TABLE IF NOT EXISTS pim_products ("
-    " sku text PRIMARY KEY, gtin text UNIQUE, parent text, axes_key text,"
-    " lifecycle text NOT NULL, spec_fingerprint text NOT NULL,"
-    " certifications_fingerprint text NOT NULL, view jsonb NOT NULL)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS pim_products_combination"
-    " ON pim_products (parent, axes_key) WHERE parent IS NOT NULL",
-    # "What fits this camera?": the products whose compatible_with lists a SKU.
-    "CREATE INDEX IF NOT EXISTS pim_products_compatible_with"
-    " ON pim_products USING gin ((view -> 'compatible_with'))",
-    "CREATE TABLE IF NOT EXISTS pim_catalogue ("
-    " market text NOT NULL, sku text NOT NULL, entry jsonb NOT NULL,"
-    " PRIMARY KEY (market, sku))",
+from services.runtime.projections import (
+    AnyOf,
+    Change,
+    Delete,
+    Index,
+    Insert,
+    ReadModels,
+    Table,
+    Upsert,
 )
+
+PIM_PRODUCTS = Table(
+    "pim_products",
+    {
+        "sku": "text",
+        "gtin": "text?",
+        "parent": "text?",
+        "axes_key": "text?",
+        "lifecycle": "text",
+        "spec_fingerprint": "text",
+        "certifications_fingerprint": "text",
+        "view": "jsonb",
+    },
+    key=("sku",),
+    indexes=(
+        # Named as a column's UNIQUE constraint would be: tables made before are left alone.
+        Index("pim_products_gtin_key", ("gtin",), unique=True),
+        Index(
+            "pim_products_combination",
+            ("parent", "axes_key"),
+            unique=True,
+            where="parent IS NOT NULL",
+        ),
+        # "What fits this camera?": the products whose compatible_with lists a SKU.
+        Index("pim_products_compatible_with", ("(view -> 'compatible_with')",), using="gin"),
+    ),
+)
+PIM_CATALOGUE = Table(
+    "pim_catalogue",
+    {"market": "text", "sku": "text", "entry": "jsonb"},
+    key=("market", "sku"),
+)
+
+read_models = ReadModels(PIM_PRODUCTS, PIM_CATALOGUE)
 
 
 def fingerprint(value: object) -> str:
@@ -119,50 +145,32 @@ def listing_view(listing: Listing) -> dict[str, Any]:
 
 
 @read_models.on_own_aggregates(Product)
-def product_rows(products: Sequence[Product]) -> list[ReadModelChange]:
-    """Three set-based statements for any number of products: their rows and catalogue entries.
-
-    Each batch travels as one JSON document: passing arrays of JSON texts instead costs more in
-    the driver's array escaping than the database needs for the writes.
-    """
-    if not products:
-        return []
+def product_rows(products: Sequence[Product]) -> list[Change]:
+    """The products' rows and their catalogue entries (a set statement each, for any number of
+    products: `SqlRenderer`)."""
     rows = [
-        {
-            "sku": p.sku,
-            "gtin": gtin13(p.spec.ean) if p.spec.ean else None,
-            "parent": p.spec.parent,
-            "axes_key": p.spec.axes_key if p.spec.parent else None,
-            "lifecycle": p.lifecycle,
-            "spec_fingerprint": spec_fingerprint(p.spec),
-            "certifications_fingerprint": certifications_fingerprint(p.certifications.values()),
-            "view": product_view(p),
-        }
+        Upsert(
+            PIM_PRODUCTS.name,
+            {
+                "sku": p.sku,
+                "gtin": gtin13(p.spec.ean) if p.spec.ean else None,
+                "parent": p.spec.parent,
+                "axes_key": p.spec.axes_key if p.spec.parent else None,
+                "lifecycle": p.lifecycle,
+                "spec_fingerprint": spec_fingerprint(p.spec),
+                "certifications_fingerprint": certifications_fingerprint(p.certifications.values()),
+                "view": product_view(p),
+            },
+        )
         for p in products
     ]
     entries = [
-        {"market": listing.market, "sku": p.sku, "entry": listing_view(listing)}
+        Insert(
+            PIM_CATALOGUE.name,
+            {"market": listing.market, "sku": p.sku, "entry": listing_view(listing)},
+        )
         for p in products
         for listing in p.listings.values()
     ]
-    return [
-        (
-            "INSERT INTO pim_products (sku, gtin, parent, axes_key, lifecycle, spec_fingerprint,"
-            " certifications_fingerprint, view)"
-            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(sku text, gtin text, parent text,"
-            " axes_key text, lifecycle text, spec_fingerprint text,"
-            " certifications_fingerprint text, view jsonb)"
-            " ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, parent = excluded.parent,"
-            " axes_key = excluded.axes_key, lifecycle = excluded.lifecycle,"
-            " spec_fingerprint = excluded.spec_fingerprint,"
-            " certifications_fingerprint = excluded.certifications_fingerprint,"
-            " view = excluded.view",
-            [json.dumps(rows)],
-        ),
-        ("DELETE FROM pim_catalogue WHERE sku = ANY(%s)", [[p.sku for p in products]]),
-        (
-            "INSERT INTO pim_catalogue (market, sku, entry)"
-            " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(market text, sku text, entry jsonb)",
-            [json.dumps(entries)],
-        ),
-    ]
+    withdrawn = Delete(PIM_CATALOGUE.name, {"sku": AnyOf(tuple(p.sku for p in products))})
+    return [*rows, withdrawn, *entries] if products else []

@@ -13,7 +13,6 @@ line and its status.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -29,34 +28,99 @@ from contracts.pim import ProductChanged, ProductRegistered
 from contracts.shipping import ReturnLabelPurchased
 from contracts.warehouse import ShipmentConfirmed, UnitSerialCaptured
 from services.returns.domain import Address, Rma
-from services.runtime.eventstore import ReadModelChange
 from services.runtime.privacy import ERASED, sealed_prefix
-from services.runtime.projections import ReadModels
+from services.runtime.projections import (
+    Change,
+    Index,
+    Insert,
+    JsonPatch,
+    Ordinal,
+    Prefix,
+    ReadModels,
+    Table,
+    Update,
+    Upsert,
+)
+
+ORDER_LINES = Table(
+    "order_lines",
+    {
+        "order_id": "uuid",
+        "line_number": "integer",
+        "sku": "text",
+        "quantity": "integer",
+        "unit_price": "numeric",
+        "currency": "text",
+        "channel": "text",
+        "ship_to": "jsonb",
+    },
+    key=("order_id", "line_number"),
+)
+LINE_UNITS = Table(
+    "line_units",
+    {
+        "order_id": "uuid",
+        "line_number": "integer",
+        "serial": "text",
+        "sku": "text",
+        "shipment_id": "uuid",
+        "location": "text",
+    },
+    key=("order_id", "line_number", "serial"),
+)
+LINE_SHIPMENTS = Table(
+    "line_shipments",
+    {
+        "order_id": "uuid",
+        "line_number": "integer",
+        "shipment_id": "uuid",
+        "sku": "text",
+        "location": "text",
+        "quantity": "integer",
+    },
+    key=("order_id", "line_number", "shipment_id"),
+)
+SHIPMENT_DELIVERIES = Table(
+    "shipment_deliveries",
+    {"shipment_id": "uuid", "order_id": "uuid", "delivered_at": "timestamptz"},
+    key=("shipment_id",),
+)
+PRODUCT_WARRANTIES = Table(
+    "product_warranties", {"sku": "text", "warranty_months": "integer"}, key=("sku",)
+)
+RMAS_BY_ORDER = Table(
+    "rmas_by_order",
+    {
+        "rma_id": "uuid",
+        "order_id": "uuid",
+        "line_number": "integer",
+        "request_number": "integer",
+        "status": "text",
+    },
+    key=("rma_id",),
+    indexes=(Index("rmas_by_order_line", ("order_id", "line_number")),),
+)
+RETURN_LABELS = Table(
+    "return_labels",
+    {
+        "rma_id": "uuid",
+        "carrier": "text",
+        "service": "text",
+        "tracking_number": "text",
+        "return_to": "text",
+        "cost": "numeric",
+    },
+    key=("rma_id",),
+)
 
 read_models = ReadModels(
-    "CREATE TABLE IF NOT EXISTS order_lines ("
-    " order_id uuid NOT NULL, line_number integer NOT NULL, sku text NOT NULL,"
-    " quantity integer NOT NULL, unit_price numeric NOT NULL, currency text NOT NULL,"
-    " channel text NOT NULL, ship_to jsonb NOT NULL, PRIMARY KEY (order_id, line_number))",
-    "CREATE TABLE IF NOT EXISTS line_units ("
-    " order_id uuid NOT NULL, line_number integer NOT NULL, serial text NOT NULL,"
-    " sku text NOT NULL, shipment_id uuid NOT NULL, location text NOT NULL,"
-    " PRIMARY KEY (order_id, line_number, serial))",
-    "CREATE TABLE IF NOT EXISTS line_shipments ("
-    " order_id uuid NOT NULL, line_number integer NOT NULL, shipment_id uuid NOT NULL,"
-    " sku text NOT NULL, location text NOT NULL, quantity integer NOT NULL,"
-    " PRIMARY KEY (order_id, line_number, shipment_id))",
-    "CREATE TABLE IF NOT EXISTS shipment_deliveries ("
-    " shipment_id uuid PRIMARY KEY, order_id uuid NOT NULL, delivered_at timestamptz NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS product_warranties ("
-    " sku text PRIMARY KEY, warranty_months integer NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS rmas_by_order ("
-    " rma_id uuid PRIMARY KEY, order_id uuid NOT NULL, line_number integer NOT NULL,"
-    " request_number integer NOT NULL, status text NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS rmas_by_order_line ON rmas_by_order (order_id, line_number)",
-    "CREATE TABLE IF NOT EXISTS return_labels ("
-    " rma_id uuid PRIMARY KEY, carrier text NOT NULL, service text NOT NULL,"
-    " tracking_number text NOT NULL, return_to text NOT NULL, cost numeric NOT NULL)",
+    ORDER_LINES,
+    LINE_UNITS,
+    LINE_SHIPMENTS,
+    SHIPMENT_DELIVERIES,
+    PRODUCT_WARRANTIES,
+    RMAS_BY_ORDER,
+    RETURN_LABELS,
 )
 
 
@@ -64,39 +128,32 @@ read_models = ReadModels(
 
 
 @read_models.on_event(CustomerForgotten, producer="order")
-def customer_forgotten(event: CustomerForgotten, _: Envelope) -> list[ReadModelChange]:
+def customer_forgotten(event: CustomerForgotten, _: Envelope) -> list[Change]:
     """A customer was forgotten: their order lines keep the country of the address (sealed
     until now, its key deleted) and nothing else of it."""
-    prefix = sealed_prefix(event.customer_id)
-    return [
-        (
-            "UPDATE order_lines SET ship_to = jsonb_build_object('name', %s::text, 'line1',"
-            " %s::text, 'line2', NULL, 'city', %s::text, 'region', NULL, 'postal_code', %s::text,"
-            " 'country', ship_to->'country') WHERE left(ship_to->>'line1', %s) = %s",
-            (ERASED, ERASED, ERASED, ERASED, len(prefix), prefix),
-        )
-    ]
+    erased = {"name": ERASED, "line1": ERASED, "line2": None, "city": ERASED}
+    erased |= {"region": None, "postal_code": ERASED}
+    where = {"ship_to": Prefix(sealed_prefix(event.customer_id), json_key="line1")}
+    return [Update(ORDER_LINES.name, where, {"ship_to": JsonPatch(erased)})]
 
 
 @read_models.on_event(OrderPlaced, producer="order")
-def order_placed(event: OrderPlaced, _: Envelope) -> list[ReadModelChange]:
+def order_placed(event: OrderPlaced, _: Envelope) -> list[Change]:
     """An order was placed: what a return of one of its lines needs."""
-    ship_to = json.dumps(asdict(Address(**event.shipping_address.model_dump())))
+    ship_to = asdict(Address(**event.shipping_address.model_dump()))
     return [
-        (
-            "INSERT INTO order_lines (order_id, line_number, sku, quantity, unit_price,"
-            " currency, channel, ship_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
-            " ON CONFLICT DO NOTHING",
-            (
-                event.order_id,
-                line.line_number,
-                line.sku,
-                line.quantity,
-                line.unit_price,
-                event.currency,
-                event.channel,
-                ship_to,
-            ),
+        Insert(
+            ORDER_LINES.name,
+            {
+                "order_id": event.order_id,
+                "line_number": line.line_number,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "currency": event.currency,
+                "channel": event.channel,
+                "ship_to": ship_to,
+            },
         )
         for line in event.lines
     ]
@@ -104,37 +161,29 @@ def order_placed(event: OrderPlaced, _: Envelope) -> list[ReadModelChange]:
 
 @read_models.on_event(OrderShipmentDelivered, producer="order")
 @read_models.on_event(OrderDelivered, producer="order")
-def parcel_delivered(
-    event: OrderShipmentDelivered | OrderDelivered, _: Envelope
-) -> list[ReadModelChange]:
+def parcel_delivered(event: OrderShipmentDelivered | OrderDelivered, _: Envelope) -> list[Change]:
     """A parcel was delivered (the order's last, or one before): the return window and warranty
     of its units count from then."""
-    return [
-        (
-            "INSERT INTO shipment_deliveries (shipment_id, order_id, delivered_at)"
-            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-            (event.shipment_id, event.order_id, event.delivered_at),
-        )
-    ]
+    row = {
+        "shipment_id": event.shipment_id,
+        "order_id": event.order_id,
+        "delivered_at": event.delivered_at,
+    }
+    return [Insert(SHIPMENT_DELIVERIES.name, row)]
 
 
 @read_models.on_event(UnitSerialCaptured, producer="warehouse_adapter")
-def serial_captured(event: UnitSerialCaptured, _: Envelope) -> list[ReadModelChange]:
+def serial_captured(event: UnitSerialCaptured, _: Envelope) -> list[Change]:
     """A serial went into a parcel of an order line (the unit's birth certificate)."""
-    return [
-        (
-            "INSERT INTO line_units (order_id, line_number, serial, sku, shipment_id,"
-            " location) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (
-                event.order_id,
-                event.line_number,
-                event.serial,
-                event.sku,
-                event.shipment_id,
-                event.location,
-            ),
-        )
-    ]
+    row = {
+        "order_id": event.order_id,
+        "line_number": event.line_number,
+        "serial": event.serial,
+        "sku": event.sku,
+        "shipment_id": event.shipment_id,
+        "location": event.location,
+    }
+    return [Insert(LINE_UNITS.name, row)]
 
 
 def units_per_line(event: ShipmentConfirmed) -> list[tuple[int, str, int]]:
@@ -144,14 +193,20 @@ def units_per_line(event: ShipmentConfirmed) -> list[tuple[int, str, int]]:
 
 
 @read_models.on_event(ShipmentConfirmed, producer="warehouse_adapter")
-def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> list[ReadModelChange]:
+def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> list[Change]:
     """A parcel left the warehouse: how many units of each order line it holds (a product whose
     units carry no serial is known by this count alone)."""
     return [
-        (
-            "INSERT INTO line_shipments (order_id, line_number, shipment_id, sku,"
-            " location, quantity) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (event.order_id, number, event.shipment_id, sku, event.location, quantity),
+        Insert(
+            LINE_SHIPMENTS.name,
+            {
+                "order_id": event.order_id,
+                "line_number": number,
+                "shipment_id": event.shipment_id,
+                "sku": sku,
+                "location": event.location,
+                "quantity": quantity,
+            },
         )
         for number, sku, quantity in units_per_line(event)
     ]
@@ -159,64 +214,48 @@ def shipment_confirmed(event: ShipmentConfirmed, _: Envelope) -> list[ReadModelC
 
 @read_models.on_event(ProductRegistered, producer="pim")
 @read_models.on_event(ProductChanged, producer="pim")
-def warranty(event: ProductRegistered | ProductChanged, _: Envelope) -> list[ReadModelChange]:
+def warranty(event: ProductRegistered | ProductChanged, _: Envelope) -> list[Change]:
     """The PIM's warranty of a product, as it is now."""
-    return [
-        (
-            "INSERT INTO product_warranties (sku, warranty_months) VALUES (%s, %s)"
-            " ON CONFLICT (sku) DO UPDATE SET warranty_months = excluded.warranty_months",
-            (event.sku, event.warranty_months),
-        )
-    ]
+    row = {"sku": event.sku, "warranty_months": event.warranty_months}
+    return [Upsert(PRODUCT_WARRANTIES.name, row)]
 
 
 @read_models.on_event(ReturnLabelPurchased, producer="shipping")
-def return_label(event: ReturnLabelPurchased, _: Envelope) -> list[ReadModelChange]:
+def return_label(event: ReturnLabelPurchased, _: Envelope) -> list[Change]:
     """Shipping bought the return label; the customer sees carrier and tracking on the RMA.
 
     Not an RMA event: no public returns event says "label recorded", and every RMA event must be
     one. A label bought again replaces the one before.
     """
-    return [
-        (
-            "INSERT INTO return_labels (rma_id, carrier, service, tracking_number,"
-            " return_to, cost) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (rma_id)"
-            " DO UPDATE SET carrier = excluded.carrier, service = excluded.service,"
-            " tracking_number = excluded.tracking_number,"
-            " return_to = excluded.return_to, cost = excluded.cost",
-            (
-                event.rma_id,
-                event.carrier,
-                event.service,
-                event.tracking_number,
-                event.return_to,
-                event.cost,
-            ),
-        )
-    ]
+    row = {
+        "rma_id": event.rma_id,
+        "carrier": event.carrier,
+        "service": event.service,
+        "tracking_number": event.tracking_number,
+        "return_to": event.return_to,
+        "cost": event.cost,
+    }
+    return [Upsert(RETURN_LABELS.name, row)]
 
 
 # -- returns' own RMAs -----------------------------------------------------------------------
 
 
 @read_models.on_own_aggregates(Rma)
-def rmas_by_order(rmas: Sequence[Rma]) -> list[ReadModelChange]:
+def rmas_by_order(rmas: Sequence[Rma]) -> list[Change]:
     """Each RMA under its order line, with its status. A new one is numbered after the line's
     RMAs so far: its request's number on the line, from which its id was derived."""
     return [
-        (
-            "INSERT INTO rmas_by_order (rma_id, order_id, line_number, request_number, status)"
-            " SELECT %s, %s, %s, count(*) + 1, %s FROM rmas_by_order"
-            " WHERE order_id = %s AND line_number = %s"
-            " ON CONFLICT (rma_id) DO UPDATE SET status = excluded.status",
-            (
-                rma.id,
-                rma.order_id,
-                rma.line_number,
-                str(rma.status),
-                rma.order_id,
-                rma.line_number,
-            ),
+        Upsert(
+            RMAS_BY_ORDER.name,
+            {
+                "rma_id": rma.id,
+                "order_id": rma.order_id,
+                "line_number": rma.line_number,
+                "request_number": Ordinal(within=("order_id", "line_number")),
+                "status": str(rma.status),
+            },
+            update=("status",),
         )
         for rma in rmas
     ]

@@ -228,6 +228,18 @@ class Consumer:
 
         return register
 
+    def subscribe_read_models(self) -> None:
+        """Consume every public event the application's read models project (its declaration,
+        `ReadModels.on_event`) and no handler of the service handles itself: the consumer
+        applies it with `ServiceApplication.project`. Called after the service's handlers are
+        registered."""
+        read_models = self._application.read_models
+        if read_models is None:
+            return
+        for model, producer in read_models.contract_routes:
+            if not self.handles(model, producer=producer):
+                self.on_event(model, producer=producer)(self._application.project)
+
     def handles(self, model: type[IntegrationEvent], *, producer: str) -> bool:
         """Whether a handler is registered for `model` events of `producer`."""
         return model in self._event_routes.get(events_topic(producer).name, {})

@@ -58,7 +58,7 @@ from services.runtime.metrics import APPEND_SECONDS
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
     from contracts.envelope import Envelope
-    from services.runtime.projections import ReadModels
+    from services.runtime.projections import Change, ReadModels
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -474,15 +474,9 @@ class ServiceApplication(Application[uuid.UUID]):
 
     read_models: ClassVar[ReadModels | None] = None
     """The service's read models and their projections (its `projections.py`): their tables are
-    created at start, `project` and `save_projected` apply them live, and a replay rebuilds them."""
-
-    read_model_tables: ClassVar[Sequence[str]] = ()
-    """`CREATE TABLE IF NOT EXISTS` statements of read models not declared as `read_models` (a
-    service that keeps its own schema and rebuild, like traceability), run at start.
-
-    Read models change with `save(..., read_model_changes=[(sql, parameters), ...])`, in the same
-    transaction as the events and the tracking of the message being consumed.
-    """
+    created at start, `project` and `save_projected` apply them live (rendered to SQL and saved in
+    the same transaction as the events and the tracking of the message being consumed), and a
+    replay rebuilds them."""
 
     def __init__(self, location: PostgresLocation | None) -> None:
         """Store events in the database at `location`; `None` keeps them in memory (the library's
@@ -509,7 +503,7 @@ class ServiceApplication(Application[uuid.UUID]):
         if location is not None:
             for recorder in (self.recorder, self.snapshots and self.snapshots.recorder):
                 bound_store_retries(recorder, location.timeouts.pool)
-        tables = self.read_models.tables if self.read_models is not None else self.read_model_tables
+        tables = self.read_models.ddl() if self.read_models is not None else []
         if location is not None and tables:
             with self._datastore().transaction(commit=True) as cursor:
                 for statement in tables:
@@ -652,21 +646,23 @@ class ServiceApplication(Application[uuid.UUID]):
 
     def project(self, event: IntegrationEvent, envelope: Envelope) -> None:
         """Apply a consumed public event to the read models, in the transaction that records its
-        consumption (a repeat is skipped by the consumer)."""
-        self.save(read_model_changes=self.projected(event, envelope))
+        consumption (a repeat is skipped by the consumer). What the consumer calls for an event
+        the read models project and no handler of the service handles (`subscribe_read_models`)."""
+        self.save_projected(read_model_changes=self.projected(event, envelope))
 
-    def projected(self, event: IntegrationEvent, envelope: Envelope) -> list[ReadModelChange]:
+    def projected(self, event: IntegrationEvent, envelope: Envelope) -> list[Change]:
         """The read-model changes of a public event, for a use case that saves them with what it
-        decides."""
+        decides (`save_projected(..., read_model_changes=...)`)."""
         return self._declared_read_models().project(event, envelope)
 
-    def save_projected(
-        self, *objects: Any, read_model_changes: Sequence[ReadModelChange] = ()
-    ) -> Any:
+    def save_projected(self, *objects: Any, read_model_changes: Sequence[Change] = ()) -> Any:
         """Save aggregates with the read-model changes their new events and state make (the
         service's own projections), after any given ones, in one transaction."""
-        own = self._declared_read_models().project_saved(*objects)
-        return self.save(*objects, read_model_changes=[*read_model_changes, *own])
+        read_models = self._declared_read_models()
+        own = read_models.project_saved(*objects)
+        return self.save(
+            *objects, read_model_changes=read_models.render([*read_model_changes, *own])
+        )
 
     def _declared_read_models(self) -> ReadModels:
         assert self.read_models is not None, f"{type(self).__name__} declares no read models"

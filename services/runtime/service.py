@@ -187,7 +187,7 @@ class ServiceRuntime(Generic[A]):
                 wait_limit_seconds=settings.consumer_wait_limit_seconds,
             )
             self.definition.register_handlers(consumer, self.application)
-            _check_consumed(consumer, self.application)
+            consumer.subscribe_read_models()
             self.consumer = consumer
             if consumer.topics:
                 self._inbox = KafkaInbox(consumer, settings, self.incarnation)
@@ -327,20 +327,6 @@ class ServiceRuntime(Generic[A]):
             checks["relays"] = relays
             healthy = healthy and all(bool(status["alive"]) for status in relays.values())
         return healthy, checks
-
-
-def _check_consumed(consumer: Consumer, application: ServiceApplication) -> None:
-    """Every public event a read model projects must be consumed live, or only a replay would
-    ever apply it."""
-    if application.read_models is None:
-        return
-    missing = [
-        f"{model.event_type} of {producer}"
-        for model, producer in application.read_models.contract_routes
-        if not consumer.handles(model, producer=producer)
-    ]
-    if missing:
-        raise RuntimeError(f"projected but not consumed: {', '.join(missing)}")
 
 
 def _name_of(use_case: Callable[..., object]) -> str:

@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from contracts.envelope import Envelope
 from contracts.pim import ProductChanged, ProductRegistered
+from services.runtime import product_facts
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
@@ -168,12 +169,8 @@ class ShippingApplication(ServiceApplication):
 
     def _facts(self, skus: Sequence[str]) -> dict[str, ProductFacts]:
         return {
-            row["sku"]: ProductFacts(row["weight_grams"], row["lithium_ion"], row["volume_cm3"])
-            for row in self.read(
-                "SELECT f.sku, f.weight_grams, f.lithium_ion, d.volume_cm3 FROM product_facts f"
-                " LEFT JOIN product_dimensions d USING (sku) WHERE f.sku = ANY(%s)",
-                list(skus),
-            )
+            sku: ProductFacts(*facts)
+            for sku, facts in product_facts.facts_of(self.read, skus).items()
         }
 
     def plan_consignments(

@@ -1,12 +1,13 @@
-"""What shipping consumes: product facts and dimensions, released and held orders, packed
-parcels, and the carriers' tracking events."""
+"""What shipping consumes: product facts, released and held orders, packed parcels, and the
+carriers' tracking events. The products' dimensions are a read model only, consumed from its
+declaration (`projections.py`)."""
 
 from __future__ import annotations
 
 from contracts.carrier import CarrierTrackingEvent
 from contracts.envelope import Envelope
 from contracts.order import OrderHeld, OrderHoldReleased, OrderReleasedToWarehouse
-from contracts.pim import ProductChanged, ProductRegistered, ProductSpecified
+from contracts.pim import ProductChanged, ProductRegistered
 from contracts.returns import ReturnAuthorised
 from contracts.topics import CARRIER_TRACKING
 from contracts.warehouse import FulfilmentPacked
@@ -24,10 +25,6 @@ def register_handlers(consumer: Consumer, shipping: ShippingApplication) -> None
     @consumer.on_event(ProductChanged, producer="pim")
     def product_changed(event: ProductChanged, envelope: Envelope) -> None:
         shipping.record_product_facts(event, envelope)
-
-    @consumer.on_event(ProductSpecified, producer="pim")
-    def product_specified(event: ProductSpecified, envelope: Envelope) -> None:
-        shipping.project(event, envelope)  # dimensions: a read model only (`projections.py`)
 
     @consumer.on_event(OrderReleasedToWarehouse, producer="order")
     def order_released(event: OrderReleasedToWarehouse, _: Envelope) -> None:

@@ -9,15 +9,13 @@ swaps the two in one short transaction (see `finish_rebuild`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -25,14 +23,13 @@ from contracts.order import CustomerForgotten
 from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import ReadModelChange, ServiceApplication
+from services.runtime.eventstore import ServiceApplication
 from services.runtime.privacy import ERASED, CustomerKeyClient, KeyLookup, reveal
-from services.runtime.replay.bulk import copy_rows
+from services.runtime.projections import Update
+from services.runtime.replay.bulk import BulkRows, bulk_rows, write_bulk
 from services.traceability import projections
-from services.traceability.projections import TABLE_KEYS, Change, Insert, Merge
+from services.traceability.projections import LIVE, ORDERS, TABLE_KEYS, read_models
 
-LIVE = "read_model"
-"""The schema queries read and the consumer writes."""
 REBUILD = "read_model_rebuild"
 """Where a rebuild writes, until it becomes `LIVE`."""
 RETIRED = "read_model_retired"
@@ -49,156 +46,6 @@ REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across 
 
 Projected = tuple[Envelope, IntegrationEvent]
 """An event with its envelope, ready to project."""
-
-
-COPIED_TABLES = ("events", "unit_history")
-"""Tables whose rows are keyed by the event that made them: a rebuild copies them in (`COPY`),
-each event once, so their primary keys are built at the end, from all rows at once."""
-
-
-def schema_ddl(schema: str, *, keys_later: bool = False) -> list[str]:
-    """The statements that create the read-model tables in `schema` (if missing); with
-    `keys_later`, the primary keys of `COPIED_TABLES` are added by statements at the end (a
-    rebuild runs those after the copy, with the secondary indexes: `_built_at_the_end`)."""
-    s = schema
-
-    def key_of(table: str) -> str:
-        return "" if keys_later else f", PRIMARY KEY ({', '.join(TABLE_KEYS[table])})"
-
-    later = [
-        f"ALTER TABLE {s}.{table} ADD PRIMARY KEY ({', '.join(TABLE_KEYS[table])})"
-        for table in COPIED_TABLES
-        if keys_later
-    ]
-    return [
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
-        # Every event of every service, with its envelope: the audit log across services.
-        f"CREATE TABLE IF NOT EXISTS {s}.events ("
-        " producer text NOT NULL, aggregate_id uuid NOT NULL, aggregate_version integer NOT NULL,"
-        " event_id uuid NOT NULL, event_type text NOT NULL, schema_version integer NOT NULL,"
-        " aggregate_type text NOT NULL, occurred_at timestamptz NOT NULL,"
-        " correlation_id text NOT NULL, causation_id text, actor text, reason text,"
-        ' payload jsonb NOT NULL, sort_key text COLLATE "C" NOT NULL'
-        f"{key_of('events')})",
-        f"CREATE INDEX IF NOT EXISTS events_by_aggregate ON {s}.events (aggregate_id, sort_key)",
-        # One row per fact about a unit (serial set), or about the parcel or RMA it is in (serial
-        # null: joined to the unit's rows by shipment or RMA when queried).
-        f"CREATE TABLE IF NOT EXISTS {s}.unit_history ("
-        " producer text NOT NULL, aggregate_id uuid NOT NULL, aggregate_version integer NOT NULL,"
-        ' position integer NOT NULL, sort_key text COLLATE "C" NOT NULL,'
-        " occurred_at timestamptz NOT NULL, at timestamptz NOT NULL, event_type text NOT NULL,"
-        ' milestone text NOT NULL, serial text COLLATE "C", sku text COLLATE "C",'
-        " order_id uuid, shipment_id uuid, rma_id uuid, location text, batch text,"
-        " reference text, carrier text, service text, tracking_number text, condition text,"
-        " grade text, holder_kind text, status text, actor text, summary text NOT NULL,"
-        " correlation_id text NOT NULL"
-        f"{key_of('unit_history')})",
-        f"CREATE INDEX IF NOT EXISTS history_by_unit ON {s}.unit_history (serial, sku, sort_key)",
-        f"CREATE INDEX IF NOT EXISTS history_by_shipment ON {s}.unit_history (shipment_id)"
-        " WHERE shipment_id IS NOT NULL",
-        f"CREATE INDEX IF NOT EXISTS history_by_rma ON {s}.unit_history (rma_id)"
-        " WHERE rma_id IS NOT NULL",
-        f"CREATE INDEX IF NOT EXISTS history_by_batch ON {s}.unit_history (batch)"
-        " WHERE batch IS NOT NULL",
-        # The current holder of every serialized unit; origin and holder are merged separately.
-        f"CREATE TABLE IF NOT EXISTS {s}.units ("
-        ' serial text COLLATE "C" NOT NULL, sku text COLLATE "C" NOT NULL, batch text,'
-        " reference text, received_at timestamptz, received_location text,"
-        ' origin_version text COLLATE "C", holder_kind text, status text, location text,'
-        " condition text, order_id uuid, shipment_id uuid, rma_id uuid, holder_event text,"
-        ' updated_at timestamptz, holder_version text COLLATE "C",'
-        " PRIMARY KEY (serial, sku))",
-        f"CREATE INDEX IF NOT EXISTS units_by_batch ON {s}.units (batch)",
-        f"CREATE TABLE IF NOT EXISTS {s}.orders ("
-        " order_id uuid PRIMARY KEY, channel text NOT NULL, channel_order_id text NOT NULL,"
-        " customer_id text NOT NULL, customer_name text NOT NULL, customer_email text NOT NULL,"
-        " ship_to text NOT NULL, placed_at timestamptz NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {s}.shipments ("
-        " shipment_id uuid PRIMARY KEY, order_id uuid, location text, carrier text,"
-        ' service text, tracking_number text, label_version text COLLATE "C",'
-        ' shipped_at timestamptz, dispatch_version text COLLATE "C",'
-        ' delivered_at timestamptz, delivery_version text COLLATE "C")',
-        *later,
-    ]
-
-
-def _built_at_the_end(statement: str) -> bool:
-    """Indexes a rebuild builds once, after the copy: cheaper than kept up row by row."""
-    return statement.startswith(("CREATE INDEX", "ALTER TABLE"))
-
-
-# -- changes as SQL --------------------------------------------------------------------------
-
-_TABLE_RANK = {table: rank for rank, table in enumerate(TABLE_KEYS)}
-
-
-def render(changes: Iterable[Change], schema: str) -> list[ReadModelChange]:
-    """The SQL of `changes` against the tables in `schema`, table by table in a fixed order (so
-    concurrent writers and a swap lock tables in the same order)."""
-    ordered = sorted(changes, key=lambda change: _TABLE_RANK[change.table])
-    return [(_statement(change, schema), _parameters(change)) for change in ordered]
-
-
-def _statement(change: Change, schema: str) -> str:
-    if isinstance(change, Insert):
-        return _insert_sql(schema, change.table, tuple(change.row))
-    return _merge_sql(
-        schema,
-        change.table,
-        tuple(change.key),
-        tuple(change.values),
-        change.version_column,
-        change.keep,
-    )
-
-
-@functools.cache
-def _insert_sql(
-    schema: str, table: str, columns: tuple[str, ...], source: str | None = None
-) -> str:
-    """The insert of a row of parameters; of every row of the table `source`, when given."""
-    rows = (
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-        if source is None
-        else f"SELECT {', '.join(columns)} FROM {source}"
-    )
-    return f"INSERT INTO {schema}.{table} ({', '.join(columns)}) {rows} ON CONFLICT DO NOTHING"
-
-
-@functools.cache
-def _merge_sql(
-    schema: str,
-    table: str,
-    key: tuple[str, ...],
-    values: tuple[str, ...],
-    version_column: str,
-    keep: Literal["latest", "earliest"],
-    source: str | None = None,
-) -> str:
-    """The upsert of a merge; of every row of the table `source` instead of one row of
-    parameters, when given."""
-    columns = (*key, *values, version_column)
-    updates = ", ".join(f"{column} = excluded.{column}" for column in (*values, version_column))
-    newer = ">" if keep == "latest" else "<"
-    rows = (
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-        if source is None
-        else f"SELECT {', '.join(columns)} FROM {source}"
-    )
-    return (
-        f"INSERT INTO {schema}.{table} AS t ({', '.join(columns)}) {rows}"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-        f" WHERE t.{version_column} IS NULL"
-        f" OR excluded.{version_column} {newer} t.{version_column}"
-    )
-
-
-def _parameters(change: Change) -> tuple[Any, ...]:
-    if isinstance(change, Insert):
-        values: Iterable[Any] = change.row.values()
-    else:
-        values = (*change.key.values(), *change.values.values(), change.version)
-    return tuple(Jsonb(value) if isinstance(value, dict) else value for value in values)
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -424,7 +271,7 @@ class TraceabilityApplication(ServiceApplication):
     way; plus every event of every service as an audit log. Owns no domain of its own: it projects
     the other services' events and answers queries."""
 
-    read_model_tables = tuple(schema_ddl(LIVE))
+    read_models = projections.read_models
 
     def __init__(self, location: PostgresLocation, keys: KeyLookup | None = None) -> None:
         super().__init__(location)
@@ -435,12 +282,6 @@ class TraceabilityApplication(ServiceApplication):
         self._rebuild_lock: psycopg.Connection[Any] | None = None
 
     # -- projecting ---------------------------------------------------------------------------
-
-    def project(self, event: IntegrationEvent, envelope: Envelope) -> None:
-        """Apply one consumed event to the live read models, in the transaction that records its
-        consumption (a redelivered event is skipped by the consumer; a re-published one changes
-        nothing anyway)."""
-        self.save(read_model_changes=render(projections.project(envelope, event), LIVE))
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -484,12 +325,9 @@ class TraceabilityApplication(ServiceApplication):
         them sealed; now not at all); the orders, units and their history stay."""
         if isinstance(self.keys, CustomerKeyClient):
             self.keys.forget(event.customer_id)
-        erase: ReadModelChange = (
-            f"UPDATE {LIVE}.orders SET customer_name = %s, customer_email = %s, ship_to = %s"
-            " WHERE customer_id = %s",
-            (ERASED, ERASED, ERASED, event.customer_id),
-        )
-        self.save(read_model_changes=[*render(projections.project(envelope, event), LIVE), erase])
+        erased = dict.fromkeys(("customer_name", "customer_email", "ship_to"), ERASED)
+        erase = Update(ORDERS.name, {"customer_id": event.customer_id}, erased)
+        self.save_projected(read_model_changes=[*self.projected(event, envelope), erase])
 
     def _revealed(self, answer: dict[str, Any]) -> dict[str, Any]:
         """`answer` with the customer's personal values opened, or "erased"."""
@@ -549,9 +387,9 @@ class TraceabilityApplication(ServiceApplication):
             # What a crashed rebuild left behind is of no use: start from nothing.
             cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
             cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
-            for statement in schema_ddl(REBUILD, keys_later=True):
-                if not _built_at_the_end(statement):
-                    cursor.execute(statement.encode())
+            before, _ = read_models.bulk_load_ddl(REBUILD)
+            for statement in before:
+                cursor.execute(statement.encode())
 
     def rebuild_batch(self, events: Sequence[Projected]) -> None:
         """Project a batch of events into the copy being rebuilt, in one transaction, in bulk
@@ -566,7 +404,7 @@ class TraceabilityApplication(ServiceApplication):
             # The copy is of no use until the swap, whose commit is flushed with everything
             # before it: a crash drops the copy anyway.
             cursor.execute(b"SET LOCAL synchronous_commit = off")
-            write_bulk(cursor, rows, REBUILD)
+            write_bulk(cursor, rows, read_models, REBUILD)
 
     def finish_rebuild(self) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
@@ -583,9 +421,9 @@ class TraceabilityApplication(ServiceApplication):
         with self._rebuilding() as cursor:
             # A million events' index keys sort in memory rather than on disk.
             cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
-            for statement in schema_ddl(REBUILD, keys_later=True):
-                if _built_at_the_end(statement):
-                    cursor.execute(statement.encode())
+            _, after = read_models.bulk_load_ddl(REBUILD)
+            for statement in after:
+                cursor.execute(statement.encode())
             for table in TABLE_KEYS:
                 cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
@@ -606,7 +444,7 @@ class TraceabilityApplication(ServiceApplication):
                 for envelope, event in missing
                 for change in projections.project(envelope, event)
             ]
-            for statement, parameters in render(changes, REBUILD):
+            for statement, parameters in read_models.render(changes, REBUILD):
                 cursor.execute(statement.encode(), parameters)
             cursor.execute(f"ALTER SCHEMA {LIVE} RENAME TO {RETIRED}".encode())
             cursor.execute(f"ALTER SCHEMA {REBUILD} RENAME TO {LIVE}".encode())
@@ -639,135 +477,20 @@ class TraceabilityApplication(ServiceApplication):
             self._rebuild_lock = None
 
 
-# -- changes in bulk, for a rebuild ----------------------------------------------------------
-
-EVENT_IDENTITY = frozenset({"producer", "aggregate_id", "aggregate_version"})
-
-MergeKind = tuple[str, tuple[str, ...], tuple[str, ...], str, Literal["latest", "earliest"]]
-"""A merge's table, key columns, value columns, version column and which version wins."""
-
-
-@dataclass(frozen=True)
-class BulkRows:
-    """A batch of changes as `COPY` text, folded (see `write_in_bulk`): made where the events are
-    read (a replay's worker process), written by `write_bulk` with no Python per row."""
-
-    copied: list[tuple[str, tuple[str, ...], str]]
-    """Per table and columns: every row."""
-    inserted: list[tuple[str, tuple[str, ...], str]]
-    """Per table and columns: the first row of each key."""
-    merged: list[tuple[MergeKind, str]]
-    """Per kind of merge: the winning row of each key (key, values, version)."""
-
-
-def write_in_bulk(cursor: psycopg.Cursor[Any], changes: Iterable[Change], schema: str) -> None:
-    """Apply `changes`, made by events that are each applied once (a replay's), to the tables in
-    `schema` with as few statements as give the same rows as `render`'s one by one:
-
-    - rows keyed by the identity of the event that made them (the audit log, the history) are
-      new: copied in (`COPY`);
-    - other inserts keep the first row per key, as `ON CONFLICT DO NOTHING` would;
-    - merges are folded per key and kind first: only the winning version of the batch is
-      upserted (the upsert still compares it with what the table has).
-    """
-    write_bulk(cursor, bulk_rows(changes), schema)
+# -- a rebuild's batches, prepared where they are read ----------------------------------------
 
 
 def prepare_batch(events: Sequence[Projected]) -> BulkRows:
     """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure);
     each envelope's payload is its event's JSON form, as the replay's sources hand them."""
     return bulk_rows(
-        change
-        for envelope, event in events
-        for change in projections.project(envelope, event, envelope.payload)
+        (
+            change
+            for envelope, event in events
+            for change in projections.project(envelope, event, envelope.payload)
+        ),
+        read_models.renderer.tables,
     )
-
-
-def bulk_rows(changes: Iterable[Change]) -> BulkRows:
-    """`changes` folded as `write_in_bulk` says, as `COPY` text."""
-    copied: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
-    inserted: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], tuple[Any, ...]]] = {}
-    merged: dict[MergeKind, dict[tuple[Any, ...], Merge]] = {}
-    for change in changes:
-        if isinstance(change, Insert):
-            columns = tuple(change.row)
-            values = tuple(change.row.values())
-            if change.table in COPIED_TABLES:
-                copied.setdefault((change.table, columns), []).append(values)
-            else:
-                key = tuple(change.row[column] for column in TABLE_KEYS[change.table])
-                inserted.setdefault((change.table, columns), {}).setdefault(key, values)
-            continue
-        kind: MergeKind = (
-            change.table,
-            tuple(change.key),
-            tuple(change.values),
-            change.version_column,
-            change.keep,
-        )
-        folded = merged.setdefault(kind, {})
-        key = tuple(change.key.values())
-        current = folded.get(key)
-        if (
-            current is None
-            or (change.keep == "latest" and change.version > current.version)
-            or (change.keep == "earliest" and change.version < current.version)
-        ):
-            folded[key] = change
-    return BulkRows(
-        copied=[(table, columns, copy_rows(rows)) for (table, columns), rows in copied.items()],
-        inserted=[
-            (table, columns, copy_rows(first.values()))
-            for (table, columns), first in inserted.items()
-        ],
-        merged=[
-            (
-                kind,
-                copy_rows(
-                    (*change.key.values(), *change.values.values(), change.version)
-                    for change in winners.values()
-                ),
-            )
-            for kind, winners in merged.items()
-        ],
-    )
-
-
-def write_bulk(cursor: psycopg.Cursor[Any], rows: BulkRows, schema: str) -> None:
-    """Write `rows` to the tables in `schema`, table by table in `render`'s order (so concurrent
-    writers lock them in the same order)."""
-    for table, columns, text in sorted(rows.copied, key=lambda copied: _TABLE_RANK[copied[0]]):
-        _copy(cursor, f"{schema}.{table}", columns, text)
-    for table, columns, text in sorted(rows.inserted, key=lambda first: _TABLE_RANK[first[0]]):
-        stage = _stage(cursor, f"stage_{table}", f"{schema}.{table}", columns, text)
-        cursor.execute(_insert_sql(schema, table, columns, source=stage).encode())
-    for kind, text in sorted(rows.merged, key=lambda merged: _TABLE_RANK[merged[0][0]]):
-        # Staged, then upserted by one statement: one key per kind, so no row is hit twice.
-        table, key, values, version_column, _ = kind
-        columns = (*key, *values, version_column)
-        stage = _stage(
-            cursor, f"stage_{table}_{version_column}", f"{schema}.{table}", columns, text
-        )
-        cursor.execute(_merge_sql(schema, *kind, source=stage).encode())
-
-
-def _stage(
-    cursor: psycopg.Cursor[Any], stage: str, table: str, columns: tuple[str, ...], text: str
-) -> str:
-    """A temporary table `stage` of `columns` of `table`, holding the rows of `text` until the
-    commit; returns its name. The table stays with the connection, emptied at each commit:
-    creating and dropping tables in every batch costs more than the batch's upserts."""
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS"
-        f" SELECT {', '.join(columns)} FROM {table} WITH NO DATA".encode()
-    )
-    _copy(cursor, stage, columns, text)
-    return stage
-
-
-def _copy(cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str], text: str) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
-        copy.write(text)
 
 
 def _projected(row: dict[str, Any]) -> Projected:

@@ -13,21 +13,27 @@ event is the same event):
 So applying any set of events, in any order, any number of times, gives the same rows. Facts that
 join events of different topics (the customer of the order a unit shipped in, the delivery of the
 parcel it is in, the grade of the RMA it came back under) are joined when queried, never copied
-at write time. `ReadModel` applies changes in memory with exactly the semantics the application's
-SQL gives them; the unit tests use it.
+at write time.
+
+The tables and changes are the runtime's (`services.runtime.projections`): declared here as data
+(`read_models`, in the schema `read_model`), rendered to SQL by the runtime, applied in memory by
+`read_models.in_memory()` with the same semantics for the unit tests. Every published event type
+is projected (the audit log must not miss one added later), so the consumer subscribes them all
+from this declaration.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from contracts import inventory, order, registry, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
+from contracts.registry import EVENT_MODELS
+from services.runtime.projections import Change, Index, Insert, Merge, ReadModels, Table
 
 
 def producer_of(model: type[IntegrationEvent]) -> str:
@@ -40,98 +46,155 @@ def producer_of(model: type[IntegrationEvent]) -> str:
 
 # -- the tables ------------------------------------------------------------------------------
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "producer",
-    "aggregate_id",
-    "aggregate_version",
-    "event_id",
-    "event_type",
-    "schema_version",
-    "aggregate_type",
-    "occurred_at",
-    "correlation_id",
-    "causation_id",
-    "actor",
-    "reason",
-    "payload",
-    "sort_key",
+LIVE = "read_model"
+"""The schema queries read and the consumer writes."""
+
+SORTABLE = 'text COLLATE "C"'
+"""Text that sorts bytewise, whatever the locale: sort keys, serials, SKUs."""
+
+EVENTS = Table(
+    # Every event of every service, with its envelope: the audit log across services.
+    "events",
+    {
+        "producer": "text",
+        "aggregate_id": "uuid",
+        "aggregate_version": "integer",
+        "event_id": "uuid",
+        "event_type": "text",
+        "schema_version": "integer",
+        "aggregate_type": "text",
+        "occurred_at": "timestamptz",
+        "correlation_id": "text",
+        "causation_id": "text?",
+        "actor": "text?",
+        "reason": "text?",
+        "payload": "jsonb",
+        "sort_key": SORTABLE,
+    },
+    key=("producer", "aggregate_id", "aggregate_version"),
+    indexes=(Index("events_by_aggregate", ("aggregate_id", "sort_key")),),
+    rows_once=True,
+)
+UNIT_HISTORY = Table(
+    # One row per fact about a unit (serial set), or about the parcel or RMA it is in (serial
+    # null: joined to the unit's rows by shipment or RMA when queried).
+    "unit_history",
+    {
+        "producer": "text",
+        "aggregate_id": "uuid",
+        "aggregate_version": "integer",
+        "position": "integer",
+        "sort_key": SORTABLE,
+        "occurred_at": "timestamptz",
+        "at": "timestamptz",
+        "event_type": "text",
+        "milestone": "text",
+        "serial": SORTABLE + "?",
+        "sku": SORTABLE + "?",
+        **dict.fromkeys(("order_id", "shipment_id", "rma_id"), "uuid?"),
+        **dict.fromkeys(
+            (
+                "location",
+                "batch",
+                "reference",
+                "carrier",
+                "service",
+                "tracking_number",
+                "condition",
+                "grade",
+                "holder_kind",
+                "status",
+                "actor",
+            ),
+            "text?",
+        ),
+        "summary": "text",
+        "correlation_id": "text",
+    },
+    key=("producer", "aggregate_id", "aggregate_version", "position"),
+    indexes=(
+        Index("history_by_unit", ("serial", "sku", "sort_key")),
+        Index("history_by_shipment", ("shipment_id",), where="shipment_id IS NOT NULL"),
+        Index("history_by_rma", ("rma_id",), where="rma_id IS NOT NULL"),
+        Index("history_by_batch", ("batch",), where="batch IS NOT NULL"),
+    ),
+    rows_once=True,
+)
+UNITS = Table(
+    # The current holder of every serialized unit; origin and holder are merged separately.
+    "units",
+    {
+        "serial": SORTABLE,
+        "sku": SORTABLE,
+        "batch": "text?",
+        "reference": "text?",
+        "received_at": "timestamptz?",
+        "received_location": "text?",
+        "origin_version": SORTABLE + "?",
+        "holder_kind": "text?",
+        "status": "text?",
+        "location": "text?",
+        "condition": "text?",
+        "order_id": "uuid?",
+        "shipment_id": "uuid?",
+        "rma_id": "uuid?",
+        "holder_event": "text?",
+        "updated_at": "timestamptz?",
+        "holder_version": SORTABLE + "?",
+    },
+    key=("serial", "sku"),
+    indexes=(Index("units_by_batch", ("batch",)),),
+)
+ORDERS = Table(
+    "orders",
+    {
+        "order_id": "uuid",
+        "channel": "text",
+        "channel_order_id": "text",
+        "customer_id": "text",
+        "customer_name": "text",
+        "customer_email": "text",
+        "ship_to": "text",
+        "placed_at": "timestamptz",
+    },
+    key=("order_id",),
+)
+SHIPMENTS = Table(
+    "shipments",
+    {
+        "shipment_id": "uuid",
+        "order_id": "uuid?",
+        "location": "text?",
+        "carrier": "text?",
+        "service": "text?",
+        "tracking_number": "text?",
+        "label_version": SORTABLE + "?",
+        "shipped_at": "timestamptz?",
+        "dispatch_version": SORTABLE + "?",
+        "delivered_at": "timestamptz?",
+        "delivery_version": SORTABLE + "?",
+    },
+    key=("shipment_id",),
 )
 
-HISTORY_COLUMNS: tuple[str, ...] = (
-    "producer",
-    "aggregate_id",
-    "aggregate_version",
-    "position",
-    "sort_key",
-    "occurred_at",
-    "at",
-    "event_type",
-    "milestone",
-    "serial",
-    "sku",
-    "order_id",
-    "shipment_id",
-    "rma_id",
-    "location",
-    "batch",
-    "reference",
-    "carrier",
-    "service",
-    "tracking_number",
-    "condition",
-    "grade",
-    "holder_kind",
-    "status",
-    "actor",
-    "summary",
-    "correlation_id",
-)
+read_models = ReadModels(EVENTS, UNIT_HISTORY, UNITS, ORDERS, SHIPMENTS, schema=LIVE)
+"""Every read-model table, in the order a transaction writes them (the order a rebuild locks them
+in, so the two never wait for each other in a circle)."""
 
+TABLE_KEYS: Mapping[str, tuple[str, ...]] = {table.name: table.key for table in read_models.tables}
+"""Every table's primary key."""
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(EVENTS.columns)
+HISTORY_COLUMNS: tuple[str, ...] = tuple(UNIT_HISTORY.columns)
 _HISTORY_COLUMN_SET = frozenset(HISTORY_COLUMNS)
 _EMPTY_HISTORY_ROW = dict.fromkeys(HISTORY_COLUMNS)
 
-TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
-    "events": ("producer", "aggregate_id", "aggregate_version"),
-    "unit_history": ("producer", "aggregate_id", "aggregate_version", "position"),
-    "units": ("serial", "sku"),
-    "orders": ("order_id",),
-    "shipments": ("shipment_id",),
-}
-"""Every read-model table and its primary key, in the order a transaction writes them (the
-order a rebuild locks them in, so the two never wait for each other in a circle)."""
 
 ACTOR_FIELDS = ("actor", "reviewer", "inspector", "technician")
 REASON_FIELDS = ("reason", "reason_code", "note", "override_reason")
 
 CUSTOMER = "customer"
 LOCATION = "location"
-
-
-# -- the changes -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Insert:
-    """Add `row` once: a row with the same key is left as it is."""
-
-    table: str
-    row: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Merge:
-    """Set `values` on the row at `key` (creating it), unless a change of this kind with a later
-    (`keep="latest"`) or earlier (`keep="earliest"`) `version` set them already."""
-
-    table: str
-    key: Mapping[str, Any]
-    values: Mapping[str, Any]
-    version_column: str
-    version: str
-    keep: Literal["latest", "earliest"]
-
-
-Change = Insert | Merge
 
 
 def order_key(envelope: Envelope) -> str:
@@ -716,47 +779,9 @@ PROJECTED_MODELS: frozenset[type[IntegrationEvent]] = frozenset(_PROJECTORS)
 """The events that make rows beyond the audit log (`events`, which takes every event)."""
 
 
-# -- the reference semantics, in memory --------------------------------------------------------
+def _project_published(event: IntegrationEvent, envelope: Envelope) -> list[Change]:
+    return project(envelope, event)
 
 
-class ReadModel:
-    """The read-model tables in memory, changed with the semantics the SQL gives each change.
-
-    For tests and reasoning: `apply` in any order, any number of times, and `tables` come out the
-    same.
-    """
-
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {
-            table: {} for table in TABLE_KEYS
-        }
-
-    def apply(self, changes: Iterable[Change]) -> None:
-        for change in changes:
-            rows = self.tables[change.table]
-            if isinstance(change, Insert):
-                key = tuple(change.row[column] for column in TABLE_KEYS[change.table])
-                rows.setdefault(key, dict(change.row))
-                continue
-            key = tuple(change.key[column] for column in TABLE_KEYS[change.table])
-            row = rows.get(key)
-            if row is None:
-                rows[key] = {
-                    **change.key,
-                    **change.values,
-                    change.version_column: change.version,
-                }
-                continue
-            current = row.get(change.version_column)
-            wins = (
-                current is None
-                or (change.keep == "latest" and change.version > current)
-                or (change.keep == "earliest" and change.version < current)
-            )
-            if wins:
-                row.update(change.values)
-                row[change.version_column] = change.version
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """The rows of a table in key order."""
-        return [self.tables[table][key] for key in sorted(self.tables[table], key=str)]
+for _model in EVENT_MODELS:
+    read_models.on_event(_model, producer=producer_of(_model))(_project_published)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import threading
 import time
 import uuid
@@ -60,11 +59,7 @@ Tables = dict[str, list[tuple[Any, ...]]]
 
 
 def tables_of(read_models: ReadModels) -> list[str]:
-    return [
-        match.group(1)
-        for statement in read_models.tables
-        if (match := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement))
-    ]
+    return [table.name for table in read_models.tables]
 
 
 class Databases:

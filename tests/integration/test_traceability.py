@@ -25,12 +25,11 @@ from infra import cli
 from services.runtime.auth import Role
 from services.runtime.database import PostgresLocation, ensure_database
 from services.traceability.application import (
-    LIVE,
     REBUILD,
     TraceabilityApplication,
     UnitSelection,
 )
-from services.traceability.projections import TABLE_KEYS
+from services.traceability.projections import LIVE, TABLE_KEYS
 from services.traceability.replay import decode
 from tests.integration.harness import (
     Channel,

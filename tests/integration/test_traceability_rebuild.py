@@ -12,8 +12,8 @@ import pytest
 
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay.bulk import copy_rows
-from services.traceability.application import LIVE, Projected, TraceabilityApplication
-from services.traceability.projections import TABLE_KEYS
+from services.traceability.application import Projected, TraceabilityApplication
+from services.traceability.projections import LIVE, TABLE_KEYS
 from tests.unit.test_traceability_projections import unit_life
 
 pytestmark = pytest.mark.integration

@@ -182,7 +182,7 @@ def test_replay_knows_every_service_that_keeps_read_models() -> None:
             and issubclass(value, ServiceApplication)
             and value.__module__ == module.__name__
         ]
-        if any(app.read_models is not None or app.read_model_tables for app in applications):
+        if any(app.read_models is not None for app in applications):
             keeping.append(service)
     assert sorted(keeping) == sorted(READ_MODEL_SERVICES)
 

@@ -15,6 +15,7 @@ import pytest
 from contracts.envelope import Envelope
 from contracts.pim import DimensionsMm, ProductRegistered, ProductSpecified
 from services.inventory import handlers as inventory_handlers
+from services.inventory import projections as inventory
 from services.inventory.application import InventoryApplication
 from services.order import handlers as order_handlers
 from services.order import projections as order_projections
@@ -22,10 +23,19 @@ from services.order.application import OrderApplication
 from services.order.domain import FulfilmentPolicy
 from services.returns import handlers as returns_handlers
 from services.returns.application import ReturnsApplication
+from services.runtime import product_facts
 from services.runtime.aggregate import Aggregate
 from services.runtime.consumer import Consumer
-from services.runtime.eventstore import BlockingRunner, ReadModelChange, ServiceApplication
-from services.runtime.projections import OwnEventReplay, ReadModels
+from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.projections import (
+    Change,
+    Insert,
+    OwnEventReplay,
+    ReadModelChange,
+    ReadModels,
+    Table,
+    Upsert,
+)
 from services.runtime.replay.shadow import _runs
 from services.shipping import handlers as shipping_handlers
 from services.shipping import projections as shipping
@@ -62,6 +72,7 @@ def test_every_public_event_a_read_model_projects_has_a_live_handler(
         attempts=1,
     )
     register(consumer, app)
+    consumer.subscribe_read_models()
     runner.shutdown()
     routes = app.read_models.contract_routes
     assert routes
@@ -73,11 +84,11 @@ def test_every_public_event_a_read_model_projects_has_a_live_handler(
 
 
 def test_a_public_event_is_projected_only_for_its_producer_and_type() -> None:
-    models = ReadModels("CREATE TABLE IF NOT EXISTS t (sku text PRIMARY KEY)")
+    models = ReadModels(Table("t", {"sku": "text"}, key=("sku",)))
 
     @models.on_event(ProductRegistered, producer="pim")
-    def registered(event: ProductRegistered, _: Envelope) -> list[ReadModelChange]:
-        return [("INSERT INTO t VALUES (%s)", (event.sku,))]
+    def registered(event: ProductRegistered, _: Envelope) -> list[Change]:
+        return [Insert("t", {"sku": event.sku})]
 
     event = ProductRegistered(
         product_id=uuid.uuid4(),
@@ -88,9 +99,7 @@ def test_a_public_event_is_projected_only_for_its_producer_and_type() -> None:
         serialized=True,
         warranty_months=24,
     )
-    assert models.project(event, envelope(event, "pim")) == [
-        ("INSERT INTO t VALUES (%s)", ("CAM-1",))
-    ]
+    assert models.project(event, envelope(event, "pim")) == [Insert("t", {"sku": "CAM-1"})]
     assert models.project(event, envelope(event, "someone-else")) == []
     assert models.producers == ("pim",)
     assert models.projects("pim", "ProductRegistered")
@@ -98,35 +107,62 @@ def test_a_public_event_is_projected_only_for_its_producer_and_type() -> None:
     assert not models.follows_own_events
 
 
-def test_dimensions_of_a_spec_become_a_volume_and_none_remove_it() -> None:
-    spec = ProductSpecified.model_validate(
+def spec_of(sku: str, dimensions: DimensionsMm | None) -> ProductSpecified:
+    return ProductSpecified.model_validate(
         {
             "product_id": uuid.uuid4(),
-            "sku": "MON-27",
+            "sku": sku,
             "name": "Monitor",
             "weight_grams": 6_500,
             "lithium_ion": False,
             "serialized": True,
             "warranty_months": 24,
-            "dimensions": DimensionsMm(length_mm="650", width_mm="120", height_mm="450.5"),
+            "dimensions": dimensions,
             **dict.fromkeys(("brand", "ean", "mpn", "parent", "price", "currency")),
             "axes": {},
             **{key: [] for key in ("attributes", "components", "compatible_with", "assets")},
         }
     )
-    ((_, parameters),) = shipping.product_dimensions(spec, envelope(spec, "pim"))
-    assert list(parameters) == ["MON-27", Decimal(650), Decimal(120), Decimal("450.5"), 35_139]
-    bare = spec.model_copy(update={"dimensions": None})
-    assert shipping.product_dimensions(bare, envelope(bare, "pim")) == [
-        ("DELETE FROM product_dimensions WHERE sku = %s", ("MON-27",))
+
+
+def test_dimensions_of_a_spec_become_a_volume_and_none_remove_it() -> None:
+    spec = spec_of("MON-27", DimensionsMm(length_mm="650", width_mm="120", height_mm="450.5"))
+    tables = product_facts.read_models.in_memory()
+    tables.apply(product_facts.dimensions(spec, envelope(spec, "pim")))
+    assert tables.rows("product_dimensions") == [
+        {
+            "sku": "MON-27",
+            "length_mm": Decimal(650),
+            "width_mm": Decimal(120),
+            "height_mm": Decimal("450.5"),
+            "volume_cm3": 35_139,
+        }
     ]
+    bare = spec.model_copy(update={"dimensions": None})
+    tables.apply(product_facts.dimensions(bare, envelope(bare, "pim")))
+    assert tables.rows("product_dimensions") == []
+
+
+def test_inventory_and_shipping_keep_the_same_product_facts() -> None:
+    for service in (inventory, shipping):
+        names = [table.name for table in service.read_models.tables]
+        assert {"product_facts", "product_dimensions"} <= set(names)
+        assert service.read_models.projects("pim", "ProductSpecified")
+    spec = spec_of("DOCK-1", DimensionsMm(length_mm="10", width_mm="10", height_mm="10"))
+    assert shipping.read_models.project(spec, envelope(spec, "pim")) == (
+        product_facts.dimensions(spec, envelope(spec, "pim"))
+    )
+    # Inventory's own projection of a spec (its bundle) comes after the shared one.
+    assert inventory.read_models.project(spec, envelope(spec, "pim"))[:1] == (
+        product_facts.dimensions(spec, envelope(spec, "pim"))
+    )
 
 
 # -- the service's own events: what its saves wrote, again from its store -------------------------
 
 
 def test_a_consignment_s_events_one_by_one_make_the_changes_its_saves_made() -> None:
-    saved: list[ReadModelChange] = []
+    saved: list[Change] = []
     consignment = Consignment.plan(
         shipment_id=uuid.uuid4(),
         order_id=uuid.uuid4(),
@@ -157,12 +193,11 @@ def test_a_consignment_s_events_one_by_one_make_the_changes_its_saves_made() -> 
     saved += shipping.read_models.project_saved(consignment)
     replayed = [c for event in events for c in shipping.read_models.project_own_event(event)]
     assert replayed == saved
-    statements = [statement.split(" (")[0] for statement, _ in saved]
-    assert statements == [
-        "INSERT INTO consignments_by_order",
-        "INSERT INTO consignments_awaiting_facts",
-        "INSERT INTO consignments_awaiting_facts",
-        "INSERT INTO consignments_by_tracking",
+    assert [(type(change).__name__, change.table) for change in saved] == [
+        ("Insert", "consignments_by_order"),
+        ("Insert", "consignments_awaiting_facts"),
+        ("Insert", "consignments_awaiting_facts"),
+        ("Insert", "consignments_by_tracking"),
     ]
 
 
@@ -202,13 +237,15 @@ class Counter(Aggregate):
 
 
 def counters() -> tuple[ReadModels, list[list[tuple[str, int]]]]:
-    models = ReadModels()
+    models = ReadModels(
+        Table("counters", {"id": "uuid", "label": "text", "value": "integer"}, key=("id",))
+    )
     batches: list[list[tuple[str, int]]] = []
 
     @models.on_own_aggregates(Counter)
-    def rows(saved: Sequence[Counter]) -> list[ReadModelChange]:
+    def rows(saved: Sequence[Counter]) -> list[Change]:
         batches.append([(counter.label, counter.value) for counter in saved])
-        return [("UPSERT", (counter.id, counter.label, counter.value)) for counter in saved]
+        return [Upsert("counters", {"id": c.id, "label": c.label, "value": c.value}) for c in saved]
 
     return models, batches
 
@@ -226,9 +263,11 @@ def test_stored_events_are_projected_as_the_saves_left_each_aggregate_in_order()
     history += a.collect_events()
 
     replay = OwnEventReplay(models, load=lambda *_: pytest.fail("nothing to load"))
-    changes = replay.changes(history)
+    groups = replay.changes(history)
     assert batches == [[("x", 1), ("b", 0)], [("y", 1), ("x", 0)], [("y", 2)]]
-    assert changes[-1] == ("UPSERT", (a.id, "y", 2))
+    # Each save's rows in a group of their own: written after the one before.
+    assert len(groups) == 3
+    assert groups[-1] == [Upsert("counters", {"id": a.id, "label": "y", "value": 2})]
 
 
 def test_an_aggregate_begun_before_the_page_is_loaded_as_of_the_version_before() -> None:

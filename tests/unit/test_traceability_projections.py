@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -19,17 +20,17 @@ from contracts.personal import AddressOnRecord, CustomerOnRecord
 from contracts.registry import EVENT_MODELS
 from contracts.topics import SERVICES, events_topic
 from services.runtime.consumer import Consumer
-from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.eventstore import BlockingRunner
+from services.runtime.projections import Change, InMemoryReadModels, Insert, Merge
 from services.traceability import handlers
-from services.traceability.application import LIVE, TraceabilityApplication, render
+from services.traceability.application import TraceabilityApplication
 from services.traceability.projections import (
+    LIVE,
     PROJECTED_MODELS,
-    Insert,
-    Merge,
-    ReadModel,
     order_key,
     producer_of,
     project,
+    read_models,
 )
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ class Story:
         )
         self.envelopes.append((envelope, event))
 
-    def changes(self) -> list[list[Insert | Merge]]:
+    def changes(self) -> list[list[Change]]:
         return [project(envelope, event) for envelope, event in self.envelopes]
 
 
@@ -278,8 +279,8 @@ def unit_life() -> Story:
     return story
 
 
-def model_of(changes: list[list[Insert | Merge]]) -> ReadModel:
-    model = ReadModel()
+def model_of(changes: list[list[Change]]) -> InMemoryReadModels:
+    model = read_models.in_memory()
     for event_changes in changes:
         model.apply(event_changes)
     return model
@@ -483,7 +484,7 @@ def test_a_merge_updates_only_when_its_version_wins_and_an_insert_never_overwrit
         version="v2",
         keep="latest" if keep == "latest" else "earliest",
     )
-    ((statement, parameters),) = render([merge], LIVE)
+    ((statement, parameters),) = read_models.render([merge])
     assert statement.startswith(f"INSERT INTO {LIVE}.units AS t (serial, sku, status, payload,")
     assert "ON CONFLICT (serial, sku) DO UPDATE SET status = excluded.status" in statement
     newer = ">" if keep == "latest" else "<"
@@ -493,7 +494,7 @@ def test_a_merge_updates_only_when_its_version_wins_and_an_insert_never_overwrit
     assert parameters == ("SN-1", "CAM-1", "packed", None, "v2")
     insert = Insert("events", {"producer": "pim", "payload": {"a": 1}})
     orders = Insert("orders", {"order_id": 1})
-    rendered = render([orders, merge, insert], "shadow")
+    rendered = read_models.render([orders, merge, insert], "shadow")
     assert [sql.split(" (")[0] for sql, _ in rendered] == [
         "INSERT INTO shadow.events",
         "INSERT INTO shadow.units AS t",
@@ -505,14 +506,18 @@ def test_a_merge_updates_only_when_its_version_wins_and_an_insert_never_overwrit
 
 
 def test_traceability_consumes_every_event_of_every_other_service() -> None:
+    application = cast(
+        TraceabilityApplication, SimpleNamespace(read_models=read_models, project=None)
+    )
     consumer = Consumer(
         service_name="traceability",
-        application=cast(ServiceApplication, object()),
+        application=application,
         runner=cast(BlockingRunner, object()),
         publish=cast(Any, object()),
         attempts=1,
     )
-    handlers.register_handlers(consumer, cast(TraceabilityApplication, object()))
+    handlers.register_handlers(consumer, application)
+    consumer.subscribe_read_models()
     assert consumer.topics == sorted(
         events_topic(service).name for service in SERVICES if service != "traceability"
     )

@@ -26,7 +26,7 @@ class Catalogue(InventoryCore):
         channel may sell."""
         components = translators.bundle_components(event)
         bundle = self._bundle_availability(event.sku, components, {}) if components else None
-        self.save(
+        self.save_projected(
             *([bundle] if bundle is not None else []),
             read_model_changes=self.projected(event, envelope),
         )

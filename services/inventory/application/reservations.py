@@ -22,6 +22,7 @@ from services.inventory.domain import (
     reservation_id_for,
     serial_check_id_for,
 )
+from services.runtime import product_facts
 from services.runtime.aggregate import DomainError
 
 
@@ -38,14 +39,7 @@ class Reservations(InventoryCore):
         cards = self.read("SELECT card FROM rate_card WHERE id = 1") if country else []
         if not cards or country is None:
             return no_shipping_cost
-        facts = {
-            row["sku"]: (row["weight_grams"], row["lithium_ion"], row["volume_cm3"])
-            for row in self.read(
-                "SELECT f.sku, f.weight_grams, f.lithium_ion, v.volume_cm3 FROM product_facts f"
-                " LEFT JOIN product_volumes v USING (sku) WHERE f.sku = ANY(%s)",
-                sorted(set(skus)),
-            )
-        }
+        facts = product_facts.facts_of(self.read, skus)
         return translators.shipping_cost(cards[0]["card"], country, facts)
 
     def reserve_for_order(

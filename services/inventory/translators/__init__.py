@@ -8,7 +8,6 @@ from services.inventory.translators.events import to_contract
 from services.inventory.translators.inbound import (
     bundle_components,
     goods_receipt,
-    product_volume,
     requested_lines,
     scanned_units,
     shipping_cost,
@@ -18,7 +17,6 @@ from services.inventory.translators.movements import to_movement
 __all__ = [
     "bundle_components",
     "goods_receipt",
-    "product_volume",
     "requested_lines",
     "scanned_units",
     "shipping_cost",

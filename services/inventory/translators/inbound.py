@@ -1,9 +1,8 @@
 """What inventory reads from other services' events: the lines to reserve, the rate card's cost,
-a product's volume and bundle, scanned units, goods received. Pure functions."""
+a product's bundle, scanned units, goods received. Pure functions."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
@@ -61,15 +60,6 @@ def shipping_cost(rate_card: str, country: str, facts: Mapping[str, ProductFacts
         return UNSHIPPABLE if cost is None else cost
 
     return estimate
-
-
-def product_volume(event: ProductSpecified) -> int | None:
-    """Outer volume of one unit in cm³, from the PIM's dimensions in mm."""
-    if event.dimensions is None:
-        return None
-    size = event.dimensions
-    cubic_mm = Decimal(size.length_mm) * Decimal(size.width_mm) * Decimal(size.height_mm)
-    return math.ceil(cubic_mm / 1000)
 
 
 def scanned_units(units: list[PackedUnit]) -> tuple[ScannedUnit, ...]:

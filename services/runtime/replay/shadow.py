@@ -4,10 +4,10 @@ consuming, then swapped in.
 
 - **Begin**: one replay at a time (a Postgres advisory lock, across the service's processes); what
   a crashed replay left behind is dropped; the tables are created from the same `CREATE ... IF NOT
-  EXISTS` statements as the live ones, with the search path set to the shadow schema, so the
-  projections' unqualified statements write into the copy.
+  EXISTS` statements as the live ones (`ReadModels.ddl`), in the shadow schema.
 - **Fill**: public events are projected with `ReadModels.project`, the service's own events with
-  `OwnEventReplay`, a batch per transaction.
+  `OwnEventReplay`, a batch per transaction, rendered against the shadow schema as set statements
+  (`SqlRenderer`: a few statements per table and batch, not one per row).
 - **Swap**: the copy is analyzed (fresh tables have no statistics, and the planner would guess);
   then, in one transaction, the live tables are locked against writes (reads go on), what arrived
   since the sources were sized up is read and projected into the copy (changes are upserts keyed
@@ -28,8 +28,8 @@ from psycopg import errors
 
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
-from services.runtime.eventstore import BlockingRunner, ReadModelChange, ServiceApplication
-from services.runtime.projections import OwnEventReplay, ReadModels
+from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.projections import OwnEventReplay, ReadModelChange, ReadModels
 from services.runtime.replay.progress import ReplayRunning
 from services.runtime.replay.sources import EventStore, Projected, own_store
 
@@ -91,16 +91,21 @@ class ShadowRebuild:
         await self._runner.run(self._begin)
 
     async def apply(self, events: list[Projected]) -> None:
+        # The batch's changes as set statements: a few per table, not one per row.
         changes = [
             change
             for envelope, event in events
             for change in self.read_models.project(event, envelope)
         ]
-        await self._runner.run(self._execute, changes)
+        await self._runner.run(self._execute, self.read_models.render(changes, SHADOW))
 
     async def apply_own(self, events: list[Any]) -> None:
         # Projecting loads aggregates from the store: on the worker thread too.
-        await self._runner.run(lambda: self._execute(self._own.changes(events)))
+        def project() -> None:
+            groups = self._own.changes(events)
+            self._execute([s for group in groups for s in self.read_models.render(group, SHADOW)])
+
+        await self._runner.run(project)
 
     async def apply_prepared(self, prepared: Any) -> None:
         raise TypeError("the declared read models are not prepared apart")
@@ -144,7 +149,7 @@ class ShadowRebuild:
         connection.execute(f"CREATE SCHEMA {SHADOW}".encode())
         # For the session: every unqualified name from now on is the copy's.
         connection.execute(f"SET search_path TO {SHADOW}".encode())
-        for statement in self.read_models.tables:
+        for statement in self.read_models.ddl(SHADOW):
             connection.execute(statement.encode())
         self._tables = [
             str(name)
