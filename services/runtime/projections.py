@@ -552,7 +552,7 @@ class InMemoryReadModels:
                 }
                 key = _key_of(row, table)
                 if key not in rows:
-                    rows[key] = row
+                    rows[key] = dict.fromkeys(table.columns) | row
                 elif isinstance(change, Upsert):
                     for column in _updated_columns(change, table):
                         rows[key][column] = row[column]
@@ -561,6 +561,7 @@ class InMemoryReadModels:
                 existing = rows.get(key)
                 if existing is None:
                     rows[key] = {
+                        **dict.fromkeys(table.columns),
                         **change.key,
                         **change.values,
                         change.version_column: change.version,
@@ -582,9 +583,9 @@ class InMemoryReadModels:
                             )
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        """The rows of a table in key order."""
+        """The rows of a table in key order (every declared column, NULL as None)."""
         rows = self.tables[table]
-        return [rows[key] for key in sorted(rows, key=str)]
+        return [rows[key] for key in sorted(rows)]
 
     @staticmethod
     def _ordinal(
