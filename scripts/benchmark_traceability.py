@@ -982,6 +982,7 @@ def build_nodes(server: PostgresLocation, prefix: str) -> list[Node]:
     location = {service: server.with_database(f"{prefix}_{service}") for service in SERVICES}
     order_settings = OrderSettings()
     returns_settings = ReturnsSettings()
+    shipping_settings = ShippingSettings()
     applications: list[tuple[str, ServiceApplication, Translator, Any]] = [
         (
             "pim",
@@ -1019,7 +1020,16 @@ def build_nodes(server: PostgresLocation, prefix: str) -> list[Node]:
         ),
         (
             "shipping",
-            BatchedShipping(location["shipping"], ShippingSettings().policy()),
+            BatchedShipping(
+                location["shipping"],
+                shipping_settings.policy(),
+                None,
+                # The packaged rate tables, as the service records them at start.
+                [
+                    shipping_translators.rate_table(d)
+                    for d in shipping_settings.rate_table_documents()
+                ],
+            ),
             shipping_translators.to_contract,
             shipping_handlers.register_handlers,
         ),

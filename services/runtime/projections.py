@@ -51,9 +51,7 @@ from psycopg.types.json import Jsonb
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from services.runtime.aggregate import Aggregate
-
-ReadModelChange = tuple[str, Sequence[Any]]
-"""A change rendered: one SQL statement and its parameters."""
+from services.runtime.eventstore import ReadModelChange as ReadModelChange
 
 Row = Mapping[str, Any]
 
