@@ -63,6 +63,10 @@ ENVELOPE_HEADERS: dict[str, str] = {
     "aggregate_id": "The envelope's `aggregate_id`.",
     "aggregate_version": "The envelope's `aggregate_version`, in decimal.",
     "correlation_id": "The envelope's `correlation_id`.",
+    "notification_id": "The event's position in its producer's store, in decimal: one relay "
+    "publishes a store in this order, so it rises on a partition (a repeat after a relay restart "
+    "aside), and a reader of an events topic and a feed of the same store can tell how far each "
+    "has come.",
 }
 DEAD_LETTER_HEADERS: dict[str, str] = {
     "error": "Why the message was not processed, naming the field or rule.",

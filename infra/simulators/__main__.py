@@ -16,7 +16,7 @@ import signal
 import structlog
 
 from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
-from infra.simulators.kafka import KafkaSettings
+from infra.simulators.kafka import GroupPart, KafkaSettings, TopicFollower, run_in_group
 from infra.simulators.returns import SimulatedReturns, SimulatedReturnsSettings
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl import (
@@ -28,6 +28,9 @@ from infra.simulators.threepl import (
 from services.runtime.logging import configure_logging
 
 log = structlog.get_logger("infra.simulators")
+
+GROUP_ID = "unitrail-simulators"
+"""The consumer group of the simulators run together (each part alone has a group of its own)."""
 
 
 async def run(
@@ -49,22 +52,24 @@ async def run(
         carriers=carrier_settings.model_dump() if carrier_settings.enabled else "off",
         returns=returns_settings.model_dump() if returns_settings.enabled else "off",
     )
-    async with asyncio.TaskGroup() as group:
-        followers: list[asyncio.Task[None]] = []
-        if threepl_settings.enabled:
-            shelves = Shelves()
-            threepl = SimulatedThreePL(threepl_settings, shelves)
-            feed = ShelfFeed(kafka, shelves, on_change=threepl.shelves_changed)
-            threepl.ready = feed.caught_up
-            followers.append(group.create_task(feed.run()))
-            group.create_task(ThreePLBridge(threepl, kafka).run(stop))
-        if carrier_settings.enabled:
-            group.create_task(SimulatedCarriers(carrier_settings, kafka).run(stop))
-        if returns_settings.enabled:
-            group.create_task(SimulatedReturns(returns_settings, kafka).run(stop))
+    parts: list[GroupPart] = []
+    followers: list[TopicFollower] = []
+    if threepl_settings.enabled:
+        shelves = Shelves()
+        threepl = SimulatedThreePL(threepl_settings, shelves)
+        feed = ShelfFeed(shelves, on_change=threepl.shelves_changed)
+        threepl.ready = feed.caught_up
+        followers.append(feed.follower)
+        parts.append(ThreePLBridge(threepl, kafka))
+    if carrier_settings.enabled:
+        parts.append(SimulatedCarriers(carrier_settings, kafka))
+    if returns_settings.enabled:
+        parts.append(SimulatedReturns(returns_settings, kafka))
+    if parts:
+        # One consumer group and one follower for all: every consumer polls the broker.
+        await run_in_group(kafka, GROUP_ID, parts, stop, followers=followers)
+    else:
         await stop.wait()
-        for follower in followers:
-            follower.cancel()
     log.info("simulators stopped")
 
 

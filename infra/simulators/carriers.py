@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,12 +28,13 @@ from infra.simulators.kafka import (
     OffsetTracker,
     RecentIds,
     Record,
+    Subscription,
+    TopicFollower,
     cancel_and_wait,
-    consume_group,
-    group_consumer_for,
     producer_for,
     publish_until_sent,
     read_envelope,
+    run_in_group,
 )
 
 log = structlog.get_logger(__name__)
@@ -196,21 +197,22 @@ class SimulatedCarriers:
         self._parcels = RecentIds()
         self._tasks: set[asyncio.Task[None]] = set()
         self._producer: AIOKafkaProducer | None = None
+        self.subscription = Subscription({WAREHOUSE_EVENTS: self.handle}, self._tracker)
+        self.followers: tuple[TopicFollower, ...] = ()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume handovers and report journeys until `stop` is set."""
+        """Consume handovers and report journeys until `stop` is set, as a group of its own."""
+        await run_in_group(self._kafka, self._group_id, [self], stop)
+
+    async def start(self) -> None:
+        """Connect the producer the scans go out with."""
         self._producer = producer_for(self._kafka, self._group_id)
         await self._producer.start()
-        consumer = group_consumer_for(self._kafka, WAREHOUSE_EVENTS, self._group_id)
-        try:
-            await consumer.start()
-            log.info("carriers consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
-            await consume_group(
-                consumer, WAREHOUSE_EVENTS, self.handle, self._tracker, stop, self._kafka
-            )
-        finally:
-            await cancel_and_wait(self._tasks)
-            await consumer.stop()
+
+    async def stop(self) -> None:
+        """Abandon the journeys under way (reported again after a restart)."""
+        await cancel_and_wait(self._tasks)
+        if self._producer is not None:
             await self._producer.stop()
 
     async def handle(self, record: Record) -> None:
@@ -231,7 +233,7 @@ class SimulatedCarriers:
         if not self._parcels.add(handover.tracking_number):
             return  # this parcel is already on its way
         key = (handover.carrier, handover.tracking_number)
-        self._tracker.opened(key, record.partition, record.offset)
+        self._tracker.opened(key, TopicPartition(record.topic, record.partition), record.offset)
         task = asyncio.get_running_loop().create_task(self._deliver(handover))
         self._tasks.add(task)
         task.add_done_callback(self._finished)

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Container, Hashable, Iterable
-from typing import Any, Literal, TypeAlias
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Container,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -85,11 +94,13 @@ def producer_for(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def group_consumer_for(settings: KafkaSettings, topic: str, group_id: str) -> AIOKafkaConsumer:
-    """A member of `group_id` reading `topic` from the committed offsets (else the beginning);
+def group_consumer_for(
+    settings: KafkaSettings, topics: Sequence[str], group_id: str
+) -> AIOKafkaConsumer:
+    """A member of `group_id` reading `topics` from the committed offsets (else the beginning);
     offsets are committed by the caller, when the work a message started is done."""
     return AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
         client_id=group_id,
@@ -163,18 +174,19 @@ class OffsetTracker:
     Work (a shipment, a parcel) opens at the offset of the message that started it and closes when
     it is done. A partition's committable offset is the first offset of its oldest open work, or
     just past the last message consumed when nothing is open, so a restart reads again exactly the
-    messages whose work was not finished.
+    messages whose work was not finished. A partition is whatever names it uniquely: a number for
+    one topic, a `TopicPartition` for several.
     """
 
     def __init__(self) -> None:
-        self._open: dict[Hashable, tuple[int, int]] = {}
-        self._next: dict[int, int] = {}
+        self._open: dict[Hashable, tuple[Hashable, int]] = {}
+        self._next: dict[Hashable, int] = {}
 
-    def consumed(self, partition: int, offset: int) -> None:
+    def consumed(self, partition: Hashable, offset: int) -> None:
         """A message was handled (whatever it started may still be open)."""
         self._next[partition] = max(self._next.get(partition, 0), offset + 1)
 
-    def opened(self, key: Hashable, partition: int, offset: int) -> None:
+    def opened(self, key: Hashable, partition: Hashable, offset: int) -> None:
         """Work `key` started with this message; a repeat keeps the first offset."""
         self._open.setdefault(key, (partition, offset))
 
@@ -185,7 +197,7 @@ class OffsetTracker:
     def is_open(self, key: Hashable) -> bool:
         return key in self._open
 
-    def committable(self) -> dict[int, int]:
+    def committable(self) -> dict[Hashable, int]:
         """Partition → offset that may be committed now."""
         positions = dict(self._next)
         for partition, offset in self._open.values():
@@ -203,107 +215,196 @@ def fetch_wait_for(settings: KafkaSettings, consumer: AIOKafkaConsumer) -> Fetch
     )
 
 
+Handle: TypeAlias = Callable[[Record], Awaitable[None]]
+LookAhead: TypeAlias = Callable[[list[Record]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one part of the simulators reads in a consumer group: a handler per topic, each record
+    in order, and the tracker of its open work (keyed by `TopicPartition`). `look_ahead`, if
+    given for a topic, sees each fetched batch of it before its records are handled (to learn,
+    say, that work a record asks for was finished further on)."""
+
+    handlers: Mapping[str, Handle]
+    tracker: OffsetTracker
+    look_ahead: Mapping[str, LookAhead] = field(default_factory=dict)
+
+
+class GroupPart(Protocol):
+    """A part of the simulators that consumes in a group: started before the group's first fetch
+    (it may wait there, say until its followers caught up), stopped after its last."""
+
+    @property
+    def subscription(self) -> Subscription: ...
+
+    @property
+    def followers(self) -> Sequence[TopicFollower]:
+        """Topics it follows whole (see `TopicFollower`); `start` may wait for them."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 async def consume_group(
     consumer: AIOKafkaConsumer,
-    topic: str,
-    handle: Callable[[Record], Awaitable[None]],
-    tracker: OffsetTracker,
+    subscriptions: Sequence[Subscription],
     stop: asyncio.Event,
     settings: KafkaSettings,
-    look_ahead: Callable[[list[Record]], Awaitable[None]] | None = None,
 ) -> None:
-    """Hand every record to `handle`, in order, and commit what `tracker` allows, until `stop`.
-    `look_ahead`, if given, sees each fetched batch before its records are handled (to learn,
-    say, that work a record asks for was finished further on)."""
-    committed: dict[int, int] = {}
+    """Hand every record to each subscription that reads its topic, in order, and commit what
+    every one of their trackers allows, until `stop`: one consumer (one fetch loop the broker
+    answers) for all the parts of a process."""
+    committed: dict[TopicPartition, int] = {}
     fetch_wait = fetch_wait_for(settings, consumer)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=300)
         fetch_wait.observed(sum(len(records) for records in batches.values()))
-        for records in batches.values():
-            if look_ahead is not None:
-                await look_ahead(records)
-            for record in records:
-                await handle(record)
-                tracker.consumed(record.partition, record.offset)
-        due = {p: o for p, o in tracker.committable().items() if committed.get(p) != o}
+        for partition, records in batches.items():
+            for subscription in subscriptions:
+                handle = subscription.handlers.get(partition.topic)
+                if handle is None:
+                    continue
+                look_ahead = subscription.look_ahead.get(partition.topic)
+                if look_ahead is not None:
+                    await look_ahead(records)
+                for record in records:
+                    await handle(record)
+                    subscription.tracker.consumed(partition, record.offset)
+        due = {
+            partition: offset
+            for partition, offset in committable(subscriptions).items()
+            if committed.get(partition) != offset
+        }
         if not due:
             continue
         try:
-            await consumer.commit({TopicPartition(topic, p): o for p, o in due.items()})
+            await consumer.commit(due)
         except KafkaError as error:
             # A rebalance or an outage: the next round commits again; at worst some messages are
             # read twice, which the simulators (and Unitrail) tolerate.
-            log.warning("offset commit failed", topic=topic, error=str(error))
+            log.warning("offset commit failed", partitions=len(due), error=str(error))
         else:
             committed.update(due)
 
 
-class TopicFollower:
-    """Reads a whole topic from its beginning, without a consumer group, and keeps up with it.
+def committable(subscriptions: Iterable[Subscription]) -> dict[TopicPartition, int]:
+    """Partition → offset every subscription reading it may have committed: the lowest."""
+    positions: dict[TopicPartition, int] = {}
+    for subscription in subscriptions:
+        for partition, offset in subscription.tracker.committable().items():
+            assert isinstance(partition, TopicPartition), "a group's trackers name topics"
+            positions[partition] = min(positions.get(partition, offset), offset)
+    return positions
 
-    For knowledge rebuilt at every start (a 3PL's shelves from inventory's events); `caught_up`
-    is set once everything that was on the topic at start has been read.
-    """
 
-    def __init__(
-        self,
-        settings: KafkaSettings,
-        topic: str,
-        handle: Callable[[Record], None],
-        *,
-        client_id: str,
-    ) -> None:
-        self._settings = settings
-        self._topic = topic
-        self._handle = handle
-        self._client_id = client_id
-        self.caught_up = asyncio.Event()
-
-    async def run(self) -> None:
-        """Follow the topic until cancelled."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            group_id=None,
-            client_id=self._client_id,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
-            **client_security(),
-        )
+async def run_in_group(
+    settings: KafkaSettings,
+    group_id: str,
+    parts: Sequence[GroupPart],
+    stop: asyncio.Event,
+    *,
+    followers: Sequence[TopicFollower] = (),
+) -> None:
+    """Run `parts` as one consumer group until `stop`: their followers (and `followers`) on one
+    consumer without a group, their subscriptions on one group consumer."""
+    following = [*followers, *(follower for part in parts for follower in part.followers)]
+    follow = (
+        asyncio.get_running_loop().create_task(follow_topics(settings, following, group_id))
+        if following
+        else None
+    )
+    started: list[GroupPart] = []
+    try:
+        for part in parts:
+            await part.start()
+            started.append(part)
+        topics = sorted({topic for part in parts for topic in part.subscription.handlers})
+        consumer = group_consumer_for(settings, topics, group_id)
         await consumer.start()
+        log.info("consuming", topics=topics, group=group_id)
         try:
-            partitions = await self._partitions(consumer)
-            consumer.assign(partitions)
-            starts: dict[Any, int] = await consumer.beginning_offsets(partitions)
-            targets = await partition_ends(consumer, starts)
-            for partition, start in starts.items():
-                consumer.seek(partition, start)
-            pending = {tp.partition: end for tp, end in targets.items() if end > starts[tp]}
-            if not pending:
-                self.caught_up.set()
-            fetch_wait = fetch_wait_for(self._settings, consumer)
-            while True:
-                batches = await consumer.getmany(timeout_ms=300)
-                fetch_wait.observed(sum(len(records) for records in batches.values()))
-                for records in batches.values():
-                    for record in records:
-                        self._handle(record)
-                        if record.offset + 1 >= pending.get(record.partition, 0):
-                            pending.pop(record.partition, None)
-                if not pending and not self.caught_up.is_set():
-                    log.info("caught up", topic=self._topic)
-                    self.caught_up.set()
+            await consume_group(consumer, [part.subscription for part in parts], stop, settings)
         finally:
             await consumer.stop()
+    finally:
+        for part in reversed(started):
+            await part.stop()
+        if follow is not None:
+            await cancel_and_wait([follow])
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+
+class TopicFollower:
+    """A topic read whole from its beginning, without a consumer group, kept up with.
+
+    For knowledge rebuilt at every start (a 3PL's shelves from inventory's events); `caught_up`
+    is set once everything that was on the topic at start has been read. `follow_topics` reads
+    every follower of a process with one consumer.
+    """
+
+    def __init__(self, topic: str, handle: Callable[[Record], None]) -> None:
+        self.topic = topic
+        self.handle = handle
+        self.caught_up = asyncio.Event()
+
+
+async def follow_topics(
+    settings: KafkaSettings, followers: Sequence[TopicFollower], client_id: str
+) -> None:
+    """Follow every follower's topic with one consumer until cancelled."""
+    by_topic = {follower.topic: follower for follower in followers}
+    assert len(by_topic) == len(followers), "one follower per topic"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        client_id=f"{client_id}-followers",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        **client_security(),
+    )
+    await consumer.start()
+    try:
+        partitions = [tp for topic in by_topic for tp in await topic_partitions(consumer, topic)]
+        consumer.assign(partitions)
+        starts: dict[Any, int] = await consumer.beginning_offsets(partitions)
+        targets = await partition_ends(consumer, starts)
+        for partition, start in starts.items():
+            consumer.seek(partition, start)
+        pending = {tp: end for tp, end in targets.items() if end > starts[tp]}
+        for follower in followers:
+            catch_up_if_done(follower, pending)
+        fetch_wait = fetch_wait_for(settings, consumer)
         while True:
-            await consumer.topics()  # refreshes the metadata
-            found = consumer.partitions_for_topic(self._topic)
-            if found:
-                return [TopicPartition(self._topic, partition) for partition in sorted(found)]
-            log.warning("topic not found yet", topic=self._topic)
-            await asyncio.sleep(1)
+            batches = await consumer.getmany(timeout_ms=300)
+            fetch_wait.observed(sum(len(records) for records in batches.values()))
+            for partition, records in batches.items():
+                follower = by_topic[partition.topic]
+                for record in records:
+                    follower.handle(record)
+                if records and records[-1].offset + 1 >= pending.get(partition, 0):
+                    pending.pop(partition, None)
+                    catch_up_if_done(follower, pending)
+    finally:
+        await consumer.stop()
+
+
+def catch_up_if_done(follower: TopicFollower, pending: Iterable[TopicPartition]) -> None:
+    """Set the follower's `caught_up` once none of its topic's partitions is pending."""
+    if not follower.caught_up.is_set() and all(tp.topic != follower.topic for tp in pending):
+        log.info("caught up", topic=follower.topic)
+        follower.caught_up.set()
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, once the broker knows the topic."""
+    while True:
+        await consumer.topics()  # refreshes the metadata
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, partition) for partition in sorted(found)]
+        log.warning("topic not found yet", topic=topic)
+        await asyncio.sleep(1)
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,13 +30,13 @@ from infra.simulators.kafka import (
     OffsetTracker,
     RecentIds,
     Record,
+    Subscription,
     TopicFollower,
     cancel_and_wait,
-    consume_group,
-    group_consumer_for,
     producer_for,
     publish_until_sent,
     read_envelope,
+    run_in_group,
 )
 
 log = structlog.get_logger(__name__)
@@ -120,6 +120,9 @@ class SimulatedReturns:
         self._seen = RecentIds()
         self._tasks: set[asyncio.Task[None]] = set()
         self._producer: AIOKafkaProducer | None = None
+        self._follower = TopicFollower(RETURNS_EVENTS, self.learn)
+        self.followers = (self._follower,)
+        self.subscription = Subscription({SHIPPING_EVENTS: self.handle}, self._tracker)
 
     def learn(self, record: Record) -> None:
         """One record of `returns.events.v1`: remember what each authorised RMA should contain."""
@@ -140,23 +143,20 @@ class SimulatedReturns:
         return self._authorisations.setdefault(rma_id, asyncio.Event())
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow authorisations, consume return labels and send the returns until `stop`."""
-        follower = TopicFollower(
-            self._kafka, RETURNS_EVENTS, self.learn, client_id=f"{self._group_id}-expected"
-        )
-        following = asyncio.get_running_loop().create_task(follower.run())
+        """Follow authorisations, consume return labels and send the returns until `stop`, as a
+        group of its own."""
+        await run_in_group(self._kafka, self._group_id, [self], stop)
+
+    async def start(self) -> None:
+        """Connect the producer; wait until every authorisation already published is known."""
         self._producer = producer_for(self._kafka, self._group_id)
         await self._producer.start()
-        consumer = group_consumer_for(self._kafka, SHIPPING_EVENTS, self._group_id)
-        try:
-            await consumer.start()
-            await follower.caught_up.wait()
-            await consume_group(
-                consumer, SHIPPING_EVENTS, self.handle, self._tracker, stop, self._kafka
-            )
-        finally:
-            await cancel_and_wait([following, *self._tasks])
-            await consumer.stop()
+        await self._follower.caught_up.wait()
+
+    async def stop(self) -> None:
+        """Abandon the returns on their way (sent again after a restart)."""
+        await cancel_and_wait(self._tasks)
+        if self._producer is not None:
             await self._producer.stop()
 
     async def handle(self, record: Record) -> None:
@@ -173,7 +173,9 @@ class SimulatedReturns:
         except ValidationError as error:
             log.warning("event does not fit its contract; skipped", error=str(error.errors()[:1]))
             return
-        self._tracker.opened(label.rma_id, record.partition, record.offset)
+        self._tracker.opened(
+            label.rma_id, TopicPartition(record.topic, record.partition), record.offset
+        )
         task = asyncio.get_running_loop().create_task(self._send_back(label))
         self._tasks.add(task)
         task.add_done_callback(self._finished)

@@ -1,7 +1,9 @@
 """The 3PL adapter interface, the bridge that runs any 3PL against the public topics, and the
 simulated 3PL that ships with Unitrail.
 
-A 3PL integration implements `ThreePL`: the bridge reads `warehouse_adapter.events.v1` and calls it
+A 3PL integration implements `ThreePL`: the bridge reads shipments' requests on
+`threepl.fulfilment-requests.v1` (the ship-to in clear) and everything else on
+`warehouse_adapter.events.v1`, each shipment's messages in the order they were stored, and calls it
 for what Unitrail asks (fulfil, scan again, ship with this label, stop; expect goods from a
 supplier) and for what closes a shipment; the 3PL answers through `publish` with the messages of
 `contracts/threepl.py`, which the bridge puts on `threepl.confirmations.v1` keyed by shipment id,
@@ -19,12 +21,15 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,7 +54,13 @@ from contracts.threepl import (
     ShipConfirmation,
     TransferArrival,
 )
-from contracts.topics import THREEPL_CONFIRMATIONS, THREEPL_RECEIPTS, THREEPL_STOCK, events_topic
+from contracts.topics import (
+    THREEPL_CONFIRMATIONS,
+    THREEPL_FULFILMENT_REQUESTS,
+    THREEPL_RECEIPTS,
+    THREEPL_STOCK,
+    events_topic,
+)
 from contracts.warehouse import (
     FulfilmentCancelled,
     FulfilmentLabelled,
@@ -66,14 +77,15 @@ from infra.simulators.kafka import (
     OffsetTracker,
     RecentIds,
     Record,
+    Subscription,
     TopicFollower,
-    consume_group,
-    group_consumer_for,
     producer_for,
     publish_until_sent,
     read_envelope,
+    run_in_group,
 )
 from infra.simulators.shelves import Shelves
+from services.runtime.kafka import header_value
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +95,8 @@ Publish = Callable[[Confirmation], Awaitable[None]]
 """Hands a confirmation (or a goods receipt) to Unitrail; returns once the broker has it."""
 
 WAREHOUSE_EVENTS = events_topic("warehouse_adapter").name
+FULFILMENT_REQUESTS = THREEPL_FULFILMENT_REQUESTS.name
+TOPICS = (WAREHOUSE_EVENTS, FULFILMENT_REQUESTS)
 INVENTORY_EVENTS = events_topic("inventory").name
 
 
@@ -132,11 +146,122 @@ class ThreePL(Protocol):
         `transfer_received` when they arrive."""
 
 
-class ThreePLBridge:
-    """Runs a `ThreePL` against the public topics, as its own consumer group.
+class ShipmentsInOrder:
+    """A shipment's messages from its two topics, in the order the warehouse adapter stored them.
 
-    The offsets of a shipment's messages are committed only once it shipped or was cancelled, so
-    a restart reads again everything about the shipments still in the warehouse.
+    `warehouse_adapter.events.v1` carries every event of a shipment in order, its request with the
+    ship-to sealed; `threepl.fulfilment-requests.v1` carries the same request with the ship-to in
+    clear, published by a relay of its own, so either copy of a request may be read first. A
+    request is handed on as its clear copy, in the place of its sealed copy: what follows it on
+    the events topic waits for it (per shipment: the others go on).
+
+    After a restart one copy of a request may be read again while the other is not: its shipment
+    was finished, so the offsets had moved past it on one topic and not yet on the other. Each
+    relay publishes the store in order (the `notification_id` header), so once the other topic's
+    partition for that shipment has come to the copy's place in the store without the other copy,
+    the other copy is not coming, and the copy is dropped (a request whose clear copy was already
+    handed on is dropped likewise: a relay's repeat).
+    """
+
+    def __init__(self, partition_counts: Mapping[str, int]) -> None:
+        self._partition_counts = partition_counts
+        self._held: dict[str, deque[Record]] = {}
+        self._clear: dict[tuple[str, int], Record] = {}
+        self._reached: dict[TopicPartition, int] = {}
+
+    def from_events(self, record: Record) -> Sorted:
+        """A record of `warehouse_adapter.events.v1`: what may be handed on now, in order."""
+        done = Sorted()
+        shipment, _, position = _place(record)
+        self._reach(record, position)
+        if shipment in self._held:
+            self._held[shipment].append(record)
+        elif header_value(record.headers, "event_type") == FulfilmentRequested.event_type:
+            self._held[shipment] = deque([record])
+            self._drain(shipment, done)
+        else:
+            done.deliver.append(record)
+        for key, clear in list(self._clear.items()):
+            if self._passed(clear):
+                del self._clear[key]
+                done.drop.append(clear)
+        return done
+
+    def from_requests(self, record: Record) -> Sorted:
+        """A record of `threepl.fulfilment-requests.v1`: what may be handed on now, in order. Its
+        cancellations are the events topic's, read there in their place."""
+        done = Sorted()
+        shipment, version, position = _place(record)
+        self._reach(record, position)
+        if header_value(record.headers, "event_type") == FulfilmentRequested.event_type:
+            if shipment in self._held or not self._passed(record):
+                self._clear[(shipment, version)] = record
+            else:
+                done.drop.append(record)
+        for waiting in list(self._held):
+            self._drain(waiting, done)
+        return done
+
+    def _drain(self, shipment: str, done: Sorted) -> None:
+        held = self._held[shipment]
+        while held:
+            head = held[0]
+            if header_value(head.headers, "event_type") == FulfilmentRequested.event_type:
+                clear = self._clear.pop((shipment, _place(head)[1]), None)
+                if clear is not None:
+                    done.deliver.append(clear)
+                elif self._passed(head):
+                    done.drop.append(head)
+                else:
+                    return
+                held.popleft()
+            else:
+                done.deliver.append(held.popleft())
+        del self._held[shipment]
+
+    def _reach(self, record: Record, position: int) -> None:
+        partition = TopicPartition(record.topic, record.partition)
+        self._reached[partition] = max(self._reached.get(partition, -1), position)
+
+    def _passed(self, copy: Record) -> bool:
+        """Whether the other topic's partition for the copy's shipment has come to its place."""
+        other = FULFILMENT_REQUESTS if copy.topic == WAREHOUSE_EVENTS else WAREHOUSE_EVENTS
+        count = self._partition_counts[other]
+        partition = DefaultPartitioner()(copy.key, list(range(count)), list(range(count)))
+        position = _place(copy)[2]
+        return position >= 0 and self._reached.get(TopicPartition(other, partition), -1) >= position
+
+
+@dataclass
+class Sorted:
+    """What `ShipmentsInOrder` found: records to hand on, in order, and copies it has done with
+    without handing them on (their offsets need no longer be held)."""
+
+    deliver: list[Record] = field(default_factory=list)
+    drop: list[Record] = field(default_factory=list)
+
+
+def _place(record: Record) -> tuple[str, int, int]:
+    """Aggregate id, its version and the store's notification id, from the relay's headers (-1
+    for a number a record lacks)."""
+    headers = record.headers
+    version = header_value(headers, "aggregate_version")
+    position = header_value(headers, "notification_id")
+    return (
+        header_value(headers, "aggregate_id") or "",
+        int(version) if version else -1,
+        int(position) if position else -1,
+    )
+
+
+class ThreePLBridge:
+    """Runs a `ThreePL` against the public topics, in a consumer group.
+
+    Shipments' requests come from `threepl.fulfilment-requests.v1` (the ship-to in clear), in
+    their place among the shipment's events on `warehouse_adapter.events.v1` (see
+    `ShipmentsInOrder`); everything else from the events topic. The offsets of a shipment's
+    messages on both topics are committed only once it shipped or was cancelled, so a restart
+    reads again everything about the shipments still in the warehouse.
     """
 
     EVENTS: dict[str, type[IntegrationEvent]] = {
@@ -164,50 +289,53 @@ class ThreePLBridge:
         self._group_id = group_id
         self._tracker = OffsetTracker()
         self._seen = RecentIds()
+        self._order: ShipmentsInOrder | None = None
+        self._held: dict[str, set[tuple[str, str, int]]] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self.subscription = Subscription(
+            {WAREHOUSE_EVENTS: self.handle_event, FULFILMENT_REQUESTS: self.handle_request},
+            self._tracker,
+            look_ahead={WAREHOUSE_EVENTS: self.learn_finished},
+        )
+        self.followers: tuple[TopicFollower, ...] = ()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume and answer until `stop` is set."""
-        producer = producer_for(self._settings, self._group_id)
+        """Consume and answer until `stop` is set, as a group of its own."""
+        await run_in_group(self._settings, self._group_id, [self], stop)
+
+    async def start(self) -> None:
+        """Connect the producer, learn the topics' partitions, start the 3PL."""
+        producer = self._producer = producer_for(self._settings, self._group_id)
         await producer.start()
-        try:
+        counts = {topic: len(await producer.partitions_for(topic)) for topic in TOPICS}
+        self._order = ShipmentsInOrder(counts)
+        await self.threepl.start(self.publish)
 
-            async def publish(confirmation: Confirmation) -> None:
-                if isinstance(confirmation, GoodsReceipt):
-                    topic, key = THREEPL_RECEIPTS.name, confirmation.purchase_order_id
-                elif isinstance(confirmation, TransferArrival):
-                    topic, key = THREEPL_RECEIPTS.name, str(confirmation.transfer_id)
-                elif isinstance(confirmation, CycleCount | ShelfDamage):
-                    topic = THREEPL_STOCK.name
-                    key = f"{confirmation.location}:{confirmation.sku}"
-                else:
-                    topic, key = THREEPL_CONFIRMATIONS.name, str(confirmation.shipment_id)
-                await publish_until_sent(
-                    producer,
-                    topic,
-                    key,
-                    confirmation.model_dump_json().encode(),
-                    what=f"{confirmation.type} {key}",
-                )
+    async def stop(self) -> None:
+        """Stop the 3PL and the producer."""
+        await self.threepl.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
-            await self.threepl.start(publish)
-            consumer = group_consumer_for(self._settings, WAREHOUSE_EVENTS, self._group_id)
-            await consumer.start()
-            log.info("3PL bridge consuming", topic=WAREHOUSE_EVENTS, group=self._group_id)
-            try:
-                await consume_group(
-                    consumer,
-                    WAREHOUSE_EVENTS,
-                    self.handle,
-                    self._tracker,
-                    stop,
-                    self._settings,
-                    look_ahead=self.learn_finished,
-                )
-            finally:
-                await consumer.stop()
-        finally:
-            await self.threepl.stop()
-            await producer.stop()
+    async def publish(self, confirmation: Confirmation) -> None:
+        """Send what the 3PL answers on the topic its kind belongs to."""
+        assert self._producer is not None, "start() first"
+        if isinstance(confirmation, GoodsReceipt):
+            topic, key = THREEPL_RECEIPTS.name, confirmation.purchase_order_id
+        elif isinstance(confirmation, TransferArrival):
+            topic, key = THREEPL_RECEIPTS.name, str(confirmation.transfer_id)
+        elif isinstance(confirmation, CycleCount | ShelfDamage):
+            topic = THREEPL_STOCK.name
+            key = f"{confirmation.location}:{confirmation.sku}"
+        else:
+            topic, key = THREEPL_CONFIRMATIONS.name, str(confirmation.shipment_id)
+        await publish_until_sent(
+            self._producer,
+            topic,
+            key,
+            confirmation.model_dump_json().encode(),
+            what=f"{confirmation.type} {key}",
+        )
 
     async def learn_finished(self, records: list[Record]) -> None:
         """Tell the 3PL first which shipments of a batch were shipped or cancelled further on.
@@ -230,8 +358,45 @@ class ThreePLBridge:
                         FulfilmentCancelled.model_validate(envelope.payload)
                     )
 
-    async def handle(self, record: Record) -> None:
+    async def handle_event(self, record: Record) -> None:
         """One record of `warehouse_adapter.events.v1`."""
+        if header_value(record.headers, "event_type") not in self.EVENTS:
+            return
+        assert self._order is not None, "start() first"
+        self._hold(record)
+        await self._hand_on(self._order.from_events(record))
+
+    async def handle_request(self, record: Record) -> None:
+        """One record of `threepl.fulfilment-requests.v1`."""
+        assert self._order is not None, "start() first"
+        self._hold(record)
+        await self._hand_on(self._order.from_requests(record))
+
+    def _hold(self, record: Record) -> None:
+        """Hold the offset of each copy of a request until its shipment is finished (or the copy
+        is done with): a restart must read both again."""
+        if header_value(record.headers, "event_type") != FulfilmentRequested.event_type:
+            return
+        shipment = header_value(record.headers, "aggregate_id") or ""
+        copy = (record.topic, shipment, record.offset)
+        self._held.setdefault(shipment, set()).add(copy)
+        self._tracker.opened(copy, TopicPartition(record.topic, record.partition), record.offset)
+
+    async def _hand_on(self, done: Sorted) -> None:
+        for record in done.drop:
+            shipment = header_value(record.headers, "aggregate_id") or ""
+            copy = (record.topic, shipment, record.offset)
+            self._tracker.closed(copy)
+            self._held.get(shipment, set()).discard(copy)
+        for record in done.deliver:
+            await self.handle(record)
+
+    def _finished(self, shipment_id: uuid.UUID) -> None:
+        for copy in self._held.pop(str(shipment_id), ()):
+            self._tracker.closed(copy)
+
+    async def handle(self, record: Record) -> None:
+        """One record, in its shipment's order."""
         envelope = read_envelope(record, wanted=self.EVENTS)
         if envelope is None or envelope.producer != "warehouse_adapter":
             return
@@ -243,23 +408,22 @@ class ThreePLBridge:
         except ValidationError as error:
             log.warning("event does not fit its contract; skipped", error=str(error.errors()[:1]))
             return
-        await self.deliver(event, record.partition, record.offset)
+        await self.deliver(event)
 
-    async def deliver(self, event: IntegrationEvent, partition: int, offset: int) -> None:
+    async def deliver(self, event: IntegrationEvent) -> None:
         """Call the 3PL for one event; its failure is logged, never fatal for the others."""
         try:
             if isinstance(event, FulfilmentRequested):
-                self._tracker.opened(event.shipment_id, partition, offset)
                 await self.threepl.fulfilment_requested(event)
             elif isinstance(event, PackScanRejected):
                 await self.threepl.pack_scan_rejected(event)
             elif isinstance(event, FulfilmentLabelled):
                 await self.threepl.fulfilment_labelled(event)
             elif isinstance(event, FulfilmentCancelled):
-                self._tracker.closed(event.shipment_id)
+                self._finished(event.shipment_id)
                 await self.threepl.fulfilment_cancelled(event)
             elif isinstance(event, ShipmentConfirmed):
-                self._tracker.closed(event.shipment_id)
+                self._finished(event.shipment_id)
                 await self.threepl.shipment_confirmed(event)
             # Goods expected are not held open like shipments: a receipt the 3PL had not sent
             # when it stopped is not sent after the restart (the dock receives it over HTTP).
@@ -487,23 +651,16 @@ class ShelfFeed:
     """Keeps a 3PL's shelves up to date from `inventory.events.v1`, read from its beginning at
     every start (the shelves are rebuilt, never stored)."""
 
-    def __init__(
-        self, settings: KafkaSettings, shelves: Shelves, on_change: Callable[[], None]
-    ) -> None:
+    def __init__(self, shelves: Shelves, on_change: Callable[[], None]) -> None:
         self.shelves = shelves
         self._on_change = on_change
-        self._follower = TopicFollower(
-            settings, INVENTORY_EVENTS, self._handle, client_id="unitrail-simulated-3pl-shelves"
-        )
+        self.follower = TopicFollower(INVENTORY_EVENTS, self._handle)
+        """Run by `follow_topics`, with the other topics a process follows."""
 
     @property
     def caught_up(self) -> asyncio.Event:
         """Set once the shelves reflect every inventory event that existed at start."""
-        return self._follower.caught_up
-
-    async def run(self) -> None:
-        """Follow inventory's events until cancelled."""
-        await self._follower.run()
+        return self.follower.caught_up
 
     def _handle(self, record: Record) -> None:
         envelope = read_envelope(record, wanted=SHELF_EVENTS)

@@ -444,22 +444,29 @@ class Relay:
         """Hand the notifications' public events to the producer in record batches."""
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
+        publishable = [
+            notification for notification in notifications if self._may_publish(notification.topic)
+        ]
         events = [
             self._application.mapper.to_domain_event(cast(Any, notification))
-            for notification in notifications
-            if self._may_publish(notification.topic)
+            for notification in publishable
         ]
         prepare = getattr(self._translate, "prepare", None)
         if prepare is not None:  # a feed that looks things up for the batch first, asynchronously
             await prepare(events)
-        for domain_event in events:
+        for notification, domain_event in zip(publishable, events, strict=True):
             if is_bookkeeping(domain_event):
                 continue
             payload = self._translate(domain_event)
             if payload is None:
                 continue
             message = message_for(
-                self._producer_name, domain_event, payload, feed=self._feed, key=self._key
+                self._producer_name,
+                domain_event,
+                payload,
+                feed=self._feed,
+                key=self._key,
+                position=notification.id,
             )
             batches.add(self._partitioner(message.key, partitions), message)
         return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))

@@ -74,9 +74,13 @@ def message_for(
     *,
     feed: str | None = None,
     key: Callable[[Any], str] | None = None,
+    position: int | None = None,
 ) -> OutgoingMessage:
     """The record for a stored event translated to `payload` (on `feed`, when not the producer's
-    events topic; keyed by `key(payload)` when given, else by aggregate id)."""
+    events topic; keyed by `key(payload)` when given, else by aggregate id). `position`, the
+    event's notification id in its store, goes in the `notification_id` header: one relay
+    publishes a store in that order, so a reader of two topics fed by one store (an events topic
+    and a feed) can tell how far each partition has come (a repeat after a relay restart aside)."""
     aggregate_id = str(domain_event.originator_id)
     version: int = domain_event.originator_version
     correlation_id: str = domain_event.correlation_id
@@ -106,6 +110,7 @@ def message_for(
             ("aggregate_id", aggregate_id.encode()),
             ("aggregate_version", str(version).encode()),
             ("correlation_id", correlation_id.encode()),
+            *(() if position is None else (("notification_id", str(position).encode()),)),
         ],
     )
 

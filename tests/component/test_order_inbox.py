@@ -29,7 +29,11 @@ from tests.unit.test_metrics import observed
 
 
 def record(
-    topic: str, value: bytes, offset: int = 0, key: str = "k"
+    topic: str,
+    value: bytes,
+    offset: int = 0,
+    key: str = "k",
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         topic=topic,
@@ -42,7 +46,7 @@ def record(
         checksum=None,
         serialized_key_size=len(key),
         serialized_value_size=len(value),
-        headers=[],
+        headers=headers or [],
     )
 
 

@@ -130,3 +130,11 @@ def test_a_feed_skips_before_decoding_only_what_its_translator_has_no_function_f
     assert translates(lambda event: None, Order.Paid), "a plain function may publish anything"
     assert is_bookkeeping_class(IdempotencyRecord.Recorded)
     assert not is_bookkeeping_class(Order.Paid)
+
+
+def test_a_message_carries_its_place_in_the_store_when_given(stored_events: list[object]) -> None:
+    domain_event = stored_events[0]
+    payload = translators.to_contract(domain_event)
+    message = message_for("inventory", domain_event, payload, position=7)
+    assert dict(message.headers)["notification_id"] == b"7"
+    assert "notification_id" not in dict(message_for("inventory", domain_event, payload).headers)

@@ -48,11 +48,14 @@ from infra.simulators.carriers import (
     SimulatedCarriersSettings,
     tracking_plan,
 )
-from infra.simulators.kafka import OffsetTracker, RecentIds
+from infra.simulators.kafka import OffsetTracker, RecentIds, Record
 from infra.simulators.returns import ExpectedReturn, SimulatedReturnsSettings, arrival_for
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl import (
+    FULFILMENT_REQUESTS,
+    WAREHOUSE_EVENTS,
     Confirmation,
+    ShipmentsInOrder,
     SimulatedThreePL,
     SimulatedThreePLSettings,
     goods_receipt_for,
@@ -62,6 +65,7 @@ from infra.simulators.threepl import (
 )
 from infra.stack import simulators_wanted
 from services.shipping.domain import Tracking, normalise_tracking
+from tests.component.test_order_inbox import record
 
 ORDER = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 ADDRESS = AddressOnRecord(
@@ -650,3 +654,98 @@ async def test_a_cycle_count_reports_every_sku_and_the_units_found_damaged() -> 
         ("CAMERA-X", 1, ["C-1"]),
         ("LAPTOP-14", 3, ["L-1", "L-2", "L-3"]),
     ]
+
+
+# -- a shipment's messages from two topics -------------------------------------------------------
+
+
+def copy(
+    topic: str, event_type: str, shipment: str, version: int, position: int, offset: int
+) -> Record:
+    """A record as the warehouse adapter's relays write it (one partition per topic here)."""
+    headers = [
+        ("event_type", event_type.encode()),
+        ("aggregate_id", shipment.encode()),
+        ("aggregate_version", str(version).encode()),
+        ("notification_id", str(position).encode()),
+    ]
+    return record(topic, b"{}", offset, key=shipment, headers=headers)
+
+
+def sealed(event_type: str, shipment: str, version: int, position: int) -> Record:
+    return copy(WAREHOUSE_EVENTS, event_type, shipment, version, position, offset=position)
+
+
+def clear(shipment: str, version: int, position: int) -> Record:
+    return copy(FULFILMENT_REQUESTS, "FulfilmentRequested", shipment, version, position, position)
+
+
+def in_order() -> ShipmentsInOrder:
+    return ShipmentsInOrder({WAREHOUSE_EVENTS: 1, FULFILMENT_REQUESTS: 1})
+
+
+def names(records: list[Record]) -> list[tuple[str, str]]:
+    return [
+        (record.topic.split(".")[0], dict(record.headers)["event_type"].decode())
+        for record in records
+    ]
+
+
+def test_a_request_read_first_in_clear_is_handed_on_in_the_place_of_its_sealed_copy() -> None:
+    order = in_order()
+    assert order.from_requests(clear("S1", 1, 10)).deliver == []
+    done = order.from_events(sealed("FulfilmentRequested", "S1", 1, 10))
+    assert (names(done.deliver), done.drop) == ([("threepl", "FulfilmentRequested")], [])
+    assert names(order.from_events(sealed("FulfilmentLabelled", "S1", 5, 14)).deliver) == [
+        ("warehouse_adapter", "FulfilmentLabelled")
+    ]
+
+
+def test_requests_read_first_in_clear_each_wait_for_their_own_sealed_copy() -> None:
+    order = in_order()
+    order.from_requests(clear("S1", 1, 3))
+    order.from_requests(clear("S2", 1, 4))
+    first = order.from_events(sealed("FulfilmentRequested", "S1", 1, 3))
+    second = order.from_events(sealed("FulfilmentRequested", "S2", 1, 4))
+    assert [(len(done.deliver), done.drop) for done in (first, second)] == [(1, []), (1, [])]
+    assert [dict(done.deliver[0].headers)["aggregate_id"] for done in (first, second)] == [
+        b"S1",
+        b"S2",
+    ]
+
+
+def test_what_follows_a_sealed_request_waits_for_its_clear_copy_and_other_shipments_go_on() -> None:
+    order = in_order()
+    assert order.from_events(sealed("FulfilmentRequested", "S1", 1, 10)).deliver == []
+    assert order.from_events(sealed("PackScanRejected", "S1", 4, 12)).deliver == []
+    other = order.from_events(sealed("InboundExpected", "PO-1", 1, 13)).deliver
+    assert names(other) == [("warehouse_adapter", "InboundExpected")]
+    done = order.from_requests(clear("S1", 1, 10))
+    assert names(done.deliver) == [
+        ("threepl", "FulfilmentRequested"),
+        ("warehouse_adapter", "PackScanRejected"),
+    ]
+    assert done.drop == []
+
+
+def test_a_copy_whose_counterpart_was_read_before_the_start_is_dropped_and_nothing_waits() -> None:
+    order = in_order()
+    # Read again after a restart: S1 finished, the events topic's offset had passed its request.
+    assert order.from_requests(clear("S1", 1, 10)).deliver == []
+    done = order.from_events(sealed("FulfilmentLabelled", "S2", 5, 11))
+    assert names(done.deliver) == [("warehouse_adapter", "FulfilmentLabelled")]
+    assert [record.topic for record in done.drop] == [FULFILMENT_REQUESTS]
+    # The other way round: the request topic's offset had passed S3's request.
+    order.from_requests(clear("S4", 1, 20))
+    assert order.from_events(sealed("FulfilmentRequested", "S3", 1, 15)).drop != []
+    assert order.from_events(sealed("ShipmentConfirmed", "S3", 9, 16)).deliver != []
+
+
+def test_a_relay_s_repeat_of_either_copy_is_not_handed_on_twice() -> None:
+    order = in_order()
+    order.from_events(sealed("FulfilmentRequested", "S1", 1, 10))
+    assert len(order.from_requests(clear("S1", 1, 10)).deliver) == 1
+    repeat = order.from_requests(clear("S1", 1, 10))
+    assert (repeat.deliver, len(repeat.drop)) == ([], 1)
+    repeat = order.from_events(sealed("FulfilmentRequested", "S1", 1, 10))
+    assert (repeat.deliver, len(repeat.drop)) == ([], 1)
