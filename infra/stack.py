@@ -148,6 +148,10 @@ class Stack:
             )
         env["POSTGRES_DSN"] = dsn
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        # Where customers' keys are asked for (the 3PL feed opens ship-to addresses with them).
+        env.setdefault(
+            "UNITRAIL_ORDER_URL", f"http://127.0.0.1:{ServiceProcess('order', env).port}"
+        )
         if not env.get("UNITRAIL_AUTH_JWKS_URL") and not env.get("UNITRAIL_AUTH_PUBLIC_KEY_FILE"):
             # No identity provider named: the services trust the local key, with which
             # `unitrail token`, the CLI and the demo sign their tokens.
