@@ -29,7 +29,9 @@ http://127.0.0.1:8003); `trace`, `recall` and `audit` ask the traceability servi
 asks the service whose read models it rebuilds (`--url`, default `$UNITRAIL_<SERVICE>_URL` or the
 service's port on 127.0.0.1; those two options for order and traceability), and so does
 `dead-letters`; `status` asks every service's open `/health`. Answers are printed
-for a person, or as the API's JSON with `--json` (`--format json` for recalls).
+for a person, or as the API's JSON with `--json` (`--format json` for recalls). Tables and the
+replay's progress bar are drawn with rich: fitted to a terminal and in colour there, plain text
+at their natural width into a pipe or a file.
 """
 
 from __future__ import annotations
@@ -41,14 +43,18 @@ import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
+
+import httpx
+from rich import box
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES
@@ -106,21 +112,49 @@ def fetch(
 ) -> dict[str, Any]:
     """GET `path` of a service's HTTP API (POST `body` when given) with a token of `role`; the
     JSON answer."""
-    request = urllib.request.Request(f"{base_url.rstrip('/')}{path}")
-    request.add_header("authorization", f"Bearer {client_token(role, user())}")
-    if body is not None:
-        request.data = json.dumps(body).encode()
-        request.add_header("content-type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            answer: dict[str, Any] = json.loads(reply.read())
-            return answer
-    except urllib.error.HTTPError as error:
-        raise SystemExit(f"{error.code}: {error_message(error.read(), error.reason)}") from None
-    except urllib.error.URLError as error:
+        reply = httpx.request(
+            "GET" if body is None else "POST",
+            f"{base_url.rstrip('/')}{path}",
+            json=body,
+            headers={"authorization": f"Bearer {client_token(role, user())}"},
+            timeout=timeout,
+        )
+    except httpx.RequestError as error:
         raise SystemExit(
-            f"the {service} service at {base_url} does not answer: {error.reason}"
+            f"the {service} service at {base_url} does not answer: {error or type(error).__name__}"
         ) from None
+    if reply.is_error:
+        raise SystemExit(
+            f"{reply.status_code}: {error_message(reply.content, reply.reason_phrase)}"
+        )
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A table as the commands print them: a bold header, columns apart, no frame."""
+    drawn = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for column in columns:
+        drawn.add_column(column, no_wrap=True, justify="right" if column in right else "left")
+    return drawn
+
+
+def plain(renderable: RenderableType) -> str:
+    """What `renderable` prints as, without colours and at its natural width: for a pipe, a file
+    or a test."""
+    console = Console(file=io.StringIO(), width=10_000, color_system=None, highlight=False)
+    console.print(renderable)
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in str(output).splitlines())
+
+
+def show(renderable: RenderableType) -> None:
+    """Print for a person on a terminal (fitted to it, in colour), as plain text otherwise."""
+    if sys.stdout.isatty():
+        Console().print(renderable)
+    else:
+        print(plain(renderable))
 
 
 def duration(seconds: int) -> str:
@@ -289,18 +323,14 @@ RECALL_TABLE: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
 )
 
 
-def recall_table(answer: dict[str, Any]) -> str:
-    """The recalled units as an aligned table, one per line."""
+def recall_table(answer: dict[str, Any]) -> RenderableType:
+    """The recalled units as a table, one per line."""
     if not answer["units"]:
         return "no units"
-    header = [name for name, _ in RECALL_TABLE]
-    rows = [[str(cell(unit)) for _, cell in RECALL_TABLE] for unit in answer["units"]]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
+    drawn = table(*(name for name, _ in RECALL_TABLE))
+    for unit in answer["units"]:
+        drawn.add_row(*(str(cell(unit)) for _, cell in RECALL_TABLE))
+    return drawn
 
 
 def recall_csv(answer: dict[str, Any]) -> str:
@@ -341,6 +371,7 @@ def describe_audit(answer: dict[str, Any]) -> str:
 
 
 def progress_bar(progress: dict[str, Any], width: int = 30) -> str:
+    """A replay's progress as one line of text, for logs (a terminal gets a live bar)."""
     total, read = int(progress["total"]), int(progress["read"])
     fraction = min(1.0, read / total) if total else (1.0 if progress["state"] == "done" else 0.0)
     filled = round(width * fraction)
@@ -350,6 +381,9 @@ def progress_bar(progress: dict[str, Any], width: int = 30) -> str:
     )
 
 
+ENDED = ("done", "refused", "failed")
+
+
 def follow_replay(
     base_url: str,
     replay_id: str,
@@ -357,24 +391,46 @@ def follow_replay(
     interval: float = 0.2,
     service: str = "traceability",
 ) -> dict[str, Any]:
-    """Poll the replay until it ends, drawing its progress on `out` (redrawn in place on a
-    terminal, a line per tenth otherwise)."""
-    live = out.isatty()
-    shown = ""
-    while True:
+    """Poll the replay until it ends, showing its progress on `out`: a live bar on a terminal,
+    a line per tenth otherwise."""
+
+    def latest() -> dict[str, Any]:
         progress = fetch(base_url, "/replays/latest", service=service, role=Role.OPERATOR)
         if progress["replay_id"] != replay_id:
             raise SystemExit(f"replay {replay_id} was replaced by {progress['replay_id']}")
-        bar = progress_bar(progress)
-        if live:
-            out.write(f"\r{bar}")
-        elif bar.split("]")[0] + progress["state"] != shown:
-            out.write(f"{bar}\n")
-            shown = bar.split("]")[0] + progress["state"]
-        out.flush()
-        if progress["state"] in ("done", "refused", "failed"):
-            if live:
-                out.write("\n")
+        return progress
+
+    console = Console(file=out)
+    if console.is_terminal:
+        columns = (
+            TextColumn(f"{service} replay"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events  {task.fields[state]}"),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(service, total=None, state="")
+            while True:
+                progress = latest()
+                bar.update(
+                    task,
+                    total=int(progress["total"]) or None,
+                    completed=int(progress["read"]),
+                    state=progress["state"],
+                )
+                if progress["state"] in ENDED:
+                    return progress
+                time.sleep(interval)
+    shown = ""
+    while True:
+        progress = latest()
+        line = progress_bar(progress)
+        if line.split("]")[0] + progress["state"] != shown:
+            out.write(f"{line}\n")
+            out.flush()
+            shown = line.split("]")[0] + progress["state"]
+        if progress["state"] in ENDED:
             return progress
         time.sleep(interval)
 
@@ -525,16 +581,16 @@ def health_of(base_url: str, timeout: float = 5) -> tuple[str, dict[str, Any]]:
     """A service's `/health`: healthy (200), unhealthy (503, with what each part says), or
     unreachable (no answer, with why)."""
     try:
-        with urllib.request.urlopen(f"{base_url.rstrip('/')}/health", timeout=timeout) as reply:
-            return "healthy", json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        try:
-            answer = json.loads(error.read())
-        except ValueError:
-            answer = {}
-        return "unhealthy", answer if isinstance(answer, dict) else {}
-    except (urllib.error.URLError, OSError) as error:
-        return "unreachable", {"error": str(getattr(error, "reason", error))}
+        reply = httpx.get(f"{base_url.rstrip('/')}/health", timeout=timeout)
+    except httpx.RequestError as error:
+        return "unreachable", {"error": str(error) or type(error).__name__}
+    try:
+        answer = reply.json()
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    return ("healthy" if reply.status_code == 200 else "unhealthy"), answer
 
 
 @dataclass(frozen=True)
@@ -589,21 +645,32 @@ def service_status(state: str, answer: dict[str, Any]) -> ServiceStatus:
     )
 
 
-def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> str:
-    """One line per service: its state, the parts that are not ok, how far its consumer is
-    behind (partners' messages in brackets), its dead and parked letters, and its relays' lag."""
-    header = (
-        f"{'service':<18} {'state':<12} {'consumer lag':>14} {'dead/parked':>12} "
-        f"{'relay lag':>10} {'oldest':>8}  problems"
+def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> Table:
+    """One line per service: its state, how far its consumer is behind (partners' messages in
+    brackets), its dead and parked letters, its relays' lag, and the parts that are not ok."""
+    drawn = table(
+        "service",
+        "state",
+        "consumer lag",
+        "dead/parked",
+        "relay lag",
+        "oldest",
+        "problems",
+        right=("consumer lag", "dead/parked", "relay lag", "oldest"),
     )
-    lines = [header, "-" * len(header)]
+    colours = {"healthy": "green", "unhealthy": "red", "unreachable": "red"}
     for service, (state, answer) in states.items():
         status = service_status(state, answer)
-        lines.append(
-            f"{service:<18} {state:<12} {status.consumer_lag:>14} {status.letters:>12} "
-            f"{status.relay_lag:>10} {status.oldest:>8}  " + "; ".join(status.problems)
+        drawn.add_row(
+            service,
+            f"[{colours.get(state, 'yellow')}]{state}[/]",
+            status.consumer_lag,
+            status.letters,
+            str(status.relay_lag),
+            str(status.oldest),
+            "; ".join(status.problems),
         )
-    return "\n".join(lines)
+    return drawn
 
 
 def status_command(arguments: argparse.Namespace) -> int:
@@ -623,7 +690,7 @@ def status_command(arguments: argparse.Namespace) -> int:
             )
         )
     else:
-        print(status_table(states))
+        show(status_table(states))
     return 0 if all(state == "healthy" for state, _ in states.values()) else 1
 
 
@@ -813,7 +880,7 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.format == "csv":
             print(recall_csv(answer))
         else:
-            print(recall_table(answer))
+            show(recall_table(answer))
     elif arguments.command == "audit":
         path = f"/audit/{aggregate_id(arguments.aggregate)}"
         answer = fetch(url, path + query_string(as_of=arguments.as_of), service="traceability")

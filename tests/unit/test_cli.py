@@ -6,6 +6,7 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import re
 import uuid
 
 import pytest
@@ -21,15 +22,19 @@ from infra.cli import (
     describe_redrive,
     describe_trace,
     duration,
+    fetch,
+    health_of,
     main,
     not_swapped,
     order_path,
+    plain,
     progress_bar,
     recall_csv,
     recall_table,
     replay_summary,
     serial_range,
     service_url,
+    status_table,
 )
 from services.runtime.eventstore import ServiceApplication
 
@@ -110,7 +115,9 @@ def test_an_aggregate_is_an_id_or_an_order_by_its_channel() -> None:
 
 def test_a_recall_prints_as_a_table_or_as_csv_with_every_field() -> None:
     answer = {"fields": list(UNIT), "units": [ON_SHELF, UNIT]}
-    table = recall_table(answer).splitlines()
+    header, rule, *rows = plain(recall_table(answer)).splitlines()
+    assert set(rule) == {"─"}
+    table = [header, *rows]
     assert table[0].split() == [
         "serial", "sku", "batch", "status", "holder", "order", "location", "condition",
         "tracking", "delivered",
@@ -119,7 +126,7 @@ def test_a_recall_prints_as_a_table_or_as_csv_with_every_field() -> None:
     assert table[2].split()[:6] == ["SN-0002", "CAM-1", "B1", "shipped", "Ada", "Lovelace"]
     assert "webshop:1001" in table[2]
     assert "ups 1Z1" in table[2]
-    assert recall_table({"fields": [], "units": []}) == "no units"
+    assert plain(recall_table({"fields": [], "units": []})) == "no units"
     lines = recall_csv(answer).splitlines()
     assert lines[0] == ",".join(UNIT)
     assert lines[2].startswith("SN-0002,CAM-1,B1,PO-1,")
@@ -324,3 +331,29 @@ def test_a_redrive_says_what_became_of_each_letter() -> None:
         "  #7 v1: redriven",
         "  #8 v2: dead: rule violated: no stock",
     ]
+
+
+def test_status_is_a_table_of_every_service_with_what_is_wrong() -> None:
+    healthy = {
+        "checks": {
+            "consumer": {"alive": True, "lag": 3, "partner_lag": 1, "dead_letters": 2, "parked": 0},
+            "relays": {"order.events.v1": {"alive": True, "lag": 4}},
+        }
+    }
+    header, rule, order, pim = plain(
+        status_table({"order": ("healthy", healthy), "pim": ("unreachable", {"error": "refused"})})
+    ).splitlines()
+    assert header.split()[:2] == ["service", "state"]
+    assert set(rule) == {"─"}
+    assert order.split()[:6] == ["order", "healthy", "3", "(1)", "2/0", "4"]
+    assert pim.split()[:2] == ["pim", "unreachable"]
+    assert pim.endswith("refused")
+
+
+def test_a_service_that_does_not_answer_is_named_with_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNITRAIL_TOKEN", "any")
+    with pytest.raises(SystemExit, match=re.escape("the order service at http://127.0.0.1:9 ")):
+        fetch("http://127.0.0.1:9", "/orders/x", timeout=2)
+    assert health_of("http://127.0.0.1:9", timeout=2)[0] == "unreachable"
