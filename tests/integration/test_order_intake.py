@@ -3,18 +3,23 @@ and the connector reads which on `channel.feedback.v1`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from infra import cli
-from services.runtime.privacy import is_sealed
+from services.runtime.auth import Role
+from services.runtime.privacy import is_sealed, revealed
 from tests.integration.harness import (
     Channel,
     Record,
+    ServiceProcess,
     Services,
+    Stack,
     Topics,
     channel_order,
     eventually,
@@ -28,8 +33,21 @@ def feedback_of(records: list[Record], key: str) -> list[dict[str, Any]]:
     return [record.json()["payload"] for record in records if record.key == key.encode()]
 
 
+@dataclass
+class CustomerKeys:
+    """Customers' keys as a service allowed to see personal data asks the order service."""
+
+    order: ServiceProcess
+    stack: Stack
+
+    def key(self, customer_id: str) -> bytes | None:
+        token = self.stack.token(Role.PERSONAL_DATA, "test-keys")
+        answer = self.order.get(f"/customer-keys/{customer_id}", token=token)
+        return base64.urlsafe_b64decode(answer["key"])
+
+
 def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_is_harmless(
-    services: Services, channel: Channel, topic: Topics
+    services: Services, channel: Channel, topic: Topics, stack: Stack
 ) -> None:
     pim, order, inventory = services("pim", "order", "inventory")
     register_in_pim(pim, order, "LAPTOP-14")
@@ -80,7 +98,11 @@ def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_
         "payment (the order is released-to-warehouse)"
     )
     (parked,) = eventually(dead_letters.poll, what="the refused re-send parked")
-    assert (parked.key, parked.value) == (key.encode(), json.dumps(too_late).encode())
+    assert parked.key == key.encode()
+    kept = json.loads(parked.value)
+    assert is_sealed(kept["customer"]["name"])
+    assert is_sealed(kept["shipping_address"]["line1"])
+    assert revealed(kept, CustomerKeys(order, stack)) == too_late, "kept whole, sealed"
     assert parked.headers["error"] == f"rule violated: {rejection['reason']}"
     view = order.get("/orders/by-channel/webshop/4101")
     assert (view["status"], view["lines"][0]["quantity"]) == ("cancelled", 2)
