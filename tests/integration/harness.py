@@ -6,6 +6,7 @@ see what any Kafka client would see.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -599,6 +600,20 @@ class ThreePL:
             tracking_number=printed["tracking_number"],
         )
         return printed
+
+
+@dataclass
+class CustomerKeys:
+    """Customers' keys as a service allowed to see personal data asks the order service for
+    them (`services.runtime.privacy.KeyLookup`): to open what a test finds sealed."""
+
+    order: ServiceProcess
+    stack: Stack
+
+    def key(self, customer_id: str) -> bytes | None:
+        token = self.stack.token(Role.PERSONAL_DATA, "test-keys")
+        answer = self.order.get(f"/customer-keys/{customer_id}", token=token)
+        return base64.urlsafe_b64decode(answer["key"])
 
 
 def labels_by_order(shipping_events: TopicReader, count: int) -> dict[str, dict[str, Any]]:

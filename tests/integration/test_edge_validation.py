@@ -9,13 +9,22 @@ import uuid
 
 import pytest
 
-from tests.integration.harness import Channel, Services, Topics, channel_order, eventually
+from services.runtime.privacy import is_sealed, revealed
+from tests.integration.harness import (
+    Channel,
+    CustomerKeys,
+    Services,
+    Stack,
+    Topics,
+    channel_order,
+    eventually,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_nul_in_a_name_is_dead_lettered_or_refused_naming_the_field_and_nothing_else_stops(
-    services: Services, channel: Channel, topic: Topics
+    services: Services, channel: Channel, topic: Topics, stack: Stack
 ) -> None:
     (order,) = services("order")
     dead_letters = topic("order.deadletter.v1")
@@ -28,7 +37,9 @@ def test_a_nul_in_a_name_is_dead_lettered_or_refused_naming_the_field_and_nothin
     channel.send(channel_order("4002"), key="webshop:4001")
 
     (parked,) = eventually(dead_letters.poll, what="the poisoned order dead-lettered")
-    assert json.loads(parked.value)["customer"]["name"] == "Nul\x00Person"
+    kept = json.loads(parked.value)
+    assert is_sealed(kept["customer"]["name"]), "kept sealed, as every dead letter"
+    assert revealed(kept, CustomerKeys(order, stack))["customer"]["name"] == "Nul\x00Person"
     assert parked.headers["error"].startswith("schema violation: customer.name: contains a control")
     placed = eventually(lambda: orders_topic.events("OrderPlaced"), what="the next order")
     assert [event["payload"]["channel_order_id"] for event in placed] == ["4002"]

@@ -3,21 +3,18 @@ and the connector reads which on `channel.feedback.v1`."""
 
 from __future__ import annotations
 
-import base64
 import json
 import urllib.error
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from infra import cli
-from services.runtime.auth import Role
 from services.runtime.privacy import is_sealed, revealed
 from tests.integration.harness import (
     Channel,
+    CustomerKeys,
     Record,
-    ServiceProcess,
     Services,
     Stack,
     Topics,
@@ -31,19 +28,6 @@ pytestmark = pytest.mark.integration
 
 def feedback_of(records: list[Record], key: str) -> list[dict[str, Any]]:
     return [record.json()["payload"] for record in records if record.key == key.encode()]
-
-
-@dataclass
-class CustomerKeys:
-    """Customers' keys as a service allowed to see personal data asks the order service."""
-
-    order: ServiceProcess
-    stack: Stack
-
-    def key(self, customer_id: str) -> bytes | None:
-        token = self.stack.token(Role.PERSONAL_DATA, "test-keys")
-        answer = self.order.get(f"/customer-keys/{customer_id}", token=token)
-        return base64.urlsafe_b64decode(answer["key"])
 
 
 def test_a_re_send_is_amended_before_payment_refused_after_release_and_a_repeat_is_harmless(
