@@ -143,10 +143,9 @@ def table(*columns: str, right: tuple[str, ...] = ()) -> Table:
 def plain(renderable: RenderableType) -> str:
     """What `renderable` prints as, without colours and at its natural width: for a pipe, a file
     or a test."""
-    console = Console(file=io.StringIO(), width=10_000, color_system=None, highlight=False)
-    console.print(renderable)
-    output = console.file.getvalue()  # type: ignore[attr-defined]
-    return "\n".join(line.rstrip() for line in str(output).splitlines())
+    output = io.StringIO()
+    Console(file=output, width=10_000, color_system=None, highlight=False).print(renderable)
+    return "\n".join(line.rstrip() for line in output.getvalue().splitlines())
 
 
 def show(renderable: RenderableType) -> None:

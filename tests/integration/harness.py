@@ -564,6 +564,12 @@ class ThreePL:
             units=[{"line_number": n, "sku": sku, "serial": serial} for n, sku, serial in units],
         )
 
+    def pick_and_pack(self, request: dict[str, Any], serial: str) -> None:
+        """Pick a one-line request, pack its unit with `serial`, and answer inventory's check."""
+        self.send("picked", request["shipment_id"])
+        self.pack(request["shipment_id"], (1, request["lines"][0]["sku"], serial))
+        self.answer(request["shipment_id"])
+
     def answer(self, shipment_id: str, count: int = 1) -> list[dict[str, Any]]:
         """The next verdicts on packing this shipment: FulfilmentPacked or PackScanRejected."""
 

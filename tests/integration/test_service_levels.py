@@ -145,10 +145,8 @@ def test_the_cheapest_service_that_keeps_the_promise_and_a_flag_when_none_can(
         channel, channel_order("7005", lines=[("LAPTOP-14", 1)]) | {"service_level": "next-day"}
     )
     for n, request in enumerate(threepl.requests(5), start=1):
-        threepl.send("picked", request["shipment_id"])
-        sku = request["lines"][0]["sku"]
-        threepl.pack(request["shipment_id"], (1, sku, "L-1" if sku == "LAPTOP-14" else f"D-{n}"))
-        threepl.answer(request["shipment_id"])
+        laptop = request["lines"][0]["sku"] == "LAPTOP-14"
+        threepl.pick_and_pack(request, "L-1" if laptop else f"D-{n}")
     labels = labels_by_order(shipping_events, 5)
 
     def label(number: str) -> dict[str, Any]:

@@ -40,12 +40,6 @@ def order(number: str, sku: str, price: str, country: str = "US") -> dict[str, A
     return message
 
 
-def pack(threepl: ThreePL, shipment: dict[str, Any], serial: str) -> None:
-    threepl.send("picked", shipment["shipment_id"])
-    threepl.pack(shipment["shipment_id"], (1, shipment["lines"][0]["sku"], serial))
-    threepl.answer(shipment["shipment_id"])
-
-
 def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
@@ -67,8 +61,8 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     requests = {r["order_id"]: r for r in threepl.requests(2)}
     lithium_abroad = requests[str(order_id_for("webshop", "9001"))]
     cheap_dock = requests[str(order_id_for("webshop", "9002"))]
-    pack(threepl, lithium_abroad, "L-1")
-    pack(threepl, cheap_dock, "D-1")
+    threepl.pick_and_pack(lithium_abroad, "L-1")
+    threepl.pick_and_pack(cheap_dock, "D-1")
 
     bought = labels(2)
     lithium_label = bought[str(order_id_for("webshop", "9001"))]
@@ -127,7 +121,7 @@ def test_labels_follow_the_rules_and_a_held_order_gets_none_until_released(
     bulky = next(
         r for r in threepl.requests(4) if r["order_id"] == str(order_id_for("webshop", "9004"))
     )
-    pack(threepl, bulky, "M-1")
+    threepl.pick_and_pack(bulky, "M-1")
     monitor_label = labels(4)[bulky["order_id"]]
     assert (monitor_label["carrier"], monitor_label["cost"]) == ("ups", "17.00")
     (planned,) = [
@@ -166,7 +160,7 @@ def test_carrier_tracking_takes_a_parcel_to_delivered_and_closes_the_order(
     channel.send(order("9101", "DOCK-1", "120.00"))
     channel.send(order("9102", "DOCK-1", "120.00"))
     for request, serial in zip(threepl.requests(2), ["D-1", "D-2"], strict=True):
-        pack(threepl, request, serial)
+        threepl.pick_and_pack(request, serial)
 
     def two_labels() -> list[dict[str, Any]] | None:
         bought = shipping_topic.events("LabelPurchased")
@@ -224,7 +218,7 @@ def test_a_parcel_packed_before_its_product_facts_arrive_is_labelled_when_they_d
     )
     orders.post(f"{held}/release-hold", {"note": "the PIM entry follows"})
     (request,) = threepl.requests(1)
-    pack(threepl, request, "SP-1")
+    threepl.pick_and_pack(request, "SP-1")
     (withheld,) = eventually(lambda: shipping_events.events("LabelWithheld"), what="no label")
     assert withheld["payload"]["reason"] == "no product facts from PIM for SPEAKER-2"
 
