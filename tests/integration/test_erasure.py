@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,10 @@ def database_text(stack: Stack) -> dict[str, str]:
 def _unescaped(text: str) -> str:
     text = BYTEA_HEX.sub(lambda match: bytes.fromhex(match[1]).decode("utf-8", "replace"), text)
     try:
-        return text.encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
+        # A dump holds backslashes that are no escape (regular expressions in DDL, say).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return text.encode("latin-1", "backslashreplace").decode("unicode_escape", "replace")
     except UnicodeError:
         return text
 
