@@ -18,13 +18,10 @@ import structlog
 from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
 from infra.simulators.kafka import GroupPart, KafkaSettings, TopicFollower, run_in_group
 from infra.simulators.returns import SimulatedReturns, SimulatedReturnsSettings
+from infra.simulators.shelf_feed import ShelfFeed
 from infra.simulators.shelves import Shelves
-from infra.simulators.threepl import (
-    ShelfFeed,
-    SimulatedThreePL,
-    SimulatedThreePLSettings,
-    ThreePLBridge,
-)
+from infra.simulators.threepl import SimulatedThreePL, SimulatedThreePLSettings
+from infra.simulators.threepl_bridge import ThreePLBridge
 from services.runtime.logging import configure_logging
 
 log = structlog.get_logger("infra.simulators")
