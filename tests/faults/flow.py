@@ -27,7 +27,8 @@ from contracts.topics import (
     THREEPL_CONFIRMATIONS,
     THREEPL_RECEIPTS,
 )
-from infra import demo
+from infra.demo import orders as demo_orders
+from infra.demo import system as demo_system
 from tests.faults.system import System, http_json, note
 from tests.integration.harness import CERTIFIED_EVERYWHERE, channel_order, eventually
 
@@ -81,10 +82,11 @@ class Ledger:
 def plan_orders(run: str, count: int, rng: random.Random) -> list[FlowOrder]:
     """`count` orders drawn like the demo's (channels, baskets, split parcels, over $500, lithium),
     one of them held by the fraud check (and left held), one for a product never stocked."""
-    drawn = demo.make_orders(run, count, rng, fraud=count >= 3)
+    drawn = demo_orders.make_orders(run, count, rng, fraud=count >= 3)
     planned = [
         FlowOrder(
-            order.message, "held" if order.message.fraud_score >= demo.FRAUD_SCORE else "delivered"
+            order.message,
+            "held" if order.message.fraud_score >= demo_orders.FRAUD_SCORE else "delivered",
         )
         for order in drawn
     ]
@@ -102,7 +104,7 @@ def plan_orders(run: str, count: int, rng: random.Random) -> list[FlowOrder]:
 
 def register_catalogue(system: System) -> None:
     """The demo's catalogue and the never-stocked product, in PIM; shipping knows their facts."""
-    asyncio.run(demo.register_catalogue(endpoints(system)))
+    asyncio.run(demo_system.register_catalogue(endpoints(system)))
     status, answer = http_json(
         "PUT",
         f"{system.url('pim')}/products/{UNSTOCKED_SKU}",
@@ -116,8 +118,8 @@ def register_catalogue(system: System) -> None:
     assert status == 200, f"PIM refused {UNSTOCKED_SKU}: {answer}"
 
 
-def endpoints(system: System) -> demo.Endpoints:
-    return demo.Endpoints(
+def endpoints(system: System) -> demo_system.Endpoints:
+    return demo_system.Endpoints(
         pim=system.url("pim"),
         inventory=system.url("inventory"),
         order=system.url("order"),
@@ -130,15 +132,17 @@ def endpoints(system: System) -> demo.Endpoints:
 def receive_stock(system: System, ledger: Ledger, run: str, orders: list[FlowOrder]) -> None:
     """Enough serialized stock at each warehouse for `orders`, received through inventory's API
     (retried with an idempotency key while inventory is restarting, so it counts once)."""
-    wanted = [demo.DemoOrder(order.message) for order in orders if order.expect != "backordered"]
-    for product, location, quantity, serials in demo.receipts(run, wanted):
+    wanted = [
+        demo_orders.DemoOrder(order.message) for order in orders if order.expect != "backordered"
+    ]
+    for product, location, quantity, serials in demo_orders.receipts(run, wanted):
         body = {
             "sku": product.sku,
             "location": location,
             "quantity": quantity,
             "reason": "purchase-receipt",
             "serials": serials,
-            "batch": demo.batch_of(run, product) if serials else None,
+            "batch": demo_orders.batch_of(run, product) if serials else None,
             "idempotency_key": f"{run}:{product.sku}:{location}",
         }
 

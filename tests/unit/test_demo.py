@@ -8,11 +8,12 @@ from collections import Counter
 import pytest
 
 from infra import demo
+from infra.demo.orders import make_orders, receipts
 
 
 def test_the_stream_is_varied_reproducible_and_has_one_order_for_the_fraud_check() -> None:
-    orders = demo.make_orders("RUN1", 30, random.Random("seed"), fraud=True)
-    again = demo.make_orders("RUN1", 30, random.Random("seed"), fraud=True)
+    orders = make_orders("RUN1", 30, random.Random("seed"), fraud=True)
+    again = make_orders("RUN1", 30, random.Random("seed"), fraud=True)
     assert [o.message.lines for o in orders] == [o.message.lines for o in again]
     assert len({o.reference for o in orders}) == 30
     assert all(o.message.channel_order_id.startswith("RUN1-") for o in orders)
@@ -22,19 +23,19 @@ def test_the_stream_is_varied_reproducible_and_has_one_order_for_the_fraud_check
     totals = [sum(line.unit_price * line.quantity for line in o.message.lines) for o in orders]
     assert min(totals) < 500 < max(totals)
     assert not any(
-        o.message.fraud_score >= 80 for o in demo.make_orders("R", 9, random.Random(), fraud=False)
+        o.message.fraud_score >= 80 for o in make_orders("R", 9, random.Random(), fraud=False)
     )
 
 
 def test_every_location_a_product_is_stocked_at_receives_the_whole_demand_with_fresh_serials() -> (
     None
 ):
-    orders = demo.make_orders("RUN2", 25, random.Random(7), fraud=False)
+    orders = make_orders("RUN2", 25, random.Random(7), fraud=False)
     demand: Counter[str] = Counter()
     for order in orders:
         for line in order.message.lines:
             demand[line.sku] += line.quantity
-    planned = demo.receipts("RUN2", orders)
+    planned = receipts("RUN2", orders)
     for product, location, quantity, serials in planned:
         assert location in product.locations
         assert quantity == demand[product.sku] + 1
