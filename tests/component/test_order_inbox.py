@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 
 from contracts.channel import order_id_for
 from contracts.inventory import ReservationLine, StockReserved
@@ -21,66 +19,17 @@ from contracts.order import LocationQuantity
 from services.order.application import OrderApplication
 from services.order.domain import OrderStatus
 from services.order.handlers import register_handlers
-from services.runtime.consumer import Consumer, Outcome
-from services.runtime.eventstore import BlockingRunner
+from services.runtime.consumer import Outcome
 from services.runtime.privacy import is_sealed
+from tests.component.inbox import Inbox, inbox_of
 from tests.integration.harness import channel_order, published
 from tests.unit.test_metrics import observed
 
 
-def record(
-    topic: str,
-    value: bytes,
-    offset: int = 0,
-    key: str = "k",
-    headers: list[tuple[str, bytes]] | None = None,
-) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key.encode(),
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key),
-        serialized_value_size=len(value),
-        headers=headers or [],
-    )
-
-
-@dataclass
-class Inbox:
-    consumer: Consumer
-    orders: OrderApplication
-    dead_letters: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
-
-    async def send(self, topic: str, value: bytes, key: str = "k") -> None:
-        await self.consumer.handle_batch([record(topic, value, key=key)])
-
-    async def send_batch(self, *messages: tuple[str, bytes]) -> list[Outcome]:
-        records = [record(topic, value, offset) for offset, (topic, value) in enumerate(messages)]
-        return await self.consumer.handle_batch(records)
-
-    async def publish(
-        self, value: bytes, *, topic: str, key: bytes | None, headers: dict[str, str]
-    ) -> None:
-        assert topic == self.consumer.dead_letter_topic
-        self.dead_letters.append((value, headers))
-
-
 @pytest.fixture
-async def inbox() -> AsyncIterator[Inbox]:
-    orders = OrderApplication(None)
-    runner = BlockingRunner(workers=2)
-    box = Inbox(cast(Consumer, None), orders)
-    box.consumer = Consumer(
-        service_name="order", application=orders, runner=runner, publish=box.publish, attempts=2
-    )
-    register_handlers(box.consumer, orders)
-    yield box
-    runner.shutdown()
+def inbox() -> Iterator[Inbox[OrderApplication]]:
+    with inbox_of("order", OrderApplication(None), register_handlers) as box:
+        yield box
 
 
 def stock_reserved(order_id: uuid.UUID, version: int, quantity: int = 1) -> bytes:
@@ -107,30 +56,32 @@ def as_json(message: dict[str, Any]) -> bytes:
 
 
 async def test_a_channel_order_is_placed_and_paid_once_however_often_it_arrives(
-    inbox: Inbox,
+    inbox: Inbox[OrderApplication],
 ) -> None:
     message = as_json(channel_order("5001"))
     await inbox.send("channel.orders.v1", message)
     await inbox.send("channel.orders.v1", message)
-    order = inbox.orders.get_order(order_id_for("webshop", "5001"))
+    order = inbox.application.get_order(order_id_for("webshop", "5001"))
     assert (order.status, order.version) == (OrderStatus.PAID, 2)
     assert inbox.dead_letters == []
 
 
-async def test_every_batch_is_timed_and_sized(inbox: Inbox) -> None:
+async def test_every_batch_is_timed_and_sized(inbox: Inbox[OrderApplication]) -> None:
     before = observed("unitrail_consumer_batch_seconds", "order")
     await inbox.send("channel.orders.v1", as_json(channel_order("5002")))
     assert observed("unitrail_consumer_batch_seconds", "order") == before + 1
     assert observed("unitrail_consumer_batch_messages", "order") >= 1
 
 
-async def test_an_allocation_is_applied_once_and_a_gap_is_parked(inbox: Inbox) -> None:
+async def test_an_allocation_is_applied_once_and_a_gap_is_parked(
+    inbox: Inbox[OrderApplication],
+) -> None:
     await inbox.send("channel.orders.v1", as_json(channel_order("5001")))
     order_id = order_id_for("webshop", "5001")
 
     await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
     await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
-    order = inbox.orders.get_order(order_id)
+    order = inbox.application.get_order(order_id)
     assert (order.status, order.version) == (OrderStatus.RELEASED, 4)
 
     await inbox.send("inventory.events.v1", stock_reserved(uuid.uuid4(), version=3))
@@ -139,7 +90,7 @@ async def test_an_allocation_is_applied_once_and_a_gap_is_parked(inbox: Inbox) -
 
 
 async def test_poison_is_parked_with_its_reason_and_the_next_message_is_handled(
-    inbox: Inbox,
+    inbox: Inbox[OrderApplication],
 ) -> None:
     await inbox.send("channel.orders.v1", b"{not json")
     await inbox.send("channel.orders.v1", as_json(channel_order("5002") | {"fraud_score": 101}))
@@ -152,11 +103,11 @@ async def test_poison_is_parked_with_its_reason_and_the_next_message_is_handled(
     assert reasons[2].startswith("invalid envelope")
     # Bytes that are not JSON (they may hold a customer's data) are not copied, only described.
     assert inbox.dead_letters[0][0].startswith(b"(not kept: 9 bytes, not JSON, sha256 ")
-    assert inbox.orders.get_order(order_id_for("webshop", "5003")).status is OrderStatus.PAID
+    assert inbox.application.get_order(order_id_for("webshop", "5003")).status is OrderStatus.PAID
 
 
 async def test_an_event_for_an_order_that_does_not_exist_is_retried_then_parked(
-    inbox: Inbox,
+    inbox: Inbox[OrderApplication],
 ) -> None:
     await inbox.send("inventory.events.v1", stock_reserved(uuid.uuid4(), version=1))
     (_, headers) = inbox.dead_letters[0]
@@ -164,7 +115,7 @@ async def test_an_event_for_an_order_that_does_not_exist_is_retried_then_parked(
 
 
 async def test_a_re_send_that_changes_a_paid_line_is_parked_with_the_difference(
-    inbox: Inbox,
+    inbox: Inbox[OrderApplication],
 ) -> None:
     message = channel_order("5004")
     await inbox.send("channel.orders.v1", as_json(message))
@@ -183,12 +134,12 @@ async def test_a_re_send_that_changes_a_paid_line_is_parked_with_the_difference(
         "rule violated: re-send of webshop:5004 refused: lines[1].quantity '1' → '3' may change "
         "only before payment (the order is paid)"
     )
-    order = inbox.orders.get_order(order_id_for("webshop", "5004"))
+    order = inbox.application.get_order(order_id_for("webshop", "5004"))
     assert (order.lines[0].quantity, order.version) == (1, 3)
 
 
 async def test_a_batch_with_poison_in_the_middle_applies_everything_else_once(
-    inbox: Inbox,
+    inbox: Inbox[OrderApplication],
 ) -> None:
     first = as_json(channel_order("6001"))
     outcomes = await inbox.send_batch(
@@ -204,7 +155,7 @@ async def test_a_batch_with_poison_in_the_middle_applies_everything_else_once(
         Outcome.APPLIED,
     ]
     assert [
-        inbox.orders.get_order(order_id_for("webshop", n)).version for n in ("6001", "6002")
+        inbox.application.get_order(order_id_for("webshop", n)).version for n in ("6001", "6002")
     ] == [
         2,
         2,
@@ -212,7 +163,9 @@ async def test_a_batch_with_poison_in_the_middle_applies_everything_else_once(
     assert len(inbox.dead_letters) == 1
 
 
-async def test_a_failing_handler_in_a_batch_does_not_stop_the_others(inbox: Inbox) -> None:
+async def test_a_failing_handler_in_a_batch_does_not_stop_the_others(
+    inbox: Inbox[OrderApplication],
+) -> None:
     await inbox.send("channel.orders.v1", as_json(channel_order("6101")))
     order_id = order_id_for("webshop", "6101")
     outcomes = await inbox.send_batch(
@@ -220,4 +173,4 @@ async def test_a_failing_handler_in_a_batch_does_not_stop_the_others(inbox: Inbo
         ("inventory.events.v1", stock_reserved(order_id, version=1)),
     )
     assert outcomes == [Outcome.DEAD_LETTERED, Outcome.APPLIED]
-    assert inbox.orders.get_order(order_id).status is OrderStatus.RELEASED
+    assert inbox.application.get_order(order_id).status is OrderStatus.RELEASED

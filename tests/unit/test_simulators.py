@@ -62,7 +62,7 @@ from infra.simulators.threepl_bridge import (
 )
 from infra.stack import simulators_wanted
 from services.shipping.domain import Tracking, normalise_tracking
-from tests.component.test_order_inbox import record
+from tests.component.inbox import record
 
 ORDER = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 ADDRESS = AddressOnRecord(
