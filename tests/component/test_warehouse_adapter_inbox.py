@@ -16,7 +16,8 @@ import pytest
 
 from contracts.base import IntegrationEvent
 from contracts.inventory import SerialCheckFailed, SerialCheckPassed
-from contracts.order import AddressOnRecord, OrderReleasedToWarehouse, Shipment, ShipmentLine
+from contracts.order import OrderReleasedToWarehouse, Shipment, ShipmentLine
+from contracts.personal import AddressOnRecord
 from contracts.shipping import LabelPurchased
 from services.runtime.consumer import Outcome
 from services.warehouse_adapter.application import WarehouseAdapterApplication
