@@ -12,8 +12,23 @@ from contracts.base import ContractModel, IntegrationEvent, Sku
 from contracts.order import LocationQuantity
 
 
+class ReservedComponent(ContractModel):
+    """A component of a kit (bundle) line, reserved under the kit's order line."""
+
+    sku: Sku
+    quantity_per_kit: int = Field(ge=1, description="Units of the component in one kit.")
+    quantity_reserved: int = Field(
+        ge=0,
+        description="Units of it reserved for the line: `quantity_per_kit` times the kits reserved.",
+    )
+
+
 class ReservationLine(ContractModel):
-    """The reservation outcome for one order line."""
+    """The reservation outcome for one order line.
+
+    For a kit (bundle) SKU the quantities and allocations count whole kits: each kit is reserved
+    at one location with all its components (`components`), or not at all; kits short wait whole.
+    """
 
     line_number: int = Field(ge=1, description="The order line.")
     sku: Sku
@@ -21,6 +36,10 @@ class ReservationLine(ContractModel):
     quantity_reserved: int = Field(ge=0, description="Units reserved.")
     quantity_short: int = Field(ge=0, description="Units that could not be reserved.")
     allocations: list[LocationQuantity] = Field(description="Where the reserved units are.")
+    components: list[ReservedComponent] = Field(
+        default_factory=list,
+        description="For a kit (bundle) line, its components as reserved; empty otherwise.",
+    )
 
 
 class ReservationDecision(IntegrationEvent):

@@ -71,7 +71,11 @@ class StockItemReservationReleased(IntegrationEvent):
 
 
 class BackorderChange(IntegrationEvent):
-    """Units of one SKU owed to an order line; published as one of the three events below."""
+    """Units of one SKU owed to an order line; published as one of the three events below.
+
+    For a kit (bundle) SKU the units are whole kits, owed and reserved whole at one location; its
+    components are never backordered on their own for the kit's line.
+    """
 
     aggregate_type = "sku-stock"
 

@@ -4,7 +4,7 @@ kinds and read models, the save that keeps availability and bundles current, and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +23,8 @@ from services.inventory.domain import (
     GoodsReceipt,
     InboundLine,
     InTransit,
+    KitBackorders,
+    KitComponent,
     LocationQuantity,
     OrderedLine,
     PurchaseSuggestion,
@@ -36,6 +38,8 @@ from services.inventory.domain import (
     StockPosition,
     bundle_availability_id_for,
     bundles_sellable,
+    component_units,
+    kit_backorders_id_for,
     reservation_id_for,
     stock_id_for,
 )
@@ -105,6 +109,7 @@ class InventoryCore(ServiceApplication):
     value_objects = (
         LocationQuantity,
         ReservedLine,
+        KitComponent,
         Receipt,
         Backorder,
         ReturnedUnit,
@@ -136,28 +141,102 @@ class InventoryCore(ServiceApplication):
 
     def save(self, *objects: Any, **kwargs: Any) -> Any:
         """Save; every stock saved tells the channels what they may sell now, and raises (or
-        clears) its low-stock alerts, in the same transaction as the change that caused it."""
+        clears) its low-stock alerts, in the same transaction as the change that caused it.
+
+        Kits owed whole are served first when the stocks saved are their components (see
+        `_fill_owed_kits`), so what channels are told counts them."""
         stocks = {stock.sku: stock for stock in objects if isinstance(stock, SkuStock)}
+        kits = self._kits_made_of(stocks) if stocks and self.has_read_models else {}
+        also_saved = self._fill_owed_kits(kits, stocks, objects) if kits else []
         for stock in stocks.values():
             stock.publish_availability(self.sales_channels)
             stock.detect_low_stock(self.today())
-        bundles = self._bundles_following(stocks) if stocks and self.has_read_models else []
-        return super().save(*objects, *bundles, **kwargs)
+        bundles = [
+            bundle
+            for sku, components in sorted(kits.items())
+            if (bundle := self._bundle_availability(sku, components, stocks)) is not None
+        ]
+        return super().save(*objects, *also_saved, *bundles, **kwargs)
 
-    def _bundles_following(self, stocks: Mapping[str, SkuStock]) -> list[BundleAvailability]:
-        """The bundles made of these stocks' SKUs, with their availability re-decided."""
-        definitions: dict[str, dict[str, int]] = {}
-        for row in self.read(
+    def _kits(self, skus: Collection[str]) -> dict[str, dict[str, int]]:
+        """Which of these SKUs are kits (bundles), with their components and units per kit."""
+        if not self.has_read_models:
+            return {}
+        return self._kit_definitions(
+            "SELECT bundle_sku, component_sku, quantity FROM bundle_components"
+            " WHERE bundle_sku = ANY(%s)",
+            list(skus),
+        )
+
+    def _kits_made_of(self, stocks: Mapping[str, SkuStock]) -> dict[str, dict[str, int]]:
+        """The kits (bundles) these stocks' SKUs are components of, with all their components."""
+        return self._kit_definitions(
             "SELECT bundle_sku, component_sku, quantity FROM bundle_components WHERE bundle_sku IN"
             " (SELECT bundle_sku FROM bundle_components WHERE component_sku = ANY(%s))",
             list(stocks),
-        ):
+        )
+
+    def _kit_definitions(self, query: str, skus: list[str]) -> dict[str, dict[str, int]]:
+        definitions: dict[str, dict[str, int]] = {}
+        for row in self.read(query, skus):
             definitions.setdefault(row["bundle_sku"], {})[row["component_sku"]] = row["quantity"]
-        bundles = [
-            self._bundle_availability(sku, components, stocks)
-            for sku, components in sorted(definitions.items())
-        ]
-        return [bundle for bundle in bundles if bundle is not None]
+        return definitions
+
+    def _fill_owed_kits(
+        self,
+        kits: Mapping[str, Mapping[str, int]],
+        stocks: dict[str, SkuStock],
+        saving: Sequence[Any],
+    ) -> list[Any]:
+        """Reserve whole kits for lines that wait for them, where one location now has every
+        component (oldest lines first); what must be saved besides `saving`. Component stocks
+        loaded for it join `stocks`."""
+        pending = {getattr(item, "id", None): item for item in saving}
+        also_saved: list[Any] = []
+        for sku, components in sorted(kits.items()):
+            owed = pending.get(kit_backorders_id_for(sku)) or self._owed_kits(sku)
+            if not isinstance(owed, KitBackorders) or not owed.owed:
+                continue
+            for component in components:
+                if component not in stocks and (stock := self._stock(component)) is not None:
+                    stocks[component] = stock
+                    also_saved.append(stock)
+            if set(components) - set(stocks):
+                continue  # a component never in stock: no kit can be made
+            available = {
+                component: {
+                    location: stocks[component].available_at(location)
+                    for location in stocks[component].locations
+                }
+                for component in components
+            }
+            filled = owed.fill(components, available)
+            for (order_id, line_number), taken in filled.items():
+                for item in taken:
+                    for component, units in component_units(components, item.quantity).items():
+                        stocks[component].reserve(
+                            order_id=order_id,
+                            line_number=line_number,
+                            location=item.location,
+                            quantity=units,
+                        )
+                reservation_id = reservation_id_for(order_id)
+                reservation = pending.get(reservation_id)
+                if not isinstance(reservation, Reservation):
+                    reservation = self.get(reservation_id, Reservation)
+                    pending[reservation_id] = reservation
+                    also_saved.append(reservation)
+                reservation.fill({line_number: taken})
+            if filled and owed not in saving:
+                also_saved.append(owed)
+        return also_saved
+
+    def _owed_kits(self, sku: str) -> KitBackorders | None:
+        try:
+            owed: KitBackorders = self.get(kit_backorders_id_for(sku), KitBackorders)
+        except AggregateNotFoundError:
+            return None
+        return owed
 
     def _bundle_availability(
         self, sku: str, components: Mapping[str, int], stocks: Mapping[str, SkuStock]

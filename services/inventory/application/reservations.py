@@ -4,19 +4,22 @@ against them; shipments taken out of them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
 
 from services.inventory import translators
 from services.inventory.application.core import InventoryCore
 from services.inventory.domain import (
+    KitBackorders,
     RequestedLine,
     Reservation,
+    ReservedLine,
     ScannedUnit,
     SerialCheck,
     ShippingCost,
     SkuStock,
+    component_units,
     no_shipping_cost,
     plan_reservation,
     reservation_id_for,
@@ -56,15 +59,23 @@ class Reservations(InventoryCore):
         reservation_id = reservation_id_for(order_id)
         if self._exists(reservation_id):
             return reservation_id
-        stocks = {sku: self._stock(sku) for sku in {line.sku for line in lines}}
+        kits = self._kits({line.sku for line in lines})
+        skus = {sku for line in lines for sku in kits.get(line.sku) or (line.sku,)}
+        stocks = {sku: self._stock(sku) for sku in skus}
         available = {
             sku: {location: stock.available_at(location) for location in stock.locations}
             for sku, stock in stocks.items()
             if stock is not None
         }
-        shipping_cost = self._shipping_cost(destination_country, stocks)
-        planned = plan_reservation(lines, available, shipping_cost)
+        shipping_cost = self._shipping_cost(destination_country, {line.sku for line in lines})
+        planned = plan_reservation(lines, available, shipping_cost, kits)
+        owed_kits: dict[str, KitBackorders] = {}
         for line in planned:
+            if line.components:
+                self._reserve_kits(order_id, line, stocks)
+                if line.quantity_short:
+                    owed_kits[line.sku] = self._owe_kits(order_id, line, owed_kits.get(line.sku))
+                continue
             stock = stocks[line.sku]
             for allocation in line.allocations:
                 assert stock is not None
@@ -86,8 +97,45 @@ class Reservations(InventoryCore):
                     order_id=order_id, line_number=line.line_number, quantity=line.quantity_short
                 )
         reservation = Reservation.decide(order_id, planned)
-        self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
+        self.save(
+            reservation,
+            *owed_kits.values(),
+            *(stock for stock in stocks.values() if stock is not None),
+        )
         return reservation.id
+
+    def _reserve_kits(
+        self,
+        order_id: uuid.UUID,
+        line: ReservedLine,
+        stocks: Mapping[str, SkuStock | None],
+    ) -> None:
+        """Reserve the components of a kit line's whole kits, under the kit's order line."""
+        for allocation in line.allocations:
+            for sku, units in component_units(line.kit, allocation.quantity).items():
+                stock = stocks[sku]
+                assert stock is not None, f"{sku} made whole kits, so its stock exists"
+                stock.reserve(
+                    order_id=order_id,
+                    line_number=line.line_number,
+                    location=allocation.location,
+                    quantity=units,
+                )
+
+    def _owe_kits(
+        self, order_id: uuid.UUID, line: ReservedLine, owed: KitBackorders | None
+    ) -> KitBackorders:
+        """Owe a kit line's missing kits whole (see `services.inventory.domain.kits`)."""
+        owed = owed or self._owed_kits(line.sku)
+        if owed is None:
+            return KitBackorders.owe_first(
+                sku=line.sku,
+                order_id=order_id,
+                line_number=line.line_number,
+                quantity=line.quantity_short,
+            )
+        owed.owe(order_id=order_id, line_number=line.line_number, quantity=line.quantity_short)
+        return owed
 
     def release_for_order(self, order_id: uuid.UUID, reason: str) -> uuid.UUID | None:
         """Make everything reserved for the order available again; once, however often asked.
@@ -100,8 +148,28 @@ class Reservations(InventoryCore):
             return None
         if not reservation.release(reason):
             return reservation.id
-        stocks = {line.sku: self._stock(line.sku) for line in reservation.lines}
+        stocks = {
+            sku: self._stock(sku) for line in reservation.lines for sku in line.kit or (line.sku,)
+        }
+        owed_kits: dict[str, KitBackorders] = {}
         for line in reservation.lines:
+            if line.components:
+                if line.quantity_short:
+                    owed = owed_kits.get(line.sku) or self._owed_kits(line.sku)
+                    assert owed is not None, f"line {line.line_number} is short, so kits are owed"
+                    owed.withdraw(order_id=order_id, line_number=line.line_number)
+                    owed_kits[line.sku] = owed
+                for allocation in line.allocations:
+                    for sku, units in component_units(line.kit, allocation.quantity).items():
+                        stock = stocks[sku]
+                        assert stock is not None, f"{sku} was reserved, so its stock exists"
+                        stock.release(
+                            order_id=order_id,
+                            line_number=line.line_number,
+                            location=allocation.location,
+                            quantity=units,
+                        )
+                continue
             stock = stocks[line.sku]
             assert stock is not None, f"{line.sku} was reserved or backordered, so its stock exists"
             if line.quantity_short:
@@ -113,7 +181,11 @@ class Reservations(InventoryCore):
                     location=allocation.location,
                     quantity=allocation.quantity,
                 )
-        self.save(reservation, *(stock for stock in stocks.values() if stock is not None))
+        self.save(
+            reservation,
+            *owed_kits.values(),
+            *(stock for stock in stocks.values() if stock is not None),
+        )
         return reservation.id
 
     def check_pack_scan(

@@ -20,6 +20,7 @@ from services.inventory.domain.holdings import (
     ReorderPolicy,
     ReturnedUnit,
 )
+from services.inventory.domain.kits import KitBackorders, kit_backorders_id_for
 from services.inventory.domain.movements import Movement, movements
 from services.inventory.domain.purchasing import (
     AdvanceShippingNotice,
@@ -31,15 +32,19 @@ from services.inventory.domain.purchasing import (
     purchase_order_id_for,
 )
 from services.inventory.domain.reservation import (
+    Components,
+    KitComponent,
     LocationQuantity,
     RequestedLine,
     Reservation,
     ReservedLine,
     ShippingCost,
+    component_units,
     no_shipping_cost,
     plan_reservation,
     reservation_id_for,
     take_from,
+    take_kits,
 )
 from services.inventory.domain.serial_check import ScannedUnit, SerialCheck, serial_check_id_for
 from services.inventory.domain.state import CONDITIONS, StockPosition
@@ -62,11 +67,14 @@ __all__ = [
     "BackorderFill",
     "BundleAvailability",
     "ChannelAvailability",
+    "Components",
     "DeliveredLine",
     "GoodsReceipt",
     "InTransit",
     "InboundLine",
     "InsufficientStock",
+    "KitBackorders",
+    "KitComponent",
     "LocationQuantity",
     "Movement",
     "OrderedLine",
@@ -90,6 +98,8 @@ __all__ = [
     "TransferArrival",
     "bundle_availability_id_for",
     "bundles_sellable",
+    "component_units",
+    "kit_backorders_id_for",
     "movements",
     "no_shipping_cost",
     "plan_reservation",
@@ -98,4 +108,5 @@ __all__ = [
     "serial_check_id_for",
     "stock_id_for",
     "take_from",
+    "take_kits",
 ]

@@ -35,12 +35,29 @@ class RequestedLine:
 
 
 @dataclass(frozen=True)
+class KitComponent:
+    """A component of a kit line: its SKU and the units of it in one kit."""
+
+    sku: str
+    quantity_per_kit: int
+
+
+@dataclass(frozen=True)
 class ReservedLine:
+    """One order line's reservation. For a kit (`components` not empty) the quantities and
+    allocations count whole kits; each component is reserved `quantity_per_kit` times as often."""
+
     line_number: int
     sku: str
     quantity_requested: int
     quantity_reserved: int
     allocations: tuple[LocationQuantity, ...]
+    components: tuple[KitComponent, ...] = ()
+
+    @property
+    def kit(self) -> dict[str, int]:
+        """The kit's components (component SKU → units per kit); empty for a plain line."""
+        return {component.sku: component.quantity_per_kit for component in self.components}
 
     @property
     def quantity_short(self) -> int:
@@ -76,10 +93,15 @@ def no_shipping_cost(location: str, lines: Sequence[RequestedLine]) -> Decimal:
     return Decimal("0")
 
 
+Components = Mapping[str, int]
+"""A kit's components: component SKU → units in one kit."""
+
+
 def plan_reservation(
     lines: Sequence[RequestedLine],
     available: Mapping[str, Mapping[str, int]],
     shipping_cost: ShippingCost = no_shipping_cost,
+    kits: Mapping[str, Components] | None = None,
 ) -> tuple[ReservedLine, ...]:
     """Decide where each line's units come from.
 
@@ -87,10 +109,17 @@ def plan_reservation(
     is preferred (one parcel), the one that ships it cheapest when several can. Otherwise the order
     is split: each line takes from its cheapest locations first, and among equally cheap ones from
     those with most units (fewer parcels). Whatever no location has is short.
+
+    `kits` maps each kit SKU ordered to its components: a kit line is planned in whole kits, each
+    from one location that has all its components (all or nothing per kit).
     """
+    kits = kits or {}
     needed: dict[str, int] = {}
     for line in lines:
-        needed[line.sku] = needed.get(line.sku, 0) + line.quantity
+        for sku, units in component_units(
+            kits.get(line.sku) or {line.sku: 1}, line.quantity
+        ).items():
+            needed[sku] = needed.get(sku, 0) + units
     locations = sorted({location for by_location in available.values() for location in by_location})
     complete = [
         location
@@ -106,16 +135,19 @@ def plan_reservation(
                 quantity_requested=line.quantity,
                 quantity_reserved=line.quantity,
                 allocations=(LocationQuantity(cheapest, line.quantity),),
+                components=kit_components(kits.get(line.sku, {})),
             )
             for line in lines
         )
     remaining = {sku: dict(by_location) for sku, by_location in available.items()}
     planned = []
     for line in lines:
-        taken = take_from(
-            remaining.get(line.sku, {}),
-            line.quantity,
-            cost=partial(_line_cost, shipping_cost, line),
+        cost = partial(_line_cost, shipping_cost, line)
+        kit = kits.get(line.sku)
+        taken = (
+            take_kits(kit, remaining, line.quantity, cost)
+            if kit
+            else take_from(remaining.get(line.sku, {}), line.quantity, cost)
         )
         planned.append(
             ReservedLine(
@@ -124,9 +156,48 @@ def plan_reservation(
                 quantity_requested=line.quantity,
                 quantity_reserved=sum(item.quantity for item in taken),
                 allocations=taken,
+                components=kit_components(kit or {}),
             )
         )
     return tuple(planned)
+
+
+def kit_components(components: Components) -> tuple[KitComponent, ...]:
+    return tuple(KitComponent(sku, per_kit) for sku, per_kit in sorted(components.items()))
+
+
+def component_units(components: Components, kits: int) -> dict[str, int]:
+    """Units of each component in `kits` kits."""
+    return {sku: per_kit * kits for sku, per_kit in components.items()}
+
+
+def whole_kits_at(
+    components: Components, available: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """How many whole kits each location can make from what it has of every component."""
+    if not components:
+        return {}
+    locations = set.intersection(*(set(available.get(sku, {})) for sku in components))
+    return {
+        location: min(available[sku][location] // per_kit for sku, per_kit in components.items())
+        for location in sorted(locations)
+    }
+
+
+def take_kits(
+    components: Components,
+    available: dict[str, dict[str, int]],
+    kits: int,
+    cost: Callable[[str], Decimal] = lambda location: Decimal("0"),
+) -> tuple[LocationQuantity, ...]:
+    """Take up to `kits` whole kits, each from one location that has all its components (which
+    first: as `take_from`); `available` (SKU → location → units) is decremented by their
+    components."""
+    taken = take_from(whole_kits_at(components, available), kits, cost)
+    for item in taken:
+        for sku, units in component_units(components, item.quantity).items():
+            available[sku][item.location] -= units
+    return taken
 
 
 def _line_cost(shipping_cost: ShippingCost, line: RequestedLine, location: str) -> Decimal:

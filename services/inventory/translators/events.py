@@ -9,6 +9,7 @@ from contracts.base import IntegrationEvent
 from contracts.order import LocationQuantity
 from services.inventory.domain import (
     BundleAvailability,
+    KitBackorders,
     Reservation,
     ReservedLine,
     SerialCheck,
@@ -28,6 +29,14 @@ def _reservation_lines(lines: tuple[ReservedLine, ...]) -> list[contracts.Reserv
             allocations=[
                 LocationQuantity(location=item.location, quantity=item.quantity)
                 for item in line.allocations
+            ],
+            components=[
+                contracts.ReservedComponent(
+                    sku=component.sku,
+                    quantity_per_kit=component.quantity_per_kit,
+                    quantity_reserved=component.quantity_per_kit * line.quantity_reserved,
+                )
+                for component in line.components
             ],
         )
         for line in lines
@@ -145,6 +154,37 @@ def _sku_stock_available_to_sell_changed(
         new=event.availability.new,
         open_box=event.availability.open_box,
         refurbished=event.availability.refurbished,
+    )
+
+
+@to_contract.register
+def _kits_owed(event: KitBackorders.FirstOwed | KitBackorders.Owed) -> IntegrationEvent:
+    return contracts.StockItemBackordered(
+        sku=event.sku,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _kits_reserved(event: KitBackorders.Reserved) -> IntegrationEvent:
+    return contracts.StockItemBackorderReserved(
+        sku=event.sku,
+        location=event.location,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
+    )
+
+
+@to_contract.register
+def _kits_withdrawn(event: KitBackorders.Withdrawn) -> IntegrationEvent:
+    return contracts.StockItemBackorderWithdrawn(
+        sku=event.sku,
+        order_id=event.order_id,
+        line_number=event.line_number,
+        quantity=event.quantity,
     )
 
 
