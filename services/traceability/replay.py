@@ -3,14 +3,14 @@
 
 What is generic is the runtime's (`services.runtime.replay`): the sources (a consumer without a
 group up to the end offsets at the start; each service's store in notification order, decoded
-with the service's own application class, translated with its `translators.to_contract` and
-wrapped as its relay wraps them), the progress, the background runner and `POST /replays` /
+and translated as the service's `StoredEvents` declaration says and wrapped as its relay wraps
+them), the progress, the background runner and `POST /replays` /
 `GET /replays/latest`. What is traceability's own is where the events go: a copy of its schema
 (`TraceabilityApplication.begin_rebuild` / `rebuild_batch`), swapped in after the events its live
 audit log has and the copy lacks are projected into it (`finish_rebuild`), so it needs no second
-read of the sources at the swap. Reading the stores imports other services' translators: an
-operator's recovery tool (the topics may have lost what the stores still have), the only place
-where traceability knows more than the contracts.
+read of the sources at the swap. Reading the stores runs other services' translators, through
+the declarations they export (`services/stored_events.py`): an operator's recovery tool (the
+topics may have lost what the stores still have).
 """
 
 from __future__ import annotations

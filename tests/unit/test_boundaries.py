@@ -37,7 +37,7 @@ def test_the_project_keeps_its_boundaries() -> None:
     assert "0 broken" in checked.stdout
 
 
-def test_the_contracts_refuse_a_service_importing_another_and_a_domain_doing_io(
+def test_the_contracts_refuse_a_service_importing_another_a_domain_doing_io_and_reflection(
     tmp_path: Path,
 ) -> None:
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -53,6 +53,16 @@ def test_the_contracts_refuse_a_service_importing_another_and_a_domain_doing_io(
     write(tmp_path, "services.order.application", "from services.pim import application\n")
     write(tmp_path, "services.pim.application")
     write(tmp_path, "services.returns.domain.rma", "import asyncpg\n")
+    # The one crossing allowed: the producers' declarations of their stored events, listed once.
+    write(tmp_path, "services.order.stored_events")
+    write(tmp_path, "services.stored_events", "from services.order import stored_events\n")
+    # What the replay did before producers declared their stored events: a service's module
+    # loaded by name, which no contract on imports would see.
+    write(
+        tmp_path,
+        "services.runtime.replay",
+        "import importlib\nimportlib.import_module('services.order.translators')\n",
+    )
     config = tmp_path / "pyproject.toml"
     lines = [
         "[tool.importlinter]",
@@ -73,6 +83,9 @@ def test_the_contracts_refuse_a_service_importing_another_and_a_domain_doing_io(
     assert "Domain modules do no I/O BROKEN" in checked.stdout
     assert "services.order.application -> services.pim.application" in checked.stdout
     assert "services.returns.domain.rma -> asyncpg" in checked.stdout
+    assert "Services load no module by name BROKEN" in checked.stdout
+    assert "services.runtime.replay -> importlib" in checked.stdout
+    assert "services.stored_events ->" not in checked.stdout
 
 
 def toml_value(value: object) -> str:

@@ -5,10 +5,12 @@
   consumer's partitions move. A repeat of an event already read (a re-published one) is skipped
   by its identity, as the live consumer skips it.
 - **Stores**: a service's own database, its stored events in notification order (which is commit
-  order: the store locks its table while inserting), decoded with the service's own application
-  class. Another service's events are translated with its `translators.to_contract` and wrapped as
-  its relay wraps them (`envelope_for`), so an event is the same event either way; a service's own
-  events are handed over as domain events, for the read models derived from them.
+  order: the store locks its table while inserting). Another service's events are decoded and
+  translated as its `StoredEvents` declaration says (`producers.py`: its application class and its
+  `translators.to_contract`, listed in `services/stored_events.py`) and wrapped as its relay wraps
+  them (`envelope_for`), so an event is the same event either way; a service's own events are
+  decoded with its own application and handed over as domain events, for the read models derived
+  from them.
 
 Each source reads up to where it was sized up; `verify` then refuses the replay when the source
 does not hold the whole history, and `catch_up` reads what arrived since (the replay calls it at
@@ -33,8 +35,6 @@ says so). The stores themselves are the record: a replay from them needs no such
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import time
 import uuid
 from collections import Counter
@@ -60,6 +60,7 @@ from services.runtime.idempotency import IdempotencyRecord, is_bookkeeping
 from services.runtime.kafka import client_security, partition_ends
 from services.runtime.relay import Translator
 from services.runtime.relay_messages import event_id_number
+from services.runtime.replay.producers import events_table
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused
 
 Projected = tuple[Envelope, IntegrationEvent]
@@ -411,12 +412,6 @@ def stored_envelope(producer: str, domain_event: Any, payload: IntegrationEvent)
     return envelope
 
 
-def events_table(application: ServiceApplication) -> str:
-    """The table of the application's stored events (the library names it after the
-    application)."""
-    return f"{application.name.lower()}_events"
-
-
 @dataclass
 class EventStore:
     """One service's event store, read in notification order, the way its relay reads it."""
@@ -534,50 +529,33 @@ class EventStore:
         )
 
 
-def store_modules(service: str) -> tuple[str, str]:
-    """The modules `open_store` imports to read a service's store: its translators and its
-    application (whose class decodes the stored events)."""
-    return f"services.{service}.translators", f"services.{service}.application"
-
-
 def open_store(settings: ServiceSettings, service: str) -> EventStore | str:
-    """The event store of another `service` (`<prefix>_<service>` on the same server), with its
-    translators, or why there is none to read."""
-    translators_name, application_name = store_modules(service)
-    try:
-        translators = importlib.import_module(translators_name)
-        application_module = importlib.import_module(application_name)
-    except ModuleNotFoundError:
-        return f"{service}: publishes no events (no translators)"
-    classes = [
-        value
-        for value in vars(application_module).values()
-        if inspect.isclass(value)
-        and issubclass(value, ServiceApplication)
-        and value.__module__ == application_module.__name__
-    ]
-    if len(classes) != 1:
-        return f"{service}: no single application class to decode its events with"
-    # In memory: only its mapper (the service's transcodings) is wanted, not its database.
-    decoder = classes[0](None)
-    location = PostgresLocation.from_dsn(settings.postgres_dsn).with_database(
-        f"{settings.database_prefix}_{service}"
-    )
-    table = events_table(decoder)
+    """The event store of another `service` (`<prefix>_<service>` on the same server), read and
+    translated as its `StoredEvents` declares, or why there is none to read."""
+    # Here, not at the top: the declarations import the services, which import the runtime.
+    from services.stored_events import PRODUCERS
+
+    declared = PRODUCERS.get(service)
+    if declared is None:
+        return f"{service}: publishes no events (no stored events declared)"
+    location = declared.location(settings)
     try:
         with psycopg.connect(location.dsn()) as connection:
-            found = connection.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            found = connection.execute("SELECT to_regclass(%s)", (declared.table,)).fetchone()
     except psycopg.OperationalError:
         return f"{service}: no database {location.dbname}"
     if not found or found[0] is None:
         return f"{service}: no event store in {location.dbname} yet"
-    return EventStore(service, location, table, decoder.mapper, translators.to_contract)
+    return EventStore(service, location, declared.table, declared.mapper(), declared.translate)
 
 
 def own_store(application: ServiceApplication, settings: ServiceSettings) -> EventStore:
     """The service's own store, read with its own mapper: its domain events, not translated."""
     return EventStore(
-        settings.service_name, settings.database, events_table(application), application.mapper
+        settings.service_name,
+        settings.database,
+        events_table(application.name),
+        application.mapper,
     )
 
 

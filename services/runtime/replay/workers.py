@@ -35,12 +35,14 @@ from services.runtime.replay.sources import (
     Projected,
     StoresSource,
     open_store,
-    store_modules,
 )
 
 Prepare = Callable[[list[Projected]], Any]
 """A batch of public events → what the rebuild writes for them (pure; a module's function, so a
 worker process can be handed it)."""
+
+STORED_EVENTS_MODULE = "services.stored_events"
+"""What a worker imports to read the producers' stores: their `StoredEvents` declarations."""
 
 Range = tuple[str, int, int]
 """A producer's store and the notifications after the first id up to the second."""
@@ -51,17 +53,15 @@ class StoreReaders:
 
     Workers are forked from a fresh interpreter (multiprocessing's fork server), never from the
     service: its threads, sockets and locks stay there. The fork server imports the producers'
-    modules and `prepare`'s once, before it forks: importing them (every contract model, each
-    producer's domain) costs more than a second of CPU, which each worker would otherwise spend
-    again."""
+    declarations (`services/stored_events.py`, and so their modules) and `prepare`'s once, before
+    it forks: importing them (every contract model, each producer's domain) costs more than a
+    second of CPU, which each worker would otherwise spend again."""
 
     def __init__(
         self, settings: ServiceSettings, producers: Sequence[str], workers: int, prepare: Prepare
     ) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(
-            [prepare.__module__, *(name for p in producers for name in store_modules(p))]
-        )
+        context.set_forkserver_preload([prepare.__module__, STORED_EVENTS_MODULE])
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,

@@ -1,0 +1,8 @@
+"""What returns exports for a replay from its event store: the application class that stored its
+events and the translator that makes them the public events on its topic."""
+
+from services.returns.application import ReturnsApplication
+from services.returns.translators import to_contract
+from services.runtime.replay.producers import StoredEvents
+
+STORED_EVENTS = StoredEvents("returns", ReturnsApplication, to_contract)
