@@ -76,8 +76,10 @@ class DirectValueObject(ValueObjectTranscoding):
         if not self._direct or data.keys() != self._fields:
             return super().decode(data)
         # The stored object is the JSON decoder's own fresh dict: it becomes the instance's.
-        if list in map(type, data.values()):  # one pass in C; lists are rare in value objects
-            data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if list in map(type, data.values()):  # one pass in C
+            for name, value in data.items():  # values replaced in place: no second dict
+                if type(value) is list:
+                    data[name] = tuple(value)
         revived: Any = _new_object(self.type)
         _set(revived, "__dict__", data)
         return revived
@@ -96,6 +98,20 @@ class FastJSONTranscoder(JSONTranscoder):
     def __init__(self) -> None:
         super().__init__()
         self.decoder = json.JSONDecoder(object_hook=_reviver(self.names))
+        # The decoder's scanner (the C one where built), not in the standard library's stubs.
+        self._scan: Callable[[str, int], tuple[Any, int]] = self.decoder.scan_once  # type: ignore[attr-defined]
+
+    def decode(self, data: bytes) -> Any:
+        # The encoder writes no whitespace around the object: scanned at once, without the
+        # decoder's two whitespace matches; anything else (and every error) the decoder's way.
+        text = data.decode("utf8")
+        try:
+            decoded, end = self._scan(text, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        if end != len(text):
+            return self.decoder.decode(text)
+        return decoded
 
     def register(self, transcoding: Transcoding) -> None:
         super().register(_faster(transcoding))

@@ -12,7 +12,7 @@ import asyncio
 import collections
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
@@ -34,9 +34,9 @@ from services.runtime.idempotency import is_bookkeeping, is_bookkeeping_class
 from services.runtime.leadership import Leadership, Lease
 from services.runtime.relay_messages import (
     KeyPartitioner,
+    MessageWriter,
     PartitionBatches,
     event_id_number,
-    message_for,
 )
 from services.runtime.topics import BrokerIncarnation
 
@@ -210,7 +210,6 @@ class Relay:
         """`feed`: the topic is a feed (`Feed`), not the events topic: its envelopes' event ids
         name it, and events translated to None are skipped (the position still moves past them).
         """
-        self._producer_name = producer_name
         self._application = application
         self._translate = translate
         self._producer = producer
@@ -220,8 +219,8 @@ class Relay:
         self._topic = topic
         self._batch_size = batch_size
         self._feed = topic if feed else None
-        self._key = key
         self._partitioner = KeyPartitioner()
+        self._write = MessageWriter(producer_name, feed=self._feed, key=key)
         self._may_publish_topic: dict[str, bool] = {}
         self._highest_offsets: dict[int, int] = {}
         self._log_was_lost = False
@@ -444,29 +443,31 @@ class Relay:
         """Hand the notifications' public events to the producer in record batches."""
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
-        publishable = [
-            notification for notification in notifications if self._may_publish(notification.topic)
-        ]
-        events = [
-            self._application.mapper.to_domain_event(cast(Any, notification))
-            for notification in publishable
-        ]
-        prepare = getattr(self._translate, "prepare", None)
-        if prepare is not None:  # a feed that looks things up for the batch first, asynchronously
-            await prepare(events)
-        for notification, domain_event in zip(publishable, events, strict=True):
+        for notification, domain_event in await self._decoded(notifications):
             if is_bookkeeping(domain_event):
                 continue
             payload = self._translate(domain_event)
             if payload is None:
                 continue
-            message = message_for(
-                self._producer_name,
-                domain_event,
-                payload,
-                feed=self._feed,
-                key=self._key,
-                position=notification.id,
-            )
+            message = self._write(domain_event, payload, notification.id)
             batches.add(self._partitioner(message.key, partitions), message)
         return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))
+
+    async def _decoded(
+        self, notifications: Sequence[StoredNotification | Notification]
+    ) -> Iterable[tuple[StoredNotification | Notification, Any]]:
+        """The notifications that may make a message, each with its domain event."""
+        decode = self._application.mapper.to_domain_event
+        publishable = (
+            notification for notification in notifications if self._may_publish(notification.topic)
+        )
+        prepare = getattr(self._translate, "prepare", None)
+        if prepare is None:
+            # Decoded one at a time as they are published: what decoding makes is freed before
+            # the next is decoded, so a page leaves nothing for the garbage collector to trace
+            # (a page held whole cost a full collection every few pages in a large process).
+            return ((notification, decode(cast(Any, notification))) for notification in publishable)
+        # A feed that looks things up for the batch first, asynchronously.
+        decoded = [(notification, decode(cast(Any, notification))) for notification in publishable]
+        await prepare([domain_event for _, domain_event in decoded])
+        return decoded

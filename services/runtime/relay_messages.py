@@ -81,38 +81,83 @@ def message_for(
     event's notification id in its store, goes in the `notification_id` header: one relay
     publishes a store in that order, so a reader of two topics fed by one store (an events topic
     and a feed) can tell how far each partition has come (a repeat after a relay restart aside)."""
-    aggregate_id = str(domain_event.originator_id)
-    version: int = domain_event.originator_version
-    correlation_id: str = domain_event.correlation_id
-    causation_id: str | None = domain_event.causation_id
-    event_type, aggregate_type = payload.event_type, payload.aggregate_type
-    # Field for field as `Envelope` declares them; the ids and the version need no escaping.
-    head = (
-        f'{{"event_id":"{event_id_text(aggregate_id, version, feed)}",'
-        f'"event_type":{_string(event_type)},'
-        f'"schema_version":{int(payload.schema_version)},'
-        f'"occurred_at":"{json_datetime(domain_event.timestamp)}",'
-        f'"producer":{_string(producer)},'
-        f'"aggregate_type":{_string(aggregate_type)},'
-        f'"aggregate_id":"{aggregate_id}",'
-        f'"aggregate_version":{int(version)},'
-        f'"correlation_id":{_string(correlation_id)},'
-        f'"causation_id":{"null" if causation_id is None else _string(causation_id)},'
-        '"payload":'
-    )
-    body = payload.__pydantic_serializer__.to_json(payload)
-    return OutgoingMessage(
-        key=(key(payload) if key is not None else aggregate_id).encode(),
-        value=b"".join((head.encode(), body, b"}")),
-        headers=[
-            ("event_type", event_type.encode()),
-            ("aggregate_type", aggregate_type.encode()),
+    return MessageWriter(producer, feed=feed, key=key)(domain_event, payload, position)
+
+
+class _Kind(NamedTuple):
+    """What every message of one payload class shares, as text and headers."""
+
+    after_event_id: str
+    after_occurred_at: str
+    headers: Headers
+
+
+class MessageWriter:
+    """`message_for` of one relay (its producer, feed and key), with the text and headers every
+    message of a payload class shares made once per class rather than once per message."""
+
+    def __init__(
+        self,
+        producer: str,
+        *,
+        feed: str | None = None,
+        key: Callable[[Any], str] | None = None,
+    ) -> None:
+        self._producer = _string(producer)
+        self._feed = feed
+        self._key = key
+        self._kinds: dict[type[IntegrationEvent], _Kind] = {}
+
+    def _kind(self, cls: type[IntegrationEvent]) -> _Kind:
+        kind = self._kinds.get(cls)
+        if kind is None:
+            # Field for field as `Envelope` declares them.
+            kind = self._kinds[cls] = _Kind(
+                after_event_id=f'","event_type":{_string(cls.event_type)},'
+                f'"schema_version":{int(cls.schema_version)},"occurred_at":"',
+                after_occurred_at=f'","producer":{self._producer},'
+                f'"aggregate_type":{_string(cls.aggregate_type)},"aggregate_id":"',
+                headers=[
+                    ("event_type", cls.event_type.encode()),
+                    ("aggregate_type", cls.aggregate_type.encode()),
+                ],
+            )
+        return kind
+
+    def __call__(
+        self, domain_event: Any, payload: IntegrationEvent, position: int | None = None
+    ) -> OutgoingMessage:
+        """The record of `domain_event`, translated to `payload`, stored at notification id
+        `position` (see `message_for`)."""
+        kind = self._kind(type(payload))
+        aggregate_id = str(domain_event.originator_id)
+        version: int = domain_event.originator_version
+        correlation_id: str = domain_event.correlation_id
+        causation_id: str | None = domain_event.causation_id
+        # The ids and the version need no escaping.
+        head = (
+            f'{{"event_id":"{event_id_text(aggregate_id, version, self._feed)}'
+            f"{kind.after_event_id}{json_datetime(domain_event.timestamp)}"
+            f"{kind.after_occurred_at}{aggregate_id}"
+            f'","aggregate_version":{int(version)},'
+            f'"correlation_id":{_string(correlation_id)},'
+            f'"causation_id":{"null" if causation_id is None else _string(causation_id)},'
+            '"payload":'
+        )
+        body = payload.__pydantic_serializer__.to_json(payload)
+        headers = [
+            *kind.headers,
             ("aggregate_id", aggregate_id.encode()),
             ("aggregate_version", str(version).encode()),
             ("correlation_id", correlation_id.encode()),
-            *(() if position is None else (("notification_id", str(position).encode()),)),
-        ],
-    )
+        ]
+        if position is not None:
+            headers.append(("notification_id", str(position).encode()))
+        return OutgoingMessage(
+            key=(self._key(payload) if self._key is not None else aggregate_id).encode(),
+            value=b"".join((head.encode(), body, b"}")),
+            headers=headers,
+        )
 
 
 class KeyPartitioner:
