@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,13 @@ class EmbeddedPostgres:
         *,
         delete_on_stop: bool = False,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
+        """`settings`: server settings beyond `max_connections` (`ALTER SYSTEM`), e.g. a test
+        suite's `fsync = off`."""
         self.datadir = datadir
         self._delete_on_stop = delete_on_stop
-        self.max_connections = max_connections
+        self.settings = {"max_connections": str(max_connections), **(settings or {})}
         self._server: Any = None
 
     def start(self) -> str:
@@ -103,18 +107,25 @@ class EmbeddedPostgres:
         self._server = get_server(
             self.datadir, cleanup_mode="delete" if self._delete_on_stop else "stop"
         )
-        self._allow_connections()
+        self._configure()
         return self.dsn
 
-    def _allow_connections(self) -> None:
-        """Raise the server's `max_connections` to ours (once per data directory: a restart)."""
+    def _configure(self) -> None:
+        """Apply our settings where the server's differ (once per data directory: a restart)."""
         with psycopg.connect(self.dsn, autocommit=True) as connection:
-            row = connection.execute("SHOW max_connections").fetchone()
-            if row is not None and int(row[0]) >= self.max_connections:
+            changed = False
+            for name, value in self.settings.items():
+                row = connection.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+                if row is not None and row[0] == value:
+                    continue
+                connection.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
+                changed = True
+            if not changed:
                 return
-            connection.execute(
-                sql.SQL("ALTER SYSTEM SET max_connections = {}").format(self.max_connections)
-            )
         with self._server._lock:
             self._server._stop()
             self._server.ensure_postgres_running()

@@ -127,6 +127,12 @@ def postgres_container() -> Iterator[str]:
         container.stop()
 
 
+TEST_SERVER_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
+"""The tests' server writes its WAL at every commit as always, so a server process that is killed
+loses nothing committed (what the tests do to it); it only no longer waits for the disk, which
+guards against the machine losing power (what no test does)."""
+
+
 @contextmanager
 def postgres_server(data_dir: Path) -> Iterator[str]:
     """The session's PostgreSQL, by the chosen backend; yields a DSN of its `postgres` database."""
@@ -135,7 +141,7 @@ def postgres_server(data_dir: Path) -> Iterator[str]:
         with postgres_container() as dsn:
             yield dsn
         return
-    server = EmbeddedPostgres(data_dir, delete_on_stop=True)
+    server = EmbeddedPostgres(data_dir, delete_on_stop=True, settings=TEST_SERVER_SETTINGS)
     try:
         yield server.start()
     finally:
