@@ -41,12 +41,33 @@ class AllocatedLine(ContractModel):
     allocations: list[LocationQuantity] = Field(description="Where the allocated units are.")
 
 
+class KitComponent(ContractModel):
+    """A component of a kit (bundle) SKU."""
+
+    sku: Sku
+    quantity_per_kit: int = Field(ge=1, description="Units of the component in one kit.")
+
+
 class ShipmentLine(ContractModel):
-    """Units of one order line that one location ships."""
+    """Units of one order line that one location ships.
+
+    A kit (bundle) is shipped as its components: in `OrderReleasedToWarehouse` a kit's line names
+    the kit, counts whole kits and lists its `components`; in `FulfilmentRequested` the warehouse
+    gets one line per component instead (same `line_number`, the component's SKU and units), each
+    naming the kit in `kit_sku`, and scans each component's serial under that line number.
+    """
 
     line_number: int = Field(ge=1, description="The order line.")
     sku: Sku
     quantity: int = Field(ge=1, description="Units to ship from this location.")
+    components: list[KitComponent] = Field(
+        default_factory=list,
+        description="For a kit (bundle) line of an order: the kit's components; empty otherwise.",
+    )
+    kit_sku: Sku | None = Field(
+        default=None,
+        description="For a component line of a fulfilment: the kit (bundle) it is part of.",
+    )
 
 
 class Shipment(ContractModel):

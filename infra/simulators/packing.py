@@ -54,6 +54,8 @@ def plan_scan(
     for or packed into it first, then oldest first; never one another shipment holds or one in
     `avoid`). Unserialized products are scanned without a serial. With `mis_scan`, the first
     serialized unit is scanned wrong: a unit of another SKU on the same shelves, else a misread.
+    A kit comes as one line per component, each under the kit's line number: picked and scanned
+    like any other line.
     """
     units: list[ScannedUnit] = []
     missing: list[str] = []
@@ -65,9 +67,10 @@ def plan_scan(
             )
             serials[: len(found)] = found
             if len(found) < line.quantity:
+                part_of = f" (of kit {line.kit_sku})" if line.kit_sku else ""
                 missing.append(
-                    f"line {line.line_number}: {line.quantity - len(found)} x {line.sku} "
-                    f"not on the shelves at {request.location}"
+                    f"line {line.line_number}: {line.quantity - len(found)} x {line.sku}"
+                    f"{part_of} not on the shelves at {request.location}"
                 )
         units.extend(
             ScannedUnit(line_number=line.line_number, sku=line.sku, serial=serial)

@@ -18,6 +18,7 @@ from services.order.domain import (
     Change,
     Customer,
     Dispatch,
+    KitComponent,
     LineAllocation,
     LineReservation,
     LocationQuantity,
@@ -82,6 +83,10 @@ def reservations_from_inventory(
             allocations=tuple(
                 LocationQuantity(location=item.location, quantity=item.quantity)
                 for item in line.allocations
+            ),
+            components=tuple(
+                KitComponent(sku=component.sku, quantity_per_kit=component.quantity_per_kit)
+                for component in line.components
             ),
         )
         for line in event.lines
@@ -290,7 +295,15 @@ def _released_to_warehouse(event: Order.ReleasedToWarehouse) -> contracts.OrderR
                 location=shipment.location,
                 lines=[
                     contracts.ShipmentLine(
-                        line_number=line.line_number, sku=line.sku, quantity=line.quantity
+                        line_number=line.line_number,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        components=[
+                            contracts.KitComponent(
+                                sku=component.sku, quantity_per_kit=component.quantity_per_kit
+                            )
+                            for component in line.components
+                        ],
                     )
                     for line in shipment.lines
                 ],

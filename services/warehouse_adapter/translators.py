@@ -39,12 +39,27 @@ def shipments_of(event: OrderReleasedToWarehouse) -> list[ShipmentToFulfil]:
             shipment_id=shipment.shipment_id,
             location=shipment.location,
             lines=tuple(
-                FulfilmentLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
-                for line in shipment.lines
+                fulfilment_line for line in shipment.lines for fulfilment_line in _to_pick(line)
             ),
         )
         for shipment in event.shipments
     ]
+
+
+def _to_pick(line: ShipmentLine) -> tuple[FulfilmentLine, ...]:
+    """What the warehouse picks for an order line: the line, or a kit's components (each naming
+    the kit), since the 3PL stocks components, not kits."""
+    if not line.components:
+        return (FulfilmentLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity),)
+    return tuple(
+        FulfilmentLine(
+            line_number=line.line_number,
+            sku=component.sku,
+            quantity=component.quantity_per_kit * line.quantity,
+            kit_sku=line.sku,
+        )
+        for component in line.components
+    )
 
 
 def destination_of(event: OrderReleasedToWarehouse) -> Destination:
@@ -140,7 +155,12 @@ def _requested(event: Fulfilment.Requested) -> contracts.FulfilmentRequested:
         order_id=event.order_id,
         location=event.location,
         lines=[
-            ShipmentLine(line_number=line.line_number, sku=line.sku, quantity=line.quantity)
+            ShipmentLine(
+                line_number=line.line_number,
+                sku=line.sku,
+                quantity=line.quantity,
+                kit_sku=line.kit_sku,
+            )
             for line in event.lines
         ],
         ship_to=asdict(event.ship_to),

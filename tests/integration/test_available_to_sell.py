@@ -83,6 +83,7 @@ def test_a_bundle_may_be_sold_as_often_as_its_scarcest_component_allows(
         "sku": "CAMERA-KIT",
         "components": {"CAMERA-X": 1, "LENS-50": 2},
         "available_to_sell": {"webshop": 3},
+        "backorders": [],
     }
     # an order takes 3 lenses: one kit is left; then the cameras become the scarce ones
     channel.send(channel_order("9601", lines=[("LENS-50", 3)]))

@@ -72,7 +72,7 @@ def test_a_scan_that_does_not_match_the_shipment_is_rejected_at_once() -> None:
     rejected = fulfilment.collect_events()[-1]
     assert isinstance(rejected, Fulfilment.PackRejected)
     assert rejected.problems == (
-        "line 1 (CAM) needs 2 units, 1 scanned",
+        "line 1 (CAM) needs 2 units, 0 scanned",
         "line 1 is CAM, a LENS was scanned",
         "line 2 is not in this shipment",
         "serials scanned twice: S1",

@@ -15,9 +15,7 @@ from services.inventory.domain import (
 KIT = {"CAMERA-X": 1, "LENS-50": 2}
 
 
-def test_a_kit_line_is_reserved_in_whole_kits_at_the_locations_that_have_every_component() -> (
-    None
-):
+def test_a_kit_line_is_reserved_in_whole_kits_at_the_locations_that_have_every_component() -> None:
     # WH_A makes 1 kit (lenses short), WH_B 2 (cameras short): 3 kits, none split across locations
     available = {"CAMERA-X": {"WH_A": 3, "WH_B": 2}, "LENS-50": {"WH_A": 3, "WH_B": 6}}
     (line,) = plan_reservation([RequestedLine(1, "KIT", 4)], available, kits={"KIT": KIT})

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/stock", tags=["stock"])
     dependencies=[allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.ANALYST)],
 )
 async def get_bundle(sku: str, runtime: Runtime) -> dict[str, Any]:
-    """A bundle's components and how many of it each channel may sell (its scarcest component)."""
+    """A bundle's components, how many of it each channel may sell (its scarcest component), and
+    the whole kits owed to order lines (`backorders`)."""
     bundle: dict[str, Any] | None = await runtime.run_command(runtime.application.get_bundle, sku)
     if bundle is None:
         raise NotFound(f"{sku} is not a bundle the PIM defined")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -32,7 +33,8 @@ class Catalogue(InventoryCore):
         )
 
     def get_bundle(self, sku: str) -> dict[str, Any] | None:
-        """A bundle's components and what each channel was last told it may sell of it."""
+        """A bundle's components, what each channel was last told it may sell of it, and the
+        whole kits owed to order lines, oldest first."""
         components = {
             row["component_sku"]: row["quantity"]
             for row in self.read(
@@ -48,4 +50,10 @@ class Catalogue(InventoryCore):
             published = dict(bundle.published)
         except AggregateNotFoundError:
             published = {}
-        return {"sku": sku, "components": components, "available_to_sell": published}
+        owed = self._owed_kits(sku)
+        return {
+            "sku": sku,
+            "components": components,
+            "available_to_sell": published,
+            "backorders": [asdict(line) for line in owed.owed] if owed is not None else [],
+        }

@@ -665,6 +665,7 @@ class Order(Aggregate):
                     quantity_allocated=reservation.quantity_reserved,
                     quantity_backordered=reservation.quantity_short,
                     allocations=reservation.allocations,
+                    components=reservation.components,
                 )
             )
         return tuple(allocations)
@@ -682,7 +683,7 @@ class Order(Aggregate):
                 rest = part.quantity - released.get((line.line_number, part.location), 0)
                 if rest > 0:
                     by_location.setdefault(part.location, []).append(
-                        ShipmentLine(line.line_number, line.sku, rest)
+                        ShipmentLine(line.line_number, line.sku, rest, line.components)
                     )
         return by_location
 

@@ -69,14 +69,24 @@ class LocationQuantity:
 
 
 @dataclass(frozen=True)
+class KitComponent:
+    """A component of a kit (bundle) line, as inventory reserved it: units of it in one kit."""
+
+    sku: str
+    quantity_per_kit: int
+
+
+@dataclass(frozen=True)
 class LineReservation:
-    """What inventory reserved for one line, and where."""
+    """What inventory reserved for one line, and where (for a kit: whole kits, and its
+    components)."""
 
     line_number: int
     sku: str
     quantity_reserved: int
     quantity_short: int
     allocations: tuple[LocationQuantity, ...]
+    components: tuple[KitComponent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,8 @@ class LineAllocation:
     quantity_allocated: int
     quantity_backordered: int
     allocations: tuple[LocationQuantity, ...]
+    components: tuple[KitComponent, ...] = ()
+    """A kit's components (quantities count whole kits); empty for a plain line."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,8 @@ class ShipmentLine:
     line_number: int
     sku: str
     quantity: int
+    components: tuple[KitComponent, ...] = ()
+    """A kit's components: the warehouse ships these, `quantity` kits of them."""
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,13 @@ class FulfilmentStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class FulfilmentLine:
+    """Units of one SKU of an order line to pick and pack. A kit's order line is fulfilled as one
+    line per component, each with the kit's line number and naming the kit."""
+
     line_number: int
     sku: str
     quantity: int
+    kit_sku: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,21 +301,26 @@ class Fulfilment(Aggregate):
 
     def _problems_with(self, units: tuple[PackedUnit, ...]) -> tuple[str, ...]:
         problems = []
-        expected = {line.line_number: line for line in self.lines}
-        scanned = Counter(unit.line_number for unit in units)
-        for number, line in expected.items():
-            if scanned[number] != line.quantity:
-                problems.append(
-                    f"line {number} ({line.sku}) needs {line.quantity} units, "
-                    f"{scanned[number]} scanned"
-                )
+        # (line, SKU): a kit's line is several lines, one per component
+        expected: dict[int, dict[str, FulfilmentLine]] = {}
+        for line in self.lines:
+            expected.setdefault(line.line_number, {})[line.sku] = line
+        scanned = Counter((unit.line_number, unit.sku) for unit in units)
+        for number, by_sku in expected.items():
+            for sku, line in by_sku.items():
+                if scanned[(number, sku)] != line.quantity:
+                    problems.append(
+                        f"line {number} ({sku}) needs {line.quantity} units, "
+                        f"{scanned[(number, sku)]} scanned"
+                    )
         for unit in units:
             wanted = expected.get(unit.line_number)
             if wanted is None:
                 problems.append(f"line {unit.line_number} is not in this shipment")
-            elif unit.sku != wanted.sku:
+            elif unit.sku not in wanted:
                 problems.append(
-                    f"line {unit.line_number} is {wanted.sku}, a {unit.sku} was scanned"
+                    f"line {unit.line_number} is {' and '.join(sorted(wanted))}, "
+                    f"a {unit.sku} was scanned"
                 )
         serials = [unit.serial for unit in units if unit.serial is not None]
         repeated = sorted({serial for serial in serials if serials.count(serial) > 1})
