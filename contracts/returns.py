@@ -42,6 +42,11 @@ class ReturnRequested(RmaEvent):
 
     reason: str = Field(description="Why, in the customer's or support's words.")
     customer_note: str = Field(default="", description="Free text from the customer.")
+    kit_sku: Sku | None = Field(
+        default=None,
+        description="When the line is a kit (bundle): the kit; `sku` is then the component "
+        "returned, refunded its share of the kit's price.",
+    )
 
 
 class ReturnAuthorised(RmaEvent):

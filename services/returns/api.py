@@ -34,6 +34,12 @@ class RequestReturn(BaseModel):
     line_number: int = Field(ge=1, description="The order line.")
     reason: str = Field(min_length=1, max_length=500, description="Why it comes back.")
     customer_note: str = Field(default="", max_length=2000, description="Free text.")
+    sku: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="For a kit's line: the component returned (refunded its share of the kit).",
+    )
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
@@ -80,6 +86,7 @@ def _view(rma: Rma, label: dict[str, Any] | None, checks: tuple[str, ...]) -> di
         "order_id": str(rma.order_id),
         "line_number": rma.line_number,
         "sku": rma.sku,
+        "kit_sku": rma.kit_sku,
         "status": str(rma.status),
         "reason": rma.reason,
         "customer_note": rma.customer_note,
@@ -149,6 +156,7 @@ async def request_return(
             reason=command.reason,
             customer_note=command.customer_note,
             idempotency_key=command.idempotency_key,
+            sku=command.sku,
         )
     )
     if not requested.created:

@@ -98,8 +98,12 @@ class ReturnsApplication(ServiceApplication):
         reason: str,
         customer_note: str = "",
         idempotency_key: str | None = None,
+        sku: str | None = None,
     ) -> RequestedRma:
         """Request the return of a delivered unit of an order line; decided at once.
+
+        A kit's line returns a unit of one of its components, named by `sku`; it is refunded its
+        share of the kit (`kit_unit_share`) and counted against that component's units.
 
         The RMA id is derived from (order, line, the request's number on the line), or from the
         client's idempotency key when it sends one: a retried request finds the RMA it created.
@@ -111,15 +115,20 @@ class ReturnsApplication(ServiceApplication):
             keyed = rma_id_for(order_id, line_number, f"key:{idempotency_key}")
             if self._find(keyed) is not None:
                 return RequestedRma(keyed, created=False)
-        line = self._line(order_id, line_number)
-        units = self._delivered_units(order_id, line_number)
+        line = self._line(order_id, line_number).returning(sku, self._kit(order_id, line_number))
+        units = self._delivered_units(order_id, line_number, line.sku if line.kit_sku else None)
         rmas = self.read(
             "SELECT rma_id, status FROM rmas_by_order WHERE order_id = %s AND line_number = %s"
             " ORDER BY request_number",
             order_id,
             line_number,
         )
-        taken = [row for row in rmas if row["status"] != RmaStatus.REJECTED]
+        taken = [
+            row
+            for row in rmas
+            if row["status"] != RmaStatus.REJECTED
+            and (line.kit_sku is None or self.get(row["rma_id"], Rma).sku == line.sku)
+        ]
         if not units.left_to_return(len(taken)):
             still_open = [row["rma_id"] for row in taken if row["status"] in OPEN_STATES]
             if idempotency_key is None and still_open:
@@ -266,28 +275,42 @@ class ReturnsApplication(ServiceApplication):
             ship_to=Address(**row["ship_to"]),
         )
 
-    def _delivered_units(self, order_id: uuid.UUID, line_number: int) -> DeliveredUnits:
+    def _kit(self, order_id: uuid.UUID, line_number: int) -> dict[str, int]:
+        """The kit's components as released for the order line (empty: no kit)."""
+        rows = self.read(
+            "SELECT component_sku, quantity_per_kit FROM kit_lines"
+            " WHERE order_id = %s AND line_number = %s",
+            order_id,
+            line_number,
+        )
+        return {row["component_sku"]: row["quantity_per_kit"] for row in rows}
+
+    def _delivered_units(
+        self, order_id: uuid.UUID, line_number: int, component: str | None = None
+    ) -> DeliveredUnits:
         """The line's units that reached the customer: how many (the units of the line in its
         delivered parcels) and their serials, if they carry any. The latest delivery decides
         eligibility (the customer's benefit when the line came in several parcels), and that
         parcel's location is where the return goes.
 
         A parcel's units are counted from `ShipmentConfirmed`, or from the serials captured in it
-        when that count is missing (parcels shipped before returns kept the count)."""
+        when that count is missing (parcels shipped before returns kept the count). For a kit's
+        line, only the units of its `component`."""
+        of_component = "" if component is None else " AND sku = %s"
+        where = (order_id, line_number, *(() if component is None else (component,)))
         parcels = self.read(
             "SELECT p.shipment_id, max(p.location) AS location, max(p.quantity) AS quantity,"
             " d.delivered_at FROM ("
             "  SELECT shipment_id, location, quantity FROM line_shipments"
-            "  WHERE order_id = %s AND line_number = %s"
+            f"  WHERE order_id = %s AND line_number = %s{of_component}"
             "  UNION ALL"
             "  SELECT shipment_id, max(location), count(*) FROM line_units"
-            "  WHERE order_id = %s AND line_number = %s GROUP BY shipment_id"
+            f"  WHERE order_id = %s AND line_number = %s{of_component}"
+            "  GROUP BY shipment_id"
             " ) p JOIN shipment_deliveries d ON d.shipment_id = p.shipment_id"
             " GROUP BY p.shipment_id, d.delivered_at ORDER BY d.delivered_at, p.shipment_id",
-            order_id,
-            line_number,
-            order_id,
-            line_number,
+            *where,
+            *where,
         )
         if not parcels:
             raise NotReturnable(
@@ -296,9 +319,9 @@ class ReturnsApplication(ServiceApplication):
         serials = self.read(
             "SELECT u.serial FROM line_units u"
             " JOIN shipment_deliveries d ON d.shipment_id = u.shipment_id"
-            " WHERE u.order_id = %s AND u.line_number = %s ORDER BY d.delivered_at, u.serial",
-            order_id,
-            line_number,
+            f" WHERE u.order_id = %s AND u.line_number = %s{of_component.replace('sku', 'u.sku')}"
+            " ORDER BY d.delivered_at, u.serial",
+            *where,
         )
         latest = parcels[-1]
         return DeliveredUnits(

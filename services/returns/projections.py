@@ -22,6 +22,7 @@ from contracts.order import (
     CustomerForgotten,
     OrderDelivered,
     OrderPlaced,
+    OrderReleasedToWarehouse,
     OrderShipmentDelivered,
 )
 from contracts.pim import ProductChanged, ProductRegistered
@@ -78,7 +79,17 @@ LINE_SHIPMENTS = Table(
         "location": "text",
         "quantity": "integer",
     },
-    key=("order_id", "line_number", "shipment_id"),
+    key=("order_id", "line_number", "shipment_id", "sku"),  # a kit's line: one per component
+)
+KIT_LINES = Table(
+    "kit_lines",
+    {
+        "order_id": "uuid",
+        "line_number": "integer",
+        "component_sku": "text",
+        "quantity_per_kit": "integer",
+    },
+    key=("order_id", "line_number", "component_sku"),
 )
 SHIPMENT_DELIVERIES = Table(
     "shipment_deliveries",
@@ -117,6 +128,7 @@ read_models = ReadModels(
     ORDER_LINES,
     LINE_UNITS,
     LINE_SHIPMENTS,
+    KIT_LINES,
     SHIPMENT_DELIVERIES,
     PRODUCT_WARRANTIES,
     RMAS_BY_ORDER,
@@ -156,6 +168,26 @@ def order_placed(event: OrderPlaced, _: Envelope) -> list[Change]:
             },
         )
         for line in event.lines
+    ]
+
+
+@read_models.on_event(OrderReleasedToWarehouse, producer="order")
+def kit_lines(event: OrderReleasedToWarehouse, _: Envelope) -> list[Change]:
+    """The kits released for an order, as they were sold: a returned unit of one is a component,
+    refunded its share of the kit (`kit_unit_share`)."""
+    return [
+        Upsert(
+            KIT_LINES.name,
+            {
+                "order_id": event.order_id,
+                "line_number": line.line_number,
+                "component_sku": component.sku,
+                "quantity_per_kit": component.quantity_per_kit,
+            },
+        )
+        for shipment in event.shipments
+        for line in shipment.lines
+        for component in line.components
     ]
 
 

@@ -42,7 +42,10 @@ def _about(event: Rma.Event) -> dict[str, Any]:
 @to_contract.register
 def _requested(event: Rma.Requested) -> contracts.ReturnRequested:
     return contracts.ReturnRequested(
-        **_about(event), reason=event.reason, customer_note=event.customer_note
+        **_about(event),
+        reason=event.reason,
+        customer_note=event.customer_note,
+        kit_sku=event.kit_sku,
     )
 
 

@@ -38,6 +38,7 @@ from services.returns.domain.rma import (
     Review,
     Rma,
     RmaStatus,
+    kit_unit_share,
     rma_id_for,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "decide_eligibility",
     "derive_grade",
     "grade",
+    "kit_unit_share",
     "rma_id_for",
     "validate_checklist",
 ]

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from services.returns.domain.eligibility import Basis, ReturnPolicy, decide_eligibility
@@ -44,6 +44,8 @@ from services.runtime.aggregate import Aggregate, Conflict, DomainError
 RMA_NAMESPACE = uuid.UUID("4c2a8f0e-7d1b-4b6a-9e35-2f8d1c6b0a97")
 
 Decision = Literal["refund", "reject"]
+
+CENT = Decimal("0.01")
 
 
 def rma_id_for(order_id: uuid.UUID, line_number: int, request: int | str) -> uuid.UUID:
@@ -84,7 +86,9 @@ class Address:
 
 @dataclass(frozen=True)
 class ReturnLine:
-    """What returns knows of the order line a unit is returned from."""
+    """What returns knows of the order line a unit is returned from. For a unit of a kit's
+    component, `sku` is the component's, `unit_price` its share of the kit (`kit_component`) and
+    `kit_sku` the kit's."""
 
     order_id: uuid.UUID
     line_number: int
@@ -93,6 +97,34 @@ class ReturnLine:
     unit_price: Decimal
     currency: str
     ship_to: Address
+    kit_sku: str | None = None
+
+    def returning(self, sku: str | None, kit: Mapping[str, int]) -> ReturnLine:
+        """The line as the unit named comes back: the line itself, or for a kit (`kit`: its
+        components and units of each in one kit, empty for a plain line) the component named."""
+        if not kit:
+            if sku is not None and sku != self.sku:
+                raise DomainError(f"line {self.line_number} is {self.sku}, not {sku}")
+            return self
+        named = " or ".join(sorted(kit))
+        if sku is None:
+            raise DomainError(
+                f"line {self.line_number} is kit {self.sku}: name the component returned: {named}"
+            )
+        if sku not in kit:
+            raise DomainError(f"{sku} is not a component of kit {self.sku} ({named})")
+        return replace(
+            self, sku=sku, unit_price=kit_unit_share(self.unit_price, kit), kit_sku=self.sku
+        )
+
+
+def kit_unit_share(kit_price: Decimal, kit: Mapping[str, int]) -> Decimal:
+    """What one returned unit of a kit refunds: the kit's price in equal shares over all the units
+    in one kit (a camera and two lenses: a third each), rounded down to the cent so that the parts
+    never refund more than the kit. Equal shares, because the price paid is the kit's alone: the
+    PIM's list prices are optional and need not add up to it."""
+    units = sum(kit.values())
+    return (kit_price / units).quantize(CENT, rounding=ROUND_DOWN)
 
 
 @dataclass(frozen=True)
@@ -139,6 +171,8 @@ class Rma(Aggregate):
         reason: str
         customer_note: str
         requested_at: datetime
+        kit_sku: str | None = None
+        """The kit the unit (its component) was part of; None: no kit (and RMAs stored before)."""
 
         def apply(self, rma: Rma) -> None:
             rma.order_id = self.order_id
@@ -150,6 +184,7 @@ class Rma(Aggregate):
             rma.reason = self.reason
             rma.customer_note = self.customer_note
             rma.requested_at = self.requested_at
+            rma.kit_sku = self.kit_sku
             rma.status = RmaStatus.REQUESTED
             rma.basis = None
             rma.eligibility = None
@@ -283,6 +318,7 @@ class Rma(Aggregate):
         reason: str
         customer_note: str
         requested_at: datetime
+        kit_sku: str | None
         status: RmaStatus
         basis: Basis | None
         eligibility: str | None
@@ -333,6 +369,7 @@ class Rma(Aggregate):
             reason=reason,
             customer_note=customer_note,
             requested_at=requested_at,
+            kit_sku=line.kit_sku,
         )
         eligibility = decide_eligibility(
             policy,
