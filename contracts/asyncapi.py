@@ -67,6 +67,8 @@ ENVELOPE_HEADERS: dict[str, str] = {
     "publishes a store in this order, so it rises on a partition (a repeat after a relay restart "
     "aside), and a reader of an events topic and a feed of the same store can tell how far each "
     "has come.",
+    "traceparent": "Only when tracing is on where the event was recorded: the W3C trace context "
+    "it was recorded in, which a consumer's span continues.",
 }
 DEAD_LETTER_HEADERS: dict[str, str] = {
     "error": "Why the message was not processed, naming the field or rule.",

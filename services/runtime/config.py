@@ -276,6 +276,13 @@ class ServiceSettings(BaseSettings):
         default="console", validation_alias=shared("UNITRAIL_LOG_FORMAT")
     )
     log_level: str = Field(default="info", validation_alias=shared("UNITRAIL_LOG_LEVEL"))
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=shared("UNITRAIL_OTLP_ENDPOINT"),
+        description="Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (e.g. "
+        "`http://127.0.0.1:4318`; spans go to `/v1/traces`): tracing across hops is on, with "
+        "W3C `traceparent` in HTTP and Kafka headers. Unset (the default): off, no spans.",
+    )
     handler_attempts: int = Field(
         default=3,
         ge=1,

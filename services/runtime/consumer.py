@@ -44,6 +44,7 @@ from contracts.base import IntegrationEvent, validate_partner_message
 from contracts.envelope import Envelope
 from contracts.registry import UnknownEventType, read_event
 from contracts.topics import Topic, dead_letter_topic, events_topic
+from services.runtime import tracing
 from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
 from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
@@ -570,7 +571,7 @@ class Consumer:
         context = MessageContext(
             item.context.correlation_id, item.context.causation_id, item.context.tracking
         )
-        with handling(context):
+        with handling(context), tracing.consuming(self._service, item.record):
             if item.event_handler is not None:
                 item.event_handler(item.payload, item.envelope)
             if not context.tracking_recorded:
@@ -614,7 +615,8 @@ class Consumer:
         assert item.route is not None
         assert item.context is not None
         item.refused = None
-        with handling(MessageContext(item.context.correlation_id, item.context.causation_id)):
+        context = MessageContext(item.context.correlation_id, item.context.causation_id)
+        with handling(context), tracing.consuming(self._service, item.record):
             try:
                 item.route.handler(item.payload)
             except RecordedRefusal as refusal:

@@ -35,7 +35,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import resolve_topic
 
-from services.runtime.aggregate import ValueObjectTranscoding
+from services.runtime import tracing
+from services.runtime.aggregate import Aggregate, ValueObjectTranscoding
 
 _new_object = object.__new__
 _set = object.__setattr__
@@ -146,11 +147,19 @@ def _reviver(names: dict[str, Transcoding]) -> Callable[[dict[str, Any]], Any]:
 
 class FastMapper(Mapper[uuid.UUID]):
     """The library's mapper, remembering per stored topic what it looks up for every event (the
-    class, how its originator id is converted, its class version). Encoding is the library's."""
+    class, how its originator id is converted, its class version). Encoding is the library's,
+    with the current trace kept beside an event's fields when tracing is on (`tracing.stamp`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._classes: dict[tuple[str, type[Any]], tuple[type[Any], Callable[[Any], Any], int]] = {}
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        # The trace an event is recorded in goes into the store with it, for the relay to carry
+        # on (`tracing`; nothing when tracing is off).
+        if isinstance(domain_event, Aggregate.Event):
+            tracing.stamp(domain_event)
+        return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if self.cipher is not None or self.compressor is not None:

@@ -28,6 +28,7 @@ from eventsourcing.utils import resolve_topic
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.topics import Topic
+from services.runtime import tracing
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
 from services.runtime.idempotency import is_bookkeeping, is_bookkeeping_class
@@ -440,10 +441,27 @@ class Relay:
     async def _publish(
         self, notifications: Sequence[StoredNotification | Notification]
     ) -> InFlight:
-        """Hand the notifications' public events to the producer in record batches."""
+        """Hand the notifications' public events to the producer in record batches (in a span
+        of its own when tracing is on)."""
+        decoded = await self._decoded(notifications)
+        if not tracing.enabled():
+            return await self._hand_over(notifications, decoded)
+        decoded = list(decoded)
+        with tracing.relay_batch(
+            self._topic,
+            (tracing.traceparent_of(domain_event) for _, domain_event in decoded),
+            len(decoded),
+        ):
+            return await self._hand_over(notifications, decoded)
+
+    async def _hand_over(
+        self,
+        notifications: Sequence[StoredNotification | Notification],
+        decoded: Iterable[tuple[StoredNotification | Notification, Any]],
+    ) -> InFlight:
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
-        for notification, domain_event in await self._decoded(notifications):
+        for notification, domain_event in decoded:
             if is_bookkeeping(domain_event):
                 continue
             payload = self._translate(domain_event)

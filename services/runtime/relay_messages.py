@@ -23,6 +23,7 @@ from aiokafka.structs import RecordMetadata
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import EVENT_ID_NAMESPACE
+from services.runtime.tracing import TRACEPARENT, traceparent_of
 
 Headers = list[tuple[str, bytes]]
 
@@ -153,6 +154,9 @@ class MessageWriter:
         ]
         if position is not None:
             headers.append(("notification_id", str(position).encode()))
+        traceparent = traceparent_of(domain_event)
+        if traceparent is not None:  # recorded with tracing on: the consumer continues the trace
+            headers.append((TRACEPARENT, traceparent.encode()))
         return OutgoingMessage(
             key=(self._key(payload) if self._key is not None else aggregate_id).encode(),
             value=b"".join((head.encode(), body, b"}")),

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client.core import Metric
 
 from contracts.topics import events_topic
+from services.runtime import tracing
 from services.runtime.auth import Role, TokenVerifier, allow, unguarded_routes
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import Consumer
@@ -337,6 +338,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
     """The service's process as an ASGI app: lifespan, health check, correlation ids, its routers."""
     settings = definition.settings
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    tracing.configure(settings.service_name, settings.otlp_endpoint)
     runtime = ServiceRuntime(definition)
 
     @contextlib.asynccontextmanager
@@ -349,6 +351,7 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
             yield
         finally:
             await runtime.stop()
+            tracing.shutdown()  # what is still buffered goes out
 
     app = FastAPI(
         title=f"Unitrail {settings.service_name}",
@@ -371,6 +374,9 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
         return response
 
     install_metrics(app, settings.service_name, runtime.health, runtime.figures)
+    if tracing.enabled():
+        # Added last, so outermost: the request's span is current for everything it runs.
+        app.add_middleware(tracing.TracingMiddleware)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

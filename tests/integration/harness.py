@@ -312,21 +312,39 @@ class Channel:
             {"bootstrap.servers": bootstrap_servers, "acks": "all", "log.connection.close": False}
         )
 
-    def send(self, message: dict[str, Any] | bytes, *, key: str | None = None) -> None:
+    def send(
+        self,
+        message: dict[str, Any] | bytes,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if isinstance(message, dict):
             key = key or f"{message['channel']}:{message['channel_order_id']}"
             value = json.dumps(message).encode()
         else:
             value = message
-        self.publish("channel.orders.v1", value, key=key)
+        self.publish("channel.orders.v1", value, key=key, headers=headers)
 
     def close(self) -> None:
         """Let go of the producer before its broker goes, so it does not keep reconnecting."""
         self._producer.flush(1)
         del self._producer
 
-    def publish(self, topic: str, value: bytes, *, key: str | None = None) -> None:
-        self._producer.produce(topic, value=value, key=key.encode() if key else None)
+    def publish(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._producer.produce(
+            topic,
+            value=value,
+            key=key.encode() if key else None,
+            headers=list((headers or {}).items()),
+        )
         if self._producer.flush(10):
             raise AssertionError(f"could not deliver to {topic}")
 
