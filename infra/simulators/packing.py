@@ -3,6 +3,7 @@ one, and which of the scanned units a rejection blames."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import structlog
@@ -95,4 +96,15 @@ def serials_blamed(problems: list[str], scanned: tuple[ScannedUnit, ...]) -> fro
         for unit in scanned
         if unit.serial is not None
         and any(f"serial {unit.serial} " in problem for problem in problems)
+    )
+
+
+SERIAL_NOT_SCANNED = re.compile(r"(\S+) units carry serials; one was not scanned")
+"""Inventory's problem with a unit of a serialized product scanned without its serial."""
+
+
+def skus_needing_serials(problems: list[str]) -> frozenset[str]:
+    """The SKUs Unitrail's problems say carry serials the scan left out."""
+    return frozenset(
+        match[1] for problem in problems if (match := SERIAL_NOT_SCANNED.search(problem))
     )

@@ -56,6 +56,12 @@ class Shelves:
             self._units[serial] = Unit(serial=serial, sku=sku, location=location)
         self.changes += 1
 
+    def carries_serials(self, sku: str) -> None:
+        """Inventory said units of `sku` carry serials (it refused a pack scan without one)
+        before the shelves saw any of them: pickers wait for the units to show up."""
+        self._serialized.add(sku)
+        self.changes += 1
+
     def packed(self, serial: str, sku: str, location: str, shipment_id: uuid.UUID) -> None:
         """Inventory accepted the unit into a parcel: no other parcel may take it."""
         self._serialized.add(sku)

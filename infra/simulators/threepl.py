@@ -44,7 +44,12 @@ from contracts.warehouse import (
     TransferRequested,
 )
 from infra.simulators.kafka import RecentIds
-from infra.simulators.packing import plan_scan, serials_blamed, units_available
+from infra.simulators.packing import (
+    plan_scan,
+    serials_blamed,
+    skus_needing_serials,
+    units_available,
+)
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl_bridge import Publish, ShipmentConfirmation
 
@@ -276,6 +281,10 @@ class SimulatedThreePL:
         blamed = serials_blamed(rejection.problems, shipment.units)
         shipment.avoid |= blamed
         self.shelves.put_back(rejection.shipment_id, blamed)
+        # Units scanned without a serial their product carries: the shelves had not yet learned
+        # of them (inventory's events may trail its verdict); the rescan waits for them.
+        for sku in skus_needing_serials(rejection.problems):
+            self.shelves.carries_serials(sku)
         if shipment.scans >= self.settings.max_scans:
             log.error(
                 "pack scan rejected again; a person must look at this shipment",

@@ -3,6 +3,7 @@ and which offsets may be committed. No broker: the logic alone, at zero delays."
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime
@@ -318,6 +319,30 @@ async def test_a_serial_inventory_refuses_is_set_aside_for_the_rescan() -> None:
     )
     await threepl.idle()
     assert [serials(pack.units) for pack in outbox.packs()] == [["L-1"], ["L-2"]]
+
+
+async def test_a_unit_refused_for_its_missing_serial_is_scanned_again_once_its_serial_is_known() -> (
+    None
+):
+    threepl, outbox = await started(instant(serial_wait=30))
+    shipment = request(("LENS-50", 1))
+    await threepl.fulfilment_requested(shipment)
+    await threepl.idle()
+    assert serials(outbox.packs()[0].units) == [None]  # the shelves know of no LENS-50 serials
+
+    await threepl.pack_scan_rejected(
+        PackScanRejected(
+            shipment_id=shipment.shipment_id,
+            order_id=ORDER,
+            problems=["line 1: LENS-50 units carry serials; one was not scanned"],
+        )
+    )
+    await asyncio.sleep(0.05)
+    assert len(outbox.packs()) == 1  # the packer waits for the unit to show up
+    threepl.shelves.received("LENS-50", "WH-A", ["N-1"])
+    threepl.shelves_changed()
+    await threepl.idle()
+    assert [serials(pack.units) for pack in outbox.packs()] == [[None], ["N-1"]]
 
 
 async def test_after_max_scans_the_3pl_stops_scanning() -> None:
