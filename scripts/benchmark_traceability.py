@@ -251,7 +251,7 @@ class Batched(ServiceApplication):
     fast-forwarded or copied: this process is the only writer, one command at a time.
     """
 
-    committed_aggregates_bytes = 0
+    committed_aggregates_kept = 0
     """Loads come from the cache below, which holds changes not flushed yet: a copy kept when a
     flush commits would be older than it."""
 

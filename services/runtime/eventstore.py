@@ -78,22 +78,49 @@ class _OpenUnitOfWork:
     """The store's channel is notified: Postgres sends one notification at commit anyway."""
     guarded: int = 0
     """How many `all_or_nothing` savepoints are open around the current statement."""
-    saved: list[Any] = field(default_factory=list)
-    """The aggregates saved in it, to remember as committed once it commits."""
+    aggregates: dict[uuid.UUID, tuple[Any, int, bool]] = field(default_factory=dict)
+    """The aggregates loaded or saved in it, each with the version it had then and whether the
+    store's lock was held by then: what the next load of one in this unit of work starts from,
+    and what is kept as committed when it commits."""
+    touched: list[uuid.UUID] = field(default_factory=list)
+    """The ids of `aggregates` in the order they were loaded or saved, so that a savepoint rolled
+    back forgets those it touched."""
+
+    def touch(self, aggregate: Any) -> None:
+        """Note an aggregate as this unit of work has it now (loaded, or just saved)."""
+        self.aggregates[aggregate.id] = (aggregate, aggregate.version, self.store_locked)
+        self.touched.append(aggregate.id)
+
+    def current(self, aggregate_id: uuid.UUID) -> tuple[Any, bool] | None:
+        """The aggregate as this unit of work last loaded or saved it, and whether it is known to
+        be what the store holds (the store's lock was held since, so no other writer stored an
+        event after it); None when it has not, or when it was changed since without being
+        saved."""
+        entry = self.aggregates.get(aggregate_id)
+        if entry is None or not _unchanged(entry[0], entry[1]):
+            return None
+        return entry[0], entry[2]
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A savepoint; when it is rolled back, so are the lock and the notification taken in
         it (Postgres releases a lock taken after a savepoint rolled back to), and the aggregates
-        saved in it are not committed."""
-        locked, notified, saved = self.store_locked, self.notified, len(self.saved)
+        loaded or saved in it are forgotten (they may hold what was undone)."""
+        locked, notified, touched = self.store_locked, self.notified, len(self.touched)
         try:
             with self.connection.transaction():
                 yield
         except BaseException:
             self.store_locked, self.notified = locked, notified
-            del self.saved[saved:]
+            for aggregate_id in self.touched[touched:]:
+                self.aggregates.pop(aggregate_id, None)
+            del self.touched[touched:]
             raise
+
+
+def _unchanged(aggregate: Any, version: int) -> bool:
+    """Whether an aggregate is still as it was at `version`: no event since, saved or not."""
+    return aggregate.version == version and not getattr(aggregate, "pending_events", None)
 
 
 _unit_of_work: contextvars.ContextVar[_OpenUnitOfWork | None] = contextvars.ContextVar(
@@ -396,49 +423,34 @@ class _ProcessingEvent(ProcessingEvent[uuid.UUID]):
 
 
 class CommittedAggregates:
-    """The aggregates this process saved, as committed, by id: a load starts from the one kept
-    and reads only the events stored after it (another process's, say), instead of a snapshot and
-    up to a snapshot interval of events replayed. Kept pickled: a load gets a copy of its own,
-    and nothing a use case does to it afterwards changes what is kept. Only what committed is
-    kept (a unit of work's saves once it commits; none of a savepoint rolled back), so what is
-    kept never runs ahead of the store. The least recently used go first, within a byte budget."""
+    """The aggregates this process saved or loaded, as committed, by id: a load starts from the
+    one kept and reads only the events stored after it (another process's, say), instead of a
+    snapshot and up to 49 events replayed.
 
-    def __init__(self, budget_bytes: int) -> None:
-        self._budget = budget_bytes
-        self._kept: OrderedDict[uuid.UUID, tuple[int, bytes]] = OrderedDict()
-        self._size = 0
+    Only what committed is kept. A unit of work takes the aggregates it loads out (`take`): they
+    are its own until it commits, and nothing else can see what it changes in them; when it
+    commits it gives back (`keep_committed`) those it loaded or saved and did not change
+    afterwards, as they are, with no copy. When it is rolled back nothing is given back, so
+    nothing it undid is ever loaded. A save outside a unit of work keeps a copy (its caller still
+    holds the aggregate), and a load outside one gets a copy.
+    """
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._kept: OrderedDict[uuid.UUID, tuple[int, Any, bytes | None]] = OrderedDict()
+        """By id: the version, and the aggregate itself (nothing else holds it) or a copy of it
+        as pickled bytes."""
         self._lock = threading.Lock()
 
-    def keep(self, aggregates: Iterable[Any]) -> None:
-        """Remember committed aggregates (any with events not yet saved are left out)."""
-        if self._budget <= 0:
-            return
-        for aggregate in aggregates:
-            if getattr(aggregate, "pending_events", None):
-                continue  # changed since it was saved: not what is stored
-            try:
-                state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:  # an aggregate that cannot be pickled is loaded from the store
-                continue
-            if len(state) > self._budget // 8:
-                self.forget(aggregate.id)
-                continue
-            with self._lock:
-                kept = self._kept.pop(aggregate.id, None)
-                if kept is not None:
-                    self._size -= len(kept[1])
-                    if kept[0] > aggregate.version:
-                        state = kept[1]  # a later version was kept meanwhile
-                        version = kept[0]
-                    else:
-                        version = aggregate.version
-                else:
-                    version = aggregate.version
-                self._kept[aggregate.id] = (version, state)
-                self._size += len(state)
-                while self._size > self._budget:
-                    _, (_, dropped) = self._kept.popitem(last=False)
-                    self._size -= len(dropped)
+    def take(self, aggregate_id: uuid.UUID) -> Any | None:
+        """The aggregate kept, for a unit of work to change: no longer kept until it is given
+        back. None when none is kept."""
+        with self._lock:
+            kept = self._kept.pop(aggregate_id, None)
+        if kept is None:
+            return None
+        _, aggregate, state = kept
+        return aggregate if state is None else pickle.loads(state)
 
     def copy_of(self, aggregate_id: uuid.UUID) -> Any | None:
         """A copy of the aggregate as last kept, or None."""
@@ -447,13 +459,49 @@ class CommittedAggregates:
             if kept is None:
                 return None
             self._kept.move_to_end(aggregate_id)
-        return pickle.loads(kept[1])
+            _, aggregate, state = kept
+            if state is None:
+                state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(state)
+
+    def keep_committed(self, aggregates: Iterable[tuple[Any, int, bool]]) -> None:
+        """Keep, as they are, the aggregates a unit of work committed, each with the version it
+        had when the unit of work last loaded or saved it: one changed since is left out."""
+        for aggregate, version, _ in aggregates:
+            if _unchanged(aggregate, version):
+                self._keep(aggregate.id, version, aggregate, None)
+
+    def keep_copies(self, aggregates: Iterable[Any]) -> None:
+        """Keep copies of aggregates saved outside a unit of work (their caller still has them);
+        any with events not yet saved are left out."""
+        if self._most <= 0:
+            return
+        for aggregate in aggregates:
+            if getattr(aggregate, "pending_events", None):
+                continue  # changed since it was saved: not what is stored
+            try:
+                state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an aggregate that cannot be pickled is loaded from the store
+                continue
+            self._keep(aggregate.id, aggregate.version, None, state)
+
+    def _keep(
+        self, aggregate_id: uuid.UUID, version: int, aggregate: Any, state: bytes | None
+    ) -> None:
+        if self._most <= 0:
+            return
+        with self._lock:
+            kept = self._kept.pop(aggregate_id, None)
+            if kept is not None and kept[0] > version:
+                self._kept[aggregate_id] = kept  # a later version was kept meanwhile
+                return
+            self._kept[aggregate_id] = (version, aggregate, state)
+            while len(self._kept) > self._most:
+                self._kept.popitem(last=False)
 
     def forget(self, aggregate_id: uuid.UUID) -> None:
         with self._lock:
-            kept = self._kept.pop(aggregate_id, None)
-            if kept is not None:
-                self._size -= len(kept[1])
+            self._kept.pop(aggregate_id, None)
 
 
 class ServiceApplication(Application[uuid.UUID]):
@@ -468,9 +516,9 @@ class ServiceApplication(Application[uuid.UUID]):
 
     pool_size: ClassVar[int] = 5
 
-    committed_aggregates_bytes: ClassVar[int] = 16 * 1024 * 1024
-    """How much memory a process gives the committed aggregates it loads from
-    (`CommittedAggregates`); 0 keeps none."""
+    committed_aggregates_kept: ClassVar[int] = 2_000
+    """How many committed aggregates a process keeps to load from (`CommittedAggregates`), the
+    least recently used left out first; 0 keeps none."""
 
     read_models: ClassVar[ReadModels | None] = None
     """The service's read models and their projections (its `projections.py`): their tables are
@@ -482,7 +530,7 @@ class ServiceApplication(Application[uuid.UUID]):
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
         self._location = location
-        self.committed = CommittedAggregates(self.committed_aggregates_bytes)
+        self.committed = CommittedAggregates(self.committed_aggregates_kept)
         self._append_seconds = APPEND_SECONDS.labels(service_of(type(self)) or type(self).__name__)
         if location is None:
             env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -528,7 +576,7 @@ class ServiceApplication(Application[uuid.UUID]):
                 yield
             finally:
                 _unit_of_work.reset(token)
-        self.committed.keep(work.saved)
+        self.committed.keep_committed(work.aggregates.values())
 
     @contextlib.contextmanager
     def all_or_nothing(self) -> Iterator[None]:
@@ -589,11 +637,12 @@ class ServiceApplication(Application[uuid.UUID]):
             for aggregate_id in processing_event.aggregates:
                 self.committed.forget(aggregate_id)  # someone else wrote: what was kept is old
             raise
-        work = _unit_of_work.get()
-        if work is not None and work.datastore is self._datastore():
-            work.saved.extend(processing_event.aggregates.values())
+        work = self._own_unit_of_work()
+        if work is not None:
+            for aggregate in processing_event.aggregates.values():
+                work.touch(aggregate)
         else:
-            self.committed.keep(processing_event.aggregates.values())
+            self.committed.keep_copies(processing_event.aggregates.values())
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
@@ -690,17 +739,40 @@ class ServiceApplication(Application[uuid.UUID]):
         assert isinstance(recorder, PostgresProcessRecorder), "read models need Postgres"
         return recorder.datastore
 
+    def _own_unit_of_work(self) -> _OpenUnitOfWork | None:
+        work = _unit_of_work.get()
+        if work is None or not self.has_read_models or work.datastore is not self._datastore():
+            return None
+        return work
+
     def get(self, aggregate_id: Any, kind: type[Any] = Aggregate) -> Any:
-        """Load an aggregate, checking that it is of the expected kind: from the one kept as
-        committed, if any, and the events stored after it."""
-        aggregate: Any = self.committed.copy_of(aggregate_id)
-        if aggregate is not None:
+        """Load an aggregate, checking that it is of the expected kind: from the one this unit of
+        work loaded or saved last, or else the one kept as committed, if any, and the events
+        stored after it.
+
+        Inside a unit of work the aggregate loaded is the unit of work's own (see
+        `CommittedAggregates`): a use case that loads it again in the same unit of work gets
+        the same object, so change it only to save it."""
+        work = self._own_unit_of_work()
+        aggregate: Any = None
+        current = False
+        if work is not None:
+            found = work.current(aggregate_id)
+            if found is not None:
+                aggregate, current = found
+            else:
+                aggregate = self.committed.take(aggregate_id)
+        else:
+            aggregate = self.committed.copy_of(aggregate_id)
+        if aggregate is None:
+            aggregate = self.repository.get(aggregate_id)
+        elif not current:
             newer = self.repository.event_store.get(aggregate_id, gt=aggregate.version)
             aggregate = _mutate_in_turn(aggregate, newer)
-        else:
-            aggregate = self.repository.get(aggregate_id)
         if not isinstance(aggregate, kind):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
+        if work is not None:
+            work.touch(aggregate)
         return aggregate
 
 

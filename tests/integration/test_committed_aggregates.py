@@ -86,3 +86,46 @@ def test_changing_a_loaded_aggregate_without_saving_it_changes_nothing_kept(
     loaded.receive(Receipt("WH-A", 40, "count", "ops"))  # decided, never saved
 
     assert units(stock(first, "CAM")) == 1
+
+
+def test_a_unit_of_work_loads_its_own_aggregate_and_gives_it_back_only_when_committed(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    first, second = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    with first.unit_of_work():
+        version = stock(first, "CAM").version
+        assert first.committed.copy_of(stock_id_for("CAM")) is None, "taken out while in use"
+        first.receive_stock("CAM", Receipt("WH-A", 2, "count", "ops"))
+        saved = from_the_store(first, "CAM").version
+        assert stock(first, "CAM").version == saved > version, "its own save, loaded again"
+    assert units(first.committed.copy_of(stock_id_for("CAM"))) == 3, "given back at commit"
+
+    def received_then_failed() -> None:
+        with first.unit_of_work():
+            first.receive_stock("CAM", Receipt("WH-A", 40, "count", "ops"))
+            raise RuntimeError("the batch failed")
+
+    with pytest.raises(RuntimeError):
+        received_then_failed()
+    assert first.committed.copy_of(stock_id_for("CAM")) is None, "nothing given back"
+    assert units(stock(first, "CAM")) == 3
+
+    second.receive_stock("CAM", Receipt("WH-A", 4, "count", "ops"))
+    with first.unit_of_work():
+        assert units(stock(first, "CAM")) == 7, "brought up to what the other process stored"
+
+
+def test_an_aggregate_changed_in_a_unit_of_work_and_not_saved_is_not_kept(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    first, _ = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    with first.unit_of_work():
+        stock(first, "CAM").receive(Receipt("WH-A", 40, "count", "ops"))  # decided, never saved
+        assert units(stock(first, "CAM")) == 1, "a load after it reads the store"
+
+    assert units(stock(first, "CAM")) == 1
+    assert stock(first, "CAM").version == from_the_store(first, "CAM").version
