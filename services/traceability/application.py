@@ -424,6 +424,8 @@ class TraceabilityApplication(ServiceApplication):
             _, after = read_models.bulk_load_ddl(REBUILD)
             for statement in after:
                 cursor.execute(statement.encode())
+            # The batches left `units` to here: one statement over the history rows.
+            cursor.execute(projections.units_from_history_sql(REBUILD).encode())
             for table in TABLE_KEYS:
                 cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
@@ -482,12 +484,15 @@ class TraceabilityApplication(ServiceApplication):
 
 def prepare_batch(events: Sequence[Projected]) -> BulkRows:
     """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure);
-    each envelope's payload is its event's JSON form, as the replay's sources hand them."""
+    each envelope's payload is its event's JSON form, as the replay's sources hand them. `units`
+    is left out: `finish_rebuild` derives it from the history rows."""
     return bulk_rows(
         (
             change
             for envelope, event in events
-            for change in projections.project(envelope, event, envelope.payload)
+            for change in projections.project(
+                envelope, event, envelope.payload, units_from_history=True
+            )
         ),
         read_models.renderer.tables,
     )
