@@ -34,13 +34,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
@@ -48,6 +45,8 @@ from typing import Any, Protocol
 import httpx
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.runtime import tracing
 
 PREFIX = "pii1."
 ERASED = "erased"
@@ -319,7 +318,7 @@ class CustomerKeyClient:
             if attempt:
                 await asyncio.sleep(LOOKUP_BACKOFF_SECONDS * 2 ** (attempt - 1))
             try:
-                reply = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+                reply = await client.get(url, headers=_lookup_headers(token))
             except httpx.HTTPError as error:
                 failure = f"the key lookup did not answer: {error!r}"
                 continue
@@ -344,20 +343,25 @@ class CustomerKeyClient:
                 "no token to ask for customers' keys: set UNITRAIL_PERSONAL_DATA_TOKEN_FILE"
             )
         quoted = urllib.parse.quote(customer_id, safe="")
-        request = urllib.request.Request(
-            f"{self._order_url}/customer-keys/{quoted}",
-            headers={"Authorization": f"Bearer {token}"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as reply:
-                answer = json.loads(reply.read())
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return None
-            raise KeyLookupUnavailable(f"the key lookup answered {error.code}") from None
-        except OSError as error:
-            raise KeyLookupUnavailable(f"the key lookup did not answer: {error}") from None
+            reply = httpx.get(
+                f"{self._order_url}/customer-keys/{quoted}",
+                headers=_lookup_headers(token),
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as error:
+            raise KeyLookupUnavailable(f"the key lookup did not answer: {error!r}") from None
+        if reply.status_code == 404:
+            return None
+        if reply.status_code != 200:
+            raise KeyLookupUnavailable(f"the key lookup answered {reply.status_code}")
+        answer = reply.json()
         return _unb64(str(answer["key"]))
+
+
+def _lookup_headers(token: str) -> dict[str, str]:
+    """A key lookup's headers: the service's token, and the trace it is asked in."""
+    return {"Authorization": f"Bearer {token}", **tracing.propagation_headers()}
 
 
 class _KeysAtHand:

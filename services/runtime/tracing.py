@@ -4,7 +4,8 @@ With `UNITRAIL_OTLP_ENDPOINT` set (an OTLP/HTTP collector's base URL, e.g.
 `http://127.0.0.1:4318`), a service exports spans there:
 
 - the HTTP edge continues the caller's W3C `traceparent` header (or starts a trace) with a server
-  span per request (`TracingMiddleware`);
+  span per request (`TracingMiddleware`), and a service asking another one over HTTP (a
+  customer's key) sends its current `traceparent` along (`propagation_headers`);
 - a consumer starts a span per handled message, a child of the `traceparent` header of the message
   (`consuming`);
 - what a request or a handler records carries the trace it was recorded in into the store: the
@@ -93,6 +94,13 @@ def current_traceparent() -> str | None:
     if not context.is_valid:
         return None
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def propagation_headers() -> dict[str, str]:
+    """Headers that carry the current trace on an outgoing HTTP request (a service asking another
+    one): none when tracing is off or no span is current."""
+    traceparent = current_traceparent()
+    return {TRACEPARENT: traceparent} if traceparent else {}
 
 
 def stamp(domain_event: Any) -> None:

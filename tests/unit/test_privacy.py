@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from contracts.channel import ChannelOrderMessage
 from services.order.application import OrderApplication
 from services.order.domain import Order
 from services.order.translators import intake_from_channel, to_contract
+from services.runtime import tracing
 from services.runtime.outages import OUTAGE_ERRORS
 from services.runtime.privacy import (
     ERASED,
@@ -27,6 +29,7 @@ from services.runtime.privacy import (
     reveal,
     seal,
 )
+from tests.component.inbox import record
 from tests.integration.harness import channel_order
 
 
@@ -68,10 +71,12 @@ def test_values_recorded_in_clear_read_as_they_are_and_sealed_parts_of_a_text_op
 class KeyServer(http.server.BaseHTTPRequestHandler):
     keys: dict[str, bytes] = {}
     asked: list[str] = []
+    traces: list[str | None] = []
 
     def do_GET(self) -> None:
         customer = self.path.rsplit("/", 1)[-1]
         KeyServer.asked.append(customer)
+        KeyServer.traces.append(self.headers.get("traceparent"))
         if self.headers.get("Authorization") != "Bearer service-token":
             self.send_response(401)
             self.end_headers()
@@ -96,7 +101,7 @@ def key_server() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeyServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    KeyServer.keys, KeyServer.asked = {"C-7": new_key()}, []
+    KeyServer.keys, KeyServer.asked, KeyServer.traces = {"C-7": new_key()}, [], []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -117,6 +122,23 @@ def test_keys_are_asked_for_once_per_ttl_and_forgotten_ones_are_never_asked_agai
     short.key("C-7")
     short.key("C-7")
     assert KeyServer.asked.count("C-7") == 3
+
+
+async def test_a_key_lookup_carries_the_trace_it_is_asked_in(key_server: str) -> None:
+    untraced = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=0)
+    untraced.key("C-7")
+    assert KeyServer.traces == [None]  # tracing is off: nothing added
+    assert tracing.configure("warehouse_adapter", None, exporter=InMemorySpanExporter())
+    try:
+        client = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=0)
+        with tracing.consuming("warehouse_adapter", record("order.events.v1", b"{}")):
+            client.key("C-7")
+            await client.prefetch(["C-7"])
+            handling = tracing.current_traceparent()
+    finally:
+        tracing.shutdown()
+    assert handling is not None
+    assert KeyServer.traces[1:] == [handling, handling]
 
 
 def test_a_refused_or_missing_token_is_an_outage_not_a_forgotten_customer(key_server: str) -> None:
