@@ -4,7 +4,7 @@ against them; shipments taken out of them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -111,16 +111,10 @@ class Reservations(InventoryCore):
         stocks: Mapping[str, SkuStock | None],
     ) -> None:
         """Reserve the components of a kit line's whole kits, under the kit's order line."""
-        for allocation in line.allocations:
-            for sku, units in component_units(line.kit, allocation.quantity).items():
-                stock = stocks[sku]
-                assert stock is not None, f"{sku} made whole kits, so its stock exists"
-                stock.reserve(
-                    order_id=order_id,
-                    line_number=line.line_number,
-                    location=allocation.location,
-                    quantity=units,
-                )
+        for stock, location, units in _kit_components(line, stocks):
+            stock.reserve(
+                order_id=order_id, line_number=line.line_number, location=location, quantity=units
+            )
 
     def _owe_kits(
         self, order_id: uuid.UUID, line: ReservedLine, owed: KitBackorders | None
@@ -159,16 +153,13 @@ class Reservations(InventoryCore):
                     assert owed is not None, f"line {line.line_number} is short, so kits are owed"
                     owed.withdraw(order_id=order_id, line_number=line.line_number)
                     owed_kits[line.sku] = owed
-                for allocation in line.allocations:
-                    for sku, units in component_units(line.kit, allocation.quantity).items():
-                        stock = stocks[sku]
-                        assert stock is not None, f"{sku} was reserved, so its stock exists"
-                        stock.release(
-                            order_id=order_id,
-                            line_number=line.line_number,
-                            location=allocation.location,
-                            quantity=units,
-                        )
+                for component, location, units in _kit_components(line, stocks):
+                    component.release(
+                        order_id=order_id,
+                        line_number=line.line_number,
+                        location=location,
+                        quantity=units,
+                    )
                 continue
             stock = stocks[line.sku]
             assert stock is not None, f"{line.sku} was reserved or backordered, so its stock exists"
@@ -256,3 +247,14 @@ class Reservations(InventoryCore):
                 serials=tuple(serial for serial in serials if serial is not None),
             )
         self.save(*(stock for stock in stocks.values() if stock is not None))
+
+
+def _kit_components(
+    line: ReservedLine, stocks: Mapping[str, SkuStock | None]
+) -> Iterator[tuple[SkuStock, str, int]]:
+    """Each component's stock, location and units of a kit line's allocated kits."""
+    for allocation in line.allocations:
+        for sku, units in component_units(line.kit, allocation.quantity).items():
+            stock = stocks[sku]
+            assert stock is not None, f"{sku} is in reserved kits, so its stock exists"
+            yield stock, allocation.location, units
