@@ -246,10 +246,10 @@ def test_a_held_order_is_released_from_its_page(system: System, page: Page) -> N
 def test_a_recall_lists_the_holders_of_a_batch_and_downloads_them_as_csv(
     system: System, page: Page
 ) -> None:
-    (delivered, *_) = system.order("/orders/in-state/delivered")["orders"]
-    order = system.order(f"/orders/{delivered['order_id']}")
-    serial = next(serial for shipment in order["shipments"] for serial in shipment["serials"])
-    traced = system.services["traceability"].get(f"/units/{serial}/trace")
+    # The demo returns some delivered units and restocks them: take one a customer still holds.
+    delivered, serial, traced = eventually(
+        lambda: a_unit_a_customer_holds(system), what="a delivered unit in traceability", timeout=60
+    )
     batch = traced["units"][0]["batch"]
     assert batch, "the demo's units come in batches"
 
@@ -269,6 +269,19 @@ def test_a_recall_lists_the_holders_of_a_batch_and_downloads_them_as_csv(
     assert {unit["batch"] for unit in units} == {batch}
     holder = next(unit for unit in units if unit["serial"] == serial)
     assert (holder["holder_kind"], holder["order_id"]) == ("customer", delivered["order_id"])
+
+
+def a_unit_a_customer_holds(
+    system: System,
+) -> tuple[dict[str, Any], str, dict[str, Any]] | None:
+    """A delivered order, one of its serials and that serial's trace, held by the customer."""
+    for delivered in system.order("/orders/in-state/delivered")["orders"]:
+        order = system.order(f"/orders/{delivered['order_id']}")
+        for serial in (s for shipment in order["shipments"] for s in shipment["serials"]):
+            traced = system.services["traceability"].get(f"/units/{serial}/trace")
+            if traced["units"] and traced["units"][0].get("holder_kind") == "customer":
+                return delivered, serial, traced
+    return None
 
 
 def test_stock_returns_and_system_pages_show_the_demo(system: System, page: Page) -> None:

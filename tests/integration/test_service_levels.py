@@ -84,13 +84,15 @@ def test_rate_tables_are_versioned_data_with_an_effective_date(
     status, _ = refusal(lambda: shipping.post("/rate-tables", scheduled, token=channel_token))
     assert status == 403
 
-    (table_recorded,) = [
-        e["payload"]
-        for e in eventually(
-            lambda: shipping_events.events("RateTableRecorded") or None, what="tables recorded"
-        )
-        if e["payload"]["version"] == "2027-01"
-    ]
+    # The packaged table's event may be on the topic before the scheduled one's: wait for it.
+    (table_recorded,) = eventually(
+        lambda: [
+            e["payload"]
+            for e in shipping_events.events("RateTableRecorded")
+            if e["payload"]["version"] == "2027-01"
+        ],
+        what="the scheduled table recorded",
+    )
     assert table_recorded["recorded_by"].startswith("test (")
     assert table_recorded["in_force_from"] == tomorrow
     published = [e["payload"] for e in shipping_events.events("RateCardPublished")]
