@@ -14,7 +14,7 @@ import httpx
 import jwt
 
 from contracts.topics import SERVICES
-from infra.cli import error_message, service_url
+from infra.cli.calls import error_message, service_url
 from infra.console import CONSOLE_ROLES
 from infra.tokens import DEFAULT_TTL_SECONDS, TOKEN_VARIABLE, LocalIssuer, data_dir
 

@@ -23,14 +23,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from contracts.channel import order_id_for
-from infra.cli import (
-    CONSUMING_SERVICES,
-    RECALL_TABLE,
-    describe_redrive,
-    duration,
-    recall_csv,
-    service_status,
-)
+from infra.cli.dead_letters import CONSUMING_SERVICES, describe_redrive
+from infra.cli.output import duration
+from infra.cli.status import service_status
+from infra.cli.traceability import RECALL_TABLE, recall_csv
 from infra.console.apis import REDRIVE_TIMEOUT_SECONDS, Apis, ServiceAnswer, roles_of
 from services.runtime.auth import Role
 

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from decimal import Decimal
 
-from infra.cli import describe
+from infra.cli.orders import describe
 from infra.demo.orders import DemoOrder
 
 

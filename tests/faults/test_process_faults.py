@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contracts.topics import SERVICES
-from infra.cli import describe
+from infra.cli.orders import describe
 from tests.faults.flow import Flow, Ledger, prepare, send_orders, send_poison
 from tests.faults.invariants import check, order_view
 from tests.faults.system import SIMULATORS, System

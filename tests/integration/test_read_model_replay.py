@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from contracts.envelope import Envelope
 from contracts.pim import CatalogueEntryWithdrawn, ProductRegistered
 from infra import cli
+from infra.cli.replay import ReplayNotSwapped
 from infra.embedded import EmbeddedBroker, free_port
 from infra.topics import ensure_topics
 from services.inventory.projections import read_models as inventory_read_models
@@ -296,7 +297,7 @@ def test_a_replay_from_topics_that_lost_history_is_refused_and_the_stores_rebuil
 def refused_replay(capsys: pytest.CaptureFixture[str], service: ServiceProcess) -> str:
     """Replay from the topics, which must be refused: the CLI's message."""
     capsys.readouterr()
-    with pytest.raises(cli.ReplayNotSwapped) as refused:
+    with pytest.raises(ReplayNotSwapped) as refused:
         cli.main(["replay", service.name, "--url", service.url, "--from", "topics"])
     assert "refused" in capsys.readouterr().err  # the progress line's last state
     return str(refused.value.code)

@@ -13,28 +13,19 @@ import pytest
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES
-from infra.cli import (
-    CONSUMING_SERVICES,
-    READ_MODEL_SERVICES,
+from infra.cli import main
+from infra.cli.calls import fetch, service_url
+from infra.cli.dead_letters import CONSUMING_SERVICES, dead_letters_table, describe_redrive
+from infra.cli.orders import describe, order_path
+from infra.cli.output import duration, plain
+from infra.cli.replay import READ_MODEL_SERVICES, not_swapped, progress_bar, replay_summary
+from infra.cli.status import health_of, status_table
+from infra.cli.traceability import (
     aggregate_id,
-    dead_letters_table,
-    describe,
-    describe_redrive,
     describe_trace,
-    duration,
-    fetch,
-    health_of,
-    main,
-    not_swapped,
-    order_path,
-    plain,
-    progress_bar,
     recall_csv,
     recall_table,
-    replay_summary,
     serial_range,
-    service_url,
-    status_table,
 )
 from services.runtime.eventstore import ServiceApplication
 
