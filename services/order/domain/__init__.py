@@ -7,8 +7,9 @@ from services.order.domain.markets import (
     MarketMap,
     ineligible_lines,
 )
-from services.order.domain.order import Order, ResendRefused
+from services.order.domain.order import Order
 from services.order.domain.policy import FulfilmentPolicy
+from services.order.domain.resends import ResendRefused
 from services.order.domain.values import (
     ALLOCATED_STATES,
     DECIDED_STATES,
