@@ -3,6 +3,15 @@
 Pure: no I/O.
 """
 
+from services.returns.domain.case import (
+    OPEN_STATES,
+    Decision,
+    Inspection,
+    Receipt,
+    Refund,
+    Review,
+    RmaStatus,
+)
 from services.returns.domain.eligibility import (
     DEFAULT_RETURN_WINDOW_DAYS,
     Basis,
@@ -26,21 +35,13 @@ from services.returns.domain.inspection import (
     grade,
     validate_checklist,
 )
-from services.returns.domain.rma import (
-    OPEN_STATES,
+from services.returns.domain.order_facts import (
     Address,
-    Decision,
     DeliveredUnits,
-    Inspection,
-    Receipt,
-    Refund,
     ReturnLine,
-    Review,
-    Rma,
-    RmaStatus,
     kit_unit_share,
-    rma_id_for,
 )
+from services.returns.domain.rma import Rma, rma_id_for
 
 __all__ = [
     "DEFAULT_CATEGORY",

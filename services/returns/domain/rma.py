@@ -1,15 +1,7 @@
 """The RMA: one unit of one order line on its way back, from the request to the refund.
 
-Pure: no I/O. Every event maps onto one public event of `contracts/returns.py`.
-
-```
-requested ─┬─► rejected                       (outside the return window and the warranty)
-           └─► authorised ─► received ─┬─ serial matches ───────────────► refunded (inspected,
-                                       │                                  dispositioned, refund)
-                                       └─ mismatch ─► under-review ─┬─ refund ─► received ─► …
-                                                                   └─ reject ─► refused (closed)
- refunded, grade A (quarantined, awaiting sign-off) ─► signed-off
-```
+Pure: no I/O. Every event maps onto one public event of `contracts/returns.py`; its states are
+drawn in `case`.
 
 The request is decided at once: `ReturnRequested` and `ReturnAuthorised` (or `ReturnRejected`)
 are recorded together. A line of a serialized product names the serials shipped for it, and the
@@ -22,14 +14,21 @@ stock (it is not the unit that was sold; operations handle it outside Unitrail).
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any, Literal, Self
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Self
 
+from services.returns.domain.case import (
+    Decision,
+    Inspection,
+    Receipt,
+    Refund,
+    Review,
+    RmaStatus,
+)
 from services.returns.domain.eligibility import Basis, ReturnPolicy, decide_eligibility
 from services.returns.domain.inspection import (
     DISPOSITIONS,
@@ -39,121 +38,16 @@ from services.returns.domain.inspection import (
     grade,
     validate_checklist,
 )
+from services.returns.domain.order_facts import Address, DeliveredUnits, ReturnLine
 from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 RMA_NAMESPACE = uuid.UUID("4c2a8f0e-7d1b-4b6a-9e35-2f8d1c6b0a97")
-
-Decision = Literal["refund", "reject"]
-
-CENT = Decimal("0.01")
 
 
 def rma_id_for(order_id: uuid.UUID, line_number: int, request: int | str) -> uuid.UUID:
     """The RMA of the `request`-th return request of an order line (or of a client's idempotency
     key): the same request asked twice is the same RMA."""
     return uuid.uuid5(RMA_NAMESPACE, f"{order_id}:{line_number}:{request}")
-
-
-class RmaStatus(enum.StrEnum):
-    """Where an RMA stands; see the module's diagram."""
-
-    REQUESTED = "requested"
-    REJECTED = "rejected"
-    AUTHORISED = "authorised"
-    RECEIVED = "received"
-    UNDER_REVIEW = "under-review"
-    REFUSED = "refused"
-    REFUNDED = "refunded"
-    SIGNED_OFF = "signed-off"
-
-
-OPEN_STATES = (RmaStatus.AUTHORISED, RmaStatus.RECEIVED, RmaStatus.UNDER_REVIEW)
-"""A unit under an open RMA is on its way back or being handled: no second RMA for it."""
-
-
-@dataclass(frozen=True)
-class Address:
-    """The customer's address the unit comes back from (the order's shipping address)."""
-
-    name: str
-    line1: str
-    line2: str | None
-    city: str
-    region: str | None
-    postal_code: str
-    country: str
-
-
-@dataclass(frozen=True)
-class ReturnLine:
-    """What returns knows of the order line a unit is returned from. For a unit of a kit's
-    component, `sku` is the component's, `unit_price` its share of the kit (`kit_component`) and
-    `kit_sku` the kit's."""
-
-    order_id: uuid.UUID
-    line_number: int
-    sku: str
-    channel: str
-    unit_price: Decimal
-    currency: str
-    ship_to: Address
-    kit_sku: str | None = None
-
-    def returning(self, sku: str | None, kit: Mapping[str, int]) -> ReturnLine:
-        """The line as the unit named comes back: the line itself, or for a kit (`kit`: its
-        components and units of each in one kit, empty for a plain line) the component named."""
-        if not kit:
-            if sku is not None and sku != self.sku:
-                raise DomainError(f"line {self.line_number} is {self.sku}, not {sku}")
-            return self
-        named = " or ".join(sorted(kit))
-        if sku is None:
-            raise DomainError(
-                f"line {self.line_number} is kit {self.sku}: name the component returned: {named}"
-            )
-        if sku not in kit:
-            raise DomainError(f"{sku} is not a component of kit {self.sku} ({named})")
-        return replace(
-            self, sku=sku, unit_price=kit_unit_share(self.unit_price, kit), kit_sku=self.sku
-        )
-
-
-def kit_unit_share(kit_price: Decimal, kit: Mapping[str, int]) -> Decimal:
-    """What one returned unit of a kit refunds: the kit's price in equal shares over all the units
-    in one kit (a camera and two lenses: a third each), rounded down to the cent so that the parts
-    never refund more than the kit. Equal shares, because the price paid is the kit's alone: the
-    PIM's list prices are optional and need not add up to it."""
-    units = sum(kit.values())
-    return (kit_price / units).quantize(CENT, rounding=ROUND_DOWN)
-
-
-@dataclass(frozen=True)
-class DeliveredUnits:
-    """The units of the line that reached the customer: how many, their serials (none for a product
-    whose units carry none), the latest delivery and the location that parcel shipped from (where a
-    unit goes back to)."""
-
-    serials: tuple[str, ...]
-    delivered_at: datetime
-    shipped_from: str
-    quantity: int
-
-    def __post_init__(self) -> None:
-        if self.quantity < max(1, len(self.serials)):
-            raise DomainError(
-                f"{self.quantity} delivered units cannot carry {len(self.serials)} serials"
-                if self.serials
-                else "no unit was delivered"
-            )
-
-    @property
-    def serialized(self) -> bool:
-        """The units carry serials: a returned unit is checked against them."""
-        return bool(self.serials)
-
-    def left_to_return(self, taken: int) -> int:
-        """Units not under a return yet, when `taken` returns (any not rejected) hold one each."""
-        return max(0, self.quantity - taken)
 
 
 class Rma(Aggregate):
@@ -578,54 +472,3 @@ class Rma(Aggregate):
             sku=self.sku,
             **kwargs,
         )
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What arrived at the dock, and whether it is a unit shipped for the line."""
-
-    serial: str | None
-    location: str
-    sku: str
-    received_at: datetime
-    serial_matches: bool
-
-
-@dataclass(frozen=True)
-class Review:
-    """A reviewer's decision on a blocked refund."""
-
-    decision: Decision
-    reviewer: str
-    note: str
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """The checklist as answered, the derived grade and the one the unit goes by."""
-
-    checklist: dict[str, bool]
-    grade: Grade
-    derived_grade: Grade
-    override_reason: str | None
-    inspector: str
-
-    @classmethod
-    def recorded_by(cls, event: Any) -> Inspection:
-        """The inspection an `Inspected` or `Graded` event records (both carry all of it)."""
-        return cls(
-            checklist=dict(event.checklist),
-            grade=event.grade,
-            derived_grade=event.derived_grade,
-            override_reason=event.override_reason,
-            inspector=event.inspector,
-        )
-
-
-@dataclass(frozen=True)
-class Refund:
-    """The refund issued: the line's unit price, in the order's currency, through its channel."""
-
-    channel: str
-    amount: Decimal
-    currency: str
