@@ -20,8 +20,9 @@ from infra.simulators.kafka import GroupPart, KafkaSettings, TopicFollower, run_
 from infra.simulators.returns import SimulatedReturns, SimulatedReturnsSettings
 from infra.simulators.shelf_feed import ShelfFeed
 from infra.simulators.shelves import Shelves
-from infra.simulators.threepl import SimulatedThreePL, SimulatedThreePLSettings
+from infra.simulators.threepl import SimulatedThreePL
 from infra.simulators.threepl_bridge import ThreePLBridge
+from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from services.runtime.logging import configure_logging
 
 log = structlog.get_logger("infra.simulators")

@@ -1,9 +1,10 @@
 """The simulated 3PL that ships with Unitrail, a `ThreePL` (`infra.simulators.threepl_bridge`).
 
-A warehouse that picks, packs and ships by itself after configurable delays, scanning the serials
-its shelves really hold (learned from inventory's events, `infra.simulators.shelves`), sometimes
-the wrong one first (`infra.simulators.packing`); and receives the goods suppliers send, scanning
-the serials the ASN declared (or new ones) and the batch.
+A warehouse that picks, packs and ships by itself after configurable delays
+(`infra.simulators.threepl_settings`), scanning the serials its shelves really hold (learned from
+inventory's events, `infra.simulators.shelves`), sometimes the wrong one first
+(`infra.simulators.packing`); that counts its shelves now and then; and receives the goods
+suppliers send and the transfers from other locations at its dock (`infra.simulators.receiving`).
 """
 
 from __future__ import annotations
@@ -12,25 +13,18 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.threepl import (
     CycleCount,
-    GoodsReceipt,
-    GoodsReceiptLine,
     PackConfirmation,
     PickConfirmation,
     ScannedUnit,
     ShelfDamage,
     ShipConfirmation,
-    TransferArrival,
 )
 from contracts.warehouse import (
     FulfilmentCancelled,
@@ -43,6 +37,7 @@ from contracts.warehouse import (
     ShipmentConfirmed,
     TransferRequested,
 )
+from infra.simulators.floor import Floor, jittered, now
 from infra.simulators.kafka import RecentIds
 from infra.simulators.packing import (
     plan_scan,
@@ -50,132 +45,12 @@ from infra.simulators.packing import (
     skus_needing_serials,
     units_available,
 )
+from infra.simulators.receiving import Dock
 from infra.simulators.shelves import Shelves
 from infra.simulators.threepl_bridge import Publish, ShipmentConfirmation
+from infra.simulators.threepl_settings import SimulatedThreePLSettings
 
 log = structlog.get_logger(__name__)
-
-
-class SimulatedThreePLSettings(BaseSettings):
-    """`UNITRAIL_SIMULATED_3PL_*`: how the simulated warehouse behaves. Delays are in seconds."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="UNITRAIL_SIMULATED_3PL_", extra="ignore", frozen=True
-    )
-
-    enabled: bool = Field(default=True, description="Run the simulated 3PL.")
-    locations: str = Field(
-        default="",
-        description="Comma-separated locations it operates; empty: every location. Leave the "
-        "others to real 3PL integrations.",
-    )
-    pick_delay: float = Field(default=2.0, ge=0, description="Request → picked.")
-    pack_delay: float = Field(default=2.0, ge=0, description="Picked → packed, and each rescan.")
-    ship_delay: float = Field(default=1.5, ge=0, description="Label received → shipped.")
-    jitter: float = Field(
-        default=0.5, ge=0, le=1, description="Each delay varies by up to this fraction of itself."
-    )
-    mis_scan_rate: float = Field(
-        default=0.05,
-        ge=0,
-        le=1,
-        description="Share of shipments whose first pack scan has a wrong serial (a neighbouring "
-        "unit, or a misread); rescanned right after the rejection.",
-    )
-    duplicate_rate: float = Field(
-        default=0.02,
-        ge=0,
-        le=1,
-        description="Share of confirmations sent twice, as at-least-once integrations do.",
-    )
-    receive_delay: float = Field(
-        default=3.0,
-        ge=0,
-        description="Goods expected (a confirmed purchase order, or an ASN) → received at the "
-        "dock. A purchase order with an ASN by then is received by its ASNs.",
-    )
-    max_scans: int = Field(
-        default=5, ge=1, description="Pack scans of one shipment before a person must look."
-    )
-    serial_wait: float = Field(
-        default=30.0,
-        ge=0,
-        description="How long a packer waits for units the shelves do not show yet before "
-        "scanning what there is.",
-    )
-    transfer_delay: float = Field(
-        default=5.0,
-        ge=0,
-        description="A transfer requested → its units received at the destination.",
-    )
-    cycle_count_interval: float = Field(
-        default=0.0,
-        ge=0,
-        description="Every this many seconds, count the serialized units at each location it "
-        "operates and report `cycle_counted` per SKU; 0: never.",
-    )
-    damage_rate: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="In a cycle count, the share of units on the shelf found damaged, reported "
-        "as `damage_found` (and not counted).",
-    )
-    seed: str = Field(
-        default="unitrail",
-        description="Randomness is drawn per shipment from this seed and its id: reproducible.",
-    )
-
-    @property
-    def served_locations(self) -> frozenset[str] | None:
-        """The locations it operates, or None for all."""
-        names = frozenset(name.strip() for name in self.locations.split(",") if name.strip())
-        return names or None
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-SIMULATED_RECEIPTS = uuid.UUID("4f1b8c2d-7e3a-4b59-a0d6-9c8e5f2a1b37")
-
-
-def goods_receipt_for(
-    expected: InboundExpected, left: dict[str, int], rng: random.Random
-) -> GoodsReceipt | None:
-    """What the dock counts in of an expected delivery: each line's units, never more than
-    `left` (SKU → units still to come), scanned with the serials the ASN declared or new ones,
-    with the declared batch or one read off the cartons; None when nothing is left to receive.
-
-    The receipt id comes from the purchase order and ASN, so sending it again is a repeat."""
-    lines = []
-    for line in expected.lines:
-        quantity = min(line.quantity, left.get(line.sku, 0))
-        if quantity < 1:
-            continue
-        declared = list(line.serials[:quantity])
-        serials = (
-            declared
-            if len(declared) == quantity
-            else [f"SIM{rng.getrandbits(48):012X}" for _ in range(quantity)]
-        )
-        batch = line.batch or f"SIM-B{rng.getrandbits(16):04X}"
-        lines.append(
-            GoodsReceiptLine(sku=line.sku, quantity=quantity, serials=serials, batch=batch)
-        )
-    if not lines:
-        return None
-    receipt_key = f"{expected.purchase_order_id}/{expected.asn_id or ''}"
-    return GoodsReceipt(
-        type="goods_received",
-        receipt_id=f"SIM-{uuid.uuid5(SIMULATED_RECEIPTS, receipt_key).hex[:16].upper()}",
-        purchase_order_id=expected.purchase_order_id,
-        asn_id=expected.asn_id,
-        location=expected.location,
-        at=now(),
-        received_by="simulated 3PL",
-        lines=lines,
-    )
 
 
 @dataclass
@@ -189,22 +64,6 @@ class _Shipment:
     label: FulfilmentLabelled | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     """Its work, oldest first; each piece starts when the one before is done."""
-
-
-@dataclass
-class _Purchase:
-    """Goods expected under one purchase order, and what the dock received of them."""
-
-    rng: random.Random
-    ordered: dict[str, int] = field(default_factory=dict)
-    received: dict[str, int] = field(default_factory=dict)
-    advised: bool = False
-    """An ASN came: the goods arrive by their ASNs, not as the whole order."""
-    cancelled: bool = False
-    tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
-
-    def left(self) -> dict[str, int]:
-        return {sku: units - self.received.get(sku, 0) for sku, units in self.ordered.items()}
 
 
 class SimulatedThreePL:
@@ -224,10 +83,10 @@ class SimulatedThreePL:
         """Set when the shelves are up to date; `start` waits for it (None: they already are)."""
         self._publish: Publish | None = None
         self._shipments: dict[uuid.UUID, _Shipment] = {}
-        self._purchases: dict[str, _Purchase] = {}
         self._known = RecentIds()
+        self.floor = Floor()
+        self.dock = Dock(settings, self.floor, self._known)
         self._shelves_changed = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._counting: asyncio.Task[None] | None = None
         self._rng = random.Random(settings.seed)
 
@@ -236,6 +95,7 @@ class SimulatedThreePL:
     async def start(self, publish: Publish) -> None:
         """Wait until the shelves are known: a packer scans what the WMS shows."""
         self._publish = publish
+        self.dock.publish = publish
         if self.ready is not None:
             await self.ready.wait()
         log.info("simulated 3PL ready", locations=self.settings.locations or "all")
@@ -248,10 +108,7 @@ class SimulatedThreePL:
             self._counting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._counting
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.floor.stop()
 
     async def fulfilment_requested(self, request: FulfilmentRequested) -> None:
         """Start picking; a request already known, closed, or for another location is ignored."""
@@ -270,7 +127,7 @@ class SimulatedThreePL:
             location=request.location,
             units=sum(line.quantity for line in request.lines),
         )
-        self._then(shipment, self._pick_and_pack(shipment))
+        self.floor.then(shipment, self._pick_and_pack(shipment))
 
     async def pack_scan_rejected(self, rejection: PackScanRejected) -> None:
         """Set aside the units the problems name (and any scanned by mistake); scan again."""
@@ -298,7 +155,7 @@ class SimulatedThreePL:
             shipment_id=str(rejection.shipment_id),
             problems=rejection.problems,
         )
-        self._then(shipment, self._rescan(shipment))
+        self.floor.then(shipment, self._rescan(shipment))
 
     async def fulfilment_labelled(self, label: FulfilmentLabelled) -> None:
         """Print the label and hand the parcel over once the work before it is done."""
@@ -306,7 +163,7 @@ class SimulatedThreePL:
         if shipment is None or shipment.label is not None:
             return
         shipment.label = label
-        self._then(shipment, self._ship(shipment, label))
+        self.floor.then(shipment, self._ship(shipment, label))
 
     async def fulfilment_cancelled(self, cancellation: FulfilmentCancelled) -> None:
         """Stop work on the shipment and put its units back on the shelves."""
@@ -331,61 +188,19 @@ class SimulatedThreePL:
             if task is not asyncio.current_task():
                 task.cancel()
 
+    # Goods in are the dock's (`infra.simulators.receiving`).
+
     async def inbound_expected(self, expected: InboundExpected) -> None:
-        """Receive the goods once they arrive; an announcement already known, or for another
-        location, is ignored."""
-        served = self.settings.served_locations
-        if served is not None and expected.location not in served:
-            return
-        if not self._known.add(("inbound", expected.purchase_order_id, expected.asn_id)):
-            return
-        purchase = self._purchases.setdefault(
-            expected.purchase_order_id,
-            _Purchase(rng=random.Random(f"{self.settings.seed}:{expected.purchase_order_id}")),
-        )
-        if expected.asn_id is None:
-            purchase.ordered = {line.sku: line.quantity for line in expected.lines}
-        else:
-            purchase.advised = True
-            for line in expected.lines:
-                # The order itself was announced before this process started: trust the ASN.
-                purchase.ordered.setdefault(line.sku, line.quantity)
-        log.info(
-            "inbound expected",
-            purchase_order_id=expected.purchase_order_id,
-            asn_id=expected.asn_id,
-            location=expected.location,
-        )
-        self._then(purchase, self._receive(purchase, expected))
+        await self.dock.inbound_expected(expected)
 
     async def inbound_cancelled(self, cancellation: InboundCancelled) -> None:
-        """Expect nothing more under the purchase order."""
-        purchase = self._purchases.get(cancellation.purchase_order_id)
-        if purchase is not None:
-            purchase.cancelled = True
+        await self.dock.inbound_cancelled(cancellation)
 
     async def goods_receipt_rejected(self, rejection: GoodsReceiptRejected) -> None:
-        """A person at the dock must sort it out."""
-        log.error(
-            "goods receipt rejected; a person must look at it",
-            receipt_id=rejection.receipt_id,
-            purchase_order_id=rejection.purchase_order_id,
-            problems=rejection.problems,
-        )
+        await self.dock.goods_receipt_rejected(rejection)
 
     async def transfer_requested(self, request: TransferRequested) -> None:
-        """The origin's units leave with the truck (the shelves learn it from
-        `StockTransferredOut`); at the destination, they are received after `transfer_delay`,
-        every unit sent with its serial. A request already known, or for locations it does not
-        operate, is ignored."""
-        served = self.settings.served_locations
-        if served is not None and request.to_location not in served:
-            return
-        if not self._known.add(("transfer", request.transfer_id)):
-            return
-        task = asyncio.get_running_loop().create_task(self._receive_transfer(request))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
+        await self.dock.transfer_requested(request)
 
     async def count_shelves(self) -> None:
         """Count the serialized units at every location it operates, one report per SKU; units
@@ -433,43 +248,15 @@ class SimulatedThreePL:
 
     async def idle(self) -> None:
         """Wait until no work is in progress (for tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _then(self, shipment: _Shipment | _Purchase, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` after the shipment's work in progress, so its messages stay in order."""
-        previous = [task for task in shipment.tasks if not task.done()]
-
-        async def in_turn() -> None:
-            try:
-                if previous:
-                    await asyncio.wait(previous)
-            except asyncio.CancelledError:
-                work.close()  # never started: nothing to clean up but the coroutine itself
-                raise
-            await work
-
-        task = asyncio.get_running_loop().create_task(in_turn())
-        shipment.tasks = [*previous, task]
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("3PL work failed", error=repr(task.exception()))
-
-    def _delay(self, shipment: _Shipment | _Purchase, seconds: float) -> float:
-        jitter = self.settings.jitter
-        return seconds * shipment.rng.uniform(1 - jitter, 1 + jitter) if seconds > 0 else 0.0
+        await self.floor.idle()
 
     async def _pick_and_pack(self, shipment: _Shipment) -> None:
-        await asyncio.sleep(self._delay(shipment, self.settings.pick_delay))
+        await asyncio.sleep(jittered(shipment.rng, self.settings.pick_delay, self.settings.jitter))
         await self._send(
             shipment,
             PickConfirmation(type="picked", shipment_id=shipment.request.shipment_id, at=now()),
         )
-        await asyncio.sleep(self._delay(shipment, self.settings.pack_delay))
+        await asyncio.sleep(jittered(shipment.rng, self.settings.pack_delay, self.settings.jitter))
         # Draw even when the box is already sealed, so a shipment's later draws do not depend on
         # whether the 3PL restarted.
         mis_scan = shipment.rng.random() < self.settings.mis_scan_rate
@@ -477,7 +264,7 @@ class SimulatedThreePL:
         await self._pack(shipment, mis_scan=mis_scan and not sealed)
 
     async def _rescan(self, shipment: _Shipment) -> None:
-        await asyncio.sleep(self._delay(shipment, self.settings.pack_delay))
+        await asyncio.sleep(jittered(shipment.rng, self.settings.pack_delay, self.settings.jitter))
         await self._pack(shipment, mis_scan=False)
 
     async def _pack(self, shipment: _Shipment, *, mis_scan: bool) -> None:
@@ -504,7 +291,7 @@ class SimulatedThreePL:
         )
 
     async def _ship(self, shipment: _Shipment, label: FulfilmentLabelled) -> None:
-        await asyncio.sleep(self._delay(shipment, self.settings.ship_delay))
+        await asyncio.sleep(jittered(shipment.rng, self.settings.ship_delay, self.settings.jitter))
         await self._send(
             shipment,
             ShipConfirmation(
@@ -517,60 +304,6 @@ class SimulatedThreePL:
             ),
             carrier=label.carrier,
             tracking_number=label.tracking_number,
-        )
-
-    async def _receive(self, purchase: _Purchase, expected: InboundExpected) -> None:
-        await asyncio.sleep(self._delay(purchase, self.settings.receive_delay))
-        if purchase.cancelled:
-            return
-        if expected.asn_id is None and purchase.advised:
-            log.info(
-                "purchase order arrives by its ASNs", purchase_order_id=expected.purchase_order_id
-            )
-            return
-        receipt = goods_receipt_for(expected, purchase.left(), purchase.rng)
-        if receipt is None:
-            log.info(
-                "nothing left to receive",
-                purchase_order_id=expected.purchase_order_id,
-                asn_id=expected.asn_id,
-            )
-            return
-        for line in receipt.lines:
-            purchase.received[line.sku] = purchase.received.get(line.sku, 0) + line.quantity
-        assert self._publish is not None, "start() first"
-        await self._publish(receipt)
-        log.info(
-            "goods received",
-            purchase_order_id=receipt.purchase_order_id,
-            asn_id=receipt.asn_id,
-            receipt_id=receipt.receipt_id,
-            units=sum(line.quantity for line in receipt.lines),
-        )
-
-    async def _receive_transfer(self, request: TransferRequested) -> None:
-        rng = random.Random(f"{self.settings.seed}:{request.transfer_id}")
-        jitter = self.settings.jitter
-        delay = self.settings.transfer_delay
-        await asyncio.sleep(delay * rng.uniform(1 - jitter, 1 + jitter) if delay > 0 else 0.0)
-        assert self._publish is not None, "start() first"
-        await self._publish(
-            TransferArrival(
-                type="transfer_received",
-                transfer_id=request.transfer_id,
-                location=request.to_location,
-                sku=request.sku,
-                quantity=request.quantity,
-                serials=list(request.serials),
-                at=now(),
-                received_by="simulated 3PL",
-            )
-        )
-        log.info(
-            "transfer received",
-            transfer_id=str(request.transfer_id),
-            location=request.to_location,
-            units=request.quantity,
         )
 
     async def _count_every_so_often(self) -> None:

@@ -21,7 +21,7 @@ from contracts.topics import SERVICES
 from infra.ports import CONSOLE_PORT, DEFAULT_PORTS
 from infra.simulators.carriers import SimulatedCarriersSettings
 from infra.simulators.kafka import KafkaSettings
-from infra.simulators.threepl import SimulatedThreePLSettings
+from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 

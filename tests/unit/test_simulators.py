@@ -51,16 +51,18 @@ from infra.simulators.carriers import (
 )
 from infra.simulators.kafka import OffsetTracker, RecentIds, Record
 from infra.simulators.packing import plan_scan, serials_blamed
+from infra.simulators.receiving import goods_receipt_for
 from infra.simulators.returns import ExpectedReturn, SimulatedReturnsSettings, arrival_for
 from infra.simulators.shelf_feed import learn
 from infra.simulators.shelves import Shelves
-from infra.simulators.threepl import SimulatedThreePL, SimulatedThreePLSettings, goods_receipt_for
+from infra.simulators.threepl import SimulatedThreePL
 from infra.simulators.threepl_bridge import (
     FULFILMENT_REQUESTS,
     WAREHOUSE_EVENTS,
     Confirmation,
     ShipmentsInOrder,
 )
+from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from infra.stack import simulators_wanted
 from services.shipping.domain import Tracking, normalise_tracking
 from tests.component.inbox import record
