@@ -12,7 +12,7 @@ from contracts.personal import AddressOnRecord
 from contracts.warehouse import ShipmentConfirmed
 from services.returns import projections
 from services.returns.application import ShippedLine
-from services.returns.domain import Rma
+from services.returns.domain import Rma, RmaEvent
 
 
 def shipped_lines(event: ShipmentConfirmed) -> list[ShippedLine]:
@@ -30,7 +30,7 @@ def to_contract(event: object) -> IntegrationEvent:
     raise TypeError(f"no contract for returns event {type(event).__qualname__}")
 
 
-def _about(event: Rma.Event) -> dict[str, Any]:
+def _about(event: RmaEvent) -> dict[str, Any]:
     return {
         "rma_id": event.originator_id,
         "order_id": event.order_id,

@@ -42,6 +42,7 @@ from services.returns.domain.order_facts import (
     kit_unit_share,
 )
 from services.returns.domain.rma import Rma, rma_id_for
+from services.returns.domain.state import RmaEvent
 
 __all__ = [
     "DEFAULT_CATEGORY",
@@ -68,6 +69,7 @@ __all__ = [
     "ReturnPolicy",
     "Review",
     "Rma",
+    "RmaEvent",
     "RmaStatus",
     "add_months",
     "decide_eligibility",

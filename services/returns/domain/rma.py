@@ -1,7 +1,9 @@
 """The RMA: one unit of one order line on its way back, from the request to the refund.
 
 Pure: no I/O. Every event maps onto one public event of `contracts/returns.py`; its states are
-drawn in `case`.
+drawn in `case`. The aggregate is one class: its state and queries are in `state`, and the
+settlement of a received unit (inspection, disposition, refund, sign-off) in `settlement` as a
+mixin, with its events.
 
 The request is decided at once: `ReturnRequested` and `ReturnAuthorised` (or `ReturnRejected`)
 are recorded together. A line of a serialized product names the serials shipped for it, and the
@@ -15,30 +17,20 @@ stock (it is not the unit that was sold; operations handle it outside Unitrail).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Self
+from typing import Self
 
 from services.returns.domain.case import (
     Decision,
-    Inspection,
     Receipt,
-    Refund,
     Review,
     RmaStatus,
 )
 from services.returns.domain.eligibility import Basis, ReturnPolicy, decide_eligibility
-from services.returns.domain.inspection import (
-    DISPOSITIONS,
-    Condition,
-    Disposition,
-    Grade,
-    grade,
-    validate_checklist,
-)
 from services.returns.domain.order_facts import Address, DeliveredUnits, ReturnLine
+from services.returns.domain.settlement import RmaSettlement
+from services.returns.domain.state import RmaEvent
 from services.runtime.aggregate import Aggregate, Conflict, DomainError
 
 RMA_NAMESPACE = uuid.UUID("4c2a8f0e-7d1b-4b6a-9e35-2f8d1c6b0a97")
@@ -50,13 +42,16 @@ def rma_id_for(order_id: uuid.UUID, line_number: int, request: int | str) -> uui
     return uuid.uuid5(RMA_NAMESPACE, f"{order_id}:{line_number}:{request}")
 
 
-class Rma(Aggregate):
-    """One unit of one order line on its way back (id from `rma_id_for`)."""
+class Rma(RmaSettlement, Aggregate):
+    """One unit of one order line on its way back (id from `rma_id_for`).
 
-    class Event(Aggregate.Event):
-        order_id: uuid.UUID
-        line_number: int
-        sku: str
+    The settlement mixin stays a direct base: the library redefines the events of direct bases as
+    `Rma.<Event>`, which is the topic they are stored under, wherever they are written.
+    """
+
+    class Event(RmaEvent):
+        """The base of the RMA's events; the settlement's are redefined on it, as the library does
+        with a direct base's events."""
 
     class Requested(Event, Aggregate.Created):
         channel: str
@@ -147,85 +142,6 @@ class Rma(Aggregate):
         def apply(self, rma: Rma) -> None:
             rma.review = Review(self.decision, self.reviewer, self.note)
             rma.status = RmaStatus.RECEIVED if self.decision == "refund" else RmaStatus.REFUSED
-
-    class Inspected(Event):
-        checklist: dict[str, bool]
-        grade: Grade
-        derived_grade: Grade
-        override_reason: str | None
-        inspector: str
-
-        def apply(self, rma: Rma) -> None:
-            rma.inspection = Inspection.recorded_by(self)
-
-    class Graded(Event):
-        """The grade of the inspection just recorded, with the unit's serial: the fact consumers
-        act on (`Inspected` is kept, and published, for consumers of the deprecated event)."""
-
-        serial: str | None
-        grade: Grade
-        derived_grade: Grade
-        override_reason: str | None
-        checklist: dict[str, bool]
-        inspector: str
-
-        def apply(self, rma: Rma) -> None:
-            rma.inspection = Inspection.recorded_by(self)
-
-    class Dispositioned(Event):
-        serial: str | None
-        location: str
-        grade: Grade
-        condition: Condition
-        awaiting_signoff: bool
-
-        def apply(self, rma: Rma) -> None:
-            rma.disposition = Disposition(self.condition, self.awaiting_signoff)
-
-    class SignedOff(Event):
-        serial: str | None
-        location: str
-        technician: str
-
-        def apply(self, rma: Rma) -> None:
-            rma.signed_off_by = self.technician
-            if rma.disposition is not None:  # `sign_off` allows only a unit awaiting it
-                rma.disposition = replace(rma.disposition, awaiting_signoff=False)
-            rma.status = RmaStatus.SIGNED_OFF
-
-    class RefundIssued(Event):
-        channel: str
-        amount: Decimal
-        currency: str
-
-        def apply(self, rma: Rma) -> None:
-            rma.refund = Refund(self.channel, self.amount, self.currency)
-            rma.status = RmaStatus.REFUNDED
-
-    if TYPE_CHECKING:
-        order_id: uuid.UUID
-        line_number: int
-        sku: str
-        channel: str
-        unit_price: Decimal
-        currency: str
-        reason: str
-        customer_note: str
-        requested_at: datetime
-        kit_sku: str | None
-        status: RmaStatus
-        basis: Basis | None
-        eligibility: str | None
-        expected_serials: tuple[str, ...]
-        return_from: Address | None
-        return_to: str | None
-        receipt: Receipt | None
-        block_reason: str | None
-        review: Review | None
-        inspection: Inspection | None
-        disposition: Disposition | None
-        signed_off_by: str | None
-        refund: Refund | None
 
     # -- the request, decided at once ---------------------------------------------------------
 
@@ -318,11 +234,6 @@ class Rma(Aggregate):
         if mismatch is not None:
             self._trigger(self.RefundBlocked, reason=mismatch)
 
-    @property
-    def serialized(self) -> bool:
-        """The line's units carry serials (those shipped for it): the unit back must be one."""
-        return bool(self.expected_serials)
-
     def _mismatch(self, sku: str, serial: str | None) -> str | None:
         """Why the unit that arrived is not the one shipped, if it is not. A unit of a product
         that carries no serial has nothing to compare: a serial scanned anyway decides nothing."""
@@ -350,125 +261,3 @@ class Rma(Aggregate):
         if not reviewer.strip():
             raise DomainError("a review needs the reviewer")
         self._trigger(self.ReviewResolved, decision=decision, reviewer=reviewer, note=note)
-
-    # -- inspection, disposition and refund, together ------------------------------------------
-
-    @property
-    def refund_allowed(self) -> bool:
-        """The unit is the one shipped, or a reviewer decided to refund it anyway."""
-        if self.receipt is None:
-            return False
-        if self.receipt.serial_matches and self.block_reason is None:
-            return True
-        return self.review is not None and self.review.decision == "refund"
-
-    def inspect(
-        self,
-        *,
-        inspector: str,
-        checklist: Mapping[str, bool],
-        checks: Sequence[str],
-        grade_override: Grade | None = None,
-        override_reason: str | None = None,
-    ) -> None:
-        """Grade the unit by its checklist (`checks`: the category's), disposition it by the
-        grade, and issue the refund: all in one step, only for a unit whose refund is allowed."""
-        if self.inspection is not None:
-            if (self.inspection.checklist, self.inspection.inspector) == (
-                dict(checklist),
-                inspector,
-            ) and grade_override in (None, self.inspection.grade):
-                return  # the same inspection submitted again
-            raise Conflict(
-                f"RMA {self.id} was already inspected by {self.inspection.inspector} "
-                f"(grade {self.inspection.grade})"
-            )
-        if self.status is RmaStatus.UNDER_REVIEW:
-            raise Conflict(
-                f"RMA {self.id} is blocked ({self.block_reason}): a reviewer must decide first"
-            )
-        if self.status is not RmaStatus.RECEIVED or not self.refund_allowed:
-            raise Conflict(f"RMA {self.id} is {self.status}: it cannot be inspected")
-        if not inspector.strip():
-            raise DomainError("an inspection needs the inspector")
-        validate_checklist(checklist, checks)
-        grading = grade(checklist, grade_override, override_reason)
-        if self.receipt is None:  # received, by the state check above
-            raise Conflict(f"RMA {self.id} has no receipt to inspect")
-        disposition = DISPOSITIONS[grading.grade]
-        self._trigger(
-            self.Inspected,
-            checklist=dict(checklist),
-            grade=grading.grade,
-            derived_grade=grading.derived,
-            override_reason=grading.override_reason,
-            inspector=inspector,
-        )
-        self._trigger(
-            self.Graded,
-            serial=self._unit_serial,
-            grade=grading.grade,
-            derived_grade=grading.derived,
-            override_reason=grading.override_reason,
-            checklist=dict(checklist),
-            inspector=inspector,
-        )
-        self._trigger(
-            self.Dispositioned,
-            serial=self._unit_serial,
-            location=self.receipt.location,
-            grade=grading.grade,
-            condition=disposition.condition,
-            awaiting_signoff=disposition.awaiting_signoff,
-        )
-        self._trigger(
-            self.RefundIssued, channel=self.channel, amount=self.unit_price, currency=self.currency
-        )
-
-    @property
-    def waiting_for(self) -> str | None:
-        """What a person must do next, if anything: `inspection` of a received unit, a
-        `review` of a blocked refund, or a technician's `sign-off` of a grade-A unit."""
-        if self.status is RmaStatus.RECEIVED:
-            return "inspection"
-        if self.status is RmaStatus.UNDER_REVIEW:
-            return "review"
-        awaiting = self.disposition is not None and self.disposition.awaiting_signoff
-        return "sign-off" if awaiting and self.signed_off_by is None else None
-
-    def sign_off(self, technician: str) -> None:
-        """A technician confirms a grade-A unit is as new: it leaves quarantine as new stock."""
-        if self.signed_off_by is not None:
-            return  # already signed off
-        if self.disposition is None or not self.disposition.awaiting_signoff:
-            grade_text = f"grade {self.inspection.grade}" if self.inspection else "not inspected"
-            raise Conflict(
-                f"RMA {self.id} is {grade_text}: only a grade-A unit awaiting sign-off can be "
-                "signed off"
-            )
-        if not technician.strip():
-            raise DomainError("a sign-off needs the technician")
-        if self.receipt is None:  # dispositioned units were received
-            raise Conflict(f"RMA {self.id} has no receipt to sign off")
-        self._trigger(
-            self.SignedOff,
-            serial=self._unit_serial,
-            location=self.receipt.location,
-            technician=technician,
-        )
-
-    @property
-    def _unit_serial(self) -> str | None:
-        """The serial the unit re-enters stock with: the one received, for a serialized line; none
-        for a product whose units carry none (whatever the dock scanned is no unit's identity)."""
-        return self.receipt.serial if self.receipt is not None and self.serialized else None
-
-    def _trigger(self, event_class: type[Any], **kwargs: Any) -> None:
-        """Every RMA event names its order line and SKU, as every public RMA event does."""
-        self.trigger_event(
-            event_class,
-            order_id=self.order_id,
-            line_number=self.line_number,
-            sku=self.sku,
-            **kwargs,
-        )
