@@ -9,8 +9,10 @@ swaps the two in one short transaction (see `finish_rebuild`).
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,10 +27,10 @@ from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.privacy import ERASED, CustomerKeyClient, KeyLookup, reveal
-from services.runtime.projections import Update
+from services.runtime.projections import Table, Update
 from services.runtime.replay.bulk import BulkRows, bulk_rows, write_bulk
 from services.traceability import projections
-from services.traceability.projections import LIVE, ORDERS, TABLE_KEYS, read_models
+from services.traceability.projections import EVENTS, LIVE, ORDERS, TABLE_KEYS, read_models
 
 REBUILD = "read_model_rebuild"
 """Where a rebuild writes, until it becomes `LIVE`."""
@@ -416,18 +418,12 @@ class TraceabilityApplication(ServiceApplication):
         consumer transaction waiting on the lock then writes into the new tables: Postgres looks
         the table name up again once it gets the lock.
         """
-        # Fresh tables have no statistics until autovacuum gets to them; the planner then guesses,
-        # and an as-of recall can take seconds instead of milliseconds. Before the lock: it reads.
-        with self._rebuilding() as cursor:
-            # A million events' index keys sort in memory rather than on disk.
-            cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
-            _, after = read_models.bulk_load_ddl(REBUILD)
-            for statement in after:
-                cursor.execute(statement.encode())
-            # The batches left `units` to here: one statement over the history rows.
-            cursor.execute(projections.units_from_history_sql(REBUILD).encode())
-            for table in TABLE_KEYS:
-                cursor.execute(f"ANALYZE {REBUILD}.{table}".encode())
+        # Before the lock (it only reads the live tables): the copy's keys, indexes, `units` and
+        # statistics, the audit log's beside the rest's, each on a connection of its own (each
+        # is one Postgres process's work: together they take both cores).
+        with ThreadPoolExecutor(max_workers=2) as finishing:
+            for done in [finishing.submit(self._finish_copy, work) for work in finishing_work()]:
+                done.result()
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
         with self._rebuilding() as cursor:
             cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE".encode())
@@ -456,6 +452,13 @@ class TraceabilityApplication(ServiceApplication):
         self._release_rebuild_lock()
         return len(missing)
 
+    def _finish_copy(self, statements: Sequence[str]) -> None:
+        with self._rebuilding() as cursor:
+            # A million events' index keys sort in memory rather than on disk.
+            cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
+            for statement in statements:
+                cursor.execute(statement.encode())
+
     def abandon_rebuild(self) -> None:
         """Drop the copy of a failed rebuild; the live read models are untouched."""
         try:
@@ -477,6 +480,36 @@ class TraceabilityApplication(ServiceApplication):
         if self._rebuild_lock is not None:
             self._rebuild_lock.close()  # the session's advisory lock goes with it
             self._rebuild_lock = None
+
+
+def finishing_work(schema: str = REBUILD) -> list[list[str]]:
+    """What a rebuilt copy needs once its batches are written, in two lists that can run side by
+    side: the audit log's key, index and statistics; and the other tables', with `units` derived
+    from the history rows (the batches left it out). Fresh tables have no statistics until
+    autovacuum gets to them; the planner then guesses, and an as-of recall can take seconds
+    instead of milliseconds."""
+    _, after = read_models.bulk_load_ddl(schema)
+    audit_log: list[str] = []
+    rest: list[str] = []
+    for statement in after:
+        found = re.search(rf"\b{schema}\.(\w+)", statement)
+        assert found is not None, f"a finishing statement names no table: {statement}"
+        (audit_log if found.group(1) == EVENTS.name else rest).append(statement)
+    # After the history's indexes: it reads the history in their order, without sorting.
+    rest.append(projections.units_from_history_sql(schema))
+    for table in read_models.tables:
+        analyze = f"ANALYZE {schema}.{table.name} ({', '.join(_analyzed_columns(table))})"
+        (audit_log if table is EVENTS else rest).append(analyze)
+    return [audit_log, rest]
+
+
+UNFILTERED_COLUMNS = frozenset({"payload", "summary"})
+"""Columns no query filters, joins or sorts on: their statistics would be of no use, and the
+audit log's payloads alone are about half of its `ANALYZE`."""
+
+
+def _analyzed_columns(table: Table) -> list[str]:
+    return [column for column in table.columns if column not in UNFILTERED_COLUMNS]
 
 
 # -- a rebuild's batches, prepared where they are read ----------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from services.runtime.replay.bulk import copy_rows, copy_text
+from services.runtime.replay.bulk import copy_rows, copy_text, json_text
 
 AGGREGATE = uuid.UUID("12345678-1234-5678-1234-567812345678")
 MOMENT = datetime(2026, 12, 2, 22, 30, 0, 123456, tzinfo=UTC)
@@ -18,7 +19,7 @@ def test_plain_rows_are_joined_as_they_are_with_nulls_marked() -> None:
     rows = [("order", AGGREGATE, 3, None, MOMENT, {"sku": "A-1", "lines": [1, 2]})]
     assert copy_rows(rows) == (
         "order\t12345678123456781234567812345678\t3\t\\N\t2026-12-02T22:30:00.123456+00:00"
-        '\t{"sku": "A-1", "lines": [1, 2]}\n'
+        '\t{"sku":"A-1","lines":[1,2]}\n'
     )
 
 
@@ -38,8 +39,21 @@ def test_text_with_a_tab_a_break_or_a_backslash_is_escaped(text: str, field: str
 
 def test_json_with_quotes_and_other_scripts_keeps_them() -> None:
     assert copy_text({"name": 'O"Brien', "city": "Zürich"}) == (
-        '{"name": "O\\\\"Brien", "city": "Zürich"}'
+        '{"name":"O\\\\"Brien","city":"Zürich"}'
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"text": 'a\tb\nc\\d "e" \u00e9\u4e2d\U0001f600', "none": None, "flags": [True, False]},
+        {"numbers": [0, -1, 2**70, 1.5, -2.25e-7, 1e300], "nested": {"list": [[], {}], "k": ""}},
+        [{"a": 1}, "b", None],
+    ],
+)
+def test_json_reads_back_as_the_standard_librarys(value: object) -> None:
+    # Written by pydantic's serializer: compact, but the same JSON values.
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value)) == value
 
 
 def test_other_values() -> None:

@@ -23,7 +23,7 @@ from services.runtime.consumer import Consumer
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.projections import Change, InMemoryReadModels, Insert, Merge
 from services.traceability import handlers
-from services.traceability.application import TraceabilityApplication
+from services.traceability.application import TraceabilityApplication, finishing_work
 from services.traceability.projections import (
     LIVE,
     PROJECTED_MODELS,
@@ -31,6 +31,7 @@ from services.traceability.projections import (
     producer_of,
     project,
     read_models,
+    units_from_history_sql,
 )
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -339,6 +340,25 @@ def test_a_rebuild_s_changes_are_the_live_ones_but_the_merges_into_units() -> No
     assert any(
         change.table == "units" for changes in unit_life().changes() for change in changes
     ), "the story moves units"
+
+
+def test_a_rebuild_finishes_the_audit_log_beside_the_other_tables() -> None:
+    """Each table's keys and indexes are built once, `units` is derived after the history's
+    indexes (it reads the history in their order), and every table gets statistics, but for the
+    columns no query looks at."""
+    audit_log, rest = finishing_work("copy")
+    _, after = read_models.bulk_load_ddl("copy")
+    built = [statement for statement in audit_log + rest if not statement.startswith("ANALYZE")]
+    assert sorted(built) == sorted([*after, units_from_history_sql("copy")])
+    assert all("copy.events " in statement for statement in audit_log)
+    assert not any("copy.events " in statement for statement in rest)
+    units = rest.index(units_from_history_sql("copy"))
+    assert all(rest.index(statement) < units for statement in after if "unit_history" in statement)
+    analyzed = [statement for statement in audit_log + rest if statement.startswith("ANALYZE")]
+    assert [statement.split()[1] for statement in analyzed] == [
+        f"copy.{table.name}" for table in read_models.tables
+    ]
+    assert not any("payload" in statement or "summary" in statement for statement in analyzed)
 
 
 def test_a_unit_history_reads_as_its_story_and_names_its_parcels_and_rma() -> None:
