@@ -150,6 +150,19 @@ class PimApplication(ServiceApplication):
         Listing,
         DocumentVersion,
     )
+    moved_since_module_paths = {
+        moved: "services.pim.domain.product"
+        for moved in (
+            ParentProduct,
+            ProductFacts,
+            ProductSpec,
+            Axis,
+            AxisValue,
+            ExcludedCombination,
+            Component,
+            Asset,
+        )
+    }
     read_models = projections.read_models
 
     def __init__(

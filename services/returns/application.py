@@ -74,6 +74,7 @@ class ReturnsApplication(ServiceApplication):
     """RMAs: eligibility, the serial check on receipt, inspection grades, dispositions, refunds."""
 
     value_objects = (Address,)
+    moved_since_module_paths = {Address: "services.returns.domain.rma"}
     read_models = projections.read_models
 
     def __init__(

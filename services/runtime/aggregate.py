@@ -10,7 +10,9 @@ Every aggregate, event and value object of a service is stored under a name of i
 `<service>:<qualified name>` (`inventory:SkuStock.Received`, `order:OrderLine`), the same
 wherever in the service the class is defined. A class that is renamed keeps its old name by
 declaring it: `TOPIC = "inventory:SkuStock.Received"` (value objects: `STORED_AS`). Events
-stored under module paths before this read as before, through the module path.
+stored under module paths before this read as before, through the module path; a class moved out
+of the module it had then is listed, with that module, in its application's
+`moved_since_module_paths`.
 """
 
 from __future__ import annotations

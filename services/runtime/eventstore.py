@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import pickle
 import threading
 import time
@@ -37,7 +38,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
     PostgresProcessRecorder,
 )
-from eventsourcing.utils import get_topic, retry
+from eventsourcing.utils import get_topic, register_topic, retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier
@@ -514,6 +515,11 @@ class ServiceApplication(Application[uuid.UUID]):
     value_objects: ClassVar[Sequence[type[Any]]] = ()
     """Frozen dataclasses that domain events carry; registered for storage."""
 
+    moved_since_module_paths: ClassVar[Mapping[type[Any], str]] = {}
+    """Aggregates and value objects moved to another module since events were stored under
+    module paths (before stable names, see `services.runtime.aggregate`), each with the module it
+    was in then: what was stored under the old path still reads."""
+
     pool_size: ClassVar[int] = 5
 
     committed_aggregates_kept: ClassVar[int] = 2_000
@@ -530,6 +536,9 @@ class ServiceApplication(Application[uuid.UUID]):
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
         self._location = location
+        for moved, module in self.moved_since_module_paths.items():
+            if not dataclasses.is_dataclass(moved):  # an aggregate: its events resolve through it
+                register_topic(f"{module}:{moved.__qualname__}", moved)
         self.committed = CommittedAggregates(self.committed_aggregates_kept)
         self._append_seconds = APPEND_SECONDS.labels(service_of(type(self)) or type(self).__name__)
         if location is None:
@@ -625,6 +634,12 @@ class ServiceApplication(Application[uuid.UUID]):
             transcoder.register(
                 ValueObjectTranscoding(value_object, name=module_path_name(value_object))
             )
+            if former_module := self.moved_since_module_paths.get(value_object):
+                transcoder.register(
+                    ValueObjectTranscoding(
+                        value_object, name=f"{former_module}.{value_object.__qualname__}"
+                    )
+                )
             transcoder.register(ValueObjectTranscoding(value_object))
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[uuid.UUID]]:

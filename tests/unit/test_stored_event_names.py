@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import importlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +95,30 @@ def test_every_recorded_event_reads_with_todays_code(
         application.close()
     assert get_topic(type(event)) == name
     assert event.originator_version == recorded["originator_version"]
+
+
+MODULE_PATH_NAMES = [
+    tuple(line.split())
+    for line in (Path(__file__).parents[1] / "fixtures" / "module_path_names.txt")
+    .read_text()
+    .splitlines()
+]
+"""Every class and value object name the stores used before stable names (their module paths at
+the time), with its service: events stored then must read however the classes move since."""
+
+
+@pytest.mark.parametrize(("service", "name"), MODULE_PATH_NAMES, ids=lambda v: str(v)[-60:])
+def test_every_name_stored_before_stable_names_still_reads(service: str, name: str) -> None:
+    if service == "runtime":
+        assert get_topic(resolve_topic(name)).startswith("runtime:")
+        return
+    application = application_of(service)(None)
+    try:
+        if ":" in name:  # an aggregate or event class
+            resolved = resolve_topic(name)
+            assert get_topic(resolved) == f"{service}:{name.partition(':')[2]}"
+        else:  # a value object carried in events
+            transcoding = application.mapper.transcoder.names[name]  # type: ignore[attr-defined]
+            assert transcoding.type.__qualname__ == name.rpartition(".")[2]
+    finally:
+        application.close()

@@ -124,6 +124,14 @@ class InventoryCore(ServiceApplication):
         InboundLine,
         AverageCost,
     )
+    moved_since_module_paths = {
+        Backorder: "services.inventory.domain.stock",
+        ReturnedUnit: "services.inventory.domain.stock",
+        InTransit: "services.inventory.domain.transfer",
+        InboundLine: "services.inventory.domain.inbound",
+        ReorderPolicy: "services.inventory.domain.reorder",
+        PurchaseSuggestion: "services.inventory.domain.reorder",
+    }
 
     read_models = projections.read_models
 
