@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -38,11 +38,11 @@ from typing import Any, TypeVar
 import structlog
 from aiokafka import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, Tracking
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from contracts.base import IntegrationEvent, validate_partner_message
 from contracts.envelope import Envelope
-from contracts.registry import UnknownEventType, read_event
+from contracts.registry import LATEST_VERSION, UnknownEventType, model_for, read_event
 from contracts.topics import Topic, dead_letter_topic, events_topic
 from services.runtime import tracing
 from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
@@ -70,6 +70,9 @@ WAITING = "NotYet"
 
 AGGREGATE_TYPE_HEADER = "aggregate_type"
 """Set by every relay, so a consumer can skip what it does not follow without parsing it."""
+EVENT_TYPE_HEADER = "event_type"
+"""Set by every relay: an event no handler of the service takes is validated in one pass."""
+_NONE: frozenset[str] = frozenset()
 
 
 class Outcome(enum.StrEnum):
@@ -118,6 +121,7 @@ class _Decoded:
     """The event's source (producer and aggregate id); None for a partner's message."""
     version: int | None = None
     envelope: Envelope | None = None
+    """None for an event no handler takes (`_decode_tracked_only`)."""
     payload: Any = None
     event_handler: EventHandler | None = None
     route: _MessageRoute | None = None
@@ -188,6 +192,7 @@ class Consumer:
         self._event_routes: dict[str, dict[type[IntegrationEvent], EventHandler]] = {}
         self._message_routes: dict[str, _MessageRoute] = {}
         self._followed: dict[str, set[str]] = {}
+        self._handled_types: dict[str, set[str]] = {}
         self.dead_letter_topic = dead_letter_topic(service_name).name
         self.dead_letters = DeadLetters(application)
         self.counters = ConsumerCounters()
@@ -207,6 +212,7 @@ class Consumer:
             topic = events_topic(producer).name
             self._event_routes.setdefault(topic, {})[model] = handler
             self._followed.setdefault(topic, set()).add(model.aggregate_type)
+            self._handled_types.setdefault(topic, set()).add(model.event_type)
             return handler
 
         return register
@@ -349,10 +355,17 @@ class Consumer:
         route = self._message_routes.get(record.topic)
         if route is not None:
             return self._decode_message(record, route)
-        followed = self._followed.get(record.topic, set())
+        followed = self._followed.get(record.topic, _NONE)
         aggregate_type = header_value(record.headers, AGGREGATE_TYPE_HEADER)
         if aggregate_type is not None and aggregate_type not in followed:
             return None
+        event_type = header_value(record.headers, EVENT_TYPE_HEADER)
+        if event_type is not None and event_type not in self._handled_types.get(
+            record.topic, _NONE
+        ):
+            tracked = _decode_tracked_only(record, event_type, followed)
+            if tracked is not None:
+                return tracked
         try:
             envelope = Envelope.model_validate_json(record.value or b"")
         except ValidationError as error:
@@ -567,12 +580,12 @@ class Consumer:
     def _apply_in_order(self, item: _Decoded) -> Outcome:
         """Apply the next version of an aggregate's events, with its tracking row."""
         assert item.context is not None
-        assert item.envelope is not None
         context = MessageContext(
             item.context.correlation_id, item.context.causation_id, item.context.tracking
         )
         with handling(context), tracing.consuming(self._service, item.record):
             if item.event_handler is not None:
+                assert item.envelope is not None
                 item.event_handler(item.payload, item.envelope)
             if not context.tracking_recorded:
                 assert context.tracking is not None
@@ -759,6 +772,63 @@ class Consumer:
             results = await self.redrive(letter.id, f"{self._service} (retry)")
             applied += sum(result["state"] == LetterState.REDRIVEN for result in results)
         return applied
+
+
+@functools.cache
+def _envelope_validator(model: type[IntegrationEvent]) -> type[BaseModel]:
+    """`Envelope`'s fields, each with its rules, and a payload validated as `model` in the same
+    pass over the JSON (not first into a dict, then again as `model`)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in Envelope.model_fields.items()
+        if name != "payload"
+    }
+    return create_model(
+        f"{model.__name__}Envelope",
+        __config__=Envelope.model_config,
+        payload=(model, ...),
+        **fields,
+    )
+
+
+def _decode_tracked_only(
+    record: ConsumerRecord[bytes, bytes], event_type: str, followed: Collection[str]
+) -> _Decoded | None:
+    """An event of a type no handler of the service takes (by its `event_type` header), checked
+    as fully as any other (envelope and payload) in one pass: most events a service follows only
+    need tracking. None when the general way must decide: the type is unknown or not read at its
+    latest version, the header does not match the body, or the message is invalid (the general
+    way then says what is wrong, as for any message)."""
+    latest = LATEST_VERSION.get(event_type)
+    if latest is None:
+        return None
+    try:
+        fields = (
+            _envelope_validator(model_for(event_type, latest))
+            .model_validate_json(record.value or b"")
+            .__dict__
+        )
+    except ValidationError:
+        return None
+    if (
+        fields["event_type"] != event_type
+        or fields["schema_version"] != latest
+        or fields["aggregate_type"] not in followed
+    ):
+        return None
+    sequence = f"{fields['producer']}:{fields['aggregate_id']}"
+    version: int = fields["aggregate_version"]
+    return _Decoded(
+        record=record,
+        sequence=sequence,
+        version=version,
+        payload=fields["payload"],
+        context=MessageContext(
+            correlation_id=fields["correlation_id"],
+            causation_id=str(fields["event_id"]),
+            tracking=Tracking(sequence, version),
+        ),
+    )
 
 
 def _held(

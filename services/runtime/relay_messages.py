@@ -31,6 +31,7 @@ _NAMESPACE = EVENT_ID_NAMESPACE.bytes
 _VERSION_5_CLEARED = ~((0xF000 << 64) | (0xC000 << 48))
 _VERSION_5_SET = (0x5000 << 64) | (0x8000 << 48)
 """The bits of a sha-1 digest's first 16 bytes that make it a version 5, RFC 4122 uuid."""
+_sha1 = hashlib.sha1
 _string: Callable[[str], str] = json.encoder.encode_basestring
 """A JSON string literal as pydantic writes one: UTF-8 kept, control characters escaped."""
 
@@ -38,19 +39,36 @@ _string: Callable[[str], str] = json.encoder.encode_basestring
 def event_id_number(aggregate_id: str, aggregate_version: int, feed: str | None = None) -> int:
     """`contracts.envelope.event_id_for` as the uuid's integer (a name-based version 5 uuid),
     without the uuid objects' cost."""
-    name = (
-        f"{aggregate_id}:{aggregate_version}"
-        if feed is None
-        else (f"{feed}:{aggregate_id}:{aggregate_version}")
+    digest = int.from_bytes(
+        _sha1(_NAMESPACE + _name(aggregate_id, aggregate_version, feed)).digest()[:16]
     )
-    digest = int.from_bytes(hashlib.sha1(_NAMESPACE + name.encode()).digest()[:16])
     return digest & _VERSION_5_CLEARED | _VERSION_5_SET
 
 
 def event_id_text(aggregate_id: str, aggregate_version: int, feed: str | None = None) -> str:
     """`contracts.envelope.event_id_for` as text."""
-    text = f"{event_id_number(aggregate_id, aggregate_version, feed):032x}"
+    text = _event_id_bytes(aggregate_id, aggregate_version, feed).hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _event_id_bytes(aggregate_id: str, aggregate_version: int, feed: str | None) -> bytearray:
+    """The 16 bytes of the name-based version 5 uuid (RFC 4122): the sha-1 digest's first 16,
+    with the version and variant bits set in place (no conversion to an integer and back)."""
+    digest = bytearray(
+        _sha1(_NAMESPACE + _name(aggregate_id, aggregate_version, feed)).digest()[:16]
+    )
+    digest[6] = digest[6] & 0x0F | 0x50
+    digest[8] = digest[8] & 0x3F | 0x80
+    return digest
+
+
+def _name(aggregate_id: str, aggregate_version: int, feed: str | None) -> bytes:
+    name = (
+        f"{aggregate_id}:{aggregate_version}"
+        if feed is None
+        else f"{feed}:{aggregate_id}:{aggregate_version}"
+    )
+    return name.encode()
 
 
 def json_datetime(moment: datetime) -> str:
