@@ -74,6 +74,7 @@ class KafkaInbox:
             self._joined_incarnation = await self._incarnation.current()
         self._client = await self._join()
         self._task = asyncio.create_task(self._run(), name=f"inbox-{self._settings.service_name}")
+        self._task.add_done_callback(_report_if_failed)
 
     async def _join(self) -> AIOKafkaConsumer:
         settings = self._settings
@@ -287,3 +288,13 @@ class KafkaInbox:
             "parked": dead_letters["parked"],
             **self._consumer.counters.snapshot(),
         }
+
+
+def _report_if_failed(task: asyncio.Task[None]) -> None:
+    """A consumer stopped by an error nothing expected says why: `/health` shows it not alive,
+    and the log says what stopped it (an asyncio task keeps its error to itself otherwise)."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("consumer stopped", error=repr(error), exc_info=error)
