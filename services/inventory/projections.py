@@ -20,7 +20,16 @@ from contracts.returns import ReturnGraded
 from contracts.shipping import RateCardPublished
 from services.inventory import translators
 from services.runtime import product_facts
-from services.runtime.projections import Change, Delete, Index, Insert, ReadModels, Table, Upsert
+from services.runtime.projections import (
+    Change,
+    Delete,
+    Index,
+    Insert,
+    ReadModels,
+    Select,
+    Table,
+    Upsert,
+)
 
 BUNDLE_COMPONENTS = Table(
     "bundle_components",
@@ -28,6 +37,8 @@ BUNDLE_COMPONENTS = Table(
     key=("bundle_sku", "component_sku"),
 )
 RATE_CARD = Table("rate_card", {"id": "integer", "card": "text"}, key=("id",), checks=("id = 1",))
+THE_RATE_CARD = Select(RATE_CARD.name, ("card",), where={"id": "="})
+"""The rate card's JSON (one parameter: 1, its only row's id)."""
 RETURNED_UNIT_GRADES = Table(
     "returned_unit_grades",
     {

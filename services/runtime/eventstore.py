@@ -59,7 +59,7 @@ from services.runtime.metrics import APPEND_SECONDS
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
     from contracts.envelope import Envelope
-    from services.runtime.projections import Change, ReadModels
+    from services.runtime.projections import Change, InMemoryReadModels, ReadModels, Select
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -560,6 +560,12 @@ class ServiceApplication(Application[uuid.UUID]):
         if location is not None:
             for recorder in (self.recorder, self.snapshots and self.snapshots.recorder):
                 bound_store_retries(recorder, location.timeouts.pool)
+        self.read_models_in_memory: InMemoryReadModels | None = (
+            self.read_models.in_memory()
+            if location is None and self.read_models is not None
+            else None
+        )
+        """The read models of an in-memory store: changed by `save_projected`, read by `query`."""
         tables = self.read_models.ddl() if self.read_models is not None else []
         if location is not None and tables:
             with self._datastore().transaction(commit=True) as cursor:
@@ -723,10 +729,13 @@ class ServiceApplication(Application[uuid.UUID]):
         """Save aggregates with the read-model changes their new events and state make (the
         service's own projections), after any given ones, in one transaction."""
         read_models = self._declared_read_models()
-        own = read_models.project_saved(*objects)
-        return self.save(
-            *objects, read_model_changes=read_models.render([*read_model_changes, *own])
-        )
+        changes = [*read_model_changes, *read_models.project_saved(*objects)]
+        memory = self.read_models_in_memory
+        if memory is None:
+            return self.save(*objects, read_model_changes=read_models.render(changes))
+        saved = self.save(*objects)  # only a save that stands changes them
+        memory.apply(changes)
+        return saved
 
     def _declared_read_models(self) -> ReadModels:
         assert self.read_models is not None, f"{type(self).__name__} declares no read models"
@@ -742,6 +751,14 @@ class ServiceApplication(Application[uuid.UUID]):
         with self._datastore().get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(query.encode(), parameters)
             return [dict(row) for row in cursor.fetchall()]
+
+    def query(self, select: Select, *parameters: Any) -> list[dict[str, Any]]:
+        """Rows of a declared read-model query: from the database, or from the read models in
+        memory on an in-memory store (the same rows)."""
+        memory = self.read_models_in_memory
+        if memory is not None:
+            return memory.select(select, parameters)
+        return self.read(select.sql(self._declared_read_models().schema), *parameters)
 
     def write(self, statement: str, *parameters: Any) -> None:
         """Run a statement on the service's own database (inside a unit of work: in its

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from contracts.envelope import Envelope
 from contracts.pim import DimensionsMm, ProductChanged, ProductRegistered, ProductSpecified
-from services.runtime.projections import Change, Delete, ReadModels, Table, Upsert
+from services.runtime.projections import Change, Delete, Join, ReadModels, Select, Table, Upsert
 
 PRODUCT_FACTS = Table(
     "product_facts",
@@ -78,17 +78,20 @@ def dimensions(event: ProductSpecified, _: Envelope) -> list[Change]:
     return [Upsert(PRODUCT_DIMENSIONS.name, row)]
 
 
-FACTS_QUERY = (
-    "SELECT f.sku, f.weight_grams, f.lithium_ion, d.volume_cm3 FROM product_facts f"
-    " LEFT JOIN product_dimensions d USING (sku) WHERE f.sku = ANY(%s)"
+FACTS = Select(
+    PRODUCT_FACTS.name,
+    ("sku", "weight_grams", "lithium_ion"),
+    where={"sku": "any"},
+    join=Join(PRODUCT_DIMENSIONS.name, on=("sku",), columns=("volume_cm3",)),
 )
+"""The facts of some SKUs (one parameter: the SKUs), with the volume where it is known."""
 
 
 def facts_of(
-    read: Callable[..., list[dict[str, Any]]], skus: Iterable[str]
+    query: Callable[..., list[dict[str, Any]]], skus: Iterable[str]
 ) -> dict[str, ProductFacts]:
-    """The facts known of these SKUs (`read`: the application's read-model query)."""
+    """The facts known of these SKUs (`query`: the application's `ServiceApplication.query`)."""
     return {
         row["sku"]: ProductFacts(row["weight_grams"], row["lithium_ion"], row["volume_cm3"])
-        for row in read(FACTS_QUERY, sorted(set(skus)))
+        for row in query(FACTS, sorted(set(skus)))
     }

@@ -14,7 +14,12 @@ statements are generated (`Table.ddl`). **Changes** are values, never SQL:
 tables are declared (so concurrent writers lock tables in one order), consecutive changes of one
 shape as one set statement (`jsonb_to_recordset`): a save of a hundred products or a replay's batch
 of a thousand events costs a few statements, not one per row. `InMemoryReadModels` applies the same
-changes to dicts with the same semantics, for unit tests.
+changes to dicts with the same semantics, for unit and component tests.
+
+**Queries** a use case runs are values too (`Select`: a table's columns, equality conditions, a
+left join by key, an order), rendered to SQL or answered from the tables in memory
+(`ServiceApplication.query`): a service's consumer runs on an in-memory store with the same reads
+(tests/component).
 
 Each service with read models builds one `ReadModels` in its `projections.py` and registers its
 projections on it, of three kinds:
@@ -215,6 +220,51 @@ class Update:
 
 
 Change = Insert | Upsert | Merge | Delete | Update
+
+
+# -- queries as values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Join:
+    """A left join: the row of `table` whose key is the joined-to row's `on` columns, adding its
+    `columns` (None where there is none)."""
+
+    table: str
+    on: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Select:
+    """A read-model query declared as data, so that a use case reads the same way from Postgres
+    (`sql`) and from tables in memory (`InMemoryReadModels.select`).
+
+    Its parameters, in order, one per `where` column: the value the column equals (`"="`), or the
+    values it is one of (`"any"`). `columns` and `order_by` name columns of `table`.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    where: Mapping[str, Literal["=", "any"]] = field(default_factory=dict)
+    join: Join | None = None
+    order_by: tuple[str, ...] = ()
+
+    def sql(self, schema: str | None = None) -> str:
+        """The query as SQL against the tables in `schema` (the search path's when None)."""
+        columns = [f"t.{column}" for column in self.columns]
+        source = f"{qualified(schema, self.table)} AS t"
+        if self.join is not None:
+            columns += [f"j.{column}" for column in self.join.columns]
+            on = " AND ".join(f"j.{column} = t.{column}" for column in self.join.on)
+            source += f" LEFT JOIN {qualified(schema, self.join.table)} AS j ON {on}"
+        conditions = [
+            f"t.{column} = ANY(%s)" if kind == "any" else f"t.{column} = %s"
+            for column, kind in self.where.items()
+        ]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        order = f" ORDER BY {', '.join(f't.{c}' for c in self.order_by)}" if self.order_by else ""
+        return f"SELECT {', '.join(columns)} FROM {source}{where}{order}"
 
 
 def merge_wins(keep: Literal["latest", "earliest"], version: str, current: str | None) -> bool:
@@ -528,8 +578,9 @@ def _json_rows(rows: Iterable[Row], columns: Sequence[str]) -> str:
 
 
 class InMemoryReadModels:
-    """Read-model tables in memory, changed with the semantics the SQL gives each change; for
-    unit tests of projections."""
+    """Read-model tables in memory, changed with the semantics the SQL gives each change and
+    queried as `Select`'s SQL would answer: for unit tests of projections, and the read models of
+    an application on an in-memory store (component tests)."""
 
     def __init__(self, tables: Sequence[Table]) -> None:
         self.declared = {table.name: table for table in tables}
@@ -584,6 +635,27 @@ class InMemoryReadModels:
         """The rows of a table in key order (every declared column, NULL as None)."""
         rows = self.tables[table]
         return [rows[key] for key in sorted(rows)]
+
+    def select(self, query: Select, parameters: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rows `query` answers with `parameters`, as its SQL would."""
+        if len(parameters) != len(query.where):
+            raise TypeError(f"{query.sql()} takes {len(query.where)} parameters")
+        where = {
+            column: AnyOf(tuple(value)) if kind == "any" else value
+            for (column, kind), value in zip(query.where.items(), parameters, strict=True)
+        }
+        found = [row for row in self.tables[query.table].values() if _matches(row, where)]
+        found.sort(key=lambda row: tuple(row[column] for column in query.order_by))
+        answers = [{column: row[column] for column in query.columns} for row in found]
+        join = query.join
+        if join is not None:
+            if join.on != self.declared[join.table].key:
+                raise ValueError(f"a join finds a row of {join.table} by its key, not {join.on}")
+            joined = self.tables[join.table]
+            for row, answer in zip(found, answers, strict=True):
+                other = joined.get(tuple(row[column] for column in join.on), {})
+                answer.update({column: other.get(column) for column in join.columns})
+        return answers
 
     @staticmethod
     def _ordinal(
@@ -732,7 +804,7 @@ class ReadModels:
         return self.renderer.render(changes, schema or self.schema)
 
     def in_memory(self) -> InMemoryReadModels:
-        """Empty tables in memory, for unit tests."""
+        """Empty tables in memory (unit tests; an application on an in-memory store)."""
         return InMemoryReadModels(self._tables)
 
     # -- what they follow ---------------------------------------------------------------------

@@ -150,9 +150,7 @@ class ShippingApplication(ServiceApplication):
         sku = event.sku
         waiting = [
             self.get_consignment(row["shipment_id"])
-            for row in self.read(
-                "SELECT shipment_id FROM consignments_awaiting_facts WHERE sku = %s", sku
-            )
+            for row in self.query(projections.AWAITING_FACTS_OF, sku)
         ]
         skus = sorted({line.sku for consignment in waiting for line in consignment.lines})
         facts = self._facts([*skus, sku])
@@ -170,7 +168,7 @@ class ShippingApplication(ServiceApplication):
     def _facts(self, skus: Sequence[str]) -> dict[str, ProductFacts]:
         return {
             sku: ProductFacts(*facts)
-            for sku, facts in product_facts.facts_of(self.read, skus).items()
+            for sku, facts in product_facts.facts_of(self.query, skus).items()
         }
 
     def plan_consignments(
@@ -271,12 +269,7 @@ class ShippingApplication(ServiceApplication):
         self, carrier: str, tracking_number: str, code: str, description: str, at: datetime
     ) -> uuid.UUID:
         """A carrier's scan: the parcel is in transit, delivered, or in trouble."""
-        rows = self.read(
-            "SELECT shipment_id FROM consignments_by_tracking"
-            " WHERE carrier = %s AND tracking_number = %s",
-            carrier,
-            tracking_number,
-        )
+        rows = self.query(projections.BY_TRACKING, carrier, tracking_number)
         if not rows:
             raise UnknownTrackingNumber(
                 f"no parcel has {carrier} tracking number {tracking_number}"
@@ -301,9 +294,7 @@ class ShippingApplication(ServiceApplication):
         return consignment
 
     def _of_order(self, order_id: uuid.UUID) -> list[Consignment]:
-        rows = self.read(
-            "SELECT shipment_id FROM consignments_by_order WHERE order_id = %s", order_id
-        )
+        rows = self.query(projections.OF_ORDER, order_id)
         return [self.get_consignment(row["shipment_id"]) for row in rows]
 
     def _find(self, shipment_id: uuid.UUID) -> Consignment | None:

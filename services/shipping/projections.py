@@ -15,7 +15,7 @@ from shipping's own store whatever the replay's source):
 from __future__ import annotations
 
 from services.runtime import product_facts
-from services.runtime.projections import Change, Delete, Insert, ReadModels, Table
+from services.runtime.projections import Change, Delete, Insert, ReadModels, Select, Table
 from services.shipping.domain import Consignment
 
 CONSIGNMENTS_BY_ORDER = Table(
@@ -31,6 +31,15 @@ CONSIGNMENTS_BY_TRACKING = Table(
     {"carrier": "text", "tracking_number": "text", "shipment_id": "uuid"},
     key=("carrier", "tracking_number"),
 )
+
+AWAITING_FACTS_OF = Select(CONSIGNMENTS_AWAITING_FACTS.name, ("shipment_id",), where={"sku": "="})
+"""The parcels waiting for a product's facts (one parameter: its SKU)."""
+OF_ORDER = Select(CONSIGNMENTS_BY_ORDER.name, ("shipment_id",), where={"order_id": "="})
+"""An order's parcels (one parameter: its id)."""
+BY_TRACKING = Select(
+    CONSIGNMENTS_BY_TRACKING.name, ("shipment_id",), where={"carrier": "=", "tracking_number": "="}
+)
+"""The parcel with a carrier's tracking number (parameters: the carrier and the number)."""
 
 read_models = ReadModels(
     CONSIGNMENTS_BY_ORDER,

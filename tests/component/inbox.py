@@ -84,6 +84,7 @@ def inbox_of(
         attempts=2,
     )
     register_handlers(inbox.consumer, application)
+    inbox.consumer.subscribe_read_models()
     try:
         yield inbox
     finally:

@@ -1,6 +1,7 @@
 """The runtime renders read-model changes to SQL (`services/runtime/projections.py`); unit tests
 apply them in memory (`InMemoryReadModels`). On a real Postgres, the same random changes, one
-statement each or as set statements, leave the same rows as in memory."""
+statement each or as set statements, leave the same rows as in memory, and a declared query
+answers the same rows."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from services.runtime.projections import (
     Ordinal,
     Prefix,
     ReadModels,
+    Select,
     Table,
     Update,
     Upsert,
@@ -141,3 +143,13 @@ def test_sql_and_in_memory_leave_the_same_rows(
 
         expected = sorted(memory.rows(name), key=by_key)
         assert table_rows(connection, name) == expected, name
+    # A declared query answers the same rows from either.
+    query = Select(
+        "stock",
+        ("sku", "location", "cost"),
+        where={"sku": "any", "location": "="},
+        order_by=("sku",),
+    )
+    with connection.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        answered = list(cursor.execute(query.sql().encode(), (["A", "B"], "L1")))
+    assert answered == memory.select(query, (["A", "B"], "L1"))

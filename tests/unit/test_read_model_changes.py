@@ -1,11 +1,13 @@
 """Read models as data (`services/runtime/projections.py`): tables declared with their DDL
 generated, changes as values rendered to SQL in one place, and the same changes applied in memory
-with the semantics the SQL gives them."""
+with the semantics the SQL gives them; queries as values, rendered to SQL or answered in memory."""
 
 from __future__ import annotations
 
 import json
 import uuid
+
+import pytest
 
 from services.runtime.projections import (
     AnyOf,
@@ -13,11 +15,13 @@ from services.runtime.projections import (
     Delete,
     Index,
     Insert,
+    Join,
     JsonPatch,
     Merge,
     Ordinal,
     Prefix,
     ReadModels,
+    Select,
     Table,
     Update,
     Upsert,
@@ -172,3 +176,36 @@ def test_in_memory_ordinals_number_rows_in_their_group_and_updates_patch_json() 
         {"line1": "erased", "country": "GB"},
         {"line1": "sealed:k2:abc", "country": "FR"},
     ]
+
+
+def test_a_declared_query_is_sql_and_the_same_answer_in_memory() -> None:
+    prices = Table("prices", {"sku": "text", "price": "integer"}, key=("sku",))
+    tables = ReadModels(STOCK, prices).in_memory()
+    stock_of = Select(
+        "stock",
+        ("sku", "units"),
+        where={"sku": "any", "location": "="},
+        join=Join("prices", on=("sku",), columns=("price",)),
+        order_by=("units",),
+    )
+    assert stock_of.sql("s") == (
+        "SELECT t.sku, t.units, j.price FROM s.stock AS t LEFT JOIN s.prices AS j ON j.sku = t.sku"
+        " WHERE t.sku = ANY(%s) AND t.location = %s ORDER BY t.units"
+    )
+    tables.apply(
+        [
+            *(
+                Insert("stock", {"sku": sku, "location": location, "units": units})
+                for sku, location, units in [("A", "L", 3), ("B", "L", 1), ("C", "L", 2)]
+            ),
+            Insert("stock", {"sku": "A", "location": "M", "units": 7}),
+            Insert("prices", {"sku": "A", "price": 10}),
+        ]
+    )
+    assert tables.select(stock_of, (["A", "B"], "L")) == [
+        {"sku": "B", "units": 1, "price": None},
+        {"sku": "A", "units": 3, "price": 10},
+    ]
+    assert tables.select(stock_of, (["C"], "M")) == []
+    with pytest.raises(TypeError, match="takes 2 parameters"):
+        tables.select(stock_of, (["A"],))

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
 
-from services.inventory import translators
+from services.inventory import projections, translators
 from services.inventory.application.core import InventoryCore
 from services.inventory.domain import (
     KitBackorders,
@@ -34,15 +34,15 @@ class Reservations(InventoryCore):
 
     def get_rate_card(self) -> str | None:
         """The rate card orders are routed with (shipping's published JSON), if one arrived."""
-        rows = self.read("SELECT card FROM rate_card WHERE id = 1")
+        rows = self.query(projections.THE_RATE_CARD, 1)
         return str(rows[0]["card"]) if rows else None
 
     def _shipping_cost(self, country: str | None, skus: Iterable[str]) -> ShippingCost:
         """The cost estimate of shipping's rate card to `country`; flat without one."""
-        cards = self.read("SELECT card FROM rate_card WHERE id = 1") if country else []
+        cards = self.query(projections.THE_RATE_CARD, 1) if country else []
         if not cards or country is None:
             return no_shipping_cost
-        facts = product_facts.facts_of(self.read, skus)
+        facts = product_facts.facts_of(self.query, skus)
         return translators.shipping_cost(cards[0]["card"], country, facts)
 
     def reserve_for_order(
