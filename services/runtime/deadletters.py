@@ -313,6 +313,8 @@ class DeadLetters:
         return {str(row["sequence"]) for row in rows}
 
     def has_dead(self, sequence: str) -> bool:
+        if not self.durable:
+            return False
         rows = self._application.read(
             "SELECT 1 FROM dead_letters WHERE sequence = %s AND state = 'dead' LIMIT 1", sequence
         )

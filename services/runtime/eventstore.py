@@ -743,7 +743,8 @@ class ServiceApplication(Application[uuid.UUID]):
 
     @property
     def has_read_models(self) -> bool:
-        """Read models live in Postgres beside the events; an in-memory store has none."""
+        """Read models live in Postgres beside the events (an in-memory store keeps them in
+        memory instead: `read_models_in_memory`)."""
         return isinstance(self.recorder, PostgresProcessRecorder)
 
     def read(self, query: str, *parameters: Any) -> list[dict[str, Any]]:

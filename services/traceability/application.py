@@ -275,13 +275,21 @@ class TraceabilityApplication(ServiceApplication):
 
     read_models = projections.read_models
 
-    def __init__(self, location: PostgresLocation, keys: KeyLookup | None = None) -> None:
+    def __init__(self, location: PostgresLocation | None, keys: KeyLookup | None = None) -> None:
+        """`location`: the service's database; None keeps everything in memory (component tests:
+        projecting, not rebuilding or answering queries)."""
         super().__init__(location)
-        self.location = location
         self.keys = keys
         """Customers' keys: answers show their name, e-mail and address in clear, or "erased"
         once forgotten (without keys, as recorded: sealed)."""
         self._rebuild_lock: psycopg.Connection[Any] | None = None
+
+    @property
+    def location(self) -> PostgresLocation:
+        """The service's database: a rebuild opens a connection of its own to it."""
+        if self._location is None:
+            raise RuntimeError("the traceability read models are rebuilt in Postgres only")
+        return self._location
 
     # -- projecting ---------------------------------------------------------------------------
 

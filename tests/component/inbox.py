@@ -1,9 +1,10 @@
 """A service's consumer fed records directly, on the store's in-memory recorders: the component
-layer. Every consuming service's component tests use it; the same behaviour is proven against a
-real broker and Postgres in `tests/integration`."""
+layer, with the application's read models in memory. Every consuming service's component tests
+use it; the same behaviour is proven against a real broker and Postgres in `tests/integration`."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,8 +12,11 @@ from typing import Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 
+from contracts.pim import ProductRegistered
 from services.runtime.consumer import Consumer, Outcome
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.projections import InMemoryReadModels
+from tests.integration.harness import published
 
 App = TypeVar("App", bound=ServiceApplication)
 
@@ -63,9 +67,31 @@ class Inbox(Generic[App]):
         self.dead_letters.append((value, headers))
 
     @property
+    def read_models(self) -> InMemoryReadModels:
+        """The application's read models, in memory."""
+        read_models = self.application.read_models_in_memory
+        assert read_models is not None, "the application declares no read models"
+        return read_models
+
+    @property
     def reasons(self) -> list[str]:
         """Why each dead letter was set aside, in order."""
         return [headers["error"] for _, headers in self.dead_letters]
+
+
+def product_registered(sku: str) -> bytes:
+    """The PIM's registration of a serialized product, as its relay publishes it."""
+    product_id = uuid.uuid5(uuid.NAMESPACE_URL, sku)
+    payload = ProductRegistered(
+        product_id=product_id,
+        sku=sku,
+        name=f"Product {sku}",
+        weight_grams=1800,
+        lithium_ion=True,
+        serialized=True,
+        warranty_months=24,
+    )
+    return published(payload, producer="pim", aggregate_id=product_id, version=1)
 
 
 @contextmanager

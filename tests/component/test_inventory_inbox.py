@@ -14,14 +14,13 @@ import pytest
 
 from contracts.base import IntegrationEvent
 from contracts.order import OrderCancelled, OrderLine, OrderPaid
-from contracts.pim import ProductRegistered
 from contracts.shipping import LocationOrigin, RateCardPublished, ServiceRate
 from contracts.warehouse import CycleCountReported
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, Reservation, reservation_id_for
 from services.inventory.handlers import register_handlers
 from services.runtime.consumer import Outcome
-from tests.component.inbox import Inbox, inbox_of
+from tests.component.inbox import Inbox, inbox_of, product_registered
 from tests.integration.harness import published
 
 SKU = "LAPTOP-14"
@@ -63,20 +62,6 @@ def rate_card() -> bytes:
     return event(payload, "shipping", uuid.uuid4(), 1)
 
 
-def product() -> bytes:
-    product_id = uuid.uuid4()
-    payload = ProductRegistered(
-        product_id=product_id,
-        sku=SKU,
-        name="Laptop 14",
-        weight_grams=1800,
-        lithium_ion=True,
-        serialized=False,
-        warranty_months=24,
-    )
-    return event(payload, "pim", product_id, 1)
-
-
 def paid(order_id: uuid.UUID, country: str, quantity: int = 1) -> bytes:
     payload = OrderPaid(
         order_id=order_id,
@@ -103,7 +88,7 @@ async def test_a_paid_order_is_reserved_once_where_the_rate_card_ships_it_cheape
     inbox: Inbox[InventoryApplication],
 ) -> None:
     await inbox.send("shipping.events.v1", rate_card())
-    await inbox.send("pim.events.v1", product())
+    await inbox.send("pim.events.v1", product_registered(SKU))
     to_britain, to_america = uuid.uuid4(), uuid.uuid4()
     assert await inbox.send("order.events.v1", paid(to_britain, "GB")) is Outcome.APPLIED
     assert await inbox.send("order.events.v1", paid(to_britain, "GB")) is Outcome.DUPLICATE

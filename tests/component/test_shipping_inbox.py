@@ -21,13 +21,12 @@ from contracts.order import (
     ShipmentLine,
 )
 from contracts.personal import AddressOnRecord
-from contracts.pim import ProductRegistered
 from contracts.warehouse import FulfilmentPacked, PackedUnit
 from services.runtime.consumer import Outcome
 from services.shipping.application import ShippingApplication
 from services.shipping.domain import ConsignmentStatus
 from services.shipping.handlers import register_handlers
-from tests.component.inbox import Inbox, inbox_of
+from tests.component.inbox import Inbox, inbox_of, product_registered
 from tests.integration.harness import channel_order, published
 from tests.shipping_rates import packaged_table
 
@@ -44,20 +43,6 @@ def inbox() -> Iterator[Inbox[ShippingApplication]]:
 
 def event(payload: IntegrationEvent, producer: str, aggregate_id: uuid.UUID, version: int) -> bytes:
     return published(payload, producer=producer, aggregate_id=aggregate_id, version=version)
-
-
-def registered(sku: str = SKU) -> bytes:
-    product_id = uuid.uuid5(uuid.NAMESPACE_URL, sku)
-    payload = ProductRegistered(
-        product_id=product_id,
-        sku=sku,
-        name="Laptop 14",
-        weight_grams=1800,
-        lithium_ion=True,
-        serialized=True,
-        warranty_months=24,
-    )
-    return event(payload, "pim", product_id, 1)
 
 
 def released(order_id: uuid.UUID, *shipment_ids: uuid.UUID) -> bytes:
@@ -103,8 +88,8 @@ async def test_a_parcel_is_planned_labelled_and_delivered_each_step_applied_once
     inbox: Inbox[ShippingApplication],
 ) -> None:
     order_id, shipment_id = uuid.uuid4(), uuid.uuid4()
-    assert await inbox.send("pim.events.v1", registered()) is Outcome.APPLIED
-    assert await inbox.send("pim.events.v1", registered()) is Outcome.DUPLICATE
+    assert await inbox.send("pim.events.v1", product_registered(SKU)) is Outcome.APPLIED
+    assert await inbox.send("pim.events.v1", product_registered(SKU)) is Outcome.DUPLICATE
     for _ in range(2):
         await inbox.send("order.events.v1", released(order_id, shipment_id))
         await inbox.send("warehouse_adapter.events.v1", packed(order_id, shipment_id))
@@ -128,15 +113,14 @@ async def test_a_parcel_packed_before_its_products_facts_is_labelled_when_they_a
     order_id, shipment_id = uuid.uuid4(), uuid.uuid4()
     await inbox.send("order.events.v1", released(order_id, shipment_id))
     await inbox.send("warehouse_adapter.events.v1", packed(order_id, shipment_id))
-    read_models = inbox.application.read_models_in_memory
-    assert read_models is not None
+    read_models = inbox.read_models
     assert read_models.rows("consignments_awaiting_facts") == [
         {"sku": SKU, "shipment_id": shipment_id}
     ]
     waiting = inbox.application.get_consignment(shipment_id)
     assert waiting.status is ConsignmentStatus.LABEL_WITHHELD
 
-    await inbox.send("pim.events.v1", registered())
+    await inbox.send("pim.events.v1", product_registered(SKU))
 
     assert inbox.application.get_consignment(shipment_id).status is ConsignmentStatus.LABELLED
     assert read_models.rows("consignments_awaiting_facts") == []
@@ -147,7 +131,7 @@ async def test_a_held_order_gets_no_label_until_the_hold_is_lifted(
     inbox: Inbox[ShippingApplication],
 ) -> None:
     order_id, east, west = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await inbox.send("pim.events.v1", registered())
+    await inbox.send("pim.events.v1", product_registered(SKU))
     await inbox.send("order.events.v1", released(order_id, east, west))
     await inbox.send(
         "order.events.v1",
