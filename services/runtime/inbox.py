@@ -15,6 +15,10 @@ group and its offsets. The inbox watches the broker's incarnation (see `topics.p
 changes, leaves the old broker's group behind and joins afresh: every partition is read again from
 its beginning while the producers' relays refill the topics (see `relay.py`), and what was applied
 already is recognised as such.
+
+An error nothing expected (a bug, an error of a dependency not yet known as an outage) does not
+stop the consumer either: it is logged, the member leaves the group and joins again after a pause,
+and consumes again from the committed offsets.
 """
 
 from __future__ import annotations
@@ -123,13 +127,18 @@ class KafkaInbox:
             incarnation=current,
             previous=self._joined_incarnation,
         )
+        await self._leave()
+        self._joined_incarnation = current
+        self._client = await self._join_or_none()
+
+    async def _leave(self) -> None:
+        """Stop the group member, after the offset commits under way: a member that joins next
+        starts from the committed offsets."""
         old, self._client = self._client, None
         await self._committed()
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.stop(), 10)
-        self._joined_incarnation = current
-        self._client = await self._join_or_none()
 
     async def _retry_waiting(self) -> None:
         """Every few seconds, try again the events that came before what they depend on."""
@@ -166,6 +175,30 @@ class KafkaInbox:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
+        """Consume until cancelled, whatever fails: a consumer that stopped for good would strand
+        every message behind it while the process looked alive."""
+        failures = 0
+        while True:
+            try:
+                await self._consume()
+            except Exception as error:
+                # Nothing expected this (a bug, or an error of a dependency not yet known as an
+                # outage). The batch was not committed: leave the group and join again, so the
+                # new member consumes it again from the committed offsets; what was applied is
+                # recognised as such, so nothing is lost or applied twice.
+                failures = failures + 1 if self._outage_since is not None else 1
+                self._outage_since = self._outage_since or time.monotonic()
+                self._in_flight = 0
+                log.error(
+                    "consuming failed unexpectedly; joining again after a pause",
+                    error=repr(error),
+                    failures=failures,
+                    exc_info=error,
+                )
+                await self._leave()
+                await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(failures - 1, 3)])
+
+    async def _consume(self) -> None:
         pause = 0
         while True:
             await self._rejoin_if_the_broker_changed()
@@ -291,8 +324,9 @@ class KafkaInbox:
 
 
 def _report_if_failed(task: asyncio.Task[None]) -> None:
-    """A consumer stopped by an error nothing expected says why: `/health` shows it not alive,
-    and the log says what stopped it (an asyncio task keeps its error to itself otherwise)."""
+    """A consumer stopped by what its own recovery does not catch (an exit, not an error) says
+    why: `/health` shows it not alive, and the log says what stopped it (an asyncio task keeps
+    its error to itself otherwise)."""
     if task.cancelled():
         return
     error = task.exception()
