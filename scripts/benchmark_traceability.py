@@ -1040,6 +1040,7 @@ def build_nodes(server: PostgresLocation, prefix: str) -> list[Node]:
         if register is not None:
             inbox = Inbox(name, application)
             register(inbox, application)
+            inbox.subscribe_read_models()  # as the running service does
         nodes.append(Node(name, application, translate, inbox))
     return nodes
 
@@ -1300,6 +1301,17 @@ QUICK_EVENTS = 200_000
 """A history big enough that a replay's rate is not its start-up and swap."""
 
 
+def _by_kind(dead_letters: Counter[str]) -> str:
+    """How many dead letters of each service and error type, and one reason of each kind."""
+    kinds: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for reason, count in dead_letters.items():
+        kind = ": ".join(reason.split(": ")[:2])
+        kinds[kind] += count
+        example.setdefault(kind, reason)
+    return "; ".join(f"{count:,} {example[kind]}" for kind, count in kinds.most_common())
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").splitlines()[0],
@@ -1443,7 +1455,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             "partners and people": ", ".join(f"{k} {v:,}" for k, v in sorted(world.counts.items()))
             or "none",
             "dead-lettered": f"{sum(bus.dead_letters.values()):,}"
-            + (f" ({bus.dead_letters.most_common(1)[0][0]})" if bus.dead_letters else "")
+            + (f" ({_by_kind(bus.dead_letters)})" if bus.dead_letters else "")
             + f", events discarded {discarded:,}",
             "event tables": f"{stores_size / 1e6:,.0f} MB with indexes",
             "read models after replay": ", ".join(f"{t} {n:,}" for t, n in counts.items())
