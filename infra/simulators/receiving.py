@@ -32,7 +32,8 @@ def goods_receipt_for(
     expected: InboundExpected, left: dict[str, int], rng: random.Random
 ) -> GoodsReceipt | None:
     """What the dock counts in of an expected delivery: each line's units, never more than
-    `left` (SKU → units still to come), scanned with the serials the ASN declared or new ones,
+    `left` (SKU → units still to come), scanned with the serials the ASN declared, none where
+    the ASN declares none for a line, or new ones read off the boxes (no ASN),
     with the declared batch or one read off the cartons; None when nothing is left to receive.
 
     The receipt id comes from the purchase order and ASN, so sending it again is a repeat."""
@@ -42,11 +43,12 @@ def goods_receipt_for(
         if quantity < 1:
             continue
         declared = list(line.serials[:quantity])
-        serials = (
-            declared
-            if len(declared) == quantity
-            else [f"SIM{rng.getrandbits(48):012X}" for _ in range(quantity)]
-        )
+        if len(declared) == quantity:
+            serials = declared
+        elif expected.asn_id is not None and not line.serials:
+            serials = []  # the supplier's ASN says these units carry no serials (cables)
+        else:  # no ASN, or one short of serials: the dock scans what is on the boxes
+            serials = [f"SIM{rng.getrandbits(48):012X}" for _ in range(quantity)]
         batch = line.batch or f"SIM-B{rng.getrandbits(16):04X}"
         lines.append(
             GoodsReceiptLine(sku=line.sku, quantity=quantity, serials=serials, batch=batch)
