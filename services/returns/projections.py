@@ -32,6 +32,7 @@ from services.returns.domain import Address, Rma
 from services.runtime.privacy import ERASED, sealed_prefix
 from services.runtime.projections import (
     Change,
+    Exists,
     Index,
     Insert,
     JsonPatch,
@@ -43,6 +44,9 @@ from services.runtime.projections import (
     Upsert,
 )
 
+FORGOTTEN_CUSTOMERS = Table("forgotten_customers", {"customer_id": "text"}, key=("customer_id",))
+"""The customers forgotten: an order of theirs that arrives after the forgetting (its event on
+another partition) is erased as it is kept. Declared before `order_lines`, which it guards."""
 ORDER_LINES = Table(
     "order_lines",
     {
@@ -125,6 +129,7 @@ RETURN_LABELS = Table(
 )
 
 read_models = ReadModels(
+    FORGOTTEN_CUSTOMERS,
     ORDER_LINES,
     LINE_UNITS,
     LINE_SHIPMENTS,
@@ -139,21 +144,30 @@ read_models = ReadModels(
 # -- facts from other services ---------------------------------------------------------------
 
 
+_ERASED_ADDRESS = JsonPatch(
+    {"name": ERASED, "line1": ERASED, "line2": None, "city": ERASED}
+    | {"region": None, "postal_code": ERASED}
+)
+"""A forgotten customer's address as kept: the country, and nothing else of it."""
+
+
 @read_models.on_event(CustomerForgotten, producer="order")
 def customer_forgotten(event: CustomerForgotten, _: Envelope) -> list[Change]:
     """A customer was forgotten: their order lines keep the country of the address (sealed
     until now, its key deleted) and nothing else of it."""
-    erased = {"name": ERASED, "line1": ERASED, "line2": None, "city": ERASED}
-    erased |= {"region": None, "postal_code": ERASED}
     where = {"ship_to": Prefix(sealed_prefix(event.customer_id), json_key="line1")}
-    return [Update(ORDER_LINES.name, where, {"ship_to": JsonPatch(erased)})]
+    return [
+        Insert(FORGOTTEN_CUSTOMERS.name, {"customer_id": event.customer_id}),
+        Update(ORDER_LINES.name, where, {"ship_to": _ERASED_ADDRESS}),
+    ]
 
 
 @read_models.on_event(OrderPlaced, producer="order")
 def order_placed(event: OrderPlaced, _: Envelope) -> list[Change]:
-    """An order was placed: what a return of one of its lines needs."""
+    """An order was placed: what a return of one of its lines needs (the address erased at once
+    if its customer was forgotten already: the forgetting can arrive first)."""
     ship_to = asdict(Address(**event.shipping_address.model_dump()))
-    return [
+    lines: list[Change] = [
         Insert(
             ORDER_LINES.name,
             {
@@ -169,6 +183,9 @@ def order_placed(event: OrderPlaced, _: Envelope) -> list[Change]:
         )
         for line in event.lines
     ]
+    forgotten = Exists(FORGOTTEN_CUSTOMERS.name, {"customer_id": event.customer.customer_id})
+    where = {"order_id": event.order_id}
+    return [*lines, Update(ORDER_LINES.name, where, {"ship_to": _ERASED_ADDRESS}, forgotten)]
 
 
 @read_models.on_event(OrderReleasedToWarehouse, producer="order")

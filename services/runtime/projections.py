@@ -8,7 +8,8 @@ statements are generated (`Table.ddl`). **Changes** are values, never SQL:
 - `Upsert`: add a row, or set the non-key columns (or those named in `update`) of the row there;
 - `Merge`: set some columns of the row at a key unless a change with a later (`keep="latest"`) or
   earlier (`keep="earliest"`) version set them already (order-independent read models);
-- `Delete`: remove the rows that match; `Update`: set columns of the rows that match.
+- `Delete`: remove the rows that match; `Update`: set columns of the rows that match
+  (if some row of an earlier-declared table matches too, `Exists`).
 
 `SqlRenderer.render` turns a list of changes into statements, table by table in the order the
 tables are declared (so concurrent writers lock tables in one order), consecutive changes of one
@@ -165,6 +166,16 @@ class Prefix:
 
 
 @dataclass(frozen=True, slots=True)
+class Exists:
+    """A condition on another table: some row of `table` matches `where` (a value, `AnyOf` or
+    `Prefix` per column). The table must be declared before the one it guards (see
+    `SqlRenderer.render`)."""
+
+    table: str
+    where: Row
+
+
+@dataclass(frozen=True, slots=True)
 class JsonPatch:
     """A new value for a `jsonb` column: its object with these keys set, the others kept."""
 
@@ -212,11 +223,13 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """Set `values` (a value or a `JsonPatch` per column) on the rows that match `where`."""
+    """Set `values` (a value or a `JsonPatch` per column) on the rows that match `where`, if
+    `when` holds (always when None)."""
 
     table: str
     where: Row
     values: Row
+    when: Exists | None = None
 
 
 Change = Insert | Upsert | Merge | Delete | Update
@@ -292,9 +305,11 @@ class SqlRenderer:
         return self._rank[table]
 
     def render(self, changes: Iterable[Change], schema: str | None = None) -> list[ReadModelChange]:
-        """`changes` as statements: table by table in declaration order (a change reads and
-        writes its own table only, so tables commute), in order within a table, consecutive
-        inserts, upserts and merges of one shape as one statement over all their rows."""
+        """`changes` as statements: table by table in declaration order, in order within a
+        table, consecutive inserts, upserts and merges of one shape as one statement over all
+        their rows. A change writes its own table only, so tables commute; an `Exists` guard
+        reads an earlier table as the whole batch leaves it, which suits facts that stay (a
+        customer forgotten is forgotten for good)."""
         ordered = sorted(changes, key=lambda change: self._rank[change.table])
         return [
             statement
@@ -381,6 +396,16 @@ class SqlRenderer:
             else:
                 sets.append(f"{column} = %s")
                 parameters.append(_parameter(value))
+        if change.when is not None:
+            if self._rank[change.when.table] >= self._rank[table.name]:
+                raise ValueError(
+                    f"an update of {table.name} guarded by {change.when.table} needs that table"
+                    " declared before it"
+                )
+            guard, guard_parameters = _where(change.when.where)
+            guarded = qualified(schema, change.when.table)
+            where = f"{where} AND EXISTS (SELECT 1 FROM {guarded} WHERE {guard})"
+            where_parameters = (*where_parameters, *guard_parameters)
         return f"UPDATE {name} SET {', '.join(sets)} WHERE {where}", (
             *parameters,
             *where_parameters,
@@ -621,7 +646,10 @@ class InMemoryReadModels:
             elif isinstance(change, Delete):
                 for key in [k for k, row in rows.items() if _matches(row, change.where)]:
                     del rows[key]
-            else:
+            elif change.when is None or any(
+                _matches(other, change.when.where)
+                for other in self.tables[change.when.table].values()
+            ):
                 for row in rows.values():
                     if _matches(row, change.where):
                         for column, value in change.values.items():

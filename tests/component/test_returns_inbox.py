@@ -200,6 +200,20 @@ async def test_a_forgotten_customers_address_is_erased_from_the_order_lines(
     assert (line["ship_to"]["line1"], line["ship_to"]["country"]) == ("erased", "US")
 
 
+async def test_an_order_of_a_customer_forgotten_before_it_arrived_is_kept_erased(
+    inbox: Inbox[ReturnsApplication],
+) -> None:
+    # The forgetting is keyed by customer, the order by order: another partition, another pace.
+    forgotten = CustomerForgotten(customer_id="C-7", actor="admin")
+    await inbox.send("order.events.v1", event(forgotten, "order", uuid.uuid4(), 1))
+    placed = sold_shipped_and_delivered(uuid.uuid4(), uuid.uuid4())[0]
+    assert await inbox.send("order.events.v1", placed) is Outcome.APPLIED
+
+    (line,) = inbox.read_models.rows("order_lines")
+    assert {line["ship_to"][part] for part in SEALED} == {"erased"}
+    assert line["ship_to"]["country"] == "US"
+
+
 async def test_a_returned_unit_is_received_once_and_a_wrong_serial_blocks_the_refund(
     inbox: Inbox[ReturnsApplication],
 ) -> None:

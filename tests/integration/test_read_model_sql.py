@@ -18,6 +18,7 @@ from services.runtime.projections import (
     AnyOf,
     Change,
     Delete,
+    Exists,
     Index,
     Insert,
     JsonPatch,
@@ -101,6 +102,7 @@ def random_change(rng: random.Random, ids: list[uuid.UUID]) -> Change:
         "addresses",
         {"address": Prefix("sealed:k1:", json_key="line1")},
         {"address": JsonPatch({"line1": "erased", "line2": None})},
+        when=rng.choice([None, Exists("stock", {"sku": sku, "location": location})]),
     )
 
 

@@ -13,6 +13,7 @@ from services.runtime.projections import (
     AnyOf,
     Change,
     Delete,
+    Exists,
     Index,
     Insert,
     Join,
@@ -176,6 +177,29 @@ def test_in_memory_ordinals_number_rows_in_their_group_and_updates_patch_json() 
         {"line1": "erased", "country": "GB"},
         {"line1": "sealed:k2:abc", "country": "FR"},
     ]
+
+
+def test_an_update_guarded_by_another_table_applies_only_when_a_row_there_matches() -> None:
+    tables = MODELS.in_memory()
+    address = {"line1": "sealed:k2:abc", "country": "FR"}
+    erase = Update(
+        "addresses",
+        {"id": 2},
+        {"address": JsonPatch({"line1": "erased"})},
+        when=Exists("units", {"serial": "S9"}),
+    )
+    tables.apply([Insert("addresses", {"id": 2, "address": address}), erase])
+    assert tables.rows("addresses")[0]["address"]["line1"] == "sealed:k2:abc"
+    tables.apply([Insert("units", {"serial": "S9"}), erase])
+    assert tables.rows("addresses")[0]["address"]["line1"] == "erased"
+
+    ((sql, parameters),) = MODELS.render([erase], "s")
+    assert sql.endswith("WHERE id = %s AND EXISTS (SELECT 1 FROM s.units WHERE serial = %s)")
+    assert parameters[1:] == (2, "S9")
+    # The guard's table is written first in a batch: one declared later could not guard.
+    backwards = Update("stock", {"sku": "A"}, {"units": 0}, when=Exists("units", {"serial": "S9"}))
+    with pytest.raises(ValueError, match="declared before"):
+        MODELS.render([backwards])
 
 
 def test_a_declared_query_is_sql_and_the_same_answer_in_memory() -> None:
