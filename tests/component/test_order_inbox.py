@@ -23,7 +23,7 @@ from services.runtime.consumer import Outcome
 from services.runtime.privacy import is_sealed
 from tests.component.inbox import Inbox, inbox_of
 from tests.integration.harness import channel_order, published
-from tests.unit.test_metrics import observed
+from tests.unit.runtime.test_metrics import observed
 
 
 @pytest.fixture

@@ -23,7 +23,12 @@ from services.traceability.application import TraceabilityApplication
 from services.traceability.handlers import register_handlers
 from services.traceability.projections import EVENTS, ORDERS, UNITS, project
 from tests.component.inbox import Inbox, inbox_of
-from tests.unit.test_traceability_projections import FIRST_ORDER, Story, model_of, unit_life
+from tests.unit.traceability.test_traceability_projections import (
+    FIRST_ORDER,
+    Story,
+    model_of,
+    unit_life,
+)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Stored events of every kind, recorded from real stores, that later code must still read.
 
 The stores keep each event under the stable name of its class (`services.runtime.aggregate`).
-`tests/unit/test_stored_event_names.py` reads every event recorded here with today's code: a class
+`tests/unit/contracts/test_stored_event_names.py` reads every event recorded here with today's code: a class
 moved to another module, or a value object renamed without declaring its old name, fails it.
 Record with `UNITRAIL_RECORD_STORED_EVENTS=1` on an integration run (the stores of each test are
 read before its stack goes): kinds already recorded are kept as they are, new kinds are added.

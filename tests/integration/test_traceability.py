@@ -44,7 +44,7 @@ from tests.integration.harness import (
     receive_serials,
     register_product,
 )
-from tests.unit.test_traceability_projections import unit_life
+from tests.unit.traceability.test_traceability_projections import unit_life
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay.bulk import copy_rows
 from services.traceability.application import Projected, TraceabilityApplication
 from services.traceability.projections import LIVE, TABLE_KEYS
-from tests.unit.test_traceability_projections import STOCK, unit_life
+from tests.unit.traceability.test_traceability_projections import STOCK, unit_life
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from contracts.topics import SERVICES
 from services.runtime.replay.producers import StoredEvents
 from services.stored_events import PRODUCERS
-from tests.unit.test_stored_event_names import application_of
+from tests.unit.contracts.test_stored_event_names import application_of
 
 
 def publishes(service: str) -> bool:

@@ -14,7 +14,7 @@ from tests.integration.backends import (
     kafka_environment,
 )
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def test_the_kafka_container_runs_with_the_compose_files_settings_reached_on_loopback() -> None:

@@ -41,7 +41,7 @@ from services.shipping import handlers as shipping_handlers
 from services.shipping import projections as shipping
 from services.shipping.application import ShippingApplication
 from services.shipping.domain import Consignment, LabelRequest, ParcelLine
-from tests.unit.test_order_domain import place
+from tests.unit.order.test_order_domain import place
 
 # -- every projection of a public event is consumed live ---------------------------------------
 

@@ -21,7 +21,7 @@ from services.inventory.domain import Receipt
 from services.order.metrics import state_figures
 from services.runtime.metrics import Observed, install_metrics
 
-ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
+ALERTS = Path(__file__).resolve().parents[3] / "docs" / "alerts.yml"
 
 STATUS: dict[str, Any] = {
     "database": "ok",

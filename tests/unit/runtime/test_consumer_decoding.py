@@ -19,7 +19,7 @@ from services.runtime.consumer import Consumer, Rejected, _Decoded
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from tests.component.inbox import record
 
-EXAMPLES = Path(__file__).parents[2] / "contracts" / "examples"
+EXAMPLES = Path(__file__).parents[3] / "contracts" / "examples"
 MODELS = {model.event_type: model for model in EVENT_MODELS}
 
 

@@ -25,7 +25,7 @@ from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 SHARED_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN"})

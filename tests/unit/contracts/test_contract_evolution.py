@@ -26,7 +26,7 @@ from contracts.registry import missing_upcasts, read_event
 from contracts.schemas import RELEASED_DIR, SCHEMA_DIR, changes_breaking_the_release
 from contracts.threepl import ThreePLConfirmation
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 REFURBISHED_OPTIONAL = """    refurbished: int = Field(
         default=0,

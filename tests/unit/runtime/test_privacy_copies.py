@@ -29,7 +29,7 @@ from services.runtime.privacy import (
 from services.warehouse_adapter.domain import Destination, Fulfilment, FulfilmentLine
 from services.warehouse_adapter.translators import PartnerFeed
 from tests.integration.harness import channel_order
-from tests.unit.test_privacy import Keys, KeyServer, key_server
+from tests.unit.runtime.test_privacy import Keys, KeyServer, key_server
 
 __all__ = ["key_server"]  # the fixture, shared
 

@@ -99,7 +99,7 @@ def test_every_recorded_event_reads_with_todays_code(
 
 MODULE_PATH_NAMES = [
     tuple(line.split())
-    for line in (Path(__file__).parents[1] / "fixtures" / "module_path_names.txt")
+    for line in (Path(__file__).parents[2] / "fixtures" / "module_path_names.txt")
     .read_text()
     .splitlines()
 ]
