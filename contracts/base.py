@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -15,8 +16,15 @@ from pydantic import (
     GetJsonSchemaHandler,
     PlainSerializer,
 )
+from pydantic._internal._validators import max_length_validator, min_length_validator
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from pydantic_core import (
+    CoreSchema,
+    PydanticCustomError,
+    SchemaValidator,
+    ValidationError,
+    core_schema,
+)
 
 LINE_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
 """Published rule of a single line of text: no control character (C0, DEL or C1)."""
@@ -124,6 +132,127 @@ class ContractModel(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__pydantic_complete__ and (validator := _RustFirst.of(cls)) is not None:
+            cls.__pydantic_validator__ = cast(SchemaValidator, validator)
+
+
+# -- the text rules checked in pydantic-core first ----------------------------------------------
+
+
+def _in_rust(check: CoreSchema) -> CoreSchema | None:
+    """A check that runs a Python function after a `str` schema, as that schema's own constraint
+    (checked in pydantic-core), when it is one accepting exactly the same strings; else None.
+
+    `_PrintableText` becomes its published pattern: a Python string that pydantic-core cannot read
+    as UTF-8 (a lone surrogate) fails before any pattern, and every other character is refused by
+    the pattern exactly when `unstorable_character` refuses it. pydantic's own length checks after
+    a rule (`Annotated[Line, Field(max_length=...)]`) become the `str` schema's lengths: both count
+    code points. Anything else (or a function pydantic may rename) is left as it is."""
+    if check["type"] != "function-after" or check["function"]["type"] != "no-info":
+        return None
+    text = check["schema"]
+    if text["type"] != "str":
+        return None
+    function = check["function"]["function"]
+    rule = getattr(function, "__self__", None)
+    if isinstance(rule, _PrintableText) and getattr(function, "__func__", None) is (
+        _PrintableText._check
+    ):
+        if "pattern" in text:
+            return None
+        pattern = TEXT_PATTERN if rule.multiline else LINE_PATTERN
+        return {**text, "pattern": pattern, "regex_engine": "rust-regex"}
+    if not isinstance(function, functools.partial) or function.args:
+        return None
+    if function.func is min_length_validator and function.keywords.keys() == {"min_length"}:
+        shortest: int = function.keywords["min_length"]
+        return {**text, "min_length": max(shortest, text.get("min_length", 0))}
+    if function.func is max_length_validator and function.keywords.keys() == {"max_length"}:
+        longest: int = function.keywords["max_length"]
+        return {**text, "max_length": min(longest, text.get("max_length", longest))}
+    return None
+
+
+_NOT_SCHEMAS = frozenset({"default", "metadata", "serialization", "expected"})
+"""Keys of a core schema whose values are not schemas (defaults and literals are kept as they are,
+not copied)."""
+
+
+def _checked_in_rust(schema: Any) -> Any:
+    """A copy of a core schema with every text check `_in_rust` can move moved (inner ones first,
+    so that a chain of them folds into one `str` schema)."""
+    if isinstance(schema, list):
+        return [_checked_in_rust(part) for part in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copied = {
+        key: value if key in _NOT_SCHEMAS else _checked_in_rust(value)
+        for key, value in schema.items()
+    }
+    if copied.get("type") == "function-after":
+        return _in_rust(cast(CoreSchema, copied)) or copied
+    return copied
+
+
+class _RustFirst:
+    """A contract model's validator: the model's own, with its text checks done in pydantic-core
+    first (`_checked_in_rust`), and its exact validator whenever that refuses the input.
+
+    Both accept exactly the same input and give the same model; only how a string is checked
+    differs. Valid input (nearly all) is checked without a Python call per string field, and
+    invalid input is checked again by the exact validator, so every error (its type, message,
+    place and order) is the one the model's own rules give. Nested models are checked the same way:
+    the copy is built without pydantic-core's reuse of their validators, while any other schema
+    that nests the model (a FastAPI body, a `TypeAdapter`) reuses the exact one, as before."""
+
+    __slots__ = ("_exact", "_fast")
+
+    def __init__(self, fast: SchemaValidator, exact: SchemaValidator) -> None:
+        self._fast = fast
+        self._exact = exact
+
+    @classmethod
+    def of(cls, model: type[BaseModel]) -> _RustFirst | None:
+        """The validator of `model`; None when it has no text check to move (the exact one is
+        then all there is)."""
+        exact = model.__pydantic_validator__
+        assert isinstance(exact, SchemaValidator), f"{model.__name__}: {type(exact)}"
+        schema = model.__pydantic_core_schema__
+        checked = _checked_in_rust(schema)
+        if checked == schema:
+            return None
+        config = schema.get("config") if schema["type"] == "model" else None
+        return cls(SchemaValidator(checked, config, _use_prebuilt=False), exact)
+
+    @property
+    def __pydantic_schema_validator__(self) -> SchemaValidator:
+        """What pydantic-core reuses where another schema nests the model: the exact one."""
+        return self._exact
+
+    def validate_python(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._fast.validate_python(*args, **kwargs)
+        except ValidationError:
+            return self._exact.validate_python(*args, **kwargs)
+
+    def validate_json(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._fast.validate_json(*args, **kwargs)
+        except ValidationError:
+            return self._exact.validate_json(*args, **kwargs)
+
+    def validate_strings(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._fast.validate_strings(*args, **kwargs)
+        except ValidationError:
+            return self._exact.validate_strings(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._exact, name)
 
 
 def validate_partner_message(model: type[PartnerModel], data: Any) -> PartnerModel:

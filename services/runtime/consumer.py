@@ -40,7 +40,7 @@ from aiokafka import ConsumerRecord
 from eventsourcing.persistence import IntegrityError, Tracking
 from pydantic import BaseModel, ValidationError, create_model
 
-from contracts.base import IntegrationEvent, validate_partner_message
+from contracts.base import ContractModel, IntegrationEvent, validate_partner_message
 from contracts.envelope import Envelope
 from contracts.registry import LATEST_VERSION, UnknownEventType, model_for, read_event
 from contracts.topics import Topic, dead_letter_topic, events_topic
@@ -785,7 +785,7 @@ def _envelope_validator(model: type[IntegrationEvent]) -> type[BaseModel]:
     }
     return create_model(
         f"{model.__name__}Envelope",
-        __config__=Envelope.model_config,
+        __base__=ContractModel,  # `Envelope`'s configuration, and its text checks in Rust first
         payload=(model, ...),
         **fields,
     )
