@@ -137,7 +137,7 @@ from services.returns import handlers as returns_handlers
 from services.returns import translators as returns_translators
 from services.returns.application import ReturnsApplication
 from services.returns.config import ReturnsSettings
-from services.runtime.consumer import Consumer
+from services.runtime.consumer import Consumer, subscribe
 from services.runtime.context import MessageContext, handling, new_correlation_id
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner, ReadModelChange, ServiceApplication
@@ -1039,8 +1039,7 @@ def build_nodes(server: PostgresLocation, prefix: str) -> list[Node]:
         inbox = None
         if register is not None:
             inbox = Inbox(name, application)
-            register(inbox, application)
-            inbox.subscribe_read_models()  # as the running service does
+            subscribe(inbox, application, register)
         nodes.append(Node(name, application, translate, inbox))
     return nodes
 

@@ -59,6 +59,7 @@ _stdlib_log = logging.getLogger(__name__)
 E = TypeVar("E", bound=IntegrationEvent)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+App = TypeVar("App", bound=ServiceApplication)
 
 INFRASTRUCTURE_ERRORS = OUTAGE_ERRORS
 MAX_CONFLICT_RETRIES = 50
@@ -239,7 +240,7 @@ class Consumer:
         """Consume every public event the application's read models project (its declaration,
         `ReadModels.on_event`) and no handler of the service handles itself: the consumer
         applies it with `ServiceApplication.project`. Called after the service's handlers are
-        registered."""
+        registered (`subscribe`)."""
         read_models = self._application.read_models
         if read_models is None:
             return
@@ -772,6 +773,17 @@ class Consumer:
             results = await self.redrive(letter.id, f"{self._service} (retry)")
             applied += sum(result["state"] == LetterState.REDRIVEN for result in results)
         return applied
+
+
+def subscribe(
+    consumer: Consumer, application: App, register_handlers: Callable[[Consumer, App], None]
+) -> None:
+    """What a service consumes as it runs: its handlers, then the events its read models project
+    that no handler takes (`Consumer.subscribe_read_models`). The service, its component tests
+    and the benchmarks' in-process services all subscribe through this, so none of them misses
+    the read models."""
+    register_handlers(consumer, application)
+    consumer.subscribe_read_models()
 
 
 @functools.cache

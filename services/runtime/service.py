@@ -25,7 +25,7 @@ from contracts.topics import events_topic
 from services.runtime import tracing
 from services.runtime.auth import Role, TokenVerifier, allow, unguarded_routes
 from services.runtime.config import ServiceSettings
-from services.runtime.consumer import Consumer
+from services.runtime.consumer import Consumer, subscribe
 from services.runtime.context import MessageContext, handling, new_correlation_id
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.deadletters import DeadLetters
@@ -187,8 +187,7 @@ class ServiceRuntime(Generic[A]):
                 attempts=settings.handler_attempts,
                 wait_limit_seconds=settings.consumer_wait_limit_seconds,
             )
-            self.definition.register_handlers(consumer, self.application)
-            consumer.subscribe_read_models()
+            subscribe(consumer, self.application, self.definition.register_handlers)
             self.consumer = consumer
             if consumer.topics:
                 self._inbox = KafkaInbox(consumer, settings, self.incarnation)

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 from aiokafka import ConsumerRecord
 
 from contracts.pim import ProductRegistered
-from services.runtime.consumer import Consumer, Outcome
+from services.runtime.consumer import Consumer, Outcome, subscribe
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.projections import InMemoryReadModels
 from tests.integration.harness import published
@@ -109,8 +109,7 @@ def inbox_of(
         publish=inbox.publish,
         attempts=2,
     )
-    register_handlers(inbox.consumer, application)
-    inbox.consumer.subscribe_read_models()
+    subscribe(inbox.consumer, application, register_handlers)
     try:
         yield inbox
     finally:
