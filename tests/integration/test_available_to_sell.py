@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.runtime.auth import Role
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
     Channel,
@@ -14,6 +15,7 @@ from tests.integration.harness import (
     Topics,
     channel_order,
     eventually,
+    request,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,6 +38,13 @@ def test_every_channel_learns_what_it_may_sell_as_stock_arrives_and_orders_reser
     inventory.receive_stock("LAPTOP-14", "WH-A", 3)
     inventory.receive_stock("LAPTOP-14", "WH-B", 2)
     eventually(lambda: latest() == {"webshop": (5, 0), "amazon-us": (3, 0)}, what="stock published")
+    # A channel reads what it may sell, not the stock, the other channels' figures or their orders.
+    webshop = inventory.stack.token(Role.CHANNEL, "webshop-connector", channel="webshop")
+    status, own = request(inventory, "GET", "/stock/LAPTOP-14", token=webshop)
+    assert (status, own) == (200, {"sku": "LAPTOP-14", "available_to_sell": [
+        {"channel": "webshop", "new": 5, "open_box": 0, "refurbished": 0}
+    ]}), own  # fmt: skip
+    assert "amazon-us" in str(inventory.get("/stock/LAPTOP-14")["available_to_sell"])
     channel.send(channel_order("9501", lines=[("LAPTOP-14", 3)]))
     eventually(lambda: latest() == {"webshop": (2, 0), "amazon-us": (0, 0)}, what="the reservation")
 
@@ -85,6 +94,18 @@ def test_a_bundle_may_be_sold_as_often_as_its_scarcest_component_allows(
         "available_to_sell": {"webshop": 3},
         "backorders": [],
     }
+    webshop = inventory.stack.token(Role.CHANNEL, "webshop-connector", channel="webshop")
+    amazon = inventory.stack.token(Role.CHANNEL, "amazon-connector", channel="amazon-us")
+    seen_by = {
+        token: request(inventory, "GET", "/stock/bundles/CAMERA-KIT", token=token)[1]
+        for token in (webshop, amazon)
+    }
+    assert seen_by[webshop] == {
+        "sku": "CAMERA-KIT",
+        "components": {"CAMERA-X": 1, "LENS-50": 2},
+        "available_to_sell": {"webshop": 3},
+    }
+    assert seen_by[amazon]["available_to_sell"] == {}
     # an order takes 3 lenses: one kit is left; then the cameras become the scarce ones
     channel.send(channel_order("9601", lines=[("LENS-50", 3)]))
     eventually(lambda: kits() == 1, what="1 kit after the lens order")

@@ -27,7 +27,7 @@ from services.inventory.domain import (
     ReorderPolicy,
 )
 from services.runtime.aggregate import NotFound
-from services.runtime.auth import OnBehalfOf, Role, allow
+from services.runtime.auth import Caller, OnBehalfOf, Role, allow
 
 router = APIRouter(prefix="/stock", tags=["stock"])
 
@@ -218,9 +218,7 @@ async def get_skus(runtime: Runtime) -> dict[str, Any]:
 
 @router.get(
     "/{sku}/returned-units",
-    dependencies=[
-        allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)
-    ],
+    dependencies=[allow(Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)],
 )
 async def get_returned_units(sku: Sku, runtime: Runtime) -> dict[str, Any]:
     """The units of a SKU that came back and were graded (`ReturnGraded`): serial, grade (A, B,
@@ -264,13 +262,16 @@ async def get_movements(
     return [asdict(movement) | {"serials": list(movement.serials)} for movement in found]
 
 
-@router.get(
-    "/{sku}",
-    dependencies=[
-        allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)
-    ],
-)
-async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
+StockReader = Annotated[
+    Caller,
+    allow(Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST, Role.CHANNEL),
+]
+"""Who reads a SKU's stock: a `channel` token (admitted last, so a token that also holds another
+role reads as that one) sees only what its own channel may sell."""
+
+
+@router.get("/{sku}")
+async def get_stock(sku: str, runtime: Runtime, caller: StockReader) -> dict[str, Any]:
     """Units on hand, reserved and available per location, and units owed to backorders.
 
     `locations` is the summary of new units (and `held` the conditions a return enters stock
@@ -279,10 +280,17 @@ async def get_stock(sku: str, runtime: Runtime) -> dict[str, Any]:
     location's policy and its open low-stock alert; `available_to_sell` what each channel was
     last told it may sell, per condition; `inbound_purchase_orders` the units still due on each
     confirmed purchase order.
+
+    A `channel` token gets its own channel's `available_to_sell` only: not the locations, the
+    backorders (other channels' orders), purchase orders or other channels' figures.
     """
+    view: StockView | None = await runtime.run_command(runtime.application.get_stock_view, sku)
+    if caller.role is Role.CHANNEL:
+        published = [] if view is None else view.available_to_sell
+        own = [asdict(a) for a in published if a.channel == caller.channel]
+        return {"sku": sku, "available_to_sell": own}
     levels = await runtime.run_command(runtime.application.get_stock_levels, sku)
     backorders = await runtime.run_command(runtime.application.get_backorders, sku)
-    view: StockView | None = await runtime.run_command(runtime.application.get_stock_view, sku)
     return {
         "sku": sku,
         "locations": [asdict(level) for level in levels],

@@ -238,6 +238,41 @@ def test_every_operation_but_health_declares_the_bearer_scheme_and_its_roles(ser
             assert {"401", "403"} <= set(operation["responses"]), (path, method)
 
 
+CHANNEL_READS = {
+    ("get", "/products/{sku}"),
+    ("get", "/products/{sku}/compatible"),
+    ("get", "/products/{sku}/documents"),
+    ("get", "/products/{sku}/documents/{kind}"),
+    ("get", "/parents/{code}"),
+    ("get", "/catalogue/{market}"),
+    ("get", "/stock/{sku}"),
+    ("get", "/stock/bundles/{sku}"),
+    ("get", "/orders/eligibility/{sku}"),
+    ("get", "/orders/{order_id}"),
+    ("get", "/orders/by-channel/{channel}/{channel_order_id}"),
+}
+"""What a sales channel's token may read (README, "Roles"): the catalogue, what it may sell, its
+orders (each route checks the order is its channel's); and it hands over its orders (intake)."""
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_an_analyst_only_reads_and_a_channel_reaches_only_its_share(service: str) -> None:
+    document = importlib.import_module(f"services.{service}.main").build_app().openapi()
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path == "/health":
+                continue
+            ((_, roles),) = operation["security"][0].items()
+            if method != "get":
+                assert "analyst" not in roles, (method, path)
+            if "channel" in roles:
+                assert (method, path) in CHANNEL_READS | {("post", "/intake/{topic}")}, (
+                    method,
+                    path,
+                )
+
+
 def test_a_route_that_declares_no_roles_is_found_on_the_app_or_an_included_router() -> None:
     app = FastAPI()
     router = APIRouter(prefix="/stock")
