@@ -138,6 +138,8 @@ def test_the_console_reads_every_service_where_compose_runs_it_with_the_token_se
         url = urllib.parse.urlsplit(environment[f"UNITRAIL_{service.upper()}_URL"])
         assert (url.hostname, url.port) == (service, DEFAULT_PORTS[service])
     assert published_ports(block) == [(CONSOLE_PORT, CONSOLE_PORT)]
+    # It acts with its own token for whoever reaches it: on the host's loopback only.
+    assert block["ports"] == [f"127.0.0.1:{CONSOLE_PORT}:{CONSOLE_PORT}"]
     assert environment["UNITRAIL_CONSOLE_TOKEN_FILE"].startswith("/app/.unitrail/auth/")
     assert block["depends_on"][SETUP]["condition"] == "service_completed_successfully"
 
