@@ -37,28 +37,36 @@ Runtime = Annotated[ServiceRuntime[PimApplication], Depends(runtime_of)]
 EDITS = [allow(Role.INVENTORY)]
 """Who changes the catalogue: the people who plan and buy the assortment."""
 READS = [allow(Role.CHANNEL, Role.INVENTORY, Role.WAREHOUSE, Role.CUSTOMER_SERVICE, Role.ANALYST)]
-Quantity = int | float | str
+Code = Annotated[str, Field(max_length=100)]
+"""A SKU, a parent's code, a scheme, a kind, a number: short."""
+Words = Annotated[str, Field(max_length=500)]
+"""A name, a brand, an attribute's or an axis' value."""
+Uri = Annotated[str, Field(max_length=2_000)]
+Quantity = int | float | Annotated[str, Field(max_length=50)]
+"""A number, or one with its unit ('0.5 kg', '144 Hz')."""
+MOST_ITEMS = 1_000
+"""Most entries of a list or a mapping in a product or a parent."""
 
 
 class ComponentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: str = Field(description="Component SKU.")
+    sku: Code = Field(description="Component SKU.")
     quantity: int = Field(default=1, description="Units of it in one bundle.")
 
 
 class AssetBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: str = Field(description="image, manual, datasheet, video or other.")
-    uri: str = Field(description="Where it is: http(s):// or s3://.")
-    sha256: str = Field(description="SHA-256 of its bytes, 64 lower-case hex digits.")
+    kind: Code = Field(description="image, manual, datasheet, video or other.")
+    uri: Uri = Field(description="Where it is: http(s):// or s3://.")
+    sha256: Code = Field(description="SHA-256 of its bytes, 64 lower-case hex digits.")
 
 
 class CertificationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scheme: str = Field(description="FCC, CE, UKCA, UL, …")
-    valid_from: str = Field(description="First valid day, YYYY-MM-DD.")
-    valid_to: str | None = Field(default=None, description="Last valid day; none: open-ended.")
-    certificate_number: str | None = Field(default=None, description="The certificate's number.")
+    scheme: Code = Field(description="FCC, CE, UKCA, UL, …")
+    valid_from: Code = Field(description="First valid day, YYYY-MM-DD.")
+    valid_to: Code | None = Field(default=None, description="Last valid day; none: open-ended.")
+    certificate_number: Code | None = Field(default=None, description="The certificate's number.")
 
     def certification(self) -> Certification:
         return Certification(
@@ -78,49 +86,64 @@ class PutProduct(BaseModel):
     lithium_ion: bool = Field(description="Contains a lithium-ion battery.")
     serialized: bool = Field(default=True, description="Each unit carries a serial number.")
     warranty_months: int = Field(default=24, description="Warranty in months.")
-    ean: str | None = Field(default=None, description="EAN-13 or UPC-A; check digit verified.")
-    mpn: str | None = Field(default=None, description="Manufacturer part number.")
-    brand: str | None = Field(default=None, description="Brand.")
-    parent: str | None = Field(default=None, description="Parent product code (for a variant).")
-    axes: dict[str, str] | None = Field(
-        default=None, description="The variant's value per axis of its parent."
+    ean: Code | None = Field(default=None, description="EAN-13 or UPC-A; check digit verified.")
+    mpn: Code | None = Field(default=None, description="Manufacturer part number.")
+    brand: Words | None = Field(default=None, description="Brand.")
+    parent: Code | None = Field(default=None, description="Parent product code (for a variant).")
+    axes: dict[Code, Words] | None = Field(
+        default=None,
+        max_length=MOST_ITEMS,
+        description="The variant's value per axis of its parent.",
     )
-    price: str | None = Field(default=None, description="List price, e.g. '1299.00'.")
-    currency: str | None = Field(default=None, description="ISO currency of the price.")
-    dimensions: str | list[Quantity] | None = Field(
+    price: Code | None = Field(default=None, description="List price, e.g. '1299.00'.")
+    currency: Code | None = Field(default=None, description="ISO currency of the price.")
+    dimensions: Words | Annotated[list[Quantity], Field(max_length=3)] | None = Field(
         default=None, description="Length x width x height: '300 x 200 x 15 mm' or [300, 200, 15]."
     )
-    attributes: dict[str, Quantity | list[str]] | None = Field(
+    attributes: (
+        dict[Code, Quantity | Annotated[list[Words], Field(max_length=MOST_ITEMS)]] | None
+    ) = Field(
         default=None,
+        max_length=MOST_ITEMS,
         description="voltage, frequency, battery, refresh_rate, screen_size (with or without "
         "units: '144 Hz', 144), ports (list).",
     )
-    components: list[ComponentBody] | None = Field(default=None, description="Bundle contents.")
-    compatible_with: list[str] | None = Field(default=None, description="SKUs it fits.")
-    assets: list[AssetBody] | None = Field(default=None, description="Digital assets.")
+    components: list[ComponentBody] | None = Field(
+        default=None, max_length=MOST_ITEMS, description="Bundle contents."
+    )
+    compatible_with: list[Code] | None = Field(
+        default=None, max_length=MOST_ITEMS, description="SKUs it fits."
+    )
+    assets: list[AssetBody] | None = Field(
+        default=None, max_length=MOST_ITEMS, description="Digital assets."
+    )
     certifications: list[CertificationBody] | None = Field(
-        default=None, description="When given: exactly the certifications the variant holds."
+        default=None,
+        max_length=MOST_ITEMS,
+        description="When given: exactly the certifications the variant holds.",
     )
 
 
 class NewProduct(PutProduct):
-    sku: str = Field(description="The new product's SKU.")
+    sku: Code = Field(description="The new product's SKU.")
 
 
 class Reason(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, description="Why.")
+    reason: str = Field(min_length=1, max_length=500, description="Why.")
 
 
 class Successor(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    successor_sku: str = Field(description="The product that replaces this one.")
+    successor_sku: Code = Field(description="The product that replaces this one.")
 
 
 class ExcludedCombinationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    values: dict[str, str] = Field(
-        min_length=1, description='Axis → value, e.g. {"colour": "gold", "storage": "512GB"}.'
+    values: dict[Code, Words] = Field(
+        min_length=1,
+        max_length=MOST_ITEMS,
+        description='Axis → value, e.g. {"colour": "gold", "storage": "512GB"}.',
     )
     reason: str = Field(min_length=1, max_length=500, description="Why it is not made or sold.")
 
@@ -131,10 +154,11 @@ class ExcludedCombinationBody(BaseModel):
 
 class PutParent(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, description="Name of the product family.")
-    brand: str | None = Field(default=None, description="Brand.")
-    axes: dict[str, list[str]] = Field(
-        description="Variant axes (colour, storage, region, voltage, plug, bundle) and values."
+    name: str = Field(min_length=1, max_length=200, description="Name of the product family.")
+    brand: Words | None = Field(default=None, description="Brand.")
+    axes: dict[Code, Annotated[list[Words], Field(max_length=MOST_ITEMS)]] = Field(
+        max_length=MOST_ITEMS,
+        description="Variant axes (colour, storage, region, voltage, plug, bundle) and values.",
     )
     excluded: list[ExcludedCombinationBody] = Field(
         default_factory=list,
@@ -146,10 +170,10 @@ class PutParent(BaseModel):
 
 class PutDocumentVersion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    valid_from: str = Field(description="When this version takes effect (ISO date or time).")
-    valid_to: str | None = Field(default=None, description="When it stops (exclusive).")
-    uri: str = Field(description="Where the document is.")
-    sha256: str = Field(description="SHA-256 of its bytes.")
+    valid_from: Code = Field(description="When this version takes effect (ISO date or time).")
+    valid_to: Code | None = Field(default=None, description="When it stops (exclusive).")
+    uri: Uri = Field(description="Where the document is.")
+    sha256: Code = Field(description="SHA-256 of its bytes.")
 
 
 async def _view(runtime: ServiceRuntime[PimApplication], sku: str) -> dict[str, Any]:

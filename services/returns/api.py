@@ -64,7 +64,9 @@ class InspectionReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on_behalf_of: OnBehalfOf = None
-    checklist: dict[str, bool] = Field(description="Each check of the category, passed or not.")
+    checklist: dict[Annotated[str, Field(max_length=100)], bool] = Field(
+        max_length=200, description="Each check of the category, passed or not."
+    )
     grade_override: Grade | None = Field(default=None, description="A grade other than derived.")
     override_reason: str | None = Field(
         default=None, max_length=2000, description="Why the grade is overridden (required then)."

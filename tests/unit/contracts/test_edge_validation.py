@@ -3,6 +3,7 @@ commands, with the rule published in the JSON schemas."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -196,3 +197,70 @@ async def test_json_nested_beyond_reading_or_an_endless_string_is_a_422_not_a_cr
         ["body", "note"],
         f"is longer than {LONGEST_TEXT} characters",
     )
+
+
+SERVICES = ("pim", "inventory", "order", "returns", "shipping", "warehouse_adapter", "traceability")
+PUBLISHED_SHAPES = {"RateTableDocument", "ServiceRate"}
+"""Bodies that are a published contract's shape (a rate table, as shipping's rate-tables directory
+also holds it): narrowing them is a breaking change of the contract, so their strings are bounded
+by the edge alone (`LONGEST_TEXT`), like every other string, and the body by its size limit."""
+
+
+def unbounded(node: Any, components: dict[str, Any], where: str, seen: frozenset[str]) -> list[str]:
+    """Where a request body's schema lets a string, list or mapping grow without a limit."""
+    if not isinstance(node, dict):
+        return []
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name in seen or name in PUBLISHED_SHAPES:
+            return []
+        return unbounded(components[name], components, f"{where}>{name}", seen | {name})
+    branches = node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", [])
+    if any(branch.get("type") == "number" for branch in branches):
+        return []  # a number that may travel as a string (Decimal): bounded by its digits
+    found = [
+        problem for branch in branches for problem in unbounded(branch, components, where, seen)
+    ]
+    kind = node.get("type")
+    pattern = node.get("pattern", "*")
+    if kind == "string" and not (
+        "maxLength" in node
+        or "enum" in node
+        or "const" in node
+        or node.get("format") in ("uuid", "date", "date-time")
+        or not re.search(r"[*+]", pattern)
+    ):
+        found.append(f"{where}: a string without maxLength")
+    if kind == "array":
+        if "maxItems" not in node:
+            found.append(f"{where}: a list without maxItems")
+        found += unbounded(node.get("items"), components, f"{where}[]", seen)
+    if kind == "object":
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            if "maxProperties" not in node:
+                found.append(f"{where}: a mapping without maxProperties")
+            found += unbounded(node.get("propertyNames"), components, f"{where} key", seen)
+            found += unbounded(extra, components, f"{where}.*", seen)
+        for name, child in node.get("properties", {}).items():
+            found += unbounded(child, components, f"{where}.{name}", seen)
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_field_of_every_command_has_its_own_limit(service: str) -> None:
+    app = importlib.import_module(f"services.{service}.main").build_app()
+    document = app.openapi()
+    components = document.get("components", {}).get("schemas", {})
+
+    found = [
+        problem
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for content in operation.get("requestBody", {}).get("content", {}).values()
+        for problem in unbounded(
+            content.get("schema", {}), components, f"{method.upper()} {path}", frozenset()
+        )
+    ]
+
+    assert found == []
