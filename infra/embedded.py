@@ -218,11 +218,13 @@ def kafka_answers(host: str, port: int, timeout: float) -> bool:
 
 
 class EmbeddedBroker:
-    """A Kafka-protocol broker on a loopback port."""
+    """A Kafka-protocol broker on a loopback port; it tells clients to reach it at
+    `advertised` (`host:port`) when given, e.g. a TLS terminator in front of it."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", advertised: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -260,7 +262,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}" if self.advertised else url,
                 "--silent",
             ],
             stdout=subprocess.DEVNULL,

@@ -1,7 +1,8 @@
 """Every Kafka client of the project takes its TLS and SASL settings from the same variables, as
 aiokafka and confluent-kafka (librdkafka) expect them; and the ACLs each principal needs follow
-from the topic registry. (The embedded broker speaks neither TLS nor a usable SASL here, so these
-check the clients' configuration, not a login.)"""
+from the topic registry. (These check the clients' configuration; a TLS connection is made for
+real in `tests/integration/test_kafka_tls.py`, a SASL login nowhere: the embedded broker's SCRAM
+users are out of reach.)"""
 
 from __future__ import annotations
 
