@@ -30,7 +30,8 @@ from typing import Annotated, Any
 import jwt
 import structlog
 from fastapi import Depends, FastAPI, Request, Security
-from fastapi.openapi.utils import get_openapi
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 from pydantic import Field
 from starlette.exceptions import HTTPException
@@ -258,14 +259,19 @@ def allow(*roles: Role) -> Any:
 
 
 def unguarded_routes(app: FastAPI) -> list[str]:
-    """Operations of `app` that admit anyone although they are not meant to be open: those its
-    OpenAPI document shows without a security requirement (the document, not the route list,
-    because included routers are resolved lazily)."""
-    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    return [
-        f"{method.upper()} {path}"
-        for path, operations in document.get("paths", {}).items()
-        if path not in OPEN_PATHS
-        for method, operation in operations.items()
-        if not operation.get("security")
-    ]
+    """Operations of `app` that admit anyone although they are not meant to be open: every route
+    (on the app or an included router, in the OpenAPI document or hidden from it) whose
+    dependencies, its routers' included, never ask for `authenticated`. Included routers are
+    resolved lazily, so the routes are read as FastAPI itself reads them for the document."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None or route.path in OPEN_PATHS or _asks_who(dependant):
+            continue  # not an API route (the documents), open on purpose, or guarded
+        methods = sorted(set(route.methods or ()) - {"HEAD"})
+        found += [f"{method} {route.path}" for method in methods]
+    return found
+
+
+def _asks_who(dependant: Dependant) -> bool:
+    return any(sub.call is authenticated or _asks_who(sub) for sub in dependant.dependencies)

@@ -285,13 +285,32 @@ def test_a_route_that_declares_no_roles_is_found_on_the_app_or_an_included_route
     async def another_leak(sku: str) -> None:
         return None
 
+    @router.post("/{sku}/hidden", include_in_schema=False)
+    async def hidden_leak(sku: str) -> None:
+        return None
+
     @router.get("/{sku}", dependencies=[allow(Role.ANALYST)])
     async def guarded(sku: str) -> None:
         return None
 
-    app.include_router(router)
+    @app.get("/metrics", include_in_schema=False)
+    async def open_on_purpose() -> None:
+        return None
 
-    assert unguarded_routes(app) == ["GET /open-by-mistake", "GET /stock/{sku}/also-open"]
+    guarded_by_inclusion = APIRouter(prefix="/replays")
+
+    @guarded_by_inclusion.post("")
+    async def replay() -> None:
+        return None
+
+    app.include_router(router)
+    app.include_router(guarded_by_inclusion, dependencies=[allow(Role.OPERATOR)])
+
+    assert unguarded_routes(app) == [
+        "GET /open-by-mistake",
+        "GET /stock/{sku}/also-open",
+        "POST /stock/{sku}/hidden",
+    ]
 
 
 def test_unitrail_token_issues_what_the_services_accept_and_refuses_a_channel_token_without_one(
