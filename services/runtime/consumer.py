@@ -50,7 +50,7 @@ from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
 from services.runtime.eventstore import BlockingRunner, ReadModelRecorder, ServiceApplication
 from services.runtime.kafka import header_value
-from services.runtime.metrics import BATCH_MESSAGES, BATCH_SECONDS
+from services.runtime.metrics import BATCH_MESSAGES, BATCH_SECONDS, HANDLER_SECONDS
 from services.runtime.outages import OUTAGE_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -197,6 +197,8 @@ class Consumer:
         self.dead_letter_topic = dead_letter_topic(service_name).name
         self.dead_letters = DeadLetters(application)
         self.counters = ConsumerCounters()
+        self._handler_timers: dict[type, Any] = {}
+        """`HANDLER_SECONDS` of this service by message type, looked up once per type."""
 
     @property
     def service_name(self) -> str:
@@ -587,11 +589,22 @@ class Consumer:
         with handling(context), tracing.consuming(self._service, item.record):
             if item.event_handler is not None:
                 assert item.envelope is not None
-                item.event_handler(item.payload, item.envelope)
+                with self._handler_timer(item.payload).time():
+                    item.event_handler(item.payload, item.envelope)
             if not context.tracking_recorded:
                 assert context.tracking is not None
                 self._application.process_recorder.insert_tracking(context.tracking)
         return Outcome.APPLIED if item.event_handler is not None else Outcome.TRACKED
+
+    def _handler_timer(self, payload: object) -> Any:
+        """The handler duration histogram of this service for `payload`'s type."""
+        kind = type(payload)
+        timer = self._handler_timers.get(kind)
+        if timer is None:
+            timer = self._handler_timers[kind] = HANDLER_SECONDS.labels(
+                self._service, kind.__name__
+            )
+        return timer
 
     def _unpark(self, source: str, applied_version: int) -> None:
         """Apply the parked events that now come next, in order (they waited for a gap)."""
@@ -632,7 +645,8 @@ class Consumer:
         context = MessageContext(item.context.correlation_id, item.context.causation_id)
         with handling(context), tracing.consuming(self._service, item.record):
             try:
-                item.route.handler(item.payload)
+                with self._handler_timer(item.payload).time():
+                    item.route.handler(item.payload)
             except RecordedRefusal as refusal:
                 # Returning keeps what the handler saved; the caller dead-letters the message.
                 item.refused = Rejected(f"rule violated: {refusal}")

@@ -357,14 +357,21 @@ class DeadLetters:
 
     def counts(self) -> dict[str, int]:
         """How many rows are in each open state."""
+        return {state: sum(kinds.values()) for state, kinds in self.counts_by_type().items()}
+
+    def counts_by_type(self) -> dict[str, dict[str, int]]:
+        """How many rows are in each open state, by the kind of reason (`error_type`: the
+        exception a dead one failed with, `Parked`, `VersionGap` or `NotYet` for a parked one)."""
+        found: dict[str, dict[str, int]] = {state: {} for state in OPEN_STATES}
         if not self.durable:
-            return {state: 0 for state in OPEN_STATES}
+            return found
         rows = self._application.read(
-            "SELECT state, count(*) AS n FROM dead_letters "
-            "WHERE state IN ('dead', 'parked') GROUP BY state"
+            "SELECT state, error_type, count(*) AS n FROM dead_letters "
+            "WHERE state IN ('dead', 'parked') GROUP BY state, error_type"
         )
-        found = {str(row["state"]): int(row["n"]) for row in rows}
-        return {state: found.get(state, 0) for state in OPEN_STATES}
+        for row in rows:
+            found[str(row["state"])][str(row["error_type"])] = int(row["n"])
+        return found
 
     def resolve(self, letter_id: int, state: LetterState, by: str, resolution: str) -> None:
         self._application.write(

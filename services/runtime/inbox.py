@@ -69,8 +69,9 @@ class KafkaInbox:
         """The offset commits under way, or done."""
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         """Offsets after the batches applied, not yet handed to a commit."""
-        self._in_flight = 0
-        """Records fetched and not yet applied and committed: behind, though the position moved."""
+        self._in_flight: dict[TopicPartition, int] = {}
+        """Records fetched and not yet applied and committed, by partition: behind, though the
+        position moved."""
         self.last_batch_at: float | None = None
 
     async def start(self) -> None:
@@ -188,7 +189,7 @@ class KafkaInbox:
                 # recognised as such, so nothing is lost or applied twice.
                 failures = failures + 1 if self._outage_since is not None else 1
                 self._outage_since = self._outage_since or time.monotonic()
-                self._in_flight = 0
+                self._in_flight = {}
                 log.error(
                     "consuming failed unexpectedly; joining again after a pause",
                     error=repr(error),
@@ -224,11 +225,11 @@ class KafkaInbox:
                 self._fetch_wait.observed(len(records))
             if not records:
                 continue
-            self._in_flight = len(records)
+            self._in_flight = {partition: len(batch) for partition, batch in fetched.items()}
             try:
                 await self._consumer.handle_batch(records)
             except INFRASTRUCTURE_ERRORS as error:
-                self._in_flight = 0
+                self._in_flight = {}
                 self._outage_since = self._outage_since or time.monotonic()
                 log.warning(
                     "infrastructure unavailable; the batch will be consumed again",
@@ -244,7 +245,7 @@ class KafkaInbox:
             self._outage_since = None
             self.last_batch_at = time.monotonic()
             crash_point("consumer.after-commit")
-            self._in_flight = 0
+            self._in_flight = {}
             self._uncommitted.update(
                 (partition, OffsetAndMetadata(batch[-1].offset + 1, ""))
                 for partition, batch in fetched.items()
@@ -274,51 +275,68 @@ class KafkaInbox:
 
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its
-        partitions, plus those fetched and not yet committed; None while unknown), how much of
-        that is partners' messages (`partner_lag`: on a broker that keeps nothing when it stops,
-        what would be lost with it; events topics are published again from the stores), its
-        partitions, dead letters, and counters."""
+        partitions, plus those fetched and not yet committed; None while unknown), the same for
+        each partition it is assigned (`partition_lag`, topic to partition to messages), how much
+        of that is partners' messages (`partner_lag`: on a broker that keeps nothing when it
+        stops, what would be lost with it; events topics are published again from the stores),
+        its partitions, dead letters (with how many of each kind of reason), and counters."""
         lag: int | None = None
         partner_lag: int | None = None
+        by_partition: dict[str, dict[str, int]] | None = None
         assigned: list[str] = []
         if self._client is not None and self.alive:
             partitions = self._client.assignment()
             assigned = sorted(f"{p.topic}[{p.partition}]" for p in partitions)
             partner_topics = set(self._consumer.intake_topics)
             lag = partner_lag = 0
-            for partition in partitions:
+            by_partition = {}
+            for partition in sorted(partitions):
                 highwater = self._client.highwater(partition)
                 try:
                     position = await asyncio.wait_for(self._client.position(partition), 1)
                 except (TimeoutError, KafkaError, AssertionError):
-                    lag = partner_lag = None
+                    lag = partner_lag = by_partition = None
                     break
                 if highwater is None:
-                    lag = partner_lag = None
+                    lag = partner_lag = by_partition = None
                     break
                 behind = max(0, highwater - position)
                 lag += behind
                 if partition.topic in partner_topics:
                     partner_lag += behind
-        if lag is not None and partner_lag is not None:
-            lag += self._in_flight
+                by_partition.setdefault(partition.topic, {})[str(partition.partition)] = behind
+        if lag is not None and partner_lag is not None and by_partition is not None:
+            # Read after the positions: a batch fetched meanwhile moved them past its records.
+            in_flight = self._in_flight
+            for partition, fetched in in_flight.items():
+                on_topic = by_partition.setdefault(partition.topic, {})
+                on_topic[str(partition.partition)] = (
+                    on_topic.get(str(partition.partition), 0) + fetched
+                )
+            lag += sum(in_flight.values())
             # What is being applied may come from any topic: counted as a partner's, to be safe.
-            partner_lag += self._in_flight
-        dead_letters: dict[str, int | None]
+            partner_lag += sum(in_flight.values())
+        by_type: dict[str, dict[str, int]] | None
         try:
-            dead_letters = dict(await asyncio.to_thread(self._consumer.dead_letters.counts))
+            by_type = await asyncio.to_thread(self._consumer.dead_letters.counts_by_type)
         except Exception:  # the database is away: health says so under its own key
-            dead_letters = {"dead": None, "parked": None}
+            by_type = None
+        dead_letters: dict[str, int | None] = {
+            state: None if by_type is None else sum(by_type[state].values())
+            for state in ("dead", "parked")
+        }
         return {
             "alive": self.alive,
             "lag": lag,
             "partner_lag": partner_lag,
+            "partition_lag": by_partition,
             "partitions": len(assigned),
             "paused_by_outage_seconds": (
                 round(time.monotonic() - self._outage_since, 1) if self._outage_since else None
             ),
             "dead_letters": dead_letters["dead"],
             "parked": dead_letters["parked"],
+            "letters_by_type": by_type,
             **self._consumer.counters.snapshot(),
         }
 

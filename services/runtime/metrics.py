@@ -2,9 +2,10 @@
 
 - HTTP requests by route template, method and status, and their duration;
 - the consumer: messages by topic and outcome, batches (applied whole or one message at a time),
-  how long handling a batch takes and how many messages it holds, how far it is behind (all
-  messages, and partners' messages alone), its open dead letters and the messages parked behind
-  them;
+  how long handling a batch takes and how many messages it holds, how long each handler takes,
+  by the message it handles, how far it is behind (all messages, partners' messages alone, and
+  each partition it is assigned), its open dead letters and the messages parked behind them, in
+  all and by the kind of reason;
 - the store: how long recording a save takes (events, tracking and read model changes, in the
   transaction's order);
 - each relay: events stored and not yet published, and how old the oldest of them is; whether it
@@ -13,8 +14,8 @@
 
 Figures about the consumer and the relays are read when scraped, from the same status the
 service's `/health` answers, so the two never disagree; durations and sizes are observed as they
-happen (`BATCH_SECONDS`, `BATCH_MESSAGES`, `APPEND_SECONDS`). The alert rules built on these names are
-in docs/alerts.yml.
+happen (`BATCH_SECONDS`, `BATCH_MESSAGES`, `HANDLER_SECONDS`, `APPEND_SECONDS`). The alert rules
+built on these names are in docs/alerts.yml.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ BATCHES = "unitrail_consumer_batches"
 BATCHES_ONE_BY_ONE = "unitrail_consumer_batches_applied_one_by_one"
 CONSUMER_LAG = "unitrail_consumer_lag_messages"
 CONSUMER_PARTNER_LAG = "unitrail_consumer_partner_lag_messages"
+CONSUMER_PARTITION_LAG = "unitrail_consumer_partition_lag_messages"
 CONSUMER_UP = "unitrail_consumer_up"
 DEAD_LETTERS = "unitrail_dead_letters"
 PARKED = "unitrail_parked_messages"
+LETTERS_BY_TYPE = "unitrail_dead_letters_by_type"
 RELAY_LAG = "unitrail_relay_lag_events"
 RELAY_OLDEST = "unitrail_relay_oldest_unpublished_seconds"
 RELAY_UP = "unitrail_relay_up"
@@ -65,6 +68,14 @@ BATCH_MESSAGES = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
     registry=None,
 )
+HANDLER_SECONDS = Histogram(
+    "unitrail_consumer_handler_seconds",
+    "Time a handler takes to apply one consumed message, by the message's type (inside the "
+    "batch's transaction: the tracking and the commit are not in it).",
+    ["service", "message"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5),
+    registry=None,
+)
 APPEND_SECONDS = Histogram(
     "unitrail_store_append_seconds",
     "Time to record one save in the event store: its events, the tracking of the message being "
@@ -80,7 +91,7 @@ class Observed(Collector):
     """The histograms observed as work happens, exposed with the service's other figures."""
 
     def collect(self) -> Iterable[Metric]:
-        for histogram in (BATCH_SECONDS, BATCH_MESSAGES, APPEND_SECONDS):
+        for histogram in (BATCH_SECONDS, BATCH_MESSAGES, HANDLER_SECONDS, APPEND_SECONDS):
             yield from histogram.collect()
 
 
@@ -146,6 +157,30 @@ class StatusCollector(Collector):
                 gauge = GaugeMetricFamily(name, text, labels=["service"])
                 gauge.add_metric(service, float(value))
                 yield gauge
+        for name, key, text, labels in (
+            (
+                CONSUMER_PARTITION_LAG,
+                "partition_lag",
+                "Messages the broker holds beyond the consumer's position in one partition it is "
+                "assigned, and those fetched from it and not yet committed.",
+                ("topic", "partition"),
+            ),
+            (
+                LETTERS_BY_TYPE,
+                "letters_by_type",
+                "Open dead letters (state dead) and parked messages (state parked), by the kind "
+                "of reason: the error a dead letter failed with; Parked (behind a dead letter), "
+                "VersionGap or NotYet for a parked one.",
+                ("state", "error_type"),
+            ),
+        ):
+            nested: Mapping[str, Mapping[str, float]] | None = consumer.get(key)
+            if nested is not None:  # unknown just now, as above
+                family = GaugeMetricFamily(name, text, labels=["service", *labels])
+                for outer, values in sorted(nested.items()):
+                    for inner, value in sorted(values.items()):
+                        family.add_metric([self._service, outer, inner], float(value))
+                yield family
 
     def _relays(self, relays: Mapping[str, Mapping[str, Any]]) -> Iterable[Metric]:
         labels = ["service", "topic"]

@@ -66,11 +66,23 @@ async def test_a_channel_order_is_placed_and_paid_once_however_often_it_arrives(
     assert inbox.dead_letters == []
 
 
-async def test_every_batch_is_timed_and_sized(inbox: Inbox[OrderApplication]) -> None:
+async def test_every_batch_is_timed_and_sized_and_every_handler_timed(
+    inbox: Inbox[OrderApplication],
+) -> None:
+    handlers = "unitrail_consumer_handler_seconds"
     before = observed("unitrail_consumer_batch_seconds", "order")
+    placed = observed(handlers, "order", message="ChannelOrderMessage")
+    reserved = observed(handlers, "order", message="StockReserved")
     await inbox.send("channel.orders.v1", as_json(channel_order("5002")))
     assert observed("unitrail_consumer_batch_seconds", "order") == before + 1
     assert observed("unitrail_consumer_batch_messages", "order") >= 1
+    assert observed(handlers, "order", message="ChannelOrderMessage") == placed + 1
+    order_id = order_id_for("webshop", "5002")
+    await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
+    await inbox.send("inventory.events.v1", stock_reserved(order_id, version=1))
+    assert observed(handlers, "order", message="StockReserved") == reserved + 1, (
+        "a duplicate reaches no handler"
+    )
 
 
 async def test_an_allocation_is_applied_once_and_a_gap_is_parked(

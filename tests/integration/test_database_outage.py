@@ -9,15 +9,18 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra.embedded import EmbeddedPostgres
-from tests.integration.harness import ServiceProcess, Services, eventually
+from tests.integration.harness import Channel, ServiceProcess, Services, eventually
+from tests.integration.test_delivery_guarantees import metrics_of, order_paid, order_placed
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +77,24 @@ def receipt(quantity: int) -> dict[str, Any]:
     }
 
 
+def consumer_lag(service: ServiceProcess, topic: str) -> tuple[float, float] | None:
+    """The consumer's lag as Prometheus scrapes it: in all, and over the partitions of `topic`
+    (None while the service does not know it)."""
+    total, on_topic = None, 0.0
+    for family in text_string_to_metric_families(metrics_of(service)):
+        for sample in family.samples:
+            if sample.name == "unitrail_consumer_lag_messages":
+                total = sample.value
+            elif (
+                sample.name == "unitrail_consumer_partition_lag_messages"
+                and sample.labels["topic"] == topic
+            ):
+                on_topic += sample.value
+    return None if total is None else (total, on_topic)
+
+
 def test_requests_answer_503_quickly_while_postgres_is_down_and_work_again_after(
-    own_postgres: EmbeddedPostgres, services: Services
+    own_postgres: EmbeddedPostgres, services: Services, channel: Channel
 ) -> None:
     dsn = own_postgres.dsn
     (inventory,) = services("inventory")
@@ -92,6 +111,21 @@ def test_requests_answer_503_quickly_while_postgres_is_down_and_work_again_after
         assert "the database is unavailable" in answer.body["error"]["message"]
     print("seconds to 503:", [round(answer.seconds, 2) for answer in answers])
 
+    # An order paid meanwhile waits for inventory's consumer: /metrics counts its two events as
+    # lag, in all and on their partition, until Postgres is back and they are applied.
+    order_id = uuid.uuid4()
+    channel.publish("order.events.v1", order_placed(order_id), key=str(order_id))
+    channel.publish("order.events.v1", order_paid(order_id, 2, "LAPTOP-14", 1), key=str(order_id))
+    eventually(
+        lambda: (
+            (lag := consumer_lag(inventory, "order.events.v1")) is not None
+            and lag[0] >= 2
+            and lag[1] >= 2
+        ),
+        timeout=30,
+        what="the waiting events counted as consumer lag",
+    )
+
     assert own_postgres.start() == dsn
     restarted = time.monotonic()
     eventually(
@@ -102,3 +136,9 @@ def test_requests_answer_503_quickly_while_postgres_is_down_and_work_again_after
     print("seconds from restart to a 201:", round(time.monotonic() - restarted, 2))
     on_hand = inventory.get("/stock/LAPTOP-14")["locations"][0]["on_hand"]
     assert on_hand == 7, "the receipts refused with 503 were not applied"
+    eventually(
+        lambda: consumer_lag(inventory, "order.events.v1") == (0, 0),
+        timeout=30,
+        what="the consumer lag back to 0",
+    )
+    assert inventory.get("/stock/LAPTOP-14")["locations"][0]["reserved"] == 1

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.channel import ChannelOrderMessage, order_id_for
 from contracts.inventory import ReservationLine, ReservationReleased, StockReserved
@@ -226,8 +227,10 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     assert lines["pim"].split()[1] == "unreachable"
     assert set(lines) == set(SERVICES)
     # ... and so does /metrics, open to a Prometheus scraper without a token
-    assert 'unitrail_dead_letters{service="order"} 1.0' in metrics_of(order)
-    assert 'unitrail_parked_messages{service="order"} 1.0' in metrics_of(order)
+    exposition = metrics_of(order)
+    assert 'unitrail_dead_letters{service="order"} 1.0' in exposition
+    assert 'unitrail_parked_messages{service="order"} 1.0' in exposition
+    assert letters_by_type(exposition) == {("dead", dead["error_type"]): 1, ("parked", "Parked"): 1}
 
     # The cause goes away (the order arrives); an operator redrives the sequence.
     channel.send(channel_order("4401"), key="webshop:4401")
@@ -246,6 +249,7 @@ def test_a_dead_letter_parks_its_aggregate_and_a_redrive_applies_the_sequence_on
     exposition = metrics_of(order)
     assert 'unitrail_dead_letters{service="order"} 0.0' in exposition
     assert 'unitrail_parked_messages{service="order"} 0.0' in exposition
+    assert letters_by_type(exposition) == {}
 
     # The CLI's token names the person at the terminal, in the operator's role.
     resolved = order.get("/dead-letters?include_resolved=true")["dead_letters"]
@@ -332,6 +336,16 @@ def test_a_relay_that_published_but_did_not_record_its_position_publishes_again_
     inventory_topic = topic("inventory.events.v1")
     assert len(inventory_topic.events("StockReserved")) == 6
     assert len(orders_topic.events("OrderAllocated")) == 11  # 5 twice, and the new one
+
+
+def letters_by_type(exposition: str) -> dict[tuple[str, str], float]:
+    """`unitrail_dead_letters_by_type` of an exposition: (state, error type) to how many."""
+    return {
+        (sample.labels["state"], sample.labels["error_type"]): sample.value
+        for family in text_string_to_metric_families(exposition)
+        if family.name == "unitrail_dead_letters_by_type"
+        for sample in family.samples
+    }
 
 
 def metrics_of(service: ServiceProcess) -> str:

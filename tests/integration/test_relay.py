@@ -23,6 +23,7 @@ from services.inventory.domain import Receipt, SalesChannels
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.faults import CRASH_AT_VARIABLE, CRASH_EXIT_CODE
 from services.runtime.leadership import Leadership
+from services.runtime.metrics import RELAY_LAG, RELAY_OLDEST, StatusCollector
 from services.runtime.relay import Relay, create_relay_table
 from services.runtime.topics import BrokerIncarnation
 from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually, repeated
@@ -202,6 +203,8 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
         idle = await first.status()
         assert (idle["alive"], idle["leader"], idle["lag"]) == (False, False, 5)
         assert idle["oldest_unpublished_seconds"] > 0
+        assert exported(first, idle)[RELAY_LAG] == 5
+        assert exported(first, idle)[RELAY_OLDEST] > 0
 
         tasks.append(asyncio.create_task(first.keep_running()))
         await wait_for(lambda: _caught_up(first), "the first relay to publish the store")
@@ -213,6 +216,8 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
             "lag": 0,
             "oldest_unpublished_seconds": 0.0,
         }
+        caught_up = exported(first, await first.status())
+        assert (caught_up[RELAY_LAG], caught_up[RELAY_OLDEST]) == (0, 0), "as /metrics shows it"
         follower = await second.status()
         assert (follower["alive"], follower["leader"], follower["lag"]) == (True, False, 0)
 
@@ -228,6 +233,18 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
             await producer.stop()
         await pool.close()
         application.close()
+
+
+def exported(relay: Relay, status: dict[str, Any]) -> dict[str, float]:
+    """The relay's figures as its service's `/metrics` serves them, from `status`."""
+    collector = StatusCollector("inventory")
+    collector.checks = {"relays": {relay.topic: status}}
+    return {
+        sample.name: sample.value
+        for family in collector.collect()
+        for sample in family.samples
+        if sample.labels.get("topic") == relay.topic
+    }
 
 
 async def _caught_up(relay: Relay) -> bool:

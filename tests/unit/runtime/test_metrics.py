@@ -30,8 +30,10 @@ STATUS: dict[str, Any] = {
         "alive": True,
         "lag": 12,
         "partner_lag": 3,
+        "partition_lag": {"order.events.v1": {"0": 9, "1": 0}, "channel.orders.v1": {"0": 3}},
         "dead_letters": 1,
         "parked": 2,
+        "letters_by_type": {"dead": {"KeyError": 1}, "parked": {"Parked": 1, "VersionGap": 1}},
         "batches": 7,
         "batches_applied_one_by_one": 1,
         "by_topic": {"order.events.v1": {"applied": 40, "dead-lettered": 1}},
@@ -124,8 +126,19 @@ async def test_the_consumer_and_the_relays_are_read_from_the_status_when_scraped
     assert scraped[("unitrail_healthy", service)] == 1
     assert scraped[("unitrail_consumer_lag_messages", service)] == 12
     assert scraped[("unitrail_consumer_partner_lag_messages", service)] == 3
+    partition = {"service": "inventory", "topic": "order.events.v1"}
+    lag = "unitrail_consumer_partition_lag_messages"
+    assert scraped[(lag, labels(**partition, partition="0"))] == 9
+    assert scraped[(lag, labels(**partition, partition="1"))] == 0
+    assert (
+        scraped[(lag, labels(service="inventory", topic="channel.orders.v1", partition="0"))] == 3
+    )
     assert scraped[("unitrail_dead_letters", service)] == 1
     assert scraped[("unitrail_parked_messages", service)] == 2
+    by_type = "unitrail_dead_letters_by_type"
+    assert scraped[(by_type, labels(service="inventory", state="dead", error_type="KeyError"))] == 1
+    for kind in ("Parked", "VersionGap"):
+        assert scraped[(by_type, labels(service="inventory", state="parked", error_type=kind))] == 1
     consumed = labels(service="inventory", topic="order.events.v1", outcome="dead-lettered")
     assert scraped[("unitrail_consumer_messages_total", consumed)] == 1
     assert scraped[("unitrail_consumer_batches_applied_one_by_one_total", service)] == 1
@@ -175,13 +188,15 @@ async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
         assert used <= exported, f"{rule['alert']} uses {sorted(used - exported)}"
 
 
-def observed(name: str, service: str) -> float:
-    """How many times the histogram `name` was observed for `service` in this process."""
+def observed(name: str, service: str, **more: str) -> float:
+    """How many times the histogram `name` was observed for `service` (and the `more` labels) in
+    this process."""
     registry = CollectorRegistry()
     registry.register(Observed())
+    wanted = {"service": service} | more
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for sample in family.samples:
-            if sample.name == f"{name}_count" and sample.labels.get("service") == service:
+            if sample.name == f"{name}_count" and wanted.items() <= sample.labels.items():
                 return float(sample.value)
     return 0.0
 
