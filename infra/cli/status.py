@@ -50,6 +50,9 @@ class ServiceStatus:
     """Messages behind, partners' messages in brackets; `-` when it consumes nothing."""
     letters: str
     """dead/parked; `-` when it consumes nothing."""
+    letter_kinds: str
+    """How many letters of each kind of reason (the error a dead one failed with, why a parked
+    one waits), dead ones first; empty when there are none or the service does not say."""
     relay_lag: str
     oldest: str
     """Age of the oldest unpublished event."""
@@ -65,6 +68,12 @@ def service_status(state: str, answer: dict[str, Any]) -> ServiceStatus:
     partner_lag = consumer.get("partner_lag")
     consumer_lag = "-" if not consumer else "?" if lag is None else f"{lag} ({partner_lag or 0})"
     letters = "-" if not consumer else f"{consumer.get('dead_letters')}/{consumer.get('parked')}"
+    by_type: dict[str, dict[str, int]] = consumer.get("letters_by_type") or {}
+    letter_kinds = ", ".join(
+        f"{kind} {count}"
+        for state in ("dead", "parked")
+        for kind, count in sorted(by_type.get(state, {}).items())
+    )
     relay_lag = sum(int(relay.get("lag") or 0) for relay in relays.values())
     oldest = max(
         (float(relay.get("oldest_unpublished_seconds") or 0) for relay in relays.values()),
@@ -86,6 +95,7 @@ def service_status(state: str, answer: dict[str, Any]) -> ServiceStatus:
         state=state,
         consumer_lag=consumer_lag,
         letters=letters,
+        letter_kinds=letter_kinds,
         relay_lag=str(relay_lag) if relays else "-",
         oldest=f"{oldest:.1f}s" if relays else "-",
         problems=problems,
@@ -94,7 +104,8 @@ def service_status(state: str, answer: dict[str, Any]) -> ServiceStatus:
 
 def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> Table:
     """One line per service: its state, how far its consumer is behind (partners' messages in
-    brackets), its dead and parked letters, its relays' lag, and the parts that are not ok."""
+    brackets), its dead and parked letters, its relays' lag, why letters are dead or parked,
+    and the parts that are not ok."""
     drawn = table(
         "service",
         "state",
@@ -102,6 +113,7 @@ def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> Table:
         "dead/parked",
         "relay lag",
         "oldest",
+        "letters by kind",
         "problems",
         right=("consumer lag", "dead/parked", "relay lag", "oldest"),
     )
@@ -115,6 +127,7 @@ def status_table(states: dict[str, tuple[str, dict[str, Any]]]) -> Table:
             status.letters,
             str(status.relay_lag),
             str(status.oldest),
+            status.letter_kinds,
             "; ".join(status.problems),
         )
     return drawn

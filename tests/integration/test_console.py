@@ -337,6 +337,8 @@ def test_a_dead_letter_is_redriven_from_the_system_page_and_applied_once(
         page.goto(f"{system.console}/system")
         row = page.locator(f'table.letters[data-service="order"] tr[data-letter="{letter["id"]}"]')
         assert str(reservation) in row.inner_text()
+        kinds = page.locator('tr[data-service="order"] .letter-kinds').inner_text()
+        assert f"{letter['error_type']} 1" in kinds, "why letters are dead, as `unitrail status`"
         screenshot(page, "system")
         row.locator("text=Redrive").click()
         assert page.locator(".said").inner_text() == (

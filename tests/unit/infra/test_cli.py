@@ -327,7 +327,17 @@ def test_a_redrive_says_what_became_of_each_letter() -> None:
 def test_status_is_a_table_of_every_service_with_what_is_wrong() -> None:
     healthy = {
         "checks": {
-            "consumer": {"alive": True, "lag": 3, "partner_lag": 1, "dead_letters": 2, "parked": 0},
+            "consumer": {
+                "alive": True,
+                "lag": 3,
+                "partner_lag": 1,
+                "dead_letters": 2,
+                "parked": 1,
+                "letters_by_type": {
+                    "dead": {"RecordedRefusal": 1, "KeyError": 1},
+                    "parked": {"Parked": 1},
+                },
+            },
             "relays": {"order.events.v1": {"alive": True, "lag": 4}},
         }
     }
@@ -336,7 +346,8 @@ def test_status_is_a_table_of_every_service_with_what_is_wrong() -> None:
     ).splitlines()
     assert header.split()[:2] == ["service", "state"]
     assert set(rule) == {"─"}
-    assert order.split()[:6] == ["order", "healthy", "3", "(1)", "2/0", "4"]
+    assert order.split()[:6] == ["order", "healthy", "3", "(1)", "2/1", "4"]
+    assert order.endswith("KeyError 1, RecordedRefusal 1, Parked 1"), "dead ones first"
     assert pim.split()[:2] == ["pim", "unreachable"]
     assert pim.endswith("refused")
 
