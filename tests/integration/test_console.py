@@ -27,14 +27,17 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES
 from infra import demo
+from infra.cli.dead_letters import CONSUMING_SERVICES
 from infra.console import CONSOLE_ROLES
 from infra.embedded import EmbeddedBroker, free_port, wait_for_port
 from infra.topics import ensure_topics
 from services.inventory.domain.reservation import reservation_id_for
+from services.runtime.auth import Role
 from tests.integration.harness import (
     Channel,
     ServiceProcess,
@@ -127,9 +130,7 @@ def system(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             )
         stop.callback(stop_process, console)
         wait_for_port("127.0.0.1", console_port, timeout=60)
-        system = System(stack, services, f"http://127.0.0.1:{console_port}", channel)
-        yield system
-        record_page_times(system, directory / "page-times.txt")
+        yield System(stack, services, f"http://127.0.0.1:{console_port}", channel)
 
 
 MAIN_PAGES = (
@@ -140,31 +141,8 @@ MAIN_PAGES = (
     "/returns",
     "/system",
 )
-
-
-def record_page_times(system: System, where: Path, repeats: int = 5) -> None:
-    """How long each main page takes to answer, after the tests (written down, not asserted: the
-    machine is shared), with an order page and a recall of the demo's."""
-    # Some demo products carry no serials: the recall is timed on an order that shipped serials.
-    (order_id, serial) = next(
-        (order["order_id"], serial)
-        for listed in system.order("/orders/in-state/delivered")["orders"]
-        for order in [system.order(f"/orders/{listed['order_id']}")]
-        for shipment in order["shipments"]
-        for serial in shipment["serials"]
-    )
-    batch = system.services["traceability"].get(f"/units/{serial}/trace")["units"][0]["batch"]
-    pages = [*MAIN_PAGES, f"/orders/id/{order_id}", f"/recall?batch={batch}"]
-    lines = []
-    with httpx.Client(base_url=system.console) as client:
-        for path in pages:
-            took = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                assert client.get(path).status_code == 200, path
-                took.append((time.perf_counter() - started) * 1000)
-            lines.append(f"{path}: median {statistics.median(took):.0f} ms, max {max(took):.0f} ms")
-    where.write_text("\n".join(lines) + "\n")
+PAGE_BAR_MS = 300.0
+"""Every page answers within this with the demo's data (issue 17), at the median of its loads."""
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +209,17 @@ def test_a_held_order_is_released_from_its_page(system: System, page: Page) -> N
         what="the risky order held",
         timeout=60,
     )
+
+    # Someone signed in as an analyst (their token forwarded by a proxy) sees the hold, and no
+    # button they could not use.
+    analyst = system.stack.token(Role.ANALYST, "an-analyst")
+    seen = httpx.get(
+        f"{system.console}/orders/by-channel/webshop/{channel_order_id}",
+        headers={"authorization": f"Bearer {analyst}"},
+    )
+    assert "fraud score 95" in seen.text
+    assert "Releasing a hold needs the customer-service role" in seen.text
+    assert "Release hold" not in seen.text
 
     page.goto(system.console)
     page.click(f"text=webshop:{channel_order_id}")
@@ -386,9 +375,86 @@ def test_a_dead_letter_is_redriven_from_the_system_page_and_applied_once(
     assert redriven["resolved_by"] == "unitrail-console (operator)"
 
 
+EVERY_SERVICE_FIGURES = {
+    "unitrail_healthy",
+    "unitrail_http_requests",
+    "unitrail_http_request_duration_seconds",
+    "unitrail_store_append_seconds",
+}
+RELAY_FIGURES = {"unitrail_relay_lag_events", "unitrail_relay_oldest_unpublished_seconds"}
+CONSUMER_FIGURES = {
+    "unitrail_consumer_messages",
+    "unitrail_consumer_batch_seconds",
+    "unitrail_consumer_batch_messages",
+    "unitrail_consumer_handler_seconds",
+    "unitrail_consumer_lag_messages",
+    "unitrail_consumer_partition_lag_messages",
+    "unitrail_dead_letters",
+    "unitrail_parked_messages",
+}
+
+
+def test_every_service_serves_the_figures_an_operator_watches(system: System) -> None:
+    """What `curl :800N/metrics` shows on each service of the demo's stack: the figures with a
+    value for that service (histograms once something was observed: the demo did). Every
+    service but traceability publishes events, through relays."""
+    publishing = set()
+    for name, service in system.services.items():
+        if httpx.get(f"{service.url}/health", timeout=10).json().get("relays"):
+            publishing.add(name)
+        exposition = httpx.get(f"{service.url}/metrics", timeout=10).text
+        served = {
+            family.name
+            for family in text_string_to_metric_families(exposition)
+            if any(sample.labels.get("service") == name for sample in family.samples)
+        }
+        wanted = EVERY_SERVICE_FIGURES | (CONSUMER_FIGURES if name in CONSUMING_SERVICES else set())
+        if name in publishing:
+            wanted |= RELAY_FIGURES
+        if name == "order":
+            wanted |= {"unitrail_orders", "unitrail_orders_held", "unitrail_orders_stuck"}
+        assert wanted <= served, f"{name} lacks {sorted(wanted - served)}"
+        if name in CONSUMING_SERVICES:
+            assert "# TYPE unitrail_dead_letters_by_type gauge" in exposition, name
+    assert set(system.services) - publishing == {"traceability"}
+
+
 def test_the_pages_refuse_a_post_from_another_site(system: System) -> None:
     answer = httpx.post(
         f"{system.console}/system/dead-letters/order/1/redrive",
         headers={"origin": "http://elsewhere.example"},
     )
     assert answer.status_code == 403
+
+
+def test_every_main_page_answers_within_the_bar_with_the_demos_data(system: System) -> None:
+    """Each main page, an order's and a recall of the demo's, after the other tests: the time to
+    the whole page (its styles are inline and it has no script, so that is all a browser loads),
+    the console asking the services as it does for a person. The median of five loads after one
+    to warm up; the figures are printed (`-s`) and written beside the services' logs."""
+    # Some demo products carry no serials: the recall is timed on an order that shipped serials.
+    order_id, serial = next(
+        (order["order_id"], serial)
+        for listed in system.order("/orders/in-state/delivered")["orders"]
+        for order in [system.order(f"/orders/{listed['order_id']}")]
+        for shipment in order["shipments"]
+        for serial in shipment["serials"]
+    )
+    batch = system.services["traceability"].get(f"/units/{serial}/trace")["units"][0]["batch"]
+    pages = [*MAIN_PAGES, f"/orders/id/{order_id}", f"/recall?batch={batch}"]
+    medians: dict[str, float] = {}
+    lines = []
+    with httpx.Client(base_url=system.console) as client:
+        for path in pages:
+            assert client.get(path).status_code == 200, path
+            took = []
+            for _ in range(5):
+                started = time.perf_counter()
+                assert client.get(path).status_code == 200, path
+                took.append((time.perf_counter() - started) * 1000)
+            medians[path] = statistics.median(took)
+            lines.append(f"{path}: median {medians[path]:.0f} ms, max {max(took):.0f} ms")
+    print("\n".join(lines))
+    (system.stack.log_dir / "page-times.txt").write_text("\n".join(lines) + "\n")
+    slow = {path: round(took) for path, took in medians.items() if took >= PAGE_BAR_MS}
+    assert not slow, f"pages over {PAGE_BAR_MS:.0f} ms at the median: {slow}"
