@@ -148,7 +148,7 @@ PAGE_BAR_MS = 300.0
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap.sh installs it (apt chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install-system-tools installs it (apt)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,8 @@ from services.order.metrics import state_figures
 from services.runtime.metrics import Observed, install_metrics
 
 ALERTS = Path(__file__).resolve().parents[3] / "docs" / "alerts.yml"
+ALERT_TESTS = ALERTS.with_name("alerts-test.yml")
+"""promtool's unit tests of the rules: series in, alerts expected out."""
 
 STATUS: dict[str, Any] = {
     "database": "ok",
@@ -186,6 +190,38 @@ async def test_every_alert_rule_is_complete_and_uses_only_metrics_that_exist(
         assert rule["annotations"]["summary"], rule["alert"]
         used = set(re.findall(r"\bunitrail_[a-z_]+", rule["expr"]))
         assert used <= exported, f"{rule['alert']} uses {sorted(used - exported)}"
+
+
+def promtool(*arguments: str) -> subprocess.CompletedProcess[str]:
+    program = shutil.which("promtool")
+    if program is None:
+        pytest.fail(
+            "promtool is missing: scripts/install-system-tools installs it (apt prometheus)"
+        )
+    return subprocess.run(
+        [program, *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_promtool_finds_the_alert_rules_valid_and_they_fire_and_clear_as_their_tests_say() -> None:
+    checked = promtool("check", "rules", str(ALERTS))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = promtool("test", "rules", str(ALERT_TESTS))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_promtool_refuses_a_rule_it_cannot_parse(tmp_path: Path) -> None:
+    broken = tmp_path / "alerts.yml"
+    broken.write_text(
+        ALERTS.read_text(encoding="utf-8").replace(
+            "sum by (service) (unitrail_dead_letters) > 0",
+            "sum by (service) (unitrail_dead_letters > 0",
+        ),
+        encoding="utf-8",
+    )
+    checked = promtool("check", "rules", str(broken))
+    assert checked.returncode != 0
+    assert "UnitrailDeadLetters" in checked.stderr, "the rule it cannot parse is named"
 
 
 def observed(name: str, service: str, **more: str) -> float:
