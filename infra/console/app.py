@@ -84,7 +84,7 @@ def build_console(apis: Apis | None = None) -> FastAPI:
             request,
             "error.html",
             {"error": error},
-            status_code=error.status if error.status in (404, 409, 422) else 502,
+            status_code=error.status if error.status in (401, 403, 404, 409, 422) else 502,
         )
 
     register_pages(app)

@@ -3,6 +3,7 @@ when a service does not answer (the pages with the real stack: tests/integration
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def issuer(tmp_path: Path) -> LocalIssuer:
 
 
 @pytest.fixture
-async def console(issuer: LocalIssuer) -> AsyncIterator[httpx.AsyncClient]:
+def apis(issuer: LocalIssuer) -> Apis:
+    """The services as the console calls them, all where nothing listens."""
     token_file = issuer.token_file("console", "unitrail-console", CONSOLE_ROLES)
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = {"UNITRAIL_CONSOLE_TOKEN_FILE": str(token_file)} | {
@@ -34,7 +36,12 @@ async def console(issuer: LocalIssuer) -> AsyncIterator[httpx.AsyncClient]:
         for service in ("pim", "inventory", "order", "returns", "shipping", "traceability")
     }
     env["UNITRAIL_WAREHOUSE_ADAPTER_URL"] = nowhere
-    app = build_console(Apis(env))
+    return Apis(env)
+
+
+@pytest.fixture
+async def console(apis: Apis) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_console(apis)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -85,6 +92,20 @@ async def test_a_service_that_does_not_answer_is_named_on_the_page(
     system = await console.get("/system")
     assert system.status_code == 200, "the system page shows who is down"
     assert system.text.count("unreachable") == 7
+
+
+async def test_an_action_the_callers_role_may_not_take_is_said_to_be_not_allowed(
+    apis: Apis, console: httpx.AsyncClient
+) -> None:
+    refusal = {"error": {"message": "this needs one of the roles customer-service, admin"}}
+    await apis.client.aclose()
+    apis.client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(403, json=refusal))
+    )
+    answer = await console.post(f"/orders/id/{uuid.uuid4()}/release", content=b"note=x")
+    assert answer.status_code == 403
+    assert "Not allowed" in answer.text
+    assert "order: this needs one of the roles customer-service, admin" in answer.text
 
 
 async def test_an_action_posted_from_another_site_is_refused(console: httpx.AsyncClient) -> None:
