@@ -258,7 +258,7 @@ def _message(
     message: dict[str, Any] = {
         "name": name,
         "title": stem,
-        "summary": (model.__doc__ or stem).strip().splitlines()[0],
+        "summary": " ".join((model.__doc__ or stem).strip().split("\n\n")[0].split()),
         "contentType": "application/json",
         "payload": payload,
         "bindings": {"kafka": {"key": key, "bindingVersion": "0.5.0"}},

@@ -50,6 +50,17 @@ def test_every_published_model_is_a_message_of_a_topic(document: dict[str, Any])
     assert {stem for stem, _ in PUBLISHED} - {"Envelope.v1"} <= titles
 
 
+def test_every_message_of_a_contract_is_summed_up_in_whole_sentences(
+    document: dict[str, Any],
+) -> None:
+    cut_short = [
+        name
+        for name, message in document["components"]["messages"].items()
+        if message["title"] in dict(PUBLISHED) and not message["summary"].endswith(".")
+    ]
+    assert cut_short == []
+
+
 def test_every_reference_resolves(document: dict[str, Any]) -> None:
     unresolved = [
         reference
