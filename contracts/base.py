@@ -276,6 +276,10 @@ class IntegrationEvent(ContractModel):
     schema_version: ClassVar[int] = 1
     aggregate_type: ClassVar[str]
     """The kind of aggregate that records the event; consumers follow aggregates of a kind."""
+    replaced_by: ClassVar[str | None] = None
+    """A deprecated event: the event type to read instead. It is still published, until the next
+    major version of the contracts (`contracts/CHANGELOG.md` says so); its schema says
+    `deprecated: true`."""
 
     @classmethod
     def schema_key(cls) -> tuple[str, int]:

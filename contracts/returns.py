@@ -111,6 +111,7 @@ class ReturnInspected(RmaEvent):
     """
 
     event_type = "ReturnInspected"
+    replaced_by = "ReturnGraded"
 
     checklist: dict[str, bool] = Field(description="Each check and whether it passed.")
     grade: Grade = Field(description="A, B, C or scrap: the grade the unit is dispositioned by.")

@@ -121,6 +121,9 @@ def schema_of(model: type[ContractModel]) -> JsonSchema:
         schema["x-event-type"] = model.event_type
         schema["x-schema-version"] = model.schema_version
         schema["x-aggregate-type"] = model.aggregate_type
+        if model.replaced_by is not None:
+            schema["deprecated"] = True
+            schema["x-replaced-by"] = model.replaced_by
     return schema
 
 

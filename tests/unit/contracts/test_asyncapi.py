@@ -7,6 +7,7 @@ That the committed document is current is checked with the schemas
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,27 @@ def test_every_message_of_a_contract_is_summed_up_in_whole_sentences(
         if message["title"] in dict(PUBLISHED) and not message["summary"].endswith(".")
     ]
     assert cut_short == []
+
+
+def test_a_deprecated_event_says_so_in_its_schema_and_in_the_changelog() -> None:
+    deprecated = {
+        model.event_type: model.replaced_by
+        for _, model in PUBLISHED
+        if issubclass(model, IntegrationEvent) and model.replaced_by is not None
+    }
+    assert deprecated == {"ReturnInspected": "ReturnGraded"}
+    changelog = (SCHEMA_DIR.parent / "CHANGELOG.md").read_text(encoding="utf-8")
+    published_types = {
+        model.event_type for _, model in PUBLISHED if issubclass(model, IntegrationEvent)
+    }
+    for old, new in deprecated.items():
+        schema = json.loads((SCHEMA_DIR / f"{old}.v1.json").read_text(encoding="utf-8"))
+        assert (schema["deprecated"], schema["x-replaced-by"]) == (True, new)
+        assert new in published_types
+        assert f"**`{old}` is deprecated.**" in changelog
+        assert f"Move to `{new}`" in changelog
+    current = json.loads((SCHEMA_DIR / "ReturnGraded.v1.json").read_text(encoding="utf-8"))
+    assert "deprecated" not in current
 
 
 def test_every_reference_resolves(document: dict[str, Any]) -> None:
