@@ -7,6 +7,7 @@ see what any Kafka client would see.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -263,10 +264,28 @@ Simulators = Callable[..., SimulatorsProcess]
 PUBLISHED_SCHEMAS = Path(__file__).parents[2] / "contracts" / "schemas"
 
 
+@functools.cache
 def schema_validator(stem: str) -> Draft202012Validator:
     """A validator of the published JSON Schema `stem` (e.g. `ChannelOrderMessage.v1`), as a
     partner who knows Unitrail only by its schemas would build it."""
     return Draft202012Validator(json.loads((PUBLISHED_SCHEMAS / f"{stem}.json").read_text()))
+
+
+def schema_checked(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Envelopes as a partner reads them: each checked against `Envelope.v1`, and its payload
+    against the schema its `event_type` and `schema_version` name (each message once)."""
+    for envelope in envelopes:
+        seen = json.dumps(envelope, sort_keys=True)
+        if seen in _CHECKED:
+            continue
+        schema_validator("Envelope.v1").validate(envelope)
+        stem = f"{envelope['event_type']}.v{envelope['schema_version']}"
+        schema_validator(stem).validate(envelope["payload"])
+        _CHECKED.add(seen)
+    return envelopes
+
+
+_CHECKED: set[str] = set()
 
 
 def channel_order(
@@ -555,24 +574,46 @@ def published(
     return envelope.model_dump_json().encode()
 
 
+CONFIRMATIONS = {
+    "picked": "PickConfirmation.v1",
+    "packed": "PackConfirmation.v1",
+    "shipped": "ShipConfirmation.v1",
+}
+"""A 3PL's confirmations on `threepl.confirmations.v1`, by type: the schema of each."""
+
+
 class ThreePL:
     """A 3PL adapter: reads what to ship, answers on `threepl.confirmations.v1`."""
 
     def __init__(self, channel: Channel, topic: Topics) -> None:
         self.channel = channel
         self.events = topic("warehouse_adapter.events.v1")
+        self.requested = self.events
+        """Where it reads its fulfilment requests."""
+
+    def read(self, reader: TopicReader, event_type: str | None = None) -> list[dict[str, Any]]:
+        """The envelopes (of `event_type`) on a topic so far."""
+        return reader.events(event_type)
+
+    def payloads(self, event_type: str) -> list[dict[str, Any]]:
+        """The payloads of `event_type` on `warehouse_adapter.events.v1` so far."""
+        return [e["payload"] for e in self.read(self.events, event_type)]
+
+    def deliver(self, topic: str, stem: str, message: dict[str, Any], *, key: str) -> None:
+        """Send a message of the published schema `stem`."""
+        self.channel.publish(topic, json.dumps(message).encode(), key=key)
 
     def requests(self, count: int) -> list[dict[str, Any]]:
         def enough() -> list[dict[str, Any]] | None:
-            found = [e["payload"] for e in self.events.events("FulfilmentRequested")]
+            found = [e["payload"] for e in self.read(self.requested, "FulfilmentRequested")]
             return found if len(found) == count else None
 
         return eventually(enough, what=f"{count} fulfilment requests")
 
     def send(self, kind: str, shipment_id: str, **fields: Any) -> None:
         message = {"type": kind, "shipment_id": shipment_id, "at": datetime.now(UTC).isoformat()}
-        self.channel.publish(
-            "threepl.confirmations.v1", json.dumps(message | fields).encode(), key=shipment_id
+        self.deliver(
+            "threepl.confirmations.v1", CONFIRMATIONS[kind], message | fields, key=shipment_id
         )
 
     def pack(self, shipment_id: str, *units: tuple[int, str, str | None]) -> None:
@@ -594,7 +635,7 @@ class ThreePL:
         def verdicts() -> list[dict[str, Any]] | None:
             found = [
                 e
-                for e in self.events.events()
+                for e in self.read(self.events)
                 if e["event_type"] in ("FulfilmentPacked", "PackScanRejected")
                 and e["payload"]["shipment_id"] == shipment_id
             ]
@@ -607,11 +648,7 @@ class ThreePL:
 
         def label() -> dict[str, Any] | None:
             return next(
-                (
-                    e["payload"]
-                    for e in self.events.events("FulfilmentLabelled")
-                    if e["payload"]["shipment_id"] == shipment_id
-                ),
+                (p for p in self.payloads("FulfilmentLabelled") if p["shipment_id"] == shipment_id),
                 None,
             )
 
@@ -624,6 +661,82 @@ class ThreePL:
             tracking_number=printed["tracking_number"],
         )
         return printed
+
+
+class SchemaBuiltThreePL(ThreePL):
+    """A 3PL adapter that knows Unitrail only by its published schemas (`contracts/schemas/`, as
+    `docs/asyncapi.yaml` lists them): it reads its requests where 3PLs do
+    (`threepl.fulfilment-requests.v1`, the ship-to in clear), checks every event it reads against
+    the envelope's schema and its payload's, and every message it sends against its own."""
+
+    def __init__(self, channel: Channel, topic: Topics) -> None:
+        super().__init__(channel, topic)
+        self.requested = topic("threepl.fulfilment-requests.v1")
+
+    def read(self, reader: TopicReader, event_type: str | None = None) -> list[dict[str, Any]]:
+        return schema_checked(super().read(reader, event_type))
+
+    def deliver(self, topic: str, stem: str, message: dict[str, Any], *, key: str) -> None:
+        schema_validator(stem).validate(message)
+        super().deliver(topic, stem, message, key=key)
+
+
+class SchemaBuiltChannel:
+    """A channel connector that knows Unitrail only by its published schemas: it lists what the
+    market's catalogue feed lists (`CatalogueEntryChanged`), sells what availability allows
+    (`AvailableToSellChanged`), sends orders checked against `ChannelOrderMessage.v1` and learns
+    each order's id from `channel.feedback.v1`. Every event it reads is checked against the
+    envelope's schema and its payload's."""
+
+    def __init__(self, channel: Channel, topic: Topics, name: str = "webshop") -> None:
+        self.channel = channel
+        self.name = name
+        self.feedback = topic("channel.feedback.v1")
+        self.catalogue = topic("pim.events.v1")
+        self.stock = topic("inventory.events.v1")
+        self.order_ids: dict[str, str] = {}
+        """Channel order id → Unitrail's, once accepted."""
+
+    def send(self, message: dict[str, Any]) -> None:
+        schema_validator("ChannelOrderMessage.v1").validate(message)
+        self.channel.send(message)
+
+    def listed(self, market: str, sku: str) -> dict[str, Any] | None:
+        """The market's catalogue entry of a SKU as last fed, or None when it is not listed."""
+        entry = None
+        for event in schema_checked(self.catalogue.events()):
+            payload = event["payload"]
+            if (payload.get("market"), payload.get("sku")) != (market, sku):
+                continue
+            if event["event_type"] == "CatalogueEntryChanged":
+                entry = payload
+            elif event["event_type"] == "CatalogueEntryWithdrawn":
+                entry = None
+        return entry
+
+    def available(self, sku: str) -> int | None:
+        """New units (or whole kits) this channel may sell of a SKU, as last published."""
+        changes = [
+            e["payload"]
+            for e in schema_checked(self.stock.events())
+            if e["event_type"] in ("AvailableToSellChanged", "BundleAvailableToSellChanged")
+            and (e["payload"]["channel"], e["payload"]["sku"]) == (self.name, sku)
+        ]
+        return int(changes[-1]["new"]) if changes else None
+
+    def order_id(self, channel_order_id: str) -> str:
+        """The id Unitrail gave a channel order it accepted, from the order's feedback."""
+
+        def accepted() -> str | None:
+            for event in schema_checked(self.feedback.events("ChannelOrderFeedback")):
+                feedback = event["payload"]
+                if feedback["channel"] == self.name and feedback["outcome"] == "accepted":
+                    self.order_ids[feedback["channel_order_id"]] = str(feedback["order_id"])
+            return self.order_ids.get(channel_order_id)
+
+        if channel_order_id not in self.order_ids:
+            eventually(accepted, what=f"order {channel_order_id} accepted")
+        return self.order_ids[channel_order_id]
 
 
 @dataclass

@@ -2,8 +2,11 @@
 a delivery date; shipping buys the cheapest service that keeps it with the rates in force, and says
 when none can. Rates are versioned tables, uploaded with an effective date.
 
-The channel here is written only from the published contract: every order it sends is checked
-against `contracts/schemas/ChannelOrderMessage.v1.json` first, as a connector would.
+The channel connector and the 3PL here are written only from the published contract
+(`SchemaBuiltChannel`, `SchemaBuiltThreePL`): the connector lists what the catalogue feed lists,
+sells what availability allows, sends orders checked against `ChannelOrderMessage.v1` and learns
+their ids from the feedback topic; the 3PL reads its requests from its own topic; every event
+either reads is checked against its published schema, every message it sends too.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from contracts.channel import order_id_for
 from services.runtime.auth import Role
 from tests.integration.harness import (
     Channel,
+    SchemaBuiltChannel,
+    SchemaBuiltThreePL,
     ServiceProcess,
     Services,
     Stack,
-    ThreePL,
     Topics,
     channel_order,
     eventually,
@@ -99,11 +102,6 @@ def test_rate_tables_are_versioned_data_with_an_effective_date(
     assert all(card["version"] == "2026-01" for card in published), "2027-01 is not in force yet"
 
 
-def send_checked(channel: Channel, message: dict[str, Any]) -> None:
-    schema_validator("ChannelOrderMessage.v1").validate(message)
-    channel.send(message)
-
-
 def test_the_cheapest_service_that_keeps_the_promise_and_a_flag_when_none_can(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
@@ -116,7 +114,10 @@ def test_the_cheapest_service_that_keeps_the_promise_and_a_flag_when_none_can(
     receive_serials(inventory, "LAPTOP-14", "WH-A", "L-1")
     shipping_events = topic("shipping.events.v1")
     order_events = topic("order.events.v1")
-    threepl = ThreePL(channel, topic)
+    threepl = SchemaBuiltThreePL(channel, topic)
+    connector = SchemaBuiltChannel(channel, topic)
+    eventually(lambda: connector.listed("US", "DOCK-1"), what="the dock listed in the US feed")
+    eventually(lambda: connector.available("DOCK-1") == 5, what="the docks available to sell")
 
     # A cheaper express service, in force today: the whole packaged table, and it.
     packaged = shipping.get("/rate-tables")["tables"][0]["services"]
@@ -139,20 +140,18 @@ def test_the_cheapest_service_that_keeps_the_promise_and_a_flag_when_none_can(
     def dock_order(number: str, **promise: Any) -> dict[str, Any]:
         return channel_order(number, lines=[("DOCK-1", 1)]) | promise
 
-    send_checked(channel, dock_order("7001"))
-    send_checked(channel, dock_order("7002", service_level="express"))
-    send_checked(channel, dock_order("7003", service_level="next-day"))
-    send_checked(channel, dock_order("7004", deliver_by=today.isoformat()))
-    send_checked(
-        channel, channel_order("7005", lines=[("LAPTOP-14", 1)]) | {"service_level": "next-day"}
-    )
+    connector.send(dock_order("7001"))
+    connector.send(dock_order("7002", service_level="express"))
+    connector.send(dock_order("7003", service_level="next-day"))
+    connector.send(dock_order("7004", deliver_by=today.isoformat()))
+    connector.send(channel_order("7005", lines=[("LAPTOP-14", 1)]) | {"service_level": "next-day"})
     for n, request in enumerate(threepl.requests(5), start=1):
         laptop = request["lines"][0]["sku"] == "LAPTOP-14"
         threepl.pick_and_pack(request, "L-1" if laptop else f"D-{n}")
     labels = labels_by_order(shipping_events, 5)
 
     def label(number: str) -> dict[str, Any]:
-        return labels[str(order_id_for("webshop", number))]
+        return labels[connector.order_id(number)]
 
     def choice(number: str) -> tuple[str, str, int, bool]:
         bought = label(number)
@@ -173,7 +172,7 @@ def test_the_cheapest_service_that_keeps_the_promise_and_a_flag_when_none_can(
     }
     assert placed["7002"]["service_level"] == "express"
     assert placed["7004"]["deliver_by"] == today.isoformat()
-    view = orders.get(f"/orders/{order_id_for('webshop', '7003')}")
+    view = orders.get(f"/orders/{connector.order_id('7003')}")
     assert view["service_level"] == "next-day"
     consignment = shipping_consignment(shipping, label("7003")["shipment_id"])
     assert consignment["service_level"] == "next-day"

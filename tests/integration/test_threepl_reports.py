@@ -8,7 +8,6 @@ its envelope and payload, as a partner building on `docs/asyncapi.yaml` would.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from tests.integration.harness import (
     Channel,
+    SchemaBuiltThreePL,
     ServiceProcess,
     Services,
     TopicReader,
@@ -24,34 +24,12 @@ from tests.integration.harness import (
     eventually,
     receive_serials,
 )
-from tests.integration.harness import (
-    schema_validator as validator,
-)
 
 pytestmark = pytest.mark.integration
 
 
-class SchemaBuiltThreePL:
-    """A 3PL adapter that knows Unitrail only by its published schemas."""
-
-    def __init__(self, channel: Channel, topic: Topics) -> None:
-        self.channel = channel
-        self.events: TopicReader = topic("warehouse_adapter.events.v1")
-        self.envelope = validator("Envelope.v1")
-
-    def read(self, event_type: str) -> list[dict[str, Any]]:
-        """The payloads of `event_type` published so far, each checked against its schema."""
-        found = []
-        for event in self.events.events(event_type):
-            self.envelope.validate(event)
-            payload = validator(f"{event_type}.v{event['schema_version']}")
-            payload.validate(event["payload"])
-            found.append(event["payload"])
-        return found
-
-    def send(self, topic: str, stem: str, message: dict[str, Any], *, key: str) -> None:
-        validator(stem).validate(message)
-        self.channel.publish(topic, json.dumps(message).encode(), key=key)
+class ReportingThreePL(SchemaBuiltThreePL):
+    """The 3PL of `SchemaBuiltThreePL`, reporting arrivals and what it finds on its shelves."""
 
     def transfer_received(self, transfer_id: str, sku: str, *serials: str) -> None:
         message = {
@@ -64,7 +42,7 @@ class SchemaBuiltThreePL:
             "at": datetime.now(UTC).isoformat(),
             "received_by": "dock-2",
         }
-        self.send("threepl.receipts.v1", "TransferArrival.v1", message, key=transfer_id)
+        self.deliver("threepl.receipts.v1", "TransferArrival.v1", message, key=transfer_id)
 
     def report(self, kind: str, report_id: str, sku: str, **fields: Any) -> None:
         message = {
@@ -76,7 +54,7 @@ class SchemaBuiltThreePL:
             **fields,
         }
         stem = "CycleCount.v1" if kind == "cycle_counted" else "ShelfDamage.v1"
-        self.send("threepl.stock.v1", stem, message, key=f"WH-A:{sku}")
+        self.deliver("threepl.stock.v1", stem, message, key=f"WH-A:{sku}")
 
 
 def new_units(inventory: ServiceProcess, sku: str) -> dict[str, tuple[int, int]]:
@@ -96,7 +74,7 @@ def test_a_transfer_goes_to_both_3pls_and_what_arrives_is_booked_in(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
     inventory, _ = services("inventory", "warehouse_adapter")
-    threepl = SchemaBuiltThreePL(channel, topic)
+    threepl = ReportingThreePL(channel, topic)
     inventory_events = topic("inventory.events.v1")
     dead_letters = topic("warehouse_adapter.deadletter.v1")
     receive_serials(inventory, "CAMERA-X", "WH-A", "C-1", "C-2", "C-3")
@@ -105,7 +83,7 @@ def test_a_transfer_goes_to_both_3pls_and_what_arrives_is_booked_in(
         "/stock/transfers",
         {"sku": "CAMERA-X", "from": "WH-A", "to": "WH-B", "quantity": 2, "serials": ["C-1", "C-2"]},
     )
-    (requested,) = eventually(lambda: threepl.read("TransferRequested"), what="the request")
+    (requested,) = eventually(lambda: threepl.payloads("TransferRequested"), what="the request")
     assert requested["transfer_id"] == transfer["transfer_id"]
     assert (requested["from_location"], requested["to_location"]) == ("WH-A", "WH-B")
     assert (requested["quantity"], requested["serials"]) == (2, ["C-1", "C-2"])
@@ -121,7 +99,7 @@ def test_a_transfer_goes_to_both_3pls_and_what_arrives_is_booked_in(
     assert received["payload"]["serials_missing"] == ["C-2"]
     assert received["payload"]["actor"] == "dock-2"
     assert new_units(inventory, "CAMERA-X") == {"WH-A": (1, 0), "WH-B": (1, 0)}
-    (arrived,) = threepl.read("TransferArrived")
+    (arrived,) = threepl.payloads("TransferArrived")
     assert (arrived["location"], arrived["serials_received"]) == ("WH-B", ["C-1"])
 
     # An arrival under a transfer nobody requested, or a second, different one: refused, named.
@@ -144,7 +122,7 @@ def test_the_3pls_cycle_counts_and_damages_are_booked_with_reasons(
     services: Services, channel: Channel, topic: Topics
 ) -> None:
     inventory, _ = services("inventory", "warehouse_adapter")
-    threepl = SchemaBuiltThreePL(channel, topic)
+    threepl = ReportingThreePL(channel, topic)
     inventory_events = topic("inventory.events.v1")
     dead_letters = topic("warehouse_adapter.deadletter.v1")
     receive_serials(inventory, "CAMERA-X", "WH-A", "C-1", "C-2", "C-3", "C-4")
