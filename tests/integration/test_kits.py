@@ -1,10 +1,12 @@
 """Kits that ship: a kit (bundle) ordered on a channel reserves its components whole at one
 location, the simulated 3PL picks and packs them as component lines naming the kit and their serials
-are checked at packing, a kit no location can make waits whole, and a returned component is
-refunded its share of the kit's price.
+are checked at packing, a kit no location can make waits whole until a camera moved there by the
+simulated 3PL arrives, a returned component is refunded its share of the kit's price, and a 3PL
+that swaps a kit's serials is refused component by component.
 
 One stack for the module (the tests run in order, each on what the one before left); the channel is
-a plain Kafka client writing what `ChannelOrderMessage.v1` allows.
+a plain Kafka client writing what `ChannelOrderMessage.v1` allows, and once the simulated partners
+stop, the channel and the 3PL are built only from the published schemas.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from tests.integration.examples import RECORD_EXAMPLES, record_examples
 from tests.integration.harness import (
     CERTIFIED_EVERYWHERE,
     Channel,
+    SchemaBuiltChannel,
+    SchemaBuiltThreePL,
     ServiceProcess,
     SimulatorsProcess,
     Stack,
@@ -85,7 +89,7 @@ def system(postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             stop.callback(service.stop)
         for service in services.values():
             service.wait_until_healthy()
-        partners = SimulatorsProcess(stack, {}).start()
+        partners = SimulatorsProcess(stack, {"UNITRAIL_SIMULATED_3PL_TRANSFER_DELAY": "0"}).start()
         stop.callback(partners.stop)
         channel = Channel(bootstrap)
         stop.callback(channel.close)
@@ -149,7 +153,8 @@ def serials_shipped(reader: TopicReader, order_id: uuid.UUID) -> list[tuple[int,
 def stock_at(system: System, sku: str, location: str) -> dict[str, Any]:
     stock = system.services["inventory"].get(f"/stock/{sku}")
     level: dict[str, Any] = next(
-        level for level in stock["locations"] if level["location"] == location
+        (level for level in stock["locations"] if level["location"] == location),
+        {"location": location, "on_hand": 0, "reserved": 0},
     )
     return level
 
@@ -238,19 +243,38 @@ def test_a_kit_short_waits_whole_until_one_location_can_make_it(system: System) 
     # a camera where there are no lenses makes no kit: it stays free to sell
     receive_serials(inventory, "CAMERA-X", "WH-C", "CAM-2")
     assert stock_at(system, "CAMERA-X", "WH-C")["reserved"] == 0
-    # a camera at WH-B, where the lenses are: the kit is reserved whole there, and ships
-    receive_serials(inventory, "CAMERA-X", "WH-B", "CAM-3")
-    assert stock_at(system, "CAMERA-X", "WH-B")["reserved"] == 1
-    assert stock_at(system, "LENS-50", "WH-B")["reserved"] == 2
+    # moved to WH-B, where the lenses are: the 3PLs are asked (the simulated one carries it), and
+    # once it arrives the kit is reserved whole there, and ships (at once: the events tell it)
+    transfer = inventory.post(
+        "/stock/transfers",
+        {"sku": "CAMERA-X", "from": "WH-C", "to": "WH-B", "quantity": 1, "serials": ["CAM-2"]},
+    )
+    (filled,) = eventually(
+        lambda: of_order(inventory_events, "BackorderFilled", order_id) or None,
+        what="the kit reserved at WH-B once the camera arrived there",
+    )
+    (line,) = filled["lines"]
+    assert line["allocations"] == [{"location": "WH-B", "quantity": 1}]
+    assert line["components"] == [
+        {"sku": "CAMERA-X", "quantity_per_kit": 1, "quantity_reserved": 1},
+        {"sku": "LENS-50", "quantity_per_kit": 2, "quantity_reserved": 2},
+    ]
+    (arrived,) = eventually(
+        lambda: [
+            e["payload"]
+            for e in inventory_events.events("TransferReceived")
+            if e["payload"]["transfer_id"] == transfer["transfer_id"]
+        ],
+        what="the transfer received",
+    )
+    assert (arrived["quantity_received"], arrived["actor"]) == (1, "simulated 3PL")
     assert inventory.get(f"/stock/bundles/{KIT}")["backorders"] == []
     delivered(system, order_id, "K-2")
 
-    (filled,) = of_order(inventory_events, "BackorderFilled", order_id)
-    assert filled["lines"][0]["allocations"] == [{"location": "WH-B", "quantity": 1}]
     (reserved,) = of_order(inventory_events, "StockItemBackorderReserved", order_id)
     assert (reserved["sku"], reserved["location"], reserved["quantity"]) == (KIT, "WH-B", 1)
     assert serials_shipped(adapter_events, order_id) == [
-        (1, "CAMERA-X", "CAM-3"),
+        (1, "CAMERA-X", "CAM-2"),
         (1, "LENS-50", "LENS-3"),
         (1, "LENS-50", "LENS-4"),
     ]
@@ -306,3 +330,38 @@ def test_a_returned_kit_component_is_refunded_its_share_of_the_kit(system: Syste
     assert status == 200, inspected
     # 1199.00 over the kit's 3 units (a camera, two lenses), rounded down to the cent
     assert inspected["refund"] == {"channel": "webshop", "amount": "399.66", "currency": "USD"}
+
+
+def test_a_kits_pack_is_checked_serial_by_serial_for_the_component_scanned(
+    system: System,
+) -> None:
+    inventory = system.services["inventory"]
+    receive_serials(inventory, "CAMERA-X", "WH-C", "CAM-4")
+    receive_serials(inventory, "LENS-50", "WH-C", "LENS-5", "LENS-6")
+    connector = SchemaBuiltChannel(system.channel, system.topic)
+    threepl = SchemaBuiltThreePL(system.channel, system.topic)
+    eventually(lambda: connector.available(KIT) == 1, what="one kit to sell, as the camera allows")
+    connector.send(channel_order("K-3", lines=[(KIT, 1)]))
+    order_id = connector.order_id("K-3")
+    (request,) = [r for r in threepl.requests(3) if r["order_id"] == order_id]
+    assert [(x["sku"], x["quantity"], x["kit_sku"]) for x in request["lines"]] == [
+        ("CAMERA-X", 1, KIT),
+        ("LENS-50", 2, KIT),
+    ]
+    shipment = request["shipment_id"]
+    threepl.send("picked", shipment)
+
+    # the camera's serial and a lens's swapped: each refused for the component it was scanned as
+    threepl.pack(
+        shipment, (1, "CAMERA-X", "LENS-5"), (1, "LENS-50", "CAM-4"), (1, "LENS-50", "LENS-6")
+    )
+    (rejected,) = threepl.answer(shipment)
+    assert rejected["event_type"] == "PackScanRejected"
+    assert sorted(rejected["payload"]["problems"]) == [
+        "line 1: serial CAM-4 is not a LENS-50 in stock",
+        "line 1: serial LENS-5 is not a CAMERA-X in stock",
+    ]
+    threepl.pack(
+        shipment, (1, "CAMERA-X", "CAM-4"), (1, "LENS-50", "LENS-5"), (1, "LENS-50", "LENS-6")
+    )
+    assert threepl.answer(shipment, count=2)[-1]["event_type"] == "FulfilmentPacked"
