@@ -19,6 +19,7 @@ from tests.integration.harness import (
     SchemaBuiltThreePL,
     ServiceProcess,
     Services,
+    Simulators,
     TopicReader,
     Topics,
     eventually,
@@ -157,4 +158,21 @@ def test_the_3pls_cycle_counts_and_damages_are_booked_with_reasons(
     threepl.report("cycle_counted", "CC-1", "CAMERA-X", counted=9)
     (reason,) = eventually(lambda: dead_letter_reasons(dead_letters), what="the refusal")
     assert "report CC-1 was already recorded" in reason
+    assert new_units(inventory, "CAMERA-X") == {"WH-A": (2, 0)}
+
+
+def test_the_simulated_3pl_counts_its_shelves_and_inventory_books_its_counts(
+    services: Services, simulators: Simulators, topic: Topics
+) -> None:
+    inventory, _ = services("inventory", "warehouse_adapter")
+    inventory_events = topic("inventory.events.v1")
+    simulators(UNITRAIL_SIMULATED_3PL_CYCLE_COUNT_INTERVAL="1")  # it counts every second
+    receive_serials(inventory, "CAMERA-X", "WH-A", "C-1", "C-2")
+
+    (count, *_) = eventually(
+        lambda: list(inventory_events.distinct_events("StockCounted").values()),
+        what="the simulated 3PL's cycle count booked",
+    )
+    assert count["payload"]["actor"] == "simulated 3PL"
+    assert (count["payload"]["expected"], count["payload"]["variance"]) == (2, 0)
     assert new_units(inventory, "CAMERA-X") == {"WH-A": (2, 0)}
