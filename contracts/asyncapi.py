@@ -201,8 +201,11 @@ def _channel_messages(topic: Topic, messages: dict[str, Any]) -> list[str]:
         names.append(name)
     for event in enveloped_messages(topic):
         name = schema_stem(event).replace(".", "_")
+        keyed = key
+        if event.key_description is not None:
+            keyed = {"type": "string", "description": f"Message key: {event.key_description}."}
         messages[name] = _message(
-            name, schema_stem(event), event, key, headers=ENVELOPE_HEADERS, enveloped=True
+            name, schema_stem(event), event, keyed, headers=ENVELOPE_HEADERS, enveloped=True
         )
         names.append(name)
     if topic.name == BROKER_INCARNATION.name:

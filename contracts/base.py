@@ -280,10 +280,18 @@ class IntegrationEvent(ContractModel):
     """A deprecated event: the event type to read instead. It is still published, until the next
     major version of the contracts (`contracts/CHANGELOG.md` says so); its schema says
     `deprecated: true`."""
+    key_description: ClassVar[str | None] = None
+    """What the event's Kafka key is when it is not the aggregate id (`message_key`)."""
 
     @classmethod
     def schema_key(cls) -> tuple[str, int]:
         return cls.event_type, cls.schema_version
+
+    def message_key(self) -> str | None:
+        """The event's Kafka key when it must keep its order with events of other aggregates
+        (one key: one partition, in the order the store recorded them); None for its aggregate
+        id, which keeps an aggregate's own events in order."""
+        return None
 
     def upcast(self) -> IntegrationEvent:
         """This event as the next schema version of its type reads it.

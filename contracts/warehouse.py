@@ -281,16 +281,23 @@ class TransferArrived(IntegrationEvent):
 
 
 class ShelfReport(IntegrationEvent):
-    """A 3PL's report of what it found on its shelves (keyed by the report); published as one of
-    the two events below."""
+    """A 3PL's report of what it found on its shelves (recorded under the report id); published as
+    one of the two events below, keyed by the shelf."""
 
     aggregate_type = "shelf-report"
+    key_description = (
+        "`location:sku`: one shelf's counts and damages reach inventory in the order the 3PL "
+        "reported them (a count after a damage counts what the damage left)"
+    )
 
     report_id: str = Field(description="The 3PL's report id.")
     location: LocationCode
     sku: Sku
     reported_at: datetime = Field(description="When, at the warehouse.")
     reported_by: str = Field(description="Who: the operator or the 3PL.")
+
+    def message_key(self) -> str:
+        return f"{self.location}:{self.sku}"
 
 
 class CycleCountReported(ShelfReport):

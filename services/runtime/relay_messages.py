@@ -176,7 +176,11 @@ class MessageWriter:
         if traceparent is not None:  # recorded with tracing on: the consumer continues the trace
             headers.append((TRACEPARENT, traceparent.encode()))
         return OutgoingMessage(
-            key=(self._key(payload) if self._key is not None else aggregate_id).encode(),
+            key=(
+                self._key(payload)
+                if self._key is not None
+                else payload.message_key() or aggregate_id
+            ).encode(),
             value=b"".join((head.encode(), body, b"}")),
             headers=headers,
         )

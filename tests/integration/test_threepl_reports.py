@@ -160,6 +160,19 @@ def test_the_3pls_cycle_counts_and_damages_are_booked_with_reasons(
     assert "report CC-1 was already recorded" in reason
     assert new_units(inventory, "CAMERA-X") == {"WH-A": (2, 0)}
 
+    # A damage and, right behind it, a count of what it left: booked in that order (two reports,
+    # one shelf), so the count finds nothing missing and the damage keeps its reason.
+    threepl.report("damage_found", "DMG-2", "CAMERA-X", quantity=1, serials=["C-3"], note="dent")
+    threepl.report("cycle_counted", "CC-2", "CAMERA-X", counted=1, serials=["C-1"])
+    counts = eventually(
+        lambda: [c for c in inventory_events.distinct_events("StockCounted").values()][1:],
+        what="the second count",
+    )
+    assert [(c["payload"]["expected"], c["payload"]["variance"]) for c in counts] == [(1, 0)]
+    adjustments = [e["payload"] for e in inventory_events.events("StockAdjusted")]
+    assert [(a["reason_code"], a["serials"]) for a in adjustments[2:]] == [("damage", ["C-3"])]
+    assert new_units(inventory, "CAMERA-X") == {"WH-A": (1, 0)}
+
 
 def test_the_simulated_3pl_counts_its_shelves_and_inventory_books_its_counts(
     services: Services, simulators: Simulators, topic: Topics

@@ -27,6 +27,9 @@ from services.runtime.relay_messages import (
     message_for,
 )
 from services.runtime.replay.sources import stored_envelope
+from services.warehouse_adapter import translators as warehouse_translators
+from services.warehouse_adapter.application import WarehouseAdapterApplication
+from services.warehouse_adapter.domain import CycleCount, Damage
 
 
 @pytest.fixture
@@ -138,3 +141,35 @@ def test_a_message_carries_its_place_in_the_store_when_given(stored_events: list
     message = message_for("inventory", domain_event, payload, position=7)
     assert dict(message.headers)["notification_id"] == b"7"
     assert "notification_id" not in dict(message_for("inventory", domain_event, payload).headers)
+
+
+def test_one_shelf_s_reports_share_a_key_so_they_reach_inventory_in_the_order_reported() -> None:
+    # A damage then a count of the same shelf: two reports, two aggregates. Keyed by aggregate,
+    # they could take two partitions and the count be booked before the damage it counted after.
+    warehouse = WarehouseAdapterApplication(None)
+    at = datetime.now(UTC)
+    damage = Damage(quantity=1, serials=("C-4",), note="cracked lens")
+    count = CycleCount(counted=2, serials=None)
+    reported: list[tuple[str, str, CycleCount | Damage]] = [
+        ("DMG-1", "CAMERA-X", damage),
+        ("CC-1", "CAMERA-X", count),
+        ("CC-2", "LENS-50", count),
+    ]
+    reports = [
+        warehouse.record_shelf_report(
+            report_id=report_id,
+            location="WH-A",
+            sku=sku,
+            reported_at=at,
+            reported_by="3pl",
+            finding=finding,
+        )
+        for report_id, sku, finding in reported
+    ]
+    keys = [
+        message_for("warehouse_adapter", stored, warehouse_translators.to_contract(stored)).key
+        for report in reports
+        for stored in warehouse.repository.event_store.get(report)
+    ]
+    assert len(set(reports)) == 3
+    assert keys == [b"WH-A:CAMERA-X", b"WH-A:CAMERA-X", b"WH-A:LENS-50"]
