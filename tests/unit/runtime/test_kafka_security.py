@@ -6,7 +6,6 @@ users are out of reach.)"""
 
 from __future__ import annotations
 
-import datetime
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +15,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka import Producer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from contracts.topics import CHANNEL_ORDERS, THREEPL_FULFILMENT_REQUESTS
@@ -32,34 +27,7 @@ from services.runtime.kafka import (
     kafka_security,
     producer_options,
 )
-
-
-def certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "client.pem", directory / "client.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+from tests.certificates import make_pki
 
 
 @pytest.fixture
@@ -77,12 +45,13 @@ def test_without_settings_every_client_connects_in_plaintext(env: pytest.MonkeyP
 async def test_scram_over_tls_with_a_client_certificate_reaches_both_clients(
     env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cert_file, key_file = certificate(tmp_path)
+    pki = make_pki(tmp_path)
+    cert_file, key_file = pki.client
     env.setenv("UNITRAIL_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     env.setenv("UNITRAIL_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
     env.setenv("UNITRAIL_KAFKA_SASL_USERNAME", "order")
     env.setenv("UNITRAIL_KAFKA_SASL_PASSWORD", "s3cret")
-    env.setenv("UNITRAIL_KAFKA_SSL_CA_FILE", str(cert_file))
+    env.setenv("UNITRAIL_KAFKA_SSL_CA_FILE", str(pki.ca))
     env.setenv("UNITRAIL_KAFKA_SSL_CERT_FILE", str(cert_file))
     env.setenv("UNITRAIL_KAFKA_SSL_KEY_FILE", str(key_file))
 
@@ -99,7 +68,7 @@ async def test_scram_over_tls_with_a_client_certificate_reaches_both_clients(
     }
     assert confluent_security() == {
         "security.protocol": "sasl_ssl",
-        "ssl.ca.location": str(cert_file),
+        "ssl.ca.location": str(pki.ca),
         "ssl.certificate.location": str(cert_file),
         "ssl.key.location": str(key_file),
         "sasl.mechanism": "SCRAM-SHA-512",
