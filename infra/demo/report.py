@@ -60,12 +60,15 @@ class Progress:
 
 
 def story_of(orders: list[DemoOrder]) -> DemoOrder | None:
-    """The delivered order with the most to show: split parcels, a failed attempt, a hold."""
+    """The delivered order with the most to show: serials in its parcels (which unit went into
+    which box), then split parcels, a failed attempt, a hold."""
 
-    def interest(order: DemoOrder) -> tuple[int, int, int]:
+    def interest(order: DemoOrder) -> tuple[int, int, int, int]:
         view = order.view
+        shipments = view.get("shipments", ())
         return (
-            len(view.get("shipments", ())),
+            int(any(shipment["serials"] for shipment in shipments)),
+            len(shipments),
             len(view.get("delivery_exceptions", ())),
             int(order.released),
         )

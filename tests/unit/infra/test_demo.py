@@ -9,6 +9,7 @@ import pytest
 
 from infra import demo
 from infra.demo.orders import make_orders, receipts
+from infra.demo.report import story_of
 
 
 def test_the_stream_is_varied_reproducible_and_has_one_order_for_the_fraud_check() -> None:
@@ -52,3 +53,15 @@ def test_the_demo_says_so_when_the_system_is_not_running(
     nowhere = "http://127.0.0.1:9"
     assert demo.main(["--orders", "1", "--pim-url", nowhere, "--timeout", "1"]) == 2
     assert "start it with scripts/run" in capsys.readouterr().out
+
+
+def test_the_order_shown_is_one_whose_parcels_carry_serials() -> None:
+    cables, laptop = make_orders("RUN2", 2, random.Random("seed"), fraud=False)
+    cables.status = laptop.status = "delivered"
+    cables.released = True
+    cables.view = {
+        "shipments": [{"serials": []}, {"serials": []}],
+        "delivery_exceptions": [{"code": "no one home"}],
+    }
+    laptop.view = {"shipments": [{"serials": ["LT14-1"]}]}
+    assert story_of([cables, laptop]) is laptop
