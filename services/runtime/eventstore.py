@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
     PostgresProcessRecorder,
@@ -184,6 +185,39 @@ class _StatementsComposedOnce(PostgresAggregateRecorder):
             if isinstance(statement, Composable):
                 setattr(self, name, statement.as_bytes(None))
         self._select_events_statements: dict[tuple[bool, bool, bool, bool], bytes] = {}
+        notified = isinstance(self, PostgresApplicationRecorder)  # the relay reads these ids
+        returning = SQL(" RETURNING notification_id") if notified else SQL("")
+        self._insert_columns_statement = (
+            SQL(
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+                "{returning}"
+            )
+            .format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name),
+                id_type=Identifier(self.datastore.originator_id_type),
+                returning=returning,
+            )
+            .as_bytes(None)
+        )
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The events as four arrays, one per column, sent in binary. The library sends one
+        array of a composite type as text, which psycopg builds in Python, escaping every
+        event's state twice (the bytes as hex inside the composite, then inside the array):
+        10-15% of a consuming service's CPU in a burst of orders."""
+        curs.execute(
+            self._insert_columns_statement,
+            (
+                [event.originator_id for event in stored_events],
+                [event.originator_version for event in stored_events],
+                [event.topic for event in stored_events],
+                [event.state for event in stored_events],
+            ),
+        )
 
     @retry((persistence.InterfaceError, persistence.OperationalError), max_attempts=10, wait=0.2)
     def select_events(
@@ -357,7 +391,7 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         # The library locks the table and notifies here, again; `_prepare_to_write` did both.
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        _StatementsComposedOnce._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _prepare_to_write(self, curs: Cursor[DictRow], *, notify: bool) -> None:
         """The store's table lock first, before any tracking or read-model row: every writer then
