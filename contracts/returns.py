@@ -106,8 +106,9 @@ class ReviewResolved(RmaEvent):
 class ReturnInspected(RmaEvent):
     """The inspection checklist and the grade derived from it (or overridden, with a reason).
 
-    Deprecated since contracts 1.1: read `ReturnGraded`, published right after it for the same
-    inspection with the unit's serial as well. Published until contracts 2.0 (CHANGELOG.md).
+    Deprecated from the next contracts release on (CHANGELOG.md, "Unreleased"; 1.0.0 is the last
+    release): read `ReturnGraded`, published right after it for the same inspection with the
+    unit's serial as well. Published until contracts 2.0.
     """
 
     event_type = "ReturnInspected"

@@ -79,6 +79,11 @@ def test_a_deprecated_event_says_so_in_its_schema_and_in_the_changelog() -> None
         assert new in published_types
         assert f"**`{old}` is deprecated.**" in changelog
         assert f"Move to `{new}`" in changelog
+        # The schema names the changelog section that deprecates it: "Unreleased" until the
+        # release, then the release's version.
+        section = changelog.split(f"**`{old}` is deprecated.**")[0].rsplit("\n## ", 1)[1]
+        heading = section.splitlines()[0].split(" ")[0]
+        assert heading in schema["description"], (heading, schema["description"])
     current = json.loads((SCHEMA_DIR / "ReturnGraded.v1.json").read_text(encoding="utf-8"))
     assert "deprecated" not in current
 
