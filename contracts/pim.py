@@ -184,7 +184,8 @@ class CatalogueEntryChanged(ProductSpecFields, IntegrationEvent):
     """A variant's entry in one market's channel catalogue, as it is now: channels list it.
 
     Published when a variant becomes sellable in the market and at every change of what the entry
-    shows; channel connectors of the market replace their entry with it.
+    shows, including which other products are declared to fit it; channel connectors of the
+    market replace their entry with it.
     """
 
     event_type = "CatalogueEntryChanged"
@@ -197,6 +198,13 @@ class CatalogueEntryChanged(ProductSpecFields, IntegrationEvent):
     successor_sku: Sku | None = Field(description="For end of life: the product replacing it.")
     certifications: list[str] = Field(
         description="Schemes the variant holds valid certificates of (at least the market's)."
+    )
+    fitted_by: list[Sku] = Field(
+        default_factory=list,
+        description="SKUs declared to fit or work with this product (their `compatible_with` "
+        "lists it): a camera's lenses. The entry is published again when a product starts or "
+        "stops declaring it. Absent from entries published before the feed carried it (read as "
+        "none); the PIM publishes again, when it starts, every entry something is declared to fit.",
     )
 
 

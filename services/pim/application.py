@@ -38,6 +38,7 @@ from services.pim.domain import (
     ProductFacts,
     ProductSpec,
     document_id_for,
+    fitted_by,
     gtin13,
     parent_id_for,
     product_id_for,
@@ -239,13 +240,15 @@ class PimApplication(ServiceApplication):
         changed = 0
         skus = [row["sku"] for row in self.read("SELECT sku FROM pim_products ORDER BY sku")]
         for start in range(0, len(skus), IMPORT_CHUNK):
-            products = [self.get_product(sku) for sku in skus[start : start + IMPORT_CHUNK]]
+            chunk = skus[start : start + IMPORT_CHUNK]
+            products = [self.get_product(sku) for sku in chunk]
+            fitters = self._fitted_by(chunk)
             day = self.today()
             for product in products:
-                product.refresh_catalogue(self.rules, day)
+                product.refresh_catalogue(self.rules, day, fitted_by=fitters[product.sku])
             touched = [product for product in products if _has_pending(product)]
             if touched:
-                self._save_products(touched, refresh=False)
+                self.save_projected(*touched)  # with their rows and catalogue entries
             changed += len(touched)
         return changed
 
@@ -259,13 +262,10 @@ class PimApplication(ServiceApplication):
         """Compatibility both ways: what a product fits (its own `compatible_with`) and what is
         declared to fit it (every product whose `compatible_with` lists it)."""
         product = self.get_product(sku)
-        rows = self.read(
-            "SELECT sku FROM pim_products WHERE view -> 'compatible_with' ? %s ORDER BY sku", sku
-        )
         return {
             "sku": sku,
             "fits": sorted(product.spec.compatible_with),
-            "fitted_by": [row["sku"] for row in rows],
+            "fitted_by": list(self._fitted_by([sku])[sku]),
         }
 
     def catalogue(self, market: str) -> list[dict[str, Any]]:
@@ -491,13 +491,47 @@ class PimApplication(ServiceApplication):
         )
         return {row["sku"]: IndexedProduct(**row) for row in rows}
 
-    def _save_products(self, products: Sequence[Product], refresh: bool = True) -> None:
-        """Save products with their catalogue entries decided for today, and their read models."""
-        if refresh:
-            day = self.today()
-            for product in products:
-                product.refresh_catalogue(self.rules, day)
-        self.save_projected(*products)  # with their rows and catalogue entries
+    def _save_products(self, products: Sequence[Product]) -> None:
+        """Save products with their catalogue entries decided for today, and their read models.
+
+        Their entries show what is declared to fit them; and the products they start or stop
+        declaring to fit are saved with them, their entries showing that (a channel learns it
+        from the feed, in the same transaction).
+        """
+        saving = {product.sku: product for product in products}
+        rows = self.read(
+            "SELECT sku, view -> 'compatible_with' AS fits FROM pim_products WHERE sku = ANY(%s)",
+            list(saving),
+        )
+        declared_before = {row["sku"]: set(row["fits"]) for row in rows}
+        changed: set[str] = set()
+        for sku, product in saving.items():
+            changed |= declared_before.get(sku, set()) ^ set(product.spec.compatible_with)
+        fitted = [
+            other
+            for sku in sorted(changed - saving.keys())
+            if (other := self._find(sku)) is not None
+        ]
+        fitters = self._fitted_by([*saving, *(other.sku for other in fitted)], saving=products)
+        day = self.today()
+        for product in [*products, *fitted]:
+            product.refresh_catalogue(self.rules, day, fitted_by=fitters[product.sku])
+        # with their rows and catalogue entries
+        self.save_projected(*products, *(other for other in fitted if _has_pending(other)))
+
+    def _fitted_by(
+        self, skus: Sequence[str], saving: Sequence[Product] = ()
+    ) -> dict[str, tuple[str, ...]]:
+        """What is declared to fit each of `skus`: the products whose `compatible_with` lists it,
+        as the `pim_products` read model has them, and `saving` as they are about to be saved."""
+        rows = self.read(
+            "SELECT sku, view -> 'compatible_with' AS fits FROM pim_products"
+            " WHERE view -> 'compatible_with' ?| %s",
+            list(skus),
+        )
+        declared: dict[str, Iterable[str]] = {row["sku"]: row["fits"] for row in rows}
+        declared |= {product.sku: product.spec.compatible_with for product in saving}
+        return fitted_by(declared, skus)
 
 
 class DatabaseIndex:

@@ -138,6 +138,7 @@ def listing_view(listing: Listing) -> dict[str, Any]:
         "warranty_months": spec.warranty_months,
         "components": [asdict(c) for c in spec.components],
         "compatible_with": list(spec.compatible_with),
+        "fitted_by": list(listing.fitted_by),
         "lifecycle": listing.lifecycle,
         "successor_sku": listing.successor_sku,
         "certifications": list(listing.certifications),

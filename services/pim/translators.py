@@ -58,6 +58,7 @@ def catalogue_entry(event_product_id: Any, listing: Listing) -> contracts.Catalo
         lifecycle=listing.lifecycle,
         successor_sku=listing.successor_sku,
         certifications=list(listing.certifications),
+        fitted_by=list(listing.fitted_by),
         **spec_fields(listing.spec),
     )
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.harness import (
     Channel,
+    SchemaBuiltChannel,
     Services,
     TopicReader,
     Topics,
@@ -364,8 +365,11 @@ def test_a_parent_excludes_combinations_it_does_not_make_in_the_api_and_the_impo
     assert pim.get("/parents/PHONE-G")["excluded"] == [gold_512]
 
 
-def test_compatibility_is_answered_both_ways_and_the_feeds_carry_it(services: Services) -> None:
+def test_compatibility_is_answered_both_ways_and_the_feeds_carry_it(
+    services: Services, topic: Topics, channel: Channel
+) -> None:
     (pim,) = services("pim")
+    webshop = SchemaBuiltChannel(channel, topic)  # a connector knowing only the schemas
     product = {"weight_grams": 500, "lithium_ion": False, "certifications": CERTIFIED}
     pim.put("/products/CAMERA-X", product | {"name": "Camera X"})
     pim.put("/products/LENS-50", product | {"name": "Lens 50", "compatible_with": ["CAMERA-X"]})
@@ -381,9 +385,36 @@ def test_compatibility_is_answered_both_ways_and_the_feeds_carry_it(services: Se
         "fits": ["CAMERA-X"],
         "fitted_by": [],
     }
-    pim.put("/products/GRIP-X", product | {"name": "Grip"})  # no longer declared to fit
+
+    def fed(sku: str, fitted_by: list[str]) -> bool:
+        """Every market's entry of `sku`, as the connector last read it, is fitted by these."""
+        entries = [webshop.listed(market, sku) for market in ("US", "EU", "UK")]
+        return all(entry is not None and entry["fitted_by"] == fitted_by for entry in entries)
+
+    # The camera itself never changed: its entries were published again as products declared
+    # they fit it, so the connector learns "what fits this camera?" from the feed alone.
+    eventually(lambda: fed("CAMERA-X", ["GRIP-X", "LENS-50"]), what="the camera fitted by both")
+    lens = eventually(lambda: webshop.listed("US", "LENS-50"), what="the lens listed")
+    assert (lens["compatible_with"], lens["fitted_by"]) == (["CAMERA-X"], [])
+
+    # A change that leaves what fits the camera as it was publishes nothing of the camera's ...
+    pim.put("/products/LENS-50", product | {"name": "Lens 50mm", "compatible_with": ["CAMERA-X"]})
+    pim.put("/products/GRIP-X", product | {"name": "Grip"})  # ... one that does, publishes it
     assert pim.get("/products/CAMERA-X/compatible")["fitted_by"] == ["LENS-50"]
+    eventually(lambda: fed("CAMERA-X", ["LENS-50"]), what="the camera no longer fitted by the grip")
+    camera_us = [
+        event["payload"]["fitted_by"]
+        for event in webshop.catalogue.distinct_events("CatalogueEntryChanged").values()
+        if (event["payload"]["sku"], event["payload"]["market"]) == ("CAMERA-X", "US")
+    ]
+    assert camera_us == [  # once a change of what fits it, each in the order made
+        [],
+        ["LENS-50"],
+        ["GRIP-X", "LENS-50"],
+        ["LENS-50"],
+    ]
     entries = {entry["sku"]: entry for entry in pim.get("/catalogue/US")["entries"]}
     assert entries["LENS-50"]["compatible_with"] == ["CAMERA-X"]
+    assert entries["CAMERA-X"]["fitted_by"] == ["LENS-50"]
     status, unknown = request(pim, "GET", "/products/NOPE/compatible")
     assert status == 404, unknown

@@ -31,7 +31,14 @@ from services.pim.domain.markets import (
     MarketRules,
 )
 from services.pim.domain.parent import ParentProduct, parent_id_for
-from services.pim.domain.product import ACTIVE, DISCONTINUED, END_OF_LIFE, Listing, Product
+from services.pim.domain.product import (
+    ACTIVE,
+    DISCONTINUED,
+    END_OF_LIFE,
+    Listing,
+    Product,
+    fitted_by,
+)
 from services.pim.domain.spec import (
     AXES,
     Asset,
@@ -73,6 +80,7 @@ __all__ = [
     "check_mpn",
     "check_sku",
     "document_id_for",
+    "fitted_by",
     "gtin13",
     "gtin_check_digit",
     "normalise_attribute",

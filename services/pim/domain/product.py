@@ -8,6 +8,7 @@ the successor), enabled and validly certified for the market; withdrawn otherwis
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Self
@@ -32,7 +33,11 @@ DISCONTINUED = "discontinued"
 
 @dataclass(frozen=True)
 class Listing:
-    """A variant's entry in one market's channel catalogue: what a channel shows and sells."""
+    """A variant's entry in one market's channel catalogue: what a channel shows and sells.
+
+    `fitted_by`: the products declared to fit this one (their `compatible_with` lists it), so a
+    channel shows compatibility both ways; empty in listings stored before entries showed it.
+    """
 
     market: str
     sku: str
@@ -40,6 +45,20 @@ class Listing:
     lifecycle: str
     successor_sku: str | None
     certifications: tuple[str, ...]
+    fitted_by: tuple[str, ...] = ()
+
+
+def fitted_by(
+    declared: Mapping[str, Iterable[str]], skus: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """What is declared to fit each of `skus`, in SKU order: every product whose
+    `compatible_with` (`declared`, by product SKU) lists it."""
+    fitters: dict[str, set[str]] = {sku: set() for sku in skus}
+    for product, fits in declared.items():
+        for sku in fits:
+            if sku in fitters:
+                fitters[sku].add(product)
+    return {sku: tuple(sorted(products)) for sku, products in fitters.items()}
 
 
 class Product(Aggregate):
@@ -235,8 +254,11 @@ class Product(Aggregate):
             )
         self.trigger_event(self.Discontinued, sku=self.sku)
 
-    def listing_for(self, market: str, rules: MarketRules, day: date) -> Listing | str:
-        """The catalogue entry in `market` on `day`, or why there is none."""
+    def listing_for(
+        self, market: str, rules: MarketRules, day: date, *, fitted_by: Iterable[str]
+    ) -> Listing | str:
+        """The catalogue entry in `market` on `day`, showing what is declared to fit the product
+        (`fitted_by`), or why there is none."""
         if self.lifecycle == DISCONTINUED:
             return "discontinued"
         if self.disabled_reason is not None:
@@ -252,13 +274,16 @@ class Product(Aggregate):
             lifecycle=self.lifecycle,
             successor_sku=self.successor_sku,
             certifications=tuple(sorted(c.scheme for c in certifications if c.valid_on(day))),
+            fitted_by=tuple(sorted(fitted_by)),
         )
 
-    def refresh_catalogue(self, rules: MarketRules, day: date) -> None:
-        """List, update or withdraw the entry of every market so it matches the product on `day`."""
+    def refresh_catalogue(self, rules: MarketRules, day: date, *, fitted_by: Iterable[str]) -> None:
+        """List, update or withdraw the entry of every market so it matches the product on `day`
+        and what is declared to fit it (`fitted_by`, which the product itself cannot know)."""
+        fitters = tuple(fitted_by)
         for market in sorted({*rules.markets, *self.listings}):
             outcome: Listing | str = (
-                self.listing_for(market, rules, day)
+                self.listing_for(market, rules, day, fitted_by=fitters)
                 if market in rules.markets
                 else "market no longer served"
             )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from dataclasses import replace
 from datetime import date
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
+from contracts.pim import CatalogueEntryChanged
+from services.pim.application import PimApplication
 from services.pim.domain import (
     DEFAULT_MARKET_RULES,
     Asset,
@@ -22,9 +27,11 @@ from services.pim.domain import (
     Product,
     ProductFacts,
     ProductSpec,
+    fitted_by,
 )
 from services.pim.translators import to_contract
 from services.runtime.aggregate import DomainError
+from tests.integration.stored_events import load_stored_events
 
 TODAY = date(2026, 3, 1)
 SPEC = ProductSpec(
@@ -49,7 +56,10 @@ def event_names(product: Product) -> list[str]:
 
 
 def listings(product: Product, day: date = TODAY) -> dict[str, Listing | str]:
-    return {m: product.listing_for(m, DEFAULT_MARKET_RULES, day) for m in ("EU", "UK", "US")}
+    return {
+        m: product.listing_for(m, DEFAULT_MARKET_RULES, day, fitted_by=())
+        for m in ("EU", "UK", "US")
+    }
 
 
 # -- parents and axes -----------------------------------------------------------------------------
@@ -158,16 +168,16 @@ def test_a_standalone_product_has_no_axes() -> None:
 def test_a_variant_can_be_disabled_with_a_reason_and_leaves_every_catalogue() -> None:
     product = laptop()
     product.set_certifications((FCC, CE, UKCA))
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     product.collect_events()
     with pytest.raises(FieldError, match="needs a reason"):
         product.disable(" ")
     product.disable("US plug with EU region is not sold")
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     assert product.listings == {}
     assert event_names(product) == ["Disabled", "Withdrawn", "Withdrawn", "Withdrawn"]
     product.enable()
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     assert set(product.listings) == {"EU", "UK", "US"}
 
 
@@ -236,6 +246,40 @@ def test_compatibility_and_assets() -> None:
         Product.register("C", replace(SPEC, assets=(Asset("image", "ftp://x/y", "a" * 64),)))
 
 
+def test_what_fits_a_product_is_every_product_whose_compatible_with_names_it() -> None:
+    declared = {
+        "LENS-50": ("CAMERA-X",),
+        "GRIP-X": ("CAMERA-Y", "CAMERA-X"),
+        "CABLE-1": (),
+        "CAMERA-X": ("FLASH-1",),
+    }
+    assert fitted_by(declared, ["CAMERA-X", "CAMERA-Y", "LENS-50"]) == {
+        "CAMERA-X": ("GRIP-X", "LENS-50"),
+        "CAMERA-Y": ("GRIP-X",),
+        "LENS-50": (),
+    }
+    assert fitted_by(declared, []) == {}
+
+
+def test_an_entry_shows_what_fits_the_product_and_is_listed_again_when_that_changes() -> None:
+    camera = laptop()
+    camera.set_certifications((FCC, CE, UKCA))
+    camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=("LENS-50", "GRIP-X"))
+    camera.collect_events()
+    assert {entry.fitted_by for entry in camera.listings.values()} == {("GRIP-X", "LENS-50")}
+
+    camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=["GRIP-X", "LENS-50"])
+    assert camera.collect_events() == []  # the same products, in any order: nothing to publish
+
+    camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=("LENS-50",))
+    listed = [e for e in camera.collect_events() if isinstance(e, Product.Listed)]
+    assert sorted(e.listing.market for e in listed) == ["EU", "UK", "US"]
+    assert {e.listing.fitted_by for e in listed} == {("LENS-50",)}
+    camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
+    assert {entry.fitted_by for entry in camera.listings.values()} == {()}
+    assert event_names(camera) == ["Listed", "Listed", "Listed"]
+
+
 # -- markets and certifications ---------------------------------------------------------------------
 
 
@@ -275,10 +319,10 @@ def test_certification_validity_is_checked() -> None:
 def test_removing_ce_withdraws_the_eu_entry_only() -> None:
     product = laptop()
     product.set_certifications((FCC, CE))
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     product.collect_events()
     product.withdraw_certification("CE")
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     events = product.collect_events()
     withdrawn = [e for e in events if isinstance(e, Product.Withdrawn)]
     assert [(e.market, e.reason) for e in withdrawn] == [("EU", "no valid CE certification")]
@@ -290,14 +334,14 @@ def test_removing_ce_withdraws_the_eu_entry_only() -> None:
 def test_a_spec_change_updates_the_entry_of_every_market_it_is_listed_in() -> None:
     product = laptop()
     product.set_certifications((FCC, CE, Certification("UKCA", "2025-01-01")))
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     product.collect_events()
     product.specify(replace(SPEC, name="Laptop 14 (2026)"))
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     listed = [e for e in product.collect_events() if isinstance(e, Product.Listed)]
     assert sorted(e.listing.market for e in listed) == ["EU", "UK", "US"]
     assert {e.listing.spec.name for e in listed} == {"Laptop 14 (2026)"}
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     assert product.collect_events() == []
 
 
@@ -322,11 +366,11 @@ def test_lifecycle_goes_active_then_end_of_life_then_discontinued() -> None:
     with pytest.raises(FieldError, match="cannot succeed itself"):
         product.declare_end_of_life("LAPTOP-14")
     product.declare_end_of_life("LAPTOP-15")
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     entry = product.listings["US"]
     assert (entry.lifecycle, entry.successor_sku) == ("end_of_life", "LAPTOP-15")
     product.discontinue()
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     assert product.listings == {}
     assert product.lifecycle == "discontinued"
     with pytest.raises(DomainError, match="is discontinued"):
@@ -346,14 +390,14 @@ def test_warranty_and_serialized_are_per_product() -> None:
 def test_every_product_event_translates_to_a_public_contract() -> None:
     product = laptop(price="999.00", currency="EUR")
     product.set_certifications((FCC, CE))
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     product.specify(replace(SPEC, weight_grams=1_450))
     product.withdraw_certification("CE")
     product.disable("recall")
     product.enable()
     product.declare_end_of_life("LAPTOP-15")
     product.discontinue()
-    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY)
+    product.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=())
     parent = phone_parent()
     parent.change("Phone X2", None, parent.axes)
     events = [*product.collect_events(), *parent.collect_events()]
@@ -382,3 +426,43 @@ def test_every_product_event_translates_to_a_public_contract() -> None:
         and value.__name__ not in ("Event", "Created")
     }
     assert recorded <= set(kinds), "every event an aggregate records has a contract"
+
+
+def test_a_catalogue_entry_carries_what_fits_the_product_and_reads_without_it() -> None:
+    camera = laptop()
+    camera.certify(FCC)
+    camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=("LENS-50", "GRIP-X"))
+    (listed,) = [e for e in camera.collect_events() if isinstance(e, Product.Listed)]
+    entry = to_contract(listed)
+    assert isinstance(entry, CatalogueEntryChanged)
+    assert (entry.compatible_with, entry.fitted_by) == ([], ["GRIP-X", "LENS-50"])
+    # an entry published before the feed carried it reads as fitted by nothing
+    before = entry.model_dump(mode="json", exclude={"fitted_by"})
+    assert CatalogueEntryChanged.model_validate(before).fitted_by == []
+
+
+def test_listings_stored_before_entries_showed_what_fits_still_load() -> None:
+    recorded = load_stored_events("pim")["pim:Product.Listed"]
+    application = PimApplication(None)
+    try:
+        stored = StoredEvent(
+            originator_id=uuid.UUID(recorded["originator_id"]),
+            originator_version=recorded["originator_version"],
+            topic="pim:Product.Listed",
+            state=base64.b64decode(recorded["state"]),
+        )
+        assert "fitted_by" not in stored.state.decode()
+        old = application.mapper.to_domain_event(stored)
+        assert isinstance(old, Product.Listed)
+        assert old.listing.fitted_by == ()
+        # and one stored now keeps what fits the product
+        camera = laptop()
+        camera.certify(FCC)
+        camera.refresh_catalogue(DEFAULT_MARKET_RULES, TODAY, fitted_by=("GRIP-X", "LENS-50"))
+        (new,) = [e for e in camera.collect_events() if isinstance(e, Product.Listed)]
+        again = application.mapper.to_domain_event(application.mapper.to_stored_event(new))
+        assert isinstance(again, Product.Listed)
+        assert again.listing == new.listing
+        assert again.listing.fitted_by == ("GRIP-X", "LENS-50")
+    finally:
+        application.close()
