@@ -17,7 +17,13 @@ from services.order.config import OrderSettings
 from services.order.domain import Order, OrderStatus, ShipmentRequest
 from services.runtime.aggregate import NotFound
 from services.runtime.auth import Caller, OnBehalfOf, Role, allow
-from services.runtime.privacy import KeyLookup, encoded_key, reveal, reveal_optional
+from services.runtime.privacy import (
+    MAX_KEYS_ASKED,
+    KeyLookup,
+    encoded_key,
+    reveal,
+    reveal_optional,
+)
 from services.runtime.service import ServiceRuntime, runtime_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -319,6 +325,34 @@ async def get_customer_key(customer_id: str, runtime: Runtime) -> dict[str, str]
     if key is None:
         raise NotFound(f"no key for customer {customer_id}: forgotten, or no order yet")
     return {"customer_id": customer_id, "key": encoded_key(key)}
+
+
+class CustomerKeysQuery(BaseModel):
+    """Customers whose keys are wanted, at most `MAX_KEYS_ASKED` at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1,
+        max_length=MAX_KEYS_ASKED,
+        description="Customer ids, as the channels give them.",
+    )
+
+
+@customers.post("/customer-keys/lookup", dependencies=[allow(Role.PERSONAL_DATA)])
+async def look_up_customer_keys(
+    query: CustomerKeysQuery, runtime: Runtime
+) -> dict[str, dict[str, str | None]]:
+    """Many customers' keys in one request (a recall's customers, a relay batch's): `keys` maps
+    each customer id asked for to its key, or to null once the customer is forgotten (or has
+    no order yet), as `GET /customer-keys/{customer_id}` answers 404."""
+    found = await runtime.run_command(runtime.application.customer_keys.keys, query.customer_ids)
+    return {
+        "keys": {
+            customer_id: encoded_key(found[customer_id]) if customer_id in found else None
+            for customer_id in query.customer_ids
+        }
+    }
 
 
 @customers.post("/customers/{customer_id}/forget")

@@ -3,6 +3,8 @@ database, in a table of its own (not a read model: a replay must never rebuild o
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.privacy import Sealer, new_key
 
@@ -37,6 +39,18 @@ class CustomerKeys:
             "SELECT key FROM customer_keys WHERE customer_id = %s", customer_id
         )
         return bytes(rows[0]["key"]) if rows else None
+
+    def keys(self, customer_ids: Collection[str]) -> dict[str, bytes]:
+        """The keys of those of `customer_ids` that have one, in one query (a recall or a relay's
+        batch asks for many customers at once)."""
+        if self._memory is not None:
+            return {id_: self._memory[id_] for id_ in customer_ids if id_ in self._memory}
+        self._ensure_table()
+        rows = self._application.read(
+            "SELECT customer_id, key FROM customer_keys WHERE customer_id = ANY(%s)",
+            list(customer_ids),
+        )
+        return {str(row["customer_id"]): bytes(row["key"]) for row in rows}
 
     def delete(self, customer_id: str) -> bool:
         """Delete the customer's key; whether there was one."""

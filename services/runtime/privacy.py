@@ -37,7 +37,6 @@ import hmac
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
@@ -59,6 +58,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 LOOKUP_ATTEMPTS = 3
 LOOKUP_BACKOFF_SECONDS = 0.2
+MAX_KEYS_ASKED = 500
+"""Most customers' keys one lookup asks for (`POST /customer-keys/lookup` on order)."""
 SEALED_PATTERN = re.compile(r"pii1\.([A-Za-z0-9_-]+={0,2})\.([A-Za-z0-9_-]+={0,2})")
 
 
@@ -171,6 +172,19 @@ def revealed(document: Any, keys: KeyLookup) -> Any:
     return _strings_mapped(document, lambda text: reveal(text, keys))
 
 
+def customers_named(document: Any) -> set[str]:
+    """The customers whose sealed values appear anywhere in a JSON-like document: whose keys
+    opening it takes, asked for at once (`CustomerKeyClient.fetch`)."""
+    named: set[str] = set()
+
+    def note(text: str) -> str:
+        named.update(customer_of(match.group(0)) for match in SEALED_PATTERN.finditer(text))
+        return text
+
+    _strings_mapped(document, note)
+    return named
+
+
 def shown(document: Any, keys: KeyLookup | None) -> Any:
     """A JSON-like answer as a caller sees it: with `keys` (a caller allowed to see personal data)
     every sealed value opened, or "erased" once forgotten; without, each shown as `SEALED`,
@@ -245,7 +259,9 @@ class KeyLookupUnavailable(ConnectionError):
 class CustomerKeyClient:
     """Customers' keys from the order service, each kept `ttl_seconds` (a forgotten customer's
     key therefore outlives the forgetting by at most that long in a process that had it, and not
-    at all once the process consumed `CustomerForgotten`: `forget`)."""
+    at all once the process consumed `CustomerForgotten`: `forget`). Asked for many at once
+    (`POST /customer-keys/lookup`, `MAX_KEYS_ASKED` per request): a recall of a thousand
+    customers' units asks two requests, not a thousand."""
 
     def __init__(
         self,
@@ -255,7 +271,7 @@ class CustomerKeyClient:
         ttl_seconds: float = 60.0,
         timeout_seconds: float = 5.0,
     ) -> None:
-        self._order_url = order_url.rstrip("/")
+        self._lookup_url = f"{order_url.rstrip('/')}/customer-keys/lookup"
         self._token = token
         self._ttl = ttl_seconds
         self._timeout = timeout_seconds
@@ -268,95 +284,81 @@ class CustomerKeyClient:
             cached = self._cache.get(customer_id)
         if cached is not None and cached[0] > now:
             return cached[1]
-        key = self._fetch(customer_id)
+        self.fetch([customer_id])
         with self._lock:
-            self._cache[customer_id] = (now + self._ttl, key)
-        return key
+            return self._cache[customer_id][1]
+
+    def fetch(self, customer_ids: Iterable[str]) -> None:
+        """`prefetch` from a thread that runs no event loop (a query's worker thread): it
+        blocks until the keys are at hand."""
+        asyncio.run(self.prefetch(customer_ids))
 
     async def prefetch(self, customer_ids: Iterable[str]) -> None:
-        """Have these customers' keys at hand for `at_hand`, asking (without blocking the event
-        loop) for those not kept or kept longer than the TTL. A lookup that fails is tried again
-        a few times; then `KeyLookupUnavailable` (an outage: the caller waits and tries later)."""
+        """Have these customers' keys at hand, asking in as few requests as can be for those not
+        kept or kept longer than the TTL. A lookup that fails is tried again a few times; then
+        `KeyLookupUnavailable` (an outage: the caller waits and tries later)."""
         now = time.monotonic()
         with self._lock:
             wanted = sorted(
-                {customer_id for customer_id in customer_ids if not self._fresh(customer_id, now)}
+                {
+                    customer_id
+                    for customer_id in customer_ids
+                    if not ((kept := self._cache.get(customer_id)) and kept[0] > now)
+                }
             )
         if not wanted:
             return
+        token = self._token()
+        if not token:
+            raise KeyLookupUnavailable(
+                "no token to ask for customers' keys: set UNITRAIL_PERSONAL_DATA_TOKEN_FILE"
+            )
         async with httpx.AsyncClient(timeout=self._timeout) as client:
-            for customer_id in wanted:
-                key = await self._fetch_async(client, customer_id)
+            for start in range(0, len(wanted), MAX_KEYS_ASKED):
+                asked = wanted[start : start + MAX_KEYS_ASKED]
+                keys = await self._ask(client, asked, _lookup_headers(token))
                 with self._lock:
-                    if self._cache.get(customer_id, (0.0, None))[0] != float("inf"):
-                        self._cache[customer_id] = (now + self._ttl, key)
+                    for customer_id in asked:
+                        # A customer forgotten meanwhile stays forgotten.
+                        if self._cache.get(customer_id, (0.0, None))[0] != float("inf"):
+                            self._cache[customer_id] = (now + self._ttl, keys.get(customer_id))
+
+    async def _ask(
+        self, client: httpx.AsyncClient, customer_ids: list[str], headers: dict[str, str]
+    ) -> dict[str, bytes | None]:
+        failure = ""
+        for attempt in range(LOOKUP_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(LOOKUP_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            try:
+                reply = await client.post(
+                    self._lookup_url, json={"customer_ids": customer_ids}, headers=headers
+                )
+            except httpx.HTTPError as error:
+                failure = f"the key lookup did not answer: {error!r}"
+                continue
+            if reply.status_code == 200:
+                answered: dict[str, str | None] = reply.json()["keys"]
+                return {id_: None if key is None else _unb64(key) for id_, key in answered.items()}
+            failure = f"the key lookup answered {reply.status_code}"
+            if reply.status_code < 500:
+                break  # a refused token is not cured by asking again at once
+        raise KeyLookupUnavailable(failure)
 
     def at_hand(self) -> KeyLookup:
         """The keys `prefetch` brought, never asked for: a customer not prefetched is an
         outage (`KeyLookupUnavailable`), not a forgotten one."""
         return _KeysAtHand(self)
 
-    def _fresh(self, customer_id: str, now: float) -> bool:
-        cached = self._cache.get(customer_id)
-        return cached is not None and cached[0] > now
-
     def cached(self, customer_id: str) -> tuple[float, bytes | None] | None:
         """Until when the customer's key is kept, and the key (None: forgotten), if kept."""
         with self._lock:
             return self._cache.get(customer_id)
 
-    async def _fetch_async(self, client: httpx.AsyncClient, customer_id: str) -> bytes | None:
-        token = self._token()
-        if not token:
-            raise KeyLookupUnavailable(
-                "no token to ask for customers' keys: set UNITRAIL_PERSONAL_DATA_TOKEN_FILE"
-            )
-        quoted = urllib.parse.quote(customer_id, safe="")
-        url = f"{self._order_url}/customer-keys/{quoted}"
-        failure = ""
-        for attempt in range(LOOKUP_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(LOOKUP_BACKOFF_SECONDS * 2 ** (attempt - 1))
-            try:
-                reply = await client.get(url, headers=_lookup_headers(token))
-            except httpx.HTTPError as error:
-                failure = f"the key lookup did not answer: {error!r}"
-                continue
-            if reply.status_code == 404:
-                return None
-            if reply.status_code == 200:
-                return _unb64(str(reply.json()["key"]))
-            failure = f"the key lookup answered {reply.status_code}"
-            if reply.status_code < 500:
-                break  # a refused token is not cured by asking again at once
-        raise KeyLookupUnavailable(failure)
-
     def forget(self, customer_id: str) -> None:
         """Drop what is known of the customer's key: it was deleted."""
         with self._lock:
             self._cache[customer_id] = (float("inf"), None)
-
-    def _fetch(self, customer_id: str) -> bytes | None:
-        token = self._token()
-        if not token:
-            raise KeyLookupUnavailable(
-                "no token to ask for customers' keys: set UNITRAIL_PERSONAL_DATA_TOKEN_FILE"
-            )
-        quoted = urllib.parse.quote(customer_id, safe="")
-        try:
-            reply = httpx.get(
-                f"{self._order_url}/customer-keys/{quoted}",
-                headers=_lookup_headers(token),
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as error:
-            raise KeyLookupUnavailable(f"the key lookup did not answer: {error!r}") from None
-        if reply.status_code == 404:
-            return None
-        if reply.status_code != 200:
-            raise KeyLookupUnavailable(f"the key lookup answered {reply.status_code}")
-        answer = reply.json()
-        return _unb64(str(answer["key"]))
 
 
 def _lookup_headers(token: str) -> dict[str, str]:

@@ -26,7 +26,13 @@ from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import ServiceApplication
-from services.runtime.privacy import ERASED, CustomerKeyClient, KeyLookup, reveal
+from services.runtime.privacy import (
+    ERASED,
+    CustomerKeyClient,
+    KeyLookup,
+    customers_named,
+    reveal,
+)
 from services.runtime.projections import Table, Update
 from services.runtime.replay.bulk import BulkRows, bulk_rows, write_bulk
 from services.traceability import projections
@@ -309,7 +315,7 @@ class TraceabilityApplication(ServiceApplication):
         rows = self._query(
             f"WITH {ctes} {_UNITS_SELECT}", selection.parameters() | {"as_of": as_of}
         )
-        return [self._revealed(_unit_answer(row)) for row in rows]
+        return self._all_revealed([_unit_answer(row) for row in rows])
 
     def trace(
         self, serial: str, sku: str | None = None, as_of: datetime | None = None
@@ -325,9 +331,9 @@ class TraceabilityApplication(ServiceApplication):
                 _HISTORY.format(time_filter=time_filter),
                 {"serial": serial, "sku": unit["sku"], "as_of": as_of},
             )
-            unit["history"] = [
-                self._revealed({field: row[field] for field in HISTORY_FIELDS}) for row in rows
-            ]
+            unit["history"] = self._all_revealed(
+                [{field: row[field] for field in HISTORY_FIELDS} for row in rows]
+            )
         return units
 
     def forget_customer(self, event: CustomerForgotten, envelope: Envelope) -> None:
@@ -338,6 +344,13 @@ class TraceabilityApplication(ServiceApplication):
         erased = dict.fromkeys(("customer_name", "customer_email", "ship_to"), ERASED)
         erase = Update(ORDERS.name, {"customer_id": event.customer_id}, erased)
         self.save_projected(read_model_changes=[*self.projected(event, envelope), erase])
+
+    def _all_revealed(self, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`answers`, each `_revealed`; their customers' keys asked for at once, not one
+        customer after another (a recall may name thousands)."""
+        if isinstance(self.keys, CustomerKeyClient):
+            self.keys.fetch(customers_named(answers))
+        return [self._revealed(answer) for answer in answers]
 
     def _revealed(self, answer: dict[str, Any]) -> dict[str, Any]:
         """`answer` with the customer's personal values opened, or "erased"."""

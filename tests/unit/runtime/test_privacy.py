@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import threading
@@ -19,9 +20,11 @@ from services.runtime import tracing
 from services.runtime.outages import OUTAGE_ERRORS
 from services.runtime.privacy import (
     ERASED,
+    MAX_KEYS_ASKED,
     CustomerKeyClient,
     KeyLookupUnavailable,
     customer_of,
+    customers_named,
     encoded_key,
     is_sealed,
     new_key,
@@ -71,22 +74,28 @@ def test_values_recorded_in_clear_read_as_they_are_and_sealed_parts_of_a_text_op
 class KeyServer(http.server.BaseHTTPRequestHandler):
     keys: dict[str, bytes] = {}
     asked: list[str] = []
+    requests: list[list[str]] = []
     traces: list[str | None] = []
 
-    def do_GET(self) -> None:
-        customer = self.path.rsplit("/", 1)[-1]
-        KeyServer.asked.append(customer)
+    def do_POST(self) -> None:
+        """`POST /customer-keys/lookup` as the order service answers it."""
+        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["customer_ids"]
+        KeyServer.requests.append(asked)
+        KeyServer.asked.extend(asked)
         KeyServer.traces.append(self.headers.get("traceparent"))
+        if self.path != "/customer-keys/lookup":
+            self.send_response(404)
+            self.end_headers()
+            return
         if self.headers.get("Authorization") != "Bearer service-token":
             self.send_response(401)
             self.end_headers()
             return
-        key = KeyServer.keys.get(customer)
-        if key is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        body = json.dumps({"customer_id": customer, "key": encoded_key(key)}).encode()
+        keys = {
+            customer: encoded_key(KeyServer.keys[customer]) if customer in KeyServer.keys else None
+            for customer in asked
+        }
+        body = json.dumps({"keys": keys}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -102,6 +111,7 @@ def key_server() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     KeyServer.keys, KeyServer.asked, KeyServer.traces = {"C-7": new_key()}, [], []
+    KeyServer.requests = []
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -124,15 +134,48 @@ def test_keys_are_asked_for_once_per_ttl_and_forgotten_ones_are_never_asked_agai
     assert KeyServer.asked.count("C-7") == 3
 
 
+def test_many_customers_keys_are_asked_for_in_few_requests(key_server: str) -> None:
+    customers = [f"C-{number}" for number in range(MAX_KEYS_ASKED + 20)]
+    KeyServer.keys = {customer: new_key() for customer in customers[::2]}
+    client = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=60)
+    client.fetch([*customers, *customers[:10]])
+    assert [len(asked) for asked in KeyServer.requests] == [MAX_KEYS_ASKED, 20]
+    assert {client.key(customer) for customer in customers[1::2]} == {None}
+    assert [client.key(customer) for customer in customers[::2]] == [
+        KeyServer.keys[customer] for customer in customers[::2]
+    ]
+    client.forget("C-0")
+    client.fetch(["C-0", "C-1", "C-new"])
+    assert KeyServer.requests[-1] == ["C-new"]  # kept and forgotten ones are not asked again
+    assert client.key("C-0") is None
+
+
+def test_a_recall_asks_for_its_customers_keys_at_once(key_server: str) -> None:
+    keys = {customer: new_key() for customer in ("C:1", "C:2", "C:3")}
+    KeyServer.keys = keys
+    answers = [
+        {"serial": f"SN-{n}", "customer_name": seal(keys[customer], customer, f"Name {n}")}
+        for n, customer in enumerate(["C:1", "C:2", "C:3", "C:1"])
+    ]
+    assert customers_named(answers) == {"C:1", "C:2", "C:3"}
+    client = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=60)
+    client.fetch(customers_named(answers))
+    assert [sorted(asked) for asked in KeyServer.requests] == [["C:1", "C:2", "C:3"]]
+    assert [reveal(answer["customer_name"], client) for answer in answers] == [
+        f"Name {n}" for n in range(4)
+    ]
+    assert len(KeyServer.requests) == 1
+
+
 async def test_a_key_lookup_carries_the_trace_it_is_asked_in(key_server: str) -> None:
     untraced = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=0)
-    untraced.key("C-7")
+    await asyncio.to_thread(untraced.key, "C-7")
     assert KeyServer.traces == [None]  # tracing is off: nothing added
     assert tracing.configure("warehouse_adapter", None, exporter=InMemorySpanExporter())
     try:
         client = CustomerKeyClient(key_server, lambda: "service-token", ttl_seconds=0)
         with tracing.consuming("warehouse_adapter", record("order.events.v1", b"{}")):
-            client.key("C-7")
+            await asyncio.to_thread(client.key, "C-7")
             await client.prefetch(["C-7"])
             handling = tracing.current_traceparent()
     finally:
