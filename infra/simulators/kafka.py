@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.envelope import Envelope
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security, header_value, partition_ends
+from services.runtime.relay_messages import KeyPartitioner
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ def producer_for(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=settings.kafka_idempotence,
         client_id=client_id,
         linger_ms=5,
+        partitioner=KeyPartitioner(),  # a shipment's messages share its key: hashed once
         **client_security(),
     )
 

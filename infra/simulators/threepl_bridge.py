@@ -22,7 +22,6 @@ from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 
 from contracts.base import IntegrationEvent
@@ -66,6 +65,7 @@ from infra.simulators.kafka import (
     run_in_group,
 )
 from services.runtime.kafka import header_value
+from services.runtime.relay_messages import KeyPartitioner
 
 log = structlog.get_logger(__name__)
 
@@ -145,6 +145,7 @@ class ShipmentsInOrder:
 
     def __init__(self, partition_counts: Mapping[str, int]) -> None:
         self._partition_counts = partition_counts
+        self._partitioner = KeyPartitioner()
         self._held: dict[str, deque[Record]] = {}
         self._clear: dict[tuple[str, int], Record] = {}
         self._reached: dict[TopicPartition, int] = {}
@@ -207,7 +208,7 @@ class ShipmentsInOrder:
         """Whether the other topic's partition for the copy's shipment has come to its place."""
         other = FULFILMENT_REQUESTS if copy.topic == WAREHOUSE_EVENTS else WAREHOUSE_EVENTS
         count = self._partition_counts[other]
-        partition = DefaultPartitioner()(copy.key, list(range(count)), list(range(count)))
+        partition = self._partitioner(copy.key, list(range(count)))
         position = _place(copy)[2]
         return position >= 0 and self._reached.get(TopicPartition(other, partition), -1) >= position
 

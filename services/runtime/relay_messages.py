@@ -188,14 +188,20 @@ class MessageWriter:
 
 class KeyPartitioner:
     """The producer's default partitioner, remembered per key (an aggregate's events come in runs,
-    and murmur2 in Python costs more than the rest of placing a message)."""
+    and murmur2 in Python costs more than the rest of placing a message). Also a producer's
+    `partitioner`: a message without a key goes where the default one sends it."""
 
     MAX_REMEMBERED = 100_000
 
     def __init__(self) -> None:
         self._partition_of: dict[tuple[bytes, int], int] = {}
 
-    def __call__(self, key: bytes, partitions: list[int]) -> int:
+    def __call__(
+        self, key: bytes | None, partitions: list[int], available: list[int] | None = None
+    ) -> int:
+        if key is None:
+            chosen: int = DefaultPartitioner()(None, partitions, available or partitions)
+            return chosen
         remembered = self._partition_of.get((key, len(partitions)))
         if remembered is not None:
             return remembered

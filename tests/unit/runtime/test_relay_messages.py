@@ -123,6 +123,8 @@ def test_keys_go_to_the_partition_the_producer_would_choose() -> None:
         expected = DefaultPartitioner()(key, partitions, partitions)
         assert partitioner(key, partitions) == expected
         assert partitioner(key, partitions) == expected  # remembered
+        assert partitioner(key, partitions, partitions[:1]) == expected  # as a producer's
+    assert {partitioner(None, partitions, [4]) for _ in range(20)} == {4}  # no key: any available
 
 
 def test_a_feed_skips_before_decoding_only_what_its_translator_has_no_function_for() -> None:
