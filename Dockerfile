@@ -24,8 +24,10 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && rm -rf /src
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin unitrail \
-    && mkdir -p /app/.unitrail/auth && chown unitrail /app/.unitrail/auth
-# (the `unitrail-keys` volume takes this directory's owner: `setup` writes the signing key there)
+    && mkdir -p /app/.unitrail/auth /app/.unitrail/shared \
+    && chown unitrail /app/.unitrail/auth /app/.unitrail/shared
+# (a named volume takes its directory's owner: `setup` writes the signing key to `auth` and the
+# public half and the services' tokens to `shared`)
 USER unitrail
 WORKDIR /app
 

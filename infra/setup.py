@@ -2,17 +2,23 @@
 
 The one step that must run before any service starts: the `setup` service of docker-compose.yml runs
 it, and `infra.stack` does the same through `prepare_system`. Unless an identity provider is named
-(`UNITRAIL_AUTH_JWKS_URL`), it also makes the local token signing key under `UNITRAIL_DATA_DIR`.
+(`UNITRAIL_AUTH_JWKS_URL`), it also makes the local token signing key under `UNITRAIL_DATA_DIR`,
+and the services' tokens signed with it; `--share-auth DIR` copies the key's public half and those
+tokens to DIR, so the services can be given what they need without the private key (Compose).
 It reads the shared settings the services read (`KAFKA_BOOTSTRAP_SERVERS`, `POSTGRES_DSN`,
 `UNITRAIL_DATABASE_PREFIX`), and running it again changes nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from contracts.topics import SERVICES
 from infra.console import CONSOLE_ROLES
@@ -46,8 +52,23 @@ async def prepare_system(
     return PreparedSystem(created_topics=created_topics, databases=databases)
 
 
-def main() -> int:
+def share_auth(files: Sequence[Path], directory: Path) -> list[Path]:
+    """Copy `files` (the public key and the services' tokens, never the private key) to
+    `directory`, with their modes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(file, directory / file.name)) for file in files]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Prepare the servers named by the environment, the way the services would find them."""
+    parser = argparse.ArgumentParser(prog="python -m infra.setup", description=__doc__)
+    parser.add_argument(
+        "--share-auth",
+        type=Path,
+        metavar="DIR",
+        help="copy the public key and the services' tokens (not the private key) to DIR",
+    )
+    arguments = parser.parse_args(argv)
     # The services' own shared settings, so names and defaults cannot drift from what they read.
     settings = ServiceSettings()
     prepared = asyncio.run(
@@ -60,9 +81,17 @@ def main() -> int:
     )
     if not os.environ.get("UNITRAIL_AUTH_JWKS_URL"):
         issuer = LocalIssuer.of_data_dir(data_dir()).ensure()
-        issuer.personal_data_token_file()
-        issuer.token_file("console", "unitrail-console", CONSOLE_ROLES)
+        tokens = [
+            issuer.personal_data_token_file(),
+            issuer.token_file("console", "unitrail-console", CONSOLE_ROLES),
+        ]
         print(f"[unitrail] tokens signed by the key in {issuer.directory}", file=sys.stderr)
+        if arguments.share_auth is not None:
+            share_auth([issuer.public_key_file, *tokens], arguments.share_auth)
+            print(
+                f"[unitrail] public key and tokens shared in {arguments.share_auth}",
+                file=sys.stderr,
+            )
     print(
         f"[unitrail] topics ready on {settings.kafka_bootstrap_servers} "
         f"({len(prepared.created_topics)} created); databases ready: "

@@ -18,10 +18,13 @@ from pydantic import AliasChoices, TypeAdapter
 from pydantic_settings import BaseSettings
 
 from contracts.topics import SERVICES
+from infra.console import CONSOLE_ROLES
 from infra.ports import CONSOLE_PORT, DEFAULT_PORTS
+from infra.setup import share_auth
 from infra.simulators.carriers import SimulatedCarriersSettings
 from infra.simulators.kafka import KafkaSettings
 from infra.simulators.threepl_settings import SimulatedThreePLSettings
+from infra.tokens import LocalIssuer
 from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 
@@ -233,7 +236,7 @@ def test_postgres_is_postgres_18_with_a_health_check() -> None:
 
 def test_setup_prepares_the_servers_once_they_are_healthy() -> None:
     setup = compose_services()[SETUP]
-    assert command_of(setup) == ["python", "-m", "infra.setup"]
+    assert command_of(setup)[:3] == ["python", "-m", "infra.setup"]
     assert importlib.util.find_spec("infra.setup") is not None
     assert setup["build"] in (".", {"context": "."})
     for server in ("kafka", "postgres"):
@@ -274,3 +277,51 @@ def test_the_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     ]
     for needed in ("pyproject.toml", *packages):
         assert needed in copied or "" in copied, f"{needed} is not copied into the image"
+
+
+def volumes_of(block: dict[str, Any]) -> dict[str, str]:
+    """Mount point of each named volume of a service (short syntax), with `:ro` when read-only."""
+    mounts: dict[str, str] = {}
+    for entry in block.get("volumes", []):
+        name, target, *mode = str(entry).split(":")
+        mounts[name] = target + (f":{mode[0]}" if mode else "")
+    return mounts
+
+
+def test_only_setup_holds_the_signing_key_and_the_others_get_what_it_shares() -> None:
+    services = compose_services()
+    setup = volumes_of(services[SETUP])
+    assert setup["unitrail-signing"] == "/app/.unitrail/auth"  # `LocalIssuer.of_data_dir`
+    *_, share, shared_to = command_of(services[SETUP])
+    assert (share, setup["unitrail-keys"]) == ("--share-auth", shared_to)
+    readers = [name for name, block in services.items() if "unitrail-keys" in volumes_of(block)]
+    assert set(readers) >= {*SERVICES, CONSOLE}
+    for name in readers:
+        if name != SETUP:
+            assert volumes_of(services[name])["unitrail-keys"] == "/app/.unitrail/auth:ro", name
+    assert [
+        name for name, block in services.items() if "unitrail-signing" in volumes_of(block)
+    ] == [SETUP]
+    instructions = " ".join(dockerfile_instructions())
+    assert f"chown unitrail /app/.unitrail/auth {shared_to}" in instructions, "owned by the user"
+
+
+def test_setup_shares_the_public_key_and_the_tokens_never_the_private_key(
+    tmp_path: Path,
+) -> None:
+    issuer = LocalIssuer(tmp_path / "auth").ensure()
+    tokens = [
+        issuer.personal_data_token_file(),
+        issuer.token_file("console", "unitrail-console", CONSOLE_ROLES),
+    ]
+    shared = share_auth([issuer.public_key_file, *tokens], tmp_path / "shared")
+    assert sorted(path.name for path in (tmp_path / "shared").iterdir()) == [
+        "console.token",
+        "personal-data.token",
+        "signing-key.pub.pem",
+    ]
+    for copy in shared:
+        original = issuer.directory / copy.name
+        assert copy.read_bytes() == original.read_bytes()
+        assert copy.stat().st_mode == original.stat().st_mode  # tokens stay owner-only
+    assert not (tmp_path / "shared" / issuer.private_key_file.name).exists()
