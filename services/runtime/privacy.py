@@ -279,35 +279,41 @@ class CustomerKeyClient:
         self._lock = threading.Lock()
 
     def key(self, customer_id: str) -> bytes | None:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(customer_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """The customer's key, kept or asked for (`fetch`: from a thread without an event loop)."""
         self.fetch([customer_id])
         with self._lock:
             return self._cache[customer_id][1]
 
     def fetch(self, customer_ids: Iterable[str]) -> None:
         """`prefetch` from a thread that runs no event loop (a query's worker thread): it
-        blocks until the keys are at hand."""
-        asyncio.run(self.prefetch(customer_ids))
+        blocks until the keys are at hand; with every key kept, it asks nothing and starts no
+        event loop."""
+        wanted = self._wanted(customer_ids)
+        if wanted:
+            asyncio.run(self._ask_for(wanted))
 
     async def prefetch(self, customer_ids: Iterable[str]) -> None:
         """Have these customers' keys at hand, asking in as few requests as can be for those not
         kept or kept longer than the TTL. A lookup that fails is tried again a few times; then
         `KeyLookupUnavailable` (an outage: the caller waits and tries later)."""
+        wanted = self._wanted(customer_ids)
+        if wanted:
+            await self._ask_for(wanted)
+
+    def _wanted(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of `customer_ids` whose key is not kept, or kept longer than the TTL."""
         now = time.monotonic()
         with self._lock:
-            wanted = sorted(
+            return sorted(
                 {
                     customer_id
                     for customer_id in customer_ids
                     if not ((kept := self._cache.get(customer_id)) and kept[0] > now)
                 }
             )
-        if not wanted:
-            return
+
+    async def _ask_for(self, wanted: list[str]) -> None:
+        now = time.monotonic()
         token = self._token()
         if not token:
             raise KeyLookupUnavailable(
