@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -866,6 +867,8 @@ class FlowRun:
     profiles: dict[str, Profile] = field(default_factory=dict)
     hops: dict[str, list[float]] = field(default_factory=dict)
     """Paid → allocated split at each service's store and relay (`allocation_hops`), seconds."""
+    batches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Batches each service's consumers applied during the run, and the messages in them."""
 
     @property
     def delivered(self) -> int:
@@ -983,16 +986,19 @@ def flow_run(
     time_limit: float,
     watched: list[Watched],
     profiler: Profiler | None = None,
+    consumed: Callable[[], dict[str, tuple[int, int]]] | None = None,
 ) -> FlowRun:
     """Produce `orders` at `rate` per second; time each until it is allocated, labelled and
     delivered. The CPU of the `watched` processes is measured over the run, and they are
-    sampled by the `profiler` if there is one."""
+    sampled by the `profiler` if there is one; `consumed` counts the batches the services'
+    consumers applied (`RunningStack.consumed`)."""
     sender = SteadySender(channel, orders, rate)
     arrivals: dict[tuple[str, str], float] = {}
     delivered = 0
     sizes_before = topic_sizes(channel.bootstrap_servers)
     if profiler is not None:
         profiler.start(label.replace(" ", "-").replace("/", "per"), watched)
+    batches_before = consumed() if consumed is not None else {}
     cpu_before = CpuUse.take(watched)
     wall_minus_perf = time.time() - time.perf_counter()
     sender.start()
@@ -1011,6 +1017,14 @@ def flow_run(
     result = FlowRun(label=label, sent=len(sender.sent))
     time.sleep(1.0)  # the last orders' trailing events (the carrier's, the relays') settle
     result.cpu = CpuUse.take(watched).since(cpu_before)
+    if consumed is not None:
+        result.batches = {
+            name: (
+                batches - batches_before.get(name, (0, 0))[0],
+                messages - batches_before.get(name, (0, 0))[1],
+            )
+            for name, (batches, messages) in consumed().items()
+        }
     if profiler is not None:
         result.profiles = profiler.stop()
     grown = {
@@ -1109,6 +1123,21 @@ class RunningStack:
             found.append(Watched("simulators", self.partners.process.pid))
         return [*found, *servers, Watched("benchmark", os.getpid())]
 
+    def consumed(self) -> dict[str, tuple[int, int]]:
+        """Batches and messages each consuming service has applied so far, over its processes
+        (their `/health`)."""
+        counts: dict[str, tuple[int, int]] = {}
+        for name, copies in self.services.items():
+            batches = messages = 0
+            for service in copies:
+                with urllib.request.urlopen(f"{service.url}/health", timeout=10) as reply:
+                    consumer = json.loads(reply.read()).get("consumer") or {}
+                batches += int(consumer.get("batches") or 0)
+                messages += int(consumer.get("messages") or 0)
+            if batches:
+                counts[name] = (batches, messages)
+        return counts
+
     def stop(self) -> None:
         if self.partners is not None:
             self.partners.stop()
@@ -1194,6 +1223,8 @@ def measure_flow(
                     rate,
                     seconds + drain_timeout + count / 2,
                     watched,
+                    profiler,
+                    running.consumed,
                 )
             )
             time.sleep(2)
@@ -1207,6 +1238,7 @@ def measure_flow(
                 drain_timeout + burst,
                 watched,
                 profiler,
+                running.consumed,
             )
         )
         return FlowResult(
@@ -1268,6 +1300,24 @@ def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: flo
         ),
     ]
     return rows
+
+
+def batch_rows(run: FlowRun) -> list[Row]:
+    """How many messages each service's consumer applied per batch (one transaction each), and
+    how many batches an order cost it."""
+    if not run.batches or not run.sent:
+        return []
+    ordered = sorted(run.batches.items())
+    return [
+        Row(
+            f"5 messages per batch {run.label}",
+            ", ".join(
+                f"{name} {messages / max(batches, 1):.1f}" for name, (batches, messages) in ordered
+            ),
+            detail="batches per order: "
+            + ", ".join(f"{name} {batches / run.sent:.1f}" for name, (batches, _) in ordered),
+        )
+    ]
 
 
 def cpu_rows(run: FlowRun, at_rest: CpuUse) -> list[Row]:
@@ -1983,7 +2033,9 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             )
             for flow_figures in flow.runs:
                 rows += flow_rows(flow_figures, produced.per_second, raw.per_second)
-            rows += cpu_rows(flow.runs[-1], flow.at_rest)
+            for run in flow.runs:
+                rows += cpu_rows(run, flow.at_rest)
+                rows += batch_rows(run)
             rows += rss_rows(flow)
             bars += flow_bars(flow, raw.per_second)
             rows.append(
@@ -2005,7 +2057,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                 )
             )
             if profiler is not None:
-                reports.append(profile_report(flow.runs[-1]))
+                reports += [profile_report(run) for run in flow.runs]
 
         if 6 in parts:
             processes = arguments.processes[0]
