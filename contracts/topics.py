@@ -22,12 +22,23 @@ SERVICES: tuple[str, ...] = (
 publishes nothing, but it has a topic pair like every service (its dead-letter topic is used)."""
 
 
+KEYED_PARTITIONS = 2
+"""Partitions of every keyed topic the services create, unless `UNITRAIL_KAFKA_PARTITIONS` sets
+another count: as many processes of one service as there are partitions share its work. Each
+partition costs every fetch of every consumer of the topic whether it holds news or not (on two
+cores, 6 partitions instead of 2 cost about a fifth more CPU per order: docs/benchmarks.md), so
+the default is what the launcher's `--processes 2` needs; a deployment that runs more processes
+per service creates its topics with more."""
+
+
 @dataclass(frozen=True)
 class Topic:
     """A Kafka topic and its contract."""
 
     name: str
     partitions: int
+    """The count the services create it with: `KEYED_PARTITIONS` for a keyed topic, 1 for one
+    that must keep a single order (`UNITRAIL_KAFKA_PARTITIONS` changes only the keyed ones)."""
     key: str
     carries: str
     written_by: str
@@ -42,7 +53,7 @@ class Topic:
 
 CHANNEL_ORDERS = Topic(
     name="channel.orders.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="`channel:channel_order_id`",
     carries="ChannelOrderMessage JSON (no envelope), from channel connectors",
     written_by="channel connectors",
@@ -52,7 +63,7 @@ CHANNEL_ORDERS = Topic(
 
 CHANNEL_FEEDBACK = Topic(
     name="channel.feedback.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="`channel:channel_order_id`, as on `channel.orders.v1`",
     carries="Envelope with a `ChannelOrderFeedback`: what became of each channel order message "
     "that changed something (accepted, amended, or a re-send rejected with the difference), for "
@@ -64,7 +75,7 @@ CHANNEL_FEEDBACK = Topic(
 
 THREEPL_CONFIRMATIONS = Topic(
     name="threepl.confirmations.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="shipment id",
     carries="picked / packed (serials) / shipped JSON (no envelope), from 3PL adapters",
     written_by="3PL adapters",
@@ -73,7 +84,7 @@ THREEPL_CONFIRMATIONS = Topic(
 
 THREEPL_RECEIPTS = Topic(
     name="threepl.receipts.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="RMA id (return_received), purchase order id (goods_received) or transfer id "
     "(transfer_received)",
     carries="return_received / goods_received / transfer_received JSON (no envelope): what "
@@ -84,7 +95,7 @@ THREEPL_RECEIPTS = Topic(
 
 THREEPL_STOCK = Topic(
     name="threepl.stock.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="`location:sku`",
     carries="cycle_counted / damage_found JSON (no envelope): what a 3PL found on its shelves "
     "(its own counts, units found damaged), from 3PL adapters",
@@ -94,7 +105,7 @@ THREEPL_STOCK = Topic(
 
 CARRIER_TRACKING = Topic(
     name="carrier.tracking.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="tracking number",
     carries="CarrierTrackingEvent JSON (no envelope), from carrier integrations",
     written_by="carrier integrations",
@@ -103,7 +114,7 @@ CARRIER_TRACKING = Topic(
 
 INVENTORY_MOVEMENTS = Topic(
     name="inventory.movements.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="aggregate id: the SKU's stock (one SKU's movements stay in order on one partition)",
     carries="Envelope with a `StockMovement`: receipts, shipments, transfers, adjustments, "
     "write-offs, returns and condition changes, with quantity and unit cost, for an ERP to book; "
@@ -115,7 +126,7 @@ INVENTORY_MOVEMENTS = Topic(
 
 THREEPL_FULFILMENT_REQUESTS = Topic(
     name="threepl.fulfilment-requests.v1",
-    partitions=6,
+    partitions=KEYED_PARTITIONS,
     key="shipment id",
     carries="Envelope with a `FulfilmentRequested` whose `ship_to` is in clear, or a "
     "`FulfilmentCancelled`: what a 3PL must ship, and where, for 3PL adapters; the warehouse "
@@ -144,7 +155,7 @@ def events_topic(service: str) -> Topic:
     """The topic on which a service publishes its integration events, in envelopes."""
     return Topic(
         name=f"{service}.events.v1",
-        partitions=6,
+        partitions=KEYED_PARTITIONS,
         key="aggregate id",
         carries=f"Envelope with the integration events of `{service}`",
         written_by=service,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.topics import SERVICES
+from contracts.topics import KEYED_PARTITIONS, SERVICES
 from infra.embedded import own_child
 from infra.ports import DEFAULT_PORTS
 
@@ -57,6 +57,19 @@ def process_counts(default: int, env: dict[str, str]) -> dict[str, int]:
             raise ValueError(f"{service}: at least one process is needed, not {count}")
         counts[service] = count
     return counts
+
+
+def keyed_partitions(counts: dict[str, int], env: dict[str, str]) -> int:
+    """Partitions of each keyed topic for a stack running `counts` processes of each service:
+    `UNITRAIL_KAFKA_PARTITIONS` when set, else the registry's count or, when a service runs more
+    processes than that, one per process (a process beyond the partitions gets none to consume)."""
+    setting = env.get("UNITRAIL_KAFKA_PARTITIONS")
+    if setting:
+        partitions = int(setting)
+        if partitions < 1:
+            raise ValueError(f"UNITRAIL_KAFKA_PARTITIONS: at least one partition, not {partitions}")
+        return partitions
+    return max(KEYED_PARTITIONS, *counts.values())
 
 
 @dataclass

@@ -24,7 +24,7 @@ from contracts.topics import SERVICES
 from infra.console import CONSOLE_ROLES
 from infra.tokens import LocalIssuer, data_dir
 from infra.topics import ensure_topics
-from services.runtime.config import ServiceSettings, TopicDurability
+from services.runtime.config import ServiceSettings, TopicSettings
 from services.runtime.database import PostgresLocation, ensure_database
 
 
@@ -40,11 +40,11 @@ async def prepare_system(
     bootstrap_servers: str,
     postgres_dsn: str,
     database_prefix: str,
-    durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
+    topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
 ) -> PreparedSystem:
-    """Create every missing topic of the registry (replicated as `durability` says) and each
+    """Create every missing topic of the registry (partitioned and replicated as `topic_settings` says) and each
     service's `<prefix>_<service>` database."""
-    created_topics = await ensure_topics(bootstrap_servers, durability=durability)
+    created_topics = await ensure_topics(bootstrap_servers, topic_settings=topic_settings)
     server = PostgresLocation.from_dsn(postgres_dsn)
     databases = [f"{database_prefix}_{service}" for service in SERVICES]
     for database in databases:
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.kafka_bootstrap_servers,
             settings.postgres_dsn,
             settings.database_prefix,
-            settings.topic_durability,
+            settings.topic_settings,
         )
     )
     if not os.environ.get("UNITRAIL_AUTH_JWKS_URL"):

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from contracts.topics import SERVICES, all_topics
+from contracts.topics import SERVICES
 from infra.console import CONSOLE_ROLES, console_url
 from infra.drain import (
     consumed_so_far,
@@ -53,6 +53,7 @@ from infra.processes import (
     PORT_STEP,
     SIMULATORS,
     ServiceProcess,
+    keyed_partitions,
     process_counts,
     say,
     stop_processes,
@@ -60,6 +61,7 @@ from infra.processes import (
 from infra.setup import prepare_system
 from infra.supervision import BrokerSupervisor, PostgresSupervisor
 from infra.tokens import LocalIssuer
+from services.runtime.config import TopicSettings
 
 DRAIN_PROGRESS_EVERY = 2.0
 STOP_GRACE_SECONDS = 15.0
@@ -85,6 +87,7 @@ class Stack:
         processes: dict[str, int] | None = None,
         drain_timeout: float = 60.0,
         broker_unanswered_seconds: float = 15.0,
+        partitions: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.broker_port = broker_port
@@ -92,6 +95,9 @@ class Stack:
         self.processes = processes or dict.fromkeys(SERVICES, 1)
         self.drain_timeout = drain_timeout
         self.broker_unanswered_seconds = broker_unanswered_seconds
+        self.topic_settings = TopicSettings(partitions=partitions)
+        """How the launcher creates the topics, and tells every process to (its environment's
+        `UNITRAIL_KAFKA_PARTITIONS`)."""
         self.postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
         self.broker_supervisor: BrokerSupervisor | None = None
@@ -141,6 +147,7 @@ class Stack:
                 paused=self.paused,
                 say=say,
                 unanswered_seconds=self.broker_unanswered_seconds,
+                topic_settings=self.topic_settings,
             )
             env.setdefault("UNITRAIL_KAFKA_IDEMPOTENCE", "false")
             say(
@@ -148,6 +155,8 @@ class Stack:
             )
         env["POSTGRES_DSN"] = dsn
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        if self.topic_settings.partitions is not None:
+            env["UNITRAIL_KAFKA_PARTITIONS"] = str(self.topic_settings.partitions)
         # Where customers' keys are asked for (the 3PL feed opens ship-to addresses with them).
         env.setdefault(
             "UNITRAIL_ORDER_URL", f"http://127.0.0.1:{ServiceProcess('order', env).port}"
@@ -172,6 +181,7 @@ class Stack:
             env["KAFKA_BOOTSTRAP_SERVERS"],
             env["POSTGRES_DSN"],
             env.get("UNITRAIL_DATABASE_PREFIX", "unitrail"),
+            self.topic_settings,
         )
         say(f"topics ready ({len(prepared.created_topics)} created)")
         say("databases ready: " + ", ".join(prepared.databases))
@@ -507,11 +517,14 @@ def main() -> int:
         processes = process_counts(arguments.processes, dict(os.environ))
     except ValueError as error:
         parser.error(str(error))
-    fewest_partitions = min(topic.partitions for topic in all_topics() if topic.partitions > 1)
-    if max(processes.values()) > fewest_partitions:
+    try:
+        partitions = keyed_partitions(processes, dict(os.environ))
+    except ValueError as error:
+        parser.error(str(error))
+    if max(processes.values()) > partitions:
         say(
-            f"topics have {fewest_partitions} partitions: processes beyond that many per service "
-            "get none to consume"
+            f"keyed topics get {partitions} partitions (UNITRAIL_KAFKA_PARTITIONS): processes "
+            "beyond that many per service get none to consume"
         )
     if arguments.fresh and arguments.data_dir.exists():
         shutil.rmtree(arguments.data_dir)
@@ -524,6 +537,7 @@ def main() -> int:
         processes=processes,
         drain_timeout=arguments.drain_timeout,
         broker_unanswered_seconds=arguments.broker_unanswered_seconds,
+        partitions=partitions,
     )
 
     def request_stop(signum: int, _: object) -> None:

@@ -16,25 +16,31 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import Topic, all_topics
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.config import TopicSettings
 from services.runtime.kafka import client_security
-from services.runtime.topics import BrokerIncarnation, ensure_topics
+from services.runtime.topics import BrokerIncarnation, ensure_topics, new_topic
 
 Say = Callable[[str], None]
 
 
-async def recreate_topics(bootstrap_servers: str, topics: list[Topic] | None = None) -> list[str]:
-    """Create the registry's topics on a broker that came back empty; return the names created.
+async def recreate_topics(
+    bootstrap_servers: str,
+    topics: list[Topic] | None = None,
+    topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
+) -> list[str]:
+    """Create the registry's topics on a broker that came back empty, as `topic_settings` says;
+    return the names created.
 
     A topic that some outside client made the broker create first, with another partition
-    count, is deleted and created again with the registered count: it is seconds old, and what it
+    count, is deleted and created again with the configured count: it is seconds old, and what it
     holds is re-published from the stores (what partners sent in that moment is what the
     embedded broker cannot keep anyway)."""
     wanted = topics if topics is not None else all_topics()
-    created = await ensure_topics(bootstrap_servers, wanted)
+    created = await ensure_topics(bootstrap_servers, wanted, topic_settings=topic_settings)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, client_id="unitrail-stack", **client_security()
     )
@@ -42,12 +48,14 @@ async def recreate_topics(bootstrap_servers: str, topics: list[Topic] | None = N
     try:
         described = await admin.describe_topics([topic.name for topic in wanted])
         counts = {entry["topic"]: len(entry["partitions"]) for entry in described}
-        wrong = [topic for topic in wanted if counts.get(topic.name) != topic.partitions]
+        wrong = [
+            topic
+            for topic in wanted
+            if counts.get(topic.name) != topic_settings.partitions_of(topic)
+        ]
         if wrong:
             await admin.delete_topics([topic.name for topic in wrong])
-            await admin.create_topics(
-                [NewTopic(topic.name, topic.partitions, 1) for topic in wrong]
-            )
+            await admin.create_topics([new_topic(topic, topic_settings) for topic in wrong])
     finally:
         await admin.close()
     return created + [topic.name for topic in wrong if topic.name not in created]
@@ -65,8 +73,10 @@ class BrokerSupervisor:
         say: Say,
         unanswered_seconds: float,
         probe_every: float = 2.0,
+        topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self.broker = broker
+        self.topic_settings = topic_settings
         self.paused = paused
         self.say = say
         self.unanswered_seconds = unanswered_seconds
@@ -96,25 +106,30 @@ class BrokerSupervisor:
         self.say(f"embedded broker {reason}; restarting it on {address}")
         started = time.monotonic()
         # The stack's processes are paused while the broker comes up empty, so that none of their
-        # clients asks for a topic before it exists with its registered partition count.
+        # clients asks for a topic before it exists with its configured partition count.
         with self.paused():
             self.broker.kill()
             self.broker.start()
-            created, incarnation = asyncio.run(self.prepare_empty_broker(address))
+            created, incarnation = asyncio.run(
+                self.prepare_empty_broker(address, self.topic_settings)
+            )
         self.restarts += 1
         self._last_answer = time.monotonic()
         self.say(
             f"embedded broker restarted on {address} in {time.monotonic() - started:.1f} s, empty "
             f"(it keeps everything in memory); {len(created)} topics created with their "
-            f"registered partition counts; incarnation {incarnation} (the relays publish their "
+            f"configured partition counts; incarnation {incarnation} (the relays publish their "
             "stores again)"
         )
 
     @staticmethod
-    async def prepare_empty_broker(address: str) -> tuple[list[str], str]:
+    async def prepare_empty_broker(
+        address: str,
+        topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
+    ) -> tuple[list[str], str]:
         """The registry's topics, then a new incarnation marker, which tells the relays that
         what they had published is gone."""
-        created = await recreate_topics(address)
+        created = await recreate_topics(address, topic_settings=topic_settings)
         incarnation = await BrokerIncarnation(address, client_id="unitrail-stack").current()
         return created, incarnation
 

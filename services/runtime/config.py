@@ -13,21 +13,32 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.topics import Topic
 from services.runtime.auth import DEFAULT_AUDIENCE, LOCAL_ISSUER, VerifierSettings
 from services.runtime.database import PostgresLocation, PostgresTimeouts
 from services.runtime.privacy import CustomerKeyClient
 
 
 @dataclass(frozen=True)
-class TopicDurability:
-    """How many brokers keep each topic the services create: 1 for one broker (embedded, or a
-    laptop); on a real cluster 3 replicas and `min.insync.replicas` 2, so that a write acknowledged
-    with `acks=all` survives the loss of a broker."""
+class TopicSettings:
+    """How the services create their topics. How many brokers keep each: 1 for one broker
+    (embedded, or a laptop); on a real cluster 3 replicas and `min.insync.replicas` 2, so that a
+    write acknowledged with `acks=all` survives the loss of a broker. And how many partitions a
+    keyed topic has: the registry's `KEYED_PARTITIONS` unless `partitions` says otherwise."""
 
     replication_factor: int = 1
     min_insync_replicas: int = 1
     personal_data_retention_ms: int = 7 * 24 * 3600 * 1000
     """`retention.ms` of the topics that carry personal data in clear (`Topic.personal_data`)."""
+    partitions: int | None = None
+    """Partitions of every keyed topic (one the registry gives more than one); None: the
+    registry's count. Topics of one partition keep it: their order is their contract."""
+
+    def partitions_of(self, topic: Topic) -> int:
+        """The partitions `topic` is created with."""
+        if self.partitions is None or topic.partitions == 1:
+            return topic.partitions
+        return self.partitions
 
 
 def shared(name: str, *aliases: str) -> AliasChoices:
@@ -155,6 +166,15 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("UNITRAIL_KAFKA_MIN_INSYNC_REPLICAS"),
         description="Replicas that must have a write before `acks=all` acknowledges it: 2 on a "
         "real cluster.",
+    )
+    kafka_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=shared("UNITRAIL_KAFKA_PARTITIONS"),
+        description="Partitions of each keyed topic the services create (default 2, "
+        "`contracts.topics.KEYED_PARTITIONS`): at least the most processes of any service, since "
+        "a process beyond that many gets nothing to consume. Every partition costs each fetch of "
+        "each consumer, so no more than that. Topics that exist are not changed.",
     )
     personal_data_retention_hours: float = Field(
         default=168,
@@ -392,12 +412,13 @@ class ServiceSettings(BaseSettings):
         )
 
     @property
-    def topic_durability(self) -> TopicDurability:
-        """How the topics this service creates are replicated."""
-        return TopicDurability(
+    def topic_settings(self) -> TopicSettings:
+        """How the topics this service creates are replicated and partitioned."""
+        return TopicSettings(
             self.kafka_replication_factor,
             self.kafka_min_insync_replicas,
             personal_data_retention_ms=round(self.personal_data_retention_hours * 3600 * 1000),
+            partitions=self.kafka_partitions,
         )
 
     @property

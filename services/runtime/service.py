@@ -167,13 +167,13 @@ class ServiceRuntime(Generic[A]):
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             client_id=self._client_id,
-            durability=settings.topic_durability,
+            topic_settings=settings.topic_settings,
         )
         self.incarnation = BrokerIncarnation(
             settings.kafka_bootstrap_servers,
             client_id=self._client_id,
             check_seconds=settings.broker_check_seconds,
-            durability=settings.topic_durability,
+            topic_settings=settings.topic_settings,
         )
         await self.incarnation.current()
         self._producer = build_producer(settings)

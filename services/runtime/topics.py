@@ -27,7 +27,7 @@ from aiokafka.structs import TopicPartition
 
 import services.runtime.kafka  # noqa: F401  (no client of this process auto-creates a topic)
 from contracts.topics import BROKER_INCARNATION, Topic, all_topics
-from services.runtime.config import TopicDurability
+from services.runtime.config import TopicSettings
 from services.runtime.kafka import client_security
 
 log = structlog.get_logger(__name__)
@@ -35,18 +35,18 @@ log = structlog.get_logger(__name__)
 MARKER_READ_TIMEOUT_SECONDS = 10.0
 
 
-def new_topic(topic: Topic, durability: TopicDurability) -> NewTopic:
-    """The registry's topic, replicated as `durability` says; one carrying personal data in
-    clear keeps messages no longer than `durability.personal_data_retention_ms`."""
+def new_topic(topic: Topic, topic_settings: TopicSettings) -> NewTopic:
+    """The registry's topic, partitioned and replicated as `topic_settings` says; one carrying
+    personal data in clear keeps messages no longer than `topic_settings.personal_data_retention_ms`."""
     configs: dict[str, str] = {}
-    if durability.min_insync_replicas > 1:
-        configs["min.insync.replicas"] = str(durability.min_insync_replicas)
+    if topic_settings.min_insync_replicas > 1:
+        configs["min.insync.replicas"] = str(topic_settings.min_insync_replicas)
     if topic.personal_data:
-        configs["retention.ms"] = str(durability.personal_data_retention_ms)
+        configs["retention.ms"] = str(topic_settings.personal_data_retention_ms)
     return NewTopic(
         topic.name,
-        topic.partitions,
-        durability.replication_factor,
+        topic_settings.partitions_of(topic),
+        topic_settings.replication_factor,
         topic_configs=configs or None,
     )
 
@@ -56,10 +56,10 @@ async def ensure_topics(
     topics: list[Topic] | None = None,
     *,
     client_id: str = "unitrail-setup",
-    durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
+    topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
 ) -> list[str]:
-    """Create every missing topic of `topics` (default: the registry) with its partition count
-    and `durability`; return the names created. A topic found with another partition count is
+    """Create every missing topic of `topics` (default: the registry) as `topic_settings` says;
+    return the names created. A topic found with another partition count is
     logged, not changed: partitions cannot be removed, and adding some moves keys to other
     partitions."""
     wanted = topics if topics is not None else all_topics()
@@ -72,26 +72,29 @@ async def ensure_topics(
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
-                await admin.create_topics([new_topic(topic, durability) for topic in missing])
+                await admin.create_topics([new_topic(topic, topic_settings) for topic in missing])
         present = [topic for topic in wanted if topic.name in existing]
         if present:
-            await _warn_of_partition_counts(admin, present)
+            await _warn_of_partition_counts(admin, present, topic_settings)
         return [topic.name for topic in missing]
     finally:
         await admin.close()
 
 
-async def _warn_of_partition_counts(admin: AIOKafkaAdminClient, topics: list[Topic]) -> None:
+async def _warn_of_partition_counts(
+    admin: AIOKafkaAdminClient, topics: list[Topic], topic_settings: TopicSettings
+) -> None:
     described = await admin.describe_topics([topic.name for topic in topics])
     counts = {entry["topic"]: len(entry["partitions"]) for entry in described}
     for topic in topics:
         found = counts.get(topic.name)
-        if found is not None and found != topic.partitions:
+        wanted = topic_settings.partitions_of(topic)
+        if found is not None and found != wanted:
             log.error(
-                "topic has another partition count than the registry's",
+                "topic has another partition count than configured (UNITRAIL_KAFKA_PARTITIONS)",
                 topic=topic.name,
                 partitions=found,
-                registry=topic.partitions,
+                configured=wanted,
             )
 
 
@@ -105,11 +108,11 @@ class BrokerIncarnation:
         *,
         client_id: str,
         check_seconds: float = 5.0,
-        durability: TopicDurability = TopicDurability(),  # noqa: B008 (frozen: safe to share)
+        topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
-        self._durability = durability
+        self._topic_settings = topic_settings
         self.check_seconds = check_seconds
         self._value: str | None = None
         self._checked_at = -float("inf")
@@ -126,7 +129,9 @@ class BrokerIncarnation:
             value = await self._read()
             if value is None:
                 created = await ensure_topics(
-                    self._bootstrap_servers, client_id=self._client_id, durability=self._durability
+                    self._bootstrap_servers,
+                    client_id=self._client_id,
+                    topic_settings=self._topic_settings,
                 )
                 await self._write(uuid.uuid4().hex)
                 value = await self._read()
@@ -137,7 +142,9 @@ class BrokerIncarnation:
                 # Another service marked the new life first; it created the topics then, but a
                 # topic deleted since is created again here all the same.
                 await ensure_topics(
-                    self._bootstrap_servers, client_id=self._client_id, durability=self._durability
+                    self._bootstrap_servers,
+                    client_id=self._client_id,
+                    topic_settings=self._topic_settings,
                 )
             if value != self._value:
                 log.info("broker incarnation", incarnation=value, previous=self._value)

@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from contracts.channel import order_id_for
+from contracts.topics import CHANNEL_ORDERS
 from infra.embedded import EmbeddedBroker
 from tests.integration.harness import (
     Channel,
@@ -76,7 +77,10 @@ def test_after_the_broker_comes_back_empty_orders_flow_again_and_none_is_decided
         eventually(lambda: health(order)[0] == 200, timeout=90, what="health to recover")
         # The services create the registry's topics again themselves (the launcher does too).
         eventually(
-            lambda: partitions_of(stack.bootstrap_servers, "channel.orders.v1") == 6,
+            lambda: (
+                partitions_of(stack.bootstrap_servers, "channel.orders.v1")
+                == CHANNEL_ORDERS.partitions
+            ),
             timeout=60,
             what="the topics created again",
         )

@@ -141,7 +141,7 @@ def test_a_broker_restarted_empty_gets_every_topic_and_every_stored_event_again(
 
         def republished() -> bool:
             counts = partition_counts(stack.bootstrap_servers)
-            if counts.get(INVENTORY_EVENTS) != 6:
+            if counts.get(INVENTORY_EVENTS) != events_topic("inventory").partitions:
                 return False
             fresh = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
             try:

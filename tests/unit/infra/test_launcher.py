@@ -1,5 +1,6 @@
-"""The launcher's decisions that need no process: how many of each service, and when a service
-process counts as drained, read from its `/health` answer."""
+"""The launcher's decisions that need no process: how many of each service, how many partitions
+the keyed topics get, and when a service process counts as drained, read from its `/health`
+answer."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from contracts.topics import SERVICES
+from contracts.topics import KEYED_PARTITIONS, SERVICES
 from infra.drain import consumed_so_far, partner_messages_pending, unfinished_work, unpublished
-from infra.processes import process_counts
+from infra.processes import keyed_partitions, process_counts
 from infra.stack import restart_delay
 
 CAUGHT_UP: dict[str, Any] = {
@@ -28,6 +29,17 @@ def test_processes_apply_to_each_consuming_service_and_a_service_setting_overrid
 def test_zero_processes_is_refused_with_the_service_named() -> None:
     with pytest.raises(ValueError, match="inventory"):
         process_counts(1, {"UNITRAIL_INVENTORY_PROCESSES": "0"})
+
+
+def test_keyed_topics_get_a_partition_for_each_process_of_the_busiest_service() -> None:
+    assert keyed_partitions(process_counts(1, {}), {}) == KEYED_PARTITIONS
+    assert keyed_partitions(process_counts(KEYED_PARTITIONS, {}), {}) == KEYED_PARTITIONS
+    counts = process_counts(1, {"UNITRAIL_ORDER_PROCESSES": "5"})
+    assert keyed_partitions(counts, {}) == 5
+    # Set by the operator: kept, even below the processes (the launcher says what that means).
+    assert keyed_partitions(counts, {"UNITRAIL_KAFKA_PARTITIONS": "3"}) == 3
+    with pytest.raises(ValueError, match="UNITRAIL_KAFKA_PARTITIONS"):
+        keyed_partitions(counts, {"UNITRAIL_KAFKA_PARTITIONS": "0"})
 
 
 def test_a_process_with_every_lag_zero_has_nothing_left() -> None:

@@ -1,21 +1,24 @@
-"""Topics are created replicated as configured: one copy on one broker, three on a real cluster."""
+"""Topics are created partitioned and replicated as configured: one copy on one broker, three on
+a real cluster; the registry's partitions, or as many as `UNITRAIL_KAFKA_PARTITIONS` says."""
 
 from __future__ import annotations
 
 import pytest
 
 from contracts.topics import (
+    BROKER_INCARNATION,
     CHANNEL_ORDERS,
     INVENTORY_MOVEMENTS,
+    KEYED_PARTITIONS,
     THREEPL_FULFILMENT_REQUESTS,
     all_topics,
 )
-from services.runtime.config import ServiceSettings, TopicDurability
+from services.runtime.config import ServiceSettings, TopicSettings
 from services.runtime.topics import new_topic
 
 
 def test_one_broker_keeps_one_copy_and_sets_nothing_else() -> None:
-    topic = new_topic(INVENTORY_MOVEMENTS, TopicDurability())
+    topic = new_topic(INVENTORY_MOVEMENTS, TopicSettings())
     assert (topic.name, topic.num_partitions, topic.replication_factor, topic.topic_configs) == (
         "inventory.movements.v1",
         INVENTORY_MOVEMENTS.partitions,
@@ -31,7 +34,7 @@ def test_a_real_cluster_keeps_three_and_acknowledges_two(monkeypatch: pytest.Mon
     class Settings(ServiceSettings):
         service_name = "order"
 
-    topic = new_topic(INVENTORY_MOVEMENTS, Settings().topic_durability)
+    topic = new_topic(INVENTORY_MOVEMENTS, Settings().topic_settings)
     assert (topic.replication_factor, topic.topic_configs) == (3, {"min.insync.replicas": "2"})
 
 
@@ -43,12 +46,29 @@ def test_topics_with_personal_data_in_clear_keep_it_as_long_as_the_setting_says(
     class Settings(ServiceSettings):
         service_name = "warehouse_adapter"
 
-    durability = Settings().topic_durability
+    topic_settings = Settings().topic_settings
     bounded = {
         topic.name
         for topic in all_topics()
-        if "retention.ms" in (new_topic(topic, durability).topic_configs or {})
+        if "retention.ms" in (new_topic(topic, topic_settings).topic_configs or {})
     }
     assert bounded == {CHANNEL_ORDERS.name, THREEPL_FULFILMENT_REQUESTS.name}
-    topic = new_topic(THREEPL_FULFILMENT_REQUESTS, durability)
+    topic = new_topic(THREEPL_FULFILMENT_REQUESTS, topic_settings)
     assert topic.topic_configs == {"retention.ms": str(24 * 3600 * 1000)}
+
+
+def test_keyed_topics_get_the_configured_partitions_and_ordered_ones_keep_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Settings(ServiceSettings):
+        service_name = "order"
+
+    assert new_topic(CHANNEL_ORDERS, Settings().topic_settings).num_partitions == KEYED_PARTITIONS
+
+    monkeypatch.setenv("UNITRAIL_KAFKA_PARTITIONS", "12")
+    topic_settings = Settings().topic_settings
+    counts = {topic.name: new_topic(topic, topic_settings).num_partitions for topic in all_topics()}
+    assert counts[CHANNEL_ORDERS.name] == counts[INVENTORY_MOVEMENTS.name] == 12
+    assert counts[BROKER_INCARNATION.name] == 1
+    assert counts["order.deadletter.v1"] == 1
+    assert set(counts.values()) == {1, 12}
