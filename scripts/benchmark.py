@@ -844,8 +844,10 @@ def measure_latency(
 
 FLOW_SERVICES = ("pim", "inventory", "order", "warehouse_adapter", "shipping")
 FLOW_MILESTONES = ("OrderAllocated", "LabelPurchased", "OrderDelivered")
-AT_REST_SECONDS = 10.0
-"""The quiet spell after the warm-up order: what the stack uses without orders, per process."""
+AT_REST_SECONDS = 20.0
+"""The quiet spell after the warm-up order: what the stack uses without orders, per process; long
+enough for every consumer to reach the idle fetch wait (`services/runtime/fetch_wait.py`), so the
+order after it measures waking up."""
 
 
 @dataclass

@@ -72,10 +72,11 @@ class KafkaSettings(BaseSettings):
         description="Fetch wait after a quiet spell (see services/runtime/fetch_wait.py).",
     )
     kafka_quiet_after_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         gt=0,
         validation_alias=AliasChoices("UNITRAIL_KAFKA_QUIET_AFTER_SECONDS"),
-        description="How long without a message before a consumer fetches with the idle wait.",
+        description="How long without a message before a consumer's fetch wait starts to grow "
+        "towards the idle wait (see services/runtime/fetch_wait.py).",
     )
     log_format: Literal["console", "json"] = Field(
         default="console", validation_alias=AliasChoices("UNITRAIL_LOG_FORMAT")

@@ -195,16 +195,18 @@ class ServiceSettings(BaseSettings):
         default=3_000,
         ge=0,
         validation_alias=shared("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
-        description="Fetch wait once a consumer has seen no message for "
+        description="Fetch wait once a consumer has seen no message for a few seconds beyond "
         "`UNITRAIL_KAFKA_QUIET_AFTER_SECONDS`: at rest, short polls are most of the stack's CPU. "
         "On the embedded broker the first message after a quiet spell waits up to about half of "
         "it, once per hop (see services/runtime/fetch_wait.py).",
     )
     kafka_quiet_after_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         gt=0,
         validation_alias=shared("UNITRAIL_KAFKA_QUIET_AFTER_SECONDS"),
-        description="How long without a message before a consumer fetches with the idle wait.",
+        description="How long without a message before a consumer's fetch wait starts to grow "
+        "towards the idle wait (it doubles every second). A service sees one order's messages "
+        "seconds apart, so this is longer than such gaps.",
     )
     consumer_batch_max_messages: int = Field(
         default=100,

@@ -9,8 +9,10 @@ rest the same short wait is most of what the whole stack does: every consumer as
 and the broker answering those polls used about half of the stack's CPU with no traffic at all.
 
 `FetchWait` gives both: the short wait while messages arrive, and a long one once a consumer has
-seen nothing for a while. The first message after a quiet spell pays up to about half the long wait
-on the embedded broker, once per hop; the wait is short again from the next fetch on.
+seen nothing for a while. In between the wait doubles for every further second of quiet: a
+service sees an order's messages seconds apart (inventory its reservation, then its shipment), and
+a message that comes a few seconds into a quiet spell should pay a fraction of the long wait, not
+half of it on each hop. The wait is short again from the fetch after a message on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class FetchWait:
     started consumer without it (another aiokafka) is left at its configured wait.
     """
 
+    DOUBLING_SECONDS = 1.0
+    """Once quiet, the wait doubles this often until it is the idle one."""
+
     def __init__(
         self,
         consumer: Any,
@@ -36,11 +41,13 @@ class FetchWait:
         idle_ms: int,
         quiet_after_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        doubling_seconds: float = DOUBLING_SECONDS,
     ) -> None:
         self._consumer = consumer
         self.busy_ms = busy_ms
         self.idle_ms = max(idle_ms, busy_ms)
         self._quiet_after = quiet_after_seconds
+        self._doubling = doubling_seconds
         self._clock = clock
         self._last_message_at = clock()
         self.current_ms = busy_ms
@@ -51,8 +58,17 @@ class FetchWait:
         if messages:
             self._last_message_at = now
             self._set(self.busy_ms)
-        elif now - self._last_message_at >= self._quiet_after:
+            return
+        quiet = now - self._last_message_at - self._quiet_after
+        if quiet < 0:
+            return
+        if self._doubling <= 0:
             self._set(self.idle_ms)
+            return
+        base = max(1, self.busy_ms)
+        doublings = 1 + int(quiet / self._doubling)
+        reached_idle = doublings >= 32 or base << doublings >= self.idle_ms
+        self._set(self.idle_ms if reached_idle else base << doublings)
 
     def _set(self, wait_ms: int) -> None:
         if wait_ms == self.current_ms:

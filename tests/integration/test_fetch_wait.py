@@ -28,7 +28,9 @@ async def test_a_quiet_consumer_waits_long_and_a_message_makes_it_short_again(
     await consumer.start()
     await producer.start()
     try:
-        wait = FetchWait(consumer, busy_ms=50, idle_ms=1000, quiet_after_seconds=0.5)
+        wait = FetchWait(
+            consumer, busy_ms=50, idle_ms=1000, quiet_after_seconds=0.5, doubling_seconds=0
+        )
         await asyncio.sleep(0.6)
         wait.observed(0)
         # The attribute the pinned aiokafka builds every fetch request from.

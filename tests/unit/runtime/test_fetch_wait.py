@@ -29,10 +29,32 @@ def test_the_wait_stays_short_while_polls_are_only_briefly_empty() -> None:
     assert consumer._fetcher._fetch_max_wait_ms == 50
 
 
-def test_a_quiet_spell_makes_the_wait_long() -> None:
+def test_a_quiet_spell_makes_the_wait_long_doubling_it_every_second() -> None:
     clock = Clock()
     consumer = consumer_fetching_with(50)
     wait = FetchWait(consumer, busy_ms=50, idle_ms=3000, quiet_after_seconds=5, clock=clock)
+    waits: list[int] = []
+    for _ in range(8):
+        clock.now += 5 if not waits else 1
+        wait.observed(0)
+        waits.append(consumer._fetcher._fetch_max_wait_ms)
+    assert waits == [100, 200, 400, 800, 1600, 3000, 3000, 3000]
+    clock.now += 3600
+    wait.observed(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 3000
+
+
+def test_without_doubling_a_quiet_spell_makes_the_wait_long_at_once() -> None:
+    clock = Clock()
+    consumer = consumer_fetching_with(50)
+    wait = FetchWait(
+        consumer,
+        busy_ms=50,
+        idle_ms=3000,
+        quiet_after_seconds=5,
+        clock=clock,
+        doubling_seconds=0,
+    )
     clock.now += 5
     wait.observed(0)
     assert consumer._fetcher._fetch_max_wait_ms == 3000
