@@ -229,6 +229,15 @@ class ServiceSettings(BaseSettings):
         validation_alias=shared("UNITRAIL_CONSUMER_WAIT_LIMIT_SECONDS"),
         description="How long such an event may wait before it becomes a dead letter.",
     )
+    consumer_commit_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        validation_alias=shared("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS"),
+        description="Least time between two offset commits of a consumer; each commits every "
+        "batch applied since the last. A commit per batch cost the broker and the client a "
+        "request for every few messages; what is applied and not yet committed when a process "
+        "dies is consumed again and recognised as applied.",
+    )
     consumer_batch_max_wait_ms: int = Field(
         default=500,
         ge=1,

@@ -4,11 +4,12 @@ One group member per service process reads all the service's topics (members of 
 different subscriptions would make the group rebalance back and forth). It takes what the broker
 has delivered, up to a batch size, hands it to `Consumer.handle_batch` (one transaction), and only
 then commits the offsets. The commit goes out while the next batch is fetched and applied (one
-commit at a time; what is applied meanwhile goes in the next): waiting for its round trip would
-delay every message behind it, and a commit that never lands costs only a redelivery, recognised
-as such. When the database or the broker is away, the batch is not committed: the partitions are
-rewound to its first records and consumed again after a pause, so nothing is skipped and, because
-effects are deduplicated on event identity, nothing is applied twice.
+commit at a time, at most one per `UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS`; what is applied
+meanwhile goes in the next): waiting for its round trip would delay every message behind it, and
+a commit that never lands costs only a redelivery, recognised as such. When the database or the
+broker is away, the batch is not committed: the partitions are rewound to its first records and
+consumed again after a pause, so nothing is skipped and, because effects are deduplicated on event
+identity, nothing is applied twice.
 
 A broker that comes back empty (the embedded one keeps everything in memory) has forgotten the
 group and its offsets. The inbox watches the broker's incarnation (see `topics.py`) and, when it
@@ -69,6 +70,8 @@ class KafkaInbox:
         """The offset commits under way, or done."""
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         """Offsets after the batches applied, not yet handed to a commit."""
+        self._committed_at = 0.0
+        """When the last commit was sent (monotonic)."""
         self._in_flight: dict[TopicPartition, int] = {}
         """Records fetched and not yet applied and committed, by partition: behind, though the
         position moved."""
@@ -262,10 +265,16 @@ class KafkaInbox:
         self._uncommitted = {}
 
     async def _commit(self, client: AIOKafkaConsumer) -> None:
-        """Commit the offsets after the batches applied so far, one commit at a time, until none
-        is left: the batches applied while a commit is under way go in the next one together."""
+        """Commit the offsets after the batches applied so far, one commit at a time and at most
+        one per `consumer_commit_interval_ms`, until none is left: the batches applied meanwhile
+        go in the next one together."""
+        interval = self._settings.consumer_commit_interval_ms / 1000
         while self._uncommitted:
+            wait = self._committed_at + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             offsets, self._uncommitted = self._uncommitted, {}
+            self._committed_at = time.monotonic()
             try:
                 await client.commit(offsets)
             except (CommitFailedError, KafkaError) as error:
