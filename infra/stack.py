@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -61,7 +62,7 @@ from infra.processes import (
 from infra.setup import prepare_system
 from infra.supervision import BrokerSupervisor, PostgresSupervisor
 from infra.tokens import LocalIssuer
-from services.runtime.config import TopicSettings
+from services.runtime.config import ServiceSettings, TopicSettings
 
 DRAIN_PROGRESS_EVERY = 2.0
 STOP_GRACE_SECONDS = 15.0
@@ -87,7 +88,7 @@ class Stack:
         processes: dict[str, int] | None = None,
         drain_timeout: float = 60.0,
         broker_unanswered_seconds: float = 15.0,
-        partitions: int | None = None,
+        topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
     ) -> None:
         self.data_dir = data_dir
         self.broker_port = broker_port
@@ -95,7 +96,7 @@ class Stack:
         self.processes = processes or dict.fromkeys(SERVICES, 1)
         self.drain_timeout = drain_timeout
         self.broker_unanswered_seconds = broker_unanswered_seconds
-        self.topic_settings = TopicSettings(partitions=partitions)
+        self.topic_settings = topic_settings
         """How the launcher creates the topics, and tells every process to (its environment's
         `UNITRAIL_KAFKA_PARTITIONS`)."""
         self.postgres: EmbeddedPostgres | None = None
@@ -537,7 +538,9 @@ def main() -> int:
         processes=processes,
         drain_timeout=arguments.drain_timeout,
         broker_unanswered_seconds=arguments.broker_unanswered_seconds,
-        partitions=partitions,
+        # Replicated as the services would create them (`UNITRAIL_KAFKA_REPLICATION_FACTOR`...),
+        # with a partition for each process of the busiest service.
+        topic_settings=dataclasses.replace(ServiceSettings().topic_settings, partitions=partitions),
     )
 
     def request_stop(signum: int, _: object) -> None:
