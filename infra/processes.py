@@ -59,16 +59,13 @@ def process_counts(default: int, env: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def keyed_partitions(counts: dict[str, int], env: dict[str, str]) -> int:
+def keyed_partitions(counts: dict[str, int], configured: int | None) -> int:
     """Partitions of each keyed topic for a stack running `counts` processes of each service:
-    `UNITRAIL_KAFKA_PARTITIONS` when set, else the registry's count or, when a service runs more
-    processes than that, one per process (a process beyond the partitions gets none to consume)."""
-    setting = env.get("UNITRAIL_KAFKA_PARTITIONS")
-    if setting:
-        partitions = int(setting)
-        if partitions < 1:
-            raise ValueError(f"UNITRAIL_KAFKA_PARTITIONS: at least one partition, not {partitions}")
-        return partitions
+    the `configured` count (`UNITRAIL_KAFKA_PARTITIONS`) when set, else the registry's or, when a
+    service runs more processes than that, one per process (a process beyond the partitions gets
+    none to consume)."""
+    if configured is not None:
+        return configured
     return max(KEYED_PARTITIONS, *counts.values())
 
 

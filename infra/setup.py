@@ -42,8 +42,8 @@ async def prepare_system(
     database_prefix: str,
     topic_settings: TopicSettings = TopicSettings(),  # noqa: B008 (frozen: safe to share)
 ) -> PreparedSystem:
-    """Create every missing topic of the registry (partitioned and replicated as `topic_settings` says) and each
-    service's `<prefix>_<service>` database."""
+    """Create every missing topic of the registry (partitioned and replicated as `topic_settings`
+    says) and each service's `<prefix>_<service>` database."""
     created_topics = await ensure_topics(bootstrap_servers, topic_settings=topic_settings)
     server = PostgresLocation.from_dsn(postgres_dsn)
     databases = [f"{database_prefix}_{service}" for service in SERVICES]

@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from contracts.topics import SERVICES
 from infra.console import CONSOLE_ROLES, console_url
 from infra.drain import (
@@ -519,9 +521,11 @@ def main() -> int:
     except ValueError as error:
         parser.error(str(error))
     try:
-        partitions = keyed_partitions(processes, dict(os.environ))
-    except ValueError as error:
+        # Replicated as the services would create them (`UNITRAIL_KAFKA_REPLICATION_FACTOR`...).
+        configured = ServiceSettings().topic_settings
+    except ValidationError as error:
         parser.error(str(error))
+    partitions = keyed_partitions(processes, configured.partitions)
     if max(processes.values()) > partitions:
         say(
             f"keyed topics get {partitions} partitions (UNITRAIL_KAFKA_PARTITIONS): processes "
@@ -538,9 +542,7 @@ def main() -> int:
         processes=processes,
         drain_timeout=arguments.drain_timeout,
         broker_unanswered_seconds=arguments.broker_unanswered_seconds,
-        # Replicated as the services would create them (`UNITRAIL_KAFKA_REPLICATION_FACTOR`...),
-        # with a partition for each process of the busiest service.
-        topic_settings=dataclasses.replace(ServiceSettings().topic_settings, partitions=partitions),
+        topic_settings=dataclasses.replace(configured, partitions=partitions),
     )
 
     def request_stop(signum: int, _: object) -> None:

@@ -1020,13 +1020,10 @@ def flow_run(
     time.sleep(1.0)  # the last orders' trailing events (the carrier's, the relays') settle
     result.cpu = CpuUse.take(watched).since(cpu_before)
     if consumed is not None:
-        result.batches = {
-            name: (
-                batches - batches_before.get(name, (0, 0))[0],
-                messages - batches_before.get(name, (0, 0))[1],
-            )
-            for name, (batches, messages) in consumed().items()
-        }
+        result.batches = {}
+        for name, (batches, messages) in consumed().items():
+            batches_then, messages_then = batches_before.get(name, (0, 0))
+            result.batches[name] = (batches - batches_then, messages - messages_then)
     if profiler is not None:
         result.profiles = profiler.stop()
     grown = {

@@ -65,10 +65,8 @@ class FetchWait:
         if self._doubling <= 0:
             self._set(self.idle_ms)
             return
-        base = max(1, self.busy_ms)
-        doublings = 1 + int(quiet / self._doubling)
-        reached_idle = doublings >= 32 or base << doublings >= self.idle_ms
-        self._set(self.idle_ms if reached_idle else base << doublings)
+        doublings = min(1 + int(quiet / self._doubling), 31)  # past the idle wait long before
+        self._set(min(self.idle_ms, max(1, self.busy_ms) << doublings))
 
     def _set(self, wait_ms: int) -> None:
         if wait_ms == self.current_ms:

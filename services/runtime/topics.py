@@ -37,7 +37,7 @@ MARKER_READ_TIMEOUT_SECONDS = 10.0
 
 def new_topic(topic: Topic, topic_settings: TopicSettings) -> NewTopic:
     """The registry's topic, partitioned and replicated as `topic_settings` says; one carrying
-    personal data in clear keeps messages no longer than `topic_settings.personal_data_retention_ms`."""
+    personal data in clear keeps messages no longer than its `personal_data_retention_ms`."""
     configs: dict[str, str] = {}
     if topic_settings.min_insync_replicas > 1:
         configs["min.insync.replicas"] = str(topic_settings.min_insync_replicas)

@@ -32,14 +32,12 @@ def test_zero_processes_is_refused_with_the_service_named() -> None:
 
 
 def test_keyed_topics_get_a_partition_for_each_process_of_the_busiest_service() -> None:
-    assert keyed_partitions(process_counts(1, {}), {}) == KEYED_PARTITIONS
-    assert keyed_partitions(process_counts(KEYED_PARTITIONS, {}), {}) == KEYED_PARTITIONS
+    assert keyed_partitions(process_counts(1, {}), None) == KEYED_PARTITIONS
+    assert keyed_partitions(process_counts(KEYED_PARTITIONS, {}), None) == KEYED_PARTITIONS
     counts = process_counts(1, {"UNITRAIL_ORDER_PROCESSES": "5"})
-    assert keyed_partitions(counts, {}) == 5
+    assert keyed_partitions(counts, None) == 5
     # Set by the operator: kept, even below the processes (the launcher says what that means).
-    assert keyed_partitions(counts, {"UNITRAIL_KAFKA_PARTITIONS": "3"}) == 3
-    with pytest.raises(ValueError, match="UNITRAIL_KAFKA_PARTITIONS"):
-        keyed_partitions(counts, {"UNITRAIL_KAFKA_PARTITIONS": "0"})
+    assert keyed_partitions(counts, 3) == 3
 
 
 def test_a_process_with_every_lag_zero_has_nothing_left() -> None:

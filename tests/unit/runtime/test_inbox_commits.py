@@ -24,6 +24,11 @@ class Settings(ServiceSettings):
     service_name = "order"
 
 
+def inbox_committing_every(milliseconds: int, monkeypatch: pytest.MonkeyPatch) -> KafkaInbox:
+    monkeypatch.setenv("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS", str(milliseconds))
+    return KafkaInbox(cast(Consumer, None), Settings())
+
+
 class RecordingClient:
     def __init__(self) -> None:
         self.commits: list[tuple[float, dict[TopicPartition, int]]] = []
@@ -35,8 +40,7 @@ class RecordingClient:
 async def test_commits_come_an_interval_apart_each_with_what_was_applied_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS", "150")
-    inbox = KafkaInbox(cast(Consumer, None), Settings())
+    inbox = inbox_committing_every(150, monkeypatch)
     client = RecordingClient()
 
     inbox._uncommitted = {FIRST: OffsetAndMetadata(5, "")}
@@ -60,8 +64,7 @@ async def test_commits_come_an_interval_apart_each_with_what_was_applied_meanwhi
 async def test_an_interval_of_zero_commits_as_soon_as_the_last_commit_is_done(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS", "0")
-    inbox = KafkaInbox(cast(Consumer, None), Settings())
+    inbox = inbox_committing_every(0, monkeypatch)
     client = RecordingClient()
     inbox._uncommitted = {FIRST: OffsetAndMetadata(5, "")}
     await inbox._commit(cast(Any, client))

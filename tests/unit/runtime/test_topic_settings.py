@@ -4,6 +4,7 @@ a real cluster; the registry's partitions, or as many as `UNITRAIL_KAFKA_PARTITI
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from contracts.topics import (
     BROKER_INCARNATION,
@@ -72,3 +73,15 @@ def test_keyed_topics_get_the_configured_partitions_and_ordered_ones_keep_one(
     assert counts[BROKER_INCARNATION.name] == 1
     assert counts["order.deadletter.v1"] == 1
     assert set(counts.values()) == {1, 12}
+
+
+def test_a_partition_count_below_one_is_refused_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNITRAIL_KAFKA_PARTITIONS", "0")
+
+    class Settings(ServiceSettings):
+        service_name = "order"
+
+    with pytest.raises(ValidationError, match="UNITRAIL_KAFKA_PARTITIONS"):
+        Settings()
