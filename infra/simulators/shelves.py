@@ -164,6 +164,13 @@ class Shelves:
         """The serial is a unit the WMS has seen."""
         return serial in self._units
 
+    def shipped_in(self, shipment_id: uuid.UUID) -> bool:
+        """Units inventory packed into this parcel have left the building: the parcel shipped."""
+        return any(
+            unit.state is UnitState.SHIPPED and unit.parcel == shipment_id
+            for unit in self._units.values()
+        )
+
     def packed_into(self, shipment_id: uuid.UUID) -> bool:
         """Inventory already accepted units into this parcel (its box is sealed)."""
         return any(

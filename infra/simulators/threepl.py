@@ -182,8 +182,11 @@ class SimulatedThreePL:
     async def shipment_confirmed(self, shipment: ShipmentConfirmed) -> None:
         """The parcel is gone; forget it and stop any work still under way on it (its units leave
         the shelves with `StockShipped`)."""
-        self._known.add(shipment.shipment_id)
-        gone = self._shipments.pop(shipment.shipment_id, None)
+        self._forget(shipment.shipment_id)
+
+    def _forget(self, shipment_id: uuid.UUID) -> None:
+        self._known.add(shipment_id)
+        gone = self._shipments.pop(shipment_id, None)
         for task in gone.tasks if gone is not None else ():
             if task is not asyncio.current_task():
                 task.cancel()
@@ -252,6 +255,8 @@ class SimulatedThreePL:
 
     async def _pick_and_pack(self, shipment: _Shipment) -> None:
         await asyncio.sleep(jittered(shipment.rng, self.settings.pick_delay, self.settings.jitter))
+        if self._gone(shipment):
+            return
         await self._send(
             shipment,
             PickConfirmation(type="picked", shipment_id=shipment.request.shipment_id, at=now()),
@@ -270,6 +275,8 @@ class SimulatedThreePL:
     async def _pack(self, shipment: _Shipment, *, mis_scan: bool) -> None:
         request = shipment.request
         await self._wait_for_units(request)
+        if self._gone(shipment):
+            return
         plan = plan_scan(request, self.shelves, mis_scan=mis_scan, avoid=shipment.avoid)
         if plan.missing:
             log.warning(
@@ -289,6 +296,14 @@ class SimulatedThreePL:
             scan=shipment.scans,
             **({"mis_scanned": sorted(plan.mis_scanned)} if plan.mis_scanned else {}),
         )
+
+    def _gone(self, shipment: _Shipment) -> bool:
+        """Whether the parcel already left, as the shelves show (inventory's `StockShipped`): a
+        3PL restarted before it read the shipment's confirmation does not pick and pack it again."""
+        if not self.shelves.shipped_in(shipment.request.shipment_id):
+            return False
+        self._forget(shipment.request.shipment_id)
+        return True
 
     async def _ship(self, shipment: _Shipment, label: FulfilmentLabelled) -> None:
         await asyncio.sleep(jittered(shipment.rng, self.settings.ship_delay, self.settings.jitter))

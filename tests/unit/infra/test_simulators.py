@@ -383,6 +383,26 @@ async def test_shipments_at_locations_it_does_not_operate_are_left_alone() -> No
     assert len(outbox.packs()) == 1
 
 
+async def test_a_3pl_restarted_after_its_parcel_shipped_does_not_pick_or_pack_it_again() -> None:
+    """Its shelves saw the parcel's units leave (inventory's events) before it read that the
+    shipment shipped: the request read again after the restart is not worked on."""
+    shipment = request(("LAPTOP-14", 1))
+    threepl, outbox = await started(instant())
+    threepl.shelves.packed("L-1", "LAPTOP-14", "WH-A", shipment.shipment_id)
+    threepl.shelves.shipped("LAPTOP-14", ["L-1"])
+    await threepl.fulfilment_requested(shipment)
+    await threepl.fulfilment_labelled(label_for(shipment))
+    await threepl.idle()
+    assert outbox.sent == []
+
+    packed_only = request(("LAPTOP-14", 1))
+    threepl.shelves.packed("L-2", "LAPTOP-14", "WH-A", packed_only.shipment_id)
+    await threepl.fulfilment_requested(packed_only)
+    await threepl.idle()
+    assert outbox.kinds() == ["picked", "packed"]
+    assert serials(outbox.packs()[0].units) == ["L-2"]
+
+
 async def test_confirmations_are_sometimes_sent_twice() -> None:
     threepl, outbox = await started(instant(duplicate_rate=1.0))
     shipment = request(("LAPTOP-14", 1))

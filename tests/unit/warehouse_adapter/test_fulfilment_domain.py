@@ -105,3 +105,23 @@ def test_only_a_packed_shipment_ships_and_a_refused_scan_must_be_repeated() -> N
     assert status(fulfilment) is FulfilmentStatus.SHIPPED
     with pytest.raises(DomainError, match="has shipped and cannot be withdrawn"):
         fulfilment.cancel("too late")
+
+
+def test_a_scan_reported_again_after_the_parcel_shipped_changes_nothing_and_another_is_refused() -> (
+    None
+):
+    """A 3PL that restarts reports again the work it had done: the same scan is a repeat."""
+    fulfilment = request(FulfilmentLine(1, "CAM", 1))
+    units = (PackedUnit(1, "CAM", "S1"),)
+    fulfilment.record_scan(units, AT)
+    fulfilment.serials_verified(scan=1)
+    fulfilment.attach_label(carrier="ups", service="ground", tracking_number="1Z")
+    fulfilment.confirm_shipped(carrier="ups", service="ground", tracking_number="1Z", at=AT)
+    fulfilment.collect_events()
+
+    fulfilment.confirm_picked(AT)
+    fulfilment.record_scan(units, AT)
+    assert status(fulfilment) is FulfilmentStatus.SHIPPED
+    assert fulfilment.collect_events() == []
+    with pytest.raises(DomainError, match="has shipped with other units"):
+        fulfilment.record_scan((PackedUnit(1, "CAM", "S2"),), AT)
