@@ -51,6 +51,7 @@ import asyncpg
 import confluent_kafka
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.channel import order_id_for
 from contracts.topics import SERVICES, Topic, events_topic
@@ -68,6 +69,7 @@ from services.inventory.config import InventorySettings
 from services.inventory.domain import Receipt, SalesChannels, SkuStock
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
+from services.runtime.heap import freeze_startup_objects
 from services.runtime.kafka import confluent_security, producer_options
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
@@ -248,6 +250,42 @@ class Watched:
             return process_cpu(self.pid)
         return process_cpu(self.pid, reaped_children=True) + sum(
             process_cpu(child) for child in children_of(self.pid)
+        )
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """The garbage collector's pauses in a process (or summed over processes): collections,
+    full ones among them, and their time."""
+
+    count: int = 0
+    full: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def scraped(cls, exposition: str) -> Pauses:
+        """Read from a service's `/metrics` (`unitrail_gc_pause_seconds`)."""
+        count = full = 0
+        seconds = 0.0
+        for family in text_string_to_metric_families(exposition):
+            if family.name != "unitrail_gc_pause_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_count"):
+                    count += int(sample.value)
+                    full += int(sample.value) if sample.labels.get("generation") == "2" else 0
+                elif sample.name.endswith("_sum"):
+                    seconds += sample.value
+        return cls(count, full, seconds)
+
+    def plus(self, other: Pauses) -> Pauses:
+        return Pauses(
+            self.count + other.count, self.full + other.full, self.seconds + other.seconds
+        )
+
+    def since(self, before: Pauses) -> Pauses:
+        return Pauses(
+            self.count - before.count, self.full - before.full, self.seconds - before.seconds
         )
 
 
@@ -871,6 +909,8 @@ class FlowRun:
     """Paid → allocated split at each service's store and relay (`allocation_hops`), seconds."""
     batches: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Batches each service's consumers applied during the run, and the messages in them."""
+    pauses: dict[str, Pauses] = field(default_factory=dict)
+    """The garbage collector's pauses in each service's processes during the run."""
 
     @property
     def delivered(self) -> int:
@@ -989,11 +1029,13 @@ def flow_run(
     watched: list[Watched],
     profiler: Profiler | None = None,
     consumed: Callable[[], dict[str, tuple[int, int]]] | None = None,
+    paused: Callable[[], dict[str, Pauses]] | None = None,
 ) -> FlowRun:
     """Produce `orders` at `rate` per second; time each until it is allocated, labelled and
     delivered. The CPU of the `watched` processes is measured over the run, and they are
     sampled by the `profiler` if there is one; `consumed` counts the batches the services'
-    consumers applied (`RunningStack.consumed`)."""
+    consumers applied (`RunningStack.consumed`), `paused` the garbage collector's pauses in them
+    (`RunningStack.paused`)."""
     sender = SteadySender(channel, orders, rate)
     arrivals: dict[tuple[str, str], float] = {}
     delivered = 0
@@ -1001,6 +1043,7 @@ def flow_run(
     if profiler is not None:
         profiler.start(label.replace(" ", "-").replace("/", "per"), watched)
     batches_before = consumed() if consumed is not None else {}
+    pauses_before = paused() if paused is not None else {}
     cpu_before = CpuUse.take(watched)
     wall_minus_perf = time.time() - time.perf_counter()
     sender.start()
@@ -1024,6 +1067,11 @@ def flow_run(
         for name, (batches, messages) in consumed().items():
             batches_then, messages_then = batches_before.get(name, (0, 0))
             result.batches[name] = (batches - batches_then, messages - messages_then)
+    if paused is not None:
+        result.pauses = {
+            name: pauses.since(pauses_before.get(name, Pauses()))
+            for name, pauses in paused().items()
+        }
     if profiler is not None:
         result.profiles = profiler.stop()
     grown = {
@@ -1137,6 +1185,18 @@ class RunningStack:
                 counts[name] = (batches, messages)
         return counts
 
+    def paused(self) -> dict[str, Pauses]:
+        """The garbage collector's pauses so far in each service's processes (their `/metrics`,
+        `unitrail_gc_pause_seconds`)."""
+        found: dict[str, Pauses] = {}
+        for name, copies in self.services.items():
+            total = Pauses()
+            for service in copies:
+                with urllib.request.urlopen(f"{service.url}/metrics", timeout=10) as reply:
+                    total = total.plus(Pauses.scraped(reply.read().decode()))
+            found[name] = total
+        return found
+
     def stop(self) -> None:
         if self.partners is not None:
             self.partners.stop()
@@ -1224,6 +1284,7 @@ def measure_flow(
                     watched,
                     profiler,
                     running.consumed,
+                    running.paused,
                 )
             )
             time.sleep(2)
@@ -1238,6 +1299,7 @@ def measure_flow(
                 watched,
                 profiler,
                 running.consumed,
+                running.paused,
             )
         )
         return FlowResult(
@@ -1299,6 +1361,22 @@ def flow_rows(run: FlowRun, produced_per_second: float, inserted_per_second: flo
         ),
     ]
     return rows
+
+
+def pause_rows(run: FlowRun) -> list[Row]:
+    """The garbage collector's pauses in each service during the run: all collections, and the
+    full ones (generation 2) with the longest."""
+    if not run.pauses:
+        return []
+    ordered = sorted(run.pauses.items(), key=lambda item: -item[1].seconds)
+    return [
+        Row(
+            f"5 collector pauses {run.label}",
+            ", ".join(f"{name} {pauses.seconds * 1000:.0f} ms" for name, pauses in ordered),
+            detail="collections (full): "
+            + ", ".join(f"{name} {pauses.count} ({pauses.full})" for name, pauses in ordered),
+        )
+    ]
 
 
 def batch_rows(run: FlowRun) -> list[Row]:
@@ -1914,6 +1992,8 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             if relay_store is not None:
                 prefill(relay_store, arguments.relay_events, per_save=100)
                 size = envelope_bytes(relay_store)
+                # As a service does once started: what is made before the relay runs is set aside.
+                freeze_startup_objects()
             for round_number in range(1, rounds + 1):
                 print(
                     f"3/6 raw producer: {arguments.messages} messages "
@@ -2037,6 +2117,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             for run in flow.runs:
                 rows += cpu_rows(run, flow.at_rest)
                 rows += batch_rows(run)
+                rows += pause_rows(run)
             rows += rss_rows(flow)
             bars += flow_bars(flow, raw.per_second)
             rows.append(

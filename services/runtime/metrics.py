@@ -10,7 +10,8 @@
   transaction's order);
 - each relay: events stored and not yet published, and how old the oldest of them is; whether it
   runs and whether this process leads it;
-- the process itself (CPU, resident memory, open files), from prometheus-client.
+- the process itself: CPU, resident memory, open files (from prometheus-client), and the garbage
+  collector's pauses by generation (`services.runtime.heap`).
 
 Figures about the consumer and the relays are read when scraped, from the same status the
 service's `/health` answers, so the two never disagree; durations and sizes are observed as they
@@ -35,6 +36,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from services.runtime.heap import GC_PAUSE_SECONDS
 
 HTTP_REQUESTS = "unitrail_http_requests"
 HTTP_DURATION = "unitrail_http_request_duration_seconds"
@@ -91,7 +94,13 @@ class Observed(Collector):
     """The histograms observed as work happens, exposed with the service's other figures."""
 
     def collect(self) -> Iterable[Metric]:
-        for histogram in (BATCH_SECONDS, BATCH_MESSAGES, HANDLER_SECONDS, APPEND_SECONDS):
+        for histogram in (
+            BATCH_SECONDS,
+            BATCH_MESSAGES,
+            HANDLER_SECONDS,
+            APPEND_SECONDS,
+            GC_PAUSE_SECONDS,
+        ):
             yield from histogram.collect()
 
 

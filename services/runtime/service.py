@@ -30,6 +30,7 @@ from services.runtime.context import MessageContext, handling, new_correlation_i
 from services.runtime.database import PostgresLocation, ensure_database, schema_lock
 from services.runtime.deadletters import DeadLetters
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
+from services.runtime.heap import freeze_startup_objects, observe_collections
 from services.runtime.http_edge import install_http_edge
 from services.runtime.http_errors import ERROR_RESPONSES, install_error_handlers
 from services.runtime.inbox import KafkaInbox
@@ -344,8 +345,12 @@ def build_http_app(definition: ServiceDefinition[A]) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Before anything else: a service that cannot verify tokens does not start at all.
         app.state.verifier = TokenVerifier(settings.verifier)
+        observe_collections(settings.service_name)
         await runtime.start()
         app.state.runtime = runtime
+        if getattr(app.state, "own_process", False):
+            # What startup made lives as long as the process: the collector need not walk it.
+            freeze_startup_objects()
         try:
             yield
         finally:
@@ -404,4 +409,5 @@ def serve(app: FastAPI) -> None:
     import uvicorn
 
     settings: ServiceSettings = app.state.settings
+    app.state.own_process = True
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)

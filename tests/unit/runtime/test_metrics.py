@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 import subprocess
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt
 from services.order.metrics import state_figures
+from services.runtime.heap import freeze_startup_objects, observe_collections
 from services.runtime.metrics import Observed, install_metrics
 
 ALERTS = Path(__file__).resolve().parents[3] / "docs" / "alerts.yml"
@@ -243,3 +246,27 @@ def test_every_save_is_timed_where_the_store_records_it() -> None:
     inventory.receive_stock("CAM-1", Receipt("WH-A", 3, "purchase-receipt", "dock"))
     inventory.receive_stock("CAM-1", Receipt("WH-A", 2, "purchase-receipt", "dock"))
     assert observed("unitrail_store_append_seconds", "inventory") == before + 2
+
+
+def test_every_garbage_collection_is_observed_by_generation() -> None:
+    observe_collections("inventory")
+    observe_collections("inventory")  # once per process, however often a service starts
+    before = observed("unitrail_gc_pause_seconds", "inventory", generation="2")
+    gc.collect()
+    assert observed("unitrail_gc_pause_seconds", "inventory", generation="2") == before + 1
+
+
+def test_what_startup_made_is_set_aside_and_later_garbage_is_still_collected() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+        survivor = weakref.ref(Node())
+        assert survivor() is not None
+        gc.collect()
+        assert survivor() is None
+    finally:
+        gc.unfreeze()
