@@ -46,20 +46,17 @@ def event_id_number(aggregate_id: str, aggregate_version: int, feed: str | None 
 
 
 def event_id_text(aggregate_id: str, aggregate_version: int, feed: str | None = None) -> str:
-    """`contracts.envelope.event_id_for` as text."""
-    text = _event_id_bytes(aggregate_id, aggregate_version, feed).hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-def _event_id_bytes(aggregate_id: str, aggregate_version: int, feed: str | None) -> bytearray:
-    """The 16 bytes of the name-based version 5 uuid (RFC 4122): the sha-1 digest's first 16,
-    with the version and variant bits set in place (no conversion to an integer and back)."""
-    digest = bytearray(
-        _sha1(_NAMESPACE + _name(aggregate_id, aggregate_version, feed)).digest()[:16]
+    """`contracts.envelope.event_id_for` as text: the sha-1 digest's first 32 hex digits, with the
+    version digit and the variant bits set in place (RFC 4122), without a uuid object."""
+    digits = _sha1(_NAMESPACE + _name(aggregate_id, aggregate_version, feed)).hexdigest()
+    return (
+        f"{digits[:8]}-{digits[8:12]}-5{digits[13:16]}-"
+        f"{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:32]}"
     )
-    digest[6] = digest[6] & 0x0F | 0x50
-    digest[8] = digest[8] & 0x3F | 0x80
-    return digest
+
+
+_VARIANT = {f"{digit:x}": f"{digit & 0x3 | 0x8:x}" for digit in range(16)}
+"""A hex digit with its top two bits replaced by the RFC 4122 variant's `10`."""
 
 
 def _name(aggregate_id: str, aggregate_version: int, feed: str | None) -> bytes:

@@ -97,10 +97,14 @@ def test_a_feed_message_names_the_feed_in_its_event_id(stored_events: list[objec
 
 @pytest.mark.parametrize("feed", [None, "inventory.movements.v1"])
 def test_event_ids_as_text_are_the_contracts_event_ids(feed: str | None) -> None:
-    for version in (1, 2, 1000):
-        aggregate_id = uuid.uuid4()
+    variants = set()
+    for number in range(300):  # every digit the digest can have where the variant goes
+        aggregate_id = uuid.uuid5(uuid.NAMESPACE_OID, str(number))
+        version = number % 7 + (1000 if number % 2 else 1)
         expected = str(event_id_for(aggregate_id, version, feed))
         assert event_id_text(str(aggregate_id), version, feed) == expected
+        variants.add(expected[19])
+    assert variants == set("89ab")
 
 
 @pytest.mark.parametrize(
