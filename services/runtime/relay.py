@@ -343,14 +343,26 @@ class Relay:
         # and the relay's turns overlap with its; positions are still saved in order, each once its
         # batch and every one before it are acknowledged.
         in_flight: collections.deque[InFlight] = collections.deque()
+        # Through a backlog the next page is read while this one is decoded and published, on
+        # a connection of the pool (the lease's session is busy saving positions meanwhile).
+        # What a page misses was committed after its read began, and notified since: the signal
+        # is cleared as each read begins, never after.
+        next_page: asyncio.Task[list[StoredNotification]] | None = None
         read = position
         may_have_more = True
         try:
             while True:
                 if (may_have_more or stored.is_set()) and len(in_flight) < IN_FLIGHT:
-                    stored.clear()
-                    notifications = await self._stored_after(lease, read)
+                    if next_page is None:
+                        stored.clear()
+                        next_page = asyncio.create_task(self._stored_after(read))
+                    notifications = await next_page
+                    next_page = None
                     may_have_more = len(notifications) >= self._batch_size
+                    if may_have_more:
+                        stored.clear()
+                        next_page = asyncio.create_task(self._stored_after(notifications[-1].id))
+                        await asyncio.sleep(0)  # its query goes out before this page's work
                     if notifications:
                         await self._check_broker(incarnation)
                         in_flight.append(await self._publish(notifications))
@@ -369,6 +381,10 @@ class Relay:
                     await self._check_broker(incarnation)
                     may_have_more = True
         finally:
+            if next_page is not None:
+                next_page.cancel()
+                with contextlib.suppress(BaseException):
+                    await next_page
             # What is still in flight has no position saved: its outcome no longer matters.
             for unsettled in in_flight:
                 await asyncio.gather(*unsettled.acknowledgements, return_exceptions=True)
@@ -400,8 +416,9 @@ class Relay:
         recorder: Any = self._application.recorder
         return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
 
-    async def _stored_after(self, lease: Lease, position: int) -> list[StoredNotification]:
-        rows = await lease.connection.fetch(
+    async def _stored_after(self, position: int) -> list[StoredNotification]:
+        """A page of what is stored after `position`, in notification order."""
+        rows = await self._pool.fetch(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             f"FROM {self._events_table()} WHERE notification_id > $1 "
             "ORDER BY notification_id LIMIT $2",

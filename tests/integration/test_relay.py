@@ -158,7 +158,13 @@ def test_a_broker_restarted_empty_gets_every_topic_and_every_stored_event_again(
 
 
 async def relay_on(
-    application: InventoryApplication, location: PostgresLocation, stack: Stack, pool: Any
+    application: InventoryApplication,
+    location: PostgresLocation,
+    stack: Stack,
+    pool: Any,
+    *,
+    batch_size: int = 100,
+    check_seconds: float = 5.0,
 ) -> tuple[Relay, AIOKafkaProducer]:
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
     await producer.start()
@@ -169,9 +175,11 @@ async def relay_on(
         producer=producer,
         pool=pool,
         leadership=Leadership(location, f"relay:{INVENTORY_EVENTS}", retry_seconds=0.2),
-        incarnation=BrokerIncarnation(stack.bootstrap_servers, client_id="test"),
+        incarnation=BrokerIncarnation(
+            stack.bootstrap_servers, client_id="test", check_seconds=check_seconds
+        ),
         topic=INVENTORY_EVENTS,
-        batch_size=100,
+        batch_size=batch_size,
     )
     return relay, producer
 
@@ -231,6 +239,44 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
         await asyncio.gather(*tasks, return_exceptions=True)
         for producer in (first_producer, second_producer):
             await producer.stop()
+        await pool.close()
+        application.close()
+
+
+async def test_a_backlog_goes_out_page_by_page_with_what_is_stored_meanwhile_once_and_at_once(
+    stack: Stack,
+) -> None:
+    """The relay reads the next page while it publishes one: events committed meanwhile are
+    published too, each once, without waiting for the relay's idle check (a minute here)."""
+    location = store_of(stack, "relaypages")
+    await ensure_database(location)
+    application = InventoryApplication(location, SalesChannels(buffers=()))
+    pool = await asyncpg.create_pool(min_size=1, max_size=2, **location.asyncpg_kwargs())
+    await create_relay_table(pool)
+    receipt = Receipt(location="WH-A", quantity=1, reason="initial-count", actor="test")
+    for number in range(40):
+        application.receive_stock(f"PAGE-{number}", receipt)
+    relay, producer = await relay_on(
+        application, location, stack, pool, batch_size=7, check_seconds=60
+    )
+    reader = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
+    task = asyncio.create_task(relay.keep_running())
+    try:
+        for number in range(40, 80):
+            await asyncio.to_thread(application.receive_stock, f"PAGE-{number}", receipt)
+        await wait_for(lambda: _caught_up(relay), "every page published", within=20)
+
+        def published() -> list[str]:
+            skus = (str(event["payload"].get("sku", "")) for event in reader.events())
+            return [sku for sku in skus if sku.startswith("PAGE-")]
+
+        await wait_for(lambda: asyncio.to_thread(lambda: len(published()) >= 80), "80 on the topic")
+        assert sorted(published()) == sorted(f"PAGE-{number}" for number in range(80))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        reader.close()
+        await producer.stop()
         await pool.close()
         application.close()
 
