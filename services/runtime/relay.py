@@ -22,6 +22,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
+from asyncpg.pool import PoolConnectionProxy
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import resolve_topic
 
@@ -343,10 +344,12 @@ class Relay:
         # and the relay's turns overlap with its; positions are still saved in order, each once its
         # batch and every one before it are acknowledged.
         in_flight: collections.deque[InFlight] = collections.deque()
-        # Through a backlog the next page is read while this one is decoded and published, on
-        # a connection of the pool (the lease's session is busy saving positions meanwhile).
-        # What a page misses was committed after its read began, and notified since: the signal
-        # is cleared as each read begins, never after.
+        # Pages are read on a connection of their own, held while leading (the lease's session
+        # saves positions meanwhile; one taken from the pool for each read would be reset on
+        # every return). Through a backlog the next page is read while this one is decoded and
+        # published. What a page misses was committed after its read began, and notified since:
+        # the signal is cleared as each read begins, never after.
+        reader = await self._pool.acquire()
         next_page: asyncio.Task[list[StoredNotification]] | None = None
         read = position
         may_have_more = True
@@ -355,13 +358,16 @@ class Relay:
                 if (may_have_more or stored.is_set()) and len(in_flight) < IN_FLIGHT:
                     if next_page is None:
                         stored.clear()
-                        next_page = asyncio.create_task(self._stored_after(read))
-                    notifications = await next_page
-                    next_page = None
+                        notifications = await self._stored_after(reader, read)
+                    else:
+                        notifications = await next_page
+                        next_page = None
                     may_have_more = len(notifications) >= self._batch_size
                     if may_have_more:
                         stored.clear()
-                        next_page = asyncio.create_task(self._stored_after(notifications[-1].id))
+                        next_page = asyncio.create_task(
+                            self._stored_after(reader, notifications[-1].id)
+                        )
                         await asyncio.sleep(0)  # its query goes out before this page's work
                     if notifications:
                         await self._check_broker(incarnation)
@@ -385,6 +391,7 @@ class Relay:
                 next_page.cancel()
                 with contextlib.suppress(BaseException):
                     await next_page
+            await self._pool.release(reader)
             # What is still in flight has no position saved: its outcome no longer matters.
             for unsettled in in_flight:
                 await asyncio.gather(*unsettled.acknowledgements, return_exceptions=True)
@@ -416,9 +423,11 @@ class Relay:
         recorder: Any = self._application.recorder
         return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
 
-    async def _stored_after(self, position: int) -> list[StoredNotification]:
+    async def _stored_after(
+        self, reader: asyncpg.Connection | PoolConnectionProxy, position: int
+    ) -> list[StoredNotification]:
         """A page of what is stored after `position`, in notification order."""
-        rows = await self._pool.fetch(
+        rows = await reader.fetch(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             f"FROM {self._events_table()} WHERE notification_id > $1 "
             "ORDER BY notification_id LIMIT $2",
