@@ -203,17 +203,23 @@ class Consignment(Aggregate):
         description: str
         at: datetime
 
+        def scanned(self, consignment: Consignment) -> None:
+            consignment.last_scan = (self.carrier_code, self.at)
+
     class InTransit(TrackingEvent):
         def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.IN_TRANSIT
+            self.scanned(consignment)
 
     class Delivered(TrackingEvent):
         def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.DELIVERED
+            self.scanned(consignment)
 
     class DeliveryException(TrackingEvent):
         def apply(self, consignment: Consignment) -> None:
             consignment.status = ConsignmentStatus.EXCEPTION
+            self.scanned(consignment)
 
     if TYPE_CHECKING:
         order_id: uuid.UUID
@@ -234,6 +240,8 @@ class Consignment(Aggregate):
     # State that parcels planned before delivery promises start from (defaults, not event fields).
     service_level: str = ServiceLevel.STANDARD.value
     deliver_by: date | None = None
+    last_scan: tuple[str, datetime] | None = None
+    """The carrier code and time of the last scan that was recorded."""
 
     @property
     def promise(self) -> DeliveryPromise:
@@ -337,10 +345,13 @@ class Consignment(Aggregate):
         )
 
     def record_tracking(self, code: str, description: str, at: datetime) -> None:
-        """A carrier scan of the parcel; a repeat, or news after delivery, changes nothing."""
+        """A carrier scan of the parcel; a repeat, news older than the last scan recorded (a
+        scan delivered again after a restart), or news after delivery, changes nothing."""
         if self.label is None:
             raise DomainError(f"consignment {self.id} has no label to track")
         if self.status is ConsignmentStatus.DELIVERED:
+            return
+        if self.last_scan is not None and (at < self.last_scan[1] or (code, at) == self.last_scan):
             return
         tracking = normalise_tracking(self.label.request.carrier, code)
         event_class = {

@@ -181,6 +181,28 @@ def test_carrier_codes_are_normalised_and_a_delivered_parcel_stays_delivered() -
     assert parcel.status is ConsignmentStatus.DELIVERED
 
 
+def status(parcel: Consignment) -> ConsignmentStatus:
+    """Read afresh after each scan (a plain attribute read would stay narrowed for mypy)."""
+    return parcel.status
+
+
+def test_an_exception_scan_delivered_again_is_recorded_once_and_older_news_changes_nothing() -> (
+    None
+):
+    parcel = labelled()
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    parcel.record_tracking("P", "picked up", at)
+    parcel.record_tracking("X", "address not found", at + timedelta(hours=1))
+    parcel.record_tracking("X", "address not found", at + timedelta(hours=1))  # again
+    parcel.record_tracking("P", "picked up", at)  # an old scan again, after the exception
+    assert status(parcel) is ConsignmentStatus.EXCEPTION
+    parcel.record_tracking("I", "back on its way", at + timedelta(hours=2))
+    parcel.record_tracking("X", "address not found", at + timedelta(hours=1))  # stale
+    kinds = [type(e).__name__ for e in parcel.collect_events()][-3:]
+    assert kinds == ["InTransit", "DeliveryException", "InTransit"]
+    assert status(parcel) is ConsignmentStatus.IN_TRANSIT
+
+
 def test_an_unknown_carrier_code_is_refused_with_the_reason() -> None:
     with pytest.raises(DomainError, match="unknown tracking code 'ZZ' for carrier 'ups'"):
         labelled().record_tracking("ZZ", "?", datetime.now(UTC))
