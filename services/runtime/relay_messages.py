@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
+from pydantic_core import to_json as _to_json
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import EVENT_ID_NAMESPACE
@@ -68,10 +69,10 @@ def _name(aggregate_id: str, aggregate_version: int, feed: str | None) -> bytes:
     return name.encode()
 
 
-def json_datetime(moment: datetime) -> str:
-    """A datetime as pydantic writes it in JSON (UTC as `Z`)."""
-    text = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def json_datetime(moment: datetime) -> bytes:
+    """A datetime as pydantic writes it in JSON, quotes included (UTC as `Z`): by pydantic-core
+    itself, a third of what formatting it in Python costs."""
+    return _to_json(moment)
 
 
 class OutgoingMessage(NamedTuple):
@@ -130,8 +131,8 @@ class MessageWriter:
             # Field for field as `Envelope` declares them.
             kind = self._kinds[cls] = _Kind(
                 after_event_id=f'","event_type":{_string(cls.event_type)},'
-                f'"schema_version":{int(cls.schema_version)},"occurred_at":"',
-                after_occurred_at=f'","producer":{self._producer},'
+                f'"schema_version":{int(cls.schema_version)},"occurred_at":',
+                after_occurred_at=f',"producer":{self._producer},'
                 f'"aggregate_type":{_string(cls.aggregate_type)},"aggregate_id":"',
                 headers=[
                     ("event_type", cls.event_type.encode()),
@@ -150,10 +151,12 @@ class MessageWriter:
         version: int = domain_event.originator_version
         correlation_id: str = domain_event.correlation_id
         causation_id: str | None = domain_event.causation_id
-        # The ids and the version need no escaping.
-        head = (
-            f'{{"event_id":"{event_id_text(aggregate_id, version, self._feed)}'
-            f"{kind.after_event_id}{json_datetime(domain_event.timestamp)}"
+        # The ids and the version need no escaping; the time goes between the two, as pydantic
+        # writes it.
+        before_time = (
+            f'{{"event_id":"{event_id_text(aggregate_id, version, self._feed)}{kind.after_event_id}'
+        )
+        after_time = (
             f"{kind.after_occurred_at}{aggregate_id}"
             f'","aggregate_version":{int(version)},'
             f'"correlation_id":{_string(correlation_id)},'
@@ -178,7 +181,15 @@ class MessageWriter:
                 if self._key is not None
                 else payload.message_key() or aggregate_id
             ).encode(),
-            value=b"".join((head.encode(), body, b"}")),
+            value=b"".join(
+                (
+                    before_time.encode(),
+                    json_datetime(domain_event.timestamp),
+                    after_time.encode(),
+                    body,
+                    b"}",
+                )
+            ),
             headers=headers,
         )
 
