@@ -41,6 +41,7 @@ class Shelves:
         self._units: dict[str, Unit] = {}
         self._serialized: set[str] = set()
         self._picked: dict[str, uuid.UUID] = {}
+        self._shipped_parcels: set[uuid.UUID] = set()
         self.changes = 0
         """Grows with every change; waiters compare it to know whether to look again."""
 
@@ -77,6 +78,8 @@ class Shelves:
             unit = self._units.get(serial)
             if unit is not None:
                 unit.state = UnitState.SHIPPED
+                if unit.parcel is not None:
+                    self._shipped_parcels.add(unit.parcel)
             self._picked.pop(serial, None)
         self.changes += 1
 
@@ -166,10 +169,7 @@ class Shelves:
 
     def shipped_in(self, shipment_id: uuid.UUID) -> bool:
         """Units inventory packed into this parcel have left the building: the parcel shipped."""
-        return any(
-            unit.state is UnitState.SHIPPED and unit.parcel == shipment_id
-            for unit in self._units.values()
-        )
+        return shipment_id in self._shipped_parcels
 
     def packed_into(self, shipment_id: uuid.UUID) -> bool:
         """Inventory already accepted units into this parcel (its box is sealed)."""
