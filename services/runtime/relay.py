@@ -349,11 +349,12 @@ class Relay:
         # every return). Through a backlog the next page is read while this one is decoded and
         # published. What a page misses was committed after its read began, and notified since:
         # the signal is cleared as each read begins, never after.
-        reader = await self._pool.acquire()
+        reader: PoolConnectionProxy | None = None
         next_page: asyncio.Task[list[StoredNotification]] | None = None
         read = position
         may_have_more = True
         try:
+            reader = await self._pool.acquire()
             while True:
                 if (may_have_more or stored.is_set()) and len(in_flight) < IN_FLIGHT:
                     if next_page is None:
@@ -389,9 +390,12 @@ class Relay:
         finally:
             if next_page is not None:
                 next_page.cancel()
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await next_page
-            await self._pool.release(reader)
+            if reader is not None:
+                # A connection the database dropped is closed by the pool, which raises it again.
+                with contextlib.suppress(Exception):
+                    await self._pool.release(reader)
             # What is still in flight has no position saved: its outcome no longer matters.
             for unsettled in in_flight:
                 await asyncio.gather(*unsettled.acknowledgements, return_exceptions=True)
@@ -424,7 +428,7 @@ class Relay:
         return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
 
     async def _stored_after(
-        self, reader: asyncpg.Connection | PoolConnectionProxy, position: int
+        self, reader: PoolConnectionProxy, position: int
     ) -> list[StoredNotification]:
         """A page of what is stored after `position`, in notification order."""
         rows = await reader.fetch(
