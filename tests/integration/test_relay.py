@@ -192,17 +192,25 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: floa
         await asyncio.sleep(0.1)
 
 
-async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads(
-    stack: Stack,
-) -> None:
-    location = store_of(stack, "relaystatus")
+RECEIPT = Receipt(location="WH-A", quantity=1, reason="initial-count", actor="test")
+
+
+async def inventory_store(location: PostgresLocation) -> tuple[InventoryApplication, Any]:
+    """A fresh inventory store with its relay table, and a pool on it for relays."""
     await ensure_database(location)
     application = InventoryApplication(location, SalesChannels(buffers=()))
     pool = await asyncpg.create_pool(min_size=1, max_size=2, **location.asyncpg_kwargs())
     await create_relay_table(pool)
-    receipt = Receipt(location="WH-A", quantity=1, reason="initial-count", actor="test")
+    return application, pool
+
+
+async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads(
+    stack: Stack,
+) -> None:
+    location = store_of(stack, "relaystatus")
+    application, pool = await inventory_store(location)
     for number in range(5):
-        application.receive_stock(f"STATUS-{number}", receipt)
+        application.receive_stock(f"STATUS-{number}", RECEIPT)
     (first, first_producer), (second, second_producer) = [
         await relay_on(application, location, stack, pool) for _ in range(2)
     ]
@@ -230,7 +238,7 @@ async def test_status_shows_the_lag_until_the_leader_has_published_and_who_leads
         assert (follower["alive"], follower["leader"], follower["lag"]) == (True, False, 0)
 
         tasks[0].cancel()  # the leader stops: its session ends, the follower takes over
-        application.receive_stock("STATUS-5", receipt)
+        application.receive_stock("STATUS-5", RECEIPT)
         await wait_for(lambda: _caught_up(second), "the second relay to take over")
         assert second.published == 1
     finally:
@@ -249,13 +257,9 @@ async def test_a_backlog_goes_out_page_by_page_with_what_is_stored_meanwhile_onc
     """The relay reads the next page while it publishes one: events committed meanwhile are
     published too, each once, without waiting for the relay's idle check (a minute here)."""
     location = store_of(stack, "relaypages")
-    await ensure_database(location)
-    application = InventoryApplication(location, SalesChannels(buffers=()))
-    pool = await asyncpg.create_pool(min_size=1, max_size=2, **location.asyncpg_kwargs())
-    await create_relay_table(pool)
-    receipt = Receipt(location="WH-A", quantity=1, reason="initial-count", actor="test")
+    application, pool = await inventory_store(location)
     for number in range(40):
-        application.receive_stock(f"PAGE-{number}", receipt)
+        application.receive_stock(f"PAGE-{number}", RECEIPT)
     relay, producer = await relay_on(
         application, location, stack, pool, batch_size=7, check_seconds=60
     )
@@ -263,7 +267,7 @@ async def test_a_backlog_goes_out_page_by_page_with_what_is_stored_meanwhile_onc
     task = asyncio.create_task(relay.keep_running())
     try:
         for number in range(40, 80):
-            await asyncio.to_thread(application.receive_stock, f"PAGE-{number}", receipt)
+            await asyncio.to_thread(application.receive_stock, f"PAGE-{number}", RECEIPT)
         await wait_for(lambda: _caught_up(relay), "every page published", within=20)
 
         def published() -> list[str]:
