@@ -74,6 +74,7 @@ from services.runtime.kafka import confluent_security, producer_options
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.relay import Relay, create_relay_table, envelope_for
+from services.runtime.relay_messages import outbox_writer
 from services.runtime.topics import BrokerIncarnation
 
 # The integration-test harness is not an installed package: make the repository root importable
@@ -1984,6 +1985,8 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
             print(f"3/6 relay: pre-filling {arguments.relay_events} events ...", flush=True)
             asyncio.run(ensure_database(relay_location))
             relay_store = InventoryApplication(relay_location, NO_CHANNELS)
+            # As the service stores its events: each with its message beside it.
+            relay_store.keep_message = outbox_writer("inventory", translators.to_contract)
         produced_rounds: list[Rate] = []
         relayed_rounds: list[Rate] = []
         batches = 0

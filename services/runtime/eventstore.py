@@ -56,6 +56,7 @@ from services.runtime.database import PostgresLocation, bound_store_retries
 from services.runtime.decoding import FastJSONTranscoder, FastMapper
 from services.runtime.idempotency import KeyInUse, keyed_request_to_record
 from services.runtime.metrics import APPEND_SECONDS
+from services.runtime.relay_messages import OutboxRow
 
 if TYPE_CHECKING:
     from contracts.base import IntegrationEvent
@@ -87,6 +88,8 @@ class _OpenUnitOfWork:
     touched: list[uuid.UUID] = field(default_factory=list)
     """The ids of `aggregates` in the order they were loaded or saved, so that a savepoint rolled
     back forgets those it touched."""
+    recorded: list[Recording[uuid.UUID]] = field(default_factory=list)
+    """The events recorded in it whose messages are to be kept, made in one go at its end."""
 
     def touch(self, aggregate: Any) -> None:
         """Note an aggregate as this unit of work has it now (loaded, or just saved)."""
@@ -109,6 +112,7 @@ class _OpenUnitOfWork:
         it (Postgres releases a lock taken after a savepoint rolled back to), and the aggregates
         loaded or saved in it are forgotten (they may hold what was undone)."""
         locked, notified, touched = self.store_locked, self.notified, len(self.touched)
+        recorded = len(self.recorded)
         try:
             with self.connection.transaction():
                 yield
@@ -117,6 +121,7 @@ class _OpenUnitOfWork:
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
             del self.touched[touched:]
+            del self.recorded[recorded:]
             raise
 
 
@@ -278,6 +283,29 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Each event's message as its relay sends it, written in the event's transaction
+        # (`relay_messages.OutboxRow`): the relay reads it and sends it, where it decoded,
+        # translated and wrote every event again. Events stored without one (from before, or
+        # never published) have no row.
+        self.messages_table_name = f"{self.events_table_name}_messages"
+        messages = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.messages_table_name)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (notification_id bigint PRIMARY KEY, "
+                "message_key bytea NOT NULL, message_value bytea NOT NULL, "
+                "message_headers bytea NOT NULL)"
+            ).format(messages)
+        )
+        self._insert_messages_statement = (
+            SQL(
+                "INSERT INTO {0} (notification_id, message_key, message_value, message_headers) "
+                "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[], %b::bytea[])"
+            )
+            .format(messages)
+            .as_bytes(None)
+        )
         table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
         )
@@ -304,6 +332,8 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """The library's, and the unit of work's; `outbox=[...]` (one `OutboxRow` or None per
+        stored event) keeps each event's message beside it."""
         work = _unit_of_work.get()
         if work is None:
             inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
@@ -392,6 +422,32 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
     ) -> None:
         # The library locks the table and notifies here, again; `_prepare_to_write` did both.
         _StatementsComposedOnce._insert_stored_events(self, curs, stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        outbox: Sequence[OutboxRow | None] | None = kwargs.get("outbox")
+        if outbox is not None and ids:
+            self.insert_messages(curs, zip(ids, outbox, strict=True))
+        return ids
+
+    def insert_messages(
+        self, cursor: Cursor[DictRow], messages: Iterable[tuple[int, OutboxRow | None]]
+    ) -> None:
+        """Keep the messages of stored events (by notification id) beside them, in the current
+        transaction; an event without one (None) has nothing kept."""
+        kept = [(notification_id, row) for notification_id, row in messages if row is not None]
+        if kept:
+            cursor.execute(
+                self._insert_messages_statement,
+                (
+                    [notification_id for notification_id, _ in kept],
+                    [row.key for _, row in kept],
+                    [row.value for _, row in kept],
+                    [row.headers for _, row in kept],
+                ),
+            )
 
     def _prepare_to_write(self, curs: Cursor[DictRow], *, notify: bool) -> None:
         """The store's table lock first, before any tracking or read-model row: every writer then
@@ -570,6 +626,10 @@ class ServiceApplication(Application[uuid.UUID]):
         """Store events in the database at `location`; `None` keeps them in memory (the library's
         own in-memory recorders, for component tests)."""
         self._location = location
+        self.keep_message: Callable[[Any], OutboxRow | None] | None = None
+        """What the store keeps beside each event it records: its message for the events topic
+        (`relay_messages.outbox_writer`; set by the runtime); None keeps nothing, and the relay
+        makes the message from the stored event."""
         for moved, module in self.moved_since_module_paths.items():
             if not dataclasses.is_dataclass(moved):  # an aggregate: its events resolve through it
                 register_topic(f"{module}:{moved.__qualname__}", moved)
@@ -623,9 +683,26 @@ class ServiceApplication(Application[uuid.UUID]):
             token = _unit_of_work.set(work)
             try:
                 yield
+                self._keep_messages(work)
             finally:
                 _unit_of_work.reset(token)
         self.committed.keep_committed(work.aggregates.values())
+
+    def _keep_messages(self, work: _OpenUnitOfWork) -> None:
+        """The messages of every event the unit of work recorded, made in one pass and kept in
+        one statement before it commits: made one save at a time, between a batch's other work,
+        each cost about four times as much CPU."""
+        if self.keep_message is None or not work.recorded:
+            return
+        make = self.keep_message
+        with work.connection.cursor() as cursor:
+            self._recorder.insert_messages(
+                cursor,
+                [
+                    (recording.notification.id, make(recording.domain_event))
+                    for recording in work.recorded
+                ],
+            )
 
     @contextlib.contextmanager
     def all_or_nothing(self) -> Iterator[None]:
@@ -659,6 +736,15 @@ class ServiceApplication(Application[uuid.UUID]):
             pool = self.factory.datastore.pool  # type: ignore[attr-defined]
             self._location.configure_psycopg_pool(pool)
         return self.factory.process_recorder()
+
+    @property
+    def _keeps_messages(self) -> bool:
+        return self.keep_message is not None and self._location is not None
+
+    @property
+    def _recorder(self) -> ReadModelRecorder:
+        assert isinstance(self.recorder, ReadModelRecorder)
+        return self.recorder
 
     @property
     def process_recorder(self) -> ProcessRecorder:
@@ -696,6 +782,8 @@ class ServiceApplication(Application[uuid.UUID]):
         if work is not None:
             for aggregate in processing_event.aggregates.values():
                 work.touch(aggregate)
+            if self._keeps_messages:
+                work.recorded.extend(recordings)
         else:
             self.committed.keep_copies(processing_event.aggregates.values())
         self._take_snapshots(processing_event)
@@ -735,6 +823,12 @@ class ServiceApplication(Application[uuid.UUID]):
     def _record_tracked(
         self, processing_event: ProcessingEvent[uuid.UUID]
     ) -> list[Recording[uuid.UUID]]:
+        if self.keep_message is not None and self._keeps_messages and not self._own_unit_of_work():
+            # Alone in its transaction: the messages go in with the events. A unit of work makes
+            # them for all its events at its end (`_keep_messages`).
+            processing_event.saved_kwargs["outbox"] = [
+                self.keep_message(domain_event) for domain_event in processing_event.events
+            ]
         message = current_message()
         if (
             processing_event.tracking is None

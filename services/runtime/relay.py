@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
@@ -37,8 +38,10 @@ from services.runtime.leadership import Leadership, Lease
 from services.runtime.relay_messages import (
     KeyPartitioner,
     MessageWriter,
+    OutgoingMessage,
     PartitionBatches,
     event_id_number,
+    from_outbox,
 )
 from services.runtime.topics import BrokerIncarnation
 
@@ -167,7 +170,12 @@ class StoredNotification(NamedTuple):
     originator_id: uuid.UUID
     originator_version: int
     topic: str
-    state: bytes
+    state: bytes | None
+    """Read only when the message is not kept beside it (a feed's relay reads it always)."""
+    message_key: bytes | None = None
+    message_value: bytes | None = None
+    message_headers: bytes | None = None
+    """The message kept beside the event (`relay_messages.OutboxRow`), if it was."""
 
 
 @dataclass(frozen=True)
@@ -431,14 +439,31 @@ class Relay:
         self, reader: PoolConnectionProxy, position: int
     ) -> list[StoredNotification]:
         """A page of what is stored after `position`, in notification order."""
-        rows = await reader.fetch(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            f"FROM {self._events_table()} WHERE notification_id > $1 "
-            "ORDER BY notification_id LIMIT $2",
-            position,
-            self._batch_size,
-        )
+        rows = await reader.fetch(self._page_query, position, self._batch_size)
         return [StoredNotification(*row) for row in rows]
+
+    @functools.cached_property
+    def _page_query(self) -> str:
+        # The events topic's relay sends the message kept beside an event as it is, and decodes
+        # the event only when none was kept; a feed's relay translates every event its own way.
+        if self._feed is not None:
+            return (
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {self._events_table()} WHERE notification_id > $1 "
+                "ORDER BY notification_id LIMIT $2"
+            )
+        recorder: Any = self._application.recorder
+        messages = f'"{recorder.datastore.schema}"."{recorder.messages_table_name}"'
+        return (
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
+            "CASE WHEN m.message_value IS NULL THEN e.state END, "
+            "m.message_key, m.message_value, m.message_headers "
+            f"FROM {self._events_table()} AS e LEFT JOIN {messages} AS m "
+            # The bound on both sides: a prepared statement's generic plan merge-joins, and
+            # would otherwise read the kept messages from the first one on every page.
+            "ON m.notification_id = e.notification_id AND m.notification_id > $1 "
+            "WHERE e.notification_id > $1 ORDER BY e.notification_id LIMIT $2"
+        )
 
     async def _check_broker(self, incarnation: str, *, fresh: bool = False) -> None:
         """Raise BrokerChanged when the broker is no longer the incarnation `incarnation` (read
@@ -471,51 +496,78 @@ class Relay:
     async def _publish(
         self, notifications: Sequence[StoredNotification | Notification]
     ) -> InFlight:
-        """Hand the notifications' public events to the producer in record batches (in a span
-        of its own when tracing is on)."""
-        decoded = await self._decoded(notifications)
-        if not tracing.enabled():
-            return await self._hand_over(notifications, decoded)
-        decoded = list(decoded)
-        with tracing.relay_batch(
-            self._topic,
-            (tracing.traceparent_of(domain_event) for _, domain_event in decoded),
-            len(decoded),
-        ):
-            return await self._hand_over(notifications, decoded)
+        """Hand the notifications' messages to the producer in record batches (in a span of its
+        own when tracing is on)."""
+        messages = await self._messages(notifications)
+        if tracing.enabled():
+            messages = list(messages)
+            with tracing.relay_batch(
+                self._topic,
+                (_traceparent(message) for message in messages),
+                len(messages),
+            ):
+                return await self._hand_over(notifications, messages)
+        return await self._hand_over(notifications, messages)
 
     async def _hand_over(
         self,
         notifications: Sequence[StoredNotification | Notification],
-        decoded: Iterable[tuple[StoredNotification | Notification, Any]],
+        messages: Iterable[OutgoingMessage],
     ) -> InFlight:
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
-        for notification, domain_event in decoded:
-            if is_bookkeeping(domain_event):
-                continue
-            payload = self._translate(domain_event)
-            if payload is None:
-                continue
-            message = self._write(domain_event, payload, notification.id)
+        for message in messages:
             batches.add(self._partitioner(message.key, partitions), message)
         return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))
 
-    async def _decoded(
+    async def _messages(
         self, notifications: Sequence[StoredNotification | Notification]
-    ) -> Iterable[tuple[StoredNotification | Notification, Any]]:
-        """The notifications that may make a message, each with its domain event."""
-        decode = self._application.mapper.to_domain_event
-        publishable = (
-            notification for notification in notifications if self._may_publish(notification.topic)
-        )
+    ) -> Iterable[OutgoingMessage]:
+        """The messages of the notifications that make one."""
         prepare = getattr(self._translate, "prepare", None)
         if prepare is None:
-            # Decoded one at a time as they are published: what decoding makes is freed before
-            # the next is decoded, so a page leaves nothing for the garbage collector to trace
-            # (a page held whole cost a full collection every few pages in a large process).
-            return ((notification, decode(cast(Any, notification))) for notification in publishable)
+            # Made one at a time as they are published: what decoding makes is freed before the
+            # next is decoded, so a page leaves nothing for the garbage collector to trace (a
+            # page held whole cost a full collection every few pages in a large process).
+            return self._made(
+                (notification, self._decoded(notification)) for notification in notifications
+            )
         # A feed that looks things up for the batch first, asynchronously.
-        decoded = [(notification, decode(cast(Any, notification))) for notification in publishable]
-        await prepare([domain_event for _, domain_event in decoded])
-        return decoded
+        decoded = [(notification, self._decoded(notification)) for notification in notifications]
+        await prepare([domain_event for _, domain_event in decoded if domain_event is not None])
+        return self._made(decoded)
+
+    def _decoded(self, notification: StoredNotification | Notification) -> Any | None:
+        """The domain event of a notification whose message is not kept beside it, when it may
+        make one (see `_may_publish`)."""
+        if getattr(notification, "message_value", None) is not None:
+            return None
+        if not self._may_publish(notification.topic):
+            return None
+        return self._application.mapper.to_domain_event(cast(Any, notification))
+
+    def _made(
+        self, decoded: Iterable[tuple[StoredNotification | Notification, Any | None]]
+    ) -> Iterator[OutgoingMessage]:
+        for notification, domain_event in decoded:
+            if domain_event is not None:
+                if not is_bookkeeping(domain_event):
+                    payload = self._translate(domain_event)
+                    if payload is not None:
+                        yield self._write(domain_event, payload, notification.id)
+                continue
+            if getattr(notification, "message_value", None) is not None:
+                kept = cast(StoredNotification, notification)  # written with key and headers
+                yield from_outbox(
+                    cast(bytes, kept.message_key),
+                    cast(bytes, kept.message_value),
+                    cast(bytes, kept.message_headers),
+                    kept.id,
+                )
+
+
+def _traceparent(message: OutgoingMessage) -> str | None:
+    for name, value in message.headers:
+        if name == tracing.TRACEPARENT:
+            return value.decode()
+    return None

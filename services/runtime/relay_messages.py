@@ -20,10 +20,13 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
+from pydantic_core import from_json as _from_json
 from pydantic_core import to_json as _to_json
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import EVENT_ID_NAMESPACE
+from services.runtime import tracing
+from services.runtime.idempotency import is_bookkeeping
 from services.runtime.tracing import TRACEPARENT, traceparent_of
 
 Headers = list[tuple[str, bytes]]
@@ -192,6 +195,55 @@ class MessageWriter:
             ),
             headers=headers,
         )
+
+
+class OutboxRow(NamedTuple):
+    """A message as the store keeps it beside its event, written in the same transaction: what
+    the relay sends, but for the `notification_id` header (known only once the row is in)."""
+
+    key: bytes
+    value: bytes
+    headers: bytes
+    """The headers as a JSON object of text values."""
+
+
+def outbox_row(message: OutgoingMessage) -> OutboxRow:
+    """`message` as the store keeps it."""
+    return OutboxRow(
+        message.key,
+        message.value,
+        _to_json({name: value.decode() for name, value in message.headers}),
+    )
+
+
+def from_outbox(key: bytes, value: bytes, headers: bytes, position: int) -> OutgoingMessage:
+    """The message kept as `OutboxRow`, its event stored at notification id `position`."""
+    return OutgoingMessage(
+        key,
+        value,
+        [
+            *[(name, text.encode()) for name, text in _from_json(headers).items()],
+            ("notification_id", str(position).encode()),
+        ],
+    )
+
+
+def outbox_writer(
+    producer: str, translate: Callable[[Any], IntegrationEvent | None]
+) -> Callable[[Any], OutboxRow | None]:
+    """What the store keeps beside each event of `producer` for its events topic: the event
+    translated by `translate` and written as the relay sends it; None for what is never published
+    (idempotency bookkeeping)."""
+    write = MessageWriter(producer)
+
+    def outgoing(domain_event: Any) -> OutboxRow | None:
+        if is_bookkeeping(domain_event):
+            return None
+        tracing.stamp(domain_event)  # as the store will: the message carries the trace on
+        payload = translate(domain_event)
+        return None if payload is None else outbox_row(write(domain_event, payload))
+
+    return outgoing
 
 
 class KeyPartitioner:

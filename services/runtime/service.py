@@ -40,6 +40,7 @@ from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.metrics import install_metrics
 from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
+from services.runtime.relay_messages import outbox_writer
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
 from services.runtime.replay.api import router as replay_router
 from services.runtime.topics import BrokerIncarnation, ensure_topics
@@ -148,6 +149,10 @@ class ServiceRuntime(Generic[A]):
         await ensure_database(location)
         async with schema_lock(location):
             self._application = await self.runner.run(self.definition.application, location)
+            if self.definition.translate is not None:
+                self._application.keep_message = outbox_writer(
+                    settings.service_name, self.definition.translate
+                )
             self._pool = await asyncpg.create_pool(
                 min_size=1, max_size=4, **location.asyncpg_pool_kwargs()
             )

@@ -25,6 +25,7 @@ from services.runtime.faults import CRASH_AT_VARIABLE, CRASH_EXIT_CODE
 from services.runtime.leadership import Leadership
 from services.runtime.metrics import RELAY_LAG, RELAY_OLDEST, StatusCollector
 from services.runtime.relay import Relay, create_relay_table
+from services.runtime.relay_messages import message_for, outbox_writer
 from services.runtime.topics import BrokerIncarnation
 from tests.integration.harness import ServiceProcess, Stack, TopicReader, eventually, repeated
 
@@ -277,12 +278,79 @@ async def test_a_backlog_goes_out_page_by_page_with_what_is_stored_meanwhile_onc
         await wait_for(lambda: asyncio.to_thread(lambda: len(published()) >= 80), "80 on the topic")
         assert sorted(published()) == sorted(f"PAGE-{number}" for number in range(80))
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        reader.close()
-        await producer.stop()
-        await pool.close()
-        application.close()
+        await shut_down(task, reader, producer, pool, application)
+
+
+async def test_a_message_kept_beside_its_event_goes_out_as_the_relay_would_have_made_it(
+    stack: Stack,
+) -> None:
+    """Events stored with their message (`keep_message`: alone, or in a unit of work, which
+    keeps none for what a rolled-back savepoint undid) go out as kept; events stored before,
+    without one, are made by the relay from the stored event: one topic, in store order, the same
+    bytes either way, each with its position."""
+    location = store_of(stack, "relaykept")
+    application, pool = await inventory_store(location)
+    for number in range(3):
+        application.receive_stock(f"KEPT-{number}", RECEIPT)
+    application.keep_message = outbox_writer("inventory", translators.to_contract)
+    for number in range(3, 5):
+        application.receive_stock(f"KEPT-{number}", RECEIPT)
+    with application.unit_of_work():
+        application.receive_stock("KEPT-5", RECEIPT)
+        with contextlib.suppress(LookupError), application.all_or_nothing():
+            application.receive_stock("UNDONE", RECEIPT)
+            raise LookupError("undo it")
+        application.receive_stock("KEPT-6", RECEIPT)
+    stored = await pool.fetch(
+        "SELECT e.notification_id, m.notification_id IS NOT NULL AS kept "
+        "FROM inventoryapplication_events AS e "
+        "LEFT JOIN inventoryapplication_events_messages AS m USING (notification_id) "
+        "ORDER BY e.notification_id"
+    )
+    assert [row["kept"] for row in stored] == [False] * 3 + [True] * 4
+    relay, producer = await relay_on(application, location, stack, pool)
+    reader = TopicReader(stack.bootstrap_servers, INVENTORY_EVENTS)
+    task = asyncio.create_task(relay.keep_running())
+    try:
+        await wait_for(lambda: _caught_up(relay), "the store published")
+        await wait_for(lambda: asyncio.to_thread(lambda: len(reader.poll()) >= 7), "7 records")
+        records = sorted(reader.poll(), key=lambda record: int(record.headers["notification_id"]))
+        assert [int(record.headers["notification_id"]) for record in records] == [
+            row["notification_id"] for row in stored
+        ]
+        for record, notification in zip(
+            records, application.recorder.select_notifications(start=1, limit=7), strict=True
+        ):
+            domain_event = application.mapper.to_domain_event(notification)
+            made = message_for(
+                "inventory",
+                domain_event,
+                translators.to_contract(domain_event),
+                position=notification.id,
+            )
+            assert (record.key, record.value) == (made.key, made.value)
+            assert record.headers == {name: value.decode() for name, value in made.headers}
+        assert [record.json()["payload"]["sku"] for record in records] == [
+            f"KEPT-{number}" for number in range(7)
+        ]
+    finally:
+        await shut_down(task, reader, producer, pool, application)
+
+
+async def shut_down(
+    task: asyncio.Task[None],
+    reader: TopicReader,
+    producer: AIOKafkaProducer,
+    pool: Any,
+    application: InventoryApplication,
+) -> None:
+    """Stop a relay's task, then close what its test opened."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    reader.close()
+    await producer.stop()
+    await pool.close()
+    application.close()
 
 
 def exported(relay: Relay, status: dict[str, Any]) -> dict[str, float]:

@@ -23,8 +23,10 @@ from services.runtime.relay import envelope_for, translates
 from services.runtime.relay_messages import (
     KeyPartitioner,
     event_id_text,
+    from_outbox,
     json_datetime,
     message_for,
+    outbox_writer,
 )
 from services.runtime.replay.sources import stored_envelope
 from services.warehouse_adapter import translators as warehouse_translators
@@ -147,6 +149,33 @@ def test_a_message_carries_its_place_in_the_store_when_given(stored_events: list
     message = message_for("inventory", domain_event, payload, position=7)
     assert dict(message.headers)["notification_id"] == b"7"
     assert "notification_id" not in dict(message_for("inventory", domain_event, payload).headers)
+
+
+def test_a_message_kept_beside_its_event_reads_back_as_the_relay_makes_it(
+    stored_events: list[object],
+) -> None:
+    keep = outbox_writer("inventory", translators.to_contract)
+    for position, domain_event in enumerate(stored_events, start=3):
+        kept = keep(domain_event)
+        assert kept is not None
+        made = message_for(
+            "inventory", domain_event, translators.to_contract(domain_event), position=position
+        )
+        assert from_outbox(kept.key, kept.value, kept.headers, position) == made
+
+
+def test_nothing_is_kept_for_bookkeeping_that_is_never_published() -> None:
+    record = IdempotencyRecord._create(
+        IdempotencyRecord.Recorded,
+        id=uuid.uuid4(),
+        command="receive",
+        key="a-key",
+        fingerprint="f",
+        result={},
+    )
+    record.answered(200, "application/json", b"{}")
+    keep = outbox_writer("inventory", translators.to_contract)
+    assert [keep(event) for event in record.collect_events()] == [None, None]
 
 
 def test_one_shelf_s_reports_share_a_key_so_they_reach_inventory_in_the_order_reported() -> None:
