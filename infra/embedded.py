@@ -229,9 +229,17 @@ def wait_for_port(host: str, port: int, timeout: float, interval: float = 0.05) 
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports. Each probe is held until all are chosen: a port
+    given back is often the next one handed out, and two processes told the same port collide."""
+    with contextlib.ExitStack() as held:
+        probes = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 API_VERSIONS_REQUEST = struct.pack(">hhih", 18, 0, 0x756E69, 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.topics import SERVICES
-from infra.embedded import free_port
+from infra.embedded import free_port, free_ports
 from infra.tokens import LocalIssuer, client_token, data_dir
 from services.runtime.auth import Role
 from services.runtime.faults import CRASH_EXIT_CODE
@@ -141,12 +141,17 @@ class System:
 
     root: Path
     settings: dict[str, str] = field(default_factory=dict)
-    broker_port: int = field(default_factory=free_port)
-    ports: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
-    console_port: int = field(default_factory=free_port)
+    broker_port: int = field(init=False)
+    ports: dict[str, int] = field(init=False)
+    console_port: int = field(init=False)
     launcher: subprocess.Popen[bytes] | None = None
     extras: list[ExtraProcess] = field(default_factory=list)
     launches: int = 0
+
+    def __post_init__(self) -> None:
+        # Distinct free ports, chosen once: a process given another's port fails to start.
+        *services, self.console_port, self.broker_port = free_ports(len(SERVICES) + 2)
+        self.ports = dict(zip(SERVICES, services, strict=True))
 
     @property
     def data_dir(self) -> Path:

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from contracts.topics import SERVICES, all_topics
-from infra.embedded import EmbeddedBroker, free_port
+from infra.embedded import EmbeddedBroker, free_port, free_ports
 from infra.processes import PORT_STEP, consumes
 from infra.supervision import BrokerSupervisor, recreate_topics
 from tests.integration.harness import Stack, eventually
@@ -115,9 +115,14 @@ def said_in_order(log: Path, *texts: str) -> bool:
     return True
 
 
-def service_ports() -> dict[str, str]:
-    ports = {f"UNITRAIL_{name.upper()}_HTTP_PORT": str(free_port()) for name in SERVICES}
-    return ports | {"UNITRAIL_CONSOLE_HTTP_PORT": str(free_port())}
+def launch_ports() -> tuple[dict[str, str], int]:
+    """Distinct free ports: the services' and the console's (as settings), and the broker's."""
+    *services, console, broker = free_ports(len(SERVICES) + 2)
+    ports = {
+        f"UNITRAIL_{name.upper()}_HTTP_PORT": str(port)
+        for name, port in zip(SERVICES, services, strict=True)
+    }
+    return ports | {"UNITRAIL_CONSOLE_HTTP_PORT": str(console)}, broker
 
 
 def wait_until_all_healthy(ports: list[int]) -> None:
@@ -159,7 +164,7 @@ def partition_counts(bootstrap_servers: str) -> dict[str, int]:
 def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_drains_in_order(
     tmp_path: Path,
 ) -> None:
-    ports = service_ports()
+    ports, broker_port = launch_ports()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -167,7 +172,6 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
     } | ports
     env["UNITRAIL_DRAIN_TIMEOUT"] = "120"
     log = tmp_path / "stack.log"
-    broker_port = free_port()
     bootstrap = f"127.0.0.1:{broker_port}"
     registered = {topic.name: topic.partitions for topic in all_topics()}
     launcher = launch(env, tmp_path / "data", broker_port, log)
@@ -227,11 +231,11 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
 def test_two_processes_of_each_consuming_service_and_a_second_ctrl_c_stops_at_once(
     stack: Stack, tmp_path: Path
 ) -> None:
-    ports = service_ports()
+    ports, broker_port = launch_ports()
     env = stack.env() | ports | {"UNITRAIL_DRAIN_TIMEOUT": "300"}
     log = tmp_path / "stack.log"
     launcher = launch(
-        env, tmp_path / "data", free_port(), log, "--processes", "2", "--no-simulators"
+        env, tmp_path / "data", broker_port, log, "--processes", "2", "--no-simulators"
     )
     try:
         expected: list[int] = []
