@@ -738,10 +738,6 @@ class ServiceApplication(Application[uuid.UUID]):
         return self.factory.process_recorder()
 
     @property
-    def _keeps_messages(self) -> bool:
-        return self.keep_message is not None and self._location is not None
-
-    @property
     def _recorder(self) -> ReadModelRecorder:
         assert isinstance(self.recorder, ReadModelRecorder)
         return self.recorder
@@ -782,7 +778,7 @@ class ServiceApplication(Application[uuid.UUID]):
         if work is not None:
             for aggregate in processing_event.aggregates.values():
                 work.touch(aggregate)
-            if self._keeps_messages:
+            if self.keep_message is not None:
                 work.recorded.extend(recordings)
         else:
             self.committed.keep_copies(processing_event.aggregates.values())
@@ -823,11 +819,12 @@ class ServiceApplication(Application[uuid.UUID]):
     def _record_tracked(
         self, processing_event: ProcessingEvent[uuid.UUID]
     ) -> list[Recording[uuid.UUID]]:
-        if self.keep_message is not None and self._keeps_messages and not self._own_unit_of_work():
+        keep = self.keep_message
+        if keep is not None and self._location is not None and not self._own_unit_of_work():
             # Alone in its transaction: the messages go in with the events. A unit of work makes
             # them for all its events at its end (`_keep_messages`).
             processing_event.saved_kwargs["outbox"] = [
-                self.keep_message(domain_event) for domain_event in processing_event.events
+                keep(domain_event) for domain_event in processing_event.events
             ]
         message = current_message()
         if (
