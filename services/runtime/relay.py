@@ -33,7 +33,7 @@ from contracts.topics import Topic
 from services.runtime import tracing
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
-from services.runtime.idempotency import is_bookkeeping, is_bookkeeping_class
+from services.runtime.idempotency import is_bookkeeping_class
 from services.runtime.leadership import Leadership, Lease
 from services.runtime.relay_messages import (
     KeyPartitioner,
@@ -42,6 +42,7 @@ from services.runtime.relay_messages import (
     PartitionBatches,
     event_id_number,
     from_outbox,
+    message_of,
 )
 from services.runtime.topics import BrokerIncarnation
 
@@ -551,10 +552,9 @@ class Relay:
     ) -> Iterator[OutgoingMessage]:
         for notification, domain_event in decoded:
             if domain_event is not None:
-                if not is_bookkeeping(domain_event):
-                    payload = self._translate(domain_event)
-                    if payload is not None:
-                        yield self._write(domain_event, payload, notification.id)
+                made = message_of(self._write, self._translate, domain_event, notification.id)
+                if made is not None:
+                    yield made
                 continue
             if getattr(notification, "message_value", None) is not None:
                 kept = cast(StoredNotification, notification)  # written with key and headers

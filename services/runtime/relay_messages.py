@@ -237,13 +237,25 @@ def outbox_writer(
     write = MessageWriter(producer)
 
     def outgoing(domain_event: Any) -> OutboxRow | None:
-        if is_bookkeeping(domain_event):
-            return None
         tracing.stamp(domain_event)  # as the store will: the message carries the trace on
-        payload = translate(domain_event)
-        return None if payload is None else outbox_row(write(domain_event, payload))
+        message = message_of(write, translate, domain_event)
+        return None if message is None else outbox_row(message)
 
     return outgoing
+
+
+def message_of(
+    write: MessageWriter,
+    translate: Callable[[Any], IntegrationEvent | None],
+    domain_event: Any,
+    position: int | None = None,
+) -> OutgoingMessage | None:
+    """The message of a domain event, translated by `translate` and written by `write`; None for
+    what is never published (idempotency bookkeeping, or what `translate` leaves out)."""
+    if is_bookkeeping(domain_event):
+        return None
+    payload = translate(domain_event)
+    return None if payload is None else write(domain_event, payload, position)
 
 
 class KeyPartitioner:
