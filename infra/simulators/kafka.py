@@ -29,6 +29,7 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
+from services.runtime.config import FETCH_WAIT_OFF_THE_ORDER_PATH_MS
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security, header_value, partition_ends
 from services.runtime.relay_messages import KeyPartitioner
@@ -60,10 +61,12 @@ class KafkaSettings(BaseSettings):
         description="How long a silent consumer keeps its partitions.",
     )
     kafka_fetch_max_wait_ms: int = Field(
-        default=50,
+        default=FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
         ge=0,
         validation_alias=AliasChoices("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
-        description="Longest wait of a fetch for new messages.",
+        description="Longest wait of a fetch for new messages while they flow: a warehouse's "
+        "or a carrier's answer is not on a paying customer's path (see "
+        "`services.runtime.config.busy_fetch_wait`).",
     )
     kafka_idle_fetch_max_wait_ms: int = Field(
         default=3_000,

@@ -6,13 +6,18 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.inventory.domain import SalesChannels
-from services.runtime.config import ServiceSettings
+from services.runtime.config import (
+    FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    ServiceSettings,
+    busy_fetch_wait,
+)
 
 
 class InventorySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="UNITRAIL_INVENTORY_", extra="ignore", frozen=True)
     service_name = "inventory"
     http_port: int = 8002
+    kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_ON_THE_ORDER_PATH_MS)
     sales_channels: dict[str, int] = Field(
         default_factory=lambda: {"webshop": 0},
         description="Channels available-to-sell is published to, each with its safety buffer "

@@ -8,13 +8,18 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.order.domain import DEFAULT_MARKET_COUNTRIES, FulfilmentPolicy, MarketMap
-from services.runtime.config import ServiceSettings
+from services.runtime.config import (
+    FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    ServiceSettings,
+    busy_fetch_wait,
+)
 
 
 class OrderSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="UNITRAIL_ORDER_", extra="ignore", frozen=True)
     service_name = "order"
     http_port: int = 8003
+    kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_ON_THE_ORDER_PATH_MS)
     fraud_hold_score: float = Field(
         default=80.0,
         ge=0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,6 +121,37 @@ class KafkaSecurity(BaseSettings):
         return self.security_protocol in ("SSL", "SASL_SSL")
 
 
+FETCH_WAIT_ON_THE_ORDER_PATH_MS = 25
+"""Busy fetch wait of the consumers a paying customer waits on: order and inventory (paid →
+allocated, available-to-sell)."""
+
+FETCH_WAIT_OFF_THE_ORDER_PATH_MS = 200
+"""Busy fetch wait of every other consumer: warehouses, carriers and analysts work in seconds."""
+
+
+def busy_fetch_wait(default_ms: int) -> Any:
+    """The `kafka_fetch_max_wait_ms` setting with a service's own default.
+
+    A fetch that finds nothing waits at the broker for up to this long. Kafka answers it as soon
+    as a message arrives, so there the wait costs nothing. The embedded broker looks again only
+    at half the wait, then at three quarters, and so on: a message arriving meanwhile waits up to
+    half of it, and each poll that finds nothing costs the broker a pass over every partition the
+    consumer reads. On two cores at 20 orders/s that polling was a third of the stack's CPU, and
+    the queueing for the cores it caused was most of paid → allocated's p99 (docs/benchmarks.md,
+    "Fetch waits by who waits"). So each service waits as briefly as its readers need: the order
+    path briefly, the rest longer. `UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS` sets it for every service.
+    """
+    return Field(
+        default=default_ms,
+        ge=0,
+        validation_alias=shared("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
+        description="Longest wait of a fetch for new messages while messages flow (the "
+        "embedded broker answers a waiting fetch only at half of it): a hop's latency against "
+        f"the broker's polling. {FETCH_WAIT_ON_THE_ORDER_PATH_MS} ms for order and inventory, "
+        f"{FETCH_WAIT_OFF_THE_ORDER_PATH_MS} ms for the other services.",
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Kafka, Postgres, HTTP and logging settings of one service process."""
 
@@ -147,13 +178,7 @@ class ServiceSettings(BaseSettings):
         "and faster group joins (the embedded broker waits about half of it), but a busy machine "
         "can then lose a member by mistake.",
     )
-    kafka_fetch_max_wait_ms: int = Field(
-        default=50,
-        ge=0,
-        validation_alias=shared("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS"),
-        description="Longest wait of a fetch for new messages. The embedded broker tends to wait "
-        "all of it even when messages arrive, so it is kept short: it bounds each hop's latency.",
-    )
+    kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_OFF_THE_ORDER_PATH_MS)
     kafka_replication_factor: int = Field(
         default=1,
         ge=1,

@@ -4,9 +4,10 @@ A fetch that finds no new message waits at the broker for up to `fetch_max_wait_
 client asks again. Kafka answers a waiting fetch as soon as a message arrives, so there a long wait
 costs nothing. The embedded broker answers it late: measured with one consumer, a message produced
 while a fetch waited was read after up to about half the wait (p50 12 ms and max 29 ms at 50 ms;
-p50 105 ms and max 185 ms at 500 ms). So a short wait keeps each hop fast while messages flow. At
-rest the same short wait is most of what the whole stack does: every consumer asks every 50 ms,
-and the broker answering those polls used about half of the stack's CPU with no traffic at all.
+p50 105 ms and max 185 ms at 500 ms). So a short wait keeps each hop fast while messages flow
+(how short is each service's own: `services.runtime.config.busy_fetch_wait`). At rest the same
+short wait is most of what the whole stack does: every consumer asked every 50 ms, and the broker
+answering those polls used about half of the stack's CPU with no traffic at all.
 
 `FetchWait` gives both: the short wait while messages arrive, and a long one once a consumer has
 seen nothing for a while. In between the wait doubles for every further second of quiet: a

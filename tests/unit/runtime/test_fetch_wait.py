@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
+from infra.simulators.kafka import KafkaSettings
+from services.inventory.config import InventorySettings
+from services.order.config import OrderSettings
+from services.pim.config import PimSettings
+from services.returns.config import ReturnsSettings
+from services.runtime.config import (
+    FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
+    FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    ServiceSettings,
+)
 from services.runtime.fetch_wait import FetchWait
+from services.shipping.config import ShippingSettings
+from services.traceability.config import TraceabilitySettings
+from services.warehouse_adapter.config import WarehouseAdapterSettings
+
+SETTINGS: tuple[type[ServiceSettings], ...] = (
+    InventorySettings,
+    OrderSettings,
+    PimSettings,
+    ReturnsSettings,
+    ShippingSettings,
+    TraceabilitySettings,
+    WarehouseAdapterSettings,
+)
 
 
 class Clock:
@@ -97,3 +122,24 @@ def test_a_consumer_without_the_fetcher_attribute_is_left_alone() -> None:
     clock.now += 10
     wait.observed(0)
     assert wait.current_ms == 50
+
+
+def test_the_order_path_waits_briefly_and_every_other_consumer_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS", raising=False)
+    waits = {settings.service_name: settings().kafka_fetch_max_wait_ms for settings in SETTINGS}
+    on_the_path = {"order", "inventory"}
+    assert {name: wait for name, wait in waits.items() if name in on_the_path} == dict.fromkeys(
+        on_the_path, FETCH_WAIT_ON_THE_ORDER_PATH_MS
+    )
+    assert {name: wait for name, wait in waits.items() if name not in on_the_path} == dict.fromkeys(
+        waits.keys() - on_the_path, FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+    )
+    assert KafkaSettings().kafka_fetch_max_wait_ms == FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+
+
+def test_one_setting_gives_every_consumer_the_same_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS", "40")
+    assert {settings().kafka_fetch_max_wait_ms for settings in SETTINGS} == {40}
+    assert KafkaSettings().kafka_fetch_max_wait_ms == 40
