@@ -40,7 +40,10 @@ anything is measured). Generation is not a measured figure; its time is printed.
    with the stores source of `TraceabilityRebuild`, on worker threads), in events/s: first
    with empty live read models, then again beside the full ones (an operator's replay: the swap
    compares the two copies' audit logs while it holds the lock);
-4. recall query times on the rebuilt read models with `TraceabilityApplication.units` (what
+4. the replay's floor (`write_floor`): the rebuilt read models copied inside the server into
+   empty tables, indexed and analysed: what Postgres alone takes to write them, however the rows
+   are made, as a rate of the events they came from;
+5. recall query times on the rebuilt read models with `TraceabilityApplication.units` (what
    `unitrail recall` and `GET /recall` call): by batch and by serial range, several batches and
    ranges, several repetitions each (p50 / p99 / max), with the units each returns; once each
    `--as-of` the moment half the history had been generated.
@@ -63,6 +66,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1281,6 +1285,61 @@ def store_bytes(settings: TraceabilitySettings) -> int:
     return total
 
 
+def write_floor(location: PostgresLocation) -> Rate:
+    """What Postgres alone takes to write the read models a replay makes: the live tables' rows
+    copied inside the server into empty tables of the same columns, their indexes built and
+    statistics gathered, the largest table on one connection and the rest on another, as a
+    rebuild finishes them. No row crosses to a client and none is computed: a replay's floor,
+    however its rows are made. The copies are dropped afterwards."""
+    with psycopg.connect(location.dsn(), autocommit=True) as connection:
+        sizes = {
+            str(row[0]): int(row[1])
+            for row in connection.execute(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relkind = 'r'",
+                (LIVE,),
+            ).fetchall()
+        }
+        indexes = {
+            table: [
+                str(row[0])
+                for row in connection.execute(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                    (LIVE, table),
+                ).fetchall()
+            ]
+            for table in sizes
+        }
+        connection.execute(f"DROP SCHEMA IF EXISTS {FLOOR} CASCADE; CREATE SCHEMA {FLOOR}".encode())
+        for table in sizes:
+            connection.execute(
+                f"CREATE TABLE {FLOOR}.{table} (LIKE {LIVE}.{table} INCLUDING DEFAULTS)".encode()
+            )
+        rows = connection.execute(f"SELECT count(*) FROM {LIVE}.events".encode()).fetchone()
+
+    def write(tables: list[str]) -> None:
+        with psycopg.connect(location.dsn(), autocommit=True) as writer:
+            for table in tables:
+                writer.execute(f"INSERT INTO {FLOOR}.{table} SELECT * FROM {LIVE}.{table}".encode())
+                for number, definition in enumerate(indexes[table]):
+                    on = definition.index(" ON ")
+                    kind = definition[:on].rsplit(" ", 1)[0]
+                    target = definition[on:].replace(f" {LIVE}.", f" {FLOOR}.", 1)
+                    writer.execute(f"{kind} {FLOOR}_{table}_{number}{target}".encode())
+                writer.execute(f"ANALYZE {FLOOR}.{table}".encode())
+
+    largest, *others = sorted(sizes, key=sizes.__getitem__, reverse=True)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as connections:
+        for done in [connections.submit(write, [largest]), connections.submit(write, others)]:
+            done.result()
+    seconds = time.perf_counter() - started
+    with psycopg.connect(location.dsn(), autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {FLOOR} CASCADE".encode())
+    return Rate(int(rows[0]) if rows else 0, seconds)
+
+
 def read_model_bytes(location: PostgresLocation) -> int:
     """The size of the read-model tables, with their indexes."""
     with psycopg.connect(location.dsn()) as connection:
@@ -1295,6 +1354,9 @@ def read_model_bytes(location: PostgresLocation) -> int:
 
 # -- the run ------------------------------------------------------------------------------------
 
+
+FLOOR = "replay_floor"
+"""The schema `write_floor` writes its copies in."""
 
 QUICK_EVENTS = 200_000
 """A history big enough that a replay's rate is not its start-up and swap."""
@@ -1399,6 +1461,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         rebuilt = replay(traceability, settings)
         counts = traceability.counts()
         read_models_size = read_model_bytes(settings.database)
+        floor = write_floor(settings.database)
 
         print("5/5 recalls ...", flush=True)
         selections, labels = recall_selections(history, arguments.recalls)
@@ -1433,6 +1496,13 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         ),
         replay_row("replay from stores, beside full live read models", rebuilt, raw),
         replay_row("replay from stores, live read models empty", first_build, raw),
+        Row(
+            "replay's floor: the read models written by Postgres alone",
+            f"{floor.per_second:,.0f} events/s",
+            ratio(floor.per_second, raw.per_second),
+            f"{floor.seconds:.1f} s: the rebuilt tables copied inside the server, indexed and"
+            " analysed on two connections (`write_floor`)",
+        ),
         timing_row("recall --batch B: p50 / p99 / max", by_batch),
         timing_row("recall --serial-range A..B --sku: p50 / p99 / max", by_range),
         timing_row("recall --batch B, first run of each", first_batch),
