@@ -1300,8 +1300,11 @@ def measure_flow(
             180,
             watched,
         )
-        if not waking.delivered:
-            raise TimeoutError("the orders waking the stack were not delivered within 180 s")
+        if waking.delivered < WAKING_ORDERS:
+            raise TimeoutError(
+                f"{waking.delivered} of the {WAKING_ORDERS} orders waking the stack were delivered"
+                " within 180 s"
+            )
         time.sleep(2)
         runs = []
         for rate in rates:
