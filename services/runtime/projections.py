@@ -126,10 +126,15 @@ class Table:
         return [create, *(index.ddl(name) for index in self.indexes)]
 
     def finishing_ddl(self, schema: str | None = None) -> list[str]:
-        """What `ddl(key_later=True)` left out: the primary key and the indexes."""
+        """What `ddl(key_later=True)` left out: the primary key and the indexes. The key is
+        built as a unique index first: that lets others read the table meanwhile (a rebuild
+        derives its other tables from it), where adding the key outright locks them out until
+        it is built; making the index the key then takes a moment."""
         name = qualified(schema, self.name)
+        key_index = f"{self.name}_pkey"
         return [
-            f"ALTER TABLE {name} ADD PRIMARY KEY ({', '.join(self.key)})",
+            f"CREATE UNIQUE INDEX {key_index} ON {name} ({', '.join(self.key)})",
+            f"ALTER TABLE {name} ADD CONSTRAINT {key_index} PRIMARY KEY USING INDEX {key_index}",
             *(index.ddl(name) for index in self.indexes),
         ]
 

@@ -33,7 +33,7 @@ from services.runtime.privacy import (
     customers_named,
     reveal,
 )
-from services.runtime.projections import Table, Update
+from services.runtime.projections import Insert, Table, Update
 from services.runtime.replay.bulk import BulkRows, bulk_rows, write_bulk
 from services.traceability import projections
 from services.traceability.projections import EVENTS, LIVE, ORDERS, TABLE_KEYS, read_models
@@ -505,8 +505,9 @@ class TraceabilityApplication(ServiceApplication):
 
 def finishing_work(schema: str = REBUILD) -> list[list[str]]:
     """What a rebuilt copy needs once its batches are written, in two lists that can run side by
-    side: the audit log's key, index and statistics; and the other tables', with `units` derived
-    from the history rows (the batches left it out). Fresh tables have no statistics until
+    side: the audit log's key, index and statistics; and every other table derived from the
+    audit log (the batches wrote the audit log alone), with its keys, indexes and statistics,
+    `units` derived from the history rows. Fresh tables have no statistics until
     autovacuum gets to them; the planner then guesses, and an as-of recall can take seconds
     instead of milliseconds."""
     _, after = read_models.bulk_load_ddl(schema)
@@ -516,7 +517,13 @@ def finishing_work(schema: str = REBUILD) -> list[list[str]]:
         found = re.search(rf"\b{schema}\.(\w+)", statement)
         assert found is not None, f"a finishing statement names no table: {statement}"
         (audit_log if found.group(1) == EVENTS.name else rest).append(statement)
-    # After the history's indexes: it reads the history in their order, without sorting.
+    # Derived from the audit log before their keys and indexes are built (a bulk load's way);
+    # `units` after the history's: it reads the history in their order, without sorting.
+    rest[:0] = [
+        projections.history_from_audit_sql(schema),
+        projections.orders_from_audit_sql(schema),
+        projections.shipments_from_audit_sql(schema),
+    ]
     rest.append(projections.units_from_history_sql(schema))
     for table in read_models.tables:
         analyze = f"ANALYZE {schema}.{table.name} ({', '.join(_analyzed_columns(table))})"
@@ -537,16 +544,13 @@ def _analyzed_columns(table: Table) -> list[str]:
 
 
 def prepare_batch(events: Sequence[Projected]) -> BulkRows:
-    """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure);
-    each envelope's payload is its event's JSON form, as the replay's sources hand them. `units`
-    is left out: `finish_rebuild` derives it from the history rows."""
+    """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure):
+    their audit-log rows, each envelope's payload its event's JSON form, as the replay's sources
+    hand them. Every other table `finish_rebuild` derives from the audit log."""
     return bulk_rows(
         (
-            change
+            Insert(EVENTS.name, projections.event_row(envelope, event, envelope.payload))
             for envelope, event in events
-            for change in projections.project(
-                envelope, event, envelope.payload, units_from_history=True
-            )
         ),
         read_models.renderer.tables,
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -218,14 +219,10 @@ def project(
     envelope: Envelope,
     event: IntegrationEvent,
     payload: dict[str, Any] | None = None,
-    *,
-    units_from_history: bool = False,
 ) -> list[Change]:
     """Every change `event` (published in `envelope`) makes to the read models. `payload`: the
-    event's JSON form when the caller has it already (`event.model_dump(mode="json")`).
-    `units_from_history`: leave out the merges into `units`, for a rebuild that derives the whole
-    table from the history rows at its end (`units_from_history_sql`)."""
-    context = _Context(envelope, units_from_history)
+    event's JSON form when the caller has it already (`event.model_dump(mode="json")`)."""
+    context = _Context(envelope)
     changes: list[Change] = [Insert("events", event_row(envelope, event, payload, context.key))]
     projector = _PROJECTORS.get(type(event))
     if projector is not None:
@@ -272,9 +269,8 @@ def _first_text(payload: Mapping[str, Any], fields: Sequence[str]) -> str | None
 class _Context:
     """Builds the rows of one event: history rows numbered in order, merges versioned by them."""
 
-    def __init__(self, envelope: Envelope, units_from_history: bool = False) -> None:
+    def __init__(self, envelope: Envelope) -> None:
         self.envelope = envelope
-        self.units_from_history = units_from_history
         self.key = order_key(envelope)
         self.changes: list[Change] = []
         self._position = 0
@@ -339,8 +335,6 @@ class _Context:
             "rma_id": rma_id,
         }
         version = self.history(milestone, summary, serial=serial, sku=sku, **holder, **columns)
-        if self.units_from_history:
-            return version
         self.changes.append(
             Merge(
                 "units",
@@ -424,8 +418,6 @@ def _stock_received(c: _Context, e: inventory.StockReceived) -> None:
             reference=e.reference,
             actor=e.actor,
         )
-        if c.units_from_history:
-            continue
         c.changes.append(
             Merge(
                 "units",
@@ -823,3 +815,684 @@ def _project_published(event: IntegrationEvent, envelope: Envelope) -> list[Chan
 
 for _model in EVENT_MODELS:
     read_models.on_event(_model, producer=producer_of(_model))(_project_published)
+
+
+# -- the same rows, derived by Postgres from the audit log ----------------------------------
+#
+# A rebuild writes the audit log alone while it reads (from the producers' kept messages, in
+# SQL, or from events it decoded), then derives every other table from it here, set-wise: no
+# Python object per event. Each projector above has its SQL twin below, written next to the
+# table of them; `test_traceability_rebuild.py` holds the tables the two make equal, for every
+# projected event type (and fails for a type without its SQL).
+
+
+def _text(field: str, source: str = "p") -> str:
+    return f"({source}->>'{field}')"
+
+
+def _uuid(field: str, source: str = "p") -> str:
+    return f"({source}->>'{field}')::uuid"
+
+
+def _moment(field: str, source: str = "p") -> str:
+    return f"({source}->>'{field}')::timestamptz"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _concat(*parts: str) -> str:
+    """Text parts, literal (quoted) or SQL (anything else, given as `(...)`), joined."""
+    return "(" + " || ".join(parts) + ")"
+
+
+def first_text_sql(fields: Sequence[str], source: str = "p") -> str:
+    """`_first_text` in SQL: the first of `fields` of the JSON object `source` that is a string
+    and not empty."""
+    choices = ", ".join(
+        f"NULLIF(CASE WHEN jsonb_typeof({source}->'{field}') = 'string'"
+        f" THEN {source}->>'{field}' END, '')"
+        for field in fields
+    )
+    return f"COALESCE({choices})"
+
+
+def _failed_checks(separator: str) -> str:
+    """The names of the checklist's failed checks, sorted as Python sorts text, joined."""
+    return (
+        f"(SELECT string_agg(check_name, '{separator}' ORDER BY check_name COLLATE \"C\")"
+        " FROM jsonb_each(p->'checklist') AS checks(check_name, passed)"
+        " WHERE passed = 'false'::jsonb)"
+    )
+
+
+@dataclass(frozen=True)
+class HistorySql:
+    """The history rows one event type makes, in SQL over its audit-log row `e` and payload `p`.
+
+    `elements`: a FROM item of what the event makes one row each of (its serials, its packed
+    units), as `element(value, n)`, `n` their order; `where`: which events (or elements) make a
+    row at all. `columns`: history columns beyond the envelope's, as SQL; `at` defaults to when
+    the event occurred."""
+
+    event_type: str
+    milestone: str
+    summary: str
+    columns: Mapping[str, str]
+    elements: str | None = None
+    where: str = "TRUE"
+
+
+def _unit_sql(
+    *,
+    holder_kind: str,
+    status: str,
+    location: str | None,
+    condition: str | None,
+    **columns: str,
+) -> dict[str, str]:
+    """The holder columns `_Context.unit` sets (SQL), with the rest of the row's."""
+    holder = {"holder_kind": _literal(holder_kind), "status": _literal(status)}
+    held = {"location": location, "condition": condition}
+    return holder | {column: value for column, value in held.items() if value} | columns
+
+
+_SERIALS = "jsonb_array_elements_text(p->'serials') WITH ORDINALITY AS element(value, n)"
+_AT = _text("location")
+_SKU = _text("sku")
+
+
+def _rma_sql(event_type: str, milestone: str, summary: str) -> HistorySql:
+    return HistorySql(
+        event_type,
+        _literal(milestone),
+        summary,
+        {
+            "sku": _SKU,
+            "order_id": _uuid("order_id"),
+            "rma_id": _uuid("rma_id"),
+            "grade": _text("grade"),
+            "actor": first_text_sql(ACTOR_FIELDS),
+        },
+    )
+
+
+def _tracking_sql(event_type: str, milestone: str) -> HistorySql:
+    return HistorySql(
+        event_type,
+        _literal(milestone),
+        _concat(
+            _text("carrier"),
+            "' '",
+            _text("tracking_number"),
+            "': '",
+            _text("description"),
+            "' ('",
+            _text("carrier_code"),
+            "')'",
+        ),
+        {"order_id": _uuid("order_id"), "shipment_id": _uuid("shipment_id"), "at": _moment("at")},
+    )
+
+
+def _by_serial(*, with_serial: HistorySql, without: HistorySql | None) -> list[HistorySql]:
+    """An event whose serial may be missing: its row with the serial, and the one without (if
+    it makes one)."""
+    rows = [replace(with_serial, where="p->>'serial' IS NOT NULL")]
+    if without is not None:
+        rows.append(replace(without, where="p->>'serial' IS NULL"))
+    return rows
+
+
+_AUTHORISED_SUMMARY = _concat(
+    "'return authorised ('",
+    _text("basis"),
+    "': '",
+    _text("eligibility"),
+    "') to '",
+    _text("return_to"),
+    "', RMA '",
+    _text("rma_id"),
+    "COALESCE('; expected serials ' || (SELECT string_agg(serial, ', ' ORDER BY n)"
+    " FROM jsonb_array_elements_text(p->'expected_serials') WITH ORDINALITY AS s(serial, n)),"
+    " '')",
+)
+_DISPOSITION_SUMMARY = _concat(
+    "'grade '",
+    _text("grade"),
+    "': to '",
+    _AT,
+    "' as '",
+    _text("condition"),
+    "CASE WHEN p->'awaiting_signoff' = 'true'::jsonb"
+    " THEN ', awaiting a technician''s sign-off' ELSE '' END",
+)
+
+HISTORY_SQL: tuple[HistorySql, ...] = (
+    HistorySql(
+        "StockReceived",
+        "'received'",
+        _concat(
+            "concat_ws(', ', 'received at ' || (p->>'location') || ': ' || (p->>'reason'),"
+            " 'reference ' || NULLIF(p->>'reference', ''), 'batch ' || NULLIF(p->>'batch', ''))",
+            "' (by '",
+            _text("actor"),
+            "')'",
+        ),
+        _unit_sql(
+            holder_kind=LOCATION,
+            status="in-stock",
+            location=_AT,
+            condition="'new'",
+            serial="element.value",
+            sku=_SKU,
+            batch=_text("batch"),
+            reference=_text("reference"),
+            actor=_text("actor"),
+        ),
+        elements=_SERIALS,
+    ),
+    HistorySql(
+        "StockSerialPacked",
+        "'packed'",
+        _concat("'verified and packed at '", _AT, "' into parcel '", _text("shipment_id")),
+        _unit_sql(
+            holder_kind=LOCATION,
+            status="packed",
+            location=_AT,
+            condition="'new'",
+            serial=_text("serial"),
+            sku=_SKU,
+            order_id=_uuid("order_id"),
+            shipment_id=_uuid("shipment_id"),
+        ),
+    ),
+    HistorySql(
+        "UnitSerialCaptured",
+        "'captured'",
+        _concat(
+            "'scanned into parcel '",
+            _text("shipment_id"),
+            "' at '",
+            _AT,
+            "', line '",
+            _text("line_number"),
+        ),
+        _unit_sql(
+            holder_kind=LOCATION,
+            status="packed",
+            location=_AT,
+            condition="'new'",
+            serial=_text("serial"),
+            sku=_SKU,
+            order_id=_uuid("order_id"),
+            shipment_id=_uuid("shipment_id"),
+            at=_moment("captured_at"),
+        ),
+    ),
+    HistorySql(
+        "ShipmentConfirmed",
+        "'shipped'",
+        _concat(
+            "'shipped from '",
+            _AT,
+            "' with '",
+            _text("carrier"),
+            "' '",
+            _text("service"),
+            "' '",
+            _text("tracking_number"),
+        ),
+        _unit_sql(
+            holder_kind=CUSTOMER,
+            status="shipped",
+            location=_AT,
+            condition=None,
+            serial=_text("serial", "element.value"),
+            sku=_text("sku", "element.value"),
+            order_id=_uuid("order_id"),
+            shipment_id=_uuid("shipment_id"),
+            carrier=_text("carrier"),
+            service=_text("service"),
+            tracking_number=_text("tracking_number"),
+            at=_moment("shipped_at"),
+        ),
+        elements="jsonb_array_elements(p->'units') WITH ORDINALITY AS element(value, n)",
+        where="element.value->>'serial' IS NOT NULL",
+    ),
+    HistorySql(
+        "StockShipped",
+        "'out of stock'",
+        _concat("'taken out of stock at '", _AT, "' for line '", _text("line_number")),
+        _unit_sql(
+            holder_kind=CUSTOMER,
+            status="shipped",
+            location=_AT,
+            condition=None,
+            serial="element.value",
+            sku=_SKU,
+            order_id=_uuid("order_id"),
+            shipment_id=_uuid("shipment_id"),
+        ),
+        elements=_SERIALS,
+    ),
+    HistorySql(
+        "LabelPurchased",
+        "'labelled'",
+        _concat(
+            "'label bought: '",
+            _text("carrier"),
+            "' '",
+            _text("service"),
+            "' '",
+            _text("tracking_number"),
+        ),
+        {
+            "order_id": _uuid("order_id"),
+            "shipment_id": _uuid("shipment_id"),
+            "carrier": _text("carrier"),
+            "service": _text("service"),
+            "tracking_number": _text("tracking_number"),
+        },
+    ),
+    _tracking_sql("ShipmentInTransit", "in transit"),
+    _tracking_sql("ShipmentDelivered", "delivered"),
+    _tracking_sql("ShipmentException", "delivery exception"),
+    HistorySql(
+        "ReturnLabelPurchased",
+        "'return label'",
+        _concat(
+            "'return label to '",
+            _text("return_to"),
+            "': '",
+            _text("carrier"),
+            "' '",
+            _text("service"),
+            "' '",
+            _text("tracking_number"),
+        ),
+        {
+            "order_id": _uuid("order_id"),
+            "rma_id": _uuid("rma_id"),
+            "carrier": _text("carrier"),
+            "service": _text("service"),
+            "tracking_number": _text("tracking_number"),
+        },
+    ),
+    _rma_sql(
+        "ReturnRequested", "return requested", _concat("'return requested: '", _text("reason"))
+    ),
+    _rma_sql("ReturnRejected", "return rejected", _concat("'return rejected: '", _text("reason"))),
+    _rma_sql("RefundBlocked", "refund blocked", _concat("'refund blocked: '", _text("reason"))),
+    _rma_sql(
+        "ReviewResolved",
+        "reviewed",
+        _concat(
+            "'review by '",
+            _text("reviewer"),
+            "': '",
+            _text("decision"),
+            "' ('",
+            _text("note"),
+            "')'",
+        ),
+    ),
+    _rma_sql(
+        "ReturnInspected",
+        "inspected",
+        _concat(
+            "'inspected by '",
+            _text("inspector"),
+            "': '",
+            f"COALESCE('failed ' || {_failed_checks(', ')}, 'every check passed')",
+        ),
+    ),
+    _rma_sql(
+        "ReturnGraded",
+        "graded",
+        _concat(
+            "'graded '",
+            _text("grade"),
+            "' by '",
+            _text("inspector"),
+            f"COALESCE('; failed: ' || {_failed_checks(', ')}, '')",
+            "COALESCE('; rules gave ' || (p->>'derived_grade') || ', overridden: '"
+            " || NULLIF(p->>'override_reason', ''), '')",
+        ),
+    ),
+    _rma_sql(
+        "RefundIssued",
+        "refunded",
+        _concat(
+            "'refund issued: '",
+            _text("amount"),
+            "' '",
+            _text("currency"),
+            "' via '",
+            _text("channel"),
+        ),
+    ),
+    HistorySql(
+        "ReturnAuthorised",
+        "'return authorised'",
+        _AUTHORISED_SUMMARY,
+        {"sku": _SKU, "order_id": _uuid("order_id"), "rma_id": _uuid("rma_id")},
+        where="jsonb_array_length(p->'expected_serials') = 0",
+    ),
+    HistorySql(
+        "ReturnAuthorised",
+        "'return authorised'",
+        _AUTHORISED_SUMMARY,
+        {
+            "serial": "element.value",
+            "sku": _SKU,
+            "order_id": _uuid("order_id"),
+            "rma_id": _uuid("rma_id"),
+            "location": _text("return_to"),
+        },
+        elements="jsonb_array_elements_text(p->'expected_serials')"
+        " WITH ORDINALITY AS element(value, n)",
+    ),
+    *_by_serial(
+        with_serial=HistorySql(
+            "ReturnReceived",
+            "'returned'",
+            _concat("'received back at the '", _AT, "' dock under RMA '", _text("rma_id")),
+            _unit_sql(
+                holder_kind=LOCATION,
+                status="returned",
+                location=_AT,
+                condition="'awaiting inspection'",
+                serial=_text("serial"),
+                sku=_SKU,
+                rma_id=_uuid("rma_id"),
+                at=_moment("received_at"),
+            ),
+        ),
+        without=HistorySql(
+            "ReturnReceived",
+            "'returned'",
+            _concat("'unit received at the '", _AT, "' dock'"),
+            {"rma_id": _uuid("rma_id"), "sku": _SKU},
+        ),
+    ),
+    *_by_serial(
+        with_serial=HistorySql(
+            "ReturnReceiptRecorded",
+            "'return checked'",
+            _concat(
+                "'serial '",
+                "CASE WHEN p->'serial_matches' = 'true'::jsonb THEN 'matches'"
+                " ELSE 'does NOT match' END",
+                "' what was shipped on the order line'",
+            ),
+            _unit_sql(
+                holder_kind=LOCATION,
+                status="returned",
+                location=_AT,
+                condition="'awaiting inspection'",
+                serial=_text("serial"),
+                sku=_SKU,
+                rma_id=_uuid("rma_id"),
+            ),
+        ),
+        without=HistorySql(
+            "ReturnReceiptRecorded",
+            "'return checked'",
+            _concat("'unit without serial at '", _AT),
+            {"rma_id": _uuid("rma_id")},
+        ),
+    ),
+    *_by_serial(
+        with_serial=HistorySql(
+            "ReturnDispositioned",
+            "'dispositioned'",
+            _DISPOSITION_SUMMARY,
+            _unit_sql(
+                holder_kind=LOCATION,
+                status="returned",
+                location=_AT,
+                condition=_text("condition"),
+                serial=_text("serial"),
+                sku=_SKU,
+                rma_id=_uuid("rma_id"),
+                grade=_text("grade"),
+            ),
+        ),
+        without=HistorySql(
+            "ReturnDispositioned",
+            "'dispositioned'",
+            _DISPOSITION_SUMMARY,
+            {"rma_id": _uuid("rma_id"), "grade": _text("grade"), "sku": _SKU},
+        ),
+    ),
+    HistorySql(
+        "ReturnSignedOff",
+        "'signed off'",
+        _concat("'signed off as new by '", _text("technician")),
+        {
+            "serial": _text("serial"),
+            "sku": _SKU,
+            "rma_id": _uuid("rma_id"),
+            "location": _AT,
+            "actor": _text("technician"),
+        },
+    ),
+    *_by_serial(
+        with_serial=HistorySql(
+            "StockUnitReturned",
+            "'back in stock'",
+            _concat(
+                "'back in stock at '",
+                _AT,
+                "' as '",
+                _text("condition"),
+                "' (not sellable as new)'",
+            ),
+            _unit_sql(
+                holder_kind=LOCATION,
+                status="returned",
+                location=_AT,
+                condition=_text("condition"),
+                serial=_text("serial"),
+                sku=_SKU,
+                rma_id=_uuid("rma_id"),
+            ),
+        ),
+        without=None,
+    ),
+    *_by_serial(
+        with_serial=HistorySql(
+            "StockUnitConditionChanged",
+            "CASE WHEN p->>'to_condition' = 'new' THEN 'restocked' ELSE 'condition changed' END",
+            _concat(
+                _text("from_condition"),
+                "' → '",
+                _text("to_condition"),
+                "' at '",
+                _AT,
+                "': '",
+                _text("reason"),
+            ),
+            {
+                "holder_kind": _literal(LOCATION),
+                "status": "CASE WHEN p->>'to_condition' = 'new' THEN 'in-stock'"
+                " ELSE 'returned' END",
+                "location": _AT,
+                "condition": _text("to_condition"),
+                "serial": _text("serial"),
+                "sku": _SKU,
+                "rma_id": _uuid("rma_id"),
+                "actor": _text("actor"),
+            },
+        ),
+        without=None,
+    ),
+)
+"""Every history row a projector above makes, per event type, in SQL."""
+
+_ENVELOPE_HISTORY_COLUMNS = frozenset(
+    {
+        "producer",
+        "aggregate_id",
+        "aggregate_version",
+        "position",
+        "sort_key",
+        "occurred_at",
+        "at",
+        "event_type",
+        "milestone",
+        "summary",
+        "correlation_id",
+    }
+)
+
+
+def _history_select(rows: HistorySql, schema: str) -> str:
+    unknown = rows.columns.keys() - _HISTORY_COLUMN_SET
+    assert not unknown, f"not history columns: {unknown}"
+    model = next(model for model in PROJECTED_MODELS if model.event_type == rows.event_type)
+    position = (
+        "row_number() OVER (PARTITION BY e.producer, e.aggregate_id, e.aggregate_version"
+        " ORDER BY element.n)"
+        if rows.elements
+        else "1"
+    )
+    # `f"{position:04d}"`: four digits at least, more when it takes more.
+    digits = f"CASE WHEN {position} < 10000 THEN lpad(({position})::text, 4, '0')" + (
+        f" ELSE ({position})::text END"
+    )
+    values = {
+        "producer": "e.producer",
+        "aggregate_id": "e.aggregate_id",
+        "aggregate_version": "e.aggregate_version",
+        "position": position,
+        "sort_key": f"e.sort_key || ' ' || {digits}",
+        "occurred_at": "e.occurred_at",
+        "at": f"COALESCE({rows.columns.get('at', 'NULL')}, e.occurred_at)",
+        "event_type": "e.event_type",
+        "milestone": rows.milestone,
+        "summary": rows.summary,
+        "correlation_id": "e.correlation_id",
+    }
+    selected = [
+        values[column]
+        if column in _ENVELOPE_HISTORY_COLUMNS
+        else rows.columns.get(column, f"NULL::{UNIT_HISTORY.type_of(column)}")
+        for column in HISTORY_COLUMNS
+    ]
+    elements = f" CROSS JOIN LATERAL {rows.elements}" if rows.elements else ""
+    return (
+        f"SELECT {', '.join(selected)} FROM {qualified(schema, EVENTS.name)} AS e"
+        f" CROSS JOIN LATERAL (SELECT e.payload AS p) AS event{elements}"
+        f" WHERE {_of_model(model)} AND {rows.where}"
+    )
+
+
+def history_from_audit_sql(schema: str) -> str:
+    """`unit_history` as the projectors above make it, computed by Postgres from the audit log
+    in `schema` alone, for a rebuild whose history is empty."""
+    selects = " UNION ALL ".join(_history_select(rows, schema) for rows in HISTORY_SQL)
+    return (
+        f"INSERT INTO {qualified(schema, UNIT_HISTORY.name)} ({', '.join(HISTORY_COLUMNS)})"
+        f" {selects}"
+    )
+
+
+def orders_from_audit_sql(schema: str) -> str:
+    """`orders` as `_order_placed` makes it (the first placement of each order), from the audit
+    log in `schema`."""
+    address = ", ".join(
+        f"NULLIF(p->'shipping_address'->>'{part}', '')"
+        for part in ("name", "line1", "line2", "city", "region", "postal_code", "country")
+    )
+    return (
+        f"INSERT INTO {qualified(schema, ORDERS.name)} (order_id, channel, channel_order_id,"
+        " customer_id, customer_name, customer_email, ship_to, placed_at)"
+        " SELECT DISTINCT ON ((p->>'order_id')::uuid) (p->>'order_id')::uuid, p->>'channel',"
+        " p->>'channel_order_id', p->'customer'->>'customer_id', p->'customer'->>'name',"
+        f" p->'customer'->>'email', concat_ws(', ', {address}), (p->>'placed_at')::timestamptz"
+        f" FROM {qualified(schema, EVENTS.name)} AS e"
+        " CROSS JOIN LATERAL (SELECT e.payload AS p) AS event"
+        f" WHERE {_of_model(order.OrderPlaced)}"
+        " ORDER BY (p->>'order_id')::uuid, e.sort_key"
+    )
+
+
+def shipments_from_audit_sql(schema: str) -> str:
+    """`shipments` as the merges of `_Context.shipment` leave it, from the audit log in
+    `schema`: per parcel its latest label (bought, or confirmed with the shipment), its first
+    dispatch and its first delivery, each versioned by the event's sort key."""
+    events = qualified(schema, EVENTS.name)
+
+    def first(models: Sequence[type[IntegrationEvent]], direction: str, columns: str) -> str:
+        return (
+            f"SELECT DISTINCT ON ((p->>'shipment_id')::uuid) (p->>'shipment_id')::uuid"
+            f" AS shipment_id, (p->>'order_id')::uuid AS order_id, {columns},"
+            f" e.sort_key AS version FROM {events} AS e"
+            " CROSS JOIN LATERAL (SELECT e.payload AS p) AS event"
+            f" WHERE {' OR '.join(f'({_of_model(model)})' for model in models)}"
+            f" ORDER BY (p->>'shipment_id')::uuid, e.sort_key {direction}"
+        )
+
+    label = first(
+        (shipping.LabelPurchased, warehouse.ShipmentConfirmed),
+        "DESC",
+        "p->>'carrier' AS carrier, p->>'service' AS service,"
+        " p->>'tracking_number' AS tracking_number",
+    )
+    dispatch = first(
+        (warehouse.ShipmentConfirmed,),
+        "",
+        "p->>'location' AS location, (p->>'shipped_at')::timestamptz AS shipped_at",
+    )
+    delivery = first((shipping.ShipmentDelivered,), "", "(p->>'at')::timestamptz AS delivered_at")
+    return (
+        f"INSERT INTO {qualified(schema, SHIPMENTS.name)} (shipment_id, order_id, location,"
+        " carrier, service, tracking_number, label_version, shipped_at, dispatch_version,"
+        " delivered_at, delivery_version)"
+        " SELECT shipment_id, COALESCE(label.order_id, dispatch.order_id, delivery.order_id),"
+        " dispatch.location, label.carrier, label.service, label.tracking_number,"
+        " label.version, dispatch.shipped_at, dispatch.version, delivery.delivered_at,"
+        f" delivery.version FROM ({label}) AS label"
+        f" FULL JOIN ({dispatch}) AS dispatch USING (shipment_id)"
+        f" FULL JOIN ({delivery}) AS delivery USING (shipment_id)"
+    )
+
+
+def _of_model(model: type[IntegrationEvent]) -> str:
+    """Whether the audit-log row `e` is an event of `model` (its type, producer and version)."""
+    return (
+        f"e.event_type = {_literal(model.event_type)}"
+        f" AND e.producer = {_literal(producer_of(model))}"
+        f" AND e.schema_version = {model.schema_version}"
+    )
+
+
+def audit_rows_sql(messages: str) -> str:
+    """The audit-log rows (`event_row`, columns in `EVENT_COLUMNS` order) of the messages in
+    `messages`, a FROM item with a `message` column: each an event's message as its producer's
+    relay publishes it (the envelope's JSON). What a rebuild runs on the producers' kept
+    messages, so no event passes through Python."""
+    envelope = {
+        "producer": "m->>'producer'",
+        "aggregate_id": "(m->>'aggregate_id')::uuid",
+        "aggregate_version": "(m->>'aggregate_version')::integer",
+        "event_id": "(m->>'event_id')::uuid",
+        "event_type": "m->>'event_type'",
+        "schema_version": "(m->>'schema_version')::integer",
+        "aggregate_type": "m->>'aggregate_type'",
+        "occurred_at": "(m->>'occurred_at')::timestamptz",
+        "correlation_id": "m->>'correlation_id'",
+        "causation_id": "m->>'causation_id'",
+        "actor": first_text_sql(ACTOR_FIELDS, "m->'payload'"),
+        "reason": first_text_sql(REASON_FIELDS, "m->'payload'"),
+        "payload": "m->'payload'",
+        # `order_key`: when (UTC, to the microsecond), producer, aggregate, version (10 digits).
+        "sort_key": "to_char((m->>'occurred_at')::timestamptz AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ' ' || (m->>'producer') || ' '"
+        " || (m->>'aggregate_id') || ' ' || lpad(m->>'aggregate_version', 10, '0')",
+    }
+    assert tuple(envelope) == EVENT_COLUMNS
+    return f"SELECT {', '.join(envelope.values())} FROM {messages} AS kept(m)"

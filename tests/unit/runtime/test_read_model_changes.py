@@ -61,7 +61,10 @@ def test_the_ddl_is_generated_from_the_declaration() -> None:
         " units integer NOT NULL, note text, PRIMARY KEY (sku, location), CHECK (units >= 0))",
     ]
     assert STOCK.ddl(key_later=True)[0].endswith("note text, CHECK (units >= 0))")
-    assert STOCK.finishing_ddl("s")[0] == "ALTER TABLE s.stock ADD PRIMARY KEY (sku, location)"
+    assert STOCK.finishing_ddl("s")[:2] == [
+        "CREATE UNIQUE INDEX stock_pkey ON s.stock (sku, location)",
+        "ALTER TABLE s.stock ADD CONSTRAINT stock_pkey PRIMARY KEY USING INDEX stock_pkey",
+    ]
 
 
 def test_consecutive_changes_of_one_shape_are_one_set_statement_per_table_in_declared_order() -> (

@@ -17,20 +17,29 @@ from contracts import inventory, order, returns, shipping, warehouse
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.personal import AddressOnRecord, CustomerOnRecord
-from contracts.registry import EVENT_MODELS
+from contracts.registry import EVENT_MODELS, LATEST_VERSION
 from contracts.topics import SERVICES, events_topic
 from services.runtime.consumer import Consumer
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.projections import Change, InMemoryReadModels, Insert, Merge
+from services.runtime.replay.bulk import copy_rows
 from services.traceability import handlers
-from services.traceability.application import TraceabilityApplication, finishing_work
+from services.traceability.application import (
+    TraceabilityApplication,
+    finishing_work,
+    prepare_batch,
+)
 from services.traceability.projections import (
+    HISTORY_SQL,
     LIVE,
     PROJECTED_MODELS,
+    history_from_audit_sql,
     order_key,
+    orders_from_audit_sql,
     producer_of,
     project,
     read_models,
+    shipments_from_audit_sql,
     units_from_history_sql,
 )
 
@@ -329,17 +338,32 @@ def test_a_unit_is_held_by_whoever_had_it_last_and_keeps_where_it_came_from() ->
     )
 
 
-def test_a_rebuild_s_changes_are_the_live_ones_but_the_merges_into_units() -> None:
-    """A rebuild derives `units` from the history rows (`units_from_history_sql`); everything
-    else it writes is what the live projection writes (`test_traceability_rebuild.py` compares the
-    tables the two leave in Postgres)."""
-    for envelope, event in unit_life().envelopes:
-        live = project(envelope, event)
-        rebuilt = project(envelope, event, units_from_history=True)
-        assert rebuilt == [change for change in live if change.table != "units"]
-    assert any(
-        change.table == "units" for changes in unit_life().changes() for change in changes
-    ), "the story moves units"
+def test_a_rebuild_s_batches_are_the_audit_log_rows_of_the_live_projection() -> None:
+    """A rebuild writes the audit log alone while it reads, and derives the other tables from
+    it in SQL (`test_traceability_rebuild.py` compares the tables it leaves with the live ones)."""
+    events = unit_life().envelopes
+    rows = prepare_batch(events)
+    assert [table for table, _, _ in rows.copied] == ["events"]
+    assert not rows.inserted
+    assert not rows.merged
+    live = [change for envelope, event in events for change in project(envelope, event)]
+    audit_log = [change for change in live if isinstance(change, Insert)]
+    assert rows.copied[0][2] == copy_rows(
+        tuple(change.row.values()) for change in audit_log if change.table == "events"
+    )
+
+
+def test_every_projected_event_type_has_its_history_rows_in_sql() -> None:
+    """The SQL twins of the projectors: one (or one per case) for every projected event type
+    that makes history rows, at the schema version it was written for."""
+    in_sql = {rows.event_type for rows in HISTORY_SQL}
+    making_history = {
+        model.event_type for model in PROJECTED_MODELS if model is not order.OrderPlaced
+    }
+    assert in_sql == making_history
+    assert all(LATEST_VERSION[event_type] == 1 for event_type in in_sql), (
+        "a projected event type has a new schema version: derive its rows in SQL for it too"
+    )
 
 
 def test_a_rebuild_finishes_the_audit_log_beside_the_other_tables() -> None:
@@ -349,9 +373,15 @@ def test_a_rebuild_finishes_the_audit_log_beside_the_other_tables() -> None:
     audit_log, rest = finishing_work("copy")
     _, after = read_models.bulk_load_ddl("copy")
     built = [statement for statement in audit_log + rest if not statement.startswith("ANALYZE")]
-    assert sorted(built) == sorted([*after, units_from_history_sql("copy")])
+    derived = [
+        history_from_audit_sql("copy"),
+        orders_from_audit_sql("copy"),
+        shipments_from_audit_sql("copy"),
+    ]
+    assert sorted(built) == sorted([*after, *derived, units_from_history_sql("copy")])
     assert all("copy.events " in statement for statement in audit_log)
-    assert not any("copy.events " in statement for statement in rest)
+    assert rest[:3] == derived, "derived before their keys and indexes are built"
+    assert not any("copy.events " in statement for statement in rest[3:])
     units = rest.index(units_from_history_sql("copy"))
     assert all(rest.index(statement) < units for statement in after if "unit_history" in statement)
     analyzed = [statement for statement in audit_log + rest if statement.startswith("ANALYZE")]
