@@ -33,10 +33,18 @@ from services.runtime.privacy import (
     customers_named,
     reveal,
 )
-from services.runtime.projections import Insert, Table, Update
-from services.runtime.replay.bulk import BulkRows, bulk_rows, write_bulk
+from services.runtime.projections import Table, Update
+from services.runtime.replay.bulk import copy_rows
 from services.traceability import projections
-from services.traceability.projections import EVENTS, LIVE, ORDERS, TABLE_KEYS, read_models
+from services.traceability.projections import (
+    EVENTS,
+    LIVE,
+    ORDERS,
+    TABLE_KEYS,
+    UNIT_HISTORY,
+    UNITS,
+    read_models,
+)
 
 REBUILD = "read_model_rebuild"
 """Where a rebuild writes, until it becomes `LIVE`."""
@@ -49,8 +57,14 @@ rows, or waiting for the consumer's transactions to let go of the live tables, t
 
 INDEX_BUILD_MEMORY = "256MB"
 """What building a rebuilt copy's indexes may sort in memory (Postgres's default is 64 MB)."""
+REBUILD_WORK_MEMORY = "64MB"
+"""What a rebuild's other statements may keep in memory (Postgres's default is 4 MB): a batch of
+messages' rows, the history sorted to derive `units`."""
 
 REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across processes
+
+MESSAGES_STAGE = "rebuild_messages"
+"""The temporary table a batch of a rebuild's messages is copied into, to be projected."""
 
 Projected = tuple[Envelope, IntegrationEvent]
 """An event with its envelope, ready to project."""
@@ -413,21 +427,44 @@ class TraceabilityApplication(ServiceApplication):
             before, _ = read_models.bulk_load_ddl(REBUILD)
             for statement in before:
                 cursor.execute(statement.encode())
+            # Of no use after a crash, so not written to the log (`copying_messages` fills it).
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {REBUILD}.{projections.ORDER_AND_PARCEL_AUDIT}"
+                f" (LIKE {REBUILD}.{EVENTS.name})".encode()
+            )
 
     def rebuild_batch(self, events: Sequence[Projected]) -> None:
-        """Project a batch of events into the copy being rebuilt, in one transaction, in bulk
-        (`write_in_bulk`): each event is read once by a replay, so its rows are new. Each
-        envelope's payload is its event's JSON form, as the replay's sources hand them."""
+        """Project a batch of events into the copy being rebuilt, in one transaction: as their
+        messages (`prepare_batch`), like every batch of a rebuild. Each envelope's payload is its
+        event's JSON form, as the replay's sources hand them."""
         self.write_rebuilt(prepare_batch(events))
 
-    def write_rebuilt(self, rows: BulkRows) -> None:
-        """Write a batch's rows (`prepare_batch`) into the copy being rebuilt, in one
+    def write_rebuilt(self, messages: str) -> None:
+        """Write a batch of messages (`prepare_batch`) into the copy being rebuilt, in one
         transaction."""
+        with self.copying_messages() as copy:
+            copy.write(messages)
+
+    @contextlib.contextmanager
+    def copying_messages(self) -> Iterator[psycopg.Copy]:
+        """A `COPY` of messages into the copy being rebuilt, in a transaction of its own: rows of
+        one text column, each an event's envelope JSON as its producer's relay publishes it.
+        Postgres makes their audit-log and history rows once they are in
+        (`projections.rebuild_from_messages_sql`): each event reaches the copy once in a
+        replay, so its rows are new; the other tables are derived at the end."""
         with self._rebuilding() as cursor:
             # The copy is of no use until the swap, whose commit is flushed with everything
             # before it: a crash drops the copy anyway.
             cursor.execute(b"SET LOCAL synchronous_commit = off")
-            write_bulk(cursor, rows, read_models, REBUILD)
+            cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
+            # Kept with the connection, emptied at each commit (as `bulk._stage`'s tables).
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {MESSAGES_STAGE} (message text NOT NULL)"
+                " ON COMMIT DELETE ROWS".encode()
+            )
+            with cursor.copy(f"COPY {MESSAGES_STAGE} (message) FROM STDIN".encode()) as copy:
+                yield copy
+            cursor.execute(projections.rebuild_from_messages_sql(REBUILD, MESSAGES_STAGE).encode())
 
     def finish_rebuild(self) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
@@ -474,10 +511,13 @@ class TraceabilityApplication(ServiceApplication):
         return len(missing)
 
     def _finish_copy(self, statements: Sequence[str]) -> None:
-        with self._rebuilding() as cursor:
-            # A million events' index keys sort in memory rather than on disk.
-            cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
-            for statement in statements:
+        # Each in a transaction of its own: a statement's locks go with it (a derivation
+        # reading the audit log would keep its key from being made until the last one ended).
+        for statement in statements:
+            with self._rebuilding() as cursor:
+                # A million events' index keys sort in memory rather than on disk.
+                cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
+                cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
                 cursor.execute(statement.encode())
 
     def abandon_rebuild(self) -> None:
@@ -504,56 +544,58 @@ class TraceabilityApplication(ServiceApplication):
 
 
 def finishing_work(schema: str = REBUILD) -> list[list[str]]:
-    """What a rebuilt copy needs once its batches are written, in two lists that can run side by
-    side: the audit log's key, index and statistics; and every other table derived from the
-    audit log (the batches wrote the audit log alone), with its keys, indexes and statistics,
-    `units` derived from the history rows. Fresh tables have no statistics until
-    autovacuum gets to them; the planner then guesses, and an as-of recall can take seconds
-    instead of milliseconds."""
+    """What a rebuilt copy needs once its batches are written (the audit log and the history,
+    `copying_messages`), in two lists that can run side by side: `orders` and `shipments`
+    derived from the audit-log rows of orders and parcels (`ORDER_AND_PARCEL_AUDIT`, then
+    dropped), and the audit log's keys; the history's keys and `units`
+    derived from it (after the history's indexes: it reads the history in their order). Each
+    derived table is written before its keys and indexes are built, a bulk load's way; every
+    table gets statistics. Fresh tables have none until autovacuum gets to them; the planner
+    then guesses, and an as-of recall can take seconds instead of milliseconds."""
     _, after = read_models.bulk_load_ddl(schema)
-    audit_log: list[str] = []
-    rest: list[str] = []
+    orders_and_parcels = f"{schema}.{projections.ORDER_AND_PARCEL_AUDIT}"
+    audit_log: list[str] = [
+        projections.orders_from_audit_sql(schema, orders_and_parcels),
+        projections.shipments_from_audit_sql(schema, orders_and_parcels),
+        f"DROP TABLE {orders_and_parcels}",
+    ]
+    history: list[str] = []
     for statement in after:
         found = re.search(rf"\b{schema}\.(\w+)", statement)
         assert found is not None, f"a finishing statement names no table: {statement}"
-        (audit_log if found.group(1) == EVENTS.name else rest).append(statement)
-    # Derived from the audit log before their keys and indexes are built (a bulk load's way);
-    # `units` after the history's: it reads the history in their order, without sorting.
-    rest[:0] = [
-        projections.history_from_audit_sql(schema),
-        projections.orders_from_audit_sql(schema),
-        projections.shipments_from_audit_sql(schema),
-    ]
-    rest.append(projections.units_from_history_sql(schema))
+        (history if found.group(1) in {UNIT_HISTORY.name, UNITS.name} else audit_log).append(
+            statement
+        )
+    history.append(projections.units_from_history_sql(schema))
     for table in read_models.tables:
         analyze = f"ANALYZE {schema}.{table.name} ({', '.join(_analyzed_columns(table))})"
-        (audit_log if table is EVENTS else rest).append(analyze)
-    return [audit_log, rest]
+        (history if table in (UNIT_HISTORY, UNITS) else audit_log).append(analyze)
+    # Making the audit log's index its key locks the table: last, once the derivations that
+    # read it are done (each statement commits on its own, so none holds it longer).
+    audit_log.sort(key=lambda statement: "PRIMARY KEY USING INDEX" in statement)
+    return [audit_log, history]
 
 
-UNFILTERED_COLUMNS = frozenset({"payload", "summary"})
-"""Columns no query filters, joins or sorts on: their statistics would be of no use, and the
-audit log's payloads alone are about half of its `ANALYZE`."""
+QUERIED_COLUMNS = frozenset(
+    {"aggregate_id", "batch", "event_type", "holder_kind", "occurred_at", "order_id"}
+    | {"rma_id", "serial", "shipment_id", "sku", "sort_key"}
+)
+"""The columns the queries above filter, join or sort on: with the tables' keys, the ones whose
+statistics the planner uses. Gathering them for the others (payloads, summaries, carriers,
+people's names) would be most of an `ANALYZE`, for nothing."""
 
 
 def _analyzed_columns(table: Table) -> list[str]:
-    return [column for column in table.columns if column not in UNFILTERED_COLUMNS]
+    return [column for column in table.columns if column in QUERIED_COLUMNS or column in table.key]
 
 
 # -- a rebuild's batches, prepared where they are read ----------------------------------------
 
 
-def prepare_batch(events: Sequence[Projected]) -> BulkRows:
-    """A replay's batch of events as the rows `write_bulk` writes (in a worker process: pure):
-    their audit-log rows, each envelope's payload its event's JSON form, as the replay's sources
-    hand them. Every other table `finish_rebuild` derives from the audit log."""
-    return bulk_rows(
-        (
-            Insert(EVENTS.name, projections.event_row(envelope, event, envelope.payload))
-            for envelope, event in events
-        ),
-        read_models.renderer.tables,
-    )
+def prepare_batch(events: Sequence[Projected]) -> str:
+    """A replay's batch of events as the messages `copying_messages` takes (in a worker process:
+    pure), `COPY` text: each envelope's JSON, as its relay publishes it."""
+    return copy_rows((envelope.model_dump_json(),) for envelope, _ in events)
 
 
 def _projected(row: dict[str, Any]) -> Projected:

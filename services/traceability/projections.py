@@ -1349,16 +1349,20 @@ _ENVELOPE_HISTORY_COLUMNS = frozenset(
 )
 
 
-def _history_select(rows: HistorySql, schema: str) -> str:
+_PAYLOAD = "CROSS JOIN LATERAL (SELECT e.payload || '{}'::jsonb AS p OFFSET 0) AS event"
+"""The audit-log row `e`'s payload as `p`, unpacked once. A large payload (a receipt of hundreds
+of serials) is stored compressed; read as it is, every field taken from it, for every row made
+from it, would decompress it again (`|| '{}'` hands back the payload unpacked; `OFFSET 0` keeps
+it from being inlined into each use)."""
+
+
+def _history_select(rows: HistorySql) -> str:
+    """The rows of one `HistorySql`, for the audit-log row `e` (payload `p`) of the outer
+    query: none unless the row is of its event type."""
     unknown = rows.columns.keys() - _HISTORY_COLUMN_SET
     assert not unknown, f"not history columns: {unknown}"
     model = next(model for model in PROJECTED_MODELS if model.event_type == rows.event_type)
-    position = (
-        "row_number() OVER (PARTITION BY e.producer, e.aggregate_id, e.aggregate_version"
-        " ORDER BY element.n)"
-        if rows.elements
-        else "1"
-    )
+    position = "row_number() OVER (ORDER BY element.n)" if rows.elements else "1"
     # `f"{position:04d}"`: four digits at least, more when it takes more.
     digits = f"CASE WHEN {position} < 10000 THEN lpad(({position})::text, 4, '0')" + (
         f" ELSE ({position})::text END"
@@ -1382,27 +1386,77 @@ def _history_select(rows: HistorySql, schema: str) -> str:
         else rows.columns.get(column, f"NULL::{UNIT_HISTORY.type_of(column)}")
         for column in HISTORY_COLUMNS
     ]
-    elements = f" CROSS JOIN LATERAL {rows.elements}" if rows.elements else ""
+    elements = rows.elements or "(SELECT) AS one"
+    # The producer and the schema version were checked once for the event (`history_rows_sql`).
     return (
-        f"SELECT {', '.join(selected)} FROM {qualified(schema, EVENTS.name)} AS e"
-        f" CROSS JOIN LATERAL (SELECT e.payload AS p) AS event{elements}"
-        f" WHERE {_of_model(model)} AND {rows.where}"
+        f"SELECT {', '.join(selected)} FROM {elements}"
+        f" WHERE e.event_type = {_literal(model.event_type)} AND {rows.where}"
     )
 
 
-def history_from_audit_sql(schema: str) -> str:
-    """`unit_history` as the projectors above make it, computed by Postgres from the audit log
-    in `schema` alone, for a rebuild whose history is empty."""
-    selects = " UNION ALL ".join(_history_select(rows, schema) for rows in HISTORY_SQL)
+def history_rows_sql(events: str) -> str:
+    """The `unit_history` rows (columns in `HISTORY_COLUMNS` order) the projectors above make of
+    the audit-log rows in the FROM item `events`. One pass: each event of a projected type is
+    handed to every `HistorySql`, of which those of its type make its rows."""
+    models = sorted(
+        {
+            model
+            for model in PROJECTED_MODELS
+            for rows in HISTORY_SQL
+            if model.event_type == rows.event_type
+        },
+        key=lambda model: model.event_type,
+    )
+    projected = ", ".join(
+        f"({_literal(model.event_type)}, {_literal(producer_of(model))}, {model.schema_version})"
+        for model in models
+    )
+    rows = " UNION ALL ".join(_history_select(rows) for rows in HISTORY_SQL)
     return (
-        f"INSERT INTO {qualified(schema, UNIT_HISTORY.name)} ({', '.join(HISTORY_COLUMNS)})"
-        f" {selects}"
+        f"SELECT made.* FROM {events} AS e {_PAYLOAD} CROSS JOIN LATERAL ({rows}) AS made"
+        f" WHERE (e.event_type, e.producer, e.schema_version) IN ({projected})"
     )
 
 
-def orders_from_audit_sql(schema: str) -> str:
+def rebuild_from_messages_sql(schema: str, messages: str) -> str:
+    """One statement that writes the messages in the table `messages` (one text column,
+    `message`: each an event's envelope JSON, as its producer's relay publishes it) into the
+    audit log in `schema`, their history rows into its history, and the audit-log rows of
+    orders and parcels into `ORDER_AND_PARCEL_AUDIT`, each message parsed once. What a rebuild
+    runs on every batch it reads, so no event's rows are made in Python."""
+    audit = audit_rows_sql(f"(SELECT message::jsonb FROM {messages})")
+    columns = ", ".join(EVENT_COLUMNS)
+    history = qualified(schema, UNIT_HISTORY.name)
+    of_orders_and_parcels = " OR ".join(
+        f"({_of_model(model)})" for model in ORDER_AND_PARCEL_EVENTS
+    )
+    return (
+        f"WITH audit AS MATERIALIZED ({audit}),"
+        f" written AS (INSERT INTO {qualified(schema, EVENTS.name)} ({columns})"
+        " SELECT * FROM audit),"
+        f" kept AS (INSERT INTO {qualified(schema, ORDER_AND_PARCEL_AUDIT)} ({columns})"
+        f" SELECT * FROM audit AS e WHERE {of_orders_and_parcels})"
+        f" INSERT INTO {history} ({', '.join(HISTORY_COLUMNS)}) {history_rows_sql('audit')}"
+    )
+
+
+ORDER_AND_PARCEL_EVENTS: tuple[type[IntegrationEvent], ...] = (
+    order.OrderPlaced,
+    shipping.LabelPurchased,
+    warehouse.ShipmentConfirmed,
+    shipping.ShipmentDelivered,
+)
+"""The events `orders` and `shipments` are derived from."""
+
+ORDER_AND_PARCEL_AUDIT = "order_and_parcel_events"
+"""A rebuild's table of the audit-log rows of `ORDER_AND_PARCEL_EVENTS`, written beside the audit
+log, so that deriving `orders` and `shipments` reads a few thousand rows rather than all of it;
+dropped before the swap."""
+
+
+def orders_from_audit_sql(schema: str, audit: str | None = None) -> str:
     """`orders` as `_order_placed` makes it (the first placement of each order), from the audit
-    log in `schema`."""
+    log in `schema` (or the audit-log rows in `audit`)."""
     address = ", ".join(
         f"NULLIF(p->'shipping_address'->>'{part}', '')"
         for part in ("name", "line1", "line2", "city", "region", "postal_code", "country")
@@ -1413,25 +1467,24 @@ def orders_from_audit_sql(schema: str) -> str:
         " SELECT DISTINCT ON ((p->>'order_id')::uuid) (p->>'order_id')::uuid, p->>'channel',"
         " p->>'channel_order_id', p->'customer'->>'customer_id', p->'customer'->>'name',"
         f" p->'customer'->>'email', concat_ws(', ', {address}), (p->>'placed_at')::timestamptz"
-        f" FROM {qualified(schema, EVENTS.name)} AS e"
-        " CROSS JOIN LATERAL (SELECT e.payload AS p) AS event"
+        f" FROM {audit or qualified(schema, EVENTS.name)} AS e {_PAYLOAD}"
         f" WHERE {_of_model(order.OrderPlaced)}"
         " ORDER BY (p->>'order_id')::uuid, e.sort_key"
     )
 
 
-def shipments_from_audit_sql(schema: str) -> str:
+def shipments_from_audit_sql(schema: str, audit: str | None = None) -> str:
     """`shipments` as the merges of `_Context.shipment` leave it, from the audit log in
-    `schema`: per parcel its latest label (bought, or confirmed with the shipment), its first
-    dispatch and its first delivery, each versioned by the event's sort key."""
-    events = qualified(schema, EVENTS.name)
+    `schema` (or the audit-log rows in `audit`): per parcel its latest label (bought, or
+    confirmed with the shipment), its first dispatch and its first delivery, each versioned by
+    the event's sort key."""
+    events = audit or qualified(schema, EVENTS.name)
 
     def first(models: Sequence[type[IntegrationEvent]], direction: str, columns: str) -> str:
         return (
             f"SELECT DISTINCT ON ((p->>'shipment_id')::uuid) (p->>'shipment_id')::uuid"
             f" AS shipment_id, (p->>'order_id')::uuid AS order_id, {columns},"
-            f" e.sort_key AS version FROM {events} AS e"
-            " CROSS JOIN LATERAL (SELECT e.payload AS p) AS event"
+            f" e.sort_key AS version FROM {events} AS e {_PAYLOAD}"
             f" WHERE {' OR '.join(f'({_of_model(model)})' for model in models)}"
             f" ORDER BY (p->>'shipment_id')::uuid, e.sort_key {direction}"
         )
@@ -1471,10 +1524,9 @@ def _of_model(model: type[IntegrationEvent]) -> str:
 
 
 def audit_rows_sql(messages: str) -> str:
-    """The audit-log rows (`event_row`, columns in `EVENT_COLUMNS` order) of the messages in
-    `messages`, a FROM item with a `message` column: each an event's message as its producer's
-    relay publishes it (the envelope's JSON). What a rebuild runs on the producers' kept
-    messages, so no event passes through Python."""
+    """The audit-log rows (`event_row`, columns named and ordered as `EVENT_COLUMNS`) of the
+    messages in the FROM item `messages`, of one `jsonb` column: each an event's message as its
+    producer's relay publishes it (the envelope)."""
     envelope = {
         "producer": "m->>'producer'",
         "aggregate_id": "(m->>'aggregate_id')::uuid",
@@ -1495,4 +1547,9 @@ def audit_rows_sql(messages: str) -> str:
         " || (m->>'aggregate_id') || ' ' || lpad(m->>'aggregate_version', 10, '0')",
     }
     assert tuple(envelope) == EVENT_COLUMNS
-    return f"SELECT {', '.join(envelope.values())} FROM {messages} AS kept(m)"
+    # `OFFSET 0` keeps the messages a subquery of their own, so each is parsed once: merged into
+    # this query, its JSON would be parsed again for every field read (four times the work).
+    kept = f"(SELECT m FROM {messages} AS kept(m) OFFSET 0) AS kept"
+    return (
+        f"SELECT {', '.join(f'{sql} AS {column}' for column, sql in envelope.items())} FROM {kept}"
+    )

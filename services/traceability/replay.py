@@ -6,7 +6,8 @@ group up to the end offsets at the start; each service's store in notification o
 and translated as the service's `StoredEvents` declaration says and wrapped as its relay wraps
 them), the progress, the background runner and `POST /replays` /
 `GET /replays/latest`. What is traceability's own is where the events go: a copy of its schema
-(`TraceabilityApplication.begin_rebuild` / `rebuild_batch`), swapped in after the events its live
+(`TraceabilityApplication.begin_rebuild` / `rebuild_batch`; from the stores, the producers' kept
+messages copied in as they are, `copy_messages`), swapped in after the events its live
 audit log has and the copy lacks are projected into it (`finish_rebuild`), so it needs no second
 read of the sources at the swap. Reading the stores runs other services' translators, through
 the declarations they export (`services/stored_events.py`): an operator's recovery tool (the
@@ -22,6 +23,7 @@ from contracts.topics import SERVICES
 from services.runtime.config import ServiceSettings
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.replay import (
+    CopyMessages,
     EventStore,
     Projected,
     ReplayProgress,
@@ -52,6 +54,9 @@ class TraceabilityRebuild:
             service for service in SERVICES if service != settings.service_name
         )
         self._begun = False
+        # The producers' kept messages, copied as they are into the copy, where Postgres makes
+        # their rows (`TraceabilityApplication.copying_messages`).
+        self.copy_messages: CopyMessages | None = application.copying_messages
 
     @classmethod
     def of(cls, runtime: ServiceRuntime[Any]) -> TraceabilityRebuild:

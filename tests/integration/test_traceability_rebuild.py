@@ -8,12 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import psycopg
 import pytest
 
 from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
+from services.runtime.replay import EventStore
 from services.runtime.replay.bulk import copy_rows
 from services.traceability.application import Projected, TraceabilityApplication
 from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS
@@ -309,6 +311,38 @@ def test_a_rebuild_derives_in_sql_what_the_live_projectors_make_of_every_event_t
         traceability.project(event, envelope)
     live = snapshot(traceability)
     assert rebuild(traceability, [events]) == 0
+    rebuilt = snapshot(traceability)
+    for table in TABLE_KEYS:
+        assert rebuilt[table] == live[table], table
+
+
+def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
+    traceability: TraceabilityApplication,
+) -> None:
+    """The messages producers keep beside their events, copied block by block from their
+    database (`EventStore.copy_kept`), and the rows Postgres makes of them, equal what the live
+    projection makes of every event type."""
+    events: list[Projected] = every_case().envelopes
+    for envelope, event in events:
+        traceability.project(event, envelope)
+    live = snapshot(traceability)
+    location = traceability.location
+    with psycopg.connect(location.dsn(), autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE kept_messages (notification_id bigint PRIMARY KEY,"
+            " message_value bytea NOT NULL)"
+        )
+        for number, (envelope, _) in enumerate(events, start=1):
+            connection.execute(
+                "INSERT INTO kept_messages VALUES (%s, %s)",
+                (number, envelope.model_dump_json().encode()),
+            )
+    store = EventStore("producers", location, "stored", cast(Any, None), messages="kept_messages")
+    kept = traceability.copying_messages
+    traceability.begin_rebuild()
+    half = len(events) // 2
+    assert store.copy_kept(0, half, kept) + store.copy_kept(half, len(events), kept) == len(events)
+    assert traceability.finish_rebuild() == 0
     rebuilt = snapshot(traceability)
     for table in TABLE_KEYS:
         assert rebuilt[table] == live[table], table

@@ -18,6 +18,7 @@ from services.runtime.replay.runner import (
 )
 from services.runtime.replay.shadow import ShadowRebuild
 from services.runtime.replay.sources import (
+    CopyMessages,
     EventStore,
     Projected,
     decode,
@@ -26,6 +27,7 @@ from services.runtime.replay.sources import (
 )
 
 __all__ = [
+    "CopyMessages",
     "EventStore",
     "Projected",
     "Rebuild",

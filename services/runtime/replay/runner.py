@@ -26,6 +26,7 @@ from services.runtime.replay.progress import (
     Source,
 )
 from services.runtime.replay.sources import (
+    CopyMessages,
     EventStore,
     Projected,
     StoresSource,
@@ -51,6 +52,9 @@ class Rebuild(Protocol):
     """The services whose public events it projects: their topics or stores are read."""
     own_store: EventStore | None
     """The service's own store, when read models are derived from its own events."""
+    copy_messages: CopyMessages | None
+    """How it takes the producers' kept messages as they are, if it can (a replay from the
+    stores then copies them in rather than decoding each event: `StoresInWorkers`)."""
 
     def wants(self, producer: str, event_type: str) -> bool:
         """Whether an event of this type by this producer is worth decoding."""
@@ -188,7 +192,12 @@ def sources_of(
     elif rebuild.producers and rebuild.prepare is not None and settings.replay_workers > 0:
         found.append(
             StoresInWorkers(
-                settings, rebuild.producers, runner, rebuild.prepare, rebuild.apply_prepared
+                settings,
+                rebuild.producers,
+                runner,
+                rebuild.prepare,
+                rebuild.apply_prepared,
+                rebuild.copy_messages,
             )
         )
     elif rebuild.producers:

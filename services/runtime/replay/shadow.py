@@ -31,7 +31,7 @@ from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.projections import OwnEventReplay, ReadModelChange, ReadModels
 from services.runtime.replay.progress import ReplayRunning
-from services.runtime.replay.sources import EventStore, Projected, own_store
+from services.runtime.replay.sources import CopyMessages, EventStore, Projected, own_store
 
 if TYPE_CHECKING:
     from services.runtime.service import ServiceRuntime
@@ -81,6 +81,7 @@ class ShadowRebuild:
         return cls(runtime.application, runtime.settings, runtime.runner)
 
     prepare = None  # the declared projections are applied in the service's process
+    copy_messages: CopyMessages | None = None  # they take decoded events
 
     def wants(self, producer: str, event_type: str) -> bool:
         return self.read_models.projects(producer, event_type)

@@ -39,6 +39,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +80,13 @@ BOOKKEEPING_TOPICS = (
     module_path_topic(IdempotencyRecord) + ".",  # stored before stable names
 )
 """What the stored topic of every bookkeeping event starts with: never published."""
+
+
+CopyMessages = Callable[[], AbstractContextManager[psycopg.Copy]]
+"""Opens a `COPY` of messages into a rebuild's copy, in a transaction of its own (blocking): rows
+of one text column, each an event's message as its producer's relay publishes it (the envelope's
+JSON). How a rebuild takes the messages producers keep beside their events
+(`relay_messages.OutboxRow`) without decoding them in Python."""
 
 
 class Source(Protocol):
@@ -423,6 +431,12 @@ class EventStore:
     translate: Translator | None = None
     """The service's `translators.to_contract`: its events as the public events on its topic."""
 
+    messages: str | None = None
+    """The table of the messages kept beside its events, if it has one (events stored before
+    it, or never published, have none)."""
+    unkept_only: bool = False
+    """Read only the events that have no kept message (the rest are copied: `copy_kept`)."""
+
     position: int = 0
     """The last notification read."""
     last: int = 0
@@ -457,15 +471,66 @@ class EventStore:
         )
         return int(row[0]) if row else 0
 
+    def unkept(self) -> int:
+        """How many of its events up to where reading stops its relay publishes but no message
+        was kept for."""
+        if self.messages is None:
+            return self.published()
+        row = (
+            self._connect()
+            .execute(
+                f"SELECT count(*) FROM {self.table} AS stored"
+                f" WHERE notification_id > %s AND notification_id <= %s AND {self._unkept}"
+                " AND left(topic, %s) <> %s AND left(topic, %s) <> %s".encode(),
+                (
+                    self.position,
+                    self.last,
+                    *(part for topic in BOOKKEEPING_TOPICS for part in (len(topic), topic)),
+                ),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def copy_kept(self, after: int, upto: int, into: CopyMessages) -> int:
+        """Copy the messages kept for the events after `after` up to `upto` into what `into`
+        opens, as they are, block by block: no message becomes a Python object (blocking; on a
+        connection of its own, so copies of several ranges run side by side). Returns how many."""
+        assert self.messages is not None, f"{self.service}: no kept messages"
+        kept = (
+            f"COPY (SELECT convert_from(message_value, 'UTF8') FROM {self.messages}"
+            f" WHERE notification_id > {int(after)} AND notification_id <= {int(upto)})"
+            " TO STDOUT"
+        )
+        with psycopg.connect(self.location.dsn(), autocommit=True) as connection:
+            cursor = connection.cursor()
+            with cursor.copy(kept.encode()) as messages, into() as copy:
+                for block in messages:
+                    copy.write(block)
+            return max(cursor.rowcount, 0)
+
+    @property
+    def _unkept(self) -> str:
+        """Whether the stored event (`stored`) has no kept message."""
+        if self.messages is None:
+            return "TRUE"
+        return (
+            f"NOT EXISTS (SELECT 1 FROM {self.messages} AS kept"
+            " WHERE kept.notification_id = stored.notification_id)"
+        )
+
     def next_page(self, size: int) -> list[Any]:
         """The next stored events up to where reading stops, decoded (empty at the end); an
-        idempotency record's events are bookkeeping, skipped."""
+        idempotency record's events are bookkeeping, skipped. With `unkept_only`, only those
+        without a kept message."""
+        unkept = f" AND {self._unkept}" if self.unkept_only else ""
         while self.position < self.last:
             rows = (
                 self._connect()
                 .execute(
                     f"SELECT notification_id, originator_id, originator_version, topic, state"
-                    f" FROM {self.table} WHERE notification_id > %s AND notification_id <= %s"
+                    f" FROM {self.table} AS stored"
+                    f" WHERE notification_id > %s AND notification_id <= %s{unkept}"
                     f" ORDER BY notification_id LIMIT %s".encode(),
                     (self.position, self.last, size),
                     # The states as they are stored, not as hex text to parse: a third of the
@@ -540,13 +605,23 @@ def open_store(settings: ServiceSettings, service: str) -> EventStore | str:
         return f"{service}: publishes no events (no stored events declared)"
     location = declared.location(settings)
     try:
-        with psycopg.connect(location.dsn()) as connection:
-            found = connection.execute("SELECT to_regclass(%s)", (declared.table,)).fetchone()
+        connection = psycopg.connect(location.dsn())
     except psycopg.OperationalError:
         return f"{service}: no database {location.dbname}"
-    if not found or found[0] is None:
-        return f"{service}: no event store in {location.dbname} yet"
-    return EventStore(service, location, declared.table, declared.mapper(), declared.translate)
+    with connection:
+        found = connection.execute("SELECT to_regclass(%s)", (declared.table,)).fetchone()
+        if not found or found[0] is None:
+            return f"{service}: no event store in {location.dbname} yet"
+        messages = f"{declared.table}_messages"  # as `ReadModelRecorder` names it
+        kept = connection.execute("SELECT to_regclass(%s)", (messages,)).fetchone()
+    return EventStore(
+        service,
+        location,
+        declared.table,
+        declared.mapper(),
+        declared.translate,
+        messages=messages if kept and kept[0] is not None else None,
+    )
 
 
 def own_store(application: ServiceApplication, settings: ServiceSettings) -> EventStore:

@@ -11,6 +11,12 @@ notification order: the same batches, in the same order, as reading them one aft
 Ranges hold `batch_size` events each (their bounds are read from the store first), and a few more
 than there are workers are in flight, so a worker never waits for the writer and the writer
 rarely for a worker.
+
+**Kept messages.** A rebuild that can take the producers' kept messages as they are
+(`Rebuild.copy_messages`: traceability's) gets them by `COPY`, from the producer's database
+straight into its copy, a large range at a time and several ranges side by side on
+threads; Python only passes the blocks on. The workers then read only what has no kept message
+(events stored before messages were kept), if a store has any.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import multiprocessing
 import multiprocessing.forkserver
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from services.runtime.config import ServiceSettings
@@ -30,6 +36,7 @@ from services.runtime.eventstore import BlockingRunner
 from services.runtime.replay.progress import ReplayProgress
 from services.runtime.replay.sources import (
     Apply,
+    CopyMessages,
     EventStore,
     Overlapped,
     Projected,
@@ -46,6 +53,10 @@ STORED_EVENTS_MODULE = "services.stored_events"
 
 Range = tuple[str, int, int]
 """A producer's store and the notifications after the first id up to the second."""
+
+KEPT_RANGE = 10_000
+"""Events per `COPY` of kept messages: enough that a statement's and a commit's cost vanish,
+few enough that the progress moves and the copies share the work to its end."""
 
 
 class StoreReaders:
@@ -76,8 +87,11 @@ class StoreReaders:
         at the first range."""
         self._started = [self._pool.submit(_ready) for _ in range(self._workers)]
 
-    async def prepared(self, ranges: Sequence[Range]) -> AsyncIterator[tuple[int, Any]]:
-        """What `prepare` made of each range, in the order of `ranges`, with its event count."""
+    async def prepared(
+        self, ranges: Sequence[Range], unkept_only: bool = False
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """What `prepare` made of each range, in the order of `ranges`, with its event count;
+        `unkept_only`: of the events without a kept message alone."""
         loop = asyncio.get_running_loop()
         waiting = iter(ranges)
         in_flight: deque[asyncio.Future[tuple[int, Any]]] = deque()
@@ -85,7 +99,9 @@ class StoreReaders:
         def submit() -> None:
             bounds = next(waiting, None)
             if bounds is not None:
-                in_flight.append(loop.run_in_executor(self._pool, _prepare_range, *bounds))
+                in_flight.append(
+                    loop.run_in_executor(self._pool, _prepare_range, *bounds, unkept_only)
+                )
 
         for _ in range(2 * self._workers):
             submit()
@@ -145,13 +161,13 @@ def _ready() -> None:
     """Nothing: the worker has started (and imported what the initializer needed)."""
 
 
-def _prepare_range(service: str, after: int, upto: int) -> tuple[int, Any]:
-    """Read, decode, translate and envelope the store's events after `after` up to `upto`, and
-    prepare them."""
+def _prepare_range(service: str, after: int, upto: int, unkept_only: bool) -> tuple[int, Any]:
+    """Read, decode, translate and envelope the store's events after `after` up to `upto` (with
+    `unkept_only`, those without a kept message), and prepare them."""
     store = _stores.get(service)
     if store is None or _prepare is None:
         raise RuntimeError(f"this worker was not started to read {service}'s store")
-    store.position, store.last = after, upto
+    store.position, store.last, store.unkept_only = after, upto, unkept_only
     events = [event for page in store.events(upto - after + 1) for event in page]
     return len(events), _prepare(events)
 
@@ -167,7 +183,9 @@ class StoresInWorkers(StoresSource):
         runner: BlockingRunner,
         prepare: Prepare,
         apply_prepared: Apply,
+        kept: CopyMessages | None = None,
     ) -> None:
+        """`kept`: how the rebuild takes kept messages as they are, if it can."""
         super().__init__(
             lambda: [open_store(settings, producer) for producer in producers],
             runner,
@@ -176,23 +194,67 @@ class StoresInWorkers(StoresSource):
             translated=True,
         )
         self._readers = StoreReaders(settings, producers, settings.replay_workers, prepare)
-
-    async def size_up(self, progress: ReplayProgress) -> int:
-        self._readers.start()
-        return await super().size_up(progress)
+        self._kept = kept
+        self._copiers = max(1, settings.replay_workers)
 
     async def read(self, progress: ReplayProgress) -> int:
-        ranges = await self._runner.run(
-            lambda: [bounds for store in self._stores for bounds in ranges_of(store, self._size)]
+        copies, reads, unkept_only = await self._runner.run(self._plan)
+        counts = await asyncio.gather(
+            self._copy(copies, progress), self._prepare(reads, unkept_only, progress)
         )
+        for store in self._stores:
+            store.position = store.last
+        return sum(counts)
+
+    def _plan(self) -> tuple[list[Range], list[Range], bool]:
+        """The ranges whose kept messages are copied, and those the workers read (blocking);
+        whether the workers read only what has no kept message."""
+        copies: list[Range] = []
+        reads: list[Range] = []
+        kept = self._kept is not None
+        for store in self._stores:
+            if kept and store.messages is not None:
+                copies += ranges_of(store, KEPT_RANGE)
+                if store.unkept() == 0:
+                    continue
+            reads += ranges_of(store, self._size)
+        return copies, reads, kept
+
+    async def _copy(self, copies: Sequence[Range], progress: ReplayProgress) -> int:
+        """Copy the kept messages of `copies`, `_copiers` ranges at a time."""
+        if not copies:
+            return 0
+        assert self._kept is not None
+        stores = {store.service: store for store in self._stores}
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(self._copiers, thread_name_prefix="kept-copy")
+        count = 0
+        try:
+            for copied in asyncio.as_completed(
+                [
+                    loop.run_in_executor(pool, stores[service].copy_kept, after, upto, self._kept)
+                    for service, after, upto in copies
+                ]
+            ):
+                done = await copied
+                count += done
+                progress.read += done
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return count
+
+    async def _prepare(
+        self, reads: Sequence[Range], unkept_only: bool, progress: ReplayProgress
+    ) -> int:
+        if not reads:
+            return 0  # no worker started: each would import every producer's modules for nothing
+        self._readers.start()
         count = 0
         async with Overlapped(self._apply) as apply:
-            async for events, prepared in self._readers.prepared(ranges):
+            async for events, prepared in self._readers.prepared(reads, unkept_only):
                 await apply(prepared)
                 count += events
                 progress.read += events
-        for store in self._stores:
-            store.position = store.last
         return count
 
     async def close(self) -> None:
