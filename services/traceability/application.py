@@ -432,6 +432,13 @@ class TraceabilityApplication(ServiceApplication):
                 f"CREATE UNLOGGED TABLE {REBUILD}.{projections.ORDER_AND_PARCEL_AUDIT}"
                 f" (LIKE {REBUILD}.{EVENTS.name})".encode()
             )
+            # Autovacuum would take the copy's tables up while they fill, and building their
+            # keys and indexes would wait for it to give up (a second, each): the rebuild
+            # gathers their statistics itself, and hands them to autovacuum once built.
+            for table in TABLE_KEYS:
+                cursor.execute(
+                    f"ALTER TABLE {REBUILD}.{table} SET (autovacuum_enabled = false)".encode()
+                )
 
     def rebuild_batch(self, events: Sequence[Projected]) -> None:
         """Project a batch of events into the copy being rebuilt, in one transaction: as their
@@ -573,6 +580,9 @@ def finishing_work(schema: str = REBUILD) -> list[list[str]]:
     # Making the audit log's index its key locks the table: last, once the derivations that
     # read it are done (each statement commits on its own, so none holds it longer).
     audit_log.sort(key=lambda statement: "PRIMARY KEY USING INDEX" in statement)
+    for table in read_models.tables:  # built: autovacuum's again (`begin_rebuild`)
+        reset = f"ALTER TABLE {schema}.{table.name} RESET (autovacuum_enabled)"
+        (history if table in (UNIT_HISTORY, UNITS) else audit_log).append(reset)
     return [audit_log, history]
 
 
