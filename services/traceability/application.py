@@ -466,7 +466,8 @@ class TraceabilityApplication(ServiceApplication):
             cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
             # Kept with the connection, emptied at each commit (as `bulk._stage`'s tables).
             cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {MESSAGES_STAGE} (message text NOT NULL)"
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {MESSAGES_STAGE}"
+                " (message text STORAGE EXTERNAL NOT NULL)"
                 " ON COMMIT DELETE ROWS".encode()
             )
             with cursor.copy(f"COPY {MESSAGES_STAGE} (message) FROM STDIN".encode()) as copy:

@@ -1424,7 +1424,7 @@ def rebuild_from_messages_sql(schema: str, messages: str) -> str:
     audit log in `schema`, their history rows into its history, and the audit-log rows of
     orders and parcels into `ORDER_AND_PARCEL_AUDIT`, each message parsed once. What a rebuild
     runs on every batch it reads, so no event's rows are made in Python."""
-    audit = audit_rows_sql(f"(SELECT message::jsonb FROM {messages})")
+    audit = audit_rows_sql(f"(SELECT string_to_table(message, E'\\n')::jsonb FROM {messages})")
     columns = ", ".join(EVENT_COLUMNS)
     history = qualified(schema, UNIT_HISTORY.name)
     of_orders_and_parcels = " OR ".join(

@@ -82,6 +82,9 @@ BOOKKEEPING_TOPICS = (
 """What the stored topic of every bookkeeping event starts with: never published."""
 
 
+MESSAGES_PER_ROW = 1000
+"""Kept messages per row a store's `COPY` sends (`EventStore.copy_kept`)."""
+
 CopyMessages = Callable[[], AbstractContextManager[psycopg.Copy]]
 """Opens a `COPY` of messages into a rebuild's copy, in a transaction of its own (blocking): rows
 of one text column, each an event's message as its producer's relay publishes it (the envelope's
@@ -497,17 +500,20 @@ class EventStore:
         opens, as they are, block by block: no message becomes a Python object (blocking; on a
         connection of its own, so copies of several ranges run side by side). Returns how many."""
         assert self.messages is not None, f"{self.service}: no kept messages"
-        kept = (
-            f"COPY (SELECT convert_from(message_value, 'UTF8') FROM {self.messages}"
-            f" WHERE notification_id > {int(after)} AND notification_id <= {int(upto)})"
-            " TO STDOUT"
+        kept = f"{self.messages} WHERE notification_id > {int(after)} AND notification_id <= {int(upto)}"
+        # Rows of many messages, one per line (a message's JSON has no line break of its own):
+        # a client passes rows on one at a time, and a thousand times fewer cost it a thousand
+        # times less.
+        lines = (
+            f"COPY (SELECT string_agg(convert_from(message_value, 'UTF8'), E'\\n') FROM {kept}"
+            f" GROUP BY notification_id / {MESSAGES_PER_ROW}) TO STDOUT"
         )
         with psycopg.connect(self.location.dsn(), autocommit=True) as connection:
-            cursor = connection.cursor()
-            with cursor.copy(kept.encode()) as messages, into() as copy:
+            row = connection.execute(f"SELECT count(*) FROM {kept}".encode()).fetchone()
+            with connection.cursor().copy(lines.encode()) as messages, into() as copy:
                 for block in messages:
                     copy.write(block)
-            return max(cursor.rowcount, 0)
+            return int(row[0]) if row else 0
 
     @property
     def _unkept(self) -> str:
