@@ -464,7 +464,8 @@ class TraceabilityApplication(ServiceApplication):
             # before it: a crash drops the copy anyway.
             cursor.execute(b"SET LOCAL synchronous_commit = off")
             cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
-            # Kept with the connection, emptied at each commit (as `bulk._stage`'s tables).
+            # Kept with the connection, emptied at each commit: creating and dropping a table in
+            # every batch would cost more than the batch.
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {MESSAGES_STAGE}"
                 " (message text STORAGE EXTERNAL NOT NULL)"
