@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 import time
 import types
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -236,3 +237,45 @@ def retried_within(undecorated: Callable[..., R], budget: float) -> Callable[...
                 time.sleep(LOST_CONNECTION_PAUSE)
 
     return call
+
+
+class WarmConnections:
+    """Connections to one database for an operator's long job (a replay), opened as they are
+    needed and handed out most recently returned first, in autocommit mode.
+
+    A server process keeps the memory a large statement made it map; a fresh or long-idle one
+    maps and zeroes it again, page by page (a replay's batch of ten thousand messages: about
+    60 ms of a core). A pool hands its connections out in turn, so every batch would find a
+    cold one; here a few do all the work."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of its own for the caller (blocking); one that failed is closed."""
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None or connection.closed:
+            connection = psycopg.connect(self._dsn, autocommit=True)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        with self._lock:
+            if not self._closed:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        """Close the idle connections, and those in use as they come back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()

@@ -18,13 +18,14 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
 from contracts.order import CustomerForgotten
 from contracts.registry import read_event
 from services.runtime.aggregate import DomainError, NotFound
-from services.runtime.database import PostgresLocation
+from services.runtime.database import PostgresLocation, WarmConnections
 from services.runtime.eventstore import ServiceApplication
 from services.runtime.privacy import (
     ERASED,
@@ -34,12 +35,12 @@ from services.runtime.privacy import (
     reveal,
 )
 from services.runtime.projections import Table, Update
-from services.runtime.replay.bulk import copy_rows
 from services.traceability import projections
 from services.traceability.projections import (
     EVENTS,
     LIVE,
     ORDERS,
+    SHIPMENTS,
     TABLE_KEYS,
     UNIT_HISTORY,
     UNITS,
@@ -63,8 +64,11 @@ messages' rows, the history sorted to derive `units`."""
 
 REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across processes
 
-MESSAGES_STAGE = "rebuild_messages"
-"""The temporary table a batch of a rebuild's messages is copied into, to be projected."""
+_REBUILD_FROM_MESSAGES = projections.rebuild_from_messages_sql(
+    REBUILD, "(SELECT convert_from(%b, 'UTF8') AS message) AS block"
+).encode()
+"""A block of messages (the one parameter) written into the copy being rebuilt."""
+assert _REBUILD_FROM_MESSAGES.count(b"%") == 1, "a `%` in the SQL would be read as a parameter"
 
 Projected = tuple[Envelope, IntegrationEvent]
 """An event with its envelope, ready to project."""
@@ -303,6 +307,7 @@ class TraceabilityApplication(ServiceApplication):
         """Customers' keys: answers show their name, e-mail and address in clear, or "erased"
         once forgotten (without keys, as recorded: sealed)."""
         self._rebuild_lock: psycopg.Connection[Any] | None = None
+        self._rebuild_connections: WarmConnections | None = None
 
     @property
     def location(self) -> PostgresLocation:
@@ -420,6 +425,7 @@ class TraceabilityApplication(ServiceApplication):
             connection.close()
             raise RebuildRunning("a rebuild of the traceability read models is running")
         self._rebuild_lock = connection
+        self._rebuild_connections = WarmConnections(self.location.dsn())
         with self._rebuilding() as cursor:
             # What a crashed rebuild left behind is of no use: start from nothing.
             cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
@@ -427,7 +433,7 @@ class TraceabilityApplication(ServiceApplication):
             before, _ = read_models.bulk_load_ddl(REBUILD)
             for statement in before:
                 cursor.execute(statement.encode())
-            # Of no use after a crash, so not written to the log (`copying_messages` fills it).
+            # Of no use after a crash, so not written to the log (`write_rebuilt` fills it).
             cursor.execute(
                 f"CREATE UNLOGGED TABLE {REBUILD}.{projections.ORDER_AND_PARCEL_AUDIT}"
                 f" (LIKE {REBUILD}.{EVENTS.name})".encode()
@@ -446,34 +452,19 @@ class TraceabilityApplication(ServiceApplication):
         event's JSON form, as the replay's sources hand them."""
         self.write_rebuilt(prepare_batch(events))
 
-    def write_rebuilt(self, messages: str) -> None:
-        """Write a batch of messages (`prepare_batch`) into the copy being rebuilt, in one
-        transaction."""
-        with self.copying_messages() as copy:
-            copy.write(messages)
-
-    @contextlib.contextmanager
-    def copying_messages(self) -> Iterator[psycopg.Copy]:
-        """A `COPY` of messages into the copy being rebuilt, in a transaction of its own: rows of
-        one text column, each an event's envelope JSON as its producer's relay publishes it.
-        Postgres makes their audit-log and history rows once they are in
-        (`projections.rebuild_from_messages_sql`): each event reaches the copy once in a
+    def write_rebuilt(self, messages: bytes) -> None:
+        """Write a block of messages into the copy being rebuilt, in a transaction of its own:
+        one per line, each an event's envelope JSON as its producer's relay publishes it
+        (`prepare_batch`, `EventStore.copy_kept`). Postgres makes their audit-log and history
+        rows (`projections.rebuild_from_messages_sql`): each event reaches the copy once in a
         replay, so its rows are new; the other tables are derived at the end."""
         with self._rebuilding() as cursor:
             # The copy is of no use until the swap, whose commit is flushed with everything
             # before it: a crash drops the copy anyway.
             cursor.execute(b"SET LOCAL synchronous_commit = off")
             cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
-            # Kept with the connection, emptied at each commit: creating and dropping a table in
-            # every batch would cost more than the batch.
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {MESSAGES_STAGE}"
-                " (message text STORAGE EXTERNAL NOT NULL)"
-                " ON COMMIT DELETE ROWS".encode()
-            )
-            with cursor.copy(f"COPY {MESSAGES_STAGE} (message) FROM STDIN".encode()) as copy:
-                yield copy
-            cursor.execute(projections.rebuild_from_messages_sql(REBUILD, MESSAGES_STAGE).encode())
+            # Prepared once per connection: the statement is large to plan, every batch alike.
+            cursor.execute(_REBUILD_FROM_MESSAGES, (messages,), prepare=True)
 
     def finish_rebuild(self) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
@@ -488,8 +479,9 @@ class TraceabilityApplication(ServiceApplication):
         # Before the lock (it only reads the live tables): the copy's keys, indexes, `units` and
         # statistics, the audit log's beside the rest's, each on a connection of its own (each
         # is one Postgres process's work: together they take both cores).
-        with ThreadPoolExecutor(max_workers=2) as finishing:
-            for done in [finishing.submit(self._finish_copy, work) for work in finishing_work()]:
+        work = finishing_work()
+        with ThreadPoolExecutor(max_workers=len(work)) as finishing:
+            for done in [finishing.submit(self._finish_copy, statements) for statements in work]:
                 done.result()
         tables = ", ".join(f"{LIVE}.{table}" for table in TABLE_KEYS)
         with self._rebuilding() as cursor:
@@ -526,6 +518,10 @@ class TraceabilityApplication(ServiceApplication):
             with self._rebuilding() as cursor:
                 # A million events' index keys sort in memory rather than on disk.
                 cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
+                # The lists already take both cores: a parallel worker would be one more process
+                # to start and fill, for no core of its own.
+                cursor.execute(b"SET LOCAL max_parallel_workers_per_gather = 0")
+                cursor.execute(b"SET LOCAL max_parallel_maintenance_workers = 0")
                 cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
                 cursor.execute(statement.encode())
 
@@ -539,14 +535,23 @@ class TraceabilityApplication(ServiceApplication):
 
     @contextlib.contextmanager
     def _rebuilding(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A transaction of the rebuild: an operator's long job, not a request, so none of the
+        """A transaction of the rebuild, on its own connections (the service's pool is for its
+        requests and its consumer): an operator's long job, not a request, so none of the
         service's timeouts (statements, lock waits, idling between statements) apply to it."""
-        with self._datastore().transaction(commit=True) as cursor:
+        assert self._rebuild_connections is not None, "no rebuild has begun"
+        with (
+            self._rebuild_connections.connection() as connection,
+            connection.transaction(),
+            connection.cursor(row_factory=dict_row) as cursor,  # as the pool's
+        ):
             for timeout in LIFTED_TIMEOUTS:
                 cursor.execute(f"SET LOCAL {timeout} = 0".encode())
             yield cursor
 
     def _release_rebuild_lock(self) -> None:
+        if self._rebuild_connections is not None:
+            self._rebuild_connections.close()
+            self._rebuild_connections = None
         if self._rebuild_lock is not None:
             self._rebuild_lock.close()  # the session's advisory lock goes with it
             self._rebuild_lock = None
@@ -554,38 +559,41 @@ class TraceabilityApplication(ServiceApplication):
 
 def finishing_work(schema: str = REBUILD) -> list[list[str]]:
     """What a rebuilt copy needs once its batches are written (the audit log and the history,
-    `copying_messages`), in two lists that can run side by side: `orders` and `shipments`
-    derived from the audit-log rows of orders and parcels (`ORDER_AND_PARCEL_AUDIT`, then
-    dropped), and the audit log's keys; the history's keys and `units`
-    derived from it (after the history's indexes: it reads the history in their order). Each
-    derived table is written before its keys and indexes are built, a bulk load's way; every
-    table gets statistics. Fresh tables have none until autovacuum gets to them; the planner
-    then guesses, and an as-of recall can take seconds instead of milliseconds."""
+    `write_rebuilt`), in three lists that run side by side, each table's work in one of them:
+    the audit log's keys, `orders` and `shipments` derived from the audit-log rows of orders and
+    parcels (`ORDER_AND_PARCEL_AUDIT`, then dropped); the history's keys; `units` derived from
+    the history. Each derived table is written before its keys and indexes are built, a bulk
+    load's way; every table gets statistics. Fresh tables have none until autovacuum gets to
+    them; the planner then guesses, and an as-of recall can take seconds instead of
+    milliseconds. Three, not one per core: how long each takes varies with the history, and the
+    server's processes share the cores among them as they go."""
     _, after = read_models.bulk_load_ddl(schema)
     orders_and_parcels = f"{schema}.{projections.ORDER_AND_PARCEL_AUDIT}"
-    audit_log: list[str] = [
-        projections.orders_from_audit_sql(schema, orders_and_parcels),
-        projections.shipments_from_audit_sql(schema, orders_and_parcels),
-        f"DROP TABLE {orders_and_parcels}",
-    ]
-    history: list[str] = []
+    work: dict[str, list[str]] = {
+        EVENTS.name: [
+            projections.orders_from_audit_sql(schema, orders_and_parcels),
+            projections.shipments_from_audit_sql(schema, orders_and_parcels),
+            f"DROP TABLE {orders_and_parcels}",
+        ],
+        UNIT_HISTORY.name: [],
+        UNITS.name: [projections.units_from_history_sql(schema)],
+    }
+    list_of = {ORDERS.name: EVENTS.name, SHIPMENTS.name: EVENTS.name}
     for statement in after:
         found = re.search(rf"\b{schema}\.(\w+)", statement)
         assert found is not None, f"a finishing statement names no table: {statement}"
-        (history if found.group(1) in {UNIT_HISTORY.name, UNITS.name} else audit_log).append(
-            statement
-        )
-    history.append(projections.units_from_history_sql(schema))
+        work[list_of.get(found.group(1), found.group(1))].append(statement)
     for table in read_models.tables:
         analyze = f"ANALYZE {schema}.{table.name} ({', '.join(_analyzed_columns(table))})"
-        (history if table in (UNIT_HISTORY, UNITS) else audit_log).append(analyze)
-    # Making the audit log's index its key locks the table: last, once the derivations that
-    # read it are done (each statement commits on its own, so none holds it longer).
-    audit_log.sort(key=lambda statement: "PRIMARY KEY USING INDEX" in statement)
+        work[list_of.get(table.name, table.name)].append(analyze)
+    # Making an index a key locks its table: last, once the derivations that read it are done
+    # (each statement commits on its own, so none holds it longer).
+    for statements in work.values():
+        statements.sort(key=lambda statement: "PRIMARY KEY USING INDEX" in statement)
     for table in read_models.tables:  # built: autovacuum's again (`begin_rebuild`)
         reset = f"ALTER TABLE {schema}.{table.name} RESET (autovacuum_enabled)"
-        (history if table in (UNIT_HISTORY, UNITS) else audit_log).append(reset)
-    return [audit_log, history]
+        work[list_of.get(table.name, table.name)].append(reset)
+    return list(work.values())
 
 
 QUERIED_COLUMNS = frozenset(
@@ -604,10 +612,10 @@ def _analyzed_columns(table: Table) -> list[str]:
 # -- a rebuild's batches, prepared where they are read ----------------------------------------
 
 
-def prepare_batch(events: Sequence[Projected]) -> str:
-    """A replay's batch of events as the messages `copying_messages` takes (in a worker process:
-    pure), `COPY` text: each envelope's JSON, as its relay publishes it."""
-    return copy_rows((envelope.model_dump_json(),) for envelope, _ in events)
+def prepare_batch(events: Sequence[Projected]) -> bytes:
+    """A replay's batch of events as the messages `write_rebuilt` takes (in a worker process:
+    pure): each envelope's JSON, as its relay publishes it, one per line."""
+    return b"\n".join(envelope.model_dump_json().encode() for envelope, _ in events)
 
 
 def _projected(row: dict[str, Any]) -> Projected:

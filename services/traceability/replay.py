@@ -55,8 +55,8 @@ class TraceabilityRebuild:
         )
         self._begun = False
         # The producers' kept messages, copied as they are into the copy, where Postgres makes
-        # their rows (`TraceabilityApplication.copying_messages`).
-        self.copy_messages: CopyMessages | None = application.copying_messages
+        # their rows (`TraceabilityApplication.write_rebuilt`).
+        self.copy_messages: CopyMessages | None = application.write_rebuilt
 
     @classmethod
     def of(cls, runtime: ServiceRuntime[Any]) -> TraceabilityRebuild:

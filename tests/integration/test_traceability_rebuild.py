@@ -16,7 +16,6 @@ import pytest
 from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay import EventStore
-from services.runtime.replay.bulk import copy_rows
 from services.traceability.application import Projected, TraceabilityApplication
 from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS
 from tests.unit.traceability.test_traceability_projections import (
@@ -338,7 +337,7 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
                 (number, envelope.model_dump_json().encode()),
             )
     store = EventStore("producers", location, "stored", cast(Any, None), messages="kept_messages")
-    kept = traceability.copying_messages
+    kept = traceability.write_rebuilt
     traceability.begin_rebuild()
     half = len(events) // 2
     assert store.copy_kept(0, half, kept) + store.copy_kept(half, len(events), kept) == len(events)
@@ -346,19 +345,3 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
     rebuilt = snapshot(traceability)
     for table in TABLE_KEYS:
         assert rebuilt[table] == live[table], table
-
-
-def test_copy_text_reads_back_as_the_values(postgres_dsn: str) -> None:
-    """Text a replay's workers make for `COPY` is read by PostgreSQL as the values themselves."""
-    rows: list[tuple[object, ...]] = [
-        (1, "tab\there", None, uuid.UUID(int=7), {"note": 'say "hi"\\n', "city": "Zürich"}),
-        (2, "C:\\New folder\r\n", "\\N", None, [1, "two", None]),
-        (3, "", "plain", uuid.UUID(int=2**128 - 1), {}),
-    ]
-    with psycopg.connect(postgres_dsn) as connection:
-        connection.execute(
-            "CREATE TEMPORARY TABLE copied (n integer, a text, b text, c uuid, d jsonb)"
-        )
-        with connection.cursor().copy("COPY copied (n, a, b, c, d) FROM STDIN") as copy:
-            copy.write(copy_rows(rows))
-        assert connection.execute("SELECT * FROM copied ORDER BY n").fetchall() == rows

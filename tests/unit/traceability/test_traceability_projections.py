@@ -358,15 +358,18 @@ def test_every_projected_event_type_has_its_history_rows_in_sql() -> None:
     )
 
 
-def test_a_rebuild_finishes_the_audit_log_beside_the_other_tables() -> None:
-    """Each table's keys and indexes are built once, `units` is derived after the history's
-    indexes (it reads the history in their order), and every table gets statistics, but for the
-    columns no query looks at."""
-    audit_log, rest = finishing_work("copy")
+def test_a_rebuild_finishes_each_table_in_one_of_three_lists() -> None:
+    """Each table's keys and indexes are built once, after its rows are written (`units`
+    derived from the history first, `orders` and `shipments` from the rows of orders and
+    parcels), each key made last in its list; every table gets statistics, but for the columns
+    no query looks at, and is handed back to autovacuum."""
+    work = finishing_work("copy")
+    audit_log, history, units = work
+    everything = [statement for statements in work for statement in statements]
     _, after = read_models.bulk_load_ddl("copy")
     built = [
         statement
-        for statement in audit_log + rest
+        for statement in everything
         if not statement.startswith("ANALYZE") and "autovacuum_enabled" not in statement
     ]
     orders_and_parcels = f"copy.{ORDER_AND_PARCEL_AUDIT}"
@@ -377,15 +380,23 @@ def test_a_rebuild_finishes_the_audit_log_beside_the_other_tables() -> None:
     ]
     assert sorted(built) == sorted([*after, *derived, units_from_history_sql("copy")])
     assert audit_log[:3] == derived, "derived before their keys and indexes are built"
-    assert "PRIMARY KEY USING INDEX" in audit_log[-4], "the audit log's key made last"
-    resets = [
-        statement for statement in audit_log + rest if "RESET (autovacuum_enabled)" in statement
-    ]
+    assert units[0] == units_from_history_sql("copy"), "derived before its index is built"
+    for statements, table in ((audit_log, "events"), (history, "unit_history")):
+        keyed = [s for s in statements if "PRIMARY KEY USING INDEX" in s]
+        assert len(keyed) == 1
+        assert f"copy.{table} " in keyed[0]
+        made = statements.index(keyed[0])
+        assert all("autovacuum_enabled" in s for s in statements[made + 1 :]), "key made last"
+    for statements, tables in (
+        (audit_log, {"events", "orders", "shipments"}),
+        (history, {"unit_history"}),
+        (units, {"units"}),
+    ):
+        named = {s.split("copy.")[1].split()[0].split("(")[0] for s in statements if "copy." in s}
+        assert named - {ORDER_AND_PARCEL_AUDIT} == tables, "each table's work in one list"
+    resets = [statement for statement in everything if "RESET (autovacuum_enabled)" in statement]
     assert len(resets) == len(read_models.tables), "autovacuum takes every table up again"
-    assert all("copy.unit_history" not in statement for statement in audit_log)
-    units = rest.index(units_from_history_sql("copy"))
-    assert all(rest.index(statement) < units for statement in after if "unit_history" in statement)
-    analyzed = [statement for statement in audit_log + rest if statement.startswith("ANALYZE")]
+    analyzed = [statement for statement in everything if statement.startswith("ANALYZE")]
     assert sorted(statement.split()[1] for statement in analyzed) == sorted(
         f"copy.{table.name}" for table in read_models.tables
     )
