@@ -1426,10 +1426,14 @@ def history_rows_sql(events: str) -> str:
         for model in models
     )
     rows = " UNION ALL ".join(_history_select(rows) for rows in HISTORY_SQL)
+    # The type alone first, against an array (looked up by hash): most events are of no
+    # projected type, and the list of triples is compared one by one.
+    types = ", ".join(_literal(model.event_type) for model in models)
     return (
         f"SELECT made.* FROM {events} AS e CROSS JOIN LATERAL (SELECT e.payload AS p) AS event"
         f" CROSS JOIN LATERAL ({rows}) AS made"
-        f" WHERE (e.event_type, e.producer, e.schema_version) IN ({projected})"
+        f" WHERE e.event_type = ANY (ARRAY[{types}])"
+        f" AND (e.event_type, e.producer, e.schema_version) IN ({projected})"
     )
 
 
