@@ -441,7 +441,11 @@ class EventStore:
     last: int = 0
     """Where reading stops: the last notification when the store was last sized up."""
     _connection: psycopg.Connection[Any] | None = field(default=None, init=False, repr=False)
-    _copying: WarmConnections | None = field(default=None, init=False, repr=False)
+    _copying: WarmConnections = field(init=False, repr=False)
+    """The connections copies of kept messages take turns on (`copy_kept`, on several threads)."""
+
+    def __post_init__(self) -> None:
+        self._copying = WarmConnections(self.location.dsn())
 
     def size_up(self) -> int:
         """How many events there are to read beyond the position; fixes where reading stops."""
@@ -500,8 +504,6 @@ class EventStore:
         kept = f"{self.messages} WHERE notification_id > {int(after)} AND notification_id <= {int(upto)}"
         # Every message, line by line, in one value: received and sent on as it is (a `COPY`
         # in between costs the writer a fifth of its time; text, a decoding and an encoding).
-        if self._copying is None:
-            self._copying = WarmConnections(self.location.dsn())
         with self._copying.connection() as connection:
             row = connection.execute(
                 f"SELECT count(*), string_agg(message_value, '\\x0a'::bytea) FROM {kept}".encode(),
@@ -579,9 +581,8 @@ class EventStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-        if self._copying is not None:
-            self._copying.close()
-            self._copying = None
+        self._copying.close()
+        self._copying = WarmConnections(self.location.dsn())  # a later copy opens its own
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._connection is None:
