@@ -587,6 +587,10 @@ class EventStore:
     def _connect(self) -> psycopg.Connection[Any]:
         if self._connection is None:
             self._connection = psycopg.connect(self.location.dsn(), autocommit=True)
+            # What a replay asks a store runs beside the copies and the workers, which take the
+            # cores: a parallel plan would only start more processes for the same work (the
+            # check for events without a kept message took three times the CPU).
+            self._connection.execute(b"SET max_parallel_workers_per_gather = 0")
         return self._connection
 
     def _domain_event(self, row: tuple[Any, ...]) -> Any:
