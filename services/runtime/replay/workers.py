@@ -5,7 +5,7 @@ it to its contract, enveloping it, and turning it into read-model rows. In one p
 on one core, whatever the machine has. Here each worker process reads a range of a store's
 notifications on its own connection, decodes, translates and envelopes them as
 `EventStore.projected` does, and runs the rebuild's `prepare` on them (a pure function: the rows
-to write, say as `COPY` text). The replay's process writes what comes back, range after range in
+to write, say the events' messages). The replay's process writes what comes back, range after range in
 notification order: the same batches, in the same order, as reading them one after the other.
 
 Ranges hold `batch_size` events each (their bounds are read from the store first), and a few more
@@ -13,10 +13,11 @@ than there are workers are in flight, so a worker never waits for the writer and
 rarely for a worker.
 
 **Kept messages.** A rebuild that can take the producers' kept messages as they are
-(`Rebuild.copy_messages`: traceability's) gets them by `COPY`, from the producer's database
-straight into its copy, a large range at a time and several ranges side by side on
-threads; Python only passes the blocks on. The workers then read only what has no kept message
-(events stored before messages were kept), if a store has any.
+(`Rebuild.copy_messages`: traceability's) gets them from the producer's database as they are,
+a range of `KEPT_RANGE` in one value, several ranges side by side on threads (the largest first,
+so they end together); Python only passes the values on. Meanwhile the stores are asked whether
+any event has no kept message (events stored before messages were kept): the workers read only
+those, if a store has any.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ Range = tuple[str, int, int]
 """A producer's store and the notifications after the first id up to the second."""
 
 KEPT_RANGE = 10_000
-"""Events per `COPY` of kept messages: enough that a statement's and a commit's cost vanish,
-few enough that the progress moves and the copies share the work to its end."""
+"""Notifications per copy of kept messages: enough that a statement's and a commit's cost
+vanish, few enough that the progress moves and the copies share the work to its end."""
 
 
 class StoreReaders:
