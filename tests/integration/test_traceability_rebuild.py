@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 from typing import Any, cast
 
@@ -16,7 +16,7 @@ import pytest
 from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay import EventStore
-from services.traceability.application import Projected, TraceabilityApplication
+from services.traceability.application import Projected, TraceabilityApplication, prepare_batch
 from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS
 from tests.unit.traceability.test_traceability_projections import (
     ADDRESS,
@@ -306,6 +306,38 @@ def test_a_rebuild_derives_in_sql_what_the_live_projectors_make_of_every_event_t
     projected event type and each of its cases, the tables equal the live projection's."""
     events: list[Projected] = every_case().envelopes
     assert {type(event) for _, event in events} >= PROJECTED_MODELS, "every type in the story"
+    for envelope, event in events:
+        traceability.project(event, envelope)
+    live = snapshot(traceability)
+    assert rebuild(traceability, [events]) == 0
+    rebuilt = snapshot(traceability)
+    for table in TABLE_KEYS:
+        assert rebuilt[table] == live[table], table
+
+
+def test_a_rebuild_keys_every_form_of_a_moment_as_the_live_projection_does(
+    traceability: TraceabilityApplication,
+) -> None:
+    """A relay writes a moment with its microseconds (`...:03.123456Z`), which the rebuild takes
+    into its sort keys as it is; without them (`...:03Z`), or with another offset, it is
+    formatted: the keys equal the live projection's either way."""
+    moments = [
+        timedelta(microseconds=123_456),
+        timedelta(seconds=3),
+        timedelta(seconds=4, microseconds=1),
+        timedelta(seconds=5, microseconds=999_999),
+    ]
+    events: list[Projected] = []
+    for index, (envelope, event) in enumerate(unit_life().envelopes):
+        moment = envelope.occurred_at + moments[index % len(moments)]
+        if index % 5 == 4:
+            moment = moment.astimezone(timezone(timedelta(hours=-5)))
+        events.append((envelope.model_copy(update={"occurred_at": moment}), event))
+    written = {
+        message.split(b'"occurred_at":"')[1][:27] for message in prepare_batch(events).split(b"\n")
+    }
+    assert any(moment.endswith(b"Z") and len(moment) == 27 for moment in written)
+    assert any(not moment.endswith(b"Z") for moment in written), "a form formatted again"
     for envelope, event in events:
         traceability.project(event, envelope)
     live = snapshot(traceability)
