@@ -1473,9 +1473,9 @@ log, so that deriving `orders` and `shipments` reads a few thousand rows rather 
 dropped before the swap."""
 
 
-def orders_from_audit_sql(schema: str, audit: str | None = None) -> str:
-    """`orders` as `_order_placed` makes it (the first placement of each order), from the audit
-    log in `schema` (or the audit-log rows in `audit`)."""
+def orders_from_audit_sql(schema: str, audit: str) -> str:
+    """`orders` in `schema` as `_order_placed` makes it (the first placement of each order),
+    from the audit-log rows in the table `audit` (a rebuild's `ORDER_AND_PARCEL_AUDIT`)."""
     address = ", ".join(
         f"NULLIF(p->'shipping_address'->>'{part}', '')"
         for part in ("name", "line1", "line2", "city", "region", "postal_code", "country")
@@ -1486,24 +1486,23 @@ def orders_from_audit_sql(schema: str, audit: str | None = None) -> str:
         " SELECT DISTINCT ON ((p->>'order_id')::uuid) (p->>'order_id')::uuid, p->>'channel',"
         " p->>'channel_order_id', p->'customer'->>'customer_id', p->'customer'->>'name',"
         f" p->'customer'->>'email', concat_ws(', ', {address}), (p->>'placed_at')::timestamptz"
-        f" FROM {audit or qualified(schema, EVENTS.name)} AS e {_PAYLOAD}"
+        f" FROM {audit} AS e {_PAYLOAD}"
         f" WHERE {_of_model(order.OrderPlaced)}"
         " ORDER BY (p->>'order_id')::uuid, e.sort_key"
     )
 
 
-def shipments_from_audit_sql(schema: str, audit: str | None = None) -> str:
-    """`shipments` as the merges of `_Context.shipment` leave it, from the audit log in
-    `schema` (or the audit-log rows in `audit`): per parcel its latest label (bought, or
-    confirmed with the shipment), its first dispatch and its first delivery, each versioned by
-    the event's sort key."""
-    events = audit or qualified(schema, EVENTS.name)
+def shipments_from_audit_sql(schema: str, audit: str) -> str:
+    """`shipments` in `schema` as the merges of `_Context.shipment` leave it, from the audit-log
+    rows in the table `audit` (a rebuild's `ORDER_AND_PARCEL_AUDIT`): per parcel its latest
+    label (bought, or confirmed with the shipment), its first dispatch and its first delivery,
+    each versioned by the event's sort key."""
 
     def first(models: Sequence[type[IntegrationEvent]], direction: str, columns: str) -> str:
         return (
             f"SELECT DISTINCT ON ((p->>'shipment_id')::uuid) (p->>'shipment_id')::uuid"
             f" AS shipment_id, (p->>'order_id')::uuid AS order_id, {columns},"
-            f" e.sort_key AS version FROM {events} AS e {_PAYLOAD}"
+            f" e.sort_key AS version FROM {audit} AS e {_PAYLOAD}"
             f" WHERE {' OR '.join(f'({_of_model(model)})' for model in models)}"
             f" ORDER BY (p->>'shipment_id')::uuid, e.sort_key {direction}"
         )

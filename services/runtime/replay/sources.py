@@ -477,9 +477,8 @@ class EventStore:
 
     def unkept(self) -> int:
         """How many of its events up to where reading stops its relay publishes but no message
-        was kept for."""
-        if self.messages is None:
-            return self.published()
+        was kept for (a store that keeps messages)."""
+        assert self.messages is not None, f"{self.service}: no kept messages"
         row = (
             self._connect()
             .execute(
