@@ -58,6 +58,19 @@ def rebuild(application: TraceabilityApplication, batches: list[list[Projected]]
     return application.finish_rebuild()
 
 
+def assert_rebuilt_as_projected(
+    traceability: TraceabilityApplication, events: list[Projected]
+) -> None:
+    """The events projected live, then rebuilt in one batch: every table equal."""
+    for envelope, event in events:
+        traceability.project(event, envelope)
+    live = snapshot(traceability)
+    assert rebuild(traceability, [events]) == 0
+    rebuilt = snapshot(traceability)
+    for table in TABLE_KEYS:
+        assert rebuilt[table] == live[table], table
+
+
 def test_a_rebuild_in_bulk_equals_the_live_read_models_whatever_the_batches(
     traceability: TraceabilityApplication,
 ) -> None:
@@ -306,13 +319,7 @@ def test_a_rebuild_derives_in_sql_what_the_live_projectors_make_of_every_event_t
     projected event type and each of its cases, the tables equal the live projection's."""
     events: list[Projected] = every_case().envelopes
     assert {type(event) for _, event in events} >= PROJECTED_MODELS, "every type in the story"
-    for envelope, event in events:
-        traceability.project(event, envelope)
-    live = snapshot(traceability)
-    assert rebuild(traceability, [events]) == 0
-    rebuilt = snapshot(traceability)
-    for table in TABLE_KEYS:
-        assert rebuilt[table] == live[table], table
+    assert_rebuilt_as_projected(traceability, events)
 
 
 def test_a_rebuild_keys_every_form_of_a_moment_as_the_live_projection_does(
@@ -338,13 +345,7 @@ def test_a_rebuild_keys_every_form_of_a_moment_as_the_live_projection_does(
     }
     assert any(moment.endswith(b"Z") and len(moment) == 27 for moment in written)
     assert any(not moment.endswith(b"Z") for moment in written), "a form formatted again"
-    for envelope, event in events:
-        traceability.project(event, envelope)
-    live = snapshot(traceability)
-    assert rebuild(traceability, [events]) == 0
-    rebuilt = snapshot(traceability)
-    for table in TABLE_KEYS:
-        assert rebuilt[table] == live[table], table
+    assert_rebuilt_as_projected(traceability, events)
 
 
 def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
