@@ -9,7 +9,7 @@ import math
 import threading
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -246,10 +246,12 @@ class WarmConnections:
     A server process keeps the memory a large statement made it map; a fresh or long-idle one
     maps and zeroes it again, page by page (a replay's batch of ten thousand messages: about
     60 ms of a core). A pool hands its connections out in turn, so every batch would find a
-    cold one; here a few do all the work."""
+    cold one; here a few do all the work. `settings`: the job's own, for each connection's
+    session (set once, when it is opened)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, settings: Mapping[str, str] | None = None) -> None:
         self._dsn = dsn
+        self._settings = dict(settings or {})
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -261,6 +263,8 @@ class WarmConnections:
             connection = self._idle.pop() if self._idle else None
         if connection is None or connection.closed:
             connection = psycopg.connect(self._dsn, autocommit=True)
+            for name, value in self._settings.items():
+                connection.execute("SELECT set_config(%s, %s, false)", (name, value))
         try:
             yield connection
         except BaseException:

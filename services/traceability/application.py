@@ -62,6 +62,20 @@ REBUILD_WORK_MEMORY = "64MB"
 """What a rebuild's other statements may keep in memory (Postgres's default is 4 MB): a batch of
 messages' rows, the history sorted to derive `units`."""
 
+REBUILD_SETTINGS: Mapping[str, str] = {
+    **dict.fromkeys(LIFTED_TIMEOUTS, "0"),
+    "work_mem": REBUILD_WORK_MEMORY,
+    # A million events' index keys sort in memory rather than on disk.
+    "maintenance_work_mem": INDEX_BUILD_MEMORY,
+    # A rebuild keeps both cores busy by itself (two copies, three finishing lists): a parallel
+    # worker would be one more process to start and fill, for no core of its own (the swap's
+    # comparison, planned in parallel, sorted all of the copy's keys in each process: 0.22 s
+    # under the lock against 0.16).
+    "max_parallel_workers_per_gather": "0",
+    "max_parallel_maintenance_workers": "0",
+}
+"""The sessions of a rebuild's own connections."""
+
 REBUILD_LOCK = 0x7472616365  # advisory lock key: one rebuild at a time, across processes
 
 _REBUILD_FROM_MESSAGES = projections.rebuild_from_messages_sql(
@@ -425,7 +439,7 @@ class TraceabilityApplication(ServiceApplication):
             connection.close()
             raise RebuildRunning("a rebuild of the traceability read models is running")
         self._rebuild_lock = connection
-        self._rebuild_connections = WarmConnections(self.location.dsn())
+        self._rebuild_connections = WarmConnections(self.location.dsn(), REBUILD_SETTINGS)
         with self._rebuilding() as cursor:
             # What a crashed rebuild left behind is of no use: start from nothing.
             cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
@@ -462,7 +476,6 @@ class TraceabilityApplication(ServiceApplication):
             # The copy is of no use until the swap, whose commit is flushed with everything
             # before it: a crash drops the copy anyway.
             cursor.execute(b"SET LOCAL synchronous_commit = off")
-            cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
             # Prepared once per connection: the statement is large to plan, every batch alike.
             cursor.execute(_REBUILD_FROM_MESSAGES, (messages,), prepare=True)
 
@@ -489,9 +502,7 @@ class TraceabilityApplication(ServiceApplication):
             # The keys alone compared (the live ones from its key's index), and only the events
             # missing read whole: 0.16 s at 200k events, where comparing whole rows took 0.26 s,
             # under the lock. (Setting the copy's visibility map first, for its index alone, costs
-            # more than it saves: a page image logged per page.) Not in parallel: each process
-            # would sort all of the copy's keys again (0.22 s).
-            cursor.execute(b"SET LOCAL max_parallel_workers_per_gather = 0")
+            # more than it saves: a page image logged per page.)
             keys = ", ".join(EVENTS.key)
             same = " AND ".join(f"rebuilt.{key} = live.{key}" for key in EVENTS.key)
             cursor.execute(
@@ -522,13 +533,6 @@ class TraceabilityApplication(ServiceApplication):
         # reading the audit log would keep its key from being made until the last one ended).
         for statement in statements:
             with self._rebuilding() as cursor:
-                # A million events' index keys sort in memory rather than on disk.
-                cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'".encode())
-                # The lists already take both cores: a parallel worker would be one more process
-                # to start and fill, for no core of its own.
-                cursor.execute(b"SET LOCAL max_parallel_workers_per_gather = 0")
-                cursor.execute(b"SET LOCAL max_parallel_maintenance_workers = 0")
-                cursor.execute(f"SET LOCAL work_mem = '{REBUILD_WORK_MEMORY}'".encode())
                 cursor.execute(statement.encode())
 
     def abandon_rebuild(self) -> None:
@@ -543,15 +547,14 @@ class TraceabilityApplication(ServiceApplication):
     def _rebuilding(self) -> Iterator[psycopg.Cursor[Any]]:
         """A transaction of the rebuild, on its own connections (the service's pool is for its
         requests and its consumer): an operator's long job, not a request, so none of the
-        service's timeouts (statements, lock waits, idling between statements) apply to it."""
+        service's timeouts (statements, lock waits, idling between statements) apply to it
+        (`REBUILD_SETTINGS`)."""
         assert self._rebuild_connections is not None, "no rebuild has begun"
         with (
             self._rebuild_connections.connection() as connection,
             connection.transaction(),
             connection.cursor(row_factory=dict_row) as cursor,  # as the pool's
         ):
-            for timeout in LIFTED_TIMEOUTS:
-                cursor.execute(f"SET LOCAL {timeout} = 0".encode())
             yield cursor
 
     def _release_rebuild_lock(self) -> None:
