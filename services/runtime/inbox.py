@@ -39,6 +39,7 @@ from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security
+from services.runtime.outages import asked_to_stop
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
@@ -141,8 +142,13 @@ class KafkaInbox:
         old, self._client = self._client, None
         await self._committed()
         if old is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(old.stop(), 10)
+            except (Exception, asyncio.CancelledError) as error:
+                if asked_to_stop():
+                    raise
+                # The old member is dropped whatever its stop says.
+                log.info("the old group member did not stop cleanly", error=repr(error))
 
     async def _retry_waiting(self) -> None:
         """Every few seconds, try again the events that came before what they depend on."""
@@ -185,7 +191,9 @@ class KafkaInbox:
         while True:
             try:
                 await self._consume()
-            except Exception as error:
+            except (Exception, asyncio.CancelledError) as error:
+                if asked_to_stop():
+                    raise
                 # Nothing expected this (a bug, or an error of a dependency not yet known as an
                 # outage). The batch was not committed: leave the group and join again, so the
                 # new member consumes it again from the committed offsets; what was applied is

@@ -7,6 +7,8 @@ again once the dependency is back, instead of dead-lettering messages that were 
 
 from __future__ import annotations
 
+import asyncio
+
 import aiokafka.errors
 import asyncpg
 import psycopg
@@ -33,3 +35,13 @@ UNAVAILABLE: dict[type[Exception], str] = {
 """Errors that mean a dependency is unreachable or overloaded, not that the request is wrong."""
 
 OUTAGE_ERRORS: tuple[type[Exception], ...] = tuple(UNAVAILABLE)
+
+
+def asked_to_stop() -> bool:
+    """Whether the running task was cancelled by its owner, as opposed to having met a
+    `CancelledError` a library let out of a future of its own (aiokafka cancels its requests and
+    tasks when the broker goes away under them, and one can surface from a fetch or a stop). The
+    first ends a loop that keeps a service working; the second is a failure like any other, and
+    ending the loop on it would leave the process up with its consumer or relay gone."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

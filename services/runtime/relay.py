@@ -35,6 +35,7 @@ from services.runtime.eventstore import ServiceApplication
 from services.runtime.faults import crash_point
 from services.runtime.idempotency import is_bookkeeping_class
 from services.runtime.leadership import Leadership, Lease
+from services.runtime.outages import asked_to_stop
 from services.runtime.relay_messages import (
     KeyPartitioner,
     MessageWriter,
@@ -294,9 +295,9 @@ class Relay:
             while True:
                 try:
                     await self.run()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
+                except (Exception, asyncio.CancelledError) as error:
+                    if asked_to_stop():
+                        raise
                     log.warning("relay stopped, restarting", topic=self._topic, error=repr(error))
                     await asyncio.sleep(RESTART_DELAY_SECONDS)
         finally:

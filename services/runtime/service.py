@@ -39,6 +39,7 @@ from services.runtime.kafka import build_producer
 from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.metrics import install_metrics
+from services.runtime.outages import asked_to_stop
 from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
 from services.runtime.relay_messages import outbox_writer
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
@@ -222,9 +223,9 @@ class ServiceRuntime(Generic[A]):
             try:
                 result = await self.run_command(job.use_case, self.application)
                 log.info("recurring use case ran", use_case=_name_of(job.use_case), result=result)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except (Exception, asyncio.CancelledError):
+                if asked_to_stop():
+                    raise
                 log.exception("recurring use case failed", use_case=_name_of(job.use_case))
 
     @property

@@ -234,7 +234,14 @@ class System:
             pending[:] = [name for name in pending if not self.healthy(name)]
             return not pending
 
-        eventually(all_healthy, timeout=timeout, what=f"healthy: {pending}")
+        try:
+            eventually(all_healthy, timeout=timeout)
+        except AssertionError as timed_out:
+            # What each one still waiting says of itself: which of its loops is down, and why.
+            answers = {
+                name: http_json("GET", f"{self.url(name)}/health", timeout=3) for name in pending
+            }
+            raise AssertionError(f"{timed_out}; not healthy: {answers}") from None
 
     def interrupt(self, *, timeout: float = 120) -> int:
         """Ctrl-C: SIGINT to the launcher, as a terminal sends it; its exit status."""

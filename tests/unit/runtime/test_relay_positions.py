@@ -11,7 +11,8 @@ from aiokafka.structs import RecordMetadata
 
 from services.runtime.kafka import MetadataRequestWithoutAutoCreation
 from services.runtime.leadership import lock_key
-from services.runtime.relay import Position, Relay, resume_from
+from services.runtime.relay import Position, resume_from
+from tests.unit.runtime.relays import unconnected_relay
 
 
 def test_a_relay_resumes_after_its_position_on_the_same_broker() -> None:
@@ -47,30 +48,15 @@ def acknowledged(partition: int, offset: int) -> RecordMetadata:
     return RecordMetadata("t", partition, cast(Any, None), offset, 0, 0, 0)
 
 
-def relay() -> Relay:
-    nothing = cast(Any, None)
-    return Relay(
-        producer_name="inventory",
-        application=nothing,
-        translate=nothing,
-        producer=nothing,
-        pool=nothing,
-        leadership=nothing,
-        incarnation=nothing,
-        topic="t",
-        batch_size=10,
-    )
-
-
 def test_offsets_that_grow_on_every_partition_are_the_same_log() -> None:
-    publisher = relay()
+    publisher = unconnected_relay()
     for partition, offset in ((0, 0), (1, 0), (0, 1), (1, 5)):
         publisher._acknowledged(acknowledged(partition, offset))
     assert not publisher._log_was_lost
 
 
 def test_an_offset_at_or_below_one_acknowledged_before_means_the_log_was_lost() -> None:
-    publisher = relay()
+    publisher = unconnected_relay()
     publisher._acknowledged(acknowledged(2, 7))
     publisher._acknowledged(acknowledged(2, 3))
     assert publisher._log_was_lost
