@@ -594,6 +594,8 @@ def finishing_work(schema: str = REBUILD) -> list[list[str]]:
         work[list_of.get(found.group(1), found.group(1))].append(statement)
     for table in read_models.tables:
         analyze = f"ANALYZE {schema}.{table.name} ({', '.join(_analyzed_columns(table))})"
+        if table.name == EVENTS.name:
+            analyze = f"SET LOCAL default_statistics_target = {AUDIT_LOG_STATISTICS}; {analyze}"
         work[list_of.get(table.name, table.name)].append(analyze)
     # Making an index a key locks its table: last, once the derivations that read it are done
     # (each statement commits on its own, so none holds it longer).
@@ -612,6 +614,13 @@ QUERIED_COLUMNS = frozenset(
 """The columns the queries above filter, join or sort on: with the tables' keys, the ones whose
 statistics the planner uses. Gathering them for the others (payloads, summaries, carriers,
 people's names) would be most of an `ANALYZE`, for nothing."""
+
+
+AUDIT_LOG_STATISTICS = 10
+"""The statistics target of the audit log's `ANALYZE` in a rebuild (Postgres's default is 100):
+it is only ever read by its key's leading column, one aggregate at a time, which any sample
+plans as an index scan; a sample of 300 rows per unit of target reads most of its pages (at
+200,000 events, 0.15-0.2 s against 0.013 s at 10, the plans unchanged)."""
 
 
 def _analyzed_columns(table: Table) -> list[str]:
