@@ -39,7 +39,8 @@ anything is measured). Generation is not a measured figure; its time is printed.
 3. replay: what `unitrail replay traceability --from stores` runs in the service (`run_replay`
    with the stores source of `TraceabilityRebuild`, on worker threads), in events/s: first
    with empty live read models, then again beside the full ones (an operator's replay: the swap
-   compares the two copies' audit logs while it holds the lock);
+   compares the two copies' audit logs while it holds the lock), each until it reports done (the
+   tables it retired are dropped after, their time printed beside);
 4. the replay's floor (`write_floor`): the rebuilt read models copied inside the server into
    empty tables, indexed and analysed: what Postgres alone takes to write them, however the rows
    are made, as a rate of the events they came from;
@@ -1148,10 +1149,12 @@ def read_side(settings: TraceabilitySettings) -> Rate:
 
 @dataclass(frozen=True)
 class Replayed:
-    """A replay's rate, and how long its swap took (statistics, lock, merge, rename, drop)."""
+    """A replay's rate, how long its swap took (statistics, lock, merge, rename), and how long
+    the retired tables took to drop once it was done."""
 
     rate: Rate
     swap_seconds: float
+    retire_seconds: float
 
 
 def replay(application: TraceabilityApplication, settings: TraceabilitySettings) -> Replayed:
@@ -1160,19 +1163,22 @@ def replay(application: TraceabilityApplication, settings: TraceabilitySettings)
     progress = ReplayProgress(replay_id=str(uuid.uuid4()), source="stores")
     runner = BlockingRunner(workers=TraceabilityApplication.pool_size)
     rebuild = TraceabilityRebuild(application, settings, runner)
-    started = time.perf_counter()
     try:
         asyncio.run(run_replay(rebuild, sources_of(rebuild, settings, runner, progress), progress))
     finally:
         runner.shutdown()
-    finished = time.perf_counter()
     if progress.state != "done":
         raise SystemExit(f"the replay did not finish: {progress.error or progress.refused}")
     if progress.notes:
         print("  replay notes: " + "; ".join(progress.notes), flush=True)
     assert progress.swapping_at is not None
-    swap = (datetime.now(UTC) - progress.swapping_at).total_seconds()
-    return Replayed(Rate(progress.read, finished - started), swap)
+    assert progress.finished_at is not None
+    # Until it reports done, as an operator following it sees it: the tables it retired are
+    # dropped afterwards (`Rebuild.retire`).
+    seconds = (progress.finished_at - progress.started_at).total_seconds()
+    retired = (datetime.now(UTC) - progress.finished_at).total_seconds()
+    swap = (progress.finished_at - progress.swapping_at).total_seconds()
+    return Replayed(Rate(progress.read, seconds), swap, retired)
 
 
 @dataclass
@@ -1230,7 +1236,8 @@ def replay_row(label: str, replayed: Replayed, raw: Rate) -> Row:
         f"{rate.per_second:,.0f} events/s",
         ratio(rate.per_second, raw.per_second),
         f"{rate.count:,} events in {rate.seconds:.1f} s ({rate.seconds / 60:.1f} min), of which"
-        f" the swap {replayed.swap_seconds:.1f} s",
+        f" the swap {replayed.swap_seconds:.1f} s; the retired tables dropped after it in"
+        f" {replayed.retire_seconds:.2f} s",
     )
 
 

@@ -522,11 +522,16 @@ class TraceabilityApplication(ServiceApplication):
                 cursor.execute(statement.encode(), parameters)
             cursor.execute(f"ALTER SCHEMA {LIVE} RENAME TO {RETIRED}".encode())
             cursor.execute(f"ALTER SCHEMA {REBUILD} RENAME TO {LIVE}".encode())
-        # Separately: dropping waits for queries still reading the old tables to finish.
-        with self._rebuilding() as cursor:
-            cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
-        self._release_rebuild_lock()
         return len(missing)
+
+    def retire_rebuild(self) -> None:
+        """Drop the read models the swap retired and release the rebuild lock. Apart from the
+        swap (`finish_rebuild`): dropping waits for queries still reading the old tables."""
+        try:
+            with self._rebuilding() as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+        finally:
+            self._release_rebuild_lock()
 
     def _finish_copy(self, statements: Sequence[str]) -> None:
         # Each in a transaction of its own: a statement's locks go with it (a derivation

@@ -92,3 +92,6 @@ class TraceabilityRebuild:
 
     async def counts(self) -> dict[str, int]:
         return await self.runner.run(self.application.counts)
+
+    async def retire(self) -> None:
+        await self.runner.run(self.application.retire_rebuild)

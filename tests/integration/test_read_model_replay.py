@@ -348,7 +348,13 @@ async def test_a_swap_takes_in_what_arrived_meanwhile_and_waiting_writers_land_i
             "orders_by_state": 0,
         }
         schemas = {row["nspname"] for row in live.read("SELECT nspname FROM pg_namespace")}
+        assert "read_model_retired" in schemas, "the old tables are dropped apart from the swap"
+        await rebuild.retire()
+        schemas = {row["nspname"] for row in live.read("SELECT nspname FROM pg_namespace")}
         assert {"read_model_rebuild", "read_model_retired"}.isdisjoint(schemas)
+        again = ShadowRebuild(live, settings, runner)
+        await again.begin()  # the lock was let go
+        await again.abandon()
     finally:
         runner.shutdown()
         live.close()

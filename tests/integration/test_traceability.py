@@ -26,6 +26,7 @@ from services.runtime.auth import Role
 from services.runtime.database import PostgresLocation, ensure_database
 from services.traceability.application import (
     REBUILD,
+    RETIRED,
     TraceabilityApplication,
     UnitSelection,
 )
@@ -446,15 +447,24 @@ def test_a_rebuild_takes_in_what_the_live_models_consumed_meanwhile_and_queries_
         assert live.trace("SN-1")[0]["history"], "the live read models answer meanwhile"
         merged = live.finish_rebuild()
         assert merged == len(events) - 10
+        assert RETIRED in _schemas(live), "the old tables are dropped apart from the swap"
+        live.retire_rebuild()
         assert _rows(live) == _rows(reference)
         assert live.units(selection) == reference.units(selection)
         assert live.trace("SN-1") == reference.trace("SN-1")
-        schemas = {row["nspname"] for row in live._query("SELECT nspname FROM pg_namespace", {})}
+        schemas = _schemas(live)
         assert LIVE in schemas
         assert REBUILD not in schemas
+        assert RETIRED not in schemas
+        live.begin_rebuild()  # the lock was let go
+        live.abandon_rebuild()
     finally:
         live.close()
         reference.close()
+
+
+def _schemas(application: TraceabilityApplication) -> set[str]:
+    return {row["nspname"] for row in application._query("SELECT nspname FROM pg_namespace", {})}
 
 
 def _rows(application: TraceabilityApplication) -> Snapshot:

@@ -55,7 +55,9 @@ def rebuild(application: TraceabilityApplication, batches: list[list[Projected]]
     application.begin_rebuild()
     for batch in batches:
         application.rebuild_batch(batch)
-    return application.finish_rebuild()
+    merged = application.finish_rebuild()
+    application.retire_rebuild()
+    return merged
 
 
 def assert_rebuilt_as_projected(
@@ -375,6 +377,7 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
     half = len(events) // 2
     assert store.copy_kept(0, half, kept) + store.copy_kept(half, len(events), kept) == len(events)
     assert traceability.finish_rebuild() == 0
+    traceability.retire_rebuild()
     rebuilt = snapshot(traceability)
     for table in TABLE_KEYS:
         assert rebuilt[table] == live[table], table

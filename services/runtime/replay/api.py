@@ -43,7 +43,7 @@ async def start_replay(command: ReplayRequest, replays: ReplaysDependency) -> di
     meanwhile. A replay from the topics is refused (state `refused`, with the reasons) when they
     do not hold the whole history. Follow it with `GET /replays/latest`."""
     try:
-        progress = replays.start(command.source)
+        progress = await replays.start(command.source)
     except ReplayRunning as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
     return progress.as_dict()

@@ -96,6 +96,12 @@ class Rebuild(Protocol):
         """Rows per live read-model table."""
         ...
 
+    async def retire(self) -> None:
+        """Drop the tables the swap retired and let the next replay begin. After the replay is
+        reported done: the new tables already answer, and dropping the old ones waits for the
+        queries still reading them."""
+        ...
+
 
 RebuildFactory = Callable[["ServiceRuntime[Any]"], Rebuild]
 
@@ -109,8 +115,11 @@ class Replays:
         self.latest: ReplayProgress | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, source: Source) -> ReplayProgress:
+    async def start(self, source: Source) -> ReplayProgress:
         """Start a replay from `source`; raises `ReplayRunning` while one runs."""
+        if self._task is not None and self.latest is not None and not self.latest.running:
+            # Done, and dropping the tables it retired: a moment (`Rebuild.retire`).
+            await asyncio.wait({self._task})
         if self.latest is not None and self.latest.running:
             raise ReplayRunning(f"replay {self.latest.replay_id} is running")
         progress = ReplayProgress(
@@ -179,6 +188,12 @@ async def run_replay(
         progress.finished_at = datetime.now(UTC)
         for source in sources:
             await source.close()
+    if progress.state == "done":
+        try:
+            await rebuild.retire()
+        except Exception:
+            # Done all the same: the new tables answer; the next replay drops what is left.
+            log.exception("the retired read models were not dropped", replay_id=progress.replay_id)
 
 
 def sources_of(

@@ -14,7 +14,7 @@ consuming, then swapped in.
   naturally, so what the copy already had is harmless to apply again), the live tables are moved
   to a retired schema and the copy's into their place. A writer waiting on the lock then writes
   into the new tables: Postgres looks a table name up again once it gets the lock. The retired
-  tables are dropped afterwards.
+  tables are dropped once the replay is reported done (`retire`).
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ class ShadowRebuild:
             await self._runner.run(self._move_tables)
         finally:
             self._swapping = False
-        await self._runner.run(self._drop_leftovers)
         return caught_up
+
+    async def retire(self) -> None:
+        await self._runner.run(self._drop_leftovers)
 
     async def abandon(self) -> None:
         """Drop the copy; the live read models are untouched."""
@@ -201,11 +203,13 @@ class ShadowRebuild:
 
     def _drop_leftovers(self) -> None:
         # Separately from the swap: dropping waits for queries still reading the old tables.
-        connection = self._open()
-        connection.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
-        connection.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE".encode())
-        connection.commit()
-        self._close()
+        try:
+            connection = self._open()
+            connection.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+            connection.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE".encode())
+            connection.commit()
+        finally:
+            self._close()
 
     def _abandon(self) -> None:
         if self._connection is None:
