@@ -50,7 +50,24 @@ from services.traceability.projections import (
 REBUILD = "read_model_rebuild"
 """Where a rebuild writes, until it becomes `LIVE`."""
 RETIRED = "read_model_retired"
-"""The previous live schema for the moment of the swap; dropped right after."""
+"""The previous live schema from the swap until the replay is done (`retire_rebuild`)."""
+ARRIVALS = "read_model_arrivals"
+"""The keys of the events the live audit log takes in while a rebuild runs (written by a trigger
+on it, `ARRIVALS_DDL`): what the swap looks for in the copy, when its sources held everything
+the live read models had at the start. Dropped with the retired schema."""
+
+ARRIVALS_DDL = (
+    f"CREATE SCHEMA {ARRIVALS}",
+    # Of no use after a crash: the rebuild that reads it does not survive one.
+    f"CREATE UNLOGGED TABLE {ARRIVALS}.events"
+    " (producer text, aggregate_id uuid, aggregate_version integer)",
+    f"CREATE FUNCTION {ARRIVALS}.noted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    f" INSERT INTO {ARRIVALS}.events SELECT producer, aggregate_id, aggregate_version"
+    " FROM arrived; RETURN NULL; END $$",
+    # Once per statement, with the rows it inserted (an event already there inserts none).
+    f"CREATE TRIGGER rebuild_arrivals AFTER INSERT ON {LIVE}.events"
+    f" REFERENCING NEW TABLE AS arrived FOR EACH STATEMENT EXECUTE FUNCTION {ARRIVALS}.noted()",
+)
 
 LIFTED_TIMEOUTS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 """The service's timeouts a rebuild's transactions do without (building indexes over a million
@@ -442,8 +459,11 @@ class TraceabilityApplication(ServiceApplication):
         self._rebuild_connections = WarmConnections(self.location.dsn(), REBUILD_SETTINGS)
         with self._rebuilding() as cursor:
             # What a crashed rebuild left behind is of no use: start from nothing.
-            cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
-            cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+            _drop_leftovers(cursor)
+            # Before anything is read: what the live audit log takes in from now on is noted;
+            # what it had is in the stores, committed before a consumer could see it.
+            for statement in ARRIVALS_DDL:
+                cursor.execute(statement.encode())
             before, _ = read_models.bulk_load_ddl(REBUILD)
             for statement in before:
                 cursor.execute(statement.encode())
@@ -479,7 +499,7 @@ class TraceabilityApplication(ServiceApplication):
             # Prepared once per connection: the statement is large to plan, every batch alike.
             cursor.execute(_REBUILD_FROM_MESSAGES, (messages,), prepare=True)
 
-    def finish_rebuild(self) -> int:
+    def finish_rebuild(self, *, arrivals_only: bool = False) -> int:
         """Make the rebuilt copy the live read models; returns how many events only the live
         copy had (consumed while the rebuild ran), which are projected into the copy first.
 
@@ -488,6 +508,10 @@ class TraceabilityApplication(ServiceApplication):
         depend on arrival order, so late is as good as in order), and the schemas are renamed. A
         consumer transaction waiting on the lock then writes into the new tables: Postgres looks
         the table name up again once it gets the lock.
+
+        `arrivals_only`: what the rebuild read held every event the live audit log had when it
+        began (the stores, all of them read), so only the events it took in since (`ARRIVALS`)
+        are looked for in the copy, however long the history; otherwise the whole audit log is.
         """
         # Before the lock (it only reads the live tables): the copy's keys, indexes, `units` and
         # statistics, the audit log's beside the rest's, each on a connection of its own (each
@@ -502,11 +526,12 @@ class TraceabilityApplication(ServiceApplication):
             # The keys alone compared (the live ones from its key's index), and only the events
             # missing read whole: 0.16 s at 200k events, where comparing whole rows took 0.26 s,
             # under the lock. (Setting the copy's visibility map first, for its index alone, costs
-            # more than it saves: a page image logged per page.)
+            # more than it saves: a page image logged per page.) The arrivals are a few keys.
             keys = ", ".join(EVENTS.key)
             same = " AND ".join(f"rebuilt.{key} = live.{key}" for key in EVENTS.key)
+            taken_in = f"{ARRIVALS}.events" if arrivals_only else f"{LIVE}.events"
             cursor.execute(
-                f"WITH missing AS MATERIALIZED (SELECT {keys} FROM {LIVE}.events AS live"
+                f"WITH missing AS MATERIALIZED (SELECT DISTINCT {keys} FROM {taken_in} AS live"
                 f" WHERE NOT EXISTS (SELECT 1 FROM {REBUILD}.events AS rebuilt WHERE {same}))"
                 " SELECT producer, aggregate_id, aggregate_version, event_id, event_type,"
                 " schema_version, aggregate_type, occurred_at, correlation_id, causation_id,"
@@ -529,7 +554,9 @@ class TraceabilityApplication(ServiceApplication):
         swap (`finish_rebuild`): dropping waits for queries still reading the old tables."""
         try:
             with self._rebuilding() as cursor:
+                # The trigger noting arrivals goes with the retired audit log, then its schema.
                 cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
+                cursor.execute(f"DROP SCHEMA IF EXISTS {ARRIVALS} CASCADE".encode())
         finally:
             self._release_rebuild_lock()
 
@@ -545,8 +572,23 @@ class TraceabilityApplication(ServiceApplication):
         try:
             with self._rebuilding() as cursor:
                 cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
+                # With its trigger: the live audit log stops noting arrivals.
+                cursor.execute(f"DROP SCHEMA IF EXISTS {ARRIVALS} CASCADE".encode())
         finally:
             self._release_rebuild_lock()
+
+    def drop_rebuild_leftovers(self) -> None:
+        """What a rebuild that did not finish (its process killed) left behind, dropped when no
+        rebuild runs: its copy, and above all the trigger noting every event the live audit log
+        takes in, which would go on writing until the next rebuild (the service's start)."""
+        with psycopg.connect(self.location.dsn(), autocommit=True) as connection:
+            locked = connection.execute(
+                "SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK,)
+            ).fetchone()
+            if not locked or not locked[0]:
+                return  # another process rebuilds: they are its own
+            with connection.transaction(), connection.cursor() as cursor:
+                _drop_leftovers(cursor)
 
     @contextlib.contextmanager
     def _rebuilding(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -569,6 +611,11 @@ class TraceabilityApplication(ServiceApplication):
         if self._rebuild_lock is not None:
             self._rebuild_lock.close()  # the session's advisory lock goes with it
             self._rebuild_lock = None
+
+
+def _drop_leftovers(cursor: psycopg.Cursor[Any]) -> None:
+    for schema in (ARRIVALS, REBUILD, RETIRED):
+        cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
 
 
 def finishing_work(schema: str = REBUILD) -> list[list[str]]:

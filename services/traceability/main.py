@@ -24,6 +24,7 @@ def build_app(settings: TraceabilitySettings | None = None) -> FastAPI:
             routers=[api.router],
             description=TraceabilityApplication.__doc__ or "",
             rebuild=TraceabilityRebuild.of,
+            on_start=TraceabilityApplication.drop_rebuild_leftovers,
         )
     )
 

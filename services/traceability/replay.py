@@ -80,9 +80,10 @@ class TraceabilityRebuild:
     async def apply_own(self, events: list[Any]) -> None:
         raise TypeError("traceability stores no events of its own")
 
-    async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
+    async def swap(self, catch_up: Callable[[], Awaitable[int]], *, complete: bool) -> int:
         # The live audit log says what was consumed meanwhile: the sources need no second read.
-        merged: int = await self.runner.run(self.application.finish_rebuild)
+        # Sources that held everything it had at the start leave only what arrived since.
+        merged: int = await self.runner.run(self.application.finish_rebuild, arrivals_only=complete)
         return merged
 
     async def abandon(self) -> None:

@@ -338,7 +338,7 @@ async def test_a_swap_takes_in_what_arrived_meanwhile_and_waiting_writers_land_i
             await rebuild.apply(events[4:-1])  # what arrived since the replay sized up
             return len(events) - 5
 
-        assert await rebuild.swap(catch_up) == len(events) - 5
+        assert await rebuild.swap(catch_up, complete=True) == len(events) - 5
         await asyncio.to_thread(waiting.join, 10)
         assert order_rows(live) == order_rows(reference)
         assert await rebuild.counts() == {

@@ -25,6 +25,7 @@ from infra import cli
 from services.runtime.auth import Role
 from services.runtime.database import PostgresLocation, ensure_database
 from services.traceability.application import (
+    ARRIVALS,
     REBUILD,
     RETIRED,
     TraceabilityApplication,
@@ -418,11 +419,17 @@ def test_recall_trace_audit_and_replay_over_orders_in_three_batches(
     )
 
 
+@pytest.mark.parametrize("sources_held_everything", [True, False], ids=["stores", "topics"])
 def test_a_rebuild_takes_in_what_the_live_models_consumed_meanwhile_and_queries_go_on(
-    postgres_dsn: str,
+    postgres_dsn: str, sources_held_everything: bool
 ) -> None:
     """The swap at the end of a replay: events consumed live while the copy was being built are
-    projected into it, and the copy ends up equal to read models that saw everything live."""
+    projected into it, and the copy ends up equal to read models that saw everything live.
+
+    From the stores the replay read everything the live models had when it began (an event is
+    stored before any consumer sees it): only what the live audit log took in since is looked
+    for. From the topics it may have read less (a broker refilled from the stores): the whole
+    audit log is compared."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     server = PostgresLocation.from_dsn(postgres_dsn)
     databases = [server.with_database(f"{prefix}_{name}") for name in ("live", "reference")]
@@ -439,14 +446,21 @@ def test_a_rebuild_takes_in_what_the_live_models_consumed_meanwhile_and_queries_
         before = live.units(selection)
 
         live.begin_rebuild()
-        # The replay read up to its end offsets: a little behind live, and a little ahead.
-        live.rebuild_batch(events[:8] + events[12:14])
+        # The replay read up to where it was sized up: a little ahead of live, and from the
+        # topics possibly a little behind.
+        behind = 0 if sources_held_everything else 2
+        live.rebuild_batch(events[: 10 - behind] + events[12:14])
         assert live.units(selection) == before, "the live read models answer meanwhile"
         for envelope, event in events[10:]:
             live.project(event, envelope)  # consumed live meanwhile
+        live.project(events[10][1], events[10][0])  # and again: no second arrival
         assert live.trace("SN-1")[0]["history"], "the live read models answer meanwhile"
-        merged = live.finish_rebuild()
-        assert merged == len(events) - 10
+        arrived = live._query(f"SELECT aggregate_id, aggregate_version FROM {ARRIVALS}.events", {})
+        assert sorted((row["aggregate_id"], row["aggregate_version"]) for row in arrived) == sorted(
+            (envelope.aggregate_id, envelope.aggregate_version) for envelope, _ in events[10:]
+        )
+        merged = live.finish_rebuild(arrivals_only=sources_held_everything)
+        assert merged == len(events) - 12 + behind
         assert RETIRED in _schemas(live), "the old tables are dropped apart from the swap"
         live.retire_rebuild()
         assert _rows(live) == _rows(reference)
@@ -454,13 +468,41 @@ def test_a_rebuild_takes_in_what_the_live_models_consumed_meanwhile_and_queries_
         assert live.trace("SN-1") == reference.trace("SN-1")
         schemas = _schemas(live)
         assert LIVE in schemas
-        assert REBUILD not in schemas
-        assert RETIRED not in schemas
+        assert not {REBUILD, RETIRED, ARRIVALS} & schemas
         live.begin_rebuild()  # the lock was let go
         live.abandon_rebuild()
+        assert ARRIVALS not in _schemas(live), "an abandoned rebuild stops noting arrivals"
+        live.project(events[0][1], events[0][0])
     finally:
         live.close()
         reference.close()
+
+
+def test_what_a_killed_rebuild_left_is_dropped_when_no_rebuild_runs(postgres_dsn: str) -> None:
+    """A rebuild whose process died leaves its copy and the trigger noting every event the live
+    audit log takes in: the service drops them when it starts, unless a rebuild runs."""
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(
+        f"t{uuid.uuid4().hex[:10]}_live"
+    )
+    asyncio.run(ensure_database(location))
+    killed, running, started = (TraceabilityApplication(location) for _ in range(3))
+    events = list(_story())
+    try:
+        killed.begin_rebuild()
+        killed._release_rebuild_lock()  # its sessions end, as with a killed process
+        running.begin_rebuild()
+        started.drop_rebuild_leftovers()
+        assert {ARRIVALS, REBUILD} <= _schemas(started), "another process's rebuild is its own"
+        running.abandon_rebuild()
+        killed.begin_rebuild()
+        killed._release_rebuild_lock()
+        started.drop_rebuild_leftovers()
+        assert not {ARRIVALS, REBUILD} & _schemas(started)
+        started.project(events[0][1], events[0][0])
+        assert started._query(f"SELECT count(*) AS n FROM {LIVE}.events", {})[0]["n"] == 1
+    finally:
+        for application in (killed, running, started):
+            application.close()
 
 
 def _schemas(application: TraceabilityApplication) -> set[str]:

@@ -83,9 +83,11 @@ class Rebuild(Protocol):
         """Write what `prepare` made of a batch into the copy."""
         ...
 
-    async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
+    async def swap(self, catch_up: Callable[[], Awaitable[int]], *, complete: bool) -> int:
         """Make the copy the live read models; returns how many events it took in at the swap
-        (`catch_up` reads what arrived since the sources were sized up, into the copy)."""
+        (`catch_up` reads what arrived since the sources were sized up, into the copy).
+        `complete`: the sources held every event the live read models had when the replay began
+        (`Source.holds_all_consumed`)."""
         ...
 
     async def abandon(self) -> None:
@@ -168,7 +170,8 @@ async def run_replay(
         async def catch_up() -> int:
             return sum([await source.catch_up(progress) for source in sources])
 
-        progress.merged_from_live = await rebuild.swap(catch_up)
+        complete = all(source.holds_all_consumed for source in sources)
+        progress.merged_from_live = await rebuild.swap(catch_up, complete=complete)
         progress.counts = await rebuild.counts()
         progress.state = "done"
         log.info("replay done", **_loggable(progress))

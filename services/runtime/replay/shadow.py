@@ -111,8 +111,9 @@ class ShadowRebuild:
     async def apply_prepared(self, prepared: Any) -> None:
         raise TypeError("the declared read models are not prepared apart")
 
-    async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
-        """Swap the copy in; returns how many events `catch_up` read into it under the lock."""
+    async def swap(self, catch_up: Callable[[], Awaitable[int]], *, complete: bool) -> int:
+        """Swap the copy in; returns how many events `catch_up` read into it under the lock
+        (whether the sources were `complete` or not: it has nothing else to catch up from)."""
         await self._runner.run(self._analyze)
         await self._runner.run(self._lock_live_tables)
         self._swapping = True

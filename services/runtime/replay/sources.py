@@ -91,6 +91,13 @@ keep beside their events (`relay_messages.OutboxRow`) without decoding them in P
 class Source(Protocol):
     """One thing a replay reads, sized up first, then read, then caught up at the swap."""
 
+    holds_all_consumed: bool
+    """Once sized up: whether what it reads holds every event the live read models had taken in
+    when the replay began. The stores do, every one of them read: an event reaches a consumer
+    only after its store committed it. The topics need not: a broker that came back empty is
+    refilled from the stores, and until the relays are through, its topics lack events the live
+    read models already have."""
+
     async def size_up(self, progress: ReplayProgress) -> int:
         """How many events there are to read (notes go to `progress`); fixes where reading
         stops."""
@@ -198,6 +205,7 @@ class TopicsSource:
         self._ends: dict[TopicPartition, int] = {}
         self._producers = list(producers)
         self._versions: dict[tuple[str, uuid.UUID], int] = {}
+        self.holds_all_consumed = False
         """The last version read per (producer, aggregate): a repeat is skipped."""
         self._distinct: Counter[str] = Counter()
         """Distinct events read per producer (repeats left out)."""
@@ -664,6 +672,7 @@ class StoresSource:
         self._size = batch_size
         self._apply = apply
         self._translated = translated
+        self.holds_all_consumed = False
 
     @classmethod
     def of_producers(
@@ -683,11 +692,14 @@ class StoresSource:
         )
 
     async def size_up(self, progress: ReplayProgress) -> int:
+        unreadable = 0
         for store in await self._runner.run(self._open):
             if isinstance(store, str):
                 progress.notes.append(store)
+                unreadable += 1
             else:
                 self._stores.append(store)
+        self.holds_all_consumed = unreadable == 0
         return await self._runner.run(lambda: sum(store.size_up() for store in self._stores))
 
     async def read(self, progress: ReplayProgress) -> int:

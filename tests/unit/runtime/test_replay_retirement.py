@@ -27,7 +27,7 @@ class RecordingRebuild:
     async def begin(self) -> None:
         return None
 
-    async def swap(self, catch_up: Callable[[], Awaitable[int]]) -> int:
+    async def swap(self, catch_up: Callable[[], Awaitable[int]], *, complete: bool) -> int:
         return await catch_up()
 
     async def counts(self) -> dict[str, int]:
