@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Protocol
 
 import structlog
+from aiokafka.errors import KafkaError
 
 from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
 from infra.simulators.kafka import GroupPart, KafkaSettings, TopicFollower, run_in_group
@@ -24,11 +26,61 @@ from infra.simulators.threepl import SimulatedThreePL
 from infra.simulators.threepl_bridge import ThreePLBridge
 from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from services.runtime.logging import configure_logging
+from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger("infra.simulators")
 
 GROUP_ID = "unitrail-simulators"
-"""The consumer group of the simulators run together (each part alone has a group of its own)."""
+"""The consumer group of the simulators run together (each part alone has a group of its own),
+one per life of the broker (`group_of`)."""
+
+BROKER_CHECK_SECONDS = 5.0
+EXIT_BROKER_REPLACED = 75
+"""The exit status when the broker was replaced (`EX_TEMPFAIL`): the launcher starts the
+simulators again, and they read the refilled topics from the start."""
+
+
+def group_of(incarnation: str) -> str:
+    """The simulators' group on this life of the broker. A broker that came back empty knows no
+    group; what an old member still commits there (its offsets in the old log) would make a new
+    member skip what the relays published again: on a group of its own, nothing was committed."""
+    return f"{GROUP_ID}.{incarnation}"
+
+
+class Lives(Protocol):
+    async def marked(self) -> str | None: ...
+
+
+async def first_life(incarnation: Lives) -> str:
+    """The broker's incarnation once it has one (a broker being started may not yet)."""
+    while True:
+        try:
+            marked = await incarnation.marked()
+        except KafkaError as error:
+            log.info("broker incarnation unknown for now", error=repr(error))
+            marked = None
+        if marked is not None:
+            return marked
+        await asyncio.sleep(1.0)  # the first service to start marks it
+
+
+async def until_replaced(
+    incarnation: Lives, first: str, every: float = BROKER_CHECK_SECONDS
+) -> str:
+    """Return the broker's new incarnation once it differs from `first`. The simulators act on
+    what they read and remember it; on a broker that came back empty (the embedded one keeps
+    nothing) the relays publish the stores again from the first offset, and a process that goes
+    on from where it was reads past what it had not yet seen. Started again, it reads the
+    refilled topics whole, as after any restart."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            marked = await incarnation.marked()
+        except KafkaError as error:
+            log.info("broker incarnation unknown for now", error=repr(error))
+            continue
+        if marked is not None and marked != first:
+            return marked
 
 
 async def run(
@@ -63,11 +115,28 @@ async def run(
         parts.append(SimulatedCarriers(carrier_settings, kafka))
     if returns_settings.enabled:
         parts.append(SimulatedReturns(returns_settings, kafka))
-    if parts:
-        # One consumer group and one follower for all: every consumer polls the broker.
-        await run_in_group(kafka, GROUP_ID, parts, stop, followers=followers)
-    else:
-        await stop.wait()
+    incarnation = BrokerIncarnation(
+        kafka.kafka_bootstrap_servers, client_id=f"{GROUP_ID}-incarnation"
+    )
+    first = await first_life(incarnation)
+    replaced = asyncio.create_task(until_replaced(incarnation, first))
+    replaced.add_done_callback(lambda _: stop.set())
+    try:
+        if parts:
+            # One consumer group and one follower for all: every consumer polls the broker.
+            await run_in_group(kafka, group_of(first), parts, stop, followers=followers)
+        else:
+            await stop.wait()
+    finally:
+        if not replaced.done():
+            replaced.cancel()
+    if replaced.done() and not replaced.cancelled():
+        log.warning(
+            "the broker is a new one: starting again from its refilled topics",
+            incarnation=replaced.result(),
+            previous=first,
+        )
+        raise SystemExit(EXIT_BROKER_REPLACED)
     log.info("simulators stopped")
 
 

@@ -152,6 +152,11 @@ class BrokerIncarnation:
             self._checked_at = time.monotonic()
             return value
 
+    async def marked(self) -> str | None:
+        """The id the broker carries now, read afresh; None without one. Creates nothing: for a
+        process that only follows the broker's lives (the simulated partners)."""
+        return await self._read()
+
     async def _read(self) -> str | None:
         """The record at offset 0 of the marker topic; None when the topic is missing or empty."""
         partition = TopicPartition(BROKER_INCARNATION.name, 0)
