@@ -552,13 +552,8 @@ class TraceabilityApplication(ServiceApplication):
     def retire_rebuild(self) -> None:
         """Drop the read models the swap retired and release the rebuild lock. Apart from the
         swap (`finish_rebuild`): dropping waits for queries still reading the old tables."""
-        try:
-            with self._rebuilding() as cursor:
-                # The trigger noting arrivals goes with the retired audit log, then its schema.
-                cursor.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
-                cursor.execute(f"DROP SCHEMA IF EXISTS {ARRIVALS} CASCADE".encode())
-        finally:
-            self._release_rebuild_lock()
+        # The trigger noting arrivals goes with the retired audit log, then its schema.
+        self._end_rebuild(RETIRED, ARRIVALS)
 
     def _finish_copy(self, statements: Sequence[str]) -> None:
         # Each in a transaction of its own: a statement's locks go with it (a derivation
@@ -569,11 +564,14 @@ class TraceabilityApplication(ServiceApplication):
 
     def abandon_rebuild(self) -> None:
         """Drop the copy of a failed rebuild; the live read models are untouched."""
+        # With the arrivals' trigger: the live audit log stops noting them.
+        self._end_rebuild(REBUILD, ARRIVALS)
+
+    def _end_rebuild(self, *schemas: str) -> None:
+        """Drop what the rebuild leaves behind, then release its lock, even if a drop failed."""
         try:
             with self._rebuilding() as cursor:
-                cursor.execute(f"DROP SCHEMA IF EXISTS {REBUILD} CASCADE".encode())
-                # With its trigger: the live audit log stops noting arrivals.
-                cursor.execute(f"DROP SCHEMA IF EXISTS {ARRIVALS} CASCADE".encode())
+                _drop_schemas(cursor, schemas)
         finally:
             self._release_rebuild_lock()
 
@@ -613,9 +611,13 @@ class TraceabilityApplication(ServiceApplication):
             self._rebuild_lock = None
 
 
-def _drop_leftovers(cursor: psycopg.Cursor[Any]) -> None:
-    for schema in (ARRIVALS, REBUILD, RETIRED):
+def _drop_schemas(cursor: psycopg.Cursor[Any], schemas: Sequence[str]) -> None:
+    for schema in schemas:
         cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+
+
+def _drop_leftovers(cursor: psycopg.Cursor[Any]) -> None:
+    _drop_schemas(cursor, (ARRIVALS, REBUILD, RETIRED))
 
 
 def finishing_work(schema: str = REBUILD) -> list[list[str]]:
