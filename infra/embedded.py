@@ -84,13 +84,22 @@ read models' pool, its relays' listeners): Postgres's default of 100 is too few 
 services with a second process each."""
 
 
+CGROUP_MEMORY_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # v1
+)
+
+
 def shared_buffers_for_this_machine() -> str:
-    """A quarter of the machine's memory, between Postgres's default of 128 MB and 1 GB, in the
-    form `SHOW shared_buffers` gives it (so a server already set is not restarted). One server
-    holds every service's store and read models: with 128 MB, a replay writing its copy beside
-    the live read models (250 MB at 200,000 events) had its server processes evict dirty pages
-    themselves, 6-7% of its time."""
+    """A quarter of the memory this machine (or container) has, between Postgres's default of
+    128 MB and 1 GB, in the form `SHOW shared_buffers` gives it (so a server already set is not
+    restarted). One server holds every service's store and read models: with 128 MB, a replay
+    writing its copy beside the live read models (250 MB at 200,000 events) had its server
+    processes evict dirty pages themselves, 6-7% of its time."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit in CGROUP_MEMORY_LIMITS:
+        with contextlib.suppress(OSError, ValueError):
+            memory = min(memory, int(limit.read_text()))  # "max" when unlimited: skipped
     megabytes = max(128, min(1024, memory // 4 // 2**20))
     return f"{megabytes // 1024}GB" if megabytes % 1024 == 0 else f"{megabytes}MB"
 
