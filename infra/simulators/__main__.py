@@ -51,15 +51,19 @@ class Lives(Protocol):
     async def marked(self) -> str | None: ...
 
 
+async def marked_now(incarnation: Lives) -> str | None:
+    """The broker's incarnation, or None while it has none or cannot be asked."""
+    try:
+        return await incarnation.marked()
+    except KafkaError as error:
+        log.info("broker incarnation unknown for now", error=repr(error))
+        return None
+
+
 async def first_life(incarnation: Lives) -> str:
     """The broker's incarnation once it has one (a broker being started may not yet)."""
     while True:
-        try:
-            marked = await incarnation.marked()
-        except KafkaError as error:
-            log.info("broker incarnation unknown for now", error=repr(error))
-            marked = None
-        if marked is not None:
+        if (marked := await marked_now(incarnation)) is not None:
             return marked
         await asyncio.sleep(1.0)  # the first service to start marks it
 
@@ -74,11 +78,7 @@ async def until_replaced(
     refilled topics whole, as after any restart."""
     while True:
         await asyncio.sleep(every)
-        try:
-            marked = await incarnation.marked()
-        except KafkaError as error:
-            log.info("broker incarnation unknown for now", error=repr(error))
-            continue
+        marked = await marked_now(incarnation)
         if marked is not None and marked != first:
             return marked
 

@@ -204,8 +204,9 @@ class TopicsSource:
         """The next offset to read, per partition."""
         self._ends: dict[TopicPartition, int] = {}
         self._producers = list(producers)
-        self._versions: dict[tuple[str, uuid.UUID], int] = {}
         self.holds_all_consumed = False
+        """Never: a broker refilled from the stores may lack what the live read models have."""
+        self._versions: dict[tuple[str, uuid.UUID], int] = {}
         """The last version read per (producer, aggregate): a repeat is skipped."""
         self._distinct: Counter[str] = Counter()
         """Distinct events read per producer (repeats left out)."""
