@@ -65,8 +65,13 @@ ENVELOPE_HEADERS: dict[str, str] = {
     "correlation_id": "The envelope's `correlation_id`.",
     "notification_id": "The event's position in its producer's store, in decimal: one relay "
     "publishes a store in this order, so it rises on a partition (a repeat after a relay restart "
-    "aside), and a reader of an events topic and a feed of the same store can tell how far each "
-    "has come.",
+    "aside, and the records `broker_incarnation` marks as strays), and a reader of an events "
+    "topic and a feed of the same store can tell how far each has come.",
+    "broker_incarnation": "The life of the broker the relay published the record for: the id at "
+    "offset 0 of `unitrail.incarnation.v1`. A broker that comes back empty gets a new one, "
+    "and every relay publishes its store to it again from the start; what a relay published "
+    "before it noticed lands at the head of the topic with the old id, and comes again in its "
+    "place. A reader that compares positions skips a record whose id is not the broker's.",
     "traceparent": "Only when tracing is on where the event was recorded: the W3C trace context "
     "it was recorded in, which a consumer's span continues.",
 }

@@ -124,7 +124,9 @@ async def run(
     try:
         if parts:
             # One consumer group and one follower for all: every consumer polls the broker.
-            await run_in_group(kafka, group_of(first), parts, stop, followers=followers)
+            await run_in_group(
+                kafka, group_of(first), parts, stop, followers=followers, broker_life=first
+            )
         else:
             await stop.wait()
     finally:

@@ -33,6 +33,7 @@ from services.runtime.config import FETCH_WAIT_OFF_THE_ORDER_PATH_MS
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security, header_value, partition_ends
 from services.runtime.relay_messages import KeyPartitioner
+from services.runtime.topics import published_for_another_life
 
 log = structlog.get_logger(__name__)
 
@@ -258,26 +259,35 @@ async def consume_group(
     subscriptions: Sequence[Subscription],
     stop: asyncio.Event,
     settings: KafkaSettings,
+    broker_life: str | None = None,
 ) -> None:
     """Hand every record to each subscription that reads its topic, in order, and commit what
     every one of their trackers allows, until `stop`: one consumer (one fetch loop the broker
-    answers) for all the parts of a process."""
+    answers) for all the parts of a process. With `broker_life`, what relays published for
+    another life of the broker is passed over (`published_for_another_life`)."""
     committed: dict[TopicPartition, int] = {}
     fetch_wait = fetch_wait_for(settings, consumer)
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=300)
         fetch_wait.observed(sum(len(records) for records in batches.values()))
         for partition, records in batches.items():
+            current = [
+                record
+                for record in records
+                if not published_for_another_life(record.headers, broker_life)
+            ]
             for subscription in subscriptions:
                 handle = subscription.handlers.get(partition.topic)
                 if handle is None:
                     continue
                 look_ahead = subscription.look_ahead.get(partition.topic)
                 if look_ahead is not None:
-                    await look_ahead(records)
-                for record in records:
+                    await look_ahead(current)
+                for record in current:
                     await handle(record)
                     subscription.tracker.consumed(partition, record.offset)
+                if records:  # what was passed over is consumed too
+                    subscription.tracker.consumed(partition, records[-1].offset)
         due = {
             partition: offset
             for partition, offset in committable(subscriptions).items()
@@ -312,12 +322,16 @@ async def run_in_group(
     stop: asyncio.Event,
     *,
     followers: Sequence[TopicFollower] = (),
+    broker_life: str | None = None,
 ) -> None:
     """Run `parts` as one consumer group until `stop`: their followers (and `followers`) on one
-    consumer without a group, their subscriptions on one group consumer."""
+    consumer without a group, their subscriptions on one group consumer; with `broker_life`, on
+    what relays published for that life of the broker alone (see `consume_group`)."""
     following = [*followers, *(follower for part in parts for follower in part.followers)]
     follow = (
-        asyncio.get_running_loop().create_task(follow_topics(settings, following, group_id))
+        asyncio.get_running_loop().create_task(
+            follow_topics(settings, following, group_id, broker_life)
+        )
         if following
         else None
     )
@@ -331,7 +345,9 @@ async def run_in_group(
         await consumer.start()
         log.info("consuming", topics=topics, group=group_id)
         try:
-            await consume_group(consumer, [part.subscription for part in parts], stop, settings)
+            await consume_group(
+                consumer, [part.subscription for part in parts], stop, settings, broker_life
+            )
         finally:
             await consumer.stop()
     finally:
@@ -356,9 +372,13 @@ class TopicFollower:
 
 
 async def follow_topics(
-    settings: KafkaSettings, followers: Sequence[TopicFollower], client_id: str
+    settings: KafkaSettings,
+    followers: Sequence[TopicFollower],
+    client_id: str,
+    broker_life: str | None = None,
 ) -> None:
-    """Follow every follower's topic with one consumer until cancelled."""
+    """Follow every follower's topic with one consumer until cancelled (with `broker_life`, as
+    `consume_group` does)."""
     by_topic = {follower.topic: follower for follower in followers}
     assert len(by_topic) == len(followers), "one follower per topic"
     consumer = AIOKafkaConsumer(
@@ -387,7 +407,8 @@ async def follow_topics(
             for partition, records in batches.items():
                 follower = by_topic[partition.topic]
                 for record in records:
-                    follower.handle(record)
+                    if not published_for_another_life(record.headers, broker_life):
+                        follower.handle(record)
                 if records and records[-1].offset + 1 >= pending.get(partition, 0):
                     pending.pop(partition, None)
                     catch_up_if_done(follower, pending)

@@ -45,7 +45,7 @@ from services.runtime.relay_messages import (
     from_outbox,
     message_of,
 )
-from services.runtime.topics import BrokerIncarnation
+from services.runtime.topics import BROKER_INCARNATION_HEADER, BrokerIncarnation
 
 Translator = Callable[[Any], IntegrationEvent]
 """Maps a domain event of the service to its public contract (a pure function, `translators.py`)."""
@@ -236,6 +236,8 @@ class Relay:
         self._may_publish_topic: dict[str, bool] = {}
         self._highest_offsets: dict[int, int] = {}
         self._log_was_lost = False
+        self._stamp: tuple[str, bytes] = (BROKER_INCARNATION_HEADER, b"")
+        """The header every record gets: the broker life the relay publishes for."""
         self.alive = False
         self.published = 0
         """Notifications published and recorded since the process started."""
@@ -333,6 +335,7 @@ class Relay:
         if recorded.incarnation != incarnation:
             await save_position(lease.connection, self._topic, Position(position, incarnation))
         self._highest_offsets = {}
+        self._stamp = (BROKER_INCARNATION_HEADER, incarnation.encode())
         log.info("relay started", topic=self._topic, position=position, incarnation=incarnation)
         # Woken by the store's NOTIFY after each commit; between wake-ups it reads what is stored
         # after its position, a page at a time, so a backlog goes out in batches of that size.
@@ -518,7 +521,9 @@ class Relay:
     ) -> InFlight:
         partitions = sorted(await self._producer.partitions_for(self._topic))
         batches = PartitionBatches(self._producer, self._topic)
+        stamp = self._stamp
         for message in messages:
+            message.headers.append(stamp)  # made for this batch alone
             batches.add(self._partitioner(message.key, partitions), message)
         return InFlight(await batches.flush(), last=notifications[-1].id, count=len(notifications))
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -28,11 +29,29 @@ from aiokafka.structs import TopicPartition
 import services.runtime.kafka  # noqa: F401  (no client of this process auto-creates a topic)
 from contracts.topics import BROKER_INCARNATION, Topic, all_topics
 from services.runtime.config import TopicSettings
-from services.runtime.kafka import client_security
+from services.runtime.kafka import client_security, header_value
 
 log = structlog.get_logger(__name__)
 
 MARKER_READ_TIMEOUT_SECONDS = 10.0
+
+BROKER_INCARNATION_HEADER = "broker_incarnation"
+"""The header naming the broker life a relay published a record for (`BrokerIncarnation`). A relay
+learns that the broker was replaced by an empty one only some time after, and what it publishes
+meanwhile lands at the head of the new broker's topics, ahead of the store it then publishes again
+from the start: a record whose stamp is not the broker's current life comes again in its place."""
+
+
+def published_for_another_life(headers: Any, broker_life: str | None) -> bool:
+    """Whether a relay published the record with `headers` for another life of the broker than
+    `broker_life`, the one the reader reads (None: any). Read where it stands, ahead of the store
+    published again, it would make a reader that follows positions (`notification_id`, an
+    aggregate's versions) believe the topic had come further than it has; it comes again in its
+    place."""
+    if broker_life is None:
+        return False
+    stamp = header_value(headers, BROKER_INCARNATION_HEADER)
+    return stamp is not None and stamp != broker_life
 
 
 def new_topic(topic: Topic, topic_settings: TopicSettings) -> NewTopic:

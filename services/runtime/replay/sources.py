@@ -62,6 +62,7 @@ from services.runtime.relay import Translator
 from services.runtime.relay_messages import event_id_number
 from services.runtime.replay.producers import events_table
 from services.runtime.replay.progress import ReplayProgress, ReplayRefused
+from services.runtime.topics import BrokerIncarnation, published_for_another_life
 
 Projected = tuple[Envelope, IntegrationEvent]
 """A public event with its envelope, ready to project; the envelope's payload is the event's JSON
@@ -215,6 +216,8 @@ class TopicsSource:
         self._refusals: list[str] = []
         self._gapped: set[tuple[str, uuid.UUID]] = set()
         """Aggregates whose versions on the topic do not start at 1 or skip one."""
+        self._broker_life: str | None = None
+        """The broker's life when sized up: what relays published for another is read again."""
 
     async def size_up(self, progress: ReplayProgress) -> int:
         consumer = AIOKafkaConsumer(
@@ -227,6 +230,10 @@ class TopicsSource:
         )
         await consumer.start()
         self._consumer = consumer
+        self._broker_life = await BrokerIncarnation(
+            self._settings.kafka_bootstrap_servers,
+            client_id=f"unitrail-{self._settings.service_name}-replay",
+        ).marked()
         await consumer.topics()  # refreshes the metadata
         partitions = []
         for topic in self._topics:
@@ -333,9 +340,12 @@ class TopicsSource:
                     self._positions[tp] = record.offset + 1
                     count += 1
                     progress.read += 1
-                    event = self._decode(record.value, progress)
-                    if event is not None:
-                        batch.append(event)
+                    # What a relay published for another life of the broker stands ahead of its
+                    # store published again, where it comes again: read there, in its place.
+                    if not published_for_another_life(record.headers, self._broker_life):
+                        event = self._decode(record.value, progress)
+                        if event is not None:
+                            batch.append(event)
                     if self._positions[tp] >= self._ends[tp]:
                         pending.discard(tp)
             if not fetched:

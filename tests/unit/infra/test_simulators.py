@@ -4,11 +4,14 @@ and which offsets may be committed. No broker: the logic alone, at zero delays."
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
+from aiokafka import TopicPartition
 
 from contracts.base import IntegrationEvent
 from contracts.envelope import Envelope
@@ -49,7 +52,14 @@ from infra.simulators.carriers import (
     SimulatedCarriersSettings,
     tracking_plan,
 )
-from infra.simulators.kafka import OffsetTracker, RecentIds, Record
+from infra.simulators.kafka import (
+    KafkaSettings,
+    OffsetTracker,
+    RecentIds,
+    Record,
+    Subscription,
+    consume_group,
+)
 from infra.simulators.packing import plan_scan, serials_blamed
 from infra.simulators.receiving import goods_receipt_for
 from infra.simulators.returns import ExpectedReturn, SimulatedReturnsSettings, arrival_for
@@ -704,24 +714,31 @@ async def test_a_cycle_count_reports_every_sku_and_the_units_found_damaged() -> 
 
 
 def copy(
-    topic: str, event_type: str, shipment: str, version: int, position: int, offset: int
+    topic: str,
+    event_type: str,
+    shipment: str,
+    version: int,
+    position: int,
+    offset: int | None = None,
+    broker_life: str = "life-1",
 ) -> Record:
-    """A record as the warehouse adapter's relays write it (one partition per topic here)."""
+    """A record as the warehouse adapter's relays write it (one partition per topic here), at
+    offset `position` unless told."""
     headers = [
         ("event_type", event_type.encode()),
         ("aggregate_id", shipment.encode()),
         ("aggregate_version", str(version).encode()),
         ("notification_id", str(position).encode()),
+        ("broker_incarnation", broker_life.encode()),
     ]
-    return record(topic, b"{}", offset, key=shipment, headers=headers)
+    at = position if offset is None else offset
+    return record(topic, b"{}", at, key=shipment, headers=headers)
 
 
-def sealed(event_type: str, shipment: str, version: int, position: int) -> Record:
-    return copy(WAREHOUSE_EVENTS, event_type, shipment, version, position, offset=position)
-
-
-def clear(shipment: str, version: int, position: int) -> Record:
-    return copy(FULFILMENT_REQUESTS, "FulfilmentRequested", shipment, version, position, position)
+sealed = functools.partial(copy, WAREHOUSE_EVENTS)
+"""A record of the events topic (the request's ship-to sealed)."""
+clear = functools.partial(copy, FULFILMENT_REQUESTS, "FulfilmentRequested")
+"""A request on the requests topic (its ship-to in clear)."""
 
 
 def in_order() -> ShipmentsInOrder:
@@ -793,3 +810,72 @@ def test_a_relay_s_repeat_of_either_copy_is_not_handed_on_twice() -> None:
     assert (repeat.deliver, len(repeat.drop)) == ([], 1)
     repeat = order.from_events(sealed("FulfilmentRequested", "S1", 1, 10))
     assert (repeat.deliver, len(repeat.drop)) == ([], 1)
+
+
+class Fetches:
+    """A group consumer that hands over prepared fetches, one per poll, then stops the loop."""
+
+    def __init__(self, fetches: list[list[Record]], stop: asyncio.Event) -> None:
+        self._fetches = fetches
+        self._stop = stop
+        self.committed: dict[TopicPartition, int] = {}
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        if not self._fetches:
+            self._stop.set()
+            return {}
+        fetched = self._fetches.pop(0)
+        return {TopicPartition(fetched[0].topic, fetched[0].partition): fetched}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+
+async def test_what_relays_published_for_the_broker_s_last_life_is_passed_over_and_no_request_lost() -> (
+    None
+):
+    """The broker came back empty. The adapter's relays had not yet noticed and published S59's
+    request to both topics, stamped with the old life, at the head of each; then its whole store
+    again, stamped with the new one. Read where they stand, the strays would tell that both topics
+    had come to position 59, and S57's two copies, read after them, would each be dropped as if
+    the other had been read before: S57 would never be picked."""
+    life = "life-2"
+    order = in_order()
+    handed_on: list[Record] = []
+
+    async def from_events(event: Record) -> None:
+        handed_on.extend(order.from_events(event).deliver)
+
+    async def from_requests(request: Record) -> None:
+        handed_on.extend(order.from_requests(request).deliver)
+
+    tracker = OffsetTracker()
+    stop = asyncio.Event()
+    consumer = Fetches(
+        [
+            [clear("S59", 1, 59, offset=0, broker_life="life-1")],
+            [
+                sealed("FulfilmentRequested", "S59", 1, 59, offset=0, broker_life="life-1"),
+                sealed("FulfilmentRequested", "S57", 1, 57, offset=1, broker_life=life),
+                sealed("FulfilmentRequested", "S59", 1, 59, offset=2, broker_life=life),
+            ],
+            [
+                clear("S57", 1, 57, offset=1, broker_life=life),
+                clear("S59", 1, 59, offset=2, broker_life=life),
+            ],
+        ],
+        stop,
+    )
+    subscription = Subscription(
+        {WAREHOUSE_EVENTS: from_events, FULFILMENT_REQUESTS: from_requests}, tracker
+    )
+
+    await consume_group(cast(Any, consumer), [subscription], stop, KafkaSettings(), life)
+
+    assert [
+        (record.topic, dict(record.headers)["aggregate_id"], record.offset) for record in handed_on
+    ] == [(FULFILMENT_REQUESTS, b"S57", 1), (FULFILMENT_REQUESTS, b"S59", 2)]
+    assert consumer.committed == {
+        TopicPartition(WAREHOUSE_EVENTS, 0): 3,
+        TopicPartition(FULFILMENT_REQUESTS, 0): 3,
+    }
