@@ -208,9 +208,11 @@ def send_orders(
     rate: float,
     stop: threading.Event | None = None,
     via: Intake = "kafka",
+    accepted_one: threading.Condition | None = None,
 ) -> None:
     """Hand the orders over at `rate` per second (until `stop` is set), retrying a refusal for up
-    to two minutes as a connector would; an order counts as accepted once it was acknowledged."""
+    to two minutes as a connector would; an order counts as accepted once it was acknowledged
+    (`accepted_one` is then notified)."""
     stop = stop or threading.Event()
     connector = Connector(system.bootstrap_servers)
     sent = 0
@@ -227,6 +229,9 @@ def send_orders(
                 time.sleep(1)
                 accepted = hand_over(system, connector, order, via)
             order.accepted = accepted
+            if accepted and accepted_one is not None:
+                with accepted_one:
+                    accepted_one.notify_all()
     finally:
         connector.close()
         note(f"{sum(order.accepted for order in orders)} of {sent} orders sent were accepted")
@@ -245,9 +250,10 @@ class Flow:
         via: Intake = "kafka",
     ) -> None:
         self._stop = threading.Event()
+        self._accepted_one = threading.Condition()
         self._thread = threading.Thread(
             target=send_orders,
-            args=(system, ledger, orders, rate, self._stop, via),
+            args=(system, ledger, orders, rate, self._stop, via, self._accepted_one),
             name="order-flow",
         )
         self.orders = orders
@@ -261,6 +267,11 @@ class Flow:
 
     def wait(self) -> None:
         self._thread.join()
+
+    def next_accepted(self, timeout: float = 60) -> None:
+        """Return once the next order was accepted (the system has stored it)."""
+        with self._accepted_one:
+            assert self._accepted_one.wait(timeout), f"no order accepted within {timeout} s"
 
     def stop(self) -> None:
         """Send no more orders (those sent stay in the ledger)."""

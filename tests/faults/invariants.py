@@ -27,7 +27,7 @@ from contracts.topics import SERVICES, events_topic
 from infra.drain import consumed_so_far, unfinished_work
 from infra.processes import consumes, relays
 from services.runtime.deadletters import shown_value
-from tests.faults.flow import FlowOrder, Ledger, Poison
+from tests.faults.flow import Flow, FlowOrder, Ledger, Poison
 from tests.faults.system import BROKER, SALES_CHANNELS, SIMULATORS, System, http_json, note
 from tests.integration.harness import Record, read_to_ends
 
@@ -173,14 +173,23 @@ def wait_until_quiet(system: System, *, timeout: float = 120) -> list[str]:
         time.sleep(1)
 
 
-def kill_the_broker_with_nothing_of_the_partners_in_flight(system: System) -> None:
+def kill_the_broker_with_nothing_of_the_partners_in_flight(
+    system: System, flow: Flow | None = None
+) -> None:
     """kill -9 of the embedded broker once the simulated partners are held (SIGSTOP) and all they
     published was consumed: their messages live on the broker only, which keeps nothing when it
     dies (on the embedded broker a partner uses the durable HTTP intake). The broker comes back
-    empty; the partners are let go once every service is healthy again."""
+    empty; the partners are let go once every service is healthy again.
+
+    With `flow`, the broker dies just after the flow's next order was accepted: the services
+    store its events after the broker died, and their relays publish them to the new broker
+    before they notice it is another, ahead of their stores published again."""
     partners = system.freeze(SIMULATORS)
     try:
         assert not (unfinished := wait_until_quiet(system)), unfinished
+        if flow is not None:
+            flow.next_accepted()
+            time.sleep(0.1)  # the order on its way from the order service to inventory
         dead = system.kill(BROKER)
         system.wait_until_replaced(BROKER, dead)
         system.wait_until_healthy()

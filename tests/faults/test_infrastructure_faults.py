@@ -25,9 +25,9 @@ def test_a_broker_killed_mid_flow_comes_back_empty_and_every_order_still_arrives
     consumed: they are held (SIGSTOP) until everything was consumed, as a real partner on the
     embedded broker would use the intake instead."""
     orders = prepare(system, ledger, "BROKER", count=20, seed=5)
-    with Flow(system, ledger, orders, rate=0.5, via="http"):
+    with Flow(system, ledger, orders, rate=0.5, via="http") as flow:
         time.sleep(10)
-        kill_the_broker_with_nothing_of_the_partners_in_flight(system)
+        kill_the_broker_with_nothing_of_the_partners_in_flight(system, flow)
 
     verdict = check(system, ledger)
 
