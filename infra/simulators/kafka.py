@@ -285,9 +285,8 @@ async def consume_group(
                     await look_ahead(current)
                 for record in current:
                     await handle(record)
-                    subscription.tracker.consumed(partition, record.offset)
-                if records:  # what was passed over is consumed too
-                    subscription.tracker.consumed(partition, records[-1].offset)
+                # Handled or passed over, the whole batch is consumed.
+                subscription.tracker.consumed(partition, records[-1].offset)
         due = {
             partition: offset
             for partition, offset in committable(subscriptions).items()
