@@ -15,7 +15,15 @@ A broker that comes back empty (the embedded one keeps everything in memory) has
 group and its offsets. The inbox watches the broker's incarnation (see `topics.py`) and, when it
 changes, leaves the old broker's group behind and joins afresh: every partition is read again from
 its beginning while the producers' relays refill the topics (see `relay.py`), and what was applied
-already is recognised as such.
+already is recognised as such. An offset of the last life must not reach the new broker: it names
+a position in a log that is gone, and a member starting there would wait while everything
+published below it went by (the embedded broker answers no "offset out of range"). So offsets
+applied under one assignment are never committed under the next, a commit under way when the
+partitions are taken back is dropped, and every partition gets its position from the inbox when
+it is assigned: in a life the member has not consumed in yet, the beginning (committed at once,
+over whatever the last life may have left: a commit sent between the broker forgetting the member
+and the member joining again is taken by the empty group); otherwise the committed offset, unless
+it lies past the log's end.
 
 An error nothing expected (a bug, an error of a dependency not yet known as an outage) does not
 stop the consumer either: it is logged, the member leaves the group and joins again after a pause,
@@ -30,7 +38,8 @@ import time
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -47,6 +56,10 @@ log = structlog.get_logger(__name__)
 OUTAGE_PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
 """How long to wait before consuming a batch again after an outage (then the last, repeatedly)."""
 
+ASSIGNMENT_CHECK_TIMEOUT_SECONDS = 10.0
+"""How long a member given partitions may take to read the broker's life, the committed offsets
+and the logs' ends; past it, it reads its partitions from their beginning (the group waits)."""
+
 
 class KafkaInbox:
     """Runs a `Consumer` against the broker until cancelled."""
@@ -61,6 +74,9 @@ class KafkaInbox:
         self._settings = settings
         self._incarnation = incarnation
         self._joined_incarnation: str | None = None
+        self._consumed_life: str | None = None
+        """The broker life whose committed offsets this member trusts: the one it started in, or
+        the one it last read from the beginning."""
         self._incarnation_checked_at = time.monotonic()
         self._client: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +87,11 @@ class KafkaInbox:
         """The offset commits under way, or done."""
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         """Offsets after the batches applied, not yet handed to a commit."""
+        self._unchecked: dict[TopicPartition, int] = {}
+        """Partitions started at a committed offset not yet checked against the log's end."""
+        self._assignments_given_up = 0
+        """How many times the member gave its partitions up: a batch fetched before is not
+        committed (its partitions' next positions are the next assignment's to set)."""
         self._committed_at = 0.0
         """When the last commit was sent (monotonic)."""
         self._in_flight: dict[TopicPartition, int] = {}
@@ -81,6 +102,7 @@ class KafkaInbox:
     async def start(self) -> None:
         if self._incarnation is not None:
             self._joined_incarnation = await self._incarnation.current()
+            self._consumed_life = self._joined_incarnation
         self._client = await self._join()
         self._task = asyncio.create_task(self._run(), name=f"inbox-{self._settings.service_name}")
         self._task.add_done_callback(_report_if_failed)
@@ -88,7 +110,6 @@ class KafkaInbox:
     async def _join(self) -> AIOKafkaConsumer:
         settings = self._settings
         client = AIOKafkaConsumer(
-            *self._consumer.topics,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.service_name,
             client_id=f"unitrail-{settings.service_name}",
@@ -103,6 +124,7 @@ class KafkaInbox:
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
             **client_security(),
         )
+        client.subscribe(list(self._consumer.topics), listener=_Assignments(self, client))
         await client.start()
         self._fetch_wait = FetchWait(
             client,
@@ -135,6 +157,98 @@ class KafkaInbox:
         await self._leave()
         self._joined_incarnation = current
         self._client = await self._join_or_none()
+
+    async def _assignment_given_up(self) -> None:
+        """The group takes the member's partitions back (a rebalance, or a broker that forgot the
+        member): what was applied and not yet committed is consumed again by whoever gets them,
+        and a commit under way is dropped before the member joins again (its retries would carry
+        it under the next generation)."""
+        self._assignments_given_up += 1
+        self._uncommitted = {}
+        committing = self._committing
+        if committing is not None and not committing.done():
+            committing.cancel()
+            await asyncio.wait([committing])
+
+    async def _position_assigned(
+        self, client: AIOKafkaConsumer, assigned: set[TopicPartition]
+    ) -> None:
+        """Give each partition the member is given its position now, so none is taken later
+        from a commit of the broker's last life that lands in between: in a life this member has
+        not consumed in, the beginning (and commit it); else the committed offset, checked
+        against the log's end at the first fetch. What is read again is recognised as applied."""
+        self._unchecked = {}
+        if self._incarnation is None or not assigned:
+            return
+        partitions = sorted(assigned)
+        try:
+            life, committed = await asyncio.wait_for(
+                self._life_and_committed(partitions), ASSIGNMENT_CHECK_TIMEOUT_SECONDS
+            )
+        except Exception as error:  # the broker went away meanwhile, most likely
+            log.warning(
+                "committed offsets unknown: the partitions are read from their beginning",
+                error=repr(error),
+            )
+            for partition in partitions:
+                client.seek(partition, 0)
+            return
+        if life != self._consumed_life:
+            log.info("a broker life not consumed in yet: its partitions read from the beginning")
+            for partition in partitions:
+                client.seek(partition, 0)
+            try:
+                await client.commit(
+                    {partition: OffsetAndMetadata(0, "") for partition in partitions}
+                )
+            except KafkaError as error:
+                log.info("the beginning not committed", error=repr(error))
+            self._consumed_life = life
+            return
+        for partition in partitions:
+            offset = max(0, committed.get(partition, 0))
+            client.seek(partition, offset)
+            if offset > 0:
+                self._unchecked[partition] = offset
+
+    async def _life_and_committed(
+        self, partitions: list[TopicPartition]
+    ) -> tuple[str, dict[TopicPartition, int]]:
+        assert self._incarnation is not None
+        life = await self._incarnation.current(fresh=True)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            client_id=f"unitrail-{self._settings.service_name}",
+            **client_security(),
+        )
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(
+                self._settings.service_name, partitions=partitions
+            )
+        finally:
+            await admin.close()
+        return life, {partition: meta.offset for partition, meta in committed.items()}
+
+    def _check_against_the_logs_ends(self, client: AIOKafkaConsumer) -> None:
+        """A committed offset past its log's end (known from the first fetch) was committed in
+        the broker's last life and taken by the new one: read that partition from its beginning.
+        (The embedded broker answers no "offset out of range" and misstates a log's end when asked
+        for it directly; the high watermark of a fetch is right.)"""
+        for partition, offset in list(self._unchecked.items()):
+            end = client.highwater(partition)
+            if end is None:
+                continue
+            del self._unchecked[partition]
+            if offset > end:
+                log.warning(
+                    "committed offset past the log's end, from the broker's last life: the "
+                    "partition is read from its beginning",
+                    partition=f"{partition.topic}[{partition.partition}]",
+                    offset=offset,
+                    end=end,
+                )
+                client.seek(partition, 0)
 
     async def _leave(self) -> None:
         """Stop the group member, after the offset commits under way: a member that joins next
@@ -221,6 +335,7 @@ class KafkaInbox:
                     await asyncio.sleep(OUTAGE_PAUSE_SECONDS[-1])
                     continue
             client = self._client
+            assignment = self._assignments_given_up
             try:
                 fetched = await client.getmany(
                     timeout_ms=self._settings.consumer_batch_max_wait_ms,
@@ -231,6 +346,8 @@ class KafkaInbox:
                 await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
                 pause += 1
                 continue
+            if self._unchecked:
+                self._check_against_the_logs_ends(client)
             records = [record for batch in fetched.values() for record in batch]
             if self._fetch_wait is not None:
                 self._fetch_wait.observed(len(records))
@@ -247,8 +364,9 @@ class KafkaInbox:
                     error=repr(error),
                     size=len(records),
                 )
-                for partition, batch in fetched.items():
-                    client.seek(partition, batch[0].offset)
+                if assignment == self._assignments_given_up:
+                    for partition, batch in fetched.items():
+                        client.seek(partition, batch[0].offset)
                 await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
                 pause += 1
                 continue
@@ -257,6 +375,8 @@ class KafkaInbox:
             self.last_batch_at = time.monotonic()
             crash_point("consumer.after-commit")
             self._in_flight = {}
+            if assignment != self._assignments_given_up:
+                continue
             self._uncommitted.update(
                 (partition, OffsetAndMetadata(batch[-1].offset + 1, ""))
                 for partition, batch in fetched.items()
@@ -266,9 +386,11 @@ class KafkaInbox:
 
     async def _committed(self) -> None:
         """Wait for the offset commits under way, if any (before the client stops)."""
-        if self._committing is not None:
-            with contextlib.suppress(Exception):
-                await self._committing
+        committing = self._committing
+        if committing is not None:
+            await asyncio.wait([committing])
+            if not committing.cancelled():
+                committing.exception()  # a failed commit was logged by it; costs a redelivery
             self._committing = None
         self._uncommitted = {}
 
@@ -356,6 +478,20 @@ class KafkaInbox:
             "letters_by_type": by_type,
             **self._consumer.counters.snapshot(),
         }
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the inbox when its member gives its partitions up and when it is given some."""
+
+    def __init__(self, inbox: KafkaInbox, client: AIOKafkaConsumer) -> None:
+        self._inbox = inbox
+        self._client = client
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._inbox._assignment_given_up()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._inbox._position_assigned(self._client, assigned)
 
 
 def _report_if_failed(task: asyncio.Task[None]) -> None:

@@ -1,6 +1,7 @@
 """A consumer that meets an error nothing expected keeps consuming: the batch is consumed again
-after it joins the group afresh, and applied once. A real broker; the service's application on
-the store's in-memory recorders (the database's own outages are proven in `tests/faults`)."""
+after it joins the group afresh, and applied once; an offset committed in the broker's last life
+skips nothing on the new one. A real broker; the service's application on the store's in-memory
+recorders (the database's own outages are proven in `tests/faults`)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
 from structlog.testing import capture_logs
 
 from contracts.channel import order_id_for
+from contracts.topics import CHANNEL_ORDERS
+from infra.embedded import EmbeddedBroker, free_port
 from services.order.application import OrderApplication, UnknownOrder
 from services.order.config import OrderSettings
 from services.order.domain import OrderStatus
 from services.order.handlers import register_handlers
 from services.runtime.consumer import Outcome
 from services.runtime.inbox import KafkaInbox
-from services.runtime.topics import ensure_topics
+from services.runtime.topics import BrokerIncarnation, ensure_topics
 from tests.component.inbox import inbox_of
 from tests.integration import backends
 from tests.integration.harness import channel_order
@@ -79,3 +84,109 @@ async def test_a_consumer_failing_unexpectedly_joins_again_and_applies_the_batch
     assert box.dead_letters == []
     (failure,) = [entry for entry in logs if entry["event"].startswith("consuming failed")]
     assert failure["error"] == "RuntimeError('nothing expected this')"
+
+
+async def place_all(
+    inbox: KafkaInbox, orders: OrderApplication, bootstrap: str, numbers: range
+) -> None:
+    """Publish a channel order for each number and wait until every one is placed."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for number in numbers:
+            message = json.dumps(channel_order(str(number))).encode()
+            await producer.send_and_wait(
+                CHANNEL_ORDERS.name, message, key=f"webshop:{number}".encode()
+            )
+    finally:
+        await producer.stop()
+    deadline = time.monotonic() + 60
+    for number in numbers:
+        while not placed(orders, order_id_for("webshop", str(number))):
+            assert time.monotonic() < deadline, f"order {number} was never placed"
+            assert inbox.alive, "the consumer stopped"
+            await asyncio.sleep(0.2)
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The group's committed offsets on the channel's partitions that have one."""
+    partitions = [TopicPartition(CHANNEL_ORDERS.name, p) for p in range(CHANNEL_ORDERS.partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await admin.close()
+    return {tp: offset for tp, offset in offsets.items() if offset.offset >= 0}
+
+
+async def commit_without_membership(
+    bootstrap: str, group: str, offsets: dict[TopicPartition, OffsetAndMetadata]
+) -> None:
+    """Commit `offsets` for the group with no generation, as a member the broker forgot sends a
+    commit (its generation reset) before it joins again: an empty group takes it."""
+    client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await client.start()
+    try:
+        client.assign(list(offsets))
+        await client.commit(offsets)
+    finally:
+        await client.stop()
+
+
+async def test_an_offset_committed_in_the_broker_s_last_life_skips_nothing_on_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit of the last life can reach the new broker: the member's commit retried until the
+    new broker answers, after it forgot the member, is taken by the still empty group. Its offset
+    is past the end of the new, shorter log: a member starting there would wait while every
+    channel order published below it went by."""
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    try:
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        monkeypatch.setenv("UNITRAIL_KAFKA_SESSION_TIMEOUT_MS", "3000")
+        last_life = await BrokerIncarnation(bootstrap, client_id="test").current()
+        with inbox_of("order", OrderApplication(None), register_handlers) as box:
+            incarnation = BrokerIncarnation(bootstrap, client_id="order-test")
+            inbox = KafkaInbox(box.consumer, OrderSettings(), incarnation)
+            await inbox.start()
+            try:
+                await place_all(inbox, box.application, bootstrap, range(8001, 8007))
+            finally:
+                await inbox.stop()
+        applied = await committed_offsets(bootstrap, "order")
+        assert sum(offset.offset for offset in applied.values()) == 6
+
+        broker.stop()
+        broker.start()  # same port, empty
+        new_life = await BrokerIncarnation(bootstrap, client_id="test").current()
+        assert new_life != last_life
+        stale = {tp: OffsetAndMetadata(100, "") for tp in applied}
+        await commit_without_membership(bootstrap, "order", stale)
+        assert await committed_offsets(bootstrap, "order") == stale
+
+        with inbox_of("order", OrderApplication(None), register_handlers) as box:
+            incarnation = BrokerIncarnation(bootstrap, client_id="order-test")
+            inbox = KafkaInbox(box.consumer, OrderSettings(), incarnation)
+            with capture_logs() as logs:
+                await inbox.start()
+                try:
+                    await place_all(inbox, box.application, bootstrap, range(9001, 9004))
+                finally:
+                    await inbox.stop()
+        assert box.dead_letters == []
+        assert any(
+            entry["event"].startswith("committed offset past the log's end") for entry in logs
+        )
+        # What the member applied of this life is committed over the last life's offsets.
+        assert (
+            sum(
+                offset.offset
+                for offset in (await committed_offsets(bootstrap, "order")).values()
+                if offset.offset < 100
+            )
+            == 3
+        )
+    finally:
+        broker.stop()

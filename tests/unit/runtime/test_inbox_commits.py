@@ -1,11 +1,14 @@
 """A consumer commits its offsets at most once per interval, each commit taking every batch
 applied since the one before: while messages trickle in, a commit per batch would cost the broker
-a request for every few messages."""
+a request for every few messages. And offsets applied under one assignment are never committed
+under the next."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -71,3 +74,86 @@ async def test_an_interval_of_zero_commits_as_soon_as_the_last_commit_is_done(
     inbox._uncommitted = {FIRST: OffsetAndMetadata(6, "")}
     await inbox._commit(cast(Any, client))
     assert [offsets for _, offsets in client.commits] == [{FIRST: 5}, {FIRST: 6}]
+
+
+class AnsweredWhenToldClient(RecordingClient):
+    """A broker that takes a commit only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        await self.answer.wait()
+        await super().commit(offsets)
+
+
+async def test_partitions_given_up_drop_what_is_not_committed_and_the_commit_under_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offsets applied under one assignment are never committed under the next: after a broker
+    that came back empty, they would name positions in a log that is gone."""
+    inbox = inbox_committing_every(0, monkeypatch)
+    client = AnsweredWhenToldClient()
+    inbox._uncommitted = {FIRST: OffsetAndMetadata(5, "")}
+    committing = asyncio.create_task(inbox._commit(cast(Any, client)))
+    inbox._committing = committing
+    await asyncio.sleep(0.01)  # sent; the broker has not answered
+    inbox._uncommitted = {SECOND: OffsetAndMetadata(3, "")}
+
+    await inbox._assignment_given_up()
+    client.answer.set()
+    await asyncio.sleep(0.01)
+
+    assert committing.cancelled()
+    assert inbox._uncommitted == {}
+    assert client.commits == []
+    await inbox._committed()  # a member leaving after it waits for nothing more
+
+
+class OneBatchClient(RecordingClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetches = 0
+
+    async def getmany(self, **_: Any) -> dict[TopicPartition, list[SimpleNamespace]]:
+        self.fetches += 1
+        if self.fetches > 1:
+            await asyncio.sleep(3600)
+        return {FIRST: [SimpleNamespace(offset=7), SimpleNamespace(offset=8)]}
+
+
+class GivenUpWhileApplying:
+    """A consumer during whose batch the group takes the partitions back."""
+
+    def __init__(self) -> None:
+        self.inbox: KafkaInbox | None = None
+        self.applied = asyncio.Event()
+
+    async def handle_batch(self, records: list[Any]) -> list[Any]:
+        assert self.inbox is not None
+        await self.inbox._assignment_given_up()
+        self.applied.set()
+        return []
+
+
+async def test_a_batch_applied_while_its_partitions_were_given_up_is_not_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS", "0")
+    consumer = GivenUpWhileApplying()
+    inbox = KafkaInbox(cast(Consumer, consumer), Settings())
+    consumer.inbox = inbox
+    client = OneBatchClient()
+    inbox._client = cast(Any, client)
+    consuming = asyncio.create_task(inbox._consume())
+    try:
+        await asyncio.wait_for(consumer.applied.wait(), 5)
+        await asyncio.sleep(0.05)
+    finally:
+        consuming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consuming
+    assert client.fetches == 2  # applied, and on to the next fetch
+    assert inbox._uncommitted == {}
+    assert client.commits == []
