@@ -165,6 +165,7 @@ class KafkaInbox:
         it under the next generation)."""
         self._assignments_given_up += 1
         self._uncommitted = {}
+        self._unchecked = {}
         committing = self._committing
         if committing is not None and not committing.done():
             committing.cancel()
@@ -235,7 +236,11 @@ class KafkaInbox:
         the broker's last life and taken by the new one: read that partition from its beginning.
         (The embedded broker answers no "offset out of range" and misstates a log's end when asked
         for it directly; the high watermark of a fetch is right.)"""
+        assigned = client.assignment()
         for partition, offset in list(self._unchecked.items()):
+            if partition not in assigned:  # given up meanwhile
+                del self._unchecked[partition]
+                continue
             end = client.highwater(partition)
             if end is None:
                 continue

@@ -157,3 +157,39 @@ async def test_a_batch_applied_while_its_partitions_were_given_up_is_not_committ
     assert client.fetches == 2  # applied, and on to the next fetch
     assert inbox._uncommitted == {}
     assert client.commits == []
+
+
+class FetchedClient:
+    """The assigned partitions and the log ends fetches have shown (None: none fetched yet)."""
+
+    def __init__(self, ends: dict[TopicPartition, int | None]) -> None:
+        self.ends = ends
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.ends)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        assert partition in self.ends, "Partition is not assigned"  # as aiokafka asserts
+        return self.ends[partition]
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+
+def test_a_committed_offset_past_the_log_s_end_is_read_from_the_beginning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inbox = inbox_committing_every(0, monkeypatch)
+    given_up = TopicPartition("order.events.v1", 2)
+    client = FetchedClient({FIRST: 20, SECOND: None})
+    inbox._unchecked = {FIRST: 100, SECOND: 5, given_up: 7}
+
+    inbox._check_against_the_logs_ends(cast(Any, client))
+    assert client.seeks == [(FIRST, 0)]
+    assert inbox._unchecked == {SECOND: 5}  # its end not fetched yet
+
+    client.ends[SECOND] = 9
+    inbox._check_against_the_logs_ends(cast(Any, client))
+    assert client.seeks == [(FIRST, 0)]  # 5 is within the log: kept
+    assert inbox._unchecked == {}
