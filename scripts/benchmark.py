@@ -529,6 +529,22 @@ def raw_inserts(
     ]
 
 
+def raw_insert_limit(
+    server: PostgresLocation, arguments: argparse.Namespace, limit: float, step: str
+) -> tuple[Rate, Row]:
+    """Part 1 as a benchmark runs it (`--raw-inserts`, `--raw-rounds`, `--payload-bytes`): the
+    median round, the limit other figures are compared with, and its row."""
+    print(
+        f"{step} raw asyncpg inserts: {arguments.raw_inserts} rows"
+        f" x {arguments.raw_rounds} rounds ...",
+        flush=True,
+    )
+    rounds = raw_inserts(
+        server, arguments.raw_inserts, arguments.payload_bytes, limit, arguments.raw_rounds
+    )
+    return median_round(rounds), raw_insert_row(rounds, arguments.payload_bytes)
+
+
 def raw_insert_row(rounds: list[Rate], payload_bytes: int) -> Row:
     raw = median_round(rounds)
     return Row(
@@ -1998,16 +2014,8 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         )
         limit = arguments.part_timeout
 
-        print(
-            f"1/6 raw asyncpg inserts: {arguments.raw_inserts} rows"
-            f" x {arguments.raw_rounds} rounds ...",
-            flush=True,
-        )
-        raw_rounds = raw_inserts(
-            server, arguments.raw_inserts, arguments.payload_bytes, limit, arguments.raw_rounds
-        )
-        raw = median_round(raw_rounds)
-        rows.append(raw_insert_row(raw_rounds, arguments.payload_bytes))
+        raw, raw_row = raw_insert_limit(server, arguments, limit, "1/6")
+        rows.append(raw_row)
 
         if 2 in parts:
             print(f"2/6 event-store appends: 2 x {arguments.appends} calls ...", flush=True)

@@ -61,7 +61,6 @@ from benchmark import (
     fresh_stack,
     load_average,
     machine_facts,
-    median_round,
     percentile,
     postmaster_pid,
     print_facts,
@@ -69,8 +68,7 @@ from benchmark import (
     print_table,
     process_cpu,
     ratio,
-    raw_insert_row,
-    raw_inserts,
+    raw_insert_limit,
     run_in_workdir,
     server_facts,
     wait_for_order,
@@ -750,16 +748,8 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         )
         limit = arguments.part_timeout
 
-        print(
-            f"1/4 raw asyncpg inserts: {arguments.raw_inserts} rows"
-            f" x {arguments.raw_rounds} rounds ...",
-            flush=True,
-        )
-        raw_rounds = raw_inserts(
-            server, arguments.raw_inserts, arguments.payload_bytes, limit, arguments.raw_rounds
-        )
-        raw = median_round(raw_rounds)
-        rows.append(raw_insert_row(raw_rounds, arguments.payload_bytes))
+        raw, raw_row = raw_insert_limit(server, arguments, limit, "1/4")
+        rows.append(raw_row)
 
         print(f"2/4 reserve in process: 4 x {arguments.calls} calls ...", flush=True)
         location = server.with_database("bench_reserve")
