@@ -76,7 +76,7 @@ class KafkaInbox:
         self._joined_incarnation: str | None = None
         self._consumed_life: str | None = None
         """The broker life whose committed offsets this member trusts: the one it started in, or
-        the one it last read from the beginning."""
+        the one it last read from the beginning (None: none, after it joined a new broker)."""
         self._incarnation_checked_at = time.monotonic()
         self._client: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -156,6 +156,9 @@ class KafkaInbox:
         )
         await self._leave()
         self._joined_incarnation = current
+        # Whatever the group holds on the new broker may include commits of the last life that
+        # landed while the group was empty: the first assignment reads from the beginning.
+        self._consumed_life = None
         self._client = await self._join_or_none()
 
     async def _assignment_given_up(self) -> None:

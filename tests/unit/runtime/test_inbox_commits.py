@@ -193,3 +193,60 @@ def test_a_committed_offset_past_the_log_s_end_is_read_from_the_beginning(
     inbox._check_against_the_logs_ends(cast(Any, client))
     assert client.seeks == [(FIRST, 0)]  # 5 is within the log: kept
     assert inbox._unchecked == {}
+
+
+class AssigningClient(FetchedClient):
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits = {tp: meta.offset for tp, meta in offsets.items()}
+
+
+class Lives:
+    """A broker incarnation reader that says which life the broker is in."""
+
+    check_seconds = 5.0
+
+    def __init__(self, life: str) -> None:
+        self.life = life
+
+    async def current(self, *, fresh: bool = False) -> str:
+        return self.life
+
+
+async def test_partitions_are_read_from_the_beginning_in_a_life_not_consumed_in_yet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started in a life, a member trusts the group's commits there (past the log's end aside);
+    after it joined a new broker, or was moved there by its client, it reads every partition it
+    is given from the beginning and commits that, over whatever the last life left."""
+    lives = Lives("life-1")
+    inbox = KafkaInbox(cast(Consumer, None), Settings(), cast(Any, lives))
+    inbox._joined_incarnation = inbox._consumed_life = "life-1"
+    committed = {FIRST: 40, SECOND: 12}
+
+    async def life_and_committed(partitions: list[TopicPartition]) -> tuple[str, dict[Any, int]]:
+        return lives.life, committed
+
+    monkeypatch.setattr(inbox, "_life_and_committed", life_and_committed)
+
+    client = AssigningClient({FIRST: None, SECOND: None})
+    await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
+    assert sorted(client.seeks) == [(FIRST, 40), (SECOND, 12)]
+    assert inbox._unchecked == {FIRST: 40, SECOND: 12}
+
+    lives.life = "life-2"  # the client rejoined a broker that came back empty
+    client = AssigningClient({FIRST: None, SECOND: None})
+    await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
+    assert sorted(client.seeks) == [(FIRST, 0), (SECOND, 0)]
+    assert client.commits == {FIRST: 0, SECOND: 0}
+    assert inbox._consumed_life == "life-2"
+
+    # The inbox notices the new life and joins it afresh: its first assignment there reads
+    # from the beginning again, whatever was committed meanwhile.
+    monkeypatch.setattr(inbox, "_leave", lambda: asyncio.sleep(0))
+    monkeypatch.setattr(inbox, "_join_or_none", lambda: asyncio.sleep(0))
+    inbox._incarnation_checked_at = -1e9
+    await inbox._rejoin_if_the_broker_changed()
+    assert inbox._joined_incarnation == "life-2"
+    client = AssigningClient({FIRST: None, SECOND: None})
+    await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
+    assert sorted(client.seeks) == [(FIRST, 0), (SECOND, 0)]
