@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+import uvloop
 from benchmark import (
     Rate,
     Row,
@@ -1164,7 +1165,8 @@ def replay(application: TraceabilityApplication, settings: TraceabilitySettings)
     runner = BlockingRunner(workers=TraceabilityApplication.pool_size)
     rebuild = TraceabilityRebuild(application, settings, runner)
     try:
-        asyncio.run(run_replay(rebuild, sources_of(rebuild, settings, runner, progress), progress))
+        # on the service's event loop (`serve` runs uvicorn on uvloop)
+        uvloop.run(run_replay(rebuild, sources_of(rebuild, settings, runner, progress), progress))
     finally:
         runner.shutdown()
     if progress.state != "done":

@@ -15,6 +15,7 @@ import signal
 from typing import Protocol
 
 import structlog
+import uvloop
 from aiokafka.errors import KafkaError
 
 from infra.simulators.carriers import SimulatedCarriers, SimulatedCarriersSettings
@@ -146,7 +147,7 @@ def main() -> None:
     """Read the settings, configure logging, run."""
     kafka = KafkaSettings()
     configure_logging("simulators", level=kafka.log_level, fmt=kafka.log_format)
-    asyncio.run(
+    uvloop.run(
         run(
             kafka,
             SimulatedThreePLSettings(),
