@@ -39,6 +39,12 @@ class Shelves:
     def __init__(self) -> None:
         # Insertion order is receipt order, so picking the first free unit is FIFO.
         self._units: dict[str, Unit] = {}
+        # Every unit ever received stays in `_units` (a return is recognised by its serial), so
+        # what a pick or a pack scan asks is kept apart, not found by walking the whole history:
+        # the units in the building by shelf (SKU and location, in receipt order), and how many
+        # units inventory packed into each parcel not yet shipped.
+        self._shelves: dict[tuple[str, str], dict[str, Unit]] = {}
+        self._packed_per_parcel: dict[uuid.UUID, int] = {}
         self._serialized: set[str] = set()
         self._picked: dict[str, uuid.UUID] = {}
         self._shipped_parcels: set[uuid.UUID] = set()
@@ -53,8 +59,8 @@ class Shelves:
             return
         self._serialized.add(sku)
         for serial in serials:
-            self._units.pop(serial, None)  # re-inserted at the end: the newest unit on the shelf
-            self._units[serial] = Unit(serial=serial, sku=sku, location=location)
+            self._forget(serial)  # re-inserted at the end: the newest unit on the shelf
+            self._add(Unit(serial=serial, sku=sku, location=location))
         self.changes += 1
 
     def carries_serials(self, sku: str) -> None:
@@ -66,9 +72,13 @@ class Shelves:
     def packed(self, serial: str, sku: str, location: str, shipment_id: uuid.UUID) -> None:
         """Inventory accepted the unit into a parcel: no other parcel may take it."""
         self._serialized.add(sku)
-        unit = self._units.setdefault(serial, Unit(serial=serial, sku=sku, location=location))
+        unit = self._units.get(serial)
+        if unit is None:
+            unit = self._add(Unit(serial=serial, sku=sku, location=location))
         if unit.state is not UnitState.SHIPPED:
+            self._unpack(unit)
             unit.state, unit.parcel = UnitState.PACKED, shipment_id
+            self._packed_per_parcel[shipment_id] = self._packed_per_parcel.get(shipment_id, 0) + 1
         self.changes += 1
 
     def shipped(self, sku: str, serials: list[str]) -> None:
@@ -76,7 +86,9 @@ class Shelves:
         for serial in serials:
             self._serialized.add(sku)
             unit = self._units.get(serial)
-            if unit is not None:
+            if unit is not None and unit.state is not UnitState.SHIPPED:
+                self._unpack(unit)
+                self._shelves[unit.sku, unit.location].pop(serial, None)
                 unit.state = UnitState.SHIPPED
                 if unit.parcel is not None:
                     self._shipped_parcels.add(unit.parcel)
@@ -86,9 +98,29 @@ class Shelves:
     def left(self, serials: list[str]) -> None:
         """The units left their shelves for good: sent to another warehouse, written off."""
         for serial in serials:
-            self._units.pop(serial, None)
+            self._forget(serial)
             self._picked.pop(serial, None)
         self.changes += 1
+
+    def _add(self, unit: Unit) -> Unit:
+        self._units[unit.serial] = unit
+        self._shelves.setdefault((unit.sku, unit.location), {})[unit.serial] = unit
+        return unit
+
+    def _forget(self, serial: str) -> None:
+        unit = self._units.pop(serial, None)
+        if unit is not None:
+            self._unpack(unit)
+            self._shelves.get((unit.sku, unit.location), {}).pop(serial, None)
+
+    def _unpack(self, unit: Unit) -> None:
+        """The unit is no longer counted in its parcel (before it changes state or leaves)."""
+        if unit.state is UnitState.PACKED and unit.parcel is not None:
+            left = self._packed_per_parcel[unit.parcel] - 1
+            if left:
+                self._packed_per_parcel[unit.parcel] = left
+            else:
+                del self._packed_per_parcel[unit.parcel]
 
     def in_building(self, location: str) -> dict[str, list[str]]:
         """Serials of the units at `location` that have not left (on the shelf or packed), by
@@ -114,9 +146,7 @@ class Shelves:
         """Serials `shipment_id` may take, units already in or picked for it first, then FIFO."""
         mine: list[str] = []
         others: list[str] = []
-        for unit in self._units.values():
-            if unit.sku != sku or unit.location != location or unit.state is UnitState.SHIPPED:
-                continue
+        for unit in self._shelves.get((sku, location), {}).values():
             holder = (
                 unit.parcel if unit.state is UnitState.PACKED else self._picked.get(unit.serial)
             )
@@ -173,7 +203,4 @@ class Shelves:
 
     def packed_into(self, shipment_id: uuid.UUID) -> bool:
         """Inventory already accepted units into this parcel (its box is sealed)."""
-        return any(
-            unit.state is UnitState.PACKED and unit.parcel == shipment_id
-            for unit in self._units.values()
-        )
+        return shipment_id in self._packed_per_parcel

@@ -152,6 +152,34 @@ def test_a_unit_inventory_packed_into_the_shipment_is_scanned_for_it_first() -> 
     assert serials(plan_scan(shipment, shelves).units) == ["L-3"]
 
 
+def test_a_parcel_counts_as_packed_while_any_unit_is_packed_into_it() -> None:
+    shelves = stocked()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    shelves.packed("L-1", "LAPTOP-14", "WH-A", first)
+    shelves.packed("L-2", "LAPTOP-14", "WH-A", first)
+    shelves.packed("L-2", "LAPTOP-14", "WH-A", second)  # moved to another parcel
+    assert shelves.packed_into(first)
+    assert shelves.packed_into(second)
+    shelves.shipped("LAPTOP-14", ["L-1"])
+    assert not shelves.packed_into(first)
+    assert shelves.shipped_in(first)
+    shelves.left(["L-2"])
+    assert not shelves.packed_into(second)
+    assert shelves.free("LAPTOP-14", "WH-A", second) == ["L-3"]
+
+
+def test_a_returned_unit_is_the_newest_on_its_shelf_and_free_again() -> None:
+    shelves = stocked()
+    parcel = uuid.uuid4()
+    shelves.packed("L-1", "LAPTOP-14", "WH-A", parcel)
+    shelves.shipped("LAPTOP-14", ["L-1"])
+    assert shelves.free("LAPTOP-14", "WH-A", uuid.uuid4()) == ["L-2", "L-3"]
+    shelves.received("LAPTOP-14", "WH-B", ["L-1"])  # came back to the other warehouse
+    assert shelves.free("LAPTOP-14", "WH-B", uuid.uuid4()) == ["L-9", "L-1"]
+    assert shelves.free("LAPTOP-14", "WH-A", uuid.uuid4()) == ["L-2", "L-3"]
+    assert not shelves.packed_into(parcel)
+
+
 def test_unserialized_products_are_scanned_without_a_serial() -> None:
     shelves = stocked()
     plan = plan_scan(request(("CABLE-USBC", 2), ("CAMERA-X", 1)), shelves)
