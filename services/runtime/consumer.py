@@ -48,7 +48,12 @@ from services.runtime import tracing
 from services.runtime.aggregate import DomainError, NotYet, RecordedRefusal
 from services.runtime.context import MessageContext, handling
 from services.runtime.deadletters import DeadLetters, HeldMessage, Letter, LetterState
-from services.runtime.eventstore import BlockingRunner, ReadModelRecorder, ServiceApplication
+from services.runtime.eventstore import (
+    BlockingRunner,
+    ReadModelRecorder,
+    SavepointsNeeded,
+    ServiceApplication,
+)
 from services.runtime.kafka import header_value
 from services.runtime.metrics import BATCH_MESSAGES, BATCH_SECONDS, HANDLER_SECONDS
 from services.runtime.outages import OUTAGE_ERRORS
@@ -150,6 +155,8 @@ class ConsumerCounters:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     batches: int = 0
     batches_split: int = 0
+    batches_with_savepoints: int = 0
+    """Units of work run again with savepoints after a conflict (`_apply_together`)."""
     messages: int = 0
 
     def snapshot(self) -> dict[str, Any]:
@@ -162,6 +169,7 @@ class ConsumerCounters:
             "messages": self.messages,
             "batches": self.batches,
             "batches_applied_one_by_one": self.batches_split,
+            "batches_run_again_with_savepoints": self.batches_with_savepoints,
             "outcomes": dict(by_outcome),
             "by_topic": by_topic,
         }
@@ -425,24 +433,40 @@ class Consumer:
     # -- applying -----------------------------------------------------------------------------
 
     async def _apply_together(self, items: list[_Decoded]) -> list[Outcome] | None:
-        """Apply all in one unit of work; None when anything but a conflict failed (undone)."""
+        """Apply all in one unit of work; None when anything but a conflict failed (undone).
+
+        First without savepoints (`ServiceApplication.unit_of_work`): each message's would cost
+        two round trips, and is only ever rolled back to when the message fails, which fails
+        the batch anyway. A conflict, which a savepoint lets the batch decide again in place,
+        rolls that attempt back instead, and the batch runs again with savepoints."""
         if len(items) == 1:
             return None  # one at a time is the same, with the retries and the dead-lettering
-        try:
-            return await self._runner.run(self._apply_batch, items)
-        except INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception as error:
-            self.counters.batches_split += 1
-            log.info("batch applied one by one", size=len(items), error=repr(error))
-            return None
+        failed: Exception | None = None
+        for savepoints in (False, True):
+            try:
+                return await self._runner.run(self._apply_batch, items, savepoints=savepoints)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except (IntegrityError, SavepointsNeeded) as error:
+                failed = error
+                if savepoints:
+                    break
+                self.counters.batches_with_savepoints += 1
+                _forget_parking(items)
+            except Exception as error:
+                failed = error
+                break
+        self.counters.batches_split += 1
+        log.info("batch applied one by one", size=len(items), error=repr(failed))
+        _forget_parking(items)
+        return None
 
-    def _apply_batch(self, items: list[_Decoded]) -> list[Outcome]:
+    def _apply_batch(self, items: list[_Decoded], *, savepoints: bool = True) -> list[Outcome]:
         """One unit of work. Where each source's sequence stands is read once for the whole
         batch, and the tracking rows of events without a handler are written together at its
         end (one statement), not one round trip each: they are most of what a service reads."""
         recorder = self._application.process_recorder
-        with self._application.unit_of_work():
+        with self._application.unit_of_work(savepoints=savepoints):
             open_sequences = self.dead_letters.open_sequences()
             if not isinstance(recorder, ReadModelRecorder):  # in memory (component tests)
                 return [self._apply_with_retries(item, open_sequences, {}) for item in items]
@@ -471,6 +495,13 @@ class Consumer:
             return Outcome.DEAD_LETTERED
 
     def _apply_in_own_transaction(self, item: _Decoded) -> Outcome:
+        """Without savepoints first, as a batch (`_apply_together`)."""
+        try:
+            with self._application.unit_of_work(savepoints=False):
+                return self._apply_with_retries(item, self.dead_letters.open_sequences())
+        except (IntegrityError, SavepointsNeeded):
+            self.counters.batches_with_savepoints += 1
+            _forget_parking([item])
         with self._application.unit_of_work():
             return self._apply_with_retries(item, self.dead_letters.open_sequences())
 
@@ -508,6 +539,8 @@ class Consumer:
                         behind=deferred,
                     )
             except IntegrityError:
+                if self._application.without_savepoints():
+                    raise  # nothing to roll back to: the unit of work runs again with them
                 if source is not None:
                     tracked.pop(source, None)
                 continue  # someone else wrote first: re-read and decide again
@@ -855,6 +888,12 @@ def _decode_tracked_only(
             tracking=Tracking(sequence, version),
         ),
     )
+
+
+def _forget_parking(items: list[_Decoded]) -> None:
+    """Before items are applied again: whether one is parked is decided again."""
+    for item in items:
+        item.parked_because = None
 
 
 def _held(

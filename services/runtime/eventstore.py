@@ -71,10 +71,19 @@ ReadModelChange = tuple[str, Sequence[Any]]
 """An SQL statement and its parameters that update a read model table."""
 
 
+class SavepointsNeeded(Exception):
+    """A unit of work run without savepoints met an error that one would have undone, and went
+    on after it: it was rolled back, to be run again with savepoints."""
+
+
 @dataclass
 class _OpenUnitOfWork:
     datastore: PostgresDatastore
     connection: Connection[DictRow]
+    savepoints: bool = True
+    """Whether its blocks open savepoints (`ServiceApplication.unit_of_work`)."""
+    spoilt_by: BaseException | None = None
+    """Without savepoints: the first error that left a block, whose writes stand."""
     store_locked: bool = False
     """The store's table lock (and its lock timeout) is taken: it is held until the end."""
     notified: bool = False
@@ -114,9 +123,11 @@ class _OpenUnitOfWork:
         locked, notified, touched = self.store_locked, self.notified, len(self.touched)
         recorded = len(self.recorded)
         try:
-            with self.connection.transaction():
+            with self.connection.transaction() if self.savepoints else contextlib.nullcontext():
                 yield
-        except BaseException:
+        except BaseException as error:
+            if not self.savepoints and self.spoilt_by is None:
+                self.spoilt_by = error
             self.store_locked, self.notified = locked, notified
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
@@ -667,26 +678,47 @@ class ServiceApplication(Application[uuid.UUID]):
                     cursor.execute(statement.encode())
 
     @contextlib.contextmanager
-    def unit_of_work(self) -> Iterator[None]:
+    def unit_of_work(self, *, savepoints: bool = True) -> Iterator[None]:
         """Everything saved in the block (by any number of use cases) commits in one transaction
         at its end, or not at all. Reads in the block see what it saved so far.
 
         For a batch of consumed messages: one commit and one store lock instead of one per message.
         An in-memory store commits each save at once (component tests).
+
+        Without `savepoints`, its blocks (`all_or_nothing`, each save's own) open none: a
+        savepoint released costs two round trips and changes nothing, and one is rolled back
+        only when an error leaves its block. An error that leaves a block and then the unit of
+        work rolls everything back either way. If anything goes on after such an error (the
+        block's writes would have been undone, or the transaction failed with it), the unit of
+        work raises `SavepointsNeeded` instead of committing: the caller runs it again with
+        savepoints, and gets what that run gives.
         """
         if not self.has_read_models or _unit_of_work.get() is not None:
             yield
             return
         datastore = self._datastore()
         with datastore.get_connection() as connection, connection.transaction():
-            work = _OpenUnitOfWork(datastore, connection)
+            work = _OpenUnitOfWork(datastore, connection, savepoints=savepoints)
             token = _unit_of_work.set(work)
             try:
                 yield
+                if work.spoilt_by is not None:
+                    raise SavepointsNeeded(f"went on after {work.spoilt_by!r}")
                 self._keep_messages(work)
+            except Exception as error:
+                if work.spoilt_by is None or error is work.spoilt_by:
+                    raise
+                if isinstance(error, SavepointsNeeded):
+                    raise
+                raise SavepointsNeeded(f"{error!r} after {work.spoilt_by!r}") from error
             finally:
                 _unit_of_work.reset(token)
         self.committed.keep_committed(work.aggregates.values())
+
+    def without_savepoints(self) -> bool:
+        """Whether the unit of work under way opens no savepoints (see `unit_of_work`)."""
+        work = _unit_of_work.get()
+        return work is not None and not work.savepoints
 
     def _keep_messages(self, work: _OpenUnitOfWork) -> None:
         """The messages of every event the unit of work recorded, made in one pass and kept in

@@ -44,6 +44,7 @@ HTTP_DURATION = "unitrail_http_request_duration_seconds"
 CONSUMED = "unitrail_consumer_messages"
 BATCHES = "unitrail_consumer_batches"
 BATCHES_ONE_BY_ONE = "unitrail_consumer_batches_applied_one_by_one"
+BATCHES_WITH_SAVEPOINTS = "unitrail_consumer_batches_run_again_with_savepoints"
 CONSUMER_LAG = "unitrail_consumer_lag_messages"
 CONSUMER_PARTNER_LAG = "unitrail_consumer_partner_lag_messages"
 CONSUMER_PARTITION_LAG = "unitrail_consumer_partition_lag_messages"
@@ -152,6 +153,13 @@ class StatusCollector(Collector):
         )
         split.add_metric(service, consumer.get("batches_applied_one_by_one", 0))
         yield split
+        again = CounterMetricFamily(
+            BATCHES_WITH_SAVEPOINTS,
+            "Units of work of the consumer run again with savepoints after a conflict.",
+            labels=["service"],
+        )
+        again.add_metric(service, consumer.get("batches_run_again_with_savepoints", 0))
+        yield again
         up = GaugeMetricFamily(CONSUMER_UP, "1 while the consumer loop runs.", labels=["service"])
         up.add_metric(service, 1.0 if consumer.get("alive") else 0.0)
         yield up

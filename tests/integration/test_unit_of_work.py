@@ -4,6 +4,7 @@ reported as a conflict and undoes only the save that lost, and nothing commits b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from services.order.application import OrderApplication
 from services.order.handlers import register_handlers
 from services.runtime.consumer import Consumer, Outcome
 from services.runtime.database import PostgresLocation, ensure_database
-from services.runtime.eventstore import BlockingRunner
+from services.runtime.eventstore import BlockingRunner, SavepointsNeeded
 from tests.integration.harness import published
 
 pytestmark = pytest.mark.integration
@@ -159,6 +160,98 @@ def test_a_lock_taken_in_a_savepoint_that_is_undone_is_taken_again(
         assert store_lock_holders(second), "taken again by the next save"
 
     assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (6, 2)
+
+
+def test_a_unit_of_work_without_savepoints_sends_none_and_commits_the_same(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = two_processes
+    skus = [f"SKU-{n}" for n in range(10)]
+    for sku in skus:
+        first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+
+    def saves(savepoints: bool) -> RoundTrips:
+        sent = RoundTrips(monkeypatch)
+        with first.unit_of_work(savepoints=savepoints):
+            for sku in skus:
+                with first.all_or_nothing():
+                    first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+        monkeypatch.undo()
+        return sent
+
+    with_them, without = saves(True), saves(False)
+
+    # A savepoint and its release are a round trip each.
+    assert without.count <= with_them.count - 2 * len(skus)
+    assert [on_hand(second, sku) for sku in skus] == [3] * len(skus)
+
+
+def test_without_savepoints_a_unit_of_work_that_went_on_after_an_error_commits_nothing(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    """With savepoints the losing save alone would be undone and the rest commit; without, the
+    unit of work cannot undo it alone, so it undoes everything and says so."""
+    first, second = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    stale: Any = first.repository.get(stock_id_for("CAM"))
+    second.receive_stock("CAM", Receipt("WH-A", 5, "count", "ops"))
+
+    def a_batch_that_goes_on_after_losing() -> None:
+        with first.unit_of_work(savepoints=False):
+            first.receive_stock("LENS", Receipt("WH-A", 2, "count", "ops"))
+            stale.receive(Receipt("WH-A", 7, "count", "ops"))
+            with contextlib.suppress(IntegrityError), first.all_or_nothing():
+                first.save(stale)
+
+    with pytest.raises(SavepointsNeeded):
+        a_batch_that_goes_on_after_losing()
+
+    assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (6, 0)
+
+
+async def test_a_batch_that_loses_a_race_without_savepoints_runs_again_with_them(
+    postgres_dsn: str,
+) -> None:
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(f"uow_{uuid.uuid4().hex[:10]}")
+    await ensure_database(location)
+    runner = BlockingRunner(workers=1)
+    first = await runner.run(InventoryApplication, location)
+    second = InventoryApplication(location)
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    stale: Any = first.repository.get(stock_id_for("CAM"))
+    second.receive_stock("CAM", Receipt("WH-A", 5, "count", "ops"))  # the other process wins
+
+    async def publish(value: bytes, **_: Any) -> None:
+        raise AssertionError("nothing is dead-lettered")
+
+    consumer = Consumer(
+        service_name="order", application=first, runner=runner, publish=publish, attempts=2
+    )
+    await runner.run(consumer.dead_letters.create_table)
+    calls: list[bool] = []
+
+    @consumer.on_event(ReservationReleased, producer="inventory")
+    def receive_one(_: ReservationReleased, __: Any) -> None:
+        calls.append(first.without_savepoints())
+        if len(calls) == 1:
+            stale.receive(Receipt("WH-A", 1, "count", "ops"))
+            first.save(stale)  # loses: the other process stored a version after it
+        else:
+            first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    try:
+        outcomes = await consumer.handle_batch(
+            [reservation_released(uuid.uuid4(), 1) for _ in range(3)]
+        )
+    finally:
+        runner.shutdown()
+
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert calls == [True, False, False, False], "the first attempt without savepoints"
+    assert consumer.counters.batches_with_savepoints == 1
+    assert consumer.counters.batches_split == 0, "still applied as one batch"
+    assert on_hand(second, "CAM") == 1 + 5 + 3, "each message applied once"
 
 
 @dataclass
