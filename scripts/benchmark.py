@@ -41,7 +41,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -252,6 +252,34 @@ class Watched:
         return process_cpu(self.pid, reaped_children=True) + sum(
             process_cpu(child) for child in children_of(self.pid)
         )
+
+
+@dataclass(frozen=True)
+class ConsumerWork:
+    """What a service's consumer has applied so far (its `/health`), or during a run."""
+
+    batches: int = 0
+    messages: int = 0
+    again: int = 0
+    """Batches run again with savepoints after a conflict."""
+    one_by_one: int = 0
+    """Batches applied one message at a time after a message failed."""
+
+    @classmethod
+    def reported(cls, health: dict[str, Any]) -> ConsumerWork:
+        consumer = health.get("consumer") or {}
+        return cls(
+            int(consumer.get("batches") or 0),
+            int(consumer.get("messages") or 0),
+            int(consumer.get("batches_run_again_with_savepoints") or 0),
+            int(consumer.get("batches_applied_one_by_one") or 0),
+        )
+
+    def plus(self, other: ConsumerWork) -> ConsumerWork:
+        return ConsumerWork(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def since(self, before: ConsumerWork) -> ConsumerWork:
+        return ConsumerWork(*(a - b for a, b in zip(astuple(self), astuple(before), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -935,7 +963,7 @@ class FlowRun:
     profiles: dict[str, Profile] = field(default_factory=dict)
     hops: dict[str, list[float]] = field(default_factory=dict)
     """Paid → allocated split at each service's store and relay (`allocation_hops`), seconds."""
-    batches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    batches: dict[str, ConsumerWork] = field(default_factory=dict)
     """Batches each service's consumers applied during the run, and the messages in them."""
     pauses: dict[str, Pauses] = field(default_factory=dict)
     """The garbage collector's pauses in each service's processes during the run."""
@@ -1062,7 +1090,7 @@ def flow_run(
     time_limit: float,
     watched: list[Watched],
     profiler: Profiler | None = None,
-    consumed: Callable[[], dict[str, tuple[int, int]]] | None = None,
+    consumed: Callable[[], dict[str, ConsumerWork]] | None = None,
     paused: Callable[[], dict[str, Pauses]] | None = None,
 ) -> FlowRun:
     """Produce `orders` at `rate` per second; time each until it is allocated, labelled and
@@ -1097,10 +1125,10 @@ def flow_run(
     time.sleep(1.0)  # the last orders' trailing events (the carrier's, the relays') settle
     result.cpu = CpuUse.take(watched).since(cpu_before)
     if consumed is not None:
-        result.batches = {}
-        for name, (batches, messages) in consumed().items():
-            batches_then, messages_then = batches_before.get(name, (0, 0))
-            result.batches[name] = (batches - batches_then, messages - messages_then)
+        result.batches = {
+            name: work.since(batches_before.get(name, ConsumerWork()))
+            for name, work in consumed().items()
+        }
     if paused is not None:
         result.pauses = {
             name: pauses.since(pauses_before.get(name, Pauses()))
@@ -1204,19 +1232,17 @@ class RunningStack:
             found.append(Watched("simulators", self.partners.process.pid))
         return [*found, *servers, Watched("benchmark", os.getpid())]
 
-    def consumed(self) -> dict[str, tuple[int, int]]:
+    def consumed(self) -> dict[str, ConsumerWork]:
         """Batches and messages each consuming service has applied so far, over its processes
         (their `/health`)."""
-        counts: dict[str, tuple[int, int]] = {}
+        counts: dict[str, ConsumerWork] = {}
         for name, copies in self.services.items():
-            batches = messages = 0
+            work = ConsumerWork()
             for service in copies:
                 with urllib.request.urlopen(f"{service.url}/health", timeout=10) as reply:
-                    consumer = json.loads(reply.read()).get("consumer") or {}
-                batches += int(consumer.get("batches") or 0)
-                messages += int(consumer.get("messages") or 0)
-            if batches:
-                counts[name] = (batches, messages)
+                    work = work.plus(ConsumerWork.reported(json.loads(reply.read())))
+            if work.batches:
+                counts[name] = work
         return counts
 
     def paused(self) -> dict[str, Pauses]:
@@ -1452,10 +1478,12 @@ def batch_rows(run: FlowRun) -> list[Row]:
         Row(
             f"5 messages per batch {run.label}",
             ", ".join(
-                f"{name} {messages / max(batches, 1):.1f}" for name, (batches, messages) in ordered
+                f"{name} {work.messages / max(work.batches, 1):.1f}" for name, work in ordered
             ),
             detail="batches per order: "
-            + ", ".join(f"{name} {batches / run.sent:.1f}" for name, (batches, _) in ordered),
+            + ", ".join(f"{name} {work.batches / run.sent:.1f}" for name, work in ordered)
+            + "; run again with savepoints / applied one by one: "
+            + ", ".join(f"{name} {work.again} / {work.one_by_one}" for name, work in ordered),
         )
     ]
 

@@ -143,23 +143,22 @@ class StatusCollector(Collector):
             for outcome, count in sorted(outcomes.items()):
                 consumed.add_metric([self._service, topic, outcome], count)
         yield consumed
-        batches = CounterMetricFamily(BATCHES, "Batches applied.", labels=["service"])
-        batches.add_metric(service, consumer.get("batches", 0))
-        yield batches
-        split = CounterMetricFamily(
-            BATCHES_ONE_BY_ONE,
-            "Batches applied one message at a time because one of them failed.",
-            labels=["service"],
-        )
-        split.add_metric(service, consumer.get("batches_applied_one_by_one", 0))
-        yield split
-        again = CounterMetricFamily(
-            BATCHES_WITH_SAVEPOINTS,
-            "Units of work of the consumer run again with savepoints after a conflict.",
-            labels=["service"],
-        )
-        again.add_metric(service, consumer.get("batches_run_again_with_savepoints", 0))
-        yield again
+        for name, text, key in (
+            (BATCHES, "Batches applied.", "batches"),
+            (
+                BATCHES_ONE_BY_ONE,
+                "Batches applied one message at a time because one of them failed.",
+                "batches_applied_one_by_one",
+            ),
+            (
+                BATCHES_WITH_SAVEPOINTS,
+                "Units of work of the consumer run again with savepoints after a conflict.",
+                "batches_run_again_with_savepoints",
+            ),
+        ):
+            counted = CounterMetricFamily(name, text, labels=["service"])
+            counted.add_metric(service, consumer.get(key, 0))
+            yield counted
         up = GaugeMetricFamily(CONSUMER_UP, "1 while the consumer loop runs.", labels=["service"])
         up.add_metric(service, 1.0 if consumer.get("alive") else 0.0)
         yield up

@@ -100,6 +100,14 @@ class RoundTrips:
         return sum(statement.count(text) for statement in self.statements)
 
 
+def stocked(inventory: InventoryApplication, count: int) -> list[str]:
+    """SKUs with one unit each."""
+    skus = [f"SKU-{n}" for n in range(count)]
+    for sku in skus:
+        inventory.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+    return skus
+
+
 def store_lock_holders(inventory: InventoryApplication) -> list[dict[str, Any]]:
     """Backends holding the store's table lock, seen from another connection."""
     return inventory.read(
@@ -114,9 +122,7 @@ def test_a_unit_of_work_locks_the_store_and_notifies_once_for_all_its_saves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second = two_processes
-    skus = [f"SKU-{n}" for n in range(10)]
-    for sku in skus:
-        first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+    skus = stocked(first, 10)
     one_save = RoundTrips(monkeypatch)
     with first.unit_of_work(), first.all_or_nothing():
         first.receive_stock(skus[0], Receipt("WH-A", 1, "count", "ops"))
@@ -167,9 +173,7 @@ def test_a_unit_of_work_without_savepoints_sends_none_and_commits_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second = two_processes
-    skus = [f"SKU-{n}" for n in range(10)]
-    for sku in skus:
-        first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+    skus = stocked(first, 10)
 
     def saves(savepoints: bool) -> RoundTrips:
         sent = RoundTrips(monkeypatch)
