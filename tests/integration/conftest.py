@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,35 @@ from tests.integration.harness import (
     TopicReader,
 )
 from tests.integration.stored_events import RECORD_STORED_EVENTS, record_stored_events
+
+COMPLAINT = re.compile(r"\[(warning|error|critical)\s*\]")
+COMPLAINTS_SHOWN = 12
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test shows what its service processes say of themselves (`/health`: their
+    consumers' partitions, lag and dead letters, their relays) and what they complained of (their
+    warnings and errors, the last few of each): a run on another machine keeps nothing else."""
+    report = yield
+    if report.when != "call" or not report.failed:
+        return report
+    fixtures = getattr(item, "funcargs", {})
+    tmp_path = fixtures.get("tmp_path")
+    if isinstance(tmp_path, Path):
+        for log in sorted(tmp_path.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            complaints = [line[:300] for line in lines if COMPLAINT.search(line)]
+            shown = "\n".join(complaints[-COMPLAINTS_SHOWN:]) or "(none)"
+            report.sections.append(
+                (f"{log.name}: {len(complaints)} warning or error lines, the last", shown)
+            )
+    stack = fixtures.get("stack")
+    for process in stack.processes if isinstance(stack, Stack) else []:
+        report.sections.append((f"{process.name} at {process.url}/health", process.status()))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -63,6 +63,8 @@ class Stack:
     idempotent_producers: bool = False
     """On real Kafka the services' producers are idempotent, as in production; the embedded
     broker does not take them."""
+    processes: list[ServiceProcess] = field(default_factory=list, repr=False, compare=False)
+    """Every service process started on it, for a failed test's report."""
 
     @property
     def issuer(self) -> LocalIssuer:
@@ -130,6 +132,8 @@ class ServiceProcess:
 
     def launch(self) -> None:
         self.instance += 1
+        if not any(process is self for process in self.stack.processes):
+            self.stack.processes.append(self)
         log = self.stack.log_dir / f"{self.name}-{self.port}-{self.instance}.log"
         env = self.stack.env() | {f"UNITRAIL_{self.name.upper()}_HTTP_PORT": str(self.port)}
         with log.open("wb") as output:
@@ -144,6 +148,18 @@ class ServiceProcess:
         wait_for_port("127.0.0.1", self.port, timeout=60)
         eventually(self.healthy, timeout=60, what=f"{self.name} to be healthy")
         return self
+
+    def status(self) -> str:
+        """What `/health` says now (whatever its status code), or why it says nothing."""
+        if self.process is None or self.process.poll() is not None:
+            return f"not running (exit code {self.process.returncode if self.process else None})"
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=3) as reply:
+                return str(reply.read().decode())
+        except urllib.error.HTTPError as error:
+            return str(error.read().decode())
+        except OSError as error:
+            return f"no answer: {error!r}"
 
     def healthy(self) -> bool:
         assert self.process is not None
@@ -358,14 +374,23 @@ class Channel:
         key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        failures: list[KafkaError] = []
+
+        def delivered(error: KafkaError | None, _: object) -> None:
+            if error is not None:
+                failures.append(error)
+
         self._producer.produce(
             topic,
             value=value,
             key=key.encode() if key else None,
             headers=list((headers or {}).items()),
+            on_delivery=delivered,
         )
-        if self._producer.flush(10):
-            raise AssertionError(f"could not deliver to {topic}")
+        # A send the broker refused is reported to the callback only: flush counts what is
+        # still queued.
+        if self._producer.flush(10) or failures:
+            raise AssertionError(f"could not deliver to {topic}: {failures or 'timed out'}")
 
 
 @dataclass(frozen=True)
