@@ -56,6 +56,11 @@ log = structlog.get_logger(__name__)
 OUTAGE_PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
 """How long to wait before consuming a batch again after an outage (then the last, repeatedly)."""
 
+FAILED_FETCHES_BEFORE_REJOINING = 3
+"""Fetches in a row that raise before the member is replaced by a new one. aiokafka raises an
+error pushed to it once, but the error that ended its group coordination at every fetch after:
+such a member is given no partitions again, and what the group gave it waits for it."""
+
 ASSIGNMENT_CHECK_TIMEOUT_SECONDS = 10.0
 """How long a member given partitions may take to read the broker's life, the committed offsets
 and the logs' ends; past it, it reads its partitions from their beginning (the group waits)."""
@@ -103,7 +108,8 @@ class KafkaInbox:
         if self._incarnation is not None:
             self._joined_incarnation = await self._incarnation.current()
             self._consumed_life = self._joined_incarnation
-        self._client = await self._join()
+        # A member that cannot join yet is joined by the loop, after a pause.
+        self._client = await self._join_or_none()
         self._task = asyncio.create_task(self._run(), name=f"inbox-{self._settings.service_name}")
         self._task.add_done_callback(_report_if_failed)
 
@@ -125,7 +131,13 @@ class KafkaInbox:
             **client_security(),
         )
         client.subscribe(list(self._consumer.topics), listener=_Assignments(self, client))
-        await client.start()
+        try:
+            await client.start()
+        except BaseException:
+            # Its connections and tasks are its own until stopped, even when it never joined.
+            with contextlib.suppress(Exception):
+                await client.stop()
+            raise
         self._fetch_wait = FetchWait(
             client,
             busy_ms=settings.kafka_fetch_max_wait_ms,
@@ -333,7 +345,7 @@ class KafkaInbox:
                 await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(failures - 1, 3)])
 
     async def _consume(self) -> None:
-        pause = 0
+        pause = failed_fetches = 0
         while True:
             await self._rejoin_if_the_broker_changed()
             await self._retry_waiting()
@@ -350,10 +362,21 @@ class KafkaInbox:
                     max_records=self._settings.consumer_batch_max_messages,
                 )
             except KafkaError as error:
-                log.warning("fetch failed, retrying", error=repr(error))
+                failed_fetches += 1
+                if failed_fetches >= FAILED_FETCHES_BEFORE_REJOINING:
+                    log.warning(
+                        "the group member keeps failing: a new one joins",
+                        error=repr(error),
+                        failed_fetches=failed_fetches,
+                    )
+                    failed_fetches = 0
+                    await self._leave()
+                else:
+                    log.warning("fetch failed, retrying", error=repr(error))
                 await asyncio.sleep(OUTAGE_PAUSE_SECONDS[min(pause, 3)])
                 pause += 1
                 continue
+            failed_fetches = 0
             if self._unchecked:
                 self._check_against_the_logs_ends(client)
             records = [record for batch in fetched.values() for record in batch]

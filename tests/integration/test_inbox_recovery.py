@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.structs import OffsetAndMetadata
 from structlog.testing import capture_logs
 
@@ -190,3 +191,77 @@ async def test_an_offset_committed_in_the_broker_s_last_life_skips_nothing_on_th
         )
     finally:
         broker.stop()
+
+
+class EmptyAssignments:
+    """The embedded broker may answer a member's SyncGroup with no error and an empty assignment
+    (a member the leader's assignment left out). aiokafka cannot read it: its group coordination
+    ends for good, every fetch after raises that error again, and no partition comes to it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.armed = False
+        self.given: list[bytes] = []
+        join_complete = GroupCoordinator._on_join_complete
+
+        async def emptied_when_armed(
+            coordinator: GroupCoordinator,
+            generation: int,
+            member_id: str,
+            protocol: str,
+            assignment: bytes,
+        ) -> None:
+            if self.armed and coordinator.group_id == "order":
+                self.armed = False
+                self.given.append(assignment)
+                assignment = b""
+            await join_complete(coordinator, generation, member_id, protocol, assignment)
+
+        monkeypatch.setattr(GroupCoordinator, "_on_join_complete", emptied_when_armed)
+
+
+async def another_member(bootstrap: str, group: str, topic: str) -> AIOKafkaConsumer:
+    """A member of `group` that follows only `topic`: joining, it makes the group rebalance."""
+    member = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group)
+    await member.start()
+    return member
+
+
+@pytest.mark.parametrize("when", ["joining first", "in a later rebalance"])
+async def test_a_member_whose_group_coordination_ended_is_replaced_and_consumes(
+    monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    broker = EmptyAssignments(monkeypatch)
+    with backends.broker() as bootstrap:
+        await ensure_topics(bootstrap)
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        monkeypatch.setenv("UNITRAIL_KAFKA_SESSION_TIMEOUT_MS", "3000")
+        with inbox_of("order", OrderApplication(None), register_handlers) as box:
+            inbox = KafkaInbox(box.consumer, OrderSettings())
+            rebalancing: AIOKafkaConsumer | None = None
+            with capture_logs() as logs:
+                broker.armed = when == "joining first"
+                await inbox.start()
+                try:
+                    await place_all(inbox, box.application, bootstrap, range(7101, 7103))
+                    if when == "in a later rebalance":
+                        broker.armed = True
+                        # Orders the consumer does not follow: the new member takes nothing of it.
+                        rebalancing = await another_member(bootstrap, "order", "returns.events.v1")
+                        deadline = time.monotonic() + 30
+                        while broker.armed:
+                            assert time.monotonic() < deadline, "the group never rebalanced"
+                            await asyncio.sleep(0.1)
+                    await place_all(inbox, box.application, bootstrap, range(7103, 7106))
+                finally:
+                    await inbox.stop()
+                    if rebalancing is not None:
+                        await rebalancing.stop()
+    assert len(broker.given) == 1
+    assert box.dead_letters == []
+    events = [entry["event"] for entry in logs]
+    replaced = (
+        "could not join the group yet"
+        if when == "joining first"
+        else "the group member keeps failing: a new one joins"
+    )
+    assert replaced in events, events
