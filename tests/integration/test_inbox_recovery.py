@@ -245,7 +245,7 @@ async def test_a_member_whose_group_coordination_ended_is_replaced_and_consumes(
                     await place_all(inbox, box.application, bootstrap, range(7101, 7103))
                     if when == "in a later rebalance":
                         broker.armed = True
-                        # Orders the consumer does not follow: the new member takes nothing of it.
+                        # A topic order does not follow: the new member takes none of its partitions.
                         rebalancing = await another_member(bootstrap, "order", "returns.events.v1")
                         deadline = time.monotonic() + 30
                         while broker.armed:
