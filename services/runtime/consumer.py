@@ -441,25 +441,29 @@ class Consumer:
         rolls that attempt back instead, and the batch runs again with savepoints."""
         if len(items) == 1:
             return None  # one at a time is the same, with the retries and the dead-lettering
-        failed: Exception | None = None
-        for savepoints in (False, True):
-            try:
-                return await self._runner.run(self._apply_batch, items, savepoints=savepoints)
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except (IntegrityError, SavepointsNeeded) as error:
-                failed = error
-                if savepoints:
-                    break
-                self.counters.batches_with_savepoints += 1
-                _forget_parking(items)
-            except Exception as error:
-                failed = error
-                break
-        self.counters.batches_split += 1
-        log.info("batch applied one by one", size=len(items), error=repr(failed))
-        _forget_parking(items)
-        return None
+        try:
+            return await self._runner.run(
+                self._without_savepoints_first,
+                items,
+                lambda savepoints: self._apply_batch(items, savepoints=savepoints),
+            )
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as error:
+            self.counters.batches_split += 1
+            log.info("batch applied one by one", size=len(items), error=repr(error))
+            _forget_parking(items)
+            return None
+
+    def _without_savepoints_first(self, items: list[_Decoded], apply: Callable[[bool], T]) -> T:
+        """`apply(False)`, and after a conflict or `SavepointsNeeded` (that attempt is rolled
+        back) `apply(True)`: what a run with savepoints gives, mostly without their cost."""
+        try:
+            return apply(False)
+        except (IntegrityError, SavepointsNeeded):
+            self.counters.batches_with_savepoints += 1
+            _forget_parking(items)
+        return apply(True)
 
     def _apply_batch(self, items: list[_Decoded], *, savepoints: bool = True) -> list[Outcome]:
         """One unit of work. Where each source's sequence stands is read once for the whole
@@ -496,14 +500,12 @@ class Consumer:
 
     def _apply_in_own_transaction(self, item: _Decoded) -> Outcome:
         """Without savepoints first, as a batch (`_apply_together`)."""
-        try:
-            with self._application.unit_of_work(savepoints=False):
+
+        def apply(savepoints: bool) -> Outcome:
+            with self._application.unit_of_work(savepoints=savepoints):
                 return self._apply_with_retries(item, self.dead_letters.open_sequences())
-        except (IntegrityError, SavepointsNeeded):
-            self.counters.batches_with_savepoints += 1
-            _forget_parking([item])
-        with self._application.unit_of_work():
-            return self._apply_with_retries(item, self.dead_letters.open_sequences())
+
+        return self._without_savepoints_first([item], apply)
 
     def _apply_with_retries(
         self,

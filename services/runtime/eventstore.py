@@ -706,11 +706,10 @@ class ServiceApplication(Application[uuid.UUID]):
                     raise SavepointsNeeded(f"went on after {work.spoilt_by!r}")
                 self._keep_messages(work)
             except Exception as error:
-                if work.spoilt_by is None or error is work.spoilt_by:
+                spoilt_by = work.spoilt_by
+                if spoilt_by is None or error is spoilt_by or isinstance(error, SavepointsNeeded):
                     raise
-                if isinstance(error, SavepointsNeeded):
-                    raise
-                raise SavepointsNeeded(f"{error!r} after {work.spoilt_by!r}") from error
+                raise SavepointsNeeded(f"{error!r} after {spoilt_by!r}") from error
             finally:
                 _unit_of_work.reset(token)
         self.committed.keep_committed(work.aggregates.values())
