@@ -23,7 +23,8 @@ partitions are taken back is dropped, and every partition gets its position from
 it is assigned: in a life the member has not consumed in yet, the beginning (committed at once,
 over whatever the last life may have left: a commit sent between the broker forgetting the member
 and the member joining again is taken by the empty group); otherwise the committed offset, unless
-it lies past the log's end.
+it lies past the log's end or beyond what this life recorded in the service's database before its
+commits (`positions.py`: a commit of the last life taken by the empty group later on).
 
 An error nothing expected (a bug, an error of a dependency not yet known as an outage) does not
 stop the consumer either: it is logged, the member leaves the group and joins again after a pause,
@@ -48,7 +49,8 @@ from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security
-from services.runtime.outages import asked_to_stop
+from services.runtime.outages import OUTAGE_ERRORS, asked_to_stop
+from services.runtime.positions import ConsumedPositions
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
@@ -60,6 +62,10 @@ FAILED_FETCHES_BEFORE_REJOINING = 3
 """Fetches in a row that raise before the member is replaced by a new one. aiokafka raises an
 error pushed to it once, but the error that ended its group coordination at every fetch after:
 such a member is given no partitions again, and what the group gave it waits for it."""
+
+POSITIONS_TIMEOUT_SECONDS = 10.0
+"""How long recording the positions before a commit may take; past it, those offsets are not
+committed, as when the broker refuses a commit (a later commit covers its batches' partitions)."""
 
 ASSIGNMENT_CHECK_TIMEOUT_SECONDS = 10.0
 """How long a member given partitions may take to read the broker's life, the committed offsets
@@ -74,10 +80,14 @@ class KafkaInbox:
         consumer: Consumer,
         settings: ServiceSettings,
         incarnation: BrokerIncarnation | None = None,
+        positions: ConsumedPositions | None = None,
     ) -> None:
+        """`positions`: where the service keeps how far its consumer got in each broker life
+        (None: the group's committed offsets are taken at their word)."""
         self._consumer = consumer
         self._settings = settings
         self._incarnation = incarnation
+        self._positions = positions
         self._joined_incarnation: str | None = None
         self._consumed_life: str | None = None
         """The broker life whose committed offsets this member trusts: the one it started in, or
@@ -191,15 +201,16 @@ class KafkaInbox:
     ) -> None:
         """Give each partition the member is given its position now, so none is taken later
         from a commit of the broker's last life that lands in between: in a life this member has
-        not consumed in, the beginning (and commit it); else the committed offset, checked
-        against the log's end at the first fetch. What is read again is recognised as applied."""
+        not consumed in, the beginning (and commit it); else the committed offset, no further
+        than the position this life recorded (`positions.py`), and checked against the log's end
+        at the first fetch. What is read again is recognised as applied."""
         self._unchecked = {}
         if self._incarnation is None or not assigned:
             return
         partitions = sorted(assigned)
         try:
-            life, committed = await asyncio.wait_for(
-                self._life_and_committed(partitions), ASSIGNMENT_CHECK_TIMEOUT_SECONDS
+            life, committed, kept = await asyncio.wait_for(
+                self._known_positions(partitions), ASSIGNMENT_CHECK_TIMEOUT_SECONDS
             )
         except Exception as error:  # the broker went away meanwhile, most likely
             log.warning(
@@ -223,9 +234,21 @@ class KafkaInbox:
             return
         for partition in partitions:
             offset = max(0, committed.get(partition, 0))
+            if kept is not None:
+                # Beyond what any member of this life recorded, the commit is another life's.
+                offset = min(offset, kept.get(partition, 0))
             client.seek(partition, offset)
             if offset > 0:
                 self._unchecked[partition] = offset
+
+    async def _known_positions(
+        self, partitions: list[TopicPartition]
+    ) -> tuple[str, dict[TopicPartition, int], dict[TopicPartition, int] | None]:
+        """The broker's life, the group's committed offsets and the positions this life recorded
+        (None when the service keeps none)."""
+        life, committed = await self._life_and_committed(partitions)
+        kept = None if self._positions is None else await self._positions.kept(life, partitions)
+        return life, committed, kept
 
     async def _life_and_committed(
         self, partitions: list[TopicPartition]
@@ -437,11 +460,22 @@ class KafkaInbox:
             offsets, self._uncommitted = self._uncommitted, {}
             self._committed_at = time.monotonic()
             try:
+                # Recorded first: a commit the broker holds is never beyond what its life recorded.
+                await self._keep_positions(offsets)
                 await client.commit(offsets)
-            except (CommitFailedError, KafkaError) as error:
-                # The partitions moved to another member (or the broker is away): the next owner
-                # consumes these records again and recognises them as applied.
+            except (CommitFailedError, KafkaError, *OUTAGE_ERRORS) as error:
+                # The partitions moved to another member (or the broker or the database is away):
+                # the next owner consumes these records again and recognises them as applied.
                 log.info("offsets not committed", error=repr(error))
+
+    async def _keep_positions(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        life = self._consumed_life
+        if self._positions is None or life is None:
+            return
+        await asyncio.wait_for(
+            self._positions.keep(life, {tp: meta.offset for tp, meta in offsets.items()}),
+            POSITIONS_TIMEOUT_SECONDS,
+        )
 
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its

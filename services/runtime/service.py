@@ -40,6 +40,7 @@ from services.runtime.leadership import Leadership
 from services.runtime.logging import configure_logging
 from services.runtime.metrics import install_metrics
 from services.runtime.outages import asked_to_stop
+from services.runtime.positions import ConsumedPositions
 from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
 from services.runtime.relay_messages import outbox_writer
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
@@ -162,6 +163,7 @@ class ServiceRuntime(Generic[A]):
                 # Under the schema lock: processes of one service starting together would both
                 # try to create the table, and one of them would fail.
                 await self.runner.run(DeadLetters(self._application).create_table)
+                await ConsumedPositions(self._pool).create_table()
             if self.definition.on_start is not None:
                 await self.run_command(self.definition.on_start, self._application)
         rebuild = self.definition.rebuild
@@ -197,7 +199,9 @@ class ServiceRuntime(Generic[A]):
             subscribe(consumer, self.application, self.definition.register_handlers)
             self.consumer = consumer
             if consumer.topics:
-                self._inbox = KafkaInbox(consumer, settings, self.incarnation)
+                self._inbox = KafkaInbox(
+                    consumer, settings, self.incarnation, ConsumedPositions(self._pool)
+                )
                 await self._inbox.start()
         if self.definition.translate is not None:
             topic = events_topic(settings.service_name).name

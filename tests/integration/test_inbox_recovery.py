@@ -1,7 +1,8 @@
 """A consumer that meets an error nothing expected keeps consuming: the batch is consumed again
 after it joins the group afresh, and applied once; an offset committed in the broker's last life
 skips nothing on the new one. A real broker; the service's application on the store's in-memory
-recorders (the database's own outages are proven in `tests/faults`)."""
+recorders (the database's own outages are proven in `tests/faults`), or on a real Postgres where
+the consumer keeps its positions there."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,7 +28,9 @@ from services.order.config import OrderSettings
 from services.order.domain import OrderStatus
 from services.order.handlers import register_handlers
 from services.runtime.consumer import Outcome
+from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.inbox import KafkaInbox
+from services.runtime.positions import ConsumedPositions
 from services.runtime.topics import BrokerIncarnation, ensure_topics
 from tests.component.inbox import inbox_of
 from tests.integration import backends
@@ -87,20 +91,29 @@ async def test_a_consumer_failing_unexpectedly_joins_again_and_applies_the_batch
     assert failure["error"] == "RuntimeError('nothing expected this')"
 
 
+async def publish_all(bootstrap: str, numbers: range) -> dict[TopicPartition, int]:
+    """Publish a channel order for each number; the next offset after them, by partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    ends: dict[TopicPartition, int] = {}
+    try:
+        for number in numbers:
+            message = json.dumps(channel_order(str(number))).encode()
+            sent = await producer.send_and_wait(
+                CHANNEL_ORDERS.name, message, key=f"webshop:{number}".encode()
+            )
+            partition = TopicPartition(sent.topic, sent.partition)
+            ends[partition] = max(ends.get(partition, 0), sent.offset + 1)
+    finally:
+        await producer.stop()
+    return ends
+
+
 async def place_all(
     inbox: KafkaInbox, orders: OrderApplication, bootstrap: str, numbers: range
 ) -> None:
     """Publish a channel order for each number and wait until every one is placed."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for number in numbers:
-            message = json.dumps(channel_order(str(number))).encode()
-            await producer.send_and_wait(
-                CHANNEL_ORDERS.name, message, key=f"webshop:{number}".encode()
-            )
-    finally:
-        await producer.stop()
+    await publish_all(bootstrap, numbers)
     deadline = time.monotonic() + 60
     for number in numbers:
         while not placed(orders, order_id_for("webshop", str(number))):
@@ -191,6 +204,78 @@ async def test_an_offset_committed_in_the_broker_s_last_life_skips_nothing_on_th
         )
     finally:
         broker.stop()
+
+
+async def commit_as_a_member(
+    bootstrap: str, group: str, offsets: dict[TopicPartition, OffsetAndMetadata]
+) -> None:
+    """Commit `offsets` as a member of the group. Kafka takes a commit without a generation into a
+    group that is empty; the embedded broker only into a group it does not know yet, so a member
+    joins to carry it: the group then holds it as it would hold the last life's."""
+    client = AIOKafkaConsumer(CHANNEL_ORDERS.name, bootstrap_servers=bootstrap, group_id=group)
+    await client.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not set(offsets) <= client.assignment():
+            assert time.monotonic() < deadline, "the member was never given the partitions"
+            await client.getmany(timeout_ms=200)
+        await client.commit(offsets)
+    finally:
+        await client.stop()
+
+
+async def test_a_commit_of_the_last_life_within_the_new_log_skips_nothing(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last life's commit may come after the new life's members committed, while the group
+    is empty, at an offset the new log has reached: nothing about it tells it from this life's.
+    A member that starts later goes no further than what this life recorded in the service's
+    database, so what was published meanwhile is applied."""
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(
+        f"inbox_{uuid.uuid4().hex[:8]}"
+    )
+    await ensure_database(location)
+    pool = await asyncpg.create_pool(min_size=1, max_size=2, **location.asyncpg_pool_kwargs())
+    positions = ConsumedPositions(pool)
+    await positions.create_table()
+    orders = await asyncio.to_thread(OrderApplication, location)
+    broker = EmbeddedBroker(free_port())
+    bootstrap = broker.start()
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+    monkeypatch.setenv("UNITRAIL_KAFKA_SESSION_TIMEOUT_MS", "3000")
+
+    async def run_a_member(numbers: range) -> None:
+        with inbox_of("order", orders, register_handlers) as box:
+            await asyncio.to_thread(box.consumer.dead_letters.create_table)
+            incarnation = BrokerIncarnation(bootstrap, client_id="order-test")
+            inbox = KafkaInbox(box.consumer, OrderSettings(), incarnation, positions)
+            await inbox.start()
+            try:
+                await place_all(inbox, orders, bootstrap, numbers)
+            finally:
+                await inbox.stop()
+            assert box.dead_letters == []
+
+    try:
+        await run_a_member(range(8001, 8007))
+        broker.stop()
+        broker.start()  # same port, empty: the broker's next life
+        await run_a_member(range(9001, 9004))
+
+        # Published while no member runs; then the last life's commit lands in the group, within
+        # the new log and past those orders.
+        ends = await publish_all(bootstrap, range(9004, 9008))
+        stale = {partition: OffsetAndMetadata(end, "") for partition, end in ends.items()}
+        await commit_as_a_member(bootstrap, "order", stale)
+        committed = await committed_offsets(bootstrap, "order")
+        assert {partition: committed[partition] for partition in stale} == stale
+
+        await run_a_member(range(9008, 9009))
+        for number in range(9004, 9008):
+            assert placed(orders, order_id_for("webshop", str(number))), f"order {number} skipped"
+    finally:
+        broker.stop()
+        await pool.close()
 
 
 class EmptyAssignments:

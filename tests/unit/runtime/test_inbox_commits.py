@@ -250,3 +250,75 @@ async def test_partitions_are_read_from_the_beginning_in_a_life_not_consumed_in_
     client = AssigningClient({FIRST: None, SECOND: None})
     await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
     assert sorted(client.seeks) == [(FIRST, 0), (SECOND, 0)]
+
+
+class KeptPositions:
+    """A service's recorded positions, by broker life (`ConsumedPositions`), in memory."""
+
+    def __init__(self) -> None:
+        self.by_life: dict[str, dict[TopicPartition, int]] = {}
+        self.failing: Exception | None = None
+
+    async def keep(self, life: str, offsets: dict[TopicPartition, int]) -> None:
+        if self.failing is not None:
+            raise self.failing
+        kept = self.by_life.setdefault(life, {})
+        for partition, offset in offsets.items():
+            kept[partition] = max(kept.get(partition, 0), offset)
+
+    async def kept(self, life: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        kept = self.by_life.get(life, {})
+        return {partition: kept[partition] for partition in partitions if partition in kept}
+
+
+async def test_a_member_starts_no_further_on_than_what_its_life_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit of the last life taken by the empty group lies within the new log: only what
+    this life recorded before its own commits says how far its members got."""
+    positions = KeptPositions()
+    inbox = KafkaInbox(
+        cast(Consumer, None), Settings(), cast(Any, Lives("life-2")), cast(Any, positions)
+    )
+    inbox._joined_incarnation = inbox._consumed_life = "life-2"
+    positions.by_life = {"life-1": {FIRST: 90, SECOND: 90}, "life-2": {FIRST: 25}}
+    committed = {FIRST: 40, SECOND: 12}  # both beyond what life 2 recorded
+
+    async def life_and_committed(partitions: list[TopicPartition]) -> tuple[str, dict[Any, int]]:
+        return "life-2", committed
+
+    monkeypatch.setattr(inbox, "_life_and_committed", life_and_committed)
+    client = AssigningClient({FIRST: None, SECOND: None})
+    await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
+    assert sorted(client.seeks) == [(FIRST, 25), (SECOND, 0)]
+
+    committed = {FIRST: 20, SECOND: 12}  # the group's commit behind the record: taken
+    positions.by_life["life-2"][SECOND] = 30
+    client = AssigningClient({FIRST: None, SECOND: None})
+    await inbox._position_assigned(cast(Any, client), {FIRST, SECOND})
+    assert sorted(client.seeks) == [(FIRST, 20), (SECOND, 12)]
+
+
+async def test_offsets_are_recorded_under_the_life_consumed_in_before_they_are_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UNITRAIL_CONSUMER_COMMIT_INTERVAL_MS", "0")
+    positions = KeptPositions()
+    inbox = KafkaInbox(
+        cast(Consumer, None), Settings(), cast(Any, Lives("life-2")), cast(Any, positions)
+    )
+    inbox._consumed_life = "life-2"
+    client = RecordingClient()
+
+    inbox._uncommitted = {FIRST: OffsetAndMetadata(7, "")}
+    await inbox._commit(cast(Any, client))
+    assert positions.by_life == {"life-2": {FIRST: 7}}
+    assert [offsets for _, offsets in client.commits] == [{FIRST: 7}]
+
+    # Not recorded (the database away): not committed either, so the broker never holds an
+    # offset of this life beyond what it recorded.
+    positions.failing = OSError("the database is away")
+    inbox._uncommitted = {FIRST: OffsetAndMetadata(9, "")}
+    await inbox._commit(cast(Any, client))
+    assert [offsets for _, offsets in client.commits] == [{FIRST: 7}]
+    assert positions.by_life == {"life-2": {FIRST: 7}}
