@@ -903,6 +903,25 @@ class ServiceApplication(Application[uuid.UUID]):
         memory instead: `read_models_in_memory`)."""
         return isinstance(self.recorder, PostgresProcessRecorder)
 
+    def has_history(self) -> bool:
+        """Whether the store holds any event or has consumed any message (so read models may
+        hold rows of them)."""
+        recorder = self._recorder
+        schema = Identifier(recorder.datastore.schema)
+        # The library marks a tracking table it created with a row of its own.
+        query = SQL(
+            "SELECT EXISTS (SELECT FROM {0}.{1}) "
+            "OR EXISTS (SELECT FROM {0}.{2} WHERE application_name <> %s) AS found"
+        ).format(
+            schema,
+            Identifier(recorder.events_table_name),
+            Identifier(recorder.tracking_table_name),
+        )
+        with self._datastore().get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(query, (recorder.table_migration_identifier,))
+            row = cursor.fetchone()
+        return bool(row and row["found"])
+
     def read(self, query: str, *parameters: Any) -> list[dict[str, Any]]:
         """Rows of a read model query (the service's own database)."""
         with self._datastore().get_connection() as connection, connection.cursor() as cursor:

@@ -45,6 +45,7 @@ from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, crea
 from services.runtime.relay_messages import outbox_writer
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
 from services.runtime.replay.api import router as replay_router
+from services.runtime.replay.declared import declaration_digest, record_digest, recorded_digest
 from services.runtime.topics import BrokerIncarnation, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -97,6 +98,11 @@ class Recurring(Generic[A]):
 
 
 COMMAND_CONFLICT_RETRIES = 5
+
+
+class ReadModelsNotRebuilt(RuntimeError):
+    """The read models' tables were built from another declaration and the rebuild from the
+    stores did not finish: consuming would write rows of one shape into tables of another."""
 
 
 class ServiceRuntime(Generic[A]):
@@ -164,13 +170,15 @@ class ServiceRuntime(Generic[A]):
                 # try to create the table, and one of them would fail.
                 await self.runner.run(DeadLetters(self._application).create_table)
                 await ConsumedPositions(self._pool).create_table()
+            rebuild = self.definition.rebuild
+            if rebuild is None and self._application.read_models is not None:
+                rebuild = ShadowRebuild.of
+            if rebuild is not None:
+                self.replays = Replays(self, rebuild)
+            # Under the schema lock: another process of the service waits for the rebuild.
+            await self._read_models_as_declared()
             if self.definition.on_start is not None:
                 await self.run_command(self.definition.on_start, self._application)
-        rebuild = self.definition.rebuild
-        if rebuild is None and self._application.read_models is not None:
-            rebuild = ShadowRebuild.of
-        if rebuild is not None:
-            self.replays = Replays(self, rebuild)
         # Before anything reads or writes a topic: on a broker without them (new, or restarted
         # empty) they are created from the registry, never by a client with the broker's default.
         await ensure_topics(
@@ -215,6 +223,34 @@ class ServiceRuntime(Generic[A]):
             asyncio.create_task(self._keep_running(job)) for job in self.definition.recurring
         ]
         log.info("service started", database=location.dbname)
+
+    async def _read_models_as_declared(self) -> None:
+        """Rebuild the declared read models from the stores, before the service consumes or
+        answers, when the live tables were built from another declaration of them (see
+        `replay.declared`); a fresh database records the declaration its tables were made from."""
+        read_models = self.application.read_models
+        if self.replays is None or self.definition.rebuild is not None or read_models is None:
+            return
+        declared = declaration_digest(read_models)
+        recorded = await recorded_digest(self.pool)
+        if recorded == declared:
+            return
+        if recorded is None and not await self.runner.run(self.application.has_history):
+            await record_digest(self.pool, declared)
+            return
+        log.warning(
+            "read models declared otherwise than their tables were built: rebuilding them from "
+            "the stores before consuming",
+            recorded=recorded,
+            declared=declared,
+        )
+        progress = await self.replays.run_to_the_end("stores")
+        if progress.state != "done":
+            raise ReadModelsNotRebuilt(
+                f"{self.settings.service_name}'s read models were built from another declaration "
+                f"and could not be rebuilt ({progress.state}: "
+                f"{'; '.join(progress.refused) or progress.error})"
+            )
 
     async def _keep_running(self, job: Recurring[A]) -> None:
         while True:

@@ -32,6 +32,7 @@ from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner
 from services.runtime.projections import ReadModels
 from services.runtime.replay import ShadowRebuild
+from services.runtime.replay.declared import declaration_digest
 from services.runtime.replay.sources import Projected
 from services.runtime.topics import BROKER_INCARNATION_HEADER, BrokerIncarnation
 from services.shipping.projections import read_models as shipping_read_models
@@ -192,6 +193,60 @@ def test_every_service_s_read_models_rebuilt_from_topics_and_stores_equal_the_li
 
     eventually(consumed, timeout=30, what="LENS-85 in the rebuilt read models")
     print(f"read-model replays: whole test {time.monotonic() - started:.0f}s")
+
+
+def test_tables_built_from_another_declaration_are_rebuilt_before_the_service_consumes(
+    services: Services, stack: Stack
+) -> None:
+    """A read model declared anew (here the catalogue's `entry`, as if the tables came from a
+    release without it) leaves a database's existing table as it was: the service rebuilds its
+    read models from the stores when it starts on such tables, before it consumes or answers;
+    on a fresh database it only records the declaration."""
+    pim, shipping = services("pim", "shipping")
+    databases = Databases(stack)
+    register_product(pim, shipping, "CAM-X", 600, lithium=False)
+    register_product(pim, shipping, "LENS-50", 400, lithium=False)
+    eventually(
+        lambda: len(databases.rows("pim")["pim_catalogue"]) >= 2, what="the catalogue's rows"
+    )
+    live = databases.rows("pim")
+    declared = declaration_digest(pim_read_models)
+
+    def recorded() -> str | None:
+        with psycopg.connect(databases.locations["pim"].dsn()) as connection:
+            row = connection.execute("SELECT digest FROM read_models_declared").fetchone()
+            return str(row[0]) if row else None
+
+    assert recorded() == declared
+    assert not pim.exists("/replays/latest"), "a fresh database needs no rebuild"
+
+    pim.stop()
+    with psycopg.connect(databases.locations["pim"].dsn()) as connection:
+        connection.execute("ALTER TABLE pim_catalogue DROP COLUMN entry")
+        connection.execute("UPDATE read_models_declared SET digest = 'without the entry'")
+    pim.start()
+    assert databases.rows("pim") == live
+    first = pim.get("/replays/latest")
+    assert (first["state"], first["source"]) == ("done", "stores")
+    assert recorded() == declared
+
+    # Tables made before declarations were recorded, with history: rebuilt once as well.
+    pim.stop()
+    with psycopg.connect(databases.locations["pim"].dsn()) as connection:
+        connection.execute("DELETE FROM read_models_declared")
+    pim.start()
+    again = pim.get("/replays/latest")
+    assert again["replay_id"] != first["replay_id"]
+    assert again["state"] == "done"
+    assert databases.rows("pim") == live
+    assert recorded() == declared
+
+    # The rebuilt tables go on taking in what the service saves.
+    register_product(pim, shipping, "LENS-85", 500, lithium=False)
+    eventually(
+        lambda: any(row[1] == "LENS-85" for row in databases.rows("pim")["pim_catalogue"]),
+        what="LENS-85 in the rebuilt catalogue",
+    )
 
 
 @pytest.fixture

@@ -133,6 +133,13 @@ class Replays:
         self._task = asyncio.create_task(self.run(progress))
         return progress
 
+    async def run_to_the_end(self, source: Source) -> ReplayProgress:
+        """Run a replay from `source` and wait for its end (done, refused or failed)."""
+        progress = await self.start(source)
+        assert self._task is not None
+        await asyncio.wait({self._task})
+        return progress
+
     async def stop(self) -> None:
         """Cancel a running replay (its copy is dropped)."""
         if self._task is not None and not self._task.done():

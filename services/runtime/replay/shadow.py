@@ -14,7 +14,8 @@ consuming, then swapped in.
   naturally, so what the copy already had is harmless to apply again), the live tables are moved
   to a retired schema and the copy's into their place. A writer waiting on the lock then writes
   into the new tables: Postgres looks a table name up again once it gets the lock. The retired
-  tables are dropped once the replay is reported done (`retire`).
+  tables are dropped once the replay is reported done (`retire`). The swap's transaction also
+  records the declaration the new tables were built from (`declared.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from services.runtime.config import ServiceSettings
 from services.runtime.database import PostgresLocation
 from services.runtime.eventstore import BlockingRunner, ServiceApplication
 from services.runtime.projections import OwnEventReplay, ReadModelChange, ReadModels
+from services.runtime.replay.declared import (
+    create_statement,
+    declaration_digest,
+    record_statement,
+)
 from services.runtime.replay.progress import ReplayRunning
 from services.runtime.replay.sources import CopyMessages, EventStore, Projected, own_store
 
@@ -147,6 +153,7 @@ class ShadowRebuild:
         self._connection = connection
         row = connection.execute("SELECT current_schema()").fetchone()
         self._live = str(row[0]) if row else "public"
+        connection.execute(create_statement(self._live).encode())
         # What a crashed replay left behind is of no use: start from nothing.
         connection.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE".encode())
         connection.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE".encode())
@@ -200,6 +207,10 @@ class ShadowRebuild:
         for table in self._tables:
             connection.execute(f"ALTER TABLE {self._live}.{table} SET SCHEMA {RETIRED}".encode())
             connection.execute(f"ALTER TABLE {SHADOW}.{table} SET SCHEMA {self._live}".encode())
+        connection.execute(
+            record_statement(self._live, parameter="%s").encode(),
+            (declaration_digest(self.read_models),),
+        )
         connection.commit()
 
     def _drop_leftovers(self) -> None:
