@@ -223,13 +223,14 @@ class ReturnsApplication(ServiceApplication):
         return rma
 
     def rmas_waiting(self, limit: int) -> list[Rma]:
-        """RMAs waiting for a person (`Rma.waiting_for`), oldest request first (a query)."""
+        """RMAs waiting for a person (`Rma.waiting_for`), oldest request first (a query: only
+        the RMAs it lists are loaded)."""
         rows = self.read(
-            "SELECT rma_id FROM rmas_by_order WHERE status = ANY(%s)",
-            [str(RmaStatus.RECEIVED), str(RmaStatus.UNDER_REVIEW), str(RmaStatus.REFUNDED)],
+            "SELECT rma_id FROM rmas_by_order WHERE waiting_for IS NOT NULL"
+            " ORDER BY requested_at, rma_id LIMIT %s",
+            limit,
         )
-        waiting = [rma for row in rows if (rma := self.get_rma(row["rma_id"])).waiting_for]
-        return sorted(waiting, key=lambda rma: (rma.requested_at, str(rma.id)))[:limit]
+        return [self.get_rma(row["rma_id"]) for row in rows]
 
     def rmas_of_order(self, order_id: uuid.UUID) -> list[Rma]:
         rows = self.read(

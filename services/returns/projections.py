@@ -8,7 +8,7 @@ delivered, each SKU's warranty, and the return labels shipping bought.
 
 From returns' own RMAs (applied when an RMA is saved, `save_projected`; rebuilt from returns' own
 store whatever the replay's source): `rmas_by_order`, each RMA's line, its request's number on the
-line and its status.
+line, its status, what a person must do for it next (if anything) and when it was requested.
 """
 
 from __future__ import annotations
@@ -111,9 +111,15 @@ RMAS_BY_ORDER = Table(
         "line_number": "integer",
         "request_number": "integer",
         "status": "text",
+        "waiting_for": "text?",
+        "requested_at": "timestamptz",
     },
     key=("rma_id",),
-    indexes=(Index("rmas_by_order_line", ("order_id", "line_number")),),
+    indexes=(
+        Index("rmas_by_order_line", ("order_id", "line_number")),
+        # The queue of RMAs a person must act on: a few rows, however long the history.
+        Index("rmas_waiting", ("requested_at", "rma_id"), where="waiting_for IS NOT NULL"),
+    ),
 )
 RETURN_LABELS = Table(
     "return_labels",
@@ -303,8 +309,10 @@ def rmas_by_order(rmas: Sequence[Rma]) -> list[Change]:
                 "line_number": rma.line_number,
                 "request_number": Ordinal(within=("order_id", "line_number")),
                 "status": str(rma.status),
+                "waiting_for": rma.waiting_for,
+                "requested_at": rma.requested_at,
             },
-            update=("status",),
+            update=("status", "waiting_for"),
         )
         for rma in rmas
     ]

@@ -230,7 +230,9 @@ async def test_a_returned_unit_is_received_once_and_a_wrong_serial_blocks_the_re
     )
     rma = inbox.application.get_rma(rma_id)
     assert (rma.status, rma.version) == (RmaStatus.RECEIVED, 3)
-    assert inbox.read_models.rows("rmas_by_order")[0]["status"] == RmaStatus.RECEIVED
+    (row,) = inbox.read_models.rows("rmas_by_order")
+    assert (row["status"], row["waiting_for"]) == (RmaStatus.RECEIVED, "inspection")
+    assert row["requested_at"] == rma.requested_at  # the waiting queue's order
     assert inbox.dead_letters == []
 
 
