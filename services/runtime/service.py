@@ -101,8 +101,9 @@ COMMAND_CONFLICT_RETRIES = 5
 
 
 class ReadModelsNotRebuilt(RuntimeError):
-    """The read models' tables were built from another declaration and the rebuild from the
-    stores did not finish: consuming would write rows of one shape into tables of another."""
+    """The read models' tables were built from another declaration and no rebuild (from the
+    stores, nor from the topics) finished: consuming would write rows of one shape into tables of
+    another."""
 
 
 class ServiceRuntime(Generic[A]):
@@ -225,9 +226,10 @@ class ServiceRuntime(Generic[A]):
         log.info("service started", database=location.dbname)
 
     async def _read_models_as_declared(self) -> None:
-        """Rebuild the declared read models from the stores, before the service consumes or
-        answers, when the live tables were built from another declaration of them (see
-        `replay.declared`); a fresh database records the declaration its tables were made from."""
+        """When the live tables were built from another declaration of the read models (see
+        `replay.declared`), rebuild them before the service consumes or answers: from the stores,
+        else from the topics. A fresh database records the declaration its tables were made
+        from."""
         read_models = self.application.read_models
         if self.replays is None or self.definition.rebuild is not None or read_models is None:
             return
@@ -239,18 +241,24 @@ class ServiceRuntime(Generic[A]):
             await record_digest(self.pool, declared)
             return
         log.warning(
-            "read models declared otherwise than their tables were built: rebuilding them from "
-            "the stores before consuming",
+            "read models declared otherwise than their tables were built: rebuilding them "
+            "before consuming",
             recorded=recorded,
             declared=declared,
         )
-        progress = await self.replays.run_to_the_end("stores")
-        if progress.state != "done":
-            raise ReadModelsNotRebuilt(
-                f"{self.settings.service_name}'s read models were built from another declaration "
-                f"and could not be rebuilt ({progress.state}: "
-                f"{'; '.join(progress.refused) or progress.error})"
+        outcomes = []
+        # The stores hold the whole history; the topics, where a store cannot be read from here.
+        for source in ("stores", "topics"):
+            progress = await self.replays.run_to_the_end(source)
+            if progress.state == "done":
+                return
+            outcomes.append(
+                f"from the {source}: {progress.state}, {'; '.join(progress.refused) or progress.error}"
             )
+        raise ReadModelsNotRebuilt(
+            f"{self.settings.service_name}'s read models were built from another declaration and "
+            f"could not be rebuilt ({' / '.join(outcomes)})"
+        )
 
     async def _keep_running(self, job: Recurring[A]) -> None:
         while True:

@@ -6,8 +6,8 @@ consumer would then write rows of the new shape into a table of the old one (an 
 fails the statement), and a query would read a column no row was ever given. So the database
 records the declaration its tables were built from (a digest of their `CREATE` statements): a
 fresh database records it when the tables are created, a replay's swap records its own in the
-swap's transaction, and a service that starts on tables of another declaration rebuilds them from
-the stores before it consumes or answers (`ServiceRuntime.start`). A database with history and no
+swap's transaction, and a service that starts on tables of another declaration rebuilds them (from
+the stores, else the topics) before it consumes or answers (`ServiceRuntime.start`). A database with history and no
 record (tables made before declarations were recorded) is rebuilt once, the same way.
 """
 
