@@ -231,7 +231,7 @@ class ServiceRuntime(Generic[A]):
         else from the topics. A fresh database records the declaration its tables were made
         from."""
         read_models = self.application.read_models
-        if self.replays is None or self.definition.rebuild is not None or read_models is None:
+        if self.replays is None or read_models is None:
             return
         declared = declaration_digest(read_models)
         recorded = await recorded_digest(self.pool)

@@ -35,6 +35,11 @@ from services.runtime.privacy import (
     reveal,
 )
 from services.runtime.projections import Table, Update
+from services.runtime.replay.declared import (
+    create_statement,
+    declaration_digest,
+    record_statement,
+)
 from services.traceability import projections
 from services.traceability.projections import (
     EVENTS,
@@ -505,7 +510,8 @@ class TraceabilityApplication(ServiceApplication):
 
         In one transaction: the live tables are locked against writes (reads go on), the events
         the live copy has and the rebuilt one lacks are projected into it (the projections do not
-        depend on arrival order, so late is as good as in order), and the schemas are renamed. A
+        depend on arrival order, so late is as good as in order), the schemas are renamed, and
+        the declaration the new tables were built from is recorded (`replay.declared`). A
         consumer transaction waiting on the lock then writes into the new tables: Postgres looks
         the table name up again once it gets the lock.
 
@@ -547,6 +553,11 @@ class TraceabilityApplication(ServiceApplication):
                 cursor.execute(statement.encode(), parameters)
             cursor.execute(f"ALTER SCHEMA {LIVE} RENAME TO {RETIRED}".encode())
             cursor.execute(f"ALTER SCHEMA {REBUILD} RENAME TO {LIVE}".encode())
+            # Outside the schemas swapped: the declaration the live tables are now built from.
+            cursor.execute(create_statement().encode())
+            cursor.execute(
+                record_statement(parameter="%s").encode(), (declaration_digest(read_models),)
+            )
         return len(missing)
 
     def retire_rebuild(self) -> None:

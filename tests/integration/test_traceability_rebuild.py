@@ -16,8 +16,9 @@ import pytest
 from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay import EventStore
+from services.runtime.replay.declared import declaration_digest
 from services.traceability.application import Projected, TraceabilityApplication, prepare_batch
-from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS
+from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS, read_models
 from tests.unit.traceability.test_traceability_projections import (
     ADDRESS,
     STOCK,
@@ -381,3 +382,7 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
     rebuilt = snapshot(traceability)
     for table in TABLE_KEYS:
         assert rebuilt[table] == live[table], table
+    # The swap recorded the declaration its tables were built from: a start finds them current.
+    with psycopg.connect(location.dsn()) as connection:
+        recorded = connection.execute("SELECT digest FROM read_models_declared").fetchone()
+    assert recorded == (declaration_digest(read_models),)
