@@ -60,22 +60,20 @@ def starting(
     return runtime, written
 
 
-async def test_tables_of_this_declaration_are_left_as_they_are(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("recorded", "history", "written"),
+    [
+        (DECLARED, True, []),  # tables of this declaration: left as they are
+        (None, False, [DECLARED]),  # a fresh store: the declaration recorded
+    ],
+)
+async def test_tables_of_this_declaration_or_none_yet_are_not_rebuilt(
+    monkeypatch: pytest.MonkeyPatch, recorded: str | None, history: bool, written: list[str]
 ) -> None:
     replays = Replays()
-    runtime, written = starting(monkeypatch, DECLARED, history=True, replays=replays)
+    runtime, recorded_now = starting(monkeypatch, recorded, history=history, replays=replays)
     await runtime._read_models_as_declared()
-    assert (replays.sources, written) == ([], [])
-
-
-async def test_a_fresh_store_records_the_declaration_and_rebuilds_nothing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    replays = Replays()
-    runtime, written = starting(monkeypatch, None, history=False, replays=replays)
-    await runtime._read_models_as_declared()
-    assert (replays.sources, written) == ([], [DECLARED])
+    assert (replays.sources, recorded_now) == ([], written)
 
 
 @pytest.mark.parametrize(
