@@ -117,6 +117,7 @@ class ServiceRuntime(Generic[A]):
         self._pool: asyncpg.Pool | None = None
         self.consumer: Consumer | None = None
         self._inbox: KafkaInbox | None = None
+        self._positions: ConsumedPositions | None = None
         self._producer: AIOKafkaProducer | None = None
         self.relay: Relay | None = None
         self.feed_relays: list[Relay] = []
@@ -170,7 +171,8 @@ class ServiceRuntime(Generic[A]):
                 # Under the schema lock: processes of one service starting together would both
                 # try to create the table, and one of them would fail.
                 await self.runner.run(DeadLetters(self._application).create_table)
-                await ConsumedPositions(self._pool).create_table()
+                self._positions = ConsumedPositions(self._pool)
+                await self._positions.create_table()
             rebuild = self.definition.rebuild
             if rebuild is None and self._application.read_models is not None:
                 rebuild = ShadowRebuild.of
@@ -208,9 +210,7 @@ class ServiceRuntime(Generic[A]):
             subscribe(consumer, self.application, self.definition.register_handlers)
             self.consumer = consumer
             if consumer.topics:
-                self._inbox = KafkaInbox(
-                    consumer, settings, self.incarnation, ConsumedPositions(self._pool)
-                )
+                self._inbox = KafkaInbox(consumer, settings, self.incarnation, self._positions)
                 await self._inbox.start()
         if self.definition.translate is not None:
             topic = events_topic(settings.service_name).name

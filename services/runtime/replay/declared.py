@@ -22,12 +22,12 @@ from services.runtime.projections import ReadModels
 DECLARATION_TABLE = "read_models_declared"
 
 _CREATE = (
-    "CREATE TABLE IF NOT EXISTS {schema}read_models_declared ("
+    "CREATE TABLE IF NOT EXISTS {schema}" + DECLARATION_TABLE + " ("
     "singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), "
     "digest text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
 )
 _RECORD = (
-    "INSERT INTO {schema}read_models_declared (digest) VALUES ({parameter}) "
+    "INSERT INTO {schema}" + DECLARATION_TABLE + " (digest) VALUES ({parameter}) "
     "ON CONFLICT (singleton) DO UPDATE SET digest = excluded.digest, recorded_at = now()"
 )
 
