@@ -467,8 +467,10 @@ class Consumer:
 
     def _apply_batch(self, items: list[_Decoded], *, savepoints: bool = True) -> list[Outcome]:
         """One unit of work. Where each source's sequence stands is read once for the whole
-        batch, and the tracking rows of events without a handler are written together at its
-        end (one statement), not one round trip each: they are most of what a service reads."""
+        batch, under the store's lock held to its commit, and the batch's tracking rows are
+        written together at its end (one statement, a row per source), not one round trip per
+        event: events without a handler are most of what a service reads, and each applied one
+        cost a statement of its own beside its save."""
         recorder = self._application.process_recorder
         with self._application.unit_of_work(savepoints=savepoints):
             open_sequences = self.dead_letters.open_sequences()
@@ -580,7 +582,8 @@ class Consumer:
         """Apply an event if it is the next of its aggregate; a redrive (which goes through the
         parked events itself, in order) only ever applies the next one. `deferred`: where to
         note the event's tracking instead of writing it (an event without a handler); `behind`:
-        what is noted so far, not yet written."""
+        what is noted so far, not yet written, where an applied event's tracking is noted too
+        (the batch writes them all in one statement before it commits)."""
         source, version = item.sequence, item.version
         assert source is not None
         assert version is not None
@@ -605,7 +608,7 @@ class Consumer:
         if deferred is not None and item.event_handler is None:
             deferred[source] = version
             return Outcome.TRACKED
-        outcome = self._apply_in_order(item)
+        outcome = self._apply_in_order(item, tracked_in=behind)
         if source in open_sequences:
             self._unpark(source, version)
         return outcome
@@ -615,20 +618,31 @@ class Consumer:
         item.parked_because = (reason, kind)
         return Outcome.PARKED
 
-    def _apply_in_order(self, item: _Decoded) -> Outcome:
-        """Apply the next version of an aggregate's events, with its tracking row."""
+    def _apply_in_order(self, item: _Decoded, tracked_in: dict[str, int] | None = None) -> Outcome:
+        """Apply the next version of an aggregate's events, with its tracking row; with
+        `tracked_in` (a batch's), the tracking is noted there once the handler has succeeded,
+        and the batch writes every source's row in one statement before it commits, where each
+        save wrote its own (a tenth of what a consuming service sent Postgres). The batch holds
+        the store's lock from its first read of the tracking rows to its commit, so no other
+        writer can track the same events meanwhile."""
         assert item.context is not None
+        tracking = item.context.tracking
+        assert tracking is not None
         context = MessageContext(
-            item.context.correlation_id, item.context.causation_id, item.context.tracking
+            item.context.correlation_id,
+            item.context.causation_id,
+            None if tracked_in is not None else tracking,
         )
         with handling(context), tracing.consuming(self._service, item.record):
             if item.event_handler is not None:
                 assert item.envelope is not None
                 with self._handler_timer(item.payload).time():
                     item.event_handler(item.payload, item.envelope)
-            if not context.tracking_recorded:
-                assert context.tracking is not None
-                self._application.process_recorder.insert_tracking(context.tracking)
+            if tracked_in is not None:
+                source, version = tracking.application_name, tracking.notification_id
+                tracked_in[source] = max(version, tracked_in.get(source, 0))
+            elif not context.tracking_recorded:
+                self._application.process_recorder.insert_tracking(tracking)
         return Outcome.APPLIED if item.event_handler is not None else Outcome.TRACKED
 
     def _handler_timer(self, payload: object) -> Any:

@@ -386,22 +386,28 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         """The last version tracked of each source (0 when none), in one query: a consumer's
         batch asks once for every source it holds, instead of once per source.
 
-        Inside a unit of work the store's lock is taken first: every tracking write takes it,
-        so what is read here stays true until the unit of work commits."""
-        if not sources:
+        Inside a unit of work the store's lock is taken first, even when there is no source to
+        read: every tracking write takes it, so what is read here, and any tracking row read
+        later in the unit of work, stays true until it commits. That is what lets a batch write
+        its tracking rows at its end (`insert_trackings`)."""
+        inside = _unit_of_work.get() is not None
+        if not sources and not inside:
             return {}
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            if _unit_of_work.get() is not None:
+            if inside:
                 self._prepare_to_write(cursor, notify=False)
+            if not sources:
+                return {}
             cursor.execute(self._tracked_versions_statement, (list(sources),), prepare=True)
             found = {row["application_name"]: row["notification_id"] for row in cursor.fetchall()}
         return {source: int(found.get(source) or 0) for source in sources}
 
     def insert_trackings(self, versions: Mapping[str, int]) -> None:
         """Move each source's tracking up to its version in one statement (inside a unit of
-        work): a batch's events without a handler write nothing else, so their tracking rows
-        can wait for the end of the batch. A row already at or past its version is left as it
-        is (an event applied later in the batch recorded a higher one with its save)."""
+        work, after `tracked_versions` took the store's lock): a batch's tracking rows wait for
+        its end, one per source rather than one per event. A row already at or past its version
+        is left as it is (a parked event applied later in the batch recorded a higher one with
+        its save)."""
         if not versions:
             return
         assert self.datastore.single_row_tracking, "tracking rows are kept one per source"

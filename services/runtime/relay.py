@@ -98,6 +98,11 @@ recorded before the column existed has none, so its store is published again onc
 
 RESTART_DELAY_SECONDS = 1.0
 IN_FLIGHT = 3
+POSITION_SAVED_EVERY_SECONDS = 0.2
+"""While batches keep coming, a relay records its position at most this often (and always
+before it waits for the next commit): a position only says where to resume, and one per batch
+was a statement and a commit per batch. A crash publishes again what it published since the last
+record, which consumers recognise as repeats, as they do after any crash of a relay."""
 """Batches handed to the producer and not yet acknowledged, at most."""
 
 
@@ -188,6 +193,30 @@ class InFlight:
     acknowledgements: list[asyncio.Future[RecordMetadata]]
     last: int
     count: int
+
+
+class _SettledPosition:
+    """How far a relay's batches are acknowledged, recorded on the leader's session: at once
+    when the last record is `POSITION_SAVED_EVERY_SECONDS` old, else when `save` is called (the
+    relay calls it before it waits for the next commit, and as it stops)."""
+
+    def __init__(self, lease: Lease, topic: str) -> None:
+        self._lease = lease
+        self._topic = topic
+        self._unsaved: Position | None = None
+        self._due = 0.0
+
+    async def reached(self, position: Position) -> None:
+        self._unsaved = position
+        if asyncio.get_running_loop().time() >= self._due:
+            await self.save()
+
+    async def save(self) -> None:
+        position, self._unsaved = self._unsaved, None
+        if position is None:
+            return
+        await save_position(self._lease.connection, self._topic, position)
+        self._due = asyncio.get_running_loop().time() + POSITION_SAVED_EVERY_SECONDS
 
 
 class BrokerChanged(Exception):
@@ -357,6 +386,7 @@ class Relay:
         # and the relay's turns overlap with its; positions are still saved in order, each once its
         # batch and every one before it are acknowledged.
         in_flight: collections.deque[InFlight] = collections.deque()
+        settled = _SettledPosition(lease, self._topic)
         # Pages are read on a connection of their own, held while leading (the lease's session
         # saves positions meanwhile; one taken from the pool for each read would be reset on
         # every return). Through a backlog the next page is read while this one is decoded and
@@ -389,8 +419,9 @@ class Relay:
                         read = notifications[-1].id
                         continue
                 if in_flight:
-                    await self._settle(lease, in_flight.popleft(), incarnation)
+                    await self._settle(settled, in_flight.popleft(), incarnation)
                     continue
+                await settled.save()
                 try:
                     await asyncio.wait_for(stored.wait(), self._incarnation.check_seconds)
                 except TimeoutError:
@@ -412,12 +443,19 @@ class Relay:
             # What is still in flight has no position saved: its outcome no longer matters.
             for unsettled in in_flight:
                 await asyncio.gather(*unsettled.acknowledgements, return_exceptions=True)
+            # What was acknowledged is recorded if the leader's session still can; if not, the
+            # next leader publishes it again.
+            with contextlib.suppress(Exception):
+                await settled.save()
             with contextlib.suppress(Exception):
                 await lease.connection.remove_listener(channel, on_notify)
 
-    async def _settle(self, lease: Lease, in_flight: InFlight, incarnation: str) -> None:
+    async def _settle(
+        self, settled: _SettledPosition, in_flight: InFlight, incarnation: str
+    ) -> None:
         """Wait until the broker acknowledged a batch, make sure it is the broker published to so
-        far, then record the position after the batch on the leader's session."""
+        far, then note the position after the batch (recorded on the leader's session, at most
+        every `POSITION_SAVED_EVERY_SECONDS` while batches keep coming)."""
         self._log_was_lost = False
         try:
             for metadata in await asyncio.gather(*in_flight.acknowledgements):
@@ -428,7 +466,7 @@ class Relay:
         if self._log_was_lost:
             await self._check_broker(incarnation, fresh=True)
         crash_point("relay.after-publish")
-        await save_position(lease.connection, self._topic, Position(in_flight.last, incarnation))
+        await settled.reached(Position(in_flight.last, incarnation))
         self.published += in_flight.count
         self.batches += 1
 
