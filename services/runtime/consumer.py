@@ -477,7 +477,9 @@ class Consumer:
             if not isinstance(recorder, ReadModelRecorder):  # in memory (component tests)
                 return [self._apply_with_retries(item, open_sequences, {}) for item in items]
             sources = {item.sequence for item in items if item.sequence is not None}
-            tracked = recorder.tracked_versions(sources - open_sequences)
+            # A handler or a route mostly stores events; what only tracks stores none.
+            stores_events = any(item.event_handler or item.route for item in items)
+            tracked = recorder.tracked_versions(sources - open_sequences, notify=stores_events)
             deferred: dict[str, int] = {}
             outcomes = [
                 self._apply_with_retries(item, open_sequences, tracked, deferred=deferred)

@@ -382,20 +382,22 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
             self._prepare_to_write(cursor, notify=False)
             self._insert_tracking(cursor, tracking)
 
-    def tracked_versions(self, sources: Collection[str]) -> dict[str, int]:
+    def tracked_versions(self, sources: Collection[str], *, notify: bool = False) -> dict[str, int]:
         """The last version tracked of each source (0 when none), in one query: a consumer's
         batch asks once for every source it holds, instead of once per source.
 
         Inside a unit of work the store's lock is taken first, even when there is no source to
         read: every tracking write takes it, so what is read here, and any tracking row read
         later in the unit of work, stays true until it commits. That is what lets a batch write
-        its tracking rows at its end (`insert_trackings`)."""
+        its tracking rows at its end (`insert_trackings`). `notify`: the relays' signal goes in
+        the same round trip as the lock, for a unit of work that expects to store events (it
+        would otherwise be one more before its first event)."""
         inside = _unit_of_work.get() is not None
         if not sources and not inside:
             return {}
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             if inside:
-                self._prepare_to_write(cursor, notify=False)
+                self._prepare_to_write(cursor, notify=notify)
             if not sources:
                 return {}
             cursor.execute(self._tracked_versions_statement, (list(sources),), prepare=True)

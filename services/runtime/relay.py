@@ -99,10 +99,10 @@ recorded before the column existed has none, so its store is published again onc
 RESTART_DELAY_SECONDS = 1.0
 IN_FLIGHT = 3
 POSITION_SAVED_EVERY_SECONDS = 0.2
-"""While batches keep coming, a relay records its position at most this often (and always
-before it waits for the next commit): a position only says where to resume, and one per batch
-was a statement and a commit per batch. A crash publishes again what it published since the last
-record, which consumers recognise as repeats, as they do after any crash of a relay."""
+"""A relay records its position at most this often, and this long after its last batch at the
+latest: a position only says where to resume, and one per batch was a statement and a commit
+per batch (five per order in the full flow). A crash publishes again what it published since
+the last record, which consumers recognise as repeats, as they do after any crash of a relay."""
 """Batches handed to the producer and not yet acknowledged, at most."""
 
 
@@ -196,15 +196,23 @@ class InFlight:
 
 
 class _SettledPosition:
-    """How far a relay's batches are acknowledged, recorded on the leader's session: at once
-    when the last record is `POSITION_SAVED_EVERY_SECONDS` old, else when `save` is called (the
-    relay calls it before it waits for the next commit, and as it stops)."""
+    """How far a relay's batches are acknowledged, recorded on the leader's session at most
+    every `POSITION_SAVED_EVERY_SECONDS`: at once when the last record is that old, else when
+    `save` is called (the relay calls it once that much time has passed without anything more
+    to publish, and as it stops)."""
 
     def __init__(self, lease: Lease, topic: str) -> None:
         self._lease = lease
         self._topic = topic
         self._unsaved: Position | None = None
         self._due = 0.0
+
+    @property
+    def unsaved(self) -> bool:
+        return self._unsaved is not None
+
+    def seconds_until_due(self) -> float:
+        return max(0.0, self._due - asyncio.get_running_loop().time())
 
     async def reached(self, position: Position) -> None:
         self._unsaved = position
@@ -421,7 +429,13 @@ class Relay:
                 if in_flight:
                     await self._settle(settled, in_flight.popleft(), incarnation)
                     continue
-                await settled.save()
+                if settled.unsaved:
+                    # Recorded once the last record is old enough, unless more comes first.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stored.wait(), settled.seconds_until_due())
+                    if not stored.is_set():
+                        await settled.save()
+                    continue
                 try:
                     await asyncio.wait_for(stored.wait(), self._incarnation.check_seconds)
                 except TimeoutError:
