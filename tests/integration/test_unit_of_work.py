@@ -394,3 +394,51 @@ async def test_a_batch_reads_its_sources_once_and_tracks_events_without_a_handle
     assert {tracking.max_tracking_id(f"inventory:{each}") for each in reservations} == {2}
     again = await order_consumer.consumer.handle_batch(batch)
     assert again == [Outcome.DUPLICATE] * len(batch)
+
+
+async def test_a_batch_tracks_the_events_it_applies_together_and_notifies_with_its_lock(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events with a handler: each save writes its events, and the batch writes every source's
+    tracking row in one statement before it commits (under the store's lock, taken with the
+    relays' signal as the batch reads where its sources stand); a repeat is still recognised and
+    changes nothing."""
+    location = PostgresLocation.from_dsn(postgres_dsn).with_database(f"uow_{uuid.uuid4().hex[:10]}")
+    await ensure_database(location)
+    runner = BlockingRunner(workers=1)
+    inventory = await runner.run(InventoryApplication, location)
+
+    async def publish(value: bytes, **_: Any) -> None:
+        raise AssertionError("nothing is dead-lettered")
+
+    consumer = Consumer(
+        service_name="order", application=inventory, runner=runner, publish=publish, attempts=2
+    )
+    await runner.run(consumer.dead_letters.create_table)
+
+    @consumer.on_event(ReservationReleased, producer="inventory")
+    def received(_: ReservationReleased, __: Any) -> None:
+        inventory.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    reservations = [uuid.uuid4() for _ in range(5)]
+    batch = [reservation_released(each, version) for each in reservations for version in (1, 2)]
+    try:
+        sent = RoundTrips(monkeypatch)
+        outcomes = await consumer.handle_batch(batch)
+        monkeypatch.undo()
+        again = await consumer.handle_batch(batch)
+    finally:
+        runner.shutdown()
+
+    assert outcomes == [Outcome.APPLIED] * len(batch)
+    assert consumer.counters.batches_split == 0, "applied as one batch"
+    assert sent.containing("ON CONFLICT (application_name)") == 1, "one tracking statement"
+    assert sent.containing("MAX(notification_id)") == 0, "no query per event"
+    locked = [statement for statement in sent.statements if "LOCK TABLE" in statement]
+    assert len(locked) == 1
+    assert "NOTIFY" in locked[0], "the relays' signal in the lock's round trip"
+    assert sent.containing("NOTIFY") == 1
+    tracking = inventory.process_recorder
+    assert {tracking.max_tracking_id(f"inventory:{each}") for each in reservations} == {2}
+    assert again == [Outcome.DUPLICATE] * len(batch)
+    assert on_hand(inventory, "CAM") == len(batch), "each event applied once"

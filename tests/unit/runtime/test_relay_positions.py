@@ -3,6 +3,7 @@ lock and metadata requests it relies on."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import aiokafka.client
@@ -10,8 +11,13 @@ from aiokafka.protocol.metadata import MetadataRequest_v4, MetadataRequest_v5
 from aiokafka.structs import RecordMetadata
 
 from services.runtime.kafka import MetadataRequestWithoutAutoCreation
-from services.runtime.leadership import lock_key
-from services.runtime.relay import Position, resume_from
+from services.runtime.leadership import Lease, lock_key
+from services.runtime.relay import (
+    POSITION_SAVED_EVERY_SECONDS,
+    Position,
+    _SettledPosition,
+    resume_from,
+)
 from tests.unit.runtime.relays import unconnected_relay
 
 
@@ -60,3 +66,33 @@ def test_an_offset_at_or_below_one_acknowledged_before_means_the_log_was_lost() 
     publisher._acknowledged(acknowledged(2, 7))
     publisher._acknowledged(acknowledged(2, 3))
     assert publisher._log_was_lost
+
+
+class RecordedPositions:
+    """The leader's session, as far as recording positions goes."""
+
+    def __init__(self) -> None:
+        self.recorded: list[int] = []
+
+    async def execute(self, _: str, topic: str, notification_id: int, incarnation: str) -> None:
+        self.recorded.append(notification_id)
+
+
+async def test_a_relay_records_its_position_at_most_every_interval_and_the_last_one_when_told() -> (
+    None
+):
+    session = RecordedPositions()
+    settled = _SettledPosition(cast(Lease, SimpleNamespace(connection=session)), "t")
+
+    await settled.reached(Position(1, "life-1"))
+    await settled.reached(Position(2, "life-1"))
+    await settled.reached(Position(3, "life-1"))
+
+    assert session.recorded == [1], "the first at once, the next ones not within the interval"
+    assert settled.unsaved
+    assert 0 < settled.seconds_until_due() <= POSITION_SAVED_EVERY_SECONDS
+    await settled.save()
+    assert session.recorded == [1, 3], "the last one reached, once told"
+    assert not settled.unsaved
+    await settled.save()
+    assert session.recorded == [1, 3], "nothing new: nothing recorded"
