@@ -438,7 +438,35 @@ async def test_a_batch_tracks_the_events_it_applies_together_and_notifies_with_i
     assert len(locked) == 1
     assert "NOTIFY" in locked[0], "the relays' signal in the lock's round trip"
     assert sent.containing("NOTIFY") == 1
+    assert sent.containing('::"uuid"[]') == 0, "a save of two events sends them as rows, no arrays"
     tracking = inventory.process_recorder
     assert {tracking.max_tracking_id(f"inventory:{each}") for each in reservations} == {2}
     assert again == [Outcome.DUPLICATE] * len(batch)
     assert on_hand(inventory, "CAM") == len(batch), "each event applied once"
+
+
+@pytest.mark.parametrize("receipts", [1, 4, 12])
+def test_a_save_stores_its_events_in_order_as_rows_or_as_arrays(
+    two_processes: tuple[InventoryApplication, InventoryApplication], receipts: int
+) -> None:
+    """Up to `INSERTED_AS_ROWS` events a save inserts row by row, more as arrays: either way
+    every event is stored once, in version order, and the notification log (what the relay
+    publishes) holds them in that order."""
+    first, second = two_processes
+    stock_id = first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    stock: Any = first.repository.get(stock_id)
+    saved_before = stock.version
+    for _ in range(receipts):
+        stock.receive(Receipt("WH-A", 2, "count", "ops"))
+    in_the_save = stock.version - saved_before
+    first.save(stock)
+
+    assert in_the_save >= receipts
+    assert on_hand(second, "CAM") == 1 + 2 * receipts
+    versions = list(range(1, stock.version + 1))
+    stored = second.repository.event_store.get(stock_id)
+    assert [event.originator_version for event in stored] == versions
+    logged = second.process_recorder.select_notifications(start=1, limit=100)
+    assert [(n.originator_id, n.originator_version) for n in logged] == [
+        (stock_id, version) for version in versions
+    ]
