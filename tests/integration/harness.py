@@ -65,6 +65,19 @@ class Stack:
     broker does not take them."""
     processes: list[ServiceProcess] = field(default_factory=list, repr=False, compare=False)
     """Every service process started on it, for a failed test's report."""
+    ports_given: set[int] = field(default_factory=set, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.ports_given.add(self.order_port)
+
+    def new_port(self) -> int:
+        """A free port none of this stack's processes was given: a port chosen and not yet
+        bound is free to the system, which can hand it out again (order's reserved port went
+        to PIM once, and order could not start)."""
+        while (port := free_port()) in self.ports_given:
+            pass
+        self.ports_given.add(port)
+        return port
 
     @property
     def issuer(self) -> LocalIssuer:
@@ -120,7 +133,7 @@ class ServiceProcess:
             self.stack.order_port_taken = True
             self.port = self.stack.order_port
         else:
-            self.port = free_port()
+            self.port = self.stack.new_port()
 
     @property
     def url(self) -> str:
