@@ -98,12 +98,12 @@ recorded before the column existed has none, so its store is published again onc
 
 RESTART_DELAY_SECONDS = 1.0
 IN_FLIGHT = 3
+"""Batches handed to the producer and not yet acknowledged, at most."""
 POSITION_SAVED_EVERY_SECONDS = 0.2
 """A relay records its position at most this often, and this long after its last batch at the
 latest: a position only says where to resume, and one per batch was a statement and a commit
 per batch (five per order in the full flow). A crash publishes again what it published since
 the last record, which consumers recognise as repeats, as they do after any crash of a relay."""
-"""Batches handed to the producer and not yet acknowledged, at most."""
 
 
 def envelope_for(
