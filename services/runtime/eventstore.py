@@ -42,7 +42,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import get_topic, register_topic, retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from services.runtime.aggregate import (
     Aggregate,
@@ -99,6 +99,16 @@ class _OpenUnitOfWork:
     back forgets those it touched."""
     recorded: list[Recording[uuid.UUID]] = field(default_factory=list)
     """The events recorded in it whose messages are to be kept, made in one go at its end."""
+    committed: CommittedAggregates | None = None
+    """The process's committed aggregates, brought up to date with the store as the store's lock
+    is taken (`ReadModelRecorder._prepare_to_write`), so that what it keeps as current can be
+    loaded with no query."""
+    locked_at: int | None = None
+    """The store's last notification id as its lock found it, when `committed` was brought up to
+    date then; None before, or when the lock was released with a savepoint rolled back."""
+    position: int | None = None
+    """With `locked_at`: the store's last notification id now, its own inserts included (no one
+    else inserts while it holds the lock)."""
 
     def touch(self, aggregate: Any) -> None:
         """Note an aggregate as this unit of work has it now (loaded, or just saved)."""
@@ -121,7 +131,7 @@ class _OpenUnitOfWork:
         it (Postgres releases a lock taken after a savepoint rolled back to), and the aggregates
         loaded or saved in it are forgotten (they may hold what was undone)."""
         locked, notified, touched = self.store_locked, self.notified, len(self.touched)
-        recorded = len(self.recorded)
+        recorded, locked_at, position = len(self.recorded), self.locked_at, self.position
         try:
             with self.connection.transaction() if self.savepoints else contextlib.nullcontext():
                 yield
@@ -129,6 +139,7 @@ class _OpenUnitOfWork:
             if not self.savepoints and self.spoilt_by is None:
                 self.spoilt_by = error
             self.store_locked, self.notified = locked, notified
+            self.locked_at, self.position = locked_at, position
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
             del self.touched[touched:]
@@ -182,6 +193,11 @@ class UnitOfWorkDatastore(PostgresDatastore):
 
 INSERTED_AS_ROWS = 8
 """A save of at most this many events inserts them as rows of values; more, as four arrays."""
+
+STORED_SINCE_LISTED = 1_000
+"""A unit of work taking the store's lock reads at most this many events stored since the
+process's committed aggregates were last known current (`CommittedAggregates.through`); when
+there are more, none is known current any longer."""
 
 
 class _StatementsComposedOnce(PostgresAggregateRecorder):
@@ -407,7 +423,10 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
             if not stored_events:
                 return None
             self._insert_stored_events(cursor, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            ids = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
+            if ids and work.position is not None:
+                work.position = max(work.position, *ids)
+            return ids
 
     def insert_tracking(self, tracking: Tracking) -> None:
         work = _unit_of_work.get()
@@ -527,16 +546,58 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
                 self._notify_channel(curs)
             return
         statements: list[Any] = []  # the library types its statements loosely
+        own_store = work.datastore is self.datastore
+        committed = work.committed if own_store and not work.store_locked else None
         if not work.store_locked:
             statements.extend(self.lock_table_statements)
         if notify and not work.notified:
             statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
         if not statements:
             return
+        through = committed.through if committed is not None else None
+        if committed is not None:
+            statements.append(self._stored_since_statement(through))
         # Without parameters psycopg sends the statements as one simple query: one round trip.
         curs.execute(SQL("; ").join(statements))
         work.store_locked = True
         work.notified = work.notified or notify
+        if committed is not None:
+            while curs.nextset():
+                pass  # to the last statement's rows
+            work.locked_at = work.position = _bring_up_to_date(committed, through, curs.fetchall())
+
+    def _stored_since_statement(self, through: int | None) -> Composable:
+        """The store's last notification id (the row without an originator), and the aggregate
+        of each event stored after `through`, at most `STORED_SINCE_LISTED` of them."""
+        table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        last = SQL(
+            "SELECT NULL::{0} AS originator_id, max(notification_id) AS notification_id FROM {1}"
+        ).format(Identifier(self.datastore.originator_id_type), table)
+        if through is None:
+            return last
+        return SQL(
+            "{0} UNION ALL (SELECT originator_id, notification_id FROM {1} "
+            "WHERE notification_id > {2} LIMIT {3})"
+        ).format(last, table, Literal(through), Literal(STORED_SINCE_LISTED))
+
+
+def _bring_up_to_date(
+    committed: CommittedAggregates, through: int | None, rows: Sequence[DictRow]
+) -> int:
+    """`committed` brought up to date with the rows of `_stored_since_statement(through)`; the
+    store's last notification id."""
+    position = 0
+    changed: list[uuid.UUID] = []
+    for row in rows:
+        if row["originator_id"] is None:
+            position = row["notification_id"] or 0
+        else:
+            changed.append(row["originator_id"])
+    listed_all = through is not None and len(changed) < STORED_SINCE_LISTED
+    committed.bring_up_to_date(position, changed if listed_all else None)
+    return position
 
 
 def _mutate_in_turn(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -586,24 +647,54 @@ class CommittedAggregates:
     afterwards, as they are, with no copy. When it is rolled back nothing is given back, so
     nothing it undid is ever loaded. A save outside a unit of work keeps a copy (its caller still
     holds the aggregate), and a load outside one gets a copy.
+
+    Most loads need no query at all. The aggregates are known current up to a position of the
+    store (`through`, a notification id): a unit of work that takes the store's lock reads which
+    aggregates have events after it, and forgets those (`bring_up_to_date`); every other one it
+    takes while it holds the lock is what the store holds, since nothing can be stored meanwhile.
+    A unit of work that committed under the lock moves the position on past its own events, the
+    only ones stored since. An aggregate kept with what it was current at behind that position
+    (a slower thread's, a copy) is marked not known current, and is loaded with the events after
+    it as before.
     """
 
     def __init__(self, most: int) -> None:
         self._most = most
-        self._kept: OrderedDict[uuid.UUID, tuple[int, Any, bytes | None]] = OrderedDict()
-        """By id: the version, and the aggregate itself (nothing else holds it) or a copy of it
-        as pickled bytes."""
+        self._kept: OrderedDict[uuid.UUID, tuple[int, Any, bytes | None, bool]] = OrderedDict()
+        """By id: the version, the aggregate itself (nothing else holds it) or a copy of it as
+        pickled bytes, and whether it is known current up to `_through`."""
+        self._through: int | None = None
         self._lock = threading.Lock()
 
-    def take(self, aggregate_id: uuid.UUID) -> Any | None:
+    @property
+    def through(self) -> int | None:
+        """The store position up to which the aggregates kept as current hold every event of
+        theirs; None before the store was first read."""
+        return self._through
+
+    def bring_up_to_date(self, position: int, changed: Iterable[uuid.UUID] | None) -> None:
+        """What the store holds, read under its lock: its last notification id, and the
+        aggregates with events after `through` (None: too many to list, or never read before).
+        Those are forgotten (all are no longer known current, for None); the rest are current up
+        to `position`."""
+        with self._lock:
+            if changed is None:
+                for aggregate_id, (version, aggregate, state, _) in self._kept.items():
+                    self._kept[aggregate_id] = (version, aggregate, state, False)
+            else:
+                for aggregate_id in changed:
+                    self._kept.pop(aggregate_id, None)
+            self._through = position
+
+    def take(self, aggregate_id: uuid.UUID) -> tuple[Any, bool] | None:
         """The aggregate kept, for a unit of work to change: no longer kept until it is given
-        back. None when none is kept."""
+        back; with whether it is known current up to `through`. None when none is kept."""
         with self._lock:
             kept = self._kept.pop(aggregate_id, None)
         if kept is None:
             return None
-        _, aggregate, state = kept
-        return aggregate if state is None else pickle.loads(state)
+        _, aggregate, state, current = kept
+        return (aggregate if state is None else pickle.loads(state)), current
 
     def copy_of(self, aggregate_id: uuid.UUID) -> Any | None:
         """A copy of the aggregate as last kept, or None."""
@@ -612,21 +703,43 @@ class CommittedAggregates:
             if kept is None:
                 return None
             self._kept.move_to_end(aggregate_id)
-            _, aggregate, state = kept
+            _, aggregate, state, _ = kept
             if state is None:
                 state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
         return pickle.loads(state)
 
-    def keep_committed(self, aggregates: Iterable[tuple[Any, int, bool]]) -> None:
+    def keep_committed(
+        self,
+        aggregates: Iterable[tuple[Any, int, bool]],
+        *,
+        locked_at: int | None = None,
+        position: int | None = None,
+    ) -> None:
         """Keep, as they are, the aggregates a unit of work committed, each with the version it
-        had when the unit of work last loaded or saved it: one changed since is left out."""
-        for aggregate, version, _ in aggregates:
-            if _unchanged(aggregate, version):
-                self._keep(aggregate.id, version, aggregate, None)
+        had when the unit of work last loaded or saved it, and whether the store's lock was held
+        by then; one changed since is forgotten. A unit of work that brought the aggregates up to
+        date at `locked_at` under the lock and committed at `position` moves `through` on to
+        it, if no one brought them up to date since."""
+        if self._most <= 0:
+            return
+        with self._lock:
+            if locked_at is not None and self._through == locked_at:
+                self._through = position
+            for aggregate, version, locked in aggregates:
+                if not _unchanged(aggregate, version):
+                    self._kept.pop(aggregate.id, None)
+                    continue
+                current = (
+                    locked
+                    and position is not None
+                    and self._through is not None
+                    and position >= self._through
+                )
+                self._keep_locked(aggregate.id, (version, aggregate, None, current))
 
     def keep_copies(self, aggregates: Iterable[Any]) -> None:
-        """Keep copies of aggregates saved outside a unit of work (their caller still has them);
-        any with events not yet saved are left out."""
+        """Keep copies of aggregates saved outside a unit of work (their caller still has them),
+        not known current; any with events not yet saved are left out."""
         if self._most <= 0:
             return
         for aggregate in aggregates:
@@ -636,21 +749,19 @@ class CommittedAggregates:
                 state = pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # an aggregate that cannot be pickled is loaded from the store
                 continue
-            self._keep(aggregate.id, aggregate.version, None, state)
+            with self._lock:
+                self._keep_locked(aggregate.id, (aggregate.version, None, state, False))
 
-    def _keep(
-        self, aggregate_id: uuid.UUID, version: int, aggregate: Any, state: bytes | None
+    def _keep_locked(
+        self, aggregate_id: uuid.UUID, entry: tuple[int, Any, bytes | None, bool]
     ) -> None:
-        if self._most <= 0:
+        kept = self._kept.pop(aggregate_id, None)
+        if kept is not None and kept[0] > entry[0]:
+            self._kept[aggregate_id] = kept  # a later version was kept meanwhile
             return
-        with self._lock:
-            kept = self._kept.pop(aggregate_id, None)
-            if kept is not None and kept[0] > version:
-                self._kept[aggregate_id] = kept  # a later version was kept meanwhile
-                return
-            self._kept[aggregate_id] = (version, aggregate, state)
-            while len(self._kept) > self._most:
-                self._kept.popitem(last=False)
+        self._kept[aggregate_id] = entry
+        while len(self._kept) > self._most:
+            self._kept.popitem(last=False)
 
     def forget(self, aggregate_id: uuid.UUID) -> None:
         with self._lock:
@@ -749,7 +860,9 @@ class ServiceApplication(Application[uuid.UUID]):
             return
         datastore = self._datastore()
         with datastore.get_connection() as connection, connection.transaction():
-            work = _OpenUnitOfWork(datastore, connection, savepoints=savepoints)
+            work = _OpenUnitOfWork(
+                datastore, connection, savepoints=savepoints, committed=self.committed
+            )
             token = _unit_of_work.set(work)
             try:
                 yield
@@ -763,7 +876,9 @@ class ServiceApplication(Application[uuid.UUID]):
                 raise SavepointsNeeded(f"{error!r} after {spoilt_by!r}") from error
             finally:
                 _unit_of_work.reset(token)
-        self.committed.keep_committed(work.aggregates.values())
+        self.committed.keep_committed(
+            work.aggregates.values(), locked_at=work.locked_at, position=work.position
+        )
 
     def without_savepoints(self) -> bool:
         """Whether the unit of work under way opens no savepoints (see `unit_of_work`)."""
@@ -1020,7 +1135,12 @@ class ServiceApplication(Application[uuid.UUID]):
             if found is not None:
                 aggregate, current = found
             else:
-                aggregate = self.committed.take(aggregate_id)
+                taken = self.committed.take(aggregate_id)
+                if taken is not None:
+                    aggregate, kept_current = taken
+                    # Current up to where the store stood when this unit of work took its lock,
+                    # which it still holds: nothing was stored since but its own saves.
+                    current = kept_current and work.store_locked and work.locked_at is not None
         else:
             aggregate = self.committed.copy_of(aggregate_id)
         if aggregate is None:

@@ -11,7 +11,9 @@ import pytest
 
 from services.inventory.application import InventoryApplication
 from services.inventory.domain import Receipt, SkuStock, stock_id_for
+from services.runtime import eventstore
 from services.runtime.database import PostgresLocation, ensure_database
+from tests.integration.test_unit_of_work import RoundTrips
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +131,108 @@ def test_an_aggregate_changed_in_a_unit_of_work_and_not_saved_is_not_kept(
 
     assert units(stock(first, "CAM")) == 1
     assert stock(first, "CAM").version == from_the_store(first, "CAM").version
+
+
+def locked(inventory: InventoryApplication) -> None:
+    """Inside a unit of work: take the store's lock first, as a consumer's batch does."""
+    inventory.process_recorder.tracked_versions([])  # type: ignore[attr-defined]
+
+
+def event_queries(sent: RoundTrips) -> int:
+    """Statements that read an aggregate's events from the store."""
+    return sent.containing('_events" WHERE originator_id')
+
+
+def test_under_the_store_s_lock_a_kept_aggregate_is_loaded_with_no_query_unless_stored_since(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A unit of work that holds the store's lock reads, as it takes it, which aggregates have
+    events stored since the process's kept ones were current: it loads every other one kept
+    without a query, and those from the store, whoever stored the events."""
+    first, second = two_processes
+    skus = ["CAM", "LENS", "DOCK"]
+    with first.unit_of_work():
+        locked(first)
+        for sku in skus:
+            first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        locked(first)
+        assert [units(stock(first, sku)) for sku in skus] == [1, 1, 1]
+        first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    monkeypatch.undo()
+    assert event_queries(sent) == 0, "each one kept was current: loaded with no query"
+
+    second.receive_stock("LENS", Receipt("WH-A", 5, "count", "ops"))
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        locked(first)
+        assert [units(stock(first, sku)) for sku in skus] == [2, 6, 1]
+        first.receive_stock("LENS", Receipt("WH-A", 1, "count", "ops"))  # it was current
+    monkeypatch.undo()
+    assert event_queries(sent) == 1, "only the aggregate stored to since is read"
+    assert units(from_the_store(second, "LENS")) == 7
+
+
+def test_without_the_lock_or_with_too_much_stored_since_kept_aggregates_are_read_after(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A load before the lock is taken, or after more events were stored since than the lock's
+    query lists, reads the events after the kept aggregate, as does one kept from a save outside
+    a unit of work: none of them is known current."""
+    first, second = two_processes
+    with first.unit_of_work():
+        locked(first)
+        first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    first.receive_stock("LENS", Receipt("WH-A", 1, "count", "ops"))  # a copy kept
+
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        assert units(stock(first, "CAM")) == 1  # before the lock
+        locked(first)
+        assert units(stock(first, "LENS")) == 1
+    monkeypatch.undo()
+    assert event_queries(sent) == 2
+
+    monkeypatch.setattr(eventstore, "STORED_SINCE_LISTED", 2)
+    for sku in ("DOCK", "HUB", "CASE"):
+        second.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        locked(first)
+        assert (units(stock(first, "CAM")), units(stock(first, "LENS"))) == (1, 1)
+    assert event_queries(sent) == 2, "none known current any longer"
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work():
+        locked(first)
+        assert (units(stock(first, "CAM")), units(stock(first, "LENS"))) == (1, 1)
+    monkeypatch.undo()
+    assert event_queries(sent) == 0, "current again once read under the lock"
+
+
+def test_a_lock_undone_with_its_savepoint_leaves_nothing_known_current(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postgres releases a lock taken in a savepoint rolled back: another process can store
+    events before the unit of work takes it again, so what it loads meanwhile is read."""
+    first, second = two_processes
+    with first.unit_of_work():
+        locked(first)
+        first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    def locked_then_failed() -> None:
+        with first.all_or_nothing():
+            locked(first)
+            raise RuntimeError("undone, and the lock with it")
+
+    with first.unit_of_work():
+        with pytest.raises(RuntimeError):
+            locked_then_failed()
+        second.receive_stock("CAM", Receipt("WH-A", 5, "count", "ops"))
+        assert units(stock(first, "CAM")) == 6
+        first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    assert units(from_the_store(second, "CAM")) == 7
