@@ -109,6 +109,20 @@ class _OpenUnitOfWork:
     position: int | None = None
     """With `locked_at`: the store's last notification id now, its own inserts included (no one
     else inserts while it holds the lock)."""
+    locked_before_loading: bool = False
+    """With `locked_at`: the lock was taken as a consumer's batch began, by `tracked_versions`
+    before any aggregate was loaded or saved, so every one loaded in it is what the store
+    holds."""
+    deferred: list[StoredEvent] = field(default_factory=list)
+    """Events saved while it held the store's lock without savepoints, not yet inserted: they
+    go in together (`ReadModelRecorder.insert_deferred`), before any other insert and at its
+    end. Their recordings carry placeholder notification ids until then (`placeholder_id`)."""
+    inserted_deferred: int = 0
+    """How many deferred events were inserted already: the next placeholders follow theirs."""
+    deferred_by: Any = None
+    """The recorder whose events `deferred` holds: its reads of them include them."""
+    assigned: dict[int, int] = field(default_factory=dict)
+    """Placeholder notification id → the id the event got when it was inserted."""
 
     def touch(self, aggregate: Any) -> None:
         """Note an aggregate as this unit of work has it now (loaded, or just saved)."""
@@ -132,6 +146,7 @@ class _OpenUnitOfWork:
         loaded or saved in it are forgotten (they may hold what was undone)."""
         locked, notified, touched = self.store_locked, self.notified, len(self.touched)
         recorded, locked_at, position = len(self.recorded), self.locked_at, self.position
+        deferred = len(self.deferred)
         try:
             with self.connection.transaction() if self.savepoints else contextlib.nullcontext():
                 yield
@@ -140,11 +155,18 @@ class _OpenUnitOfWork:
                 self.spoilt_by = error
             self.store_locked, self.notified = locked, notified
             self.locked_at, self.position = locked_at, position
+            del self.deferred[deferred:]
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
             del self.touched[touched:]
             del self.recorded[recorded:]
             raise
+
+
+def placeholder_id(index: int) -> int:
+    """The notification id a deferred event's recording carries until it is inserted: negative,
+    by its place in `_OpenUnitOfWork.deferred`."""
+    return -1 - index
 
 
 def _unchanged(aggregate: Any, version: int) -> bool:
@@ -321,7 +343,7 @@ class _StatementsComposedOnce(PostgresAggregateRecorder):
         params = [value for value in (originator_id, gt, lte, limit) if value is not None]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params, prepare=True)
-            return [
+            stored = [
                 StoredEvent(
                     originator_id=row["originator_id"],
                     originator_version=row["originator_version"],
@@ -330,6 +352,22 @@ class _StatementsComposedOnce(PostgresAggregateRecorder):
                 )
                 for row in curs.fetchall()
             ]
+        work = _unit_of_work.get()
+        if work is None or work.deferred_by is not self or not work.deferred:
+            return stored
+        # Its own events not inserted yet are as much what the store holds for this unit of work.
+        deferred = [
+            event
+            for event in work.deferred
+            if event.originator_id == originator_id
+            and (gt is None or event.originator_version > gt)
+            and (lte is None or event.originator_version <= lte)
+        ]
+        if not deferred:
+            return stored
+        stored.extend(deferred)
+        stored.sort(key=lambda event: event.originator_version, reverse=desc)
+        return stored[:limit] if limit is not None else stored
 
 
 class SnapshotRecorder(_StatementsComposedOnce):
@@ -422,11 +460,58 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
             self._insert_events(cursor, stored_events, **kwargs)
             if not stored_events:
                 return None
+            if self._defers(work, kwargs):
+                first = work.inserted_deferred + len(work.deferred)
+                work.deferred.extend(stored_events)
+                work.deferred_by = self
+                return [placeholder_id(first + n) for n in range(len(stored_events))]
+            self._insert_deferred(cursor, work)  # what was saved before goes in first
             self._insert_stored_events(cursor, stored_events, **kwargs)
             ids = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
             if ids and work.position is not None:
                 work.position = max(work.position, *ids)
             return ids
+
+    @staticmethod
+    def _defers(work: _OpenUnitOfWork, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a save's events wait to be inserted with the unit of work's others: in a batch
+        run without savepoints that read the store under its lock (`locked_at`) before it loaded
+        anything, where every aggregate it loads is current and nothing else can be stored, so a save cannot conflict
+        with anyone else's (a conflict among its own saves fails the insert at its end, and the
+        batch runs again with savepoints, inserting each save as it is made). Not a save that
+        records the consumed message's tracking, nor one that asked for its insert at once (a
+        keyed request, which must see its key taken when it is)."""
+        return (
+            work.locked_at is not None
+            and work.locked_before_loading
+            and not work.savepoints
+            and bool(kwargs.get("deferrable"))
+            and kwargs.get("tracking") is None
+            and kwargs.get("outbox") is None
+        )
+
+    def insert_deferred(self) -> None:
+        """Insert the events the open unit of work deferred (`_defers`), in one statement."""
+        work = _unit_of_work.get()
+        if work is None or work.deferred_by is not self or not work.deferred:
+            return
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            self._insert_deferred(cursor, work)
+
+    def _insert_deferred(self, cursor: Cursor[DictRow], work: _OpenUnitOfWork) -> None:
+        if work.deferred_by is not self or not work.deferred:
+            return
+        self._insert_stored_events(cursor, work.deferred)
+        ids = [row["notification_id"] for row in cursor.fetchall()]
+        first = work.inserted_deferred
+        work.assigned.update(
+            (placeholder_id(first + index), notification_id)
+            for index, notification_id in enumerate(ids)
+        )
+        if work.position is not None:
+            work.position = max(work.position, *ids)
+        work.inserted_deferred += len(ids)
+        work.deferred = []
 
     def insert_tracking(self, tracking: Tracking) -> None:
         work = _unit_of_work.get()
@@ -454,12 +539,14 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         its tracking rows at its end (`insert_trackings`). `notify`: the relays' signal goes in
         the same round trip as the lock, for a unit of work that expects to store events (it
         would otherwise be one more before its first event)."""
-        inside = _unit_of_work.get() is not None
-        if not sources and not inside:
+        work = _unit_of_work.get()
+        if not sources and work is None:
             return {}
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            if inside:
+            if work is not None:
+                loaded = bool(work.touched) or work.store_locked
                 self._prepare_to_write(cursor, notify=notify)
+                work.locked_before_loading = not loaded and work.locked_at is not None
             if not sources:
                 return {}
             cursor.execute(self._tracked_versions_statement, (list(sources),), prepare=True)
@@ -868,6 +955,7 @@ class ServiceApplication(Application[uuid.UUID]):
                 yield
                 if work.spoilt_by is not None:
                     raise SavepointsNeeded(f"went on after {work.spoilt_by!r}")
+                self._recorder.insert_deferred()
                 self._keep_messages(work)
             except Exception as error:
                 spoilt_by = work.spoilt_by
@@ -896,7 +984,10 @@ class ServiceApplication(Application[uuid.UUID]):
             self._recorder.insert_messages(
                 cursor,
                 [
-                    (recording.notification.id, make(recording.domain_event))
+                    (
+                        work.assigned.get(recording.notification.id, recording.notification.id),
+                        make(recording.domain_event),
+                    )
                     for recording in work.recorded
                 ],
             )
@@ -989,6 +1080,7 @@ class ServiceApplication(Application[uuid.UUID]):
         # only this step is extended.
         keyed = keyed_request_to_record()
         if keyed is None:
+            processing_event.saved_kwargs["deferrable"] = True
             return self._record_consumed(processing_event)
         processing_event.collect_events(keyed.new_record())
         work = _unit_of_work.get()

@@ -22,8 +22,10 @@ from services.inventory.domain import Receipt, stock_id_for
 from services.order.application import OrderApplication
 from services.order.handlers import register_handlers
 from services.runtime.consumer import Consumer, Outcome
+from services.runtime.context import MessageContext, handling
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner, SavepointsNeeded
+from services.runtime.relay_messages import OutboxRow
 from tests.integration.harness import published
 
 pytestmark = pytest.mark.integration
@@ -252,7 +254,8 @@ async def test_a_batch_that_loses_a_race_without_savepoints_runs_again_with_them
         runner.shutdown()
 
     assert outcomes == [Outcome.APPLIED] * 3
-    assert calls == [True, False, False, False], "the first attempt without savepoints"
+    # Its saves wait for the batch's end, where the insert finds the conflict.
+    assert calls == [True] * 3 + [False] * 3, "the first attempt without savepoints"
     assert consumer.counters.batches_with_savepoints == 1
     assert consumer.counters.batches_split == 0, "still applied as one batch"
     assert on_hand(second, "CAM") == 1 + 5 + 3, "each message applied once"
@@ -438,7 +441,7 @@ async def test_a_batch_tracks_the_events_it_applies_together_and_notifies_with_i
     assert len(locked) == 1
     assert "NOTIFY" in locked[0], "the relays' signal in the lock's round trip"
     assert sent.containing("NOTIFY") == 1
-    assert sent.containing('::"uuid"[]') == 0, "a save of two events sends them as rows, no arrays"
+    assert sent.containing('_events" (originator_id') == 1, "the batch's saves in one insert"
     tracking = inventory.process_recorder
     assert {tracking.max_tracking_id(f"inventory:{each}") for each in reservations} == {2}
     assert again == [Outcome.DUPLICATE] * len(batch)
@@ -470,3 +473,91 @@ def test_a_save_stores_its_events_in_order_as_rows_or_as_arrays(
     assert [(n.originator_id, n.originator_version) for n in logged] == [
         (stock_id, version) for version in versions
     ]
+
+
+def lock_first(inventory: InventoryApplication) -> None:
+    """Inside a unit of work: take the store's lock first, as a consumer's batch does."""
+    inventory.process_recorder.tracked_versions([])  # type: ignore[attr-defined]
+
+
+def stored_with_messages(inventory: InventoryApplication) -> list[tuple[int, str, int, str]]:
+    """Every stored event in notification order, with the message kept beside it."""
+    recorder: Any = inventory.process_recorder
+    rows = inventory.read(
+        "SELECT e.notification_id, e.originator_id, e.originator_version, m.message_value "
+        f'FROM "{recorder.events_table_name}" AS e '
+        f'LEFT JOIN "{recorder.messages_table_name}" AS m USING (notification_id) '
+        "ORDER BY e.notification_id"
+    )
+    return [
+        (
+            row["notification_id"],
+            str(row["originator_id"]),
+            row["originator_version"],
+            bytes(row["message_value"] or b"").decode(),
+        )
+        for row in rows
+    ]
+
+
+def test_a_batch_without_savepoints_inserts_its_saves_together_in_order_with_their_messages(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under the store's lock, a batch's saves wait and go in as one insert at its end, in the
+    order they were made, each event with its own message; reads in the batch see them, and a
+    save that tracks its message inserts those saved before it first."""
+    first, second = two_processes
+    first.keep_message = lambda event: OutboxRow(
+        key=b"k", value=f"{event.originator_id}:{event.originator_version}".encode(), headers=b""
+    )
+    skus = stocked(first, 3)
+    sent = RoundTrips(monkeypatch)
+    with first.unit_of_work(savepoints=False):
+        lock_first(first)
+        for sku in [*skus, skus[0]]:
+            first.receive_stock(sku, Receipt("WH-A", 1, "count", "ops"))
+        assert on_hand(second, skus[0]) == 1, "nothing committed before the end"
+        direct: Any = first.repository.get(stock_id_for(skus[0]))
+        assert sum(direct.on_hand.values()) == 3, "a read of the store includes what waits"
+    monkeypatch.undo()
+    assert sent.containing('_events" (originator_id') == 1, "one insert for four saves"
+    assert [on_hand(second, sku) for sku in skus] == [3, 2, 2]
+    logged = stored_with_messages(second)
+    assert [row[0] for row in logged] == sorted(row[0] for row in logged)
+    batch = logged[-8:]  # a receipt is two events
+    assert [row[1] for row in batch[::2]] == [str(stock_id_for(sku)) for sku in [*skus, skus[0]]]
+    assert all(message == f"{aggregate}:{version}" for _, aggregate, version, message in batch)
+
+    tracked = Tracking("inventory:" + str(uuid.uuid4()), 1)
+    with first.unit_of_work(savepoints=False):
+        lock_first(first)
+        first.receive_stock(skus[1], Receipt("WH-A", 1, "count", "ops"))
+        with handling(MessageContext(correlation_id="c", tracking=tracked)):
+            first.receive_stock(skus[2], Receipt("WH-A", 1, "count", "ops"))
+    logged = stored_with_messages(second)
+    assert [row[1] for row in logged[-4:][::2]] == [str(stock_id_for(sku)) for sku in skus[1:]]
+    assert second.process_recorder.max_tracking_id(tracked.application_name) == 1
+
+
+def test_two_saves_of_one_version_in_a_batch_fail_its_insert_and_commit_nothing(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    """A conflict among a batch's own deferred saves fails the insert at its end: nothing of it
+    commits, and the consumer runs such a batch again with savepoints (`_without_savepoints_first`)."""
+    first, second = two_processes
+    first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    def a_batch_that_saves_one_version_twice() -> None:
+        with first.unit_of_work(savepoints=False):
+            lock_first(first)
+            stale: Any = first.repository.get(stock_id_for("CAM"))
+            first.receive_stock("CAM", Receipt("WH-A", 2, "count", "ops"))
+            first.receive_stock("LENS", Receipt("WH-A", 2, "count", "ops"))
+            stale.receive(Receipt("WH-A", 7, "count", "ops"))
+            first.save(stale)  # no error yet: the insert is at the end
+
+    with pytest.raises(IntegrityError):
+        a_batch_that_saves_one_version_twice()
+    assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (1, 0)
+    assert on_hand(first, "CAM") == 1, "nothing undone is kept"
