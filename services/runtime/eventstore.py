@@ -42,7 +42,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import get_topic, register_topic, retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier, Literal
+from psycopg.sql import SQL, Composable, Identifier
 
 from services.runtime.aggregate import (
     Aggregate,
@@ -100,8 +100,8 @@ class _OpenUnitOfWork:
     recorded: list[Recording[uuid.UUID]] = field(default_factory=list)
     """The events recorded in it whose messages are to be kept, made in one go at its end."""
     committed: CommittedAggregates | None = None
-    """The process's committed aggregates, brought up to date with the store as the store's lock
-    is taken (`ReadModelRecorder._prepare_to_write`), so that what it keeps as current can be
+    """The process's committed aggregates, brought up to date with the store as a batch takes the
+    store's lock (`ReadModelRecorder.tracked_versions`), so that what it keeps as current can be
     loaded with no query."""
     locked_at: int | None = None
     """The store's last notification id as its lock found it, when `committed` was brought up to
@@ -217,7 +217,7 @@ INSERTED_AS_ROWS = 8
 """A save of at most this many events inserts them as rows of values; more, as four arrays."""
 
 STORED_SINCE_LISTED = 1_000
-"""A unit of work taking the store's lock reads at most this many events stored since the
+"""A batch taking the store's lock reads at most this many events stored since the
 process's committed aggregates were last known current (`CommittedAggregates.through`); when
 there are more, none is known current any longer."""
 
@@ -417,12 +417,21 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
         )
+        events = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
         self._tracked_versions_statement = (
             SQL(
                 "SELECT application_name, notification_id FROM {0} "
-                "WHERE application_name = ANY(%s::text[])"
+                "WHERE application_name = ANY(%s::text[]) "
+                "UNION ALL SELECT NULL, max(notification_id) FROM {1}"
             )
-            .format(table)
+            .format(table, events)
+            .as_bytes(None)
+        )
+        self._stored_since_statement = (
+            SQL("SELECT originator_id FROM {0} WHERE notification_id > %s LIMIT %s")
+            .format(events)
             .as_bytes(None)
         )
         self._insert_trackings_statement = (
@@ -538,20 +547,50 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         later in the unit of work, stays true until it commits. That is what lets a batch write
         its tracking rows at its end (`insert_trackings`). `notify`: the relays' signal goes in
         the same round trip as the lock, for a unit of work that expects to store events (it
-        would otherwise be one more before its first event)."""
+        would otherwise be one more before its first event).
+
+        The same query reads the store's last notification id, with which the unit of work
+        brings the process's committed aggregates up to date (`CommittedAggregates`): a second
+        query lists what was stored since they were, only when something was."""
         work = _unit_of_work.get()
         if not sources and work is None:
             return {}
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            committed = None
             if work is not None:
                 loaded = bool(work.touched) or work.store_locked
                 self._prepare_to_write(cursor, notify=notify)
-                work.locked_before_loading = not loaded and work.locked_at is not None
-            if not sources:
+                if work.committed is not None and work.datastore is self.datastore:
+                    committed = work.committed
+            if not sources and committed is None:
                 return {}
+            # Where the store stands comes with the tracking rows: the row without a source.
             cursor.execute(self._tracked_versions_statement, (list(sources),), prepare=True)
             found = {row["application_name"]: row["notification_id"] for row in cursor.fetchall()}
+            if work is not None and committed is not None:
+                position = int(found.pop(None, None) or 0)
+                committed.bring_up_to_date(
+                    position, self._stored_since(cursor, committed, position)
+                )
+                work.locked_at = work.position = position
+                work.locked_before_loading = not loaded
         return {source: int(found.get(source) or 0) for source in sources}
+
+    def _stored_since(
+        self, cursor: Cursor[DictRow], committed: CommittedAggregates, position: int
+    ) -> list[uuid.UUID] | None:
+        """The aggregates with events stored after `committed.through`, up to the store's last
+        notification id `position`: none when it is `through` (mostly: the process's own units of
+        work are the only writers), None when unknown (never read, or more than
+        `STORED_SINCE_LISTED`)."""
+        through = committed.through
+        if through is None or position < through:
+            return None
+        if position == through:
+            return []
+        cursor.execute(self._stored_since_statement, (through, STORED_SINCE_LISTED), prepare=True)
+        changed = [row["originator_id"] for row in cursor.fetchall()]
+        return changed if len(changed) < STORED_SINCE_LISTED else None
 
     def insert_trackings(self, versions: Mapping[str, int]) -> None:
         """Move each source's tracking up to its version in one statement (inside a unit of
@@ -633,58 +672,16 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
                 self._notify_channel(curs)
             return
         statements: list[Any] = []  # the library types its statements loosely
-        own_store = work.datastore is self.datastore
-        committed = work.committed if own_store and not work.store_locked else None
         if not work.store_locked:
             statements.extend(self.lock_table_statements)
         if notify and not work.notified:
             statements.append(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
         if not statements:
             return
-        through = committed.through if committed is not None else None
-        if committed is not None:
-            statements.append(self._stored_since_statement(through))
         # Without parameters psycopg sends the statements as one simple query: one round trip.
         curs.execute(SQL("; ").join(statements))
         work.store_locked = True
         work.notified = work.notified or notify
-        if committed is not None:
-            while curs.nextset():
-                pass  # to the last statement's rows
-            work.locked_at = work.position = _bring_up_to_date(committed, through, curs.fetchall())
-
-    def _stored_since_statement(self, through: int | None) -> Composable:
-        """The store's last notification id (the row without an originator), and the aggregate
-        of each event stored after `through`, at most `STORED_SINCE_LISTED` of them."""
-        table = SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        )
-        last = SQL(
-            "SELECT NULL::{0} AS originator_id, max(notification_id) AS notification_id FROM {1}"
-        ).format(Identifier(self.datastore.originator_id_type), table)
-        if through is None:
-            return last
-        return SQL(
-            "{0} UNION ALL (SELECT originator_id, notification_id FROM {1} "
-            "WHERE notification_id > {2} LIMIT {3})"
-        ).format(last, table, Literal(through), Literal(STORED_SINCE_LISTED))
-
-
-def _bring_up_to_date(
-    committed: CommittedAggregates, through: int | None, rows: Sequence[DictRow]
-) -> int:
-    """`committed` brought up to date with the rows of `_stored_since_statement(through)`; the
-    store's last notification id."""
-    position = 0
-    changed: list[uuid.UUID] = []
-    for row in rows:
-        if row["originator_id"] is None:
-            position = row["notification_id"] or 0
-        else:
-            changed.append(row["originator_id"])
-    listed_all = through is not None and len(changed) < STORED_SINCE_LISTED
-    committed.bring_up_to_date(position, changed if listed_all else None)
-    return position
 
 
 def _mutate_in_turn(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -736,9 +733,10 @@ class CommittedAggregates:
     holds the aggregate), and a load outside one gets a copy.
 
     Most loads need no query at all. The aggregates are known current up to a position of the
-    store (`through`, a notification id): a unit of work that takes the store's lock reads which
-    aggregates have events after it, and forgets those (`bring_up_to_date`); every other one it
-    takes while it holds the lock is what the store holds, since nothing can be stored meanwhile.
+    store (`through`, a notification id): a consumer's batch, as it takes the store's lock, reads
+    which aggregates have events after it (none, mostly, and then it is one more row of the query
+    it makes anyway), and forgets those (`bring_up_to_date`); every other one it takes while it
+    holds the lock is what the store holds, since nothing can be stored meanwhile.
     A unit of work that committed under the lock moves the position on past its own events, the
     only ones stored since. An aggregate kept with what it was current at behind that position
     (a slower thread's, a copy) is marked not known current, and is loaded with the events after

@@ -164,6 +164,7 @@ def test_under_the_store_s_lock_a_kept_aggregate_is_loaded_with_no_query_unless_
         first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
     monkeypatch.undo()
     assert event_queries(sent) == 0, "each one kept was current: loaded with no query"
+    assert sent.containing("WHERE notification_id >") == 0, "nothing stored since: no listing"
 
     second.receive_stock("LENS", Receipt("WH-A", 5, "count", "ops"))
     sent = RoundTrips(monkeypatch)
@@ -173,6 +174,7 @@ def test_under_the_store_s_lock_a_kept_aggregate_is_loaded_with_no_query_unless_
         first.receive_stock("LENS", Receipt("WH-A", 1, "count", "ops"))  # it was current
     monkeypatch.undo()
     assert event_queries(sent) == 1, "only the aggregate stored to since is read"
+    assert sent.containing("WHERE notification_id >") == 1, "what was stored since, listed"
     assert units(from_the_store(second, "LENS")) == 7
 
 
