@@ -485,11 +485,11 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
     def _defers(work: _OpenUnitOfWork, kwargs: Mapping[str, Any]) -> bool:
         """Whether a save's events wait to be inserted with the unit of work's others: in a batch
         run without savepoints that read the store under its lock (`locked_at`) before it loaded
-        anything, where every aggregate it loads is current and nothing else can be stored, so a save cannot conflict
-        with anyone else's (a conflict among its own saves fails the insert at its end, and the
-        batch runs again with savepoints, inserting each save as it is made). Not a save that
-        records the consumed message's tracking, nor one that asked for its insert at once (a
-        keyed request, which must see its key taken when it is)."""
+        anything, where every aggregate it loads is current and nothing else can be stored, so
+        a save cannot conflict with anyone else's (a conflict among its own saves fails the
+        insert at its end, and the batch runs again with savepoints, inserting each save as it
+        is made). Not a save that records the consumed message's tracking, nor one that asked
+        for its insert at once (a keyed request, which must see its key taken when it is)."""
         return (
             work.locked_at is not None
             and work.locked_before_loading
