@@ -129,6 +129,11 @@ class _OpenUnitOfWork:
         self.aggregates[aggregate.id] = (aggregate, aggregate.version, self.store_locked)
         self.touched.append(aggregate.id)
 
+    def stored(self, notification_ids: Sequence[int] | None) -> None:
+        """Note the ids of events it inserted: `position` follows them."""
+        if notification_ids and self.position is not None:
+            self.position = max(self.position, *notification_ids)
+
     def current(self, aggregate_id: uuid.UUID) -> tuple[Any, bool] | None:
         """The aggregate as this unit of work last loaded or saved it, and whether it is known to
         be what the store holds (the store's lock was held since, so no other writer stored an
@@ -245,25 +250,26 @@ class _StatementsComposedOnce(PostgresAggregateRecorder):
         self._select_events_statements: dict[tuple[bool, bool, bool, bool], bytes] = {}
         notified = isinstance(self, PostgresApplicationRecorder)  # the relay reads these ids
         returning = SQL(" RETURNING notification_id") if notified else SQL("")
+        self.events_table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        """The events table's qualified name, for the statements composed here and below."""
         self._insert_columns_statement = (
             SQL(
-                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "INSERT INTO {table} (originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
                 "{returning}"
             )
             .format(
-                schema=Identifier(self.datastore.schema),
-                table=Identifier(self.events_table_name),
+                table=self.events_table,
                 id_type=Identifier(self.datastore.originator_id_type),
                 returning=returning,
             )
             .as_bytes(None)
         )
         self._insert_rows_prefix = (
-            SQL("INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) ")
-            .format(
-                schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
-            )
+            SQL("INSERT INTO {0} (originator_id, originator_version, topic, state) ")
+            .format(self.events_table)
             .as_bytes(None)
         )
         self._insert_rows_suffix = returning.as_bytes(None)
@@ -417,9 +423,7 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         table = SQL("{0}.{1}").format(
             Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
         )
-        events = SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        )
+        events = self.events_table
         self._tracked_versions_statement = (
             SQL(
                 "SELECT application_name, notification_id FROM {0} "
@@ -477,8 +481,7 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
             self._insert_deferred(cursor, work)  # what was saved before goes in first
             self._insert_stored_events(cursor, stored_events, **kwargs)
             ids = self._fetch_ids_after_insert_events(cursor, stored_events, **kwargs)
-            if ids and work.position is not None:
-                work.position = max(work.position, *ids)
+            work.stored(ids)
             return ids
 
     @staticmethod
@@ -511,14 +514,13 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         if work.deferred_by is not self or not work.deferred:
             return
         self._insert_stored_events(cursor, work.deferred)
-        ids = [row["notification_id"] for row in cursor.fetchall()]
+        ids = self._fetch_ids_after_insert_events(cursor, work.deferred) or []
         first = work.inserted_deferred
         work.assigned.update(
             (placeholder_id(first + index), notification_id)
             for index, notification_id in enumerate(ids)
         )
-        if work.position is not None:
-            work.position = max(work.position, *ids)
+        work.stored(ids)
         work.inserted_deferred += len(ids)
         work.deferred = []
 
