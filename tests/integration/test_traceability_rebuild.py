@@ -17,6 +17,7 @@ from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay import EventStore
 from services.runtime.replay.declared import declaration_digest
+from services.runtime.replay.sources import BOOKKEEPING_TOPICS
 from services.traceability.application import Projected, TraceabilityApplication, prepare_batch
 from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS, read_models
 from tests.unit.traceability.test_traceability_projections import (
@@ -349,6 +350,51 @@ def test_a_rebuild_keys_every_form_of_a_moment_as_the_live_projection_does(
     assert any(moment.endswith(b"Z") and len(moment) == 27 for moment in written)
     assert any(not moment.endswith(b"Z") for moment in written), "a form formatted again"
     assert_rebuilt_as_projected(traceability, events)
+
+
+def test_events_without_a_kept_message_are_found_whether_or_not_the_counts_match(
+    traceability: TraceabilityApplication,
+) -> None:
+    """`EventStore.unkept`, which decides whether a replay reads a store's events besides copying
+    its kept messages: a range with as many messages as events has none without one; where the
+    counts differ, each event is looked for, bookkeeping (never published) left out."""
+    location = traceability.location
+
+    def execute(*statements: tuple[str, tuple[Any, ...]]) -> None:
+        with psycopg.connect(location.dsn(), autocommit=True) as connection:
+            for statement, parameters in statements:
+                connection.execute(statement.encode(), parameters)
+
+    execute(
+        ("CREATE TABLE stored (notification_id bigint PRIMARY KEY, topic text NOT NULL)", ()),
+        (
+            "CREATE TABLE stored_messages (notification_id bigint PRIMARY KEY,"
+            " message_value bytea NOT NULL)",
+            (),
+        ),
+        (
+            "INSERT INTO stored SELECT n, 'contracts.order:OrderPlaced' FROM generate_series(1, 10) n",
+            (),
+        ),
+        ("INSERT INTO stored_messages SELECT n, '{}' FROM generate_series(1, 10) n", ()),
+    )
+    store = EventStore("producers", location, "stored", cast(Any, None), messages="stored_messages")
+    try:
+        store.size_up()
+        assert store.unkept() == 0
+        execute(
+            # stored before messages were kept
+            ("DELETE FROM stored_messages WHERE notification_id IN (3, 7)", ()),
+            ("INSERT INTO stored VALUES (11, %s)", (BOOKKEEPING_TOPICS[0] + "Created",)),
+        )
+        store.size_up()
+        assert store.unkept() == 2
+        store.position = 6
+        assert store.unkept() == 1
+        store.position = 7  # as many events as messages after it, but for the bookkeeping
+        assert store.unkept() == 0
+    finally:
+        store.close()
 
 
 def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
