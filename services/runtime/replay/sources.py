@@ -39,6 +39,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -663,6 +664,13 @@ def open_store(settings: ServiceSettings, service: str) -> EventStore | str:
     )
 
 
+def open_stores(settings: ServiceSettings, services: Sequence[str]) -> list[EventStore | str]:
+    """`open_store` of each of `services`, side by side (blocking): each is a database of its
+    own, and opening one is mostly a connection's start."""
+    with ThreadPoolExecutor(max_workers=max(1, len(services))) as opening:
+        return list(opening.map(lambda service: open_store(settings, service), services))
+
+
 def own_store(application: ServiceApplication, settings: ServiceSettings) -> EventStore:
     """The service's own store, read with its own mapper: its domain events, not translated."""
     return EventStore(
@@ -705,7 +713,7 @@ class StoresSource:
     ) -> StoresSource:
         """The producers' stores, their events translated and enveloped as on their topics."""
         return cls(
-            lambda: [open_store(settings, producer) for producer in producers],
+            lambda: open_stores(settings, producers),
             runner,
             settings.replay_batch_size,
             apply,
@@ -721,7 +729,10 @@ class StoresSource:
             else:
                 self._stores.append(store)
         self.holds_all_consumed = unreadable == 0
-        return await self._runner.run(lambda: sum(store.size_up() for store in self._stores))
+        # Side by side: each store is a database of its own, and a connection's start is most
+        # of what sizing it up takes.
+        counts = await asyncio.gather(*(self._runner.run(store.size_up) for store in self._stores))
+        return sum(counts)
 
     async def read(self, progress: ReplayProgress) -> int:
         count = 0

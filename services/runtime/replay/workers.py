@@ -43,6 +43,7 @@ from services.runtime.replay.sources import (
     Projected,
     StoresSource,
     open_store,
+    open_stores,
 )
 
 Prepare = Callable[[list[Projected]], Any]
@@ -188,7 +189,7 @@ class StoresInWorkers(StoresSource):
     ) -> None:
         """`kept`: how the rebuild takes kept messages as they are, if it can."""
         super().__init__(
-            lambda: [open_store(settings, producer) for producer in producers],
+            lambda: open_stores(settings, producers),
             runner,
             settings.replay_batch_size,
             apply_prepared,
