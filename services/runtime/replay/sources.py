@@ -526,9 +526,16 @@ class EventStore:
 
     def copy_kept(self, after: int, upto: int, into: CopyMessages) -> int:
         """Copy the messages kept for the events after `after` up to `upto` into the rebuild,
-        as they are, in one block (`into`): their bytes are passed on, never decoded (blocking;
-        on a connection of its own, so copies of several ranges run side by side). Returns how
-        many."""
+        as they are, in one block (`into`, `read_kept`). Returns how many."""
+        block, count = self.read_kept(after, upto)
+        if count:
+            into(block)
+        return count
+
+    def read_kept(self, after: int, upto: int) -> tuple[bytes, int]:
+        """The messages kept for the events after `after` up to `upto`, as they are, one per line
+        (`CopyMessages`), and how many: their bytes are passed on, never decoded (blocking; on a
+        connection of its own, so reads of several ranges run side by side)."""
         assert self.messages is not None, f"{self.service}: no kept messages"
         kept = f"{self.messages} WHERE notification_id > {int(after)} AND notification_id <= {int(upto)}"
         # The values as they are stored (binary), joined here: one `string_agg` value of the
@@ -539,9 +546,7 @@ class EventStore:
             rows = connection.execute(
                 f"SELECT message_value FROM {kept}".encode(), binary=True
             ).fetchall()
-        if rows:
-            into(b"\n".join(row[0] for row in rows))
-        return len(rows)
+        return b"\n".join(row[0] for row in rows), len(rows)
 
     @property
     def _unkept(self) -> str:

@@ -28,9 +28,9 @@ import itertools
 import multiprocessing
 import multiprocessing.forkserver
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from services.runtime.config import ServiceSettings
 from services.runtime.eventstore import BlockingRunner
@@ -174,6 +174,56 @@ def _prepare_range(service: str, after: int, upto: int, unkept_only: bool) -> tu
     return len(events), _prepare(events)
 
 
+class KeptMessages(Protocol):
+    """Where a store's kept messages are read (`EventStore.read_kept`)."""
+
+    def read_kept(self, after: int, upto: int) -> tuple[bytes, int]: ...
+
+
+async def copy_kept_ranges(
+    stores: Mapping[str, KeptMessages],
+    copies: Sequence[Range],
+    write: CopyMessages,
+    writers: int,
+    progress: ReplayProgress,
+) -> int:
+    """Copy the kept messages of `copies` with `write`, `writers` ranges written at a time, each
+    read while others are written: a writer never waits for its range to arrive (in one thread
+    each, read then write, the rebuild's server processes sat idle for every read). Returns how
+    many; after a failure, the ranges not yet under way are not copied."""
+    loop = asyncio.get_running_loop()
+    reading = ThreadPoolExecutor(writers, thread_name_prefix="kept-read")
+    writing = ThreadPoolExecutor(writers, thread_name_prefix="kept-copy")
+    # Ranges in flight (being read, read and waiting, being written), at most: their blocks
+    # are held in memory, a few megabytes each.
+    ahead = asyncio.Semaphore(2 * writers)
+
+    async def copy(service: str, after: int, upto: int) -> int:
+        async with ahead:
+            block, count = await loop.run_in_executor(
+                reading, stores[service].read_kept, after, upto
+            )
+            if count:
+                await loop.run_in_executor(writing, write, block)
+        return count
+
+    # Started in the order of `copies` (the semaphore lets them in first come, first served):
+    # the largest ranges first, so the writers end together.
+    tasks = [asyncio.ensure_future(copy(*bounds)) for bounds in copies]
+    count = 0
+    try:
+        for copied in asyncio.as_completed(tasks):
+            done = await copied
+            count += done
+            progress.read += done
+    finally:
+        for task in tasks:
+            task.cancel()
+        reading.shutdown(wait=True, cancel_futures=True)
+        writing.shutdown(wait=True, cancel_futures=True)
+    return count
+
+
 class StoresInWorkers(StoresSource):
     """The producers' stores, their events read and prepared by worker processes
     (`StoreReaders`), and what they made written by `apply_prepared` in order."""
@@ -237,27 +287,12 @@ class StoresInWorkers(StoresSource):
         return reads, kept
 
     async def _copy(self, copies: Sequence[Range], progress: ReplayProgress) -> int:
-        """Copy the kept messages of `copies`, `_copiers` ranges at a time."""
+        """Copy the kept messages of `copies` (`copy_kept_ranges`)."""
         if not copies:
             return 0
         assert self._kept is not None
         stores = {store.service: store for store in self._stores}
-        loop = asyncio.get_running_loop()
-        pool = ThreadPoolExecutor(self._copiers, thread_name_prefix="kept-copy")
-        count = 0
-        try:
-            for copied in asyncio.as_completed(
-                [
-                    loop.run_in_executor(pool, stores[service].copy_kept, after, upto, self._kept)
-                    for service, after, upto in copies
-                ]
-            ):
-                done = await copied
-                count += done
-                progress.read += done
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return count
+        return await copy_kept_ranges(stores, copies, self._kept, self._copiers, progress)
 
     async def _prepare(
         self, reads: Sequence[Range], unkept_only: bool, progress: ReplayProgress
