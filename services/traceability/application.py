@@ -497,7 +497,7 @@ class TraceabilityApplication(ServiceApplication):
     def write_rebuilt(self, messages: bytes) -> None:
         """Write a block of messages into the copy being rebuilt, in a transaction of its own:
         one per line, each an event's envelope JSON as its producer's relay publishes it
-        (`prepare_batch`, `EventStore.copy_kept`). Postgres makes their audit-log and history
+        (`prepare_batch`, `EventStore.read_kept`). Postgres makes their audit-log and history
         rows (`projections.rebuild_from_messages_sql`): each event reaches the copy once in a
         replay, so its rows are new; the other tables are derived at the end."""
         with self._rebuilding() as cursor:

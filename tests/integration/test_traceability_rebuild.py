@@ -3,6 +3,7 @@ rebuilt tables equal the ones the live path writes event by event, whatever the 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,9 @@ from contracts import inventory, order, returns, shipping, warehouse
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.replay import EventStore
 from services.runtime.replay.declared import declaration_digest
+from services.runtime.replay.progress import ReplayProgress
 from services.runtime.replay.sources import BOOKKEEPING_TOPICS
+from services.runtime.replay.workers import copy_kept_ranges
 from services.traceability.application import Projected, TraceabilityApplication, prepare_batch
 from services.traceability.projections import LIVE, PROJECTED_MODELS, TABLE_KEYS, read_models
 from tests.unit.traceability.test_traceability_projections import (
@@ -401,7 +404,7 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
     traceability: TraceabilityApplication,
 ) -> None:
     """The messages producers keep beside their events, copied block by block from their
-    database (`EventStore.copy_kept`), and the rows Postgres makes of them, equal what the live
+    database (`copy_kept_ranges`), and the rows Postgres makes of them, equal what the live
     projection makes of every event type."""
     events: list[Projected] = every_case().envelopes
     for envelope, event in events:
@@ -419,10 +422,15 @@ def test_a_rebuild_from_kept_messages_equals_the_live_read_models(
                 (number, envelope.model_dump_json().encode()),
             )
     store = EventStore("producers", location, "stored", cast(Any, None), messages="kept_messages")
-    kept = traceability.write_rebuilt
     traceability.begin_rebuild()
     half = len(events) // 2
-    assert store.copy_kept(0, half, kept) + store.copy_kept(half, len(events), kept) == len(events)
+    ranges = [("producers", 0, half), ("producers", half, len(events))]
+    progress = ReplayProgress(replay_id="kept", source="stores")
+    copied = asyncio.run(
+        copy_kept_ranges({"producers": store}, ranges, traceability.write_rebuilt, 2, progress)
+    )
+    store.close()
+    assert copied == len(events)
     assert traceability.finish_rebuild() == 0
     traceability.retire_rebuild()
     rebuilt = snapshot(traceability)

@@ -454,7 +454,7 @@ class EventStore:
     """The table of the messages kept beside its events, if it has one (events stored before
     it, or never published, have none)."""
     unkept_only: bool = False
-    """Read only the events that have no kept message (the rest are copied: `copy_kept`)."""
+    """Read only the events that have no kept message (the rest are copied: `read_kept`)."""
 
     position: int = 0
     """The last notification read."""
@@ -462,7 +462,7 @@ class EventStore:
     """Where reading stops: the last notification when the store was last sized up."""
     _connection: psycopg.Connection[Any] | None = field(default=None, init=False, repr=False)
     _copying: WarmConnections = field(init=False, repr=False)
-    """The connections copies of kept messages take turns on (`copy_kept`, on several threads)."""
+    """The connections reads of kept messages take turns on (`read_kept`, on several threads)."""
 
     def __post_init__(self) -> None:
         self._copying = WarmConnections(self.location.dsn())
@@ -523,14 +523,6 @@ class EventStore:
             ),
         ).fetchone()
         return int(row[0]) if row else 0
-
-    def copy_kept(self, after: int, upto: int, into: CopyMessages) -> int:
-        """Copy the messages kept for the events after `after` up to `upto` into the rebuild,
-        as they are, in one block (`into`, `read_kept`). Returns how many."""
-        block, count = self.read_kept(after, upto)
-        if count:
-            into(block)
-        return count
 
     def read_kept(self, after: int, upto: int) -> tuple[bytes, int]:
         """The messages kept for the events after `after` up to `upto`, as they are, one per line

@@ -14,10 +14,10 @@ rarely for a worker.
 
 **Kept messages.** A rebuild that can take the producers' kept messages as they are
 (`Rebuild.copy_messages`: traceability's) gets them from the producer's database as they are,
-a range of `KEPT_RANGE` joined into one block, several ranges side by side on threads (the
-largest first, so they end together); Python only passes the bytes on. Meanwhile the stores are asked whether
-any event has no kept message (events stored before messages were kept): the workers read only
-those, if a store has any.
+a range of `KEPT_RANGE` joined into one block, several ranges side by side on threads, read
+ahead of the writers (the largest first, so they end together; `copy_kept_ranges`); Python only
+passes the bytes on. Meanwhile the stores are asked whether any event has no kept message
+(events stored before messages were kept): the workers read only those, if a store has any.
 """
 
 from __future__ import annotations
