@@ -1947,8 +1947,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--flow-seconds", type=float, default=10.0, help="length of those runs")
     # Long enough that filling and draining the pipeline (one order's paid → delivered, a second
-    # or two) is not most of it: a burst of 100 measured that latency more than the throughput.
-    parser.add_argument("--flow-burst", type=int, default=300, help="orders sent at once")
+    # or two) is not most of it: a burst of 100, then one of 300 once the flow reached 150
+    # orders/s (2 s, the machine a third idle), measured that latency more than the throughput.
+    parser.add_argument("--flow-burst", type=int, default=1000, help="orders sent at once")
     parser.add_argument(
         "--idle-seconds", type=float, default=60.0, help="part 6: how long the stack is at rest"
     )
