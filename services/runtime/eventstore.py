@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import pickle
+import re
 import threading
 import time
 import uuid
@@ -123,6 +125,20 @@ class _OpenUnitOfWork:
     """The recorder whose events `deferred` holds: its reads of them include them."""
     assigned: dict[int, int] = field(default_factory=dict)
     """Placeholder notification id → the id the event got when it was inserted."""
+    reads: dict[tuple[str, Any], tuple[frozenset[str], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    """Read-model rows it read (`ServiceApplication.read`), by query and parameters, with the
+    tables they came from: the same read again is answered from here until it writes to one of
+    those tables (`forget_reads`) or a savepoint of it is rolled back."""
+
+    def forget_reads(self, table: str | None) -> None:
+        """Forget the rows read from `table` (None: from any table)."""
+        if table is None:
+            self.reads.clear()
+            return
+        for key in [key for key, (tables, _) in self.reads.items() if table in tables]:
+            del self.reads[key]
 
     def touch(self, aggregate: Any) -> None:
         """Note an aggregate as this unit of work has it now (loaded, or just saved)."""
@@ -160,6 +176,7 @@ class _OpenUnitOfWork:
                 self.spoilt_by = error
             self.store_locked, self.notified = locked, notified
             self.locked_at, self.position = locked_at, position
+            self.reads.clear()  # some may hold what was undone
             del self.deferred[deferred:]
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
@@ -172,6 +189,39 @@ def placeholder_id(index: int) -> int:
     """The notification id a deferred event's recording carries until it is inserted: negative,
     by its place in `_OpenUnitOfWork.deferred`."""
     return -1 - index
+
+
+_TABLE_NAME = r"(?:\w+\.)?\"?(\w+)\"?"
+_TABLES_READ = re.compile(rf"\b(?:FROM|JOIN)\s+(?:ONLY\s+)?{_TABLE_NAME}(\s*\()?", re.IGNORECASE)
+_COMMA_JOIN = re.compile(rf"\bFROM\s+{_TABLE_NAME}(?:\s+(?:AS\s+)?\w+)?\s*,", re.IGNORECASE)
+_TABLE_WRITTEN = re.compile(
+    rf"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+{_TABLE_NAME}", re.IGNORECASE
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def tables_read(query: str, read_model_tables: frozenset[str]) -> frozenset[str] | None:
+    """The tables a query reads, when they are all read-model tables of `read_model_tables`;
+    None otherwise (a function, a subquery's alias or any other name: not known to be one)."""
+    if _COMMA_JOIN.search(query):
+        return None  # `FROM a, b`: the names after the first are not looked for
+    tables = set()
+    for name, call in _TABLES_READ.findall(query):
+        if call or name not in read_model_tables:
+            return None
+        tables.add(name)
+    return frozenset(tables) or None
+
+
+def table_written(statement: str) -> str | None:
+    """The table an `INSERT`, `UPDATE` or `DELETE` writes to (None: not one of those)."""
+    found = _TABLE_WRITTEN.match(statement)
+    return found.group(1) if found else None
+
+
+def _hashable(parameters: Sequence[Any]) -> Any:
+    """Query parameters as a key (lists, as `= ANY(%s)` takes them, as tuples)."""
+    return tuple(tuple(value) if isinstance(value, list) else value for value in parameters)
 
 
 def _unchanged(aggregate: Any, version: int) -> bool:
@@ -622,7 +672,10 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         self._prepare_to_write(curs, notify=bool(stored_events))
         super()._insert_events(curs, stored_events, **kwargs)
         changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
+        work = _unit_of_work.get() if changes else None
         for statement, parameters in changes:
+            if work is not None:
+                work.forget_reads(table_written(statement))
             # Statements are the service's own constants; psycopg takes them as bytes.
             curs.execute(statement.encode(), parameters)
 
@@ -1181,7 +1234,35 @@ class ServiceApplication(Application[uuid.UUID]):
         return bool(row and row["found"])
 
     def read(self, query: str, *parameters: Any) -> list[dict[str, Any]]:
-        """Rows of a read model query (the service's own database)."""
+        """Rows of a read model query (the service's own database).
+
+        Inside a unit of work (a consumer's batch), a query of the declared read-model tables
+        alone is made once per parameters: read again, the rows come from the unit of work,
+        until it writes to one of the tables the query reads (`_OpenUnitOfWork.reads`). A batch
+        of a hundred orders for a few products asked for the same kits, product facts and
+        listings a hundred times, each a round trip. Other reads go to the database every time:
+        tables written other than by the read models' changes (dead letters, customer keys)."""
+        work = self._own_unit_of_work()
+        tables = None
+        if work is not None and self.read_models is not None:
+            tables = tables_read(query, self._read_model_tables)
+        if work is None or tables is None:
+            return self._read_from_database(query, parameters)
+        key = (query, _hashable(parameters))
+        try:
+            known = work.reads.get(key)
+        except TypeError:  # a parameter that is no key (a JSON value): read, not kept
+            return self._read_from_database(query, parameters)
+        if known is None:
+            known = tables, self._read_from_database(query, parameters)
+            work.reads[key] = known
+        return [dict(row) for row in known[1]]  # the caller's own, as from the database
+
+    @functools.cached_property
+    def _read_model_tables(self) -> frozenset[str]:
+        return frozenset(table.name for table in self._declared_read_models().tables)
+
+    def _read_from_database(self, query: str, parameters: Sequence[Any]) -> list[dict[str, Any]]:
         with self._datastore().get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(query.encode(), parameters)
             return [dict(row) for row in cursor.fetchall()]
@@ -1196,7 +1277,10 @@ class ServiceApplication(Application[uuid.UUID]):
 
     def write(self, statement: str, *parameters: Any) -> None:
         """Run a statement on the service's own database (inside a unit of work: in its
-        transaction)."""
+        transaction, which then reads every read model again)."""
+        work = self._own_unit_of_work()
+        if work is not None:
+            work.forget_reads(None)
         with self._datastore().transaction(commit=True) as cursor:
             cursor.execute(statement.encode(), parameters)
 

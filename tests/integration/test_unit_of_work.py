@@ -25,6 +25,7 @@ from services.runtime.consumer import Consumer, Outcome
 from services.runtime.context import MessageContext, handling
 from services.runtime.database import PostgresLocation, ensure_database
 from services.runtime.eventstore import BlockingRunner, SavepointsNeeded
+from services.runtime.projections import Delete, Insert
 from services.runtime.relay_messages import OutboxRow
 from tests.integration.harness import published
 
@@ -561,3 +562,111 @@ def test_two_saves_of_one_version_in_a_batch_fail_its_insert_and_commit_nothing(
         a_batch_that_saves_one_version_twice()
     assert (on_hand(second, "CAM"), on_hand(second, "LENS")) == (1, 0)
     assert on_hand(first, "CAM") == 1, "nothing undone is kept"
+
+
+KITS_OF = (
+    "SELECT bundle_sku, component_sku, quantity FROM bundle_components"
+    " WHERE component_sku = ANY(%s) ORDER BY bundle_sku"
+)
+
+
+def kit(bundle: str, component: str, quantity: int = 1) -> Insert:
+    return Insert(
+        "bundle_components",
+        {"bundle_sku": bundle, "component_sku": component, "quantity": quantity},
+    )
+
+
+def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_round_trip(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inventory, _ = two_processes
+    inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+    trips = RoundTrips(monkeypatch)
+
+    with inventory.unit_of_work():
+        first = inventory.read(KITS_OF, ["CAM"])
+        first[0]["quantity"] = 99  # the caller's own rows: nothing kept changes with them
+        again = inventory.read(KITS_OF, ["CAM"])
+        other = inventory.read(KITS_OF, ["LENS"])
+
+    assert [row["bundle_sku"] for row in again] == ["KIT-1"]
+    assert again[0]["quantity"] == 1
+    assert other == []
+    assert trips.containing(KITS_OF) == 2, "once per parameters"
+
+
+def test_a_write_to_a_table_read_in_a_unit_of_work_is_seen_by_the_next_read(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inventory, _ = two_processes
+    inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+    facts = "SELECT sku FROM product_facts WHERE sku = ANY(%s)"
+    trips = RoundTrips(monkeypatch)
+
+    with inventory.unit_of_work():
+        assert len(inventory.read(KITS_OF, ["CAM"])) == 1
+        inventory.read(facts, ["CAM"])
+        inventory.save_projected(read_model_changes=[kit("KIT-2", "CAM", 2)])
+        after_insert = inventory.read(KITS_OF, ["CAM"])
+        inventory.save_projected(
+            read_model_changes=[Delete("bundle_components", {"bundle_sku": "KIT-1"})]
+        )
+        after_delete = inventory.read(KITS_OF, ["CAM"])
+        inventory.read(facts, ["CAM"])
+
+    assert [(row["bundle_sku"], row["quantity"]) for row in after_insert] == [
+        ("KIT-1", 1),
+        ("KIT-2", 2),
+    ]
+    assert [row["bundle_sku"] for row in after_delete] == ["KIT-2"]
+    assert trips.containing(KITS_OF) == 3, "read again after each write"
+    assert trips.containing("FROM product_facts") == 1, "another table's rows were kept"
+
+
+def test_what_a_rolled_back_savepoint_wrote_is_not_answered_from_what_was_read(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    inventory, _ = two_processes
+
+    with inventory.unit_of_work():
+        seen_in_the_savepoint: list[dict[str, Any]] = []
+
+        def a_message_that_fails() -> None:
+            with inventory.all_or_nothing():
+                inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+                seen_in_the_savepoint.extend(inventory.read(KITS_OF, ["CAM"]))
+                raise RuntimeError("the message failed")
+
+        with pytest.raises(RuntimeError):
+            a_message_that_fails()
+        assert len(seen_in_the_savepoint) == 1
+        after = inventory.read(KITS_OF, ["CAM"])
+
+    assert after == []
+
+
+def test_reads_outside_a_unit_of_work_or_of_tables_the_read_models_do_not_declare_are_not_kept(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inventory, other_process = two_processes
+    trips = RoundTrips(monkeypatch)
+    not_declared = "SELECT count(*) AS n FROM pg_stat_activity"
+
+    inventory.read(KITS_OF, ["CAM"])
+    inventory.read(KITS_OF, ["CAM"])
+    with inventory.unit_of_work():
+        inventory.read(not_declared)
+        inventory.read(not_declared)
+        inventory.read("SELECT b.bundle_sku FROM bundle_components b, rate_card r")
+        inventory.read("SELECT b.bundle_sku FROM bundle_components b, rate_card r")
+    other_process.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+    with inventory.unit_of_work():
+        assert len(inventory.read(KITS_OF, ["CAM"])) == 1, "a new unit of work reads anew"
+
+    assert trips.containing(KITS_OF) == 3
+    assert trips.containing("FROM bundle_components b, rate_card r") == 2
+    assert trips.containing(not_declared) == 2
