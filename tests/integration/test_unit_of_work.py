@@ -577,13 +577,19 @@ def kit(bundle: str, component: str, quantity: int = 1) -> Insert:
     )
 
 
-def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_round_trip(
+@pytest.fixture
+def a_kit_of_one_camera(
     two_processes: tuple[InventoryApplication, InventoryApplication],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> InventoryApplication:
     inventory, _ = two_processes
     inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
-    trips = RoundTrips(monkeypatch)
+    return inventory
+
+
+def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_round_trip(
+    a_kit_of_one_camera: InventoryApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inventory, trips = a_kit_of_one_camera, RoundTrips(monkeypatch)
 
     with inventory.unit_of_work():
         first = inventory.read(KITS_OF, ["CAM"])
@@ -598,13 +604,10 @@ def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_
 
 
 def test_a_write_to_a_table_read_in_a_unit_of_work_is_seen_by_the_next_read(
-    two_processes: tuple[InventoryApplication, InventoryApplication],
-    monkeypatch: pytest.MonkeyPatch,
+    a_kit_of_one_camera: InventoryApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inventory, _ = two_processes
-    inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+    inventory, trips = a_kit_of_one_camera, RoundTrips(monkeypatch)
     facts = "SELECT sku FROM product_facts WHERE sku = ANY(%s)"
-    trips = RoundTrips(monkeypatch)
 
     with inventory.unit_of_work():
         assert len(inventory.read(KITS_OF, ["CAM"])) == 1
