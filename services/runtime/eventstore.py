@@ -219,6 +219,11 @@ def table_written(statement: str) -> str | None:
     return found.group(1) if found else None
 
 
+_MUTABLE = (dict, list)
+"""What a column's value may be that a caller could change in place (JSON, arrays): rows holding
+one are not kept for the next read."""
+
+
 def _hashable(parameters: Sequence[Any]) -> Any:
     """Query parameters as a key (lists, as `= ANY(%s)` takes them, as tuples)."""
     return tuple(tuple(value) if isinstance(value, list) else value for value in parameters)
@@ -1254,7 +1259,10 @@ class ServiceApplication(Application[uuid.UUID]):
         except TypeError:  # a parameter that is no key (a JSON value): read, not kept
             return self._read_from_database(query, parameters)
         if known is None:
-            known = tables, self._read_from_database(query, parameters)
+            rows = self._read_from_database(query, parameters)
+            if any(type(value) in _MUTABLE for row in rows for value in row.values()):
+                return rows  # a JSON value or an array: the caller may change it in place
+            known = tables, rows
             work.reads[key] = known
         return [dict(row) for row in known[1]]  # the caller's own, as from the database
 

@@ -591,16 +591,23 @@ def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_
 ) -> None:
     inventory, trips = a_kit_of_one_camera, RoundTrips(monkeypatch)
 
+    as_arrays = "SELECT array_agg(component_sku) AS components FROM bundle_components"
+
     with inventory.unit_of_work():
         first = inventory.read(KITS_OF, ["CAM"])
         first[0]["quantity"] = 99  # the caller's own rows: nothing kept changes with them
         again = inventory.read(KITS_OF, ["CAM"])
         other = inventory.read(KITS_OF, ["LENS"])
+        # A value the caller could change in place (an array, JSON): such rows are read anew.
+        inventory.read(as_arrays)[0]["components"].append("changed by the caller")
+        arrays_again = inventory.read(as_arrays)
 
     assert [row["bundle_sku"] for row in again] == ["KIT-1"]
     assert again[0]["quantity"] == 1
     assert other == []
     assert trips.containing(KITS_OF) == 2, "once per parameters"
+    assert arrays_again[0]["components"] == ["CAM"]
+    assert trips.containing(as_arrays) == 2
 
 
 def test_a_write_to_a_table_read_in_a_unit_of_work_is_seen_by_the_next_read(
