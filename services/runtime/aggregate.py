@@ -144,9 +144,12 @@ class ValueObjectTranscoding(Transcoding):
     def __init__(self, cls: type[Any], *, name: str | None = None) -> None:
         self.type = cls
         self.name = name or stored_name(cls) or module_path_name(cls)
+        # Listed once: `dataclasses.fields` filters the class's fields anew on every call, and
+        # every value object of every event saved is encoded here.
+        self._field_names = tuple(field.name for field in dataclasses.fields(cls))
 
     def encode(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return {name: getattr(obj, name) for name in self._field_names}
 
     def decode(self, data: dict[str, Any]) -> Any:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

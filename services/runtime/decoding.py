@@ -14,10 +14,9 @@ constructors. `FastJSONTranscoder` reads the same JSON into the same objects wit
 
 Encoding is a tenth of a consumer's batch (every event saved is encoded once). The library's
 encoder builds the standard library's C encoder anew for every event and finds each uuid's,
-time's and value object's transcoding through a general method, listing a value object's fields
-with `dataclasses.fields` each time. `FastJSONTranscoder` builds the C encoder once (no circular
-reference check: a stored state is a tree) and encodes each registered type through a function of
-its own, made when it is registered; the bytes are the library's.
+time's and value object's transcoding through a general method. `FastJSONTranscoder` builds the C
+encoder once (no circular reference check: a stored state is a tree) and encodes each registered
+type through a function of its own, made when it is registered; the bytes are the library's.
 
 A test decodes every kind of stored state both ways and compares, and encodes it both ways.
 """
@@ -166,14 +165,8 @@ def _one_shot_encoder(
 
 def _encoding(transcoding: Transcoding) -> Callable[[Any], dict[str, Any]]:
     """How an object of the transcoding's type is written: `{"_type_": name, "_data_": ...}`, as
-    the library's `_encode_obj` writes it; a value object's fields listed once."""
-    name = transcoding.name
-    if isinstance(transcoding, ValueObjectTranscoding) and type(transcoding).encode is (
-        ValueObjectTranscoding.encode
-    ):
-        names = tuple(field.name for field in dataclasses.fields(transcoding.type))
-        return lambda obj: {"_type_": name, "_data_": {n: getattr(obj, n) for n in names}}
-    encode = transcoding.encode
+    the library's `_encode_obj` writes it."""
+    name, encode = transcoding.name, transcoding.encode
     return lambda obj: {"_type_": name, "_data_": encode(obj)}
 
 

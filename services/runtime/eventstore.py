@@ -679,7 +679,7 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
         work = _unit_of_work.get() if changes else None
         for statement, parameters in changes:
-            if work is not None:
+            if work is not None and work.reads:
                 work.forget_reads(table_written(statement))
             # Statements are the service's own constants; psycopg takes them as bytes.
             curs.execute(statement.encode(), parameters)

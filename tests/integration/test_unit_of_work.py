@@ -580,17 +580,18 @@ def kit(bundle: str, component: str, quantity: int = 1) -> Insert:
 @pytest.fixture
 def a_kit_of_one_camera(
     two_processes: tuple[InventoryApplication, InventoryApplication],
-) -> InventoryApplication:
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[InventoryApplication, RoundTrips]:
+    """A store whose read models know one kit, and its round trips counted from then on."""
     inventory, _ = two_processes
     inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
-    return inventory
+    return inventory, RoundTrips(monkeypatch)
 
 
 def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_round_trip(
-    a_kit_of_one_camera: InventoryApplication, monkeypatch: pytest.MonkeyPatch
+    a_kit_of_one_camera: tuple[InventoryApplication, RoundTrips],
 ) -> None:
-    inventory, trips = a_kit_of_one_camera, RoundTrips(monkeypatch)
-
+    inventory, trips = a_kit_of_one_camera
     as_arrays = "SELECT array_agg(component_sku) AS components FROM bundle_components"
 
     with inventory.unit_of_work():
@@ -611,9 +612,9 @@ def test_a_read_model_query_asked_again_in_a_unit_of_work_is_answered_without_a_
 
 
 def test_a_write_to_a_table_read_in_a_unit_of_work_is_seen_by_the_next_read(
-    a_kit_of_one_camera: InventoryApplication, monkeypatch: pytest.MonkeyPatch
+    a_kit_of_one_camera: tuple[InventoryApplication, RoundTrips],
 ) -> None:
-    inventory, trips = a_kit_of_one_camera, RoundTrips(monkeypatch)
+    inventory, trips = a_kit_of_one_camera
     facts = "SELECT sku FROM product_facts WHERE sku = ANY(%s)"
 
     with inventory.unit_of_work():
