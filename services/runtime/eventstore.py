@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import itertools
 import pickle
 import re
 import threading
@@ -58,6 +59,7 @@ from services.runtime.database import PostgresLocation, bound_store_retries
 from services.runtime.decoding import FastJSONTranscoder, FastMapper
 from services.runtime.idempotency import KeyInUse, keyed_request_to_record
 from services.runtime.metrics import APPEND_SECONDS
+from services.runtime.outages import OUTAGE_ERRORS
 from services.runtime.relay_messages import OutboxRow
 
 if TYPE_CHECKING:
@@ -132,6 +134,57 @@ class _OpenUnitOfWork:
     tables they came from: the same read again is answered from here until it writes to one of
     those tables (`forget_reads`) or a savepoint of it is rolled back."""
 
+    changes_waiting: list[ReadModelChange] = field(default_factory=list)
+    """Without savepoints: the read-model changes of its saves, not sent yet. They go together
+    (`send_changes`) before a read of a table they write, before a `write`, and at its end: a
+    batch of a hundred orders sent each order's five status rows one round trip at a time."""
+    tables_waiting: set[str | None] = field(default_factory=set)
+    """The tables `changes_waiting` write (None: a statement whose table is not known)."""
+
+    def wait_to_send(self, changes: Sequence[ReadModelChange]) -> None:
+        """Keep a save's read-model changes for `send_changes`, forgetting the rows read from
+        the tables they write."""
+        for statement, _ in changes:
+            table = table_written(statement)
+            self.tables_waiting.add(table)
+            if self.reads:
+                self.forget_reads(table)
+        self.changes_waiting.extend(changes)
+
+    def send_changes_before_reading(self, tables: frozenset[str] | None) -> None:
+        """Send the changes waiting if a read of `tables` (None: not known) could see one."""
+        if self.changes_waiting and (
+            tables is None
+            or None in self.tables_waiting
+            or not self.tables_waiting.isdisjoint(tables)
+        ):
+            self.send_changes()
+
+    def send_changes(self) -> None:
+        """Send every change waiting, in the order they were saved, in one round trip (a run of
+        one statement as one `executemany`). A change that fails spoils the unit of work, as an
+        error after which it went on: it is rolled back and run again with savepoints, where each
+        change goes with its save and fails there, in the message it belongs to."""
+        if not self.changes_waiting:
+            return
+        changes, self.changes_waiting = self.changes_waiting, []
+        self.tables_waiting.clear()
+        try:
+            with (
+                self.datastore.get_connection() as connection,
+                connection.pipeline(),
+                connection.cursor() as cursor,
+            ):
+                for statement, run in itertools.groupby(changes, key=lambda change: change[0]):
+                    # Statements are the service's own constants; psycopg takes them as bytes.
+                    cursor.executemany(statement.encode(), [parameters for _, parameters in run])
+        except OUTAGE_ERRORS:
+            raise
+        except Exception as error:
+            if self.spoilt_by is None:
+                self.spoilt_by = error
+            raise SavepointsNeeded(f"a read-model change failed: {error!r}") from error
+
     def forget_reads(self, table: str | None) -> None:
         """Forget the rows read from `table` (None: from any table)."""
         if table is None:
@@ -167,7 +220,7 @@ class _OpenUnitOfWork:
         loaded or saved in it are forgotten (they may hold what was undone)."""
         locked, notified, touched = self.store_locked, self.notified, len(self.touched)
         recorded, locked_at, position = len(self.recorded), self.locked_at, self.position
-        deferred = len(self.deferred)
+        deferred, changes = len(self.deferred), len(self.changes_waiting)
         try:
             with self.connection.transaction() if self.savepoints else contextlib.nullcontext():
                 yield
@@ -178,6 +231,7 @@ class _OpenUnitOfWork:
             self.locked_at, self.position = locked_at, position
             self.reads.clear()  # some may hold what was undone
             del self.deferred[deferred:]
+            del self.changes_waiting[changes:]
             for aggregate_id in self.touched[touched:]:
                 self.aggregates.pop(aggregate_id, None)
             del self.touched[touched:]
@@ -197,20 +251,32 @@ _COMMA_JOIN = re.compile(rf"\bFROM\s+{_TABLE_NAME}(?:\s+(?:AS\s+)?\w+)?\s*,", re
 _TABLE_WRITTEN = re.compile(
     rf"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+{_TABLE_NAME}", re.IGNORECASE
 )
+_WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE|TRUNCATE|MERGE|COPY)\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1024)
+def tables_named(query: str) -> frozenset[str] | None:
+    """The names a query reads from (tables, and the names of its own subqueries); None when
+    that is not known: a function read from, a comma join (the names after the first are not
+    looked for), a statement that may write."""
+    if _COMMA_JOIN.search(query) or _WRITES.search(query):
+        return None
+    tables = set()
+    for name, call in _TABLES_READ.findall(query):
+        if call:
+            return None
+        tables.add(name)
+    return frozenset(tables)
 
 
 @functools.lru_cache(maxsize=1024)
 def tables_read(query: str, read_model_tables: frozenset[str]) -> frozenset[str] | None:
     """The tables a query reads, when they are all read-model tables of `read_model_tables`;
     None otherwise (a function, a subquery's alias or any other name: not known to be one)."""
-    if _COMMA_JOIN.search(query):
-        return None  # `FROM a, b`: the names after the first are not looked for
-    tables = set()
-    for name, call in _TABLES_READ.findall(query):
-        if call or name not in read_model_tables:
-            return None
-        tables.add(name)
-    return frozenset(tables) or None
+    tables = tables_named(query)
+    if not tables or not tables <= read_model_tables:
+        return None
+    return tables
 
 
 def table_written(statement: str) -> str | None:
@@ -678,6 +744,9 @@ class ReadModelRecorder(_StatementsComposedOnce, PostgresProcessRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
         changes: Sequence[ReadModelChange] = kwargs.get("read_model_changes", ())
         work = _unit_of_work.get() if changes else None
+        if work is not None and not work.savepoints:
+            work.wait_to_send(changes)
+            return
         for statement, parameters in changes:
             if work is not None and work.reads:
                 work.forget_reads(table_written(statement))
@@ -1013,6 +1082,7 @@ class ServiceApplication(Application[uuid.UUID]):
                 yield
                 if work.spoilt_by is not None:
                     raise SavepointsNeeded(f"went on after {work.spoilt_by!r}")
+                work.send_changes()
                 self._recorder.insert_deferred()
                 self._keep_messages(work)
             except Exception as error:
@@ -1249,6 +1319,8 @@ class ServiceApplication(Application[uuid.UUID]):
         tables written other than by the read models' changes (dead letters, customer keys)."""
         work = self._own_unit_of_work()
         tables = None
+        if work is not None:
+            work.send_changes_before_reading(tables_named(query))
         if work is not None and self.read_models is not None:
             tables = tables_read(query, self._read_model_tables)
         if work is None or tables is None:
@@ -1288,6 +1360,7 @@ class ServiceApplication(Application[uuid.UUID]):
         transaction, which then reads every read model again)."""
         work = self._own_unit_of_work()
         if work is not None:
+            work.send_changes()
             work.forget_reads(None)
         with self._datastore().transaction(commit=True) as cursor:
             cursor.execute(statement.encode(), parameters)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiokafka import ConsumerRecord
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import DataError, IntegrityError, Tracking
 
 from contracts.inventory import ReservationReleased
 from services.inventory.application import InventoryApplication
@@ -681,3 +681,73 @@ def test_reads_outside_a_unit_of_work_or_of_tables_the_read_models_do_not_declar
     assert trips.containing(KITS_OF) == 3
     assert trips.containing("FROM bundle_components b, rate_card r") == 2
     assert trips.containing(not_declared) == 2
+
+
+KITS = 20
+"""Read-model changes a batch saves in the tests below."""
+
+
+def test_without_savepoints_a_batch_sends_its_read_model_changes_together_before_they_are_read(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch's read-model changes wait and go in one round trip: before a read of a table they
+    write (which sees them), before a `write`, and at its end; a read of another table sends
+    none. Each change is applied once, in the order it was saved."""
+    inventory, other_process = two_processes
+    facts = "SELECT sku FROM product_facts WHERE sku = ANY(%s)"
+    trips = RoundTrips(monkeypatch)
+
+    with inventory.unit_of_work(savepoints=False):
+        lock_first(inventory)
+        before = trips.count
+        for n in range(KITS):
+            inventory.save_projected(read_model_changes=[kit(f"KIT-{n:02}", "CAM")])
+        saving = trips.count - before
+        inventory.read(facts, ["CAM"])
+        assert trips.count - before == saving + 1, "a read of another table sent nothing"
+        before = trips.count
+        seen = inventory.read(KITS_OF, ["CAM"])
+        reading_kits = trips.count - before
+        inventory.save_projected(
+            read_model_changes=[
+                Delete("bundle_components", {"bundle_sku": "KIT-00"}),
+                kit("KIT-00", "LENS"),
+            ]
+        )
+        assert other_process.read(KITS_OF, ["CAM"]) == [], "nothing committed before the end"
+
+    assert saving == 0, "the saves sent none of their changes"
+    assert [row["bundle_sku"] for row in seen] == [f"KIT-{n:02}" for n in range(KITS)]
+    assert reading_kits <= 4, f"the read, and {KITS} changes together (not one round trip each)"
+    assert [row["bundle_sku"] for row in other_process.read(KITS_OF, ["CAM"])] == [
+        f"KIT-{n:02}" for n in range(1, KITS)
+    ]
+    assert [row["bundle_sku"] for row in other_process.read(KITS_OF, ["LENS"])] == ["KIT-00"]
+
+
+def test_a_read_model_change_that_fails_after_its_save_commits_nothing_and_asks_for_savepoints(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+) -> None:
+    """Sent after its save, a failing change fails the batch as a whole, which the consumer runs
+    again with savepoints (`_without_savepoints_first`): there it fails at its own save, and
+    the rest of the batch commits."""
+    inventory, other_process = two_processes
+
+    def a_batch_with_a_change_that_fails(*, savepoints: bool) -> None:
+        with inventory.unit_of_work(savepoints=savepoints):
+            lock_first(inventory)
+            inventory.save_projected(read_model_changes=[kit("KIT-1", "CAM")])
+            with contextlib.suppress(DataError), inventory.all_or_nothing():
+                a_quantity_that_is_no_number = kit("KIT-2", "CAM", "two")  # type: ignore[arg-type]
+                inventory.save_projected(read_model_changes=[a_quantity_that_is_no_number])
+            inventory.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+
+    with pytest.raises(SavepointsNeeded):
+        a_batch_with_a_change_that_fails(savepoints=False)
+    assert other_process.read(KITS_OF, ["CAM"]) == []
+    assert on_hand(other_process, "CAM") == 0
+
+    a_batch_with_a_change_that_fails(savepoints=True)
+    assert [row["bundle_sku"] for row in other_process.read(KITS_OF, ["CAM"])] == ["KIT-1"]
+    assert on_hand(other_process, "CAM") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.runtime.eventstore import table_written, tables_read
+from services.runtime.eventstore import table_written, tables_named, tables_read
 
 DECLARED = frozenset({"bundle_components", "product_facts", "product_dimensions", "rate_card"})
 
@@ -62,3 +62,33 @@ def test_a_query_not_only_of_declared_tables_is_not_known_as_one(query: str) -> 
 )
 def test_a_statement_names_the_table_it_writes(statement: str, table: str | None) -> None:
     assert table_written(statement) == table
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("SELECT count(*) FROM dead_letters", {"dead_letters"}),
+        ("SELECT 1", set()),
+        (
+            "WITH kits AS (SELECT * FROM bundle_components) SELECT * FROM kits",
+            {"bundle_components", "kits"},
+        ),
+        ("SELECT card FROM rate_card JOIN dead_letters USING (id)", {"rate_card", "dead_letters"}),
+    ],
+)
+def test_a_query_names_every_table_it_reads_whatever_they_are(query: str, names: set[str]) -> None:
+    """What a batch's read-model changes waiting to be sent are checked against before a read."""
+    assert tables_named(query) == frozenset(names)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM unnest(%s) AS u JOIN rate_card ON true",  # a function
+        "SELECT b.bundle_sku FROM bundle_components b, rate_card r",  # a comma join
+        "WITH gone AS (DELETE FROM rate_card RETURNING id) SELECT id FROM gone",  # a write
+        "UPDATE dead_letters SET state = 'dead' RETURNING id",
+    ],
+)
+def test_a_query_whose_tables_are_not_all_found_names_none(query: str) -> None:
+    assert tables_named(query) is None
