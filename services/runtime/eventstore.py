@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast
 
 import psycopg
 from eventsourcing import persistence
-from eventsourcing.application import Application, ProcessingEvent, Repository, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+    project_aggregate,
+)
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -1401,7 +1407,7 @@ class ServiceApplication(Application[uuid.UUID]):
         else:
             aggregate = self.committed.copy_of(aggregate_id)
         if aggregate is None:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = self._load_from_store(aggregate_id, kind)
         elif not current:
             newer = self.repository.event_store.get(aggregate_id, gt=aggregate.version)
             aggregate = _mutate_in_turn(aggregate, newer)
@@ -1409,6 +1415,19 @@ class ServiceApplication(Application[uuid.UUID]):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {kind.__name__}")
         if work is not None:
             work.touch(aggregate)
+        return aggregate
+
+    def _load_from_store(self, aggregate_id: uuid.UUID, kind: type[Any]) -> Any:
+        """An aggregate as its stored events make it: from its last snapshot when it may have
+        one, else from its first event. No snapshot is ever taken of a kind that neither it nor a
+        kind below it has a snapshotting interval for, and looking for one first cost a query a
+        load: inventory looked for a snapshot of each order's new reservation."""
+        intervals = self.snapshotting_intervals or {}
+        if self.snapshots is not None and any(issubclass(kept, kind) for kept in intervals):
+            return self.repository.get(aggregate_id)
+        aggregate = _mutate_in_turn(None, self.repository.event_store.get(aggregate_id))
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version None not found.")
         return aggregate
 
 

@@ -8,9 +8,17 @@ import uuid
 from typing import Any
 
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
 from services.inventory.application import InventoryApplication
-from services.inventory.domain import Receipt, SkuStock, stock_id_for
+from services.inventory.domain import (
+    Receipt,
+    RequestedLine,
+    Reservation,
+    SkuStock,
+    reservation_id_for,
+    stock_id_for,
+)
 from services.runtime import eventstore
 from services.runtime.database import PostgresLocation, ensure_database
 from tests.integration.test_unit_of_work import RoundTrips
@@ -238,3 +246,33 @@ def test_a_lock_undone_with_its_savepoint_leaves_nothing_known_current(
         assert units(stock(first, "CAM")) == 6
         first.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
     assert units(from_the_store(second, "CAM")) == 7
+
+
+def test_a_kind_never_snapshotted_is_loaded_from_its_events_with_no_look_for_a_snapshot(
+    two_processes: tuple[InventoryApplication, InventoryApplication],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inventory snapshots only its stock: a reservation, there or not, is read with one query;
+    stock is read from its last snapshot and the events after it."""
+    first, second = two_processes
+    receipts = InventoryApplication.snapshotting_intervals[SkuStock] + 5  # a snapshot is kept
+    for _ in range(receipts):
+        second.receive_stock("CAM", Receipt("WH-A", 1, "count", "ops"))
+    order_id = uuid.uuid4()
+    second.reserve_for_order(order_id, [RequestedLine(1, "CAM", 2)])
+
+    sent = RoundTrips(monkeypatch)
+    with pytest.raises(AggregateNotFoundError):
+        first.get(reservation_id_for(uuid.uuid4()), Reservation)
+    reservation = first.get(reservation_id_for(order_id), Reservation)
+    looked_for_a_snapshot = sent.containing("_snapshots")
+    loaded_stock = stock(first, "CAM")
+    monkeypatch.undo()
+
+    assert (looked_for_a_snapshot, event_queries(sent)) == (0, 3), "one query per load"
+    assert reservation.version == second.get(reservation_id_for(order_id), Reservation).version
+    assert sent.containing("_snapshots") == 1, "stock looked for its snapshot"
+    assert (loaded_stock.version, units(loaded_stock)) == (
+        from_the_store(second, "CAM").version,
+        receipts,
+    )
