@@ -725,6 +725,13 @@ def test_without_savepoints_a_batch_sends_its_read_model_changes_together_before
     ]
     assert [row["bundle_sku"] for row in other_process.read(KITS_OF, ["LENS"])] == ["KIT-00"]
 
+    with inventory.unit_of_work(savepoints=False):
+        lock_first(inventory)
+        inventory.save_projected(read_model_changes=[kit("KIT-ALONE", "DOCK")])
+        before = trips.count
+        assert len(inventory.read(KITS_OF, ["DOCK"])) == 1
+        assert trips.count - before == 2, "one change waiting goes alone, then the read"
+
 
 def test_a_read_model_change_that_fails_after_its_save_commits_nothing_and_asks_for_savepoints(
     two_processes: tuple[InventoryApplication, InventoryApplication],
