@@ -1332,7 +1332,9 @@ class ServiceApplication(Application[uuid.UUID]):
         until it writes to one of the tables the query reads (`_OpenUnitOfWork.reads`). A batch
         of a hundred orders for a few products asked for the same kits, product facts and
         listings a hundred times, each a round trip. Other reads go to the database every time:
-        tables written other than by the read models' changes (dead letters, customer keys)."""
+        tables written other than by the read models' changes (dead letters, customer keys).
+        Changes the unit of work keeps waiting (`_OpenUnitOfWork.changes_waiting`) go first when
+        the query could see one: it reads what the unit of work saved so far."""
         work = self._own_unit_of_work()
         tables = None
         if work is not None:
