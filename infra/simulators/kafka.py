@@ -29,7 +29,10 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import Envelope
-from services.runtime.config import FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+from services.runtime.config import (
+    FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
+    IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
+)
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security, header_value, partition_ends
 from services.runtime.relay_messages import KeyPartitioner
@@ -70,7 +73,7 @@ class KafkaSettings(BaseSettings):
         "`services.runtime.config.busy_fetch_wait`).",
     )
     kafka_idle_fetch_max_wait_ms: int = Field(
-        default=3_000,
+        default=IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
         ge=0,
         validation_alias=AliasChoices("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
         description="Fetch wait after a quiet spell (see services/runtime/fetch_wait.py).",

@@ -8,8 +8,10 @@ from pydantic_settings import SettingsConfigDict
 from services.inventory.domain import SalesChannels
 from services.runtime.config import (
     FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS,
     ServiceSettings,
     busy_fetch_wait,
+    idle_fetch_wait,
 )
 
 
@@ -18,6 +20,7 @@ class InventorySettings(ServiceSettings):
     service_name = "inventory"
     http_port: int = 8002
     kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_ON_THE_ORDER_PATH_MS)
+    kafka_idle_fetch_max_wait_ms: int = idle_fetch_wait(IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS)
     sales_channels: dict[str, int] = Field(
         default_factory=lambda: {"webshop": 0},
         description="Channels available-to-sell is published to, each with its safety buffer "

@@ -10,8 +10,10 @@ from pydantic_settings import SettingsConfigDict
 from services.order.domain import DEFAULT_MARKET_COUNTRIES, FulfilmentPolicy, MarketMap
 from services.runtime.config import (
     FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS,
     ServiceSettings,
     busy_fetch_wait,
+    idle_fetch_wait,
 )
 
 
@@ -20,6 +22,7 @@ class OrderSettings(ServiceSettings):
     service_name = "order"
     http_port: int = 8003
     kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_ON_THE_ORDER_PATH_MS)
+    kafka_idle_fetch_max_wait_ms: int = idle_fetch_wait(IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS)
     fraud_hold_score: float = Field(
         default=80.0,
         ge=0,

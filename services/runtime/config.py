@@ -128,6 +128,13 @@ allocated, available-to-sell)."""
 FETCH_WAIT_OFF_THE_ORDER_PATH_MS = 200
 """Busy fetch wait of every other consumer: warehouses, carriers and analysts work in seconds."""
 
+IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS = 1_000
+"""Idle fetch wait of order and inventory: on the embedded broker the first order after a quiet
+spell waits at two of their hops (order takes it, inventory reserves) for up to half of it each."""
+
+IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS = 3_000
+"""Idle fetch wait of every other consumer."""
+
 
 def busy_fetch_wait(default_ms: int) -> Any:
     """The `kafka_fetch_max_wait_ms` setting with a service's own default.
@@ -149,6 +156,31 @@ def busy_fetch_wait(default_ms: int) -> Any:
         "embedded broker answers a waiting fetch only at half of it): a hop's latency against "
         f"the broker's polling. {FETCH_WAIT_ON_THE_ORDER_PATH_MS} ms for order and inventory, "
         f"{FETCH_WAIT_OFF_THE_ORDER_PATH_MS} ms for the other services.",
+    )
+
+
+def idle_fetch_wait(default_ms: int) -> Any:
+    """The `kafka_idle_fetch_max_wait_ms` setting with a service's own default.
+
+    At rest a consumer fetches with this long wait: each empty fetch costs the broker a pass over
+    the consumer's partitions, and short ones were most of the stack's CPU at rest. On the
+    embedded broker the first message after a quiet spell waits up to about half of it, once for
+    each hop whose consumer was at rest. Order and inventory rest with a shorter wait than the
+    other services: the first order after a quiet spell waits at two of their hops before it is
+    allocated, and their two consumers polling once a second cost about 0.3% of two cores
+    (docs/benchmarks.md, "The first order after a quiet spell, and what moved the p99 at 20/s").
+    `UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS` sets it for every service.
+    """
+    return Field(
+        default=default_ms,
+        ge=0,
+        validation_alias=shared("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
+        description="Fetch wait once a consumer has seen no message for a few seconds beyond "
+        "`UNITRAIL_KAFKA_QUIET_AFTER_SECONDS`: at rest, short polls are most of the stack's CPU. "
+        "On the embedded broker the first message after a quiet spell waits up to about half of "
+        "it, once per hop (see services/runtime/fetch_wait.py). "
+        f"{IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS} ms for order and inventory, "
+        f"{IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS} ms for the other services.",
     )
 
 
@@ -216,15 +248,7 @@ class ServiceSettings(BaseSettings):
         description="How often a consumer looks the topics up again, so that topics created after "
         "it joined (a broker restarted empty) are assigned within seconds.",
     )
-    kafka_idle_fetch_max_wait_ms: int = Field(
-        default=3_000,
-        ge=0,
-        validation_alias=shared("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS"),
-        description="Fetch wait once a consumer has seen no message for a few seconds beyond "
-        "`UNITRAIL_KAFKA_QUIET_AFTER_SECONDS`: at rest, short polls are most of the stack's CPU. "
-        "On the embedded broker the first message after a quiet spell waits up to about half of "
-        "it, once per hop (see services/runtime/fetch_wait.py).",
-    )
+    kafka_idle_fetch_max_wait_ms: int = idle_fetch_wait(IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS)
     kafka_quiet_after_seconds: float = Field(
         default=10.0,
         gt=0,

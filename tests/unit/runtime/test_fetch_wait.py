@@ -14,6 +14,8 @@ from services.returns.config import ReturnsSettings
 from services.runtime.config import (
     FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
     FETCH_WAIT_ON_THE_ORDER_PATH_MS,
+    IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
+    IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS,
     ServiceSettings,
 )
 from services.runtime.fetch_wait import FetchWait
@@ -139,7 +141,29 @@ def test_the_order_path_waits_briefly_and_every_other_consumer_longer(
     assert KafkaSettings().kafka_fetch_max_wait_ms == FETCH_WAIT_OFF_THE_ORDER_PATH_MS
 
 
+def test_at_rest_the_order_path_waits_less_long_than_every_other_consumer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first order after a quiet spell waits at order's and inventory's hops for up to half
+    their idle wait each; the other services' counterparts work in seconds."""
+    monkeypatch.delenv("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS", raising=False)
+    waits = {
+        settings.service_name: settings().kafka_idle_fetch_max_wait_ms for settings in SETTINGS
+    }
+    on_the_path = {"order", "inventory"}
+    assert {name: wait for name, wait in waits.items() if name in on_the_path} == dict.fromkeys(
+        on_the_path, IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS
+    )
+    assert {name: wait for name, wait in waits.items() if name not in on_the_path} == dict.fromkeys(
+        waits.keys() - on_the_path, IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+    )
+    assert IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS < IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+
+
 def test_one_setting_gives_every_consumer_the_same_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS", "40")
+    monkeypatch.setenv("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS", "2000")
     assert {settings().kafka_fetch_max_wait_ms for settings in SETTINGS} == {40}
+    assert {settings().kafka_idle_fetch_max_wait_ms for settings in SETTINGS} == {2000}
     assert KafkaSettings().kafka_fetch_max_wait_ms == 40
+    assert KafkaSettings().kafka_idle_fetch_max_wait_ms == 2000
