@@ -126,18 +126,24 @@ def test_a_consumer_without_the_fetcher_attribute_is_left_alone() -> None:
     assert wait.current_ms == 50
 
 
+ON_THE_ORDER_PATH = frozenset({"order", "inventory"})
+
+
+def waits_by_path(setting: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Each service's default for a wait `setting`: those on the order path, then the others."""
+    waits = {settings.service_name: getattr(settings(), setting) for settings in SETTINGS}
+    on_the_path = {name: wait for name, wait in waits.items() if name in ON_THE_ORDER_PATH}
+    return on_the_path, {name: wait for name, wait in waits.items() if name not in on_the_path}
+
+
 def test_the_order_path_waits_briefly_and_every_other_consumer_longer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("UNITRAIL_KAFKA_FETCH_MAX_WAIT_MS", raising=False)
-    waits = {settings.service_name: settings().kafka_fetch_max_wait_ms for settings in SETTINGS}
-    on_the_path = {"order", "inventory"}
-    assert {name: wait for name, wait in waits.items() if name in on_the_path} == dict.fromkeys(
-        on_the_path, FETCH_WAIT_ON_THE_ORDER_PATH_MS
-    )
-    assert {name: wait for name, wait in waits.items() if name not in on_the_path} == dict.fromkeys(
-        waits.keys() - on_the_path, FETCH_WAIT_OFF_THE_ORDER_PATH_MS
-    )
+    on_the_path, off_it = waits_by_path("kafka_fetch_max_wait_ms")
+    assert on_the_path == dict.fromkeys(ON_THE_ORDER_PATH, FETCH_WAIT_ON_THE_ORDER_PATH_MS)
+    assert off_it == dict.fromkeys(off_it.keys(), FETCH_WAIT_OFF_THE_ORDER_PATH_MS)
+    assert len(off_it) == len(SETTINGS) - len(ON_THE_ORDER_PATH)
     assert KafkaSettings().kafka_fetch_max_wait_ms == FETCH_WAIT_OFF_THE_ORDER_PATH_MS
 
 
@@ -147,17 +153,12 @@ def test_at_rest_the_order_path_waits_less_long_than_every_other_consumer(
     """The first order after a quiet spell waits at order's and inventory's hops for up to half
     their idle wait each; the other services' counterparts work in seconds."""
     monkeypatch.delenv("UNITRAIL_KAFKA_IDLE_FETCH_MAX_WAIT_MS", raising=False)
-    waits = {
-        settings.service_name: settings().kafka_idle_fetch_max_wait_ms for settings in SETTINGS
-    }
-    on_the_path = {"order", "inventory"}
-    assert {name: wait for name, wait in waits.items() if name in on_the_path} == dict.fromkeys(
-        on_the_path, IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS
-    )
-    assert {name: wait for name, wait in waits.items() if name not in on_the_path} == dict.fromkeys(
-        waits.keys() - on_the_path, IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS
-    )
+    on_the_path, off_it = waits_by_path("kafka_idle_fetch_max_wait_ms")
+    assert on_the_path == dict.fromkeys(ON_THE_ORDER_PATH, IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS)
+    assert off_it == dict.fromkeys(off_it.keys(), IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS)
+    assert len(off_it) == len(SETTINGS) - len(ON_THE_ORDER_PATH)
     assert IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS < IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS
+    assert KafkaSettings().kafka_idle_fetch_max_wait_ms == IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS
 
 
 def test_one_setting_gives_every_consumer_the_same_wait(monkeypatch: pytest.MonkeyPatch) -> None:
