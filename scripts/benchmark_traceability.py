@@ -283,6 +283,16 @@ class Batched(ServiceApplication):
             deepcopy_from_cache=False,
         )
 
+    def _load_from_store(self, aggregate_id: uuid.UUID, kind: type[Any]) -> Any:
+        """From the cache first, whatever the kind: it holds what was saved since the last flush
+        (the store's own load reads the cache only for a kind it snapshots)."""
+        cache = self.repository.cache
+        assert cache is not None
+        try:
+            return cache.get(aggregate_id)
+        except KeyError:
+            return super()._load_from_store(aggregate_id, kind)
+
     def save(self, *objects: Any, **kwargs: Any) -> Any:
         """Remember the aggregates and relay their new events; defer the read-model changes."""
         cache = self.repository.cache
