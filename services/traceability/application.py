@@ -621,7 +621,13 @@ class TraceabilityApplication(ServiceApplication):
             self._rebuild_connections.close()
             self._rebuild_connections = None
         if self._rebuild_lock is not None:
-            self._rebuild_lock.close()  # the session's advisory lock goes with it
+            # Released in the session, not only by closing it: a closed session's backend lets its
+            # locks go when it has exited, after this returns, and a rebuild begun at once by
+            # another process would still find the lock taken. A session that is gone already
+            # (a database restart) took its lock with it.
+            with contextlib.suppress(psycopg.Error):
+                self._rebuild_lock.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK,))
+            self._rebuild_lock.close()
             self._rebuild_lock = None
 
 
