@@ -1488,6 +1488,11 @@ def batch_rows(run: FlowRun) -> list[Row]:
     ]
 
 
+def cpu_ms_per_order(used: CpuUse, run: FlowRun) -> float:
+    """The CPU every watched process spent over a run, per order sent, in ms."""
+    return sum(used.by_name.values()) / run.sent * 1000
+
+
 def cpu_rows(run: FlowRun, at_rest: CpuUse) -> list[Row]:
     """CPU per order of each kind of process over one run, most first; beside it the same less
     what the process uses at rest over as long (polling, heartbeats), which is not per order."""
@@ -1499,11 +1504,10 @@ def cpu_rows(run: FlowRun, at_rest: CpuUse) -> list[Row]:
         resting = at_rest.by_name.get(name, 0.0) / max(at_rest.at, 1e-9) * used.at
         return used.by_name.get(name, 0.0) - resting
 
-    total = sum(used.by_name.values())
     rows = [
         Row(
             f"5 CPU per order {run.label}: all watched",
-            f"{total / run.sent * 1000:.1f} ms",
+            f"{cpu_ms_per_order(used, run):.1f} ms",
             detail=f"{sum(net(name) for name in used.by_name) / run.sent * 1000:.1f} ms less "
             f"the at-rest use; {cores(used)} over {used.at:.1f} s",
         )
@@ -1689,8 +1693,7 @@ def cpu_context(run: FlowRun) -> str:
     at 20/s against the CPU one order costs")."""
     if run.cpu is None or not run.sent:
         return ""
-    total = sum(run.cpu.by_name.values())
-    return f"{total / run.sent * 1000:.1f} ms of CPU an order, {cores(run.cpu)}"
+    return f"{cpu_ms_per_order(run.cpu, run):.1f} ms of CPU an order, {cores(run.cpu)}"
 
 
 def flow_bars(flow: FlowResult, inserted_per_second: float) -> list[Row]:

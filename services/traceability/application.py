@@ -599,8 +599,11 @@ class TraceabilityApplication(ServiceApplication):
             ).fetchone()
             if not locked or not locked[0]:
                 return  # another process rebuilds: they are its own
-            with connection.transaction(), connection.cursor() as cursor:
-                _drop_leftovers(cursor)
+            try:
+                with connection.transaction(), connection.cursor() as cursor:
+                    _drop_leftovers(cursor)
+            finally:
+                _unlock_rebuild(connection)
 
     @contextlib.contextmanager
     def _rebuilding(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -621,14 +624,18 @@ class TraceabilityApplication(ServiceApplication):
             self._rebuild_connections.close()
             self._rebuild_connections = None
         if self._rebuild_lock is not None:
-            # Released in the session, not only by closing it: a closed session's backend lets its
-            # locks go when it has exited, after this returns, and a rebuild begun at once by
-            # another process would still find the lock taken. A session that is gone already
-            # (a database restart) took its lock with it.
-            with contextlib.suppress(psycopg.Error):
-                self._rebuild_lock.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK,))
+            _unlock_rebuild(self._rebuild_lock)
             self._rebuild_lock.close()
             self._rebuild_lock = None
+
+
+def _unlock_rebuild(connection: psycopg.Connection[Any]) -> None:
+    """Let the rebuild lock go in its session, before the session closes: a closed session's
+    backend lets its locks go only once it has exited, after the close returns, and a rebuild
+    begun at once by another process would still find the lock taken. A session that is gone
+    already (a database restart) took its lock with it."""
+    with contextlib.suppress(psycopg.Error):
+        connection.execute("SELECT pg_advisory_unlock(%s)", (REBUILD_LOCK,))
 
 
 def _drop_schemas(cursor: psycopg.Cursor[Any], schemas: Sequence[str]) -> None:
