@@ -477,6 +477,11 @@ class KafkaInbox:
             POSITIONS_TIMEOUT_SECONDS,
         )
 
+    @property
+    def joined_incarnation(self) -> str | None:
+        """The broker life whose group this member joined (None: not started)."""
+        return self._joined_incarnation
+
     async def status(self) -> dict[str, Any]:
         """Alive, how far behind (messages the broker holds beyond the member's position, over its
         partitions, plus those fetched and not yet committed; None while unknown), the same for

@@ -284,6 +284,14 @@ class Relay:
     def topic(self) -> str:
         return self._topic
 
+    @property
+    def publishing_for(self) -> str | None:
+        """The broker life this relay publishes for; None while it does not publish (it waits
+        to lead, or has not started)."""
+        if not self._leadership.is_leader or not self._stamp[1]:
+            return None
+        return self._stamp[1].decode()
+
     async def status(self) -> dict[str, Any]:
         """What /health shows of this relay: `alive` (its loop runs), `leader` (this process
         publishes; the others wait), `lag` (notifications stored after the recorded position: at

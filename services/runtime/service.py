@@ -351,7 +351,8 @@ class ServiceRuntime(Generic[A]):
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the service can do its work, and what each part says: the database, the
-        broker (asked now, not from a cache), the consumer loop and how far behind it is, the
+        broker (asked now, not from a cache, and whether it is the life the relays publish
+        for and the consumer joined), the consumer loop and how far behind it is, the
         relays."""
         checks: dict[str, Any] = {}
         healthy = True
@@ -364,10 +365,10 @@ class ServiceRuntime(Generic[A]):
         try:
             assert self._producer is not None
             await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2)
-            checks["kafka"] = "ok"
+            checks["kafka"] = await self._broker_life_check()
         except Exception as error:
             checks["kafka"] = f"unavailable: {error!r}"
-            healthy = False
+        healthy = healthy and checks["kafka"] == "ok"
         if self._inbox is not None:
             consumer = await self._inbox.status()
             checks["consumer"] = consumer
@@ -382,6 +383,33 @@ class ServiceRuntime(Generic[A]):
             checks["relays"] = relays
             healthy = healthy and all(bool(status["alive"]) for status in relays.values())
         return healthy, checks
+
+    async def _broker_life_check(self) -> str:
+        """`ok` when the broker is the life this process's relays publish for and its consumer
+        joined. A broker that restarted empty answers at once, but until each part has noticed
+        (within `broker_check_seconds`) the stores are not on it and the group is not there:
+        that is said, not "ok"."""
+        if self.incarnation is None:
+            return "ok"
+        life = await asyncio.wait_for(self.incarnation.marked(), 2)
+        if life is None:
+            return (
+                "a new broker, not set up yet: it carries no incarnation marker (the relays "
+                "mark it and publish their stores to it again)"
+            )
+        behind = [
+            f"the relay of {relay.topic}"
+            for relay in self.relays
+            if relay.publishing_for not in (None, life)
+        ]
+        if self._inbox is not None and self._inbox.joined_incarnation not in (None, life):
+            behind.append("the consumer")
+        if behind:
+            return (
+                f"a new broker life ({life}) not yet taken up by {', '.join(behind)}: still on "
+                "the one before"
+            )
+        return "ok"
 
 
 def _name_of(use_case: Callable[..., object]) -> str:

@@ -116,3 +116,53 @@ def test_after_the_broker_comes_back_empty_orders_flow_again_and_none_is_decided
         inventory.stop()
         order.stop()
         pim.stop()
+
+
+def test_health_says_so_until_a_process_has_taken_up_the_broker_that_came_back_empty(
+    restartable_broker: tuple[EmbeddedBroker, Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker that answers again is not yet one the services are on: until a process's relays
+    publish for its new life and its consumer joined it, that process's health says so."""
+    broker, stack = restartable_broker
+    # Order looks at the broker's life rarely, inventory every second: between the two, the
+    # broker is back and marked, and order has not taken it up.
+    monkeypatch.setenv("UNITRAIL_BROKER_CHECK_SECONDS", "600")
+    order = ServiceProcess("order", stack).start()
+    monkeypatch.setenv("UNITRAIL_BROKER_CHECK_SECONDS", "1")
+    inventory = ServiceProcess("inventory", stack).start()
+    try:
+        assert health(order)[1]["kafka"] == "ok"
+        broker.stop()
+        eventually(
+            lambda: health(order)[1]["kafka"].startswith("unavailable"),
+            timeout=30,
+            what="order's health to report the broker away",
+        )
+        broker.start()  # same port, empty
+
+        def broker_answers(service: ServiceProcess) -> tuple[int, str] | None:
+            status, body = health(service)
+            kafka: str = body["kafka"]
+            return None if kafka.startswith("unavailable") else (status, kafka)
+
+        status, kafka = eventually(
+            lambda: broker_answers(order), timeout=30, what="order's health to reach the broker"
+        )
+        assert status == 503
+        assert kafka.startswith(("a new broker, not set up yet", "a new broker life"))
+        # Inventory marks the new life and takes it up; order, still on the one before, says so.
+        eventually(
+            lambda: broker_answers(inventory) == (200, "ok"),
+            timeout=60,
+            what="inventory to take up the new broker",
+        )
+        status, kafka = eventually(
+            lambda: broker_answers(order), timeout=30, what="order's health to reach the broker"
+        )
+        assert status == 503
+        assert kafka.startswith("a new broker life")
+        assert "the relay of order.events.v1" in kafka
+        assert "the consumer" in kafka
+    finally:
+        inventory.stop()
+        order.stop()
