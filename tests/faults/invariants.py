@@ -179,7 +179,8 @@ def kill_the_broker_with_nothing_of_the_partners_in_flight(
     """kill -9 of the embedded broker once the simulated partners are held (SIGSTOP) and all they
     published was consumed: their messages live on the broker only, which keeps nothing when it
     dies (on the embedded broker a partner uses the durable HTTP intake). The broker comes back
-    empty; the partners are let go once every service is healthy again.
+    empty; the partners are let go once every service is healthy again (the launcher lets every
+    process go on once the new broker is up, and the simulators then start again on it).
 
     With `flow`, the broker dies just after the flow's next order was accepted: the services
     store its events after the broker died, and their relays publish them to the new broker

@@ -306,7 +306,13 @@ class System:
         return pid
 
     def thaw(self, pid: int) -> None:
-        os.kill(pid, signal.SIGCONT)
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            # A broker restart pauses and continues every process of the stack, a frozen one
+            # too; the simulators then see the new broker and exit to be started again.
+            note(f"{pid} had exited before it was thawed")
+            return
         note(f"thawed {pid}")
 
     def kill_postgres(self) -> int:
