@@ -1727,6 +1727,18 @@ def flow_bars(flow: FlowResult, inserted_per_second: float) -> list[Row]:
             continue
         allocated = run.milestones.get("OrderAllocated", [])
         p99 = percentile(allocated, 99) if len(allocated) == run.sent else math.inf
+        if flow.processes > 1:
+            # The issue asks of more processes per service their tests and the flat-out figure;
+            # on two cores they double the consumers and the polling for the same orders.
+            rows.append(
+                Row(
+                    f"paid → allocated p99 {run.label}, ms (the latency bars are N=1's)",
+                    ms(p99),
+                    "",
+                    cpu_context(run),
+                )
+            )
+            continue
         rows.append(
             bar(
                 f"paid → allocated p99 {run.label}, ms",
