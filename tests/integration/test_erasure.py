@@ -43,12 +43,14 @@ FORGOTTEN = {"customer_id": "C-GONE", "name": "Ada Forgettable", "email": "ada.g
 KEPT = {"customer_id": "C-KEPT", "name": "Bob Remembered", "email": "bob.kept@example.org"}
 ADDRESSES = {
     "C-GONE": {"name": "Ada Forgettable", "line1": "13 Vanishing Lane", "city": "Lethetown",
-               "region": "OR", "postal_code": "97999", "country": "US"},
+               "region": "OR", "postal_code": "97999-0413", "country": "US"},
     "C-KEPT": {"name": "Bob Remembered", "line1": "7 Memory Street", "city": "Mnemosyne",
                "region": "WA", "postal_code": "98999", "country": "US"},
 }  # fmt: skip
-PLAINTEXT = [FORGOTTEN["name"], FORGOTTEN["email"], "13 Vanishing Lane", "Lethetown", "97999"]
-"""What must not be found anywhere once the customer is forgotten."""
+PLAINTEXT = [FORGOTTEN["name"], FORGOTTEN["email"], "13 Vanishing Lane", "Lethetown", "97999-0413"]
+"""What must not be found anywhere once the customer is forgotten. The postal code in its ZIP+4
+form: five digits alone turn up by chance in the ids and tracking numbers the search reads (a run
+found "97999" in six tables, the shipments' among them, and nothing else of the address)."""
 
 
 def order_of(number: str, person: dict[str, str]) -> dict[str, object]:
