@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from contracts.topics import CHANNEL_ORDERS, events_topic
 from services.order.domain import DEFAULT_MARKET_COUNTRIES, FulfilmentPolicy, MarketMap
 from services.runtime.config import (
     FETCH_WAIT_ON_THE_ORDER_PATH_MS,
@@ -23,6 +24,7 @@ class OrderSettings(ServiceSettings):
     http_port: int = 8003
     kafka_fetch_max_wait_ms: int = busy_fetch_wait(FETCH_WAIT_ON_THE_ORDER_PATH_MS)
     kafka_idle_fetch_max_wait_ms: int = idle_fetch_wait(IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS)
+    topics_on_the_order_path = (CHANNEL_ORDERS.name, events_topic("inventory").name)
     fraud_hold_score: float = Field(
         default=80.0,
         ge=0,

@@ -249,6 +249,18 @@ class ServiceSettings(BaseSettings):
         "it joined (a broker restarted empty) are assigned within seconds.",
     )
     kafka_idle_fetch_max_wait_ms: int = idle_fetch_wait(IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS)
+    topics_on_the_order_path: ClassVar[tuple[str, ...]] = ()
+    """The topics of this service's consumer that paid → allocated crosses; when some are named,
+    the others are read in spells (`kafka_off_path_read_every_ms`)."""
+    kafka_off_path_read_every_ms: int = Field(
+        default=200,
+        ge=0,
+        validation_alias=shared("UNITRAIL_KAFKA_OFF_PATH_READ_EVERY_MS"),
+        description="Order and inventory fetch the topics paid → allocated crosses with the "
+        "short busy wait all the time, and their other topics in a spell this often (a spell "
+        "lasts while they bring messages): on the embedded broker every partition a waiting "
+        "fetch names costs it a pass at each look. 0: every topic all the time.",
+    )
     kafka_quiet_after_seconds: float = Field(
         default=10.0,
         gt=0,

@@ -18,8 +18,9 @@ half of it on each hop. The wait is short again from the fetch after a message o
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -77,3 +78,80 @@ class FetchWait:
             return
         fetcher._fetch_max_wait_ms = wait_ms
         self.current_ms = wait_ms
+
+
+class OffPathReads:
+    """Reads the partitions of topics off the order path in short spells, one every
+    `every_seconds`, while the partitions on it are fetched all the time.
+
+    On the embedded broker a waiting fetch costs a pass over every partition it names at each of
+    the broker's looks, so a consumer with a short wait that names all its topics pays for polling
+    partitions whose messages nobody waits on in milliseconds (order's: PIM's, shipping's and the
+    warehouses' events; inventory's: all but order's). Between spells those partitions are paused
+    (aiokafka then leaves them out of its fetches, and their position stays where it was: what a
+    fetch had brought of them before the pause is fetched again). A spell lasts at least
+    `open_seconds` and as long as they keep bringing messages, so a backlog is read without pause.
+    With no topic on the path named, or `every_seconds` 0, nothing is paused.
+    """
+
+    def __init__(
+        self,
+        consumer: Any,
+        *,
+        on_the_path: frozenset[str],
+        every_seconds: float,
+        open_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._on_the_path = on_the_path
+        self._every = every_seconds
+        self._open_for = open_seconds
+        self._clock = clock
+        self._opened_at: float | None = clock()
+        """When the last spell began (None: paused, between spells)."""
+        self._reopening: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def reads_in_spells(on_the_path: Iterable[str], every_ms: float) -> bool:
+        """Whether a consumer with these settings pauses the topics off the path at all."""
+        return bool(tuple(on_the_path)) and every_ms > 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.reads_in_spells(self._on_the_path, self._every)
+
+    def on_the_path(self, partition: Any) -> bool:
+        return partition.topic in self._on_the_path
+
+    def fetched(self, partitions: Iterable[Any]) -> None:
+        """Call after each poll with the partitions it returned records of."""
+        if not self.enabled or self._opened_at is None:
+            return
+        if any(partition.topic not in self._on_the_path for partition in partitions):
+            return  # a spell lasts while its partitions bring messages
+        if self._clock() - self._opened_at < self._open_for:
+            return
+        off_the_path = self._off_the_path()
+        if off_the_path:
+            self._consumer.pause(*off_the_path)
+        self._opened_at = None
+        self._reopening = asyncio.get_running_loop().call_later(self._every, self._open)
+
+    def close(self) -> None:
+        if self._reopening is not None:
+            self._reopening.cancel()
+            self._reopening = None
+
+    def _open(self) -> None:
+        self._reopening = None
+        paused = [p for p in self._consumer.paused() if p.topic not in self._on_the_path]
+        # A partition given up since it was paused is no longer the consumer's to resume.
+        assigned = set(self._consumer.assignment())
+        resumed = [partition for partition in paused if partition in assigned]
+        if resumed:
+            self._consumer.resume(*resumed)
+        self._opened_at = self._clock()
+
+    def _off_the_path(self) -> list[Any]:
+        return [p for p in self._consumer.assignment() if p.topic not in self._on_the_path]

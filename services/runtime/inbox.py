@@ -11,6 +11,10 @@ broker is away, the batch is not committed: the partitions are rewound to its fi
 consumed again after a pause, so nothing is skipped and, because effects are deduplicated on event
 identity, nothing is applied twice.
 
+A service that names the topics paid → allocated crosses (order, inventory) fetches those all the
+time and its other topics in spells (`fetch_wait.OffPathReads`); a poll's records of the order
+path are applied as a batch of their own before the others'.
+
 A broker that comes back empty (the embedded one keeps everything in memory) has forgotten the
 group and its offsets. The inbox watches the broker's incarnation (see `topics.py`) and, when it
 changes, leaves the old broker's group behind and joins afresh: every partition is read again from
@@ -47,13 +51,16 @@ from aiokafka.structs import OffsetAndMetadata
 from services.runtime.config import ServiceSettings
 from services.runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer
 from services.runtime.faults import crash_point
-from services.runtime.fetch_wait import FetchWait
+from services.runtime.fetch_wait import FetchWait, OffPathReads
 from services.runtime.kafka import client_security
 from services.runtime.outages import OUTAGE_ERRORS, asked_to_stop
 from services.runtime.positions import ConsumedPositions
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger(__name__)
+
+FETCHER_WAKE_MS = 30
+"""The longest aiokafka's fetch routine sleeps in a consumer that reads topics in spells."""
 
 OUTAGE_PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0)
 """How long to wait before consuming a batch again after an outage (then the last, repeatedly)."""
@@ -97,6 +104,7 @@ class KafkaInbox:
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
         self._fetch_wait: FetchWait | None = None
+        self._off_path: OffPathReads | None = None
         self._retried_at = time.monotonic()
         self._committing: asyncio.Task[None] | None = None
         """The offset commits under way, or done."""
@@ -125,6 +133,9 @@ class KafkaInbox:
 
     async def _join(self) -> AIOKafkaConsumer:
         settings = self._settings
+        spells = OffPathReads.reads_in_spells(
+            settings.topics_on_the_order_path, settings.kafka_off_path_read_every_ms
+        )
         client = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.service_name,
@@ -138,6 +149,11 @@ class KafkaInbox:
             # A broker that came back empty has no topics until they are created again; the
             # member must notice them soon, not at the library's default of five minutes.
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+            # aiokafka's fetch routine sleeps up to this long when nothing it waits on happens,
+            # and with partitions paused and resumed it did at times with no fetch under way:
+            # at the default 200 ms a reservation then waited 200 to 250 ms (4 runs in 8 at 20
+            # orders/s), at 30 ms never in the runs since (docs/benchmarks.md).
+            consumer_timeout_ms=FETCHER_WAKE_MS if spells else 200,
             **client_security(),
         )
         client.subscribe(list(self._consumer.topics), listener=_Assignments(self, client))
@@ -153,6 +169,13 @@ class KafkaInbox:
             busy_ms=settings.kafka_fetch_max_wait_ms,
             idle_ms=settings.kafka_idle_fetch_max_wait_ms,
             quiet_after_seconds=settings.kafka_quiet_after_seconds,
+        )
+        self._off_path = OffPathReads(
+            client,
+            on_the_path=frozenset(settings.topics_on_the_order_path),
+            every_seconds=settings.kafka_off_path_read_every_ms / 1000,
+            # Long enough for the fetch under way to return and the next to name them.
+            open_seconds=2 * settings.kafka_fetch_max_wait_ms / 1000,
         )
         return client
 
@@ -297,6 +320,9 @@ class KafkaInbox:
         """Stop the group member, after the offset commits under way: a member that joins next
         starts from the committed offsets."""
         old, self._client = self._client, None
+        if self._off_path is not None:
+            self._off_path.close()
+            self._off_path = None
         await self._committed()
         if old is not None:
             try:
@@ -334,6 +360,8 @@ class KafkaInbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._committed()
+        if self._off_path is not None:
+            self._off_path.close()
         if self._client is not None:
             await self._client.stop()
 
@@ -405,11 +433,14 @@ class KafkaInbox:
             records = [record for batch in fetched.values() for record in batch]
             if self._fetch_wait is not None:
                 self._fetch_wait.observed(len(records))
+            if self._off_path is not None:
+                self._off_path.fetched(fetched)
             if not records:
                 continue
             self._in_flight = {partition: len(batch) for partition, batch in fetched.items()}
             try:
-                await self._consumer.handle_batch(records)
+                for batch_records in self._in_order_of_urgency(fetched, records):
+                    await self._consumer.handle_batch(batch_records)
             except INFRASTRUCTURE_ERRORS as error:
                 self._in_flight = {}
                 self._outage_since = self._outage_since or time.monotonic()
@@ -437,6 +468,21 @@ class KafkaInbox:
             )
             if self._committing is None or self._committing.done():
                 self._committing = asyncio.create_task(self._commit(client))
+
+    def _in_order_of_urgency(
+        self, fetched: dict[TopicPartition, list[Any]], records: list[Any]
+    ) -> list[list[Any]]:
+        """The records of a poll as the batches to apply, in turn: those of the topics on the
+        order path first, then the others (a spell of them holds more, and a customer waits on
+        none), so that a reservation never waits for the warehouses' scans of the last spell.
+        Each partition's records stay in order in one batch."""
+        if self._off_path is None or not self._off_path.enabled:
+            return [records]
+        urgent: list[Any] = []
+        later: list[Any] = []
+        for partition, batch in fetched.items():
+            (urgent if self._off_path.on_the_path(partition) else later).extend(batch)
+        return [batch for batch in (urgent, later) if batch]
 
     async def _committed(self) -> None:
         """Wait for the offset commits under way, if any (before the client stops)."""

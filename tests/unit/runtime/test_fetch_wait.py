@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
+from aiokafka import TopicPartition
 
 from infra.simulators.kafka import KafkaSettings
 from services.inventory.config import InventorySettings
@@ -18,7 +20,7 @@ from services.runtime.config import (
     IDLE_FETCH_WAIT_ON_THE_ORDER_PATH_MS,
     ServiceSettings,
 )
-from services.runtime.fetch_wait import FetchWait
+from services.runtime.fetch_wait import FetchWait, OffPathReads
 from services.shipping.config import ShippingSettings
 from services.traceability.config import TraceabilitySettings
 from services.warehouse_adapter.config import WarehouseAdapterSettings
@@ -168,3 +170,127 @@ def test_one_setting_gives_every_consumer_the_same_wait(monkeypatch: pytest.Monk
     assert {settings().kafka_idle_fetch_max_wait_ms for settings in SETTINGS} == {2000}
     assert KafkaSettings().kafka_fetch_max_wait_ms == 40
     assert KafkaSettings().kafka_idle_fetch_max_wait_ms == 2000
+
+
+class Partitions:
+    """The part of an aiokafka consumer `OffPathReads` uses: its assignment and what is paused."""
+
+    def __init__(self, *assigned: str) -> None:
+        self.assigned = {TopicPartition(topic, 0) for topic in assigned}
+        self.paused_now: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def paused(self) -> set[TopicPartition]:
+        return self.paused_now & self.assigned
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        assert set(partitions) <= self.assigned, "aiokafka refuses to pause what is not assigned"
+        self.paused_now.update(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        assert set(partitions) <= self.assigned, "aiokafka refuses to resume what is not assigned"
+        self.paused_now.difference_update(partitions)
+
+
+def off_path_reads(
+    partitions: Partitions, clock: Clock, on_the_path: tuple[str, ...] = ("hot",)
+) -> OffPathReads:
+    return OffPathReads(
+        partitions,
+        on_the_path=frozenset(on_the_path),
+        every_seconds=0.05,
+        open_seconds=0.05,
+        clock=clock,
+    )
+
+
+def of(*topics: str) -> list[TopicPartition]:
+    return [TopicPartition(topic, 0) for topic in topics]
+
+
+async def test_the_topics_off_the_path_are_paused_between_spells_and_read_again_after_each() -> (
+    None
+):
+    partitions, clock = Partitions("hot", "cold", "colder"), Clock()
+    reads = off_path_reads(partitions, clock)
+    reads.fetched(of("hot"))
+    assert partitions.paused() == set(), "a spell lasts its open time first"
+
+    clock.now += 0.06
+    reads.fetched(of("hot"))
+    assert partitions.paused() == set(of("cold", "colder"))
+
+    await asyncio.sleep(0.1)
+    assert partitions.paused() == set(), "the next spell begins on time, whatever is fetched"
+    reads.close()
+
+
+async def test_a_spell_lasts_while_its_partitions_bring_messages() -> None:
+    partitions, clock = Partitions("hot", "cold"), Clock()
+    reads = off_path_reads(partitions, clock)
+    clock.now += 10
+    reads.fetched(of("hot", "cold"))
+    reads.fetched(of("cold"))
+    assert partitions.paused() == set(), "a backlog is read without a pause"
+    reads.fetched([])
+    assert partitions.paused() == set(of("cold"))
+    reads.close()
+
+
+async def test_a_partition_given_up_while_paused_is_not_resumed_and_a_new_one_is_paused_next() -> (
+    None
+):
+    partitions, clock = Partitions("hot", "cold", "colder"), Clock()
+    reads = off_path_reads(partitions, clock)
+    clock.now += 1
+    reads.fetched([])
+    partitions.assigned = set(of("hot", "colder", "coldest"))  # a rebalance
+    await asyncio.sleep(0.1)
+    assert partitions.paused() == set()
+    clock.now += 1
+    reads.fetched([])
+    assert partitions.paused() == set(of("colder", "coldest"))
+    reads.close()
+
+
+async def test_nothing_is_paused_without_a_topic_on_the_path_or_with_no_spells() -> None:
+    clock = Clock()
+    none_on_the_path = Partitions("a", "b")
+    no_spells = Partitions("hot", "b")
+    for reads, partitions in (
+        (off_path_reads(none_on_the_path, clock, on_the_path=()), none_on_the_path),
+        (
+            OffPathReads(
+                no_spells,
+                on_the_path=frozenset({"hot"}),
+                every_seconds=0,
+                open_seconds=0,
+                clock=clock,
+            ),
+            no_spells,
+        ),
+    ):
+        assert not reads.enabled
+        clock.now += 10
+        reads.fetched([])
+        assert partitions.paused() == set()
+
+
+async def test_closed_it_opens_no_spell_again() -> None:
+    partitions, clock = Partitions("hot", "cold"), Clock()
+    reads = off_path_reads(partitions, clock)
+    clock.now += 1
+    reads.fetched([])
+    reads.close()
+    await asyncio.sleep(0.1)
+    assert partitions.paused() == set(of("cold"))
+
+
+def test_order_and_inventory_name_the_topics_paid_to_allocated_crosses() -> None:
+    assert OrderSettings.topics_on_the_order_path == ("channel.orders.v1", "inventory.events.v1")
+    assert InventorySettings.topics_on_the_order_path == ("order.events.v1",)
+    for settings in SETTINGS:
+        if settings not in (OrderSettings, InventorySettings):
+            assert settings.topics_on_the_order_path == (), settings
