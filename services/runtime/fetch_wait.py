@@ -145,10 +145,8 @@ class OffPathReads:
 
     def _open(self) -> None:
         self._reopening = None
-        paused = [p for p in self._consumer.paused() if p.topic not in self._on_the_path]
-        # A partition given up since it was paused is no longer the consumer's to resume.
-        assigned = set(self._consumer.assignment())
-        resumed = [partition for partition in paused if partition in assigned]
+        # aiokafka lists only assigned partitions as paused: one given up meanwhile is not there.
+        resumed = [p for p in self._consumer.paused() if p.topic not in self._on_the_path]
         if resumed:
             self._consumer.resume(*resumed)
         self._opened_at = self._clock()
