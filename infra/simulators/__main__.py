@@ -27,6 +27,7 @@ from infra.simulators.threepl import SimulatedThreePL
 from infra.simulators.threepl_bridge import ThreePLBridge
 from infra.simulators.threepl_settings import SimulatedThreePLSettings
 from services.runtime.logging import configure_logging
+from services.runtime.priority import be_nicer
 from services.runtime.topics import BrokerIncarnation
 
 log = structlog.get_logger("infra.simulators")
@@ -147,6 +148,7 @@ def main() -> None:
     """Read the settings, configure logging, run."""
     kafka = KafkaSettings()
     configure_logging("simulators", level=kafka.log_level, fmt=kafka.log_format)
+    be_nicer(kafka.off_path_niceness)
     uvloop.run(
         run(
             kafka,

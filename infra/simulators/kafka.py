@@ -32,6 +32,7 @@ from contracts.envelope import Envelope
 from services.runtime.config import (
     FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
     IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS,
+    off_path_niceness_setting,
 )
 from services.runtime.fetch_wait import FetchWait
 from services.runtime.kafka import client_security, header_value, partition_ends
@@ -85,6 +86,9 @@ class KafkaSettings(BaseSettings):
         description="How long without a message before a consumer's fetch wait starts to grow "
         "towards the idle wait (see services/runtime/fetch_wait.py).",
     )
+    off_path_niceness: int = off_path_niceness_setting()
+    """The simulated partners are never on the order path (a partner's systems are not on the
+    machine that runs the stack)."""
     log_format: Literal["console", "json"] = Field(
         default="console", validation_alias=AliasChoices("UNITRAIL_LOG_FORMAT")
     )

@@ -136,6 +136,32 @@ IDLE_FETCH_WAIT_OFF_THE_ORDER_PATH_MS = 3_000
 """Idle fetch wait of every other consumer."""
 
 
+OFF_PATH_NICENESS = 10
+"""How much nicer than it was started a process off the order path makes itself (Unix `nice`)."""
+
+
+def off_path_niceness_setting() -> Any:
+    """The `off_path_niceness` setting, shared by the services and the simulated partners.
+
+    On one machine the whole stack shares, the order path's hops (order, inventory, Postgres, the
+    broker) waited for a core behind warehouse scans, carrier events and the simulated partners:
+    with half a core taken by something else, paid → allocated p99 at 20 orders/s read 88-114 ms,
+    and 76-110 ms with the other processes at 10 (docs/benchmarks.md). A nicer process still gets
+    every core nobody else wants, so nothing is slower on an idle machine, and a service alone on
+    its machine or in its container runs as before.
+    """
+    return Field(
+        default=OFF_PATH_NICENESS,
+        ge=0,
+        le=19,
+        validation_alias=shared("UNITRAIL_OFF_PATH_NICENESS"),
+        description="How much nicer (Unix `nice`) than it was started each process off the "
+        "order path makes itself, so that it yields the cores to order and inventory when both "
+        f"want them. {OFF_PATH_NICENESS} for every service but order and inventory, and for the "
+        "simulated partners. 0: every process keeps the priority it was started with.",
+    )
+
+
 def busy_fetch_wait(default_ms: int) -> Any:
     """The `kafka_fetch_max_wait_ms` setting with a service's own default.
 
@@ -261,6 +287,7 @@ class ServiceSettings(BaseSettings):
         "lasts while they bring messages): on the embedded broker every partition a waiting "
         "fetch names costs it a pass at each look. 0: every topic all the time.",
     )
+    off_path_niceness: int = off_path_niceness_setting()
     kafka_quiet_after_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -482,6 +509,12 @@ class ServiceSettings(BaseSettings):
             roles_claim=self.auth_roles_claim,
             channel_claim=self.auth_channel_claim,
         )
+
+    @property
+    def niceness(self) -> int:
+        """How much nicer than it was started this process makes itself: 0 on the order path
+        (a service that names topics on it), `off_path_niceness` elsewhere."""
+        return 0 if self.topics_on_the_order_path else self.off_path_niceness
 
     @property
     def topic_settings(self) -> TopicSettings:

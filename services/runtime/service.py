@@ -41,6 +41,7 @@ from services.runtime.logging import configure_logging
 from services.runtime.metrics import install_metrics
 from services.runtime.outages import asked_to_stop
 from services.runtime.positions import ConsumedPositions
+from services.runtime.priority import be_nicer
 from services.runtime.relay import Feed, FeedTranslator, Relay, Translator, create_relay_table
 from services.runtime.relay_messages import outbox_writer
 from services.runtime.replay import RebuildFactory, Replays, ShadowRebuild
@@ -492,6 +493,7 @@ def serve(app: FastAPI) -> None:
 
     settings: ServiceSettings = app.state.settings
     app.state.own_process = True
+    be_nicer(settings.niceness)
     # libuv's loop: at 20 orders/s a service's own asyncio code (waking on a socket, a timer or a
     # worker thread's hand-over) was a fifth of its CPU; uvloop does that in C
     uvicorn.run(

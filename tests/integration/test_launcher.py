@@ -21,6 +21,7 @@ from contracts.topics import SERVICES, all_topics
 from infra.embedded import EmbeddedBroker, free_port, free_ports
 from infra.processes import PORT_STEP, consumes
 from infra.supervision import BrokerSupervisor, recreate_topics
+from services.runtime.config import OFF_PATH_NICENESS
 from tests.integration.harness import Stack, eventually
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,16 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "State:\tZ" not in status
+
+
+def niceness_of_threads(pid: int) -> set[int]:
+    """The niceness of each thread of a process (field 19 of its `stat`)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            found.add(int(fields[16]))
+    return found
 
 
 def command_line(pid: int) -> bytes:
@@ -206,6 +217,12 @@ def test_it_starts_everything_embedded_restarts_a_dead_broker_and_postgres_and_d
         watched["postgres"] = postmaster
         for name in SERVICES:
             watched[name] = process_of(launcher, f"services.{name}.main".encode())
+        # Off the order path every thread yields the cores; on it, none.
+        [started_at] = niceness_of_threads(launcher.pid)
+        for name in ("simulators", *SERVICES):
+            on_the_path = name in ("order", "inventory")
+            expected = {started_at if on_the_path else min(19, started_at + OFF_PATH_NICENESS)}
+            assert niceness_of_threads(watched[name]) == expected, name
     except BaseException:
         stop_at_once(launcher)
         raise
