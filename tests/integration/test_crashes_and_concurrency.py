@@ -118,8 +118,10 @@ def test_ninety_orders_from_three_channels_racing_for_twenty_units_in_two_locati
         assert row["available"] >= 0, row
         assert 0 <= row["reserved"] <= row["on_hand"], row
 
-    # Both inventory processes relay the same log: the topic may carry an event twice, and not
-    # in the stock's order, so events count once and the latest is the stock's latest version.
+    # Read as any consumer of the topic must (delivery is at least once: a relay taken over from
+    # a dead leader publishes again what was not yet recorded as sent): each event counts once,
+    # and the stock's latest figure is the one of its latest version. That only the leading
+    # process relays is test_relay's.
     def latest_available_to_sell() -> dict[str, int]:
         latest: dict[str, tuple[int, int]] = {}
         for event in stock_topic.distinct_events("AvailableToSellChanged").values():
